@@ -1,0 +1,76 @@
+from decimal import Decimal
+
+import pytest
+
+from trading_engine.core.instruments import Instrument, fee_for
+from trading_engine.core.numbers import format_decimal, parse_decimal, to_units
+from trading_engine.errors import InvalidInput, OffGridError
+
+
+@pytest.fixture
+def btc() -> Instrument:
+    return Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001")
+
+
+@pytest.mark.parametrize("raw", [1.5, True, None, [], "abc", "NaN", "Infinity", "", "1e999999"])
+def test_parse_decimal_rejects_floats_bools_and_non_numbers(raw: object) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_decimal(raw, field="price")
+    assert info.value.field == "price"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1.10", "1.10"), (3, "3"), (" 0.5 ", "0.5")])
+def test_parse_decimal_accepts_strings_and_ints_exactly(raw: object, expected: str) -> None:
+    assert parse_decimal(raw, field="x") == Decimal(expected)
+
+
+def test_off_grid_price_names_the_grid(btc: Instrument) -> None:
+    with pytest.raises(OffGridError, match=r"not a multiple of 0\.01"):
+        btc.price_to_ticks("100.005")
+
+
+def test_price_and_quantity_round_trip(btc: Instrument) -> None:
+    assert btc.price_to_ticks("100.25") == 10025
+    assert btc.price_str(10025) == "100.25"
+    assert btc.quantity_to_lots("0.0100") == 100
+    assert btc.quantity_str(100) == "0.01"
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "-0.01"])
+def test_non_positive_price_is_rejected(btc: Instrument, raw: str) -> None:
+    with pytest.raises(InvalidInput, match="positive"):
+        btc.price_to_ticks(raw)
+
+
+def test_to_units_is_exact_for_large_values() -> None:
+    assert to_units(Decimal("123456789012345678.000000001"), Decimal("0.000000001"), field="x") == (
+        123456789012345678000000001
+    )
+
+
+def test_format_decimal_has_no_exponent() -> None:
+    assert format_decimal(Decimal("1E+2")) == "100"
+    assert format_decimal(Decimal("0.000000010")) == "0.00000001"
+    assert format_decimal(Decimal("0.00")) == "0"
+
+
+def test_fee_rounds_in_the_exchanges_favour() -> None:
+    assert fee_for(15, 10) == 1  # 0.015 rounds up to 1
+    assert fee_for(15, -10) == 0  # a rebate of 0.015 rounds toward zero
+    assert fee_for(20_000, -10) == -20
+    assert fee_for(0, 10) == 0
+
+
+def test_instrument_needs_whole_minor_units() -> None:
+    with pytest.raises(InvalidInput, match="minor units"):
+        Instrument.create("X_Y", "X", "Y", "0.001", "0.001", quote_decimals=2)
+
+
+def test_instrument_rejects_a_rebate_larger_than_the_taker_fee() -> None:
+    with pytest.raises(InvalidInput, match="rebate"):
+        Instrument.create("X_Y", "X", "Y", "1", "1", maker_fee_bps=-5, taker_fee_bps=3)
+
+
+def test_band_limits_round_inward() -> None:
+    inst = Instrument.create("X_Y", "X", "Y", "1", "1", price_band_pct="10")
+    assert inst.band_limits(1005) == (905, 1105)  # 904.5 -> 905, 1105.5 -> 1105

@@ -1,0 +1,1 @@
+"""Repeatable benchmarks behind ``trading-engine bench``; each prints one JSON object."""

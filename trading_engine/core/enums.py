@@ -1,0 +1,131 @@
+"""The engine's vocabulary: sides, order types, statuses and reason codes.
+
+Every member's value is the string the API and the journal use, so an enum
+member and its wire form never disagree.
+"""
+
+from enum import StrEnum
+
+__all__ = [
+    "CancelReason",
+    "Liquidity",
+    "OrderStatus",
+    "OrderType",
+    "RefusalReason",
+    "RejectReason",
+    "Side",
+    "StpMode",
+    "TimeInForce",
+]
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+    STOP = "stop"
+    """Waits for its stop price, then becomes a market order."""
+    STOP_LIMIT = "stop_limit"
+    """Waits for its stop price, then becomes a limit order."""
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTD = "GTD"
+
+
+class OrderStatus(StrEnum):
+    PENDING_TRIGGER = "pending_trigger"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+class StpMode(StrEnum):
+    """Self-trade prevention; the taker's mode decides, as on Binance and Coinbase."""
+
+    CANCEL_NEWEST = "cancel_newest"
+    """Cancel the incoming (taker) order's remainder; the resting order stays."""
+    CANCEL_OLDEST = "cancel_oldest"
+    """Cancel the resting (maker) order and keep matching."""
+    CANCEL_BOTH = "cancel_both"
+    """Cancel both the resting order and the taker's remainder."""
+    DECREMENT = "decrement"
+    """Reduce both by the smaller remaining quantity; an order reduced to zero is cancelled."""
+    NONE = "none"
+    """Allow the user to trade with themselves."""
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class RejectReason(StrEnum):
+    """Why an order was rejected: by the matcher, or by risk before it reached the book."""
+
+    DUPLICATE_ORDER_ID = "duplicate_order_id"
+    DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    INVALID_ORDER = "invalid_order"
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
+    FOK_NOT_FILLABLE = "fok_not_fillable"
+    STOP_WOULD_TRIGGER_IMMEDIATELY = "stop_would_trigger_immediately"
+    ALREADY_EXPIRED = "already_expired"
+    # Pre-trade risk checks (the risk actor).
+    SYMBOL_UNKNOWN = "symbol_unknown"
+    SYMBOL_HALTED = "symbol_halted"
+    OFF_GRID = "off_grid"
+    BELOW_MIN_QUANTITY = "below_min_quantity"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+    OUTSIDE_PRICE_BAND = "outside_price_band"
+    ABOVE_MAX_ORDER_SIZE = "above_max_order_size"
+    ABOVE_MAX_POSITION = "above_max_position"
+    TOO_MANY_OPEN_ORDERS = "too_many_open_orders"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    REDUCE_ONLY_WOULD_INCREASE = "reduce_only_would_increase"
+
+
+class CancelReason(StrEnum):
+    USER = "user"
+    MASS_CANCEL = "mass_cancel"
+    UNFILLED_IOC = "unfilled_ioc"
+    NO_LIQUIDITY = "no_liquidity"
+    """A market order's remainder: the other side of the book ran out."""
+    PRICE_BAND = "price_band"
+    """A market order's remainder: the next price was outside the band."""
+    SELF_TRADE_PREVENTION = "self_trade_prevention"
+    LIQUIDATION = "liquidation"
+    ADMIN = "admin"
+
+
+class RefusalReason(StrEnum):
+    """Why a cancel or amend did nothing: an expected outcome, returned as a value."""
+
+    UNKNOWN_ORDER = "unknown_order"
+    ORDER_NOT_OPEN = "order_not_open"
+    NOT_OWNER = "not_owner"
+    INVALID_AMEND = "invalid_amend"
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"

@@ -1,0 +1,189 @@
+"""Orders: the immutable request (``OrderSpec``) and the live state (``Order``).
+
+An order's status changes only through ``advance``, which consults the one
+transition table below::
+
+    (new) ─> open | pending_trigger | rejected
+    pending_trigger ─> open | partially_filled | filled | cancelled | expired
+    open ─> partially_filled | filled | cancelled | expired
+    partially_filled ─> partially_filled | filled | cancelled | expired
+    filled, cancelled, rejected, expired: final
+
+A triggered stop goes from ``pending_trigger`` straight to whatever its first
+match makes it; a stop that triggers and rests unfilled becomes ``open``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.ids import ClientOrderId, OrderId, UserId
+from trading_engine.errors import InvalidInput, InvalidTransition
+
+__all__ = ["TRANSITIONS", "Order", "OrderSpec", "advance"]
+
+_S = OrderStatus
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.PENDING_TRIGGER: frozenset(
+        {_S.OPEN, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED}
+    ),
+    _S.OPEN: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED}),
+    _S.FILLED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+
+class OrderSpec(NamedTuple):
+    """What a client asked for, exactly as accepted; never changes.
+
+    Prices are ticks (0 where the type has none), quantities lots, times
+    nanoseconds since the epoch. Build one from untrusted input with
+    ``OrderSpec.create``, which checks the combination of fields.
+    """
+
+    order_id: OrderId
+    user_id: UserId
+    side: Side
+    type: OrderType
+    quantity: int
+    price: int = 0
+    stop_price: int = 0
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    stp: StpMode = StpMode.CANCEL_NEWEST
+    client_order_id: ClientOrderId | None = None
+    expire_time: int | None = None
+
+    @classmethod
+    def create(
+        cls,
+        order_id: OrderId,
+        user_id: UserId,
+        side: Side,
+        type: OrderType,  # noqa: A002 - the field's wire name
+        quantity: int,
+        price: int = 0,
+        stop_price: int = 0,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        stp: StpMode = StpMode.CANCEL_NEWEST,
+        client_order_id: ClientOrderId | None = None,
+        expire_time: int | None = None,
+    ) -> OrderSpec:
+        """Check that the fields make a valid order; raises ``InvalidInput`` naming the field."""
+        if quantity <= 0:
+            raise InvalidInput("quantity", "must be positive")
+        has_limit = type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        if has_limit and price <= 0:
+            raise InvalidInput("price", f"is required for a {type} order")
+        if not has_limit and price:
+            raise InvalidInput("price", f"must not be given for a {type} order")
+        is_stop = type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if is_stop and stop_price <= 0:
+            raise InvalidInput("stop_price", f"is required for a {type} order")
+        if not is_stop and stop_price:
+            raise InvalidInput("stop_price", f"must not be given for a {type} order")
+        if time_in_force is TimeInForce.GTD:
+            if expire_time is None:
+                raise InvalidInput("expire_time", "is required when time_in_force is GTD")
+        elif expire_time is not None:
+            raise InvalidInput("expire_time", "is only allowed when time_in_force is GTD")
+        if not has_limit and time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
+            # A market order never rests: IOC is what it means.
+            time_in_force = TimeInForce.IOC
+        if post_only and (not has_limit or time_in_force in (TimeInForce.IOC, TimeInForce.FOK)):
+            raise InvalidInput("post_only", "needs a limit order that may rest (GTC or GTD)")
+        if client_order_id is not None and not 1 <= len(client_order_id) <= 64:
+            raise InvalidInput("client_order_id", "must be 1 to 64 characters")
+        return cls(
+            order_id,
+            user_id,
+            side,
+            type,
+            quantity,
+            price,
+            stop_price,
+            time_in_force,
+            post_only,
+            stp,
+            client_order_id,
+            expire_time,
+        )
+
+    @property
+    def rests(self) -> bool:
+        """Whether a remainder of this order may rest in the book once active."""
+        return self.type in _RESTING_TYPES and self.time_in_force in _RESTING_TIFS
+
+
+_RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_RESTING_TIFS = frozenset({TimeInForce.GTC, TimeInForce.GTD})
+
+
+class Order:
+    """The live state of an order while the symbol actor holds it.
+
+    Invariant: ``filled + remaining + cancelled == quantity``. ``price`` is
+    the current limit price in ticks (0 for a market order); ``notional`` is
+    the sum of price x quantity over its fills, for the average price.
+    ``resting`` is true exactly while the order sits in the book. A plain
+    class rather than attrs: it is the matcher's hottest object, and a plain
+    class compiles to a native one (see ``build_core.py``).
+    """
+
+    __slots__ = (
+        "cancelled", "filled", "notional", "order_id", "price", "quantity", "remaining",
+        "resting", "side", "spec", "status", "updated_ts", "user_id",
+    )  # fmt: skip
+
+    def __init__(self, spec: OrderSpec, status: OrderStatus, ts: int) -> None:
+        self.spec = spec
+        self.order_id = spec.order_id
+        self.user_id = spec.user_id
+        self.side = spec.side
+        self.price = spec.price
+        self.quantity = spec.quantity
+        self.remaining = spec.quantity
+        self.status = status
+        self.updated_ts = ts
+        self.filled = 0
+        self.cancelled = 0
+        self.notional = 0
+        self.resting = False
+
+    @classmethod
+    def from_spec(cls, spec: OrderSpec, ts: int) -> Order:
+        kind = spec.type
+        if kind is OrderType.STOP or kind is OrderType.STOP_LIMIT:
+            return cls(spec, OrderStatus.PENDING_TRIGGER, ts)
+        return cls(spec, OrderStatus.OPEN, ts)
+
+    def moved(self, price: int, quantity: int, remaining: int, ts: int) -> Order:
+        """A copy with a new price and quantity, not resting: an amend that lost priority."""
+        copy = Order(self.spec, self.status, ts)
+        copy.price = price
+        copy.quantity = quantity
+        copy.remaining = remaining
+        copy.filled = self.filled
+        copy.cancelled = self.cancelled
+        copy.notional = self.notional
+        return copy
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.order_id}, {self.side}, {self.status}, price={self.price}, "
+            f"quantity={self.quantity}, remaining={self.remaining}, filled={self.filled})"
+        )
+
+
+def advance(order: Order, status: OrderStatus) -> None:
+    """Move ``order`` to ``status``; raises ``InvalidTransition`` if the table forbids it."""
+    if status not in TRANSITIONS[order.status]:
+        raise InvalidTransition(
+            f"order {order.order_id}: {order.status} -> {status} is not allowed"
+        )
+    order.status = status
