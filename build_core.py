@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,22 +26,31 @@ STAMP = CORE / ".compiled"
 
 
 def clean() -> None:
-    for path in [*CORE.glob("*.so"), *ROOT.glob("*__mypyc*.so"), STAMP]:
+    for path in [*CORE.glob("*.so"), STAMP]:
         path.unlink(missing_ok=True)
     shutil.rmtree(ROOT / "build" / "mypyc", ignore_errors=True)
 
 
 def build() -> None:
+    """Compile every core module into one extension group inside the package."""
+    from mypyc.build import mypycify  # noqa: PLC0415 - only needed when building
+    from setuptools import setup  # noqa: PLC0415
+
     clean()
-    env = dict(os.environ, MYPYC_OPT_LEVEL=os.environ.get("MYPYC_OPT_LEVEL", "3"))
-    command = [sys.executable, "-m", "mypyc", *(str(p.relative_to(ROOT)) for p in MODULES)]
-    result = subprocess.run(  # noqa: S603 - our own interpreter on our own files
-        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout + result.stderr)
+    os.chdir(ROOT)
+    try:
+        setup(
+            name="trading-engine-core",
+            ext_modules=mypycify(
+                [str(p.relative_to(ROOT)) for p in MODULES],
+                opt_level="3",
+                group_name="trading_engine.core._native",
+            ),
+            script_args=["--quiet", "build_ext", "--inplace"],
+        )
+    except (Exception, SystemExit) as exc:
         clean()
-        raise SystemExit("mypyc failed; the pure-Python core is in place")
+        raise SystemExit(f"mypyc failed ({exc}); the pure-Python core is in place") from exc
     STAMP.write_text("compiled\n")
     print(f"compiled {len(MODULES)} core modules with mypyc")
 

@@ -435,12 +435,14 @@ class Matcher:
 
     def _run(self, taker: Order) -> None:
         """Match an active taker, settle its remainder, then run the stops it triggers."""
-        queue: deque[Order] = deque()
+        queue: deque[Order] | None = None
         while True:
             crossed = self._take(taker)
             if taker.remaining and taker.status is not _CANCELLED:
                 self._settle_remainder(taker)
             if crossed is not None and (self._stops_up or self._stops_down):
+                if queue is None:
+                    queue = deque()
                 queue.extend(self._triggered(taker.side, *crossed))
             if not queue:
                 return
@@ -476,11 +478,15 @@ class Matcher:
         The hot path of the engine: locals instead of attribute look-ups, and
         makers popped from the front of their queue directly.
         """
-        opposite = self._opposite(taker.side)
-        levels = opposite.levels
+        opposite = self.book.asks if taker.side is _BUY else self.book.bids
         heap = opposite.heap
+        if not heap:
+            return None
         sign = opposite.sign
-        limit_key = self._limit_key(taker)
+        limit_key = taker.price * sign if taker.price else self._limit_key(taker)
+        if heap[0] > limit_key:
+            return None
+        levels = opposite.levels
         symbol = self.symbol
         per_tick_lot = self._per_tick_lot
         maker_bps = self._maker_bps
