@@ -106,6 +106,11 @@ class RejectReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     INSUFFICIENT_MARGIN = "insufficient_margin"
     REDUCE_ONLY_WOULD_INCREASE = "reduce_only_would_increase"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    """A market or stop order needs a reference price and a band for its protection price."""
+    UNKNOWN_USER = "unknown_user"
+    BUSY = "busy"
+    """The symbol's inbox is full: back off and resend with the same client_order_id."""
 
 
 class CancelReason(StrEnum):

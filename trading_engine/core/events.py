@@ -30,7 +30,7 @@ Events and what they change on replay:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, final
+from typing import Any, ClassVar, Final, Protocol, final
 
 from trading_engine.core.enums import (
     CancelReason,
@@ -47,6 +47,7 @@ __all__ = [
     "BookLevel",
     "Event",
     "EventBase",
+    "Journaled",
     "OrderAccepted",
     "OrderAmended",
     "OrderCancelled",
@@ -58,6 +59,22 @@ __all__ = [
     "StopTriggered",
     "Trade",
 ]
+
+
+class Journaled(Protocol):
+    """What the journal needs of any event: its number and time, and its fields."""
+
+    @property
+    def seq(self) -> int:
+        """The event's number in its stream: 1, 2, 3, ... with no gaps."""
+        ...
+
+    @property
+    def ts(self) -> int:
+        """When it happened, in nanoseconds since the epoch."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class EventBase:

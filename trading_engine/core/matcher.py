@@ -216,7 +216,7 @@ class Matcher:
         A quantity reduction at the same price keeps the order's place in the
         queue; a price change or an increase sends it to the back, and a new
         price may cross and trade at once. ``quantity`` is the new total,
-        filled part included, and must exceed what is already filled.
+        filled part included, and must exceed what is already filled or cancelled.
         """
         order = self.orders.get(order_id)
         if order is None:
@@ -229,7 +229,7 @@ class Matcher:
         has_limit = spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT
         if (
             (price is not None and (not has_limit or price <= 0))
-            or new_quantity <= order.filled
+            or new_quantity <= order.filled + order.cancelled
             or (new_price == order.price and new_quantity == order.quantity)
         ):
             return Refusal(order_id, RefusalReason.INVALID_AMEND)
@@ -371,7 +371,12 @@ class Matcher:
             return RejectReason.ALREADY_EXPIRED
         if kind is _STOP or kind is _STOP_LIMIT:
             last = self.last_trade_price
-            if spec.stop_price <= 0 or (kind is _STOP_LIMIT and spec.price <= 0):
+            if (
+                spec.stop_price <= 0
+                or (kind is _STOP_LIMIT and spec.price <= 0)
+                or spec.post_only
+                or spec.time_in_force is TimeInForce.FOK
+            ):
                 return RejectReason.INVALID_ORDER
             if last is not None and (
                 last >= spec.stop_price if spec.side is _BUY else last <= spec.stop_price
@@ -726,19 +731,28 @@ class Matcher:
         del self.by_user[order.user_id][order.order_id]
 
     def _emit_levels(self) -> None:
+        """One ``BookLevel`` per price level the command touched, with its final quantity.
+
+        Keyed by side and price, not by level object: a level emptied and made
+        anew in the same command (an order re-queued at its own price) is one
+        change to subscribers.
+        """
         touched = self._touched
         if not touched:
             return
-        unique = touched if len(touched) == 1 else list(dict.fromkeys(touched))
         out = self._out
         seq = self.seq
         ts = self._ts
         symbol = self.symbol
-        for level in unique:
+        if len(touched) == 1:
+            level = touched[0]
+            self.seq = seq + 1
+            quantity = level.quantity if level.count else 0
+            out.append(BookLevel(seq + 1, ts, symbol, level.side, level.price, quantity))
+            return
+        book = self.book
+        for side, price in dict.fromkeys((level.side, level.price) for level in touched):
             seq += 1
-            out.append(
-                BookLevel(
-                    seq, ts, symbol, level.side, level.price, level.quantity if level.count else 0
-                )
-            )
+            current = book.side(side).levels.get(price)
+            out.append(BookLevel(seq, ts, symbol, side, price, current.quantity if current else 0))
         self.seq = seq

@@ -40,9 +40,13 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 class OrderSpec(NamedTuple):
     """What a client asked for, exactly as accepted; never changes.
 
-    Prices are ticks (0 where the type has none), quantities lots, times
-    nanoseconds since the epoch. Build one from untrusted input with
-    ``OrderSpec.create``, which checks the combination of fields.
+    Prices are ticks, quantities lots, times nanoseconds since the epoch.
+    ``price`` is the limit price of a limit or stop-limit order. On a market or
+    stop order it is 0 (the matcher's price band applies) or a protection
+    price that the risk actor sets: the worst price the order may trade at,
+    which its hold covers. Build one from untrusted input with
+    ``OrderSpec.create``, which checks the combination of fields and refuses a
+    client's price on a market order.
     """
 
     order_id: OrderId
@@ -95,8 +99,12 @@ class OrderSpec(NamedTuple):
         if not has_limit and time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
             # A market order never rests: IOC is what it means.
             time_in_force = TimeInForce.IOC
-        if post_only and (not has_limit or time_in_force in (TimeInForce.IOC, TimeInForce.FOK)):
+        if post_only and (
+            type is not OrderType.LIMIT or time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
+        ):
             raise InvalidInput("post_only", "needs a limit order that may rest (GTC or GTD)")
+        if is_stop and time_in_force is TimeInForce.FOK:
+            raise InvalidInput("time_in_force", "FOK is not available on stop orders")
         if client_order_id is not None and not 1 <= len(client_order_id) <= 64:
             raise InvalidInput("client_order_id", "must be 1 to 64 characters")
         return cls(

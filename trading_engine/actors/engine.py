@@ -1,0 +1,266 @@
+"""The engine: every actor in one nursery, and the small API the front end calls.
+
+``open_engine(config, journal)`` recovers the state from the journal, starts
+the actors in a nursery the engine owns (a crash of any process-level actor
+cancels the whole engine, loudly), and yields an ``Engine``. Every method of
+``Engine`` is a message to an actor and an awaited reply with a deadline;
+nothing outside an actor touches its state. ``max_inflight`` bounds the
+requests under way at once: more wait for a slot (backpressure at the edge).
+
+Channels (who sends what to whom)::
+
+    front end ──SubmitOrder/queries──> risk ──SymbolBatch──> symbol actors
+    symbol actors, risk, supervisor ──Commit──> journal
+    journal ──CommittedBatch (after the write)──> risk, then the other actors
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from trading_engine.actors.journal import JournalActor, JournalStats
+from trading_engine.actors.mailbox import ActorUnavailable, Reply
+from trading_engine.actors.messages import (
+    AmendOrder,
+    BookSnapshot,
+    CancelAllOrders,
+    CancelOrder,
+    CheckOrder,
+    Commit,
+    CommittedBatch,
+    Crash,
+    CreateUser,
+    MoveFunds,
+    OrderRequest,
+    OrderResult,
+    Query,
+    Refused,
+    RiskCheck,
+    SubmitOrder,
+    SubmitOutcome,
+    SymbolBatch,
+)
+from trading_engine.actors.risk import RiskActor
+from trading_engine.actors.supervisor import Supervisor
+from trading_engine.config import EngineConfig
+from trading_engine.core.account_events import SYMBOLS_STREAM
+from trading_engine.core.events import Trade
+from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.views import OrderView
+from trading_engine.storage.journal import Journal
+
+__all__ = ["Engine", "open_engine"]
+
+T = TypeVar("T")
+
+
+class Engine:
+    """The front end's handle on the running engine."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        risk: trio.MemorySendChannel[Any],
+        supervisor: Supervisor,
+        journal_actor: JournalActor,
+    ) -> None:
+        self.config = config
+        self._risk = risk
+        self._supervisor = supervisor
+        self._journal_actor = journal_actor
+        self._limiter = trio.CapacityLimiter(config.max_inflight)
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _ask(self, make: Callable[[Reply[T]], object]) -> T:
+        async with self._limiter:
+            reply: Reply[T] = Reply()
+            try:
+                self._risk.send_nowait(make(reply))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise ActorUnavailable("the risk actor is not running") from None
+            return await reply.wait(self.config.reply_timeout)
+
+    async def _query(self, what: str, *args: object) -> Any:
+        return await self._ask(lambda reply: Query(what, args, reply))
+
+    # ------------------------------------------------------------ orders
+
+    async def submit(self, request: OrderRequest) -> SubmitOutcome:
+        """Place an order; answers once its events are durable. Raises ``InvalidInput``."""
+        return await self._ask(lambda reply: SubmitOrder(request, reply))
+
+    async def check(self, request: OrderRequest) -> RiskCheck:
+        """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""
+        return await self._ask(lambda reply: CheckOrder(request, reply))
+
+    async def cancel(self, order_id: OrderId, user_id: UserId | None) -> OrderResult | Refused:
+        return await self._ask(lambda reply: CancelOrder(order_id, user_id, reply))
+
+    async def amend(
+        self,
+        order_id: OrderId,
+        user_id: UserId | None,
+        *,
+        price: int | None = None,
+        quantity: int | None = None,
+    ) -> OrderResult | Refused:
+        return await self._ask(lambda reply: AmendOrder(order_id, user_id, price, quantity, reply))
+
+    async def cancel_all(self, user_id: UserId, symbol: Symbol | None = None) -> list[OrderView]:
+        """Cancel the user's open orders in ``symbol``, or in every symbol."""
+        symbols = [symbol] if symbol is not None else list(self.instruments())
+        cancelled: list[OrderView] = []
+        for each in symbols:
+            cancelled.extend(
+                await self._ask(lambda reply, s=each: CancelAllOrders(user_id, s, reply))  # type: ignore[misc]
+            )
+        return cancelled
+
+    async def order(self, order_id: OrderId) -> OrderView | None:
+        result: OrderView | None = await self._query("order", order_id)
+        return result
+
+    async def user_orders(
+        self, user_id: UserId, *, open_only: bool = False, limit: int = 100
+    ) -> list[OrderView]:
+        result: list[OrderView] = await self._query("user_orders", user_id, open_only, limit)
+        return result
+
+    async def user_trades(self, user_id: UserId, limit: int = 100) -> list[Trade]:
+        result: list[Trade] = await self._query("user_trades", user_id, limit)
+        return result
+
+    # ------------------------------------------------------------ accounts
+
+    async def create_user(
+        self, user_id: UserId, api_key_hash: str, owner: str | None = None
+    ) -> Refused | None:
+        return await self._ask(lambda reply: CreateUser(user_id, owner, api_key_hash, reply))
+
+    async def deposit(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
+        """Credit ``amount`` minor units; answers the new ``(available, held)`` once durable."""
+        return await self._ask(lambda reply: MoveFunds(user_id, asset, amount, False, reply))
+
+    async def withdraw(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
+        return await self._ask(lambda reply: MoveFunds(user_id, asset, amount, True, reply))
+
+    async def balances(self, user_id: UserId) -> dict[str, tuple[int, int]]:
+        result: dict[str, tuple[int, int]] = await self._query("balances", user_id)
+        return result
+
+    async def positions(self, user_id: UserId) -> dict[Symbol, int]:
+        result: dict[Symbol, int] = await self._query("positions", user_id)
+        return result
+
+    async def user_by_key(self, key_hash: str) -> UserId | None:
+        result: UserId | None = await self._query("key", key_hash)
+        return result
+
+    async def alerts(self, limit: int = 100) -> list[dict[str, object]]:
+        result: list[dict[str, object]] = await self._query("alerts", limit)
+        return result
+
+    async def check_invariants(self) -> None:
+        """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent."""
+        await self._query("check")
+
+    # ------------------------------------------------------------ symbols
+
+    def instruments(self) -> dict[Symbol, Instrument]:
+        """Every listed instrument (immutable values), halted ones included."""
+        return {s: h.instrument for s, h in self._supervisor.handles.items()}
+
+    def halted(self) -> dict[Symbol, str]:
+        return {s: h.halted for s, h in self._supervisor.handles.items() if h.halted is not None}
+
+    async def add_symbol(self, instrument: Instrument) -> Refused | None:
+        """List a symbol; it trades at once."""
+        return await self._supervisor.add(instrument)
+
+    async def halt(self, symbol: Symbol, reason: str = "halted by admin") -> Refused | None:
+        return await self._supervisor.halt(symbol, reason)
+
+    async def resume(self, symbol: Symbol) -> Refused | None:
+        return await self._supervisor.resume(symbol)
+
+    async def book(
+        self, symbol: Symbol, depth: int | None = None
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        """``(seq, bids, asks)`` from the symbol actor; levels are ``(price, quantity)``."""
+        handle = self._supervisor.handles[symbol]
+        reply: Reply[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]] = Reply()
+        await handle.send.send(SymbolBatch((BookSnapshot(depth, reply),)))
+        return await reply.wait(self.config.reply_timeout)
+
+    @property
+    def journal_stats(self) -> JournalStats:
+        return self._journal_actor.stats
+
+    # ------------------------------------------------------------ tests only
+
+    async def _inject_crash(self, symbol: Symbol) -> None:
+        """Make the symbol's actor raise when it reads this; for fault-injection tests."""
+        await self._supervisor.handles[symbol].send.send(SymbolBatch((Crash(),)))
+
+    async def _wait_ready(self, symbol: Symbol) -> None:
+        """Wait until the symbol's actor runs (after a start or a restart)."""
+        await self._supervisor.handles[symbol].ready.wait()
+
+    def _crashes(self, symbol: Symbol) -> int:
+        return self._supervisor.handles[symbol].crashes
+
+
+@asynccontextmanager
+async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
+    """Recover from ``journal``, start every actor, and yield the engine; stop them on exit."""
+    risk_send, risk_receive = trio.open_memory_channel[Any](math.inf)
+    journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
+    downstream: list[trio.MemorySendChannel[CommittedBatch]] = [risk_send]
+
+    def notify(message: object) -> None:
+        risk_send.send_nowait(message)
+
+    risk = RiskActor(risk_receive, journal_send, config.risk)
+    supervisor = Supervisor(
+        journal,
+        journal_send,
+        notify,
+        inbox_size=config.symbol_inbox_size,
+        max_restarts=config.max_restarts,
+        window=config.restart_window,
+        expire_every=config.expire_every,
+    )
+    journal_actor = JournalActor(journal, journal_receive, downstream, risk_send)
+    await _recover(journal, risk, supervisor)
+    engine = Engine(config, risk_send, supervisor, journal_actor)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(journal_actor.run)
+        nursery.start_soon(risk.run)
+        await nursery.start(supervisor.run)
+        try:
+            yield engine
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def _recover(journal: Journal, risk: RiskActor, supervisor: Supervisor) -> None:
+    """Feed the journal, in commit order, to the actors that keep cross-symbol state.
+
+    Symbol actors rebuild their own books from their streams when they start.
+    A listing comes before any event of its symbol in the log, so the risk
+    actor learns of each symbol before it needs it.
+    """
+    for stream, event in await journal.read_all():
+        if stream == SYMBOLS_STREAM:
+            supervisor.recover(event)
+            for symbol in supervisor.handles:
+                risk.handle(supervisor.status(symbol))
+        else:
+            risk.apply(stream, [event])

@@ -1,0 +1,110 @@
+"""Asking an actor and getting one answer back.
+
+A ``Reply`` is a one-shot slot: the asker awaits it with a deadline, the
+answering side fills it once. The answering side holds it in a ``with``
+block (or the actor that owns it closes it when it dies), so that a crash
+gives the asker ``ActorUnavailable`` at once instead of a hang.
+
+Exceptions::
+
+    TradingEngineError
+    ├── ActorUnavailable   the actor died or stopped before answering (HTTP 503)
+    ├── EngineBusy         an inbox was full: back off and retry (HTTP 503)
+    └── ReplyTimeout       no answer within the deadline (HTTP 503)
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+from typing import Generic, TypeVar
+
+import trio
+
+from trading_engine.errors import TradingEngineError
+
+__all__ = ["ActorUnavailable", "EngineBusy", "Reply", "ReplyTimeout", "offer"]
+
+T = TypeVar("T")
+
+
+class ActorUnavailable(TradingEngineError):
+    """Raised to an asker when the actor stopped or crashed before it answered."""
+
+    code = "actor_unavailable"
+
+
+class EngineBusy(TradingEngineError):
+    """Raised when an actor's inbox is full; nothing was done, so resending is safe."""
+
+    code = "busy"
+
+
+class ReplyTimeout(TradingEngineError):
+    """Raised when no answer came within the deadline; the command may still complete."""
+
+    code = "timeout"
+
+
+class Reply(Generic[T]):
+    """A one-shot answer. ``send`` or ``fail`` once; ``wait`` returns or raises it."""
+
+    __slots__ = ("_done", "_error", "_value")
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def send(self, value: T) -> None:
+        """Answer; a second answer is ignored (a crash path may race a late one)."""
+        if not self._done.is_set():
+            self._value = value
+            self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self._done.is_set():
+            self._error = error
+            self._done.set()
+
+    def close(self) -> None:
+        """Fail the asker with ``ActorUnavailable`` unless already answered."""
+        self.fail(ActorUnavailable("the engine stopped before it answered"))
+
+    def __enter__(self) -> Reply[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def wait(self, timeout: float = math.inf) -> T:
+        """The answer; raises what the actor failed it with, or ``ReplyTimeout``."""
+        with trio.move_on_after(timeout):
+            await self._done.wait()
+        if not self._done.is_set():
+            raise ReplyTimeout(f"no answer within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def offer(channel: trio.MemorySendChannel[T], message: T, what: str) -> None:
+    """Put ``message`` in an inbox without waiting; raises ``EngineBusy`` if it is full.
+
+    Raises ``ActorUnavailable`` if the inbox is closed.
+    """
+    try:
+        channel.send_nowait(message)
+    except trio.WouldBlock:
+        raise EngineBusy(f"{what} is busy: retry shortly") from None
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        raise ActorUnavailable(f"{what} is not running") from None

@@ -1,0 +1,320 @@
+"""Every message between actors: commands (imperative), replies, and batches of events.
+
+All are frozen. A message that wants an answer carries a ``Reply``; the actor
+that handles it answers exactly once, or the reply is closed and the asker
+gets ``ActorUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from trading_engine.actors.mailbox import Reply
+from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
+from trading_engine.core.events import Event, Journaled, Trade
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.orders import OrderSpec
+from trading_engine.core.views import OrderView
+
+# ---------------------------------------------------------------- requests and results
+
+
+@attrs.frozen
+class OrderRequest:
+    """A new order as the front end hands it over: already in ticks and lots."""
+
+    user_id: UserId
+    symbol: Symbol
+    side: Side
+    type: OrderType
+    quantity: int
+    price: int = 0
+    stop_price: int = 0
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    stp: StpMode = StpMode.CANCEL_NEWEST
+    client_order_id: ClientOrderId | None = None
+    expire_time: int | None = None
+
+
+@attrs.frozen
+class OrderResult:
+    """An order after its command: its state and the trades the command made for it.
+
+    ``duplicate`` is true when a resend with a known ``client_order_id``
+    returned the original order instead of placing a new one.
+    """
+
+    order: OrderView
+    trades: tuple[Trade, ...] = ()
+    duplicate: bool = False
+
+
+@attrs.frozen
+class Rejected:
+    """Risk refused the order before it reached the book; ``reasons`` lists every failed check."""
+
+    reasons: tuple[RejectReason, ...]
+    order: OrderView | None = None
+
+
+@attrs.frozen
+class Refused:
+    """A cancel, amend or admin command that did nothing; ``code`` says why."""
+
+    code: str
+    message: str
+
+
+@attrs.frozen
+class RiskCheck:
+    """A dry run's answer: would the order pass, every failing reason, and the hold it needs."""
+
+    allowed: bool
+    reasons: tuple[RejectReason, ...]
+    hold_asset: str | None
+    hold_amount: int
+
+
+SubmitOutcome = OrderResult | Rejected
+
+# ---------------------------------------------------------------- symbol actor commands
+
+
+@attrs.frozen
+class MatchSubmit:
+    spec: OrderSpec
+    reply: Reply[SubmitOutcome] | None
+
+
+@attrs.frozen
+class MatchCancel:
+    order_id: OrderId
+    reason: str
+    reply: Reply[OrderResult | Refused] | None
+
+
+@attrs.frozen
+class MatchAmend:
+    order_id: OrderId
+    price: int | None
+    quantity: int | None
+    reply: Reply[OrderResult | Refused] | None
+
+
+@attrs.frozen
+class MatchCancelAll:
+    user_id: UserId
+    reply: Reply[list[OrderView]] | None
+
+
+@attrs.frozen
+class Expire:
+    """Expire GTD orders due by ``now``."""
+
+    now: int
+
+
+@attrs.frozen
+class SetReference:
+    price: int | None
+
+
+@attrs.frozen
+class Crash:
+    """Fault injection for tests: the symbol actor raises when it reads this."""
+
+    message: str = "injected fault"
+
+
+@attrs.frozen
+class BookSnapshot:
+    """Answered with the L2 book: ``(seq, bids, asks)``."""
+
+    depth: int | None
+    reply: Reply[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
+
+
+SymbolCommand = (
+    MatchSubmit | MatchCancel | MatchAmend | MatchCancelAll | Expire | SetReference | Crash
+    | BookSnapshot
+)  # fmt: skip
+
+
+@attrs.frozen
+class SymbolBatch:
+    """Commands for one symbol actor, handled in order in one wake-up."""
+
+    commands: tuple[SymbolCommand, ...]
+
+
+# ---------------------------------------------------------------- risk actor commands
+
+
+@attrs.frozen
+class SubmitOrder:
+    request: OrderRequest
+    reply: Reply[SubmitOutcome]
+
+
+@attrs.frozen
+class CheckOrder:
+    """A dry run of the pre-trade checks; changes nothing."""
+
+    request: OrderRequest
+    reply: Reply[RiskCheck]
+
+
+@attrs.frozen
+class CancelOrder:
+    order_id: OrderId
+    user_id: UserId | None
+    """The caller's user, or None for an admin (who may cancel anyone's order)."""
+    reply: Reply[OrderResult | Refused]
+
+
+@attrs.frozen
+class AmendOrder:
+    order_id: OrderId
+    user_id: UserId | None
+    price: int | None
+    quantity: int | None
+    reply: Reply[OrderResult | Refused]
+
+
+@attrs.frozen
+class CancelAllOrders:
+    user_id: UserId
+    symbol: Symbol
+    reply: Reply[list[OrderView]]
+
+
+@attrs.frozen
+class CreateUser:
+    user_id: UserId
+    owner: str | None
+    api_key_hash: str
+    reply: Reply[Refused | None]
+
+
+@attrs.frozen
+class MoveFunds:
+    """A deposit (``amount`` > 0 credited) or a withdrawal (``withdraw``: debited)."""
+
+    user_id: UserId
+    asset: str
+    amount: int
+    withdraw: bool
+    reply: Reply[tuple[int, int] | Refused]
+
+
+@attrs.frozen
+class Query:
+    """A read of the risk actor's state; ``what`` names it, ``args`` its arguments."""
+
+    what: str
+    args: tuple[object, ...]
+    reply: Reply[Any]
+
+
+# ---------------------------------------------------------------- journal
+
+
+@attrs.frozen
+class Commit:
+    """Events to make durable, and what to release once they are.
+
+    ``replies`` are answered with their values only after the commit, so no
+    client hears of an order the journal does not hold.
+    """
+
+    stream: str
+    events: Sequence[Journaled]
+    replies: tuple[tuple[Reply[Any], object], ...] = ()
+
+
+@attrs.frozen
+class Committed:
+    """Events of one stream that are now durable, fanned out by the journal actor."""
+
+    stream: str
+    events: Sequence[Journaled]
+
+
+@attrs.frozen
+class CommittedBatch:
+    """Everything one journal transaction made durable, in commit order."""
+
+    commits: tuple[Committed, ...]
+
+
+@attrs.frozen
+class ReleaseHolds:
+    """Orders that never reached the journal (their symbol actor crashed): free their holds."""
+
+    order_ids: tuple[OrderId, ...]
+
+
+@attrs.frozen
+class SymbolStatus:
+    """The supervisor's word on a symbol: listed and trading, or halted (with the reason)."""
+
+    instrument: Instrument
+    inbox: trio.MemorySendChannel[SymbolBatch]
+    halted: bool
+    reason: str = ""
+
+
+@attrs.frozen
+class ReferencePrice:
+    symbol: Symbol
+    price: int | None
+
+
+@attrs.frozen
+class StorageStatus:
+    """The journal actor's word: can events be written right now?"""
+
+    available: bool
+    detail: str = ""
+
+
+__all__ = [
+    "AmendOrder",
+    "BookSnapshot",
+    "CancelAllOrders",
+    "CancelOrder",
+    "CheckOrder",
+    "Commit",
+    "Committed",
+    "CommittedBatch",
+    "Crash",
+    "CreateUser",
+    "Event",
+    "Expire",
+    "MatchAmend",
+    "MatchCancel",
+    "MatchCancelAll",
+    "MatchSubmit",
+    "MoveFunds",
+    "OrderRequest",
+    "OrderResult",
+    "Query",
+    "ReferencePrice",
+    "Refused",
+    "Rejected",
+    "ReleaseHolds",
+    "RiskCheck",
+    "SetReference",
+    "StorageStatus",
+    "SubmitOrder",
+    "SubmitOutcome",
+    "SymbolBatch",
+    "SymbolCommand",
+    "SymbolStatus",
+]

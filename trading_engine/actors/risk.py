@@ -1,0 +1,621 @@
+"""The risk actor: users, balances, holds, positions, pre-trade checks, and order views.
+
+Every new order passes here first. The actor checks it (all failing reasons,
+``core.risk.check_order``), holds its funds, gives it an id, and forwards it
+to its symbol actor; the order's events come back from the journal once
+durable and move the funds (a fill pays the counterparty at once, an end
+releases what is left of the hold). The commands of one wake-up go to each
+symbol in one ``SymbolBatch``.
+
+State changes only through events, live or replayed: ``replay`` feeds the
+journal through the same code, so restarting rebuilds the same accounts.
+Deposits and withdrawals are applied when requested (so two withdrawals can
+never both spend the same funds) and written to the ``$accounts`` stream,
+which this actor alone writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import trio
+
+from trading_engine.actors.mailbox import EngineBusy
+from trading_engine.actors.messages import (
+    AmendOrder,
+    CancelAllOrders,
+    CancelOrder,
+    CheckOrder,
+    Commit,
+    CommittedBatch,
+    CreateUser,
+    MatchAmend,
+    MatchCancel,
+    MatchCancelAll,
+    MatchSubmit,
+    MoveFunds,
+    OrderRequest,
+    OrderResult,
+    Query,
+    ReferencePrice,
+    Refused,
+    Rejected,
+    ReleaseHolds,
+    RiskCheck,
+    StorageStatus,
+    SubmitOrder,
+    SymbolBatch,
+    SymbolCommand,
+    SymbolStatus,
+)
+from trading_engine.core.account_events import (
+    ACCOUNTS_STREAM,
+    Deposited,
+    UserCreated,
+    Withdrawn,
+)
+from trading_engine.core.enums import OrderType, RejectReason, Side
+from trading_engine.core.events import (
+    Journaled,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    SelfTradePrevented,
+    Trade,
+)
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.orders import OrderSpec
+from trading_engine.core.risk import (
+    Accounts,
+    RiskLimits,
+    check_order,
+    hold_for,
+    protection_price,
+)
+from trading_engine.core.views import OrderRecord, OrderView
+from trading_engine.errors import InvalidInput, InvariantViolation, TradingEngineError
+from trading_engine.storage.journal import StorageUnavailable
+
+__all__ = ["RiskActor", "RiskConfig"]
+
+log = logging.getLogger(__name__)
+
+_KEEP_FINAL_ORDERS = 100_000
+_KEEP_USER_TRADES = 1_000
+_KEEP_ALERTS = 10_000
+
+
+@attrs.frozen
+class RiskConfig:
+    """Limits in base-asset units (converted to each symbol's lots), from the environment."""
+
+    enabled: bool = True
+    max_order_size: Decimal | None = None
+    """In the base asset (e.g. 10 BTC); None for no limit."""
+    max_position_size: Decimal | None = None
+    max_open_orders: int = 1000
+
+    def limits_for(self, instrument: Instrument) -> RiskLimits:
+        def lots(size: Decimal | None) -> int | None:
+            return None if size is None else int(size // instrument.lot_size)
+
+        return RiskLimits(
+            enabled=self.enabled,
+            max_order_lots=lots(self.max_order_size),
+            max_position_lots=lots(self.max_position_size),
+            max_open_orders=self.max_open_orders,
+        )
+
+
+@attrs.define
+class _Symbol:
+    instrument: Instrument
+    inbox: trio.MemorySendChannel[SymbolBatch]
+    limits: RiskLimits
+    halted: str | None = None
+    reference: int | None = None
+
+
+class RiskActor:
+    """Owns accounts and order views; reached only through ``inbox``."""
+
+    def __init__(
+        self,
+        inbox: trio.MemoryReceiveChannel[Any],
+        journal: trio.MemorySendChannel[Commit],
+        config: RiskConfig,
+    ) -> None:
+        self._inbox = inbox
+        self._journal = journal
+        self._config = config
+        self.accounts = Accounts()
+        self.users: dict[UserId, str | None] = {}
+        self.keys: dict[str, UserId] = {}
+        self.symbols: dict[Symbol, _Symbol] = {}
+        self.orders: dict[OrderId, OrderRecord] = {}
+        self._final: OrderedDict[OrderId, None] = OrderedDict()
+        self.open_by_user: dict[UserId, dict[OrderId, OrderRecord]] = {}
+        self.client_ids: dict[tuple[UserId, ClientOrderId], OrderId] = {}
+        self._waiting: dict[OrderId, list[Any]] = {}
+        self.user_trades: dict[UserId, deque[Trade]] = {}
+        self.alerts: deque[dict[str, object]] = deque(maxlen=_KEEP_ALERTS)
+        self.stp_counts: dict[UserId, int] = {}
+        self.next_order_id = 1
+        self.accounts_seq = 0
+        self.storage_available = True
+        self._outgoing: dict[Symbol, list[SymbolCommand]] = {}
+        self._account_events: list[Journaled] = []
+        self._account_replies: list[tuple[Any, object]] = []
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        inbox = self._inbox
+        while True:
+            try:
+                batch = [await inbox.receive()]
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            while True:
+                try:
+                    batch.append(inbox.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+            for message in batch:
+                self.handle(message)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        for symbol, commands in self._outgoing.items():
+            state = self.symbols[symbol]
+            try:
+                state.inbox.send_nowait(SymbolBatch(tuple(commands)))
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                self._bounce(symbol, commands)
+        self._outgoing = {}
+        if self._account_events or self._account_replies:
+            commit = Commit(ACCOUNTS_STREAM, self._account_events, tuple(self._account_replies))
+            self._account_events = []
+            self._account_replies = []
+            await self._journal.send(commit)
+
+    def _bounce(self, symbol: Symbol, commands: list[SymbolCommand]) -> None:
+        """The symbol's inbox is full or gone: undo and refuse every command of the batch."""
+        for command in commands:
+            if isinstance(command, MatchSubmit):
+                self._forget_submit(command.spec)
+            reply = getattr(command, "reply", None)
+            if reply is not None:
+                reply.fail(EngineBusy(f"{symbol} is busy: retry shortly"))
+
+    def handle(self, message: object) -> None:
+        """Handle one message; replies that need no journal are answered at once."""
+        match message:
+            case SubmitOrder(request=request, reply=reply):
+                with _AnswerErrors(reply):
+                    outcome = self._submit(request, reply)
+                    if outcome is not None:
+                        reply.send(outcome)
+            case CommittedBatch(commits=commits):
+                for committed in commits:
+                    self.apply(committed.stream, committed.events)
+            case CancelOrder(order_id=order_id, user_id=user_id, reply=reply):
+                refused = self._route(order_id, user_id)
+                if isinstance(refused, Refused):
+                    reply.send(refused)
+                else:
+                    self._queue(refused, MatchCancel(order_id, "user", reply))
+            case AmendOrder():
+                self._amend(message)
+            case CancelAllOrders(user_id=user_id, symbol=symbol, reply=reply):
+                if symbol not in self.symbols:
+                    reply.send([])
+                else:
+                    self._queue(symbol, MatchCancelAll(user_id, reply))
+            case CheckOrder(request=request, reply=reply):
+                with _AnswerErrors(reply):
+                    reply.send(self._dry_run(request))
+            case MoveFunds():
+                self._move_funds(message)
+            case CreateUser():
+                self._create_user(message)
+            case Query(what=what, args=args, reply=reply):
+                with _AnswerErrors(reply):
+                    reply.send(getattr(self, f"query_{what}")(*args))
+            case SymbolStatus(instrument=instrument, inbox=inbox, halted=halted, reason=reason):
+                state = self.symbols.get(instrument.symbol)
+                if state is None:
+                    limits = self._config.limits_for(instrument)
+                    state = self.symbols[instrument.symbol] = _Symbol(instrument, inbox, limits)
+                state.inbox = inbox
+                state.halted = reason or "halted" if halted else None
+            case ReferencePrice(symbol=symbol, price=price):
+                if symbol in self.symbols:
+                    self.symbols[symbol].reference = price
+            case ReleaseHolds(order_ids=order_ids):
+                for order_id in order_ids:
+                    if order_id not in self.orders:
+                        self.accounts.release(order_id)
+                        self._forget_pending(order_id)
+            case StorageStatus(available=available):
+                self.storage_available = available
+            case _:
+                log.error("risk actor: unexpected message %r", message)
+
+    # ------------------------------------------------------------ orders
+
+    def _submit(self, request: OrderRequest, reply: Any) -> OrderResult | Rejected | None:
+        if not self.storage_available:
+            raise StorageUnavailable("storage is unavailable: orders are not accepted")
+        user_id = request.user_id
+        if request.client_order_id is not None:
+            known = self.client_ids.get((user_id, request.client_order_id))
+            if known is not None:
+                record = self.orders.get(known)
+                if record is None:
+                    self._waiting.setdefault(known, []).append(reply)
+                    return None
+                return OrderResult(record.view(), duplicate=True)
+        spec, reasons = self._prepare(request, self.next_order_id)
+        if reasons:
+            return Rejected(tuple(reasons))
+        assert spec is not None
+        state = self.symbols[request.symbol]
+        self.next_order_id += 1
+        self.accounts.hold(spec.order_id, user_id, hold_for(state.instrument, spec))
+        if spec.client_order_id is not None:
+            self.client_ids[(user_id, spec.client_order_id)] = spec.order_id
+        self._queue(request.symbol, MatchSubmit(spec, reply))
+        return None
+
+    def _prepare(
+        self, request: OrderRequest, order_id: int
+    ) -> tuple[OrderSpec | None, list[RejectReason]]:
+        """The spec the order would get and every reason it fails; raises ``InvalidInput``."""
+        user_id = request.user_id
+        if user_id not in self.users:
+            return None, [RejectReason.UNKNOWN_USER]
+        state = self.symbols.get(request.symbol)
+        if state is None:
+            return None, [RejectReason.SYMBOL_UNKNOWN]
+        if state.halted is not None:
+            return None, [RejectReason.SYMBOL_HALTED]
+        spec = OrderSpec.create(
+            OrderId(order_id), user_id, request.side, request.type, request.quantity,
+            request.price, request.stop_price, request.time_in_force, request.post_only,
+            request.stp, request.client_order_id, request.expire_time,
+        )  # fmt: skip
+        instrument = state.instrument
+        if spec.type is OrderType.MARKET:
+            cap = protection_price(instrument, spec.side, state.reference)
+            spec = spec._replace(price=cap or 0)
+        elif spec.type is OrderType.STOP:
+            cap = protection_price(instrument, spec.side, spec.stop_price)
+            spec = spec._replace(price=cap or 0)
+        held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
+        available, _ = self.accounts.balance(user_id, held_asset)
+        open_orders = self.open_by_user.get(user_id, {})
+        exposure = sum(
+            r.remaining
+            for r in open_orders.values()
+            if r.symbol == request.symbol and r.spec.side is spec.side
+        )
+        reasons = check_order(
+            instrument,
+            spec,
+            limits=state.limits,
+            reference=state.reference,
+            available=available,
+            open_orders=len(open_orders),
+            position=self.accounts.positions.get((user_id, request.symbol), 0),
+            open_exposure=exposure,
+        )
+        return spec, reasons
+
+    def _dry_run(self, request: OrderRequest) -> RiskCheck:
+        spec, reasons = self._prepare(request, 0)
+        hold = None
+        if spec is not None and (spec.side is Side.SELL or spec.price > 0):
+            hold = hold_for(self.symbols[request.symbol].instrument, spec)
+        return RiskCheck(
+            allowed=not reasons,
+            reasons=tuple(reasons),
+            hold_asset=hold.asset if hold else None,
+            hold_amount=hold.amount if hold else 0,
+        )
+
+    def _route(self, order_id: OrderId, user_id: UserId | None) -> Symbol | Refused:
+        record = self.orders.get(order_id)
+        if record is None or (user_id is not None and record.spec.user_id != user_id):
+            return Refused("unknown_order", f"no order {order_id}")
+        if record.status.is_final:
+            return Refused("order_not_open", f"order {order_id} is already {record.status}")
+        state = self.symbols[record.symbol]
+        if state.halted is not None:
+            return Refused("symbol_halted", f"{record.symbol} is halted: {state.halted}")
+        return record.symbol
+
+    def _amend(self, message: AmendOrder) -> None:
+        routed = self._route(message.order_id, message.user_id)
+        if isinstance(routed, Refused):
+            message.reply.send(routed)
+            return
+        record = self.orders[message.order_id]
+        instrument = self.symbols[routed].instrument
+        price = record.price if message.price is None else message.price
+        quantity = record.quantity if message.quantity is None else message.quantity
+        remaining = quantity - record.filled - record.cancelled
+        if remaining <= 0:
+            message.reply.send(Refused("invalid_amend", "quantity must exceed the filled quantity"))
+            return
+        spec = record.spec._replace(price=price) if price else record.spec
+        needed = hold_for(instrument, spec, remaining).amount
+        if needed > self.accounts.holds[record.spec.order_id][2] and not self.accounts.adjust_hold(
+            record.spec.order_id, needed
+        ):
+            message.reply.send(Refused("insufficient_funds", "the new order needs a larger hold"))
+            return
+        self._queue(
+            routed, MatchAmend(message.order_id, message.price, message.quantity, message.reply)
+        )
+
+    def _queue(self, symbol: Symbol, command: SymbolCommand) -> None:
+        self._outgoing.setdefault(symbol, []).append(command)
+
+    def _forget_submit(self, spec: OrderSpec) -> None:
+        self.accounts.release(spec.order_id)
+        self._forget_pending(spec.order_id)
+
+    def _forget_pending(self, order_id: OrderId) -> None:
+        for key, known in list(self.client_ids.items()):
+            if known == order_id and order_id not in self.orders:
+                del self.client_ids[key]
+        for waiter in self._waiting.pop(order_id, []):
+            waiter.fail(EngineBusy("the original order did not reach the book: resend it"))
+
+    # ------------------------------------------------------------ funds and users
+
+    def _move_funds(self, message: MoveFunds) -> None:
+        if message.amount <= 0:
+            message.reply.fail(InvalidInput("amount", "must be positive"))
+            return
+        if message.user_id not in self.users:
+            message.reply.send(Refused("unknown_user", f"no user {message.user_id}"))
+            return
+        if message.withdraw and not self.accounts.can_withdraw(
+            message.user_id, message.asset, message.amount
+        ):
+            message.reply.send(
+                Refused("insufficient_funds", "amount exceeds the available balance")
+            )
+            return
+        self.accounts_seq += 1
+        kind = Withdrawn if message.withdraw else Deposited
+        event = kind(
+            self.accounts_seq, time.time_ns(), message.user_id, message.asset, message.amount
+        )
+        self._apply_account(event)
+        self._account_events.append(event)
+        balance = self.accounts.balance(message.user_id, message.asset)
+        self._account_replies.append((message.reply, balance))
+
+    def _create_user(self, message: CreateUser) -> None:
+        if message.user_id in self.users:
+            message.reply.send(Refused("user_exists", f"user {message.user_id} exists"))
+            return
+        self.accounts_seq += 1
+        event = UserCreated(
+            self.accounts_seq, time.time_ns(), message.user_id, message.owner, message.api_key_hash
+        )
+        self._apply_account(event)
+        self._account_events.append(event)
+        self._account_replies.append((message.reply, None))
+
+    def _apply_account(self, event: Journaled) -> None:
+        match event:
+            case UserCreated(user_id=user_id, owner=owner, api_key_hash=key_hash):
+                self.users[user_id] = owner
+                self.keys[key_hash] = user_id
+            case Deposited(user_id=user_id, asset=asset, amount=amount):
+                self.accounts.credit(user_id, asset, amount)
+            case Withdrawn(user_id=user_id, asset=asset, amount=amount):
+                self.accounts.credit(user_id, asset, -amount)
+
+    # ------------------------------------------------------------ committed events
+
+    def apply(self, stream: str, events: Sequence[Journaled]) -> None:
+        """Apply durable events of ``stream``: the live path and recovery alike."""
+        if stream == ACCOUNTS_STREAM:
+            for event in events:
+                if event.seq > self.accounts_seq:
+                    self._apply_account(event)
+                    self.accounts_seq = event.seq
+            return
+        state = self.symbols.get(Symbol(stream))
+        if state is None:
+            return
+        instrument = state.instrument
+        for event in events:
+            self._apply_order_event(instrument, event)
+
+    def _apply_order_event(self, instrument: Instrument, event: Journaled) -> None:
+        accounts = self.accounts
+        match event:
+            case OrderAccepted(spec=spec):
+                record = OrderRecord.accepted(event)
+                order_id = spec.order_id
+                self.orders[order_id] = record
+                self.open_by_user.setdefault(spec.user_id, {})[order_id] = record
+                if order_id not in accounts.holds:
+                    accounts.hold(order_id, spec.user_id, hold_for(instrument, spec))
+                if spec.client_order_id is not None:
+                    self.client_ids[(spec.user_id, spec.client_order_id)] = order_id
+                self.next_order_id = max(self.next_order_id, order_id + 1)
+                self._answer_waiting(order_id, record)
+            case OrderRejected(spec=spec):
+                record = OrderRecord.rejected(event)
+                self.orders[spec.order_id] = record
+                accounts.release(spec.order_id)
+                self.next_order_id = max(self.next_order_id, spec.order_id + 1)
+                self._finish(record)
+                self._answer_waiting(spec.order_id, record)
+            case Trade():
+                self._settle_trade(instrument, event)
+            case OrderFilled(order_id=order_id):
+                record = self.orders[order_id]
+                record.apply(event)
+                if not event.remaining:
+                    accounts.release(order_id)
+                    self._finish(record)
+            case OrderCancelled(order_id=order_id) | OrderExpired(order_id=order_id):
+                record = self.orders[order_id]
+                record.apply(event)
+                accounts.release(order_id)
+                self._finish(record)
+            case OrderAmended(order_id=order_id):
+                record = self.orders[order_id]
+                record.apply(event)
+                spec = record.spec._replace(price=record.price) if record.price else record.spec
+                needed = hold_for(instrument, spec, record.remaining).amount
+                if needed < accounts.holds[order_id][2]:
+                    accounts.adjust_hold(order_id, needed)
+            case SelfTradePrevented(user_id=user_id):
+                self.stp_counts[user_id] = self.stp_counts.get(user_id, 0) + 1
+                self.alerts.append(
+                    {"kind": "self_trade_prevented", "symbol": event.symbol, "user_id": user_id,
+                     "taker_order_id": event.taker_order_id, "maker_order_id": event.maker_order_id,
+                     "mode": str(event.mode), "quantity": event.quantity, "ts": event.ts}
+                )  # fmt: skip
+            case _:
+                record_event = getattr(event, "order_id", None)
+                if record_event is not None and record_event in self.orders:
+                    self.orders[record_event].apply(event)  # type: ignore[arg-type]
+
+    def _settle_trade(self, instrument: Instrument, trade: Trade) -> None:
+        accounts = self.accounts
+        notional = instrument.notional(trade.price, trade.quantity)
+        base = instrument.base_units(trade.quantity)
+        if trade.aggressor is Side.BUY:
+            buyer, buyer_order, buyer_fee = (
+                trade.taker_user_id,
+                trade.taker_order_id,
+                trade.taker_fee,
+            )
+            seller, seller_order, seller_fee = (
+                trade.maker_user_id,
+                trade.maker_order_id,
+                trade.maker_fee,
+            )
+        else:
+            buyer, buyer_order, buyer_fee = (
+                trade.maker_user_id,
+                trade.maker_order_id,
+                trade.maker_fee,
+            )
+            seller, seller_order, seller_fee = (
+                trade.taker_user_id,
+                trade.taker_order_id,
+                trade.taker_fee,
+            )
+        accounts.consume(buyer_order, notional + buyer_fee)
+        accounts.credit(buyer, instrument.base_asset, base)
+        accounts.consume(seller_order, base)
+        accounts.credit(seller, instrument.quote_asset, notional - seller_fee)
+        accounts.move_position(buyer, trade.symbol, trade.quantity)
+        accounts.move_position(seller, trade.symbol, -trade.quantity)
+        for user in {buyer, seller}:
+            tape = self.user_trades.get(user)
+            if tape is None:
+                tape = self.user_trades[user] = deque(maxlen=_KEEP_USER_TRADES)
+            tape.append(trade)
+        owners = (self.users.get(buyer), self.users.get(seller))
+        if buyer != seller and owners[0] is not None and owners[0] == owners[1]:
+            self.alerts.append(
+                {"kind": "linked_accounts_trade", "symbol": trade.symbol, "owner": owners[0],
+                 "buyer": buyer, "seller": seller, "trade_id": trade.trade_id, "ts": trade.ts}
+            )  # fmt: skip
+
+    def _finish(self, record: OrderRecord) -> None:
+        order_id = record.spec.order_id
+        self.open_by_user.get(record.spec.user_id, {}).pop(order_id, None)
+        self._final[order_id] = None
+        if len(self._final) > _KEEP_FINAL_ORDERS:
+            old, _ = self._final.popitem(last=False)
+            self.orders.pop(old, None)
+
+    def _answer_waiting(self, order_id: OrderId, record: OrderRecord) -> None:
+        for waiter in self._waiting.pop(order_id, []):
+            waiter.send(OrderResult(record.view(), duplicate=True))
+
+    # ------------------------------------------------------------ queries (Query.what)
+
+    def query_order(self, order_id: OrderId) -> OrderView | None:
+        record = self.orders.get(order_id)
+        return record.view() if record else None
+
+    def query_user_orders(self, user_id: UserId, open_only: bool, limit: int) -> list[OrderView]:
+        if open_only:
+            records = list(self.open_by_user.get(user_id, {}).values())
+        else:
+            records = [r for r in self.orders.values() if r.spec.user_id == user_id]
+        records.sort(key=lambda r: r.spec.order_id, reverse=True)
+        return [r.view() for r in records[:limit]]
+
+    def query_user_trades(self, user_id: UserId, limit: int) -> list[Trade]:
+        tape = self.user_trades.get(user_id, deque())
+        return list(reversed(tape))[:limit]
+
+    def query_balances(self, user_id: UserId) -> dict[str, tuple[int, int]]:
+        return {
+            asset: self.accounts.balance(user_id, asset) for asset in self.accounts.assets(user_id)
+        }
+
+    def query_user(self, user_id: UserId) -> str | bool | None:
+        return self.users.get(user_id, False)
+
+    def query_key(self, key_hash: str) -> UserId | None:
+        return self.keys.get(key_hash)
+
+    def query_positions(self, user_id: UserId) -> dict[Symbol, int]:
+        return {s: q for (u, s), q in self.accounts.positions.items() if u == user_id and q}
+
+    def query_alerts(self, limit: int) -> list[dict[str, object]]:
+        return list(reversed(self.alerts))[:limit]
+
+    def query_stp_counts(self) -> dict[UserId, int]:
+        return dict(self.stp_counts)
+
+    def query_check(self) -> bool:
+        """Raise ``InvariantViolation`` if the accounts are inconsistent; True otherwise."""
+        self.accounts.check()
+        return True
+
+
+class _AnswerErrors:
+    """Fail ``reply`` with an engine error raised inside the block, instead of crashing."""
+
+    def __init__(self, reply: Any) -> None:
+        self._reply = reply
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, TradingEngineError) and not isinstance(exc, _BUGS):
+            self._reply.fail(exc)
+            return True
+        return False
+
+
+# An invariant violation is a bug: let it crash the actor (and the engine) loudly.
+_BUGS: tuple[type[Exception], ...] = (InvariantViolation,)

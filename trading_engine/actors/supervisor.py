@@ -1,0 +1,284 @@
+"""The supervisor: one symbol actor per symbol, restarted from the journal when it crashes.
+
+It creates each symbol's inbox and keeps it, so a restarted actor reads the
+same inbox and no queued command is lost. A crash closes the replies of the
+batch in hand (their askers get ``ActorUnavailable``) and asks the risk actor
+to release the holds of orders that never reached the journal; the actor is
+then rebuilt from the symbol's journaled events, once every commit it had
+already handed to the journal actor is durable. A symbol that crashes
+``max_restarts`` times within ``window`` seconds is halted: its commands are
+refused with ``symbol_halted`` until an admin resumes it. Other symbols never
+notice.
+
+The supervisor also writes the ``$symbols`` stream (listings, halts,
+resumes), which it alone owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.messages import (
+    BookSnapshot,
+    Commit,
+    Expire,
+    MatchAmend,
+    MatchCancel,
+    MatchCancelAll,
+    MatchSubmit,
+    Refused,
+    Rejected,
+    ReleaseHolds,
+    SymbolBatch,
+    SymbolStatus,
+)
+from trading_engine.actors.symbol import SymbolActor, rebuild_matcher
+from trading_engine.core.account_events import (
+    SYMBOLS_STREAM,
+    InstrumentListed,
+    SymbolHalted,
+    SymbolResumed,
+)
+from trading_engine.core.enums import RejectReason
+from trading_engine.core.events import Journaled
+from trading_engine.core.ids import OrderId, Symbol
+from trading_engine.core.instruments import Instrument
+from trading_engine.storage.journal import Journal
+
+__all__ = ["Supervisor", "SymbolHandle"]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define(eq=False)
+class SymbolHandle:
+    """What the supervisor keeps per symbol across restarts."""
+
+    instrument: Instrument
+    send: trio.MemorySendChannel[SymbolBatch]
+    receive: trio.MemoryReceiveChannel[SymbolBatch]
+    halted: str | None = None
+    restarts: deque[float] = attrs.field(factory=deque)
+    crashes: int = 0
+    scope: trio.CancelScope | None = None
+    resumed: trio.Event = attrs.field(factory=trio.Event)
+    ready: trio.Event = attrs.field(factory=trio.Event)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        journal: Journal,
+        journal_inbox: trio.MemorySendChannel[Commit],
+        notify: Callable[[object], None],
+        *,
+        inbox_size: int = 10_000,
+        max_restarts: int = 5,
+        window: float = 60.0,
+        expire_every: float = 1.0,
+    ) -> None:
+        self._journal = journal
+        self._journal_inbox = journal_inbox
+        self._notify = notify
+        """Sends a status message to every actor that tracks symbols (never blocks)."""
+        self._inbox_size = inbox_size
+        self._max_restarts = max_restarts
+        self._window = window
+        self._expire_every = expire_every
+        self.handles: dict[Symbol, SymbolHandle] = {}
+        self.seq = 0
+        self._nursery: trio.Nursery | None = None
+
+    # ------------------------------------------------------------ recovery and start
+
+    def recover(self, event: Journaled) -> None:
+        """Apply one journaled ``$symbols`` event before the actors start."""
+        self.seq = event.seq
+        match event:
+            case InstrumentListed(instrument=instrument):
+                self._register(instrument)
+            case SymbolHalted(symbol=symbol, reason=reason):
+                self.handles[symbol].halted = reason
+                self._announce(self.handles[symbol])
+            case SymbolResumed(symbol=symbol):
+                self.handles[symbol].halted = None
+                self._announce(self.handles[symbol])
+
+    def _register(self, instrument: Instrument) -> SymbolHandle:
+        send, receive = trio.open_memory_channel[SymbolBatch](self._inbox_size)
+        handle = SymbolHandle(instrument, send, receive)
+        self.handles[instrument.symbol] = handle
+        self._announce(handle)
+        return handle
+
+    def status(self, symbol: Symbol) -> SymbolStatus:
+        handle = self.handles[symbol]
+        halted = handle.halted is not None
+        return SymbolStatus(handle.instrument, handle.send, halted, handle.halted or "")
+
+    def _announce(self, handle: SymbolHandle) -> None:
+        self._notify(self.status(handle.instrument.symbol))
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for handle in self.handles.values():
+                nursery.start_soon(self._keep, handle)
+            nursery.start_soon(self._expiry_clock)
+            task_status.started()
+
+    # ------------------------------------------------------------ admin
+
+    async def add(self, instrument: Instrument) -> Refused | None:
+        if instrument.symbol in self.handles:
+            return Refused("symbol_exists", f"{instrument.symbol} is already listed")
+        await self._write(InstrumentListed(self.seq + 1, time.time_ns(), instrument))
+        handle = self._register(instrument)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._keep, handle)
+        return None
+
+    async def halt(self, symbol: Symbol, reason: str) -> Refused | None:
+        handle = self.handles.get(symbol)
+        if handle is None:
+            return Refused("symbol_unknown", f"no symbol {symbol}")
+        if handle.halted is not None:
+            return Refused("symbol_halted", f"{symbol} is already halted: {handle.halted}")
+        await self._set_halted(handle, reason)
+        return None
+
+    async def resume(self, symbol: Symbol) -> Refused | None:
+        handle = self.handles.get(symbol)
+        if handle is None:
+            return Refused("symbol_unknown", f"no symbol {symbol}")
+        if handle.halted is None:
+            return Refused("symbol_trading", f"{symbol} is not halted")
+        await self._write(SymbolResumed(self.seq + 1, time.time_ns(), symbol))
+        handle.halted = None
+        handle.restarts.clear()
+        handle.resumed.set()
+        self._announce(handle)
+        return None
+
+    async def _set_halted(self, handle: SymbolHandle, reason: str) -> None:
+        await self._write(
+            SymbolHalted(self.seq + 1, time.time_ns(), handle.instrument.symbol, reason)
+        )
+        handle.halted = reason
+        handle.resumed = trio.Event()
+        self._announce(handle)
+        if handle.scope is not None:
+            handle.scope.cancel()
+
+    async def _write(self, event: Journaled) -> None:
+        reply: Reply[None] = Reply()
+        await self._journal_inbox.send(Commit(SYMBOLS_STREAM, [event], ((reply, None),)))
+        await reply.wait()
+        self.seq = event.seq
+
+    async def flush(self, stream: str) -> None:
+        """Wait until every commit already handed to the journal actor is durable."""
+        reply: Reply[None] = Reply()
+        await self._journal_inbox.send(Commit(stream, [], ((reply, None),)))
+        await reply.wait()
+
+    # ------------------------------------------------------------ keeping one symbol alive
+
+    async def _keep(self, handle: SymbolHandle) -> None:
+        symbol = handle.instrument.symbol
+        while True:
+            if handle.halted is not None:
+                await self._serve_halted(handle)
+                continue
+            await self.flush(symbol)
+            matcher = await rebuild_matcher(handle.instrument, self._journal)
+            actor = SymbolActor(matcher, handle.receive, self._journal_inbox)
+            with trio.CancelScope() as scope:
+                handle.scope = scope
+                handle.ready.set()
+                try:
+                    await actor.run()
+                except Exception as exc:
+                    handle.crashes += 1
+                    log.exception("symbol %s crashed; restarting from the journal", symbol)
+                    self._notify(ReleaseHolds(tuple(actor.inflight)))
+                    if self._too_many(handle):
+                        reason = (
+                            f"crashed {len(handle.restarts)} times in {self._window:g} s: {exc}"
+                        )
+                        with trio.CancelScope(shield=True):
+                            await self._set_halted(handle, reason)
+                    continue
+                finally:
+                    handle.scope = None
+                    handle.ready = trio.Event()
+                return
+            if scope.cancelled_caught:
+                self._notify(ReleaseHolds(tuple(actor.inflight)))
+
+    def _too_many(self, handle: SymbolHandle) -> bool:
+        now = trio.current_time()
+        handle.restarts.append(now)
+        while handle.restarts and handle.restarts[0] < now - self._window:
+            handle.restarts.popleft()
+        return len(handle.restarts) >= self._max_restarts
+
+    async def _serve_halted(self, handle: SymbolHandle) -> None:
+        """Refuse every command with ``symbol_halted`` until resumed."""
+        await self.flush(handle.instrument.symbol)
+        matcher = await rebuild_matcher(handle.instrument, self._journal)
+        reason = handle.halted or "halted"
+        with trio.CancelScope() as scope:
+            handle.scope = scope
+
+            async def watch_resume() -> None:
+                await handle.resumed.wait()
+                scope.cancel()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch_resume)
+                async for batch in handle.receive:
+                    released: list[OrderId] = []
+                    for command in batch.commands:
+                        _refuse(command, reason, released)
+                        if isinstance(command, BookSnapshot):
+                            command.reply.send((matcher.seq, *matcher.depth(command.depth)))
+                    if released:
+                        self._notify(ReleaseHolds(tuple(released)))
+        handle.scope = None
+
+    async def _expiry_clock(self) -> None:
+        """Tell each trading symbol the time, so that GTD orders expire when due."""
+        if math.isinf(self._expire_every):
+            return
+        while True:
+            await trio.sleep(self._expire_every)
+            now = time.time_ns()
+            for handle in self.handles.values():
+                if handle.halted is None:
+                    with contextlib.suppress(trio.WouldBlock):  # busy: the next tick will do
+                        handle.send.send_nowait(SymbolBatch((Expire(now),)))
+
+
+def _refuse(command: object, reason: str, released: list[OrderId]) -> None:
+    refusal = Refused("symbol_halted", f"symbol halted: {reason}")
+    match command:
+        case MatchSubmit(spec=spec, reply=reply):
+            released.append(spec.order_id)
+            if reply is not None:
+                reply.send(Rejected((RejectReason.SYMBOL_HALTED,)))
+        case MatchCancel(reply=reply) | MatchAmend(reply=reply):
+            if reply is not None:
+                reply.send(refusal)
+        case MatchCancelAll(reply=reply):
+            if reply is not None:
+                reply.send([])

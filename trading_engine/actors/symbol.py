@@ -1,0 +1,195 @@
+"""The symbol actor: one symbol's matcher, fed by its inbox in batches.
+
+It drains everything waiting in its inbox in one wake-up, runs each command
+through the matcher, and hands the batch's events to the journal actor in one
+``Commit`` together with the replies, which the journal releases only once
+the events are durable. On start it rebuilds its matcher by applying the
+symbol's journaled events.
+
+If it raises, the replies of the batch it was working on are closed (their
+askers get ``ActorUnavailable``) and ``inflight`` names the orders whose
+holds the risk actor must release, since they never reached the journal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.messages import (
+    BookSnapshot,
+    Commit,
+    Crash,
+    Expire,
+    MatchAmend,
+    MatchCancel,
+    MatchCancelAll,
+    MatchSubmit,
+    OrderResult,
+    Refused,
+    Rejected,
+    SetReference,
+    SymbolBatch,
+    SymbolCommand,
+)
+from trading_engine.core.enums import CancelReason
+from trading_engine.core.events import Event, OrderAccepted, OrderRejected, Trade
+from trading_engine.core.ids import OrderId, Symbol
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.matcher import Matcher, Refusal
+from trading_engine.core.orders import Order
+from trading_engine.core.views import OrderRecord, concerns
+from trading_engine.errors import InvariantViolation
+from trading_engine.storage.journal import Journal
+
+__all__ = ["SymbolActor", "rebuild_matcher"]
+
+
+async def rebuild_matcher(instrument: Instrument, journal: Journal) -> Matcher:
+    """A matcher with every journaled event of the symbol applied, in ``seq`` order."""
+    matcher = Matcher(instrument)
+    for event in await journal.read(instrument.symbol):
+        matcher.apply(event)  # type: ignore[arg-type]
+    return matcher
+
+
+class SymbolActor:
+    """Runs one symbol's matcher; ``run`` returns when the inbox closes."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        inbox: trio.MemoryReceiveChannel[SymbolBatch],
+        journal: trio.MemorySendChannel[Commit],
+    ) -> None:
+        self.matcher = matcher
+        self.symbol: Symbol = matcher.symbol
+        self._inbox = inbox
+        self._journal = journal
+        self.inflight: list[OrderId] = []
+        """Submits of the batch in hand that the journal has not yet been given."""
+        self._replies: list[tuple[Reply[Any], object]] = []
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    first = await self._inbox.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return
+                batch = [first]
+                while True:
+                    try:
+                        batch.append(self._inbox.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    except (trio.EndOfChannel, trio.ClosedResourceError):
+                        break
+                events = self._handle(batch)
+                replies = tuple(self._replies)
+                self._replies = []
+                if events or replies:
+                    await self._journal.send(Commit(self.symbol, events, replies))
+                self.inflight.clear()
+        except BaseException:
+            for reply, _ in self._replies:
+                reply.close()
+            raise
+
+    def _handle(self, batch: Sequence[SymbolBatch]) -> list[Event]:
+        matcher = self.matcher
+        out: list[Event] = []
+        ts = time.time_ns()
+        for message in batch:
+            for command in message.commands:
+                out.extend(self._command(matcher, command, ts))
+        return out
+
+    def _command(self, matcher: Matcher, command: SymbolCommand, ts: int) -> list[Event]:
+        match command:
+            case MatchSubmit(spec=spec, reply=reply):
+                self.inflight.append(spec.order_id)
+                events = matcher.submit(spec, ts)
+                if reply is not None:
+                    self._replies.append(
+                        (reply, _submit_result(self.symbol, spec.order_id, events))
+                    )
+                return events
+            case MatchCancel(order_id=order_id, reason=reason, reply=reply):
+                order = matcher.orders.get(order_id)
+                cancelled = matcher.cancel(order_id, ts, reason=CancelReason(reason))
+                return self._answer(order_id, order, cancelled, reply)
+            case MatchAmend(order_id=order_id, price=price, quantity=quantity, reply=reply):
+                order = matcher.orders.get(order_id)
+                amended = matcher.amend(order_id, ts, price=price, quantity=quantity)
+                return self._answer(order_id, order, amended, reply)
+            case MatchCancelAll(user_id=user_id, reply=reply):
+                before = {
+                    o.order_id: OrderRecord.from_order(self.symbol, o)
+                    for o in matcher.open_orders(user_id)
+                }
+                events = matcher.cancel_all(user_id, ts)
+                for event in events:
+                    record = before.get(getattr(event, "order_id", OrderId(0)))
+                    if record is not None:
+                        record.apply(event)
+                if reply is not None:
+                    self._replies.append((reply, [r.view() for r in before.values()]))
+                return events
+            case Expire(now=now):
+                return matcher.expire(now)
+            case SetReference(price=price):
+                matcher.reference_price = price
+                return []
+            case BookSnapshot(depth=depth, reply=reply):
+                bids, asks = matcher.depth(depth)
+                self._replies.append((reply, (matcher.seq, bids, asks)))
+                return []
+            case Crash(message=message):
+                raise InvariantViolation(message)
+
+    def _answer(
+        self,
+        order_id: OrderId,
+        order: Order | None,
+        result: list[Event] | Refusal,
+        reply: Reply[OrderResult | Refused] | None,
+    ) -> list[Event]:
+        if isinstance(result, Refusal):
+            if reply is not None:
+                self._replies.append(
+                    (reply, Refused(str(result.reason), f"order {order_id}: {result.reason}"))
+                )
+            return []
+        if reply is not None and order is not None:
+            record = OrderRecord.from_order(self.symbol, order)
+            trades = []
+            for event in result:
+                if concerns(event, order_id):
+                    record.apply(event)
+                    if isinstance(event, Trade):
+                        trades.append(event)
+            self._replies.append((reply, OrderResult(record.view(), tuple(trades))))
+        return result
+
+
+def _submit_result(
+    symbol: Symbol, order_id: OrderId, events: list[Event]
+) -> OrderResult | Rejected:
+    first = events[0]
+    if isinstance(first, OrderRejected):
+        record = OrderRecord.rejected(first)
+        return Rejected((first.reason,), record.view())
+    assert isinstance(first, OrderAccepted)
+    record = OrderRecord.accepted(first)
+    trades: list[Trade] = []
+    for event in events[1:]:
+        if concerns(event, order_id):
+            record.apply(event)
+            if isinstance(event, Trade):
+                trades.append(event)
+    return OrderResult(record.view(), tuple(trades))

@@ -1,0 +1,96 @@
+"""Configuration from the environment, with defaults that run out of the box.
+
+- ``RISK_LIMITS_ENABLED`` (``true``): ``false`` turns off every limit check but funds.
+- ``MAX_ORDER_SIZE`` (none): largest order in base-asset units (``10`` = 10 BTC).
+- ``MAX_POSITION_SIZE`` (none): largest net position per user and symbol, base units.
+- ``MAX_OPEN_ORDERS`` (``1000``): open orders per user, all symbols together.
+- ``MARGIN_REQUIREMENT`` (``0.10``): initial margin as a fraction of notional.
+- ``LIQUIDATION_THRESHOLD`` (``0.05``): maintenance fraction below which a user is liquidated.
+- ``SYMBOL_INBOX_SIZE`` (``10000``): queued batches per symbol before orders get ``busy``.
+- ``MAX_INFLIGHT`` (``20000``): requests worked on at once; more wait (backpressure).
+- ``REPLY_TIMEOUT`` (``10``): seconds a request waits for the engine's answer.
+- ``MAX_RESTARTS``, ``RESTART_WINDOW`` (``5``, ``60``): crashes in the window that halt a symbol.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+
+import attrs
+
+from trading_engine.actors.risk import RiskConfig
+from trading_engine.core.numbers import parse_decimal
+from trading_engine.errors import InvalidInput
+
+__all__ = ["EngineConfig"]
+
+
+@attrs.frozen
+class EngineConfig:
+    risk: RiskConfig = attrs.field(factory=RiskConfig)
+    margin_requirement: Decimal = Decimal("0.10")
+    liquidation_threshold: Decimal = Decimal("0.05")
+    symbol_inbox_size: int = 10_000
+    max_inflight: int = 20_000
+    reply_timeout: float = 10.0
+    max_restarts: int = 5
+    restart_window: float = 60.0
+    expire_every: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
+        """Read the variables in this module's table; raises ``InvalidInput`` naming a bad one."""
+        env = os.environ if env is None else env
+        risk = RiskConfig(
+            enabled=_bool(env, "RISK_LIMITS_ENABLED", default=True),
+            max_order_size=_decimal(env, "MAX_ORDER_SIZE"),
+            max_position_size=_decimal(env, "MAX_POSITION_SIZE"),
+            max_open_orders=_int(env, "MAX_OPEN_ORDERS", 1000),
+        )
+        return cls(
+            risk=risk,
+            margin_requirement=_decimal(env, "MARGIN_REQUIREMENT") or Decimal("0.10"),
+            liquidation_threshold=_decimal(env, "LIQUIDATION_THRESHOLD") or Decimal("0.05"),
+            symbol_inbox_size=_int(env, "SYMBOL_INBOX_SIZE", 10_000),
+            max_inflight=_int(env, "MAX_INFLIGHT", 20_000),
+            reply_timeout=float(_int(env, "REPLY_TIMEOUT", 10)),
+            max_restarts=_int(env, "MAX_RESTARTS", 5),
+            restart_window=float(_int(env, "RESTART_WINDOW", 60)),
+        )
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(name, f"must be true or false, not {raw!r}")
+
+
+def _decimal(env: Mapping[str, str], name: str) -> Decimal | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    value = parse_decimal(raw, field=name)
+    if value <= 0:
+        raise InvalidInput(name, "must be positive")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(name, f"must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise InvalidInput(name, "must be positive")
+    return value

@@ -1,0 +1,216 @@
+"""Pre-trade risk and funds, without I/O: accounts, holds, positions and checks.
+
+Balances are integers in each asset's minor unit, per user: ``available``
+(free to use) and ``held`` (reserved by open orders). Invariants:
+- no available or held balance is ever negative;
+- an order's hold covers the worst it can cost: a buy holds
+  ``quantity x (notional of one lot at its price + the worst fee on it)`` in
+  the quote asset (a market or stop buy at its protection price), a sell holds
+  its base quantity. The per-lot worst fee is rounded up, so the sum of the
+  per-fill fees (each rounded up) never exceeds it;
+- a fill moves held funds to the counterparty at once (so they are available
+  to the very next order); when an order ends, what is left of its hold goes
+  back to available.
+
+Every state change comes from an event (a deposit, an accepted order, a fill,
+an end), so replaying the journal rebuilds the same accounts.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from trading_engine.core.enums import OrderType, RejectReason, Side
+from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument, fee_for
+from trading_engine.core.orders import OrderSpec
+from trading_engine.errors import InvariantViolation
+
+__all__ = ["Accounts", "Hold", "RiskLimits", "check_order", "hold_for", "protection_price"]
+
+
+@attrs.frozen
+class RiskLimits:
+    """Limits in instrument-independent units; ``enabled`` false switches all but funds off."""
+
+    enabled: bool = True
+    max_order_lots: int | None = None
+    """Per symbol, converted from base units by the engine; None for no limit."""
+    max_position_lots: int | None = None
+    max_open_orders: int = 1000
+
+
+@attrs.frozen
+class Hold:
+    asset: str
+    amount: int
+
+
+def per_lot_cost(instrument: Instrument, price: int) -> int:
+    """The most one lot bought at ``price`` can cost, fee included, in quote minor units."""
+    notional = instrument.notional(price, 1)
+    worst_bps = max(instrument.maker_fee_bps, instrument.taker_fee_bps, 0)
+    return notional + fee_for(notional, worst_bps)
+
+
+def protection_price(instrument: Instrument, side: Side, reference: int | None) -> int | None:
+    """The worst price a market order may trade at: the band's edge around ``reference``."""
+    if reference is None or not instrument.price_band_bps:
+        return None
+    low, high = instrument.band_limits(reference)
+    return high if side is Side.BUY else low
+
+
+def hold_for(instrument: Instrument, spec: OrderSpec, quantity: int | None = None) -> Hold:
+    """What ``spec`` must hold for ``quantity`` lots (default: all of it).
+
+    A buy's ``spec.price`` must be set: the limit price or the protection price.
+    """
+    lots = spec.quantity if quantity is None else quantity
+    if spec.side is Side.SELL:
+        return Hold(instrument.base_asset, instrument.base_units(lots))
+    if spec.price <= 0:
+        raise InvariantViolation(f"order {spec.order_id}: a buy needs a price to hold against")
+    return Hold(instrument.quote_asset, lots * per_lot_cost(instrument, spec.price))
+
+
+def check_order(
+    instrument: Instrument,
+    spec: OrderSpec,
+    *,
+    limits: RiskLimits,
+    reference: int | None,
+    available: int,
+    open_orders: int,
+    position: int,
+    open_exposure: int,
+) -> list[RejectReason]:
+    """Every reason ``spec`` fails pre-trade checks; empty when it may go to the book.
+
+    ``available`` is the user's free balance in the asset the order holds;
+    ``position`` the user's net filled lots in the symbol (bought minus sold);
+    ``open_exposure`` the lots of the user's open orders on the same side.
+    """
+    reasons: list[RejectReason] = []
+    kind = spec.type
+    needs_protection = kind in (OrderType.MARKET, OrderType.STOP)
+    if needs_protection and spec.price <= 0:
+        reasons.append(RejectReason.NO_REFERENCE_PRICE)
+    if spec.quantity < instrument.min_quantity:
+        reasons.append(RejectReason.BELOW_MIN_QUANTITY)
+    if (
+        kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        and instrument.min_notional
+        and instrument.notional(spec.price, spec.quantity) < instrument.min_notional
+    ):
+        reasons.append(RejectReason.BELOW_MIN_NOTIONAL)
+    if limits.enabled:
+        if (
+            kind is OrderType.LIMIT
+            and reference is not None
+            and instrument.price_band_bps
+            and not _inside(instrument, reference, spec.price)
+        ):
+            reasons.append(RejectReason.OUTSIDE_PRICE_BAND)
+        if limits.max_order_lots is not None and spec.quantity > limits.max_order_lots:
+            reasons.append(RejectReason.ABOVE_MAX_ORDER_SIZE)
+        if limits.max_position_lots is not None:
+            signed = spec.quantity + open_exposure
+            projected = position + signed if spec.side is Side.BUY else position - signed
+            if abs(projected) > limits.max_position_lots:
+                reasons.append(RejectReason.ABOVE_MAX_POSITION)
+        if open_orders >= limits.max_open_orders:
+            reasons.append(RejectReason.TOO_MANY_OPEN_ORDERS)
+    has_price = spec.side is Side.SELL or spec.price > 0
+    if has_price and hold_for(instrument, spec).amount > available:
+        reasons.append(RejectReason.INSUFFICIENT_FUNDS)
+    return reasons
+
+
+def _inside(instrument: Instrument, reference: int, price: int) -> bool:
+    low, high = instrument.band_limits(reference)
+    return low <= price <= high
+
+
+class Accounts:
+    """Balances per user and asset, the holds of open orders, and positions per symbol."""
+
+    def __init__(self) -> None:
+        self.available: dict[tuple[UserId, str], int] = {}
+        self.held: dict[tuple[UserId, str], int] = {}
+        self.holds: dict[OrderId, tuple[UserId, str, int]] = {}
+        """Per open order: its user, the held asset and what is left of the hold."""
+        self.positions: dict[tuple[UserId, Symbol], int] = {}
+
+    def balance(self, user_id: UserId, asset: str) -> tuple[int, int]:
+        """``(available, held)``."""
+        key = (user_id, asset)
+        return self.available.get(key, 0), self.held.get(key, 0)
+
+    def assets(self, user_id: UserId) -> list[str]:
+        keys = set(self.available) | set(self.held)
+        return sorted(asset for user, asset in keys if user == user_id)
+
+    def credit(self, user_id: UserId, asset: str, amount: int) -> None:
+        key = (user_id, asset)
+        value = self.available.get(key, 0) + amount
+        if value < 0:
+            raise InvariantViolation(f"{user_id} {asset}: available would go negative")
+        self.available[key] = value
+
+    def can_withdraw(self, user_id: UserId, asset: str, amount: int) -> bool:
+        return 0 < amount <= self.available.get((user_id, asset), 0)
+
+    def hold(self, order_id: OrderId, user_id: UserId, hold: Hold) -> None:
+        """Move ``hold`` from available to held for ``order_id``."""
+        if order_id in self.holds:
+            raise InvariantViolation(f"order {order_id} already holds funds")
+        self.credit(user_id, hold.asset, -hold.amount)
+        key = (user_id, hold.asset)
+        self.held[key] = self.held.get(key, 0) + hold.amount
+        self.holds[order_id] = (user_id, hold.asset, hold.amount)
+
+    def adjust_hold(self, order_id: OrderId, amount: int) -> bool:
+        """Set the hold of ``order_id`` to ``amount``; False if available can't cover a rise."""
+        user_id, asset, current = self.holds[order_id]
+        delta = amount - current
+        if delta > self.available.get((user_id, asset), 0):
+            return False
+        self.credit(user_id, asset, -delta)
+        self.held[(user_id, asset)] += delta
+        self.holds[order_id] = (user_id, asset, amount)
+        return True
+
+    def consume(self, order_id: OrderId, amount: int) -> None:
+        """Spend ``amount`` of the order's hold (a fill paid from it)."""
+        user_id, asset, left = self.holds[order_id]
+        if amount > left:
+            raise InvariantViolation(f"order {order_id}: fill of {amount} exceeds its hold {left}")
+        self.holds[order_id] = (user_id, asset, left - amount)
+        self.held[(user_id, asset)] -= amount
+
+    def release(self, order_id: OrderId) -> None:
+        """An order ended: what is left of its hold becomes available again."""
+        entry = self.holds.pop(order_id, None)
+        if entry is None:
+            return
+        user_id, asset, left = entry
+        self.held[(user_id, asset)] -= left
+        self.credit(user_id, asset, left)
+
+    def move_position(self, user_id: UserId, symbol: Symbol, lots: int) -> None:
+        key = (user_id, symbol)
+        self.positions[key] = self.positions.get(key, 0) + lots
+
+    def check(self) -> None:
+        """Raise ``InvariantViolation`` if a balance is negative or holds disagree with held."""
+        if any(v < 0 for v in self.available.values()) or any(v < 0 for v in self.held.values()):
+            raise InvariantViolation("a balance is negative")
+        per_key: dict[tuple[UserId, str], int] = {}
+        for user_id, asset, left in self.holds.values():
+            per_key[(user_id, asset)] = per_key.get((user_id, asset), 0) + left
+        for key, value in self.held.items():
+            if per_key.get(key, 0) != value:
+                raise InvariantViolation(
+                    f"{key}: held {value} != sum of holds {per_key.get(key, 0)}"
+                )

@@ -1,0 +1,160 @@
+"""Order records built from events: what queries and replies show of an order.
+
+``OrderRecord`` is mutable and belongs to whoever keeps it (the risk actor
+keeps one per order, the symbol actor one per command's reply); ``view()``
+takes an immutable ``OrderView`` snapshot. Both are driven only by events,
+so a record rebuilt from the journal equals the one kept live.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from trading_engine.core.enums import (
+    CancelReason,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+from trading_engine.core.events import (
+    Event,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderReduced,
+    OrderRejected,
+    StopTriggered,
+    Trade,
+)
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
+from trading_engine.core.orders import Order, OrderSpec
+
+__all__ = ["OrderRecord", "OrderView", "concerns"]
+
+
+class OrderView(NamedTuple):
+    """An order as a client sees it, at one moment. ``notional`` is in tick x lot units."""
+
+    order_id: OrderId
+    client_order_id: ClientOrderId | None
+    user_id: UserId
+    symbol: Symbol
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: int
+    stop_price: int
+    quantity: int
+    filled: int
+    remaining: int
+    cancelled: int
+    notional: int
+    status: OrderStatus
+    reason: str | None
+    """Why it was rejected, cancelled or expired; None otherwise."""
+    post_only: bool
+    expire_time: int | None
+    created_ts: int
+    updated_ts: int
+
+
+class OrderRecord:
+    """The state of one order, kept by applying its events in order."""
+
+    def __init__(self, symbol: Symbol, spec: OrderSpec, status: OrderStatus, ts: int) -> None:
+        self.symbol = symbol
+        self.spec = spec
+        self.price = spec.price
+        self.quantity = spec.quantity
+        self.filled = 0
+        self.remaining = spec.quantity
+        self.cancelled = 0
+        self.notional = 0
+        self.status = status
+        self.reason: str | None = None
+        self.created_ts = ts
+        self.updated_ts = ts
+
+    @classmethod
+    def accepted(cls, event: OrderAccepted) -> OrderRecord:
+        return cls(event.symbol, event.spec, event.status, event.ts)
+
+    @classmethod
+    def rejected(cls, event: OrderRejected) -> OrderRecord:
+        record = cls(event.symbol, event.spec, OrderStatus.REJECTED, event.ts)
+        record.remaining = 0
+        record.reason = str(event.reason)
+        return record
+
+    @classmethod
+    def rejected_by_risk(
+        cls, symbol: Symbol, spec: OrderSpec, reason: RejectReason, ts: int
+    ) -> OrderRecord:
+        record = cls(symbol, spec, OrderStatus.REJECTED, ts)
+        record.remaining = 0
+        record.reason = str(reason)
+        return record
+
+    @classmethod
+    def from_order(cls, symbol: Symbol, order: Order) -> OrderRecord:
+        """A record of a live order as the matcher holds it now."""
+        record = cls(symbol, order.spec, order.status, order.updated_ts)
+        record.price = order.price
+        record.quantity = order.quantity
+        record.filled = order.filled
+        record.remaining = order.remaining
+        record.cancelled = order.cancelled
+        record.notional = order.notional
+        return record
+
+    def apply(self, event: Event) -> None:
+        """Apply one event about this order (the caller picks them); other kinds are ignored."""
+        if isinstance(event, OrderFilled):
+            self.filled = event.filled
+            self.remaining = event.remaining
+            self.notional += event.price * event.quantity
+            self.status = event.status
+        elif isinstance(event, OrderCancelled):
+            self._close(OrderStatus.CANCELLED, event.quantity, event.reason)
+        elif isinstance(event, OrderExpired):
+            self._close(OrderStatus.EXPIRED, event.quantity, "expired")
+        elif isinstance(event, OrderReduced):
+            self.remaining = event.remaining
+            self.cancelled += event.quantity
+        elif isinstance(event, OrderAmended):
+            self.price = event.price
+            self.quantity = event.quantity
+            self.remaining = event.remaining
+        elif isinstance(event, StopTriggered):
+            self.status = OrderStatus.OPEN
+        else:
+            return
+        self.updated_ts = event.ts
+
+    def _close(self, status: OrderStatus, quantity: int, reason: CancelReason | str) -> None:
+        self.cancelled += quantity
+        self.remaining = 0
+        self.status = status
+        self.reason = str(reason)
+
+    def view(self) -> OrderView:
+        spec = self.spec
+        return OrderView(
+            spec.order_id, spec.client_order_id, spec.user_id, self.symbol, spec.side, spec.type,
+            spec.time_in_force, self.price, spec.stop_price, self.quantity, self.filled,
+            self.remaining, self.cancelled, self.notional, self.status, self.reason,
+            spec.post_only, spec.expire_time, self.created_ts, self.updated_ts,
+        )  # fmt: skip
+
+
+def concerns(event: Event, order_id: OrderId) -> bool:
+    """Whether ``event`` is about ``order_id`` (a trade is about both its orders)."""
+    if isinstance(event, Trade):
+        return order_id in (event.maker_order_id, event.taker_order_id)
+    if isinstance(event, OrderAccepted | OrderRejected):
+        return event.spec.order_id == order_id
+    return getattr(event, "order_id", None) == order_id

@@ -1,0 +1,1 @@
+"""Storage ports and their implementations: the journal, read queries, Redis."""
