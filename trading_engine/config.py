@@ -10,6 +10,7 @@
 - ``MAX_INFLIGHT`` (``20000``): requests worked on at once; more wait (backpressure).
 - ``REPLY_TIMEOUT`` (``10``): seconds a request waits for the engine's answer.
 - ``MAX_RESTARTS``, ``RESTART_WINDOW`` (``5``, ``60``): crashes in the window that halt a symbol.
+- ``SETTLEMENT_INTERVAL`` (``1``): seconds between settlement batches.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class EngineConfig:
     max_restarts: int = 5
     restart_window: float = 60.0
     expire_every: float = 1.0
+    settlement_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -58,6 +60,7 @@ class EngineConfig:
             reply_timeout=float(_int(env, "REPLY_TIMEOUT", 10)),
             max_restarts=_int(env, "MAX_RESTARTS", 5),
             restart_window=float(_int(env, "RESTART_WINDOW", 60)),
+            settlement_interval=float(_int(env, "SETTLEMENT_INTERVAL", 1)),
         )
 
 

@@ -21,10 +21,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import attrs
 import trio
 
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Reply
+from trading_engine.actors.marketdata import MarketDataActor, Subscribe, Unsubscribe
 from trading_engine.actors.messages import (
     AmendOrder,
     BookSnapshot,
@@ -32,6 +34,7 @@ from trading_engine.actors.messages import (
     CancelOrder,
     CheckOrder,
     Commit,
+    Committed,
     CommittedBatch,
     Crash,
     CreateUser,
@@ -41,14 +44,19 @@ from trading_engine.actors.messages import (
     Query,
     Refused,
     RiskCheck,
+    SettleTrades,
     SubmitOrder,
     SubmitOutcome,
     SymbolBatch,
+    SymbolStatus,
 )
+from trading_engine.actors.pricing import PricingActor
 from trading_engine.actors.risk import RiskActor
+from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import SYMBOLS_STREAM
+from trading_engine.core.candles import Candle
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
@@ -66,29 +74,32 @@ class Engine:
     def __init__(
         self,
         config: EngineConfig,
-        risk: trio.MemorySendChannel[Any],
+        inboxes: _Inboxes,
         supervisor: Supervisor,
         journal_actor: JournalActor,
     ) -> None:
         self.config = config
-        self._risk = risk
+        self._inboxes = inboxes
+        self._risk = inboxes.risk
         self._supervisor = supervisor
         self._journal_actor = journal_actor
         self._limiter = trio.CapacityLimiter(config.max_inflight)
 
     # ------------------------------------------------------------ plumbing
 
-    async def _ask(self, make: Callable[[Reply[T]], object]) -> T:
+    async def _ask(
+        self, make: Callable[[Reply[T]], object], inbox: trio.MemorySendChannel[Any] | None = None
+    ) -> T:
         async with self._limiter:
             reply: Reply[T] = Reply()
             try:
-                self._risk.send_nowait(make(reply))
+                (inbox or self._risk).send_nowait(make(reply))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise ActorUnavailable("the risk actor is not running") from None
+                raise ActorUnavailable("the engine is not running") from None
             return await reply.wait(self.config.reply_timeout)
 
-    async def _query(self, what: str, *args: object) -> Any:
-        return await self._ask(lambda reply: Query(what, args, reply))
+    async def _query(self, what: str, *args: object, inbox: Any = None) -> Any:
+        return await self._ask(lambda reply: Query(what, args, reply), inbox)
 
     # ------------------------------------------------------------ orders
 
@@ -199,6 +210,60 @@ class Engine:
         await handle.send.send(SymbolBatch((BookSnapshot(depth, reply),)))
         return await reply.wait(self.config.reply_timeout)
 
+    # ------------------------------------------------------------ market data and settlement
+
+    async def orderbook(
+        self, symbol: Symbol, depth: int | None = None
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """The durable L2 book: ``(seq, bids, asks)`` best first, or None for an unknown symbol."""
+        return await self._query("book", symbol, depth, inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
+
+    async def trades(self, symbol: Symbol, limit: int = 100) -> list[Trade] | None:
+        """The public tape, newest first."""
+        return await self._query("trades", symbol, limit, inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
+
+    async def candles(self, symbol: Symbol, interval: str, limit: int = 100) -> list[Candle] | None:
+        return await self._query(  # type: ignore[no-any-return]
+            "candles", symbol, interval, limit, inbox=self._inboxes.market_data
+        )
+
+    async def ticker(self, symbol: Symbol) -> dict[str, Any] | None:
+        """Prices in ticks: last, best bid and ask, mid, mark, 24-hour statistics."""
+        return await self._query("ticker", symbol, inbox=self._inboxes.pricing)  # type: ignore[no-any-return]
+
+    async def subscribe(
+        self, channel: str, outbox: trio.MemorySendChannel[str], user_id: UserId | None = None
+    ) -> Refused | None:
+        """Send ``channel``'s snapshot, then its updates, to ``outbox`` (JSON text)."""
+        return await self._ask(
+            lambda reply: Subscribe(channel, outbox, user_id, reply), self._inboxes.market_data
+        )
+
+    async def unsubscribe(self, channel: str, outbox: trio.MemorySendChannel[str]) -> None:
+        await self._ask(
+            lambda reply: Unsubscribe(channel, outbox, reply), self._inboxes.market_data
+        )
+
+    async def subscribers(self) -> int:
+        return await self._query("subscribers", inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
+
+    async def settlement(self, trade_id: str) -> dict[str, object] | None:
+        """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason)."""
+        return await self._query("status", trade_id, inbox=self._inboxes.settlement)  # type: ignore[no-any-return]
+
+    async def settle(self, trade_ids: list[str]) -> dict[str, list[str]]:
+        """Settle these trades now: which settled, were already settled, failed, are unknown."""
+        return await self._ask(
+            lambda reply: SettleTrades(tuple(trade_ids), reply), self._inboxes.settlement
+        )
+
+    async def ledger_totals(self) -> dict[str, int]:
+        """Per asset, the sum over every ledger account: all zeros, always."""
+        return await self._query("totals", inbox=self._inboxes.settlement)  # type: ignore[no-any-return]
+
+    async def ledger_balance(self, user_id: UserId, asset: str) -> int:
+        return await self._query("balance", user_id, asset, inbox=self._inboxes.settlement)  # type: ignore[no-any-return]
+
     @property
     def journal_stats(self) -> JournalStats:
         return self._journal_actor.stats
@@ -217,17 +282,33 @@ class Engine:
         return self._supervisor.handles[symbol].crashes
 
 
+@attrs.frozen
+class _Inboxes:
+    risk: trio.MemorySendChannel[Any]
+    pricing: trio.MemorySendChannel[Any]
+    settlement: trio.MemorySendChannel[Any]
+    market_data: trio.MemorySendChannel[Any]
+
+
 @asynccontextmanager
 async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
     """Recover from ``journal``, start every actor, and yield the engine; stop them on exit."""
-    risk_send, risk_receive = trio.open_memory_channel[Any](math.inf)
+    channels = {name: trio.open_memory_channel[Any](math.inf) for name in _ACTORS}
+    inboxes = _Inboxes(*(channels[name][0] for name in _ACTORS))
     journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
-    downstream: list[trio.MemorySendChannel[CommittedBatch]] = [risk_send]
 
     def notify(message: object) -> None:
-        risk_send.send_nowait(message)
+        """Status from the supervisor: a symbol's status goes to all, the rest to risk."""
+        if isinstance(message, SymbolStatus):
+            for name in _ACTORS:
+                channels[name][0].send_nowait(message)
+        else:
+            inboxes.risk.send_nowait(message)
 
-    risk = RiskActor(risk_receive, journal_send, config.risk)
+    risk = RiskActor(channels["risk"][1], journal_send, config.risk)
+    pricing = PricingActor(channels["pricing"][1], inboxes.risk.send_nowait, inboxes.market_data)
+    settlement = SettlementActor(channels["settlement"][1], interval=config.settlement_interval)
+    market_data = MarketDataActor(channels["market_data"][1])
     supervisor = Supervisor(
         journal,
         journal_send,
@@ -237,12 +318,17 @@ async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[E
         window=config.restart_window,
         expire_every=config.expire_every,
     )
-    journal_actor = JournalActor(journal, journal_receive, downstream, risk_send)
-    await _recover(journal, risk, supervisor)
-    engine = Engine(config, risk_send, supervisor, journal_actor)
+    # Risk first: funds from a fill are there before anyone hears of the fill.
+    downstream = [inboxes.risk, inboxes.settlement, inboxes.pricing, inboxes.market_data]
+    journal_actor = JournalActor(journal, journal_receive, downstream, inboxes.risk)
+    await _recover(journal, supervisor, risk, pricing, settlement, market_data)
+    engine = Engine(config, inboxes, supervisor, journal_actor)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(journal_actor.run)
         nursery.start_soon(risk.run)
+        nursery.start_soon(pricing.run)
+        nursery.start_soon(settlement.run)
+        nursery.start_soon(market_data.run)
         await nursery.start(supervisor.run)
         try:
             yield engine
@@ -250,17 +336,47 @@ async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[E
             nursery.cancel_scope.cancel()
 
 
-async def _recover(journal: Journal, risk: RiskActor, supervisor: Supervisor) -> None:
-    """Feed the journal, in commit order, to the actors that keep cross-symbol state.
+_ACTORS = ("risk", "pricing", "settlement", "market_data")
+
+
+async def _recover(
+    journal: Journal,
+    supervisor: Supervisor,
+    risk: RiskActor,
+    pricing: PricingActor,
+    settlement: SettlementActor,
+    market_data: MarketDataActor,
+) -> None:
+    """Feed the journal, in commit order, to the actors that keep state across symbols.
 
     Symbol actors rebuild their own books from their streams when they start.
-    A listing comes before any event of its symbol in the log, so the risk
-    actor learns of each symbol before it needs it.
+    A listing comes before any event of its symbol in the log, so each actor
+    learns of a symbol before it needs it. Recovered trades count as settled:
+    the ledger is rebuilt from the same journal.
     """
-    for stream, event in await journal.read_all():
+    log = await journal.read_all()
+    start = 0
+    while start < len(log):
+        stream = log[start][0]
+        end = start
+        while end < len(log) and log[end][0] == stream:
+            end += 1
+        events = [event for _, event in log[start:end]]
         if stream == SYMBOLS_STREAM:
-            supervisor.recover(event)
+            for event in events:
+                supervisor.recover(event)
             for symbol in supervisor.handles:
-                risk.handle(supervisor.status(symbol))
+                status = supervisor.status(symbol)
+                for actor in (risk, settlement, market_data):
+                    actor.handle(status)
+                pricing.handle(status, set())
         else:
-            risk.apply(stream, [event])
+            risk.apply(stream, events)
+            settlement.apply(stream, events)
+            batch = CommittedBatch((Committed(stream, events),))
+            market_data.handle(batch)
+            pricing.handle(batch, set())
+        start = end
+    settlement.settle(list(settlement.pending))
+    for symbol in pricing.symbols:
+        pricing.publish_reference(symbol)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import (
     Commit,
     Committed,
@@ -66,17 +67,7 @@ class JournalActor:
         self.available = True
 
     async def run(self) -> None:
-        inbox = self._inbox
-        while True:
-            try:
-                batch = [await inbox.receive()]
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(inbox.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
+        while (batch := await receive_batch(self._inbox, self._max_batch)) is not None:
             try:
                 await self._write(batch)
             except BaseException:

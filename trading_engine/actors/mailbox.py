@@ -23,7 +23,7 @@ import trio
 
 from trading_engine.errors import TradingEngineError
 
-__all__ = ["ActorUnavailable", "EngineBusy", "Reply", "ReplyTimeout", "offer"]
+__all__ = ["ActorUnavailable", "EngineBusy", "Reply", "ReplyTimeout", "offer", "receive_batch"]
 
 T = TypeVar("T")
 
@@ -108,3 +108,23 @@ def offer(channel: trio.MemorySendChannel[T], message: T, what: str) -> None:
         raise EngineBusy(f"{what} is busy: retry shortly") from None
     except (trio.ClosedResourceError, trio.BrokenResourceError):
         raise ActorUnavailable(f"{what} is not running") from None
+
+
+async def receive_batch(
+    inbox: trio.MemoryReceiveChannel[T], limit: int = 100_000
+) -> list[T] | None:
+    """Wait for a message, then take everything else already waiting (up to ``limit``).
+
+    One wake-up per burst instead of one per message. Returns None once the
+    inbox is closed and empty.
+    """
+    try:
+        batch = [await inbox.receive()]
+    except (trio.EndOfChannel, trio.ClosedResourceError):
+        return None
+    while len(batch) < limit:
+        try:
+            batch.append(inbox.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            break
+    return batch

@@ -277,6 +277,23 @@ class ReferencePrice:
 
 
 @attrs.frozen
+class TickerUpdate:
+    """The pricing actor's latest ticker for a symbol, for market-data subscribers."""
+
+    symbol: Symbol
+    seq: int
+    ticker: dict[str, Any] | None
+
+
+@attrs.frozen
+class SettleTrades:
+    """Settle these trades now; answered with the ids settled, already settled, and unknown."""
+
+    trade_ids: tuple[str, ...]
+    reply: Reply[dict[str, list[str]]]
+
+
+@attrs.frozen
 class StorageStatus:
     """The journal actor's word: can events be written right now?"""
 
@@ -311,10 +328,12 @@ __all__ = [
     "ReleaseHolds",
     "RiskCheck",
     "SetReference",
+    "SettleTrades",
     "StorageStatus",
     "SubmitOrder",
     "SubmitOutcome",
     "SymbolBatch",
     "SymbolCommand",
     "SymbolStatus",
+    "TickerUpdate",
 ]

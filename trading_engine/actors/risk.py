@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import trio
 
-from trading_engine.actors.mailbox import EngineBusy
+from trading_engine.actors.mailbox import EngineBusy, receive_batch
 from trading_engine.actors.messages import (
     AmendOrder,
     CancelAllOrders,
@@ -160,17 +160,7 @@ class RiskActor:
     # ------------------------------------------------------------ the loop
 
     async def run(self) -> None:
-        inbox = self._inbox
-        while True:
-            try:
-                batch = [await inbox.receive()]
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            while True:
-                try:
-                    batch.append(inbox.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
+        while (batch := await receive_batch(self._inbox)) is not None:
             for message in batch:
                 self.handle(message)
             await self._flush()

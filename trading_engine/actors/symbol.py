@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.mailbox import Reply, receive_batch
 from trading_engine.actors.messages import (
     BookSnapshot,
     Commit,
@@ -76,19 +76,7 @@ class SymbolActor:
 
     async def run(self) -> None:
         try:
-            while True:
-                try:
-                    first = await self._inbox.receive()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return
-                batch = [first]
-                while True:
-                    try:
-                        batch.append(self._inbox.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        break
+            while (batch := await receive_batch(self._inbox)) is not None:
                 events = self._handle(batch)
                 replies = tuple(self._replies)
                 self._replies = []

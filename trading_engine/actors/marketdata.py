@@ -1,0 +1,389 @@
+"""The market-data actor: L2 books, trade tapes, candles and tickers, fanned out to subscribers.
+
+It builds everything from durable events only. A subscriber registers an
+outbox (a bounded ``trio`` channel of JSON text) for channels:
+
+- ``book.SYMBOL``: a ``snapshot`` (``seq``, ``bids``, ``asks``), then ``delta``s
+  with the changed levels (quantity ``"0"`` removes a level). Every book
+  message carries the symbol's ``seq``; a delta also carries ``prev_seq``, the
+  ``seq`` of the previous book message of that symbol, so a client that sees
+  ``prev_seq`` differ from the last ``seq`` it holds knows it missed one and
+  resubscribes.
+- ``trades.SYMBOL``: a ``snapshot`` of recent trades, then each ``trade``.
+- ``ticker.SYMBOL``: the current ``ticker`` at once, then each change.
+- ``candles.SYMBOL.INTERVAL`` (``1m``, ``5m``, ``1h``, ``1d``): a ``snapshot``,
+  then each updated ``candle``.
+- ``orders`` (the subscriber's user): ``order`` updates for each event of its orders.
+
+Each message is encoded once and the same text goes to every subscriber. A
+subscriber whose outbox is full is dropped at once: its outbox is closed,
+which tells its connection to close with ``slow_consumer``. The engine never
+waits on a subscriber.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from trading_engine.actors.mailbox import Reply, receive_batch
+from trading_engine.actors.messages import (
+    CommittedBatch,
+    Query,
+    Refused,
+    SymbolStatus,
+    TickerUpdate,
+)
+from trading_engine.core.candles import INTERVALS, Candle, CandleBook
+from trading_engine.core.events import (
+    BookLevel,
+    Journaled,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    StopTriggered,
+    Trade,
+)
+from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.l2 import L2Book
+
+__all__ = ["MarketDataActor", "Subscribe", "Unsubscribe"]
+
+_TAPE = 1000
+_SNAPSHOT_TRADES = 50
+_SNAPSHOT_CANDLES = 100
+
+Outbox = trio.MemorySendChannel[str]
+
+
+@attrs.frozen
+class Subscribe:
+    """Add ``outbox`` to ``channel``; answered with None, or ``Refused`` for an unknown channel."""
+
+    channel: str
+    outbox: Outbox
+    user_id: UserId | None
+    reply: Reply[Refused | None]
+
+
+@attrs.frozen
+class Unsubscribe:
+    channel: str
+    outbox: Outbox
+    reply: Reply[None] | None = None
+
+
+class _Symbol:
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.book = L2Book()
+        self.tape: deque[Trade] = deque(maxlen=_TAPE)
+        self.candles = CandleBook()
+        self.ticker: dict[str, Any] | None = None
+        self.seq = 0
+
+
+class MarketDataActor:
+    def __init__(self, inbox: trio.MemoryReceiveChannel[Any]) -> None:
+        self._inbox = inbox
+        self.symbols: dict[Symbol, _Symbol] = {}
+        self.subscribers: dict[str, dict[int, Outbox]] = {}
+        self._users: dict[int, UserId] = {}
+        self._of_outbox: dict[int, set[str]] = {}
+        self.dropped = 0
+        self.sent = 0
+
+    async def run(self) -> None:
+        while (batch := await receive_batch(self._inbox)) is not None:
+            for message in batch:
+                self.handle(message)
+
+    def handle(self, message: object) -> None:
+        match message:
+            case CommittedBatch(commits=commits):
+                for commit in commits:
+                    state = self.symbols.get(Symbol(commit.stream))
+                    if state is not None:
+                        self._apply(state, commit.events)
+            case TickerUpdate(symbol=symbol, seq=seq, ticker=ticker):
+                state = self.symbols.get(symbol)
+                if state is not None and ticker is not None:
+                    state.ticker = ticker
+                    self._publish(f"ticker.{symbol}", self._ticker_message(state, seq))
+            case Subscribe():
+                message.reply.send(self._subscribe(message))
+            case Unsubscribe(channel=channel, outbox=outbox, reply=reply):
+                self._remove(channel, outbox)
+                if reply is not None:
+                    reply.send(None)
+            case SymbolStatus(instrument=instrument):
+                if instrument.symbol not in self.symbols:
+                    self.symbols[instrument.symbol] = _Symbol(instrument)
+            case Query(what=what, args=args, reply=reply):
+                reply.send(getattr(self, f"query_{what}")(*args))
+
+    # ------------------------------------------------------------ events
+
+    def _apply(self, state: _Symbol, events: Sequence[Journaled]) -> None:
+        symbol = state.instrument.symbol
+        bids: list[list[str]] = []
+        asks: list[list[str]] = []
+        last_level = 0
+        instrument = state.instrument
+        for event in events:
+            if isinstance(event, BookLevel):
+                state.book.set(event.side, event.price, event.quantity, event.seq)
+                level = [instrument.price_str(event.price), instrument.quantity_str(event.quantity)]
+                (bids if str(event.side) == "buy" else asks).append(level)
+                last_level = event.seq
+            elif isinstance(event, Trade):
+                state.tape.append(event)
+                self._publish(f"trades.{symbol}", _dump(self._trade_message(state, event)))
+                for candle in state.candles.on_trade(event.price, event.quantity, event.ts):
+                    channel = f"candles.{symbol}.{candle.interval}"
+                    if channel in self.subscribers:
+                        self._publish(
+                            channel, _dump(self._candle_message(state, candle, event.seq))
+                        )
+            self._order_update(state, event)
+        if last_level:
+            prev = state.seq
+            state.seq = last_level
+            channel = f"book.{symbol}"
+            if channel in self.subscribers:
+                message = {"channel": channel, "type": "delta", "seq": last_level, "prev_seq": prev,
+                           "bids": bids, "asks": asks}  # fmt: skip
+                self._publish(channel, _dump(message))
+
+    def _order_update(self, state: _Symbol, event: Journaled) -> None:
+        if "orders" not in self.subscribers:
+            return
+        kind = type(event).__name__
+        if isinstance(event, OrderAccepted | OrderRejected):
+            user_id = event.spec.user_id
+            body: dict[str, Any] = {"order_id": event.spec.order_id,
+                                    "client_order_id": event.spec.client_order_id}  # fmt: skip
+            if isinstance(event, OrderRejected):
+                body["reason"] = str(event.reason)
+        elif isinstance(
+            event, OrderFilled | OrderCancelled | OrderExpired | OrderAmended | StopTriggered
+        ):
+            user_id = event.user_id
+            body = {"order_id": event.order_id}
+            if isinstance(event, OrderFilled):
+                body.update(
+                    trade_id=f"{event.symbol}:{event.trade_id}",
+                    price=state.instrument.price_str(event.price),
+                    quantity=state.instrument.quantity_str(event.quantity),
+                    filled=state.instrument.quantity_str(event.filled),
+                    remaining=state.instrument.quantity_str(event.remaining),
+                    liquidity=str(event.liquidity),
+                    status=str(event.status),
+                )
+            elif isinstance(event, OrderCancelled):
+                body.update(reason=str(event.reason), status="cancelled")
+            elif isinstance(event, OrderExpired):
+                body.update(status="expired")
+        else:
+            return
+        message = {"channel": "orders", "type": "order", "event": kind, "symbol": event.symbol,
+                   "seq": event.seq, "ts": event.ts, **body}  # fmt: skip
+        text = _dump(message)
+        for key, outbox in list(self.subscribers["orders"].items()):
+            if self._users.get(key) == user_id:
+                self._send("orders", key, outbox, text)
+
+    # ------------------------------------------------------------ subscribers
+
+    def _subscribe(self, message: Subscribe) -> Refused | None:
+        channel = message.channel
+        snapshot = self._snapshot(channel, message.user_id)
+        if isinstance(snapshot, Refused):
+            return snapshot
+        key = id(message.outbox)
+        self.subscribers.setdefault(channel, {})[key] = message.outbox
+        self._of_outbox.setdefault(key, set()).add(channel)
+        if message.user_id is not None:
+            self._users[key] = message.user_id
+        if snapshot is not None:
+            self._send(channel, key, message.outbox, snapshot)
+        return None
+
+    def _snapshot(self, channel: str, user_id: UserId | None) -> str | Refused | None:
+        if channel == "orders":
+            if user_id is None:
+                return Refused("unauthenticated", "authenticate before subscribing to orders")
+            return None
+        kind, _, rest = channel.partition(".")
+        symbol, _, interval = rest.partition(".")
+        state = self.symbols.get(Symbol(symbol))
+        if state is None or kind not in ("book", "trades", "ticker", "candles"):
+            return Refused("unknown_channel", f"no channel {channel!r}")
+        if (kind == "candles") != bool(interval) or (interval and interval not in INTERVALS):
+            return Refused("unknown_channel", f"no channel {channel!r}")
+        if kind == "book":
+            bids, asks = state.book.depth()
+            bid_levels, ask_levels = self._levels(state, bids), self._levels(state, asks)
+            return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
+                          "bids": bid_levels, "asks": ask_levels})  # fmt: skip
+        if kind == "trades":
+            recent = list(state.tape)[-_SNAPSHOT_TRADES:]
+            return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
+                          "trades": [self._trade_body(state, t) for t in recent]})  # fmt: skip
+        if kind == "ticker":
+            return self._ticker_message(state, state.seq) if state.ticker else None
+        candles = state.candles.candles(interval, _SNAPSHOT_CANDLES)
+        return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
+                      "candles": [self._candle_body(state, c) for c in candles]})  # fmt: skip
+
+    def _publish(self, channel: str, text: str) -> None:
+        subscribers = self.subscribers.get(channel)
+        if not subscribers:
+            return
+        for key, outbox in list(subscribers.items()):
+            self._send(channel, key, outbox, text)
+
+    def _send(self, channel: str, key: int, outbox: Outbox, text: str) -> None:
+        try:
+            outbox.send_nowait(text)
+            self.sent += 1
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._drop(key, outbox)
+
+    def _drop(self, key: int, outbox: Outbox) -> None:
+        """A subscriber that can't keep up (or went away) loses every subscription at once."""
+        self.dropped += 1
+        for channel in self._of_outbox.pop(key, set()):
+            self.subscribers.get(channel, {}).pop(key, None)
+        self._users.pop(key, None)
+        outbox.close()
+
+    def _remove(self, channel: str, outbox: Outbox) -> None:
+        key = id(outbox)
+        self.subscribers.get(channel, {}).pop(key, None)
+        channels = self._of_outbox.get(key)
+        if channels is not None:
+            channels.discard(channel)
+            if not channels:
+                del self._of_outbox[key]
+                self._users.pop(key, None)
+
+    # ------------------------------------------------------------ rendering
+
+    def _levels(self, state: _Symbol, levels: list[tuple[int, int]]) -> list[list[str]]:
+        instrument = state.instrument
+        return [[instrument.price_str(p), instrument.quantity_str(q)] for p, q in levels]
+
+    def _trade_body(self, state: _Symbol, trade: Trade) -> dict[str, Any]:
+        instrument = state.instrument
+        return {
+            "trade_id": f"{trade.symbol}:{trade.trade_id}",
+            "price": instrument.price_str(trade.price),
+            "quantity": instrument.quantity_str(trade.quantity),
+            "side": str(trade.aggressor),
+            "ts": trade.ts,
+            "seq": trade.seq,
+        }
+
+    def _trade_message(self, state: _Symbol, trade: Trade) -> dict[str, Any]:
+        return {
+            "channel": f"trades.{trade.symbol}",
+            "type": "trade",
+            **self._trade_body(state, trade),
+        }
+
+    def _candle_body(self, state: _Symbol, candle: Candle) -> dict[str, Any]:
+        instrument = state.instrument
+        return {
+            "start": candle.start,
+            "open": instrument.price_str(candle.open),
+            "high": instrument.price_str(candle.high),
+            "low": instrument.price_str(candle.low),
+            "close": instrument.price_str(candle.close),
+            "volume": instrument.quantity_str(candle.volume),
+            "trades": candle.trades,
+        }
+
+    def _candle_message(self, state: _Symbol, candle: Candle, seq: int) -> dict[str, Any]:
+        channel = f"candles.{state.instrument.symbol}.{candle.interval}"
+        return {
+            "channel": channel,
+            "type": "candle",
+            "seq": seq,
+            **self._candle_body(state, candle),
+        }
+
+    def _ticker_message(self, state: _Symbol, seq: int) -> str:
+        return _dump(
+            {"channel": f"ticker.{state.instrument.symbol}", "type": "ticker", "seq": seq,
+             **render_ticker(state.instrument, state.ticker or {})}
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ queries
+
+    def query_book(
+        self, symbol: Symbol, depth: int | None
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None:
+        state = self.symbols.get(symbol)
+        if state is None:
+            return None
+        bids, asks = state.book.depth(depth)
+        return state.seq, bids, asks
+
+    def query_trades(self, symbol: Symbol, limit: int) -> list[Trade] | None:
+        state = self.symbols.get(symbol)
+        if state is None:
+            return None
+        return list(reversed(state.tape))[:limit]
+
+    def query_candles(self, symbol: Symbol, interval: str, limit: int) -> list[Candle] | None:
+        state = self.symbols.get(symbol)
+        if state is None:
+            return None
+        return state.candles.candles(interval, limit)
+
+    def query_subscribers(self) -> int:
+        return len(self._of_outbox)
+
+
+_PRICE_FIELDS = ("last", "best_bid", "best_ask", "mid", "micro_price", "ewma", "vwap", "mark",
+                 "open_24h", "high_24h", "low_24h", "change_24h")  # fmt: skip
+
+
+def render_ticker(instrument: Instrument, ticker: dict[str, Any]) -> dict[str, Any]:
+    """A ticker with prices and quantities as decimal strings (None stays None)."""
+    out: dict[str, Any] = {"symbol": instrument.symbol}
+    for name in _PRICE_FIELDS:
+        value = ticker.get(name)
+        if name == "change_24h" and value is not None:
+            out[name] = (
+                ("-" if value < 0 else "") + instrument.price_str(abs(value)) if value else "0"
+            )
+        else:
+            out[name] = instrument.price_str(value) if value else None
+    out["volume_24h"] = instrument.quantity_str(ticker.get("volume_24h", 0))
+    quote = ticker.get("quote_volume_24h", 0) * instrument.quote_per_tick_lot
+    out["quote_volume_24h"] = _minor_str(quote, instrument.quote_decimals)
+    out["trades_24h"] = ticker.get("trades_24h", 0)
+    return out
+
+
+def _minor_str(amount: int, decimals: int) -> str:
+    from decimal import Decimal  # noqa: PLC0415
+
+    from trading_engine.core.numbers import format_decimal  # noqa: PLC0415
+
+    return format_decimal(Decimal(amount).scaleb(-decimals))
+
+
+def _dump(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))

@@ -1,0 +1,178 @@
+"""The settlement actor: durable trades become double-entry ledger postings.
+
+Each trade arrives ``pending``. Every ``interval`` seconds, and at once for
+the trades named in a ``SettleTrades`` trigger, pending trades are posted
+(buyer, seller and fee account; every posting sums to zero per asset) and
+become ``settled``; a trade that cannot be posted becomes ``failed`` with
+the reason. Posting is idempotent by trade id. Deposits and withdrawals are
+posted against the external account as soon as they are durable.
+
+Trade ids outside the engine are ``SYMBOL:N`` (``BTC_AIT:42``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from trading_engine.actors.mailbox import receive_batch
+from trading_engine.actors.messages import CommittedBatch, Query, SettleTrades, SymbolStatus
+from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, Withdrawn
+from trading_engine.core.events import Journaled, Trade
+from trading_engine.core.ids import Symbol
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.ledger import (
+    Ledger,
+    deposit_posting,
+    trade_posting,
+    user_account,
+    withdrawal_posting,
+)
+from trading_engine.errors import TradingEngineError
+
+__all__ = ["SettlementActor", "trade_key"]
+
+PENDING = "pending"
+SETTLED = "settled"
+FAILED = "failed"
+
+
+def trade_key(symbol: str, trade_id: int) -> str:
+    return f"{symbol}:{trade_id}"
+
+
+class _Record:
+    __slots__ = ("reason", "settled_ts", "status", "trade")
+
+    def __init__(self, trade: Trade) -> None:
+        self.trade = trade
+        self.status = PENDING
+        self.reason: str | None = None
+        self.settled_ts: int | None = None
+
+
+class SettlementActor:
+    def __init__(self, inbox: trio.MemoryReceiveChannel[Any], *, interval: float = 1.0) -> None:
+        self._inbox = inbox
+        self._interval = interval
+        self.ledger = Ledger()
+        self.instruments: dict[Symbol, Instrument] = {}
+        self.records: dict[str, _Record] = {}
+        self.pending: dict[str, _Record] = {}
+
+    async def run(self) -> None:
+        due = trio.current_time() + self._interval
+        while True:
+            batch: list[Any] | None = []
+            with trio.move_on_at(due):
+                batch = await receive_batch(self._inbox)
+                if batch is None:
+                    return
+            for message in batch or ():
+                self.handle(message)
+            if trio.current_time() >= due:
+                self.settle(list(self.pending))
+                due = trio.current_time() + self._interval
+
+    def handle(self, message: object) -> None:
+        match message:
+            case CommittedBatch(commits=commits):
+                for commit in commits:
+                    self.apply(commit.stream, commit.events)
+            case SettleTrades(trade_ids=trade_ids, reply=reply):
+                reply.send(self.settle(list(trade_ids)))
+            case SymbolStatus(instrument=instrument):
+                self.instruments[instrument.symbol] = instrument
+            case Query(what=what, args=args, reply=reply):
+                reply.send(getattr(self, f"query_{what}")(*args))
+
+    def apply(self, stream: str, events: Sequence[Journaled]) -> None:
+        if stream == ACCOUNTS_STREAM:
+            for event in events:
+                if isinstance(event, Deposited):
+                    posting_id = f"deposit:{event.seq}"
+                    self.ledger.post(
+                        deposit_posting(
+                            posting_id, event.user_id, event.asset, event.amount, event.ts
+                        )
+                    )
+                elif isinstance(event, Withdrawn):
+                    posting_id = f"withdrawal:{event.seq}"
+                    self.ledger.post(
+                        withdrawal_posting(
+                            posting_id, event.user_id, event.asset, event.amount, event.ts
+                        )
+                    )
+            return
+        for event in events:
+            if isinstance(event, Trade):
+                key = trade_key(event.symbol, event.trade_id)
+                if key not in self.records:
+                    record = self.records[key] = _Record(event)
+                    self.pending[key] = record
+
+    def settle(self, keys: list[str]) -> dict[str, list[str]]:
+        """Post the named trades; returns which settled now, were settled, failed, are unknown."""
+        result: dict[str, list[str]] = {
+            "settled": [],
+            "already_settled": [],
+            "failed": [],
+            "unknown": [],
+        }
+        for key in keys:
+            record = self.records.get(key)
+            if record is None:
+                result["unknown"].append(key)
+                continue
+            if record.status == SETTLED:
+                result["already_settled"].append(key)
+                continue
+            trade = record.trade
+            try:
+                instrument = self.instruments[trade.symbol]
+                self.ledger.post(trade_posting(trade, instrument))
+            except (KeyError, TradingEngineError) as exc:
+                record.status = FAILED
+                record.reason = f"{type(exc).__name__}: {exc}"
+                result["failed"].append(key)
+            else:
+                record.status = SETTLED
+                record.reason = None
+                record.settled_ts = trade.ts
+                result["settled"].append(key)
+            self.pending.pop(key, None)
+        return result
+
+    # ------------------------------------------------------------ queries
+
+    def query_status(self, key: str) -> dict[str, object] | None:
+        record = self.records.get(key)
+        if record is None:
+            return None
+        trade = record.trade
+        return {
+            "trade_id": key,
+            "symbol": trade.symbol,
+            "status": record.status,
+            "reason": record.reason,
+            "price": trade.price,
+            "quantity": trade.quantity,
+            "buyer": trade.taker_user_id if str(trade.aggressor) == "buy" else trade.maker_user_id,
+            "seller": trade.maker_user_id if str(trade.aggressor) == "buy" else trade.taker_user_id,
+            "ts": trade.ts,
+        }
+
+    def query_totals(self) -> dict[str, int]:
+        """Sum over every account per asset: zero for every asset, always."""
+        return self.ledger.totals_by_asset()
+
+    def query_balance(self, user_id: str, asset: str) -> int:
+        return self.ledger.balance(user_account(user_id), asset)
+
+    def query_counts(self) -> dict[str, int]:
+        counts = {PENDING: 0, SETTLED: 0, FAILED: 0}
+        for record in self.records.values():
+            counts[record.status] += 1
+        return counts
