@@ -23,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--no-baseline", action="store_true", help="skip the minimal reference book's run"
     )
+    engine = benches.add_parser(
+        "engine", help="the whole engine in-process: concurrent submitters, no HTTP"
+    )
+    engine.add_argument("--orders", type=int, default=100_000)
+    engine.add_argument("--symbols", type=int, default=4)
+    engine.add_argument("--users", type=int, default=200)
+    engine.add_argument("--concurrency", type=int, default=400)
+    engine.add_argument("--seed", type=int, default=1)
     return parser
 
 
@@ -35,6 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"trading-engine: no such file: {args.file}", file=sys.stderr)
             return 2
         print(json.dumps(replay(args.file, baseline=not args.no_baseline)))
+        return 0
+    if args.command == "bench" and args.bench == "engine":
+        from trading_engine.benchmarks.engine import run_engine_bench  # noqa: PLC0415
+
+        result = run_engine_bench(
+            orders=args.orders,
+            symbols=args.symbols,
+            users=args.users,
+            concurrency=args.concurrency,
+            seed=args.seed,
+        )
+        print(json.dumps(result))
         return 0
     return 2  # pragma: no cover - argparse rejects every other command
 

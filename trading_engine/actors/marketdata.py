@@ -40,6 +40,7 @@ from trading_engine.actors.messages import (
     TickerUpdate,
 )
 from trading_engine.core.candles import INTERVALS, Candle, CandleBook
+from trading_engine.core.enums import Side
 from trading_engine.core.events import (
     BookLevel,
     Journaled,
@@ -135,6 +136,9 @@ class MarketDataActor:
 
     def _apply(self, state: _Symbol, events: Sequence[Journaled]) -> None:
         symbol = state.instrument.symbol
+        book_channel = f"book.{symbol}"
+        trades_channel = f"trades.{symbol}"
+        render = book_channel in self.subscribers
         bids: list[list[str]] = []
         asks: list[list[str]] = []
         last_level = 0
@@ -142,12 +146,15 @@ class MarketDataActor:
         for event in events:
             if isinstance(event, BookLevel):
                 state.book.set(event.side, event.price, event.quantity, event.seq)
-                level = [instrument.price_str(event.price), instrument.quantity_str(event.quantity)]
-                (bids if str(event.side) == "buy" else asks).append(level)
                 last_level = event.seq
+                if render:
+                    price = instrument.price_str(event.price)
+                    level = [price, instrument.quantity_str(event.quantity)]
+                    (bids if event.side is Side.BUY else asks).append(level)
             elif isinstance(event, Trade):
                 state.tape.append(event)
-                self._publish(f"trades.{symbol}", _dump(self._trade_message(state, event)))
+                if trades_channel in self.subscribers:
+                    self._publish(trades_channel, _dump(self._trade_message(state, event)))
                 for candle in state.candles.on_trade(event.price, event.quantity, event.ts):
                     channel = f"candles.{symbol}.{candle.interval}"
                     if channel in self.subscribers:
@@ -158,11 +165,10 @@ class MarketDataActor:
         if last_level:
             prev = state.seq
             state.seq = last_level
-            channel = f"book.{symbol}"
-            if channel in self.subscribers:
-                message = {"channel": channel, "type": "delta", "seq": last_level, "prev_seq": prev,
-                           "bids": bids, "asks": asks}  # fmt: skip
-                self._publish(channel, _dump(message))
+            if render:
+                message = {"channel": book_channel, "type": "delta", "seq": last_level,
+                           "prev_seq": prev, "bids": bids, "asks": asks}  # fmt: skip
+                self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
         if "orders" not in self.subscribers:

@@ -295,11 +295,13 @@ class RiskActor:
         held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
         available, _ = self.accounts.balance(user_id, held_asset)
         open_orders = self.open_by_user.get(user_id, {})
-        exposure = sum(
-            r.remaining
-            for r in open_orders.values()
-            if r.symbol == request.symbol and r.spec.side is spec.side
-        )
+        exposure = 0
+        if state.limits.enabled and state.limits.max_position_lots is not None:
+            exposure = sum(
+                r.remaining
+                for r in open_orders.values()
+                if r.symbol == request.symbol and r.spec.side is spec.side
+            )
         reasons = check_order(
             instrument,
             spec,

@@ -34,6 +34,7 @@ from trading_engine.errors import TradingEngineError
 
 __all__ = ["SettlementActor", "trade_key"]
 
+_SLICE = 200
 PENDING = "pending"
 SETTLED = "settled"
 FAILED = "failed"
@@ -57,7 +58,7 @@ class SettlementActor:
     def __init__(self, inbox: trio.MemoryReceiveChannel[Any], *, interval: float = 1.0) -> None:
         self._inbox = inbox
         self._interval = interval
-        self.ledger = Ledger()
+        self.ledger = Ledger(keep_history=False)
         self.instruments: dict[Symbol, Instrument] = {}
         self.records: dict[str, _Record] = {}
         self.pending: dict[str, _Record] = {}
@@ -73,7 +74,12 @@ class SettlementActor:
             for message in batch or ():
                 self.handle(message)
             if trio.current_time() >= due:
-                self.settle(list(self.pending))
+                # In slices, so that a second's worth of trades never stalls the
+                # other actors of this thread for long.
+                pending = list(self.pending)
+                for start in range(0, len(pending), _SLICE):
+                    self.settle(pending[start : start + _SLICE])
+                    await trio.lowlevel.checkpoint()
                 due = trio.current_time() + self._interval
 
     def handle(self, message: object) -> None:

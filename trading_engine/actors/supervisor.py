@@ -135,6 +135,7 @@ class Supervisor:
                 nursery.start_soon(self._keep, handle)
             nursery.start_soon(self._expiry_clock)
             task_status.started()
+            await trio.sleep_forever()  # symbols added later start in this nursery
 
     # ------------------------------------------------------------ admin
 

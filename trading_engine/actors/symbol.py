@@ -37,7 +37,7 @@ from trading_engine.actors.messages import (
     SymbolCommand,
 )
 from trading_engine.core.enums import CancelReason
-from trading_engine.core.events import Event, OrderAccepted, OrderRejected, Trade
+from trading_engine.core.events import BookLevel, Event, OrderAccepted, OrderRejected, Trade
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.matcher import Matcher, Refusal
@@ -176,8 +176,13 @@ def _submit_result(
     record = OrderRecord.accepted(first)
     trades: list[Trade] = []
     for event in events[1:]:
-        if concerns(event, order_id):
-            record.apply(event)
-            if isinstance(event, Trade):
+        kind = type(event)
+        if kind is BookLevel:
+            continue  # most events of a command; never about one order
+        if kind is Trade:
+            assert isinstance(event, Trade)
+            if order_id in (event.maker_order_id, event.taker_order_id):
                 trades.append(event)
+        elif concerns(event, order_id):
+            record.apply(event)
     return OrderResult(record.view(), tuple(trades))

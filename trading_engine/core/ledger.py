@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import NamedTuple
 
 import attrs
 
@@ -63,8 +64,7 @@ class PostingKind(StrEnum):
     WITHDRAWAL = "withdrawal"
 
 
-@attrs.frozen
-class Entry:
+class Entry(NamedTuple):
     """``amount`` minor units of ``asset`` credited (> 0) or debited (< 0) to ``account``."""
 
     account: str
@@ -131,8 +131,7 @@ class Posting:
         return out
 
 
-@attrs.frozen
-class AccountEntry:
+class AccountEntry(NamedTuple):
     """One line of an account's history: an entry, its posting, and the balance after it."""
 
     posting_id: str
@@ -152,10 +151,12 @@ class Ledger:
     journal or retrying a settlement is harmless.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_history: bool = True) -> None:
         self._postings: dict[str, Posting] = {}
         self._balances: dict[tuple[str, str], int] = {}
         self._history: dict[str, list[AccountEntry]] = {}
+        self._keep_history = keep_history
+        """Off in the settlement actor: the history lives in storage, not in memory."""
 
     def post(self, posting: Posting) -> bool:
         """Apply ``posting``; return ``True``, or ``False`` if this very posting was applied.
@@ -179,6 +180,8 @@ class Ledger:
             key = (entry.account, entry.asset)
             balance = self._balances.get(key, 0) + entry.amount
             self._balances[key] = balance
+            if not self._keep_history:
+                continue
             line = AccountEntry(
                 posting_id=posting.posting_id,
                 kind=posting.kind,

@@ -18,6 +18,8 @@ an end), so replaying the journal rebuilds the same accounts.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import attrs
 
 from trading_engine.core.enums import OrderType, RejectReason, Side
@@ -40,8 +42,7 @@ class RiskLimits:
     max_open_orders: int = 1000
 
 
-@attrs.frozen
-class Hold:
+class Hold(NamedTuple):
     asset: str
     amount: int
 

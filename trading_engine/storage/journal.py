@@ -65,10 +65,14 @@ class InMemoryJournal:
             stream: (e[-1].seq if (e := self._streams.get(stream)) else 0) for stream, _ in batch
         }
         for stream, events in batch:
-            for event in events:
-                if event.seq != last[stream] + 1:
-                    raise TradingEngineError(f"{stream}: seq {event.seq} after {last[stream]}")
-                last[stream] = event.seq
+            # Each batch of a stream comes from its one writer in seq order:
+            # its two ends tell whether it follows on without a gap.
+            if not events:
+                continue
+            first, end = events[0].seq, events[-1].seq
+            if first != last[stream] + 1 or end != last[stream] + len(events):
+                raise TradingEngineError(f"{stream}: seq {first} after {last[stream]}")
+            last[stream] = end
         for stream, events in batch:
             self._streams.setdefault(stream, []).extend(events)
             self._log.extend((stream, event) for event in events)
