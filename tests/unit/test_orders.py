@@ -166,10 +166,21 @@ def test_client_order_id_of_64_characters_is_accepted() -> None:
     assert spec(client_order_id=ClientOrderId("x" * 64)).client_order_id == "x" * 64
 
 
-@pytest.mark.parametrize("type_", [OrderType.MARKET, OrderType.STOP])
-def test_market_and_stop_orders_are_forced_to_ioc(type_: OrderType) -> None:
-    assert spec(type_).time_in_force is TimeInForce.IOC
-    assert spec(type_, time_in_force=TimeInForce.GTC).time_in_force is TimeInForce.IOC
+def test_market_orders_are_forced_to_ioc() -> None:
+    assert spec(OrderType.MARKET).time_in_force is TimeInForce.IOC
+    assert spec(OrderType.MARKET, time_in_force=TimeInForce.GTC).time_in_force is TimeInForce.IOC
+
+
+def test_market_order_cannot_be_gtd() -> None:
+    with pytest.raises(InvalidInput) as info:
+        spec(OrderType.MARKET, time_in_force=TimeInForce.GTD, expire_time=9)
+    assert info.value.field == "time_in_force"
+
+
+def test_stop_order_keeps_gtc_or_gtd_for_its_wait_for_the_trigger() -> None:
+    assert spec(OrderType.STOP).time_in_force is TimeInForce.GTC
+    waiting = spec(OrderType.STOP, time_in_force=TimeInForce.GTD, expire_time=9)
+    assert (waiting.time_in_force, waiting.expire_time) == (TimeInForce.GTD, 9)
 
 
 def test_market_fok_stays_fok() -> None:

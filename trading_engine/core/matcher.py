@@ -440,7 +440,7 @@ class Matcher:
 
     def _run(self, taker: Order) -> None:
         """Match an active taker, settle its remainder, then run the stops it triggers."""
-        queue: deque[Order] | None = None
+        queue: deque[tuple[Order, int]] | None = None
         while True:
             crossed = self._take(taker)
             if taker.remaining and taker.status is not _CANCELLED:
@@ -448,19 +448,18 @@ class Matcher:
             if crossed is not None and (self._stops_up or self._stops_down):
                 if queue is None:
                     queue = deque()
-                queue.extend(self._triggered(taker.side, *crossed))
+                # Each triggered stop remembers the last price of the taker that crossed it.
+                price = self.last_trade_price or 0
+                queue.extend((stop, price) for stop in self._triggered(taker.side, *crossed))
             if not queue:
                 return
-            taker = queue.popleft()
+            taker, price = queue.popleft()
             advance(taker, OrderStatus.OPEN)
             taker.updated_ts = self._ts
             self.seq += 1
             self._out.append(
-                StopTriggered(
-                    self.seq, self._ts, self.symbol, taker.order_id, taker.user_id,
-                    self.last_trade_price or 0,
-                )
-            )  # fmt: skip
+                StopTriggered(self.seq, self._ts, self.symbol, taker.order_id, taker.user_id, price)
+            )
 
     def _settle_remainder(self, taker: Order) -> None:
         spec = taker.spec

@@ -41,6 +41,8 @@ class OrderSpec(NamedTuple):
     """What a client asked for, exactly as accepted; never changes.
 
     Prices are ticks, quantities lots, times nanoseconds since the epoch.
+    A stop order's time in force governs how long it waits for its trigger
+    (GTC, or GTD until ``expire_time``); once triggered it is a market order.
     ``price`` is the limit price of a limit or stop-limit order. On a market or
     stop order it is 0 (the matcher's price band applies) or a protection
     price that the risk actor sets: the worst price the order may trade at,
@@ -96,9 +98,12 @@ class OrderSpec(NamedTuple):
                 raise InvalidInput("expire_time", "is required when time_in_force is GTD")
         elif expire_time is not None:
             raise InvalidInput("expire_time", "is only allowed when time_in_force is GTD")
-        if not has_limit and time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
-            # A market order never rests: IOC is what it means.
-            time_in_force = TimeInForce.IOC
+        if type is OrderType.MARKET:
+            if time_in_force is TimeInForce.GTD:
+                raise InvalidInput("time_in_force", "a market order cannot be GTD")
+            if time_in_force is TimeInForce.GTC:
+                # A market order never rests: IOC is what it means.
+                time_in_force = TimeInForce.IOC
         if post_only and (
             type is not OrderType.LIMIT or time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
         ):
