@@ -15,7 +15,7 @@ import gc
 
 __all__ = ["tune_gc"]
 
-GC_THRESHOLDS = (5_000, 10, 10)
+GC_THRESHOLDS = (5_000, 10, 100)
 
 
 def tune_gc() -> None:
