@@ -21,7 +21,7 @@ from one trade would publish a wrong candle.
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 from trading_engine.errors import InvalidInput, InvariantViolation
 
@@ -37,9 +37,12 @@ INTERVALS: dict[str, int] = {
 """Interval name to its length in nanoseconds."""
 
 
-@attrs.frozen
-class Candle:
-    """One interval's trades; immutable (an update makes a new candle)."""
+class Candle(NamedTuple):
+    """One interval's trades; immutable (an update makes a new candle).
+
+    A named tuple: one is made per interval per trade, and compiled code
+    builds a tuple several times faster than a frozen attrs instance.
+    """
 
     interval: str
     start: int
@@ -60,30 +63,13 @@ class Candle:
     def with_trade(self, price: int, quantity: int) -> Candle:
         """This candle with one more trade, which becomes the close."""
         return Candle(
-            interval=self.interval,
-            start=self.start,
-            open=self.open,
-            high=max(self.high, price),
-            low=min(self.low, price),
-            close=price,
-            volume=self.volume + quantity,
-            quote_volume=self.quote_volume + price * quantity,
-            trades=self.trades + 1,
-        )
+            self.interval, self.start, self.open, max(self.high, price), min(self.low, price),
+            price, self.volume + quantity, self.quote_volume + price * quantity, self.trades + 1,
+        )  # fmt: skip
 
 
 def _first_candle(interval: str, start: int, price: int, quantity: int) -> Candle:
-    return Candle(
-        interval=interval,
-        start=start,
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=quantity,
-        quote_volume=price * quantity,
-        trades=1,
-    )
+    return Candle(interval, start, price, price, price, price, quantity, price * quantity, 1)
 
 
 class CandleBook:
