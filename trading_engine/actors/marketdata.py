@@ -161,7 +161,9 @@ class MarketDataActor:
                         self._publish(
                             channel, _dump(self._candle_message(state, candle, event.seq))
                         )
-            self._order_update(state, event)
+        if self.subscribers.get("orders"):
+            for event in events:
+                self._order_update(state, event)
         if last_level:
             prev = state.seq
             state.seq = last_level
@@ -171,8 +173,6 @@ class MarketDataActor:
                 self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
-        if "orders" not in self.subscribers:
-            return
         kind = type(event).__name__
         if isinstance(event, OrderAccepted | OrderRejected):
             user_id = event.spec.user_id

@@ -37,12 +37,12 @@ from trading_engine.actors.messages import (
     SymbolCommand,
 )
 from trading_engine.core.enums import CancelReason
-from trading_engine.core.events import BookLevel, Event, OrderAccepted, OrderRejected, Trade
+from trading_engine.core.events import Event, OrderRejected, Trade
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.matcher import Matcher, Refusal
 from trading_engine.core.orders import Order
-from trading_engine.core.views import OrderRecord, concerns
+from trading_engine.core.views import OrderRecord, concerns, submit_outcome
 from trading_engine.errors import InvariantViolation
 from trading_engine.storage.journal import Journal
 
@@ -103,9 +103,7 @@ class SymbolActor:
                 self.inflight.append(spec.order_id)
                 events = matcher.submit(spec, ts)
                 if reply is not None:
-                    self._replies.append(
-                        (reply, _submit_result(self.symbol, spec.order_id, events))
-                    )
+                    self._replies.append((reply, _submit_result(spec.order_id, events)))
                 return events
             case MatchCancel(order_id=order_id, reason=reason, reply=reply):
                 order = matcher.orders.get(order_id)
@@ -165,24 +163,10 @@ class SymbolActor:
         return result
 
 
-def _submit_result(
-    symbol: Symbol, order_id: OrderId, events: list[Event]
-) -> OrderResult | Rejected:
-    first = events[0]
-    if isinstance(first, OrderRejected):
-        record = OrderRecord.rejected(first)
-        return Rejected((first.reason,), record.view())
-    assert isinstance(first, OrderAccepted)
-    record = OrderRecord.accepted(first)
-    trades: list[Trade] = []
-    for event in events[1:]:
-        kind = type(event)
-        if kind is BookLevel:
-            continue  # most events of a command; never about one order
-        if kind is Trade:
-            assert isinstance(event, Trade)
-            if order_id in (event.maker_order_id, event.taker_order_id):
-                trades.append(event)
-        elif concerns(event, order_id):
-            record.apply(event)
-    return OrderResult(record.view(), tuple(trades))
+def _submit_result(order_id: OrderId, events: list[Event]) -> OrderResult | Rejected:
+    view, trades, accepted = submit_outcome(order_id, events)
+    if not accepted:
+        first = events[0]
+        assert isinstance(first, OrderRejected)
+        return Rejected((first.reason,), view)
+    return OrderResult(view, tuple(trades))

@@ -19,6 +19,7 @@ from trading_engine.core.enums import (
     TimeInForce,
 )
 from trading_engine.core.events import (
+    BookLevel,
     Event,
     OrderAccepted,
     OrderAmended,
@@ -33,7 +34,7 @@ from trading_engine.core.events import (
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.orders import Order, OrderSpec
 
-__all__ = ["OrderRecord", "OrderView", "concerns"]
+__all__ = ["OrderRecord", "OrderView", "concerns", "submit_outcome"]
 
 
 class OrderView(NamedTuple):
@@ -158,3 +159,26 @@ def concerns(event: Event, order_id: OrderId) -> bool:
     if isinstance(event, OrderAccepted | OrderRejected):
         return event.spec.order_id == order_id
     return getattr(event, "order_id", None) == order_id
+
+
+def submit_outcome(order_id: OrderId, events: list[Event]) -> tuple[OrderView, list[Trade], bool]:
+    """What a submit command did to its order: its view, its trades, and whether it was accepted.
+
+    ``events`` are the command's events, the first being the order's
+    ``OrderAccepted`` or ``OrderRejected``.
+    """
+    first = events[0]
+    if isinstance(first, OrderRejected):
+        return OrderRecord.rejected(first).view(), [], False
+    assert isinstance(first, OrderAccepted)
+    record = OrderRecord.accepted(first)
+    trades: list[Trade] = []
+    for event in events[1:]:
+        if isinstance(event, BookLevel):
+            continue  # most events of a command; never about one order
+        if isinstance(event, Trade):
+            if order_id in (event.maker_order_id, event.taker_order_id):
+                trades.append(event)
+        elif concerns(event, order_id):
+            record.apply(event)
+    return record.view(), trades, True
