@@ -255,9 +255,15 @@ class CommittedBatch:
 
 @attrs.frozen
 class ReleaseHolds:
-    """Orders that never reached the journal (their symbol actor crashed): free their holds."""
+    """Commands that never reached the book or the journal: undo their holds.
+
+    ``order_ids``: submits whose symbol actor crashed; their holds are released.
+    ``amended``: amends refused or lost; the hold raised for each may come down
+    to what the order's committed state needs.
+    """
 
     order_ids: tuple[OrderId, ...]
+    amended: tuple[OrderId, ...] = ()
 
 
 @attrs.frozen

@@ -154,6 +154,8 @@ class RiskActor:
         self.accounts_seq = 0
         self.storage_available = True
         self._outgoing: dict[Symbol, list[SymbolCommand]] = {}
+        self._amending: dict[OrderId, int] = {}
+        """Amends forwarded and not yet written, refused or lost, per order."""
         self._account_events: list[Journaled] = []
         self._account_replies: list[tuple[Any, object]] = []
 
@@ -184,6 +186,8 @@ class RiskActor:
         for command in commands:
             if isinstance(command, MatchSubmit):
                 self._forget_submit(command.spec)
+            elif isinstance(command, MatchAmend):
+                self._amend_ended(command.order_id, committed=False)
             reply = getattr(command, "reply", None)
             if reply is not None:
                 reply.fail(EngineBusy(f"{symbol} is busy: retry shortly"))
@@ -232,11 +236,13 @@ class RiskActor:
             case ReferencePrice(symbol=symbol, price=price):
                 if symbol in self.symbols:
                     self.symbols[symbol].reference = price
-            case ReleaseHolds(order_ids=order_ids):
+            case ReleaseHolds(order_ids=order_ids, amended=amended):
                 for order_id in order_ids:
                     if order_id not in self.orders:
                         self.accounts.release(order_id)
                         self._forget_pending(order_id)
+                for order_id in amended:
+                    self._amend_ended(order_id, committed=False)
             case StorageStatus(available=available):
                 self.storage_available = available
             case _:
@@ -351,15 +357,74 @@ class RiskActor:
             message.reply.send(Refused("invalid_amend", "quantity must exceed the filled quantity"))
             return
         spec = record.spec._replace(price=price) if price else record.spec
+        reasons = self._amend_limits(routed, record, spec._replace(quantity=remaining))
+        if reasons:
+            message.reply.send(Refused("rejected_by_risk", ", ".join(reasons)))
+            return
         needed = hold_for(instrument, spec, remaining).amount
-        if needed > self.accounts.holds[record.spec.order_id][2] and not self.accounts.adjust_hold(
-            record.spec.order_id, needed
+        order_id = record.spec.order_id
+        if needed > self.accounts.holds[order_id][2] and not self.accounts.adjust_hold(
+            order_id, needed
         ):
             message.reply.send(Refused("insufficient_funds", "the new order needs a larger hold"))
             return
+        self._amending[order_id] = self._amending.get(order_id, 0) + 1
         self._queue(
             routed, MatchAmend(message.order_id, message.price, message.quantity, message.reply)
         )
+
+    def _amend_limits(self, symbol: Symbol, record: OrderRecord, spec: OrderSpec) -> list[str]:
+        """The limit checks an amended order must pass (funds are checked by its hold)."""
+        state = self.symbols[symbol]
+        user_id = spec.user_id
+        exposure = 0
+        if state.limits.enabled and state.limits.max_position_lots is not None:
+            exposure = sum(
+                r.remaining
+                for r in self.open_by_user.get(user_id, {}).values()
+                if r.symbol == symbol and r.spec.side is spec.side and r is not record
+            )
+        reasons = check_order(
+            state.instrument,
+            spec,
+            limits=state.limits,
+            reference=state.reference,
+            available=1 << 62,
+            open_orders=0,
+            position=self.accounts.positions.get((user_id, symbol), 0),
+            open_exposure=exposure,
+        )
+        # A partly filled order may have less left than the minimum: that is not new.
+        ignore = {RejectReason.BELOW_MIN_QUANTITY, RejectReason.BELOW_MIN_NOTIONAL}
+        return [str(reason) for reason in reasons if reason not in ignore]
+
+    def _amend_ended(self, order_id: OrderId, *, committed: bool) -> None:
+        """An amend was written, refused or lost: bring the order's hold to what it needs.
+
+        While other amends of the order are in flight the hold only rises (they
+        raised it for themselves); once none is, it is exactly what the order's
+        committed state needs, which is what replaying the journal computes.
+        A refused or lost amend only ever lowers it.
+        """
+        pending = self._amending.get(order_id, 0)
+        if pending:
+            pending -= 1
+            if pending:
+                self._amending[order_id] = pending
+            else:
+                del self._amending[order_id]
+        record = self.orders.get(order_id)
+        if record is None or order_id not in self.accounts.holds or record.status.is_final:
+            return
+        instrument = self.symbols[record.symbol].instrument
+        spec = record.spec._replace(price=record.price) if record.price else record.spec
+        needed = hold_for(instrument, spec, record.remaining).amount
+        current = self.accounts.holds[order_id][2]
+        if needed > current and committed:
+            if not self.accounts.adjust_hold(order_id, needed):
+                raise InvariantViolation(f"order {order_id}: no funds for its amended hold")
+        elif needed < current and not pending:
+            self.accounts.adjust_hold(order_id, needed)
 
     def _queue(self, symbol: Symbol, command: SymbolCommand) -> None:
         self._outgoing.setdefault(symbol, []).append(command)
@@ -475,12 +540,8 @@ class RiskActor:
                 accounts.release(order_id)
                 self._finish(record)
             case OrderAmended(order_id=order_id):
-                record = self.orders[order_id]
-                record.apply(event)
-                spec = record.spec._replace(price=record.price) if record.price else record.spec
-                needed = hold_for(instrument, spec, record.remaining).amount
-                if needed < accounts.holds[order_id][2]:
-                    accounts.adjust_hold(order_id, needed)
+                self.orders[order_id].apply(event)
+                self._amend_ended(order_id, committed=True)
             case SelfTradePrevented(user_id=user_id):
                 self.stp_counts[user_id] = self.stp_counts.get(user_id, 0) + 1
                 self.alerts.append(

@@ -167,6 +167,9 @@ class Supervisor:
         handle.halted = None
         handle.restarts.clear()
         handle.resumed.set()
+        # Announce only once the actor reads the inbox again: until then the
+        # halted loop would refuse what risk forwards.
+        await handle.ready.wait()
         self._announce(handle)
         return None
 
@@ -202,7 +205,7 @@ class Supervisor:
                 continue
             await self.flush(symbol)
             matcher = await rebuild_matcher(handle.instrument, self._journal)
-            actor = SymbolActor(matcher, handle.receive, self._journal_inbox)
+            actor = SymbolActor(matcher, handle.receive, self._journal_inbox, self._notify)
             with trio.CancelScope() as scope:
                 handle.scope = scope
                 handle.ready.set()
@@ -211,7 +214,7 @@ class Supervisor:
                 except Exception as exc:
                     handle.crashes += 1
                     log.exception("symbol %s crashed; restarting from the journal", symbol)
-                    self._notify(ReleaseHolds(tuple(actor.inflight)))
+                    self._notify(ReleaseHolds(tuple(actor.inflight), tuple(actor.amends)))
                     if self._too_many(handle):
                         reason = (
                             f"crashed {len(handle.restarts)} times in {self._window:g} s: {exc}"
@@ -224,7 +227,7 @@ class Supervisor:
                     handle.ready = trio.Event()
                 return
             if scope.cancelled_caught:
-                self._notify(ReleaseHolds(tuple(actor.inflight)))
+                self._notify(ReleaseHolds(tuple(actor.inflight), tuple(actor.amends)))
 
     def _too_many(self, handle: SymbolHandle) -> bool:
         now = trio.current_time()

@@ -14,7 +14,7 @@ holds the risk actor must release, since they never reached the journal.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
@@ -32,6 +32,7 @@ from trading_engine.actors.messages import (
     OrderResult,
     Refused,
     Rejected,
+    ReleaseHolds,
     SetReference,
     SymbolBatch,
     SymbolCommand,
@@ -41,7 +42,6 @@ from trading_engine.core.events import Event, OrderRejected, Trade
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.matcher import Matcher, Refusal
-from trading_engine.core.orders import Order
 from trading_engine.core.views import OrderRecord, concerns, submit_outcome
 from trading_engine.errors import InvariantViolation
 from trading_engine.storage.journal import Journal
@@ -65,13 +65,17 @@ class SymbolActor:
         matcher: Matcher,
         inbox: trio.MemoryReceiveChannel[SymbolBatch],
         journal: trio.MemorySendChannel[Commit],
+        notify_risk: Callable[[object], None],
     ) -> None:
         self.matcher = matcher
         self.symbol: Symbol = matcher.symbol
         self._inbox = inbox
         self._journal = journal
+        self._notify_risk = notify_risk
         self.inflight: list[OrderId] = []
         """Submits of the batch in hand that the journal has not yet been given."""
+        self.amends: list[OrderId] = []
+        """Amends of the batch in hand (the risk actor raised their holds beforehand)."""
         self._replies: list[tuple[Reply[Any], object]] = []
 
     async def run(self) -> None:
@@ -83,6 +87,7 @@ class SymbolActor:
                 if events or replies:
                     await self._journal.send(Commit(self.symbol, events, replies))
                 self.inflight.clear()
+                self.amends.clear()
         except BaseException:
             for reply, _ in self._replies:
                 reply.close()
@@ -92,10 +97,25 @@ class SymbolActor:
         matcher = self.matcher
         out: list[Event] = []
         ts = time.time_ns()
-        for message in batch:
-            for command in message.commands:
+        commands = [command for message in batch for command in message.commands]
+        for index, command in enumerate(commands):
+            try:
                 out.extend(self._command(matcher, command, ts))
+            except BaseException:
+                self._abandon(commands[index:])
+                raise
         return out
+
+    def _abandon(self, commands: Sequence[SymbolCommand]) -> None:
+        """A crash: the rest of the batch is never run; answer it and list what it held."""
+        for command in commands:
+            if isinstance(command, MatchSubmit):
+                self.inflight.append(command.spec.order_id)
+            elif isinstance(command, MatchAmend):
+                self.amends.append(command.order_id)
+            reply = getattr(command, "reply", None)
+            if reply is not None:
+                reply.close()
 
     def _command(self, matcher: Matcher, command: SymbolCommand, ts: int) -> list[Event]:
         match command:
@@ -106,25 +126,29 @@ class SymbolActor:
                     self._replies.append((reply, _submit_result(spec.order_id, events)))
                 return events
             case MatchCancel(order_id=order_id, reason=reason, reply=reply):
-                order = matcher.orders.get(order_id)
+                before = self._record(order_id)
                 cancelled = matcher.cancel(order_id, ts, reason=CancelReason(reason))
-                return self._answer(order_id, order, cancelled, reply)
+                return self._answer(order_id, before, cancelled, reply)
             case MatchAmend(order_id=order_id, price=price, quantity=quantity, reply=reply):
-                order = matcher.orders.get(order_id)
+                self.amends.append(order_id)
+                before = self._record(order_id)
                 amended = matcher.amend(order_id, ts, price=price, quantity=quantity)
-                return self._answer(order_id, order, amended, reply)
+                if isinstance(amended, Refusal):
+                    # Risk raised the hold for this amend; it may lower it again.
+                    self._notify_risk(ReleaseHolds((), (order_id,)))
+                return self._answer(order_id, before, amended, reply)
             case MatchCancelAll(user_id=user_id, reply=reply):
-                before = {
+                records = {
                     o.order_id: OrderRecord.from_order(self.symbol, o)
                     for o in matcher.open_orders(user_id)
                 }
                 events = matcher.cancel_all(user_id, ts)
                 for event in events:
-                    record = before.get(getattr(event, "order_id", OrderId(0)))
+                    record = records.get(getattr(event, "order_id", OrderId(0)))
                     if record is not None:
                         record.apply(event)
                 if reply is not None:
-                    self._replies.append((reply, [r.view() for r in before.values()]))
+                    self._replies.append((reply, [r.view() for r in records.values()]))
                 return events
             case Expire(now=now):
                 return matcher.expire(now)
@@ -138,10 +162,15 @@ class SymbolActor:
             case Crash(message=message):
                 raise InvariantViolation(message)
 
+    def _record(self, order_id: OrderId) -> OrderRecord | None:
+        """The order as it stands before a command changes it (the matcher mutates in place)."""
+        order = self.matcher.orders.get(order_id)
+        return None if order is None else OrderRecord.from_order(self.symbol, order)
+
     def _answer(
         self,
         order_id: OrderId,
-        order: Order | None,
+        record: OrderRecord | None,
         result: list[Event] | Refusal,
         reply: Reply[OrderResult | Refused] | None,
     ) -> list[Event]:
@@ -151,8 +180,7 @@ class SymbolActor:
                     (reply, Refused(str(result.reason), f"order {order_id}: {result.reason}"))
                 )
             return []
-        if reply is not None and order is not None:
-            record = OrderRecord.from_order(self.symbol, order)
+        if reply is not None and record is not None:
             trades = []
             for event in result:
                 if concerns(event, order_id):

@@ -149,8 +149,8 @@ class Order:
     """
 
     __slots__ = (
-        "cancelled", "filled", "notional", "order_id", "price", "quantity", "remaining",
-        "resting", "side", "spec", "status", "updated_ts", "user_id",
+        "cancelled", "created_ts", "filled", "notional", "order_id", "price", "quantity",
+        "remaining", "resting", "side", "spec", "status", "updated_ts", "user_id",
     )  # fmt: skip
 
     def __init__(self, spec: OrderSpec, status: OrderStatus, ts: int) -> None:
@@ -162,6 +162,7 @@ class Order:
         self.quantity = spec.quantity
         self.remaining = spec.quantity
         self.status = status
+        self.created_ts = ts
         self.updated_ts = ts
         self.filled = 0
         self.cancelled = 0
@@ -178,6 +179,7 @@ class Order:
     def moved(self, price: int, quantity: int, remaining: int, ts: int) -> Order:
         """A copy with a new price and quantity, not resting: an amend that lost priority."""
         copy = Order(self.spec, self.status, ts)
+        copy.created_ts = self.created_ts
         copy.price = price
         copy.quantity = quantity
         copy.remaining = remaining

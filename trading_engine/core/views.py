@@ -103,7 +103,8 @@ class OrderRecord:
     @classmethod
     def from_order(cls, symbol: Symbol, order: Order) -> OrderRecord:
         """A record of a live order as the matcher holds it now."""
-        record = cls(symbol, order.spec, order.status, order.updated_ts)
+        record = cls(symbol, order.spec, order.status, order.created_ts)
+        record.updated_ts = order.updated_ts
         record.price = order.price
         record.quantity = order.quantity
         record.filled = order.filled
