@@ -1,0 +1,217 @@
+"""The PostgreSQL journal against a real server: round trips, atomicity, the hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import asyncpg
+import pytest
+import trio
+
+from tests.storage.conftest import sql
+from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, UserCreated
+from trading_engine.core.enums import OrderStatus, OrderType, Side
+from trading_engine.core.events import BookLevel, Journaled, OrderAccepted
+from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.orders import OrderSpec
+from trading_engine.errors import TradingEngineError
+from trading_engine.storage import postgres
+from trading_engine.storage.bridge import BridgeClosed
+from trading_engine.storage.journal import StorageUnavailable
+from trading_engine.storage.postgres import (
+    JournalConflict,
+    JournalError,
+    PostgresJournal,
+    open_postgres_journal,
+)
+
+BTC, ETH = Symbol("BTC_AIT"), Symbol("ETH_AIT")
+TS = 1_767_225_600_000_000_000
+
+
+def levels(symbol: Symbol, first: int, count: int) -> list[Journaled]:
+    return [
+        BookLevel(seq, TS + seq, symbol, Side.BUY, 100_000 - seq, seq)
+        for seq in range(first, first + count)
+    ]
+
+
+def accounts(first: int, count: int) -> list[Journaled]:
+    return [
+        Deposited(seq, TS + seq, UserId(f"user-{seq}"), "AIT", 10**18 + seq)
+        for seq in range(first, first + count)
+    ]
+
+
+async def test_append_then_read_and_read_all_give_the_events_back(database_url: str) -> None:
+    spec = OrderSpec(OrderId(1), UserId("alice"), Side.BUY, OrderType.LIMIT, 3, 100_000)
+    accepted = OrderAccepted(3, TS, BTC, spec, OrderStatus.OPEN)
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            assert await journal.streams() == []
+            assert await journal.read_all() == []
+            await journal.append(
+                [(ACCOUNTS_STREAM, [UserCreated(1, TS, UserId("alice"), None, "h")])]
+            )
+            await journal.append([(BTC, levels(BTC, 1, 2)), (ACCOUNTS_STREAM, accounts(2, 2))])
+            await journal.append([(BTC, [accepted]), (ETH, levels(ETH, 1, 1)), (ETH, [])])
+
+            assert await journal.streams() == sorted([ACCOUNTS_STREAM, BTC, ETH])
+            assert await journal.read(BTC) == [*levels(BTC, 1, 2), accepted]
+            assert await journal.read(BTC, after_seq=2) == [accepted]
+            assert await journal.read(BTC, after_seq=3) == []
+            assert await journal.read(Symbol("NOPE_AIT")) == []
+            assert await journal.read_all() == [
+                (ACCOUNTS_STREAM, UserCreated(1, TS, UserId("alice"), None, "h")),
+                *((BTC, e) for e in levels(BTC, 1, 2)),
+                *((ACCOUNTS_STREAM, e) for e in accounts(2, 2)),
+                (BTC, accepted),
+                (ETH, levels(ETH, 1, 1)[0]),
+            ]
+            assert await journal.verify_chain() is None
+
+
+async def test_one_stream_may_appear_twice_in_a_batch(database_url: str) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 2)), (ETH, levels(ETH, 1, 1)),
+                                  (BTC, levels(BTC, 3, 2))])  # fmt: skip
+            assert await journal.read(BTC) == levels(BTC, 1, 4)
+            assert await journal.verify_chain() is None
+
+
+async def test_a_seq_gap_in_the_second_stream_writes_nothing_of_the_batch(
+    database_url: str,
+) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 2)), (ETH, levels(ETH, 1, 2))])
+            before = await journal.read_all()
+            with pytest.raises(JournalConflict, match=r"ETH_AIT: seq 4 does not follow 2"):
+                await journal.append([(BTC, levels(BTC, 3, 5)), (ETH, levels(ETH, 4, 1))])
+            assert await journal.read_all() == before
+            # A conflict is a TradingEngineError, as in the in-memory journal.
+            with pytest.raises(TradingEngineError):
+                await journal.append([(ETH, [BookLevel(2, TS, ETH, Side.SELL, 1, 1)])])
+            await journal.append([(BTC, levels(BTC, 3, 1))])
+            assert await journal.read(BTC) == levels(BTC, 1, 3)
+
+
+async def test_a_stream_must_start_at_seq_one(database_url: str) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            with pytest.raises(JournalConflict, match="seq 2 does not follow 0"):
+                await journal.append([(BTC, levels(BTC, 2, 1))])
+            assert await journal.streams() == []
+
+
+async def test_a_batch_already_written_is_accepted_again_without_a_second_copy(
+    database_url: str,
+) -> None:
+    """A retry after a commit whose answer was lost must not fail, nor duplicate."""
+    batch: list[tuple[str, list[Journaled]]] = [
+        (BTC, levels(BTC, 1, 3)),
+        (ACCOUNTS_STREAM, accounts(1, 2)),
+    ]
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append(batch)
+            await journal.append(batch)
+            assert len(await journal.read_all()) == 5
+            changed = [(BTC, [BookLevel(3, TS, BTC, Side.SELL, 1, 1)])]
+            with pytest.raises(JournalConflict):
+                await journal.append(changed)
+            assert await journal.read(BTC) == levels(BTC, 1, 3)
+            assert await journal.verify_chain() is None
+
+
+async def test_a_large_batch_reads_back_in_order(database_url: str) -> None:
+    count = 3001
+    with trio.fail_after(20):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, count)), (ETH, levels(ETH, 1, 3))])
+            await journal.append([(BTC, levels(BTC, count + 1, 2))])
+            assert await journal.read(BTC) == levels(BTC, 1, count + 2)
+            log = await journal.read_all()
+            assert [stream for stream, _ in log] == [BTC] * count + [ETH] * 3 + [BTC] * 2
+            assert await journal.verify_chain() is None
+
+
+async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 5)), (ACCOUNTS_STREAM, accounts(1, 3))])
+            assert await journal.verify_chain() is None
+            await sql(
+                database_url,
+                "UPDATE journal SET payload = jsonb_set(payload, '{amount}', '1')"
+                " WHERE stream = '$accounts' AND seq = 2",
+            )
+            assert await journal.verify_chain() == (ACCOUNTS_STREAM, 2)
+
+
+async def test_the_hash_chain_finds_an_edited_hash_and_a_deleted_row(database_url: str) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 5)), (ETH, levels(ETH, 1, 5))])
+            await sql(database_url, "DELETE FROM journal WHERE stream = 'ETH_AIT' AND seq = 3")
+            assert await journal.verify_chain() == (ETH, 4)
+            await sql(
+                database_url,
+                "UPDATE journal SET hash = sha256('forged') WHERE stream = 'BTC_AIT' AND seq = 4",
+            )
+            assert await journal.verify_chain() == (BTC, 4)
+
+
+async def test_the_hash_chain_matches_a_recomputation_from_the_rows(database_url: str) -> None:
+    """The chain's rule is the documented one, so that another tool can check it."""
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 3))])
+    rows = await sql(
+        database_url, "SELECT type, payload::text AS payload, hash FROM journal ORDER BY seq"
+    )
+    previous = b""
+    for row in rows:
+        text = json.dumps(json.loads(row["payload"]), sort_keys=True, separators=(",", ":"))
+        previous = hashlib.sha256(previous + row["type"].encode() + text.encode()).digest()
+        assert row["hash"] == previous
+
+
+async def test_opening_applies_migrations_once(database_url: str) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url):
+            pass
+        async with open_postgres_journal(database_url):
+            pass
+    rows = await sql(database_url, "SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [(row["version"], row["name"]) for row in rows] == [(1, "journal")]
+
+
+def test_driver_errors_are_translated_at_the_boundary() -> None:
+    translate = postgres._translate
+    assert isinstance(translate(ConnectionRefusedError(111, "refused")), StorageUnavailable)
+    assert isinstance(translate(TimeoutError()), StorageUnavailable)
+    assert isinstance(translate(BridgeClosed("closed")), StorageUnavailable)
+    assert isinstance(
+        translate(asyncpg.exceptions.ConnectionDoesNotExistError("gone")), StorageUnavailable
+    )
+    assert isinstance(translate(asyncpg.exceptions.AdminShutdownError("bye")), StorageUnavailable)
+    assert isinstance(translate(asyncpg.exceptions.TooManyConnectionsError("full")),
+                      StorageUnavailable)  # fmt: skip
+    assert isinstance(translate(asyncpg.InterfaceError("pool is closed")), StorageUnavailable)
+    assert isinstance(translate(asyncpg.UniqueViolationError("dup")), JournalConflict)
+    assert type(translate(asyncpg.InterfaceError("another operation is in progress"))) is (
+        JournalError
+    )
+    assert type(translate(asyncpg.exceptions.UndefinedTableError("no"))) is JournalError
+
+
+async def test_a_journal_used_after_close_is_unavailable(database_url: str) -> None:
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            pass
+        assert isinstance(journal, PostgresJournal)
+        with pytest.raises(StorageUnavailable):
+            await journal.append([(BTC, levels(BTC, 1, 1))])

@@ -1,0 +1,370 @@
+"""The journal in PostgreSQL: ``PostgresJournal`` and ``open_postgres_journal(dsn)``.
+
+One table, ``journal`` (see ``migrations/0001_journal.sql``): one row per
+event, ``id`` the global commit order, ``(stream, seq)`` unique, the event's
+fields in ``payload`` (``codec``), and a hash chain per stream::
+
+    hash(n) = sha256(hash(n - 1) || type || payload text)    hash(0) = b""
+
+where the payload text is ``codec.dumps`` of the fields: canonical JSON, so
+the chain can be recomputed from what the database returns. ``verify_chain``
+does that and names the first row that does not fit: an edited payload, an
+edited hash, a row deleted in the middle of a stream.
+
+``append`` writes a batch in one transaction: it takes an advisory lock (so
+that ids follow commit order even if two writers ever race), reads the tip
+(last seq and hash) of each stream in the batch, checks that the batch
+follows on with no gap, and inserts every row with COPY.
+It is idempotent: a batch that is already there, event for event (a retry
+after a commit whose acknowledgement was lost, or a Trio-side cancellation
+that the database still committed), is accepted without writing again.
+
+asyncpg runs on the asyncio loop of a ``Bridge``; the functions named
+``_aio_*`` run there and nowhere else. Errors are translated here, at the
+boundary::
+
+    TradingEngineError
+    ├── StorageUnavailable        the server is unreachable, shutting down, out of
+    │                             connections, or the pool/bridge is closed; nothing of
+    │                             the failed call was written (or, for a commit whose
+    │                             answer was lost, a retry finds it written)
+    └── JournalError              the database refused the call for another reason
+        └── JournalConflict       a batch does not follow its stream's last seq, or
+                                  another writer took those seqs
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+
+import asyncpg
+import asyncpg.exceptions
+import trio
+
+from trading_engine.core.events import Journaled
+from trading_engine.errors import TradingEngineError
+from trading_engine.storage import codec
+from trading_engine.storage.bridge import Bridge, BridgeClosed, open_bridge
+from trading_engine.storage.journal import StorageUnavailable
+from trading_engine.storage.migrate import migrate
+
+if TYPE_CHECKING:
+    from trading_engine.storage.migrate import Connection
+
+__all__ = ["JournalConflict", "JournalError", "PostgresJournal", "open_postgres_journal"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_LOCK_KEY: Final = 0x7E_10_A1
+"""The advisory lock that serializes appends (any constant unique to this table)."""
+_GENESIS: Final = b""
+_COLUMNS: Final = ("stream", "seq", "type", "payload", "ts", "hash")
+
+_Row = tuple[str, int, str, str, int, bytes]
+"""stream, seq, type, payload text, ts, hash: the journal's columns but ``id``."""
+
+
+class JournalError(TradingEngineError):
+    """Raised when PostgreSQL refuses a journal call for a reason other than reachability."""
+
+    code = "journal_error"
+
+
+class JournalConflict(JournalError):
+    """Raised when a batch does not follow on from its stream's last event.
+
+    A gap or an overlap in ``seq``, or another writer that took the same
+    seqs first. Nothing of the batch was written.
+    """
+
+    code = "journal_conflict"
+
+
+class PostgresJournal:
+    """The ``Journal`` port on PostgreSQL; open one with ``open_postgres_journal``."""
+
+    def __init__(self, bridge: Bridge, pool: asyncpg.Pool) -> None:
+        self._bridge = bridge
+        self._pool = pool
+
+    async def append(self, batch: Sequence[tuple[str, Sequence[Journaled]]]) -> None:
+        """Make every event of ``batch`` durable in one transaction, all or none.
+
+        Raises ``JournalConflict`` if a stream's events don't follow its last
+        seq without a gap, ``StorageUnavailable`` if the server can't be
+        reached, ``codec.CodecError`` for an event the codec doesn't know.
+        """
+        records = [(stream, list(events)) for stream, events in batch if events]
+        if records:
+            await self._call(_aio_append, self._pool, records)
+
+    async def streams(self) -> list[str]:
+        """The names of every stream that has events, sorted."""
+        return sorted(await self._call(_aio_streams, self._pool))
+
+    async def read(self, stream: str, after_seq: int = 0) -> list[Journaled]:
+        """The events of ``stream`` with ``seq > after_seq``, in order."""
+        return await self._call(_aio_read, self._pool, stream, after_seq)
+
+    async def read_all(self) -> list[tuple[str, Journaled]]:
+        """Every event of every stream, in commit order."""
+        return await self._call(_aio_read_all, self._pool)
+
+    async def verify_chain(self) -> tuple[str, int] | None:
+        """The ``(stream, seq)`` of the first row (in commit order) that breaks its
+        stream's hash chain or seq sequence, or None if every stream checks out.
+
+        A row removed from the end of a stream leaves no trace in a chain;
+        one removed from the middle shows as a gap at the row after it.
+        """
+        return await self._call(_aio_verify_chain, self._pool)
+
+    async def _call(
+        self, fn: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        try:
+            return await self._bridge.call(fn, *args, **kwargs)
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+
+
+@asynccontextmanager
+async def open_postgres_journal(
+    dsn: str,
+    *,
+    bridge: Bridge | None = None,
+    min_size: int = 1,
+    max_size: int = 4,
+    connect_timeout: float = 5.0,
+    command_timeout: float = 30.0,
+) -> AsyncIterator[PostgresJournal]:
+    """Connect a pool to ``dsn``, apply pending migrations, and yield the journal.
+
+    Runs its own bridge unless given one. ``connect_timeout`` bounds each
+    connection attempt and ``command_timeout`` each statement, so that a
+    server that stops answering gives ``StorageUnavailable`` rather than a
+    hang. Raises ``StorageUnavailable`` if the server can't be reached now.
+    """
+    async with _maybe_bridge(bridge) as the_bridge:
+        try:
+            pool = await the_bridge.call(
+                _aio_open_pool, dsn, min_size, max_size, connect_timeout, command_timeout
+            )
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+        try:
+            yield PostgresJournal(the_bridge, pool)
+        finally:
+            with trio.CancelScope(shield=True), suppress(BridgeClosed):
+                await the_bridge.call(_aio_close_pool, pool, connect_timeout)
+
+
+@asynccontextmanager
+async def _maybe_bridge(bridge: Bridge | None) -> AsyncIterator[Bridge]:
+    if bridge is not None:
+        yield bridge
+    else:
+        async with open_bridge(name="postgres-journal") as own:
+            yield own
+
+
+# ---------------------------------------------------------------- error translation
+
+_UNAVAILABLE: Final = (
+    OSError,  # refused, reset, unreachable, and the socket errors under them
+    TimeoutError,  # connect_timeout or command_timeout ran out
+    BridgeClosed,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection that is gone
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutting down, starting up, cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+)
+
+
+_DRIVER_ERRORS: Final = (*_UNAVAILABLE, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What ``_translate`` turns into ours; anything else (ours included) passes through as it is."""
+
+
+def _translate(exc: Exception) -> TradingEngineError:
+    """The package's own exception for a driver error (one of ``_DRIVER_ERRORS``)."""
+    if isinstance(exc, _UNAVAILABLE):
+        return StorageUnavailable(f"PostgreSQL is unavailable: {_describe(exc)}")
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return JournalConflict(f"another writer took these seqs first: {exc}")
+    if isinstance(exc, asyncpg.InterfaceError) and _is_closed(exc):
+        return StorageUnavailable(f"PostgreSQL is unavailable: {exc}")
+    return JournalError(f"PostgreSQL refused the call: {_describe(exc)}")
+
+
+def _is_closed(exc: asyncpg.InterfaceError) -> bool:
+    # asyncpg has no subclass for these: "pool is closed", "pool is closing",
+    # "connection is closed", "cannot perform operation: connection is closed".
+    message = str(exc)
+    return "closed" in message or "closing" in message
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# ---------------------------------------------------------------- on the asyncio loop
+
+
+async def _aio_open_pool(
+    dsn: str, min_size: int, max_size: int, connect_timeout: float, command_timeout: float
+) -> asyncpg.Pool:
+    pool = asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=connect_timeout,
+        command_timeout=command_timeout,
+    )
+    try:
+        await pool  # connects min_size connections
+        async with pool.acquire() as connection:
+            await migrate(connection)
+    except BaseException:
+        # A failure, or a cancellation from the Trio side: leave no connection open.
+        pool.terminate()
+        raise
+    return pool
+
+
+async def _aio_close_pool(pool: asyncpg.Pool, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await pool.close()
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        pool.terminate()
+
+
+_TIPS: Final = """
+SELECT s.stream, j.seq, j.hash
+FROM unnest($1::text[]) AS s(stream)
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM journal WHERE journal.stream = s.stream ORDER BY seq DESC LIMIT 1
+) AS j ON true
+"""
+
+
+def _link(previous: bytes, name: str, text: str) -> bytes:
+    return hashlib.sha256(previous + name.encode() + text.encode()).digest()
+
+
+async def _aio_append(pool: asyncpg.Pool, records: list[tuple[str, list[Journaled]]]) -> None:
+    encoded = [
+        (stream, [(event.seq, event.ts, *_encode_text(event)) for event in events])
+        for stream, events in records
+    ]
+    streams = list(dict.fromkeys(stream for stream, _ in encoded))
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        tips: dict[str, tuple[int, bytes]] = {
+            row["stream"]: (row["seq"] or 0, row["hash"] or _GENESIS)
+            for row in await connection.fetch(_TIPS, streams)
+        }
+        if any(
+            events[0][0] <= tips[stream][0] for stream, events in encoded
+        ) and await _already_written(connection, encoded):
+            return
+        rows: list[_Row] = []
+        for stream, events in encoded:
+            last, previous = tips[stream]
+            for seq, ts, name, text in events:
+                if seq != last + 1:
+                    raise JournalConflict(f"{stream}: seq {seq} does not follow {last}")
+                previous = _link(previous, name, text)
+                rows.append((stream, seq, name, text, ts, previous))
+                last = seq
+            tips[stream] = (last, previous)
+        # COPY at every size: measured here it beats one INSERT from arrays even
+        # for a single row (0.9 against 1.1 ms a batch), and by 1.7x at 10,000.
+        await connection.copy_records_to_table("journal", records=rows, columns=_COLUMNS)
+
+
+def _encode_text(event: Journaled) -> tuple[str, str]:
+    name, fields = codec.encode(event)
+    return name, codec.dumps(fields)
+
+
+async def _already_written(
+    connection: Connection, encoded: list[tuple[str, list[tuple[int, int, str, str]]]]
+) -> bool:
+    """Whether every event of the batch is already in the journal, exactly as given.
+
+    Then the batch was committed before (its caller did not hear of it) and
+    writing nothing is the right answer. If only some are, or different ones,
+    the batch conflicts with what is there; the caller raises.
+    """
+    for stream, events in encoded:
+        stored = await connection.fetch(
+            "SELECT seq, type, payload FROM journal WHERE stream = $1 AND seq = ANY($2::bigint[])"
+            " ORDER BY seq",
+            stream,
+            [seq for seq, *_ in events],
+        )
+        if len(stored) != len(events):
+            return False
+        for row, (seq, _, name, text) in zip(stored, events, strict=True):
+            if (row["seq"], row["type"]) != (seq, name):
+                return False
+            if codec.dumps(codec.loads(row["payload"])) != text:
+                return False
+    return True
+
+
+async def _aio_streams(pool: asyncpg.Pool) -> list[str]:
+    # A loose index scan: one probe of the (stream, seq) index per stream,
+    # rather than reading every row as DISTINCT would.
+    rows = await pool.fetch(
+        """
+        WITH RECURSIVE s(stream) AS (
+            (SELECT stream FROM journal ORDER BY stream LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.stream FROM journal j WHERE j.stream > s.stream
+                    ORDER BY j.stream LIMIT 1)
+            FROM s WHERE s.stream IS NOT NULL
+        )
+        SELECT stream FROM s WHERE stream IS NOT NULL
+        """
+    )
+    return [row["stream"] for row in rows]
+
+
+async def _aio_read(pool: asyncpg.Pool, stream: str, after_seq: int) -> list[Journaled]:
+    rows = await pool.fetch(
+        "SELECT type, payload FROM journal WHERE stream = $1 AND seq > $2 ORDER BY seq",
+        stream,
+        after_seq,
+    )
+    return [codec.decode(name, codec.loads(payload)) for name, payload in rows]
+
+
+async def _aio_read_all(pool: asyncpg.Pool) -> list[tuple[str, Journaled]]:
+    rows = await pool.fetch("SELECT stream, type, payload FROM journal ORDER BY id")
+    return [(stream, codec.decode(name, codec.loads(payload))) for stream, name, payload in rows]
+
+
+async def _aio_verify_chain(pool: asyncpg.Pool) -> tuple[str, int] | None:
+    tips: dict[str, tuple[int, bytes]] = {}
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        cursor = connection.cursor(
+            "SELECT stream, seq, type, payload, hash FROM journal ORDER BY id", prefetch=5000
+        )
+        async for stream, seq, name, payload, stored in cursor:
+            last, previous = tips.get(stream, (0, _GENESIS))
+            if seq != last + 1:
+                return stream, int(seq)
+            try:
+                text = codec.dumps(codec.loads(payload))
+            except codec.CodecError:
+                return stream, int(seq)
+            if _link(previous, name, text) != stored:
+                return stream, int(seq)
+            tips[stream] = (seq, stored)
+    return None
