@@ -1,12 +1,22 @@
-"""The ``trading-engine`` command: ``bench replay`` now; serve, migrate and audit to come."""
+"""The ``trading-engine`` command.
+
+- ``bench replay FILE``: the matcher alone on a seeded order stream.
+- ``bench engine [--journal memory|postgres]``: the whole engine in-process.
+- ``bench journal``: the PostgreSQL journal alone.
+- ``migrate``: apply pending migrations to ``$DATABASE_URL`` (or ``--database-url``).
+
+``serve`` and ``audit`` come with the front-end and storage work.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -31,32 +41,78 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--users", type=int, default=200)
     engine.add_argument("--concurrency", type=int, default=400)
     engine.add_argument("--seed", type=int, default=1)
+    engine.add_argument(
+        "--journal",
+        choices=("memory", "postgres"),
+        default="memory",
+        help="postgres: a fresh database on $DATABASE_URL, else on a throwaway local server",
+    )
+    journal = benches.add_parser("journal", help="PostgreSQL journal append and read times")
+    journal.add_argument("--total", type=int, default=100_000)
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Imports inside the branches keep each command's start-up light.
     if args.command == "bench" and args.bench == "replay":
-        from trading_engine.benchmarks.replay import replay  # noqa: PLC0415 - keep start-up light
+        from trading_engine.benchmarks.replay import replay  # noqa: PLC0415
 
         if not args.file.is_file():
             print(f"trading-engine: no such file: {args.file}", file=sys.stderr)
             return 2
-        print(json.dumps(replay(args.file, baseline=not args.no_baseline)))
-        return 0
+        return _print(replay(args.file, baseline=not args.no_baseline))
     if args.command == "bench" and args.bench == "engine":
         from trading_engine.benchmarks.engine import run_engine_bench  # noqa: PLC0415
 
-        result = run_engine_bench(
-            orders=args.orders,
-            symbols=args.symbols,
-            users=args.users,
-            concurrency=args.concurrency,
-            seed=args.seed,
+        return _print(
+            run_engine_bench(
+                orders=args.orders,
+                symbols=args.symbols,
+                users=args.users,
+                concurrency=args.concurrency,
+                seed=args.seed,
+                journal=args.journal,
+                database_url=os.environ.get("DATABASE_URL"),
+            )
         )
-        print(json.dumps(result))
-        return 0
+    if args.command == "bench" and args.bench == "journal":
+        from trading_engine.benchmarks.journal import run_journal_bench  # noqa: PLC0415
+
+        return _print(run_journal_bench(os.environ.get("DATABASE_URL"), total=args.total))
+    if args.command == "migrate":
+        return _migrate(args.database_url)
     return 2  # pragma: no cover - argparse rejects every other command
+
+
+def _print(result: dict[str, Any]) -> int:
+    print(json.dumps(result))
+    return 0
+
+
+def _migrate(database_url: str | None) -> int:
+    import trio  # noqa: PLC0415
+
+    from trading_engine.storage.journal import StorageUnavailable  # noqa: PLC0415
+    from trading_engine.storage.postgres import open_postgres_journal  # noqa: PLC0415
+
+    if not database_url:
+        print("trading-engine migrate: set DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        async with open_postgres_journal(database_url):  # applies pending migrations
+            pass
+
+    try:
+        trio.run(run)
+    except StorageUnavailable as exc:
+        print(f"trading-engine migrate: {exc}", file=sys.stderr)
+        return 1
+    print("migrations applied")
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ percentiles, trades, and how the journal batched the commits.
 from __future__ import annotations
 
 import random
+import tempfile
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -24,6 +27,13 @@ from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.runtime import tune_gc
 from trading_engine.storage.journal import InMemoryJournal, Journal
+from trading_engine.storage.local_pg import LocalPostgres
+from trading_engine.storage.postgres import (
+    create_database,
+    drop_database,
+    open_postgres_journal,
+    with_database,
+)
 
 __all__ = ["run_engine_bench"]
 
@@ -138,18 +148,50 @@ def run_engine_bench(
     users: int = 200,
     concurrency: int = 400,
     seed: int = 1,
-    journal: Journal | None = None,
+    journal: str = "memory",
+    database_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark on a fresh in-memory journal (or ``journal``) and return the result."""
+    """Run the benchmark and return the result.
 
-    async def main() -> dict[str, Any]:
-        config = EngineConfig(expire_every=float("inf"))
-        async with open_engine(config, journal or InMemoryJournal()) as engine:
-            return await bench(
-                engine, orders=orders, symbols=symbols, users=users, concurrency=concurrency,
-                seed=seed,
-            )  # fmt: skip
-
-    result = trio.run(main)
-    result["journal"] = "memory" if journal is None else type(journal).__name__
+    ``journal`` is ``memory`` or ``postgres``: a fresh database on
+    ``database_url``'s server, or on a throwaway local server (durable:
+    fsync on, as in production) when none is given.
+    """
+    if journal == "memory":
+        result = trio.run(_run, InMemoryJournal(), orders, symbols, users, concurrency, seed)
+        result["journal"] = "memory"
+        return result
+    with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
+        server = None
+        if database_url is None:
+            server = LocalPostgres(Path(tmp) / "data", durable=True)
+            database_url = server.start()
+        name = f"engine_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            create_database(database_url, name)
+            dsn = with_database(database_url, name)
+            result = trio.run(_run_postgres, dsn, orders, symbols, users, concurrency, seed)
+        finally:
+            drop_database(database_url, name)
+            if server is not None:
+                server.stop()
+    result["journal"] = "postgres"
     return result
+
+
+async def _run(
+    journal: Journal, orders: int, symbols: int, users: int, concurrency: int, seed: int
+) -> dict[str, Any]:
+    config = EngineConfig(expire_every=float("inf"))
+    async with open_engine(config, journal) as engine:
+        return await bench(
+            engine, orders=orders, symbols=symbols, users=users, concurrency=concurrency,
+            seed=seed,
+        )  # fmt: skip
+
+
+async def _run_postgres(
+    dsn: str, orders: int, symbols: int, users: int, concurrency: int, seed: int
+) -> dict[str, Any]:
+    async with open_postgres_journal(dsn) as journal:
+        return await _run(journal, orders, symbols, users, concurrency, seed)

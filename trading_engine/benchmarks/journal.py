@@ -10,23 +10,25 @@ runs it with the defaults.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import trio
 
 from trading_engine.core.enums import Side
 from trading_engine.core.events import BookLevel, Journaled
 from trading_engine.core.ids import Symbol
 from trading_engine.storage.local_pg import LocalPostgres
-from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.postgres import (
+    create_database,
+    drop_database,
+    open_postgres_journal,
+    with_database,
+)
 
 __all__ = ["run_journal_bench"]
 
@@ -46,11 +48,11 @@ def run_journal_bench(
             dsn = server.start()
         start_seconds = time.perf_counter() - started
         database = f"journal_bench_{uuid.uuid4().hex[:8]}"
-        _admin(dsn, f"CREATE DATABASE {database}")
+        create_database(dsn, database)
         try:
-            result = trio.run(_bench, _with_database(dsn, database), total, rounds)
+            result = trio.run(_bench, with_database(dsn, database), total, rounds)
         finally:
-            _admin(dsn, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            drop_database(dsn, database)
             if server is not None:
                 server.stop()
     if server is not None:
@@ -100,21 +102,6 @@ async def _bench(dsn: str, total: int, rounds: int) -> dict[str, Any]:
         }
         result["append_ms"][str(big)] = filled
     return result
-
-
-def _with_database(dsn: str, database: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
-
-
-def _admin(dsn: str, statement: str) -> None:
-    async def run() -> None:
-        connection = await asyncpg.connect(dsn, timeout=10)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
 
 
 if __name__ == "__main__":

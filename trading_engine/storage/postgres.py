@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.exceptions
@@ -368,3 +370,38 @@ async def _aio_verify_chain(pool: asyncpg.Pool) -> tuple[str, int] | None:
                 return stream, int(seq)
             tips[stream] = (seq, stored)
     return None
+
+
+_DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` with its database replaced by ``database``."""
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
+
+
+def create_database(dsn: str, database: str) -> None:
+    """Create ``database`` on ``dsn``'s server; for tools and benchmarks, outside Trio."""
+    _admin(dsn, f"CREATE DATABASE {_checked(database)}")
+
+
+def drop_database(dsn: str, database: str) -> None:
+    """Drop ``database`` (closing its connections) if it exists; outside Trio."""
+    _admin(dsn, f"DROP DATABASE IF EXISTS {_checked(database)} WITH (FORCE)")
+
+
+def _checked(database: str) -> str:
+    if not _DATABASE_NAME.match(database):
+        raise JournalError(f"database name {database!r}: use a-z, 0-9 and _")
+    return database
+
+
+def _admin(dsn: str, statement: str) -> None:
+    async def run() -> None:
+        connection = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
