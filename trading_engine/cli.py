@@ -5,7 +5,9 @@
 - ``bench journal``: the PostgreSQL journal alone.
 - ``migrate``: apply pending migrations to ``$DATABASE_URL`` (or ``--database-url``).
 
-``serve`` and ``audit`` come with the front-end and storage work.
+- ``audit``: verify a journal end to end; exits 1 on any mismatch.
+
+``serve`` comes with the front end.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--total", type=int, default=100_000)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    audit = commands.add_parser(
+        "audit", help="verify the journal: hash chain, replay, books, balances and ledger"
+    )
+    audit.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     return parser
 
 
@@ -84,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print(run_journal_bench(os.environ.get("DATABASE_URL"), total=args.total))
     if args.command == "migrate":
         return _migrate(args.database_url)
+    if args.command == "audit":
+        return _audit(args.database_url)
     return 2  # pragma: no cover - argparse rejects every other command
 
 
@@ -113,6 +121,30 @@ def _migrate(database_url: str | None) -> int:
         return 1
     print("migrations applied")
     return 0
+
+
+def _audit(database_url: str | None) -> int:
+    import trio  # noqa: PLC0415
+
+    from trading_engine.audit import audit  # noqa: PLC0415
+    from trading_engine.storage.journal import StorageUnavailable  # noqa: PLC0415
+    from trading_engine.storage.postgres import open_postgres_journal  # noqa: PLC0415
+
+    if not database_url:
+        print("trading-engine audit: set DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+
+    async def run() -> dict[str, Any]:
+        async with open_postgres_journal(database_url) as journal:
+            return await audit(journal)
+
+    try:
+        report = trio.run(run)
+    except StorageUnavailable as exc:
+        print(f"trading-engine audit: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":

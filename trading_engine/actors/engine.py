@@ -303,9 +303,21 @@ class _Inboxes:
     market_data: trio.MemorySendChannel[Any]
 
 
-@asynccontextmanager
-async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
-    """Recover from ``journal``, start every actor, and yield the engine; stop them on exit."""
+@attrs.define
+class Actors:
+    """Every actor of an engine, built and recovered but not yet running."""
+
+    inboxes: _Inboxes
+    journal_actor: JournalActor
+    risk: RiskActor
+    pricing: PricingActor
+    settlement: SettlementActor
+    market_data: MarketDataActor
+    supervisor: Supervisor
+
+
+async def build_actors(config: EngineConfig, journal: Journal) -> Actors:
+    """Make every actor and feed it the journal, in commit order; nothing runs yet."""
     channels = {name: trio.open_memory_channel[Any](math.inf) for name in _ACTORS}
     inboxes = _Inboxes(*(channels[name][0] for name in _ACTORS))
     journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
@@ -335,15 +347,22 @@ async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[E
     downstream = [inboxes.risk, inboxes.settlement, inboxes.pricing, inboxes.market_data]
     journal_actor = JournalActor(journal, journal_receive, downstream, inboxes.risk)
     await _recover(journal, supervisor, risk, pricing, settlement, market_data)
-    engine = Engine(config, inboxes, supervisor, journal_actor)
+    return Actors(inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor)
+
+
+@asynccontextmanager
+async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
+    """Recover from ``journal``, start every actor, and yield the engine; stop them on exit."""
+    actors = await build_actors(config, journal)
+    engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(engine._deadlines.run)
-        nursery.start_soon(journal_actor.run)
-        nursery.start_soon(risk.run)
-        nursery.start_soon(pricing.run)
-        nursery.start_soon(settlement.run)
-        nursery.start_soon(market_data.run)
-        await nursery.start(supervisor.run)
+        nursery.start_soon(actors.journal_actor.run)
+        nursery.start_soon(actors.risk.run)
+        nursery.start_soon(actors.pricing.run)
+        nursery.start_soon(actors.settlement.run)
+        nursery.start_soon(actors.market_data.run)
+        await nursery.start(actors.supervisor.run)
         try:
             yield engine
         finally:

@@ -1,0 +1,51 @@
+"""The audit replays a journal and reconciles books, holds, balances and the ledger."""
+
+from __future__ import annotations
+
+import trio
+
+from tests.actors.helpers import ALICE, BOB, BTC, buy, open_market, place, sell
+from trading_engine.audit import audit
+from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited
+from trading_engine.storage.journal import InMemoryJournal
+
+
+async def _trade(journal: InMemoryJournal) -> None:
+    async with open_market(journal) as engine:
+        await place(engine, sell(BOB, 3_000, 100_000))
+        await place(engine, buy(ALICE, 1_000, 100_100))
+        await place(engine, buy(ALICE, 500, 99_000))  # rests, holding funds
+        with trio.fail_after(5):
+            await engine.cancel_all(BOB)
+
+
+async def test_audit_of_a_sound_journal_passes() -> None:
+    journal = InMemoryJournal()
+    await _trade(journal)
+    report = await audit(journal)
+    assert report["ok"], report["problems"]
+    assert (report["symbols"], report["open_orders"], report["trades"]) == (2, 1, 1)
+    assert set(report["ledger_totals"].values()) == {0}
+
+
+async def test_audit_reports_a_gap_in_a_stream() -> None:
+    journal = InMemoryJournal()
+    await _trade(journal)
+    stream = journal._streams[BTC.symbol]
+    del stream[len(stream) // 2]
+    report = await audit(journal)
+    assert not report["ok"]
+    assert any("expected seq" in problem for problem in report["problems"])
+
+
+async def test_audit_reports_balances_that_the_ledger_does_not_explain() -> None:
+    journal = InMemoryJournal()
+    await _trade(journal)
+    # A deposit written to the accounts stream with the user's funds, but forged so
+    # that the ledger and the accounts disagree: the amount is negative.
+    accounts = journal._streams[ACCOUNTS_STREAM]
+    forged = Deposited(accounts[-1].seq + 1, 0, ALICE, "AIT", -(10**30))
+    accounts.append(forged)
+    journal._log.append((ACCOUNTS_STREAM, forged))
+    report = await audit(journal)
+    assert not report["ok"]
