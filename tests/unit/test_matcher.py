@@ -924,6 +924,16 @@ def test_cancel_of_a_pending_stop_means_it_never_triggers(m: Matcher) -> None:
     assert m.depth() == ([], [(10_200, 5)])
 
 
+def test_a_stale_stop_entry_never_triggers_an_order_that_reuses_its_id(m: Matcher) -> None:
+    place(m, stop(1, ALICE, BUY, 1, 10_100))
+    ok(m.cancel(OrderId(1), T))
+    place(m, stop(1, ALICE, BUY, 1, 10_300))  # the same id, a higher stop
+    place(m, limit(2, DAVE, SELL, 5, 10_200), limit(3, BOB, SELL, 1, 10_100))
+    events = m.submit(limit(4, CAROL, BUY, 1, 10_100), T)  # prints at 10_100 only
+    assert of_type(events, StopTriggered) == []
+    assert m.orders[OrderId(1)].status is OrderStatus.PENDING_TRIGGER
+
+
 def test_triggered_post_only_stop_limit_never_takes_liquidity(m: Matcher) -> None:
     # Built without create (which refuses post-only stops): the matcher must not let it take.
     print_trade(m, 10_000, first_id=1)

@@ -630,17 +630,35 @@ class Matcher:
         trade) come before buy stops; a sell taker's fall, so the reverse.
         """
         orders = self.orders
+        seen: set[OrderId] = set()
         up: list[Order] = []
         stops = self._stops_up
         while stops and stops[0][0] <= high:
-            order = orders.get(heapq.heappop(stops)[2])
-            if order is not None and order.status is _PENDING:
+            stop, _, order_id = heapq.heappop(stops)
+            order = orders.get(order_id)
+            # An entry is stale if its order ended (or, were an id ever reused, is another).
+            if (
+                order is not None
+                and order.status is _PENDING
+                and order.side is _BUY
+                and order.spec.stop_price == stop
+                and order_id not in seen
+            ):
+                seen.add(order_id)
                 up.append(order)
         down: list[Order] = []
         stops = self._stops_down
         while stops and -stops[0][0] >= low:
-            order = orders.get(heapq.heappop(stops)[2])
-            if order is not None and order.status is _PENDING:
+            key, _, order_id = heapq.heappop(stops)
+            order = orders.get(order_id)
+            if (
+                order is not None
+                and order.status is _PENDING
+                and order.side is _SELL
+                and order.spec.stop_price == -key
+                and order_id not in seen
+            ):
+                seen.add(order_id)
                 down.append(order)
         return down + up if side is _BUY else up + down
 
