@@ -3,6 +3,7 @@
 - ``bench replay FILE``: the matcher alone on a seeded order stream.
 - ``bench engine [--journal memory|postgres]``: the whole engine in-process.
 - ``bench journal``: the PostgreSQL journal alone.
+- ``bench recovery [--events N]``: time to be ready after N journaled events.
 - ``migrate``: apply pending migrations to ``$DATABASE_URL`` (or ``--database-url``).
 
 - ``audit``: verify a journal end to end; exits 1 on any mismatch.
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         default="memory",
         help="postgres: a fresh database on $DATABASE_URL, else on a throwaway local server",
     )
+    recovery = benches.add_parser("recovery", help="time to be ready after N journaled events")
+    recovery.add_argument("--events", type=int, default=1_000_000)
+    recovery.add_argument("--journal", choices=("memory", "postgres"), default="postgres")
     journal = benches.add_parser("journal", help="PostgreSQL journal append and read times")
     journal.add_argument("--total", type=int, default=100_000)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
@@ -80,6 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 users=args.users,
                 concurrency=args.concurrency,
                 seed=args.seed,
+                journal=args.journal,
+                database_url=os.environ.get("DATABASE_URL"),
+            )
+        )
+    if args.command == "bench" and args.bench == "recovery":
+        from trading_engine.benchmarks.recovery import run_recovery_bench  # noqa: PLC0415
+
+        return _print(
+            run_recovery_bench(
+                events=args.events,
                 journal=args.journal,
                 database_url=os.environ.get("DATABASE_URL"),
             )

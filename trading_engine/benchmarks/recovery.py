@@ -1,0 +1,106 @@
+"""``trading-engine bench recovery``: how long a restart takes after N journaled events.
+
+It first makes a realistic journal: the engine benchmark's workload runs
+in-process on an in-memory journal until it holds at least ``events``
+events. Those events are then written to a fresh PostgreSQL database (or
+kept in memory with ``--journal memory``), and the clock measures
+``open_engine`` on that journal until the engine is ready: every event read
+back, every book, account, hold, position and sequence number rebuilt, every
+actor running. No snapshots yet: the time grows with the journal.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from trading_engine.actors.engine import open_engine
+from trading_engine.benchmarks.engine import bench
+from trading_engine.config import EngineConfig
+from trading_engine.core.events import Journaled
+from trading_engine.storage.journal import InMemoryJournal, Journal
+from trading_engine.storage.local_pg import LocalPostgres
+from trading_engine.storage.postgres import (
+    create_database,
+    drop_database,
+    open_postgres_journal,
+    with_database,
+)
+
+__all__ = ["run_recovery_bench"]
+
+_CONFIG = EngineConfig(expire_every=float("inf"))
+
+
+async def _fill(journal: InMemoryJournal, events: int) -> None:
+    async with open_engine(_CONFIG, journal) as engine:
+        seed = 1
+        while journal.events < events:
+            await bench(engine, orders=20_000, symbols=4, users=200, concurrency=400, seed=seed)
+            seed += 1
+
+
+async def _time_recovery(journal: Journal) -> tuple[float, int]:
+    started = time.perf_counter()
+    async with open_engine(_CONFIG, journal) as engine:
+        seconds = time.perf_counter() - started
+        symbols = len(engine.instruments())
+    return seconds, symbols
+
+
+async def _copy(source: list[tuple[str, Journaled]], target: Journal, batch: int = 10_000) -> None:
+    start = 0
+    while start < len(source):
+        chunk = source[start : start + batch]
+        grouped: list[tuple[str, list[Journaled]]] = []
+        for stream, event in chunk:
+            if grouped and grouped[-1][0] == stream:
+                grouped[-1][1].append(event)
+            else:
+                grouped.append((stream, [event]))
+        await target.append(grouped)
+        start += batch
+
+
+def run_recovery_bench(
+    *, events: int = 1_000_000, journal: str = "postgres", database_url: str | None = None
+) -> dict[str, Any]:
+    memory = InMemoryJournal()
+    trio.run(_fill, memory, events)
+    log = trio.run(memory.read_all)
+    result: dict[str, Any] = {"events": len(log), "journal": journal}
+    if journal == "memory":
+        seconds, symbols = trio.run(_time_recovery, memory)
+        result.update(ready_seconds=round(seconds, 3), symbols=symbols)
+        return result
+    del memory
+    with tempfile.TemporaryDirectory(prefix="recovery-bench-") as tmp:
+        server = None
+        if database_url is None:
+            server = LocalPostgres(Path(tmp) / "data", durable=True)
+            database_url = server.start()
+        name = f"recovery_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            create_database(database_url, name)
+            dsn = with_database(database_url, name)
+
+            async def load_then_recover() -> tuple[float, float, int]:
+                async with open_postgres_journal(dsn) as pg:
+                    started = time.perf_counter()
+                    await _copy(log, pg)
+                    loaded = time.perf_counter() - started
+                    seconds, symbols = await _time_recovery(pg)
+                    return loaded, seconds, symbols
+
+            loaded, seconds, symbols = trio.run(load_then_recover)
+        finally:
+            drop_database(database_url, name)
+            if server is not None:
+                server.stop()
+    result.update(load_seconds=round(loaded, 3), ready_seconds=round(seconds, 3), symbols=symbols)
+    return result
