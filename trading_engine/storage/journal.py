@@ -3,7 +3,9 @@
 A journal holds streams: one per symbol (its matcher's events, numbered by
 the symbol's ``seq``) and ``$accounts``. ``append`` writes a batch of events
 from any streams atomically: when it returns, all of them are durable; when
-it raises, none of them are. Recovery reads each stream back in ``seq`` order.
+it raises, none of them are. Appending a batch that is already stored,
+event for event, is a no-op (a retry after a lost answer); any other overlap
+or gap raises. Recovery reads each stream back in ``seq`` order.
 
 ``InMemoryJournal`` keeps events in a dict; it is durable for as long as the
 object lives, which is what tests of restarts within one process need. The
@@ -64,6 +66,8 @@ class InMemoryJournal:
         last = {
             stream: (e[-1].seq if (e := self._streams.get(stream)) else 0) for stream, _ in batch
         }
+        if self._already_written(batch, last):
+            return  # a retry of a batch that was written: nothing to do, as in PostgreSQL
         for stream, events in batch:
             # Each batch of a stream comes from its one writer in seq order:
             # its two ends tell whether it follows on without a gap.
@@ -78,6 +82,19 @@ class InMemoryJournal:
             self._log.extend((stream, event) for event in events)
             self.events += len(events)
         self.batches += 1
+
+    def _already_written(
+        self, batch: Sequence[tuple[str, Sequence[Journaled]]], last: dict[str, int]
+    ) -> bool:
+        """Whether every event of ``batch`` is stored already, exactly as given."""
+        if not any(events and events[0].seq <= last[stream] for stream, events in batch):
+            return False
+        for stream, events in batch:
+            stored = self._streams.get(stream, [])
+            for event in events:
+                if event.seq > len(stored) or stored[event.seq - 1] != event:
+                    return False
+        return True
 
     async def streams(self) -> list[str]:
         await trio.lowlevel.checkpoint()
