@@ -11,6 +11,7 @@
 - ``REPLY_TIMEOUT`` (``10``): seconds a request waits for the engine's answer.
 - ``MAX_RESTARTS``, ``RESTART_WINDOW`` (``5``, ``60``): crashes in the window that halt a symbol.
 - ``SETTLEMENT_INTERVAL`` (``1``): seconds between settlement batches.
+- ``REDIS_URL`` (none): publish market data to Redis for other front-end processes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class EngineConfig:
     restart_window: float = 60.0
     expire_every: float = 1.0
     settlement_interval: float = 1.0
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -61,6 +63,7 @@ class EngineConfig:
             max_restarts=_int(env, "MAX_RESTARTS", 5),
             restart_window=float(_int(env, "RESTART_WINDOW", 60)),
             settlement_interval=float(_int(env, "SETTLEMENT_INTERVAL", 1)),
+            redis_url=env.get("REDIS_URL") or None,
         )
 
 

@@ -16,6 +16,7 @@ Channels (who sends what to whom)::
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
 from trading_engine.actors.marketdata import MarketDataActor, Subscribe, Unsubscribe
@@ -61,7 +63,9 @@ from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.views import OrderView
+from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import Journal
+from trading_engine.storage.redis import RedisPublisher
 
 __all__ = ["Engine", "open_engine"]
 
@@ -316,8 +320,15 @@ class Actors:
     supervisor: Supervisor
 
 
-async def build_actors(config: EngineConfig, journal: Journal) -> Actors:
-    """Make every actor and feed it the journal, in commit order; nothing runs yet."""
+async def build_actors(
+    config: EngineConfig,
+    journal: Journal,
+    redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
+) -> Actors:
+    """Make every actor and feed it the journal, in commit order; nothing runs yet.
+
+    ``redis``: where market data also goes, for the fan-out actor (REDIS_URL).
+    """
     channels = {name: trio.open_memory_channel[Any](math.inf) for name in _ACTORS}
     inboxes = _Inboxes(*(channels[name][0] for name in _ACTORS))
     journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
@@ -333,7 +344,7 @@ async def build_actors(config: EngineConfig, journal: Journal) -> Actors:
     risk = RiskActor(channels["risk"][1], journal_send, config.risk)
     pricing = PricingActor(channels["pricing"][1], inboxes.risk.send_nowait, inboxes.market_data)
     settlement = SettlementActor(channels["settlement"][1], interval=config.settlement_interval)
-    market_data = MarketDataActor(channels["market_data"][1])
+    market_data = MarketDataActor(channels["market_data"][1], redis)
     supervisor = Supervisor(
         journal,
         journal_send,
@@ -352,10 +363,36 @@ async def build_actors(config: EngineConfig, journal: Journal) -> Actors:
 
 @asynccontextmanager
 async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
-    """Recover from ``journal``, start every actor, and yield the engine; stop them on exit."""
-    actors = await build_actors(config, journal)
-    engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
+    """Recover from ``journal``, start every actor, and yield the engine; stop them on exit.
+
+    With ``config.redis_url`` it also publishes market data to Redis (and
+    raises ``StorageUnavailable`` at start if Redis does not answer).
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        fanout: FanoutActor | None = None
+        outbox: trio.MemorySendChannel[tuple[str, str]] | None = None
+        if config.redis_url:
+            bridge = await stack.enter_async_context(open_bridge("redis-bridge"))
+            publisher = await RedisPublisher.connect(bridge, config.redis_url)
+            stack.push_async_callback(publisher.close)
+            outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
+            fanout = FanoutActor(publisher, receive)
+        actors = await build_actors(config, journal, outbox)
+        engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
+        async with _running(engine, actors, fanout):
+            yield engine
+
+
+_REDIS_OUTBOX = 100_000
+
+
+@asynccontextmanager
+async def _running(
+    engine: Engine, actors: Actors, fanout: FanoutActor | None
+) -> AsyncIterator[None]:
     async with trio.open_nursery() as nursery:
+        if fanout is not None:
+            nursery.start_soon(fanout.run)
         nursery.start_soon(engine._deadlines.run)
         nursery.start_soon(actors.journal_actor.run)
         nursery.start_soon(actors.risk.run)
@@ -364,7 +401,7 @@ async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[E
         nursery.start_soon(actors.market_data.run)
         await nursery.start(actors.supervisor.run)
         try:
-            yield engine
+            yield
         finally:
             nursery.cancel_scope.cancel()
 

@@ -94,8 +94,15 @@ class _Symbol:
 
 
 class MarketDataActor:
-    def __init__(self, inbox: trio.MemoryReceiveChannel[Any]) -> None:
+    def __init__(
+        self,
+        inbox: trio.MemoryReceiveChannel[Any],
+        redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
+    ) -> None:
         self._inbox = inbox
+        self._redis = redis
+        """With Redis, every message is rendered and offered to the fan-out actor too."""
+        self.redis_dropped = 0
         self.symbols: dict[Symbol, _Symbol] = {}
         self.subscribers: dict[str, dict[int, Outbox]] = {}
         self._users: dict[int, UserId] = {}
@@ -138,7 +145,8 @@ class MarketDataActor:
         symbol = state.instrument.symbol
         book_channel = f"book.{symbol}"
         trades_channel = f"trades.{symbol}"
-        render = book_channel in self.subscribers
+        everything = self._redis is not None
+        render = everything or book_channel in self.subscribers
         bids: list[list[str]] = []
         asks: list[list[str]] = []
         last_level = 0
@@ -153,15 +161,15 @@ class MarketDataActor:
                     (bids if event.side is Side.BUY else asks).append(level)
             elif isinstance(event, Trade):
                 state.tape.append(event)
-                if trades_channel in self.subscribers:
+                if everything or trades_channel in self.subscribers:
                     self._publish(trades_channel, _dump(self._trade_message(state, event)))
                 for candle in state.candles.on_trade(event.price, event.quantity, event.ts):
                     channel = f"candles.{symbol}.{candle.interval}"
-                    if channel in self.subscribers:
+                    if everything or channel in self.subscribers:
                         self._publish(
                             channel, _dump(self._candle_message(state, candle, event.seq))
                         )
-        if self.subscribers.get("orders"):
+        if everything or self.subscribers.get("orders"):
             for event in events:
                 self._order_update(state, event)
         if last_level:
@@ -204,7 +212,8 @@ class MarketDataActor:
         message = {"channel": "orders", "type": "order", "event": kind, "symbol": event.symbol,
                    "seq": event.seq, "ts": event.ts, **body}  # fmt: skip
         text = _dump(message)
-        for key, outbox in list(self.subscribers["orders"].items()):
+        self._offer_redis(f"orders.{user_id}", text)
+        for key, outbox in list(self.subscribers.get("orders", {}).items()):
             if self._users.get(key) == user_id:
                 self._send("orders", key, outbox, text)
 
@@ -251,7 +260,15 @@ class MarketDataActor:
         return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
                       "candles": [self._candle_body(state, c) for c in candles]})  # fmt: skip
 
+    def _offer_redis(self, channel: str, text: str) -> None:
+        if self._redis is not None:
+            try:
+                self._redis.send_nowait((channel, text))
+            except trio.WouldBlock:
+                self.redis_dropped += 1
+
     def _publish(self, channel: str, text: str) -> None:
+        self._offer_redis(channel, text)
         subscribers = self.subscribers.get(channel)
         if not subscribers:
             return

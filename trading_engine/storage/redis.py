@@ -1,0 +1,76 @@
+"""Redis fan-out of market data, so that other front-end processes can serve subscribers.
+
+With ``REDIS_URL`` set, the market-data actor hands every message it renders
+(book snapshots are not published; deltas, trades, tickers, candles and
+order updates are) to the fan-out actor (``actors/fanout.py``), which
+publishes each through ``RedisPublisher`` on the Redis
+channel ``te:<channel>`` (``te:book.BTC_AIT``, ``te:trades.BTC_AIT``,
+``te:ticker.BTC_AIT``, ``te:candles.BTC_AIT.1m``, ``te:orders.<user_id>``),
+the message being exactly the JSON text a WebSocket subscriber receives.
+A front end that subscribes to Redis gets the same ``seq`` and ``prev_seq``
+chain and takes its snapshots from the engine's REST API.
+
+Publishing runs through the asyncio bridge, a pipeline per batch. If Redis
+is slow or down, the outbox fills and messages are dropped (counted in
+``dropped``): market data never stalls the engine, and subscribers detect
+the gap by ``seq`` and resubscribe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from trading_engine.storage.bridge import Bridge, BridgeClosed
+from trading_engine.storage.journal import StorageUnavailable
+
+__all__ = ["PREFIX", "RedisPublisher"]
+
+PREFIX = "te:"
+
+
+class RedisPublisher:
+    """A Redis connection on the bridge's loop that publishes batches of messages."""
+
+    def __init__(self, bridge: Bridge, client: Any) -> None:
+        self._bridge = bridge
+        self._client = client
+
+    @classmethod
+    async def connect(cls, bridge: Bridge, url: str) -> RedisPublisher:
+        """Raises ``StorageUnavailable`` if Redis does not answer."""
+        try:
+            return cls(bridge, await bridge.call(_connect, url))
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise StorageUnavailable(f"Redis at {url} is unavailable: {exc}") from exc
+
+    async def publish(self, batch: list[tuple[str, str]]) -> None:
+        """Publish each ``(channel, text)`` on ``te:<channel>``; raises ``StorageUnavailable``."""
+        try:
+            await self._bridge.call(_publish, self._client, batch)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise StorageUnavailable(f"Redis publish failed: {exc}") from exc
+
+    async def close(self) -> None:
+        with contextlib.suppress(BridgeClosed, redis.exceptions.RedisError, OSError):
+            await self._bridge.call(_close, self._client)
+
+
+async def _connect(url: str) -> Any:
+    client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    await client.ping()
+    return client
+
+
+async def _publish(client: Any, batch: list[tuple[str, str]]) -> None:
+    async with client.pipeline(transaction=False) as pipe:
+        for channel, text in batch:
+            pipe.publish(PREFIX + channel, text)
+        await pipe.execute()
+
+
+async def _close(client: Any) -> None:
+    await client.aclose()
