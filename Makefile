@@ -43,8 +43,10 @@ bench: install
 		$(BIN)/trading-engine bench replay $$f; \
 	done
 
-run:
-	@echo "make run arrives with the front-end issue (REST API and WebSocket feed); see README.md"
+# The engine with demo symbols and users on port 8000 ($$PORT), on a local PostgreSQL
+# unless DATABASE_URL is set. Ctrl-C stops it cleanly.
+run: install
+	$(BIN)/trading-engine serve --demo
 
 clean:
 	$(BIN)/python build_core.py --clean 2>/dev/null || true

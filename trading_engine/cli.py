@@ -8,7 +8,7 @@
 
 - ``audit``: verify a journal end to end; exits 1 on any mismatch.
 
-``serve`` comes with the front end.
+- ``serve [--demo] [--host] [--port]``: the engine with its REST API and WebSocket feed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,16 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trading-engine", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the engine with its REST API and WebSocket feed")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server listens on every interface
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--demo", action="store_true", help="demo symbols and funded demo users")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("TRADING_ENGINE_DATA", ".data")),
+        help="the local PostgreSQL's data and the generated admin key (no DATABASE_URL)",
+    )
     bench = commands.add_parser("bench", help="run a benchmark and print one JSON object")
     benches = bench.add_subparsers(dest="bench", required=True)
     replay = benches.add_parser(
@@ -67,6 +77,24 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imports inside the branches keep each command's start-up light.
+    if args.command == "serve":
+        import logging  # noqa: PLC0415
+
+        import trio  # noqa: PLC0415
+
+        from trading_engine.serve import serve  # noqa: PLC0415
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        trio.run(
+            lambda: serve(
+                host=args.host,
+                port=args.port,
+                demo=args.demo,
+                data_dir=args.data_dir,
+                database_url=os.environ.get("DATABASE_URL"),
+            )
+        )
+        return 0
     if args.command == "bench" and args.bench == "replay":
         from trading_engine.benchmarks.replay import replay  # noqa: PLC0415
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.conftest import run_sql
+from tests.conftest import run_sql
 from trading_engine.storage.local_pg import LocalPostgres, LocalPostgresError
 
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import trio
 
-from tests.storage.conftest import sql
+from tests.conftest import sql
 from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, UserCreated
 from trading_engine.core.enums import OrderStatus, OrderType, Side
 from trading_engine.core.events import BookLevel, Journaled, OrderAccepted

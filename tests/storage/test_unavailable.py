@@ -9,7 +9,7 @@ import socket
 import pytest
 import trio
 
-from tests.storage.conftest import sql
+from tests.conftest import sql
 from trading_engine.core.enums import Side
 from trading_engine.core.events import BookLevel
 from trading_engine.core.ids import Symbol

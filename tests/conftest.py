@@ -1,4 +1,4 @@
-"""A real PostgreSQL for the storage tests, and a fresh database for each test.
+"""A real PostgreSQL for the tests that need one, and a fresh database for each test.
 
 The server: ``$DATABASE_URL`` if set (its role must be allowed to create
 databases), else a local server (``LocalPostgres``, fsync off) in a

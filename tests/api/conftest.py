@@ -1,0 +1,54 @@
+"""A real server on an ephemeral port: the engine on PostgreSQL, Hypercorn, real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import attrs
+import httpx
+import hypercorn.config
+import hypercorn.trio
+import pytest
+import trio
+
+from trading_engine.actors.engine import Engine, open_engine
+from trading_engine.api.app import create_app
+from trading_engine.config import EngineConfig
+from trading_engine.serve import setup_demo
+from trading_engine.storage.postgres import open_postgres_journal
+
+ADMIN = "test-admin-key"
+
+
+@attrs.frozen
+class Server:
+    url: str
+    engine: Engine
+    keys: dict[str, str]
+
+    def client(self, key: str | None = None) -> httpx.AsyncClient:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.AsyncClient(base_url=self.url + "/api/v1/trading", headers=headers, timeout=10)
+
+
+@pytest.fixture
+async def server(database_url: str) -> AsyncIterator[Server]:
+    config = EngineConfig(expire_every=float("inf"))
+    async with (
+        open_postgres_journal(database_url) as journal,
+        open_engine(config, journal) as engine,
+    ):
+        keys = await setup_demo(engine, ADMIN)
+        settings = hypercorn.config.Config()
+        settings.bind = ["127.0.0.1:0"]
+        settings.accesslog = None
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                lambda task_status: hypercorn.trio.serve(
+                    create_app(engine, ADMIN), settings, shutdown_trigger=stop.wait,
+                    task_status=task_status,
+                )
+            )  # fmt: skip
+            yield Server(binds[0], engine, keys)
+            stop.set()

@@ -1,0 +1,157 @@
+"""The REST API over real HTTP: orders, errors, auth, market data, admin."""
+
+from __future__ import annotations
+
+import json
+
+import trio
+
+from tests.api.conftest import ADMIN, Server
+
+ALICE, BOB = "demo_alice", "demo_bob"
+
+
+def order(side: str, quantity: str, price: str, **extra: object) -> dict[str, object]:
+    return {"symbol": "BTC_AIT", "side": side, "type": "limit", "quantity": quantity,
+            "price": price, **extra}  # fmt: skip
+
+
+async def test_an_order_rests_then_trades_and_the_book_and_balances_show_it(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        placed = await bob.post("/orders", json=order("sell", "0.5", "30000.00"))
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["status"] == "open"
+        book = (await bob.get("/orderbook/BTC_AIT")).json()
+        assert book["asks"] == [["30000", "0.5"]]
+        taken = await alice.post("/orders", json=order("buy", "0.2", "30010"))
+        assert taken.status_code == 201
+        body = taken.json()
+        assert (body["status"], body["filled_quantity"], body["average_price"]) == (
+            "filled",
+            "0.2",
+            "30000",
+        )
+        assert body["trades"][0]["price"] == "30000"
+        balances = (await alice.get(f"/users/{ALICE}/balances")).json()["balances"]
+        # 0.2 BTC for 6000 AIT plus a 10 bps taker fee of 6 AIT.
+        assert balances["BTC"] == {"available": "100.2", "held": "0"}
+        assert balances["AIT"] == {"available": "993994", "held": "0"}
+
+
+async def test_a_resend_with_the_same_client_order_id_returns_the_original(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob:
+        first = await bob.post("/orders", json=order("sell", "1", "31000", client_order_id="c-1"))
+        again = await bob.post("/orders", json=order("sell", "1", "31000", client_order_id="c-1"))
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["order_id"] == again.json()["order_id"]
+        mine = (await bob.get(f"/users/{BOB}/orders", params={"status": "open"})).json()
+        assert len(mine["orders"]) == 1
+
+
+async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(server: Server) -> None:
+    async with server.client(server.keys[ALICE]) as alice:
+        base = {"symbol": "BTC_AIT", "side": "buy", "type": "limit", "quantity": "1"}
+        priced = base | {"price": "30000"}
+        cases: list[tuple[bytes, str]] = [
+            (b"{not json", "body"),
+            (json.dumps(base | {"price": "30000.001"}).encode(), "price"),
+            (json.dumps(priced | {"quantity": "-1"}).encode(), "quantity"),
+            (json.dumps(base).encode(), "price"),
+            (json.dumps(base | {"side": "up"}).encode(), "side"),
+            (json.dumps(base | {"type": "stop"}).encode(), "stop_price"),
+            (json.dumps(priced | {"colour": "red"}).encode(), "colour"),
+            (json.dumps(priced).replace('"30000"', "1e400").encode(), "price"),
+            (json.dumps(priced | {"quantity": True}).encode(), "quantity"),
+        ]  # fmt: skip
+        for raw, field in cases:
+            response = await alice.post("/orders", content=raw)
+            assert response.status_code == 400, (raw, response.text)
+            error = response.json()["error"]
+            assert error["field"] == field, (raw, error)
+        assert (await alice.get(f"/users/{ALICE}/orders")).json()["orders"] == []
+        balances = (await alice.get(f"/users/{ALICE}/balances")).json()["balances"]
+        assert balances["AIT"]["held"] == "0"
+
+
+async def test_a_risk_rejection_is_a_422_with_every_reason(server: Server) -> None:
+    async with server.client(server.keys[ALICE]) as alice:
+        response = await alice.post("/orders", json=order("buy", "1000", "30000"))
+        assert response.status_code == 422
+        assert response.json()["error"]["reasons"] == ["insufficient_funds"]
+        check = await alice.post("/risk/check", json={"order": order("buy", "1000", "30000")})
+        assert check.json()["allowed"] is False
+        assert check.json()["hold"]["asset"] == "AIT"
+
+
+async def test_keys_act_only_for_their_user_and_no_key_is_401(server: Server) -> None:
+    async with server.client() as anonymous, server.client(server.keys[ALICE]) as alice:
+        assert (await anonymous.post("/orders", json=order("buy", "1", "1"))).status_code == 401
+        assert (await anonymous.get(f"/users/{ALICE}/balances")).status_code == 401
+        async with server.client("not-a-key") as bad:
+            assert (await bad.get(f"/users/{ALICE}/balances")).status_code == 401
+        assert (await alice.get(f"/users/{BOB}/balances")).status_code == 403
+        assert (await alice.post("/admin/deposits", json={})).status_code == 403
+        assert (await anonymous.get("/symbols")).status_code == 200
+
+
+async def test_cancel_then_cancel_again_is_409_and_unknown_is_404(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob:
+        placed = (await bob.post("/orders", json=order("sell", "1", "32000"))).json()
+        cancelled = await bob.delete(f"/orders/{placed['order_id']}")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        for _ in range(50):  # the risk actor's view follows the commit
+            again = await bob.delete(f"/orders/{placed['order_id']}")
+            if again.status_code == 409:
+                break
+            await trio.sleep(0.01)
+        assert again.status_code == 409
+        assert (await bob.delete("/orders/999999")).status_code == 404
+
+
+async def test_admin_creates_users_funds_them_and_lists_symbols(server: Server) -> None:
+    async with server.client(ADMIN) as admin:
+        created = await admin.post("/admin/users", json={"user_id": "carol"})
+        assert created.status_code == 201
+        key = created.json()["api_key"]
+        assert (await admin.post("/admin/users", json={"user_id": "carol"})).status_code == 409
+        funded = await admin.post(
+            "/admin/deposits", json={"user_id": "carol", "asset": "AIT", "amount": "12.5"}
+        )
+        assert funded.json()["available"] == "12.5"
+        listed = await admin.post(
+            "/admin/symbols",
+            json={"symbol": "SOL_AIT", "base_asset": "SOL", "quote_asset": "AIT",
+                  "tick_size": "0.001", "lot_size": "0.01"},
+        )  # fmt: skip
+        assert listed.status_code == 201
+        assert (await admin.post("/admin/symbols", json=listed.json() | {})).status_code == 400
+    async with server.client(key) as carol:
+        placed = await carol.post(
+            "/orders", json={"symbol": "SOL_AIT", "side": "buy", "type": "limit",
+                             "quantity": "1", "price": "12"}
+        )  # fmt: skip
+        assert placed.status_code == 201, placed.text
+        too_much = await carol.post(
+            "/orders", json={"symbol": "SOL_AIT", "side": "buy", "type": "limit",
+                             "quantity": "1", "price": "12"}
+        )  # fmt: skip
+        assert too_much.status_code == 422
+
+
+async def test_halted_symbol_refuses_orders_until_resumed(server: Server) -> None:
+    async with server.client(ADMIN) as admin, server.client(server.keys[BOB]) as bob:
+        assert (await admin.post("/admin/symbols/BTC_AIT/halt", json={})).status_code == 200
+        refused = await bob.post("/orders", json=order("sell", "1", "30000"))
+        assert refused.status_code == 422
+        assert refused.json()["error"]["reasons"] == ["symbol_halted"]
+        assert (await admin.post("/admin/symbols/BTC_AIT/resume")).status_code == 200
+        assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+
+
+async def test_unknown_routes_and_symbols_are_404_in_the_error_shape(server: Server) -> None:
+    async with server.client() as anonymous:
+        for path in ("/nope", "/orderbook/NOPE_AIT", "/ticker/NOPE_AIT"):
+            response = await anonymous.get(path)
+            assert response.status_code == 404
+            assert set(response.json()["error"]) >= {"code", "message"}

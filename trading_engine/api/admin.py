@@ -1,0 +1,133 @@
+"""Admin: users and API keys, deposits and withdrawals, symbols, halts, surveillance."""
+
+from __future__ import annotations
+
+from quart import Quart, Response, jsonify, request
+
+from trading_engine.actors.engine import Engine
+from trading_engine.actors.messages import Refused
+from trading_engine.api.auth import authenticate, hash_key, new_key
+from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.orders import _decimals, _limit
+from trading_engine.api.schemas import amount, load_json, parse_amount, render_instrument, text
+from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.instruments import Instrument
+
+__all__ = ["register"]
+
+P = "/api/v1/trading"
+
+
+def register(app: Quart, engine: Engine, admin_key: str) -> None:
+    async def admin() -> None:
+        principal = await authenticate(engine, admin_key)
+        if not principal.admin:
+            raise ApiError(403, "forbidden", "this needs the admin key")
+
+    def refused(result: Refused) -> Response:
+        return error_response(status_of(result.code), result.code, result.message)
+
+    @app.post(f"{P}/admin/users")
+    async def create_user() -> Response:
+        await admin()
+        body = load_json(await request.get_data(), {"user_id", "owner"})
+        user_id = UserId(text(body, "user_id") or "")
+        owner = text(body, "owner", required=False)
+        key = new_key()
+        result = await engine.create_user(user_id, hash_key(key), owner)
+        if isinstance(result, Refused):
+            return refused(result)
+        response = jsonify({"user_id": user_id, "owner": owner, "api_key": key})
+        response.status_code = 201
+        return response
+
+    async def move(withdraw: bool) -> Response:
+        await admin()
+        body = load_json(await request.get_data(), {"user_id", "asset", "amount"})
+        user_id = UserId(text(body, "user_id") or "")
+        asset = text(body, "asset") or ""
+        decimals = _decimals(engine, asset)
+        units = parse_amount(body.get("amount"), decimals)
+        mover = engine.withdraw if withdraw else engine.deposit
+        result = await mover(user_id, asset, units)
+        if isinstance(result, Refused):
+            return refused(result)
+        available, held = result
+        return jsonify(
+            {
+                "user_id": user_id,
+                "asset": asset,
+                "available": amount(available, decimals),
+                "held": amount(held, decimals),
+            }
+        )
+
+    @app.post(f"{P}/admin/deposits")
+    async def deposit() -> Response:
+        return await move(withdraw=False)
+
+    @app.post(f"{P}/admin/withdrawals")
+    async def withdraw() -> Response:
+        return await move(withdraw=True)
+
+    @app.post(f"{P}/admin/symbols")
+    async def add_symbol() -> Response:
+        await admin()
+        fields = {
+            "symbol", "base_asset", "quote_asset", "tick_size", "lot_size", "min_quantity",
+            "min_notional", "price_band_pct", "maker_fee_bps", "taker_fee_bps", "mode",
+        }  # fmt: skip
+        body = load_json(await request.get_data(), fields)
+        for name in ("symbol", "base_asset", "quote_asset", "tick_size", "lot_size"):
+            if body.get(name) is None:
+                raise ApiError(400, "invalid_input", f"{name}: is required")
+        instrument = Instrument.create(
+            body["symbol"],
+            body["base_asset"],
+            body["quote_asset"],
+            body["tick_size"],
+            body["lot_size"],
+            min_quantity=body.get("min_quantity"),
+            min_notional=body.get("min_notional"),
+            price_band_pct=body.get("price_band_pct", "10"),
+            maker_fee_bps=_bps(body, "maker_fee_bps"),
+            taker_fee_bps=_bps(body, "taker_fee_bps"),
+            mode=body.get("mode", "spot"),
+        )
+        result = await engine.add_symbol(instrument)
+        if isinstance(result, Refused):
+            return refused(result)
+        response = jsonify(render_instrument(instrument, None))
+        response.status_code = 201
+        return response
+
+    @app.post(f"{P}/admin/symbols/<symbol>/halt")
+    async def halt(symbol: str) -> Response:
+        await admin()
+        body = load_json(await request.get_data() or b"{}", {"reason"})
+        reason = text(body, "reason", required=False) or "halted by admin"
+        result = await engine.halt(Symbol(symbol), reason)
+        if isinstance(result, Refused):
+            return refused(result)
+        return jsonify({"symbol": symbol, "status": "halted", "reason": reason})
+
+    @app.post(f"{P}/admin/symbols/<symbol>/resume")
+    async def resume(symbol: str) -> Response:
+        await admin()
+        result = await engine.resume(Symbol(symbol))
+        if isinstance(result, Refused):
+            return refused(result)
+        return jsonify({"symbol": symbol, "status": "trading"})
+
+    @app.get(f"{P}/surveillance/alerts")
+    async def alerts() -> Response:
+        await admin()
+        limit = _limit(request.args.get("limit"), 100, 1000)
+        return jsonify({"alerts": await engine.alerts(limit)})
+
+
+def _bps(body: dict[str, object], name: str) -> int:
+    value = body.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, "invalid_input", f"{name}: must be an integer number of basis points")
+    return value

@@ -1,0 +1,36 @@
+"""``create_app(engine, admin_key)``: the Quart-Trio app in front of a running engine."""
+
+from __future__ import annotations
+
+from quart import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from trading_engine.actors.engine import Engine
+from trading_engine.api import admin, market, orders, ws
+from trading_engine.api.errors import error_response, from_exception
+
+__all__ = ["create_app"]
+
+
+def create_app(engine: Engine, admin_key: str) -> QuartTrio:
+    app = QuartTrio("trading_engine")
+    app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
+    for area in (orders, market, admin, ws):
+        area.register(app, engine, admin_key)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
+        return error_response(exc.code or 500, code, exc.description or code)
+
+    @app.errorhandler(Exception)
+    async def engine_error(exc: Exception) -> Response:
+        if not isinstance(exc, Exception):  # pragma: no cover
+            raise exc
+        response = from_exception(exc)
+        if response.status_code >= 500 and response.status_code != 503:
+            app.logger.exception("unexpected error", exc_info=exc)
+        return response
+
+    return app

@@ -1,0 +1,61 @@
+"""API keys: the admin key from ``EXCHANGE_API_KEY``, user keys stored hashed.
+
+Every request but public market data and health carries ``X-API-Key``. A
+user key acts only as its user (another ``user_id`` is 403); the admin key
+may act for anyone. No key or an unknown key is 401.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import attrs
+from quart import request
+
+from trading_engine.actors.engine import Engine
+from trading_engine.api.errors import ApiError
+from trading_engine.core.ids import UserId
+
+__all__ = ["Principal", "authenticate", "hash_key", "new_key"]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return "te_" + secrets.token_urlsafe(24)
+
+
+@attrs.frozen
+class Principal:
+    user_id: UserId | None
+    admin: bool
+
+    def acting_for(self, user_id: object) -> UserId:
+        """The user a request acts for; raises 403 unless it is the caller or an admin."""
+        if not isinstance(user_id, str) or not user_id:
+            if self.user_id is None:
+                raise ApiError(400, "invalid_input", "user_id: is required")
+            return self.user_id
+        if not self.admin and user_id != self.user_id:
+            raise ApiError(403, "forbidden", "this key may only act for its own user")
+        return UserId(user_id)
+
+
+async def authenticate(engine: Engine, admin_key: str) -> Principal:
+    key = request.headers.get("X-API-Key")
+    if not key:
+        raise ApiError(401, "unauthenticated", "missing X-API-Key header")
+    return await principal_for(engine, admin_key, key)
+
+
+async def principal_for(engine: Engine, admin_key: str, key: str) -> Principal:
+    if hmac.compare_digest(key.encode(), admin_key.encode()):
+        return Principal(None, admin=True)
+    user_id = await engine.user_by_key(hash_key(key))
+    if user_id is None:
+        raise ApiError(401, "unauthenticated", "unknown API key")
+    return Principal(user_id, admin=False)

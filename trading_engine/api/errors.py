@@ -1,0 +1,69 @@
+"""Every error the API returns, in one shape, with the one table of statuses.
+
+``{"error": {"code": "...", "message": "..."}}``: 400 bad input, 401/403
+authentication, 404 unknown, 409 state conflict, 422 rejected by risk or the
+book, 429 rate limit, 503 halted, busy or storage down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Response, jsonify
+
+from trading_engine.actors.mailbox import ActorUnavailable, EngineBusy, ReplyTimeout
+from trading_engine.errors import InvalidInput, TradingEngineError
+from trading_engine.storage.journal import StorageUnavailable
+
+__all__ = ["ApiError", "error_response", "status_of"]
+
+# A refusal's code (from the engine) to its HTTP status.
+_REFUSALS: dict[str, int] = {
+    "unknown_order": 404,
+    "unknown_user": 404,
+    "symbol_unknown": 404,
+    "order_not_open": 409,
+    "user_exists": 409,
+    "symbol_exists": 409,
+    "symbol_trading": 409,
+    "invalid_amend": 400,
+    "post_only_would_take": 422,
+    "insufficient_funds": 422,
+    "rejected_by_risk": 422,
+    "not_owner": 404,
+    "symbol_halted": 503,
+}
+
+
+class ApiError(Exception):
+    """Raised by a handler to answer with ``status`` and the error shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def status_of(code: str) -> int:
+    return _REFUSALS.get(code, 400)
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    body: dict[str, Any] = {"error": {"code": code, "message": message, **extra}}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def from_exception(exc: Exception) -> Response:
+    """The response for an exception a handler let through."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, InvalidInput):
+        return error_response(400, exc.code, exc.message, field=exc.field)
+    if isinstance(exc, StorageUnavailable | EngineBusy | ActorUnavailable | ReplyTimeout):
+        return error_response(503, exc.code, str(exc))
+    if isinstance(exc, TradingEngineError):
+        return error_response(500, exc.code, str(exc))
+    return error_response(500, "internal_error", "internal error")

@@ -1,0 +1,133 @@
+"""Public market data, health and settlement queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart, Response, jsonify, request
+
+from trading_engine.actors.engine import Engine
+from trading_engine.api.auth import authenticate
+from trading_engine.api.errors import ApiError
+from trading_engine.api.orders import _limit
+from trading_engine.api.schemas import load_json, render_instrument, render_trade
+from trading_engine.core.candles import INTERVALS
+from trading_engine.core.ids import Symbol
+from trading_engine.core.instruments import Instrument
+from trading_engine.errors import InvalidInput
+
+__all__ = ["register"]
+
+P = "/api/v1/trading"
+
+
+def register(app: Quart, engine: Engine, admin_key: str) -> None:
+    def instrument_of(symbol: str) -> Instrument:
+        instrument = engine.instruments().get(Symbol(symbol))
+        if instrument is None:
+            raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}")
+        return instrument
+
+    @app.get("/health")
+    @app.get(f"{P}/health")
+    async def health() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/ready")
+    @app.get(f"{P}/ready")
+    async def ready() -> Response:
+        await engine.check_invariants()  # a round trip through the risk actor
+        return jsonify({"status": "ready", "symbols": len(engine.instruments())})
+
+    @app.get(f"{P}/symbols")
+    async def symbols() -> Response:
+        halted = engine.halted()
+        return jsonify(
+            {
+                "symbols": [
+                    render_instrument(i, halted.get(s)) for s, i in engine.instruments().items()
+                ]
+            }
+        )
+
+    @app.get(f"{P}/orderbook/<symbol>")
+    async def orderbook(symbol: str) -> Response:
+        instrument = instrument_of(symbol)
+        depth = _limit(request.args.get("depth"), 50, 1000)
+        book = await engine.orderbook(instrument.symbol, depth)
+        assert book is not None
+        seq, bids, asks = book
+        return jsonify(
+            {
+                "symbol": instrument.symbol,
+                "seq": seq,
+                "bids": [[instrument.price_str(p), instrument.quantity_str(q)] for p, q in bids],
+                "asks": [[instrument.price_str(p), instrument.quantity_str(q)] for p, q in asks],
+            }
+        )
+
+    @app.get(f"{P}/ticker/<symbol>")
+    async def ticker(symbol: str) -> Response:
+        from trading_engine.actors.marketdata import render_ticker  # noqa: PLC0415
+
+        instrument = instrument_of(symbol)
+        raw = await engine.ticker(instrument.symbol) or {}
+        return jsonify({**render_ticker(instrument, raw), "seq": raw.get("seq", 0)})
+
+    @app.get(f"{P}/trades")
+    async def trades() -> Response:
+        symbol = request.args.get("symbol")
+        if not symbol:
+            raise InvalidInput("symbol", "is required")
+        instrument = instrument_of(symbol)
+        limit = _limit(request.args.get("limit"), 100, 1000)
+        tape = await engine.trades(instrument.symbol, limit) or []
+        return jsonify({"trades": [render_trade(t, instrument) for t in tape]})
+
+    @app.get(f"{P}/candles/<symbol>")
+    async def candles(symbol: str) -> Response:
+        instrument = instrument_of(symbol)
+        interval = request.args.get("interval", "1m")
+        if interval not in INTERVALS:
+            raise InvalidInput("interval", f"must be one of {', '.join(INTERVALS)}")
+        limit = _limit(request.args.get("limit"), 100, 1000)
+        series = await engine.candles(instrument.symbol, interval, limit) or []
+        return jsonify(
+            {
+                "symbol": instrument.symbol,
+                "interval": interval,
+                "candles": [
+                    {
+                        "start": c.start // 1_000_000_000,
+                        "open": instrument.price_str(c.open),
+                        "high": instrument.price_str(c.high),
+                        "low": instrument.price_str(c.low),
+                        "close": instrument.price_str(c.close),
+                        "volume": instrument.quantity_str(c.volume),
+                        "trades": c.trades,
+                    }
+                    for c in series
+                ],
+            }
+        )
+
+    @app.get(f"{P}/settlement/<trade_id>")
+    async def settlement(trade_id: str) -> Response:
+        await authenticate(engine, admin_key)
+        status = await engine.settlement(trade_id)
+        if status is None:
+            raise ApiError(404, "unknown_trade", f"no trade {trade_id}")
+        instrument = instrument_of(str(status["symbol"]))
+        rendered: dict[str, Any] = dict(status)
+        rendered["price"] = instrument.price_str(int(str(status["price"])))
+        rendered["quantity"] = instrument.quantity_str(int(str(status["quantity"])))
+        return jsonify(rendered)
+
+    @app.post(f"{P}/settlement/trigger")
+    async def settlement_trigger() -> Response:
+        await authenticate(engine, admin_key)
+        body = load_json(await request.get_data(), {"trade_ids"})
+        ids = body.get("trade_ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
+            raise InvalidInput("trade_ids", "must be a list of at most 1000 trade ids")
+        return jsonify(await engine.settle(ids))

@@ -1,0 +1,200 @@
+"""Orders, risk checks, a user's orders, trades, balances and risk profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart, Response, jsonify, request
+
+from trading_engine.actors.engine import Engine
+from trading_engine.actors.messages import Refused, Rejected
+from trading_engine.api.auth import Principal, authenticate
+from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.schemas import amount, load_json, order_request, render_order, render_trade
+from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.views import OrderView
+from trading_engine.errors import InvalidInput
+
+__all__ = ["register"]
+
+P = "/api/v1/trading"
+
+
+def register(app: Quart, engine: Engine, admin_key: str) -> None:
+    async def caller() -> Principal:
+        return await authenticate(engine, admin_key)
+
+    def instrument_of(symbol: str) -> Any:
+        instrument = engine.instruments().get(Symbol(symbol))
+        if instrument is None:
+            raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}")
+        return instrument
+
+    def render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
+        return render_order(view, instrument_of(view.symbol), trades)
+
+    async def own_order(principal: Principal, order_id: str) -> OrderView:
+        view = await engine.order(_order_id(order_id))
+        if view is None or (not principal.admin and view.user_id != principal.user_id):
+            raise ApiError(404, "unknown_order", f"no order {order_id}")
+        return view
+
+    def refused(result: Refused) -> Response:
+        return error_response(status_of(result.code), result.code, result.message)
+
+    @app.post(f"{P}/orders")
+    async def submit() -> Response:
+        principal = await caller()
+        body = load_json(await request.get_data())
+        user_id = principal.acting_for(body.get("user_id"))
+        outcome = await engine.submit(order_request(body, engine.instruments(), user_id))
+        if isinstance(outcome, Rejected):
+            reasons = [str(r) for r in outcome.reasons]
+            extra: dict[str, Any] = {"reasons": reasons}
+            if outcome.order is not None:
+                extra["order"] = render(outcome.order)
+            return error_response(422, "rejected", f"order rejected: {', '.join(reasons)}", **extra)
+        response = jsonify(render(outcome.order, outcome.trades))
+        response.status_code = 200 if outcome.duplicate else 201
+        return response
+
+    @app.get(f"{P}/orders/<order_id>")
+    async def get_order(order_id: str) -> Response:
+        return jsonify(render(await own_order(await caller(), order_id)))
+
+    @app.delete(f"{P}/orders/<order_id>")
+    async def cancel(order_id: str) -> Response:
+        principal = await caller()
+        view = await own_order(principal, order_id)
+        result = await engine.cancel(view.order_id, None if principal.admin else principal.user_id)
+        if isinstance(result, Refused):
+            return refused(result)
+        return jsonify(render(result.order, result.trades))
+
+    @app.patch(f"{P}/orders/<order_id>")
+    async def amend(order_id: str) -> Response:
+        principal = await caller()
+        view = await own_order(principal, order_id)
+        body = load_json(await request.get_data(), {"price", "quantity"})
+        instrument = instrument_of(view.symbol)
+        if body.get("price") is None and body.get("quantity") is None:
+            raise InvalidInput("body", "give a new price and/or quantity")
+        price = instrument.price_to_ticks(body["price"]) if body.get("price") is not None else None
+        quantity = None
+        if body.get("quantity") is not None:
+            quantity = instrument.quantity_to_lots(body["quantity"])
+        user = None if principal.admin else principal.user_id
+        result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
+        if isinstance(result, Refused):
+            return refused(result)
+        return jsonify(render(result.order, result.trades))
+
+    @app.delete(f"{P}/orders")
+    async def cancel_all() -> Response:
+        principal = await caller()
+        user_id = principal.acting_for(request.args.get("user_id"))
+        symbol = request.args.get("symbol")
+        if symbol is not None:
+            instrument_of(symbol)
+        views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
+        return jsonify({"cancelled": [render(v) for v in views]})
+
+    @app.get(f"{P}/users/<user_id>/orders")
+    async def user_orders(user_id: str) -> Response:
+        principal = await caller()
+        user = principal.acting_for(user_id)
+        status = request.args.get("status")
+        if status not in (None, "open", "all"):
+            raise InvalidInput("status", "must be open or all")
+        limit = _limit(request.args.get("limit"), 100, 1000)
+        views = await engine.user_orders(user, open_only=status == "open", limit=limit)
+        return jsonify({"orders": [render(v) for v in views]})
+
+    @app.get(f"{P}/users/<user_id>/trades")
+    async def user_trades(user_id: str) -> Response:
+        user = (await caller()).acting_for(user_id)
+        limit = _limit(request.args.get("limit"), 100, 1000)
+        trades = await engine.user_trades(user, limit)
+        return jsonify({"trades": [render_trade(t, instrument_of(t.symbol)) for t in trades]})
+
+    @app.get(f"{P}/users/<user_id>/balances")
+    async def balances(user_id: str) -> Response:
+        user = (await caller()).acting_for(user_id)
+        return jsonify({"user_id": user, "balances": await _balances(engine, user)})
+
+    @app.get(f"{P}/users/<user_id>/risk-profile")
+    async def risk_profile(user_id: str) -> Response:
+        user = (await caller()).acting_for(user_id)
+        positions = await engine.positions(user)
+        instruments = engine.instruments()
+        config = engine.config.risk
+        return jsonify(
+            {
+                "user_id": user,
+                "balances": await _balances(engine, user),
+                "positions": {
+                    s: instruments[s].quantity_str(q)
+                    if q >= 0
+                    else "-" + instruments[s].quantity_str(-q)
+                    for s, q in positions.items()
+                },
+                "limits": {
+                    "enabled": config.enabled,
+                    "max_order_size": str(config.max_order_size) if config.max_order_size else None,
+                    "max_position_size": (
+                        str(config.max_position_size) if config.max_position_size else None
+                    ),
+                    "max_open_orders": config.max_open_orders,
+                },
+                "margin": None,
+            }
+        )
+
+    @app.post(f"{P}/risk/check")
+    async def risk_check() -> Response:
+        principal = await caller()
+        body = load_json(await request.get_data(), {"user_id", "order"})
+        user_id = principal.acting_for(body.get("user_id"))
+        order = body.get("order")
+        if not isinstance(order, dict):
+            raise InvalidInput("order", "must be an object")
+        check = await engine.check(order_request(order, engine.instruments(), user_id))
+        hold = None
+        if check.hold_asset is not None:
+            decimals = _decimals(engine, check.hold_asset)
+            hold = {"asset": check.hold_asset, "amount": amount(check.hold_amount, decimals)}
+        return jsonify(
+            {"allowed": check.allowed, "reasons": [str(r) for r in check.reasons], "hold": hold}
+        )
+
+
+async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
+    raw = await engine.balances(user)
+    out: dict[str, dict[str, str]] = {}
+    for asset, (available, held) in raw.items():
+        decimals = _decimals(engine, asset)
+        out[asset] = {"available": amount(available, decimals), "held": amount(held, decimals)}
+    return out
+
+
+def _decimals(engine: Engine, asset: str) -> int:
+    for instrument in engine.instruments().values():
+        if instrument.base_asset == asset:
+            return instrument.base_decimals
+        if instrument.quote_asset == asset:
+            return instrument.quote_decimals
+    return 8
+
+
+def _order_id(raw: str) -> OrderId:
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "unknown_order", f"no order {raw}")
+    return OrderId(int(raw))
+
+
+def _limit(raw: str | None, default: int, cap: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput("limit", "must be a positive integer")
+    return min(int(raw), cap)

@@ -1,0 +1,216 @@
+"""JSON to engine types and back: decimal strings out, exact decimals in.
+
+Requests accept decimal strings or JSON numbers for prices, quantities and
+amounts, parsed as ``Decimal`` (never through float); unknown fields,
+wrong types and off-grid values are 400s that name the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from trading_engine.actors.messages import OrderRequest
+from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.events import Trade
+from trading_engine.core.ids import ClientOrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.numbers import format_decimal, parse_decimal
+from trading_engine.core.views import OrderView
+from trading_engine.errors import InvalidInput
+
+__all__ = [
+    "load_json",
+    "order_request",
+    "render_instrument",
+    "render_order",
+    "render_trade",
+]
+
+_ORDER_FIELDS = {
+    "user_id", "symbol", "side", "type", "quantity", "price", "stop_price", "time_in_force",
+    "expire_time", "post_only", "client_order_id", "stp",
+}  # fmt: skip
+_NS = 1_000_000_000
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidInput("body", f"{name} is not a number")
+
+
+def load_json(raw: bytes | str, allowed: set[str] | None = None) -> dict[str, Any]:
+    """A JSON object with numbers as ``Decimal`` or ``int``; raises ``InvalidInput``."""
+    try:
+        value = json.loads(raw or b"null", parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("body", f"malformed JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise InvalidInput(unknown[0], "is not a known field")
+    return value
+
+
+def text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(name, "is required")
+        return None
+    if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
+        raise InvalidInput(name, "must be a non-empty string of at most 64 characters")
+    return value
+
+
+def choice(body: Mapping[str, Any], name: str, enum: type[Any], default: Any = None) -> Any:
+    value = body.get(name)
+    if value is None:
+        if default is None:
+            raise InvalidInput(name, "is required")
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        options = ", ".join(str(member.value) for member in enum)
+        raise InvalidInput(name, f"must be one of {options}") from None
+
+
+def flag(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(name, "must be true or false")
+    return value
+
+
+def order_request(
+    body: Mapping[str, Any], instruments: Mapping[Symbol, Instrument], user_id: UserId
+) -> OrderRequest:
+    """Validate a new order's JSON into an ``OrderRequest``; raises ``InvalidInput``."""
+    unknown = sorted(set(body) - _ORDER_FIELDS)
+    if unknown:
+        raise InvalidInput(unknown[0], "is not a known field")
+    symbol = text(body, "symbol")
+    instrument = instruments.get(Symbol(symbol or ""))
+    if instrument is None:
+        raise InvalidInput("symbol", f"unknown symbol {symbol!r}")
+    side = choice(body, "side", Side)
+    kind = choice(body, "type", OrderType)
+    quantity = instrument.quantity_to_lots(_required(body, "quantity"))
+    price = 0
+    if body.get("price") is not None:
+        price = instrument.price_to_ticks(body["price"])
+    stop_price = 0
+    if body.get("stop_price") is not None:
+        stop_price = instrument.price_to_ticks(body["stop_price"], field="stop_price")
+    expire_time = None
+    if body.get("expire_time") is not None:
+        seconds = parse_decimal(body["expire_time"], field="expire_time")
+        expire_time = int(seconds * _NS)
+    client_order_id = text(body, "client_order_id", required=False)
+    return OrderRequest(
+        user_id=user_id,
+        symbol=instrument.symbol,
+        side=side,
+        type=kind,
+        quantity=quantity,
+        price=price,
+        stop_price=stop_price,
+        time_in_force=choice(body, "time_in_force", TimeInForce, TimeInForce.GTC),
+        post_only=flag(body, "post_only"),
+        stp=choice(body, "stp", StpMode, StpMode.CANCEL_NEWEST),
+        client_order_id=ClientOrderId(client_order_id) if client_order_id else None,
+        expire_time=expire_time,
+    )
+
+
+def _required(body: Mapping[str, Any], name: str) -> Any:
+    if body.get(name) is None:
+        raise InvalidInput(name, "is required")
+    return body[name]
+
+
+def _seconds(ns: int) -> str:
+    return format_decimal(Decimal(ns) / _NS)
+
+
+def render_order(
+    view: OrderView, instrument: Instrument, trades: tuple[Trade, ...] = ()
+) -> dict[str, Any]:
+    """An order as the API shows it: prices and quantities as decimal strings."""
+    average = None
+    if view.filled:
+        exact = Decimal(view.notional) / view.filled * instrument.tick_size
+        average = format_decimal(exact.quantize(instrument.tick_size / 10**8))
+    return {
+        "order_id": str(view.order_id),
+        "client_order_id": view.client_order_id,
+        "user_id": view.user_id,
+        "symbol": view.symbol,
+        "side": str(view.side),
+        "type": str(view.type),
+        "time_in_force": str(view.time_in_force),
+        "price": instrument.price_str(view.price) if view.price else None,
+        "stop_price": instrument.price_str(view.stop_price) if view.stop_price else None,
+        "quantity": instrument.quantity_str(view.quantity),
+        "filled_quantity": instrument.quantity_str(view.filled),
+        "remaining_quantity": instrument.quantity_str(view.remaining),
+        "average_price": average,
+        "status": str(view.status),
+        "reason": view.reason,
+        "post_only": view.post_only,
+        "created_at": _seconds(view.created_ts),
+        "updated_at": _seconds(view.updated_ts),
+        "trades": [render_trade(t, instrument) for t in trades],
+    }
+
+
+def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
+    quote = Decimal(10) ** -instrument.quote_decimals
+    return {
+        "trade_id": f"{trade.symbol}:{trade.trade_id}",
+        "symbol": trade.symbol,
+        "price": instrument.price_str(trade.price),
+        "quantity": instrument.quantity_str(trade.quantity),
+        "side": str(trade.aggressor),
+        "maker_order_id": str(trade.maker_order_id),
+        "taker_order_id": str(trade.taker_order_id),
+        "maker_fee": format_decimal(trade.maker_fee * quote),
+        "taker_fee": format_decimal(trade.taker_fee * quote),
+        "time": _seconds(trade.ts),
+    }
+
+
+def render_instrument(instrument: Instrument, halted: str | None) -> dict[str, Any]:
+    return {
+        "symbol": instrument.symbol,
+        "base_asset": instrument.base_asset,
+        "quote_asset": instrument.quote_asset,
+        "tick_size": format_decimal(instrument.tick_size),
+        "lot_size": format_decimal(instrument.lot_size),
+        "min_quantity": instrument.quantity_str(instrument.min_quantity),
+        "price_band_pct": format_decimal(Decimal(instrument.price_band_bps) / 100),
+        "maker_fee_bps": instrument.maker_fee_bps,
+        "taker_fee_bps": instrument.taker_fee_bps,
+        "mode": str(instrument.mode),
+        "status": "halted" if halted else "trading",
+        "halt_reason": halted,
+    }
+
+
+def amount(units: int, decimals: int) -> str:
+    return format_decimal(Decimal(units).scaleb(-decimals))
+
+
+def parse_amount(raw: object, decimals: int, *, field: str = "amount") -> int:
+    """A positive amount of an asset in its minor units; raises ``InvalidInput``."""
+    value = parse_decimal(raw, field=field)
+    if value <= 0:
+        raise InvalidInput(field, "must be positive")
+    units = value.scaleb(decimals)
+    if units != units.to_integral_value():
+        raise InvalidInput(field, f"has more than {decimals} decimal places")
+    return int(units)

@@ -1,0 +1,148 @@
+"""The WebSocket feed at ``/api/v1/trading/ws``.
+
+Client messages: ``{"op": "subscribe", "channels": [...]}``,
+``{"op": "unsubscribe", "channels": [...]}``, ``{"op": "auth", "api_key": "..."}``,
+``{"op": "ping"}``. Server messages carry ``channel``, ``type`` and ``seq``
+(see ``actors/marketdata.py``); answers to the client's ops are
+``{"type": "subscribed" | "unsubscribed", "channel": ...}`` (before the
+channel's snapshot), ``{"type": "authenticated", ...}`` and ``{"type": "pong"}``;
+a heartbeat ``{"type": "heartbeat"}`` comes every few seconds; errors are
+``{"type": "error", "error": {"code": ..., "message": ...}}``. A subscriber
+that can't keep up is disconnected with ``slow_consumer`` (close code 1008).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import trio
+from quart import Quart, websocket
+
+from trading_engine.actors.engine import Engine
+from trading_engine.actors.messages import Refused
+from trading_engine.api.auth import principal_for
+from trading_engine.api.errors import ApiError
+from trading_engine.core.ids import UserId
+
+__all__ = ["register"]
+
+HEARTBEAT_SECONDS = 5.0
+OUTBOX = 1000
+"""Messages a subscriber may fall behind by before it is disconnected."""
+
+
+def _error(code: str, message: str) -> str:
+    return json.dumps({"type": "error", "error": {"code": code, "message": message}})
+
+
+def register(app: Quart, engine: Engine, admin_key: str) -> None:
+    @app.websocket("/api/v1/trading/ws")
+    async def feed() -> None:
+        outbox, inbox = trio.open_memory_channel[str](OUTBOX)
+        channels: set[str] = set()
+        user: list[UserId | None] = [None]
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, inbox, nursery.cancel_scope)
+                nursery.start_soon(_heartbeat, outbox)
+                while True:
+                    raw = await websocket.receive()
+                    await _handle(engine, admin_key, raw, outbox, channels, user)
+        finally:
+            with trio.CancelScope(shield=True):
+                for channel in channels:
+                    await engine.unsubscribe(channel, outbox)
+
+
+async def _pump(inbox: trio.MemoryReceiveChannel[str], scope: trio.CancelScope) -> None:
+    async for text in inbox:
+        await websocket.send(text)
+    # The market-data actor closed our outbox: we could not keep up.
+    await websocket.send(_error("slow_consumer", "too far behind: resubscribe for a snapshot"))
+    await websocket.close(1008)
+    scope.cancel()
+
+
+async def _heartbeat(outbox: trio.MemorySendChannel[str]) -> None:
+    while True:
+        await trio.sleep(HEARTBEAT_SECONDS)
+        _say(outbox, json.dumps({"type": "heartbeat", "ts": time.time_ns()}))
+
+
+def _say(outbox: trio.MemorySendChannel[str], text: str) -> None:
+    """Everything goes out through the one outbox, in order: answers before snapshots."""
+    with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+        outbox.send_nowait(text)
+
+
+async def _handle(
+    engine: Engine,
+    admin_key: str,
+    raw: str | bytes,
+    outbox: trio.MemorySendChannel[str],
+    channels: set[str],
+    user: list[UserId | None],
+) -> None:
+    try:
+        message: Any = json.loads(raw)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        _say(outbox, _error("invalid_input", "messages must be JSON objects"))
+        return
+    op = message.get("op")
+    if op == "ping":
+        _say(outbox, json.dumps({"type": "pong", "ts": time.time_ns()}))
+    elif op == "auth":
+        key = message.get("api_key")
+        if not isinstance(key, str):
+            _say(outbox, _error("invalid_input", "api_key: is required"))
+            return
+        try:
+            principal = await principal_for(engine, admin_key, key)
+        except ApiError as exc:
+            _say(outbox, _error(exc.code, exc.message))
+            return
+        user[0] = principal.user_id
+        _say(outbox, json.dumps({"type": "authenticated", "user_id": principal.user_id}))
+    elif op in ("subscribe", "unsubscribe"):
+        wanted = message.get("channels")
+        if not isinstance(wanted, list) or not all(isinstance(c, str) for c in wanted):
+            _say(outbox, _error("invalid_input", "channels: must be a list of channel names"))
+            return
+        for channel in wanted:
+            await _subscription(engine, op, channel, outbox, channels, user[0])
+    else:
+        _say(outbox, _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping"))
+
+
+async def _subscription(
+    engine: Engine,
+    op: str,
+    channel: str,
+    outbox: trio.MemorySendChannel[str],
+    channels: set[str],
+    user: UserId | None,
+) -> None:
+    if op == "unsubscribe":
+        if channel in channels:
+            channels.discard(channel)
+            await engine.unsubscribe(channel, outbox)
+        _say(outbox, json.dumps({"type": "unsubscribed", "channel": channel}))
+        return
+    if channel in channels:
+        _say(outbox, json.dumps({"type": "subscribed", "channel": channel}))
+        return
+    if channel == "orders" and user is None:
+        _say(outbox, _error("unauthenticated", "authenticate before subscribing to orders"))
+        return
+    # The answer is queued before the subscription's snapshot, which follows it.
+    _say(outbox, json.dumps({"type": "subscribed", "channel": channel}))
+    result = await engine.subscribe(channel, outbox, user)
+    if isinstance(result, Refused):
+        _say(outbox, _error(result.code, result.message))
+    else:
+        channels.add(channel)

@@ -1,0 +1,163 @@
+"""``trading-engine serve``: the engine and the HTTP/WebSocket server, side by side.
+
+Both run in one nursery: if either crashes, both stop, loudly (Quart's own
+``app.nursery`` would swallow an engine crash). SIGINT or SIGTERM stops
+accepting connections, lets requests in flight finish, then closes the
+engine, whose journal actor has written every acknowledged event.
+
+With no ``DATABASE_URL`` it starts a local PostgreSQL in ``--data-dir``
+(default ``.data``), kept across runs and stopped on exit. The admin key is
+``EXCHANGE_API_KEY``, else one generated once and kept in the data
+directory. ``--demo`` lists BTC_AIT and ETH_AIT and funds two demo users;
+run again, it adds only what is missing, and the demo users' keys are
+derived from the admin key, so they are the same every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+from trading_engine.actors.engine import Engine, open_engine
+from trading_engine.api.app import create_app
+from trading_engine.api.auth import hash_key
+from trading_engine.config import EngineConfig
+from trading_engine.core.ids import UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.runtime import tune_gc
+from trading_engine.storage.local_pg import LocalPostgres
+from trading_engine.storage.postgres import open_postgres_journal
+
+__all__ = ["serve"]
+
+log = logging.getLogger("trading_engine.serve")
+
+DEMO_SYMBOLS = (
+    Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001", maker_fee_bps=-2,
+                      taker_fee_bps=10, price_band_pct="10"),
+    Instrument.create("ETH_AIT", "ETH", "AIT", "0.01", "0.001", maker_fee_bps=-2,
+                      taker_fee_bps=10, price_band_pct="10"),
+)  # fmt: skip
+DEMO_FUNDS = {"AIT": 1_000_000 * 10**8, "BTC": 100 * 10**8, "ETH": 1_000 * 10**8}
+DEMO_USERS = (UserId("demo_alice"), UserId("demo_bob"))
+
+
+def admin_key_for(data_dir: Path) -> str:
+    key = os.environ.get("EXCHANGE_API_KEY")
+    if key:
+        return key
+    path = data_dir / "admin_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = "te_admin_" + secrets.token_urlsafe(24)
+    path.write_text(key + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+def demo_key(admin_key: str, user_id: str) -> str:
+    digest = hmac.new(admin_key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    return f"te_demo_{digest[:32]}"
+
+
+async def setup_demo(engine: Engine, admin_key: str) -> dict[str, str]:
+    """List the demo symbols and fund the demo users, adding only what is missing."""
+    for instrument in DEMO_SYMBOLS:
+        if instrument.symbol not in engine.instruments():
+            await engine.add_symbol(instrument)
+    keys: dict[str, str] = {}
+    for user in DEMO_USERS:
+        key = demo_key(admin_key, user)
+        keys[user] = key
+        if await engine.user_by_key(hash_key(key)) is None:
+            await engine.create_user(user, hash_key(key))
+            for asset, amount in DEMO_FUNDS.items():
+                await engine.deposit(user, asset, amount)
+    return keys
+
+
+async def serve(
+    *,
+    host: str,
+    port: int,
+    demo: bool,
+    data_dir: Path,
+    database_url: str | None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until SIGINT/SIGTERM; ``task_status`` gets the bound address (for tests)."""
+    admin_key = admin_key_for(data_dir)
+    local: LocalPostgres | None = None
+    if not database_url:
+        local = LocalPostgres(data_dir / "postgres")
+        database_url = await trio.to_thread.run_sync(local.start)
+    try:
+        config = EngineConfig.from_env()
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_engine(config, journal) as engine,
+        ):
+            keys = await setup_demo(engine, admin_key) if demo else {}
+            tune_gc()
+            await _serve_http(engine, admin_key, host, port, keys, task_status)
+    finally:
+        if local is not None:
+            await trio.to_thread.run_sync(local.stop)
+
+
+async def _serve_http(
+    engine: Engine,
+    admin_key: str,
+    host: str,
+    port: int,
+    keys: dict[str, str],
+    task_status: trio.TaskStatus[str],
+) -> None:
+    app = create_app(engine, admin_key)
+    settings = hypercorn.config.Config()
+    settings.bind = [f"{host}:{port}"]
+    settings.accesslog = None
+    settings.graceful_timeout = 10.0
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def watch_signals() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    log.warning("stopping: draining requests, then closing the engine")
+                    stop.set()
+                    return
+
+        nursery.start_soon(watch_signals)
+        binds = await nursery.start(
+            lambda task_status: hypercorn.trio.serve(
+                app, settings, shutdown_trigger=stop.wait, task_status=task_status
+            )
+        )
+        address = binds[0] if binds else f"http://{host}:{port}"
+        _announce(address, admin_key, keys)
+        task_status.started(address)
+        await stop.wait()
+        nursery.cancel_scope.deadline = trio.current_time() + settings.graceful_timeout
+
+
+def _announce(address: str, admin_key: str, keys: dict[str, str]) -> None:
+    lines = [
+        f"trading engine listening on {address}",
+        f"  API:        {address}/api/v1/trading",
+        f"  WebSocket:  {address.replace('http', 'ws', 1)}/api/v1/trading/ws",
+        f"  health:     {address}/health",
+        f"  admin key:  {admin_key}",
+    ]
+    lines += [f"  {user} key: {key}" for user, key in keys.items()]
+    print("\n".join(lines), flush=True)
