@@ -21,6 +21,8 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import hypercorn.config
@@ -30,10 +32,17 @@ import trio
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.auth import hash_key
+from trading_engine.api.limits import (
+    Limiter,
+    LocalLimiter,
+    connect_redis_limiter,
+    limits_from_env,
+)
 from trading_engine.config import EngineConfig
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.runtime import tune_gc
+from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
 
@@ -109,21 +118,41 @@ async def serve(
         ):
             keys = await setup_demo(engine, admin_key) if demo else {}
             tune_gc()
-            await _serve_http(engine, admin_key, host, port, keys, task_status)
+            async with _limiter(config) as limiter:
+                await _serve_http(engine, admin_key, limiter, host, port, keys, task_status)
     finally:
         if local is not None:
             await trio.to_thread.run_sync(local.stop)
 
 
+@asynccontextmanager
+async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
+    """Rate limits from the environment: in Redis with ``REDIS_URL``, else in-process."""
+    limits = limits_from_env()
+    if limits is None:
+        yield None
+    elif config.redis_url:
+        async with open_bridge("rate-limits") as bridge:
+            limiter = await connect_redis_limiter(limits, bridge, config.redis_url)
+            try:
+                yield limiter
+            finally:
+                with trio.CancelScope(shield=True):
+                    await limiter.close()
+    else:
+        yield LocalLimiter(limits)
+
+
 async def _serve_http(
     engine: Engine,
     admin_key: str,
+    limiter: Limiter | None,
     host: str,
     port: int,
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
 ) -> None:
-    app = create_app(engine, admin_key)
+    app = create_app(engine, admin_key, limiter)
     settings = hypercorn.config.Config()
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None

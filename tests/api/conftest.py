@@ -13,6 +13,7 @@ import trio
 
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
+from trading_engine.api.limits import Limiter
 from trading_engine.config import EngineConfig
 from trading_engine.serve import setup_demo
 from trading_engine.storage.postgres import open_postgres_journal
@@ -32,7 +33,13 @@ class Server:
 
 
 @pytest.fixture
-async def server(database_url: str) -> AsyncIterator[Server]:
+def limiter() -> Limiter | None:
+    """No rate limits, unless a test module overrides this fixture."""
+    return None
+
+
+@pytest.fixture
+async def server(database_url: str, limiter: Limiter | None) -> AsyncIterator[Server]:
     config = EngineConfig(expire_every=float("inf"))
     async with (
         open_postgres_journal(database_url) as journal,
@@ -46,7 +53,7 @@ async def server(database_url: str) -> AsyncIterator[Server]:
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
                 lambda task_status: hypercorn.trio.serve(
-                    create_app(engine, ADMIN), settings, shutdown_trigger=stop.wait,
+                    create_app(engine, ADMIN, limiter), settings, shutdown_trigger=stop.wait,
                     task_status=task_status,
                 )
             )  # fmt: skip

@@ -18,6 +18,7 @@ import trio
 
 from trading_engine.actors.engine import open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.api.limits import Limits, connect_redis_limiter
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side
 from trading_engine.core.ids import UserId
@@ -123,3 +124,16 @@ async def test_an_unreachable_redis_stops_the_engine_from_starting() -> None:
     with pytest.raises(StorageUnavailable):
         async with open_engine(config, InMemoryJournal()):
             pass
+
+
+async def test_rate_limits_in_redis_are_shared_between_limiters(redis_url: str) -> None:
+    limits = Limits(rate=0.5, burst=2)
+    async with open_bridge("a") as first_bridge, open_bridge("b") as second_bridge:
+        first = await connect_redis_limiter(limits, first_bridge, redis_url)
+        second = await connect_redis_limiter(limits, second_bridge, redis_url)
+        assert await first.take("key") == 0
+        assert await second.take("key") == 0
+        assert await first.take("key") > 0  # the burst of 2 is spent, across both
+        assert await second.take("other") == 0
+        await first.close()
+        await second.close()

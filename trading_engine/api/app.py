@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from trading_engine.actors.engine import Engine
 from trading_engine.api import admin, market, orders, ws
 from trading_engine.api.errors import error_response, from_exception
+from trading_engine.api.limits import Limiter, retry_after
 
 __all__ = ["create_app"]
 
 
-def create_app(engine: Engine, admin_key: str) -> QuartTrio:
+def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -> QuartTrio:
+    """The app; ``limiter`` rate-limits every request but health checks (None: no limits)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     for area in (orders, market, admin, ws):
         area.register(app, engine, admin_key)
+
+    if limiter is not None:
+
+        @app.before_request
+        async def rate_limit() -> Response | None:
+            if request.path in ("/health", "/ready"):
+                return None
+            key = request.headers.get("X-API-Key") or f"ip:{request.remote_addr}"
+            wait = await limiter.take(key)
+            if wait <= 0:
+                return None
+            response = error_response(429, "rate_limited", "too many requests: slow down")
+            response.headers["Retry-After"] = retry_after(wait)
+            return response
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

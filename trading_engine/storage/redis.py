@@ -27,7 +27,7 @@ import redis.exceptions
 from trading_engine.storage.bridge import Bridge, BridgeClosed
 from trading_engine.storage.journal import StorageUnavailable
 
-__all__ = ["PREFIX", "RedisPublisher"]
+__all__ = ["PREFIX", "RedisPublisher", "close_client", "connect_client"]
 
 PREFIX = "te:"
 
@@ -42,10 +42,7 @@ class RedisPublisher:
     @classmethod
     async def connect(cls, bridge: Bridge, url: str) -> RedisPublisher:
         """Raises ``StorageUnavailable`` if Redis does not answer."""
-        try:
-            return cls(bridge, await bridge.call(_connect, url))
-        except (redis.exceptions.RedisError, OSError) as exc:
-            raise StorageUnavailable(f"Redis at {url} is unavailable: {exc}") from exc
+        return cls(bridge, await connect_client(bridge, url))
 
     async def publish(self, batch: list[tuple[str, str]]) -> None:
         """Publish each ``(channel, text)`` on ``te:<channel>``; raises ``StorageUnavailable``."""
@@ -55,8 +52,21 @@ class RedisPublisher:
             raise StorageUnavailable(f"Redis publish failed: {exc}") from exc
 
     async def close(self) -> None:
-        with contextlib.suppress(BridgeClosed, redis.exceptions.RedisError, OSError):
-            await self._bridge.call(_close, self._client)
+        await close_client(self._bridge, self._client)
+
+
+async def connect_client(bridge: Bridge, url: str) -> Any:
+    """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``."""
+    try:
+        return await bridge.call(_connect, url)
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise StorageUnavailable(f"Redis at {url} is unavailable: {exc}") from exc
+
+
+async def close_client(bridge: Bridge, client: Any) -> None:
+    """Close a client made by ``connect_client``; errors on the way out are ignored."""
+    with contextlib.suppress(BridgeClosed, redis.exceptions.RedisError, OSError):
+        await bridge.call(_close, client)
 
 
 async def _connect(url: str) -> Any:

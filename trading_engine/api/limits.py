@@ -1,0 +1,119 @@
+"""Rate limits per API key (or per client address without one): token buckets.
+
+Each key has a bucket of ``burst`` tokens refilled at ``rate`` per second; a
+request takes one, and a request finding the bucket empty gets 429 with
+``Retry-After`` (whole seconds until a token is back). In-process by
+default; with ``REDIS_URL`` the buckets live in Redis (one Lua script, so the
+check-and-take is atomic), shared by every front-end process.
+
+Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
+(default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from trading_engine.storage.bridge import Bridge
+
+__all__ = ["Limiter", "LocalLimiter", "RedisLimiter", "limits_from_env"]
+
+
+@attrs.frozen
+class Limits:
+    rate: float
+    burst: int
+
+
+def limits_from_env() -> Limits | None:
+    rate = float(os.environ.get("RATE_LIMIT_PER_SEC", "200"))
+    burst = int(os.environ.get("RATE_LIMIT_BURST", "400"))
+    return None if rate <= 0 else Limits(rate, max(burst, 1))
+
+
+class Limiter(Protocol):
+    async def take(self, key: str) -> float:
+        """0 if the request may go on, else the seconds until it may retry."""
+        ...
+
+
+class LocalLimiter:
+    """Token buckets in this process."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def take(self, key: str) -> float:
+        return self.take_now(key)
+
+    def take_now(self, key: str) -> float:
+        now = self._clock()
+        rate, burst = self._limits.rate, self._limits.burst
+        tokens, last = self._buckets.get(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - last) * rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > 100_000:  # forget idle keys now and then
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+        return (1 - tokens) / rate
+
+
+_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'last')
+local tokens = tonumber(state[1]) or burst
+local last = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - last) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'last', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return tostring(wait)
+"""
+
+
+class RedisLimiter:
+    """Token buckets in Redis under ``te:rl:<key>``, shared by every front end."""
+
+    def __init__(self, limits: Limits, bridge: Bridge, client: Any) -> None:
+        self._limits = limits
+        self._bridge = bridge
+        self._client = client
+
+    async def close(self) -> None:
+        from trading_engine.storage.redis import close_client  # noqa: PLC0415
+
+        await close_client(self._bridge, self._client)
+
+    async def take(self, key: str) -> float:
+        wait = await self._bridge.call(
+            _take, self._client, "te:rl:" + key, self._limits.rate, self._limits.burst
+        )
+        return float(wait)
+
+
+async def _take(client: Any, key: str, rate: float, burst: int) -> Any:
+    return await client.eval(_SCRIPT, 1, key, rate, burst, time.time())
+
+
+async def connect_redis_limiter(limits: Limits, bridge: Bridge, url: str) -> RedisLimiter:
+    """A limiter on Redis at ``url``; raises ``StorageUnavailable`` if it does not answer."""
+    from trading_engine.storage.redis import connect_client  # noqa: PLC0415
+
+    return RedisLimiter(limits, bridge, await connect_client(bridge, url))
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
