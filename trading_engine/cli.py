@@ -82,9 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         import trio  # noqa: PLC0415
 
+        from trading_engine.api.metrics import JsonFormatter  # noqa: PLC0415
         from trading_engine.serve import serve  # noqa: PLC0415
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
         trio.run(
             lambda: serve(
                 host=args.host,

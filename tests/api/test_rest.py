@@ -155,3 +155,16 @@ async def test_unknown_routes_and_symbols_are_404_in_the_error_shape(server: Ser
             response = await anonymous.get(path)
             assert response.status_code == 404
             assert set(response.json()["error"]) >= {"code", "message"}
+
+
+async def test_metrics_count_orders_rejections_and_requests(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob:
+        await bob.post("/orders", json=order("sell", "0.1", "30000"))
+        await bob.post("/orders", json=order("sell", "100000", "30000"))  # insufficient funds
+        response = await bob.get(f"{server.url}/metrics")
+        assert response.headers["X-Request-ID"]
+    text = response.text
+    assert 'te_orders_total{outcome="accepted"} 1.0' in text
+    assert 'te_order_rejections_total{reason="insufficient_funds"} 1.0' in text
+    assert 'te_http_request_seconds_count{method="POST",route="/api/v1/trading/orders"' in text
+    assert "te_journal_writes_total" in text

@@ -10,6 +10,7 @@ from trading_engine.actors.engine import Engine
 from trading_engine.api import admin, market, orders, ws
 from trading_engine.api.errors import error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
+from trading_engine.api.metrics import Metrics
 
 __all__ = ["create_app"]
 
@@ -18,6 +19,9 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
     """The app; ``limiter`` rate-limits every request but health checks (None: no limits)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
+    metrics = Metrics(engine)
+    app.config["METRICS"] = metrics
+    metrics.install(app, engine)
     for area in (orders, market, admin, ws):
         area.register(app, engine, admin_key)
 
@@ -25,7 +29,7 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
 
         @app.before_request
         async def rate_limit() -> Response | None:
-            if request.path in ("/health", "/ready"):
+            if request.path in ("/health", "/ready", "/metrics"):
                 return None
             key = request.headers.get("X-API-Key") or f"ip:{request.remote_addr}"
             wait = await limiter.take(key)

@@ -48,12 +48,18 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         body = load_json(await request.get_data())
         user_id = principal.acting_for(body.get("user_id"))
         outcome = await engine.submit(order_request(body, engine.instruments(), user_id))
+        metrics = app.config["METRICS"]
         if isinstance(outcome, Rejected):
             reasons = [str(r) for r in outcome.reasons]
+            metrics.orders.labels("rejected").inc()
+            for reason in reasons:
+                metrics.rejections.labels(reason).inc()
             extra: dict[str, Any] = {"reasons": reasons}
             if outcome.order is not None:
                 extra["order"] = render(outcome.order)
             return error_response(422, "rejected", f"order rejected: {', '.join(reasons)}", **extra)
+        metrics.orders.labels("duplicate" if outcome.duplicate else "accepted").inc()
+        metrics.trades.inc(len(outcome.trades))
         response = jsonify(render(outcome.order, outcome.trades))
         response.status_code = 200 if outcome.duplicate else 201
         return response

@@ -1,0 +1,122 @@
+"""``/metrics`` in the Prometheus text format, and one JSON log line per request.
+
+Counters and histograms live in a registry of the app's own (several apps
+may run in one test process). What the engine counts (journal batches,
+WebSocket subscribers) is read when Prometheus scrapes.
+
+Every request gets a request id (the client's ``X-Request-ID``, else a new
+one), echoed in the response's ``X-Request-ID`` and in its log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from quart import Quart, Response, g, request
+
+from trading_engine.actors.engine import Engine
+
+__all__ = ["JsonFormatter", "Metrics"]
+
+log = logging.getLogger("trading_engine.http")
+
+
+class Metrics:
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "te_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+        )  # fmt: skip
+        self.orders = Counter(
+            "te_orders_total", "Orders submitted, by outcome", ["outcome"], registry=self.registry
+        )
+        self.rejections = Counter(
+            "te_order_rejections_total", "Orders rejected, by reason", ["reason"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.trades = Counter(
+            "te_trades_total", "Trades made by submitted orders", registry=self.registry
+        )
+        self.registry.register(_EngineCollector(engine))
+        self.subscribers = 0
+
+    def install(self, app: Quart, engine: Engine) -> None:
+        @app.before_request
+        async def start() -> None:
+            g.started = time.perf_counter()
+            g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+
+        @app.after_request
+        async def finish(response: Response) -> Response:
+            seconds = time.perf_counter() - getattr(g, "started", time.perf_counter())
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            self.latency.labels(request.method, rule, str(response.status_code)).observe(seconds)
+            request_id = getattr(g, "request_id", "")
+            response.headers["X-Request-ID"] = request_id
+            log.info(
+                "request",
+                extra={"fields": {"request_id": request_id, "method": request.method,
+                                  "path": request.path, "status": response.status_code,
+                                  "ms": round(seconds * 1000, 3)}},
+            )  # fmt: skip
+            return response
+
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            self.subscribers = await engine.subscribers()
+            return Response(
+                generate_latest(self.registry), content_type="text/plain; version=0.0.4"
+            )
+
+
+class _EngineCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._engine.journal_stats
+        yield CounterMetricFamily("te_journal_writes", "Journal transactions", value=stats.batches)
+        yield CounterMetricFamily("te_journal_events", "Events written", value=stats.events)
+        yield CounterMetricFamily(
+            "te_journal_commits", "Commits (symbol batches) written", value=stats.commands
+        )
+        sizes = GaugeMetricFamily(
+            "te_journal_batch_writes", "Writes by commits per write (power-of-two bucket)",
+            labels=["commits_le"],
+        )  # fmt: skip
+        for bucket, count in sorted(stats.batch_sizes.items()):
+            sizes.add_metric([str(bucket)], count)
+        yield sizes
+        yield CounterMetricFamily(
+            "te_journal_failures",
+            "Failed journal writes (storage unavailable)",
+            value=stats.failures,
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
