@@ -1,4 +1,4 @@
-"""Events of the ``accounts`` stream: users, deposits, withdrawals and symbols.
+"""Events of the ``accounts`` stream: users, deposits, withdrawals, margin, and symbols.
 
 They share ``EventBase`` with the matcher's events and have their own ``seq``
 (the stream's). Replaying them rebuilds the users, the instruments, and with
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar, Final, final
 
 from trading_engine.core.events import EventBase
-from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.ids import Symbol, TradeId, UserId
 from trading_engine.core.instruments import Instrument
 
 __all__ = [
@@ -19,6 +19,8 @@ __all__ = [
     "AccountEvent",
     "Deposited",
     "InstrumentListed",
+    "Liquidated",
+    "MarginSettled",
     "SymbolHalted",
     "SymbolResumed",
     "UserCreated",
@@ -105,6 +107,84 @@ class SymbolResumed(EventBase):
         self.symbol: Final = symbol
 
 
-AccountEvent = UserCreated | Deposited | Withdrawn | InstrumentListed | SymbolHalted | SymbolResumed
+@final
+class MarginSettled(EventBase):
+    """The money of one side of a margin trade, in the symbol's quote asset (the collateral).
+
+    The user's collateral changes by ``realized - fee + insurance``; ``insurance``
+    (>= 0) is what the insurance fund paid so that the user ends at zero, not below.
+    A trade has one per side (two, for a self-trade, with the same user).
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq", "ts", "symbol", "trade_id", "user_id", "realized", "fee", "insurance",
+    )  # fmt: skip
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        trade_id: TradeId,
+        user_id: UserId,
+        realized: int,
+        fee: int,
+        insurance: int,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.trade_id: Final = trade_id
+        self.user_id: Final = user_id
+        self.realized: Final = realized
+        self.fee: Final = fee
+        self.insurance: Final = insurance
+
+
+@final
+class Liquidated(EventBase):
+    """A user's equity fell below maintenance: their ``symbol`` position is being closed.
+
+    ``quantity`` lots (the position's size) go to the market, with client order
+    id ``liq-<seq>``; ``equity`` and ``maintenance`` are in quote minor units.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq", "ts", "user_id", "symbol", "quantity", "mark", "equity", "maintenance",
+    )  # fmt: skip
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        user_id: UserId,
+        symbol: Symbol,
+        quantity: int,
+        mark: int,
+        equity: int,
+        maintenance: int,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.user_id: Final = user_id
+        self.symbol: Final = symbol
+        self.quantity: Final = quantity
+        self.mark: Final = mark
+        self.equity: Final = equity
+        self.maintenance: Final = maintenance
+
+
+AccountEvent = (
+    UserCreated
+    | Deposited
+    | Withdrawn
+    | InstrumentListed
+    | SymbolHalted
+    | SymbolResumed
+    | MarginSettled
+    | Liquidated
+)
 
 SYMBOLS_STREAM: Final = "$symbols"
