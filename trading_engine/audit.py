@@ -11,6 +11,9 @@
 5. The ledger: every asset sums to zero over all accounts (fees and the
    external account included), every trade is settled, and every user's
    ledger balance equals available + held for every asset.
+6. Margin mode: every open margin order has its margin entry (instead of a
+   hold), and the ledger's insurance account equals the risk actor's
+   insurance fund for every asset.
 
 The report is one JSON-able dict; ``ok`` is false if any check found a problem.
 """
@@ -23,7 +26,7 @@ from typing import Any
 from trading_engine.actors.engine import build_actors
 from trading_engine.actors.symbol import rebuild_matcher
 from trading_engine.config import EngineConfig
-from trading_engine.core.ledger import user_account
+from trading_engine.core.ledger import INSURANCE, user_account
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage.journal import Journal
 
@@ -64,7 +67,7 @@ async def audit(journal: Journal) -> dict[str, Any]:
         risk.accounts.check()
     except TradingEngineError as exc:
         problems.append(f"accounts: {exc}")
-    held_orders = set(risk.accounts.holds)
+    held_orders = set(risk.accounts.holds) | set(risk.margin.orders)
     if held_orders != live_orders:
         problems.append(
             f"holds without an open order: {sorted(held_orders - live_orders)[:10]}; "
@@ -84,6 +87,10 @@ async def audit(journal: Journal) -> dict[str, Any]:
             mismatched.append(f"{user_id} {asset}: ledger {ledger}, accounts {available + held}")
     if mismatched:
         problems.append(f"balances differ from the ledger: {mismatched[:10]}")
+    for asset in set(risk.accounts.insurance) | set(totals):
+        fund = risk.accounts.insurance.get(asset, 0)
+        if settlement.ledger.balance(INSURANCE, asset) != fund:
+            problems.append(f"insurance {asset}: ledger differs from the fund {fund}")
     report.update(
         ok=not problems,
         symbols=len(symbols),

@@ -62,6 +62,7 @@ from trading_engine.core.candles import Candle
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.core.views import OrderView
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import Journal
@@ -185,6 +186,16 @@ class Engine:
 
     async def positions(self, user_id: UserId) -> dict[Symbol, int]:
         result: dict[Symbol, int] = await self._query("positions", user_id)
+        return result
+
+    async def margin(self, user_id: UserId) -> dict[str, Any]:
+        """Margin mode: ``{"positions": {symbol: (qty, cost)}, "assets": {asset: profile}}``.
+
+        A profile (quote minor units): ``collateral`` (available + margin held),
+        ``equity`` (collateral + unrealized at the reference prices),
+        ``maintenance``, ``requirement`` and ``margin_held``.
+        """
+        result: dict[str, Any] = await self._query("margin", user_id)
         return result
 
     async def user_by_key(self, key_hash: str) -> UserId | None:
@@ -341,7 +352,11 @@ async def build_actors(
         else:
             inboxes.risk.send_nowait(message)
 
-    risk = RiskActor(channels["risk"][1], journal_send, config.risk)
+    rates = MarginRates(
+        rate_of(config.margin_requirement, field="MARGIN_REQUIREMENT"),
+        rate_of(config.liquidation_threshold, field="LIQUIDATION_THRESHOLD"),
+    )
+    risk = RiskActor(channels["risk"][1], journal_send, config.risk, rates)
     pricing = PricingActor(channels["pricing"][1], inboxes.risk.send_nowait, inboxes.market_data)
     settlement = SettlementActor(channels["settlement"][1], interval=config.settlement_interval)
     market_data = MarketDataActor(channels["market_data"][1], redis)

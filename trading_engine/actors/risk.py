@@ -12,6 +12,12 @@ journal through the same code, so restarting rebuilds the same accounts.
 Deposits and withdrawals are applied when requested (so two withdrawals can
 never both spend the same funds) and written to the ``$accounts`` stream,
 which this actor alone writes.
+
+Margin symbols: an order needs margin instead of a hold, a trade moves
+positions, and its money moves through the ``MarginSettled`` events this
+actor writes to ``$accounts`` when the trade is durable (while replaying,
+the journal's own; ``go_live`` writes those a crash lost). A new mark price
+may liquidate a position (``Liquidated``, then a ``liq-<seq>`` market order).
 """
 
 from __future__ import annotations
@@ -57,10 +63,12 @@ from trading_engine.actors.messages import (
 from trading_engine.core.account_events import (
     ACCOUNTS_STREAM,
     Deposited,
+    Liquidated,
+    MarginSettled,
     UserCreated,
     Withdrawn,
 )
-from trading_engine.core.enums import OrderType, RejectReason, Side
+from trading_engine.core.enums import OrderType, RejectReason, Side, TimeInForce
 from trading_engine.core.events import (
     Journaled,
     OrderAccepted,
@@ -72,11 +80,20 @@ from trading_engine.core.events import (
     SelfTradePrevented,
     Trade,
 )
-from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
-from trading_engine.core.instruments import Instrument
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, TradeId, UserId
+from trading_engine.core.instruments import Instrument, Mode
+from trading_engine.core.margin import (
+    MarginBook,
+    MarginRates,
+    Rate,
+    maintenance,
+    order_margin_per_lot,
+    unrealized,
+)
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import (
     Accounts,
+    Hold,
     RiskLimits,
     check_order,
     hold_for,
@@ -124,6 +141,17 @@ class _Symbol:
     limits: RiskLimits
     halted: str | None = None
     reference: int | None = None
+    margin: bool = attrs.field(init=False)
+    """Whether the symbol trades on margin: read on every order, so kept, not derived."""
+
+    def __attrs_post_init__(self) -> None:
+        self.margin = self.instrument.mode is Mode.MARGIN
+
+
+DEFAULT_MARGIN_RATES = MarginRates(Rate(1, 10), Rate(1, 20))
+"""10% initial, 5% maintenance: the defaults of MARGIN_REQUIREMENT and LIQUIDATION_THRESHOLD."""
+LIQUIDATION_PREFIX = "liq-"
+"""Client order ids of liquidation orders (reserved in margin symbols; they need no margin)."""
 
 
 class RiskActor:
@@ -134,6 +162,7 @@ class RiskActor:
         inbox: trio.MemoryReceiveChannel[Any],
         journal: trio.MemorySendChannel[Commit],
         config: RiskConfig,
+        margin_rates: MarginRates = DEFAULT_MARGIN_RATES,
     ) -> None:
         self._inbox = inbox
         self._journal = journal
@@ -158,10 +187,20 @@ class RiskActor:
         """Amends forwarded and not yet written, refused or lost, per order."""
         self._account_events: list[Journaled] = []
         self._account_replies: list[tuple[Any, object]] = []
+        self.margin = MarginBook(margin_rates)
+        self.liquidating: dict[tuple[UserId, Symbol], ClientOrderId] = {}
+        """Per user and margin symbol under liquidation: the liquidation order's client id."""
+        self._liquidation_orders: dict[OrderId, tuple[UserId, Symbol]] = {}
+        self._unsettled: dict[tuple[Symbol, int], list[tuple[UserId, int, int]]] = {}
+        """Replay: margin trades' sides (user, realized, fee) not yet met by their MarginSettled."""
+        self.live = False
+        """False while the journal is replayed: margin trades then wait for their MarginSettled."""
 
     # ------------------------------------------------------------ the loop
 
     async def run(self) -> None:
+        self.go_live()
+        await self._flush()
         while (batch := await receive_batch(self._inbox)) is not None:
             for message in batch:
                 self.handle(message)
@@ -180,6 +219,16 @@ class RiskActor:
             self._account_events = []
             self._account_replies = []
             await self._journal.send(commit)
+
+    def go_live(self) -> None:
+        """Replay is over: journal the money of margin trades whose MarginSettled was lost."""
+        if self.live:
+            return
+        self.live = True
+        unsettled, self._unsettled = self._unsettled, {}
+        for (symbol, trade_id), sides in unsettled.items():
+            for user_id, realized, fee in sides:
+                self._journal_margin_settled(symbol, trade_id, user_id, realized, fee)
 
     def _bounce(self, symbol: Symbol, commands: list[SymbolCommand]) -> None:
         """The symbol's inbox is full or gone: undo and refuse every command of the batch."""
@@ -236,10 +285,12 @@ class RiskActor:
             case ReferencePrice(symbol=symbol, price=price):
                 if symbol in self.symbols:
                     self.symbols[symbol].reference = price
+                    if price is not None and self.symbols[symbol].margin:
+                        self._check_liquidations(symbol, price)
             case ReleaseHolds(order_ids=order_ids, amended=amended):
                 for order_id in order_ids:
                     if order_id not in self.orders:
-                        self.accounts.release(order_id)
+                        self._release(order_id)
                         self._forget_pending(order_id)
                 for order_id in amended:
                     self._amend_ended(order_id, committed=False)
@@ -255,6 +306,15 @@ class RiskActor:
             raise StorageUnavailable("storage is unavailable: orders are not accepted")
         user_id = request.user_id
         if request.client_order_id is not None:
+            state = self.symbols.get(request.symbol)
+            if (
+                state is not None
+                and state.margin
+                and request.client_order_id.startswith(LIQUIDATION_PREFIX)
+            ):
+                raise InvalidInput(
+                    "client_order_id", f"the prefix {LIQUIDATION_PREFIX} is reserved"
+                )
             known = self.client_ids.get((user_id, request.client_order_id))
             if known is not None:
                 record = self.orders.get(known)
@@ -268,7 +328,10 @@ class RiskActor:
         assert spec is not None
         state = self.symbols[request.symbol]
         self.next_order_id += 1
-        self.accounts.hold(spec.order_id, user_id, hold_for(state.instrument, spec))
+        if state.margin:
+            self._set_order_margin(state.instrument, spec, spec.quantity)
+        else:
+            self.accounts.hold(spec.order_id, user_id, hold_for(state.instrument, spec))
         if spec.client_order_id is not None:
             self.client_ids[(user_id, spec.client_order_id)] = spec.order_id
         self._queue(request.symbol, MatchSubmit(spec, reply))
@@ -299,6 +362,8 @@ class RiskActor:
             cap = protection_price(instrument, spec.side, spec.stop_price)
             spec = spec._replace(price=cap or 0)
         held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
+        if state.margin:
+            held_asset = instrument.quote_asset
         available, _ = self.accounts.balance(user_id, held_asset)
         open_orders = self.open_by_user.get(user_id, {})
         exposure = 0
@@ -313,18 +378,26 @@ class RiskActor:
             spec,
             limits=state.limits,
             reference=state.reference,
-            available=available,
+            available=1 << 62 if state.margin else available,
             open_orders=len(open_orders),
             position=self.accounts.positions.get((user_id, request.symbol), 0),
             open_exposure=exposure,
         )
+        if state.margin and spec.price > 0 and self._order_margin(instrument, spec) > available:
+            reasons.append(RejectReason.INSUFFICIENT_MARGIN)
         return spec, reasons
 
     def _dry_run(self, request: OrderRequest) -> RiskCheck:
         spec, reasons = self._prepare(request, 0)
         hold = None
         if spec is not None and (spec.side is Side.SELL or spec.price > 0):
-            hold = hold_for(self.symbols[request.symbol].instrument, spec)
+            state = self.symbols[request.symbol]
+            if state.margin:
+                if spec.price > 0:
+                    margin = self._order_margin(state.instrument, spec)
+                    hold = Hold(state.instrument.quote_asset, margin)
+            else:
+                hold = hold_for(state.instrument, spec)
         return RiskCheck(
             allowed=not reasons,
             reasons=tuple(reasons),
@@ -361,8 +434,24 @@ class RiskActor:
         if reasons:
             message.reply.send(Refused("rejected_by_risk", ", ".join(reasons)))
             return
-        needed = hold_for(instrument, spec, remaining).amount
         order_id = record.spec.order_id
+        if self.symbols[routed].margin:
+            needed = self._order_margin(instrument, spec, remaining)
+            current = self.margin.order_margin(order_id) or 0
+            available, _ = self.accounts.balance(spec.user_id, instrument.quote_asset)
+            if needed - current > available:
+                message.reply.send(
+                    Refused("insufficient_margin", "the new order needs more margin")
+                )
+                return
+            if needed > current:
+                self._set_order_margin(instrument, spec, remaining, amount=needed)
+            self._amending[order_id] = self._amending.get(order_id, 0) + 1
+            self._queue(
+                routed, MatchAmend(message.order_id, message.price, message.quantity, message.reply)
+            )
+            return
+        needed = hold_for(instrument, spec, remaining).amount
         if needed > self.accounts.holds[order_id][2] and not self.accounts.adjust_hold(
             order_id, needed
         ):
@@ -414,6 +503,9 @@ class RiskActor:
             else:
                 del self._amending[order_id]
         record = self.orders.get(order_id)
+        if record is not None and order_id in self.margin.orders:
+            self._sync_order_margin(record, may_raise=committed, may_lower=not pending)
+            return
         if record is None or order_id not in self.accounts.holds or record.status.is_final:
             return
         instrument = self.symbols[record.symbol].instrument
@@ -430,8 +522,20 @@ class RiskActor:
         self._outgoing.setdefault(symbol, []).append(command)
 
     def _forget_submit(self, spec: OrderSpec) -> None:
-        self.accounts.release(spec.order_id)
+        self._release(spec.order_id)
         self._forget_pending(spec.order_id)
+
+    def _release(self, order_id: OrderId) -> None:
+        """An order ended or never reached its book: free its hold or its margin."""
+        self.accounts.release(order_id)
+        if not self.margin.orders and not self._liquidation_orders:
+            return  # no margin order anywhere: the spot path stops here
+        ended = self.margin.remove_order(order_id)
+        if ended is not None:
+            self._refresh_margin(*ended)
+        liquidation = self._liquidation_orders.pop(order_id, None)
+        if liquidation is not None:
+            self.liquidating.pop(liquidation, None)
 
     def _forget_pending(self, order_id: OrderId) -> None:
         for key, known in list(self.client_ids.items()):
@@ -487,6 +591,15 @@ class RiskActor:
                 self.accounts.credit(user_id, asset, amount)
             case Withdrawn(user_id=user_id, asset=asset, amount=amount):
                 self.accounts.credit(user_id, asset, -amount)
+            case MarginSettled():
+                self._apply_margin_settled(event)
+            case Liquidated(user_id=user_id, symbol=symbol, seq=seq):
+                client_id = ClientOrderId(f"{LIQUIDATION_PREFIX}{seq}")
+                order_id = self.client_ids.get((user_id, client_id))
+                record = None if order_id is None else self.orders.get(order_id)
+                # On replay the order's own events may come first (another stream).
+                if record is None or not record.status.is_final:
+                    self.liquidating[(user_id, symbol)] = client_id
 
     # ------------------------------------------------------------ committed events
 
@@ -513,7 +626,10 @@ class RiskActor:
                 order_id = spec.order_id
                 self.orders[order_id] = record
                 self.open_by_user.setdefault(spec.user_id, {})[order_id] = record
-                if order_id not in accounts.holds:
+                if instrument.mode is Mode.MARGIN:
+                    if order_id not in self.margin.orders:
+                        self._set_order_margin(instrument, spec, spec.quantity)
+                elif order_id not in accounts.holds:
                     accounts.hold(order_id, spec.user_id, hold_for(instrument, spec))
                 if spec.client_order_id is not None:
                     self.client_ids[(spec.user_id, spec.client_order_id)] = order_id
@@ -522,22 +638,27 @@ class RiskActor:
             case OrderRejected(spec=spec):
                 record = OrderRecord.rejected(event)
                 self.orders[spec.order_id] = record
-                accounts.release(spec.order_id)
+                self._release(spec.order_id)
                 self.next_order_id = max(self.next_order_id, spec.order_id + 1)
                 self._finish(record)
                 self._answer_waiting(spec.order_id, record)
             case Trade():
-                self._settle_trade(instrument, event)
+                if instrument.mode is Mode.MARGIN:
+                    self._margin_trade(instrument, event)
+                else:
+                    self._settle_trade(instrument, event)
             case OrderFilled(order_id=order_id):
                 record = self.orders[order_id]
                 record.apply(event)
                 if not event.remaining:
-                    accounts.release(order_id)
+                    self._release(order_id)
                     self._finish(record)
+                elif order_id in self.margin.orders:
+                    self._sync_order_margin(record, may_raise=False, may_lower=True)
             case OrderCancelled(order_id=order_id) | OrderExpired(order_id=order_id):
                 record = self.orders[order_id]
                 record.apply(event)
-                accounts.release(order_id)
+                self._release(order_id)
                 self._finish(record)
             case OrderAmended(order_id=order_id):
                 self.orders[order_id].apply(event)
@@ -552,7 +673,10 @@ class RiskActor:
             case _:
                 record_event = getattr(event, "order_id", None)
                 if record_event is not None and record_event in self.orders:
-                    self.orders[record_event].apply(event)  # type: ignore[arg-type]
+                    record = self.orders[record_event]
+                    record.apply(event)  # type: ignore[arg-type]
+                    if record_event in self.margin.orders:
+                        self._sync_order_margin(record, may_raise=False, may_lower=True)
 
     def _settle_trade(self, instrument: Instrument, trade: Trade) -> None:
         accounts = self.accounts
@@ -598,8 +722,178 @@ class RiskActor:
                  "buyer": buyer, "seller": seller, "trade_id": trade.trade_id, "ts": trade.ts}
             )  # fmt: skip
 
+    # ------------------------------------------------------------ margin
+
+    def _order_margin(
+        self, instrument: Instrument, spec: OrderSpec, quantity: int | None = None
+    ) -> int:
+        """The margin ``quantity`` lots (default: all) of a margin order need; 0 to liquidate."""
+        client_id = spec.client_order_id
+        if client_id is not None and client_id.startswith(LIQUIDATION_PREFIX):
+            return 0
+        lots = spec.quantity if quantity is None else quantity
+        return lots * order_margin_per_lot(instrument, spec.price, self.margin.rates.initial)
+
+    def _set_order_margin(
+        self,
+        instrument: Instrument,
+        spec: OrderSpec,
+        quantity: int,
+        amount: int | None = None,
+    ) -> None:
+        if amount is None:
+            amount = self._order_margin(instrument, spec, quantity)
+        asset = instrument.quote_asset
+        self.margin.set_order(spec.order_id, spec.user_id, asset, amount)
+        self._refresh_margin(spec.user_id, asset)
+
+    def _sync_order_margin(self, record: OrderRecord, *, may_raise: bool, may_lower: bool) -> None:
+        """Bring an open margin order's margin to what its committed state needs."""
+        order_id = record.spec.order_id
+        current = self.margin.order_margin(order_id)
+        if current is None or record.status.is_final:
+            return
+        instrument = self.symbols[record.symbol].instrument
+        spec = record.spec._replace(price=record.price) if record.price else record.spec
+        needed = self._order_margin(instrument, spec, record.remaining)
+        if (needed > current and may_raise) or (needed < current and may_lower):
+            self._set_order_margin(instrument, spec, record.remaining, amount=needed)
+
+    def _refresh_margin(self, user_id: UserId, asset: str) -> None:
+        required = self.margin.requirement(user_id, asset)
+        self.accounts.set_margin_requirement(user_id, asset, required)
+
+    def _margin_trade(self, instrument: Instrument, trade: Trade) -> None:
+        """A margin trade moves positions only; its money moves through ``MarginSettled``."""
+        if trade.aggressor is Side.BUY:
+            buyer, buyer_fee = trade.taker_user_id, trade.taker_fee
+            seller, seller_fee = trade.maker_user_id, trade.maker_fee
+        else:
+            buyer, buyer_fee = trade.maker_user_id, trade.maker_fee
+            seller, seller_fee = trade.taker_user_id, trade.taker_fee
+        notional = instrument.notional(trade.price, trade.quantity)
+        asset = instrument.quote_asset
+        symbol = trade.symbol
+        sides = []
+        for user_id, buy, fee in ((buyer, True, buyer_fee), (seller, False, seller_fee)):
+            realized = self.margin.fill(user_id, symbol, asset, buy, trade.quantity, notional)
+            self.accounts.move_position(user_id, symbol, trade.quantity if buy else -trade.quantity)
+            sides.append((user_id, realized, fee))
+        for user_id in {buyer, seller}:
+            self._refresh_margin(user_id, asset)
+            tape = self.user_trades.get(user_id)
+            if tape is None:
+                tape = self.user_trades[user_id] = deque(maxlen=_KEEP_USER_TRADES)
+            tape.append(trade)
+        if not self.live:
+            self._unsettled.setdefault((symbol, trade.trade_id), []).extend(sides)
+            return
+        for user_id, realized, fee in sides:
+            self._journal_margin_settled(symbol, trade.trade_id, user_id, realized, fee)
+
+    def _journal_margin_settled(
+        self, symbol: Symbol, trade_id: int, user_id: UserId, realized: int, fee: int
+    ) -> None:
+        asset = self.symbols[symbol].instrument.quote_asset
+        after = self.accounts.collateral(user_id, asset) + realized - fee
+        self.accounts_seq += 1
+        event = MarginSettled(
+            self.accounts_seq, time.time_ns(), symbol, TradeId(trade_id), user_id,
+            realized, fee, max(0, -after),
+        )  # fmt: skip
+        self._apply_account(event)
+        self._account_events.append(event)
+
+    def _apply_margin_settled(self, event: MarginSettled) -> None:
+        asset = self.symbols[event.symbol].instrument.quote_asset
+        user_id = event.user_id
+        if event.insurance:
+            self.accounts.pay_insurance(user_id, asset, event.insurance)
+        self.accounts.credit(user_id, asset, event.realized - event.fee)
+        sides = self._unsettled.get((event.symbol, event.trade_id))
+        if sides is not None:
+            for index, side in enumerate(sides):
+                if side[0] == user_id:
+                    del sides[index]
+                    break
+            if not sides:
+                del self._unsettled[(event.symbol, event.trade_id)]
+
+    def margin_profile(self, user_id: UserId, asset: str) -> dict[str, int]:
+        """Collateral, equity (at the references), maintenance and requirement in ``asset``."""
+        equity = self.accounts.collateral(user_id, asset)
+        needed = 0
+        for symbol, position in self.margin.positions.get(user_id, {}).items():
+            state = self.symbols[symbol]
+            if state.instrument.quote_asset != asset or not position.qty:
+                continue
+            mark = state.reference
+            if mark is None:
+                # No mark: value the position at its cost.
+                mark = abs(position.cost) // state.instrument.notional(1, abs(position.qty)) or 1
+            equity += unrealized(state.instrument, position, mark)
+            needed += maintenance(
+                state.instrument, position.qty, mark, self.margin.rates.maintenance
+            )
+        return {
+            "collateral": self.accounts.collateral(user_id, asset),
+            "equity": equity,
+            "maintenance": needed,
+            "requirement": self.margin.requirement(user_id, asset),
+            "margin_held": self.accounts.margin_held.get((user_id, asset), 0),
+        }
+
+    def _check_liquidations(self, symbol: Symbol, mark: int) -> None:
+        """Liquidate every position in ``symbol`` whose owner's equity fell below maintenance."""
+        state = self.symbols[symbol]
+        if state.halted is not None:
+            return
+        asset = state.instrument.quote_asset
+        for user_id, positions in self.margin.positions.items():
+            position = positions.get(symbol)
+            if position is None or not position.qty or (user_id, symbol) in self.liquidating:
+                continue
+            profile = self.margin_profile(user_id, asset)
+            if profile["equity"] < profile["maintenance"]:
+                self._liquidate(state, user_id, position.qty, mark, profile)
+
+    def _liquidate(
+        self, state: _Symbol, user_id: UserId, qty: int, mark: int, profile: dict[str, int]
+    ) -> None:
+        instrument = state.instrument
+        side = Side.SELL if qty > 0 else Side.BUY
+        cap = protection_price(instrument, side, state.reference)
+        if cap is None:
+            log.error("cannot liquidate %s in %s: no protection price", user_id, instrument.symbol)
+            return
+        symbol = instrument.symbol
+        self.accounts_seq += 1
+        seq = self.accounts_seq
+        event = Liquidated(
+            seq, time.time_ns(), user_id, symbol, abs(qty), mark,
+            profile["equity"], profile["maintenance"],
+        )  # fmt: skip
+        self._apply_account(event)
+        self._account_events.append(event)
+        client_id = ClientOrderId(f"{LIQUIDATION_PREFIX}{seq}")
+        spec = OrderSpec.create(
+            OrderId(self.next_order_id), user_id, side, OrderType.MARKET, abs(qty),
+            time_in_force=TimeInForce.IOC, client_order_id=client_id,
+        )._replace(price=cap)  # fmt: skip
+        self.next_order_id += 1
+        self._set_order_margin(instrument, spec, spec.quantity)
+        self.client_ids[(user_id, client_id)] = spec.order_id
+        self._liquidation_orders[spec.order_id] = (user_id, symbol)
+        self._queue(symbol, MatchCancelAll(user_id, None))
+        self._queue(symbol, MatchSubmit(spec, None))
+
     def _finish(self, record: OrderRecord) -> None:
         order_id = record.spec.order_id
+        client_id = record.spec.client_order_id
+        if client_id is not None and client_id.startswith(LIQUIDATION_PREFIX):
+            key = (record.spec.user_id, record.symbol)
+            if self.liquidating.get(key) == client_id:
+                del self.liquidating[key]
         self.open_by_user.get(record.spec.user_id, {}).pop(order_id, None)
         self._final[order_id] = None
         if len(self._final) > _KEEP_FINAL_ORDERS:
@@ -641,6 +935,19 @@ class RiskActor:
 
     def query_positions(self, user_id: UserId) -> dict[Symbol, int]:
         return {s: q for (u, s), q in self.accounts.positions.items() if u == user_id and q}
+
+    def query_margin(self, user_id: UserId) -> dict[str, object]:
+        """Positions ``{symbol: (qty, cost)}`` and, per collateral asset, ``margin_profile``."""
+        positions = {
+            symbol: (position.qty, position.cost)
+            for symbol, position in self.margin.positions.get(user_id, {}).items()
+            if position.qty or position.cost
+        }
+        assets = {asset for (user, asset) in self.accounts.margin_required if user == user_id}
+        return {
+            "positions": positions,
+            "assets": {asset: self.margin_profile(user_id, asset) for asset in sorted(assets)},
+        }
 
     def query_alerts(self, limit: int) -> list[dict[str, object]]:
         return list(reversed(self.alerts))[:limit]

@@ -7,6 +7,11 @@ become ``settled``; a trade that cannot be posted becomes ``failed`` with
 the reason. Posting is idempotent by trade id. Deposits and withdrawals are
 posted against the external account as soon as they are durable.
 
+Margin symbols post no base asset: a margin trade's money is the two
+``MarginSettled`` events risk writes to the ``$accounts`` stream (realized
+against ``CLEARING``, the fee to ``FEES``, insurance from ``INSURANCE``),
+posted as soon as they are durable; the trade is ``settled`` once both are.
+
 Trade ids outside the engine are ``SYMBOL:N`` (``BTC_AIT:42``).
 """
 
@@ -19,13 +24,19 @@ import trio
 
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import CommittedBatch, Query, SettleTrades, SymbolStatus
-from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, Withdrawn
+from trading_engine.core.account_events import (
+    ACCOUNTS_STREAM,
+    Deposited,
+    MarginSettled,
+    Withdrawn,
+)
 from trading_engine.core.events import Journaled, Trade
 from trading_engine.core.ids import Symbol
-from trading_engine.core.instruments import Instrument
+from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.ledger import (
     Ledger,
     deposit_posting,
+    margin_posting,
     trade_posting,
     user_account,
     withdrawal_posting,
@@ -45,10 +56,12 @@ def trade_key(symbol: str, trade_id: int) -> str:
 
 
 class _Record:
-    __slots__ = ("reason", "settled_ts", "status", "trade")
+    __slots__ = ("margin", "reason", "settled_ts", "status", "trade")
 
-    def __init__(self, trade: Trade) -> None:
+    def __init__(self, trade: Trade, *, margin: bool = False) -> None:
         self.trade = trade
+        self.margin = margin
+        """A margin trade: settled by its two MarginSettled postings, not by ``settle``."""
         self.status = PENDING
         self.reason: str | None = None
         self.settled_ts: int | None = None
@@ -62,6 +75,8 @@ class SettlementActor:
         self.instruments: dict[Symbol, Instrument] = {}
         self.records: dict[str, _Record] = {}
         self.pending: dict[str, _Record] = {}
+        self.margin_posted: dict[str, int] = {}
+        """Per margin trade key: how many of its MarginSettled events are posted."""
 
     async def run(self) -> None:
         due = trio.current_time() + self._interval
@@ -111,13 +126,41 @@ class SettlementActor:
                             posting_id, event.user_id, event.asset, event.amount, event.ts
                         )
                     )
+                elif isinstance(event, MarginSettled):
+                    self._post_margin(event)
             return
         for event in events:
             if isinstance(event, Trade):
                 key = trade_key(event.symbol, event.trade_id)
                 if key not in self.records:
-                    record = self.records[key] = _Record(event)
+                    instrument = self.instruments.get(event.symbol)
+                    margin = instrument is not None and instrument.mode is Mode.MARGIN
+                    record = self.records[key] = _Record(event, margin=margin)
                     self.pending[key] = record
+                    if margin:
+                        self._margin_settled(key)
+
+    def _post_margin(self, event: MarginSettled) -> None:
+        instrument = self.instruments[event.symbol]
+        posting = margin_posting(
+            f"margin:{event.seq}", event.user_id, instrument.quote_asset,
+            event.realized, event.fee, event.insurance, event.ts,
+        )  # fmt: skip
+        if posting is not None and not self.ledger.post(posting):
+            return  # posted before: counted before
+        key = trade_key(event.symbol, event.trade_id)
+        self.margin_posted[key] = self.margin_posted.get(key, 0) + 1
+        self._margin_settled(key)
+
+    def _margin_settled(self, key: str) -> None:
+        """A margin trade whose both sides are posted becomes settled."""
+        record = self.records.get(key)
+        if record is None or record.status == SETTLED or self.margin_posted.get(key, 0) < 2:
+            return
+        record.status = SETTLED
+        record.settled_ts = record.trade.ts
+        self.pending.pop(key, None)
+        del self.margin_posted[key]
 
     def settle(self, keys: list[str]) -> dict[str, list[str]]:
         """Post the named trades; returns which settled now, were settled, failed, are unknown."""
@@ -135,6 +178,8 @@ class SettlementActor:
             if record.status == SETTLED:
                 result["already_settled"].append(key)
                 continue
+            if record.margin:
+                continue  # its MarginSettled events settle it, once durable
             trade = record.trade
             try:
                 instrument = self.instruments[trade.symbol]

@@ -11,7 +11,9 @@ zero at all times, which ``Ledger.totals_by_asset`` shows and
 Accounts are plain strings: ``user_account(user_id)`` (``"user:<id>"``) for
 users, ``FEES`` for what the exchange earns, and ``EXTERNAL`` as the
 counterpart of deposits and withdrawals (its balance is minus what users
-hold of the asset in total, fees included).
+hold of the asset in total, fees included). Margin symbols add ``CLEARING``,
+the counterpart of realized profit and loss (its balance is minus the cost of
+all open positions), and ``INSURANCE``, which pays users' shortfalls.
 
 The ledger does not check funds: the risk actor holds funds before an order
 may rest, so a negative user balance here is a bug elsewhere, reported by
@@ -32,8 +34,10 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.errors import InvalidInput, InvariantViolation
 
 __all__ = [
+    "CLEARING",
     "EXTERNAL",
     "FEES",
+    "INSURANCE",
     "USER_PREFIX",
     "AccountEntry",
     "Entry",
@@ -41,6 +45,7 @@ __all__ = [
     "Posting",
     "PostingKind",
     "deposit_posting",
+    "margin_posting",
     "trade_posting",
     "user_account",
     "withdrawal_posting",
@@ -50,6 +55,10 @@ FEES = "fees"
 """The exchange's fee income (maker rebates are paid from it)."""
 EXTERNAL = "external"
 """The world outside the exchange: the counterpart of deposits and withdrawals."""
+CLEARING = "clearing"
+"""Margin mode: the counterpart of realized profit and loss."""
+INSURANCE = "insurance"
+"""Margin mode: the insurance fund, which covers a user's loss beyond their collateral."""
 USER_PREFIX = "user:"
 
 
@@ -62,6 +71,7 @@ class PostingKind(StrEnum):
     TRADE = "trade"
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
+    MARGIN = "margin"
 
 
 class Entry(NamedTuple):
@@ -318,6 +328,33 @@ def withdrawal_posting(posting_id: str, user_id: str, asset: str, amount: int, t
         (Entry(user_account(user_id), asset, -amount), Entry(EXTERNAL, asset, amount)),
         ts,
     )
+
+
+def margin_posting(
+    posting_id: str,
+    user_id: str,
+    asset: str,
+    realized: int,
+    fee: int,
+    insurance: int,
+    ts: int,
+) -> Posting | None:
+    """One side of a margin trade: realized against ``CLEARING``, the fee to ``FEES``,
+    insurance from ``INSURANCE``; kind ``margin``. None when every amount is zero.
+    """
+    user = user_account(user_id)
+    candidates = [
+        Entry(user, asset, realized),
+        Entry(CLEARING, asset, -realized),
+        Entry(user, asset, -fee),
+        Entry(FEES, asset, fee),
+        Entry(user, asset, insurance),
+        Entry(INSURANCE, asset, -insurance),
+    ]
+    entries = [entry for entry in candidates if entry.amount != 0]
+    if not entries:
+        return None
+    return Posting.create(posting_id, PostingKind.MARGIN, entries, ts)
 
 
 def _check_transfer(posting_id: str, user_id: str, asset: str, amount: int) -> None:

@@ -12,6 +12,10 @@ Balances are integers in each asset's minor unit, per user: ``available``
   to the very next order); when an order ends, what is left of its hold goes
   back to available.
 
+Margin symbols (``core.margin``) hold no funds per order: instead
+``margin_held`` (part of ``held``) is ``min(margin_required, available +
+margin_held)`` per user and collateral asset, at all times.
+
 Every state change comes from an event (a deposit, an accepted order, a fill,
 an end), so replaying the journal rebuilds the same accounts.
 """
@@ -142,6 +146,12 @@ class Accounts:
         self.holds: dict[OrderId, tuple[UserId, str, int]] = {}
         """Per open order: its user, the held asset and what is left of the hold."""
         self.positions: dict[tuple[UserId, Symbol], int] = {}
+        self.margin_required: dict[tuple[UserId, str], int] = {}
+        """Margin mode: what the user's margin orders and positions need, per collateral asset."""
+        self.margin_held: dict[tuple[UserId, str], int] = {}
+        """Part of ``held``: always ``min(margin_required, available + margin_held)``."""
+        self.insurance: dict[str, int] = {}
+        """The insurance fund per asset: minus what it paid for users' shortfalls (may be < 0)."""
 
     def balance(self, user_id: UserId, asset: str) -> tuple[int, int]:
         """``(available, held)``."""
@@ -154,10 +164,40 @@ class Accounts:
 
     def credit(self, user_id: UserId, asset: str, amount: int) -> None:
         key = (user_id, asset)
+        if self.margin_required and key in self.margin_required:
+            self._credit_collateral(key, amount)
+            return
         value = self.available.get(key, 0) + amount
         if value < 0:
             raise InvariantViolation(f"{user_id} {asset}: available would go negative")
         self.available[key] = value
+
+    def _credit_collateral(self, key: tuple[UserId, str], amount: int) -> None:
+        """Credit a margin user's collateral: margin held is what the requirement takes of it."""
+        margin_held = self.margin_held.get(key, 0)
+        total = self.available.get(key, 0) + margin_held + amount
+        if total < 0:
+            raise InvariantViolation(f"{key[0]} {key[1]}: collateral would go negative")
+        wanted = min(self.margin_required[key], total)
+        self.available[key] = total - wanted
+        self.margin_held[key] = wanted
+        self.held[key] = self.held.get(key, 0) + wanted - margin_held
+
+    def set_margin_requirement(self, user_id: UserId, asset: str, required: int) -> None:
+        """Hold ``min(required, available + margin held)`` of ``asset`` as the user's margin."""
+        key = (user_id, asset)
+        self.margin_required[key] = required
+        self._credit_collateral(key, 0)
+
+    def collateral(self, user_id: UserId, asset: str) -> int:
+        """Available plus margin held: what margin losses may take (spot holds excluded)."""
+        key = (user_id, asset)
+        return self.available.get(key, 0) + self.margin_held.get(key, 0)
+
+    def pay_insurance(self, user_id: UserId, asset: str, amount: int) -> None:
+        """The insurance fund covers ``amount`` of the user's shortfall."""
+        self.insurance[asset] = self.insurance.get(asset, 0) - amount
+        self.credit(user_id, asset, amount)
 
     def can_withdraw(self, user_id: UserId, asset: str, amount: int) -> bool:
         return 0 < amount <= self.available.get((user_id, asset), 0)
@@ -206,12 +246,17 @@ class Accounts:
     def check(self) -> None:
         """Raise ``InvariantViolation`` if a balance is negative or holds disagree with held."""
         if any(v < 0 for v in self.available.values()) or any(v < 0 for v in self.held.values()):
+            # The insurance fund (``insurance``) is not a balance and may be negative.
             raise InvariantViolation("a balance is negative")
         per_key: dict[tuple[UserId, str], int] = {}
         for user_id, asset, left in self.holds.values():
             per_key[(user_id, asset)] = per_key.get((user_id, asset), 0) + left
+        for key, margin in self.margin_held.items():
+            per_key[key] = per_key.get(key, 0) + margin
+            if margin != min(self.margin_required.get(key, 0), margin + self.available[key]):
+                raise InvariantViolation(f"{key}: margin held {margin} is not what is required")
         for key, value in self.held.items():
             if per_key.get(key, 0) != value:
                 raise InvariantViolation(
-                    f"{key}: held {value} != sum of holds {per_key.get(key, 0)}"
+                    f"{key}: held {value} != sum of holds and margin {per_key.get(key, 0)}"
                 )
