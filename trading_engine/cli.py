@@ -4,6 +4,7 @@
 - ``bench engine [--journal memory|postgres]``: the whole engine in-process.
 - ``bench journal``: the PostgreSQL journal alone.
 - ``bench recovery [--events N]``: time to be ready after N journaled events.
+- ``loadtest --url URL``: real HTTP and WebSocket load against a running server.
 - ``migrate``: apply pending migrations to ``$DATABASE_URL`` (or ``--database-url``).
 
 - ``audit``: verify a journal end to end; exits 1 on any mismatch.
@@ -65,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     recovery.add_argument("--journal", choices=("memory", "postgres"), default="postgres")
     journal = benches.add_parser("journal", help="PostgreSQL journal append and read times")
     journal.add_argument("--total", type=int, default=100_000)
+    load = commands.add_parser("loadtest", help="HTTP and WebSocket load against a running server")
+    load.add_argument("--url", default="http://127.0.0.1:8000")
+    load.add_argument("--admin-key", default=os.environ.get("EXCHANGE_API_KEY", ""))
+    load.add_argument("--symbol", default="BTC_AIT")
+    load.add_argument("--users", type=int, default=20)
+    load.add_argument(
+        "--rate", type=float, default=0.0, help="orders per second; 0: as fast as possible"
+    )
+    load.add_argument("--duration", type=float, default=10.0)
+    load.add_argument("--concurrency", type=int, default=64)
+    load.add_argument("--subscribers", type=int, default=0)
+    load.add_argument("--seed", type=int, default=1)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     audit = commands.add_parser(
@@ -133,6 +146,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trading_engine.benchmarks.journal import run_journal_bench  # noqa: PLC0415
 
         return _print(run_journal_bench(os.environ.get("DATABASE_URL"), total=args.total))
+    if args.command == "loadtest":
+        from trading_engine.benchmarks.loadtest import run_loadtest  # noqa: PLC0415
+
+        if not args.admin_key:
+            print(
+                "trading-engine loadtest: pass --admin-key or set EXCHANGE_API_KEY", file=sys.stderr
+            )
+            return 2
+        return _print(
+            run_loadtest(
+                url=args.url, admin_key=args.admin_key, symbol=args.symbol, users=args.users,
+                rate=args.rate, duration=args.duration, concurrency=args.concurrency,
+                subscribers=args.subscribers, seed=args.seed,
+            )
+        )  # fmt: skip
     if args.command == "migrate":
         return _migrate(args.database_url)
     if args.command == "audit":

@@ -150,11 +150,13 @@ class MarketDataActor:
         bids: list[list[str]] = []
         asks: list[list[str]] = []
         last_level = 0
+        last_ts = 0
         instrument = state.instrument
         for event in events:
             if isinstance(event, BookLevel):
                 state.book.set(event.side, event.price, event.quantity, event.seq)
                 last_level = event.seq
+                last_ts = event.ts
                 if render:
                     price = instrument.price_str(event.price)
                     level = [price, instrument.quantity_str(event.quantity)]
@@ -177,7 +179,7 @@ class MarketDataActor:
             state.seq = last_level
             if render:
                 message = {"channel": book_channel, "type": "delta", "seq": last_level,
-                           "prev_seq": prev, "bids": bids, "asks": asks}  # fmt: skip
+                           "prev_seq": prev, "ts": last_ts, "bids": bids, "asks": asks}  # fmt: skip
                 self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
