@@ -1,0 +1,14 @@
+-- wrk script: alternate crossing limit orders of two users, so the book stays small.
+-- KEY_A=... KEY_B=... wrk -t2 -c64 -d10s --latency -s benchmarks/wrk_orders.lua http://127.0.0.1:8000
+-- (the demo users' keys are printed by `make run`)
+local key_a, key_b = os.getenv("KEY_A"), os.getenv("KEY_B")
+local n = 0
+request = function()
+  n = n + 1
+  local key, side = key_a, "buy"
+  if n % 2 == 1 then key, side = key_b, "sell" end
+  local body = '{"symbol":"BTC_AIT","side":"' .. side ..
+      '","type":"limit","quantity":"0.001","price":"30000"}'
+  return wrk.format("POST", "/api/v1/trading/orders",
+      {["Content-Type"] = "application/json", ["X-API-Key"] = key}, body)
+end
