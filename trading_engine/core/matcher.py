@@ -82,6 +82,19 @@ _RESTING_TIFS: Final = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 _TRANSITIONS: Final = TRANSITIONS
 
 
+def _fill(order: Order, quantity: int, notional: int, ts: int) -> OrderStatus:
+    """Record a fill of ``quantity`` on ``order``; returns its new status (via the table)."""
+    remaining = order.remaining = order.remaining - quantity
+    order.filled += quantity
+    order.notional += notional
+    order.updated_ts = ts
+    status = _PARTIAL if remaining else _FILLED
+    if status not in _TRANSITIONS[order.status]:
+        raise InvalidTransition(f"order {order.order_id}: {order.status} -> {status}")
+    order.status = status
+    return status
+
+
 class Refusal(NamedTuple):
     """A cancel or amend that changed nothing, and why."""
 
@@ -541,28 +554,16 @@ class Matcher:
                     )
                 )  # fmt: skip
                 level.quantity -= quantity
-                rest = maker.remaining = maker.remaining - quantity
-                maker.filled += quantity
-                maker.notional += notional
-                maker.updated_ts = ts
-                status = _PARTIAL if rest else _FILLED
-                if status not in _TRANSITIONS[maker.status]:
-                    raise InvalidTransition(f"order {maker_id}: {maker.status} -> {status}")
-                maker.status = status
+                status = _fill(maker, quantity, notional, ts)
+                rest = maker.remaining
                 out.append(
                     OrderFilled(
                         seq + 1, ts, symbol, maker_id, maker.user_id, trade_id, price, quantity,
                         _MAKER, maker_fee, maker.filled, rest, status,
                     )
                 )  # fmt: skip
-                taker_rest = taker.remaining = taker.remaining - quantity
-                taker.filled += quantity
-                taker.notional += notional
-                taker.updated_ts = ts
-                status = _PARTIAL if taker_rest else _FILLED
-                if status not in _TRANSITIONS[taker.status]:
-                    raise InvalidTransition(f"order {taker_id}: {taker.status} -> {status}")
-                taker.status = status
+                status = _fill(taker, quantity, notional, ts)
+                taker_rest = taker.remaining
                 self.seq = seq + 2
                 out.append(
                     OrderFilled(
