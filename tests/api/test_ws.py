@@ -81,6 +81,8 @@ async def test_bad_messages_get_errors_and_ping_gets_pong(server: Server) -> Non
         await ws.send_message("not json")
         assert (await receive(ws))["error"]["code"] == "invalid_input"
         await ws.send_message(json.dumps({"op": "subscribe", "channels": ["book.NOPE"]}))
-        assert (await receive(ws, "error"))["error"]["code"] == "unknown_channel"
+        assert (await receive(ws))["error"]["code"] == "unknown_channel"  # no "subscribed" first
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["candles.BTC_AIT.7m"]}))
+        assert (await receive(ws))["error"]["code"] == "unknown_channel"
         await ws.send_message(json.dumps({"op": "ping"}))
         assert (await receive(ws))["type"] == "pong"

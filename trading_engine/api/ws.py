@@ -25,7 +25,8 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
-from trading_engine.core.ids import UserId
+from trading_engine.core.candles import INTERVALS
+from trading_engine.core.ids import Symbol, UserId
 
 __all__ = ["register"]
 
@@ -119,6 +120,17 @@ async def _handle(
         _say(outbox, _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping"))
 
 
+def _known(engine: Engine, channel: str) -> bool:
+    """``book.S``, ``trades.S``, ``ticker.S`` or ``candles.S.INTERVAL`` of a listed symbol."""
+    kind, _, rest = channel.partition(".")
+    symbol, _, interval = rest.partition(".")
+    if Symbol(symbol) not in engine.instruments():
+        return False
+    if kind == "candles":
+        return interval in INTERVALS
+    return kind in ("book", "trades", "ticker") and not interval
+
+
 async def _subscription(
     engine: Engine,
     op: str,
@@ -138,6 +150,9 @@ async def _subscription(
         return
     if channel == "orders" and user is None:
         _say(outbox, _error("unauthenticated", "authenticate before subscribing to orders"))
+        return
+    if channel != "orders" and not _known(engine, channel):
+        _say(outbox, _error("unknown_channel", f"no channel {channel!r}"))
         return
     # The answer is queued before the subscription's snapshot, which follows it.
     _say(outbox, json.dumps({"type": "subscribed", "channel": channel}))
