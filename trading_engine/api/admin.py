@@ -8,8 +8,22 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import authenticate, hash_key, new_key
 from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.models import (
+    Alerts,
+    HaltBody,
+    LimitQuery,
+    MoveBody,
+    Movement,
+    NewSymbolBody,
+    NewUser,
+    NewUserBody,
+    SymbolOut,
+    SymbolStatus,
+    documented,
+    validate_body,
+)
 from trading_engine.api.orders import _decimals, _limit
-from trading_engine.api.schemas import amount, load_json, parse_amount, render_instrument, text
+from trading_engine.api.schemas import amount, parse_amount, render_instrument, text
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 
@@ -28,9 +42,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return error_response(status_of(result.code), result.code, result.message)
 
     @app.post(f"{P}/admin/users")
+    @documented(NewUser, 403, 409, status=201, body=NewUserBody)
     async def create_user() -> Response:
         await admin()
-        body = load_json(await request.get_data(), {"user_id", "owner"})
+        body = validate_body(await request.get_data(), NewUserBody)
         user_id = UserId(text(body, "user_id") or "")
         owner = text(body, "owner", required=False)
         key = new_key()
@@ -43,7 +58,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     async def move(withdraw: bool) -> Response:
         await admin()
-        body = load_json(await request.get_data(), {"user_id", "asset", "amount"})
+        body = validate_body(await request.get_data(), MoveBody)
         user_id = UserId(text(body, "user_id") or "")
         asset = text(body, "asset") or ""
         decimals = _decimals(engine, asset)
@@ -63,24 +78,20 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.post(f"{P}/admin/deposits")
+    @documented(Movement, 403, 404, body=MoveBody)
     async def deposit() -> Response:
         return await move(withdraw=False)
 
     @app.post(f"{P}/admin/withdrawals")
+    @documented(Movement, 403, 404, 422, body=MoveBody)
     async def withdraw() -> Response:
         return await move(withdraw=True)
 
     @app.post(f"{P}/admin/symbols")
+    @documented(SymbolOut, 403, 409, status=201, body=NewSymbolBody)
     async def add_symbol() -> Response:
         await admin()
-        fields = {
-            "symbol", "base_asset", "quote_asset", "tick_size", "lot_size", "min_quantity",
-            "min_notional", "price_band_pct", "maker_fee_bps", "taker_fee_bps", "mode",
-        }  # fmt: skip
-        body = load_json(await request.get_data(), fields)
-        for name in ("symbol", "base_asset", "quote_asset", "tick_size", "lot_size"):
-            if body.get(name) is None:
-                raise ApiError(400, "invalid_input", f"{name}: is required")
+        body = validate_body(await request.get_data(), NewSymbolBody)
         instrument = Instrument.create(
             body["symbol"],
             body["base_asset"],
@@ -89,10 +100,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             body["lot_size"],
             min_quantity=body.get("min_quantity"),
             min_notional=body.get("min_notional"),
-            price_band_pct=body.get("price_band_pct", "10"),
+            price_band_pct="10" if body.get("price_band_pct") is None else body["price_band_pct"],
             maker_fee_bps=_bps(body, "maker_fee_bps"),
             taker_fee_bps=_bps(body, "taker_fee_bps"),
-            mode=body.get("mode", "spot"),
+            mode=body.get("mode") or "spot",
         )
         result = await engine.add_symbol(instrument)
         if isinstance(result, Refused):
@@ -102,9 +113,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return response
 
     @app.post(f"{P}/admin/symbols/<symbol>/halt")
+    @documented(SymbolStatus, 403, 404, 409, body=HaltBody)
     async def halt(symbol: str) -> Response:
         await admin()
-        body = load_json(await request.get_data() or b"{}", {"reason"})
+        body = validate_body(await request.get_data() or b"{}", HaltBody)
         reason = text(body, "reason", required=False) or "halted by admin"
         result = await engine.halt(Symbol(symbol), reason)
         if isinstance(result, Refused):
@@ -112,6 +124,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"symbol": symbol, "status": "halted", "reason": reason})
 
     @app.post(f"{P}/admin/symbols/<symbol>/resume")
+    @documented(SymbolStatus, 403, 404, 409)
     async def resume(symbol: str) -> Response:
         await admin()
         result = await engine.resume(Symbol(symbol))
@@ -120,6 +133,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"symbol": symbol, "status": "trading"})
 
     @app.get(f"{P}/surveillance/alerts")
+    @documented(Alerts, 403, query=LimitQuery)
     async def alerts() -> Response:
         await admin()
         limit = _limit(request.args.get("limit"), 100, 1000)
@@ -127,7 +141,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
 
 def _bps(body: dict[str, object], name: str) -> int:
-    value = body.get(name, 0)
+    value = body.get(name)
+    if value is None:
+        return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(400, "invalid_input", f"{name}: must be an integer number of basis points")
     return value

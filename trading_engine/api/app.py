@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Response, request
+from quart_schema import QuartSchema
+from quart_schema.openapi import OpenAPIProvider
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -12,7 +16,26 @@ from trading_engine.api.errors import error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
 
-__all__ = ["create_app"]
+__all__ = ["OPENAPI_PATH", "create_app"]
+
+OPENAPI_PATH = "/api/v1/openapi.json"
+_API_KEY = {"type": "apiKey", "in_": "header", "name": "X-API-Key"}
+_TEXT = {
+    "description": "Prometheus text format",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+
+
+class _Provider(OpenAPIProvider):
+    """quart-schema's document, with ``/metrics`` answering text rather than JSON."""
+
+    def schema(self) -> dict[str, Any]:
+        document = super().schema()
+        metrics = document["paths"].get("/metrics", {}).get("get")
+        if metrics is not None:
+            metrics["responses"] = {"200": _TEXT}
+            metrics["security"] = []
+        return document
 
 
 def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -> QuartTrio:
@@ -24,6 +47,18 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
     metrics.install(app, engine)
     for area in (orders, market, admin, ws):
         area.register(app, engine, admin_key)
+    QuartSchema(
+        app,
+        openapi_path=OPENAPI_PATH,
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info={"title": "trading-engine", "version": "0.1.0"},
+        security_schemes={"ApiKey": _API_KEY},
+        security=[{"ApiKey": []}],
+        conversion_preference="pydantic",
+        openapi_provider_class=_Provider,
+    )
 
     if limiter is not None:
 

@@ -9,8 +9,25 @@ from quart import Quart, Response, jsonify, request
 from trading_engine.actors.engine import Engine
 from trading_engine.api.auth import authenticate
 from trading_engine.api.errors import ApiError
+from trading_engine.api.models import (
+    Candles,
+    CandlesQuery,
+    DepthQuery,
+    Health,
+    OrderBook,
+    Ready,
+    SettleBody,
+    Settlement,
+    SettleResult,
+    Symbols,
+    Ticker,
+    TradeList,
+    TradesQuery,
+    documented,
+    validate_body,
+)
 from trading_engine.api.orders import _limit
-from trading_engine.api.schemas import load_json, render_instrument, render_trade
+from trading_engine.api.schemas import render_instrument, render_trade
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
@@ -30,16 +47,19 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     @app.get("/health")
     @app.get(f"{P}/health")
+    @documented(Health, public=True)
     async def health() -> Response:
         return jsonify({"status": "ok"})
 
     @app.get("/ready")
     @app.get(f"{P}/ready")
+    @documented(Ready, public=True)
     async def ready() -> Response:
         await engine.check_invariants()  # a round trip through the risk actor
         return jsonify({"status": "ready", "symbols": len(engine.instruments())})
 
     @app.get(f"{P}/symbols")
+    @documented(Symbols, public=True)
     async def symbols() -> Response:
         halted = engine.halted()
         return jsonify(
@@ -51,6 +71,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.get(f"{P}/orderbook/<symbol>")
+    @documented(OrderBook, 404, public=True, query=DepthQuery)
     async def orderbook(symbol: str) -> Response:
         instrument = instrument_of(symbol)
         depth = _limit(request.args.get("depth"), 50, 1000)
@@ -67,6 +88,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.get(f"{P}/ticker/<symbol>")
+    @documented(Ticker, 404, public=True)
     async def ticker(symbol: str) -> Response:
         from trading_engine.actors.marketdata import render_ticker  # noqa: PLC0415
 
@@ -75,6 +97,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({**render_ticker(instrument, raw), "seq": raw.get("seq", 0)})
 
     @app.get(f"{P}/trades")
+    @documented(TradeList, 404, public=True, query=TradesQuery)
     async def trades() -> Response:
         symbol = request.args.get("symbol")
         if not symbol:
@@ -85,6 +108,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"trades": [render_trade(t, instrument) for t in tape]})
 
     @app.get(f"{P}/candles/<symbol>")
+    @documented(Candles, 404, public=True, query=CandlesQuery)
     async def candles(symbol: str) -> Response:
         instrument = instrument_of(symbol)
         interval = request.args.get("interval", "1m")
@@ -112,6 +136,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.get(f"{P}/settlement/<trade_id>")
+    @documented(Settlement, 404)
     async def settlement(trade_id: str) -> Response:
         await authenticate(engine, admin_key)
         status = await engine.settlement(trade_id)
@@ -124,9 +149,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify(rendered)
 
     @app.post(f"{P}/settlement/trigger")
+    @documented(SettleResult, body=SettleBody)
     async def settlement_trigger() -> Response:
         await authenticate(engine, admin_key)
-        body = load_json(await request.get_data(), {"trade_ids"})
+        body = validate_body(await request.get_data(), SettleBody)
         ids = body.get("trade_ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
             raise InvalidInput("trade_ids", "must be a list of at most 1000 trade ids")

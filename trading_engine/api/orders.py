@@ -10,7 +10,24 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate
 from trading_engine.api.errors import ApiError, error_response, status_of
-from trading_engine.api.schemas import amount, load_json, order_request, render_order, render_trade
+from trading_engine.api.models import (
+    AmendBody,
+    Balances,
+    CancelAllQuery,
+    CancelledList,
+    LimitQuery,
+    Order,
+    OrderBody,
+    OrderList,
+    RiskCheck,
+    RiskCheckBody,
+    RiskProfile,
+    TradeList,
+    UserOrdersQuery,
+    documented,
+    validate_body,
+)
+from trading_engine.api.schemas import amount, order_request, render_order, render_trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
@@ -43,9 +60,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return error_response(status_of(result.code), result.code, result.message)
 
     @app.post(f"{P}/orders")
+    @documented(Order, 403, 404, 422, status=201, body=OrderBody, also=[(200, Order)])
     async def submit() -> Response:
         principal = await caller()
-        body = load_json(await request.get_data())
+        body = validate_body(await request.get_data(), OrderBody)
         user_id = principal.acting_for(body.get("user_id"))
         outcome = await engine.submit(order_request(body, engine.instruments(), user_id))
         metrics = app.config["METRICS"]
@@ -65,10 +83,12 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return response
 
     @app.get(f"{P}/orders/<order_id>")
+    @documented(Order, 404)
     async def get_order(order_id: str) -> Response:
         return jsonify(render(await own_order(await caller(), order_id)))
 
     @app.delete(f"{P}/orders/<order_id>")
+    @documented(Order, 404, 409)
     async def cancel(order_id: str) -> Response:
         principal = await caller()
         view = await own_order(principal, order_id)
@@ -78,10 +98,11 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify(render(result.order, result.trades))
 
     @app.patch(f"{P}/orders/<order_id>")
+    @documented(Order, 404, 409, 422, body=AmendBody)
     async def amend(order_id: str) -> Response:
         principal = await caller()
         view = await own_order(principal, order_id)
-        body = load_json(await request.get_data(), {"price", "quantity"})
+        body = validate_body(await request.get_data(), AmendBody)
         instrument = instrument_of(view.symbol)
         if body.get("price") is None and body.get("quantity") is None:
             raise InvalidInput("body", "give a new price and/or quantity")
@@ -96,6 +117,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify(render(result.order, result.trades))
 
     @app.delete(f"{P}/orders")
+    @documented(CancelledList, 403, 404, query=CancelAllQuery)
     async def cancel_all() -> Response:
         principal = await caller()
         user_id = principal.acting_for(request.args.get("user_id"))
@@ -106,6 +128,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"cancelled": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/orders")
+    @documented(OrderList, 403, query=UserOrdersQuery)
     async def user_orders(user_id: str) -> Response:
         principal = await caller()
         user = principal.acting_for(user_id)
@@ -117,6 +140,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"orders": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/trades")
+    @documented(TradeList, 403, query=LimitQuery)
     async def user_trades(user_id: str) -> Response:
         user = (await caller()).acting_for(user_id)
         limit = _limit(request.args.get("limit"), 100, 1000)
@@ -124,11 +148,13 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"trades": [render_trade(t, instrument_of(t.symbol)) for t in trades]})
 
     @app.get(f"{P}/users/<user_id>/balances")
+    @documented(Balances, 403)
     async def balances(user_id: str) -> Response:
         user = (await caller()).acting_for(user_id)
         return jsonify({"user_id": user, "balances": await _balances(engine, user)})
 
     @app.get(f"{P}/users/<user_id>/risk-profile")
+    @documented(RiskProfile, 403)
     async def risk_profile(user_id: str) -> Response:
         user = (await caller()).acting_for(user_id)
         positions = await engine.positions(user)
@@ -157,9 +183,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.post(f"{P}/risk/check")
+    @documented(RiskCheck, 403, body=RiskCheckBody)
     async def risk_check() -> Response:
         principal = await caller()
-        body = load_json(await request.get_data(), {"user_id", "order"})
+        body = validate_body(await request.get_data(), RiskCheckBody)
         user_id = principal.acting_for(body.get("user_id"))
         order = body.get("order")
         if not isinstance(order, dict):
@@ -193,7 +220,7 @@ def _decimals(engine: Engine, asset: str) -> int:
 
 
 def _order_id(raw: str) -> OrderId:
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(404, "unknown_order", f"no order {raw}")
     return OrderId(int(raw))
 
@@ -201,6 +228,6 @@ def _order_id(raw: str) -> OrderId:
 def _limit(raw: str | None, default: int, cap: int) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidInput("limit", "must be a positive integer")
     return min(int(raw), cap)

@@ -1,0 +1,412 @@
+"""The API's request and response models: one source for validation and the OpenAPI document.
+
+Request bodies are read with ``load_json`` (numbers as ``Decimal`` or ``int``, never
+float), checked against their model here, and then parsed into engine types by
+``schemas.py`` from the same dict. A model failure is a 400 in the error shape, naming
+the first offending field (an unknown field first, as before). Prices, quantities and
+amounts are decimal strings or JSON numbers; the models check only that, and leave
+the exact parsing, the grids and the ranges to ``schemas.py`` and the instruments.
+
+``documented`` attaches the models, the error responses and the security requirement
+to a route for quart-schema's OpenAPI 3.1 document (``/api/v1/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+)
+from quart_schema import (
+    document_querystring,
+    document_request,
+    document_response,
+    security_scheme,
+)
+
+from trading_engine.api.schemas import load_json
+from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.errors import InvalidInput
+
+__all__ = ["documented", "validate_body"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _decimal_like(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError("must be a decimal string or a number")  # noqa: TRY004
+    return value
+
+
+# A price, quantity or amount as it arrives: a decimal string or a JSON number (read as
+# ``Decimal`` or ``int``). The value passes through unchanged for ``schemas.py`` to parse.
+DecimalIn = Annotated[
+    str | int | Decimal,
+    PlainValidator(_decimal_like),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "examples": ["30000.5"]}, {"type": "number"}],
+            "description": "a decimal string or a JSON number (parsed exactly, never as float)",
+        }
+    ),
+]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderBody(_Body):
+    """A new order."""
+
+    user_id: Name | None = Field(None, description="whom to act for (admin key only)")
+    symbol: Name
+    side: Side
+    type: OrderType
+    quantity: DecimalIn
+    price: DecimalIn | None = None
+    stop_price: DecimalIn | None = None
+    time_in_force: TimeInForce | None = None
+    expire_time: DecimalIn | None = Field(None, description="Unix seconds, for GTD")
+    post_only: StrictBool | None = None
+    client_order_id: Name | None = None
+    stp: StpMode | None = None
+
+
+class AmendBody(_Body):
+    """A new price and/or quantity for a resting order."""
+
+    price: DecimalIn | None = None
+    quantity: DecimalIn | None = None
+
+
+class RiskCheckBody(_Body):
+    """An order to check against the risk rules without placing it."""
+
+    user_id: Name | None = None
+    order: OrderBody
+
+
+class NewUserBody(_Body):
+    user_id: Name
+    owner: Name | None = None
+
+
+class MoveBody(_Body):
+    """A deposit or withdrawal."""
+
+    user_id: Name
+    asset: Name
+    amount: DecimalIn
+
+
+class NewSymbolBody(_Body):
+    symbol: Name
+    base_asset: Name
+    quote_asset: Name
+    tick_size: DecimalIn
+    lot_size: DecimalIn
+    min_quantity: DecimalIn | None = None
+    min_notional: DecimalIn | None = None
+    price_band_pct: DecimalIn | None = None
+    maker_fee_bps: StrictInt | None = None
+    taker_fee_bps: StrictInt | None = None
+    mode: Name | None = None
+
+
+class HaltBody(_Body):
+    reason: Name | None = None
+
+
+class SettleBody(_Body):
+    trade_ids: list[StrictStr] = Field(max_length=1000)
+
+
+def validate_body(raw: bytes | str, model: type[BaseModel]) -> dict[str, Any]:
+    """The body as a dict (numbers exact) once ``model`` accepts it; raises ``InvalidInput``."""
+    body = load_json(raw)
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        message = {"extra_forbidden": "is not a known field", "missing": "is required"}.get(
+            first["type"], str(first["msg"]).removeprefix("Value error, ")
+        )
+        raise InvalidInput(field, message) from None
+    return body
+
+
+# Responses.
+
+
+class TradeOut(BaseModel):
+    trade_id: str
+    symbol: str
+    price: str
+    quantity: str
+    side: Side
+    maker_order_id: str
+    taker_order_id: str
+    maker_fee: str
+    taker_fee: str
+    time: str
+
+
+class Order(BaseModel):
+    """An order: prices and quantities as decimal strings, times as Unix seconds."""
+
+    order_id: str
+    client_order_id: str | None
+    user_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: str | None
+    stop_price: str | None
+    quantity: str
+    filled_quantity: str
+    remaining_quantity: str
+    average_price: str | None
+    status: str
+    reason: str | None
+    post_only: bool
+    created_at: str
+    updated_at: str
+    trades: list[TradeOut]
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    field: str | None = Field(None, description="the request field at fault, for 400s")
+    reasons: list[str] | None = Field(None, description="every reason, for a rejected order")
+    order: Order | None = Field(None, description="the rejected order, when one was recorded")
+
+
+class ErrorResponse(BaseModel):
+    """An error: 400 bad input, 401/403 authentication, 404 unknown, 409 conflict, 422
+    rejected, 429 rate limited, 503 halted or unavailable."""
+
+    error: ErrorDetail
+
+
+class OrderList(BaseModel):
+    orders: list[Order]
+
+
+class CancelledList(BaseModel):
+    cancelled: list[Order]
+
+
+class TradeList(BaseModel):
+    trades: list[TradeOut]
+
+
+class BalanceOut(BaseModel):
+    available: str
+    held: str
+
+
+class Balances(BaseModel):
+    """A user's balances by asset, as decimal strings."""
+
+    user_id: str
+    balances: dict[str, BalanceOut]
+
+
+class RiskLimits(BaseModel):
+    enabled: bool
+    max_order_size: str | None
+    max_position_size: str | None
+    max_open_orders: int | None
+
+
+class RiskProfile(BaseModel):
+    user_id: str
+    balances: dict[str, BalanceOut]
+    positions: dict[str, str]
+    limits: RiskLimits
+    margin: None
+
+
+class Hold(BaseModel):
+    asset: str
+    amount: str
+
+
+class RiskCheck(BaseModel):
+    allowed: bool
+    reasons: list[str]
+    hold: Hold | None
+
+
+class SymbolOut(BaseModel):
+    """An instrument and its trading status."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    tick_size: str
+    lot_size: str
+    min_quantity: str
+    price_band_pct: str
+    maker_fee_bps: int
+    taker_fee_bps: int
+    mode: str
+    status: Literal["trading", "halted"]
+    halt_reason: str | None
+
+
+class Symbols(BaseModel):
+    symbols: list[SymbolOut]
+
+
+class OrderBook(BaseModel):
+    """Aggregated depth: ``[price, quantity]`` levels, best first."""
+
+    symbol: str
+    seq: int
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
+
+
+class Candle(BaseModel):
+    start: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    trades: int
+
+
+class Candles(BaseModel):
+    symbol: str
+    interval: str
+    candles: list[Candle]
+
+
+class Ticker(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    symbols: int
+
+
+class NewUser(BaseModel):
+    user_id: str
+    owner: str | None
+    api_key: str
+
+
+class Movement(BaseModel):
+    user_id: str
+    asset: str
+    available: str
+    held: str
+
+
+class SymbolStatus(BaseModel):
+    symbol: str
+    status: Literal["trading", "halted"]
+    reason: str | None = None
+
+
+class Alerts(BaseModel):
+    alerts: list[dict[str, Any]]
+
+
+class Settlement(BaseModel):
+    """A trade's settlement status."""
+
+    model_config = ConfigDict(extra="allow")
+
+    symbol: str
+    price: str
+    quantity: str
+
+
+class SettleResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# Query strings.
+
+
+class LimitQuery(BaseModel):
+    limit: int | None = Field(None, ge=1, description="at most this many (capped at 1000)")
+
+
+class UserOrdersQuery(LimitQuery):
+    status: Literal["open", "all"] | None = None
+
+
+class CancelAllQuery(BaseModel):
+    user_id: str | None = None
+    symbol: str | None = None
+
+
+class DepthQuery(BaseModel):
+    depth: int | None = Field(None, ge=1, description="levels per side (capped at 1000)")
+
+
+class TradesQuery(LimitQuery):
+    symbol: str
+
+
+class CandlesQuery(LimitQuery):
+    interval: str | None = None
+
+
+def documented(
+    ok: type[BaseModel],
+    *errors: int,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    public: bool = False,
+    also: Iterable[tuple[int, type[BaseModel]]] = (),
+) -> Callable[[F], F]:
+    """Document a route: its body, query, success response, error responses and security."""
+
+    def decorate(func: F) -> F:
+        func = document_response(ok, status)(func)
+        for code, model in also:
+            func = document_response(model, code)(func)
+        for code in sorted({400, 429, 503, *errors, *(() if public else (401,))}):
+            func = document_response(ErrorResponse, code)(func)
+        if body is not None:
+            func = document_request(body)(func)
+        if query is not None:
+            func = document_querystring(query)(func)
+        if public:
+            func = security_scheme([])(func)
+        return func
+
+    return decorate
