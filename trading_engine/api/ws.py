@@ -8,7 +8,9 @@ Client messages: ``{"op": "subscribe", "channels": [...]}``,
 channel's snapshot), ``{"type": "authenticated", ...}`` and ``{"type": "pong"}``;
 a heartbeat ``{"type": "heartbeat"}`` comes every few seconds; errors are
 ``{"type": "error", "error": {"code": ..., "message": ...}}``. A subscriber
-that can't keep up is disconnected with ``slow_consumer`` (close code 1008).
+that falls behind gets consecutive book deltas merged into one
+(``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
+can't keep up is disconnected with ``slow_consumer`` (close code 1008).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from quart import Quart, websocket
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
+from trading_engine.api.conflate import conflate
 from trading_engine.api.errors import ApiError
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
@@ -59,8 +62,15 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
 
 async def _pump(inbox: trio.MemoryReceiveChannel[str], scope: trio.CancelScope) -> None:
-    async for text in inbox:
-        await websocket.send(text)
+    async for first in inbox:
+        waiting = [first]
+        while True:
+            try:
+                waiting.append(inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        for text in conflate(waiting):
+            await websocket.send(text)
     # The market-data actor closed our outbox: we could not keep up.
     await websocket.send(_error("slow_consumer", "too far behind: resubscribe for a snapshot"))
     await websocket.close(1008)
