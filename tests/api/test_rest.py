@@ -168,3 +168,37 @@ async def test_metrics_count_orders_rejections_and_requests(server: Server) -> N
     assert 'te_order_rejections_total{reason="insufficient_funds"} 1.0' in text
     assert 'te_http_request_seconds_count{method="POST",route="/api/v1/trading/orders"' in text
     assert "te_journal_writes_total" in text
+
+
+async def test_risk_profile_shows_a_margin_position_with_entry_and_liquidation_prices(
+    server: Server,
+) -> None:
+    async with server.client(ADMIN) as admin:
+        listed = await admin.post(
+            "/admin/symbols",
+            json={"symbol": "PERP_AIT", "base_asset": "PERP", "quote_asset": "AIT",
+                  "tick_size": "0.01", "lot_size": "0.001", "mode": "margin"},
+        )  # fmt: skip
+        assert listed.status_code == 201, listed.text
+        key = (await admin.post("/admin/users", json={"user_id": "dave"})).json()["api_key"]
+        funded = {"user_id": "dave", "asset": "AIT", "amount": "200"}
+        assert (await admin.post("/admin/deposits", json=funded)).status_code == 200
+    perp = {"symbol": "PERP_AIT", "type": "limit", "quantity": "1", "price": "1000"}
+    async with server.client(server.keys[BOB]) as bob, server.client(key) as dave:
+        assert (await bob.post("/orders", json=perp | {"side": "sell"})).status_code == 201
+        assert (await dave.post("/orders", json=perp | {"side": "buy"})).status_code == 201
+        for _ in range(100):  # the mark follows the trade through the pricing actor
+            margin = (await dave.get("/users/dave/risk-profile")).json()["margin"]
+            if margin["positions"]["PERP_AIT"]["mark_price"]:
+                break
+            await trio.sleep(0.01)
+    position = margin["positions"]["PERP_AIT"]
+    assert (position["quantity"], position["entry_price"], position["mark_price"]) == (
+        "1",
+        "1000",
+        "1000",
+    )
+    # 200 AIT of collateral (less the fee) on a 1,000 AIT long at a 5% maintenance
+    # margin: equity meets maintenance near (1000 - 199.9) / 0.95, about 842.2.
+    assert 842 < float(position["liquidation_price"]) < 843  # a display value, not money
+    assert float(margin["assets"]["AIT"]["margin_ratio"]) > 1

@@ -239,12 +239,33 @@ class RiskLimits(BaseModel):
     max_open_orders: int | None
 
 
+class MarginPosition(BaseModel):
+    quantity: str
+    entry_price: str | None
+    mark_price: str | None
+    liquidation_price: str | None
+
+
+class MarginAsset(BaseModel):
+    collateral: str
+    equity: str
+    maintenance: str
+    requirement: str
+    margin_held: str
+    margin_ratio: str | None
+
+
+class MarginProfile(BaseModel):
+    positions: dict[str, MarginPosition]
+    assets: dict[str, MarginAsset]
+
+
 class RiskProfile(BaseModel):
     user_id: str
     balances: dict[str, BalanceOut]
     positions: dict[str, str]
     limits: RiskLimits
-    margin: None
+    margin: MarginProfile | None
 
 
 class Hold(BaseModel):

@@ -10,6 +10,7 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate
 from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
     AmendBody,
     Balances,
@@ -178,7 +179,12 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
                     ),
                     "max_open_orders": config.max_open_orders,
                 },
-                "margin": None,
+                "margin": render_margin(
+                    await engine.margin(user),
+                    instruments,
+                    {s: (await engine.ticker(s) or {}).get("mark") for s in instruments},
+                    engine.config.liquidation_threshold,
+                ),
             }
         )
 

@@ -1,0 +1,80 @@
+"""The margin part of a risk profile: positions, entry and liquidation prices, margin ratio.
+
+For display only (money never moves here). The liquidation price of a
+position is where, with every other position at its current mark, equity
+would fall to maintenance: solving ``C + s*p*A - cost = M + m*p*A`` for the
+price ``p``, where ``A`` is the position's size in quote units per tick,
+``s`` its sign, ``m`` the maintenance fraction, and ``C`` and ``M`` the
+equity and maintenance of everything else.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from trading_engine.core.ids import Symbol
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.numbers import format_decimal
+
+__all__ = ["render_margin"]
+
+
+def render_margin(
+    margin: dict[str, Any],
+    instruments: dict[Symbol, Instrument],
+    references: dict[Symbol, int | None],
+    maintenance_fraction: Decimal,
+) -> dict[str, Any] | None:
+    """The ``margin`` object of a risk profile, or None for a user with no margin activity."""
+    positions: dict[Symbol, tuple[int, int]] = margin.get("positions", {})
+    assets: dict[str, dict[str, int]] = margin.get("assets", {})
+    if not positions and not assets:
+        return None
+    out_assets: dict[str, Any] = {}
+    for asset, profile in assets.items():
+        decimals = next(
+            (i.quote_decimals for i in instruments.values() if i.quote_asset == asset), 8
+        )
+        rendered: dict[str, str | None] = {k: _money(v, decimals) for k, v in profile.items()}
+        maintenance = profile.get("maintenance", 0)
+        rendered["margin_ratio"] = (
+            format_decimal((Decimal(profile["equity"]) / maintenance).quantize(Decimal("0.0001")))
+            if maintenance
+            else None
+        )
+        out_assets[asset] = rendered
+    out_positions: dict[str, Any] = {}
+    for symbol, (quantity, cost) in positions.items():
+        instrument = instruments[symbol]
+        size = abs(quantity) * instrument.quote_per_tick_lot
+        entry = None
+        if quantity:
+            entry = _price(instrument, Decimal(abs(cost)) / size)
+        profile = assets.get(instrument.quote_asset, {})
+        mark = references.get(symbol)
+        liquidation = None
+        if quantity and mark and profile:
+            sign = 1 if quantity > 0 else -1
+            here_unrealized = sign * mark * size - cost
+            here_maintenance = maintenance_fraction * mark * size
+            rest_equity = profile["equity"] - here_unrealized
+            rest_maintenance = profile["maintenance"] - here_maintenance
+            denominator = (sign - maintenance_fraction) * size
+            price = (rest_maintenance - rest_equity + cost) / denominator
+            liquidation = _price(instrument, price) if price > 0 else None
+        out_positions[symbol] = {
+            "quantity": ("-" if quantity < 0 else "") + instrument.quantity_str(abs(quantity)),
+            "entry_price": entry,
+            "mark_price": instrument.price_str(mark) if mark else None,
+            "liquidation_price": liquidation,
+        }
+    return {"positions": out_positions, "assets": out_assets}
+
+
+def _money(units: int, decimals: int) -> str:
+    return format_decimal(Decimal(units).scaleb(-decimals))
+
+
+def _price(instrument: Instrument, ticks: Decimal) -> str:
+    return format_decimal((ticks * instrument.tick_size).quantize(instrument.tick_size))
