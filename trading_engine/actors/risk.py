@@ -70,6 +70,7 @@ from trading_engine.core.account_events import (
 )
 from trading_engine.core.enums import OrderType, RejectReason, Side, TimeInForce
 from trading_engine.core.events import (
+    BookLevel,
     Journaled,
     OrderAccepted,
     OrderAmended,
@@ -615,8 +616,11 @@ class RiskActor:
         if state is None:
             return
         instrument = state.instrument
+        apply = self._apply_order_event
         for event in events:
-            self._apply_order_event(instrument, event)
+            # Book levels are most of a symbol's events and change nothing here.
+            if type(event) is not BookLevel:
+                apply(instrument, event)
 
     def _apply_order_event(self, instrument: Instrument, event: Journaled) -> None:
         accounts = self.accounts
