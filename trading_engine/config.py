@@ -42,6 +42,8 @@ class EngineConfig:
     expire_every: float = 1.0
     settlement_interval: float = 1.0
     redis_url: str | None = None
+    ticker_interval: float = 0.1
+    """Seconds between a symbol's ticker updates to market data (0: after every batch)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:

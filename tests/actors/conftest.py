@@ -20,7 +20,7 @@ def journal() -> InMemoryJournal:
 @pytest.fixture
 def config() -> EngineConfig:
     """Settlement runs only when a test triggers it, so that ``pending`` is observable."""
-    return EngineConfig(settlement_interval=3600.0)
+    return EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
 
 
 @pytest.fixture

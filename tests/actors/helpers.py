@@ -66,7 +66,8 @@ async def open_market(
     funding: dict[UserId, dict[str, int]] | None = None,
 ) -> AsyncIterator[Engine]:
     """A started engine with BTC_AIT and ETH_AIT listed and ``funding`` deposited."""
-    async with open_engine(config or EngineConfig(settlement_interval=3600.0), journal) as engine:
+    config = config or EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
+    async with open_engine(config, journal) as engine:
         with trio.fail_after(5):
             for instrument in INSTRUMENTS.values():
                 assert await engine.add_symbol(instrument) is None

@@ -20,14 +20,17 @@ from tests.actors.helpers import (
     ETH_MID,
     buy,
     crash,
+    open_market,
     place,
     quiesce,
     sell,
 )
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import OrderResult, Refused
+from trading_engine.config import EngineConfig
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.storage.journal import InMemoryJournal
 
 Levels = dict[Decimal, Decimal]
 
@@ -323,3 +326,17 @@ async def test_slow_subscriber_is_dropped_while_trading_goes_on(engine: Engine) 
     assert len(_drain(healthy)) == 21
     result = await place(engine, sell(BOB, 10, BTC_MID - 19))
     assert result.trades
+
+
+async def test_tickers_are_throttled_but_the_last_one_always_arrives() -> None:
+    config = EngineConfig(settlement_interval=3600.0, ticker_interval=0.3)
+    async with open_market(InMemoryJournal(), config) as engine:
+        _, receive = await _subscribe(engine, f"ticker.{BTC.symbol}")
+        await place(engine, sell(BOB, 1000, BTC_MID + 50))
+        for i in range(10):  # ten trades, each at a new price, well within 0.3 s
+            await place(engine, buy(ALICE, 10, BTC_MID + 50))
+            await place(engine, sell(BOB, 10, BTC_MID + 49 - i))
+        await trio.sleep(0.7)
+        messages = _drain(receive)
+    assert 1 <= len(messages) <= 4, len(messages)
+    assert messages[-1]["trades_24h"] == 10

@@ -357,7 +357,12 @@ async def build_actors(
         rate_of(config.liquidation_threshold, field="LIQUIDATION_THRESHOLD"),
     )
     risk = RiskActor(channels["risk"][1], journal_send, config.risk, rates)
-    pricing = PricingActor(channels["pricing"][1], inboxes.risk.send_nowait, inboxes.market_data)
+    pricing = PricingActor(
+        channels["pricing"][1],
+        inboxes.risk.send_nowait,
+        inboxes.market_data,
+        ticker_interval=config.ticker_interval,
+    )
     settlement = SettlementActor(channels["settlement"][1], interval=config.settlement_interval)
     market_data = MarketDataActor(channels["market_data"][1], redis)
     supervisor = Supervisor(

@@ -5,13 +5,15 @@ mid, micro-price, EWMA, VWAP, 24-hour statistics, mark). The mark price is
 the median of mid, last trade and EWMA (see ``core.pricing.mark_of``); it is
 the reference for price bands and market-order protection (with no mark
 yet, the best price of a one-sided book stands in). After each batch
-it sends each changed reference to the risk actor and to the symbol's actor,
-and each changed ticker to the market-data actor.
+it sends each changed reference to the risk actor and to the symbol's actor
+at once, and each changed ticker to the market-data actor at most every
+``TICKER_INTERVAL`` (0.1 s).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +35,10 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
 from trading_engine.core.pricing import PriceState
 
-__all__ = ["PricingActor", "Ticker"]
+__all__ = ["TICKER_INTERVAL", "PricingActor", "Ticker"]
+
+TICKER_INTERVAL = 0.1
+"""Seconds between ticker updates of a symbol to market data (references go at once)."""
 
 Ticker = dict[str, Any]
 
@@ -54,19 +59,39 @@ class PricingActor:
         inbox: trio.MemoryReceiveChannel[Any],
         notify_risk: Callable[[object], None],
         market_data: trio.MemorySendChannel[Any],
+        *,
+        ticker_interval: float = TICKER_INTERVAL,
     ) -> None:
         self._inbox = inbox
         self._notify_risk = notify_risk
         self._market_data = market_data
+        self._ticker_interval = ticker_interval
         self.symbols: dict[Symbol, _Symbol] = {}
 
     async def run(self) -> None:
-        while (batch := await receive_batch(self._inbox)) is not None:
+        stale: set[Symbol] = set()
+        """Symbols whose ticker changed since it was last sent to market data."""
+        next_tickers = trio.current_time()
+        while True:
+            batch: list[Any] = []
+            with trio.move_on_at(next_tickers if stale else math.inf):
+                received = await receive_batch(self._inbox)
+                if received is None:
+                    return
+                batch = received
             changed: set[Symbol] = set()
             for message in batch:
                 self.handle(message, changed)
             for symbol in changed:
-                self._publish(self.symbols[symbol])
+                self._publish_reference(self.symbols[symbol])
+            stale |= changed
+            # Tickers (24-hour statistics over minute buckets) cost far more than
+            # the mark: send them at most every ticker_interval, references at once.
+            if stale and trio.current_time() >= next_tickers:
+                for symbol in stale:
+                    self._publish_ticker(self.symbols[symbol])
+                stale = set()
+                next_tickers = trio.current_time() + self._ticker_interval
 
     def handle(self, message: object, changed: set[Symbol]) -> None:
         match message:
@@ -114,6 +139,10 @@ class PricingActor:
         self._publish(state)
 
     def _publish(self, state: _Symbol) -> None:
+        self._publish_reference(state)
+        self._publish_ticker(state)
+
+    def _publish_reference(self, state: _Symbol) -> None:
         prices = state.prices
         # A one-sided book with no trades has no mark; its best price still
         # centres a band, as the matcher's own fallback does.
@@ -126,6 +155,9 @@ class PricingActor:
                 state.inbox.send_nowait(SymbolBatch((SetReference(reference),)))
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 state.reference = None  # try again after the next change
+
+    def _publish_ticker(self, state: _Symbol) -> None:
+        symbol = state.instrument.symbol
         # The market-data inbox is unbounded; it is closed only at shutdown.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             update = TickerUpdate(symbol, state.seq, self.query_ticker(symbol))
