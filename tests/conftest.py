@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -28,12 +27,7 @@ import trio
 
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.migrate import migrate
-
-
-def with_database(dsn: str, database: str) -> str:
-    """``dsn`` pointing at another database of the same server."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
+from trading_engine.storage.postgres import with_database
 
 
 def run_sql(dsn: str, *statements: str) -> list[Any]:

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from trading_engine.core.instruments import Instrument, fee_for
-from trading_engine.core.numbers import format_decimal, parse_decimal, to_units
+from trading_engine.core.numbers import format_decimal, format_units, parse_decimal, to_units
 from trading_engine.errors import InvalidInput, OffGridError
 
 
@@ -74,3 +74,10 @@ def test_instrument_rejects_a_rebate_larger_than_the_taker_fee() -> None:
 def test_band_limits_round_inward() -> None:
     inst = Instrument.create("X_Y", "X", "Y", "1", "1", price_band_pct="10")
     assert inst.band_limits(1005) == (905, 1105)  # 904.5 -> 905, 1105.5 -> 1105
+
+
+def test_format_units_renders_minor_units_without_trailing_zeros() -> None:
+
+    assert format_units(1_250_000_000, 8) == "12.5"
+    assert format_units(-120_000_000, 8) == "-1.2"
+    assert format_units(0, 8) == "0"

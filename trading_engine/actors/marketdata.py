@@ -56,6 +56,7 @@ from trading_engine.core.events import (
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
+from trading_engine.core.numbers import format_units
 
 __all__ = ["MarketDataActor", "Subscribe", "Unsubscribe"]
 
@@ -397,17 +398,9 @@ def render_ticker(instrument: Instrument, ticker: dict[str, Any]) -> dict[str, A
             out[name] = instrument.price_str(value) if value else None
     out["volume_24h"] = instrument.quantity_str(ticker.get("volume_24h", 0))
     quote = ticker.get("quote_volume_24h", 0) * instrument.quote_per_tick_lot
-    out["quote_volume_24h"] = _minor_str(quote, instrument.quote_decimals)
+    out["quote_volume_24h"] = format_units(quote, instrument.quote_decimals)
     out["trades_24h"] = ticker.get("trades_24h", 0)
     return out
-
-
-def _minor_str(amount: int, decimals: int) -> str:
-    from decimal import Decimal  # noqa: PLC0415
-
-    from trading_engine.core.numbers import format_decimal  # noqa: PLC0415
-
-    return format_decimal(Decimal(amount).scaleb(-decimals))
 
 
 def _dump(message: dict[str, Any]) -> str:

@@ -23,9 +23,10 @@ from trading_engine.api.models import (
     validate_body,
 )
 from trading_engine.api.orders import _decimals, _limit
-from trading_engine.api.schemas import amount, parse_amount, render_instrument, text
+from trading_engine.api.schemas import parse_amount, render_instrument, text
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.numbers import format_units
 
 __all__ = ["register"]
 
@@ -72,8 +73,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             {
                 "user_id": user_id,
                 "asset": asset,
-                "available": amount(available, decimals),
-                "held": amount(held, decimals),
+                "available": format_units(available, decimals),
+                "held": format_units(held, decimals),
             }
         )
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from trading_engine.api.schemas import asset_decimals
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import format_decimal
+from trading_engine.core.numbers import format_decimal, format_units
 
 __all__ = ["render_margin"]
 
@@ -33,10 +34,8 @@ def render_margin(
         return None
     out_assets: dict[str, Any] = {}
     for asset, profile in assets.items():
-        decimals = next(
-            (i.quote_decimals for i in instruments.values() if i.quote_asset == asset), 8
-        )
-        rendered: dict[str, str | None] = {k: _money(v, decimals) for k, v in profile.items()}
+        decimals = asset_decimals(instruments, asset)
+        rendered: dict[str, str | None] = {k: format_units(v, decimals) for k, v in profile.items()}
         maintenance = profile.get("maintenance", 0)
         rendered["margin_ratio"] = (
             format_decimal((Decimal(profile["equity"]) / maintenance).quantize(Decimal("0.0001")))
@@ -70,10 +69,6 @@ def render_margin(
             "liquidation_price": liquidation,
         }
     return {"positions": out_positions, "assets": out_assets}
-
-
-def _money(units: int, decimals: int) -> str:
-    return format_decimal(Decimal(units).scaleb(-decimals))
 
 
 def _price(instrument: Instrument, ticks: Decimal) -> str:

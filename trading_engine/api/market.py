@@ -27,9 +27,9 @@ from trading_engine.api.models import (
     validate_body,
 )
 from trading_engine.api.orders import _limit
+from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.api.schemas import render_instrument, render_trade
 from trading_engine.core.candles import INTERVALS
-from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.errors import InvalidInput
 
@@ -40,10 +40,7 @@ P = "/api/v1/trading"
 
 def register(app: Quart, engine: Engine, admin_key: str) -> None:
     def instrument_of(symbol: str) -> Instrument:
-        instrument = engine.instruments().get(Symbol(symbol))
-        if instrument is None:
-            raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}")
-        return instrument
+        return listed(engine.instruments(), symbol)
 
     @app.get("/health")
     @app.get(f"{P}/health")

@@ -28,8 +28,11 @@ from trading_engine.api.models import (
     documented,
     validate_body,
 )
-from trading_engine.api.schemas import amount, order_request, render_order, render_trade
+from trading_engine.api.schemas import asset_decimals, order_request, render_order, render_trade
+from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.numbers import format_units
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
 
@@ -42,11 +45,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def caller() -> Principal:
         return await authenticate(engine, admin_key)
 
-    def instrument_of(symbol: str) -> Any:
-        instrument = engine.instruments().get(Symbol(symbol))
-        if instrument is None:
-            raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}")
-        return instrument
+    def instrument_of(symbol: str) -> Instrument:
+        return listed(engine.instruments(), symbol)
 
     def render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
         return render_order(view, instrument_of(view.symbol), trades)
@@ -201,7 +201,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         hold = None
         if check.hold_asset is not None:
             decimals = _decimals(engine, check.hold_asset)
-            hold = {"asset": check.hold_asset, "amount": amount(check.hold_amount, decimals)}
+            hold = {"asset": check.hold_asset, "amount": format_units(check.hold_amount, decimals)}
         return jsonify(
             {"allowed": check.allowed, "reasons": [str(r) for r in check.reasons], "hold": hold}
         )
@@ -212,17 +212,15 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for asset, (available, held) in raw.items():
         decimals = _decimals(engine, asset)
-        out[asset] = {"available": amount(available, decimals), "held": amount(held, decimals)}
+        out[asset] = {
+            "available": format_units(available, decimals),
+            "held": format_units(held, decimals),
+        }
     return out
 
 
 def _decimals(engine: Engine, asset: str) -> int:
-    for instrument in engine.instruments().values():
-        if instrument.base_asset == asset:
-            return instrument.base_decimals
-        if instrument.quote_asset == asset:
-            return instrument.quote_decimals
-    return 8
+    return asset_decimals(engine.instruments(), asset)
 
 
 def _order_id(raw: str) -> OrderId:

@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from trading_engine.actors.messages import OrderRequest
+from trading_engine.api.errors import ApiError
 from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, Symbol, UserId
-from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import format_decimal, parse_decimal
+from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
+from trading_engine.core.numbers import format_decimal, format_units, parse_decimal
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
 
@@ -169,7 +170,6 @@ def render_order(
 
 
 def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
-    quote = Decimal(10) ** -instrument.quote_decimals
     return {
         "trade_id": f"{trade.symbol}:{trade.trade_id}",
         "symbol": trade.symbol,
@@ -178,8 +178,8 @@ def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
         "side": str(trade.aggressor),
         "maker_order_id": str(trade.maker_order_id),
         "taker_order_id": str(trade.taker_order_id),
-        "maker_fee": format_decimal(trade.maker_fee * quote),
-        "taker_fee": format_decimal(trade.taker_fee * quote),
+        "maker_fee": format_units(trade.maker_fee, instrument.quote_decimals),
+        "taker_fee": format_units(trade.taker_fee, instrument.quote_decimals),
         "time": _seconds(trade.ts),
     }
 
@@ -201,8 +201,22 @@ def render_instrument(instrument: Instrument, halted: str | None) -> dict[str, A
     }
 
 
-def amount(units: int, decimals: int) -> str:
-    return format_decimal(Decimal(units).scaleb(-decimals))
+def asset_decimals(instruments: Mapping[Symbol, Instrument], asset: str) -> int:
+    """The decimal places of ``asset``'s minor unit, from any instrument that trades it."""
+    for instrument in instruments.values():
+        if instrument.base_asset == asset:
+            return instrument.base_decimals
+        if instrument.quote_asset == asset:
+            return instrument.quote_decimals
+    return DEFAULT_ASSET_DECIMALS
+
+
+def instrument_of(instruments: Mapping[Symbol, Instrument], symbol: str) -> Instrument:
+    """The listed instrument ``symbol``; raises a 404 ``symbol_unknown``."""
+    instrument = instruments.get(Symbol(symbol))
+    if instrument is None:
+        raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}")
+    return instrument
 
 
 def parse_amount(raw: object, decimals: int, *, field: str = "amount") -> int:

@@ -24,6 +24,7 @@ import trio
 from quart import Quart, websocket
 
 from trading_engine.actors.engine import Engine
+from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
 from trading_engine.api.conflate import conflate
@@ -62,13 +63,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
 
 async def _pump(inbox: trio.MemoryReceiveChannel[str], scope: trio.CancelScope) -> None:
-    async for first in inbox:
-        waiting = [first]
-        while True:
-            try:
-                waiting.append(inbox.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
+    while (waiting := await receive_batch(inbox)) is not None:
         for text in conflate(waiting):
             await websocket.send(text)
     # The market-data actor closed our outbox: we could not keep up.

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from trading_engine.errors import InvalidInput, OffGridError
 
-__all__ = ["format_decimal", "from_units", "parse_decimal", "to_units"]
+__all__ = ["format_decimal", "format_units", "from_units", "parse_decimal", "to_units"]
 
 # Wide enough for any price times any quantity we accept, so that no
 # arithmetic here ever rounds.
@@ -78,3 +78,8 @@ def format_decimal(value: Decimal) -> str:
     if value == 0:
         return "0"
     return format(value.normalize(_EXACT), "f")
+
+
+def format_units(units: int, decimals: int) -> str:
+    """An amount in an asset's minor units (``10 ** -decimals``) as a decimal string."""
+    return format_decimal(Decimal(units).scaleb(-decimals))
