@@ -202,3 +202,17 @@ async def test_risk_profile_shows_a_margin_position_with_entry_and_liquidation_p
     # margin: equity meets maintenance near (1000 - 199.9) / 0.95, about 842.2.
     assert 842 < float(position["liquidation_price"]) < 843  # a display value, not money
     assert float(margin["assets"]["AIT"]["margin_ratio"]) > 1
+
+
+async def test_surveillance_counts_orders_stopped_by_self_trade_prevention(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(ADMIN) as admin:
+        assert (await bob.post("/orders", json=order("sell", "0.1", "30000"))).status_code == 201
+        stopped = await bob.post("/orders", json=order("buy", "0.1", "30000"))
+        assert stopped.json()["reason"] == "self_trade_prevention"
+        for _ in range(100):  # the count follows the commit
+            report = (await admin.get("/surveillance/alerts")).json()
+            if report["self_trades_prevented"]:
+                break
+            await trio.sleep(0.01)
+    assert report["self_trades_prevented"] == {BOB: 1}
+    assert report["alerts"][0]["kind"] == "self_trade_prevented"

@@ -206,6 +206,11 @@ class Engine:
         result: list[dict[str, object]] = await self._query("alerts", limit)
         return result
 
+    async def self_trades_prevented(self) -> dict[UserId, int]:
+        """Per user, how many times self-trade prevention stopped one of their orders."""
+        result: dict[UserId, int] = await self._query("stp_counts")
+        return result
+
     async def check_invariants(self) -> None:
         """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent."""
         await self._query("check")

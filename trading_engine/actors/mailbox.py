@@ -30,7 +30,6 @@ __all__ = [
     "EngineBusy",
     "Reply",
     "ReplyTimeout",
-    "offer",
     "receive_batch",
 ]
 
@@ -138,19 +137,6 @@ class Deadlines:
                 _, reply = queue.popleft()
                 if not reply.done:
                     reply.fail(ReplyTimeout(f"no answer within {self.timeout:g} s"))
-
-
-def offer(channel: trio.MemorySendChannel[T], message: T, what: str) -> None:
-    """Put ``message`` in an inbox without waiting; raises ``EngineBusy`` if it is full.
-
-    Raises ``ActorUnavailable`` if the inbox is closed.
-    """
-    try:
-        channel.send_nowait(message)
-    except trio.WouldBlock:
-        raise EngineBusy(f"{what} is busy: retry shortly") from None
-    except (trio.ClosedResourceError, trio.BrokenResourceError):
-        raise ActorUnavailable(f"{what} is not running") from None
 
 
 async def receive_batch(

@@ -931,9 +931,6 @@ class RiskActor:
             asset: self.accounts.balance(user_id, asset) for asset in self.accounts.assets(user_id)
         }
 
-    def query_user(self, user_id: UserId) -> str | bool | None:
-        return self.users.get(user_id, False)
-
     def query_key(self, key_hash: str) -> UserId | None:
         return self.keys.get(key_hash)
 

@@ -138,7 +138,12 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def alerts() -> Response:
         await admin()
         limit = _limit(request.args.get("limit"), 100, 1000)
-        return jsonify({"alerts": await engine.alerts(limit)})
+        return jsonify(
+            {
+                "alerts": await engine.alerts(limit),
+                "self_trades_prevented": await engine.self_trades_prevented(),
+            }
+        )
 
 
 def _bps(body: dict[str, object], name: str) -> int:

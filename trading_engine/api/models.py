@@ -361,6 +361,8 @@ class SymbolStatus(BaseModel):
 
 class Alerts(BaseModel):
     alerts: list[dict[str, Any]]
+    self_trades_prevented: dict[str, int]
+    """Per user: how many of their orders self-trade prevention stopped."""
 
 
 class Settlement(BaseModel):

@@ -10,7 +10,7 @@ Format (one operation a line, after a header)::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,8 +67,3 @@ def trade_digest(trades: Iterable[tuple[int, int, int, int]]) -> str:
     for maker, taker, price, quantity in trades:
         h.update(f"{maker},{taker},{price},{quantity}\n".encode())
     return h.hexdigest()
-
-
-def iter_chunks(items: list[Op], size: int) -> Iterator[list[Op]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
