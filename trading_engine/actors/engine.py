@@ -57,7 +57,7 @@ from trading_engine.actors.risk import RiskActor
 from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import SYMBOLS_STREAM
+from trading_engine.core.account_events import ACCOUNTS_STREAM, SYMBOLS_STREAM
 from trading_engine.core.candles import Candle
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -444,9 +444,10 @@ async def _recover(
 ) -> None:
     """Feed the journal, in commit order, to the actors that keep state across symbols.
 
-    Symbol actors rebuild their own books from their streams when they start.
-    A listing comes before any event of its symbol in the log, so each actor
-    learns of a symbol before it needs it. Recovered trades count as settled:
+    Each symbol's matcher is rebuilt from the same read, for its first start
+    (a restart after a crash reads its stream again). A listing comes before
+    any event of its symbol in the log, so each actor learns of a symbol
+    before it needs it. Recovered trades count as settled:
     the ledger is rebuilt from the same journal.
     """
     log = await journal.read_all()
@@ -466,6 +467,8 @@ async def _recover(
                     actor.handle(status)
                 pricing.handle(status, set())
         else:
+            if stream != ACCOUNTS_STREAM:
+                supervisor.recover_symbol(Symbol(stream), events)
             risk.apply(stream, events)
             settlement.apply(stream, events)
             batch = CommittedBatch((Committed(stream, events),))

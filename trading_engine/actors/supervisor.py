@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import trio
@@ -52,6 +52,7 @@ from trading_engine.core.enums import RejectReason
 from trading_engine.core.events import Journaled
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.matcher import Matcher
 from trading_engine.storage.journal import Journal
 
 __all__ = ["Supervisor", "SymbolHandle"]
@@ -72,6 +73,9 @@ class SymbolHandle:
     scope: trio.CancelScope | None = None
     resumed: trio.Event = attrs.field(factory=trio.Event)
     ready: trio.Event = attrs.field(factory=trio.Event)
+    recovered: Matcher | None = None
+    """The matcher rebuilt at engine start from the one read of the journal;
+    the first start takes it, later restarts read the journal again."""
 
 
 class Supervisor:
@@ -105,13 +109,20 @@ class Supervisor:
         self.seq = event.seq
         match event:
             case InstrumentListed(instrument=instrument):
-                self._register(instrument)
+                self._register(instrument).recovered = Matcher(instrument)
             case SymbolHalted(symbol=symbol, reason=reason):
                 self.handles[symbol].halted = reason
                 self._announce(self.handles[symbol])
             case SymbolResumed(symbol=symbol):
                 self.handles[symbol].halted = None
                 self._announce(self.handles[symbol])
+
+    def recover_symbol(self, symbol: Symbol, events: Sequence[Journaled]) -> None:
+        """Apply journaled events of ``symbol``'s own stream before the actors start."""
+        matcher = self.handles[symbol].recovered
+        assert matcher is not None, f"{symbol}: events after the engine started"
+        for event in events:
+            matcher.apply(event)  # type: ignore[arg-type]
 
     def _register(self, instrument: Instrument) -> SymbolHandle:
         send, receive = trio.open_memory_channel[SymbolBatch](self._inbox_size)
@@ -203,8 +214,7 @@ class Supervisor:
             if handle.halted is not None:
                 await self._serve_halted(handle)
                 continue
-            await self.flush(symbol)
-            matcher = await rebuild_matcher(handle.instrument, self._journal)
+            matcher = await self._matcher(handle)
             actor = SymbolActor(matcher, handle.receive, self._journal_inbox, self._notify)
             with trio.CancelScope() as scope:
                 handle.scope = scope
@@ -229,6 +239,15 @@ class Supervisor:
             if scope.cancelled_caught:
                 self._notify(ReleaseHolds(tuple(actor.inflight), tuple(actor.amends)))
 
+    async def _matcher(self, handle: SymbolHandle) -> Matcher:
+        """The matcher recovery built, the first time; after that, one rebuilt from
+        the journal once every commit already handed to it is durable."""
+        if (matcher := handle.recovered) is not None:
+            handle.recovered = None
+            return matcher
+        await self.flush(handle.instrument.symbol)
+        return await rebuild_matcher(handle.instrument, self._journal)
+
     def _too_many(self, handle: SymbolHandle) -> bool:
         now = trio.current_time()
         handle.restarts.append(now)
@@ -238,8 +257,7 @@ class Supervisor:
 
     async def _serve_halted(self, handle: SymbolHandle) -> None:
         """Refuse every command with ``symbol_halted`` until resumed."""
-        await self.flush(handle.instrument.symbol)
-        matcher = await rebuild_matcher(handle.instrument, self._journal)
+        matcher = await self._matcher(handle)
         reason = handle.halted or "halted"
         with trio.CancelScope() as scope:
             handle.scope = scope
