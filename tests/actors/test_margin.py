@@ -13,7 +13,12 @@ from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import ACCOUNTS_STREAM, Liquidated, MarginSettled
+from trading_engine.core.account_events import (
+    ACCOUNTS_STREAM,
+    LEDGER_STREAM,
+    Liquidated,
+    MarginSettled,
+)
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, UserId
@@ -284,6 +289,13 @@ async def test_a_margin_trade_whose_settlement_was_not_written_is_settled_after_
     lost = stream[-2:]
     assert all(isinstance(e, MarginSettled) for e in lost)
     del stream[-2:]
+    # Their postings were never made, so never journaled either.
+    ledger = journal._streams[LEDGER_STREAM]
+    posted = {f"margin:{e.seq}" for e in lost}
+    lost += [e for e in ledger if e.posting_id in posted]
+    assert len(lost) == 4
+    assert ledger[-2:] == lost[2:]
+    del ledger[-2:]
     journal._log = [(s, e) for s, e in journal._log if not any(e is x for x in lost)]
     async with open_engine(CONFIG, journal) as engine:
         await check_books(engine, journal, users)

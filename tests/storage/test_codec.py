@@ -20,6 +20,7 @@ from trading_engine.core.account_events import (
     InstrumentListed,
     Liquidated,
     MarginSettled,
+    Posted,
     SymbolHalted,
     SymbolResumed,
     UserCreated,
@@ -142,6 +143,14 @@ SAMPLES: list[EventBase] = [
     SymbolResumed(7, TS, BTC),
     MarginSettled(8, TS, BTC, TradeId(11), ALICE, -1_250, 30, 0),
     Liquidated(9, TS, BOB, BTC, 3, 100_000, -17, 4_500),
+    Posted(
+        1,
+        TS,
+        "trade:BTC_AIT:11",
+        "trade",
+        (("user:alice", "AIT", -BIG), ("user:bob \u2603", "AIT", BIG - 3), ("fees", "AIT", 3)),
+    ),
+    Posted(2, TS, "deposit:3", "deposit", (("user:alice", "AIT", 5), ("external", "AIT", -5))),
 ]
 
 
@@ -190,6 +199,8 @@ def test_encoded_fields_are_plain_json_values() -> None:
     def plain(value: Any) -> bool:
         if isinstance(value, dict):
             return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
         return value is None or type(value) in (int, str, bool)
 
     for event in SAMPLES:
@@ -343,6 +354,9 @@ def _strategy_of(values: list[Any]) -> st.SearchStrategy[Any]:
             strategies.append(SPECS)
         elif kind is Instrument:
             strategies.append(st.sampled_from([MARGIN, SPOT]))
+        elif kind is tuple:  # ledger entries
+            entry = st.tuples(TEXTS, TEXTS, st.integers() | st.integers(-(2**70), 2**70))
+            strategies.append(st.lists(entry, max_size=5).map(tuple))
         else:
             raise AssertionError(f"no strategy for {kind}")
     return st.one_of(strategies)

@@ -57,7 +57,7 @@ from trading_engine.actors.risk import RiskActor
 from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import ACCOUNTS_STREAM, SYMBOLS_STREAM
+from trading_engine.core.account_events import ACCOUNTS_STREAM, LEDGER_STREAM, SYMBOLS_STREAM
 from trading_engine.core.candles import Candle
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -368,7 +368,9 @@ async def build_actors(
         inboxes.market_data,
         ticker_interval=config.ticker_interval,
     )
-    settlement = SettlementActor(channels["settlement"][1], interval=config.settlement_interval)
+    settlement = SettlementActor(
+        channels["settlement"][1], journal_send, interval=config.settlement_interval
+    )
     market_data = MarketDataActor(channels["market_data"][1], redis)
     supervisor = Supervisor(
         journal,
@@ -466,6 +468,8 @@ async def _recover(
                 for actor in (risk, settlement, market_data):
                     actor.handle(status)
                 pricing.handle(status, set())
+        elif stream == LEDGER_STREAM:
+            settlement.apply(stream, events)
         else:
             if stream != ACCOUNTS_STREAM:
                 supervisor.recover_symbol(Symbol(stream), events)

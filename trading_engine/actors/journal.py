@@ -28,6 +28,7 @@ from trading_engine.actors.messages import (
     CommittedBatch,
     StorageStatus,
 )
+from trading_engine.core.account_events import LEDGER_STREAM
 from trading_engine.storage.journal import Journal, StorageUnavailable
 
 __all__ = ["JournalActor", "JournalStats"]
@@ -108,7 +109,10 @@ class JournalActor:
         stats.batch_sizes[bucket] = stats.batch_sizes.get(bucket, 0) + 1
 
     def _release(self, batch: list[Commit]) -> None:
-        commits = tuple(Committed(c.stream, c.events) for c in batch if c.events)
+        # The ledger's own postings go back to no one: the settlement actor made them.
+        commits = tuple(
+            Committed(c.stream, c.events) for c in batch if c.events and c.stream != LEDGER_STREAM
+        )
         if commits:
             message = CommittedBatch(commits)
             for channel in self._downstream:

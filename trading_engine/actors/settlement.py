@@ -13,6 +13,13 @@ against ``CLEARING``, the fee to ``FEES``, insurance from ``INSURANCE``),
 posted as soon as they are durable; the trade is ``settled`` once both are.
 
 Trade ids outside the engine are ``SYMBOL:N`` (``BTC_AIT:42``).
+
+Every posting is journaled as a ``Posted`` event on the ``$ledger`` stream
+(it fills the ``ledger_entries`` read table and marks the trade settled
+there); the answer to a trigger leaves once its postings are durable. On
+recovery the ledger is rebuilt from those events; a posting the journal
+never got (a crash between posting and journaling) is made again from its
+trade or account event and journaled then.
 """
 
 from __future__ import annotations
@@ -22,19 +29,30 @@ from typing import Any
 
 import trio
 
-from trading_engine.actors.mailbox import receive_batch
-from trading_engine.actors.messages import CommittedBatch, Query, SettleTrades, SymbolStatus
+from trading_engine.actors.mailbox import Reply, receive_batch
+from trading_engine.actors.messages import (
+    Commit,
+    CommittedBatch,
+    Query,
+    SettleTrades,
+    SymbolStatus,
+)
 from trading_engine.core.account_events import (
     ACCOUNTS_STREAM,
+    LEDGER_STREAM,
     Deposited,
     MarginSettled,
+    Posted,
     Withdrawn,
 )
 from trading_engine.core.events import Journaled, Trade
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.ledger import (
+    Entry,
     Ledger,
+    Posting,
+    PostingKind,
     deposit_posting,
     margin_posting,
     trade_posting,
@@ -68,10 +86,22 @@ class _Record:
 
 
 class SettlementActor:
-    def __init__(self, inbox: trio.MemoryReceiveChannel[Any], *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        inbox: trio.MemoryReceiveChannel[Any],
+        journal: trio.MemorySendChannel[Commit],
+        *,
+        interval: float = 1.0,
+    ) -> None:
         self._inbox = inbox
+        self._journal = journal
         self._interval = interval
         self.ledger = Ledger(keep_history=False)
+        self.seq = 0
+        """The last seq of the ``$ledger`` stream."""
+        self.unjournaled: dict[str, Posting] = {}
+        """Postings made but not yet handed to the journal, in the order made."""
+        self._replies: list[tuple[Reply[Any], object]] = []
         self.instruments: dict[Symbol, Instrument] = {}
         self.records: dict[str, _Record] = {}
         self.pending: dict[str, _Record] = {}
@@ -79,6 +109,7 @@ class SettlementActor:
         """Per margin trade key: how many of its MarginSettled events are posted."""
 
     async def run(self) -> None:
+        await self._journal_postings()  # what recovery posted, the journal never got
         due = trio.current_time() + self._interval
         while True:
             batch: list[Any] | None = []
@@ -88,14 +119,38 @@ class SettlementActor:
                     return
             for message in batch or ():
                 self.handle(message)
+            await self._journal_postings()
             if trio.current_time() >= due:
                 # In slices, so that a second's worth of trades never stalls the
                 # other actors of this thread for long.
                 pending = list(self.pending)
                 for start in range(0, len(pending), _SLICE):
                     self.settle(pending[start : start + _SLICE])
-                    await trio.lowlevel.checkpoint()
+                    await self._journal_postings()
                 due = trio.current_time() + self._interval
+
+    async def _journal_postings(self) -> None:
+        """Hand what was posted since the last call to the journal, with the replies
+        that wait for it; the journal actor answers them once it is durable."""
+        if not self.unjournaled and not self._replies:
+            await trio.lowlevel.checkpoint()
+            return
+        events = []
+        for posting in self.unjournaled.values():
+            self.seq += 1
+            entries = tuple((e.account, e.asset, e.amount) for e in posting.entries)
+            events.append(Posted(self.seq, posting.ts, posting.posting_id, posting.kind, entries))
+        replies = tuple(self._replies)
+        self.unjournaled.clear()
+        self._replies.clear()
+        await self._journal.send(Commit(LEDGER_STREAM, events, replies))
+
+    def _post(self, posting: Posting) -> bool:
+        """Post to the ledger; a new posting waits to be journaled."""
+        if not self.ledger.post(posting):
+            return False
+        self.unjournaled[posting.posting_id] = posting
+        return True
 
     def handle(self, message: object) -> None:
         match message:
@@ -103,25 +158,30 @@ class SettlementActor:
                 for commit in commits:
                     self.apply(commit.stream, commit.events)
             case SettleTrades(trade_ids=trade_ids, reply=reply):
-                reply.send(self.settle(list(trade_ids)))
+                self._replies.append((reply, self.settle(list(trade_ids))))
             case SymbolStatus(instrument=instrument):
                 self.instruments[instrument.symbol] = instrument
             case Query(what=what, args=args, reply=reply):
                 reply.send(getattr(self, f"query_{what}")(*args))
 
     def apply(self, stream: str, events: Sequence[Journaled]) -> None:
+        if stream == LEDGER_STREAM:
+            for event in events:
+                assert isinstance(event, Posted)
+                self._replay(event)
+            return
         if stream == ACCOUNTS_STREAM:
             for event in events:
                 if isinstance(event, Deposited):
                     posting_id = f"deposit:{event.seq}"
-                    self.ledger.post(
+                    self._post(
                         deposit_posting(
                             posting_id, event.user_id, event.asset, event.amount, event.ts
                         )
                     )
                 elif isinstance(event, Withdrawn):
                     posting_id = f"withdrawal:{event.seq}"
-                    self.ledger.post(
+                    self._post(
                         withdrawal_posting(
                             posting_id, event.user_id, event.asset, event.amount, event.ts
                         )
@@ -140,13 +200,29 @@ class SettlementActor:
                     if margin:
                         self._margin_settled(key)
 
+    def _replay(self, event: Posted) -> None:
+        """A journaled posting: into the ledger as it was made (if replay has not
+        made it already from its account event), and its trade is settled."""
+        self.seq = event.seq
+        entries = [Entry(*entry) for entry in event.entries]
+        posting = Posting.create(event.posting_id, event.kind, entries, event.ts)
+        self.ledger.post(posting)
+        self.unjournaled.pop(posting.posting_id, None)
+        if event.kind == PostingKind.TRADE:
+            record = self.records.get(event.posting_id.removeprefix(f"{PostingKind.TRADE}:"))
+            if record is not None and record.status != SETTLED:
+                record.status = SETTLED
+                record.reason = None
+                record.settled_ts = record.trade.ts
+                self.pending.pop(trade_key(record.trade.symbol, record.trade.trade_id), None)
+
     def _post_margin(self, event: MarginSettled) -> None:
         instrument = self.instruments[event.symbol]
         posting = margin_posting(
             f"margin:{event.seq}", event.user_id, instrument.quote_asset,
             event.realized, event.fee, event.insurance, event.ts,
         )  # fmt: skip
-        if posting is not None and not self.ledger.post(posting):
+        if posting is not None and not self._post(posting):
             return  # posted before: counted before
         key = trade_key(event.symbol, event.trade_id)
         self.margin_posted[key] = self.margin_posted.get(key, 0) + 1
@@ -183,7 +259,7 @@ class SettlementActor:
             trade = record.trade
             try:
                 instrument = self.instruments[trade.symbol]
-                self.ledger.post(trade_posting(trade, instrument))
+                self._post(trade_posting(trade, instrument))
             except (KeyError, TradingEngineError) as exc:
                 record.status = FAILED
                 record.reason = f"{type(exc).__name__}: {exc}"

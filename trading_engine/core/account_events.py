@@ -15,12 +15,14 @@ from trading_engine.core.instruments import Instrument
 
 __all__ = [
     "ACCOUNTS_STREAM",
+    "LEDGER_STREAM",
     "SYMBOLS_STREAM",
     "AccountEvent",
     "Deposited",
     "InstrumentListed",
     "Liquidated",
     "MarginSettled",
+    "Posted",
     "SymbolHalted",
     "SymbolResumed",
     "UserCreated",
@@ -188,3 +190,35 @@ AccountEvent = (
 )
 
 SYMBOLS_STREAM: Final = "$symbols"
+
+
+LEDGER_STREAM: Final = "$ledger"
+
+
+@final
+class Posted(EventBase):
+    """A ledger posting the settlement actor made, journaled on the ``$ledger`` stream.
+
+    ``entries`` are ``(account, asset, amount)`` triples that sum to zero per
+    asset (``core.ledger.Posting``); ``kind`` is ``trade``, ``deposit``,
+    ``withdrawal`` or ``margin``, and a trade's ``posting_id`` is
+    ``trade:<symbol>:<trade_id>``. Replaying these rebuilds the ledger as it
+    was posted, and they fill the ``ledger_entries`` read table.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("seq", "ts", "posting_id", "kind", "entries")
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        posting_id: str,
+        kind: str,
+        entries: tuple[tuple[str, str, int], ...],
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.posting_id: Final = posting_id
+        self.kind: Final = kind
+        self.entries: Final = entries

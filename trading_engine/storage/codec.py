@@ -49,6 +49,7 @@ from trading_engine.core.account_events import (
     InstrumentListed,
     Liquidated,
     MarginSettled,
+    Posted,
     SymbolHalted,
     SymbolResumed,
     UserCreated,
@@ -111,6 +112,7 @@ class _Kind(Enum):
     BOOL = "a bool"
     SPEC = "an OrderSpec"
     INSTRUMENT = "an Instrument"
+    ENTRIES = "ledger entries: a tuple of (account, asset, amount) triples"
 
 
 _FieldKinds = Mapping[str, _Kind | type[Enum]]
@@ -148,6 +150,7 @@ _EVENT_KINDS: Final[Mapping[type[Any], _FieldKinds]] = {
     SymbolResumed: {"symbol": _TEXT},
     MarginSettled: {"symbol": _TEXT, "user_id": _TEXT},
     Liquidated: {"user_id": _TEXT, "symbol": _TEXT},
+    Posted: {"posting_id": _TEXT, "kind": _TEXT, "entries": _Kind.ENTRIES},
 }
 
 
@@ -175,6 +178,40 @@ def _spec_from_json(raw: Any) -> OrderSpec:
     # The plain constructor, not ``OrderSpec.create``: replay takes what was
     # accepted then, even if today's rules would refuse it.
     return OrderSpec(**fields)
+
+
+def _entries_to_json(entries: tuple[tuple[str, str, int], ...]) -> list[list[Any]]:
+    """``[[account, asset, amount], ...]``; raises ``CodecError`` unless each is (str, str, int)."""
+    out: list[list[Any]] = []
+    for entry in entries:
+        if not (isinstance(entry, tuple) and len(entry) == 3):
+            raise CodecError(f"a ledger entry must be (account, asset, amount), not {entry!r}")
+        account, asset, amount = entry
+        if type(account) is not str or type(asset) is not str or type(amount) is not int:
+            raise CodecError(f"a ledger entry must be (str, str, int), not {entry!r}")
+        out.append([_plain(account), _plain(asset), amount])
+    return out
+
+
+def _entries_from_json(raw: Any) -> tuple[tuple[str, str, int], ...]:
+    if not isinstance(raw, list):
+        raise CodecError(f"entries: expected a list, got {raw!r}")
+    entries = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 3):
+            raise CodecError(f"entries: expected [account, asset, amount], got {item!r}")
+        account, asset, amount = item
+        if type(account) is not str or type(asset) is not str or type(amount) is not int:
+            raise CodecError(f"entries: expected [str, str, int], got {item!r}")
+        entries.append((account, asset, amount))
+    return tuple(entries)
+
+
+def _entries_text(entries: object) -> str:
+    # Once per posting: the reference path, nested.
+    if type(entries) is not tuple:
+        raise TypeError(f"expected a tuple of entries, got {entries!r}")
+    return dumps(_entries_to_json(entries))  # type: ignore[arg-type]
 
 
 def _instrument_to_json(instrument: Instrument) -> JSONDict:
@@ -213,6 +250,8 @@ def _plain(value: Any) -> Any:
         return _spec_to_json(value)
     if isinstance(value, Instrument):
         return _instrument_to_json(value)
+    if kind is tuple:
+        return _entries_to_json(value)
     raise CodecError(f"cannot store a {kind.__name__} ({value!r}): only exact values")
 
 
@@ -250,6 +289,8 @@ def _decoders(kinds: _FieldKinds) -> dict[str, _Decoder]:
             decoders[name] = _spec_from_json
         elif kind is _Kind.INSTRUMENT:
             decoders[name] = _instrument_from_json
+        elif kind is _Kind.ENTRIES:
+            decoders[name] = _entries_from_json
         elif not isinstance(kind, _Kind):
             decoders[name] = _enum_decoder(kind)
     return decoders
@@ -383,6 +424,7 @@ _VALUE: Final[Mapping[_Kind, str]] = {
     _Kind.BOOL: '"true" if {0} is True else "false" if {0} is False else _not_a_bool({0})',
     _Kind.SPEC: "_spec({})",
     _Kind.INSTRUMENT: "_instrument({})",
+    _Kind.ENTRIES: "_entries({})",
 }
 """The Python expression that gives the JSON text of a field, for each kind but int and enum."""
 
@@ -460,6 +502,7 @@ _WRITER_GLOBALS: Final[dict[str, Any]] = {
     "_enum": _ENUM_TEXT.__getitem__,
     "_not_a_bool": _not_a_bool,
     "_instrument": _instrument_text,
+    "_entries": _entries_text,
     "_HasNul": _HasNul,
 }
 # An OrderSpec is a named tuple, which takes any value: its writer checks them all.
