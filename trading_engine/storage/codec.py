@@ -208,10 +208,19 @@ def _entries_from_json(raw: Any) -> tuple[tuple[str, str, int], ...]:
 
 
 def _entries_text(entries: object) -> str:
-    # Once per posting: the reference path, nested.
+    """The JSON text of ledger entries, as ``dumps(_entries_to_json(...))`` writes it.
+
+    Raises ``TypeError`` (or ``ValueError`` for a wrong length) for anything
+    else, which sends the event down the reference path.
+    """
     if type(entries) is not tuple:
         raise TypeError(f"expected a tuple of entries, got {entries!r}")
-    return dumps(_entries_to_json(entries))  # type: ignore[arg-type]
+    parts = []
+    for account, asset, amount in entries:
+        if type(amount) is not int:
+            raise TypeError(f"expected an int amount, got {amount!r}")
+        parts.append(f"[{encode_basestring(account)},{encode_basestring(asset)},{amount}]")
+    return f"[{','.join(parts)}]"
 
 
 def _instrument_to_json(instrument: Instrument) -> JSONDict:

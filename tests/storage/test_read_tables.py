@@ -1,0 +1,122 @@
+"""The read tables in PostgreSQL follow the engine commit by commit and rebuild from the journal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from tests.actors.helpers import INSTRUMENTS, open_market, quiesce
+from tests.actors.workload import FUNDING, USERS, run_workload
+from tests.conftest import sql
+from trading_engine.actors.engine import Engine
+from trading_engine.config import EngineConfig
+from trading_engine.core.enums import OrderType
+from trading_engine.core.ids import OrderId
+from trading_engine.storage.postgres import open_postgres_journal
+
+CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
+TABLES = {
+    "instruments": "symbol",
+    "users": "user_id",
+    "orders": "order_id",
+    "trades": "symbol, trade_id",
+    "ledger_entries": "posting_id, account, asset",
+    "balances": "account, asset",
+}
+
+
+async def _tables(dsn: str) -> dict[str, list[Any]]:
+    out = {}
+    for table, key in TABLES.items():
+        out[table] = [tuple(r) for r in await sql(dsn, f"SELECT * FROM {table} ORDER BY {key}")]
+    return out
+
+
+async def _check_orders(engine: Engine, dsn: str) -> int:
+    rows = await sql(dsn, "SELECT * FROM orders ORDER BY order_id")
+    for row in rows:
+        view = await engine.order(OrderId(row["order_id"]))
+        assert view is not None, row
+        instrument = INSTRUMENTS[view.symbol]
+        lot, tick = instrument.lot_size, instrument.tick_size
+        seen = (row["status"], row["filled"], row["remaining"], row["quantity"], row["user_id"])
+        expected = (
+            str(view.status),
+            view.filled * lot,
+            view.remaining * lot,
+            view.quantity * lot,
+            view.user_id,
+        )
+        assert seen == expected, (row, view)
+        if view.type is OrderType.LIMIT:
+            assert row["price"] == view.price * tick
+        if view.filled:
+            assert row["filled_value"] == view.notional * tick * lot
+    assert any(row["filled"] for row in rows), "some orders filled"
+    assert any(row["status"] == "cancelled" for row in rows), "some were cancelled"
+    return len(rows)
+
+
+async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: str) -> None:
+    with trio.fail_after(120):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG, FUNDING) as engine,  # type: ignore[arg-type]
+        ):
+            await run_workload(engine, 25, seed=7)
+            await quiesce(engine)
+            keys = [
+                f"{r['symbol']}:{r['trade_id']}"
+                for r in await sql(database_url, "SELECT symbol, trade_id FROM trades")
+            ]
+            assert keys, "the workload traded"
+            pending = await sql(
+                database_url, "SELECT count(*) FROM trades WHERE settlement_status = 'pending'"
+            )
+            assert pending[0][0] == len(keys), "nothing settles before the trigger (an hour)"
+            answer = await engine.settle(keys)
+            assert sorted(answer["settled"]) == sorted(keys)
+            # Settled in the table as soon as the answer is out: it waits for the postings.
+            pending = await sql(
+                database_url, "SELECT count(*) FROM trades WHERE settlement_status <> 'settled'"
+            )
+            assert pending[0][0] == 0
+
+            orders = await _check_orders(engine, database_url)
+            accepted = [
+                e
+                for s, e in await journal.read_all()
+                if type(e).__name__ in ("OrderAccepted", "OrderRejected")
+            ]
+            assert orders == len(accepted) > 0
+
+            for user in USERS:
+                for asset in ("AIT", "BTC", "ETH"):
+                    rows = await sql(
+                        database_url,
+                        f"SELECT amount FROM balances WHERE account = 'user:{user}'"
+                        f" AND asset = '{asset}'",
+                    )
+                    expected = await engine.ledger_balance(user, asset)
+                    assert (rows[0][0] if rows else 0) == expected, (user, asset)
+            totals = await sql(database_url, "SELECT asset, sum(amount) FROM balances GROUP BY 1")
+            assert totals
+            assert all(total == 0 for _, total in totals), totals
+            entries = await sql(
+                database_url,
+                "SELECT posting_id, sum(amount) FROM ledger_entries GROUP BY posting_id, asset"
+                " HAVING sum(amount) <> 0",
+            )
+            assert entries == [], "every posting balances per asset"
+
+    before = await _tables(database_url)
+    assert len(before["users"]) == len(USERS)
+    assert {r[0] for r in before["instruments"]} == set(INSTRUMENTS)
+    rebuilt = await sql(
+        database_url,
+        "TRUNCATE instruments, users, orders, trades, ledger_entries, balances",
+        "SELECT project_journal(0, (SELECT max(id) FROM journal))",
+    )
+    assert rebuilt
+    assert await _tables(database_url) == before
