@@ -64,6 +64,7 @@ from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.core.views import OrderView
+from trading_engine.runtime import gc_paused
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import Journal
 from trading_engine.storage.redis import RedisPublisher
@@ -384,7 +385,8 @@ async def build_actors(
     # Risk first: funds from a fill are there before anyone hears of the fill.
     downstream = [inboxes.risk, inboxes.settlement, inboxes.pricing, inboxes.market_data]
     journal_actor = JournalActor(journal, journal_receive, downstream, inboxes.risk)
-    await _recover(journal, supervisor, risk, pricing, settlement, market_data)
+    with gc_paused():
+        await _recover(journal, supervisor, risk, pricing, settlement, market_data)
     return Actors(inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor)
 
 

@@ -6,7 +6,7 @@ events. Those events are then written to a fresh PostgreSQL database (or
 kept in memory with ``--journal memory``), and the clock measures
 ``open_engine`` on that journal until the engine is ready: every event read
 back, every book, account, hold, position and sequence number rebuilt, every
-actor running. No snapshots yet: the time grows with the journal.
+actor running. There are no snapshots yet: the time grows with the journal.
 """
 
 from __future__ import annotations

@@ -23,6 +23,13 @@ integers (an enum, a ``str``, an ``OrderSpec``, ...); the decoders follow from
 them. A class that is not listed cannot be encoded or decoded: ``CodecError``
 says so, and ``tests/storage/test_codec.py`` fails until it is added.
 
+``decode_text(type name, text)`` is ``loads`` then ``decode`` in one step,
+and recovery's hot path: per class a msgspec decoder made once from the same
+list parses the text straight into typed fields (refusing a float for an int,
+an int for a bool, an unknown enum value, a missing or extra field), several
+times faster than the reference path, which it falls back on for whatever it
+refuses, so that the answer (an event or ``CodecError``) is always the same.
+
 ``encode_text(event)`` is ``encode`` then ``dumps`` in one step, and the
 journal's hot path: per class it runs a writer made once from that list, one
 f-string with the keys sorted in advance, enums as their JSON text, strings
@@ -43,6 +50,7 @@ from json.encoder import encode_basestring
 from typing import Any, Final
 
 import attrs
+import msgspec
 
 from trading_engine.core.account_events import (
     Deposited,
@@ -84,7 +92,16 @@ from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.orders import OrderSpec
 from trading_engine.errors import TradingEngineError
 
-__all__ = ["EVENT_TYPES", "CodecError", "decode", "dumps", "encode", "encode_text", "loads"]
+__all__ = [
+    "EVENT_TYPES",
+    "CodecError",
+    "decode",
+    "decode_text",
+    "dumps",
+    "encode",
+    "encode_text",
+    "loads",
+]
 
 JSONDict = dict[str, Any]
 _Decoder = Callable[[Any], Any]
@@ -519,4 +536,75 @@ _WRITER_GLOBALS["_spec"] = _make_writer(OrderSpec, OrderSpec._fields, _SPEC_KIND
 _TYPED: Final = _constructors_check_types()
 _WRITERS: Final[Mapping[type[Any], _Writer]] = {
     cls: _make_writer(cls, cls.FIELDS, kinds, typed=_TYPED) for cls, kinds in _EVENT_KINDS.items()
+}
+
+
+# ---------------------------------------------------------------- the fast path from text
+
+
+def decode_text(name: str, text: str) -> Journaled:
+    """``decode(name, loads(text))``, several times faster; raises what they raise."""
+    reader = _READERS.get(name)
+    if reader is not None:
+        try:
+            return reader(text)
+        except (msgspec.MsgspecError, TypeError, ValueError):
+            pass  # the reference path decides: CodecError, or an odd but valid payload
+    return decode(name, loads(text))
+
+
+_TYPES: Final[Mapping[_Kind, Any]] = {
+    _Kind.TEXT: str,
+    _Kind.OPTIONAL_TEXT: str | None,
+    _Kind.OPTIONAL_INT: int | None,
+    _Kind.BOOL: bool,
+    _Kind.ENTRIES: tuple[tuple[str, str, int], ...],
+}
+"""The msgspec type of each kind that has one (an instrument has none: it is rare)."""
+
+
+def _struct(
+    name: str, fields: tuple[str, ...], kinds: _FieldKinds, defaults: Mapping[str, Any]
+) -> Any:
+    spec: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for field in fields:
+        kind = kinds.get(field)
+        if kind is None:
+            kind_type: Any = int
+        elif isinstance(kind, _Kind):
+            kind_type = _SPEC_STRUCT if kind is _Kind.SPEC else _TYPES[kind]
+        else:
+            kind_type = kind
+        spec.append(
+            (field, kind_type, defaults[field]) if field in defaults else (field, kind_type)
+        )
+    return msgspec.defstruct(name, spec, forbid_unknown_fields=True)
+
+
+_SPEC_STRUCT: Final = _struct(
+    "OrderSpecPayload", OrderSpec._fields, _SPEC_KINDS, OrderSpec._field_defaults
+)
+
+
+def _make_reader(cls: type[Any], kinds: _FieldKinds) -> Callable[[str], Journaled]:
+    decoder = msgspec.json.Decoder(_struct(f"{cls.__name__}Payload", cls.FIELDS, kinds, {}))
+    astuple = msgspec.structs.astuple
+    spec_at = [i for i, field in enumerate(cls.FIELDS) if kinds.get(field) is _Kind.SPEC]
+
+    def read(text: str) -> Journaled:
+        values = astuple(decoder.decode(text))
+        if spec_at:
+            values = list(values)  # type: ignore[assignment]
+            for i in spec_at:
+                values[i] = OrderSpec(*astuple(values[i]))  # type: ignore[index]
+        event: Journaled = cls(*values)
+        return event
+
+    return read
+
+
+_READERS: Final[Mapping[str, Callable[[str], Journaled]]] = {
+    cls.__name__: _make_reader(cls, kinds)
+    for cls, kinds in _EVENT_KINDS.items()
+    if _Kind.INSTRUMENT not in kinds.values()
 }

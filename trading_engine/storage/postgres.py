@@ -356,12 +356,13 @@ async def _aio_read(pool: asyncpg.Pool, stream: str, after_seq: int) -> list[Jou
         stream,
         after_seq,
     )
-    return [codec.decode(name, codec.loads(payload)) for name, payload in rows]
+    return [codec.decode_text(name, payload) for name, payload in rows]
 
 
 async def _aio_read_all(pool: asyncpg.Pool) -> list[tuple[str, Journaled]]:
     rows = await pool.fetch("SELECT stream, type, payload FROM journal ORDER BY id")
-    return [(stream, codec.decode(name, codec.loads(payload))) for stream, name, payload in rows]
+    decode = codec.decode_text
+    return [(stream, decode(name, payload)) for stream, name, payload in rows]
 
 
 async def _aio_verify_chain(pool: asyncpg.Pool) -> tuple[str, int] | None:
