@@ -14,6 +14,11 @@
 6. Margin mode: every open margin order has its margin entry (instead of a
    hold), and the ledger's insurance account equals the risk actor's
    insurance fund for every asset.
+7. The read tables (PostgreSQL) agree with the replay: every balance equals
+   the ledger's as journaled (the replay's, less the postings it had to make
+   because a crash lost them), every trade is there, pending exactly when
+   its posting was never journaled, and the orders by status are the
+   replayed ones.
 
 The report is one JSON-able dict; ``ok`` is false if any check found a problem.
 """
@@ -21,12 +26,15 @@ The report is one JSON-able dict; ``ok`` is false if any check found a problem.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from trading_engine.actors.engine import build_actors
+from trading_engine.actors.risk import RiskActor
+from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.symbol import rebuild_matcher
 from trading_engine.config import EngineConfig
-from trading_engine.core.ledger import INSURANCE, user_account
+from trading_engine.core.ledger import INSURANCE, PostingKind, user_account
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage.journal import Journal
 
@@ -91,6 +99,9 @@ async def audit(journal: Journal) -> dict[str, Any]:
         fund = risk.accounts.insurance.get(asset, 0)
         if settlement.ledger.balance(INSURANCE, asset) != fund:
             problems.append(f"insurance {asset}: ledger differs from the fund {fund}")
+    read_tables = getattr(journal, "read_tables", None)
+    if read_tables is not None:
+        problems.extend(await _check_read_tables(await read_tables(), risk, settlement))
     report.update(
         ok=not problems,
         symbols=len(symbols),
@@ -101,3 +112,31 @@ async def audit(journal: Journal) -> dict[str, Any]:
         seconds=round(time.perf_counter() - started, 3),
     )
     return report
+
+
+async def _check_read_tables(
+    tables: dict[str, Any], risk: RiskActor, settlement: SettlementActor
+) -> list[str]:
+    problems = []
+    # What the journal holds of the ledger: the replay's, less what replay posted itself.
+    journaled = Counter(settlement.ledger.balances())
+    for posting in settlement.unjournaled.values():
+        journaled.subtract(posting.deltas())
+    ledger = {key: amount for key, amount in journaled.items() if amount}
+    if tables["balances"] != ledger:
+        differ = sorted(
+            key
+            for key in set(ledger) | set(tables["balances"])
+            if ledger.get(key) != tables["balances"].get(key)
+        )
+        problems.append(f"read tables: balances differ from the ledger at {differ[:10]}")
+    unposted = sum(p.kind == PostingKind.TRADE for p in settlement.unjournaled.values())
+    if (tables["trades"], tables["unsettled"]) != (len(settlement.records), unposted):
+        problems.append(
+            f"read tables: {tables['trades']} trades, {tables['unsettled']} pending;"
+            f" the journal: {len(settlement.records)} trades, {unposted} without a posting"
+        )
+    replayed = dict(Counter(str(record.status) for record in risk.orders.values()))
+    if tables["orders"] != replayed:
+        problems.append(f"read tables: orders by status {tables['orders']}, replayed {replayed}")
+    return problems

@@ -10,6 +10,7 @@ from tests.actors.helpers import INSTRUMENTS, open_market, quiesce
 from tests.actors.workload import FUNDING, USERS, run_workload
 from tests.conftest import sql
 from trading_engine.actors.engine import Engine
+from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType
 from trading_engine.core.ids import OrderId
@@ -120,3 +121,13 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
     )
     assert rebuilt
     assert await _tables(database_url) == before
+
+    async with open_postgres_journal(database_url) as journal:
+        report = await audit(journal)
+        assert report["ok"], report["problems"]
+        await sql(database_url, "UPDATE balances SET amount = amount + 1 WHERE account = 'fees'")
+        await sql(database_url, "UPDATE orders SET status = 'open' WHERE status = 'filled'")
+        report = await audit(journal)
+    assert not report["ok"]
+    assert any("balances differ" in p and "fees" in p for p in report["problems"])
+    assert any("orders by status" in p for p in report["problems"])

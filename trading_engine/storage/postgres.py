@@ -118,6 +118,12 @@ class PostgresJournal:
         """Every event of every stream, in commit order."""
         return await self._call(_aio_read_all, self._pool)
 
+    async def read_tables(self) -> dict[str, Any]:
+        """What the read tables say, summed up for ``trading-engine audit`` to check:
+        ``balances`` per ``(account, asset)`` (minor units, zeros left out),
+        ``trades`` and ``unsettled`` counts, and ``orders`` counted by status."""
+        return await self._call(_aio_read_tables, self._pool)
+
     async def verify_chain(self) -> tuple[str, int] | None:
         """The ``(stream, seq)`` of the first row (in commit order) that breaks its
         stream's hash chain or seq sequence, or None if every stream checks out.
@@ -363,6 +369,25 @@ async def _aio_read_all(pool: asyncpg.Pool) -> list[tuple[str, Journaled]]:
     rows = await pool.fetch("SELECT stream, type, payload FROM journal ORDER BY id")
     decode = codec.decode_text
     return [(stream, decode(name, payload)) for stream, name, payload in rows]
+
+
+async def _aio_read_tables(pool: asyncpg.Pool) -> dict[str, Any]:
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        balances = await connection.fetch(
+            "SELECT account, asset, amount FROM balances WHERE amount <> 0"
+        )
+        trades = await connection.fetchrow(
+            "SELECT count(*) AS total,"
+            " count(*) FILTER (WHERE settlement_status <> 'settled') AS unsettled FROM trades"
+        )
+        orders = await connection.fetch("SELECT status, count(*) FROM orders GROUP BY status")
+    assert trades is not None
+    return {
+        "balances": {(r["account"], r["asset"]): int(r["amount"]) for r in balances},
+        "trades": trades["total"],
+        "unsettled": trades["unsettled"],
+        "orders": {r["status"]: r["count"] for r in orders},
+    }
 
 
 async def _aio_verify_chain(pool: asyncpg.Pool) -> tuple[str, int] | None:
