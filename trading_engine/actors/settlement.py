@@ -123,18 +123,26 @@ class SettlementActor:
             if trio.current_time() >= due:
                 # In slices, so that a second's worth of trades never stalls the
                 # other actors of this thread for long.
+                # One slice per journal write: a second's worth of postings in one
+                # transaction would hold up every order behind it.
                 pending = list(self.pending)
                 for start in range(0, len(pending), _SLICE):
                     self.settle(pending[start : start + _SLICE])
-                    await self._journal_postings()
+                    await self._journal_postings(wait=True)
                 due = trio.current_time() + self._interval
 
-    async def _journal_postings(self) -> None:
+    async def _journal_postings(self, *, wait: bool = False) -> None:
         """Hand what was posted since the last call to the journal, with the replies
-        that wait for it; the journal actor answers them once it is durable."""
+        that wait for it; the journal actor answers them once it is durable.
+
+        ``wait``: return only once it is durable.
+        """
         if not self.unjournaled and not self._replies:
             await trio.lowlevel.checkpoint()
             return
+        if wait:
+            durable: Reply[None] = Reply()
+            self._replies.append((durable, None))
         events = []
         for posting in self.unjournaled.values():
             self.seq += 1
@@ -144,6 +152,8 @@ class SettlementActor:
         self.unjournaled.clear()
         self._replies.clear()
         await self._journal.send(Commit(LEDGER_STREAM, events, replies))
+        if wait:
+            await durable.wait()
 
     def _post(self, posting: Posting) -> bool:
         """Post to the ledger; a new posting waits to be journaled."""
