@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import trio
 
-from tests.actors.helpers import INSTRUMENTS, open_market, quiesce
+from tests.actors.helpers import (
+    ALICE,
+    BOB,
+    BTC_MID,
+    INSTRUMENTS,
+    buy,
+    open_market,
+    place,
+    quiesce,
+    sell,
+    settle_everything,
+)
 from tests.actors.workload import FUNDING, USERS, run_workload
 from tests.conftest import sql
 from trading_engine.actors.engine import Engine
@@ -14,7 +26,13 @@ from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType
 from trading_engine.core.ids import OrderId
-from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.local_pg import find_bin_dir
+from trading_engine.storage.postgres import (
+    create_database,
+    drop_database,
+    open_postgres_journal,
+    with_database,
+)
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
 TABLES = {
@@ -131,3 +149,37 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
     assert not report["ok"]
     assert any("balances differ" in p and "fees" in p for p in report["problems"])
     assert any("orders by status" in p for p in report["problems"])
+
+
+async def test_the_journal_alone_restores_everything(server_dsn: str, database_url: str) -> None:
+    """``pg_dump --data-only -t journal`` into a migrated database: the trigger
+    fills the read tables as the rows arrive, and the audit passes."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,  # type: ignore[arg-type]
+        ):
+            await place(engine, sell(BOB, 3, BTC_MID))
+            await place(engine, buy(ALICE, 2, BTC_MID))
+            await settle_everything(engine, journal)  # type: ignore[arg-type]
+        source = await _tables(database_url)
+        target = with_database(server_dsn, f"restore_{uuid.uuid4().hex[:8]}")
+        await trio.to_thread.run_sync(create_database, server_dsn, target.rsplit("/", 1)[1])
+        try:
+            async with open_postgres_journal(target):
+                pass  # migrated, empty
+            bin_dir = find_bin_dir()
+            dump = await trio.run_process(
+                [bin_dir / "pg_dump", "--data-only", "-t", "journal", database_url],
+                capture_stdout=True,
+            )
+            await trio.run_process(
+                [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
+            )
+            assert await _tables(target) == source
+            async with open_postgres_journal(target) as restored:
+                report = await audit(restored)
+            assert report["ok"], report["problems"]
+            assert report["trades"] == 1
+        finally:
+            await trio.to_thread.run_sync(drop_database, server_dsn, target.rsplit("/", 1)[1])

@@ -103,6 +103,7 @@ AS $$ SELECT id, stream, type, payload, ts FROM journal WHERE id BETWEEN first_i
 
 CREATE FUNCTION project_journal(first_id bigint, last_id bigint) RETURNS void
 LANGUAGE plpgsql
+SET search_path FROM CURRENT  -- a restore (pg_dump) runs with an empty search_path
 AS $$
 DECLARE
     types text[];
@@ -260,6 +261,7 @@ $$;
 
 CREATE FUNCTION journal_projects() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path FROM CURRENT
 AS $$
 DECLARE
     first_id bigint;
