@@ -145,7 +145,7 @@ async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None
             assert await journal.verify_chain() is None
             await sql(
                 database_url,
-                "UPDATE journal SET payload = jsonb_set(payload, '{amount}', '1')"
+                "UPDATE journal SET payload = jsonb_set(payload::jsonb, '{amount}', '1')::json"
                 " WHERE stream = '$accounts' AND seq = 2",
             )
             assert await journal.verify_chain() == (ACCOUNTS_STREAM, 2)

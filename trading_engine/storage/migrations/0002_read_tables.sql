@@ -10,6 +10,11 @@
 -- Money (fees, ledger amounts, balances) is in each asset's minor units, as
 -- integers, exactly as the ledger keeps it. Times are timestamptz (UTC).
 
+-- The payload is stored as `json`: the text the engine wrote, kept as it is
+-- (the hash chain is over that text), and about a third cheaper to COPY in
+-- and to read back than `jsonb`, which parses it into a binary form first.
+ALTER TABLE journal ALTER COLUMN payload TYPE json USING payload::json;
+
 CREATE TABLE instruments (
     symbol      text PRIMARY KEY,
     base_asset  text    NOT NULL,
@@ -97,7 +102,7 @@ AS $$ SELECT timestamptz 'epoch' + (ns / 1000) * interval '1 microsecond' $$;
 
 -- The rows of one commit (or any range), as the projection reads them; inlined by the planner.
 CREATE FUNCTION journal_range(first_id bigint, last_id bigint)
-RETURNS TABLE (id bigint, stream text, type text, p jsonb, ts bigint)
+RETURNS TABLE (id bigint, stream text, type text, p json, ts bigint)
 LANGUAGE sql STABLE
 AS $$ SELECT id, stream, type, payload, ts FROM journal WHERE id BETWEEN first_id AND last_id $$;
 
@@ -122,7 +127,7 @@ BEGIN
     SELECT p->'instrument'->>'symbol', p->'instrument'->>'base_asset',
            p->'instrument'->>'quote_asset', (p->'instrument'->>'tick_size')::numeric,
            (p->'instrument'->>'lot_size')::numeric, p->'instrument'->>'mode',
-           p->'instrument', journal_time(ts)
+           (p->'instrument')::jsonb, journal_time(ts)
     FROM journal_range(first_id, last_id) WHERE type = 'InstrumentListed'
     ON CONFLICT (symbol) DO NOTHING;
 
@@ -151,10 +156,11 @@ BEGIN
            NULLIF(s.stop_price, 0) * i.tick_size,
            s.quantity * i.lot_size,
            CASE WHEN e.type = 'OrderAccepted' THEN s.quantity * i.lot_size ELSE 0 END,
-           CASE WHEN e.type = 'OrderAccepted' THEN e.p->>'status' ELSE 'rejected' END,
-           e.p->>'reason', journal_time(e.ts), journal_time(e.ts)
+           CASE WHEN e.type = 'OrderAccepted' THEN a.status ELSE 'rejected' END,
+           a.reason, journal_time(e.ts), journal_time(e.ts)
     FROM journal_range(first_id, last_id) AS e
-    CROSS JOIN LATERAL jsonb_to_record(e.p->'spec') AS s(
+    CROSS JOIN LATERAL json_to_record(e.p) AS a(spec json, status text, reason text)
+    CROSS JOIN LATERAL json_to_record(a.spec) AS s(
         order_id bigint, user_id text, client_order_id text, side text, type text,
         time_in_force text, price numeric, stop_price numeric, quantity numeric)
     JOIN instruments i ON i.symbol = e.stream
@@ -178,7 +184,7 @@ BEGIN
                CASE WHEN e.type = 'OrderFilled' THEN x.price * x.quantity END AS value,
                CASE WHEN e.type = 'OrderCancelled' THEN x.reason END AS reason
         FROM journal_range(first_id, last_id) AS e
-        CROSS JOIN LATERAL jsonb_to_record(e.p) AS x(
+        CROSS JOIN LATERAL json_to_record(e.p) AS x(
             order_id bigint, status text, filled numeric, remaining numeric, price numeric,
             quantity numeric, reason text)
         JOIN instruments i ON i.symbol = e.stream
@@ -220,7 +226,7 @@ BEGIN
            t.maker_order_id, t.taker_order_id, t.maker_user_id, t.taker_user_id,
            t.maker_fee, t.taker_fee, journal_time(e.ts)
     FROM journal_range(first_id, last_id) AS e
-    CROSS JOIN LATERAL jsonb_to_record(e.p) AS t(
+    CROSS JOIN LATERAL json_to_record(e.p) AS t(
         trade_id bigint, price numeric, quantity numeric, aggressor text, maker_order_id bigint,
         taker_order_id bigint, maker_user_id text, taker_user_id text, maker_fee bigint,
         taker_fee bigint)
@@ -248,7 +254,7 @@ BEGIN
         INSERT INTO ledger_entries (posting_id, kind, account, asset, amount, posted_at)
         SELECT p->>'posting_id', p->>'kind', entry->>0, entry->>1, (entry->>2)::numeric,
                journal_time(ts)
-        FROM journal_range(first_id, last_id), jsonb_array_elements(p->'entries') AS entry
+        FROM journal_range(first_id, last_id), json_array_elements(p->'entries') AS entry
         WHERE type = 'Posted'
         ON CONFLICT DO NOTHING
         RETURNING account, asset, amount
