@@ -215,3 +215,23 @@ async def test_a_journal_used_after_close_is_unavailable(database_url: str) -> N
         assert isinstance(journal, PostgresJournal)
         with pytest.raises(StorageUnavailable):
             await journal.append([(BTC, levels(BTC, 1, 1))])
+
+
+async def test_a_second_writer_is_caught_and_the_chain_stays_whole(database_url: str) -> None:
+    """Each journal remembers the tips it committed; another writer makes them stale.
+
+    The stale writer's next append conflicts and writes nothing; the one after
+    reads the tips again and links to the other writer's rows.
+    """
+    with trio.fail_after(10):
+        async with (
+            open_postgres_journal(database_url) as first,
+            open_postgres_journal(database_url) as second,
+        ):
+            await first.append([(BTC, levels(BTC, 1, 2))])
+            await second.append([(BTC, levels(BTC, 3, 2))])  # reads the tips: seq 2
+            with pytest.raises(JournalConflict):
+                await first.append([(BTC, levels(BTC, 3, 1))])  # first still thinks 2
+            await first.append([(BTC, levels(BTC, 5, 1))])
+            assert await first.read(BTC) == levels(BTC, 1, 5)
+            assert await first.verify_chain() is None
