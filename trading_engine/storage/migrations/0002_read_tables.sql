@@ -109,6 +109,8 @@ AS $$ SELECT id, stream, type, payload, ts FROM journal WHERE id BETWEEN first_i
 CREATE FUNCTION project_journal(first_id bigint, last_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path FROM CURRENT  -- a restore (pg_dump) runs with an empty search_path
+-- Planned once: planning each statement anew for every commit cost more than running it.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     types text[];
