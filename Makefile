@@ -7,7 +7,7 @@ BENCH_OPS ?= 1000000
 BENCH_DIR := .bench
 WORKLOADS := ../shared/workloads/gen_orders.py
 
-.PHONY: install build lint test bench run clean
+.PHONY: install build lint test bench loadtest run clean
 
 install: $(VENV)/.installed trading_engine/core/.compiled
 
@@ -42,6 +42,11 @@ bench: install
 		echo "== replay $$p ($(BENCH_OPS) ops, seed 1)"; \
 		$(BIN)/trading-engine bench replay $$f; \
 	done
+
+# The HTTP figures of the README: wrk (throughput) and hey (latency at a fixed rate)
+# against a fresh `serve --demo` on port $$PORT (8077). RATE=500 SECONDS_=10 by default.
+loadtest: install
+	sh benchmarks/http_load.sh
 
 # The engine with demo symbols and users on port 8000 ($$PORT), on a local PostgreSQL
 # unless DATABASE_URL is set. Ctrl-C stops it cleanly.

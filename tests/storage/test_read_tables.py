@@ -85,6 +85,8 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
         ):
             await run_workload(engine, 25, seed=7)
             await quiesce(engine)
+            last = await journal.project()
+            assert last == len(await journal.read_all()), "every journal row is projected"
             keys = [
                 f"{r['symbol']}:{r['trade_id']}"
                 for r in await sql(database_url, "SELECT symbol, trade_id FROM trades")
@@ -96,7 +98,8 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
             assert pending[0][0] == len(keys), "nothing settles before the trigger (an hour)"
             answer = await engine.settle(keys)
             assert sorted(answer["settled"]) == sorted(keys)
-            # Settled in the table as soon as the answer is out: it waits for the postings.
+            # The answer waits for the postings to be durable; projected, they settle the trades.
+            await journal.project()
             pending = await sql(
                 database_url, "SELECT count(*) FROM trades WHERE settlement_status <> 'settled'"
             )
@@ -109,6 +112,7 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
                 if type(e).__name__ in ("OrderAccepted", "OrderRejected")
             ]
             assert orders == len(accepted) > 0
+            await journal.project()
 
             for user in USERS:
                 for asset in ("AIT", "BTC", "ETH"):
@@ -152,8 +156,8 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
 
 
 async def test_the_journal_alone_restores_everything(server_dsn: str, database_url: str) -> None:
-    """``pg_dump --data-only -t journal`` into a migrated database: the trigger
-    fills the read tables as the rows arrive, and the audit passes."""
+    """``pg_dump --data-only -t journal`` into a migrated database: opening it
+    projects the read tables, and the audit passes."""
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
@@ -176,8 +180,9 @@ async def test_the_journal_alone_restores_everything(server_dsn: str, database_u
             await trio.run_process(
                 [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
             )
-            assert await _tables(target) == source
             async with open_postgres_journal(target) as restored:
+                await restored.project()  # opening starts on it; this waits for it
+                assert await _tables(target) == source
                 report = await audit(restored)
             assert report["ok"], report["problems"]
             assert report["trades"] == 1

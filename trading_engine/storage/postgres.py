@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from trading_engine.storage.migrate import Connection
 
 __all__ = ["JournalConflict", "JournalError", "PostgresJournal", "open_postgres_journal"]
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -94,6 +97,8 @@ class PostgresJournal:
     def __init__(self, bridge: Bridge, pool: asyncpg.Pool) -> None:
         self._bridge = bridge
         self._pool = pool
+        self._appended = trio.Event()
+        """Set by each append: the read tables have something to catch up on."""
         self._tips: dict[str, tuple[int, bytes]] = {}
         """The last seq and hash of each stream this journal wrote, as committed:
         appends skip reading them back. Emptied when an append fails."""
@@ -112,6 +117,34 @@ class PostgresJournal:
             except BaseException:
                 self._tips.clear()  # committed or not, and by whom: read them again
                 raise
+            self._appended.set()
+
+    async def project(self) -> int:
+        """Bring the read tables up to every committed event; returns the last id in them.
+
+        ``open_postgres_journal`` runs this after each append on its own (on
+        another connection, beside the next append); call it to read the
+        tables with nothing left out.
+        """
+        last: int = await self._call(_aio_project, self._pool)
+        return last
+
+    async def _keep_projecting(self, every: float) -> None:
+        """Catch the read tables up after appends, at most once every ``every`` seconds:
+        one projection of many commits costs the database far less than one each."""
+        while True:
+            await self._appended.wait()
+            self._appended = trio.Event()
+            try:
+                await self.project()
+                await trio.sleep(every)
+            except StorageUnavailable:
+                await trio.sleep(0.5)
+                self._appended.set()
+            except JournalError:
+                log.exception("projecting the journal into the read tables failed; retrying")
+                await trio.sleep(5.0)
+                self._appended.set()
 
     async def streams(self) -> list[str]:
         """The names of every stream that has events, sorted."""
@@ -128,7 +161,9 @@ class PostgresJournal:
     async def read_tables(self) -> dict[str, Any]:
         """What the read tables say, summed up for ``trading-engine audit`` to check:
         ``balances`` per ``(account, asset)`` (minor units, zeros left out),
-        ``trades`` and ``unsettled`` counts, and ``orders`` counted by status."""
+        ``trades`` and ``unsettled`` counts, and ``orders`` counted by status;
+        caught up with the journal first."""
+        await self.project()
         return await self._call(_aio_read_tables, self._pool)
 
     async def verify_chain(self) -> tuple[str, int] | None:
@@ -158,8 +193,12 @@ async def open_postgres_journal(
     max_size: int = 4,
     connect_timeout: float = 5.0,
     command_timeout: float = 30.0,
+    project_every: float = 0.1,
 ) -> AsyncIterator[PostgresJournal]:
     """Connect a pool to ``dsn``, apply pending migrations, and yield the journal.
+
+    While it is open, the read tables follow the journal, at most
+    ``project_every`` seconds behind (``PostgresJournal.project``).
 
     Runs its own bridge unless given one. ``connect_timeout`` bounds each
     connection attempt and ``command_timeout`` each statement, so that a
@@ -173,10 +212,17 @@ async def open_postgres_journal(
             )
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
+        journal = PostgresJournal(the_bridge, pool)
+        journal._appended.set()  # whatever an earlier run left unprojected
         try:
-            yield PostgresJournal(the_bridge, pool)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(journal._keep_projecting, project_every)
+                yield journal
+                nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True), suppress(BridgeClosed):
+                with suppress(TradingEngineError), trio.move_on_after(command_timeout):
+                    await journal.project()  # leave the read tables caught up
                 await the_bridge.call(_aio_close_pool, pool, connect_timeout)
 
 
@@ -385,6 +431,11 @@ async def _aio_read_all(pool: asyncpg.Pool) -> list[tuple[str, Journaled]]:
     rows = await pool.fetch("SELECT stream, type, payload FROM journal ORDER BY id")
     decode = codec.decode_text
     return [(stream, decode(name, payload)) for stream, name, payload in rows]
+
+
+async def _aio_project(pool: asyncpg.Pool) -> int:
+    last: int = await pool.fetchval("SELECT project_pending()")
+    return last
 
 
 async def _aio_read_tables(pool: asyncpg.Pool) -> dict[str, Any]:

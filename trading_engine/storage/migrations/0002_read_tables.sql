@@ -1,10 +1,13 @@
 -- The read tables: what operators and history queries read, in the units users see.
 --
--- They are a projection of the journal, nothing more: a statement trigger on
--- `journal` keeps them in the same transaction as the events (the engine's
--- one COPY per group commit), so they never lag or lead what is durable, and
--- `project_journal(first_id, last_id)` can rebuild them from any range of it
--- (`trading-engine audit` checks that they agree with a replay).
+-- They are a projection of the journal, nothing more. `project_pending()`
+-- projects every journal row committed since the last call, in one
+-- transaction that also moves `projection.last_id`, so each row is projected
+-- exactly once; the engine calls it after each group commit, off the path of
+-- the acknowledgements (the tables lag the journal by about one commit and
+-- never lead it). `project_journal(first_id, last_id)` projects any range,
+-- which rebuilds them (`trading-engine audit` checks that they agree with a
+-- replay).
 --
 -- Prices and quantities are decimals (ticks x tick_size, lots x lot_size).
 -- Money (fees, ledger amounts, balances) is in each asset's minor units, as
@@ -267,25 +270,33 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION journal_projects() RETURNS trigger
+-- How far the read tables have got: every journal row with id <= last_id is in them.
+CREATE TABLE projection (
+    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+    last_id bigint  NOT NULL
+);
+INSERT INTO projection (last_id) VALUES (0);
+
+-- Project what was committed since the last call; returns the new last_id.
+-- One writer holds an advisory lock from taking ids to committing them, so a
+-- row this sees committed has a lower id than any row still in flight.
+CREATE FUNCTION project_pending() RETURNS bigint
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 DECLARE
-    first_id bigint;
-    last_id bigint;
+    done bigint;
+    upto bigint;
 BEGIN
-    SELECT min(id), max(id) INTO first_id, last_id FROM new_rows;
-    IF first_id IS NOT NULL THEN
-        PERFORM project_journal(first_id, last_id);
+    SELECT last_id INTO done FROM projection FOR UPDATE;
+    SELECT coalesce(max(id), 0) INTO upto FROM journal;
+    IF upto > done THEN
+        PERFORM project_journal(done + 1, upto);
+        UPDATE projection SET last_id = upto;
     END IF;
-    RETURN NULL;
+    RETURN greatest(upto, done);
 END
 $$;
 
-CREATE TRIGGER journal_projects AFTER INSERT ON journal
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION journal_projects();
-
 -- A journal written before this migration: project all of it now.
-SELECT project_journal(0, (SELECT coalesce(max(id), 0) FROM journal));
+SELECT project_pending();
