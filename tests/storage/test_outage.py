@@ -10,6 +10,7 @@ import trio
 
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side
 from trading_engine.core.ids import OrderId, UserId
@@ -124,3 +125,8 @@ async def test_orders_are_refused_while_postgres_is_down_and_resume_after(
         with trio.fail_after(30):
             for order_id in acked:
                 assert await engine.order(OrderId(order_id)) is not None, order_id
+    # The read tables caught up across the outage too: they agree with a replay.
+    async with open_postgres_journal(dsn) as journal:
+        with trio.fail_after(30):
+            report = await audit(journal)
+    assert report["ok"], report["problems"]
