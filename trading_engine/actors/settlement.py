@@ -121,10 +121,9 @@ class SettlementActor:
                 self.handle(message)
             await self._journal_postings()
             if trio.current_time() >= due:
-                # In slices, so that a second's worth of trades never stalls the
-                # other actors of this thread for long.
-                # One slice per journal write: a second's worth of postings in one
-                # transaction would hold up every order behind it.
+                # In slices, one journal write each: a second's worth of trades
+                # would stall the other actors of this thread, and its postings in
+                # one transaction would hold up every order committed behind it.
                 pending = list(self.pending)
                 for start in range(0, len(pending), _SLICE):
                     self.settle(pending[start : start + _SLICE])
