@@ -20,6 +20,13 @@ It is idempotent: a batch that is already there, event for event (a retry
 after a commit whose acknowledgement was lost, or a Trio-side cancellation
 that the database still committed), is accepted without writing again.
 
+The journal keeps the stream tips it committed, so an append is the lock,
+one COPY and the commit; after any failure it reads them again. While open
+it also keeps the read tables (``migrations/0002_read_tables.sql``) caught
+up: after appends, at most every ``project_every`` seconds, a task calls
+``project_pending()`` on another connection, beside the next append rather
+than in front of it. ``project()`` catches them up on demand.
+
 asyncpg runs on the asyncio loop of a ``Bridge``; the functions named
 ``_aio_*`` run there and nowhere else. Errors are translated here, at the
 boundary::
