@@ -197,15 +197,21 @@ def _spec_from_json(raw: Any) -> OrderSpec:
     return OrderSpec(**fields)
 
 
+def _entry(item: Any, container: type[tuple[Any, ...]] | type[list[Any]]) -> tuple[str, str, int]:
+    """One ledger entry, checked: a ``container`` of exactly (str, str, int)."""
+    if not isinstance(item, container) or len(item) != 3:
+        raise CodecError(f"a ledger entry must be [account, asset, amount], not {item!r}")
+    account, asset, amount = item
+    if type(account) is not str or type(asset) is not str or type(amount) is not int:
+        raise CodecError(f"a ledger entry must be [str, str, int], not {item!r}")
+    return account, asset, amount
+
+
 def _entries_to_json(entries: tuple[tuple[str, str, int], ...]) -> list[list[Any]]:
     """``[[account, asset, amount], ...]``; raises ``CodecError`` unless each is (str, str, int)."""
     out: list[list[Any]] = []
     for entry in entries:
-        if not (isinstance(entry, tuple) and len(entry) == 3):
-            raise CodecError(f"a ledger entry must be (account, asset, amount), not {entry!r}")
-        account, asset, amount = entry
-        if type(account) is not str or type(asset) is not str or type(amount) is not int:
-            raise CodecError(f"a ledger entry must be (str, str, int), not {entry!r}")
+        account, asset, amount = _entry(entry, tuple)
         out.append([_plain(account), _plain(asset), amount])
     return out
 
@@ -213,15 +219,7 @@ def _entries_to_json(entries: tuple[tuple[str, str, int], ...]) -> list[list[Any
 def _entries_from_json(raw: Any) -> tuple[tuple[str, str, int], ...]:
     if not isinstance(raw, list):
         raise CodecError(f"entries: expected a list, got {raw!r}")
-    entries = []
-    for item in raw:
-        if not (isinstance(item, list) and len(item) == 3):
-            raise CodecError(f"entries: expected [account, asset, amount], got {item!r}")
-        account, asset, amount = item
-        if type(account) is not str or type(asset) is not str or type(amount) is not int:
-            raise CodecError(f"entries: expected [str, str, int], got {item!r}")
-        entries.append((account, asset, amount))
-    return tuple(entries)
+    return tuple(_entry(item, list) for item in raw)
 
 
 def _entries_text(entries: object) -> str:
