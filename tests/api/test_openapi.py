@@ -27,6 +27,7 @@ BODIES = {
     ("post", "/admin/symbols/{symbol}/halt"): "HaltBody",
     ("post", "/settlement/trigger"): "SettleBody",
 }
+ASSETS = "/docs/assets/"
 EXAMPLES_PER_OPERATION = 40  # per operation and mode: about 15 s in all
 
 
@@ -35,7 +36,7 @@ def routes(server: Server) -> set[tuple[str, str]]:
     app = create_app(server.engine, ADMIN)
     out = set()
     for rule in app.url_map.iter_rules():
-        if rule.websocket or rule.endpoint in ("static", "openapi", "swagger_ui"):
+        if rule.websocket or rule.endpoint in ("static", "openapi", "swagger_ui", "swagger_asset"):
             continue
         path = re.sub(r"<(?:[^:>]*:)?([^>]+)>", r"{\1}", rule.rule)
         out |= {(m.lower(), path) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}
@@ -82,6 +83,25 @@ async def test_the_document_is_openapi_3_1_with_every_route_and_its_schemas(
         and "application/json" in operation["responses"]["200"]["content"]
     }  # fmt: skip
     assert titles >= {"Order", "OrderBook", "Balances", "Symbols", "OrderList", "TradeList"}
+
+
+async def test_the_docs_page_loads_swagger_ui_from_the_server_itself(server: Server) -> None:
+    async with server.client() as anonymous:
+        docs = await anonymous.get(server.url + "/docs")
+        assets = sorted(re.findall(r'(?:src|href)="([^"]+)"', docs.text))
+        assert assets == [ASSETS + "swagger-ui-bundle.js", ASSETS + "swagger-ui.css"]
+        js = await anonymous.get(server.url + assets[0])
+        css = await anonymous.get(server.url + assets[1])
+        missing = await anonymous.get(server.url + ASSETS + "..%2F__init__.py")
+        unknown = await anonymous.get(server.url + ASSETS + "index.html")
+    assert "cdn" not in docs.text.lower()
+    assert js.status_code == css.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert css.headers["content-type"].startswith("text/css")
+    assert "SwaggerUIBundle" in js.text
+    assert "isOAS31" in js.text, "a Swagger UI that renders OpenAPI 3.1"
+    assert missing.status_code == unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "not_found"
 
 
 async def test_schema_validation_errors_keep_the_error_shape(server: Server) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
-from quart import Response, request
-from quart_schema import QuartSchema
+from quart import Response, abort, request
+from quart_schema import QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -20,6 +21,9 @@ __all__ = ["OPENAPI_PATH", "create_app"]
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 _API_KEY = {"type": "apiKey", "in_": "header", "name": "X-API-Key"}
+_DOCS_ASSETS = "/docs/assets/"
+_ASSET_TYPES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+"""The Swagger UI files /docs loads, from the swagger-ui-py wheel: no CDN, so it works offline."""
 _TEXT = {
     "description": "Prometheus text format",
     "content": {"text/plain": {"schema": {"type": "string"}}},
@@ -47,6 +51,20 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
     metrics.install(app, engine)
     for area in (orders, market, admin, ws):
         area.register(app, engine, admin_key)
+    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
+    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"
+
+    @app.get(_DOCS_ASSETS + "<name>")
+    @hide
+    async def swagger_asset(name: str) -> Response:
+        content_type = _ASSET_TYPES.get(name)
+        if content_type is None:
+            abort(404)
+        body = (resources.files("swagger_ui") / "static" / name).read_bytes()
+        response = Response(body, content_type=content_type)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
     QuartSchema(
         app,
         openapi_path=OPENAPI_PATH,
