@@ -28,6 +28,8 @@ BODIES = {
     ("post", "/settlement/trigger"): "SettleBody",
 }
 ASSETS = "/docs/assets/"
+HIDDEN = {"static", "openapi", "swagger_ui", "swagger_asset", "ui_page", "ui_asset"}
+"""Endpoints left out of the document on purpose: it, /docs and the web UI."""
 EXAMPLES_PER_OPERATION = 40  # per operation and mode: about 15 s in all
 
 
@@ -36,7 +38,7 @@ def routes(server: Server) -> set[tuple[str, str]]:
     app = create_app(server.engine, ADMIN)
     out = set()
     for rule in app.url_map.iter_rules():
-        if rule.websocket or rule.endpoint in ("static", "openapi", "swagger_ui", "swagger_asset"):
+        if rule.websocket or rule.endpoint in HIDDEN:
             continue
         path = re.sub(r"<(?:[^:>]*:)?([^>]+)>", r"{\1}", rule.rule)
         out |= {(m.lower(), path) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}

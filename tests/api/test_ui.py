@@ -1,0 +1,92 @@
+"""The web UI over real HTTP: the page at ``/``, the files it loads, none of it in OpenAPI."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import httpx
+import trio
+
+from tests.api.conftest import Server
+from trading_engine.api.app import OPENAPI_PATH
+
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+class Page(HTMLParser):
+    """The URLs a page loads (script src, link href) and the ones it links to (a href)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.loads: list[str] = []
+        self.links: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "script" and found.get("src"):
+            self.loads.append(found["src"] or "")
+        elif tag == "link" and found.get("href"):
+            self.loads.append(found["href"] or "")
+        elif tag == "a" and found.get("href"):
+            self.links.append(found["href"] or "")
+
+
+async def fetch(server: Server, *paths: str) -> list[httpx.Response]:
+    with trio.fail_after(10):
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as anonymous:
+            return [await anonymous.get(path) for path in paths]
+
+
+async def test_the_page_at_root_is_html_that_loads_only_files_the_server_serves(
+    server: Server,
+) -> None:
+    [page] = await fetch(server, "/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    loads = Page(page.text).loads
+    assert sorted(loads) == ["/ui/app.js", "/ui/style.css"]
+    assert "http://" not in page.text
+    assert "https://" not in page.text, "no CDN: the page works offline"
+    for path, response in zip(loads, await fetch(server, *loads), strict=True):
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == TYPES[path[path.rindex(".") :]], path
+        assert response.content, path
+        assert "https://" not in response.text, path
+
+
+async def test_the_script_talks_to_the_api_prefix_and_feed_the_server_serves(
+    server: Server,
+) -> None:
+    [script] = await fetch(server, "/ui/app.js")
+    assert 'const API = "/api/v1/trading";' in script.text
+    assert "${API}/ws`" in script.text
+    [symbols] = await fetch(server, "/api/v1/trading/symbols")
+    assert symbols.status_code == 200
+
+
+async def test_the_page_links_to_the_docs_and_the_openapi_document(server: Server) -> None:
+    [page] = await fetch(server, "/")
+    links = Page(page.text).links
+    assert sorted(links) == sorted(["/docs", OPENAPI_PATH])
+    for path, response in zip(links, await fetch(server, *links), strict=True):
+        assert response.status_code == 200, path
+
+
+async def test_the_ui_is_absent_from_the_openapi_document(server: Server) -> None:
+    [document] = await fetch(server, OPENAPI_PATH)
+    paths = document.json()["paths"]
+    assert paths, "the document lists the API"
+    assert "/" not in paths
+    assert [p for p in paths if p.startswith("/ui")] == []
+
+
+async def test_an_unknown_ui_file_is_a_404_in_the_error_shape(server: Server) -> None:
+    responses = await fetch(
+        server, "/ui/nope.js", "/ui/index.html", "/ui/..%2Fui.py", "/ui/", "/ui/APP.JS"
+    )
+    assert [r.status_code for r in responses] == [404] * 5
+    for response in responses:
+        assert response.json()["error"]["code"] == "not_found"
