@@ -183,6 +183,7 @@ async def _serve_http(
 def _announce(address: str, admin_key: str, keys: dict[str, str]) -> None:
     lines = [
         f"trading engine listening on {address}",
+        f"  web UI:     {address}/",
         f"  API:        {address}/api/v1/trading",
         f"  WebSocket:  {address.replace('http', 'ws', 1)}/api/v1/trading/ws",
         f"  health:     {address}/health",
