@@ -11,6 +11,8 @@ draws from the same distribution with a seeded ``random.Random``.
 
 from __future__ import annotations
 
+import copy
+import pickle
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -798,3 +800,22 @@ def test_long_seeded_run_agrees_with_the_reference_book(instrument: Instrument) 
             assert live_state(harness.matcher) == reference_live_state(harness.reference)
     assert len(harness.reference.trades) > 2_000, "the stream should trade a lot"
     assert replay(instrument, harness.events).state_hash() == harness.matcher.state_hash()
+
+
+@PROPERTY_SETTINGS
+@given(instrument=instruments, commands=streams, cut=st.integers(min_value=0, max_value=200))
+def test_a_pickled_matcher_goes_on_exactly_as_the_original(
+    instrument: Instrument, commands: list[Command], cut: int
+) -> None:
+    """Engine snapshots pickle matchers: the copy must answer every later command the same."""
+    cut = min(cut, len(commands))
+    harness = drive(instrument, commands[:cut], lambda harness, step: None)
+    twin = copy.deepcopy(harness)
+    twin.matcher = pickle.loads(pickle.dumps(harness.matcher, protocol=pickle.HIGHEST_PROTOCOL))
+    assert twin.matcher.state_hash() == harness.matcher.state_hash()
+    assert twin.matcher.depth() == harness.matcher.depth()
+    for command in commands[cut:]:
+        step, twin_step = harness.run(command), twin.run(command)
+        assert twin_step.result == step.result
+        assert twin.matcher.state_hash() == harness.matcher.state_hash()
+    assert live_state(twin.matcher) == live_state(harness.matcher)

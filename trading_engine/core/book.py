@@ -45,6 +45,10 @@ class Level:
         self.quantity = 0
         self.count = 0
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return Level, (self.side, self.price), self.__getstate__()
+
     def live(self) -> Iterator[Order]:
         """The resting orders in priority order."""
         return (o for o in self.orders if o.resting)
@@ -60,6 +64,10 @@ class BookSide:
         self.sign = sign
         self.levels: dict[int, Level] = {}
         self.heap: list[int] = []
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return BookSide, (self.side, self.sign), self.__getstate__()
 
     def best(self) -> int | None:
         """The best price in ticks, or None when the side is empty."""

@@ -103,6 +103,10 @@ class EventBase:
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.values()))
 
+    def __reduce__(self) -> tuple[type[EventBase], tuple[Any, ...]]:
+        """Pickled as the constructor's arguments (engine snapshots hold events)."""
+        return type(self), self.values()
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
         return f"{type(self).__name__}({fields})"

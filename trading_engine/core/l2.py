@@ -19,6 +19,10 @@ class _Side:
         self.levels: dict[int, int] = {}
         self.heap: list[int] = []
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return _Side, (self.sign,), self.__getstate__()
+
     def set(self, price: int, quantity: int) -> None:
         if quantity:
             if price not in self.levels:

@@ -149,6 +149,10 @@ class MarginBook:
         self.order_total: dict[tuple[UserId, str], int] = {}
         self.position_total: dict[tuple[UserId, str], int] = {}
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return MarginBook, (self.rates,), self.__getstate__()
+
     def requirement(self, user_id: UserId, asset: str) -> int:
         key = (user_id, asset)
         return self.order_total.get(key, 0) + self.position_total.get(key, 0)

@@ -134,6 +134,10 @@ class Matcher:
         self._touched: list[Level] = []
         self._ts = 0
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return Matcher, (self.instrument,), self.__getstate__()
+
     # ------------------------------------------------------------------ commands
 
     def submit(self, spec: OrderSpec, ts: int) -> list[Event]:

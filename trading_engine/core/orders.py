@@ -169,6 +169,10 @@ class Order:
         self.notional = 0
         self.resting = False
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return Order, (self.spec, self.status, self.created_ts), self.__getstate__()
+
     @classmethod
     def from_spec(cls, spec: OrderSpec, ts: int) -> Order:
         kind = spec.type

@@ -121,6 +121,10 @@ class _Bucket:
         self.quote_volume = price * quantity
         self.trades = 1
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return _Bucket, (self.index, self.open, self.volume), self.__getstate__()
+
     def add(self, price: int, quantity: int) -> None:
         self.high = max(self.high, price)
         self.low = min(self.low, price)
@@ -147,6 +151,10 @@ class RollingStats:
         self.bucket_ns = bucket_ns
         self._buckets: deque[_Bucket] = deque()
         self._latest_ts: int | None = None
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return RollingStats, (self.retention_ns, self.bucket_ns), self.__getstate__()
 
     @property
     def latest_ts(self) -> int | None:

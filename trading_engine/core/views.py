@@ -80,6 +80,14 @@ class OrderRecord:
         self.created_ts = ts
         self.updated_ts = ts
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
+        return (
+            OrderRecord,
+            (self.symbol, self.spec, self.status, self.created_ts),
+            self.__getstate__(),
+        )
+
     @classmethod
     def accepted(cls, event: OrderAccepted) -> OrderRecord:
         return cls(event.symbol, event.spec, event.status, event.ts)
