@@ -158,6 +158,24 @@ LIQUIDATION_PREFIX = "liq-"
 class RiskActor:
     """Owns accounts and order views; reached only through ``inbox``."""
 
+    NOT_IN_SNAPSHOT = frozenset(
+        {
+            "_inbox",
+            "_journal",
+            "_config",
+            "symbols",  # channels and limits: rebuilt from each symbol's status
+            "_waiting",
+            "_outgoing",
+            "_amending",
+            "_account_events",
+            "_account_replies",
+            "storage_available",
+            "live",
+        }
+    )
+    """Channels, settings, and what only the running actor has; every other
+    attribute is in engine snapshots (``actors/snapshot.py``)."""
+
     def __init__(
         self,
         inbox: trio.MemoryReceiveChannel[Any],
@@ -714,11 +732,7 @@ class RiskActor:
         accounts.credit(seller, instrument.quote_asset, notional - seller_fee)
         accounts.move_position(buyer, trade.symbol, trade.quantity)
         accounts.move_position(seller, trade.symbol, -trade.quantity)
-        for user in {buyer, seller}:
-            tape = self.user_trades.get(user)
-            if tape is None:
-                tape = self.user_trades[user] = deque(maxlen=_KEEP_USER_TRADES)
-            tape.append(trade)
+        self._remember_trade(trade, buyer, seller)
         owners = (self.users.get(buyer), self.users.get(seller))
         if buyer != seller and owners[0] is not None and owners[0] == owners[1]:
             self.alerts.append(
@@ -727,6 +741,15 @@ class RiskActor:
             )  # fmt: skip
 
     # ------------------------------------------------------------ margin
+
+    def _remember_trade(self, trade: Trade, buyer: UserId, seller: UserId) -> None:
+        """Add ``trade`` to each side's own tape, buyer first (an order that replay and
+        snapshots keep alike in every process, unlike a set's)."""
+        for user in dict.fromkeys((buyer, seller)):
+            tape = self.user_trades.get(user)
+            if tape is None:
+                tape = self.user_trades[user] = deque(maxlen=_KEEP_USER_TRADES)
+            tape.append(trade)
 
     def _order_margin(
         self, instrument: Instrument, spec: OrderSpec, quantity: int | None = None
@@ -783,12 +806,9 @@ class RiskActor:
             realized = self.margin.fill(user_id, symbol, asset, buy, trade.quantity, notional)
             self.accounts.move_position(user_id, symbol, trade.quantity if buy else -trade.quantity)
             sides.append((user_id, realized, fee))
-        for user_id in {buyer, seller}:
+        for user_id in dict.fromkeys((buyer, seller)):
             self._refresh_margin(user_id, asset)
-            tape = self.user_trades.get(user_id)
-            if tape is None:
-                tape = self.user_trades[user_id] = deque(maxlen=_KEEP_USER_TRADES)
-            tape.append(trade)
+        self._remember_trade(trade, buyer, seller)
         if not self.live:
             self._unsettled.setdefault((symbol, trade.trade_id), []).extend(sides)
             return
