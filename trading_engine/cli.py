@@ -8,6 +8,8 @@
 - ``migrate``: apply pending migrations to ``$DATABASE_URL`` (or ``--database-url``).
 
 - ``audit``: verify a journal end to end; exits 1 on any mismatch.
+- ``snapshot``: save a snapshot of the journal's state, so that a start replays only
+  what follows it (``serve`` runs it every ``SNAPSHOT_EVERY`` events).
 
 - ``serve [--demo] [--host] [--port]``: the engine with its REST API and WebSocket feed.
 """
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     recovery = benches.add_parser("recovery", help="time to be ready after N journaled events")
     recovery.add_argument("--events", type=int, default=1_000_000)
     recovery.add_argument("--journal", choices=("memory", "postgres"), default="postgres")
+    recovery.add_argument(
+        "--snapshot-tail",
+        type=int,
+        default=100_000,
+        help="snapshot before the last N events (start replays N); -1: no snapshot",
+    )
     journal = benches.add_parser("journal", help="PostgreSQL journal append and read times")
     journal.add_argument("--total", type=int, default=100_000)
     load = commands.add_parser("loadtest", help="HTTP and WebSocket load against a running server")
@@ -84,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         "audit", help="verify the journal: hash chain, replay, books, balances and ledger"
     )
     audit.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    snapshot = commands.add_parser(
+        "snapshot", help="save the state the journal holds, so that a start replays only the rest"
+    )
+    snapshot.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     return parser
 
 
@@ -139,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_recovery_bench(
                 events=args.events,
                 journal=args.journal,
+                snapshot_tail=args.snapshot_tail,
                 database_url=os.environ.get("DATABASE_URL"),
             )
         )
@@ -165,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(args.database_url)
     if args.command == "audit":
         return _audit(args.database_url)
+    if args.command == "snapshot":
+        return _snapshot(args.database_url)
     return 2  # pragma: no cover - argparse rejects every other command
 
 
@@ -218,6 +233,24 @@ def _audit(database_url: str | None) -> int:
         return 2
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
+
+
+def _snapshot(database_url: str | None) -> int:
+    import trio  # noqa: PLC0415
+
+    from trading_engine.config import EngineConfig  # noqa: PLC0415
+    from trading_engine.errors import TradingEngineError  # noqa: PLC0415
+    from trading_engine.snapshots import take_snapshot  # noqa: PLC0415
+
+    if not database_url:
+        print("trading-engine snapshot: set DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+    try:
+        result = trio.run(take_snapshot, database_url, EngineConfig.from_env())
+    except TradingEngineError as exc:
+        print(f"trading-engine snapshot: {exc}", file=sys.stderr)
+        return 1
+    return _print(result)
 
 
 if __name__ == "__main__":

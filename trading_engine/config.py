@@ -12,6 +12,8 @@
 - ``MAX_RESTARTS``, ``RESTART_WINDOW`` (``5``, ``60``): crashes in the window that halt a symbol.
 - ``SETTLEMENT_INTERVAL`` (``1``): seconds between settlement batches.
 - ``REDIS_URL`` (none): publish market data to Redis for other front-end processes.
+- ``SNAPSHOT_EVERY`` (``500000``): journaled events between snapshots ``serve`` takes
+  (``0``: none); a start replays at most about this many events after the newest one.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class EngineConfig:
     redis_url: str | None = None
     ticker_interval: float = 0.1
     """Seconds between a symbol's ticker updates to market data (0: after every batch)."""
+    snapshot_every: int = 500_000
+    """Journaled events between the snapshots ``serve`` takes (0: none)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -66,6 +70,7 @@ class EngineConfig:
             restart_window=float(_int(env, "RESTART_WINDOW", 60)),
             settlement_interval=float(_int(env, "SETTLEMENT_INTERVAL", 1)),
             redis_url=env.get("REDIS_URL") or None,
+            snapshot_every=_int(env, "SNAPSHOT_EVERY", 500_000, zero=True),
         )
 
 
@@ -91,7 +96,8 @@ def _decimal(env: Mapping[str, str], name: str) -> Decimal | None:
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, zero: bool = False) -> int:
+    """A whole number, positive (or zero, where ``zero`` turns the feature off)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -99,6 +105,6 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise InvalidInput(name, f"must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise InvalidInput(name, "must be positive")
+    if value < 0 or (value == 0 and not zero):
+        raise InvalidInput(name, "must be zero or positive" if zero else "must be positive")
     return value

@@ -42,6 +42,7 @@ from trading_engine.config import EngineConfig
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.runtime import tune_gc
+from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
@@ -118,8 +119,13 @@ async def serve(
         ):
             keys = await setup_demo(engine, admin_key) if demo else {}
             tune_gc()
-            async with _limiter(config) as limiter:
+            async with _limiter(config) as limiter, trio.open_nursery() as nursery:
+                if config.snapshot_every > 0:
+                    nursery.start_soon(
+                        keep_snapshotting, engine, database_url, config.snapshot_every
+                    )
                 await _serve_http(engine, admin_key, limiter, host, port, keys, task_status)
+                nursery.cancel_scope.cancel()
     finally:
         if local is not None:
             await trio.to_thread.run_sync(local.stop)

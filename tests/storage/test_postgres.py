@@ -186,7 +186,11 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         async with open_postgres_journal(database_url):
             pass
     rows = await sql(database_url, "SELECT version, name FROM schema_migrations ORDER BY version")
-    assert [(row["version"], row["name"]) for row in rows] == [(1, "journal"), (2, "read_tables")]
+    assert [(row["version"], row["name"]) for row in rows] == [
+        (1, "journal"),
+        (2, "read_tables"),
+        (3, "snapshots"),
+    ]
 
 
 def test_driver_errors_are_translated_at_the_boundary() -> None:

@@ -55,6 +55,7 @@ from trading_engine.actors.messages import (
 from trading_engine.actors.pricing import PricingActor
 from trading_engine.actors.risk import RiskActor
 from trading_engine.actors.settlement import SettlementActor
+from trading_engine.actors.snapshot import Stateful, restore, take, version_for
 from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import ACCOUNTS_STREAM, LEDGER_STREAM, SYMBOLS_STREAM
@@ -66,10 +67,10 @@ from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.core.views import OrderView
 from trading_engine.runtime import gc_paused
 from trading_engine.storage.bridge import open_bridge
-from trading_engine.storage.journal import Journal
+from trading_engine.storage.journal import Journal, Snapshot
 from trading_engine.storage.redis import RedisPublisher
 
-__all__ = ["Engine", "open_engine"]
+__all__ = ["Engine", "Recovered", "open_engine", "snapshot_journal", "snapshot_version"]
 
 T = TypeVar("T")
 
@@ -92,6 +93,8 @@ class Engine:
         self._inflight = 0
         self._slots = trio.lowlevel.ParkingLot()
         self._deadlines = Deadlines(config.reply_timeout)
+        self.recovered: Recovered | None = None
+        """What the start replayed (from which snapshot, how many events)."""
 
     # ------------------------------------------------------------ plumbing
 
@@ -335,6 +338,17 @@ class Actors:
     settlement: SettlementActor
     market_data: MarketDataActor
     supervisor: Supervisor
+    config: EngineConfig
+    recovered: Recovered | None = None
+
+    def stateful(self) -> dict[str, Stateful]:
+        """The actors whose state a snapshot keeps, beside the supervisor's matchers."""
+        return {
+            "risk": self.risk,
+            "pricing": self.pricing,
+            "settlement": self.settlement,
+            "market_data": self.market_data,
+        }
 
 
 async def build_actors(
@@ -342,10 +356,56 @@ async def build_actors(
     journal: Journal,
     redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
 ) -> Actors:
-    """Make every actor and feed it the journal, in commit order; nothing runs yet.
+    """Make every actor and recover it from the journal; nothing runs yet.
 
-    ``redis``: where market data also goes, for the fan-out actor (REDIS_URL).
+    Recovery restores the newest snapshot the journal agrees with (if any),
+    replays the events after it in commit order, then ends as every recovery
+    does (``_finish``). ``redis``: where market data also goes, for the
+    fan-out actor (REDIS_URL).
     """
+    actors = _make_actors(config, journal, redis)
+    with gc_paused():
+        actors.recovered = await _replay(journal, actors)
+        _finish(actors)
+    return actors
+
+
+async def snapshot_journal(config: EngineConfig, journal: Journal) -> Snapshot:
+    """A snapshot of the state the journal holds now: the newest snapshot plus what follows.
+
+    Runs beside a live engine (it only reads the journal) or with none;
+    ``Journal.save_snapshot`` keeps it. ``trading-engine snapshot`` calls this.
+    """
+    actors = _make_actors(config, journal)
+    with gc_paused():
+        recovered = await _replay(journal, actors)
+        return take(
+            actors.supervisor,
+            actors.stateful(),
+            version=snapshot_version(actors.config),
+            position=recovered.position,
+            tips=recovered.tips,
+            events=recovered.events,
+        )
+
+
+def margin_rates(config: EngineConfig) -> MarginRates:
+    return MarginRates(
+        rate_of(config.margin_requirement, field="MARGIN_REQUIREMENT"),
+        rate_of(config.liquidation_threshold, field="LIQUIDATION_THRESHOLD"),
+    )
+
+
+def snapshot_version(config: EngineConfig) -> str:
+    """The version of the snapshots an engine of this code and ``config`` reads."""
+    return version_for(margin_rates(config))
+
+
+def _make_actors(
+    config: EngineConfig,
+    journal: Journal,
+    redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
+) -> Actors:
     channels = {name: trio.open_memory_channel[Any](math.inf) for name in _ACTORS}
     inboxes = _Inboxes(*(channels[name][0] for name in _ACTORS))
     journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
@@ -358,11 +418,7 @@ async def build_actors(
         else:
             inboxes.risk.send_nowait(message)
 
-    rates = MarginRates(
-        rate_of(config.margin_requirement, field="MARGIN_REQUIREMENT"),
-        rate_of(config.liquidation_threshold, field="LIQUIDATION_THRESHOLD"),
-    )
-    risk = RiskActor(channels["risk"][1], journal_send, config.risk, rates)
+    risk = RiskActor(channels["risk"][1], journal_send, config.risk, margin_rates(config))
     pricing = PricingActor(
         channels["pricing"][1],
         inboxes.risk.send_nowait,
@@ -385,9 +441,9 @@ async def build_actors(
     # Risk first: funds from a fill are there before anyone hears of the fill.
     downstream = [inboxes.risk, inboxes.settlement, inboxes.pricing, inboxes.market_data]
     journal_actor = JournalActor(journal, journal_receive, downstream, inboxes.risk)
-    with gc_paused():
-        await _recover(journal, supervisor, risk, pricing, settlement, market_data)
-    return Actors(inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor)
+    return Actors(
+        inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor, config
+    )
 
 
 @asynccontextmanager
@@ -408,6 +464,7 @@ async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[E
             fanout = FanoutActor(publisher, receive)
         actors = await build_actors(config, journal, outbox)
         engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
+        engine.recovered = actors.recovered
         async with _running(engine, actors, fanout):
             yield engine
 
@@ -438,49 +495,85 @@ async def _running(
 _ACTORS = ("risk", "pricing", "settlement", "market_data")
 
 
-async def _recover(
-    journal: Journal,
-    supervisor: Supervisor,
-    risk: RiskActor,
-    pricing: PricingActor,
-    settlement: SettlementActor,
-    market_data: MarketDataActor,
-) -> None:
-    """Feed the journal, in commit order, to the actors that keep state across symbols.
+@attrs.frozen
+class Recovered:
+    """What a recovery replayed: up to which journal position, and how much."""
+
+    position: int
+    tips: dict[str, int]
+    """Each stream's last seq replayed."""
+    events: int
+    """Every event the state holds: the snapshot's and those replayed after it."""
+    replayed: int
+    """Events read and applied after the snapshot (all of them without one)."""
+    snapshot: int | None
+    """The position of the snapshot recovery started from, if any."""
+
+
+async def _replay(journal: Journal, actors: Actors) -> Recovered:
+    """Bring the actors to the state of the journal: its newest snapshot, then the events after.
 
     Each symbol's matcher is rebuilt from the same read, for its first start
     (a restart after a crash reads its stream again). A listing comes before
     any event of its symbol in the log, so each actor learns of a symbol
-    before it needs it. Recovered trades count as settled:
-    the ledger is rebuilt from the same journal.
+    before it needs it.
     """
-    log = await journal.read_all()
+    supervisor = actors.supervisor
+    snapshot = await journal.load_snapshot(snapshot_version(actors.config))
+    tips: dict[str, int] = {}
+    after = events = 0
+    if snapshot is not None:
+        restore(supervisor, actors.stateful(), snapshot)
+        _announce(actors)
+        tips, after, events = dict(snapshot.tips), snapshot.position, snapshot.events
+    log, position = await journal.read_since(after)
+    risk, settlement = actors.risk, actors.settlement
+    market_data, pricing = actors.market_data, actors.pricing
     start = 0
     while start < len(log):
         stream = log[start][0]
         end = start
         while end < len(log) and log[end][0] == stream:
             end += 1
-        events = [event for _, event in log[start:end]]
+        batch = [event for _, event in log[start:end]]
+        tips[stream] = batch[-1].seq
         if stream == SYMBOLS_STREAM:
-            for event in events:
+            for event in batch:
                 supervisor.recover(event)
-            for symbol in supervisor.handles:
-                status = supervisor.status(symbol)
-                for actor in (risk, settlement, market_data):
-                    actor.handle(status)
-                pricing.handle(status, set())
+            _announce(actors)
         elif stream == LEDGER_STREAM:
-            settlement.apply(stream, events)
+            settlement.apply(stream, batch)
         else:
             if stream != ACCOUNTS_STREAM:
-                supervisor.recover_symbol(Symbol(stream), events)
-            risk.apply(stream, events)
-            settlement.apply(stream, events)
-            batch = CommittedBatch((Committed(stream, events),))
-            market_data.handle(batch)
-            pricing.handle(batch, set())
+                supervisor.recover_symbol(Symbol(stream), batch)
+            risk.apply(stream, batch)
+            settlement.apply(stream, batch)
+            committed = CommittedBatch((Committed(stream, batch),))
+            market_data.handle(committed)
+            pricing.handle(committed, set())
         start = end
-    settlement.settle(list(settlement.pending))
-    for symbol in pricing.symbols:
-        pricing.publish_reference(symbol)
+    return Recovered(
+        position,
+        tips,
+        events + len(log),
+        len(log),
+        snapshot.position if snapshot is not None else None,
+    )
+
+
+def _announce(actors: Actors) -> None:
+    """Tell the actors that keep state across symbols each symbol's status."""
+    for symbol in actors.supervisor.handles:
+        status = actors.supervisor.status(symbol)
+        for actor in (actors.risk, actors.settlement, actors.market_data):
+            actor.handle(status)
+        actors.pricing.handle(status, set())
+
+
+def _finish(actors: Actors) -> None:
+    """End a recovery: recovered trades whose postings a crash lost are posted again
+    (the ledger is rebuilt from the same journal), and each symbol's reference price
+    goes to risk."""
+    actors.settlement.settle(list(actors.settlement.pending))
+    for symbol in actors.pricing.symbols:
+        actors.pricing.publish_reference(symbol)

@@ -95,6 +95,21 @@ class _Symbol:
 
 
 class MarketDataActor:
+    NOT_IN_SNAPSHOT = frozenset(
+        {
+            "_inbox",
+            "_redis",
+            "subscribers",
+            "_users",
+            "_of_outbox",
+            "dropped",
+            "sent",
+            "redis_dropped",
+        }
+    )
+    """Channels, subscribers and counters of this process; the books, tapes, candles
+    and tickers are in engine snapshots."""
+
     def __init__(
         self,
         inbox: trio.MemoryReceiveChannel[Any],

@@ -52,8 +52,15 @@ class _Symbol:
         self.reference: int | None = None
         self.seq = 0
 
+    def __getstate__(self) -> dict[str, object]:
+        """A snapshot keeps no channel: the symbol's status gives ``inbox`` again."""
+        return {name: value for name, value in vars(self).items() if name != "inbox"}
+
 
 class PricingActor:
+    NOT_IN_SNAPSHOT = frozenset({"_inbox", "_notify_risk", "_market_data", "_ticker_interval"})
+    """Channels and settings; every other attribute is in engine snapshots."""
+
     def __init__(
         self,
         inbox: trio.MemoryReceiveChannel[Any],

@@ -86,6 +86,9 @@ class _Record:
 
 
 class SettlementActor:
+    NOT_IN_SNAPSHOT = frozenset({"_inbox", "_journal", "_interval", "_replies"})
+    """Channels, settings and replies; every other attribute is in engine snapshots."""
+
     def __init__(
         self,
         inbox: trio.MemoryReceiveChannel[Any],

@@ -117,6 +117,18 @@ class Supervisor:
                 self.handles[symbol].halted = None
                 self._announce(self.handles[symbol])
 
+    def restore(
+        self, seq: int, symbols: dict[Symbol, tuple[Instrument, str | None, Matcher]]
+    ) -> None:
+        """Take the symbols of a snapshot before the actors start (``actors/snapshot.py``)."""
+        self.seq = seq
+        for instrument, halted, matcher in symbols.values():
+            handle = self._register(instrument)
+            handle.recovered = matcher
+            if halted is not None:
+                handle.halted = halted
+                self._announce(handle)
+
     def recover_symbol(self, symbol: Symbol, events: Sequence[Journaled]) -> None:
         """Apply journaled events of ``symbol``'s own stream before the actors start."""
         matcher = self.handles[symbol].recovered

@@ -2,11 +2,16 @@
 
 It first makes a realistic journal: the engine benchmark's workload runs
 in-process on an in-memory journal until it holds at least ``events``
-events. Those events are then written to a fresh PostgreSQL database (or
-kept in memory with ``--journal memory``), and the clock measures
-``open_engine`` on that journal until the engine is ready: every event read
-back, every book, account, hold, position and sequence number rebuilt, every
-actor running. There are no snapshots yet: the time grows with the journal.
+events. Those events are then written to a fresh PostgreSQL database (or a
+fresh in-memory journal with ``--journal memory``), and the clock measures
+``open_engine`` on that journal until the engine is ready: every book,
+account, hold, position and sequence number rebuilt, every actor running.
+
+With ``--snapshot-tail N`` (the default, 100,000) a snapshot is taken when
+all but the last N events are written (``snapshot_journal``, as
+``trading-engine snapshot`` does; its time is reported too), so the start
+restores it and replays N events. ``--snapshot-tail -1`` takes none: the
+start replays the whole journal.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 import trio
 
-from trading_engine.actors.engine import open_engine
+from trading_engine.actors.engine import open_engine, snapshot_journal
 from trading_engine.benchmarks.engine import bench
 from trading_engine.config import EngineConfig
 from trading_engine.core.events import Journaled
@@ -45,12 +50,39 @@ async def _fill(journal: InMemoryJournal, events: int) -> None:
             seed += 1
 
 
-async def _time_recovery(journal: Journal) -> tuple[float, int]:
+async def _time_recovery(journal: Journal) -> dict[str, Any]:
     started = time.perf_counter()
     async with open_engine(_CONFIG, journal) as engine:
         seconds = time.perf_counter() - started
         symbols = len(engine.instruments())
-    return seconds, symbols
+        recovered = engine.recovered
+    assert recovered is not None
+    return {
+        "ready_seconds": round(seconds, 3),
+        "symbols": symbols,
+        "replayed_events": recovered.replayed,
+        "from_snapshot": recovered.snapshot is not None,
+    }
+
+
+async def _load(log: list[tuple[str, Journaled]], journal: Journal, tail: int) -> dict[str, Any]:
+    """Write ``log`` to ``journal``, with a snapshot before its last ``tail`` events if
+    ``tail >= 0``; returns how long the writes and the snapshot took."""
+    cut = len(log) - tail if 0 <= tail <= len(log) else len(log)
+    started = time.perf_counter()
+    await _copy(log[:cut], journal)
+    result: dict[str, Any] = {}
+    if tail >= 0:
+        before = time.perf_counter()
+        snapshot = await snapshot_journal(_CONFIG, journal)
+        await journal.save_snapshot(snapshot)
+        result["snapshot_seconds"] = round(time.perf_counter() - before, 3)
+        result["snapshot_bytes"] = len(snapshot.state)
+        result["snapshot_events"] = snapshot.events
+        del snapshot
+    await _copy(log[cut:], journal)
+    result["load_seconds"] = round(time.perf_counter() - started, 3)
+    return result
 
 
 async def _copy(source: list[tuple[str, Journaled]], target: Journal, batch: int = 10_000) -> None:
@@ -68,17 +100,26 @@ async def _copy(source: list[tuple[str, Journaled]], target: Journal, batch: int
 
 
 def run_recovery_bench(
-    *, events: int = 1_000_000, journal: str = "postgres", database_url: str | None = None
+    *,
+    events: int = 1_000_000,
+    journal: str = "postgres",
+    snapshot_tail: int = 100_000,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     memory = InMemoryJournal()
     trio.run(_fill, memory, events)
     log = trio.run(memory.read_all)
+    del memory
     result: dict[str, Any] = {"events": len(log), "journal": journal}
     if journal == "memory":
-        seconds, symbols = trio.run(_time_recovery, memory)
-        result.update(ready_seconds=round(seconds, 3), symbols=symbols)
+
+        async def load_then_recover_memory() -> None:
+            target = InMemoryJournal()
+            result.update(await _load(log, target, snapshot_tail))
+            result.update(await _time_recovery(target))
+
+        trio.run(load_then_recover_memory)
         return result
-    del memory
     with tempfile.TemporaryDirectory(prefix="recovery-bench-") as tmp:
         server = None
         if database_url is None:
@@ -89,18 +130,14 @@ def run_recovery_bench(
             create_database(database_url, name)
             dsn = with_database(database_url, name)
 
-            async def load_then_recover() -> tuple[float, float, int]:
+            async def load_then_recover() -> None:
                 async with open_postgres_journal(dsn) as pg:
-                    started = time.perf_counter()
-                    await _copy(log, pg)
-                    loaded = time.perf_counter() - started
-                    seconds, symbols = await _time_recovery(pg)
-                    return loaded, seconds, symbols
+                    result.update(await _load(log, pg, snapshot_tail))
+                    result.update(await _time_recovery(pg))
 
-            loaded, seconds, symbols = trio.run(load_then_recover)
+            trio.run(load_then_recover)
         finally:
             drop_database(database_url, name)
             if server is not None:
                 server.stop()
-    result.update(load_seconds=round(loaded, 3), ready_seconds=round(seconds, 3), symbols=symbols)
     return result

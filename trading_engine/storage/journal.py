@@ -17,18 +17,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import attrs
 import trio
 
 from trading_engine.core.events import Journaled
 from trading_engine.errors import TradingEngineError
 
-__all__ = ["InMemoryJournal", "Journal", "StorageUnavailable"]
+__all__ = ["InMemoryJournal", "Journal", "Snapshot", "StorageUnavailable"]
 
 
 class StorageUnavailable(TradingEngineError):
     """Raised when the journal cannot be reached; nothing of the failed call was written."""
 
     code = "storage_unavailable"
+
+
+@attrs.frozen
+class Snapshot:
+    """The engine's state after every event up to ``position`` (in commit order)."""
+
+    position: int
+    """The journal position of the last event the state holds (``Journal.read_since``)."""
+    tips: dict[str, int]
+    """Each stream's last ``seq`` at ``position``: a journal that disagrees is not its journal."""
+    version: str
+    """Which code wrote ``state``: a snapshot is read only by the same version."""
+    state: bytes
+    events: int
+    """How many events the state holds (for operators; recovery replays the rest)."""
 
 
 class Journal(Protocol):
@@ -48,6 +64,19 @@ class Journal(Protocol):
         """Every event of every stream, in the order the batches were committed."""
         ...
 
+    async def read_since(self, position: int = 0) -> tuple[list[tuple[str, Journaled]], int]:
+        """The events committed after ``position``, in commit order, and the position of
+        the last one (``position`` itself if there are none)."""
+        ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` (and drop older ones but the one before it)."""
+        ...
+
+    async def load_snapshot(self, version: str) -> Snapshot | None:
+        """The newest snapshot of ``version`` whose tips this journal still holds, or None."""
+        ...
+
 
 class InMemoryJournal:
     """A journal in memory, with a switch that makes it unavailable (for tests)."""
@@ -55,6 +84,7 @@ class InMemoryJournal:
     def __init__(self) -> None:
         self._streams: dict[str, list[Journaled]] = {}
         self._log: list[tuple[str, Journaled]] = []
+        self._snapshots: list[tuple[Snapshot, dict[str, Journaled]]] = []
         self.available = True
         self.batches = 0
         self.events = 0
@@ -108,3 +138,31 @@ class InMemoryJournal:
     async def read_all(self) -> list[tuple[str, Journaled]]:
         await trio.lowlevel.checkpoint()
         return list(self._log)
+
+    async def read_since(self, position: int = 0) -> tuple[list[tuple[str, Journaled]], int]:
+        await trio.lowlevel.checkpoint()
+        return self._log[position:], max(position, len(self._log))
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        await trio.lowlevel.checkpoint()
+        tips = self._tip_events(snapshot)
+        if tips is None:
+            raise TradingEngineError("the journal does not hold this snapshot's tips")
+        self._snapshots = [*self._snapshots[-1:], (snapshot, tips)]
+
+    async def load_snapshot(self, version: str) -> Snapshot | None:
+        await trio.lowlevel.checkpoint()
+        for snapshot, tips in reversed(self._snapshots):
+            if snapshot.version == version and self._tip_events(snapshot) == tips:
+                return snapshot
+        return None
+
+    def _tip_events(self, snapshot: Snapshot) -> dict[str, Journaled] | None:
+        """The last event of each stream up to the snapshot's position, if they are its tips
+        (kept at save and compared at load, as PostgreSQL compares the tips' hashes)."""
+        if snapshot.position > len(self._log):
+            return None
+        tips = dict(self._log[: snapshot.position])  # the last event of each stream
+        if {stream: event.seq for stream, event in tips.items()} != snapshot.tips:
+            return None
+        return tips

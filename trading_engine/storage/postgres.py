@@ -27,6 +27,10 @@ up: after appends, at most every ``project_every`` seconds, a task calls
 ``project_pending()`` on another connection, beside the next append rather
 than in front of it. ``project()`` catches them up on demand.
 
+Snapshots (``migrations/0003_snapshots.sql``) are kept with the chain hash
+of each stream's tip, so ``load_snapshot`` takes one only if the journal
+still holds the same history up to its position.
+
 asyncpg runs on the asyncio loop of a ``Bridge``; the functions named
 ``_aio_*`` run there and nowhere else. Errors are translated here, at the
 boundary::
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -60,7 +65,7 @@ from trading_engine.core.events import Journaled
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage import codec
 from trading_engine.storage.bridge import Bridge, BridgeClosed, open_bridge
-from trading_engine.storage.journal import StorageUnavailable
+from trading_engine.storage.journal import Snapshot, StorageUnavailable
 from trading_engine.storage.migrate import migrate
 
 if TYPE_CHECKING:
@@ -164,6 +169,21 @@ class PostgresJournal:
     async def read_all(self) -> list[tuple[str, Journaled]]:
         """Every event of every stream, in commit order."""
         return await self._call(_aio_read_all, self._pool)
+
+    async def read_since(self, position: int = 0) -> tuple[list[tuple[str, Journaled]], int]:
+        """The events after journal id ``position``, in commit order, and the last id read."""
+        return await self._call(_aio_read_since, self._pool, position)
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` with its tips' hashes; keep it and the one before it.
+
+        Raises ``JournalError`` if the journal does not hold its tips up to its position.
+        """
+        await self._call(_aio_save_snapshot, self._pool, snapshot)
+
+    async def load_snapshot(self, version: str) -> Snapshot | None:
+        """The newest snapshot of ``version`` whose tips (seq and hash) the journal holds."""
+        return await self._call(_aio_load_snapshot, self._pool, version)
 
     async def read_tables(self) -> dict[str, Any]:
         """What the read tables say, summed up for ``trading-engine audit`` to check:
@@ -435,9 +455,76 @@ async def _aio_read(pool: asyncpg.Pool, stream: str, after_seq: int) -> list[Jou
 
 
 async def _aio_read_all(pool: asyncpg.Pool) -> list[tuple[str, Journaled]]:
-    rows = await pool.fetch("SELECT stream, type, payload FROM journal ORDER BY id")
+    events, _ = await _aio_read_since(pool, 0)
+    return events
+
+
+async def _aio_read_since(
+    pool: asyncpg.Pool, position: int
+) -> tuple[list[tuple[str, Journaled]], int]:
+    rows = await pool.fetch(
+        "SELECT id, stream, type, payload FROM journal WHERE id > $1 ORDER BY id", position
+    )
     decode = codec.decode_text
-    return [(stream, decode(name, payload)) for stream, name, payload in rows]
+    events = [(stream, decode(name, payload)) for _, stream, name, payload in rows]
+    return events, rows[-1][0] if rows else position
+
+
+_TIP_ROWS: Final = """
+SELECT t.key AS stream, j.seq, encode(j.hash, 'hex') AS hash
+FROM jsonb_each($1::jsonb) AS t
+JOIN journal j ON j.stream = t.key AND j.seq = (t.value #>> '{}')::bigint AND j.id <= $2
+"""
+
+_SNAPSHOT_HOLDS: Final = """
+SELECT count(*) = (SELECT count(*) FROM jsonb_object_keys($1::jsonb))
+FROM jsonb_each($1::jsonb) AS t
+JOIN journal j ON j.stream = t.key AND j.seq = (t.value ->> 0)::bigint AND j.id <= $2
+    AND j.hash = decode(t.value ->> 1, 'hex')
+"""
+
+
+async def _aio_save_snapshot(pool: asyncpg.Pool, snapshot: Snapshot) -> None:
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(_TIP_ROWS, json.dumps(snapshot.tips), snapshot.position)
+        if len(rows) != len(snapshot.tips):
+            raise JournalError(
+                f"the journal does not hold this snapshot's tips up to id {snapshot.position}"
+            )
+        tips = {row["stream"]: [row["seq"], row["hash"]] for row in rows}
+        newest = await connection.fetchval(
+            "INSERT INTO snapshots (position, version, tips, events, state)"
+            " VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING id",
+            snapshot.position,
+            snapshot.version,
+            json.dumps(tips),
+            snapshot.events,
+            snapshot.state,
+        )
+        await connection.execute(
+            "DELETE FROM snapshots WHERE id NOT IN"
+            " (SELECT id FROM snapshots WHERE id <= $1 ORDER BY id DESC LIMIT 2)",
+            newest,
+        )
+
+
+async def _aio_load_snapshot(pool: asyncpg.Pool, version: str) -> Snapshot | None:
+    async with pool.acquire() as connection:
+        candidates = await connection.fetch(
+            "SELECT id, position, tips::text AS tips, events FROM snapshots"
+            " WHERE version = $1 ORDER BY position DESC, id DESC",
+            version,
+        )
+        for row in candidates:
+            if await connection.fetchval(_SNAPSHOT_HOLDS, row["tips"], row["position"]):
+                state = await connection.fetchval(
+                    "SELECT state FROM snapshots WHERE id = $1", row["id"]
+                )
+                if state is None:
+                    continue  # dropped by a newer save since the list was read
+                tips = {stream: seq for stream, (seq, _) in json.loads(row["tips"]).items()}
+                return Snapshot(row["position"], tips, version, state, row["events"])
+    return None
 
 
 async def _aio_project(pool: asyncpg.Pool) -> int:
