@@ -81,6 +81,10 @@ class Entry(NamedTuple):
     asset: str
     amount: int
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its fields, rebuilt by ``tuple.__new__`` (snapshots hold many)."""
+        return tuple.__new__, (Entry, tuple(self))
+
 
 @attrs.frozen
 class Posting:
@@ -95,6 +99,10 @@ class Posting:
     kind: str
     entries: tuple[Entry, ...]
     ts: int
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its constructor's arguments: attrs' own state methods are slower."""
+        return Posting, (self.posting_id, self.kind, self.entries, self.ts)
 
     @classmethod
     def create(cls, posting_id: str, kind: str, entries: Iterable[Entry], ts: int) -> Posting:

@@ -132,9 +132,39 @@ class OrderSpec(NamedTuple):
         """Whether a remainder of this order may rest in the book once active."""
         return self.type in _RESTING_TYPES and self.time_in_force in _RESTING_TIFS
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its fields, rebuilt by ``tuple.__new__`` (snapshots hold many specs:
+        this skips the Python-level ``__new__`` of a named tuple)."""
+        return tuple.__new__, (OrderSpec, tuple(self))
+
 
 _RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _RESTING_TIFS = frozenset({TimeInForce.GTC, TimeInForce.GTD})
+
+
+ORDER_STATE = (
+    "spec", "status", "created_ts", "updated_ts", "price", "quantity",
+    "remaining", "filled", "cancelled", "notional", "resting",
+)  # fmt: skip
+"""What a pickled ``Order`` keeps, in ``_order``'s order; ``order_id``, ``user_id`` and
+``side`` come from the spec."""
+
+
+def _order(
+    spec: OrderSpec, status: OrderStatus, created_ts: int, updated_ts: int, price: int,
+    quantity: int, remaining: int, filled: int, cancelled: int, notional: int, resting: bool,
+) -> Order:  # fmt: skip
+    """An ``Order`` back from its pickle: one call, no state dict (snapshots hold many)."""
+    order = Order(spec, status, created_ts)
+    order.updated_ts = updated_ts
+    order.price = price
+    order.quantity = quantity
+    order.remaining = remaining
+    order.filled = filled
+    order.cancelled = cancelled
+    order.notional = notional
+    order.resting = resting
+    return order
 
 
 class Order:
@@ -170,8 +200,11 @@ class Order:
         self.resting = False
 
     def __reduce__(self) -> tuple[object, ...]:
-        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
-        return Order, (self.spec, self.status, self.created_ts), self.__getstate__()
+        """Pickled as ``ORDER_STATE`` (engine snapshots): the rest comes from the spec."""
+        return _order, (
+            self.spec, self.status, self.created_ts, self.updated_ts, self.price, self.quantity,
+            self.remaining, self.filled, self.cancelled, self.notional, self.resting,
+        )  # fmt: skip
 
     @classmethod
     def from_spec(cls, spec: OrderSpec, ts: int) -> Order:

@@ -63,6 +63,31 @@ class OrderView(NamedTuple):
     updated_ts: int
 
 
+RECORD_STATE = (
+    "symbol", "spec", "status", "created_ts", "updated_ts", "price",
+    "quantity", "filled", "remaining", "cancelled", "notional", "reason",
+)  # fmt: skip
+"""What a pickled ``OrderRecord`` keeps (all of it), in ``_record``'s order."""
+
+
+def _record(
+    symbol: Symbol, spec: OrderSpec, status: OrderStatus, created_ts: int, updated_ts: int,
+    price: int, quantity: int, filled: int, remaining: int, cancelled: int, notional: int,
+    reason: str | None,
+) -> OrderRecord:  # fmt: skip
+    """An ``OrderRecord`` back from its pickle."""
+    record = OrderRecord(symbol, spec, status, created_ts)
+    record.updated_ts = updated_ts
+    record.price = price
+    record.quantity = quantity
+    record.filled = filled
+    record.remaining = remaining
+    record.cancelled = cancelled
+    record.notional = notional
+    record.reason = reason
+    return record
+
+
 class OrderRecord:
     """The state of one order, kept by applying its events in order."""
 
@@ -81,12 +106,11 @@ class OrderRecord:
         self.updated_ts = ts
 
     def __reduce__(self) -> tuple[object, ...]:
-        """Pickled as its constructor's arguments and then its state (engine snapshots)."""
-        return (
-            OrderRecord,
-            (self.symbol, self.spec, self.status, self.created_ts),
-            self.__getstate__(),
-        )
+        """Pickled as ``RECORD_STATE`` (engine snapshots hold many: no state dict)."""
+        return _record, (
+            self.symbol, self.spec, self.status, self.created_ts, self.updated_ts, self.price,
+            self.quantity, self.filled, self.remaining, self.cancelled, self.notional, self.reason,
+        )  # fmt: skip
 
     @classmethod
     def accepted(cls, event: OrderAccepted) -> OrderRecord:
