@@ -117,6 +117,13 @@ async def serve(
             open_postgres_journal(database_url) as journal,
             open_engine(config, journal) as engine,
         ):
+            if (recovered := engine.recovered) is not None:
+                log.info(
+                    "recovered %d events: snapshot at journal position %s, %d replayed after it",
+                    recovered.events,
+                    recovered.snapshot,
+                    recovered.replayed,
+                )
             keys = await setup_demo(engine, admin_key) if demo else {}
             tune_gc()
             async with _limiter(config) as limiter, trio.open_nursery() as nursery:

@@ -15,6 +15,7 @@ from tests.actors.test_snapshot import CONFIG, assert_same_state, replica, run_a
 from tests.conftest import sql
 from trading_engine.actors.engine import build_actors, snapshot_journal, snapshot_version
 from trading_engine.audit import audit
+from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.postgres import open_postgres_journal
 
 
@@ -83,3 +84,20 @@ async def test_a_snapshot_is_not_used_once_the_journal_under_it_changed(
             actors = await build_actors(CONFIG, journal)
             assert actors.recovered is not None
             assert actors.recovered.snapshot is None, "it replays the whole journal instead"
+
+
+async def test_serve_snapshots_each_time_so_many_events_were_journaled(database_url: str) -> None:
+    async with (
+        open_postgres_journal(database_url) as journal,
+        open_market(journal, CONFIG, workload.FUNDING) as engine,  # type: ignore[arg-type]
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(keep_snapshotting, engine, database_url, 300)
+        await workload.run_workload(engine, 4, seed=21)
+        written = len(await journal.read_all())
+        assert written > 300
+        with trio.fail_after(60):
+            while not (rows := await sql(database_url, "SELECT events FROM snapshots")):
+                await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    assert 300 <= rows[0]["events"] <= written
