@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import trio
+from trio_websocket import open_websocket_url
 
 from tests.api.conftest import ADMIN, Server
 
@@ -168,6 +169,19 @@ async def test_metrics_count_orders_rejections_and_requests(server: Server) -> N
     assert 'te_order_rejections_total{reason="insufficient_funds"} 1.0' in text
     assert 'te_http_request_seconds_count{method="POST",route="/api/v1/trading/orders"' in text
     assert "te_journal_writes_total" in text
+    assert "te_read_tables_lag_seconds " in text
+    assert "te_read_tables_failures_total 0.0" in text
+
+
+async def test_metrics_count_websocket_subscribers(server: Server) -> None:
+    url = server.url.replace("http", "ws", 1) + "/api/v1/trading/ws"
+    async with server.client() as anonymous:
+        assert "te_websocket_subscribers 0.0" in (await anonymous.get(f"{server.url}/metrics")).text
+        async with open_websocket_url(url) as ws:
+            await ws.send_message(json.dumps({"op": "subscribe", "channels": ["trades.BTC_AIT"]}))
+            assert json.loads(await ws.get_message())["type"] == "subscribed"
+            metrics = (await anonymous.get(f"{server.url}/metrics")).text
+        assert "te_websocket_subscribers 1.0" in metrics
 
 
 async def test_risk_profile_shows_a_margin_position_with_entry_and_liquidation_prices(

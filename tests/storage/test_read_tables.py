@@ -24,8 +24,9 @@ from tests.conftest import sql
 from trading_engine.actors.engine import Engine
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
+from trading_engine.core.account_events import Deposited
 from trading_engine.core.enums import OrderType
-from trading_engine.core.ids import OrderId
+from trading_engine.core.ids import OrderId, UserId
 from trading_engine.storage.local_pg import find_bin_dir
 from trading_engine.storage.postgres import (
     create_database,
@@ -188,3 +189,23 @@ async def test_the_journal_alone_restores_everything(server_dsn: str, database_u
             assert report["trades"] == 1
         finally:
             await trio.to_thread.run_sync(drop_database, server_dsn, target.rsplit("/", 1)[1])
+
+
+async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_url: str) -> None:
+    with trio.fail_after(30):
+        async with open_postgres_journal(database_url, project_every=3600.0) as journal:
+            await journal.append([("$accounts", [_deposit(1)])])
+            await trio.sleep(0.2)  # the background projection ran once, and now sleeps an hour
+            await journal.project()
+            assert journal.read_tables_lag() == 0.0
+            await journal.append([("$accounts", [_deposit(2)])])  # then an hour's pause
+            await trio.sleep(0.05)
+            assert journal.read_tables_lag() >= 0.05
+            last = await journal.project()
+            assert journal.read_tables_lag() == 0.0
+            assert journal.projected_id == last == len(await journal.read_all())
+            assert journal.projection_failures == 0
+
+
+def _deposit(seq: int) -> Deposited:
+    return Deposited(seq, 1_700_000_000_000_000_000 + seq, UserId("u"), "AIT", 100)

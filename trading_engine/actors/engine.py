@@ -305,6 +305,11 @@ class Engine:
     def journal_stats(self) -> JournalStats:
         return self._journal_actor.stats
 
+    @property
+    def journal(self) -> Journal:
+        """The journal port the engine writes (for metrics: read-only use)."""
+        return self._journal_actor.journal
+
     # ------------------------------------------------------------ tests only
 
     async def _inject_crash(self, symbol: Symbol) -> None:

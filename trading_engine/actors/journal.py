@@ -59,7 +59,7 @@ class JournalActor:
         *,
         max_batch: int = 5000,
     ) -> None:
-        self._journal = journal
+        self.journal = journal
         self._inbox = inbox
         self._downstream = downstream
         self._status = status
@@ -85,7 +85,7 @@ class JournalActor:
         delay = 0.05
         while True:
             try:
-                await self._journal.append(records)
+                await self.journal.append(records)
             except StorageUnavailable as exc:
                 self.stats.failures += 1
                 if self.available:

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from quart import Quart, Response, g, request
 
 from trading_engine.actors.engine import Engine
+from trading_engine.storage.postgres import PostgresJournal
 
 __all__ = ["JsonFormatter", "Metrics"]
 
@@ -47,8 +48,9 @@ class Metrics:
         self.trades = Counter(
             "te_trades_total", "Trades made by submitted orders", registry=self.registry
         )
-        self.registry.register(_EngineCollector(engine))
         self.subscribers = 0
+        """WebSocket subscriptions, as the market-data actor counted them at the last scrape."""
+        self.registry.register(_EngineCollector(engine, self))
 
     def install(self, app: Quart, engine: Engine) -> None:
         @app.before_request
@@ -80,8 +82,9 @@ class Metrics:
 
 
 class _EngineCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, metrics: Metrics) -> None:
         self._engine = engine
+        self._metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
         stats = self._engine.journal_stats
@@ -102,6 +105,27 @@ class _EngineCollector(Collector):
             "Failed journal writes (storage unavailable)",
             value=stats.failures,
         )
+        yield GaugeMetricFamily(
+            "te_websocket_subscribers",
+            "WebSocket connections with a subscription, in this process",
+            value=self._metrics.subscribers,
+        )
+        journal = self._engine.journal
+        if isinstance(journal, PostgresJournal):
+            yield GaugeMetricFamily(
+                "te_read_tables_lag_seconds",
+                "Age of the oldest commit not yet projected into the read tables (0: caught up)",
+                value=journal.read_tables_lag(),
+            )
+            yield GaugeMetricFamily(
+                "te_read_tables_last_id", "Last journal id in the read tables",
+                value=journal.projected_id,
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                "te_read_tables_failures",
+                "Projections into the read tables that failed (retried)",
+                value=journal.projection_failures,
+            )
 
 
 class JsonFormatter(logging.Formatter):

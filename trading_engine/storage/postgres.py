@@ -51,7 +51,9 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
@@ -114,6 +116,12 @@ class PostgresJournal:
         self._tips: dict[str, tuple[int, bytes]] = {}
         """The last seq and hash of each stream this journal wrote, as committed:
         appends skip reading them back. Emptied when an append fails."""
+        self._unprojected_since: float | None = None
+        """When the oldest commit not yet in the read tables was made (monotonic), if any."""
+        self.projection_failures = 0
+        """Projections that failed (and were retried), for /metrics."""
+        self.projected_id = 0
+        """The last journal id in the read tables, as of the last projection."""
 
     async def append(self, batch: Sequence[tuple[str, Sequence[Journaled]]]) -> None:
         """Make every event of ``batch`` durable in one transaction, all or none.
@@ -129,6 +137,8 @@ class PostgresJournal:
             except BaseException:
                 self._tips.clear()  # committed or not, and by whom: read them again
                 raise
+            if self._unprojected_since is None:
+                self._unprojected_since = time.monotonic()
             self._appended.set()
 
     async def project(self) -> int:
@@ -138,8 +148,21 @@ class PostgresJournal:
         another connection, beside the next append); call it to read the
         tables with nothing left out.
         """
-        last: int = await self._call(_aio_project, self._pool)
+        since, self._unprojected_since = self._unprojected_since, None
+        try:
+            last: int = await self._call(_aio_project, self._pool)
+        except BaseException:
+            if since is not None and (self._unprojected_since or math.inf) > since:
+                self._unprojected_since = since
+            raise
+        self.projected_id = last
         return last
+
+    def read_tables_lag(self) -> float:
+        """Seconds since the oldest commit this journal made that the read tables lack
+        (0 when they hold everything it wrote)."""
+        since = self._unprojected_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def _keep_projecting(self, every: float) -> None:
         """Catch the read tables up after appends, at most once every ``every`` seconds:
@@ -151,9 +174,11 @@ class PostgresJournal:
                 await self.project()
                 await trio.sleep(every)
             except StorageUnavailable:
+                self.projection_failures += 1
                 await trio.sleep(0.5)
                 self._appended.set()
             except JournalError:
+                self.projection_failures += 1
                 log.exception("projecting the journal into the read tables failed; retrying")
                 await trio.sleep(5.0)
                 self._appended.set()
