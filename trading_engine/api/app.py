@@ -12,7 +12,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from trading_engine.actors.engine import Engine
-from trading_engine.api import admin, market, orders, ui, ws
+from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.errors import error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
@@ -49,7 +49,7 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
     metrics = Metrics(engine)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
-    for area in (orders, market, admin, ws):
+    for area in (orders, history, market, admin, ws):
         area.register(app, engine, admin_key)
     ui.register(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"

@@ -167,12 +167,11 @@ class TradeOut(BaseModel):
     time: str
 
 
-class Order(BaseModel):
-    """An order: prices and quantities as decimal strings, times as Unix seconds."""
+class OrderFields(BaseModel):
+    """What every view of an order has: decimal strings, times as Unix seconds."""
 
     order_id: str
     client_order_id: str | None
-    user_id: str
     symbol: str
     side: Side
     type: OrderType
@@ -185,9 +184,15 @@ class Order(BaseModel):
     average_price: str | None
     status: str
     reason: str | None
-    post_only: bool
     created_at: str
     updated_at: str
+
+
+class Order(OrderFields):
+    """An order as the engine holds it, and the trades it made (on submit)."""
+
+    user_id: str
+    post_only: bool
     trades: list[TradeOut]
 
 

@@ -56,6 +56,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -209,6 +210,20 @@ class PostgresJournal:
     async def load_snapshot(self, version: str) -> Snapshot | None:
         """The newest snapshot of ``version`` whose tips (seq and hash) the journal holds."""
         return await self._call(_aio_load_snapshot, self._pool, version)
+
+    async def order_history(
+        self, user_id: str, *, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """``user_id``'s orders from the read tables, newest first, with ids below ``before``."""
+        return await self._call(_aio_order_history, self._pool, user_id, before, limit)
+
+    async def trade_history(
+        self, user_id: str, *, before: tuple[Decimal, str, int, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """``user_id``'s fills (a trade as maker, as taker, or both for a self-trade) from
+        the read tables, newest first, after the cursor ``before``: (seconds, symbol,
+        trade id, role) of the last fill of the previous page."""
+        return await self._call(_aio_trade_history, self._pool, user_id, before, limit)
 
     async def read_tables(self) -> dict[str, Any]:
         """What the read tables say, summed up for ``trading-engine audit`` to check:
@@ -550,6 +565,49 @@ async def _aio_load_snapshot(pool: asyncpg.Pool, version: str) -> Snapshot | Non
                 tips = {stream: seq for stream, (seq, _) in json.loads(row["tips"]).items()}
                 return Snapshot(row["position"], tips, version, state, row["events"])
     return None
+
+
+_MAX_ID: Final = (1 << 63) - 1
+
+_ORDER_HISTORY: Final = """
+SELECT order_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,
+       quantity, filled, remaining, filled_value, status, reason,
+       extract(epoch FROM created_at) AS created_at, extract(epoch FROM updated_at) AS updated_at
+FROM orders WHERE user_id = $1 AND order_id < $2
+ORDER BY order_id DESC LIMIT $3
+"""
+
+_TRADE_HISTORY: Final = """
+SELECT * FROM (
+    SELECT symbol, trade_id, price, quantity, aggressor, 'maker' AS role,
+           maker_order_id AS order_id, maker_fee AS fee, settlement_status,
+           extract(epoch FROM settled_at) AS settled_at, extract(epoch FROM executed_at) AS time
+    FROM trades WHERE maker_user_id = $1
+    UNION ALL
+    SELECT symbol, trade_id, price, quantity, aggressor, 'taker',
+           taker_order_id, taker_fee, settlement_status,
+           extract(epoch FROM settled_at), extract(epoch FROM executed_at)
+    FROM trades WHERE taker_user_id = $1
+) AS fills
+WHERE $2::numeric IS NULL OR (time, symbol, trade_id, role) < ($2, $3::text, $4::bigint, $5::text)
+ORDER BY time DESC, symbol DESC, trade_id DESC, role DESC
+LIMIT $6
+"""
+
+
+async def _aio_order_history(
+    pool: asyncpg.Pool, user_id: str, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    before_id = _MAX_ID if before is None else before
+    return [dict(row) for row in await pool.fetch(_ORDER_HISTORY, user_id, before_id, limit)]
+
+
+async def _aio_trade_history(
+    pool: asyncpg.Pool, user_id: str, before: tuple[Decimal, str, int, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    cursor = before or (None, None, None, None)  # no cursor: from the newest
+    rows = await pool.fetch(_TRADE_HISTORY, user_id, *cursor, limit)
+    return [dict(row) for row in rows]
 
 
 async def _aio_project(pool: asyncpg.Pool) -> int:

@@ -1,0 +1,114 @@
+"""History from the read tables: every order and fill, paged, as the live views show them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import trio
+
+from tests.api.conftest import ADMIN, Server
+from tests.api.test_rest import ALICE, BOB, order
+
+_SAME = (
+    "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "price",
+    "stop_price", "quantity", "filled_quantity", "remaining_quantity", "average_price",
+    "status", "reason",
+)  # fmt: skip
+
+
+async def pages(client: httpx.AsyncClient, path: str, key: str, limit: int) -> list[Any]:
+    """Every item of a history, walked ``limit`` at a time through ``next``."""
+    items: list[Any] = []
+    before: str | None = None
+    while True:
+        params = {"limit": str(limit)} | ({"before": before} if before else {})
+        response = await client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body[key]) <= limit
+        items += body[key]
+        before = body["next"]
+        if before is None:
+            return items
+
+
+async def trade_a_little(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        for price in ("30000", "30010", "30020"):
+            assert (await bob.post("/orders", json=order("sell", "0.5", price))).status_code == 201
+        taker = await alice.post("/orders", json=order("buy", "0.7", "30010", client_order_id="a1"))
+        assert len(taker.json()["trades"]) == 2
+        rest = (await alice.post("/orders", json=order("buy", "0.2", "29000"))).json()
+        assert (await alice.delete(f"/orders/{rest['order_id']}")).status_code == 200
+
+
+async def caught_up(server: Server, user: str, orders: int) -> None:
+    """Wait until the read tables hold ``orders`` orders of ``user`` (they trail by ~0.1 s)."""
+    async with server.client(ADMIN) as admin:
+        with trio.fail_after(10):
+            while len((await admin.get(f"/users/{user}/history/orders")).json()["orders"]) < orders:
+                await trio.sleep(0.05)
+
+
+async def test_order_history_pages_through_what_the_live_view_shows(server: Server) -> None:
+    await trade_a_little(server)
+    await caught_up(server, ALICE, 2)
+    async with server.client(server.keys[ALICE]) as alice:
+        live = (await alice.get(f"/users/{ALICE}/orders", params={"status": "all"})).json()
+        history = await pages(alice, f"/users/{ALICE}/history/orders", "orders", limit=1)
+    assert [o["order_id"] for o in history] == [o["order_id"] for o in live["orders"]]
+    for old, new in zip(history, live["orders"], strict=True):
+        assert {k: old[k] for k in _SAME} == {k: new[k] for k in _SAME}
+        # The tables keep microseconds; the engine, nanoseconds.
+        assert abs(Decimal(old["created_at"]) - Decimal(new["created_at"])) < Decimal("1e-6")
+    assert history[0]["status"] == "cancelled"
+    assert history[1]["client_order_id"] == "a1"
+    assert history[1]["average_price"] is not None
+
+
+async def test_trade_history_shows_each_side_with_its_role_fee_and_settlement(
+    server: Server,
+) -> None:
+    await trade_a_little(server)
+    await caught_up(server, ALICE, 2)
+    async with server.client(ADMIN) as admin:
+        live = (await admin.get(f"/users/{BOB}/trades")).json()["trades"]
+        keys = [t["trade_id"] for t in live]
+        settled = (await admin.post("/settlement/trigger", json={"trade_ids": keys})).json()
+        assert sorted(settled["settled"] + settled["already_settled"]) == sorted(keys)
+        with trio.fail_after(10):
+            while True:
+                fills = await pages(admin, f"/users/{BOB}/history/trades", "trades", limit=1)
+                if len(fills) == 2 and all(f["settlement_status"] == "settled" for f in fills):
+                    break
+                await trio.sleep(0.05)
+        taker = await pages(admin, f"/users/{ALICE}/history/trades", "trades", limit=5)
+    assert [f["trade_id"] for f in fills] == keys
+    for fill, trade in zip(fills, live, strict=True):
+        assert (fill["role"], fill["side"]) == ("maker", "sell")
+        assert (fill["price"], fill["quantity"]) == (trade["price"], trade["quantity"])
+        assert fill["fee"] == trade["maker_fee"]
+        assert fill["settled_at"] is not None
+    assert [(f["role"], f["side"], f["fee"]) for f in taker] == [
+        ("taker", "buy", trade["taker_fee"]) for trade in live
+    ]
+
+
+async def test_history_refuses_bad_cursors_other_users_and_no_key(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client() as anonymous:
+        for path in ("orders", "trades"):
+            url = f"/users/{BOB}/history/{path}"
+            for params, field in (
+                ({"limit": "0"}, "limit"),
+                ({"limit": "x"}, "limit"),
+                ({"before": "nope"}, "before"),
+                ({"before": "-1"}, "before"),
+                ({"before": "1:BTC_AIT:1:owner"}, "before"),
+            ):
+                response = await bob.get(url, params=params)
+                assert response.status_code == 400, (path, params, response.text)
+                assert response.json()["error"]["field"] == field
+            assert (await bob.get(f"/users/{ALICE}/history/{path}")).status_code == 403
+            assert (await anonymous.get(url)).status_code == 401
