@@ -1,12 +1,14 @@
 # Sourced by the load scripts: a fresh `trading-engine serve --demo` on
 # 127.0.0.1:$PORT with its own data directory (a local durable PostgreSQL) and
 # no rate limits. Sets DATA (a temporary directory, removed on exit with the
-# server stopped), SERVER (its pid) and URL, and waits until it listens.
+# server stopped), SERVER (its pid) and URL, and waits until it listens. With
+# KEEPLOG=FILE the server's output is copied there at the end.
 URL="http://127.0.0.1:$PORT"
 DATA=$(mktemp -d /tmp/loadtest-XXXXXX)
 chmod 755 "$DATA"
 cleanup() {
     [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+    [ -z "${KEEPLOG:-}" ] || cp "$DATA/serve.log" "$KEEPLOG"
     rm -rf "$DATA"
 }
 trap cleanup EXIT INT TERM
