@@ -17,12 +17,13 @@ plain TCP served by Hypercorn's trio worker, the same bytes Hypercorn's
 - It writes only while holding the connection's send lock, the one
   ``protocol_send`` holds, so its frames never interleave with Hypercorn's
   pongs or close frame. Hypercorn's ``trio.Lock`` is swapped, once and while
-  nobody holds it, for a ``trio.Semaphore(1)`` (the same ``async with``
-  interface): a write that the socket took only in part keeps the lock, and
-  the connection's own task, not the one that started it, finishes the
-  write and releases it.
-- It writes nothing once the stream is closed or a close frame was sent or
-  received (``open``), as Hypercorn drops such sends.
+  nobody holds it, for a ``trio.Semaphore(1, max_value=1)`` (the same
+  ``async with`` interface, but no owner): a write that the socket took only
+  in part keeps the lock, and the connection's own task, not the one that
+  started it, finishes the write and releases it.
+- It starts no frame once the stream is closed or a close frame was sent or
+  received (``open``), as Hypercorn drops such sends, but finishes one it
+  has begun for as long as the socket is open.
 - Only whole, unfragmented messages, so wsproto's outbound state (which
   only tracks a fragmented message) stays right. They go out uncompressed
   even when permessage-deflate was negotiated: RFC 7692 (section 6) lets a
@@ -93,9 +94,12 @@ class SocketWriter:
 
         Returns None if someone is (nothing was written), else the part the
         socket did not take: ``b""`` when it took everything (or the
-        connection is gone, where the frames are dropped). When a part is
-        left, the send lock stays held: pass the part to ``finish`` (or ``abandon`` it).
+        connection is no longer ``open``, where the frames are dropped). When
+        a part is left, the send lock stays held: pass the part to ``finish``
+        (or ``abandon`` it).
         """
+        if not self.open:
+            return b""
         try:
             self._lock.acquire_nowait()
         except trio.WouldBlock:
@@ -120,11 +124,12 @@ class SocketWriter:
     async def write(self, data: bytes) -> None:
         """Write ``data``, waiting for the send lock and for the socket as needed."""
         async with self._lock:
-            await self._send_all(data)
+            if self.open:
+                await self._send_all(data)
 
     async def _send_all(self, data: bytes) -> None:
-        # Shielded, as Hypercorn shields its own sends: a frame cut short would
-        # corrupt everything after it.
+        # Shielded, as Hypercorn shields its own sends, and carried on after a close
+        # frame came in: a frame cut short would corrupt everything after it.
         with trio.CancelScope(shield=True):
             while data := data[self._send(data) :]:
                 try:
@@ -133,13 +138,14 @@ class SocketWriter:
                     return  # Hypercorn closed the socket meanwhile
 
     def _send(self, data: bytes) -> int:
-        """Bytes the socket took now; all of ``data`` if the connection is gone or closing."""
-        if not self.open:
+        """Bytes the socket took now; all of ``data`` if the connection is gone."""
+        # The descriptor is read afresh each time: once Hypercorn closes the socket
+        # it is -1, never a number the system has given to another connection since.
+        fd = self._socket.fileno()
+        if fd == -1:
             return len(data)
         try:
-            # The descriptor is read afresh each time: once Hypercorn closes the
-            # socket it is -1 (``open`` is then False) and never a reused number.
-            return os.write(self._socket.fileno(), data)
+            return os.write(fd, data)
         except BlockingIOError:
             return 0
         except OSError:
