@@ -15,32 +15,13 @@ PORT=${PORT:-8077}
 RATE=${RATE:-500}
 SECONDS_=${SECONDS_:-10}
 BIN=${BIN:-.venv/bin}
-URL="http://127.0.0.1:$PORT"
 
 if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
     echo "installing wrk and hey"
     apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
 fi
 
-DATA=$(mktemp -d /tmp/loadtest-XXXXXX)
-chmod 755 "$DATA"
-cleanup() {
-    [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
-    rm -rf "$DATA"
-}
-trap cleanup EXIT INT TERM
-
-RATE_LIMIT_PER_SEC=0 "$BIN/trading-engine" serve --demo --host 127.0.0.1 --port "$PORT" \
-    --data-dir "$DATA/engine" >"$DATA/serve.log" 2>&1 &
-SERVER=$!
-i=0
-until grep -q "demo_bob key" "$DATA/serve.log" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 120 ] || ! kill -0 "$SERVER" 2>/dev/null; then
-        cat "$DATA/serve.log"; echo "the server did not start"; exit 1
-    fi
-    sleep 0.5
-done
+. benchmarks/serve_demo.sh
 KEY_A=$(sed -n 's/^  demo_alice key: //p' "$DATA/serve.log")
 KEY_B=$(sed -n 's/^  demo_bob key: //p' "$DATA/serve.log")
 export KEY_A KEY_B

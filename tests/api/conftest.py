@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import attrs
 import httpx
@@ -46,16 +47,21 @@ async def server(database_url: str, limiter: Limiter | None) -> AsyncIterator[Se
         open_engine(config, journal) as engine,
     ):
         keys = await setup_demo(engine, ADMIN)
-        settings = hypercorn.config.Config()
-        settings.bind = ["127.0.0.1:0"]
-        settings.accesslog = None
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(
-                lambda task_status: hypercorn.trio.serve(
-                    create_app(engine, ADMIN, limiter), settings, shutdown_trigger=stop.wait,
-                    task_status=task_status,
-                )
-            )  # fmt: skip
-            yield Server(binds[0], engine, keys)
+            url = await serve(nursery, create_app(engine, ADMIN, limiter), stop)
+            yield Server(url, engine, keys)
             stop.set()
+
+
+async def serve(nursery: trio.Nursery, app: Any, stop: trio.Event) -> str:
+    """Serve ``app`` with Hypercorn's trio worker on an ephemeral port until ``stop``: its URL."""
+    settings = hypercorn.config.Config()
+    settings.bind = ["127.0.0.1:0"]
+    settings.accesslog = None
+    binds: list[str] = await nursery.start(
+        lambda task_status: hypercorn.trio.serve(
+            app, settings, shutdown_trigger=stop.wait, task_status=task_status
+        )
+    )
+    return binds[0]

@@ -1,15 +1,23 @@
-"""The WebSocket feed over a real connection: snapshot, deltas with a prev_seq chain, orders."""
+"""The WebSocket feed over a real connection: snapshot, deltas with a prev_seq chain, orders,
+many subscribers, compression, a slow consumer, and a server other than Hypercorn."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
+from wsproto.events import CloseConnection, TextMessage
 
-from tests.api.conftest import Server
+from tests.api.conftest import ADMIN, Server
+from tests.api.rawws import raw_client
+from trading_engine.api import ws as ws_feed
+from trading_engine.api.app import create_app
+from trading_engine.api.feed import Flusher
 
 ALICE, BOB = "demo_alice", "demo_bob"
 
@@ -86,3 +94,128 @@ async def test_bad_messages_get_errors_and_ping_gets_pong(server: Server) -> Non
         assert (await receive(ws))["error"]["code"] == "unknown_channel"
         await ws.send_message(json.dumps({"op": "ping"}))
         assert (await receive(ws))["type"] == "pong"
+
+
+def _ws_url(server: Server) -> str:
+    return server.url.replace("http", "ws", 1) + "/api/v1/trading/ws"
+
+
+def _apply(book: dict[str, dict[str, str]], message: dict[str, Any]) -> None:
+    for side in ("bids", "asks"):
+        for price, quantity in message[side]:
+            if quantity == "0":
+                book[side].pop(price, None)
+            else:
+                book[side][price] = quantity
+
+
+async def _follow_to(ws: WebSocketConnection, snapshot: dict[str, Any], seq: int) -> dict[str, Any]:
+    """The book ``ws`` builds from ``snapshot`` and the deltas up to ``seq``, checking the chain."""
+    book = {"bids": dict(snapshot["bids"]), "asks": dict(snapshot["asks"])}
+    last = snapshot["seq"]
+    while last != seq:
+        delta = await receive(ws, "delta")
+        assert delta["prev_seq"] == last, "a gap in the book stream"
+        last = delta["seq"]
+        _apply(book, delta)
+    return book
+
+
+async def test_every_subscriber_gets_every_delta_in_order_written_directly(
+    server: Server,
+) -> None:
+    url = _ws_url(server)
+    flusher = Flusher.current()
+    writes = flusher.writes
+    async with (
+        server.client(server.keys[BOB]) as bob,
+        server.client(server.keys[ALICE]) as alice,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        followers = []
+        for _ in range(20):
+            ws = await stack.enter_async_context(open_websocket_url(url))
+            await ws.send_message(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+            assert (await receive(ws))["type"] == "subscribed"
+            followers.append((ws, await receive(ws)))
+        async with trio.open_nursery() as nursery:  # at once, so that batches form
+            for i in range(30):
+                who, side = (alice, "buy") if i % 3 == 0 else (bob, "sell")
+                nursery.start_soon(place, who, side, "0.05", str(30000 + i % 7))
+        rest = (await bob.get("/orderbook/BTC_AIT")).json()
+        expected = {"bids": dict(rest["bids"]), "asks": dict(rest["asks"])}
+        for ws, snapshot in followers:
+            assert await _follow_to(ws, snapshot, rest["seq"]) == expected
+    assert flusher.writes > writes  # the flusher wrote them, not the ASGI path
+
+
+async def test_a_client_that_negotiated_compression_reads_the_feed(server: Server) -> None:
+    async with (
+        raw_client(_ws_url(server), deflate=True) as ws,
+        server.client(server.keys[BOB]) as bob,
+    ):
+        assert ws.deflate
+        await ws.send_text(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+        with trio.fail_after(5):
+            assert json.loads(await ws.text())["type"] == "subscribed"
+            snapshot = json.loads(await ws.text())
+            await place(bob, "sell", "0.1", "30000")
+            delta = json.loads(await ws.text())
+            await ws.send_text(json.dumps({"op": "ping"}))
+            assert json.loads(await ws.text())["type"] == "pong"
+    assert (delta["type"], delta["prev_seq"], delta["asks"]) == (
+        "delta", snapshot["seq"], [["30000", "0.1"]],
+    )  # fmt: skip
+
+
+async def test_a_subscriber_that_stops_reading_is_dropped_as_a_slow_consumer(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It may fall OUTBOX messages behind; then it gets slow_consumer, close code 1008, and
+    the connection ends."""
+    monkeypatch.setattr(ws_feed, "OUTBOX", 20)
+    async with server.client(server.keys[BOB]) as bob, trio.open_nursery() as nursery:
+        for i in range(60):
+            nursery.start_soon(place, bob, "sell", "0.1", str(30000 + i))
+    # A client that reads nothing while it asks for snapshot after snapshot (about
+    # 1.5 KB each): its socket fills, then its outbox.
+    async with raw_client(_ws_url(server), receive_buffer=4096) as ws:
+        for _ in range(100):
+            for op in ("subscribe", "unsubscribe"):
+                await ws.send_text(json.dumps({"op": op, "channels": ["book.BTC_AIT"]}))
+        texts = []
+        with trio.fail_after(10):
+            while not isinstance(event := await ws.event(), CloseConnection):
+                if isinstance(event, TextMessage):
+                    texts.append(json.loads(str(event.data)))
+            # We answered the close: the server closes the connection, though it had
+            # stopped reading our requests.
+            await ws.end_of_stream()
+    assert event.code == 1008
+    assert texts[-1]["error"]["code"] == "slow_consumer"
+    assert 20 <= sum(m["type"] == "snapshot" for m in texts) < 100
+
+
+async def test_off_hypercorn_the_feed_sends_message_by_message(server: Server) -> None:
+    """Quart's test client is no Hypercorn connection: no direct writes, the same feed."""
+    app = create_app(server.engine, ADMIN)
+    async with (
+        app.test_client().websocket("/api/v1/trading/ws") as ws,
+        server.client(server.keys[BOB]) as bob,
+    ):
+        await ws.send(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+        with trio.fail_after(5):
+            assert json.loads(await ws.receive())["type"] == "subscribed"
+            snapshot = json.loads(await ws.receive())
+            for i in range(3):
+                await place(bob, "sell", "0.1", str(30000 + i))
+            rest = (await bob.get("/orderbook/BTC_AIT")).json()
+            book = {"bids": dict(snapshot["bids"]), "asks": dict(snapshot["asks"])}
+            last = snapshot["seq"]
+            while last != rest["seq"]:
+                delta = json.loads(await ws.receive())
+                if delta["type"] == "delta":
+                    assert delta["prev_seq"] == last
+                    last = delta["seq"]
+                    _apply(book, delta)
+    assert book == {"bids": dict(rest["bids"]), "asks": dict(rest["asks"])}

@@ -28,7 +28,7 @@ import trio
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
-from trading_engine.actors.marketdata import MarketDataActor, Subscribe, Unsubscribe
+from trading_engine.actors.marketdata import MarketDataActor, Outbox, Subscribe, Unsubscribe
 from trading_engine.actors.messages import (
     AmendOrder,
     BookSnapshot,
@@ -269,14 +269,14 @@ class Engine:
         return await self._query("ticker", symbol, inbox=self._inboxes.pricing)  # type: ignore[no-any-return]
 
     async def subscribe(
-        self, channel: str, outbox: trio.MemorySendChannel[str], user_id: UserId | None = None
+        self, channel: str, outbox: Outbox, user_id: UserId | None = None
     ) -> Refused | None:
         """Send ``channel``'s snapshot, then its updates, to ``outbox`` (JSON text)."""
         return await self._ask(
             lambda reply: Subscribe(channel, outbox, user_id, reply), self._inboxes.market_data
         )
 
-    async def unsubscribe(self, channel: str, outbox: trio.MemorySendChannel[str]) -> None:
+    async def unsubscribe(self, channel: str, outbox: Outbox) -> None:
         await self._ask(
             lambda reply: Unsubscribe(channel, outbox, reply), self._inboxes.market_data
         )

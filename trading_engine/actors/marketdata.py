@@ -1,7 +1,7 @@
 """The market-data actor: L2 books, trade tapes, candles and tickers, fanned out to subscribers.
 
 It builds everything from durable events only. A subscriber registers an
-outbox (a bounded ``trio`` channel of JSON text) for channels:
+outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channels:
 
 - ``book.SYMBOL``: a ``snapshot`` (``seq``, ``bids``, ``asks``), then ``delta``s
   with the changed levels (quantity ``"0"`` removes a level). Every book
@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -58,13 +58,24 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
 from trading_engine.core.numbers import format_units
 
-__all__ = ["MarketDataActor", "Subscribe", "Unsubscribe"]
+__all__ = ["MarketDataActor", "Outbox", "Subscribe", "Unsubscribe"]
 
 _TAPE = 1000
 _SNAPSHOT_TRADES = 50
 _SNAPSHOT_CANDLES = 100
 
-Outbox = trio.MemorySendChannel[str]
+
+class Outbox(Protocol):
+    """Where the actor puts a subscriber's messages (JSON text), never waiting.
+
+    ``send_nowait`` raises ``trio.WouldBlock`` when the subscriber is too far
+    behind, and ``trio.ClosedResourceError`` or ``trio.BrokenResourceError``
+    once it is gone; the actor then drops it and calls ``close``.
+    """
+
+    def send_nowait(self, value: str, /) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @attrs.frozen

@@ -4,9 +4,10 @@ When a connection falls behind by several messages, consecutive ``delta``s
 of the same book become one delta: ``prev_seq`` of the first, ``seq`` and
 ``ts`` of the last, and for each price level its latest quantity. The chain
 of ``seq`` and ``prev_seq`` stays unbroken, the book a client builds is the
-same, and the connection costs one send instead of many: each send through
-the server's WebSocket stack costs far more than merging. Other messages
-keep their order and are never merged.
+same, and a client that reads slowly has less to read. Other messages keep
+their order and are never merged. A connection that keeps up gets every
+delta as it was published (``api/feed.py`` merges only for one that is
+behind).
 """
 
 from __future__ import annotations

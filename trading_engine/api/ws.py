@@ -11,6 +11,8 @@ a heartbeat ``{"type": "heartbeat"}`` comes every few seconds; errors are
 that falls behind gets consecutive book deltas merged into one
 (``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
 can't keep up is disconnected with ``slow_consumer`` (close code 1008).
+Delivery (``api/feed.py``) writes every connection's waiting messages at
+once, straight to the socket where it can (``api/frames.py``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import trio
 from quart import Quart, websocket
 
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
-from trading_engine.api.conflate import conflate
 from trading_engine.api.errors import ApiError
+from trading_engine.api.feed import Subscriber
+from trading_engine.api.frames import socket_writer_for
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 
@@ -43,42 +45,60 @@ def _error(code: str, message: str) -> str:
     return json.dumps({"type": "error", "error": {"code": code, "message": message}})
 
 
+_SEND = "trading_engine.asgi_send"
+"""The scope key under which the connection's ASGI ``send`` reaches the handler."""
+
+
 def register(app: Quart, engine: Engine, admin_key: str) -> None:
+    inner = app.asgi_app
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        # Quart keeps the ASGI send behind its websocket object; the feed needs
+        # it to find the connection's socket (api/frames.py).
+        if scope["type"] == "websocket":
+            scope[_SEND] = send
+        await inner(scope, receive, send)
+
+    app.asgi_app = asgi_app  # type: ignore[method-assign]  # Quart's way to add ASGI middleware
+
     @app.websocket("/api/v1/trading/ws")
     async def feed() -> None:
-        outbox, inbox = trio.open_memory_channel[str](OUTBOX)
+        await websocket.accept()
+        outbox = Subscriber(socket_writer_for(websocket.scope.get(_SEND)), OUTBOX)
         channels: set[str] = set()
         user: list[UserId | None] = [None]
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, inbox, nursery.cancel_scope)
+                nursery.start_soon(_deliver, outbox)
                 nursery.start_soon(_heartbeat, outbox)
                 while True:
                     raw = await websocket.receive()
-                    await _handle(engine, admin_key, raw, outbox, channels, user)
+                    # Once dropped, what the client still sends is read and ignored until it
+                    # closes. Unread, it would fill Quart-Trio's queue, then Hypercorn's, whose
+                    # reader would then block for good and never see the client go.
+                    if not outbox.closed:
+                        await _handle(engine, admin_key, raw, outbox, channels, user)
         finally:
+            outbox.close()
             with trio.CancelScope(shield=True):
                 for channel in channels:
                     await engine.unsubscribe(channel, outbox)
 
 
-async def _pump(inbox: trio.MemoryReceiveChannel[str], scope: trio.CancelScope) -> None:
-    while (waiting := await receive_batch(inbox)) is not None:
-        for text in conflate(waiting):
-            await websocket.send(text)
+async def _deliver(outbox: Subscriber) -> None:
+    await outbox.run(websocket.send)
     # The market-data actor closed our outbox: we could not keep up.
     await websocket.send(_error("slow_consumer", "too far behind: resubscribe for a snapshot"))
     await websocket.close(1008)
-    scope.cancel()
 
 
-async def _heartbeat(outbox: trio.MemorySendChannel[str]) -> None:
+async def _heartbeat(outbox: Subscriber) -> None:
     while True:
         await trio.sleep(HEARTBEAT_SECONDS)
         _say(outbox, json.dumps({"type": "heartbeat", "ts": time.time_ns()}))
 
 
-def _say(outbox: trio.MemorySendChannel[str], text: str) -> None:
+def _say(outbox: Subscriber, text: str) -> None:
     """Everything goes out through the one outbox, in order: answers before snapshots."""
     with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
         outbox.send_nowait(text)
@@ -88,7 +108,7 @@ async def _handle(
     engine: Engine,
     admin_key: str,
     raw: str | bytes,
-    outbox: trio.MemorySendChannel[str],
+    outbox: Subscriber,
     channels: set[str],
     user: list[UserId | None],
 ) -> None:
@@ -140,7 +160,7 @@ async def _subscription(
     engine: Engine,
     op: str,
     channel: str,
-    outbox: trio.MemorySendChannel[str],
+    outbox: Subscriber,
     channels: set[str],
     user: UserId | None,
 ) -> None:

@@ -1,0 +1,26 @@
+# Sourced by the load scripts: a fresh `trading-engine serve --demo` on
+# 127.0.0.1:$PORT with its own data directory (a local durable PostgreSQL) and
+# no rate limits. Sets DATA (a temporary directory, removed on exit with the
+# server stopped), SERVER (its pid) and URL, and waits until it listens. With
+# KEEPLOG=FILE the server's output is copied there at the end.
+URL="http://127.0.0.1:$PORT"
+DATA=$(mktemp -d /tmp/loadtest-XXXXXX)
+chmod 755 "$DATA"
+cleanup() {
+    [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+    [ -z "${KEEPLOG:-}" ] || cp "$DATA/serve.log" "$KEEPLOG"
+    rm -rf "$DATA"
+}
+trap cleanup EXIT INT TERM
+
+RATE_LIMIT_PER_SEC=0 "$BIN/trading-engine" serve --demo --host 127.0.0.1 --port "$PORT" \
+    --data-dir "$DATA/engine" >"$DATA/serve.log" 2>&1 &
+SERVER=$!
+i=0
+until grep -q "demo_bob key" "$DATA/serve.log" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 120 ] || ! kill -0 "$SERVER" 2>/dev/null; then
+        cat "$DATA/serve.log"; echo "the server did not start"; exit 1
+    fi
+    sleep 0.5
+done

@@ -1,0 +1,101 @@
+"""A WebSocket client on wsproto over a plain trio socket, for what trio-websocket can't do.
+
+It can offer permessage-deflate and shrink its socket's receive buffer (a
+client that reads slowly), and it reports pings and closes as they come.
+"""
+
+from __future__ import annotations
+
+import socket as stdlib_socket
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    Request,
+    TextMessage,
+)
+from wsproto.extensions import PerMessageDeflate
+
+__all__ = ["RawClient", "raw_client"]
+
+
+class RawClient:
+    def __init__(self, sock: trio.socket.SocketType, ws: WSConnection) -> None:
+        self._sock = sock
+        self._ws = ws
+        self._events: deque[Event] = deque()
+        self._text: list[str] = []
+        self.deflate = False
+
+    async def send(self, event: Event) -> None:
+        await self._sock.send(self._ws.send(event))
+
+    async def send_text(self, text: str) -> None:
+        await self.send(TextMessage(data=text))
+
+    async def event(self) -> Event:
+        """The next event; a text message comes whole, as a ``TextMessage``."""
+        while True:
+            while self._events:
+                event = self._events.popleft()
+                if isinstance(event, Message):
+                    self._text.append(str(event.data))
+                    if not event.message_finished:
+                        continue
+                    event = TextMessage(data="".join(self._text))
+                    self._text.clear()
+                elif isinstance(event, Ping | CloseConnection):
+                    await self.send(event.response())
+                return event
+            data = await self._sock.recv(65536)
+            self._ws.receive_data(data or None)
+            self._events.extend(self._ws.events())
+
+    async def end_of_stream(self) -> None:
+        """Wait for the server to close the TCP connection, discarding what comes before."""
+        while await self._sock.recv(65536):
+            pass
+
+    async def text(self) -> str:
+        """The next text message, answering pings on the way; fails on anything else."""
+        while True:
+            event = await self.event()
+            if isinstance(event, TextMessage):
+                return str(event.data)
+            assert isinstance(event, Ping | Pong), f"expected a text message, got {event!r}"
+
+
+@asynccontextmanager
+async def raw_client(
+    url: str, *, deflate: bool = False, receive_buffer: int | None = None
+) -> AsyncIterator[RawClient]:
+    """A connected client of ``url`` (``ws://host:port/path``)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    sock = trio.socket.socket()
+    if receive_buffer is not None:
+        # Before connecting, so that the window the server sees is small from the start.
+        sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVBUF, receive_buffer)
+    with sock:
+        await sock.connect((parts.hostname, parts.port))
+        ws = WSConnection(ConnectionType.CLIENT)
+        client = RawClient(sock, ws)
+        extensions = [PerMessageDeflate()] if deflate else []
+        await client.send(Request(host=parts.netloc, target=parts.path, extensions=extensions))
+        accepted = await client.event()
+        assert isinstance(accepted, AcceptConnection), accepted
+        client.deflate = any(isinstance(e, PerMessageDeflate) for e in accepted.extensions)
+        yield client
+        if ws.state.name == "OPEN":
+            await client.send(CloseConnection(code=1000))
