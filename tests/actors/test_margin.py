@@ -10,7 +10,7 @@ import trio
 
 from tests.actors.helpers import buy, open_market, place, reject, sell
 from trading_engine.actors.engine import Engine, open_engine
-from trading_engine.actors.messages import OrderRequest
+from trading_engine.actors.messages import OrderRequest, Refused
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import (
@@ -19,7 +19,7 @@ from trading_engine.core.account_events import (
     Liquidated,
     MarginSettled,
 )
-from trading_engine.core.enums import OrderType, RejectReason, Side
+from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, StpMode
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, UserId
 from trading_engine.core.instruments import Instrument
@@ -307,4 +307,76 @@ async def test_a_margin_trade_whose_settlement_was_not_written_is_settled_after_
 
     assert sides(rewritten) == sides(lost)
     assert len(sides(rewritten)) == 2
+    await audit_ok(journal)
+
+
+async def test_an_amend_of_a_margin_order_checks_its_margin_again() -> None:
+    journal = InMemoryJournal()
+    # Exactly the margin of 10 lots at 100,000: 10 x (1,000,000 + 10,000).
+    async with margin_market(journal, {DAVE: 10_100_000}) as engine:
+        order_id = (await place(engine, buy(DAVE, 5, 100_000, SYMBOL))).order.order_id
+        assert await engine.balances(DAVE) == {"USD": (5_050_000, 5_050_000)}
+        with trio.fail_after(5):
+            refused = await engine.amend(order_id, DAVE, quantity=11)
+            assert isinstance(refused, Refused)
+            assert refused.code == "insufficient_margin"
+            assert await engine.balances(DAVE) == {"USD": (5_050_000, 5_050_000)}
+            assert not isinstance(await engine.amend(order_id, DAVE, quantity=10), Refused)
+            assert await engine.balances(DAVE) == {"USD": (0, 10_100_000)}
+            # A higher price needs more per lot: 10 x (1,010,000 + 10,100) is too much.
+            refused = await engine.amend(order_id, DAVE, price=101_000)
+            assert isinstance(refused, Refused)
+            assert refused.code == "insufficient_margin"
+            # A lower one releases margin: 10 x (990,000 + 9,900).
+            assert not isinstance(await engine.amend(order_id, DAVE, price=99_000), Refused)
+            assert await engine.balances(DAVE) == {"USD": (101_000, 9_999_000)}
+            view = await engine.order(order_id)
+            assert view is not None
+            assert (view.price, view.quantity) == (99_000, 10)
+    await audit_ok(journal)
+
+
+async def test_a_stop_order_in_a_margin_symbol_holds_margin_at_its_protection_price() -> None:
+    journal = InMemoryJournal()
+    # A buy stop at 105,000 may trade up to the band's edge, 115,500: one lot needs
+    # 10% of 11,550,000 plus the 10 bps fee on it, 1,166,550.
+    needed = 10 * (1_155_000 + 11_550)
+    stop = OrderRequest(DAVE, SYMBOL, Side.BUY, OrderType.STOP, 10, stop_price=105_000)
+    async with margin_market(journal, {DAVE: needed - 1}) as engine:
+        refused = await reject(engine, stop)
+        assert refused.reasons == (RejectReason.INSUFFICIENT_MARGIN,)
+        with trio.fail_after(5):
+            check = await engine.check(stop)
+            assert (check.hold_asset, check.hold_amount) == ("USD", needed)
+            assert isinstance(await engine.deposit(DAVE, "USD", 1), tuple)
+        placed = await place(engine, stop)
+        assert placed.order.status is OrderStatus.PENDING_TRIGGER
+        assert await engine.balances(DAVE) == {"USD": (0, needed)}
+        margin = (await engine.margin(DAVE))["assets"]["USD"]
+        assert (margin["requirement"], margin["margin_held"]) == (needed, needed)
+        await engine.cancel_all(DAVE)
+        assert await engine.balances(DAVE) == {"USD": (needed, 0)}
+    await audit_ok(journal)
+
+
+async def test_self_trade_prevention_in_a_margin_symbol_moves_no_position() -> None:
+    journal = InMemoryJournal()
+    async with margin_market(journal, {DAVE: 10**11}) as engine:
+        await place(engine, sell(DAVE, 10, 100_000, SYMBOL))
+        newest = await place(engine, buy(DAVE, 10, 100_000, SYMBOL))
+        assert (newest.trades, newest.order.reason) == ((), "self_trade_prevention")
+        decremented = await place(engine, buy(DAVE, 4, 100_000, SYMBOL, stp=StpMode.DECREMENT))
+        assert decremented.trades == ()
+        assert [v.remaining for v in await engine.user_orders(DAVE, open_only=True)] == [6]
+        assert (await engine.margin(DAVE))["positions"] == {}
+        assert await engine.positions(DAVE) == {}
+        # Allowed to trade with itself: a trade, but the two sides cancel out.
+        traded = await place(engine, buy(DAVE, 6, 100_000, SYMBOL, stp=StpMode.NONE))
+        assert [t.quantity for t in traded.trades] == [6]
+        assert (await engine.margin(DAVE))["positions"] == {}
+        assert await engine.positions(DAVE) == {}
+        assert await engine.self_trades_prevented() == {DAVE: 2}
+        # Only the taker's fee moved money: 10 bps of 6 lots at 100,000.
+        await check_books(engine, journal, [DAVE])
+        assert await engine.balances(DAVE) == {"USD": (10**11 - 60_000, 0)}
     await audit_ok(journal)

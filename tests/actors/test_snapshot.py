@@ -124,9 +124,12 @@ async def check_snapshot_recovery(journal: InMemoryJournal, config: EngineConfig
 
 
 async def run_again(engine: Engine, seed: int) -> None:
-    """The workload once more: its seeding users' orders cancelled first, so they can pay."""
+    """The workload once more: its seeding users' orders cancelled and their funds topped
+    up first, so that they can pay for the seeding orders again."""
     for user in workload.USERS[:2]:
         await engine.cancel_all(user)
+        for asset, amount in workload.START.items():
+            assert isinstance(await engine.deposit(user, asset, amount), tuple)
     await workload.run_workload(engine, 10, seed=seed)
 
 

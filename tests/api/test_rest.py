@@ -184,9 +184,8 @@ async def test_metrics_count_websocket_subscribers(server: Server) -> None:
         assert "te_websocket_subscribers 1.0" in metrics
 
 
-async def test_risk_profile_shows_a_margin_position_with_entry_and_liquidation_prices(
-    server: Server,
-) -> None:
+async def list_perp_and_fund(server: Server, user: str, amount: str) -> str:
+    """List the margin symbol PERP_AIT, create ``user`` with ``amount`` AIT; its key."""
     async with server.client(ADMIN) as admin:
         listed = await admin.post(
             "/admin/symbols",
@@ -194,9 +193,16 @@ async def test_risk_profile_shows_a_margin_position_with_entry_and_liquidation_p
                   "tick_size": "0.01", "lot_size": "0.001", "mode": "margin"},
         )  # fmt: skip
         assert listed.status_code == 201, listed.text
-        key = (await admin.post("/admin/users", json={"user_id": "dave"})).json()["api_key"]
-        funded = {"user_id": "dave", "asset": "AIT", "amount": "200"}
+        key: str = (await admin.post("/admin/users", json={"user_id": user})).json()["api_key"]
+        funded = {"user_id": user, "asset": "AIT", "amount": amount}
         assert (await admin.post("/admin/deposits", json=funded)).status_code == 200
+    return key
+
+
+async def test_risk_profile_shows_a_margin_position_with_entry_and_liquidation_prices(
+    server: Server,
+) -> None:
+    key = await list_perp_and_fund(server, "dave", "200")
     perp = {"symbol": "PERP_AIT", "type": "limit", "quantity": "1", "price": "1000"}
     async with server.client(server.keys[BOB]) as bob, server.client(key) as dave:
         assert (await bob.post("/orders", json=perp | {"side": "sell"})).status_code == 201
@@ -230,3 +236,60 @@ async def test_surveillance_counts_orders_stopped_by_self_trade_prevention(serve
             await trio.sleep(0.01)
     assert report["self_trades_prevented"] == {BOB: 1}
     assert report["alerts"][0]["kind"] == "self_trade_prevented"
+
+
+async def test_reduce_only_orders_over_http(server: Server) -> None:
+    key = await list_perp_and_fund(server, "dave", "200")
+    perp = {"symbol": "PERP_AIT", "type": "limit", "quantity": "1"}
+    async with server.client(server.keys[BOB]) as bob, server.client(key) as dave:
+        spot = await dave.post("/orders", json=order("sell", "1", "30000", reduce_only=True))
+        assert spot.status_code == 400, spot.text
+        assert spot.json()["error"]["field"] == "reduce_only"
+        for bad in ("yes", 1, None):
+            wrong = await dave.post(
+                "/orders", json=perp | {"side": "sell", "price": "1000", "reduce_only": bad}
+            )
+            assert wrong.status_code == 400, (bad, wrong.text)
+            assert wrong.json()["error"]["field"] == "reduce_only"
+        close = perp | {"side": "sell", "price": "1050", "quantity": "3", "reduce_only": True}
+        flat = await dave.post("/orders", json=close)
+        assert flat.status_code == 422, flat.text
+        assert flat.json()["error"]["reasons"] == ["reduce_only_would_increase"]
+        check = (await dave.post("/risk/check", json={"order": close})).json()
+        assert (check["allowed"], check["reasons"]) == (False, ["reduce_only_would_increase"])
+        assert (await bob.post("/orders", json=perp | {"side": "sell", "price": "1000"})).is_success
+        opened = await dave.post("/orders", json=perp | {"side": "buy", "price": "1000"})
+        assert opened.json()["reduce_only"] is False
+        for _ in range(100):  # risk sees the position once the trade is applied
+            placed = await dave.post("/orders", json=close)
+            if placed.status_code == 201:
+                break
+            await trio.sleep(0.01)
+        assert placed.status_code == 201, placed.text
+        body = placed.json()
+        # Asked for 3, long 1: the order is for the position.
+        assert (body["quantity"], body["reduce_only"], body["status"]) == ("1", True, "open")
+        # An ordinary order closes the position: the reduce-only one has nothing left.
+        assert (await bob.post("/orders", json=perp | {"side": "buy", "price": "990"})).is_success
+        assert (await dave.post("/orders", json=perp | {"side": "sell", "price": "990"})).is_success
+        for _ in range(100):
+            shown = (await dave.get(f"/orders/{body['order_id']}")).json()
+            if shown["status"] == "cancelled":
+                break
+            await trio.sleep(0.01)
+        assert (shown["status"], shown["reason"], shown["reduce_only"]) == (
+            "cancelled",
+            "reduce_only",
+            True,
+        )
+        # An amend past the collateral is refused as a risk rejection.
+        resting = (await dave.post("/orders", json=perp | {"side": "buy", "price": "900"})).json()
+        amended = await dave.patch(f"/orders/{resting['order_id']}", json={"quantity": "5"})
+        assert amended.status_code == 422, amended.text
+        assert amended.json()["error"]["code"] == "insufficient_margin"
+    async with server.client() as anonymous:
+        document = (await anonymous.get(server.url + "/api/v1/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    field = schemas["OrderBody"]["properties"]["reduce_only"]
+    assert (field["type"], field["default"]) == ("boolean", False)
+    assert "reduce_only" in schemas["Order"]["required"]

@@ -225,6 +225,23 @@ def test_big_integers_stay_exact() -> None:
     assert decoded.amount == 10**30 + 1
 
 
+def test_a_reduce_only_spec_round_trips_and_one_written_before_the_field_decodes() -> None:
+    event = OrderAccepted(2, TS, BTC, PLAIN._replace(reduce_only=True), OrderStatus.OPEN)
+    name, text = codec.encode_text(event)
+    assert '"reduce_only":true' in text
+    for decoded in (codec.decode_text(name, text), codec.decode(name, codec.loads(text))):
+        assert isinstance(decoded, OrderAccepted)
+        assert decoded.spec == event.spec
+    # A journal written before reduce-only orders existed has no such key.
+    fields = codec.loads(codec.encode_text(OrderAccepted(2, TS, BTC, PLAIN, OrderStatus.OPEN))[1])
+    del fields["spec"]["reduce_only"]
+    old = codec.dumps(fields)
+    for decoded in (codec.decode_text(name, old), codec.decode(name, codec.loads(old))):
+        assert isinstance(decoded, OrderAccepted)
+        assert decoded.spec == PLAIN
+        assert decoded.spec.reduce_only is False
+
+
 def test_dumps_is_canonical() -> None:
     assert codec.dumps({"b": 1, "a": "é"}) == '{"a":"é","b":1}'
 

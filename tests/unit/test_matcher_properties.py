@@ -472,8 +472,10 @@ def drive(
     check: Callable[[Harness, Step], None],
     *,
     with_reference: bool = False,
+    harness: Harness | None = None,
 ) -> Harness:
-    harness = Harness(instrument, with_reference=with_reference)
+    """Run ``commands`` on ``harness`` (a new one by default), checking after each."""
+    harness = harness or Harness(instrument, with_reference=with_reference)
     for index, command in enumerate(commands):
         step = harness.run(command)
         try:

@@ -40,6 +40,8 @@ class OrderRequest:
     stp: StpMode = StpMode.CANCEL_NEWEST
     client_order_id: ClientOrderId | None = None
     expire_time: int | None = None
+    reduce_only: bool = False
+    """Margin symbols only: may only reduce the user's position (``OrderSpec.reduce_only``)."""
 
 
 @attrs.frozen

@@ -17,7 +17,11 @@ Margin symbols: an order needs margin instead of a hold, a trade moves
 positions, and its money moves through the ``MarginSettled`` events this
 actor writes to ``$accounts`` when the trade is durable (while replaying,
 the journal's own; ``go_live`` writes those a crash lost). A new mark price
-may liquidate a position (``Liquidated``, then a ``liq-<seq>`` market order).
+may liquidate a position (``Liquidated``, then a ``liq-<seq>`` reduce-only
+market order). A reduce-only order needs no margin: it is checked here
+against the position as far as it is durable (flat or on the order's side:
+``reduce_only_would_increase``), and the matcher, which holds the position
+as of its last trade, caps it and keeps it within the position.
 """
 
 from __future__ import annotations
@@ -240,14 +244,31 @@ class RiskActor:
             await self._journal.send(commit)
 
     def go_live(self) -> None:
-        """Replay is over: journal the money of margin trades whose MarginSettled was lost."""
+        """Replay is over: journal the money of margin trades whose MarginSettled was lost,
+        and end the liquidations whose order was lost (see ``_end_lost_liquidations``)."""
         if self.live:
             return
         self.live = True
+        self._end_lost_liquidations()
         unsettled, self._unsettled = self._unsettled, {}
         for (symbol, trade_id), sides in unsettled.items():
             for user_id, realized, fee in sides:
                 self._journal_margin_settled(symbol, trade_id, user_id, realized, fee)
+
+    def _end_lost_liquidations(self) -> None:
+        """Forget each liquidation whose order the journal does not hold as open.
+
+        A ``Liquidated`` event is journaled beside its order, not with it: a
+        crash between the two leaves a liquidation whose order never reached a
+        book, and whose user would otherwise never be checked again. (A
+        liquidation order is IOC, so after a replay none is open.) The next
+        mark price checks the user again.
+        """
+        for key, client_id in list(self.liquidating.items()):
+            order_id = self.client_ids.get((key[0], client_id))
+            record = None if order_id is None else self.orders.get(order_id)
+            if record is None or record.status.is_final:
+                del self.liquidating[key]
 
     def _bounce(self, symbol: Symbol, commands: list[SymbolCommand]) -> None:
         """The symbol's inbox is full or gone: undo and refuse every command of the batch."""
@@ -366,12 +387,16 @@ class RiskActor:
         state = self.symbols.get(request.symbol)
         if state is None:
             return None, [RejectReason.SYMBOL_UNKNOWN]
+        if request.reduce_only and not state.margin:
+            raise InvalidInput(
+                "reduce_only", f"{request.symbol} trades spot: no position to reduce"
+            )
         if state.halted is not None:
             return None, [RejectReason.SYMBOL_HALTED]
         spec = OrderSpec.create(
             OrderId(order_id), user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
-            request.stp, request.client_order_id, request.expire_time,
+            request.stp, request.client_order_id, request.expire_time, request.reduce_only,
         )  # fmt: skip
         instrument = state.instrument
         if spec.type is OrderType.MARKET:
@@ -404,6 +429,12 @@ class RiskActor:
         )
         if state.margin and spec.price > 0 and self._order_margin(instrument, spec) > available:
             reasons.append(RejectReason.INSUFFICIENT_MARGIN)
+        if spec.reduce_only:
+            # It can't grow the position, so the position limit does not apply to it.
+            reasons = [r for r in reasons if r is not RejectReason.ABOVE_MAX_POSITION]
+            position = self.margin.position(user_id, request.symbol).qty
+            if not (position < 0 if spec.side is Side.BUY else position > 0):
+                reasons.append(RejectReason.REDUCE_ONLY_WOULD_INCREASE)
         return spec, reasons
 
     def _dry_run(self, request: OrderRequest) -> RiskCheck:
@@ -504,6 +535,8 @@ class RiskActor:
         )
         # A partly filled order may have less left than the minimum: that is not new.
         ignore = {RejectReason.BELOW_MIN_QUANTITY, RejectReason.BELOW_MIN_NOTIONAL}
+        if spec.reduce_only:
+            ignore.add(RejectReason.ABOVE_MAX_POSITION)  # the matcher keeps it within the position
         return [str(reason) for reason in reasons if reason not in ignore]
 
     def _amend_ended(self, order_id: OrderId, *, committed: bool) -> None:
@@ -754,8 +787,12 @@ class RiskActor:
     def _order_margin(
         self, instrument: Instrument, spec: OrderSpec, quantity: int | None = None
     ) -> int:
-        """The margin ``quantity`` lots (default: all) of a margin order need; 0 to liquidate."""
+        """The margin ``quantity`` lots (default: all) of a margin order need; 0 for a
+        reduce-only order (it can only release margin) or a liquidation."""
+        if spec.reduce_only:
+            return 0
         client_id = spec.client_order_id
+        # Liquidations journaled before they were reduce-only are known by their client id.
         if client_id is not None and client_id.startswith(LIQUIDATION_PREFIX):
             return 0
         lots = spec.quantity if quantity is None else quantity
@@ -900,9 +937,10 @@ class RiskActor:
         self._apply_account(event)
         self._account_events.append(event)
         client_id = ClientOrderId(f"{LIQUIDATION_PREFIX}{seq}")
+        # Reduce-only: the matcher closes at most the position it holds, never reverses it.
         spec = OrderSpec.create(
             OrderId(self.next_order_id), user_id, side, OrderType.MARKET, abs(qty),
-            time_in_force=TimeInForce.IOC, client_order_id=client_id,
+            time_in_force=TimeInForce.IOC, client_order_id=client_id, reduce_only=True,
         )._replace(price=cap)  # fmt: skip
         self.next_order_id += 1
         self._set_order_margin(instrument, spec, spec.quantity)

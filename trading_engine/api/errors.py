@@ -29,6 +29,7 @@ _REFUSALS: dict[str, int] = {
     "invalid_amend": 400,
     "post_only_would_take": 422,
     "insufficient_funds": 422,
+    "insufficient_margin": 422,
     "rejected_by_risk": 422,
     "not_owner": 404,
     "symbol_halted": 503,

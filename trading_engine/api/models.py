@@ -84,6 +84,15 @@ class OrderBody(_Body):
     post_only: StrictBool | None = None
     client_order_id: Name | None = None
     stp: StpMode | None = None
+    reduce_only: StrictBool = Field(
+        False,
+        description=(
+            "margin symbols only (400 on a spot symbol): the order may only reduce the "
+            "position; rejected (reduce_only_would_increase) when flat or on its side, "
+            "accepted for at most the position's size, and cut or cancelled (reason "
+            "reduce_only) if the position shrinks while it rests"
+        ),
+    )
 
 
 class AmendBody(_Body):
@@ -193,6 +202,7 @@ class Order(OrderFields):
 
     user_id: str
     post_only: bool
+    reduce_only: bool
     trades: list[TradeOut]
 
 

@@ -32,7 +32,7 @@ __all__ = [
 
 _ORDER_FIELDS = {
     "user_id", "symbol", "side", "type", "quantity", "price", "stop_price", "time_in_force",
-    "expire_time", "post_only", "client_order_id", "stp",
+    "expire_time", "post_only", "client_order_id", "stp", "reduce_only",
 }  # fmt: skip
 _NS = 1_000_000_000
 
@@ -125,6 +125,7 @@ def order_request(
         stp=choice(body, "stp", StpMode, StpMode.CANCEL_NEWEST),
         client_order_id=ClientOrderId(client_order_id) if client_order_id else None,
         expire_time=expire_time,
+        reduce_only=flag(body, "reduce_only"),
     )
 
 
@@ -163,6 +164,7 @@ def render_order(
         "status": str(view.status),
         "reason": view.reason,
         "post_only": view.post_only,
+        "reduce_only": view.reduce_only,
         "created_at": _seconds(view.created_ts),
         "updated_at": _seconds(view.updated_ts),
         "trades": [render_trade(t, instrument) for t in trades],

@@ -106,6 +106,7 @@ class RejectReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     INSUFFICIENT_MARGIN = "insufficient_margin"
     REDUCE_ONLY_WOULD_INCREASE = "reduce_only_would_increase"
+    """A reduce-only order with no position to reduce: the user is flat or on its side."""
     NO_REFERENCE_PRICE = "no_reference_price"
     """A market or stop order needs a reference price and a band for its protection price."""
     UNKNOWN_USER = "unknown_user"
@@ -122,6 +123,8 @@ class CancelReason(StrEnum):
     PRICE_BAND = "price_band"
     """A market order's remainder: the next price was outside the band."""
     SELF_TRADE_PREVENTION = "self_trade_prevention"
+    REDUCE_ONLY = "reduce_only"
+    """A reduce-only order cut to its user's position: the position shrank, closed or turned."""
     LIQUIDATION = "liquidation"
     ADMIN = "admin"
 

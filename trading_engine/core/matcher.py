@@ -21,7 +21,18 @@ Matching rules:
   taker run in the order the taker's trades crossed them, then the stops
   their trades trigger, all within the same command;
 - fees: ``fee_for(notional, bps)`` per side and trade, rounded in the
-  exchange's favour.
+  exchange's favour;
+- reduce-only orders (margin symbols): the matcher keeps each user's net
+  position from the symbol's own trades (``positions``; positions in a
+  margin symbol move only through them). A reduce-only order is rejected
+  (``reduce_only_would_increase``) if its user is flat or on its side, and
+  accepted for at most the position's size. After every taker's trades each
+  live reduce-only order (resting or waiting for its trigger) of a user whose
+  position moved is cut to the position (``OrderReduced``) or cancelled if
+  none is left on the other side (reason ``reduce_only``); a resting one is
+  checked again just before it trades. So no fill of a reduce-only order ever
+  grows or reverses a position, and since every cut is an event, replay
+  rebuilds the same book without deciding anything.
 """
 
 from __future__ import annotations
@@ -58,7 +69,7 @@ from trading_engine.core.events import (
     Trade,
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, TradeId, UserId
-from trading_engine.core.instruments import Instrument
+from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.orders import TRANSITIONS, Order, OrderSpec, advance
 from trading_engine.errors import InvalidTransition, InvariantViolation
 
@@ -109,7 +120,7 @@ class Matcher:
     ``last_trade_id``, ``last_trade_price``, ``reference_price`` (set by the
     pricing actor: the centre of the market-order band), ``book``, ``orders``
     (every live order: resting, pending a trigger, or the current taker),
-    ``by_user`` and ``client_ids``.
+    ``by_user``, ``client_ids`` and, in a margin symbol, ``positions``.
     """
 
     def __init__(self, instrument: Instrument) -> None:
@@ -130,6 +141,13 @@ class Matcher:
         self._stops_up: list[tuple[int, int, OrderId]] = []
         self._stops_down: list[tuple[int, int, OrderId]] = []
         self._expiries: list[tuple[int, OrderId]] = []
+        self._margin = instrument.mode is Mode.MARGIN
+        self.positions: dict[UserId, int] = {}
+        """Margin symbols: each user's net position in lots (bought minus sold; no zeros)."""
+        self._reduce_only: dict[UserId, dict[OrderId, None]] = {}
+        """Margin symbols: each user's live reduce-only orders, oldest first."""
+        self._moved: list[UserId] = []
+        """Users with reduce-only orders whose position the current taker moved."""
         self._out: list[Event] = []
         self._touched: list[Level] = []
         self._ts = 0
@@ -146,10 +164,15 @@ class Matcher:
         self._out = out
         self._touched = []
         self._ts = ts
-        reason = self._precheck(spec, ts)
+        requested = spec
+        reason = None
+        if spec.reduce_only:
+            reason, spec = self._reduce_only_check(spec)
+        if reason is None:
+            reason = self._precheck(spec, ts)
         if reason is not None:
             self.seq += 1
-            out.append(OrderRejected(self.seq, ts, self.symbol, spec, reason))
+            out.append(OrderRejected(self.seq, ts, self.symbol, requested, reason))
             return out
         order = Order.from_spec(spec, ts)
         self.seq += 1
@@ -264,7 +287,8 @@ class Matcher:
             )
         )  # fmt: skip
         moved = self._apply_amend(order, new_price, new_quantity, remaining, keep or pending, ts)
-        if moved is not order:
+        live = not spec.reduce_only or self._clamp(moved)
+        if moved is not order and live:
             self._run(moved)
         self._emit_levels()
         return out
@@ -293,6 +317,8 @@ class Matcher:
                 f"O{order_id}|{o.status}|{o.price}|{o.quantity}|{o.remaining}|{o.filled}"
                 f"|{o.cancelled}|{o.notional}|{o.resting}\n".encode()
             )
+        for user_id in sorted(self.positions):
+            h.update(f"P{user_id}|{self.positions[user_id]}\n".encode())
         return h.hexdigest()
 
     # ------------------------------------------------------------------ replay
@@ -321,6 +347,10 @@ class Matcher:
                 case Trade(trade_id=trade_id, price=price):
                     self.last_trade_id = trade_id
                     self.last_trade_price = price
+                    if self._margin:
+                        buys = event.aggressor is _BUY
+                        taker, maker = event.taker_user_id, event.maker_user_id
+                        self._shift(taker, maker, buys, event.quantity, live=False)
                 case OrderFilled():
                     order = orders[event.order_id]
                     self._reduce(order, event.quantity)
@@ -343,6 +373,7 @@ class Matcher:
                     order = orders[event.order_id]
                     self._reduce(order, event.quantity)
                     order.cancelled += event.quantity
+                    order.updated_ts = event.ts
                 case OrderAmended():
                     order = orders[event.order_id]
                     moved = self._apply_amend(
@@ -437,18 +468,33 @@ class Matcher:
         sign = opposite.sign
         need = spec.quantity
         prevent = spec.stp is not _STP_NONE
+        # A reduce-only maker trades at most its user's position as the fills before it
+        # leave it: follow the positions of the makers' users (a self-trade moves none).
+        positions: dict[UserId, int] | None = {} if self._reduce_only else None
         for key in sorted(price * sign for price in opposite.levels):
             if key > limit_key:
                 break
             level = opposite.levels[key * sign]
-            if not prevent:
+            if not prevent and positions is None:
                 need -= level.quantity
             else:
                 for maker in level.live():
-                    if maker.user_id != spec.user_id:
-                        need -= maker.remaining
-                    elif spec.stp is not StpMode.CANCEL_OLDEST:
-                        return False
+                    user_id = maker.user_id
+                    quantity = maker.remaining
+                    if user_id == spec.user_id:
+                        if prevent and spec.stp is not StpMode.CANCEL_OLDEST:
+                            return False
+                        if prevent:
+                            continue
+                    elif positions is not None:
+                        held = positions.get(user_id, self.positions.get(user_id, 0))
+                        if maker.spec.reduce_only:
+                            room = held if maker.side is _SELL else -held
+                            quantity = min(quantity, room if room > 0 else 0)
+                        positions[user_id] = (
+                            held - quantity if maker.side is _SELL else held + quantity
+                        )
+                    need -= quantity
                     if need <= 0:
                         return True
             if need <= 0:
@@ -462,12 +508,17 @@ class Matcher:
             crossed = self._take(taker)
             if taker.remaining and taker.status is not _CANCELLED:
                 self._settle_remainder(taker)
+            if self._moved:
+                self._clamp_moved()
             if crossed is not None and (self._stops_up or self._stops_down):
                 if queue is None:
                     queue = deque()
                 # Each triggered stop remembers the last price of the taker that crossed it.
                 price = self.last_trade_price or 0
                 queue.extend((stop, price) for stop in self._triggered(taker.side, *crossed))
+            # A reduce-only stop that a cut above cancelled no longer triggers.
+            while queue and queue[0][0].status is not _PENDING:
+                queue.popleft()
             if not queue:
                 return
             taker, price = queue.popleft()
@@ -520,7 +571,9 @@ class Matcher:
         taker_id = taker.order_id
         taker_user = taker.user_id
         taker_side = taker.side
+        taker_buys = taker_side is _BUY
         prevent = taker.spec.stp is not _STP_NONE
+        margin = self._margin
         first = last = 0
         while heap and taker.remaining:
             key = heap[0]
@@ -538,6 +591,11 @@ class Matcher:
                 if prevent and maker.user_id == taker_user:
                     self._prevent_self_trade(taker, maker)
                     if level.count == 0 or not taker.remaining:
+                        break
+                    continue
+                # A trade of this taker may have shrunk the maker's position since the last cut.
+                if margin and maker.spec.reduce_only and not self._clamp(maker):
+                    if level.count == 0:
                         break
                     continue
                 quantity = maker.remaining
@@ -568,6 +626,8 @@ class Matcher:
                 )  # fmt: skip
                 status = _fill(taker, quantity, notional, ts)
                 taker_rest = taker.remaining
+                if margin:
+                    self._shift(taker_user, maker.user_id, taker_buys, quantity, live=True)
                 self.seq = seq + 2
                 out.append(
                     OrderFilled(
@@ -580,6 +640,8 @@ class Matcher:
                     maker.resting = False
                     del orders[maker_id]
                     del by_user[maker.user_id][maker_id]
+                    if margin and maker.spec.reduce_only:
+                        self._forget_reduce_only(maker)
                     level.count -= 1
                     if not level.count:
                         opposite.drop(level)
@@ -591,6 +653,8 @@ class Matcher:
         if taker.status is _FILLED:
             del orders[taker_id]
             del by_user[taker_user][taker_id]
+            if margin and taker.spec.reduce_only:
+                self._forget_reduce_only(taker)
         self.last_trade_price = last
         return (first, last) if first <= last else (last, first)
 
@@ -617,16 +681,76 @@ class Matcher:
                 if order.remaining == quantity:
                     self._cancel(order, reason)
                 else:
-                    self._reduce(order, quantity)
-                    order.cancelled += quantity
-                    order.updated_ts = self._ts
-                    self.seq += 1
-                    self._out.append(
-                        OrderReduced(
-                            self.seq, self._ts, self.symbol, order.order_id,
-                            order.user_id, quantity, order.remaining, reason,
-                        )
-                    )  # fmt: skip
+                    self._cut(order, quantity, reason)
+
+    def _cut(self, order: Order, quantity: int, reason: CancelReason) -> None:
+        """Take ``quantity`` (less than its remainder) off a live order, with no trade."""
+        self._reduce(order, quantity)
+        order.cancelled += quantity
+        order.updated_ts = self._ts
+        self.seq += 1
+        self._out.append(
+            OrderReduced(
+                self.seq, self._ts, self.symbol, order.order_id,
+                order.user_id, quantity, order.remaining, reason,
+            )
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ reduce-only
+
+    def _reducible(self, user_id: UserId, side: Side) -> int:
+        """The lots an order of ``user_id`` on ``side`` may trade and only reduce the position."""
+        position = self.positions.get(user_id, 0)
+        if side is _BUY:
+            return -position if position < 0 else 0
+        return position if position > 0 else 0
+
+    def _reduce_only_check(self, spec: OrderSpec) -> tuple[RejectReason | None, OrderSpec]:
+        """Why a new reduce-only order is rejected, or the spec capped at the position."""
+        if not self._margin:
+            return RejectReason.INVALID_ORDER, spec
+        allowed = self._reducible(spec.user_id, spec.side)
+        if not allowed:
+            return RejectReason.REDUCE_ONLY_WOULD_INCREASE, spec
+        if spec.quantity > allowed:
+            return None, spec._replace(quantity=allowed)
+        return None, spec
+
+    def _shift(
+        self, taker: UserId, maker: UserId, taker_buys: bool, quantity: int, *, live: bool
+    ) -> None:
+        """Move both sides' positions by a trade of ``quantity`` lots; ``live`` (not replay):
+        note the users whose reduce-only orders must be cut after this taker."""
+        if taker == maker:
+            return  # a self-trade moves no position
+        positions = self.positions
+        for user_id, delta in ((taker, quantity), (maker, -quantity)):
+            position = positions.get(user_id, 0) + (delta if taker_buys else -delta)
+            if position:
+                positions[user_id] = position
+            else:
+                del positions[user_id]
+            if live and user_id in self._reduce_only:
+                self._moved.append(user_id)
+
+    def _clamp(self, order: Order) -> bool:
+        """Cut a reduce-only order to the position it reduces, or cancel it if there is none
+        on the other side; whether it is still live."""
+        allowed = self._reducible(order.user_id, order.side)
+        if not allowed:
+            self._cancel(order, CancelReason.REDUCE_ONLY)
+            return False
+        if order.remaining > allowed:
+            self._cut(order, order.remaining - allowed, CancelReason.REDUCE_ONLY)
+        return True
+
+    def _clamp_moved(self) -> None:
+        """Cut the reduce-only orders of every user whose position the last taker moved."""
+        moved, self._moved = self._moved, []
+        orders = self.orders
+        for user_id in dict.fromkeys(moved):
+            for order_id in list(self._reduce_only.get(user_id, ())):
+                self._clamp(orders[order_id])
 
     def _triggered(self, side: Side, low: int, high: int) -> list[Order]:
         """Stops crossed by trades from ``low`` to ``high``, in the order they were crossed.
@@ -747,10 +871,21 @@ class Matcher:
         client_id = order.spec.client_order_id
         if client_id is not None:
             self.client_ids[(order.user_id, client_id)] = order.order_id
+        if order.spec.reduce_only:
+            self._reduce_only.setdefault(order.user_id, {})[order.order_id] = None
 
     def _unindex(self, order: Order) -> None:
         del self.orders[order.order_id]
         del self.by_user[order.user_id][order.order_id]
+        if order.spec.reduce_only:
+            self._forget_reduce_only(order)
+
+    def _forget_reduce_only(self, order: Order) -> None:
+        """A reduce-only order ended: it leaves the index of its user's reduce-only orders."""
+        reduce_only = self._reduce_only[order.user_id]
+        del reduce_only[order.order_id]
+        if not reduce_only:
+            del self._reduce_only[order.user_id]
 
     def _emit_levels(self) -> None:
         """One ``BookLevel`` per price level the command touched, with its final quantity.

@@ -49,6 +49,11 @@ class OrderSpec(NamedTuple):
     which its hold covers. Build one from untrusted input with
     ``OrderSpec.create``, which checks the combination of fields and refuses a
     client's price on a market order.
+
+    ``reduce_only`` (margin symbols only): the order may only reduce its
+    user's position, never open or grow one; the matcher keeps it within the
+    position (see ``core.matcher``). Last, with a default, so that specs
+    journaled before it existed decode as ordinary orders.
     """
 
     order_id: OrderId
@@ -63,6 +68,7 @@ class OrderSpec(NamedTuple):
     stp: StpMode = StpMode.CANCEL_NEWEST
     client_order_id: ClientOrderId | None = None
     expire_time: int | None = None
+    reduce_only: bool = False
 
     @classmethod
     def create(
@@ -79,6 +85,7 @@ class OrderSpec(NamedTuple):
         stp: StpMode = StpMode.CANCEL_NEWEST,
         client_order_id: ClientOrderId | None = None,
         expire_time: int | None = None,
+        reduce_only: bool = False,
     ) -> OrderSpec:
         """Check that the fields make a valid order; raises ``InvalidInput`` naming the field."""
         if quantity <= 0:
@@ -125,6 +132,7 @@ class OrderSpec(NamedTuple):
             stp,
             client_order_id,
             expire_time,
+            reduce_only,
         )
 
     @property

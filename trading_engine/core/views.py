@@ -61,6 +61,7 @@ class OrderView(NamedTuple):
     expire_time: int | None
     created_ts: int
     updated_ts: int
+    reduce_only: bool
 
 
 RECORD_STATE = (
@@ -181,7 +182,7 @@ class OrderRecord:
             spec.order_id, spec.client_order_id, spec.user_id, self.symbol, spec.side, spec.type,
             spec.time_in_force, self.price, spec.stop_price, self.quantity, self.filled,
             self.remaining, self.cancelled, self.notional, self.status, self.reason,
-            spec.post_only, spec.expire_time, self.created_ts, self.updated_ts,
+            spec.post_only, spec.expire_time, self.created_ts, self.updated_ts, spec.reduce_only,
         )  # fmt: skip
 
 

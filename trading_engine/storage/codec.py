@@ -144,7 +144,10 @@ _SPEC_KINDS: Final[_FieldKinds] = {
     "stp": StpMode,
     "client_order_id": _Kind.OPTIONAL_TEXT,
     "expire_time": _Kind.OPTIONAL_INT,
+    "reduce_only": _Kind.BOOL,
 }
+"""A spec's fields that are not integers. A field added to ``OrderSpec`` later has a
+default, which both decoders give a payload written before it (``reduce_only``)."""
 
 _TEXT: Final = _Kind.TEXT
 _EVENT_KINDS: Final[Mapping[type[Any], _FieldKinds]] = {
