@@ -87,7 +87,9 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
             await run_workload(engine, 25, seed=7)
             await quiesce(engine)
             last = await journal.project()
-            assert last == len(await journal.read_all()), "every journal row is projected"
+            # Ids, not a count: a rolled-back append leaves a gap in the id sequence.
+            [(newest,)] = await sql(database_url, "SELECT max(id) FROM journal")
+            assert last == newest, "every journal row is projected"
             keys = [
                 f"{r['symbol']}:{r['trade_id']}"
                 for r in await sql(database_url, "SELECT symbol, trade_id FROM trades")
