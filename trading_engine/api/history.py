@@ -24,6 +24,7 @@ from trading_engine.actors.engine import Engine
 from trading_engine.api.auth import authenticate
 from trading_engine.api.errors import ApiError
 from trading_engine.api.models import OrderFields, documented
+from trading_engine.api.orders import _limit
 from trading_engine.core.enums import Side
 from trading_engine.core.numbers import format_decimal, format_units
 from trading_engine.errors import InvalidInput
@@ -33,7 +34,7 @@ __all__ = ["register"]
 
 P = "/api/v1/trading"
 _MAX_LIMIT = 1000
-_MAX_ORDER_ID = (1 << 63) - 1
+_MAX_ID = (1 << 63) - 1
 
 
 class HistoryQuery(BaseModel):
@@ -81,7 +82,11 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def page(user_id: str, cursor: Callable[[str | None], Any]) -> tuple[str, Any, int]:
         """The user the caller may read, the cursor, and the page size, from the request."""
         user = (await authenticate(engine, admin_key)).acting_for(user_id)
-        return user, cursor(request.args.get("before")), _limit(request.args.get("limit"))
+        return (
+            user,
+            cursor(request.args.get("before")),
+            _limit(request.args.get("limit"), 100, _MAX_LIMIT),
+        )
 
     @app.get(f"{P}/users/<user_id>/history/orders")
     @documented(OrderHistory, 403, query=HistoryQuery)
@@ -107,18 +112,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"trades": fills, "next": cursor})
 
 
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 100
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise InvalidInput("limit", "must be a positive integer")
-    return min(int(raw), _MAX_LIMIT)
-
-
 def _order_cursor(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _MAX_ORDER_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _MAX_ID:
         raise InvalidInput("before", "must be an order id (the `next` of the previous page)")
     return int(raw)
 
@@ -127,20 +124,19 @@ def _trade_cursor(raw: str | None) -> tuple[Decimal, str, int, str] | None:
     """``seconds:symbol:trade_id:role``, as ``next`` gives it."""
     if raw is None:
         return None
-    parts = raw.split(":")
+    problem = InvalidInput("before", "must be the `next` of the previous page")
     try:
-        seconds, symbol, trade_id, role = parts
-        moment = Decimal(seconds)
-        number = int(trade_id)
+        seconds, symbol, trade_id, role = raw.split(":")
+        moment, number = Decimal(seconds), int(trade_id)
     except (ValueError, InvalidOperation):
-        moment, symbol, number, role = Decimal("NaN"), "", -1, ""
+        raise problem from None
     if (
         not moment.is_finite()
         or not symbol
-        or not 0 <= number <= _MAX_ORDER_ID
+        or not 0 <= number <= _MAX_ID
         or role not in ("maker", "taker")
     ):
-        raise InvalidInput("before", "must be the `next` of the previous page")
+        raise problem
     return moment, symbol, number, role
 
 
