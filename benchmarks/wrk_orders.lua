@@ -1,7 +1,9 @@
 -- wrk script: alternate crossing limit orders of two users, so the book stays small.
 -- KEY_A=... KEY_B=... wrk -t2 -c64 -d10s --latency -s benchmarks/wrk_orders.lua http://127.0.0.1:8000
 -- (the demo users' keys are printed by `make run`)
-local key_a, key_b = os.getenv("KEY_A"), os.getenv("KEY_B")
+-- ECHO_ONLY=1 posts the same bodies to /echo (the bare echo of trading_engine/benchmarks/echo.py).
+local key_a, key_b = os.getenv("KEY_A") or "", os.getenv("KEY_B") or ""
+local path = os.getenv("ECHO_ONLY") and "/echo" or "/api/v1/trading/orders"
 local n = 0
 request = function()
   n = n + 1
@@ -9,6 +11,6 @@ request = function()
   if n % 2 == 1 then key, side = key_b, "sell" end
   local body = '{"symbol":"BTC_AIT","side":"' .. side ..
       '","type":"limit","quantity":"0.001","price":"30000"}'
-  return wrk.format("POST", "/api/v1/trading/orders",
+  return wrk.format("POST", path,
       {["Content-Type"] = "application/json", ["X-API-Key"] = key}, body)
 end

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         default="memory",
         help="postgres: a fresh database on $DATABASE_URL, else on a throwaway local server",
     )
+    engine.add_argument(
+        "--no-relay", action="store_true", help="skip the channel relay yardstick run first"
+    )
     recovery = benches.add_parser("recovery", help="time to be ready after N journaled events")
     recovery.add_argument("--events", type=int, default=1_000_000)
     recovery.add_argument("--journal", choices=("memory", "postgres"), default="postgres")
@@ -142,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 journal=args.journal,
                 database_url=os.environ.get("DATABASE_URL"),
+                relay=not args.no_relay,
             )
         )
     if args.command == "bench" and args.bench == "recovery":

@@ -5,7 +5,9 @@ third of them crossing) for many funded users across several symbols,
 through risk, the symbol actors and the journal (in memory, or PostgreSQL
 in the storage benchmark), and time each order from the call to the durable
 acknowledgement. Prints one JSON object: orders per second, latency
-percentiles, trades, and how the journal batched the commits.
+percentiles, trades, and how the journal batched the commits; then, unless
+``relay=False``, the yardstick of ``relay.py`` run first in the same process
+(``relay_per_sec``) and the ratio of the two (``ratio_to_relay``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import trio
 
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.benchmarks.relay import relay_per_second
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side, StpMode
 from trading_engine.core.ids import Symbol, UserId
@@ -150,6 +153,7 @@ def run_engine_bench(
     seed: int = 1,
     journal: str = "memory",
     database_url: str | None = None,
+    relay: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark and return the result.
 
@@ -157,6 +161,23 @@ def run_engine_bench(
     ``database_url``'s server, or on a throwaway local server (durable:
     fsync on, as in production) when none is given.
     """
+    relayed = trio.run(relay_per_second, min(orders, 100_000), concurrency) if relay else None
+    result = _run_journal(journal, database_url, orders, symbols, users, concurrency, seed)
+    if relayed is not None:
+        result["relay_per_sec"] = relayed
+        result["ratio_to_relay"] = round(result["orders_per_sec"] / relayed, 3)
+    return result
+
+
+def _run_journal(
+    journal: str,
+    database_url: str | None,
+    orders: int,
+    symbols: int,
+    users: int,
+    concurrency: int,
+    seed: int,
+) -> dict[str, Any]:
     if journal == "memory":
         result = trio.run(_run, InMemoryJournal(), orders, symbols, users, concurrency, seed)
         result["journal"] = "memory"
