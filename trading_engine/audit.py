@@ -107,7 +107,7 @@ async def audit(journal: Journal) -> dict[str, Any]:
         symbols=len(symbols),
         users=len(risk.users),
         open_orders=len(live_orders),
-        trades=counts["settled"] + counts["pending"] + counts["failed"],
+        trades=settlement.trades,
         ledger_totals=totals,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -131,10 +131,10 @@ async def _check_read_tables(
         )
         problems.append(f"read tables: balances differ from the ledger at {differ[:10]}")
     unposted = sum(p.kind == PostingKind.TRADE for p in settlement.unjournaled.values())
-    if (tables["trades"], tables["unsettled"]) != (len(settlement.records), unposted):
+    if (tables["trades"], tables["unsettled"]) != (settlement.trades, unposted):
         problems.append(
             f"read tables: {tables['trades']} trades, {tables['unsettled']} pending;"
-            f" the journal: {len(settlement.records)} trades, {unposted} without a posting"
+            f" the journal: {settlement.trades} trades, {unposted} without a posting"
         )
     replayed = dict(Counter(str(record.status) for record in risk.orders.values()))
     if tables["orders"] != replayed:

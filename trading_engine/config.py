@@ -14,6 +14,8 @@
 - ``REDIS_URL`` (none): publish market data to Redis for other front-end processes.
 - ``SNAPSHOT_EVERY`` (``500000``): journaled events between snapshots ``serve`` takes
   (``0``: none); a start replays at most about this many events after the newest one.
+- ``KEEP_SETTLED_TRADES`` (``100000``): settled trades whose records settlement keeps in
+  memory (``0``: all); older ones answer from the read tables.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class EngineConfig:
     """Seconds between a symbol's ticker updates to market data (0: after every batch)."""
     snapshot_every: int = 500_000
     """Journaled events between the snapshots ``serve`` takes (0: none)."""
+    keep_settled: int = 100_000
+    """Settled trades (and ledger posting ids) the settlement actor keeps in memory (0: all)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -71,6 +75,7 @@ class EngineConfig:
             settlement_interval=float(_int(env, "SETTLEMENT_INTERVAL", 1)),
             redis_url=env.get("REDIS_URL") or None,
             snapshot_every=_int(env, "SNAPSHOT_EVERY", 500_000, zero=True),
+            keep_settled=_int(env, "KEEP_SETTLED_TRADES", 100_000, zero=True),
         )
 
 

@@ -144,3 +144,30 @@ async def test_deposits_and_withdrawals_post_to_the_ledger_at_once(engine: Engin
         await quiesce(engine)
         assert await engine.ledger_balance(dave, "AIT") == 3800
         assert (await engine.ledger_totals())["AIT"] == 0
+
+
+async def test_settled_trades_beyond_keep_settled_are_known_by_id_alone() -> None:
+    """With keep_settled=2 memory holds two settled records; older ones still answer."""
+    journal = InMemoryJournal()
+    config = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, keep_settled=2)
+    async with open_market(journal, config) as engine:
+        keys = await _trade_a_little(engine)
+        with trio.fail_after(5):
+            assert (await engine.settle(keys))["settled"] == keys
+            await place(engine, sell(BOB, 100, BTC_MID))
+            await place(engine, buy(CAROL, 100, BTC_MID))
+            await quiesce(engine)
+            await settle_everything(engine, journal)
+            statuses = [await engine.settlement(key) for key in [*keys, "BTC_AIT:3"]]
+            again = await engine.settle([*keys, "BTC_AIT:3", "BTC_AIT:4", "NOPE:1"])
+            totals = await engine.ledger_totals()
+    # BTC_AIT:1 and :2 settled first and were dropped; ETH_AIT:1 and BTC_AIT:3 are kept.
+    assert [s is not None and s["status"] for s in statuses] == ["settled"] * 4
+    assert [s is not None and "price" in s for s in statuses] == [False, False, True, True]
+    assert again == {
+        "settled": [],
+        "already_settled": [*keys, "BTC_AIT:3"],
+        "failed": [],
+        "unknown": ["BTC_AIT:4", "NOPE:1"],
+    }
+    assert set(totals.values()) == {0}

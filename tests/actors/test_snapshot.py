@@ -7,11 +7,12 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
 from tests.actors import workload
-from tests.actors.helpers import BTC, ETH, open_market, quiesce
+from tests.actors.helpers import BTC, ETH, open_market, quiesce, settle_everything
 from tests.actors.test_margin import (
     CONFIG as MARGIN_CONFIG,
 )
@@ -151,6 +152,29 @@ async def test_a_snapshot_then_the_rest_of_the_journal_equals_a_full_replay() ->
         assert await engine.halt(ETH.symbol, "halted after it") is None
         await quiesce(engine)
     await check_snapshot_recovery(journal, CONFIG)
+
+
+async def test_with_few_settled_trades_kept_a_snapshot_still_equals_a_full_replay() -> None:
+    """``keep_settled=3``: settled records and posting ids are dropped as the trades
+    settle, and every replay (full, or snapshot plus tail) ends with the same ledger
+    as one that keeps everything: nothing posted twice, nothing left out."""
+    config = attrs.evolve(CONFIG, keep_settled=3)
+    journal = InMemoryJournal()
+    async with open_market(journal, config, workload.FUNDING) as engine:
+        await workload.run_workload(engine, 12, seed=3)
+        assert (await settle_everything(engine, journal))["settled"]
+        await take_snapshot(journal, config)
+        await run_again(engine, seed=4)
+        assert (await settle_everything(engine, journal))["already_settled"]
+        await quiesce(engine)
+    await check_snapshot_recovery(journal, config)
+    bounded = (await build_actors(config, await replica(journal))).settlement
+    full = (await build_actors(CONFIG, await replica(journal))).settlement
+    assert bounded.ledger.balances() == full.ledger.balances()
+    assert set(bounded.ledger.totals_by_asset().values()) == {0}
+    assert bounded.trades == full.trades == len(full.records) > 10
+    assert len(bounded.records) == 3
+    assert all(record.status == "settled" for record in full.records.values())
 
 
 async def test_a_margin_book_restored_from_a_snapshot_liquidates_as_replay_would() -> None:

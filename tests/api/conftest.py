@@ -40,8 +40,16 @@ def limiter() -> Limiter | None:
 
 
 @pytest.fixture
-async def server(database_url: str, limiter: Limiter | None) -> AsyncIterator[Server]:
-    config = EngineConfig(expire_every=float("inf"))
+def engine_config() -> EngineConfig:
+    """The server's engine settings, unless a test module overrides this fixture."""
+    return EngineConfig(expire_every=float("inf"))
+
+
+@pytest.fixture
+async def server(
+    database_url: str, limiter: Limiter | None, engine_config: EngineConfig
+) -> AsyncIterator[Server]:
+    config = engine_config
     async with (
         open_postgres_journal(database_url) as journal,
         open_engine(config, journal) as engine,

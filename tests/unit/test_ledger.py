@@ -418,3 +418,36 @@ def test_trade_deltas_match_the_trade(trade: Trade) -> None:
     ]:
         expected[(account, asset)] = expected.get((account, asset), 0) + amount
     assert {k: v for k, v in deltas.items() if v} == {k: v for k, v in expected.items() if v}
+
+
+@settings(max_examples=150)
+@given(postings(), st.integers(1, 5))
+def test_a_ledger_remembering_the_newest_ids_balances_as_one_remembering_all(
+    sequence: list[Posting], remember: int
+) -> None:
+    bounded, full = Ledger(remember=remember), Ledger()
+    for posting in sequence:
+        assert bounded.post(posting) == full.post(posting)
+        assert bounded.post(posting) is False  # a repeat of the newest is still refused
+    assert bounded.balances() == full.balances()
+    assert len(bounded) == len(full) == len(sequence)
+    kept = [p.posting_id for p in sequence[-remember:]]
+    assert [i for i in (p.posting_id for p in sequence) if i in bounded] == kept
+    assert all(bounded.posting(i) == full.posting(i) for i in kept)
+
+
+def test_remember_newest_trims_to_the_newest_and_zero_keeps_all_from_then_on() -> None:
+    ledger = Ledger()
+    for number in range(5):
+        ledger.post(deposit_posting(f"d{number}", "ann", "BTC", 10, 0))
+    ledger.remember_newest(2)
+    assert [f"d{n}" in ledger for n in range(5)] == [False, False, False, True, True]
+    ledger.post(deposit_posting("d5", "ann", "BTC", 10, 0))
+    assert "d3" not in ledger
+    assert "d5" in ledger
+    ledger.remember_newest(0)
+    for number in range(6, 10):
+        ledger.post(deposit_posting(f"d{number}", "ann", "BTC", 10, 0))
+    assert all(f"d{n}" in ledger for n in range(4, 10))
+    assert ledger.balance("user:ann", "BTC") == 100
+    assert len(ledger) == 10

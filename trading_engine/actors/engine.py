@@ -285,8 +285,22 @@ class Engine:
         return await self._query("subscribers", inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
 
     async def settlement(self, trade_id: str) -> dict[str, object] | None:
-        """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason)."""
-        return await self._query("status", trade_id, inbox=self._inboxes.settlement)  # type: ignore[no-any-return]
+        """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason).
+
+        The settlement actor keeps the details of the last ``keep_settled`` settled
+        trades; an older one's (price, quantity, buyer, seller, ts) come from the
+        journal's read tables if it has them, else only its status is known.
+        """
+        status: dict[str, object] | None = await self._query(
+            "status", trade_id, inbox=self._inboxes.settlement
+        )
+        stored = getattr(self.journal, "trade", None)
+        if status is None or "price" in status or stored is None:
+            return status
+        row: dict[str, object] | None = await stored(
+            str(status["symbol"]), int(trade_id.rpartition(":")[2])
+        )
+        return status if row is None else status | row
 
     async def settle(self, trade_ids: list[str]) -> dict[str, list[str]]:
         """Settle these trades now: which settled, were already settled, failed, are unknown."""
@@ -431,7 +445,10 @@ def _make_actors(
         ticker_interval=config.ticker_interval,
     )
     settlement = SettlementActor(
-        channels["settlement"][1], journal_send, interval=config.settlement_interval
+        channels["settlement"][1],
+        journal_send,
+        interval=config.settlement_interval,
+        keep_settled=config.keep_settled,
     )
     market_data = MarketDataActor(channels["market_data"][1], redis)
     supervisor = Supervisor(

@@ -14,6 +14,19 @@ posted as soon as they are durable; the trade is ``settled`` once both are.
 
 Trade ids outside the engine are ``SYMBOL:N`` (``BTC_AIT:42``).
 
+Memory stays bounded: with ``keep_settled=N`` the actor keeps the records of
+pending and failed trades and of the ``N`` most recently settled, and the
+ledger remembers the ``N`` newest posting ids. A trade settled longer ago is
+known by its id alone (a symbol's trade ids are dense: ``SYMBOL:n`` for every
+``n`` up to the last one seen was a trade, and only settled records are
+dropped), so a status query says ``settled`` without its details (the API
+reads those from the read tables) and a trigger says ``already_settled``.
+Nothing is ever posted twice without the ledger's own check: a trade is
+recorded once (its id above the symbol's last), posted once (only while its
+record is pending or failed), and a replayed ``Posted`` event is applied
+unless replay has just made the same posting from its account event, which
+is then still in ``unjournaled``.
+
 Every posting is journaled as a ``Posted`` event on the ``$ledger`` stream
 (it fills the ``ledger_entries`` read table and marks the trade settled
 there); the answer to a trigger leaves once its postings are durable. On
@@ -24,6 +37,7 @@ trade or account event and journaled then.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,7 +73,7 @@ from trading_engine.core.ledger import (
     user_account,
     withdrawal_posting,
 )
-from trading_engine.errors import TradingEngineError
+from trading_engine.errors import InvariantViolation, TradingEngineError
 
 __all__ = ["SettlementActor", "trade_key"]
 
@@ -86,7 +100,7 @@ class _Record:
 
 
 class SettlementActor:
-    NOT_IN_SNAPSHOT = frozenset({"_inbox", "_journal", "_interval", "_replies"})
+    NOT_IN_SNAPSHOT = frozenset({"_inbox", "_journal", "_interval", "_keep_settled", "_replies"})
     """Channels, settings and replies; every other attribute is in engine snapshots."""
 
     def __init__(
@@ -95,11 +109,14 @@ class SettlementActor:
         journal: trio.MemorySendChannel[Commit],
         *,
         interval: float = 1.0,
+        keep_settled: int = 0,
     ) -> None:
         self._inbox = inbox
         self._journal = journal
         self._interval = interval
-        self.ledger = Ledger(keep_history=False)
+        self._keep_settled = keep_settled
+        """Settled records (and posting ids) kept in memory; 0 keeps every one."""
+        self.ledger = Ledger(keep_history=False, remember=keep_settled)
         self.seq = 0
         """The last seq of the ``$ledger`` stream."""
         self.unjournaled: dict[str, Posting] = {}
@@ -110,8 +127,16 @@ class SettlementActor:
         self.pending: dict[str, _Record] = {}
         self.margin_posted: dict[str, int] = {}
         """Per margin trade key: how many of its MarginSettled events are posted."""
+        self.last_trade: dict[str, int] = {}
+        """Per symbol, the last trade id recorded: ids up to it were all trades."""
+        self.trades = 0
+        """Trades recorded, settled records dropped or not."""
+        self.settled_keys: deque[str] = deque()
+        """With ``keep_settled``: the settled records kept, in the order they settled."""
 
     async def run(self) -> None:
+        self.ledger.remember_newest(self._keep_settled)  # the setting, not a snapshot's
+        self._forget_settled()
         await self._journal_postings()  # what recovery posted, the journal never got
         due = trio.current_time() + self._interval
         while True:
@@ -202,15 +227,16 @@ class SettlementActor:
                     self._post_margin(event)
             return
         for event in events:
-            if isinstance(event, Trade):
+            if isinstance(event, Trade) and event.trade_id > self.last_trade.get(event.symbol, 0):
+                self.last_trade[event.symbol] = event.trade_id
+                self.trades += 1
                 key = trade_key(event.symbol, event.trade_id)
-                if key not in self.records:
-                    instrument = self.instruments.get(event.symbol)
-                    margin = instrument is not None and instrument.mode is Mode.MARGIN
-                    record = self.records[key] = _Record(event, margin=margin)
-                    self.pending[key] = record
-                    if margin:
-                        self._margin_settled(key)
+                instrument = self.instruments.get(event.symbol)
+                margin = instrument is not None and instrument.mode is Mode.MARGIN
+                record = self.records[key] = _Record(event, margin=margin)
+                self.pending[key] = record
+                if margin:
+                    self._margin_settled(key)
 
     def _replay(self, event: Posted) -> None:
         """A journaled posting: into the ledger as it was made (if replay has not
@@ -218,15 +244,18 @@ class SettlementActor:
         self.seq = event.seq
         entries = [Entry(*entry) for entry in event.entries]
         posting = Posting.create(event.posting_id, event.kind, entries, event.ts)
-        self.ledger.post(posting)
-        self.unjournaled.pop(posting.posting_id, None)
+        made = self.unjournaled.pop(posting.posting_id, None)
+        if made is None:
+            self.ledger.post(posting)
+        elif made.key() != posting.key():
+            raise InvariantViolation(
+                f"posting {posting.posting_id} was journaled with other contents"
+            )
         if event.kind == PostingKind.TRADE:
-            record = self.records.get(event.posting_id.removeprefix(f"{PostingKind.TRADE}:"))
+            key = event.posting_id.removeprefix(f"{PostingKind.TRADE}:")
+            record = self.records.get(key)
             if record is not None and record.status != SETTLED:
-                record.status = SETTLED
-                record.reason = None
-                record.settled_ts = record.trade.ts
-                self.pending.pop(trade_key(record.trade.symbol, record.trade.trade_id), None)
+                self._settled(key, record)
 
     def _post_margin(self, event: MarginSettled) -> None:
         instrument = self.instruments[event.symbol]
@@ -245,10 +274,34 @@ class SettlementActor:
         record = self.records.get(key)
         if record is None or record.status == SETTLED or self.margin_posted.get(key, 0) < 2:
             return
+        del self.margin_posted[key]
+        self._settled(key, record)
+
+    def _settled(self, key: str, record: _Record) -> None:
+        """``record`` is settled, for good: no status follows ``settled``."""
         record.status = SETTLED
+        record.reason = None
         record.settled_ts = record.trade.ts
         self.pending.pop(key, None)
-        del self.margin_posted[key]
+        if self._keep_settled:
+            self.settled_keys.append(key)
+            self._forget_settled()
+
+    def _forget_settled(self) -> None:
+        """Drop the oldest settled records beyond ``keep_settled``."""
+        if not self._keep_settled:
+            return
+        while len(self.settled_keys) > self._keep_settled:
+            del self.records[self.settled_keys.popleft()]
+
+    def _forgotten(self, key: str) -> bool:
+        """Whether ``key`` names a trade whose settled record was dropped."""
+        symbol, _, number = key.rpartition(":")
+        return (
+            key not in self.records
+            and number.isdigit()
+            and 0 < int(number) <= self.last_trade.get(symbol, 0)
+        )
 
     def settle(self, keys: list[str]) -> dict[str, list[str]]:
         """Post the named trades; returns which settled now, were settled, failed, are unknown."""
@@ -261,7 +314,7 @@ class SettlementActor:
         for key in keys:
             record = self.records.get(key)
             if record is None:
-                result["unknown"].append(key)
+                result["already_settled" if self._forgotten(key) else "unknown"].append(key)
                 continue
             if record.status == SETTLED:
                 result["already_settled"].append(key)
@@ -277,9 +330,7 @@ class SettlementActor:
                 record.reason = f"{type(exc).__name__}: {exc}"
                 result["failed"].append(key)
             else:
-                record.status = SETTLED
-                record.reason = None
-                record.settled_ts = trade.ts
+                self._settled(key, record)
                 result["settled"].append(key)
             self.pending.pop(key, None)
         return result
@@ -287,8 +338,12 @@ class SettlementActor:
     # ------------------------------------------------------------ queries
 
     def query_status(self, key: str) -> dict[str, object] | None:
+        """The trade's record; for one settled long ago only its key, symbol and status."""
         record = self.records.get(key)
         if record is None:
+            if self._forgotten(key):
+                symbol = key.rpartition(":")[0]
+                return {"trade_id": key, "symbol": symbol, "status": SETTLED, "reason": None}
             return None
         trade = record.trade
         return {

@@ -141,8 +141,11 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             raise ApiError(404, "unknown_trade", f"no trade {trade_id}")
         instrument = instrument_of(str(status["symbol"]))
         rendered: dict[str, Any] = dict(status)
-        rendered["price"] = instrument.price_str(int(str(status["price"])))
-        rendered["quantity"] = instrument.quantity_str(int(str(status["quantity"])))
+        if "price" in status:
+            rendered["price"] = instrument.price_str(int(str(status["price"])))
+            rendered["quantity"] = instrument.quantity_str(int(str(status["quantity"])))
+        else:  # settled long ago, and no read tables to tell the rest
+            rendered.update(price=None, quantity=None)
         return jsonify(rendered)
 
     @app.post(f"{P}/settlement/trigger")

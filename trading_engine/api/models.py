@@ -381,13 +381,14 @@ class Alerts(BaseModel):
 
 
 class Settlement(BaseModel):
-    """A trade's settlement status."""
+    """A trade's settlement status. ``price`` and ``quantity`` are null only for a
+    trade settled beyond ``KEEP_SETTLED_TRADES`` ago on an engine without read tables."""
 
     model_config = ConfigDict(extra="allow")
 
     symbol: str
-    price: str
-    quantity: str
+    price: str | None
+    quantity: str | None
 
 
 class SettleResult(BaseModel):

@@ -22,6 +22,7 @@ may rest, so a negative user balance here is a bug elsewhere, reported by
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import NamedTuple
@@ -166,15 +167,24 @@ class Ledger:
 
     Invariants: ``totals_by_asset()`` is all zeros; each posting id is
     applied at most once. Posting is idempotent by id, so replaying a
-    journal or retrying a settlement is harmless.
+    journal or retrying a settlement is harmless. With ``remember=N`` only the
+    ``N`` newest ids are known: an older one posted again is applied again,
+    so the caller must never repeat one (the settlement actor doesn't).
     """
 
-    def __init__(self, *, keep_history: bool = True) -> None:
+    def __init__(self, *, keep_history: bool = True, remember: int = 0) -> None:
         self._postings: dict[str, Posting] = {}
         self._balances: dict[tuple[str, str], int] = {}
         self._history: dict[str, list[AccountEntry]] = {}
         self._keep_history = keep_history
         """Off in the settlement actor: the history lives in storage, not in memory."""
+        self._remember = remember
+        """How many of the newest postings are kept, to refuse a repeated id (0: all).
+        The settlement actor keeps a bounded number: it never posts an id twice by
+        construction, and a running engine must not grow with every trade."""
+        self._newest: deque[str] = deque()
+        """With ``remember``: the ids kept, oldest first."""
+        self._applied = 0
 
     def post(self, posting: Posting) -> bool:
         """Apply ``posting``; return ``True``, or ``False`` if this very posting was applied.
@@ -194,6 +204,11 @@ class Ledger:
             return False
         posting.check()
         self._postings[posting.posting_id] = posting
+        self._applied += 1
+        if self._remember:
+            self._newest.append(posting.posting_id)
+            if len(self._newest) > self._remember:
+                del self._postings[self._newest.popleft()]
         for entry in posting.entries:
             key = (entry.account, entry.asset)
             balance = self._balances.get(key, 0) + entry.amount
@@ -211,15 +226,27 @@ class Ledger:
             self._history.setdefault(entry.account, []).append(line)
         return True
 
+    def remember_newest(self, count: int) -> None:
+        """From now on keep the ``count`` newest posting ids (0: every one from now on)."""
+        if count and not self._remember:
+            self._newest = deque(self._postings)
+        self._remember = count
+        while count and len(self._newest) > count:
+            del self._postings[self._newest.popleft()]
+        if not count:
+            self._newest.clear()
+
     def __contains__(self, posting_id: object) -> bool:
+        """Whether ``posting_id`` was applied (among the ``remember`` newest, if set)."""
         return posting_id in self._postings
 
     def __len__(self) -> int:
         """The number of postings applied."""
-        return len(self._postings)
+        return self._applied
 
     def posting(self, posting_id: str) -> Posting | None:
-        """The posting applied under ``posting_id``, or ``None``."""
+        """The posting applied under ``posting_id`` (among the ``remember`` newest, if
+        set), or ``None``."""
         return self._postings.get(posting_id)
 
     def balance(self, account: str, asset: str) -> int:

@@ -232,6 +232,11 @@ class PostgresJournal:
         await self.project()
         return await self._call(_aio_read_tables, self._pool)
 
+    async def trade(self, symbol: str, trade_id: int) -> dict[str, object] | None:
+        """A trade's price (ticks), quantity (lots), buyer, seller and ts (ns, to the
+        microsecond) from the read tables, or None if they don't have it (yet)."""
+        return await self._call(_aio_trade, self._pool, symbol, trade_id)
+
     async def verify_chain(self) -> tuple[str, int] | None:
         """The ``(stream, seq)`` of the first row (in commit order) that breaks its
         stream's hash chain or seq sequence, or None if every stream checks out.
@@ -607,6 +612,21 @@ async def _aio_trade_history(
     cursor = before or (None, None, None, None)  # no cursor: from the newest
     rows = await pool.fetch(_TRADE_HISTORY, user_id, *cursor, limit)
     return [dict(row) for row in rows]
+
+
+_TRADE: Final = """
+SELECT (t.price / i.tick_size)::bigint AS price, (t.quantity / i.lot_size)::bigint AS quantity,
+       CASE WHEN t.aggressor = 'buy' THEN t.taker_user_id ELSE t.maker_user_id END AS buyer,
+       CASE WHEN t.aggressor = 'buy' THEN t.maker_user_id ELSE t.taker_user_id END AS seller,
+       (extract(epoch FROM t.executed_at) * 1000000)::bigint * 1000 AS ts
+FROM trades t JOIN instruments i ON i.symbol = t.symbol
+WHERE t.symbol = $1 AND t.trade_id = $2
+"""
+
+
+async def _aio_trade(pool: asyncpg.Pool, symbol: str, trade_id: int) -> dict[str, object] | None:
+    row = await pool.fetchrow(_TRADE, symbol, trade_id)
+    return None if row is None else dict(row)
 
 
 async def _aio_project(pool: asyncpg.Pool) -> int:
