@@ -645,13 +645,8 @@ class RiskActor:
                 self.accounts.credit(user_id, asset, -amount)
             case MarginSettled():
                 self._apply_margin_settled(event)
-            case Liquidated(user_id=user_id, symbol=symbol, seq=seq):
-                client_id = ClientOrderId(f"{LIQUIDATION_PREFIX}{seq}")
-                order_id = self.client_ids.get((user_id, client_id))
-                record = None if order_id is None else self.orders.get(order_id)
-                # On replay the order's own events may come first (another stream).
-                if record is None or not record.status.is_final:
-                    self.liquidating[(user_id, symbol)] = client_id
+            case Liquidated():
+                self._apply_liquidated(event)
 
     # ------------------------------------------------------------ committed events
 
@@ -862,7 +857,7 @@ class RiskActor:
             self.accounts_seq, time.time_ns(), symbol, TradeId(trade_id), user_id,
             realized, fee, max(0, -after),
         )  # fmt: skip
-        self._apply_account(event)
+        self._apply_margin_settled(event)
         self._account_events.append(event)
 
     def _apply_margin_settled(self, event: MarginSettled) -> None:
@@ -879,6 +874,15 @@ class RiskActor:
                     break
             if not sides:
                 del self._unsettled[(event.symbol, event.trade_id)]
+
+    def _apply_liquidated(self, event: Liquidated) -> None:
+        """The user's position in the symbol is being liquidated, unless its order ended."""
+        client_id = ClientOrderId(f"{LIQUIDATION_PREFIX}{event.seq}")
+        order_id = self.client_ids.get((event.user_id, client_id))
+        record = None if order_id is None else self.orders.get(order_id)
+        # On replay the order's own events may come first (another stream).
+        if record is None or not record.status.is_final:
+            self.liquidating[(event.user_id, event.symbol)] = client_id
 
     def margin_profile(self, user_id: UserId, asset: str) -> dict[str, int]:
         """Collateral, equity (at the references), maintenance and requirement in ``asset``."""
@@ -934,7 +938,7 @@ class RiskActor:
             seq, time.time_ns(), user_id, symbol, abs(qty), mark,
             profile["equity"], profile["maintenance"],
         )  # fmt: skip
-        self._apply_account(event)
+        self._apply_liquidated(event)
         self._account_events.append(event)
         client_id = ClientOrderId(f"{LIQUIDATION_PREFIX}{seq}")
         # Reduce-only: the matcher closes at most the position it holds, never reverses it.
