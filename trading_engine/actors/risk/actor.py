@@ -110,7 +110,8 @@ from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = ["RiskActor", "RiskConfig"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("trading_engine.actors.risk")
+"""The package's logger, whichever of its modules logs."""
 
 _KEEP_FINAL_ORDERS = 100_000
 _KEEP_USER_TRADES = 1_000
