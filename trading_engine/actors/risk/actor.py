@@ -26,14 +26,11 @@ as of its last trade, caps it and keeps it within the position.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
-import attrs
 import trio
 
 from trading_engine.actors.mailbox import EngineBusy, receive_batch
@@ -64,6 +61,12 @@ from trading_engine.actors.messages import (
     SymbolCommand,
     SymbolStatus,
 )
+from trading_engine.actors.risk.state import (
+    LIQUIDATION_PREFIX,
+    RiskState,
+    SymbolState,
+    log,
+)
 from trading_engine.core.account_events import (
     ACCOUNTS_STREAM,
     Deposited,
@@ -88,18 +91,13 @@ from trading_engine.core.events import (
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, TradeId, UserId
 from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.margin import (
-    MarginBook,
-    MarginRates,
-    Rate,
     maintenance,
     order_margin_per_lot,
     unrealized,
 )
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import (
-    Accounts,
     Hold,
-    RiskLimits,
     check_order,
     hold_for,
     protection_price,
@@ -108,117 +106,13 @@ from trading_engine.core.views import OrderRecord, OrderView
 from trading_engine.errors import InvalidInput, InvariantViolation, TradingEngineError
 from trading_engine.storage.journal import StorageUnavailable
 
-__all__ = ["RiskActor", "RiskConfig"]
-
-log = logging.getLogger("trading_engine.actors.risk")
-"""The package's logger, whichever of its modules logs."""
+__all__ = ["RiskActor"]
 
 _KEEP_FINAL_ORDERS = 100_000
-_KEEP_USER_TRADES = 1_000
-_KEEP_ALERTS = 10_000
 
 
-@attrs.frozen
-class RiskConfig:
-    """Limits in base-asset units (converted to each symbol's lots), from the environment."""
-
-    enabled: bool = True
-    max_order_size: Decimal | None = None
-    """In the base asset (e.g. 10 BTC); None for no limit."""
-    max_position_size: Decimal | None = None
-    max_open_orders: int = 1000
-
-    def limits_for(self, instrument: Instrument) -> RiskLimits:
-        def lots(size: Decimal | None) -> int | None:
-            return None if size is None else int(size // instrument.lot_size)
-
-        return RiskLimits(
-            enabled=self.enabled,
-            max_order_lots=lots(self.max_order_size),
-            max_position_lots=lots(self.max_position_size),
-            max_open_orders=self.max_open_orders,
-        )
-
-
-@attrs.define
-class _Symbol:
-    instrument: Instrument
-    inbox: trio.MemorySendChannel[SymbolBatch]
-    limits: RiskLimits
-    halted: str | None = None
-    reference: int | None = None
-    margin: bool = attrs.field(init=False)
-    """Whether the symbol trades on margin: read on every order, so kept, not derived."""
-
-    def __attrs_post_init__(self) -> None:
-        self.margin = self.instrument.mode is Mode.MARGIN
-
-
-DEFAULT_MARGIN_RATES = MarginRates(Rate(1, 10), Rate(1, 20))
-"""10% initial, 5% maintenance: the defaults of MARGIN_REQUIREMENT and LIQUIDATION_THRESHOLD."""
-LIQUIDATION_PREFIX = "liq-"
-"""Client order ids of liquidation orders (reserved in margin symbols; they need no margin)."""
-
-
-class RiskActor:
+class RiskActor(RiskState):
     """Owns accounts and order views; reached only through ``inbox``."""
-
-    NOT_IN_SNAPSHOT = frozenset(
-        {
-            "_inbox",
-            "_journal",
-            "_config",
-            "symbols",  # channels and limits: rebuilt from each symbol's status
-            "_waiting",
-            "_outgoing",
-            "_amending",
-            "_account_events",
-            "_account_replies",
-            "storage_available",
-            "live",
-        }
-    )
-    """Channels, settings, and what only the running actor has; every other
-    attribute is in engine snapshots (``actors/snapshot.py``)."""
-
-    def __init__(
-        self,
-        inbox: trio.MemoryReceiveChannel[Any],
-        journal: trio.MemorySendChannel[Commit],
-        config: RiskConfig,
-        margin_rates: MarginRates = DEFAULT_MARGIN_RATES,
-    ) -> None:
-        self._inbox = inbox
-        self._journal = journal
-        self._config = config
-        self.accounts = Accounts()
-        self.users: dict[UserId, str | None] = {}
-        self.keys: dict[str, UserId] = {}
-        self.symbols: dict[Symbol, _Symbol] = {}
-        self.orders: dict[OrderId, OrderRecord] = {}
-        self._final: OrderedDict[OrderId, None] = OrderedDict()
-        self.open_by_user: dict[UserId, dict[OrderId, OrderRecord]] = {}
-        self.client_ids: dict[tuple[UserId, ClientOrderId], OrderId] = {}
-        self._waiting: dict[OrderId, list[Any]] = {}
-        self.user_trades: dict[UserId, deque[Trade]] = {}
-        self.alerts: deque[dict[str, object]] = deque(maxlen=_KEEP_ALERTS)
-        self.stp_counts: dict[UserId, int] = {}
-        self.next_order_id = 1
-        self.accounts_seq = 0
-        self.storage_available = True
-        self._outgoing: dict[Symbol, list[SymbolCommand]] = {}
-        self._amending: dict[OrderId, int] = {}
-        """Amends forwarded and not yet written, refused or lost, per order."""
-        self._account_events: list[Journaled] = []
-        self._account_replies: list[tuple[Any, object]] = []
-        self.margin = MarginBook(margin_rates)
-        self.liquidating: dict[tuple[UserId, Symbol], ClientOrderId] = {}
-        """Per user and margin symbol under liquidation: the liquidation order's client id."""
-        self._liquidation_orders: dict[OrderId, tuple[UserId, Symbol]] = {}
-        self._unsettled: dict[tuple[Symbol, int], list[tuple[UserId, int, int]]] = {}
-        """Replay: margin trades' sides (user, realized, fee) not yet met by their MarginSettled."""
-        self.live = False
-        """False while the journal is replayed: margin trades then wait for their MarginSettled."""
 
     # ------------------------------------------------------------ the loop
 
@@ -320,7 +214,7 @@ class RiskActor:
                 state = self.symbols.get(instrument.symbol)
                 if state is None:
                     limits = self._config.limits_for(instrument)
-                    state = self.symbols[instrument.symbol] = _Symbol(instrument, inbox, limits)
+                    state = self.symbols[instrument.symbol] = SymbolState(instrument, inbox, limits)
                 state.inbox = inbox
                 state.halted = reason or "halted" if halted else None
             case ReferencePrice(symbol=symbol, price=price):
@@ -571,9 +465,6 @@ class RiskActor:
         elif needed < current and not pending:
             self.accounts.adjust_hold(order_id, needed)
 
-    def _queue(self, symbol: Symbol, command: SymbolCommand) -> None:
-        self._outgoing.setdefault(symbol, []).append(command)
-
     def _forget_submit(self, spec: OrderSpec) -> None:
         self._release(spec.order_id)
         self._forget_pending(spec.order_id)
@@ -771,15 +662,6 @@ class RiskActor:
 
     # ------------------------------------------------------------ margin
 
-    def _remember_trade(self, trade: Trade, buyer: UserId, seller: UserId) -> None:
-        """Add ``trade`` to each side's own tape, buyer first (an order that replay and
-        snapshots keep alike in every process, unlike a set's)."""
-        for user in dict.fromkeys((buyer, seller)):
-            tape = self.user_trades.get(user)
-            if tape is None:
-                tape = self.user_trades[user] = deque(maxlen=_KEEP_USER_TRADES)
-            tape.append(trade)
-
     def _order_margin(
         self, instrument: Instrument, spec: OrderSpec, quantity: int | None = None
     ) -> int:
@@ -924,7 +806,7 @@ class RiskActor:
                 self._liquidate(state, user_id, position.qty, mark, profile)
 
     def _liquidate(
-        self, state: _Symbol, user_id: UserId, qty: int, mark: int, profile: dict[str, int]
+        self, state: SymbolState, user_id: UserId, qty: int, mark: int, profile: dict[str, int]
     ) -> None:
         instrument = state.instrument
         side = Side.SELL if qty > 0 else Side.BUY
