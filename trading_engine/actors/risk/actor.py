@@ -47,21 +47,18 @@ from trading_engine.actors.messages import (
     MatchCancelAll,
     MatchSubmit,
     MoveFunds,
-    OrderRequest,
     OrderResult,
     Query,
     ReferencePrice,
     Refused,
-    Rejected,
     ReleaseHolds,
-    RiskCheck,
     StorageStatus,
     SubmitOrder,
     SymbolBatch,
     SymbolCommand,
     SymbolStatus,
 )
-from trading_engine.actors.risk.margin import MarginMixin
+from trading_engine.actors.risk.amends import AmendMixin
 from trading_engine.actors.risk.state import (
     LIQUIDATION_PREFIX,
     SymbolState,
@@ -75,7 +72,7 @@ from trading_engine.core.account_events import (
     UserCreated,
     Withdrawn,
 )
-from trading_engine.core.enums import OrderType, RejectReason, Side
+from trading_engine.core.enums import Side
 from trading_engine.core.events import (
     BookLevel,
     Journaled,
@@ -90,23 +87,18 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, Mode
-from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import (
-    Hold,
-    check_order,
     hold_for,
-    protection_price,
 )
 from trading_engine.core.views import OrderRecord, OrderView
 from trading_engine.errors import InvalidInput, InvariantViolation, TradingEngineError
-from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = ["RiskActor"]
 
 _KEEP_FINAL_ORDERS = 100_000
 
 
-class RiskActor(MarginMixin):
+class RiskActor(AmendMixin):
     """Owns accounts and order views; reached only through ``inbox``."""
 
     # ------------------------------------------------------------ the loop
@@ -201,260 +193,6 @@ class RiskActor(MarginMixin):
                 self.storage_available = available
             case _:
                 log.error("risk actor: unexpected message %r", message)
-
-    # ------------------------------------------------------------ orders
-
-    def _submit(self, request: OrderRequest, reply: Any) -> OrderResult | Rejected | None:
-        if not self.storage_available:
-            raise StorageUnavailable("storage is unavailable: orders are not accepted")
-        user_id = request.user_id
-        if request.client_order_id is not None:
-            state = self.symbols.get(request.symbol)
-            if (
-                state is not None
-                and state.margin
-                and request.client_order_id.startswith(LIQUIDATION_PREFIX)
-            ):
-                raise InvalidInput(
-                    "client_order_id", f"the prefix {LIQUIDATION_PREFIX} is reserved"
-                )
-            known = self.client_ids.get((user_id, request.client_order_id))
-            if known is not None:
-                record = self.orders.get(known)
-                if record is None:
-                    self._waiting.setdefault(known, []).append(reply)
-                    return None
-                return OrderResult(record.view(), duplicate=True)
-        spec, reasons = self._prepare(request, self.next_order_id)
-        if reasons:
-            return Rejected(tuple(reasons))
-        assert spec is not None
-        state = self.symbols[request.symbol]
-        self.next_order_id += 1
-        if state.margin:
-            self._set_order_margin(state.instrument, spec, spec.quantity)
-        else:
-            self.accounts.hold(spec.order_id, user_id, hold_for(state.instrument, spec))
-        if spec.client_order_id is not None:
-            self.client_ids[(user_id, spec.client_order_id)] = spec.order_id
-        self._queue(request.symbol, MatchSubmit(spec, reply))
-        return None
-
-    def _prepare(
-        self, request: OrderRequest, order_id: int
-    ) -> tuple[OrderSpec | None, list[RejectReason]]:
-        """The spec the order would get and every reason it fails; raises ``InvalidInput``."""
-        user_id = request.user_id
-        if user_id not in self.users:
-            return None, [RejectReason.UNKNOWN_USER]
-        state = self.symbols.get(request.symbol)
-        if state is None:
-            return None, [RejectReason.SYMBOL_UNKNOWN]
-        if request.reduce_only and not state.margin:
-            raise InvalidInput(
-                "reduce_only", f"{request.symbol} trades spot: no position to reduce"
-            )
-        if state.halted is not None:
-            return None, [RejectReason.SYMBOL_HALTED]
-        spec = OrderSpec.create(
-            OrderId(order_id), user_id, request.side, request.type, request.quantity,
-            request.price, request.stop_price, request.time_in_force, request.post_only,
-            request.stp, request.client_order_id, request.expire_time, request.reduce_only,
-        )  # fmt: skip
-        instrument = state.instrument
-        if spec.type is OrderType.MARKET:
-            cap = protection_price(instrument, spec.side, state.reference)
-            spec = spec._replace(price=cap or 0)
-        elif spec.type is OrderType.STOP:
-            cap = protection_price(instrument, spec.side, spec.stop_price)
-            spec = spec._replace(price=cap or 0)
-        held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
-        if state.margin:
-            held_asset = instrument.quote_asset
-        available, _ = self.accounts.balance(user_id, held_asset)
-        open_orders = self.open_by_user.get(user_id, {})
-        exposure = 0
-        if state.limits.enabled and state.limits.max_position_lots is not None:
-            exposure = sum(
-                r.remaining
-                for r in open_orders.values()
-                if r.symbol == request.symbol and r.spec.side is spec.side
-            )
-        reasons = check_order(
-            instrument,
-            spec,
-            limits=state.limits,
-            reference=state.reference,
-            available=1 << 62 if state.margin else available,
-            open_orders=len(open_orders),
-            position=self.accounts.positions.get((user_id, request.symbol), 0),
-            open_exposure=exposure,
-        )
-        if state.margin and spec.price > 0 and self._order_margin(instrument, spec) > available:
-            reasons.append(RejectReason.INSUFFICIENT_MARGIN)
-        if spec.reduce_only:
-            # It can't grow the position, so the position limit does not apply to it.
-            reasons = [r for r in reasons if r is not RejectReason.ABOVE_MAX_POSITION]
-            position = self.margin.position(user_id, request.symbol).qty
-            if not (position < 0 if spec.side is Side.BUY else position > 0):
-                reasons.append(RejectReason.REDUCE_ONLY_WOULD_INCREASE)
-        return spec, reasons
-
-    def _dry_run(self, request: OrderRequest) -> RiskCheck:
-        spec, reasons = self._prepare(request, 0)
-        hold = None
-        if spec is not None and (spec.side is Side.SELL or spec.price > 0):
-            state = self.symbols[request.symbol]
-            if state.margin:
-                if spec.price > 0:
-                    margin = self._order_margin(state.instrument, spec)
-                    hold = Hold(state.instrument.quote_asset, margin)
-            else:
-                hold = hold_for(state.instrument, spec)
-        return RiskCheck(
-            allowed=not reasons,
-            reasons=tuple(reasons),
-            hold_asset=hold.asset if hold else None,
-            hold_amount=hold.amount if hold else 0,
-        )
-
-    def _route(self, order_id: OrderId, user_id: UserId | None) -> Symbol | Refused:
-        record = self.orders.get(order_id)
-        if record is None or (user_id is not None and record.spec.user_id != user_id):
-            return Refused("unknown_order", f"no order {order_id}")
-        if record.status.is_final:
-            return Refused("order_not_open", f"order {order_id} is already {record.status}")
-        state = self.symbols[record.symbol]
-        if state.halted is not None:
-            return Refused("symbol_halted", f"{record.symbol} is halted: {state.halted}")
-        return record.symbol
-
-    def _amend(self, message: AmendOrder) -> None:
-        routed = self._route(message.order_id, message.user_id)
-        if isinstance(routed, Refused):
-            message.reply.send(routed)
-            return
-        record = self.orders[message.order_id]
-        instrument = self.symbols[routed].instrument
-        price = record.price if message.price is None else message.price
-        quantity = record.quantity if message.quantity is None else message.quantity
-        remaining = quantity - record.filled - record.cancelled
-        if remaining <= 0:
-            message.reply.send(Refused("invalid_amend", "quantity must exceed the filled quantity"))
-            return
-        spec = record.spec._replace(price=price) if price else record.spec
-        reasons = self._amend_limits(routed, record, spec._replace(quantity=remaining))
-        if reasons:
-            message.reply.send(Refused("rejected_by_risk", ", ".join(reasons)))
-            return
-        order_id = record.spec.order_id
-        if self.symbols[routed].margin:
-            needed = self._order_margin(instrument, spec, remaining)
-            current = self.margin.order_margin(order_id) or 0
-            available, _ = self.accounts.balance(spec.user_id, instrument.quote_asset)
-            if needed - current > available:
-                message.reply.send(
-                    Refused("insufficient_margin", "the new order needs more margin")
-                )
-                return
-            if needed > current:
-                self._set_order_margin(instrument, spec, remaining, amount=needed)
-            self._amending[order_id] = self._amending.get(order_id, 0) + 1
-            self._queue(
-                routed, MatchAmend(message.order_id, message.price, message.quantity, message.reply)
-            )
-            return
-        needed = hold_for(instrument, spec, remaining).amount
-        if needed > self.accounts.holds[order_id][2] and not self.accounts.adjust_hold(
-            order_id, needed
-        ):
-            message.reply.send(Refused("insufficient_funds", "the new order needs a larger hold"))
-            return
-        self._amending[order_id] = self._amending.get(order_id, 0) + 1
-        self._queue(
-            routed, MatchAmend(message.order_id, message.price, message.quantity, message.reply)
-        )
-
-    def _amend_limits(self, symbol: Symbol, record: OrderRecord, spec: OrderSpec) -> list[str]:
-        """The limit checks an amended order must pass (funds are checked by its hold)."""
-        state = self.symbols[symbol]
-        user_id = spec.user_id
-        exposure = 0
-        if state.limits.enabled and state.limits.max_position_lots is not None:
-            exposure = sum(
-                r.remaining
-                for r in self.open_by_user.get(user_id, {}).values()
-                if r.symbol == symbol and r.spec.side is spec.side and r is not record
-            )
-        reasons = check_order(
-            state.instrument,
-            spec,
-            limits=state.limits,
-            reference=state.reference,
-            available=1 << 62,
-            open_orders=0,
-            position=self.accounts.positions.get((user_id, symbol), 0),
-            open_exposure=exposure,
-        )
-        # A partly filled order may have less left than the minimum: that is not new.
-        ignore = {RejectReason.BELOW_MIN_QUANTITY, RejectReason.BELOW_MIN_NOTIONAL}
-        if spec.reduce_only:
-            ignore.add(RejectReason.ABOVE_MAX_POSITION)  # the matcher keeps it within the position
-        return [str(reason) for reason in reasons if reason not in ignore]
-
-    def _amend_ended(self, order_id: OrderId, *, committed: bool) -> None:
-        """An amend was written, refused or lost: bring the order's hold to what it needs.
-
-        While other amends of the order are in flight the hold only rises (they
-        raised it for themselves); once none is, it is exactly what the order's
-        committed state needs, which is what replaying the journal computes.
-        A refused or lost amend only ever lowers it.
-        """
-        pending = self._amending.get(order_id, 0)
-        if pending:
-            pending -= 1
-            if pending:
-                self._amending[order_id] = pending
-            else:
-                del self._amending[order_id]
-        record = self.orders.get(order_id)
-        if record is not None and order_id in self.margin.orders:
-            self._sync_order_margin(record, may_raise=committed, may_lower=not pending)
-            return
-        if record is None or order_id not in self.accounts.holds or record.status.is_final:
-            return
-        instrument = self.symbols[record.symbol].instrument
-        spec = record.spec._replace(price=record.price) if record.price else record.spec
-        needed = hold_for(instrument, spec, record.remaining).amount
-        current = self.accounts.holds[order_id][2]
-        if needed > current and committed:
-            if not self.accounts.adjust_hold(order_id, needed):
-                raise InvariantViolation(f"order {order_id}: no funds for its amended hold")
-        elif needed < current and not pending:
-            self.accounts.adjust_hold(order_id, needed)
-
-    def _forget_submit(self, spec: OrderSpec) -> None:
-        self._release(spec.order_id)
-        self._forget_pending(spec.order_id)
-
-    def _release(self, order_id: OrderId) -> None:
-        """An order ended or never reached its book: free its hold or its margin."""
-        self.accounts.release(order_id)
-        if not self.margin.orders and not self._liquidation_orders:
-            return  # no margin order anywhere: the spot path stops here
-        ended = self.margin.remove_order(order_id)
-        if ended is not None:
-            self._refresh_margin(*ended)
-        liquidation = self._liquidation_orders.pop(order_id, None)
-        if liquidation is not None:
-            self.liquidating.pop(liquidation, None)
-
-    def _forget_pending(self, order_id: OrderId) -> None:
-        for key, known in list(self.client_ids.items()):
-            if known == order_id and order_id not in self.orders:
-                del self.client_ids[key]
-        for waiter in self._waiting.pop(order_id, []):
-            waiter.fail(EngineBusy("the original order did not reach the book: resend it"))
 
     # ------------------------------------------------------------ funds and users
 
