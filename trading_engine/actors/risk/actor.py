@@ -26,7 +26,6 @@ as of its last trade, caps it and keeps it within the position.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -59,6 +58,7 @@ from trading_engine.actors.messages import (
     SymbolStatus,
 )
 from trading_engine.actors.risk.amends import AmendMixin
+from trading_engine.actors.risk.funds import FundsMixin
 from trading_engine.actors.risk.state import (
     LIQUIDATION_PREFIX,
     SymbolState,
@@ -66,11 +66,6 @@ from trading_engine.actors.risk.state import (
 )
 from trading_engine.core.account_events import (
     ACCOUNTS_STREAM,
-    Deposited,
-    Liquidated,
-    MarginSettled,
-    UserCreated,
-    Withdrawn,
 )
 from trading_engine.core.enums import Side
 from trading_engine.core.events import (
@@ -91,14 +86,14 @@ from trading_engine.core.risk import (
     hold_for,
 )
 from trading_engine.core.views import OrderRecord, OrderView
-from trading_engine.errors import InvalidInput, InvariantViolation, TradingEngineError
+from trading_engine.errors import InvariantViolation, TradingEngineError
 
 __all__ = ["RiskActor"]
 
 _KEEP_FINAL_ORDERS = 100_000
 
 
-class RiskActor(AmendMixin):
+class RiskActor(AmendMixin, FundsMixin):
     """Owns accounts and order views; reached only through ``inbox``."""
 
     # ------------------------------------------------------------ the loop
@@ -193,58 +188,6 @@ class RiskActor(AmendMixin):
                 self.storage_available = available
             case _:
                 log.error("risk actor: unexpected message %r", message)
-
-    # ------------------------------------------------------------ funds and users
-
-    def _move_funds(self, message: MoveFunds) -> None:
-        if message.amount <= 0:
-            message.reply.fail(InvalidInput("amount", "must be positive"))
-            return
-        if message.user_id not in self.users:
-            message.reply.send(Refused("unknown_user", f"no user {message.user_id}"))
-            return
-        if message.withdraw and not self.accounts.can_withdraw(
-            message.user_id, message.asset, message.amount
-        ):
-            message.reply.send(
-                Refused("insufficient_funds", "amount exceeds the available balance")
-            )
-            return
-        self.accounts_seq += 1
-        kind = Withdrawn if message.withdraw else Deposited
-        event = kind(
-            self.accounts_seq, time.time_ns(), message.user_id, message.asset, message.amount
-        )
-        self._apply_account(event)
-        self._account_events.append(event)
-        balance = self.accounts.balance(message.user_id, message.asset)
-        self._account_replies.append((message.reply, balance))
-
-    def _create_user(self, message: CreateUser) -> None:
-        if message.user_id in self.users:
-            message.reply.send(Refused("user_exists", f"user {message.user_id} exists"))
-            return
-        self.accounts_seq += 1
-        event = UserCreated(
-            self.accounts_seq, time.time_ns(), message.user_id, message.owner, message.api_key_hash
-        )
-        self._apply_account(event)
-        self._account_events.append(event)
-        self._account_replies.append((message.reply, None))
-
-    def _apply_account(self, event: Journaled) -> None:
-        match event:
-            case UserCreated(user_id=user_id, owner=owner, api_key_hash=key_hash):
-                self.users[user_id] = owner
-                self.keys[key_hash] = user_id
-            case Deposited(user_id=user_id, asset=asset, amount=amount):
-                self.accounts.credit(user_id, asset, amount)
-            case Withdrawn(user_id=user_id, asset=asset, amount=amount):
-                self.accounts.credit(user_id, asset, -amount)
-            case MarginSettled():
-                self._apply_margin_settled(event)
-            case Liquidated():
-                self._apply_liquidated(event)
 
     # ------------------------------------------------------------ committed events
 
