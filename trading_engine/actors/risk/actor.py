@@ -1,27 +1,16 @@
-"""The risk actor: users, balances, holds, positions, pre-trade checks, and order views.
+"""The risk actor's loop: its inbox read in batches, each message dispatched, then sent on.
 
-Every new order passes here first. The actor checks it (all failing reasons,
-``core.risk.check_order``), holds its funds, gives it an id, and forwards it
-to its symbol actor; the order's events come back from the journal once
-durable and move the funds (a fill pays the counterparty at once, an end
-releases what is left of the hold). The commands of one wake-up go to each
-symbol in one ``SymbolBatch``.
+``run`` goes live (``go_live``, ``margin.py``), then handles each batch of
+its inbox, one ``match`` over the message kinds (``handle``), and flushes:
+the commands of one wake-up go to each symbol in one ``SymbolBatch`` (a full
+or closed inbox refuses the batch with ``EngineBusy`` and undoes its holds),
+and the ``$accounts`` events of the wake-up go to the journal in one
+``Commit`` with the replies that wait for them. A reply that needs no
+journal is sent at once. An engine error raised by a request fails its
+reply; an ``InvariantViolation`` is a bug and crashes the actor.
 
-State changes only through events, live or replayed: ``replay`` feeds the
-journal through the same code, so restarting rebuilds the same accounts.
-Deposits and withdrawals are applied when requested (so two withdrawals can
-never both spend the same funds) and written to the ``$accounts`` stream,
-which this actor alone writes.
-
-Margin symbols: an order needs margin instead of a hold, a trade moves
-positions, and its money moves through the ``MarginSettled`` events this
-actor writes to ``$accounts`` when the trade is durable (while replaying,
-the journal's own; ``go_live`` writes those a crash lost). A new mark price
-may liquidate a position (``Liquidated``, then a ``liq-<seq>`` reduce-only
-market order). A reduce-only order needs no margin: it is checked here
-against the position as far as it is durable (flat or on the order's side:
-``reduce_only_would_increase``), and the matcher, which holds the position
-as of its last trade, caps it and keeps it within the position.
+``RiskActor`` puts the parts (mixins, see the package's docstring) together
+and adds only this.
 """
 
 from __future__ import annotations
@@ -56,13 +45,8 @@ from trading_engine.actors.messages import (
 )
 from trading_engine.actors.risk.committed import CommittedMixin
 from trading_engine.actors.risk.queries import QueriesMixin
-from trading_engine.actors.risk.state import (
-    SymbolState,
-    log,
-)
-from trading_engine.core.account_events import (
-    ACCOUNTS_STREAM,
-)
+from trading_engine.actors.risk.state import SymbolState, log
+from trading_engine.core.account_events import ACCOUNTS_STREAM
 from trading_engine.core.ids import Symbol
 from trading_engine.errors import InvariantViolation, TradingEngineError
 
@@ -71,8 +55,6 @@ __all__ = ["RiskActor"]
 
 class RiskActor(QueriesMixin, CommittedMixin):
     """Owns accounts and order views; reached only through ``inbox``."""
-
-    # ------------------------------------------------------------ the loop
 
     async def run(self) -> None:
         self.go_live()

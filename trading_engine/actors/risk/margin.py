@@ -7,7 +7,7 @@ the journal's own; ``go_live`` writes those a crash lost). A new mark price
 may liquidate a position (``Liquidated``, then a ``liq-<seq>`` reduce-only
 market order). ``MarginSettled`` and ``Liquidated`` are applied by
 ``_apply_margin_settled`` and ``_apply_liquidated`` here: live by the code
-that writes them, on replay through ``_apply_account``.
+that writes them, on replay through ``_apply_account`` (``funds.py``).
 
 A mixin over ``RiskState`` (see ``state.py`` for why mixins): it calls only
 ``RiskState``'s helpers, and the other parts build on it.
