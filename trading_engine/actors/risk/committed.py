@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from trading_engine.actors.messages import OrderResult
 from trading_engine.actors.risk.amends import AmendMixin
 from trading_engine.actors.risk.funds import FundsMixin
-from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
+from trading_engine.actors.risk.state import LIQUIDATION_PREFIX, trade_sides
 from trading_engine.core.account_events import ACCOUNTS_STREAM
-from trading_engine.core.enums import Side
 from trading_engine.core.events import (
     BookLevel,
     Journaled,
@@ -132,28 +131,7 @@ class CommittedMixin(AmendMixin, FundsMixin):
         accounts = self.accounts
         notional = instrument.notional(trade.price, trade.quantity)
         base = instrument.base_units(trade.quantity)
-        if trade.aggressor is Side.BUY:
-            buyer, buyer_order, buyer_fee = (
-                trade.taker_user_id,
-                trade.taker_order_id,
-                trade.taker_fee,
-            )
-            seller, seller_order, seller_fee = (
-                trade.maker_user_id,
-                trade.maker_order_id,
-                trade.maker_fee,
-            )
-        else:
-            buyer, buyer_order, buyer_fee = (
-                trade.maker_user_id,
-                trade.maker_order_id,
-                trade.maker_fee,
-            )
-            seller, seller_order, seller_fee = (
-                trade.taker_user_id,
-                trade.taker_order_id,
-                trade.taker_fee,
-            )
+        (buyer, buyer_order, buyer_fee), (seller, seller_order, seller_fee) = trade_sides(trade)
         accounts.consume(buyer_order, notional + buyer_fee)
         accounts.credit(buyer, instrument.base_asset, base)
         accounts.consume(seller_order, base)

@@ -18,7 +18,13 @@ from __future__ import annotations
 import time
 
 from trading_engine.actors.messages import MatchCancelAll, MatchSubmit
-from trading_engine.actors.risk.state import LIQUIDATION_PREFIX, RiskState, SymbolState, log
+from trading_engine.actors.risk.state import (
+    LIQUIDATION_PREFIX,
+    RiskState,
+    SymbolState,
+    log,
+    trade_sides,
+)
 from trading_engine.core.account_events import Liquidated, MarginSettled
 from trading_engine.core.enums import OrderType, Side, TimeInForce
 from trading_engine.core.events import Trade
@@ -107,12 +113,7 @@ class MarginMixin(RiskState):
 
     def _margin_trade(self, instrument: Instrument, trade: Trade) -> None:
         """A margin trade moves positions only; its money moves through ``MarginSettled``."""
-        if trade.aggressor is Side.BUY:
-            buyer, buyer_fee = trade.taker_user_id, trade.taker_fee
-            seller, seller_fee = trade.maker_user_id, trade.maker_fee
-        else:
-            buyer, buyer_fee = trade.maker_user_id, trade.maker_fee
-            seller, seller_fee = trade.taker_user_id, trade.taker_fee
+        (buyer, _, buyer_fee), (seller, _, seller_fee) = trade_sides(trade)
         notional = instrument.notional(trade.price, trade.quantity)
         asset = instrument.quote_asset
         symbol = trade.symbol

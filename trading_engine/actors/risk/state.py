@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from trading_engine.actors.messages import Commit, SymbolBatch, SymbolCommand
+from trading_engine.core.enums import Side
 from trading_engine.core.events import Journaled, Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, Mode
@@ -42,6 +43,7 @@ __all__ = [
     "RiskState",
     "SymbolState",
     "log",
+    "trade_sides",
 ]
 
 log = logging.getLogger("trading_engine.actors.risk")
@@ -87,6 +89,18 @@ class SymbolState:
 
     def __attrs_post_init__(self) -> None:
         self.margin = self.instrument.mode is Mode.MARGIN
+
+
+_Party = tuple[UserId, OrderId, int]
+"""One side of a trade: its user, order and fee."""
+
+
+def trade_sides(trade: Trade) -> tuple[_Party, _Party]:
+    """The buyer's and the seller's (user, order, fee) in ``trade``: the taker is the
+    buyer if the aggressor bought, else the seller."""
+    taker = (trade.taker_user_id, trade.taker_order_id, trade.taker_fee)
+    maker = (trade.maker_user_id, trade.maker_order_id, trade.maker_fee)
+    return (taker, maker) if trade.aggressor is Side.BUY else (maker, taker)
 
 
 DEFAULT_MARGIN_RATES = MarginRates(Rate(1, 10), Rate(1, 20))
