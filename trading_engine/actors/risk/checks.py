@@ -11,7 +11,8 @@ as of its last trade, caps it and keeps it within the position.
 
 An order that ends, or never reaches its book, frees its hold or margin
 (``_release``); one that never reached it also frees its client order id and
-fails the resends that waited for it (``_forget_pending``).
+fails the resends that waited for it (``_forget_pending``). ``_route`` finds
+the symbol that a cancel or an amend of an order goes to, or refuses it.
 
 A mixin over ``MarginMixin`` (a margin order's margin is its hold).
 """

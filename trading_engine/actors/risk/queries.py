@@ -1,8 +1,9 @@
 """Account queries and order views: the answers to ``Query(what, args)``.
 
-``Query("balances", (user_id,))`` is answered by ``query_balances(user_id)``,
-and so on: each ``query_<what>`` reads the actor's state and changes
-nothing. They answer from memory, at once, as of the events applied so far.
+``Query("balances", (user_id,), reply)`` is answered with
+``query_balances(user_id)``, and so on: each ``query_<what>`` reads the
+actor's state and changes nothing. They answer from memory, at once, as of
+what the actor has applied so far.
 
 A mixin over ``MarginMixin`` (``query_margin`` reports ``margin_profile``).
 """

@@ -2,16 +2,15 @@
 
 ``RiskState`` holds every attribute of the actor. The actor's code is split
 by concern into mixins over it (the package's docstring draws them), rather
-than into helper objects, for two reasons. The parts
-call one another at every turn (an ended order frees its hold or margin, a
-mark price queues a liquidation order, a fill syncs an order's margin), so
-helpers would each need the others or a reference back to the actor; and a
-snapshot keeps an actor's state as its attributes (``vars(actor)`` less
-``NOT_IN_SNAPSHOT``, see ``actors/snapshot.py``), which with mixins stays
-exactly what it was: one flat set of attributes, all declared below, with
-no reference cycle for pickle or the snapshot test to follow. Each mixin
-subclasses the parts it calls, so the bases read as the dependencies and
-mypy checks every call.
+than into helper objects, for two reasons. The parts call one another at
+every turn (an ended order frees its hold or margin, a mark price queues a
+liquidation order, a fill syncs an order's margin), so helpers would each
+need the others or a reference back to the actor. And a snapshot keeps an
+actor's state as its attributes (``vars(actor)`` less ``NOT_IN_SNAPSHOT``,
+see ``actors/snapshot.py``), which with mixins stays exactly what it was:
+one flat set of attributes, all declared below, with no reference cycle for
+pickle or the snapshot test to follow. Each mixin subclasses the parts it
+calls, so the bases read as the dependencies and mypy checks every call.
 
 A new attribute goes in ``RiskState.__init__``: it is then in snapshots
 unless it is named in ``NOT_IN_SNAPSHOT``.
@@ -110,7 +109,8 @@ LIQUIDATION_PREFIX = "liq-"
 
 
 class RiskState:
-    """The risk actor's attributes, and the two helpers every part uses."""
+    """The risk actor's attributes, and two helpers of every part: ``_queue`` and
+    ``_remember_trade``."""
 
     NOT_IN_SNAPSHOT = frozenset(
         {
