@@ -54,7 +54,10 @@ __all__ = ["RiskActor"]
 
 
 class RiskActor(QueriesMixin, CommittedMixin):
-    """Owns accounts and order views; reached only through ``inbox``."""
+    """Owns accounts and order views; reached only through ``inbox``.
+
+    Built as ``RiskActor(inbox, journal, config, margin_rates)``: the constructor
+    is ``RiskState.__init__`` (``state.py``), beside every attribute it sets."""
 
     async def run(self) -> None:
         self.go_live()
