@@ -20,11 +20,11 @@ equals the state replayed.
 
 The state is pickled. Pickle is exact and fast for these objects, but ties
 a snapshot to the code that wrote it: ``VERSION`` is a hash of the sources
-of ``core/`` and ``actors/`` (and whether the core is compiled), and a
-snapshot of another version is never read; recovery then replays the whole
-journal, as it does without snapshots. Snapshots live in the system of
-record and are written only by the engine, so unpickling them trusts what
-the journal itself is trusted with.
+of ``core/`` and ``actors/``, their subfolders included (and whether the
+core is compiled), and a snapshot of another version is never read;
+recovery then replays the whole journal, as it does without snapshots.
+Snapshots live in the system of record and are written only by the engine,
+so unpickling them trusts what the journal itself is trusted with.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def _version() -> str:
     package = Path(__file__).parent.parent
     digest = hashlib.sha256()
     for folder in ("core", "actors"):
-        for source in sorted((package / folder).glob("*.py")):
-            digest.update(f"{folder}/{source.name}\0".encode())
+        # Subfolders too: a concept with its own folder (``actors/risk/``) is code as well.
+        for source in sorted((package / folder).rglob("*.py")):
+            digest.update(f"{source.relative_to(package).as_posix()}\0".encode())
             digest.update(source.read_bytes())
     compiled = Path(sys.modules[Matcher.__module__].__file__ or "").suffix != ".py"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"

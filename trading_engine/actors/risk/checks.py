@@ -1,0 +1,194 @@
+"""Pre-trade checks and holds of new orders, and what frees a hold.
+
+Every new order passes here first. The actor checks it (all failing reasons,
+``core.risk.check_order``), holds its funds (in a margin symbol, its margin),
+gives it an id, and queues it for its symbol actor; a dry run
+(``CheckOrder``) gives the same reasons and the hold it would take. A
+reduce-only order needs no margin: it is checked here against the position
+as far as it is durable (flat or on the order's side:
+``reduce_only_would_increase``), and the matcher, which holds the position
+as of its last trade, caps it and keeps it within the position.
+
+An order that ends, or never reaches its book, frees its hold or margin
+(``_release``); one that never reached it also frees its client order id and
+fails the resends that waited for it (``_forget_pending``). ``_route`` finds
+the symbol that a cancel or an amend of an order goes to, or refuses it.
+
+A mixin over ``MarginMixin`` (a margin order's margin is its hold).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trading_engine.actors.mailbox import EngineBusy
+from trading_engine.actors.messages import (
+    MatchSubmit,
+    OrderRequest,
+    OrderResult,
+    Refused,
+    Rejected,
+    RiskCheck,
+)
+from trading_engine.actors.risk.margin import MarginMixin
+from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
+from trading_engine.core.enums import OrderType, RejectReason, Side
+from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.orders import OrderSpec
+from trading_engine.core.risk import Hold, check_order, hold_for, protection_price
+from trading_engine.errors import InvalidInput
+from trading_engine.storage.journal import StorageUnavailable
+
+__all__ = ["PreTradeMixin"]
+
+
+class PreTradeMixin(MarginMixin):
+    """New orders: checked, held, numbered and queued; holds freed when they end."""
+
+    def _submit(self, request: OrderRequest, reply: Any) -> OrderResult | Rejected | None:
+        if not self.storage_available:
+            raise StorageUnavailable("storage is unavailable: orders are not accepted")
+        user_id = request.user_id
+        if request.client_order_id is not None:
+            state = self.symbols.get(request.symbol)
+            if (
+                state is not None
+                and state.margin
+                and request.client_order_id.startswith(LIQUIDATION_PREFIX)
+            ):
+                raise InvalidInput(
+                    "client_order_id", f"the prefix {LIQUIDATION_PREFIX} is reserved"
+                )
+            known = self.client_ids.get((user_id, request.client_order_id))
+            if known is not None:
+                record = self.orders.get(known)
+                if record is None:
+                    self._waiting.setdefault(known, []).append(reply)
+                    return None
+                return OrderResult(record.view(), duplicate=True)
+        spec, reasons = self._prepare(request, self.next_order_id)
+        if reasons:
+            return Rejected(tuple(reasons))
+        assert spec is not None
+        state = self.symbols[request.symbol]
+        self.next_order_id += 1
+        if state.margin:
+            self._set_order_margin(state.instrument, spec, spec.quantity)
+        else:
+            self.accounts.hold(spec.order_id, user_id, hold_for(state.instrument, spec))
+        if spec.client_order_id is not None:
+            self.client_ids[(user_id, spec.client_order_id)] = spec.order_id
+        self._queue(request.symbol, MatchSubmit(spec, reply))
+        return None
+
+    def _prepare(
+        self, request: OrderRequest, order_id: int
+    ) -> tuple[OrderSpec | None, list[RejectReason]]:
+        """The spec the order would get and every reason it fails; raises ``InvalidInput``."""
+        user_id = request.user_id
+        if user_id not in self.users:
+            return None, [RejectReason.UNKNOWN_USER]
+        state = self.symbols.get(request.symbol)
+        if state is None:
+            return None, [RejectReason.SYMBOL_UNKNOWN]
+        if request.reduce_only and not state.margin:
+            raise InvalidInput(
+                "reduce_only", f"{request.symbol} trades spot: no position to reduce"
+            )
+        if state.halted is not None:
+            return None, [RejectReason.SYMBOL_HALTED]
+        spec = OrderSpec.create(
+            OrderId(order_id), user_id, request.side, request.type, request.quantity,
+            request.price, request.stop_price, request.time_in_force, request.post_only,
+            request.stp, request.client_order_id, request.expire_time, request.reduce_only,
+        )  # fmt: skip
+        instrument = state.instrument
+        if spec.type is OrderType.MARKET:
+            cap = protection_price(instrument, spec.side, state.reference)
+            spec = spec._replace(price=cap or 0)
+        elif spec.type is OrderType.STOP:
+            cap = protection_price(instrument, spec.side, spec.stop_price)
+            spec = spec._replace(price=cap or 0)
+        held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
+        if state.margin:
+            held_asset = instrument.quote_asset
+        available, _ = self.accounts.balance(user_id, held_asset)
+        open_orders = self.open_by_user.get(user_id, {})
+        exposure = 0
+        if state.limits.enabled and state.limits.max_position_lots is not None:
+            exposure = sum(
+                r.remaining
+                for r in open_orders.values()
+                if r.symbol == request.symbol and r.spec.side is spec.side
+            )
+        reasons = check_order(
+            instrument,
+            spec,
+            limits=state.limits,
+            reference=state.reference,
+            available=1 << 62 if state.margin else available,
+            open_orders=len(open_orders),
+            position=self.accounts.positions.get((user_id, request.symbol), 0),
+            open_exposure=exposure,
+        )
+        if state.margin and spec.price > 0 and self._order_margin(instrument, spec) > available:
+            reasons.append(RejectReason.INSUFFICIENT_MARGIN)
+        if spec.reduce_only:
+            # It can't grow the position, so the position limit does not apply to it.
+            reasons = [r for r in reasons if r is not RejectReason.ABOVE_MAX_POSITION]
+            position = self.margin.position(user_id, request.symbol).qty
+            if not (position < 0 if spec.side is Side.BUY else position > 0):
+                reasons.append(RejectReason.REDUCE_ONLY_WOULD_INCREASE)
+        return spec, reasons
+
+    def _dry_run(self, request: OrderRequest) -> RiskCheck:
+        spec, reasons = self._prepare(request, 0)
+        hold = None
+        if spec is not None and (spec.side is Side.SELL or spec.price > 0):
+            state = self.symbols[request.symbol]
+            if state.margin:
+                if spec.price > 0:
+                    margin = self._order_margin(state.instrument, spec)
+                    hold = Hold(state.instrument.quote_asset, margin)
+            else:
+                hold = hold_for(state.instrument, spec)
+        return RiskCheck(
+            allowed=not reasons,
+            reasons=tuple(reasons),
+            hold_asset=hold.asset if hold else None,
+            hold_amount=hold.amount if hold else 0,
+        )
+
+    def _route(self, order_id: OrderId, user_id: UserId | None) -> Symbol | Refused:
+        record = self.orders.get(order_id)
+        if record is None or (user_id is not None and record.spec.user_id != user_id):
+            return Refused("unknown_order", f"no order {order_id}")
+        if record.status.is_final:
+            return Refused("order_not_open", f"order {order_id} is already {record.status}")
+        state = self.symbols[record.symbol]
+        if state.halted is not None:
+            return Refused("symbol_halted", f"{record.symbol} is halted: {state.halted}")
+        return record.symbol
+
+    def _forget_submit(self, spec: OrderSpec) -> None:
+        self._release(spec.order_id)
+        self._forget_pending(spec.order_id)
+
+    def _release(self, order_id: OrderId) -> None:
+        """An order ended or never reached its book: free its hold or its margin."""
+        self.accounts.release(order_id)
+        if not self.margin.orders and not self._liquidation_orders:
+            return  # no margin order anywhere: the spot path stops here
+        ended = self.margin.remove_order(order_id)
+        if ended is not None:
+            self._refresh_margin(*ended)
+        liquidation = self._liquidation_orders.pop(order_id, None)
+        if liquidation is not None:
+            self.liquidating.pop(liquidation, None)
+
+    def _forget_pending(self, order_id: OrderId) -> None:
+        for key, known in list(self.client_ids.items()):
+            if known == order_id and order_id not in self.orders:
+                del self.client_ids[key]
+        for waiter in self._waiting.pop(order_id, []):
+            waiter.fail(EngineBusy("the original order did not reach the book: resend it"))
