@@ -41,7 +41,9 @@ from trading_engine.storage.journal import Journal
 __all__ = ["audit"]
 
 
-async def audit(journal: Journal) -> dict[str, Any]:
+async def audit(journal: Journal, config: EngineConfig | None = None) -> dict[str, Any]:
+    """Check ``journal`` (see the module docstring); ``config`` is the engine's to replay
+    with, by default one with no order expiry and the default memory bounds."""
     started = time.perf_counter()
     problems: list[str] = []
     report: dict[str, Any] = {"ok": False, "problems": problems}
@@ -52,7 +54,7 @@ async def audit(journal: Journal) -> dict[str, Any]:
         if broken is not None:
             problems.append(f"hash chain broken at stream {broken[0]} seq {broken[1]}")
     try:
-        actors = await build_actors(EngineConfig(expire_every=float("inf")), journal)
+        actors = await build_actors(config or EngineConfig(expire_every=float("inf")), journal)
     except TradingEngineError as exc:
         problems.append(f"replay failed: {exc}")
         report["seconds"] = round(time.perf_counter() - started, 3)
@@ -136,7 +138,10 @@ async def _check_read_tables(
             f"read tables: {tables['trades']} trades, {tables['unsettled']} pending;"
             f" the journal: {settlement.trades} trades, {unposted} without a posting"
         )
-    replayed = dict(Counter(str(record.status) for record in risk.orders.values()))
+    replayed = dict(
+        Counter(str(record.status) for record in risk.orders.values())
+        + Counter(risk.finished_earlier)
+    )
     if tables["orders"] != replayed:
         problems.append(f"read tables: orders by status {tables['orders']}, replayed {replayed}")
     return problems

@@ -14,6 +14,8 @@
 - ``REDIS_URL`` (none): publish market data to Redis for other front-end processes.
 - ``SNAPSHOT_EVERY`` (``500000``): journaled events between snapshots ``serve`` takes
   (``0``: none); a start replays at most about this many events after the newest one.
+- ``KEEP_FINISHED_ORDERS`` (``100000``): finished orders risk keeps for their views and
+  their client order ids (``0``: all).
 - ``KEEP_SETTLED_TRADES`` (``100000``): settled trades whose records settlement keeps in
   memory (``0``: all); older ones answer from the read tables.
 """
@@ -62,6 +64,7 @@ class EngineConfig:
             max_order_size=_decimal(env, "MAX_ORDER_SIZE"),
             max_position_size=_decimal(env, "MAX_POSITION_SIZE"),
             max_open_orders=_int(env, "MAX_OPEN_ORDERS", 1000),
+            keep_finished=_int(env, "KEEP_FINISHED_ORDERS", 100_000, zero=True),
         )
         return cls(
             risk=risk,

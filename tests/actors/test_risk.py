@@ -494,6 +494,28 @@ async def test_concurrent_resends_with_same_client_order_id_make_one_order(
         assert (await engine.balances(ALICE))["AIT"][1] == buy_hold(BTC, 1000, BTC_MID)
 
 
+async def test_a_client_order_id_is_remembered_for_the_newest_finished_orders() -> None:
+    """keep_finished=2: a resend of a finished order still in the window gets it back;
+    one of an order dropped from memory is a new order at once (it used to wait for
+    an answer that never came), and memory holds no more ids than orders."""
+    config = EngineConfig(settlement_interval=3600.0, risk=RiskConfig(keep_finished=2))
+    async with open_market(InMemoryJournal(), config) as engine:
+        first = await place(engine, buy(ALICE, 1000, BTC_MID, client_order_id=ClientOrderId("a")))
+        for name in ("a", "b", "c"):
+            if name != "a":
+                await place(engine, buy(ALICE, 10, BTC_MID, client_order_id=ClientOrderId(name)))
+        with trio.fail_after(5):
+            await engine.cancel_all(ALICE)
+            await quiesce(engine)
+            kept = await place(engine, buy(ALICE, 10, BTC_MID, client_order_id=ClientOrderId("c")))
+            again = await place(engine, buy(ALICE, 10, BTC_MID, client_order_id=ClientOrderId("a")))
+    assert kept.duplicate
+    assert kept.order.status is OrderStatus.CANCELLED
+    assert not again.duplicate
+    assert again.order.order_id > first.order.order_id
+    assert again.order.status is OrderStatus.OPEN
+
+
 async def test_cancel_all_cancels_the_users_open_orders_and_releases_their_holds(
     engine: Engine,
 ) -> None:

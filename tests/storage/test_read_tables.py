@@ -22,6 +22,7 @@ from tests.actors.helpers import (
 from tests.actors.workload import FUNDING, USERS, run_workload
 from tests.conftest import sql
 from trading_engine.actors.engine import Engine
+from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import Deposited
@@ -147,9 +148,16 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
     assert rebuilt
     assert await _tables(database_url) == before
 
+    # Replayed keeping only a few finished orders and settled trades in memory, the
+    # audit still counts every order by status and every trade.
+    forgetful = EngineConfig(
+        expire_every=float("inf"), risk=RiskConfig(keep_finished=3), keep_settled=3
+    )
     async with open_postgres_journal(database_url) as journal:
         report = await audit(journal)
         assert report["ok"], report["problems"]
+        again = await audit(journal, forgetful)
+        assert again | {"seconds": 0} == report | {"seconds": 0}
         await sql(database_url, "UPDATE balances SET amount = amount + 1 WHERE account = 'fees'")
         await sql(database_url, "UPDATE orders SET status = 'open' WHERE status = 'filled'")
         report = await audit(journal)

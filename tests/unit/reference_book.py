@@ -389,3 +389,5 @@ class ReferenceBook:
         order.resting = False
         order.pending = False
         del self.orders[order.order_id]
+        if order.spec.client_order_id is not None:
+            self.client_ids.discard((order.spec.user_id, order.spec.client_order_id))

@@ -1040,6 +1040,14 @@ def test_duplicate_order_id_is_rejected(m: Matcher) -> None:
     assert m.orders[OrderId(1)].user_id == ALICE
 
 
+def test_a_client_order_id_is_free_again_once_its_order_ended(m: Matcher) -> None:
+    place(m, limit(1, ALICE, BUY, 5, 10_000, client_order_id=ClientOrderId("mine")))
+    m.cancel(OrderId(1), T)
+    assert m.client_ids == {}
+    place(m, limit(2, ALICE, BUY, 1, 9_000, client_order_id=ClientOrderId("mine")))
+    assert m.client_ids == {(ALICE, ClientOrderId("mine")): OrderId(2)}
+
+
 def test_duplicate_client_order_id_of_the_same_user_is_rejected(m: Matcher) -> None:
     place(m, limit(1, ALICE, BUY, 5, 10_000, client_order_id=ClientOrderId("mine")))
     spec = limit(2, ALICE, BUY, 1, 9_000, client_order_id=ClientOrderId("mine"))

@@ -640,6 +640,8 @@ class Matcher:
                     maker.resting = False
                     del orders[maker_id]
                     del by_user[maker.user_id][maker_id]
+                    if maker.spec.client_order_id is not None:
+                        self._forget_client_id(maker)
                     if margin and maker.spec.reduce_only:
                         self._forget_reduce_only(maker)
                     level.count -= 1
@@ -653,6 +655,8 @@ class Matcher:
         if taker.status is _FILLED:
             del orders[taker_id]
             del by_user[taker_user][taker_id]
+            if taker.spec.client_order_id is not None:
+                self._forget_client_id(taker)
             if margin and taker.spec.reduce_only:
                 self._forget_reduce_only(taker)
         self.last_trade_price = last
@@ -877,8 +881,20 @@ class Matcher:
     def _unindex(self, order: Order) -> None:
         del self.orders[order.order_id]
         del self.by_user[order.user_id][order.order_id]
+        if order.spec.client_order_id is not None:
+            self._forget_client_id(order)
         if order.spec.reduce_only:
             self._forget_reduce_only(order)
+
+    def _forget_client_id(self, order: Order) -> None:
+        """An order ended: its client order id is free for another. Unique among live
+        orders only, so the map stays as small as the book; the risk actor answers
+        resends of orders that ended recently."""
+        client_id = order.spec.client_order_id
+        assert client_id is not None
+        key = (order.user_id, client_id)
+        if self.client_ids.get(key) == order.order_id:
+            del self.client_ids[key]
 
     def _forget_reduce_only(self, order: Order) -> None:
         """A reduce-only order ended: it leaves the index of its user's reduce-only orders."""

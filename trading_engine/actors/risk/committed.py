@@ -8,7 +8,9 @@ an amend the order's hold or margin to what is left, and an end releases
 the rest. State changes only through these events, live or replayed:
 recovery feeds the journal through ``apply`` too, so a restart rebuilds the
 same accounts. Ended orders are kept for their views, the newest
-``_KEEP_FINAL_ORDERS``; a self-trade prevented and a trade between two
+``RiskConfig.keep_finished``, and their client order ids with them (a resend
+within that window gets the original order; older ones are counted by status
+in ``finished_earlier``); a self-trade prevented and a trade between two
 accounts of one owner raise an alert.
 
 A mixin over ``AmendMixin`` and ``FundsMixin``, the parts whose holds and
@@ -42,8 +44,6 @@ from trading_engine.core.risk import hold_for
 from trading_engine.core.views import OrderRecord
 
 __all__ = ["CommittedMixin"]
-
-_KEEP_FINAL_ORDERS = 100_000
 
 
 class CommittedMixin(AmendMixin, FundsMixin):
@@ -155,9 +155,23 @@ class CommittedMixin(AmendMixin, FundsMixin):
                 del self.liquidating[key]
         self.open_by_user.get(record.spec.user_id, {}).pop(order_id, None)
         self._final[order_id] = None
-        if len(self._final) > _KEEP_FINAL_ORDERS:
-            old, _ = self._final.popitem(last=False)
-            self.orders.pop(old, None)
+        keep = self._config.keep_finished
+        while keep and len(self._final) > keep:
+            self._drop_finished(self._final.popitem(last=False)[0])
+
+    def _drop_finished(self, order_id: OrderId) -> None:
+        """Forget a finished order, and its client order id; count it by status."""
+        dropped = self.orders.pop(order_id, None)
+        if dropped is None:
+            return
+        status = str(dropped.status)
+        self.finished_earlier[status] = self.finished_earlier.get(status, 0) + 1
+        client_id = dropped.spec.client_order_id
+        if (
+            client_id is not None
+            and self.client_ids.get((dropped.spec.user_id, client_id)) == order_id
+        ):
+            del self.client_ids[(dropped.spec.user_id, client_id)]
 
     def _answer_waiting(self, order_id: OrderId, record: OrderRecord) -> None:
         for waiter in self._waiting.pop(order_id, []):

@@ -61,6 +61,8 @@ class RiskConfig:
     """In the base asset (e.g. 10 BTC); None for no limit."""
     max_position_size: Decimal | None = None
     max_open_orders: int = 1000
+    keep_finished: int = 100_000
+    """Finished orders kept for their views and their client order ids (0: all)."""
 
     def limits_for(self, instrument: Instrument) -> RiskLimits:
         def lots(size: Decimal | None) -> int | None:
@@ -148,6 +150,10 @@ class RiskState:
         self._final: OrderedDict[OrderId, None] = OrderedDict()
         self.open_by_user: dict[UserId, dict[OrderId, OrderRecord]] = {}
         self.client_ids: dict[tuple[UserId, ClientOrderId], OrderId] = {}
+        """Client order ids of the orders in ``orders`` and of those on their way to
+        their book: a resend within that window gets the original order."""
+        self.finished_earlier: dict[str, int] = {}
+        """Per final status, the finished orders dropped from ``orders`` (for audit)."""
         self._waiting: dict[OrderId, list[Any]] = {}
         self.user_trades: dict[UserId, deque[Trade]] = {}
         self.alerts: deque[dict[str, object]] = deque(maxlen=_KEEP_ALERTS)
