@@ -643,13 +643,17 @@ async def _aio_read_tables(pool: asyncpg.Pool) -> dict[str, Any]:
             "SELECT count(*) AS total,"
             " count(*) FILTER (WHERE settlement_status <> 'settled') AS unsettled FROM trades"
         )
-        orders = await connection.fetch("SELECT status, count(*) FROM orders GROUP BY status")
+        orders = await connection.fetch(
+            "SELECT status, count(*), count(*) FILTER (WHERE reduce_only) AS reduce_only"
+            " FROM orders GROUP BY status"
+        )
     assert trades is not None
     return {
         "balances": {(r["account"], r["asset"]): int(r["amount"]) for r in balances},
         "trades": trades["total"],
         "unsettled": trades["unsettled"],
         "orders": {r["status"]: r["count"] for r in orders},
+        "reduce_only_orders": {r["status"]: r["reduce_only"] for r in orders if r["reduce_only"]},
     }
 
 
