@@ -51,15 +51,17 @@ async def sql(dsn: str, *statements: str) -> list[Any]:
     return await trio.to_thread.run_sync(lambda: run_sql(dsn, *statements))
 
 
-def _migrate(dsn: str) -> None:
-    async def run() -> None:
+def run_migrations(dsn: str, *, upto: int | None = None) -> list[int]:
+    """``migrate`` the database at ``dsn`` up to ``upto`` (blocking); the versions applied."""
+
+    async def run() -> list[int]:
         connection = await asyncpg.connect(dsn, timeout=10)
         try:
-            await migrate(connection)
+            return await migrate(connection, upto=upto)
         finally:
             await connection.close()
 
-    asyncio.run(run())
+    return asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +85,7 @@ def template_database(server_dsn: str) -> Iterator[str]:
     name = f"te_template_{uuid.uuid4().hex[:12]}"
     run_sql(server_dsn, f"CREATE DATABASE {name}")
     try:
-        _migrate(with_database(server_dsn, name))
+        run_migrations(with_database(server_dsn, name))
         yield name
     finally:
         run_sql(server_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

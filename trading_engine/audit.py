@@ -17,8 +17,8 @@
 7. The read tables (PostgreSQL) agree with the replay: every balance equals
    the ledger's as journaled (the replay's, less the postings it had to make
    because a crash lost them), every trade is there, pending exactly when
-   its posting was never journaled, and the orders by status are the
-   replayed ones.
+   its posting was never journaled, and the orders by status, all of them
+   and the reduce-only ones, are the replayed ones.
 
 The report is one JSON-able dict; ``ok`` is false if any check found a problem.
 """
@@ -144,4 +144,12 @@ async def _check_read_tables(
     )
     if tables["orders"] != replayed:
         problems.append(f"read tables: orders by status {tables['orders']}, replayed {replayed}")
+    reducing = dict(
+        Counter(str(record.status) for record in risk.orders.values() if record.spec.reduce_only)
+    )
+    if tables["reduce_only_orders"] != reducing:
+        problems.append(
+            f"read tables: reduce-only orders by status {tables['reduce_only_orders']},"
+            f" replayed {reducing}"
+        )
     return problems

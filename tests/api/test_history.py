@@ -9,12 +9,12 @@ import httpx
 import trio
 
 from tests.api.conftest import ADMIN, Server
-from tests.api.test_rest import ALICE, BOB, order
+from tests.api.test_rest import ALICE, BOB, list_perp_and_fund, order
 
 _SAME = (
     "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "price",
     "stop_price", "quantity", "filled_quantity", "remaining_quantity", "average_price",
-    "status", "reason",
+    "status", "reason", "reduce_only",
 )  # fmt: skip
 
 
@@ -66,6 +66,28 @@ async def test_order_history_pages_through_what_the_live_view_shows(server: Serv
     assert history[0]["status"] == "cancelled"
     assert history[1]["client_order_id"] == "a1"
     assert history[1]["average_price"] is not None
+
+
+async def test_order_history_shows_reduce_only_as_the_live_order_does(server: Server) -> None:
+    key = await list_perp_and_fund(server, "dave", "200")
+    perp = {"symbol": "PERP_AIT", "type": "limit", "quantity": "1"}
+    close = perp | {"side": "sell", "price": "1050", "reduce_only": True}
+    async with server.client(server.keys[BOB]) as bob, server.client(key) as dave:
+        assert (await bob.post("/orders", json=perp | {"side": "sell", "price": "1000"})).is_success
+        assert (await dave.post("/orders", json=perp | {"side": "buy", "price": "1000"})).is_success
+        with trio.fail_after(10):
+            while (placed := await dave.post("/orders", json=close)).status_code == 422:
+                await trio.sleep(0.01)  # risk sees the position once the trade is applied
+        assert placed.status_code == 201, placed.text
+        await caught_up(server, "dave", 2)
+        live = (await dave.get("/users/dave/orders", params={"status": "all"})).json()["orders"]
+        history = (await dave.get("/users/dave/history/orders")).json()["orders"]
+        document = (await dave.get(server.url + "/api/v1/openapi.json")).json()
+    assert [{k: o[k] for k in _SAME} for o in history] == [{k: o[k] for k in _SAME} for o in live]
+    assert [o["reduce_only"] for o in history] == [True, False]
+    schemas = document["components"]["schemas"]
+    assert "reduce_only" in schemas["HistoryOrder"]["required"]
+    assert schemas["HistoryOrder"]["properties"]["reduce_only"]["type"] == "boolean"
 
 
 async def test_trade_history_shows_each_side_with_its_role_fee_and_settlement(

@@ -8,23 +8,31 @@ import httpx
 import trio
 
 from tests.api.conftest import Server
+from tests.api.test_rest import list_perp_and_fund
 from trading_engine.api.app import OPENAPI_PATH
 
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
 class Page(HTMLParser):
-    """The URLs a page loads (script src, link href) and the ones it links to (a href)."""
+    """The URLs a page loads (script src, link href) and the ones it links to (a href);
+    the attributes of its form fields by name, and of its other elements by id."""
 
     def __init__(self, html: str) -> None:
         super().__init__()
         self.loads: list[str] = []
         self.links: list[str] = []
+        self.fields: dict[str, dict[str, str | None]] = {}
+        self.ids: dict[str, dict[str, str | None]] = {}
         self.feed(html)
         self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
+        if tag in ("input", "select") and found.get("name"):
+            self.fields[found["name"] or ""] = found
+        if found.get("id"):
+            self.ids[found["id"] or ""] = found
         if tag == "script" and found.get("src"):
             self.loads.append(found["src"] or "")
         elif tag == "link" and found.get("href"):
@@ -65,6 +73,35 @@ async def test_the_script_talks_to_the_api_prefix_and_feed_the_server_serves(
     assert "${API}/ws`" in script.text
     [symbols] = await fetch(server, "/api/v1/trading/symbols")
     assert symbols.status_code == 200
+
+
+async def test_the_order_form_sends_reduce_only_on_margin_symbols_only(server: Server) -> None:
+    key = await list_perp_and_fund(server, "dave", "200")
+    [page, script, document] = await fetch(server, "/", "/ui/app.js", OPENAPI_PATH)
+    found = Page(page.text)
+    order_body = document.json()["components"]["schemas"]["OrderBody"]["properties"]
+    assert set(found.fields) <= set(order_body), "each form field is a field of POST /orders"
+    box = found.fields["reduce_only"]
+    assert (box["type"], "disabled" in box) == ("checkbox", True)
+    assert "hidden" in found.ids["reduce-only"], "shown once a margin symbol is picked"
+    # The script shows the box for the mode GET /symbols gives, and sends it as a boolean.
+    assert 'instrument.mode === "margin"' in script.text
+    assert "form.reduce_only.disabled = !margin;" in script.text
+    assert "body.reduce_only = true;" in script.text
+    async with server.client(key) as dave:
+        symbols = (await dave.get("/symbols")).json()["symbols"]
+        modes = {s["symbol"]: s["mode"] for s in symbols}
+        assert (modes["PERP_AIT"], modes["BTC_AIT"]) == ("margin", "spot")
+        body = {"side": "sell", "type": "limit", "quantity": "1", "price": "1000"}
+        body |= {"time_in_force": "GTC", "reduce_only": True}
+        margin = await dave.post("/orders", json=body | {"symbol": "PERP_AIT"})
+        spot = await dave.post("/orders", json=body | {"symbol": "BTC_AIT", "price": "30000"})
+    # Dave holds no position: the API took the flag and risk applied it.
+    assert margin.status_code == 422, margin.text
+    assert margin.json()["error"]["reasons"] == ["reduce_only_would_increase"]
+    # Why the box is not offered on a spot symbol.
+    assert spot.status_code == 400, spot.text
+    assert spot.json()["error"]["field"] == "reduce_only"
 
 
 async def test_the_page_links_to_the_docs_and_the_openapi_document(server: Server) -> None:

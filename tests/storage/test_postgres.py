@@ -190,6 +190,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (1, "journal"),
         (2, "read_tables"),
         (3, "snapshots"),
+        (4, "orders_reduce_only"),
     ]
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from tests.actors.helpers import (
@@ -16,17 +19,20 @@ from tests.actors.helpers import (
     open_market,
     place,
     quiesce,
+    reject,
     sell,
     settle_everything,
 )
+from tests.actors.test_margin import DAVE, ERIN, RICH, SYMBOL, margin_market, trade
+from tests.actors.test_reduce_only import ONE_LOT, reducing
 from tests.actors.workload import FUNDING, USERS, run_workload
-from tests.conftest import sql
+from tests.conftest import run_migrations, sql
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import Deposited
-from trading_engine.core.enums import OrderType
+from trading_engine.core.enums import OrderStatus, OrderType, Side
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.storage.local_pg import find_bin_dir
 from trading_engine.storage.postgres import (
@@ -178,27 +184,122 @@ async def test_the_journal_alone_restores_everything(server_dsn: str, database_u
             await place(engine, buy(ALICE, 2, BTC_MID))
             await settle_everything(engine, journal)  # type: ignore[arg-type]
         source = await _tables(database_url)
-        target = with_database(server_dsn, f"restore_{uuid.uuid4().hex[:8]}")
-        await trio.to_thread.run_sync(create_database, server_dsn, target.rsplit("/", 1)[1])
-        try:
+        async with _other_database(server_dsn, "restore") as target:
             async with open_postgres_journal(target):
                 pass  # migrated, empty
-            bin_dir = find_bin_dir()
-            dump = await trio.run_process(
-                [bin_dir / "pg_dump", "--data-only", "-t", "journal", database_url],
-                capture_stdout=True,
-            )
-            await trio.run_process(
-                [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
-            )
+            await _copy_journal(database_url, target)
             async with open_postgres_journal(target) as restored:
                 await restored.project()  # opening starts on it; this waits for it
                 assert await _tables(target) == source
                 report = await audit(restored)
             assert report["ok"], report["problems"]
             assert report["trades"] == 1
-        finally:
-            await trio.to_thread.run_sync(drop_database, server_dsn, target.rsplit("/", 1)[1])
+
+
+@asynccontextmanager
+async def _other_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new empty database on the test server, dropped afterwards; its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await trio.to_thread.run_sync(create_database, server_dsn, name)
+    try:
+        yield with_database(server_dsn, name)
+    finally:
+        await trio.to_thread.run_sync(drop_database, server_dsn, name)
+
+
+async def _copy_journal(source: str, target: str) -> None:
+    """The journal's rows alone, as ``pg_dump --data-only -t journal`` has them, into ``target``."""
+    bin_dir = find_bin_dir()
+    dump = await trio.run_process(
+        [bin_dir / "pg_dump", "--data-only", "-t", "journal", source], capture_stdout=True
+    )
+    await trio.run_process(
+        [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
+    )
+
+
+FUNDED = {DAVE: 10 * ONE_LOT, ERIN: RICH}
+"""Enough for Dave to go long 10 lots of the margin symbol."""
+
+
+async def _close_part_with_reduce_only(engine: Engine) -> None:
+    """Dave goes long 10, then sells part of it reduce-only: one order rests, and one
+    the book rejects (post-only, it would cross Erin's bid)."""
+    await trade(engine, ERIN, DAVE, 10, 100_000)
+    await place(engine, buy(ERIN, 5, 99_000, SYMBOL))
+    rests = await place(engine, reducing(Side.SELL, 4, 101_000))
+    refused = await reject(engine, attrs.evolve(reducing(Side.SELL, 2, 99_000), post_only=True))
+    assert refused.order is not None  # journaled: the book refused it
+    assert (rests.order.status, refused.order.status) == (OrderStatus.OPEN, OrderStatus.REJECTED)
+
+
+async def test_orders_show_reduce_only_as_the_engine_does(database_url: str) -> None:
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            margin_market(journal, FUNDED) as engine,  # type: ignore[arg-type]
+        ):
+            await _close_part_with_reduce_only(engine)
+            await journal.project()
+            rows = await sql(
+                database_url, "SELECT order_id, status, reduce_only FROM orders ORDER BY order_id"
+            )
+            for order_id, status, reduce_only in rows:
+                view = await engine.order(OrderId(order_id))
+                assert view is not None
+                assert (status, reduce_only) == (str(view.status), view.reduce_only), view
+        assert [row["status"] for row in rows if row["reduce_only"]] == ["open", "rejected"]
+
+        before = await _tables(database_url)
+        await sql(
+            database_url,
+            "TRUNCATE instruments, users, orders, trades, ledger_entries, balances",
+            "SELECT project_journal(0, (SELECT max(id) FROM journal))",
+        )
+        assert await _tables(database_url) == before
+
+        async with open_postgres_journal(database_url) as journal:
+            report = await audit(journal)
+            assert report["ok"], report["problems"]
+            await sql(database_url, "UPDATE orders SET reduce_only = false")
+            report = await audit(journal)
+    assert [p for p in report["problems"] if "reduce-only orders by status" in p], report
+
+
+async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_it(
+    server_dsn: str, database_url: str
+) -> None:
+    """A database as 0003 left it, its orders projected from a journal that holds
+    reduce-only orders and a spec written before specs had the field: 0004 adds
+    ``orders.reduce_only`` and fills it as the projection does."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            margin_market(journal, FUNDED) as engine,  # type: ignore[arg-type]
+        ):
+            await _close_part_with_reduce_only(engine)
+        projected = "SELECT order_id, reduce_only FROM orders ORDER BY order_id"
+        expected = [tuple(row) for row in await sql(database_url, projected)]
+        async with _other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=3))
+            assert applied == [1, 2, 3]
+            await _copy_journal(database_url, target)
+            [(old,)] = await sql(
+                target,
+                """
+                UPDATE journal
+                SET payload = replace(payload::text, '"reduce_only":false,', '')::json
+                WHERE id = (SELECT min(id) FROM journal WHERE type = 'OrderAccepted')
+                RETURNING payload::text
+                """,
+            )
+            assert '"spec"' in old
+            assert "reduce_only" not in old
+            await sql(target, "SELECT project_pending()")
+            assert await trio.to_thread.run_sync(run_migrations, target) == [4]
+            upgraded = [tuple(row) for row in await sql(target, projected)]
+    assert upgraded == expected
+    assert [reduce_only for _, reduce_only in expected].count(True) == 2
 
 
 async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_url: str) -> None:

@@ -164,6 +164,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "average_price": average,
         "status": row["status"],
         "reason": row["reason"],
+        "reduce_only": row["reduce_only"],
         "created_at": format_decimal(row["created_at"]),
         "updated_at": format_decimal(row["updated_at"]),
     }

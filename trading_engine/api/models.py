@@ -193,6 +193,7 @@ class OrderFields(BaseModel):
     average_price: str | None
     status: str
     reason: str | None
+    reduce_only: bool
     created_at: str
     updated_at: str
 
@@ -202,7 +203,6 @@ class Order(OrderFields):
 
     user_id: str
     post_only: bool
-    reduce_only: bool
     trades: list[TradeOut]
 
 

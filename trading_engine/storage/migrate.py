@@ -70,8 +70,12 @@ if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 
-async def migrate(connection: Connection) -> list[int]:
-    """Apply the pending migrations in one transaction; return the versions applied."""
+async def migrate(connection: Connection, *, upto: int | None = None) -> list[int]:
+    """Apply the pending migrations in one transaction; return the versions applied.
+
+    ``upto`` stops after that version (a database as an older build left it,
+    for a test of the next migration); by default every one is applied.
+    """
     migrations = load_migrations()
     known = {m.version for m in migrations}
     async with connection.transaction():
@@ -94,7 +98,7 @@ async def migrate(connection: Connection) -> list[int]:
             )
         done: list[int] = []
         for migration in migrations:
-            if migration.version in applied:
+            if migration.version in applied or (upto is not None and migration.version > upto):
                 continue
             await connection.execute(migration.sql)
             await connection.execute(

@@ -575,7 +575,7 @@ _MAX_ID: Final = (1 << 63) - 1
 
 _ORDER_HISTORY: Final = """
 SELECT order_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,
-       quantity, filled, remaining, filled_value, status, reason,
+       quantity, filled, remaining, filled_value, status, reason, reduce_only,
        extract(epoch FROM created_at) AS created_at, extract(epoch FROM updated_at) AS updated_at
 FROM orders WHERE user_id = $1 AND order_id < $2
 ORDER BY order_id DESC LIMIT $3
@@ -643,13 +643,17 @@ async def _aio_read_tables(pool: asyncpg.Pool) -> dict[str, Any]:
             "SELECT count(*) AS total,"
             " count(*) FILTER (WHERE settlement_status <> 'settled') AS unsettled FROM trades"
         )
-        orders = await connection.fetch("SELECT status, count(*) FROM orders GROUP BY status")
+        orders = await connection.fetch(
+            "SELECT status, count(*), count(*) FILTER (WHERE reduce_only) AS reduce_only"
+            " FROM orders GROUP BY status"
+        )
     assert trades is not None
     return {
         "balances": {(r["account"], r["asset"]): int(r["amount"]) for r in balances},
         "trades": trades["total"],
         "unsettled": trades["unsettled"],
         "orders": {r["status"]: r["count"] for r in orders},
+        "reduce_only_orders": {r["status"]: r["reduce_only"] for r in orders if r["reduce_only"]},
     }
 
 

@@ -198,7 +198,7 @@
     }
     $("base-asset").textContent = s.base_asset;
     $("quote-asset").textContent = s.quote_asset;
-    renderSubmitButton();
+    renderOrderForm();
   }
 
   // ------------------------------------------------------------------ the socket
@@ -550,7 +550,7 @@
         el("td", { text: o.order_id }),
         el("td", { text: o.symbol }),
         el("td", { class: o.side === "buy" ? "buy" : "sell", text: o.side }),
-        el("td", { text: `${o.type} ${o.time_in_force}` }),
+        el("td", { text: `${o.type} ${o.time_in_force}${o.reduce_only ? " reduce-only" : ""}` }),
         el("td", { text: show(o.price) }),
         el("td", { text: o.quantity }),
         el("td", { text: o.filled_quantity }),
@@ -604,6 +604,13 @@
     form.time_in_force.disabled = market;
     form.post_only.disabled = market;
     if (market) form.price.value = "";
+    // Reduce-only exists on margin symbols only (the API refuses it on a spot one), so
+    // the box shows, and is sent, only when GET /symbols lists the symbol as margin.
+    const instrument = state.instruments.get(state.symbol);
+    const margin = Boolean(instrument) && instrument.mode === "margin";
+    $("reduce-only").hidden = !margin;
+    form.reduce_only.disabled = !margin;
+    if (!margin) form.reduce_only.checked = false;
     renderSubmitButton();
   }
 
@@ -634,6 +641,7 @@
       body.time_in_force = form.time_in_force.value;
       if (form.post_only.checked) body.post_only = true;
     }
+    if (form.reduce_only.checked && !form.reduce_only.disabled) body.reduce_only = true;
     const button = $("submit");
     button.disabled = true;
     try {
