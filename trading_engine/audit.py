@@ -138,15 +138,17 @@ async def _check_read_tables(
             f"read tables: {tables['trades']} trades, {tables['unsettled']} pending;"
             f" the journal: {settlement.trades} trades, {unposted} without a posting"
         )
-    replayed = dict(
-        Counter(str(record.status) for record in risk.orders.values())
-        + Counter(risk.finished_earlier)
-    )
+    # Every order: those risk keeps, and those it counted as it dropped them.
+    kept = Counter((str(r.status), r.spec.reduce_only) for r in risk.orders.values())
+    everything = kept + Counter(risk.finished_earlier)
+    replayed: Counter[str] = Counter()
+    reducing: Counter[str] = Counter()
+    for (status, reduce_only), count in everything.items():
+        replayed[status] += count
+        if reduce_only:
+            reducing[status] += count
     if tables["orders"] != replayed:
         problems.append(f"read tables: orders by status {tables['orders']}, replayed {replayed}")
-    reducing = dict(
-        Counter(str(record.status) for record in risk.orders.values() if record.spec.reduce_only)
-    )
     if tables["reduce_only_orders"] != reducing:
         problems.append(
             f"read tables: reduce-only orders by status {tables['reduce_only_orders']},"

@@ -164,8 +164,8 @@ class CommittedMixin(AmendMixin, FundsMixin):
         dropped = self.orders.pop(order_id, None)
         if dropped is None:
             return
-        status = str(dropped.status)
-        self.finished_earlier[status] = self.finished_earlier.get(status, 0) + 1
+        key = (str(dropped.status), dropped.spec.reduce_only)
+        self.finished_earlier[key] = self.finished_earlier.get(key, 0) + 1
         client_id = dropped.spec.client_order_id
         if (
             client_id is not None

@@ -152,8 +152,9 @@ class RiskState:
         self.client_ids: dict[tuple[UserId, ClientOrderId], OrderId] = {}
         """Client order ids of the orders in ``orders`` and of those on their way to
         their book: a resend within that window gets the original order."""
-        self.finished_earlier: dict[str, int] = {}
-        """Per final status, the finished orders dropped from ``orders`` (for audit)."""
+        self.finished_earlier: dict[tuple[str, bool], int] = {}
+        """The finished orders dropped from ``orders``, counted per (final status,
+        reduce-only), for the audit."""
         self._waiting: dict[OrderId, list[Any]] = {}
         self.user_trades: dict[UserId, deque[Trade]] = {}
         self.alerts: deque[dict[str, object]] = deque(maxlen=_KEEP_ALERTS)
