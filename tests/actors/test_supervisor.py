@@ -28,7 +28,7 @@ from trading_engine.actors.messages import OrderResult, Refused, Rejected
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderStatus, RejectReason
 from trading_engine.core.events import OrderAccepted
-from trading_engine.core.ids import Symbol
+from trading_engine.core.ids import ClientOrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage.journal import InMemoryJournal
@@ -120,17 +120,23 @@ async def test_orders_racing_a_crash_are_answered_and_lost_ones_release_their_ho
     # tasks interleave, the crash lands before, inside or after the batch the
     # symbol actor takes. Every order must be answered (filled in, or
     # ActorUnavailable if it never reached the journal) and hold only if open.
+    # A lost order's client order id is free again: its resend is a new order.
     config = EngineConfig(reply_timeout=1.0, settlement_interval=3600.0, max_restarts=1000)
     async with open_market(journal, config) as engine:
         accepted = 0
         for round_ in range(12):
             outcomes: list[str] = []
+            lost: list[int] = []
 
-            async def submit(i: int, outcomes: list[str] = outcomes) -> None:
+            async def submit(
+                i: int, outcomes: list[str] = outcomes, lost: list[int] = lost, r: int = round_
+            ) -> None:
+                order = buy(ALICE, 10, BTC_MID - i, client_order_id=ClientOrderId(f"{r}-{i}"))
                 try:
-                    result = await engine.submit(buy(ALICE, 10, BTC_MID - i))
+                    result = await engine.submit(order)
                 except TradingEngineError as exc:
                     outcomes.append(type(exc).__name__)
+                    lost.append(i)
                 else:
                     outcomes.append(type(result).__name__)
 
@@ -144,6 +150,13 @@ async def test_orders_racing_a_crash_are_answered_and_lost_ones_release_their_ho
                     for i in range(10, 20):
                         nursery.start_soon(submit, i)
             assert set(outcomes) <= {"OrderResult", ActorUnavailable.__name__}, outcomes
+            for i in lost:
+                again = await place(
+                    engine,
+                    buy(ALICE, 10, BTC_MID - i, client_order_id=ClientOrderId(f"{round_}-{i}")),
+                )
+                assert not again.duplicate
+                outcomes.append("OrderResult")
             await quiesce(engine)
             with trio.fail_after(5):
                 open_orders = await engine.user_orders(ALICE, open_only=True, limit=1000)

@@ -77,7 +77,9 @@ class PreTradeMixin(MarginMixin):
         else:
             self.accounts.hold(spec.order_id, user_id, hold_for(state.instrument, spec))
         if spec.client_order_id is not None:
-            self.client_ids[(user_id, spec.client_order_id)] = spec.order_id
+            key = (user_id, spec.client_order_id)
+            self.client_ids[key] = spec.order_id
+            self._unconfirmed_ids[spec.order_id] = key
         self._queue(request.symbol, MatchSubmit(spec, reply))
         return None
 
@@ -187,8 +189,8 @@ class PreTradeMixin(MarginMixin):
             self.liquidating.pop(liquidation, None)
 
     def _forget_pending(self, order_id: OrderId) -> None:
-        for key, known in list(self.client_ids.items()):
-            if known == order_id and order_id not in self.orders:
-                del self.client_ids[key]
+        key = self._unconfirmed_ids.pop(order_id, None)
+        if key is not None and order_id not in self.orders and self.client_ids.get(key) == order_id:
+            del self.client_ids[key]
         for waiter in self._waiting.pop(order_id, []):
             waiter.fail(EngineBusy("the original order did not reach the book: resend it"))

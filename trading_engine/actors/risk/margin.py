@@ -233,6 +233,7 @@ class MarginMixin(RiskState):
         self.next_order_id += 1
         self._set_order_margin(instrument, spec, spec.quantity)
         self.client_ids[(user_id, client_id)] = spec.order_id
+        self._unconfirmed_ids[spec.order_id] = (user_id, client_id)
         self._liquidation_orders[spec.order_id] = (user_id, symbol)
         self._queue(symbol, MatchCancelAll(user_id, None))
         self._queue(symbol, MatchSubmit(spec, None))

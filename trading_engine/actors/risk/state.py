@@ -121,6 +121,7 @@ class RiskState:
             "_config",
             "symbols",  # channels and limits: rebuilt from each symbol's status
             "_waiting",
+            "_unconfirmed_ids",
             "_outgoing",
             "_amending",
             "_account_events",
@@ -156,6 +157,8 @@ class RiskState:
         """The finished orders dropped from ``orders``, counted per (final status,
         reduce-only), for the audit."""
         self._waiting: dict[OrderId, list[Any]] = {}
+        self._unconfirmed_ids: dict[OrderId, tuple[UserId, ClientOrderId]] = {}
+        """The client order ids of orders sent to their book and not yet journaled."""
         self.user_trades: dict[UserId, deque[Trade]] = {}
         self.alerts: deque[dict[str, object]] = deque(maxlen=_KEEP_ALERTS)
         self.stp_counts: dict[UserId, int] = {}
