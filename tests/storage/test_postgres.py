@@ -191,6 +191,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (2, "read_tables"),
         (3, "snapshots"),
         (4, "orders_reduce_only"),
+        (5, "cheaper_projection"),
     ]
 
 

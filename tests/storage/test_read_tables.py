@@ -296,7 +296,7 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
             assert '"spec"' in old
             assert "reduce_only" not in old
             await sql(target, "SELECT project_pending()")
-            assert await trio.to_thread.run_sync(run_migrations, target) == [4]
+            assert (await trio.to_thread.run_sync(run_migrations, target))[0] == 4
             upgraded = [tuple(row) for row in await sql(target, projected)]
     assert upgraded == expected
     assert [reduce_only for _, reduce_only in expected].count(True) == 2
