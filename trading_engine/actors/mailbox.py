@@ -55,29 +55,54 @@ class ReplyTimeout(TradingEngineError):
 
 
 class Reply(Generic[T]):
-    """A one-shot answer. ``send`` or ``fail`` once; ``wait`` returns or raises it."""
+    """A one-shot answer. ``send`` or ``fail`` once; ``wait`` returns or raises it.
 
-    __slots__ = ("_done", "_error", "_value")
+    Built on Trio's low-level parking (``wait_task_rescheduled``) rather than a
+    ``trio.Event``: every request makes one, and an Event brings a parking lot
+    and its dict with it.
+    """
+
+    __slots__ = ("_done", "_error", "_value", "_waiters")
 
     def __init__(self) -> None:
-        self._done = trio.Event()
+        self._done = False
         self._value: T | None = None
         self._error: BaseException | None = None
+        self._waiters: list[trio.lowlevel.Task] | None = None
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._done
 
     def send(self, value: T) -> None:
         """Answer; a second answer is ignored (a crash path may race a late one)."""
-        if not self._done.is_set():
+        if not self._done:
             self._value = value
-            self._done.set()
+            self._wake()
 
     def fail(self, error: BaseException) -> None:
-        if not self._done.is_set():
+        if not self._done:
             self._error = error
-            self._done.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        self._done = True
+        waiters, self._waiters = self._waiters, None
+        for task in waiters or ():
+            trio.lowlevel.reschedule(task)
+
+    async def _park(self) -> None:
+        task = trio.lowlevel.current_task()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            if self._waiters is not None and task in self._waiters:
+                self._waiters.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def close(self) -> None:
         """Fail the asker with ``ActorUnavailable`` unless already answered."""
@@ -96,12 +121,14 @@ class Reply(Generic[T]):
 
     async def wait(self, timeout: float = math.inf) -> T:
         """The answer; raises what the actor failed it with, or ``ReplyTimeout``."""
-        if math.isinf(timeout):
-            await self._done.wait()
+        if self._done:
+            await trio.lowlevel.checkpoint()
+        elif math.isinf(timeout):
+            await self._park()
         else:
             with trio.move_on_after(timeout):
-                await self._done.wait()
-            if not self._done.is_set():
+                await self._park()
+            if not self._done:
                 raise ReplyTimeout(f"no answer within {timeout} s")
         return self.result()
 
