@@ -14,7 +14,7 @@ from tests.api.test_rest import ALICE, BOB, list_perp_and_fund, order
 _SAME = (
     "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "price",
     "stop_price", "quantity", "filled_quantity", "remaining_quantity", "average_price",
-    "status", "reason", "reduce_only",
+    "status", "reason", "reduce_only", "post_only",
 )  # fmt: skip
 
 
@@ -40,7 +40,10 @@ async def trade_a_little(server: Server) -> None:
             assert (await bob.post("/orders", json=order("sell", "0.5", price))).status_code == 201
         taker = await alice.post("/orders", json=order("buy", "0.7", "30010", client_order_id="a1"))
         assert len(taker.json()["trades"]) == 2
-        rest = (await alice.post("/orders", json=order("buy", "0.2", "29000"))).json()
+        rest = (
+            await alice.post("/orders", json=order("buy", "0.2", "29000", post_only=True))
+        ).json()
+        assert rest["post_only"] is True
         assert (await alice.delete(f"/orders/{rest['order_id']}")).status_code == 200
 
 
@@ -64,6 +67,7 @@ async def test_order_history_pages_through_what_the_live_view_shows(server: Serv
         # The tables keep microseconds; the engine, nanoseconds.
         assert abs(Decimal(old["created_at"]) - Decimal(new["created_at"])) < Decimal("1e-6")
     assert history[0]["status"] == "cancelled"
+    assert [o["post_only"] for o in history] == [True, False]
     assert history[1]["client_order_id"] == "a1"
     assert history[1]["average_price"] is not None
 

@@ -192,6 +192,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (3, "snapshots"),
         (4, "orders_reduce_only"),
         (5, "cheaper_projection"),
+        (6, "orders_post_only"),
     ]
 
 

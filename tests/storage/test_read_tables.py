@@ -242,13 +242,16 @@ async def test_orders_show_reduce_only_as_the_engine_does(database_url: str) -> 
             await _close_part_with_reduce_only(engine)
             await journal.project()
             rows = await sql(
-                database_url, "SELECT order_id, status, reduce_only FROM orders ORDER BY order_id"
+                database_url,
+                "SELECT order_id, status, reduce_only, post_only FROM orders ORDER BY order_id",
             )
-            for order_id, status, reduce_only in rows:
+            for order_id, status, reduce_only, post_only in rows:
                 view = await engine.order(OrderId(order_id))
                 assert view is not None
-                assert (status, reduce_only) == (str(view.status), view.reduce_only), view
+                seen = (str(view.status), view.reduce_only, view.post_only)
+                assert (status, reduce_only, post_only) == seen, view
         assert [row["status"] for row in rows if row["reduce_only"]] == ["open", "rejected"]
+        assert [row["status"] for row in rows if row["post_only"]] == ["rejected"]
 
         before = await _tables(database_url)
         await sql(
@@ -271,14 +274,15 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
 ) -> None:
     """A database as 0003 left it, its orders projected from a journal that holds
     reduce-only orders and a spec written before specs had the field: 0004 adds
-    ``orders.reduce_only`` and fills it as the projection does."""
+    ``orders.reduce_only`` and 0006 ``orders.post_only``, and they fill them as the
+    projection does."""
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
             margin_market(journal, FUNDED) as engine,  # type: ignore[arg-type]
         ):
             await _close_part_with_reduce_only(engine)
-        projected = "SELECT order_id, reduce_only FROM orders ORDER BY order_id"
+        projected = "SELECT order_id, reduce_only, post_only FROM orders ORDER BY order_id"
         expected = [tuple(row) for row in await sql(database_url, projected)]
         async with _other_database(server_dsn, "upgrade") as target:
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=3))
@@ -299,7 +303,8 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
             assert (await trio.to_thread.run_sync(run_migrations, target))[0] == 4
             upgraded = [tuple(row) for row in await sql(target, projected)]
     assert upgraded == expected
-    assert [reduce_only for _, reduce_only in expected].count(True) == 2
+    assert [reduce_only for _, reduce_only, _ in expected].count(True) == 2
+    assert [post_only for _, _, post_only in expected].count(True) == 1
 
 
 async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_url: str) -> None:

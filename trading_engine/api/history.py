@@ -165,6 +165,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "status": row["status"],
         "reason": row["reason"],
         "reduce_only": row["reduce_only"],
+        "post_only": row["post_only"],
         "created_at": format_decimal(row["created_at"]),
         "updated_at": format_decimal(row["updated_at"]),
     }

@@ -194,6 +194,7 @@ class OrderFields(BaseModel):
     status: str
     reason: str | None
     reduce_only: bool
+    post_only: bool
     created_at: str
     updated_at: str
 
@@ -202,7 +203,6 @@ class Order(OrderFields):
     """An order as the engine holds it, and the trades it made (on submit)."""
 
     user_id: str
-    post_only: bool
     trades: list[TradeOut]
 
 
