@@ -10,7 +10,9 @@
 # demo_bob at one price, as `make loadtest` does), which needs far less CPU
 # than the Python client on the same two cores. With WARMUP=N, hey sends the
 # same rate for N seconds first, and the subscribers neither count nor time
-# the deltas of those N seconds. Prints one JSON object for
+# the deltas of those N seconds. With SERVER_WARMUP=N, hey sends the same rate
+# for N seconds before the subscribers connect (the server warm, the
+# connections new). Prints one JSON object for
 # the orders (served per second, HTTP latency), then the subscribers' (deltas,
 # seq gaps, delivery latency). With PROFILE=FILE, py-spy (`pip install
 # py-spy`) records the server meanwhile (a flame graph; PROFILE_FORMAT=raw for
@@ -23,6 +25,7 @@ SECONDS_=${SECONDS_:-8}
 SUBSCRIBERS=${SUBSCRIBERS:-500}
 ORDERS=${ORDERS:-loadtest}
 WARMUP=${WARMUP:-0}
+SERVER_WARMUP=${SERVER_WARMUP:-0}
 BIN=${BIN:-.venv/bin}
 
 . benchmarks/serve_demo.sh
@@ -52,6 +55,9 @@ hey_orders() {
               ok, ok / s, p50 * 1000, p99 * 1000 }'
 }
 
+if [ "$SERVER_WARMUP" -gt 0 ]; then
+    hey_orders "$SERVER_WARMUP" >/dev/null
+fi
 node --experimental-websocket --no-warnings benchmarks/ws_subscribers.mjs \
     "ws://127.0.0.1:$PORT/api/v1/trading/ws" "$SUBSCRIBERS" $((SECONDS_ + WARMUP + 8)) "$WARMUP" \
     >"$DATA/subscribers.json" &
