@@ -207,8 +207,7 @@ class Ledger:
         self._applied += 1
         if self._remember:
             self._newest.append(posting.posting_id)
-            if len(self._newest) > self._remember:
-                del self._postings[self._newest.popleft()]
+            self._forget_oldest()
         for entry in posting.entries:
             key = (entry.account, entry.asset)
             balance = self._balances.get(key, 0) + entry.amount
@@ -231,10 +230,15 @@ class Ledger:
         if count and not self._remember:
             self._newest = deque(self._postings)
         self._remember = count
-        while count and len(self._newest) > count:
-            del self._postings[self._newest.popleft()]
-        if not count:
+        if count:
+            self._forget_oldest()
+        else:
             self._newest.clear()
+
+    def _forget_oldest(self) -> None:
+        """Drop the oldest posting ids beyond ``remember``."""
+        while len(self._newest) > self._remember:
+            del self._postings[self._newest.popleft()]
 
     def __contains__(self, posting_id: object) -> bool:
         """Whether ``posting_id`` was applied (among the ``remember`` newest, if set)."""

@@ -33,7 +33,7 @@ from trading_engine.actors.messages import (
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
 from trading_engine.core.enums import OrderType, RejectReason, Side
-from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import Hold, check_order, hold_for, protection_price
 from trading_engine.errors import InvalidInput
@@ -188,9 +188,15 @@ class PreTradeMixin(MarginMixin):
         if liquidation is not None:
             self.liquidating.pop(liquidation, None)
 
+    def _forget_client_id(self, key: tuple[UserId, ClientOrderId], order_id: OrderId) -> None:
+        """``order_id`` is gone: its client order id (``key``) is free, unless it names
+        another order by now."""
+        if self.client_ids.get(key) == order_id:
+            del self.client_ids[key]
+
     def _forget_pending(self, order_id: OrderId) -> None:
         key = self._unconfirmed_ids.pop(order_id, None)
-        if key is not None and order_id not in self.orders and self.client_ids.get(key) == order_id:
-            del self.client_ids[key]
+        if key is not None and order_id not in self.orders:
+            self._forget_client_id(key, order_id)
         for waiter in self._waiting.pop(order_id, []):
             waiter.fail(EngineBusy("the original order did not reach the book: resend it"))

@@ -169,11 +169,8 @@ class CommittedMixin(AmendMixin, FundsMixin):
         key = (str(dropped.status), dropped.spec.reduce_only)
         self.finished_earlier[key] = self.finished_earlier.get(key, 0) + 1
         client_id = dropped.spec.client_order_id
-        if (
-            client_id is not None
-            and self.client_ids.get((dropped.spec.user_id, client_id)) == order_id
-        ):
-            del self.client_ids[(dropped.spec.user_id, client_id)]
+        if client_id is not None:
+            self._forget_client_id((dropped.spec.user_id, client_id), order_id)
 
     def _answer_waiting(self, order_id: OrderId, record: OrderRecord) -> None:
         for waiter in self._waiting.pop(order_id, []):
