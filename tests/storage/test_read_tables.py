@@ -32,7 +32,7 @@ from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import Deposited
-from trading_engine.core.enums import OrderStatus, OrderType, Side
+from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.storage.local_pg import find_bin_dir
 from trading_engine.storage.postgres import (
@@ -48,7 +48,7 @@ TABLES = {
     "users": "user_id",
     "orders": "order_id",
     "trades": "symbol, trade_id",
-    "ledger_entries": "posting_id, account, asset",
+    "ledger_entries": "posting_id, entry",
     "balances": "account, asset",
 }
 
@@ -216,6 +216,79 @@ async def _copy_journal(source: str, target: str) -> None:
     await trio.run_process(
         [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
     )
+
+
+async def _trade_with_herself(engine: Engine) -> None:
+    """Alice buys from herself (no self-trade prevention): her trade's posting
+    credits and debits her account in each asset."""
+    await place(engine, sell(ALICE, 3, BTC_MID))
+    await place(engine, buy(ALICE, 2, BTC_MID, stp=StpMode.NONE))
+    await place(engine, buy(BOB, 1, BTC_MID))  # and one ordinary trade beside it
+
+
+async def _balances_equal_the_ledger(engine: Engine, dsn: str) -> None:
+    for user in (ALICE, BOB):
+        for asset in ("AIT", "BTC"):
+            rows = await sql(
+                dsn,
+                f"SELECT amount FROM balances WHERE account = 'user:{user}' AND asset = '{asset}'",
+            )
+            expected = await engine.ledger_balance(user, asset)
+            assert (rows[0][0] if rows else 0) == expected, (user, asset)
+
+
+async def test_a_posting_with_two_entries_for_one_account_projects_both(
+    database_url: str,
+) -> None:
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,  # type: ignore[arg-type]
+        ):
+            await _trade_with_herself(engine)
+            answer = await settle_everything(engine, journal)  # type: ignore[arg-type]
+            assert len(answer["settled"]) == 2
+            await journal.project()
+            postings = [
+                e
+                for _, e in await journal.read_all()
+                if type(e).__name__ == "Posted" and e.kind == "trade"
+            ]
+            accounts = [[(a, asset) for a, asset, _ in p.entries] for p in postings]
+            assert any(len(set(pairs)) < len(pairs) for pairs in accounts), "Alice twice"
+            rows = await sql(
+                database_url, "SELECT count(*) FROM ledger_entries WHERE kind = 'trade'"
+            )
+            assert rows[0][0] == sum(len(p.entries) for p in postings)
+            await _balances_equal_the_ledger(engine, database_url)
+        async with open_postgres_journal(database_url) as journal:
+            report = await audit(journal)
+    assert report["ok"], report["problems"]
+
+
+async def test_migration_0007_numbers_the_entries_projected_before_it(
+    server_dsn: str, database_url: str
+) -> None:
+    """A database as 0006 left it, with a self-trade's posting projected: one of
+    Alice's two entries per asset was dropped. 0007 refills the ledger entries
+    from the journal and recomputes the balances."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,  # type: ignore[arg-type]
+        ):
+            await _trade_with_herself(engine)
+            await settle_everything(engine, journal)  # type: ignore[arg-type]
+        expected = await _tables(database_url)
+        async with _other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=6))
+            assert applied == [1, 2, 3, 4, 5, 6]
+            await _copy_journal(database_url, target)
+            await sql(target, "SELECT project_pending()")
+            before = await sql(target, "SELECT * FROM balances ORDER BY account, asset")
+            assert [tuple(row) for row in before] != expected["balances"], "0006 dropped one"
+            assert (await trio.to_thread.run_sync(run_migrations, target)) == [7]
+            assert await _tables(target) == expected
 
 
 FUNDED = {DAVE: 10 * ONE_LOT, ERIN: RICH}
