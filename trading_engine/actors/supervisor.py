@@ -38,6 +38,7 @@ from trading_engine.actors.messages import (
     Refused,
     Rejected,
     ReleaseHolds,
+    SupervisorNotice,
     SymbolBatch,
     SymbolStatus,
 )
@@ -83,7 +84,7 @@ class Supervisor:
         self,
         journal: Journal,
         journal_inbox: trio.MemorySendChannel[Commit],
-        notify: Callable[[object], None],
+        notify: Callable[[SupervisorNotice], None],
         *,
         inbox_size: int = 10_000,
         max_restarts: int = 5,

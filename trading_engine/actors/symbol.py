@@ -65,7 +65,7 @@ class SymbolActor:
         matcher: Matcher,
         inbox: trio.MemoryReceiveChannel[SymbolBatch],
         journal: trio.MemorySendChannel[Commit],
-        notify_risk: Callable[[object], None],
+        notify_risk: Callable[[ReleaseHolds], None],
     ) -> None:
         self.matcher = matcher
         self.symbol: Symbol = matcher.symbol

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import trio
 
-from trading_engine.actors.messages import Commit, SymbolBatch, SymbolCommand
+from trading_engine.actors.messages import Commit, RiskMessage, SymbolBatch, SymbolCommand
 from trading_engine.core.enums import Side
 from trading_engine.core.events import Journaled, Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
@@ -135,7 +135,7 @@ class RiskState:
 
     def __init__(
         self,
-        inbox: trio.MemoryReceiveChannel[Any],
+        inbox: trio.MemoryReceiveChannel[RiskMessage],
         journal: trio.MemorySendChannel[Commit],
         config: RiskConfig,
         margin_rates: MarginRates = DEFAULT_MARGIN_RATES,
