@@ -22,6 +22,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import assert_never
 
 import attrs
 import trio
@@ -30,6 +31,7 @@ from trading_engine.actors.mailbox import Reply
 from trading_engine.actors.messages import (
     BookSnapshot,
     Commit,
+    Crash,
     Expire,
     MatchAmend,
     MatchCancel,
@@ -38,8 +40,10 @@ from trading_engine.actors.messages import (
     Refused,
     Rejected,
     ReleaseHolds,
+    SetReference,
     SupervisorNotice,
     SymbolBatch,
+    SymbolCommand,
     SymbolStatus,
 )
 from trading_engine.actors.symbol import SymbolActor, rebuild_matcher
@@ -284,9 +288,7 @@ class Supervisor:
                 async for batch in handle.receive:
                     released: list[OrderId] = []
                     for command in batch.commands:
-                        _refuse(command, reason, released)
-                        if isinstance(command, BookSnapshot):
-                            command.reply.send((matcher.seq, *matcher.depth(command.depth)))
+                        _answer_halted(command, reason, matcher, released)
                     if released:
                         self._notify(ReleaseHolds(tuple(released)))
         handle.scope = None
@@ -304,7 +306,11 @@ class Supervisor:
                         handle.send.send_nowait(SymbolBatch((Expire(now),)))
 
 
-def _refuse(command: object, reason: str, released: list[OrderId]) -> None:
+def _answer_halted(
+    command: SymbolCommand, reason: str, matcher: Matcher, released: list[OrderId]
+) -> None:
+    """Answer a command of a halted symbol: refuse it, or read the frozen book for a
+    snapshot. A submit's order goes to ``released``: its hold is to be released."""
     refusal = Refused("symbol_halted", f"symbol halted: {reason}")
     match command:
         case MatchSubmit(spec=spec, reply=reply):
@@ -317,3 +323,9 @@ def _refuse(command: object, reason: str, released: list[OrderId]) -> None:
         case MatchCancelAll(reply=reply):
             if reply is not None:
                 reply.send([])
+        case BookSnapshot(depth=depth, reply=reply):
+            reply.send((matcher.seq, *matcher.depth(depth)))
+        case Expire() | SetReference() | Crash():
+            pass  # nothing to answer, and a halted symbol does not run them
+        case _:
+            assert_never(command)

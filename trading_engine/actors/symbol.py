@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 import trio
 
@@ -161,6 +161,8 @@ class SymbolActor:
                 return []
             case Crash(message=message):
                 raise InvariantViolation(message)
+            case _:
+                assert_never(command)
 
     def _record(self, order_id: OrderId) -> OrderRecord | None:
         """The order as it stands before a command changes it (the matcher mutates in place)."""
