@@ -594,7 +594,8 @@ async def _replay(journal: Journal, actors: Actors) -> Recovered:
         tips[stream] = batch[-1].seq
         if stream == SYMBOLS_STREAM:
             for event in batch:
-                supervisor.recover(event)
+                # The stream holds what the supervisor wrote (SymbolsStreamEvent) alone.
+                supervisor.recover(event)  # type: ignore[arg-type]
             _announce(actors)
         elif stream == LEDGER_STREAM:
             settlement.apply(stream, batch)

@@ -52,6 +52,7 @@ from trading_engine.core.account_events import (
     InstrumentListed,
     SymbolHalted,
     SymbolResumed,
+    SymbolsStreamEvent,
 )
 from trading_engine.core.enums import RejectReason
 from trading_engine.core.events import Journaled
@@ -109,7 +110,7 @@ class Supervisor:
 
     # ------------------------------------------------------------ recovery and start
 
-    def recover(self, event: Journaled) -> None:
+    def recover(self, event: SymbolsStreamEvent) -> None:
         """Apply one journaled ``$symbols`` event before the actors start."""
         self.seq = event.seq
         match event:
@@ -121,6 +122,8 @@ class Supervisor:
             case SymbolResumed(symbol=symbol):
                 self.handles[symbol].halted = None
                 self._announce(self.handles[symbol])
+            case _:
+                assert_never(event)
 
     def restore(
         self, seq: int, symbols: dict[Symbol, tuple[Instrument, str | None, Matcher]]
@@ -211,7 +214,7 @@ class Supervisor:
         if handle.scope is not None:
             handle.scope.cancel()
 
-    async def _write(self, event: Journaled) -> None:
+    async def _write(self, event: SymbolsStreamEvent) -> None:
         reply: Reply[None] = Reply()
         await self._journal_inbox.send(Commit(SYMBOLS_STREAM, [event], ((reply, None),)))
         await reply.wait()
