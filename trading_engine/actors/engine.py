@@ -28,7 +28,13 @@ import trio
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
-from trading_engine.actors.marketdata import MarketDataActor, Outbox, Subscribe, Unsubscribe
+from trading_engine.actors.marketdata import (
+    MarketDataActor,
+    MarketDataMessage,
+    Outbox,
+    Subscribe,
+    Unsubscribe,
+)
 from trading_engine.actors.messages import (
     AmendOrder,
     BookSnapshot,
@@ -43,12 +49,16 @@ from trading_engine.actors.messages import (
     MoveFunds,
     OrderRequest,
     OrderResult,
+    PricingMessage,
     Query,
     Refused,
     RiskCheck,
+    RiskMessage,
+    SettlementMessage,
     SettleTrades,
     SubmitOrder,
     SubmitOutcome,
+    SupervisorNotice,
     SymbolBatch,
     SymbolStatus,
 )
@@ -73,6 +83,7 @@ from trading_engine.storage.redis import RedisPublisher
 __all__ = ["Engine", "Recovered", "open_engine", "snapshot_journal", "snapshot_version"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class Engine:
@@ -98,9 +109,7 @@ class Engine:
 
     # ------------------------------------------------------------ plumbing
 
-    async def _ask(
-        self, make: Callable[[Reply[T]], object], inbox: trio.MemorySendChannel[Any] | None = None
-    ) -> T:
+    async def _ask(self, make: Callable[[Reply[T]], M], inbox: trio.MemorySendChannel[M]) -> T:
         # A counter and a parking lot rather than a CapacityLimiter: the limiter
         # reschedules the task on every acquire, which is a whole extra trip
         # through the scheduler per request even when slots are free.
@@ -110,7 +119,7 @@ class Engine:
         try:
             reply: Reply[T] = Reply()
             try:
-                (inbox or self._risk).send_nowait(make(reply))
+                inbox.send_nowait(make(reply))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise ActorUnavailable("the engine is not running") from None
             self._deadlines.watch(reply)
@@ -120,21 +129,23 @@ class Engine:
             if self._slots:
                 self._slots.unpark()
 
-    async def _query(self, what: str, *args: object, inbox: Any = None) -> Any:
-        return await self._ask(lambda reply: Query(what, args, reply), inbox)
+    async def _query(
+        self, what: str, *args: object, inbox: trio.MemorySendChannel[Query] | None = None
+    ) -> Any:
+        return await self._ask(lambda reply: Query(what, args, reply), inbox or self._risk)
 
     # ------------------------------------------------------------ orders
 
     async def submit(self, request: OrderRequest) -> SubmitOutcome:
         """Place an order; answers once its events are durable. Raises ``InvalidInput``."""
-        return await self._ask(lambda reply: SubmitOrder(request, reply))
+        return await self._ask(lambda reply: SubmitOrder(request, reply), self._risk)
 
     async def check(self, request: OrderRequest) -> RiskCheck:
         """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""
-        return await self._ask(lambda reply: CheckOrder(request, reply))
+        return await self._ask(lambda reply: CheckOrder(request, reply), self._risk)
 
     async def cancel(self, order_id: OrderId, user_id: UserId | None) -> OrderResult | Refused:
-        return await self._ask(lambda reply: CancelOrder(order_id, user_id, reply))
+        return await self._ask(lambda reply: CancelOrder(order_id, user_id, reply), self._risk)
 
     async def amend(
         self,
@@ -144,7 +155,9 @@ class Engine:
         price: int | None = None,
         quantity: int | None = None,
     ) -> OrderResult | Refused:
-        return await self._ask(lambda reply: AmendOrder(order_id, user_id, price, quantity, reply))
+        return await self._ask(
+            lambda reply: AmendOrder(order_id, user_id, price, quantity, reply), self._risk
+        )
 
     async def cancel_all(self, user_id: UserId, symbol: Symbol | None = None) -> list[OrderView]:
         """Cancel the user's open orders in ``symbol``, or in every symbol."""
@@ -152,7 +165,10 @@ class Engine:
         cancelled: list[OrderView] = []
         for each in symbols:
             cancelled.extend(
-                await self._ask(lambda reply, s=each: CancelAllOrders(user_id, s, reply))  # type: ignore[misc]
+                await self._ask(
+                    lambda reply, s=each: CancelAllOrders(user_id, s, reply),  # type: ignore[misc]
+                    self._risk,
+                )
             )
         return cancelled
 
@@ -175,14 +191,20 @@ class Engine:
     async def create_user(
         self, user_id: UserId, api_key_hash: str, owner: str | None = None
     ) -> Refused | None:
-        return await self._ask(lambda reply: CreateUser(user_id, owner, api_key_hash, reply))
+        return await self._ask(
+            lambda reply: CreateUser(user_id, owner, api_key_hash, reply), self._risk
+        )
 
     async def deposit(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
         """Credit ``amount`` minor units; answers the new ``(available, held)`` once durable."""
-        return await self._ask(lambda reply: MoveFunds(user_id, asset, amount, False, reply))
+        return await self._ask(
+            lambda reply: MoveFunds(user_id, asset, amount, False, reply), self._risk
+        )
 
     async def withdraw(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
-        return await self._ask(lambda reply: MoveFunds(user_id, asset, amount, True, reply))
+        return await self._ask(
+            lambda reply: MoveFunds(user_id, asset, amount, True, reply), self._risk
+        )
 
     async def balances(self, user_id: UserId) -> dict[str, tuple[int, int]]:
         result: dict[str, tuple[int, int]] = await self._query("balances", user_id)
@@ -340,10 +362,10 @@ class Engine:
 
 @attrs.frozen
 class _Inboxes:
-    risk: trio.MemorySendChannel[Any]
-    pricing: trio.MemorySendChannel[Any]
-    settlement: trio.MemorySendChannel[Any]
-    market_data: trio.MemorySendChannel[Any]
+    risk: trio.MemorySendChannel[RiskMessage]
+    pricing: trio.MemorySendChannel[PricingMessage]
+    settlement: trio.MemorySendChannel[SettlementMessage]
+    market_data: trio.MemorySendChannel[MarketDataMessage]
 
 
 @attrs.define
@@ -425,32 +447,41 @@ def _make_actors(
     journal: Journal,
     redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
 ) -> Actors:
-    channels = {name: trio.open_memory_channel[Any](math.inf) for name in _ACTORS}
-    inboxes = _Inboxes(*(channels[name][0] for name in _ACTORS))
+    risk_send, risk_receive = trio.open_memory_channel[RiskMessage](math.inf)
+    pricing_send, pricing_receive = trio.open_memory_channel[PricingMessage](math.inf)
+    settlement_send, settlement_receive = trio.open_memory_channel[SettlementMessage](math.inf)
+    market_data_send, market_data_receive = trio.open_memory_channel[MarketDataMessage](math.inf)
+    inboxes = _Inboxes(risk_send, pricing_send, settlement_send, market_data_send)
     journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
+    tracking_symbols: tuple[trio.MemorySendChannel[SymbolStatus], ...] = (
+        risk_send,
+        pricing_send,
+        settlement_send,
+        market_data_send,
+    )
 
-    def notify(message: object) -> None:
+    def notify(message: SupervisorNotice) -> None:
         """Status from the supervisor: a symbol's status goes to all, the rest to risk."""
         if isinstance(message, SymbolStatus):
-            for name in _ACTORS:
-                channels[name][0].send_nowait(message)
+            for inbox in tracking_symbols:
+                inbox.send_nowait(message)
         else:
             inboxes.risk.send_nowait(message)
 
-    risk = RiskActor(channels["risk"][1], journal_send, config.risk, margin_rates(config))
+    risk = RiskActor(risk_receive, journal_send, config.risk, margin_rates(config))
     pricing = PricingActor(
-        channels["pricing"][1],
+        pricing_receive,
         inboxes.risk.send_nowait,
         inboxes.market_data,
         ticker_interval=config.ticker_interval,
     )
     settlement = SettlementActor(
-        channels["settlement"][1],
+        settlement_receive,
         journal_send,
         interval=config.settlement_interval,
         keep_settled=config.keep_settled,
     )
-    market_data = MarketDataActor(channels["market_data"][1], redis)
+    market_data = MarketDataActor(market_data_receive, redis)
     supervisor = Supervisor(
         journal,
         journal_send,
@@ -461,7 +492,12 @@ def _make_actors(
         expire_every=config.expire_every,
     )
     # Risk first: funds from a fill are there before anyone hears of the fill.
-    downstream = [inboxes.risk, inboxes.settlement, inboxes.pricing, inboxes.market_data]
+    downstream: list[trio.MemorySendChannel[CommittedBatch]] = [
+        inboxes.risk,
+        inboxes.settlement,
+        inboxes.pricing,
+        inboxes.market_data,
+    ]
     journal_actor = JournalActor(journal, journal_receive, downstream, inboxes.risk)
     return Actors(
         inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor, config
@@ -514,9 +550,6 @@ async def _running(
             nursery.cancel_scope.cancel()
 
 
-_ACTORS = ("risk", "pricing", "settlement", "market_data")
-
-
 @attrs.frozen
 class Recovered:
     """What a recovery replayed: up to which journal position, and how much."""
@@ -561,7 +594,8 @@ async def _replay(journal: Journal, actors: Actors) -> Recovered:
         tips[stream] = batch[-1].seq
         if stream == SYMBOLS_STREAM:
             for event in batch:
-                supervisor.recover(event)
+                # The stream holds what the supervisor wrote (SymbolsStreamEvent) alone.
+                supervisor.recover(event)  # type: ignore[arg-type]
             _announce(actors)
         elif stream == LEDGER_STREAM:
             settlement.apply(stream, batch)

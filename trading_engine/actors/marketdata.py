@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 import attrs
 import trio
@@ -58,7 +58,7 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
 from trading_engine.core.numbers import format_units
 
-__all__ = ["MarketDataActor", "Outbox", "Subscribe", "Unsubscribe"]
+__all__ = ["MarketDataActor", "MarketDataMessage", "Outbox", "Subscribe", "Unsubscribe"]
 
 _TAPE = 1000
 _SNAPSHOT_TRADES = 50
@@ -95,6 +95,10 @@ class Unsubscribe:
     reply: Reply[None] | None = None
 
 
+MarketDataMessage = CommittedBatch | TickerUpdate | Subscribe | Unsubscribe | SymbolStatus | Query
+"""What the market-data actor's inbox carries (the other actors' are in ``messages.py``)."""
+
+
 class _Symbol:
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -123,7 +127,7 @@ class MarketDataActor:
 
     def __init__(
         self,
-        inbox: trio.MemoryReceiveChannel[Any],
+        inbox: trio.MemoryReceiveChannel[MarketDataMessage],
         redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
     ) -> None:
         self._inbox = inbox
@@ -142,7 +146,7 @@ class MarketDataActor:
             for message in batch:
                 self.handle(message)
 
-    def handle(self, message: object) -> None:
+    def handle(self, message: MarketDataMessage) -> None:
         match message:
             case CommittedBatch(commits=commits):
                 for commit in commits:
@@ -165,6 +169,8 @@ class MarketDataActor:
                     self.symbols[instrument.symbol] = _Symbol(instrument)
             case Query(what=what, args=args, reply=reply):
                 reply.send(getattr(self, f"query_{what}")(*args))
+            case _:
+                assert_never(message)
 
     # ------------------------------------------------------------ events
 

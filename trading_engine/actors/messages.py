@@ -309,6 +309,22 @@ class StorageStatus:
     detail: str = ""
 
 
+# ---------------------------------------------------------------- inboxes
+# What each actor's inbox carries; its ``handle`` matches every member and ends
+# in ``assert_never``, so mypy names any member left unhandled and any sender of
+# a message the actor does not take. (Market data's: ``marketdata.MarketDataMessage``.)
+
+RiskMessage = (
+    SubmitOrder | CheckOrder | CancelOrder | AmendOrder | CancelAllOrders | CreateUser | MoveFunds
+    | Query | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds | StorageStatus
+)  # fmt: skip
+PricingMessage = CommittedBatch | SymbolStatus | Query
+SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query
+SupervisorNotice = SymbolStatus | ReleaseHolds
+"""What the supervisor and its symbol actors tell the others: a status goes to every
+actor that tracks symbols, holds to release to risk."""
+
+
 __all__ = [
     "AmendOrder",
     "BookSnapshot",
@@ -329,17 +345,21 @@ __all__ = [
     "MoveFunds",
     "OrderRequest",
     "OrderResult",
+    "PricingMessage",
     "Query",
     "ReferencePrice",
     "Refused",
     "Rejected",
     "ReleaseHolds",
     "RiskCheck",
+    "RiskMessage",
     "SetReference",
     "SettleTrades",
+    "SettlementMessage",
     "StorageStatus",
     "SubmitOrder",
     "SubmitOutcome",
+    "SupervisorNotice",
     "SymbolBatch",
     "SymbolCommand",
     "SymbolStatus",

@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 import trio
 
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import (
     CommittedBatch,
+    PricingMessage,
     Query,
     ReferencePrice,
     SetReference,
@@ -63,9 +64,9 @@ class PricingActor:
 
     def __init__(
         self,
-        inbox: trio.MemoryReceiveChannel[Any],
-        notify_risk: Callable[[object], None],
-        market_data: trio.MemorySendChannel[Any],
+        inbox: trio.MemoryReceiveChannel[PricingMessage],
+        notify_risk: Callable[[ReferencePrice], None],
+        market_data: trio.MemorySendChannel[TickerUpdate],
         *,
         ticker_interval: float = TICKER_INTERVAL,
     ) -> None:
@@ -80,7 +81,7 @@ class PricingActor:
         """Symbols whose ticker changed since it was last sent to market data."""
         next_tickers = trio.current_time()
         while True:
-            batch: list[Any] = []
+            batch: list[PricingMessage] = []
             with trio.move_on_at(next_tickers if stale else math.inf):
                 received = await receive_batch(self._inbox)
                 if received is None:
@@ -100,7 +101,7 @@ class PricingActor:
                 stale = set()
                 next_tickers = trio.current_time() + self._ticker_interval
 
-    def handle(self, message: object, changed: set[Symbol]) -> None:
+    def handle(self, message: PricingMessage, changed: set[Symbol]) -> None:
         match message:
             case CommittedBatch(commits=commits):
                 for commit in commits:
@@ -117,6 +118,8 @@ class PricingActor:
                     state.inbox = inbox
             case Query(what=what, args=args, reply=reply):
                 reply.send(getattr(self, f"query_{what}")(*args))
+            case _:
+                assert_never(message)
 
     def apply(self, state: _Symbol, events: Any) -> bool:
         """Feed durable events; True if the symbol's prices changed."""

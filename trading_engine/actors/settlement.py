@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 import trio
 
@@ -48,6 +48,7 @@ from trading_engine.actors.messages import (
     Commit,
     CommittedBatch,
     Query,
+    SettlementMessage,
     SettleTrades,
     SymbolStatus,
 )
@@ -105,7 +106,7 @@ class SettlementActor:
 
     def __init__(
         self,
-        inbox: trio.MemoryReceiveChannel[Any],
+        inbox: trio.MemoryReceiveChannel[SettlementMessage],
         journal: trio.MemorySendChannel[Commit],
         *,
         interval: float = 1.0,
@@ -140,7 +141,7 @@ class SettlementActor:
         await self._journal_postings()  # what recovery posted, the journal never got
         due = trio.current_time() + self._interval
         while True:
-            batch: list[Any] | None = []
+            batch: list[SettlementMessage] | None = []
             with trio.move_on_at(due):
                 batch = await receive_batch(self._inbox)
                 if batch is None:
@@ -189,7 +190,7 @@ class SettlementActor:
         self.unjournaled[posting.posting_id] = posting
         return True
 
-    def handle(self, message: object) -> None:
+    def handle(self, message: SettlementMessage) -> None:
         match message:
             case CommittedBatch(commits=commits):
                 for commit in commits:
@@ -200,6 +201,8 @@ class SettlementActor:
                 self.instruments[instrument.symbol] = instrument
             case Query(what=what, args=args, reply=reply):
                 reply.send(getattr(self, f"query_{what}")(*args))
+            case _:
+                assert_never(message)
 
     def apply(self, stream: str, events: Sequence[Journaled]) -> None:
         if stream == LEDGER_STREAM:

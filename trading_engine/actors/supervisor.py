@@ -22,6 +22,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import assert_never
 
 import attrs
 import trio
@@ -30,6 +31,7 @@ from trading_engine.actors.mailbox import Reply
 from trading_engine.actors.messages import (
     BookSnapshot,
     Commit,
+    Crash,
     Expire,
     MatchAmend,
     MatchCancel,
@@ -38,7 +40,10 @@ from trading_engine.actors.messages import (
     Refused,
     Rejected,
     ReleaseHolds,
+    SetReference,
+    SupervisorNotice,
     SymbolBatch,
+    SymbolCommand,
     SymbolStatus,
 )
 from trading_engine.actors.symbol import SymbolActor, rebuild_matcher
@@ -47,6 +52,7 @@ from trading_engine.core.account_events import (
     InstrumentListed,
     SymbolHalted,
     SymbolResumed,
+    SymbolsStreamEvent,
 )
 from trading_engine.core.enums import RejectReason
 from trading_engine.core.events import Journaled
@@ -83,7 +89,7 @@ class Supervisor:
         self,
         journal: Journal,
         journal_inbox: trio.MemorySendChannel[Commit],
-        notify: Callable[[object], None],
+        notify: Callable[[SupervisorNotice], None],
         *,
         inbox_size: int = 10_000,
         max_restarts: int = 5,
@@ -104,7 +110,7 @@ class Supervisor:
 
     # ------------------------------------------------------------ recovery and start
 
-    def recover(self, event: Journaled) -> None:
+    def recover(self, event: SymbolsStreamEvent) -> None:
         """Apply one journaled ``$symbols`` event before the actors start."""
         self.seq = event.seq
         match event:
@@ -116,6 +122,8 @@ class Supervisor:
             case SymbolResumed(symbol=symbol):
                 self.handles[symbol].halted = None
                 self._announce(self.handles[symbol])
+            case _:
+                assert_never(event)
 
     def restore(
         self, seq: int, symbols: dict[Symbol, tuple[Instrument, str | None, Matcher]]
@@ -206,7 +214,7 @@ class Supervisor:
         if handle.scope is not None:
             handle.scope.cancel()
 
-    async def _write(self, event: Journaled) -> None:
+    async def _write(self, event: SymbolsStreamEvent) -> None:
         reply: Reply[None] = Reply()
         await self._journal_inbox.send(Commit(SYMBOLS_STREAM, [event], ((reply, None),)))
         await reply.wait()
@@ -283,9 +291,7 @@ class Supervisor:
                 async for batch in handle.receive:
                     released: list[OrderId] = []
                     for command in batch.commands:
-                        _refuse(command, reason, released)
-                        if isinstance(command, BookSnapshot):
-                            command.reply.send((matcher.seq, *matcher.depth(command.depth)))
+                        _answer_halted(command, reason, matcher, released)
                     if released:
                         self._notify(ReleaseHolds(tuple(released)))
         handle.scope = None
@@ -303,7 +309,11 @@ class Supervisor:
                         handle.send.send_nowait(SymbolBatch((Expire(now),)))
 
 
-def _refuse(command: object, reason: str, released: list[OrderId]) -> None:
+def _answer_halted(
+    command: SymbolCommand, reason: str, matcher: Matcher, released: list[OrderId]
+) -> None:
+    """Answer a command of a halted symbol: refuse it, or read the frozen book for a
+    snapshot. A submit's order goes to ``released``: its hold is to be released."""
     refusal = Refused("symbol_halted", f"symbol halted: {reason}")
     match command:
         case MatchSubmit(spec=spec, reply=reply):
@@ -316,3 +326,9 @@ def _refuse(command: object, reason: str, released: list[OrderId]) -> None:
         case MatchCancelAll(reply=reply):
             if reply is not None:
                 reply.send([])
+        case BookSnapshot(depth=depth, reply=reply):
+            reply.send((matcher.seq, *matcher.depth(depth)))
+        case Expire() | SetReference() | Crash():
+            pass  # nothing to answer, and a halted symbol does not run them
+        case _:
+            assert_never(command)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 import trio
 
@@ -65,7 +65,7 @@ class SymbolActor:
         matcher: Matcher,
         inbox: trio.MemoryReceiveChannel[SymbolBatch],
         journal: trio.MemorySendChannel[Commit],
-        notify_risk: Callable[[object], None],
+        notify_risk: Callable[[ReleaseHolds], None],
     ) -> None:
         self.matcher = matcher
         self.symbol: Symbol = matcher.symbol
@@ -161,6 +161,8 @@ class SymbolActor:
                 return []
             case Crash(message=message):
                 raise InvariantViolation(message)
+            case _:
+                assert_never(command)
 
     def _record(self, order_id: OrderId) -> OrderRecord | None:
         """The order as it stands before a command changes it (the matcher mutates in place)."""

@@ -18,6 +18,7 @@ __all__ = [
     "LEDGER_STREAM",
     "SYMBOLS_STREAM",
     "AccountEvent",
+    "AccountsStreamEvent",
     "Deposited",
     "InstrumentListed",
     "Liquidated",
@@ -25,6 +26,7 @@ __all__ = [
     "Posted",
     "SymbolHalted",
     "SymbolResumed",
+    "SymbolsStreamEvent",
     "UserCreated",
     "Withdrawn",
 ]
@@ -178,16 +180,11 @@ class Liquidated(EventBase):
         self.maintenance: Final = maintenance
 
 
-AccountEvent = (
-    UserCreated
-    | Deposited
-    | Withdrawn
-    | InstrumentListed
-    | SymbolHalted
-    | SymbolResumed
-    | MarginSettled
-    | Liquidated
-)
+AccountsStreamEvent = UserCreated | Deposited | Withdrawn | MarginSettled | Liquidated
+"""What the ``$accounts`` stream holds: the risk actor alone writes it."""
+SymbolsStreamEvent = InstrumentListed | SymbolHalted | SymbolResumed
+"""What the ``$symbols`` stream holds: the supervisor alone writes it."""
+AccountEvent = AccountsStreamEvent | SymbolsStreamEvent
 
 SYMBOLS_STREAM: Final = "$symbols"
 

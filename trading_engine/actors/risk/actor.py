@@ -15,7 +15,7 @@ and adds only this.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 import trio
 
@@ -37,6 +37,7 @@ from trading_engine.actors.messages import (
     ReferencePrice,
     Refused,
     ReleaseHolds,
+    RiskMessage,
     StorageStatus,
     SubmitOrder,
     SymbolBatch,
@@ -45,7 +46,7 @@ from trading_engine.actors.messages import (
 )
 from trading_engine.actors.risk.committed import CommittedMixin
 from trading_engine.actors.risk.queries import QueriesMixin
-from trading_engine.actors.risk.state import SymbolState, log
+from trading_engine.actors.risk.state import SymbolState
 from trading_engine.core.account_events import ACCOUNTS_STREAM
 from trading_engine.core.ids import Symbol
 from trading_engine.errors import InvariantViolation, TradingEngineError
@@ -92,7 +93,7 @@ class RiskActor(QueriesMixin, CommittedMixin):
             if reply is not None:
                 reply.fail(EngineBusy(f"{symbol} is busy: retry shortly"))
 
-    def handle(self, message: object) -> None:
+    def handle(self, message: RiskMessage) -> None:
         """Handle one message; replies that need no journal are answered at once."""
         match message:
             case SubmitOrder(request=request, reply=reply):
@@ -148,7 +149,7 @@ class RiskActor(QueriesMixin, CommittedMixin):
             case StorageStatus(available=available):
                 self.storage_available = available
             case _:
-                log.error("risk actor: unexpected message %r", message)
+                assert_never(message)
 
 
 class _AnswerErrors:

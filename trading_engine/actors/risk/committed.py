@@ -20,6 +20,7 @@ events it settles.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import assert_never
 
 from trading_engine.actors.messages import OrderResult
 from trading_engine.actors.risk.amends import AmendMixin
@@ -28,14 +29,17 @@ from trading_engine.actors.risk.state import LIQUIDATION_PREFIX, trade_sides
 from trading_engine.core.account_events import ACCOUNTS_STREAM
 from trading_engine.core.events import (
     BookLevel,
+    Event,
     Journaled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderFilled,
+    OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopTriggered,
     Trade,
 )
 from trading_engine.core.ids import OrderId, Symbol
@@ -50,11 +54,17 @@ class CommittedMixin(AmendMixin, FundsMixin):
     """Durable events of every stream applied: the live path and recovery alike."""
 
     def apply(self, stream: str, events: Sequence[Journaled]) -> None:
-        """Apply durable events of ``stream``: the live path and recovery alike."""
+        """Apply durable events of ``stream``: the live path and recovery alike.
+
+        A stream's name says what it holds, as its one writer typed it:
+        ``$accounts`` risk's ``AccountsStreamEvent``, a symbol's stream its
+        matcher's ``Event``. mypy cannot follow a name to a type, hence the
+        two ignores below.
+        """
         if stream == ACCOUNTS_STREAM:
             for event in events:
                 if event.seq > self.accounts_seq:
-                    self._apply_account(event)
+                    self._apply_account(event)  # type: ignore[arg-type]
                     self.accounts_seq = event.seq
             return
         state = self.symbols.get(Symbol(stream))
@@ -65,9 +75,9 @@ class CommittedMixin(AmendMixin, FundsMixin):
         for event in events:
             # Book levels are most of a symbol's events and change nothing here.
             if type(event) is not BookLevel:
-                apply(instrument, event)
+                apply(instrument, event)  # type: ignore[arg-type]
 
-    def _apply_order_event(self, instrument: Instrument, event: Journaled) -> None:
+    def _apply_order_event(self, instrument: Instrument, event: Event) -> None:
         accounts = self.accounts
         match event:
             case OrderAccepted(spec=spec):
@@ -121,13 +131,16 @@ class CommittedMixin(AmendMixin, FundsMixin):
                      "taker_order_id": event.taker_order_id, "maker_order_id": event.maker_order_id,
                      "mode": str(event.mode), "quantity": event.quantity, "ts": event.ts}
                 )  # fmt: skip
-            case _:
-                record_event = getattr(event, "order_id", None)
-                if record_event is not None and record_event in self.orders:
-                    record = self.orders[record_event]
-                    record.apply(event)  # type: ignore[arg-type]
-                    if record_event in self.margin.orders:
+            case OrderReduced(order_id=order_id) | StopTriggered(order_id=order_id):
+                if order_id in self.orders:
+                    record = self.orders[order_id]
+                    record.apply(event)
+                    if order_id in self.margin.orders:
                         self._sync_order_margin(record, may_raise=False, may_lower=True)
+            case BookLevel():
+                pass  # ``apply`` skips them: a level's quantity is no order's state
+            case _:
+                assert_never(event)
 
     def _settle_trade(self, instrument: Instrument, trade: Trade) -> None:
         accounts = self.accounts

@@ -12,17 +12,18 @@ A mixin over ``MarginMixin`` (for those two events).
 from __future__ import annotations
 
 import time
+from typing import assert_never
 
 from trading_engine.actors.messages import CreateUser, MoveFunds, Refused
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.core.account_events import (
+    AccountsStreamEvent,
     Deposited,
     Liquidated,
     MarginSettled,
     UserCreated,
     Withdrawn,
 )
-from trading_engine.core.events import Journaled
 from trading_engine.errors import InvalidInput
 
 __all__ = ["FundsMixin"]
@@ -67,7 +68,7 @@ class FundsMixin(MarginMixin):
         self._account_events.append(event)
         self._account_replies.append((message.reply, None))
 
-    def _apply_account(self, event: Journaled) -> None:
+    def _apply_account(self, event: AccountsStreamEvent) -> None:
         match event:
             case UserCreated(user_id=user_id, owner=owner, api_key_hash=key_hash):
                 self.users[user_id] = owner
@@ -80,3 +81,5 @@ class FundsMixin(MarginMixin):
                 self._apply_margin_settled(event)
             case Liquidated():
                 self._apply_liquidated(event)
+            case _:
+                assert_never(event)

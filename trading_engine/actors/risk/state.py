@@ -26,9 +26,10 @@ from typing import Any
 import attrs
 import trio
 
-from trading_engine.actors.messages import Commit, SymbolBatch, SymbolCommand
+from trading_engine.actors.messages import Commit, RiskMessage, SymbolBatch, SymbolCommand
+from trading_engine.core.account_events import AccountsStreamEvent
 from trading_engine.core.enums import Side
-from trading_engine.core.events import Journaled, Trade
+from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.margin import MarginBook, MarginRates, Rate
@@ -135,7 +136,7 @@ class RiskState:
 
     def __init__(
         self,
-        inbox: trio.MemoryReceiveChannel[Any],
+        inbox: trio.MemoryReceiveChannel[RiskMessage],
         journal: trio.MemorySendChannel[Commit],
         config: RiskConfig,
         margin_rates: MarginRates = DEFAULT_MARGIN_RATES,
@@ -168,7 +169,7 @@ class RiskState:
         self._outgoing: dict[Symbol, list[SymbolCommand]] = {}
         self._amending: dict[OrderId, int] = {}
         """Amends forwarded and not yet written, refused or lost, per order."""
-        self._account_events: list[Journaled] = []
+        self._account_events: list[AccountsStreamEvent] = []
         self._account_replies: list[tuple[Any, object]] = []
         self.margin = MarginBook(margin_rates)
         self.liquidating: dict[tuple[UserId, Symbol], ClientOrderId] = {}
