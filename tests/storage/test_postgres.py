@@ -193,6 +193,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (4, "orders_reduce_only"),
         (5, "cheaper_projection"),
         (6, "orders_post_only"),
+        (7, "ledger_entries_numbered"),
     ]
 
 
