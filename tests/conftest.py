@@ -17,7 +17,8 @@ import asyncio
 import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ import asyncpg
 import pytest
 import trio
 
-from trading_engine.storage.local_pg import LocalPostgres
+from trading_engine.storage.local_pg import LocalPostgres, find_bin_dir
 from trading_engine.storage.migrate import migrate
-from trading_engine.storage.postgres import with_database
+from trading_engine.storage.postgres import create_database, drop_database, with_database
 
 
 def run_sql(dsn: str, *statements: str) -> list[Any]:
@@ -62,6 +63,28 @@ def run_migrations(dsn: str, *, upto: int | None = None) -> list[int]:
             await connection.close()
 
     return asyncio.run(run())
+
+
+@asynccontextmanager
+async def other_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new empty database on the test server, dropped afterwards; its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await trio.to_thread.run_sync(create_database, server_dsn, name)
+    try:
+        yield with_database(server_dsn, name)
+    finally:
+        await trio.to_thread.run_sync(drop_database, server_dsn, name)
+
+
+async def copy_journal(source: str, target: str) -> None:
+    """The journal's rows alone, as ``pg_dump --data-only -t journal`` has them, into ``target``."""
+    bin_dir = find_bin_dir()
+    dump = await trio.run_process(
+        [bin_dir / "pg_dump", "--data-only", "-t", "journal", source], capture_stdout=True
+    )
+    await trio.run_process(
+        [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
+    )
 
 
 @pytest.fixture(scope="session")

@@ -194,6 +194,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (5, "cheaper_projection"),
         (6, "orders_post_only"),
         (7, "ledger_entries_numbered"),
+        (8, "snapshot_chunks"),
     ]
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
@@ -26,7 +23,7 @@ from tests.actors.helpers import (
 from tests.actors.test_margin import DAVE, ERIN, RICH, SYMBOL, margin_market, trade
 from tests.actors.test_reduce_only import ONE_LOT, reducing
 from tests.actors.workload import FUNDING, USERS, run_workload
-from tests.conftest import run_migrations, sql
+from tests.conftest import copy_journal, other_database, run_migrations, sql
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
@@ -34,13 +31,7 @@ from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import Deposited
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
-from trading_engine.storage.local_pg import find_bin_dir
-from trading_engine.storage.postgres import (
-    create_database,
-    drop_database,
-    open_postgres_journal,
-    with_database,
-)
+from trading_engine.storage.postgres import open_postgres_journal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
 TABLES = {
@@ -184,38 +175,16 @@ async def test_the_journal_alone_restores_everything(server_dsn: str, database_u
             await place(engine, buy(ALICE, 2, BTC_MID))
             await settle_everything(engine, journal)  # type: ignore[arg-type]
         source = await _tables(database_url)
-        async with _other_database(server_dsn, "restore") as target:
+        async with other_database(server_dsn, "restore") as target:
             async with open_postgres_journal(target):
                 pass  # migrated, empty
-            await _copy_journal(database_url, target)
+            await copy_journal(database_url, target)
             async with open_postgres_journal(target) as restored:
                 await restored.project()  # opening starts on it; this waits for it
                 assert await _tables(target) == source
                 report = await audit(restored)
             assert report["ok"], report["problems"]
             assert report["trades"] == 1
-
-
-@asynccontextmanager
-async def _other_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
-    """A new empty database on the test server, dropped afterwards; its DSN."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    await trio.to_thread.run_sync(create_database, server_dsn, name)
-    try:
-        yield with_database(server_dsn, name)
-    finally:
-        await trio.to_thread.run_sync(drop_database, server_dsn, name)
-
-
-async def _copy_journal(source: str, target: str) -> None:
-    """The journal's rows alone, as ``pg_dump --data-only -t journal`` has them, into ``target``."""
-    bin_dir = find_bin_dir()
-    dump = await trio.run_process(
-        [bin_dir / "pg_dump", "--data-only", "-t", "journal", source], capture_stdout=True
-    )
-    await trio.run_process(
-        [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
-    )
 
 
 async def _trade_with_herself(engine: Engine) -> None:
@@ -280,14 +249,14 @@ async def test_migration_0007_numbers_the_entries_projected_before_it(
             await _trade_with_herself(engine)
             await settle_everything(engine, journal)  # type: ignore[arg-type]
         expected = await _tables(database_url)
-        async with _other_database(server_dsn, "upgrade") as target:
+        async with other_database(server_dsn, "upgrade") as target:
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=6))
             assert applied == [1, 2, 3, 4, 5, 6]
-            await _copy_journal(database_url, target)
+            await copy_journal(database_url, target)
             await sql(target, "SELECT project_pending()")
             before = await sql(target, "SELECT * FROM balances ORDER BY account, asset")
             assert [tuple(row) for row in before] != expected["balances"], "0006 dropped one"
-            assert (await trio.to_thread.run_sync(run_migrations, target)) == [7]
+            assert (await trio.to_thread.run_sync(run_migrations, target))[0] == 7
             assert await _tables(target) == expected
 
 
@@ -357,10 +326,10 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
             await _close_part_with_reduce_only(engine)
         projected = "SELECT order_id, reduce_only, post_only FROM orders ORDER BY order_id"
         expected = [tuple(row) for row in await sql(database_url, projected)]
-        async with _other_database(server_dsn, "upgrade") as target:
+        async with other_database(server_dsn, "upgrade") as target:
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=3))
             assert applied == [1, 2, 3]
-            await _copy_journal(database_url, target)
+            await copy_journal(database_url, target)
             [(old,)] = await sql(
                 target,
                 """

@@ -42,7 +42,9 @@ class Snapshot:
     """Each stream's last ``seq`` at ``position``: a journal that disagrees is not its journal."""
     version: str
     """Which code wrote ``state``: a snapshot is read only by the same version."""
-    state: bytes
+    state: bytes | bytearray
+    """The actors' state, pickled; a ``bytearray`` when loaded from PostgreSQL, where
+    it is put together from chunks."""
     events: int
     """How many events the state holds (for operators; recovery replays the rest)."""
 
