@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,7 +27,7 @@ from trading_engine.api.errors import ApiError
 from trading_engine.api.models import OrderFields, documented
 from trading_engine.api.orders import _limit
 from trading_engine.core.enums import Side
-from trading_engine.core.numbers import format_decimal, format_units
+from trading_engine.core.numbers import format_decimal, format_units, quantize_ratio
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.postgres import PostgresJournal
 
@@ -148,7 +149,8 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
     filled: Decimal = row["filled"]
     average = None
     if filled:  # as the live order shows it (api/schemas.py, render_order)
-        average = format_decimal((row["filled_value"] / filled).quantize(tick_size / 10**8))
+        exact = Fraction(row["filled_value"]) / Fraction(filled)
+        average = format_decimal(quantize_ratio(exact, tick_size / 10**8))
     return {
         "order_id": str(row["order_id"]),
         "client_order_id": row["client_order_id"],

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
+from fractions import Fraction
 
 from trading_engine.errors import InvalidInput, OffGridError
 
-__all__ = ["format_decimal", "format_units", "from_units", "parse_decimal", "to_units"]
+__all__ = [
+    "format_decimal",
+    "format_units",
+    "from_units",
+    "parse_decimal",
+    "quantize_ratio",
+    "to_units",
+]
 
 # Wide enough for any price times any quantity we accept, so that no
 # arithmetic here ever rounds.
@@ -82,4 +90,15 @@ def format_decimal(value: Decimal) -> str:
 
 def format_units(units: int, decimals: int) -> str:
     """An amount in an asset's minor units (``10 ** -decimals``) as a decimal string."""
-    return format_decimal(Decimal(units).scaleb(-decimals))
+    return format_decimal(Decimal(units).scaleb(-decimals, _EXACT))
+
+
+def quantize_ratio(ratio: Fraction, quantum: Decimal) -> Decimal:
+    """``ratio`` rounded half-even to ``quantum``'s exponent, as ``Decimal.quantize`` rounds.
+
+    Exact for any size: the default context would first round the quotient to 28
+    digits, and ``quantize`` raises ``InvalidOperation`` past them.
+    """
+    exponent = quantum.as_tuple().exponent
+    assert isinstance(exponent, int), "a finite quantum"
+    return Decimal(round(ratio / Fraction(10) ** exponent)).scaleb(exponent, _EXACT)
