@@ -52,7 +52,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.get(f"{P}/ready")
     @documented(Ready, public=True)
     async def ready() -> Response:
-        await engine.check_invariants()  # a round trip through the risk actor
+        await engine.check_ready()  # the risk actor answers, the database too
         return jsonify({"status": "ready", "symbols": len(engine.instruments())})
 
     @app.get(f"{P}/symbols")
