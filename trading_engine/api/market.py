@@ -71,7 +71,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @documented(OrderBook, 404, public=True, query=DepthQuery)
     async def orderbook(symbol: str) -> Response:
         instrument = instrument_of(symbol)
-        depth = _limit(request.args.get("depth"), 50, 1000)
+        depth = _limit(request.args.get("depth"), 50, 1000, field="depth")
         book = await engine.orderbook(instrument.symbol, depth)
         assert book is not None
         seq, bids, asks = book
