@@ -63,6 +63,8 @@ async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(server: S
             (json.dumps(priced | {"colour": "red"}).encode(), "colour"),
             (json.dumps(priced).replace('"30000"', "1e400").encode(), "price"),
             (json.dumps(priced | {"quantity": True}).encode(), "quantity"),
+            (json.dumps(priced | {"quantity": "1_0"}).encode(), "quantity"),
+            (json.dumps(priced | {"price": "٣٠٠٠٠"}).encode(), "price"),
         ]  # fmt: skip
         for raw, field in cases:
             response = await alice.post("/orders", content=raw)

@@ -19,7 +19,9 @@ def btc() -> Instrument:
     return Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001")
 
 
-@pytest.mark.parametrize("raw", [1.5, True, None, [], "abc", "NaN", "Infinity", "", "1e999999"])
+@pytest.mark.parametrize(
+    "raw", [1.5, True, None, [], "abc", "NaN", "Infinity", "", "1e999999", "1_000", "٣", "\uff11"]
+)
 def test_parse_decimal_rejects_floats_bools_and_non_numbers(raw: object) -> None:
     with pytest.raises(InvalidInput) as info:
         parse_decimal(raw, field="price")

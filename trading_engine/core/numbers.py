@@ -30,9 +30,9 @@ _MAX_DIGITS = 40
 def parse_decimal(raw: object, *, field: str) -> Decimal:
     """Parse a JSON number or decimal string into a finite ``Decimal``.
 
-    Accepts ``str``, ``int`` and ``Decimal``. Raises ``InvalidInput`` for
-    ``float``, ``bool``, anything else, text that is not a number, NaN and
-    infinities, and numbers with absurdly many digits.
+    Accepts ``str`` (ASCII: "1_000" and "٣" are refused), ``int`` and ``Decimal``.
+    Raises ``InvalidInput`` for ``float``, ``bool``, anything else, text that is not a
+    number, NaN and infinities, and numbers with absurdly many digits.
     """
     if isinstance(raw, (bool, float)):
         raise InvalidInput(field, "must be a decimal string or an integer, not a float")
@@ -44,6 +44,10 @@ def parse_decimal(raw: object, *, field: str) -> Decimal:
         text = raw.strip()
         if not text or len(text) > 64:
             raise InvalidInput(field, "must be a decimal number")
+        # Decimal() also reads Python's own spellings: "1_000", and digits of any
+        # script ("٣" is 3). A decimal string is ASCII digits, sign, point and exponent.
+        if not text.isascii() or "_" in text:
+            raise InvalidInput(field, f"{raw!r} is not a decimal number")
         try:
             value = Decimal(text)
         except decimal.InvalidOperation:
