@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from trading_engine.actors.engine import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
+from trading_engine.api.drain import Drain
 from trading_engine.api.errors import error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
@@ -42,10 +43,15 @@ class _Provider(OpenAPIProvider):
         return document
 
 
-def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -> QuartTrio:
-    """The app; ``limiter`` rate-limits every request but health checks (None: no limits)."""
+def create_app(
+    engine: Engine, admin_key: str, limiter: Limiter | None = None, drain: Drain | None = None
+) -> QuartTrio:
+    """The app; ``limiter`` rate-limits every request but health checks (None: no limits);
+    ``drain`` counts what is in flight and closes the feeds when the server stops."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
+    drain = drain or Drain()
+    app.config["CLOSING"] = drain.closing
     metrics = Metrics(engine)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
@@ -107,4 +113,5 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
             app.logger.exception("unexpected error", exc_info=exc)
         return response
 
+    drain.install(app)
     return app
