@@ -12,7 +12,7 @@ import hmac
 import secrets
 
 import attrs
-from quart import request
+from quart import g, request
 
 from trading_engine.actors.engine import Engine
 from trading_engine.api.errors import ApiError
@@ -47,10 +47,14 @@ class Principal:
 
 
 async def authenticate(engine: Engine, admin_key: str) -> Principal:
+    """The request's caller, looked up once per request; raises a 401 ``ApiError``."""
     key = request.headers.get("X-API-Key")
     if not key:
         raise ApiError(401, "unauthenticated", "missing X-API-Key header")
-    return await principal_for(engine, admin_key, key)
+    known: Principal | None = g.get("principal")
+    if known is None:
+        known = g.principal = await principal_for(engine, admin_key, key)
+    return known
 
 
 async def principal_for(engine: Engine, admin_key: str, key: str) -> Principal:

@@ -1,4 +1,4 @@
-"""Rate limits per API key (or per client address without one): token buckets.
+"""Rate limits per API key (or per client address without a valid one): token buckets.
 
 Each key has a bucket of ``burst`` tokens refilled at ``rate`` per second; a
 request takes one, and a request finding the bucket empty gets 429 with
