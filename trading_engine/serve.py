@@ -32,6 +32,7 @@ import trio
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.auth import hash_key
+from trading_engine.api.drain import Drain
 from trading_engine.api.limits import (
     Limiter,
     LocalLimiter,
@@ -165,7 +166,8 @@ async def _serve_http(
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
 ) -> None:
-    app = create_app(engine, admin_key, limiter)
+    drain = Drain()
+    app = create_app(engine, admin_key, limiter, drain)
     settings = hypercorn.config.Config()
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None
@@ -190,7 +192,12 @@ async def _serve_http(
         _announce(address, admin_key, keys)
         task_status.started(address)
         await stop.wait()
-        nursery.cancel_scope.deadline = trio.current_time() + settings.graceful_timeout
+        # Hypercorn has stopped accepting. Requests in flight finish; feeds close (1001);
+        # then what is left is idle (api/drain.py), and is closed.
+        drain.closing.set()
+        with trio.move_on_after(settings.graceful_timeout):
+            await drain.wait()
+        nursery.cancel_scope.cancel()
 
 
 def _announce(address: str, admin_key: str, keys: dict[str, str]) -> None:

@@ -132,6 +132,8 @@ async def test_history_refuses_bad_cursors_other_users_and_no_key(server: Server
                 ({"before": "nope"}, "before"),
                 ({"before": "-1"}, "before"),
                 ({"before": "1:BTC_AIT:1:owner"}, "before"),
+                ({"before": "1e999999:BTC_AIT:1:maker"}, "before"),  # too big for numeric
+                ({"before": "NaN:BTC_AIT:1:maker"}, "before"),
             ):
                 response = await bob.get(url, params=params)
                 assert response.status_code == 400, (path, params, response.text)

@@ -63,6 +63,8 @@ async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(server: S
             (json.dumps(priced | {"colour": "red"}).encode(), "colour"),
             (json.dumps(priced).replace('"30000"', "1e400").encode(), "price"),
             (json.dumps(priced | {"quantity": True}).encode(), "quantity"),
+            (json.dumps(priced | {"quantity": "1_0"}).encode(), "quantity"),
+            (json.dumps(priced | {"price": "٣٠٠٠٠"}).encode(), "price"),
         ]  # fmt: skip
         for raw, field in cases:
             response = await alice.post("/orders", content=raw)
@@ -293,3 +295,16 @@ async def test_reduce_only_orders_over_http(server: Server) -> None:
     field = schemas["OrderBody"]["properties"]["reduce_only"]
     assert (field["type"], field["default"]) == ("boolean", False)
     assert "reduce_only" in schemas["Order"]["required"]
+
+
+async def test_a_400_names_its_field_in_queries_and_for_the_admin_key(server: Server) -> None:
+    async with server.client() as anonymous, server.client(ADMIN) as admin:
+        for depth in ("0", "x", "²"):
+            response = await anonymous.get("/orderbook/BTC_AIT", params={"depth": depth})
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["field"] == "depth"
+        placed = await admin.post("/orders", json=order("sell", "1", "30000"))
+        assert placed.status_code == 400, placed.text
+        assert placed.json()["error"]["field"] == "user_id"
+        listed = await admin.delete("/orders", params={"symbol": "BTC_AIT"})
+        assert (listed.status_code, listed.json()["error"]["field"]) == (400, "user_id")

@@ -37,3 +37,22 @@ async def test_a_trade_settled_long_ago_is_described_from_the_read_tables(server
     assert again["already_settled"] == keys
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "unknown_trade"
+
+
+async def test_trade_ids_with_non_ascii_digits_are_unknown_and_the_engine_keeps_running(
+    server: Server,
+) -> None:
+    """Trade ids like "BTC_AIT:²" pass ``str.isdigit`` but not ``int``: they once crashed
+    the settlement actor, and with it the whole engine."""
+    await trade_a_little(server)
+    odd = ["BTC_AIT:²", "BTC_AIT:٣", "BTC_AIT:1²"]
+    async with server.client(ADMIN) as admin:
+        for key in odd:
+            response = await admin.get(f"/settlement/{key}")
+            assert response.status_code == 404, (key, response.text)
+            assert response.json()["error"]["code"] == "unknown_trade"
+        triggered = await admin.post("/settlement/trigger", json={"trade_ids": odd})
+        assert triggered.status_code == 200, triggered.text
+        assert triggered.json()["unknown"] == odd
+        assert (await admin.get(f"{server.url}/ready")).status_code == 200
+        assert (await admin.get("/settlement/BTC_AIT:1")).json()["status"] == "pending"

@@ -1,9 +1,16 @@
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from trading_engine.core.instruments import Instrument, fee_for
-from trading_engine.core.numbers import format_decimal, format_units, parse_decimal, to_units
+from trading_engine.core.numbers import (
+    format_decimal,
+    format_units,
+    parse_decimal,
+    quantize_ratio,
+    to_units,
+)
 from trading_engine.errors import InvalidInput, OffGridError
 
 
@@ -12,7 +19,9 @@ def btc() -> Instrument:
     return Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001")
 
 
-@pytest.mark.parametrize("raw", [1.5, True, None, [], "abc", "NaN", "Infinity", "", "1e999999"])
+@pytest.mark.parametrize(
+    "raw", [1.5, True, None, [], "abc", "NaN", "Infinity", "", "1e999999", "1_000", "٣", "\uff11"]
+)
 def test_parse_decimal_rejects_floats_bools_and_non_numbers(raw: object) -> None:
     with pytest.raises(InvalidInput) as info:
         parse_decimal(raw, field="price")
@@ -81,3 +90,19 @@ def test_format_units_renders_minor_units_without_trailing_zeros() -> None:
     assert format_units(1_250_000_000, 8) == "12.5"
     assert format_units(-120_000_000, 8) == "-1.2"
     assert format_units(0, 8) == "0"
+    # Past the default context's 28 digits, to the last unit.
+    assert format_units(10**40 + 1, 8) == "100000000000000000000000000000000.00000001"
+
+
+def test_quantize_ratio_rounds_half_even_to_the_quantum_as_quantize_does() -> None:
+    assert quantize_ratio(Fraction(1, 3), Decimal("0.01")) == Decimal("0.33")
+    assert quantize_ratio(Fraction(5, 2), Decimal("1")) == Decimal("2")
+    assert quantize_ratio(Fraction(7, 2), Decimal("1")) == Decimal("4")
+    assert quantize_ratio(Fraction(-1, 8), Decimal("0.01")) == Decimal("-0.12")
+    # The quantum's exponent, not its value, as with Decimal.quantize: 0.05 rounds to 0.01.
+    assert quantize_ratio(Fraction(1234, 1000), Decimal("0.05")) == Decimal("1.23")
+
+
+def test_quantize_ratio_is_exact_past_28_digits() -> None:
+    value = quantize_ratio(Fraction(10**40 + 1, 3), Decimal("1E-10"))
+    assert str(value) == "3333333333333333333333333333333333333333.6666666667"

@@ -77,7 +77,7 @@ from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.core.views import OrderView
 from trading_engine.runtime import gc_paused
 from trading_engine.storage.bridge import open_bridge
-from trading_engine.storage.journal import Journal, Snapshot
+from trading_engine.storage.journal import Journal, Snapshot, StorageUnavailable
 from trading_engine.storage.redis import RedisPublisher
 
 __all__ = ["Engine", "Recovered", "open_engine", "snapshot_journal", "snapshot_version"]
@@ -240,6 +240,15 @@ class Engine:
     async def check_invariants(self) -> None:
         """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent."""
         await self._query("check")
+
+    async def check_ready(self) -> None:
+        """Raise unless the engine can take orders now: ``StorageUnavailable`` while the
+        journal can't be reached or is retrying a write, ``InvariantViolation`` or the
+        mailbox's errors if the risk actor does not answer soundly."""
+        await self.check_invariants()
+        if not self._journal_actor.available:
+            raise StorageUnavailable("storage is unavailable: the journal is retrying a write")
+        await self.journal.ping()
 
     # ------------------------------------------------------------ symbols
 

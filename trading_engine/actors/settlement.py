@@ -302,6 +302,7 @@ class SettlementActor:
         symbol, _, number = key.rpartition(":")
         return (
             key not in self.records
+            and number.isascii()  # isdigit alone passes "²", which int() refuses
             and number.isdigit()
             and 0 < int(number) <= self.last_trade.get(symbol, 0)
         )

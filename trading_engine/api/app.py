@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from importlib import resources
 from typing import Any
 
@@ -13,7 +14,9 @@ from werkzeug.exceptions import HTTPException
 
 from trading_engine.actors.engine import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
-from trading_engine.api.errors import error_response, from_exception
+from trading_engine.api.auth import authenticate
+from trading_engine.api.drain import Drain
+from trading_engine.api.errors import ApiError, error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
 
@@ -42,10 +45,15 @@ class _Provider(OpenAPIProvider):
         return document
 
 
-def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -> QuartTrio:
-    """The app; ``limiter`` rate-limits every request but health checks (None: no limits)."""
+def create_app(
+    engine: Engine, admin_key: str, limiter: Limiter | None = None, drain: Drain | None = None
+) -> QuartTrio:
+    """The app; ``limiter`` rate-limits every request but health checks (None: no limits);
+    ``drain`` counts what is in flight and closes the feeds when the server stops."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
+    drain = drain or Drain()
+    app.config["CLOSING"] = drain.closing
     metrics = Metrics(engine)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
@@ -85,8 +93,14 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
         async def rate_limit() -> Response | None:
             if request.path in ("/health", "/ready", "/metrics"):
                 return None
-            key = request.headers.get("X-API-Key") or f"ip:{request.remote_addr}"
-            wait = await limiter.take(key)
+            # A key's own bucket once it is known to be a key: random keys, each a bucket
+            # of their own, would have made the limit per request.
+            bucket = f"ip:{request.remote_addr}"
+            if request.headers.get("X-API-Key"):
+                with contextlib.suppress(ApiError):
+                    await authenticate(engine, admin_key)
+                    bucket = request.headers["X-API-Key"]
+            wait = await limiter.take(bucket)
             if wait <= 0:
                 return None
             response = error_response(429, "rate_limited", "too many requests: slow down")
@@ -107,4 +121,5 @@ def create_app(engine: Engine, admin_key: str, limiter: Limiter | None = None) -
             app.logger.exception("unexpected error", exc_info=exc)
         return response
 
+    drain.install(app)
     return app

@@ -12,11 +12,12 @@ import hmac
 import secrets
 
 import attrs
-from quart import request
+from quart import g, request
 
 from trading_engine.actors.engine import Engine
 from trading_engine.api.errors import ApiError
 from trading_engine.core.ids import UserId
+from trading_engine.errors import InvalidInput
 
 __all__ = ["Principal", "authenticate", "hash_key", "new_key"]
 
@@ -38,7 +39,7 @@ class Principal:
         """The user a request acts for; raises 403 unless it is the caller or an admin."""
         if not isinstance(user_id, str) or not user_id:
             if self.user_id is None:
-                raise ApiError(400, "invalid_input", "user_id: is required")
+                raise InvalidInput("user_id", "is required (the admin key acts for no one)")
             return self.user_id
         if not self.admin and user_id != self.user_id:
             raise ApiError(403, "forbidden", "this key may only act for its own user")
@@ -46,10 +47,14 @@ class Principal:
 
 
 async def authenticate(engine: Engine, admin_key: str) -> Principal:
+    """The request's caller, looked up once per request; raises a 401 ``ApiError``."""
     key = request.headers.get("X-API-Key")
     if not key:
         raise ApiError(401, "unauthenticated", "missing X-API-Key header")
-    return await principal_for(engine, admin_key, key)
+    known: Principal | None = g.get("principal")
+    if known is None:
+        known = g.principal = await principal_for(engine, admin_key, key)
+    return known
 
 
 async def principal_for(engine: Engine, admin_key: str, key: str) -> Principal:

@@ -14,7 +14,8 @@ moments may not be there yet.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,7 +27,12 @@ from trading_engine.api.errors import ApiError
 from trading_engine.api.models import OrderFields, documented
 from trading_engine.api.orders import _limit
 from trading_engine.core.enums import Side
-from trading_engine.core.numbers import format_decimal, format_units
+from trading_engine.core.numbers import (
+    format_decimal,
+    format_units,
+    parse_decimal,
+    quantize_ratio,
+)
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.postgres import PostgresJournal
 
@@ -127,15 +133,11 @@ def _trade_cursor(raw: str | None) -> tuple[Decimal, str, int, str] | None:
     problem = InvalidInput("before", "must be the `next` of the previous page")
     try:
         seconds, symbol, trade_id, role = raw.split(":")
-        moment, number = Decimal(seconds), int(trade_id)
-    except (ValueError, InvalidOperation):
+        # Finite and of bounded size: PostgreSQL's numeric refuses "1e999999".
+        moment, number = parse_decimal(seconds, field="before"), int(trade_id)
+    except (ValueError, InvalidInput):
         raise problem from None
-    if (
-        not moment.is_finite()
-        or not symbol
-        or not 0 <= number <= _MAX_ID
-        or role not in ("maker", "taker")
-    ):
+    if not symbol or not 0 <= number <= _MAX_ID or role not in ("maker", "taker"):
         raise problem
     return moment, symbol, number, role
 
@@ -148,7 +150,8 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
     filled: Decimal = row["filled"]
     average = None
     if filled:  # as the live order shows it (api/schemas.py, render_order)
-        average = format_decimal((row["filled_value"] / filled).quantize(tick_size / 10**8))
+        exact = Fraction(row["filled_value"]) / Fraction(filled)
+        average = format_decimal(quantize_ratio(exact, tick_size / 10**8))
     return {
         "order_id": str(row["order_id"]),
         "client_order_id": row["client_order_id"],

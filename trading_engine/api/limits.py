@@ -1,4 +1,4 @@
-"""Rate limits per API key (or per client address without one): token buckets.
+"""Rate limits per API key (or per client address without a valid one): token buckets.
 
 Each key has a bucket of ``burst`` tokens refilled at ``rate`` per second; a
 request takes one, and a request finding the bucket empty gets 429 with
@@ -43,6 +43,10 @@ class Limiter(Protocol):
         ...
 
 
+_MAX_BUCKETS = 100_000
+"""Buckets kept before those idle for a minute are forgotten."""
+
+
 class LocalLimiter:
     """Token buckets in this process."""
 
@@ -57,14 +61,17 @@ class LocalLimiter:
     def take_now(self, key: str) -> float:
         now = self._clock()
         rate, burst = self._limits.rate, self._limits.burst
-        tokens, last = self._buckets.get(key, (float(burst), now))
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:  # forget idle keys now and then
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            bucket = (float(burst), now)
+        tokens, last = bucket
         tokens = min(float(burst), tokens + (now - last) * rate)
         if tokens >= 1:
             self._buckets[key] = (tokens - 1, now)
             return 0.0
         self._buckets[key] = (tokens, now)
-        if len(self._buckets) > 100_000:  # forget idle keys now and then
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
         return (1 - tokens) / rate
 
 

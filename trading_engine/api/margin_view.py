@@ -11,14 +11,18 @@ equity and maintenance of everything else.
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from trading_engine.api.schemas import asset_decimals
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import format_decimal, format_units
+from trading_engine.core.numbers import format_decimal, format_units, quantize_ratio
 
 __all__ = ["render_margin"]
+
+_RATIO = Decimal("0.0001")
+"""The margin ratio's precision."""
 
 
 def render_margin(
@@ -38,7 +42,7 @@ def render_margin(
         rendered: dict[str, str | None] = {k: format_units(v, decimals) for k, v in profile.items()}
         maintenance = profile.get("maintenance", 0)
         rendered["margin_ratio"] = (
-            format_decimal((Decimal(profile["equity"]) / maintenance).quantize(Decimal("0.0001")))
+            format_decimal(quantize_ratio(Fraction(profile["equity"], maintenance), _RATIO))
             if maintenance
             else None
         )
@@ -49,17 +53,18 @@ def render_margin(
         size = abs(quantity) * instrument.quote_per_tick_lot
         entry = None
         if quantity:
-            entry = _price(instrument, Decimal(abs(cost)) / size)
+            entry = _price(instrument, Fraction(abs(cost), size))
         profile = assets.get(instrument.quote_asset, {})
         mark = references.get(symbol)
         liquidation = None
         if quantity and mark and profile:
+            fraction = Fraction(maintenance_fraction)
             sign = 1 if quantity > 0 else -1
             here_unrealized = sign * mark * size - cost
-            here_maintenance = maintenance_fraction * mark * size
+            here_maintenance = fraction * mark * size
             rest_equity = profile["equity"] - here_unrealized
             rest_maintenance = profile["maintenance"] - here_maintenance
-            denominator = (sign - maintenance_fraction) * size
+            denominator = (sign - fraction) * size
             price = (rest_maintenance - rest_equity + cost) / denominator
             liquidation = _price(instrument, price) if price > 0 else None
         out_positions[symbol] = {
@@ -71,5 +76,6 @@ def render_margin(
     return {"positions": out_positions, "assets": out_assets}
 
 
-def _price(instrument: Instrument, ticks: Decimal) -> str:
-    return format_decimal((ticks * instrument.tick_size).quantize(instrument.tick_size))
+def _price(instrument: Instrument, ticks: Fraction) -> str:
+    tick = instrument.tick_size
+    return format_decimal(quantize_ratio(ticks * Fraction(tick), tick))

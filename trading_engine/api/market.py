@@ -52,7 +52,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.get(f"{P}/ready")
     @documented(Ready, public=True)
     async def ready() -> Response:
-        await engine.check_invariants()  # a round trip through the risk actor
+        await engine.check_ready()  # the risk actor answers, the database too
         return jsonify({"status": "ready", "symbols": len(engine.instruments())})
 
     @app.get(f"{P}/symbols")
@@ -71,7 +71,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @documented(OrderBook, 404, public=True, query=DepthQuery)
     async def orderbook(symbol: str) -> Response:
         instrument = instrument_of(symbol)
-        depth = _limit(request.args.get("depth"), 50, 1000)
+        depth = _limit(request.args.get("depth"), 50, 1000, field="depth")
         book = await engine.orderbook(instrument.symbol, depth)
         assert book is not None
         seq, bids, asks = book

@@ -229,9 +229,9 @@ def _order_id(raw: str) -> OrderId:
     return OrderId(int(raw))
 
 
-def _limit(raw: str | None, default: int, cap: int) -> int:
+def _limit(raw: str | None, default: int, cap: int, *, field: str = "limit") -> int:
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise InvalidInput("limit", "must be a positive integer")
+        raise InvalidInput(field, "must be a positive integer")
     return min(int(raw), cap)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from trading_engine.actors.messages import OrderRequest
@@ -18,9 +19,15 @@ from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, Symbol, UserId
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
-from trading_engine.core.numbers import format_decimal, format_units, parse_decimal
+from trading_engine.core.numbers import (
+    format_decimal,
+    format_units,
+    parse_decimal,
+    quantize_ratio,
+    to_units,
+)
 from trading_engine.core.views import OrderView
-from trading_engine.errors import InvalidInput
+from trading_engine.errors import InvalidInput, OffGridError
 
 __all__ = [
     "load_json",
@@ -145,8 +152,8 @@ def render_order(
     """An order as the API shows it: prices and quantities as decimal strings."""
     average = None
     if view.filled:
-        exact = Decimal(view.notional) / view.filled * instrument.tick_size
-        average = format_decimal(exact.quantize(instrument.tick_size / 10**8))
+        exact = Fraction(view.notional, view.filled) * Fraction(instrument.tick_size)
+        average = format_decimal(quantize_ratio(exact, instrument.tick_size / 10**8))
     return {
         "order_id": str(view.order_id),
         "client_order_id": view.client_order_id,
@@ -226,7 +233,7 @@ def parse_amount(raw: object, decimals: int, *, field: str = "amount") -> int:
     value = parse_decimal(raw, field=field)
     if value <= 0:
         raise InvalidInput(field, "must be positive")
-    units = value.scaleb(decimals)
-    if units != units.to_integral_value():
-        raise InvalidInput(field, f"has more than {decimals} decimal places")
-    return int(units)
+    try:
+        return to_units(value, Decimal(10) ** -decimals, field=field)
+    except OffGridError:
+        raise InvalidInput(field, f"has more than {decimals} decimal places") from None

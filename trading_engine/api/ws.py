@@ -10,7 +10,8 @@ a heartbeat ``{"type": "heartbeat"}`` comes every few seconds; errors are
 ``{"type": "error", "error": {"code": ..., "message": ...}}``. A subscriber
 that falls behind gets consecutive book deltas merged into one
 (``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
-can't keep up is disconnected with ``slow_consumer`` (close code 1008).
+can't keep up is disconnected with ``slow_consumer`` (close code 1008). When the
+server stops, every connection is closed with 1001 (going away).
 Delivery (``api/feed.py``) writes every connection's waiting messages at
 once, straight to the socket where it can (``api/frames.py``).
 """
@@ -39,6 +40,8 @@ __all__ = ["register"]
 HEARTBEAT_SECONDS = 5.0
 OUTBOX = 1000
 """Messages a subscriber may fall behind by before it is disconnected."""
+CLOSE_WAIT_SECONDS = 1.0
+"""How long a stopping server waits for a client to answer its close frame."""
 
 
 def _error(code: str, message: str) -> str:
@@ -60,6 +63,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         await inner(scope, receive, send)
 
     app.asgi_app = asgi_app  # type: ignore[method-assign]  # Quart's way to add ASGI middleware
+    closing: trio.Event = app.config["CLOSING"]
 
     @app.websocket("/api/v1/trading/ws")
     async def feed() -> None:
@@ -67,10 +71,12 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         outbox = Subscriber(socket_writer_for(websocket.scope.get(_SEND)), OUTBOX)
         channels: set[str] = set()
         user: list[UserId | None] = [None]
+        closed = [False]
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_deliver, outbox)
+                nursery.start_soon(_deliver, outbox, closed)
                 nursery.start_soon(_heartbeat, outbox)
+                nursery.start_soon(_going_away, closing, closed, nursery.cancel_scope)
                 while True:
                     raw = await websocket.receive()
                     # Once dropped, what the client still sends is read and ignored until it
@@ -85,11 +91,32 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
                     await engine.unsubscribe(channel, outbox)
 
 
-async def _deliver(outbox: Subscriber) -> None:
+async def _deliver(outbox: Subscriber, closed: list[bool]) -> None:
     await outbox.run(websocket.send)
     # The market-data actor closed our outbox: we could not keep up.
     await websocket.send(_error("slow_consumer", "too far behind: resubscribe for a snapshot"))
-    await websocket.close(1008)
+    await _close(closed, 1008)
+
+
+async def _close(closed: list[bool], code: int, reason: str = "") -> None:
+    """Close the connection unless it was: Quart refuses a second close."""
+    if not closed[0]:
+        closed[0] = True
+        await websocket.close(code, reason)
+
+
+async def _going_away(
+    closing: trio.Event, closed: list[bool], connection: trio.CancelScope
+) -> None:
+    """When the server stops: close (1001) and end the connection, rather than be cut.
+
+    The client's answering close ends the connection (Quart-Trio then cancels this
+    handler); one that does not answer is left after ``CLOSE_WAIT_SECONDS``.
+    """
+    await closing.wait()
+    await _close(closed, 1001, "the server is shutting down")
+    await trio.sleep(CLOSE_WAIT_SECONDS)
+    connection.cancel()
 
 
 async def _heartbeat(outbox: Subscriber) -> None:

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
+from fractions import Fraction
 
 from trading_engine.errors import InvalidInput, OffGridError
 
-__all__ = ["format_decimal", "format_units", "from_units", "parse_decimal", "to_units"]
+__all__ = [
+    "format_decimal",
+    "format_units",
+    "from_units",
+    "parse_decimal",
+    "quantize_ratio",
+    "to_units",
+]
 
 # Wide enough for any price times any quantity we accept, so that no
 # arithmetic here ever rounds.
@@ -22,9 +30,9 @@ _MAX_DIGITS = 40
 def parse_decimal(raw: object, *, field: str) -> Decimal:
     """Parse a JSON number or decimal string into a finite ``Decimal``.
 
-    Accepts ``str``, ``int`` and ``Decimal``. Raises ``InvalidInput`` for
-    ``float``, ``bool``, anything else, text that is not a number, NaN and
-    infinities, and numbers with absurdly many digits.
+    Accepts ``str`` (ASCII: "1_000" and "٣" are refused), ``int`` and ``Decimal``.
+    Raises ``InvalidInput`` for ``float``, ``bool``, anything else, text that is not a
+    number, NaN and infinities, and numbers with absurdly many digits.
     """
     if isinstance(raw, (bool, float)):
         raise InvalidInput(field, "must be a decimal string or an integer, not a float")
@@ -36,6 +44,10 @@ def parse_decimal(raw: object, *, field: str) -> Decimal:
         text = raw.strip()
         if not text or len(text) > 64:
             raise InvalidInput(field, "must be a decimal number")
+        # Decimal() also reads Python's own spellings: "1_000", and digits of any
+        # script ("٣" is 3). A decimal string is ASCII digits, sign, point and exponent.
+        if not text.isascii() or "_" in text:
+            raise InvalidInput(field, f"{raw!r} is not a decimal number")
         try:
             value = Decimal(text)
         except decimal.InvalidOperation:
@@ -82,4 +94,15 @@ def format_decimal(value: Decimal) -> str:
 
 def format_units(units: int, decimals: int) -> str:
     """An amount in an asset's minor units (``10 ** -decimals``) as a decimal string."""
-    return format_decimal(Decimal(units).scaleb(-decimals))
+    return format_decimal(Decimal(units).scaleb(-decimals, _EXACT))
+
+
+def quantize_ratio(ratio: Fraction, quantum: Decimal) -> Decimal:
+    """``ratio`` rounded half-even to ``quantum``'s exponent, as ``Decimal.quantize`` rounds.
+
+    Exact for any size: the default context would first round the quotient to 28
+    digits, and ``quantize`` raises ``InvalidOperation`` past them.
+    """
+    exponent = quantum.as_tuple().exponent
+    assert isinstance(exponent, int), "a finite quantum"
+    return Decimal(round(ratio / Fraction(10) ** exponent)).scaleb(exponent, _EXACT)

@@ -85,14 +85,15 @@ def check_order(
     *,
     limits: RiskLimits,
     reference: int | None,
-    available: int,
+    available: int | None,
     open_orders: int,
     position: int,
     open_exposure: int,
 ) -> list[RejectReason]:
     """Every reason ``spec`` fails pre-trade checks; empty when it may go to the book.
 
-    ``available`` is the user's free balance in the asset the order holds;
+    ``available`` is the user's free balance in the asset the order holds (None: no
+    funds check, for orders whose funds are checked otherwise: margin, amends);
     ``position`` the user's net filled lots in the symbol (bought minus sold);
     ``open_exposure`` the lots of the user's open orders on the same side.
     """
@@ -127,7 +128,7 @@ def check_order(
         if open_orders >= limits.max_open_orders:
             reasons.append(RejectReason.TOO_MANY_OPEN_ORDERS)
     has_price = spec.side is Side.SELL or spec.price > 0
-    if has_price and hold_for(instrument, spec).amount > available:
+    if available is not None and has_price and hold_for(instrument, spec).amount > available:
         reasons.append(RejectReason.INSUFFICIENT_FUNDS)
     return reasons
 

@@ -54,6 +54,10 @@ class Journal(Protocol):
         """Make every event of ``batch`` (stream, events) durable, all or none."""
         ...
 
+    async def ping(self) -> None:
+        """Raise ``StorageUnavailable`` unless the journal answers now."""
+        ...
+
     async def streams(self) -> list[str]:
         """The names of every stream that has events."""
         ...
@@ -90,6 +94,11 @@ class InMemoryJournal:
         self.available = True
         self.batches = 0
         self.events = 0
+
+    async def ping(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if not self.available:
+            raise StorageUnavailable("the in-memory journal is switched off")
 
     async def append(self, batch: Sequence[tuple[str, Sequence[Journaled]]]) -> None:
         await trio.lowlevel.checkpoint()

@@ -157,6 +157,10 @@ class PostgresJournal:
                 self._unprojected_since = time.monotonic()
             self._appended.set()
 
+    async def ping(self) -> None:
+        """Raise ``StorageUnavailable`` unless the server answers a query now."""
+        await self._call(_aio_ping, self._pool)
+
     async def project(self) -> int:
         """Bring the read tables up to every committed event; returns the last id in them.
 
@@ -689,6 +693,10 @@ WHERE t.symbol = $1 AND t.trade_id = $2
 async def _aio_trade(pool: asyncpg.Pool, symbol: str, trade_id: int) -> dict[str, object] | None:
     row = await pool.fetchrow(_TRADE, symbol, trade_id)
     return None if row is None else dict(row)
+
+
+async def _aio_ping(pool: asyncpg.Pool) -> None:
+    await pool.fetchval("SELECT 1")
 
 
 async def _aio_project(pool: asyncpg.Pool) -> int:

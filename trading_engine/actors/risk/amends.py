@@ -89,7 +89,7 @@ class AmendMixin(PreTradeMixin):
             spec,
             limits=state.limits,
             reference=state.reference,
-            available=1 << 62,
+            available=None,
             open_orders=0,
             position=self.accounts.positions.get((user_id, symbol), 0),
             open_exposure=exposure,

@@ -128,7 +128,7 @@ class PreTradeMixin(MarginMixin):
             spec,
             limits=state.limits,
             reference=state.reference,
-            available=1 << 62 if state.margin else available,
+            available=None if state.margin else available,
             open_orders=len(open_orders),
             position=self.accounts.positions.get((user_id, request.symbol), 0),
             open_exposure=exposure,

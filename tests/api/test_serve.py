@@ -1,0 +1,64 @@
+"""``trading-engine serve`` as its own process, stopped with SIGTERM as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import trio
+from wsproto.events import CloseConnection
+
+from tests.api.rawws import raw_client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _listening(process: trio.Process) -> str:
+    """The address ``serve`` announces on its first line."""
+    assert process.stdout is not None
+    seen = b""
+    while b"\n" not in seen:
+        chunk = await process.stdout.receive_some()
+        assert chunk, "serve ended before it listened"
+        seen += chunk
+    first = seen.split(b"\n", 1)[0].decode()
+    assert first.startswith("trading engine listening on "), first
+    return first.rsplit(" ", 1)[1]
+
+
+async def test_sigterm_closes_feeds_with_1001_and_exits_at_once_with_idle_clients(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A subscriber and an idle keep-alive connection do not hold the stop for Hypercorn's
+    graceful timeout (10 s): the feed is closed as going away, not cut."""
+    env = os.environ | {"DATABASE_URL": database_url, "EXCHANGE_API_KEY": "serve-test-key"}
+    command = [sys.executable, "-m", "trading_engine.cli", "serve", "--demo", "--host",
+               "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path)]  # fmt: skip
+    process = await trio.lowlevel.open_process(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        with trio.fail_after(30):
+            url = await _listening(process)
+        ws_url = url.replace("http", "ws", 1) + "/api/v1/trading/ws"
+        async with httpx.AsyncClient(base_url=url) as client, raw_client(ws_url) as ws:
+            assert (await client.get("/health")).status_code == 200  # then idle, kept alive
+            await ws.send_text(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+            with trio.fail_after(5):
+                assert json.loads(await ws.text())["type"] == "subscribed"
+            process.send_signal(signal.SIGTERM)
+            with trio.fail_after(5):
+                while not isinstance(event := await ws.event(), CloseConnection):
+                    pass
+                await ws.end_of_stream()
+                assert await process.wait() == 0
+        assert (event.code, event.reason) == (1001, "the server is shutting down")
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
