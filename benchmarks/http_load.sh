@@ -7,6 +7,11 @@
 #   1. wrk -t2 -c64: as many crossing orders as the server takes (throughput);
 #   2. hey at a fixed rate: RATE orders/s offered for SECONDS, half buys from
 #      one user and half sells from the other, for the latency at that rate.
+#      hey's workers keep in step, so the orders come in bursts of 20;
+#   3. the same at SPREAD_RATE orders/s (160 by default; SPREAD_RATE=0 skips
+#      it), spread evenly: SPREAD_RATE/10 one-worker hey processes of 10
+#      orders/s, each started 1/SPREAD_RATE s after the one before, their
+#      per-request CSVs summed up by trading_engine.benchmarks.hey_summary.
 # wrk and hey come from Debian (installed here if missing). Stops the server
 # and removes its data at the end.
 set -eu
@@ -65,3 +70,24 @@ for side in buy sell; do
     echo "-- $side"
     grep -E "Requests/sec|Average|50%|90%|99%|responses" "$DATA/hey-$side.txt"
 done
+
+SPREAD_RATE=${SPREAD_RATE:-160}
+if [ "$SPREAD_RATE" -gt 0 ]; then
+    echo "== hey: ${SPREAD_RATE} orders/s offered for ${SECONDS_}s, spread evenly"
+    GAP=$(awk -v r="$SPREAD_RATE" 'BEGIN { printf "%.4f", 1 / r }')
+    PIDS=""
+    i=0
+    while [ $i -lt $((SPREAD_RATE / 10)) ]; do
+        side=buy key=$KEY_A
+        [ $((i % 2)) = 1 ] && side=sell key=$KEY_B
+        body="{\"symbol\":\"BTC_AIT\",\"side\":\"$side\",\"type\":\"limit\",\"quantity\":\"0.001\",\"price\":\"30000\"}"
+        hey -o csv -z "${SECONDS_}s" -c 1 -q 10 -m POST -T application/json \
+            -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/spread-$i.csv" &
+        PIDS="$PIDS $!"
+        i=$((i + 1))
+        sleep "$GAP"
+    done
+    # shellcheck disable=SC2086
+    wait $PIDS
+    "$BIN/python" -m trading_engine.benchmarks.hey_summary "$SECONDS_" "$DATA"/spread-*.csv
+fi
