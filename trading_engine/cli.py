@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument(
         "--no-relay", action="store_true", help="skip the channel relay yardstick run first"
     )
+    engine.add_argument(
+        "--project-every",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="postgres: project the read tables at most this often (as the engine does: 0.1);"
+        " a large value holds them off until the run is over, to time the journal alone",
+    )
     recovery = benches.add_parser("recovery", help="time to be ready after N journaled events")
     recovery.add_argument("--events", type=int, default=1_000_000)
     recovery.add_argument("--journal", choices=("memory", "postgres"), default="postgres")
@@ -146,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 journal=args.journal,
                 database_url=os.environ.get("DATABASE_URL"),
                 relay=not args.no_relay,
+                project_every=args.project_every,
             )
         )
     if args.command == "bench" and args.bench == "recovery":
