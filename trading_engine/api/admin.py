@@ -7,7 +7,7 @@ from quart import Quart, Response, jsonify, request
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import authenticate, hash_key, new_key
-from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.models import (
     Alerts,
     HaltBody,
@@ -65,7 +65,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         decimals = _decimals(engine, asset)
         units = parse_amount(body.get("amount"), decimals)
         mover = engine.withdraw if withdraw else engine.deposit
-        result = await mover(user_id, asset, units)
+        find_out = f"GET {P}/users/{user_id}/balances shows the balance"
+        with outcome_unknown("the withdrawal" if withdraw else "the deposit", find_out):
+            result = await mover(user_id, asset, units)
         if isinstance(result, Refused):
             return refused(result)
         available, held = result

@@ -9,7 +9,7 @@ from quart import Quart, Response, jsonify, request
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate
-from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
     AmendBody,
@@ -66,7 +66,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         principal = await caller()
         body = validate_body(await request.get_data(), OrderBody)
         user_id = principal.acting_for(body.get("user_id"))
-        outcome = await engine.submit(order_request(body, engine.instruments(), user_id))
+        order = order_request(body, engine.instruments(), user_id)
+        with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
+            outcome = await engine.submit(order)
         metrics = app.config["METRICS"]
         if isinstance(outcome, Rejected):
             reasons = [str(r) for r in outcome.reasons]
@@ -93,7 +95,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def cancel(order_id: str) -> Response:
         principal = await caller()
         view = await own_order(principal, order_id)
-        result = await engine.cancel(view.order_id, None if principal.admin else principal.user_id)
+        user = None if principal.admin else principal.user_id
+        with outcome_unknown("the cancel", f"GET {P}/orders/{order_id} shows the order's status"):
+            result = await engine.cancel(view.order_id, user)
         if isinstance(result, Refused):
             return refused(result)
         return jsonify(render(result.order, result.trades))
@@ -112,7 +116,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         if body.get("quantity") is not None:
             quantity = instrument.quantity_to_lots(body["quantity"])
         user = None if principal.admin else principal.user_id
-        result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
+        with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
+            result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
         if isinstance(result, Refused):
             return refused(result)
         return jsonify(render(result.order, result.trades))
@@ -125,7 +130,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         symbol = request.args.get("symbol")
         if symbol is not None:
             instrument_of(symbol)
-        views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
+        find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
+        with outcome_unknown("the cancels", find_out):
+            views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
         return jsonify({"cancelled": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/orders")
@@ -217,6 +224,17 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
             "held": format_units(held, decimals),
         }
     return out
+
+
+def _find_order(client_order_id: str | None, user_id: UserId) -> str:
+    """How to learn whether an order that got no answer was placed."""
+    listed = f"GET {P}/users/{user_id}/orders lists it if it was placed"
+    if client_order_id is None:
+        return f"{listed}; send a client_order_id with each order to make resending safe"
+    return (
+        f"resend it with the same client_order_id ({client_order_id!r}): you get the original "
+        f"if it was placed, never a second order; or {listed}"
+    )
 
 
 def _decimals(engine: Engine, asset: str) -> int:
