@@ -308,3 +308,30 @@ async def test_a_400_names_its_field_in_queries_and_for_the_admin_key(server: Se
         assert placed.json()["error"]["field"] == "user_id"
         listed = await admin.delete("/orders", params={"symbol": "BTC_AIT"})
         assert (listed.status_code, listed.json()["error"]["field"]) == (400, "user_id")
+
+
+async def test_an_amend_that_changes_nothing_is_a_400_naming_the_field_and_why(
+    server: Server,
+) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        resting = (await bob.post("/orders", json=order("sell", "1", "30000"))).json()
+        await alice.post("/orders", json=order("buy", "0.25", "30000"))
+        path = f"/orders/{resting['order_id']}"
+        cases = [
+            ({"quantity": "1"}, "quantity", "is already the order's quantity (1)"),
+            ({"quantity": "1", "price": "30000"}, "quantity", "changes nothing"),
+            ({"price": "30000"}, "price", "is already the order's price (30000)"),
+            ({"quantity": "0.25"}, "quantity", "must exceed the 0.25 already filled"),
+        ]
+        for body, field, says in cases:
+            response = await bob.patch(path, json=body)
+            assert response.status_code == 400, (body, response.text)
+            error = response.json()["error"]
+            assert (error["code"], error["field"]) == ("invalid_input", field), (body, error)
+            assert says in error["message"], (body, error)
+        stop = {"symbol": "BTC_AIT", "side": "sell", "type": "stop", "quantity": "1",
+                "stop_price": "100"}  # fmt: skip
+        pending = (await bob.post("/orders", json=stop)).json()
+        priced = await bob.patch(f"/orders/{pending['order_id']}", json={"price": "99"})
+        assert (priced.status_code, priced.json()["error"]["field"]) == (400, "price")
+        assert (await bob.patch(path, json={"quantity": "2"})).status_code == 200

@@ -30,6 +30,7 @@ from trading_engine.api.models import (
 )
 from trading_engine.api.schemas import asset_decimals, order_request, render_order, render_trade
 from trading_engine.api.schemas import instrument_of as listed
+from trading_engine.core.enums import OrderType
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
@@ -115,6 +116,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         quantity = None
         if body.get("quantity") is not None:
             quantity = instrument.quantity_to_lots(body["quantity"])
+        if not view.status.is_final:  # a final order's amend is the engine's 409
+            _check_amend(view, instrument, price, quantity)
         user = None if principal.admin else principal.user_id
         with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
             result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
@@ -224,6 +227,34 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
             "held": format_units(held, decimals),
         }
     return out
+
+
+def _check_amend(
+    view: OrderView, instrument: Instrument, price: int | None, quantity: int | None
+) -> None:
+    """Raise ``InvalidInput`` naming the field if the amend is one the matcher refuses.
+
+    The matcher checks again (the order may change meanwhile): this is for the message.
+    """
+    if price is not None and view.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        raise InvalidInput("price", f"a {view.type} order has no limit price to amend")
+    done = view.quantity - view.remaining
+    if quantity is not None and quantity <= done:
+        raise InvalidInput(
+            "quantity",
+            f"is the new total quantity, filled part included: it must exceed the "
+            f"{instrument.quantity_str(done)} already filled or cancelled",
+        )
+    if price in (None, view.price) and quantity in (None, view.quantity):
+        if quantity is not None:
+            field, now = "quantity", instrument.quantity_str(view.quantity)
+        else:
+            field, now = "price", instrument.price_str(view.price)
+        raise InvalidInput(
+            field,
+            f"is already the order's {field} ({now}): the amend changes nothing; give a "
+            "different price and/or quantity (the new total, filled part included)",
+        )
 
 
 def _find_order(client_order_id: str | None, user_id: UserId) -> str:
