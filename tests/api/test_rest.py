@@ -335,3 +335,29 @@ async def test_an_amend_that_changes_nothing_is_a_400_naming_the_field_and_why(
         priced = await bob.patch(f"/orders/{pending['order_id']}", json={"price": "99"})
         assert (priced.status_code, priced.json()["error"]["field"]) == (400, "price")
         assert (await bob.patch(path, json={"quantity": "2"})).status_code == 200
+
+
+async def test_an_owner_is_an_existing_user_and_linked_accounts_trades_are_flagged(
+    server: Server,
+) -> None:
+    async with server.client(ADMIN) as admin:
+        unknown = await admin.post("/admin/users", json={"user_id": "acme_a", "owner": "acme"})
+        assert unknown.status_code == 400, unknown.text
+        error = unknown.json()["error"]
+        assert (error["code"], error["field"]) == ("invalid_input", "owner")
+        assert "no user acme" in error["message"]
+        assert (await admin.post("/admin/users", json={"user_id": "acme"})).status_code == 201
+        keys = {}
+        for user, asset in (("acme_a", "AIT"), ("acme_b", "BTC")):
+            created = await admin.post("/admin/users", json={"user_id": user, "owner": "acme"})
+            assert created.status_code == 201, created.text
+            assert created.json()["owner"] == "acme"
+            keys[user] = created.json()["api_key"]
+            move = {"user_id": user, "asset": asset, "amount": "100000"}
+            assert (await admin.post("/admin/deposits", json=move)).status_code == 200
+        async with server.client(keys["acme_b"]) as b, server.client(keys["acme_a"]) as a:
+            assert (await b.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+            assert (await a.post("/orders", json=order("buy", "1", "30000"))).status_code == 201
+        alerts = (await admin.get("/surveillance/alerts")).json()["alerts"]
+    linked = [x for x in alerts if x["kind"] == "linked_accounts_trade"]
+    assert [(x["owner"], x["buyer"], x["seller"]) for x in linked] == [("acme", "acme_a", "acme_b")]

@@ -27,6 +27,7 @@ from trading_engine.api.schemas import parse_amount, render_instrument, text
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
+from trading_engine.errors import InvalidInput
 
 __all__ = ["register"]
 
@@ -52,6 +53,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         key = new_key()
         result = await engine.create_user(user_id, hash_key(key), owner)
         if isinstance(result, Refused):
+            if result.code == "unknown_owner":
+                raise InvalidInput("owner", f"{result.message}: the owner is an existing user")
             return refused(result)
         response = jsonify({"user_id": user_id, "owner": owner, "api_key": key})
         response.status_code = 201
