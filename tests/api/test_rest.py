@@ -337,6 +337,21 @@ async def test_an_amend_that_changes_nothing_is_a_400_naming_the_field_and_why(
         assert (await bob.patch(path, json={"quantity": "2"})).status_code == 200
 
 
+async def test_per_user_routes_are_404_for_an_unknown_user_with_the_admin_key(
+    server: Server,
+) -> None:
+    paths = ["balances", "orders", "trades", "risk-profile", "history/orders", "history/trades"]
+    async with server.client(ADMIN) as admin, server.client(server.keys[ALICE]) as alice:
+        for path in paths:
+            response = await admin.get(f"/users/nobody/{path}")
+            assert response.status_code == 404, (path, response.text)
+            assert response.json()["error"]["code"] == "unknown_user", path
+            assert (await admin.get(f"/users/{ALICE}/{path}")).status_code == 200, path
+            assert (await alice.get(f"/users/nobody/{path}")).status_code == 403, path
+        cancelled = await admin.delete("/orders", params={"user_id": "nobody"})
+        assert (cancelled.status_code, cancelled.json()["error"]["code"]) == (404, "unknown_user")
+
+
 async def test_an_owner_is_an_existing_user_and_linked_accounts_trades_are_flagged(
     server: Server,
 ) -> None:

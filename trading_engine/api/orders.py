@@ -8,7 +8,7 @@ from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused, Rejected
-from trading_engine.api.auth import Principal, authenticate
+from trading_engine.api.auth import Principal, authenticate, known_user
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
@@ -128,8 +128,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.delete(f"{P}/orders")
     @documented(CancelledList, 403, 404, query=CancelAllQuery)
     async def cancel_all() -> Response:
-        principal = await caller()
-        user_id = principal.acting_for(request.args.get("user_id"))
+        user_id = await known_user(engine, admin_key, request.args.get("user_id"))
         symbol = request.args.get("symbol")
         if symbol is not None:
             instrument_of(symbol)
@@ -139,10 +138,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"cancelled": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/orders")
-    @documented(OrderList, 403, query=UserOrdersQuery)
+    @documented(OrderList, 403, 404, query=UserOrdersQuery)
     async def user_orders(user_id: str) -> Response:
-        principal = await caller()
-        user = principal.acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         status = request.args.get("status")
         if status not in (None, "open", "all"):
             raise InvalidInput("status", "must be open or all")
@@ -151,23 +149,23 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"orders": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/trades")
-    @documented(TradeList, 403, query=LimitQuery)
+    @documented(TradeList, 403, 404, query=LimitQuery)
     async def user_trades(user_id: str) -> Response:
-        user = (await caller()).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         limit = _limit(request.args.get("limit"), 100, 1000)
         trades = await engine.user_trades(user, limit)
         return jsonify({"trades": [render_trade(t, instrument_of(t.symbol)) for t in trades]})
 
     @app.get(f"{P}/users/<user_id>/balances")
-    @documented(Balances, 403)
+    @documented(Balances, 403, 404)
     async def balances(user_id: str) -> Response:
-        user = (await caller()).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         return jsonify({"user_id": user, "balances": await _balances(engine, user)})
 
     @app.get(f"{P}/users/<user_id>/risk-profile")
-    @documented(RiskProfile, 403)
+    @documented(RiskProfile, 403, 404)
     async def risk_profile(user_id: str) -> Response:
-        user = (await caller()).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         positions = await engine.positions(user)
         instruments = engine.instruments()
         config = engine.config.risk
