@@ -20,7 +20,7 @@ let gaps = 0;
 let deltas = 0;
 let open = 0;
 const sockets = [];
-const tsOfSeq = new Map(); // book seq -> engine time (ns), from unmerged deltas
+const tsOfSeq = new Map(); // book seq -> engine time (ms), from unmerged deltas
 const received = []; // per subscriber: [prev_seq, seq, arrival ms, ...] flattened
 const lastSeq = [];
 for (let i = 0; i < Number(n); i++) {
@@ -40,11 +40,12 @@ for (let i = 0; i < Number(n); i++) {
       else if (message.type === "delta") {
         if (lastSeq[i] !== null && message.prev_seq !== lastSeq[i]) gaps++;
         lastSeq[i] = message.seq;
-        measureFrom ??= message.ts + Number(warmup) * 1e9;
-        if (message.ts < measureFrom) continue;
+        const sentMs = Number(message.ts) * 1000; // ts: Unix seconds as a decimal string
+        measureFrom ??= sentMs + Number(warmup) * 1000;
+        if (sentMs < measureFrom) continue;
         deltas++;
-        latencies.push(now - message.ts / 1e6);
-        if (!tsOfSeq.has(message.seq)) tsOfSeq.set(message.seq, message.ts);
+        latencies.push(now - sentMs);
+        if (!tsOfSeq.has(message.seq)) tsOfSeq.set(message.seq, sentMs);
         mine.push(message.prev_seq, message.seq, now);
       }
     }
@@ -74,7 +75,7 @@ setTimeout(() => {
       }
       let covered = 0;
       for (let j = lo; j < seqs.length && seqs[j] <= seq; j++) {
-        updates.push(arrival - tsOfSeq.get(seqs[j]) / 1e6);
+        updates.push(arrival - tsOfSeq.get(seqs[j]));
         covered++;
       }
       if (covered > 1) merged++;

@@ -255,8 +255,11 @@ async def test_ticker_subscriber_gets_ticker_updates(engine: Engine) -> None:
     await place(engine, buy(ALICE, 400, BTC_MID))
     await quiesce(engine)
     messages = _drain(receive)
-    assert messages
-    assert {m["type"] for m in messages} == {"ticker"}
+    snapshot, *updates = messages
+    # Subscribed before any trade or quote: a snapshot all the same, its prices null.
+    assert (snapshot["type"], snapshot["last"], snapshot["trades_24h"]) == ("snapshot", None, 0)
+    assert updates
+    assert {m["type"] for m in updates} == {"ticker"}
     assert messages[-1]["last"] == "1000"
     assert messages[-1]["volume_24h"] == "0.04"
 
@@ -290,9 +293,9 @@ async def test_orders_channel_delivers_only_the_users_own_updates(engine: Engine
     await quiesce(engine)
     alice = _drain(alice_updates)
     bob = _drain(bob_updates)
-    alice_ids = {mine.order.order_id, other.order.order_id}
+    alice_ids = {str(mine.order.order_id), str(other.order.order_id)}
     assert {m["order_id"] for m in alice} == alice_ids
-    assert {m["order_id"] for m in bob} == {resting.order.order_id}
+    assert {m["order_id"] for m in bob} == {str(resting.order.order_id)}
     assert [m["event"] for m in alice] == [
         "OrderAccepted",
         "OrderFilled",
@@ -338,5 +341,6 @@ async def test_tickers_are_throttled_but_the_last_one_always_arrives() -> None:
             await place(engine, sell(BOB, 10, BTC_MID + 49 - i))
         await trio.sleep(0.7)
         messages = _drain(receive)
-    assert 1 <= len(messages) <= 4, len(messages)
+    assert messages[0]["type"] == "snapshot"
+    assert 1 <= len(messages[1:]) <= 4, len(messages)
     assert messages[-1]["trades_24h"] == 10

@@ -308,3 +308,71 @@ async def test_a_400_names_its_field_in_queries_and_for_the_admin_key(server: Se
         assert placed.json()["error"]["field"] == "user_id"
         listed = await admin.delete("/orders", params={"symbol": "BTC_AIT"})
         assert (listed.status_code, listed.json()["error"]["field"]) == (400, "user_id")
+
+
+async def test_an_amend_that_changes_nothing_is_a_400_naming_the_field_and_why(
+    server: Server,
+) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        resting = (await bob.post("/orders", json=order("sell", "1", "30000"))).json()
+        await alice.post("/orders", json=order("buy", "0.25", "30000"))
+        path = f"/orders/{resting['order_id']}"
+        cases = [
+            ({"quantity": "1"}, "quantity", "is already the order's quantity (1)"),
+            ({"quantity": "1", "price": "30000"}, "quantity", "changes nothing"),
+            ({"price": "30000"}, "price", "is already the order's price (30000)"),
+            ({"quantity": "0.25"}, "quantity", "must exceed the 0.25 already filled"),
+        ]
+        for body, field, says in cases:
+            response = await bob.patch(path, json=body)
+            assert response.status_code == 400, (body, response.text)
+            error = response.json()["error"]
+            assert (error["code"], error["field"]) == ("invalid_input", field), (body, error)
+            assert says in error["message"], (body, error)
+        stop = {"symbol": "BTC_AIT", "side": "sell", "type": "stop", "quantity": "1",
+                "stop_price": "100"}  # fmt: skip
+        pending = (await bob.post("/orders", json=stop)).json()
+        priced = await bob.patch(f"/orders/{pending['order_id']}", json={"price": "99"})
+        assert (priced.status_code, priced.json()["error"]["field"]) == (400, "price")
+        assert (await bob.patch(path, json={"quantity": "2"})).status_code == 200
+
+
+async def test_per_user_routes_are_404_for_an_unknown_user_with_the_admin_key(
+    server: Server,
+) -> None:
+    paths = ["balances", "orders", "trades", "risk-profile", "history/orders", "history/trades"]
+    async with server.client(ADMIN) as admin, server.client(server.keys[ALICE]) as alice:
+        for path in paths:
+            response = await admin.get(f"/users/nobody/{path}")
+            assert response.status_code == 404, (path, response.text)
+            assert response.json()["error"]["code"] == "unknown_user", path
+            assert (await admin.get(f"/users/{ALICE}/{path}")).status_code == 200, path
+            assert (await alice.get(f"/users/nobody/{path}")).status_code == 403, path
+        cancelled = await admin.delete("/orders", params={"user_id": "nobody"})
+        assert (cancelled.status_code, cancelled.json()["error"]["code"]) == (404, "unknown_user")
+
+
+async def test_an_owner_is_an_existing_user_and_linked_accounts_trades_are_flagged(
+    server: Server,
+) -> None:
+    async with server.client(ADMIN) as admin:
+        unknown = await admin.post("/admin/users", json={"user_id": "acme_a", "owner": "acme"})
+        assert unknown.status_code == 400, unknown.text
+        error = unknown.json()["error"]
+        assert (error["code"], error["field"]) == ("invalid_input", "owner")
+        assert "no user acme" in error["message"]
+        assert (await admin.post("/admin/users", json={"user_id": "acme"})).status_code == 201
+        keys = {}
+        for user, asset in (("acme_a", "AIT"), ("acme_b", "BTC")):
+            created = await admin.post("/admin/users", json={"user_id": user, "owner": "acme"})
+            assert created.status_code == 201, created.text
+            assert created.json()["owner"] == "acme"
+            keys[user] = created.json()["api_key"]
+            move = {"user_id": user, "asset": asset, "amount": "100000"}
+            assert (await admin.post("/admin/deposits", json=move)).status_code == 200
+        async with server.client(keys["acme_b"]) as b, server.client(keys["acme_a"]) as a:
+            assert (await b.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+            assert (await a.post("/orders", json=order("buy", "1", "30000"))).status_code == 201
+        alerts = (await admin.get("/surveillance/alerts")).json()["alerts"]
+    linked = [x for x in alerts if x["kind"] == "linked_accounts_trade"]
+    assert [(x["owner"], x["buyer"], x["seller"]) for x in linked] == [("acme", "acme_a", "acme_b")]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_DOWN, Decimal
+
 import pytest
 
 from tests.api.conftest import ADMIN, Server
 from tests.api.test_history import trade_a_little
 from trading_engine.config import EngineConfig
+from trading_engine.core.numbers import format_decimal
 from trading_engine.storage.postgres import PostgresJournal
 
 
@@ -32,7 +35,9 @@ async def test_a_trade_settled_long_ago_is_described_from_the_read_tables(server
     # BTC_AIT:1 is no longer in memory: its details come from the read tables, the same
     # but for the time, which they hold to the microsecond.
     old, new = before[0], after[0]
-    assert new == old | {"status": "settled", "ts": old["ts"] // 1000 * 1000}
+    microseconds = Decimal(old["ts"]).quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+    assert new == old | {"status": "settled", "ts": format_decimal(microseconds)}
+    assert Decimal(old["ts"]) > 1_700_000_000  # seconds, as REST shows times
     assert after[1] == before[1] | {"status": "settled"}
     assert again["already_settled"] == keys
     assert missing.status_code == 404

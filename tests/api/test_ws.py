@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -78,9 +79,51 @@ async def test_orders_channel_needs_auth_and_carries_only_the_users_own_updates(
         async with server.client(server.keys[ALICE]) as alice:
             mine = await place(alice, "buy", "0.1", "30000")
         update = await receive(ws, "order")
-        assert (update["event"], update["order_id"]) == ("OrderAccepted", int(mine["order_id"]))
+        assert (update["event"], update["order_id"]) == ("OrderAccepted", mine["order_id"])
         fill = await receive(ws, "order")
         assert (fill["event"], fill["status"]) == ("OrderFilled", "filled")
+
+
+async def test_the_feed_shows_ids_and_times_as_rest_does(server: Server) -> None:
+    """One parser reads both: ids are strings, times are seconds as decimal strings, a
+    candle's start is whole seconds, and every channel starts with a snapshot."""
+    channels = ["ticker.BTC_AIT", "trades.BTC_AIT", "candles.BTC_AIT.1m", "book.BTC_AIT"]
+    async with (
+        open_websocket_url(_ws_url(server)) as ws,
+        server.client(server.keys[BOB]) as bob,
+        server.client(server.keys[ALICE]) as alice,
+    ):
+        await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
+        await receive(ws, "authenticated")
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": [*channels, "orders"]}))
+        for channel in channels:  # each answered, then its snapshot, before any update
+            assert (await receive(ws)) == {"type": "subscribed", "channel": channel}
+            first = await receive(ws)
+            assert (first["channel"], first["type"]) == (channel, "snapshot")
+            assert isinstance(first["seq"], int)
+        assert (await receive(ws))["channel"] == "orders"
+        await place(bob, "sell", "0.1", "30000")
+        mine = await place(alice, "buy", "0.1", "30000")
+        trade = mine["trades"][0]
+        order = (await alice.get(f"/orders/{mine['order_id']}")).json()
+        candle = (await alice.get("/candles/BTC_AIT?interval=1m")).json()["candles"][-1]
+        settlement = (await alice.get(f"/settlement/{trade['trade_id']}")).json()
+        seen: dict[str, dict[str, Any]] = {}
+        while len(seen) < 5:
+            message = await receive(ws)
+            if message["type"] in ("ticker", "trade", "candle", "delta"):
+                seen.setdefault(message["type"], message)
+            elif message.get("order_id") == mine["order_id"] and message["event"] == "OrderFilled":
+                seen["fill"] = message
+    assert seen["trade"]["trade_id"] == trade["trade_id"]
+    assert seen["trade"]["ts"] == trade["time"] == settlement["ts"]
+    assert seen["fill"]["ts"] == order["updated_at"] == trade["time"]
+    assert seen["fill"]["trade_id"] == trade["trade_id"]
+    assert seen["candle"]["start"] == candle["start"]
+    book_time = Decimal(seen["delta"]["ts"])  # of bob's order, which came first
+    assert Decimal(trade["time"]) - 10 < book_time <= Decimal(trade["time"])
+    assert isinstance(seen["delta"]["seq"], int)
+    assert isinstance(seen["delta"]["prev_seq"], int)
 
 
 async def test_bad_messages_get_errors_and_ping_gets_pong(server: Server) -> None:

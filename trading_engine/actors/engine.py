@@ -224,6 +224,10 @@ class Engine:
         result: dict[str, Any] = await self._query("margin", user_id)
         return result
 
+    async def user_exists(self, user_id: UserId) -> bool:
+        result: bool = await self._query("user_exists", user_id)
+        return result
+
     async def user_by_key(self, key_hash: str) -> UserId | None:
         result: UserId | None = await self._query("key", key_hash)
         return result

@@ -10,10 +10,16 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
   ``prev_seq`` differ from the last ``seq`` it holds knows it missed one and
   resubscribes.
 - ``trades.SYMBOL``: a ``snapshot`` of recent trades, then each ``trade``.
-- ``ticker.SYMBOL``: the current ``ticker`` at once, then each change.
+- ``ticker.SYMBOL``: a ``snapshot`` of the current ticker (prices null before
+  the first trade or quote), then each changed ``ticker``.
 - ``candles.SYMBOL.INTERVAL`` (``1m``, ``5m``, ``1h``, ``1d``): a ``snapshot``,
   then each updated ``candle``.
 - ``orders`` (the subscriber's user): ``order`` updates for each event of its orders.
+
+Fields look as the REST API shows them, so that one parser reads both: ids
+(``order_id``, ``trade_id``) are strings, times (``ts``) are seconds since the
+epoch as decimal strings, a candle's ``start`` is whole seconds; ``seq`` and
+``prev_seq`` are integers.
 
 Each message is encoded once and the same text goes to every subscriber. A
 subscriber whose outbox is full is dropped at once: its outbox is closed,
@@ -56,7 +62,7 @@ from trading_engine.core.events import (
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
-from trading_engine.core.numbers import format_units
+from trading_engine.core.numbers import format_seconds, format_units
 
 __all__ = ["MarketDataActor", "MarketDataMessage", "Outbox", "Subscribe", "Unsubscribe"]
 
@@ -212,14 +218,15 @@ class MarketDataActor:
             state.seq = last_level
             if render:
                 message = {"channel": book_channel, "type": "delta", "seq": last_level,
-                           "prev_seq": prev, "ts": last_ts, "bids": bids, "asks": asks}  # fmt: skip
+                           "prev_seq": prev, "ts": format_seconds(last_ts),
+                           "bids": bids, "asks": asks}  # fmt: skip
                 self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
         kind = type(event).__name__
         if isinstance(event, OrderAccepted | OrderRejected):
             user_id = event.spec.user_id
-            body: dict[str, Any] = {"order_id": event.spec.order_id,
+            body: dict[str, Any] = {"order_id": str(event.spec.order_id),
                                     "client_order_id": event.spec.client_order_id}  # fmt: skip
             if isinstance(event, OrderRejected):
                 body["reason"] = str(event.reason)
@@ -227,7 +234,7 @@ class MarketDataActor:
             event, OrderFilled | OrderCancelled | OrderExpired | OrderAmended | StopTriggered
         ):
             user_id = event.user_id
-            body = {"order_id": event.order_id}
+            body = {"order_id": str(event.order_id)}
             if isinstance(event, OrderFilled):
                 body.update(
                     trade_id=f"{event.symbol}:{event.trade_id}",
@@ -245,7 +252,7 @@ class MarketDataActor:
         else:
             return
         message = {"channel": "orders", "type": "order", "event": kind, "symbol": event.symbol,
-                   "seq": event.seq, "ts": event.ts, **body}  # fmt: skip
+                   "seq": event.seq, "ts": format_seconds(event.ts), **body}  # fmt: skip
         text = _dump(message)
         self._offer_redis(f"orders.{user_id}", text)
         for key, outbox in list(self.subscribers.get("orders", {}).items()):
@@ -290,7 +297,7 @@ class MarketDataActor:
             return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
                           "trades": [self._trade_body(state, t) for t in recent]})  # fmt: skip
         if kind == "ticker":
-            return self._ticker_message(state, state.seq) if state.ticker else None
+            return self._ticker_message(state, state.seq, "snapshot")
         candles = state.candles.candles(interval, _SNAPSHOT_CANDLES)
         return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
                       "candles": [self._candle_body(state, c) for c in candles]})  # fmt: skip
@@ -348,7 +355,7 @@ class MarketDataActor:
             "price": instrument.price_str(trade.price),
             "quantity": instrument.quantity_str(trade.quantity),
             "side": str(trade.aggressor),
-            "ts": trade.ts,
+            "ts": format_seconds(trade.ts),
             "seq": trade.seq,
         }
 
@@ -362,7 +369,7 @@ class MarketDataActor:
     def _candle_body(self, state: _Symbol, candle: Candle) -> dict[str, Any]:
         instrument = state.instrument
         return {
-            "start": candle.start,
+            "start": candle.start // 1_000_000_000,
             "open": instrument.price_str(candle.open),
             "high": instrument.price_str(candle.high),
             "low": instrument.price_str(candle.low),
@@ -380,9 +387,9 @@ class MarketDataActor:
             **self._candle_body(state, candle),
         }
 
-    def _ticker_message(self, state: _Symbol, seq: int) -> str:
+    def _ticker_message(self, state: _Symbol, seq: int, kind: str = "ticker") -> str:
         return _dump(
-            {"channel": f"ticker.{state.instrument.symbol}", "type": "ticker", "seq": seq,
+            {"channel": f"ticker.{state.instrument.symbol}", "type": kind, "seq": seq,
              **render_ticker(state.instrument, state.ticker or {})}
         )  # fmt: skip
 

@@ -7,7 +7,7 @@ from quart import Quart, Response, jsonify, request
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import authenticate, hash_key, new_key
-from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.models import (
     Alerts,
     HaltBody,
@@ -27,6 +27,7 @@ from trading_engine.api.schemas import parse_amount, render_instrument, text
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
+from trading_engine.errors import InvalidInput
 
 __all__ = ["register"]
 
@@ -52,6 +53,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         key = new_key()
         result = await engine.create_user(user_id, hash_key(key), owner)
         if isinstance(result, Refused):
+            if result.code == "unknown_owner":
+                raise InvalidInput("owner", f"{result.message}: the owner is an existing user")
             return refused(result)
         response = jsonify({"user_id": user_id, "owner": owner, "api_key": key})
         response.status_code = 201
@@ -65,7 +68,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         decimals = _decimals(engine, asset)
         units = parse_amount(body.get("amount"), decimals)
         mover = engine.withdraw if withdraw else engine.deposit
-        result = await mover(user_id, asset, units)
+        find_out = f"GET {P}/users/{user_id}/balances shows the balance"
+        with outcome_unknown("the withdrawal" if withdraw else "the deposit", find_out):
+            result = await mover(user_id, asset, units)
         if isinstance(result, Refused):
             return refused(result)
         available, held = result

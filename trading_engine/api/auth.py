@@ -19,7 +19,7 @@ from trading_engine.api.errors import ApiError
 from trading_engine.core.ids import UserId
 from trading_engine.errors import InvalidInput
 
-__all__ = ["Principal", "authenticate", "hash_key", "new_key"]
+__all__ = ["Principal", "authenticate", "hash_key", "known_user", "new_key"]
 
 
 def hash_key(key: str) -> str:
@@ -64,3 +64,16 @@ async def principal_for(engine: Engine, admin_key: str, key: str) -> Principal:
     if user_id is None:
         raise ApiError(401, "unauthenticated", "unknown API key")
     return Principal(user_id, admin=False)
+
+
+async def known_user(engine: Engine, admin_key: str, user_id: str | None) -> UserId:
+    """The user a per-user request reads or acts on, as ``Principal.acting_for`` says.
+
+    Raises a 404 ``unknown_user`` if the admin key names a user who does not exist
+    (a user key names only its own user, which does).
+    """
+    principal = await authenticate(engine, admin_key)
+    user = principal.acting_for(user_id)
+    if principal.admin and not await engine.user_exists(user):
+        raise ApiError(404, "unknown_user", f"no user {user}")
+    return user

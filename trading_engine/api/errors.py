@@ -2,11 +2,16 @@
 
 ``{"error": {"code": "...", "message": "..."}}``: 400 bad input, 401/403
 authentication, 404 unknown, 409 state conflict, 422 rejected by risk or the
-book, 429 rate limit, 503 halted, busy or storage down.
+book, 429 rate limit, 503 halted, busy or storage down. A command that
+changes state and gets no answer in time (``ReplyTimeout``: the journal is
+retrying a write, say) is a 503 ``outcome_unknown`` that says how to find
+out (``outcome_unknown`` below); a query is a 503 ``timeout``: it changed nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from quart import Response, jsonify
@@ -15,7 +20,7 @@ from trading_engine.actors.mailbox import ActorUnavailable, EngineBusy, ReplyTim
 from trading_engine.errors import InvalidInput, TradingEngineError
 from trading_engine.storage.journal import StorageUnavailable
 
-__all__ = ["ApiError", "error_response", "status_of"]
+__all__ = ["ApiError", "error_response", "outcome_unknown", "status_of"]
 
 # A refusal's code (from the engine) to its HTTP status.
 _REFUSALS: dict[str, int] = {
@@ -44,6 +49,20 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+@contextlib.contextmanager
+def outcome_unknown(what: str, find_out: str) -> Iterator[None]:
+    """Turn a ``ReplyTimeout`` of a command into a 503 ``outcome_unknown``.
+
+    The command was sent: it may still take effect (once storage is back, for
+    example), so the answer says so and how to learn the outcome (``find_out``).
+    """
+    try:
+        yield
+    except ReplyTimeout as exc:
+        message = f"{exc}: the outcome is unknown, {what} may still take effect; {find_out}"
+        raise ApiError(503, "outcome_unknown", message) from None
 
 
 def status_of(code: str) -> int:

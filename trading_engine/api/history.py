@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.engine import Engine
-from trading_engine.api.auth import authenticate
+from trading_engine.api.auth import known_user
 from trading_engine.api.errors import ApiError
 from trading_engine.api.models import OrderFields, documented
 from trading_engine.api.orders import _limit
@@ -87,7 +87,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     async def page(user_id: str, cursor: Callable[[str | None], Any]) -> tuple[str, Any, int]:
         """The user the caller may read, the cursor, and the page size, from the request."""
-        user = (await authenticate(engine, admin_key)).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         return (
             user,
             cursor(request.args.get("before")),
@@ -95,7 +95,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.get(f"{P}/users/<user_id>/history/orders")
-    @documented(OrderHistory, 403, query=HistoryQuery)
+    @documented(OrderHistory, 403, 404, query=HistoryQuery)
     async def order_history(user_id: str) -> Response:
         user, before, limit = await page(user_id, _order_cursor)
         rows = await read_tables().order_history(user, before=before, limit=limit)
@@ -105,7 +105,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"orders": orders, "next": orders[-1]["order_id"] if more else None})
 
     @app.get(f"{P}/users/<user_id>/history/trades")
-    @documented(TradeHistory, 403, query=HistoryQuery)
+    @documented(TradeHistory, 403, 404, query=HistoryQuery)
     async def trade_history(user_id: str) -> Response:
         user, before, limit = await page(user_id, _trade_cursor)
         rows = await read_tables().trade_history(user, before=before, limit=limit)

@@ -31,6 +31,7 @@ from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.api.schemas import render_instrument, render_trade
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.numbers import format_seconds
 from trading_engine.errors import InvalidInput
 
 __all__ = ["register"]
@@ -144,6 +145,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         if "price" in status:
             rendered["price"] = instrument.price_str(int(str(status["price"])))
             rendered["quantity"] = instrument.quantity_str(int(str(status["quantity"])))
+            rendered["ts"] = format_seconds(int(str(status["ts"])))
         else:  # settled long ago, and no read tables to tell the rest
             rendered.update(price=None, quantity=None)
         return jsonify(rendered)

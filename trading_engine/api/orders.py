@@ -8,8 +8,8 @@ from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused, Rejected
-from trading_engine.api.auth import Principal, authenticate
-from trading_engine.api.errors import ApiError, error_response, status_of
+from trading_engine.api.auth import Principal, authenticate, known_user
+from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
     AmendBody,
@@ -30,6 +30,7 @@ from trading_engine.api.models import (
 )
 from trading_engine.api.schemas import asset_decimals, order_request, render_order, render_trade
 from trading_engine.api.schemas import instrument_of as listed
+from trading_engine.core.enums import OrderType
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
@@ -66,7 +67,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         principal = await caller()
         body = validate_body(await request.get_data(), OrderBody)
         user_id = principal.acting_for(body.get("user_id"))
-        outcome = await engine.submit(order_request(body, engine.instruments(), user_id))
+        order = order_request(body, engine.instruments(), user_id)
+        with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
+            outcome = await engine.submit(order)
         metrics = app.config["METRICS"]
         if isinstance(outcome, Rejected):
             reasons = [str(r) for r in outcome.reasons]
@@ -93,7 +96,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def cancel(order_id: str) -> Response:
         principal = await caller()
         view = await own_order(principal, order_id)
-        result = await engine.cancel(view.order_id, None if principal.admin else principal.user_id)
+        user = None if principal.admin else principal.user_id
+        with outcome_unknown("the cancel", f"GET {P}/orders/{order_id} shows the order's status"):
+            result = await engine.cancel(view.order_id, user)
         if isinstance(result, Refused):
             return refused(result)
         return jsonify(render(result.order, result.trades))
@@ -111,8 +116,11 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         quantity = None
         if body.get("quantity") is not None:
             quantity = instrument.quantity_to_lots(body["quantity"])
+        if not view.status.is_final:  # a final order's amend is the engine's 409
+            _check_amend(view, instrument, price, quantity)
         user = None if principal.admin else principal.user_id
-        result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
+        with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
+            result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
         if isinstance(result, Refused):
             return refused(result)
         return jsonify(render(result.order, result.trades))
@@ -120,19 +128,19 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.delete(f"{P}/orders")
     @documented(CancelledList, 403, 404, query=CancelAllQuery)
     async def cancel_all() -> Response:
-        principal = await caller()
-        user_id = principal.acting_for(request.args.get("user_id"))
+        user_id = await known_user(engine, admin_key, request.args.get("user_id"))
         symbol = request.args.get("symbol")
         if symbol is not None:
             instrument_of(symbol)
-        views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
+        find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
+        with outcome_unknown("the cancels", find_out):
+            views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
         return jsonify({"cancelled": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/orders")
-    @documented(OrderList, 403, query=UserOrdersQuery)
+    @documented(OrderList, 403, 404, query=UserOrdersQuery)
     async def user_orders(user_id: str) -> Response:
-        principal = await caller()
-        user = principal.acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         status = request.args.get("status")
         if status not in (None, "open", "all"):
             raise InvalidInput("status", "must be open or all")
@@ -141,23 +149,23 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"orders": [render(v) for v in views]})
 
     @app.get(f"{P}/users/<user_id>/trades")
-    @documented(TradeList, 403, query=LimitQuery)
+    @documented(TradeList, 403, 404, query=LimitQuery)
     async def user_trades(user_id: str) -> Response:
-        user = (await caller()).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         limit = _limit(request.args.get("limit"), 100, 1000)
         trades = await engine.user_trades(user, limit)
         return jsonify({"trades": [render_trade(t, instrument_of(t.symbol)) for t in trades]})
 
     @app.get(f"{P}/users/<user_id>/balances")
-    @documented(Balances, 403)
+    @documented(Balances, 403, 404)
     async def balances(user_id: str) -> Response:
-        user = (await caller()).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         return jsonify({"user_id": user, "balances": await _balances(engine, user)})
 
     @app.get(f"{P}/users/<user_id>/risk-profile")
-    @documented(RiskProfile, 403)
+    @documented(RiskProfile, 403, 404)
     async def risk_profile(user_id: str) -> Response:
-        user = (await caller()).acting_for(user_id)
+        user = await known_user(engine, admin_key, user_id)
         positions = await engine.positions(user)
         instruments = engine.instruments()
         config = engine.config.risk
@@ -217,6 +225,45 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
             "held": format_units(held, decimals),
         }
     return out
+
+
+def _check_amend(
+    view: OrderView, instrument: Instrument, price: int | None, quantity: int | None
+) -> None:
+    """Raise ``InvalidInput`` naming the field if the amend is one the matcher refuses.
+
+    The matcher checks again (the order may change meanwhile): this is for the message.
+    """
+    if price is not None and view.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        raise InvalidInput("price", f"a {view.type} order has no limit price to amend")
+    done = view.quantity - view.remaining
+    if quantity is not None and quantity <= done:
+        raise InvalidInput(
+            "quantity",
+            f"is the new total quantity, filled part included: it must exceed the "
+            f"{instrument.quantity_str(done)} already filled or cancelled",
+        )
+    if price in (None, view.price) and quantity in (None, view.quantity):
+        if quantity is not None:
+            field, now = "quantity", instrument.quantity_str(view.quantity)
+        else:
+            field, now = "price", instrument.price_str(view.price)
+        raise InvalidInput(
+            field,
+            f"is already the order's {field} ({now}): the amend changes nothing; give a "
+            "different price and/or quantity (the new total, filled part included)",
+        )
+
+
+def _find_order(client_order_id: str | None, user_id: UserId) -> str:
+    """How to learn whether an order that got no answer was placed."""
+    listed = f"GET {P}/users/{user_id}/orders lists it if it was placed"
+    if client_order_id is None:
+        return f"{listed}; send a client_order_id with each order to make resending safe"
+    return (
+        f"resend it with the same client_order_id ({client_order_id!r}): you get the original "
+        f"if it was placed, never a second order; or {listed}"
+    )
 
 
 def _decimals(engine: Engine, asset: str) -> int:

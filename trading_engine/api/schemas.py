@@ -21,6 +21,7 @@ from trading_engine.core.ids import ClientOrderId, Symbol, UserId
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
 from trading_engine.core.numbers import (
     format_decimal,
+    format_seconds,
     format_units,
     parse_decimal,
     quantize_ratio,
@@ -142,10 +143,6 @@ def _required(body: Mapping[str, Any], name: str) -> Any:
     return body[name]
 
 
-def _seconds(ns: int) -> str:
-    return format_decimal(Decimal(ns) / _NS)
-
-
 def render_order(
     view: OrderView, instrument: Instrument, trades: tuple[Trade, ...] = ()
 ) -> dict[str, Any]:
@@ -172,8 +169,8 @@ def render_order(
         "reason": view.reason,
         "post_only": view.post_only,
         "reduce_only": view.reduce_only,
-        "created_at": _seconds(view.created_ts),
-        "updated_at": _seconds(view.updated_ts),
+        "created_at": format_seconds(view.created_ts),
+        "updated_at": format_seconds(view.updated_ts),
         "trades": [render_trade(t, instrument) for t in trades],
     }
 
@@ -189,7 +186,7 @@ def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
         "taker_order_id": str(trade.taker_order_id),
         "maker_fee": format_units(trade.maker_fee, instrument.quote_decimals),
         "taker_fee": format_units(trade.taker_fee, instrument.quote_decimals),
-        "time": _seconds(trade.ts),
+        "time": format_seconds(trade.ts),
     }
 
 

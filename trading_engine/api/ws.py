@@ -34,6 +34,7 @@ from trading_engine.api.feed import Subscriber
 from trading_engine.api.frames import socket_writer_for
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.numbers import format_seconds
 
 __all__ = ["register"]
 
@@ -122,7 +123,7 @@ async def _going_away(
 async def _heartbeat(outbox: Subscriber) -> None:
     while True:
         await trio.sleep(HEARTBEAT_SECONDS)
-        _say(outbox, json.dumps({"type": "heartbeat", "ts": time.time_ns()}))
+        _say(outbox, json.dumps({"type": "heartbeat", "ts": format_seconds(time.time_ns())}))
 
 
 def _say(outbox: Subscriber, text: str) -> None:
@@ -148,7 +149,7 @@ async def _handle(
         return
     op = message.get("op")
     if op == "ping":
-        _say(outbox, json.dumps({"type": "pong", "ts": time.time_ns()}))
+        _say(outbox, json.dumps({"type": "pong", "ts": format_seconds(time.time_ns())}))
     elif op == "auth":
         key = message.get("api_key")
         if not isinstance(key, str):

@@ -14,6 +14,7 @@ from trading_engine.errors import InvalidInput, OffGridError
 
 __all__ = [
     "format_decimal",
+    "format_seconds",
     "format_units",
     "from_units",
     "parse_decimal",
@@ -95,6 +96,11 @@ def format_decimal(value: Decimal) -> str:
 def format_units(units: int, decimals: int) -> str:
     """An amount in an asset's minor units (``10 ** -decimals``) as a decimal string."""
     return format_decimal(Decimal(units).scaleb(-decimals, _EXACT))
+
+
+def format_seconds(ns: int) -> str:
+    """A time in nanoseconds since the epoch as the API shows it: seconds, a decimal string."""
+    return format_units(ns, 9)
 
 
 def quantize_ratio(ratio: Fraction, quantum: Decimal) -> Decimal:

@@ -60,6 +60,9 @@ class FundsMixin(MarginMixin):
         if message.user_id in self.users:
             message.reply.send(Refused("user_exists", f"user {message.user_id} exists"))
             return
+        if message.owner is not None and message.owner not in self.users:
+            message.reply.send(Refused("unknown_owner", f"no user {message.owner}"))
+            return
         self.accounts_seq += 1
         event = UserCreated(
             self.accounts_seq, time.time_ns(), message.user_id, message.owner, message.api_key_hash

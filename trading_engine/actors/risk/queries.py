@@ -44,6 +44,9 @@ class QueriesMixin(MarginMixin):
             asset: self.accounts.balance(user_id, asset) for asset in self.accounts.assets(user_id)
         }
 
+    def query_user_exists(self, user_id: UserId) -> bool:
+        return user_id in self.users
+
     def query_key(self, key_hash: str) -> UserId | None:
         return self.keys.get(key_hash)
 

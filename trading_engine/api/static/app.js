@@ -74,8 +74,9 @@
     return /^0*(\.0*)?$/.test(quantity);
   }
 
-  function timeOfNs(ns) {
-    return new Date(Math.floor(ns / 1e6)).toLocaleTimeString([], { hour12: false });
+  function clockTimeOf(text) {
+    // Feed times are Unix seconds as decimal strings, as in REST; only the clock time is shown.
+    return new Date(Number(text) * 1000).toLocaleTimeString([], { hour12: false });
   }
 
   function timeOfSeconds(text) {
@@ -434,7 +435,7 @@
       el("tr", {}, [
         el("td", { class: t.side, text: t.price }),
         el("td", { text: t.quantity }),
-        el("td", { class: "muted", text: timeOfNs(t.ts) }),
+        el("td", { class: "muted", text: clockTimeOf(t.ts) }),
       ]),
     );
     if (rows.length === 0) {
@@ -483,7 +484,7 @@
   }
 
   function onOrderEvent(m) {
-    const parts = [timeOfNs(m.ts), m.event, `#${m.order_id}`, m.symbol];
+    const parts = [clockTimeOf(m.ts), m.event, `#${m.order_id}`, m.symbol];
     if (m.event === "OrderFilled") parts.push(`${m.quantity} @ ${m.price}, ${m.status}`);
     if (m.reason) parts.push(m.reason);
     const list = $("events");
