@@ -298,9 +298,10 @@ class MarketDataActor:
                           "trades": [self._trade_body(state, t) for t in recent]})  # fmt: skip
         if kind == "ticker":
             return self._ticker_message(state, state.seq, "snapshot")
-        candles = state.candles.candles(interval, _SNAPSHOT_CANDLES)
+        candles = [render_candle(state.instrument, c)
+                   for c in state.candles.candles(interval, _SNAPSHOT_CANDLES)]  # fmt: skip
         return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
-                      "candles": [self._candle_body(state, c) for c in candles]})  # fmt: skip
+                      "candles": candles})  # fmt: skip
 
     def _offer_redis(self, channel: str, text: str) -> None:
         if self._redis is not None:
@@ -366,25 +367,13 @@ class MarketDataActor:
             **self._trade_body(state, trade),
         }
 
-    def _candle_body(self, state: _Symbol, candle: Candle) -> dict[str, Any]:
-        instrument = state.instrument
-        return {
-            "start": candle.start // 1_000_000_000,
-            "open": instrument.price_str(candle.open),
-            "high": instrument.price_str(candle.high),
-            "low": instrument.price_str(candle.low),
-            "close": instrument.price_str(candle.close),
-            "volume": instrument.quantity_str(candle.volume),
-            "trades": candle.trades,
-        }
-
     def _candle_message(self, state: _Symbol, candle: Candle, seq: int) -> dict[str, Any]:
         channel = f"candles.{state.instrument.symbol}.{candle.interval}"
         return {
             "channel": channel,
             "type": "candle",
             "seq": seq,
-            **self._candle_body(state, candle),
+            **render_candle(state.instrument, candle),
         }
 
     def _ticker_message(self, state: _Symbol, seq: int, kind: str = "ticker") -> str:
@@ -422,6 +411,19 @@ class MarketDataActor:
 
 _PRICE_FIELDS = ("last", "best_bid", "best_ask", "mid", "micro_price", "ewma", "vwap", "mark",
                  "open_24h", "high_24h", "low_24h", "change_24h")  # fmt: skip
+
+
+def render_candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
+    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds."""
+    return {
+        "start": candle.start // 1_000_000_000,
+        "open": instrument.price_str(candle.open),
+        "high": instrument.price_str(candle.high),
+        "low": instrument.price_str(candle.low),
+        "close": instrument.price_str(candle.close),
+        "volume": instrument.quantity_str(candle.volume),
+        "trades": candle.trades,
+    }
 
 
 def render_ticker(instrument: Instrument, ticker: dict[str, Any]) -> dict[str, Any]:

@@ -113,25 +113,11 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         if interval not in INTERVALS:
             raise InvalidInput("interval", f"must be one of {', '.join(INTERVALS)}")
         limit = _limit(request.args.get("limit"), 100, 1000)
+        from trading_engine.actors.marketdata import render_candle  # noqa: PLC0415
+
         series = await engine.candles(instrument.symbol, interval, limit) or []
-        return jsonify(
-            {
-                "symbol": instrument.symbol,
-                "interval": interval,
-                "candles": [
-                    {
-                        "start": c.start // 1_000_000_000,
-                        "open": instrument.price_str(c.open),
-                        "high": instrument.price_str(c.high),
-                        "low": instrument.price_str(c.low),
-                        "close": instrument.price_str(c.close),
-                        "volume": instrument.quantity_str(c.volume),
-                        "trades": c.trades,
-                    }
-                    for c in series
-                ],
-            }
-        )
+        candles = [render_candle(instrument, c) for c in series]
+        return jsonify({"symbol": instrument.symbol, "interval": interval, "candles": candles})
 
     @app.get(f"{P}/settlement/<trade_id>")
     @documented(Settlement, 404)

@@ -227,7 +227,7 @@ async def _run_postgres(
     users: int,
     concurrency: int,
     seed: int,
-    project_every: float = 0.1,
+    project_every: float,
 ) -> dict[str, Any]:
     async with open_postgres_journal(dsn, project_every=project_every) as journal:
         result = await _run(journal, orders, symbols, users, concurrency, seed)
