@@ -59,7 +59,7 @@ PIDS=""
 for side in buy sell; do
     key=$KEY_A
     [ "$side" = sell ] && key=$KEY_B
-    body="{\"symbol\":\"BTC_AIT\",\"side\":\"$side\",\"type\":\"limit\",\"quantity\":\"0.001\",\"price\":\"30000\"}"
+    body=$(order_body "$side")
     hey -z "${SECONDS_}s" -c $WORKERS -q $PER_WORKER -m POST -T application/json \
         -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/hey-$side.txt" &
     PIDS="$PIDS $!"
@@ -80,7 +80,7 @@ if [ "$SPREAD_RATE" -gt 0 ]; then
     while [ $i -lt $((SPREAD_RATE / 10)) ]; do
         side=buy key=$KEY_A
         [ $((i % 2)) = 1 ] && side=sell key=$KEY_B
-        body="{\"symbol\":\"BTC_AIT\",\"side\":\"$side\",\"type\":\"limit\",\"quantity\":\"0.001\",\"price\":\"30000\"}"
+        body=$(order_body "$side")
         hey -o csv -z "${SECONDS_}s" -c 1 -q 10 -m POST -T application/json \
             -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/spread-$i.csv" &
         PIDS="$PIDS $!"

@@ -40,7 +40,7 @@ hey_orders() {
         side=buy
         [ $user = demo_bob ] && side=sell
         key=$(sed -n "s/^  $user key: //p" "$DATA/serve.log")
-        body="{\"symbol\":\"BTC_AIT\",\"side\":\"$side\",\"type\":\"limit\",\"quantity\":\"0.001\",\"price\":\"30000\"}"
+        body=$(order_body "$side")
         hey -z "${1}s" -c 10 -q $((RATE / 20)) -m POST -T application/json \
             -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/hey-$side.txt" &
         PIDS="$PIDS $!"
