@@ -84,6 +84,97 @@ async def test_orders_channel_needs_auth_and_carries_only_the_users_own_updates(
         assert (fill["event"], fill["status"]) == ("OrderFilled", "filled")
 
 
+async def test_the_orders_snapshot_lists_the_open_orders_before_any_update(
+    server: Server,
+) -> None:
+    async with (
+        open_websocket_url(_ws_url(server)) as ws,
+        server.client(server.keys[ALICE]) as alice,
+    ):
+        resting = [await place(alice, "buy", "0.1", price) for price in ("29000", "29100")]
+        done = await place(alice, "buy", "0.2", "29200")
+        await alice.delete(f"/orders/{done['order_id']}")
+        await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
+        await receive(ws, "authenticated")
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
+        assert (await receive(ws))["type"] == "subscribed"
+        snapshot = await receive(ws)
+        book_seq = (await alice.get("/orderbook/BTC_AIT")).json()["seq"]
+        rest = (await alice.get(f"/users/{ALICE}/orders?status=open")).json()["orders"]
+        await place(alice, "buy", "0.1", "29300")
+        update = await receive(ws, "order")
+    assert (snapshot["channel"], snapshot["type"]) == ("orders", "snapshot")
+    assert snapshot["orders"] == sorted(rest, key=lambda o: int(o["order_id"]))
+    assert [o["order_id"] for o in snapshot["orders"]] == [o["order_id"] for o in resting]
+    assert snapshot["orders"][0]["remaining_quantity"] == "0.1"
+    assert snapshot["seqs"] == {"BTC_AIT": book_seq, "ETH_AIT": 0}
+    assert update["event"] == "OrderAccepted"
+    assert update["seq"] > snapshot["seqs"]["BTC_AIT"]
+
+
+async def test_the_orders_snapshot_and_updates_add_up_while_orders_flow(server: Server) -> None:
+    """Subscribed while alice's orders are placed, filled and cancelled, each client's
+    snapshot plus the updates past its ``seqs`` is exactly what REST lists as open."""
+
+    async def churn(alice: httpx.AsyncClient, bob: httpx.AsyncClient, stop: trio.Event) -> None:
+        i = 0
+        while not stop.is_set() and i < 150:  # within alice's funds
+            i += 1
+            mine = await place(alice, "buy", "0.1", str(29000 + i % 7 * 100))
+            if i % 3 == 0:
+                await alice.delete(f"/orders/{mine['order_id']}")
+            if i % 4 == 0:
+                await place(bob, "sell", "0.2", str(29000 + i % 7 * 100))
+
+    async def follow(open_now: dict[str, str]) -> None:
+        async with open_websocket_url(_ws_url(server)) as ws:
+            await track(ws, open_now)
+
+    async def track(ws: WebSocketConnection, open_now: dict[str, str]) -> None:
+        await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
+        await receive(ws, "authenticated")
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
+        await receive(ws, "subscribed")
+        snapshot = await receive(ws)
+        assert snapshot["type"] == "snapshot"
+        seqs = snapshot["seqs"]
+        open_now.update((o["order_id"], o["remaining_quantity"]) for o in snapshot["orders"])
+        while True:
+            update = await receive(ws, "order")
+            if update["seq"] <= seqs[update["symbol"]]:
+                continue
+            if update["event"] == "OrderAccepted":
+                open_now[update["order_id"]] = "accepted"
+            elif update["event"] in ("OrderCancelled", "OrderExpired") or (
+                update["event"] == "OrderFilled" and update["remaining"] == "0"
+            ):
+                del open_now[update["order_id"]]
+
+    views: list[dict[str, str]] = [{} for _ in range(4)]
+    stop = trio.Event()
+    async with (
+        server.client(server.keys[ALICE]) as alice,
+        server.client(server.keys[BOB]) as bob,
+        trio.open_nursery() as followers,
+    ):
+        async with trio.open_nursery() as churning:
+            churning.start_soon(churn, alice, bob, stop)
+            for view in views:
+                await trio.sleep(0.1)
+                followers.start_soon(follow, view)
+            await trio.sleep(0.2)
+            stop.set()
+        rest = (await alice.get(f"/users/{ALICE}/orders?status=open&limit=1000")).json()
+        expected = {o["order_id"] for o in rest["orders"]}
+        with trio.move_on_after(5):  # the last updates on their way
+            while any(set(view) != expected for view in views):
+                await trio.sleep(0.02)
+        followers.cancel_scope.cancel()
+    assert len(expected) > 5
+    for view in views:
+        assert set(view) == expected
+
+
 async def test_the_feed_shows_ids_and_times_as_rest_does(server: Server) -> None:
     """One parser reads both: ids are strings, times are seconds as decimal strings, a
     candle's start is whole seconds, and every channel starts with a snapshot."""

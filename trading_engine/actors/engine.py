@@ -182,6 +182,14 @@ class Engine:
         result: list[OrderView] = await self._query("user_orders", user_id, open_only, limit)
         return result
 
+    async def open_orders(self, user_id: UserId) -> tuple[dict[Symbol, int], list[OrderView]]:
+        """The user's open orders (oldest first) and, per symbol, the ``seq`` of the last
+        event they include: the ``orders`` channel's snapshot."""
+        result: tuple[dict[Symbol, int], list[OrderView]] = await self._query(
+            "open_orders", user_id
+        )
+        return result
+
     async def user_trades(self, user_id: UserId, limit: int = 100) -> list[Trade]:
         result: list[Trade] = await self._query("user_trades", user_id, limit)
         return result

@@ -14,7 +14,9 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
   the first trade or quote), then each changed ``ticker``.
 - ``candles.SYMBOL.INTERVAL`` (``1m``, ``5m``, ``1h``, ``1d``): a ``snapshot``,
   then each updated ``candle``.
-- ``orders`` (the subscriber's user): ``order`` updates for each event of its orders.
+- ``orders`` (the subscriber's user): ``order`` updates for each event of its orders,
+  each with its symbol's ``seq``. Its snapshot, the user's open orders, is the
+  risk actor's to give (``api/ws.py`` asks for it once subscribed).
 
 Fields look as the REST API shows them, so that one parser reads both: ids
 (``order_id``, ``trade_id``) are strings, times (``ts``) are seconds since the

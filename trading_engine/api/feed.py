@@ -99,6 +99,8 @@ class Subscriber:
         self._pumping = writer is None
         """The connection's task writes (it is behind, or there is no flusher)."""
         self._wake = trio.lowlevel.ParkingLot()
+        self._held: int | None = None
+        """While held: where ``release`` puts its first message; nothing is written."""
         self.closed = False
 
     def send_nowait(self, text: str) -> None:
@@ -108,6 +110,24 @@ class Subscriber:
         if len(self._pending) >= self._limit:
             raise trio.WouldBlock
         self._pending.append(text)
+        if self._held is None:
+            self._to_write()
+
+    def hold(self) -> None:
+        """Keep what comes from now on waiting until ``release``: a snapshot that is
+        fetched after subscribing goes out before the updates that came meanwhile."""
+        self._held = len(self._pending)
+
+    def release(self, first: str | None) -> None:
+        """Put ``first`` (if any) before what came since ``hold``, and write again."""
+        at, self._held = self._held, None
+        if first is not None and at is not None:
+            self._pending.insert(at, first)
+        if self._pending or self.closed:
+            self._to_write()
+
+    def _to_write(self) -> None:
+        """Messages wait: wake whoever writes them (the connection's task or the flusher)."""
         if self._pumping:
             self._wake.unpark_all()
         elif not self._queued and self._flusher is not None:
@@ -122,7 +142,7 @@ class Subscriber:
 
     def _take_for_flusher(self) -> list[str]:
         self._queued = False
-        if self._pumping:
+        if self._pumping or self._held is not None:
             return []
         texts, self._pending = self._pending, []
         return texts
@@ -148,7 +168,9 @@ class Subscriber:
         writer = self._writer
         try:
             while True:
-                while not (self._pumping and (self._pending or self._rest or self.closed)):
+                while self._held is not None or not (
+                    self._pumping and (self._pending or self._rest or self.closed)
+                ):
                     await self._wake.park()
                 if self._rest:
                     assert writer is not None

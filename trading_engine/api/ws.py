@@ -5,8 +5,10 @@ Client messages: ``{"op": "subscribe", "channels": [...]}``,
 ``{"op": "ping"}``. Server messages carry ``channel``, ``type`` and ``seq``
 (see ``actors/marketdata.py``); answers to the client's ops are
 ``{"type": "subscribed" | "unsubscribed", "channel": ...}`` (before the
-channel's snapshot), ``{"type": "authenticated", ...}`` and ``{"type": "pong"}``;
-a heartbeat ``{"type": "heartbeat"}`` comes every few seconds; errors are
+channel's snapshot; that of ``orders`` lists the user's open orders as REST
+shows them, with ``seqs``, per symbol the ``seq`` they are as of),
+``{"type": "authenticated", ...}`` and ``{"type": "pong"}``; a heartbeat
+``{"type": "heartbeat"}`` comes every few seconds; errors are
 ``{"type": "error", "error": {"code": ..., "message": ...}}``. A subscriber
 that falls behind gets consecutive book deltas merged into one
 (``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
@@ -32,6 +34,7 @@ from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.frames import socket_writer_for
+from trading_engine.api.schemas import render_order
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
@@ -209,8 +212,37 @@ async def _subscription(
         return
     # The answer is queued before the subscription's snapshot, which follows it.
     _say(outbox, json.dumps({"type": "subscribed", "channel": channel}))
-    result = await engine.subscribe(channel, outbox, user)
+    if channel == "orders" and user is not None:
+        result = await _subscribe_orders(engine, outbox, user)
+    else:
+        result = await engine.subscribe(channel, outbox, user)
     if isinstance(result, Refused):
         _say(outbox, _error(result.code, result.message))
     else:
         channels.add(channel)
+
+
+async def _subscribe_orders(engine: Engine, outbox: Subscriber, user: UserId) -> Refused | None:
+    """Subscribe to ``orders``, then put the user's open orders before every update.
+
+    The journal hands each commit to the risk actor before the market-data
+    actor, and both read their inboxes in order, so the open orders asked of
+    risk once the subscription is in place include every update the
+    subscription missed; ``seqs`` says, per symbol, how far they go, and an
+    update at or below it is already in the snapshot.
+    """
+    outbox.hold()
+    snapshot = None
+    try:
+        result = await engine.subscribe("orders", outbox, user)
+        if isinstance(result, Refused):
+            return result
+        seqs, views = await engine.open_orders(user)
+        instruments = engine.instruments()
+        snapshot = json.dumps(
+            {"channel": "orders", "type": "snapshot", "seqs": seqs,
+             "orders": [render_order(v, instruments[v.symbol]) for v in views]},
+        )  # fmt: skip
+        return None
+    finally:
+        outbox.release(snapshot)

@@ -76,6 +76,8 @@ class CommittedMixin(AmendMixin, FundsMixin):
             # Book levels are most of a symbol's events and change nothing here.
             if type(event) is not BookLevel:
                 apply(instrument, event)  # type: ignore[arg-type]
+        if events:
+            self.applied_seq[instrument.symbol] = events[-1].seq
 
     def _apply_order_event(self, instrument: Instrument, event: Event) -> None:
         accounts = self.accounts

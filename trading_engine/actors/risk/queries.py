@@ -35,6 +35,12 @@ class QueriesMixin(MarginMixin):
         records.sort(key=lambda r: r.spec.order_id, reverse=True)
         return [r.view() for r in records[:limit]]
 
+    def query_open_orders(self, user_id: UserId) -> tuple[dict[Symbol, int], list[OrderView]]:
+        """The user's open orders, oldest first, and per symbol the ``seq`` they are as of."""
+        records = sorted(self.open_by_user.get(user_id, {}).values(), key=lambda r: r.spec.order_id)
+        seqs = {symbol: self.applied_seq.get(symbol, 0) for symbol in self.symbols}
+        return seqs, [r.view() for r in records]
+
     def query_user_trades(self, user_id: UserId, limit: int) -> list[Trade]:
         tape = self.user_trades.get(user_id, deque())
         return list(reversed(tape))[:limit]

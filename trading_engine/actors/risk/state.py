@@ -165,6 +165,9 @@ class RiskState:
         self.stp_counts: dict[UserId, int] = {}
         self.next_order_id = 1
         self.accounts_seq = 0
+        self.applied_seq: dict[Symbol, int] = {}
+        """Per symbol, the ``seq`` of the last durable event applied: how far the order
+        views go (``query_open_orders``)."""
         self.storage_available = True
         self._outgoing: dict[Symbol, list[SymbolCommand]] = {}
         self._amending: dict[OrderId, int] = {}
