@@ -85,6 +85,9 @@ __all__ = ["Engine", "Recovered", "open_engine", "snapshot_journal", "snapshot_v
 T = TypeVar("T")
 M = TypeVar("M")
 
+_KEY_CACHE_SIZE = 100_000
+"""API keys remembered by ``Engine.user_by_key``; past this the memory starts over."""
+
 
 class Engine:
     """The front end's handle on the running engine."""
@@ -104,6 +107,7 @@ class Engine:
         self._inflight = 0
         self._slots = trio.lowlevel.ParkingLot()
         self._deadlines = Deadlines(config.reply_timeout)
+        self._users_by_key: dict[str, UserId] = {}
         self.recovered: Recovered | None = None
         """What the start replayed (from which snapshot, how many events)."""
 
@@ -237,7 +241,20 @@ class Engine:
         return result
 
     async def user_by_key(self, key_hash: str) -> UserId | None:
+        """The user a hashed API key belongs to, or None.
+
+        A key, once issued, names the same user for good (keys are neither revoked
+        nor reassigned), so a hit is remembered and later requests skip the risk
+        actor; an unknown key is asked again each time.
+        """
+        known = self._users_by_key.get(key_hash)
+        if known is not None:
+            return known
         result: UserId | None = await self._query("key", key_hash)
+        if result is not None:
+            if len(self._users_by_key) >= _KEY_CACHE_SIZE:
+                self._users_by_key.clear()
+            self._users_by_key[key_hash] = result
         return result
 
     async def alerts(self, limit: int = 100) -> list[dict[str, object]]:

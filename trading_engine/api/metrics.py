@@ -10,10 +10,11 @@ one), echoed in the response's ``X-Request-ID`` and in its log line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,15 @@ from trading_engine.storage.postgres import PostgresJournal
 __all__ = ["JsonFormatter", "Metrics"]
 
 log = logging.getLogger("trading_engine.http")
+
+_RUN = secrets.token_hex(4)
+"""This process's prefix for request ids: unique across processes and restarts."""
+_request_numbers = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A request id unique to this request: the process prefix and a counter."""
+    return f"{_RUN}-{next(_request_numbers):x}"
 
 
 class Metrics:
@@ -48,21 +58,31 @@ class Metrics:
         self.trades = Counter(
             "te_trades_total", "Trades made by submitted orders", registry=self.registry
         )
+        self._latencies: dict[tuple[str, str, int], Histogram] = {}
+        """The latency histogram's child per (method, route, status): ``labels()`` costs more
+        than the observation itself."""
         self.subscribers = 0
         """WebSocket subscriptions, as the market-data actor counted them at the last scrape."""
         self.registry.register(_EngineCollector(engine, self))
+
+    def _latency_of(self, method: str, rule: str, status: int) -> Histogram:
+        key = (method, rule, status)
+        child = self._latencies.get(key)
+        if child is None:
+            child = self._latencies[key] = self.latency.labels(method, rule, str(status))
+        return child
 
     def install(self, app: Quart, engine: Engine) -> None:
         @app.before_request
         async def start() -> None:
             g.started = time.perf_counter()
-            g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+            g.request_id = request.headers.get("X-Request-ID") or new_request_id()
 
         @app.after_request
         async def finish(response: Response) -> Response:
             seconds = time.perf_counter() - getattr(g, "started", time.perf_counter())
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            self.latency.labels(request.method, rule, str(response.status_code)).observe(seconds)
+            self._latency_of(request.method, rule, response.status_code).observe(seconds)
             request_id = getattr(g, "request_id", "")
             response.headers["X-Request-ID"] = request_id
             log.info(
