@@ -350,6 +350,15 @@ async def test_per_user_routes_are_404_for_an_unknown_user_with_the_admin_key(
             assert (await alice.get(f"/users/nobody/{path}")).status_code == 403, path
         cancelled = await admin.delete("/orders", params={"user_id": "nobody"})
         assert (cancelled.status_code, cancelled.json()["error"]["code"]) == (404, "unknown_user")
+        order = {"symbol": "BTC_AIT", "side": "buy", "type": "limit", "quantity": "0.1",
+                 "price": "30000"}  # fmt: skip
+        placed = await admin.post("/orders", json={**order, "user_id": "nobody"})
+        assert (placed.status_code, placed.json()["error"]["code"]) == (404, "unknown_user")
+        checked = await admin.post("/risk/check", json={"user_id": "nobody", "order": order})
+        assert (checked.status_code, checked.json()["error"]["code"]) == (404, "unknown_user")
+        assert (await admin.post("/orders", json={**order, "user_id": ALICE})).status_code == 201
+        mine = (await alice.get(f"/users/{ALICE}/orders")).json()["orders"]
+        assert [o["order_id"] for o in mine] == ["1"]  # the refused order took no id
 
 
 async def test_an_owner_is_an_existing_user_and_linked_accounts_trades_are_flagged(

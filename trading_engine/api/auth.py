@@ -66,7 +66,7 @@ async def principal_for(engine: Engine, admin_key: str, key: str) -> Principal:
     return Principal(user_id, admin=False)
 
 
-async def known_user(engine: Engine, admin_key: str, user_id: str | None) -> UserId:
+async def known_user(engine: Engine, admin_key: str, user_id: object) -> UserId:
     """The user a per-user request reads or acts on, as ``Principal.acting_for`` says.
 
     Raises a 404 ``unknown_user`` if the admin key names a user who does not exist

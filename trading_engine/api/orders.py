@@ -64,9 +64,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.post(f"{P}/orders")
     @documented(Order, 403, 404, 422, status=201, body=OrderBody, also=[(200, Order)])
     async def submit() -> Response:
-        principal = await caller()
+        await caller()
         body = validate_body(await request.get_data(), OrderBody)
-        user_id = principal.acting_for(body.get("user_id"))
+        user_id = await known_user(engine, admin_key, body.get("user_id"))
         order = order_request(body, engine.instruments(), user_id)
         with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
             outcome = await engine.submit(order)
@@ -197,11 +197,11 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.post(f"{P}/risk/check")
-    @documented(RiskCheck, 403, body=RiskCheckBody)
+    @documented(RiskCheck, 403, 404, body=RiskCheckBody)
     async def risk_check() -> Response:
-        principal = await caller()
+        await caller()
         body = validate_body(await request.get_data(), RiskCheckBody)
-        user_id = principal.acting_for(body.get("user_id"))
+        user_id = await known_user(engine, admin_key, body.get("user_id"))
         order = body.get("order")
         if not isinstance(order, dict):
             raise InvalidInput("order", "must be an object")
