@@ -244,3 +244,29 @@ async def test_a_second_writer_is_caught_and_the_chain_stays_whole(database_url:
             await first.append([(BTC, levels(BTC, 5, 1))])
             assert await first.read(BTC) == levels(BTC, 1, 5)
             assert await first.verify_chain() is None
+
+
+async def test_an_append_waits_for_the_writers_lock(database_url: str) -> None:
+    """Ids follow commit order only if every append takes the advisory lock first."""
+    key = postgres._LOCK_KEY
+    granted = f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key}"
+    done = trio.Event()
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal, trio.open_nursery() as n:
+            await journal.append([(BTC, levels(BTC, 1, 1))])  # its tip is known now
+            n.start_soon(
+                sql, database_url, "BEGIN", f"SELECT pg_advisory_xact_lock({key})",
+                "SELECT pg_sleep(1)", "COMMIT",
+            )  # fmt: skip
+            while (await sql(database_url, granted))[0][0] == 0:
+                await trio.sleep(0.01)
+
+            async def append() -> None:
+                await journal.append([(BTC, levels(BTC, 2, 1))])
+                done.set()
+
+            n.start_soon(append)
+            await trio.sleep(0.5)
+            assert not done.is_set()  # the lock is held for a second
+            await done.wait()
+            assert await journal.read(BTC) == levels(BTC, 1, 2)
