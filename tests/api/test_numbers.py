@@ -70,7 +70,7 @@ async def test_a_fill_at_a_21_digit_price_shows_its_average_everywhere(server: S
         assert (shown.status_code, shown.json()["average_price"]) == (200, BIG)
         listed_orders = await alice.get(f"/users/{ALICE}/orders", params={"status": "all"})
         assert listed_orders.status_code == 200, listed_orders.text
-        await caught_up(server, ALICE, 1)
+        await caught_up(server, ALICE)
         history = await alice.get(f"/users/{ALICE}/history/orders")
         assert history.status_code == 200, history.text
         assert history.json()["orders"][0]["average_price"] == BIG
