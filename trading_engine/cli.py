@@ -121,8 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trading_engine.api.metrics import JsonFormatter  # noqa: PLC0415
         from trading_engine.serve import serve  # noqa: PLC0415
 
-        # The JSON log line records none of these; skip gathering them per record.
-        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -171,6 +171,9 @@ async def _serve_http(
     settings = hypercorn.config.Config()
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None
+    # A logger, not Hypercorn's default "-": its lines then go through the root
+    # logger's JSON handler like every other, not also to stderr in its own format.
+    settings.errorlog = logging.getLogger("hypercorn.error")
     settings.graceful_timeout = 10.0
     stop = trio.Event()
     async with trio.open_nursery() as nursery:

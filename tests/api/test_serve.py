@@ -35,13 +35,16 @@ async def test_sigterm_closes_feeds_with_1001_and_exits_at_once_with_idle_client
     database_url: str, tmp_path: Path
 ) -> None:
     """A subscriber and an idle keep-alive connection do not hold the stop for Hypercorn's
-    graceful timeout (10 s): the feed is closed as going away, not cut."""
+    graceful timeout (10 s): the feed is closed as going away, not cut. Every line the
+    server logged on the way is one JSON object, Hypercorn's own lines included."""
     env = os.environ | {"DATABASE_URL": database_url, "EXCHANGE_API_KEY": "serve-test-key"}
     command = [sys.executable, "-m", "trading_engine.cli", "serve", "--demo", "--host",
                "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path)]  # fmt: skip
-    process = await trio.lowlevel.open_process(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "stderr.log"
+    with log_path.open("wb") as log_file:
+        process = await trio.lowlevel.open_process(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log_file
+        )
     try:
         with trio.fail_after(30):
             url = await _listening(process)
@@ -58,6 +61,10 @@ async def test_sigterm_closes_feeds_with_1001_and_exits_at_once_with_idle_client
                 await ws.end_of_stream()
                 assert await process.wait() == 0
         assert (event.code, event.reason) == (1001, "the server is shutting down")
+        lines = log_path.read_text().splitlines()
+        records = [json.loads(line) for line in lines]  # a traceback or a plain line fails
+        assert all(isinstance(record, dict) for record in records)
+        assert any(record.get("logger") == "hypercorn.error" for record in records), lines
     finally:
         if process.returncode is None:
             process.kill()
