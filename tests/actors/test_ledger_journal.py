@@ -21,7 +21,7 @@ from tests.actors.helpers import (
 from trading_engine.actors.engine import open_engine
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import LEDGER_STREAM, Posted
-from trading_engine.core.ids import Symbol
+from trading_engine.core.ids import Symbol, UserId
 from trading_engine.storage.journal import InMemoryJournal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
@@ -70,7 +70,7 @@ async def test_each_posting_is_journaled_once_and_the_journal_sums_to_the_ledger
     async with open_engine(CONFIG, journal) as engine:
         for (account, asset), amount in _balances(postings).items():
             if account.startswith("user:"):
-                assert await engine.ledger_balance(account[5:], asset) == amount
+                assert await engine.ledger_balance(UserId(account[5:]), asset) == amount
         for trade in trades:
             status = await engine.settlement(f"{BTC}:{trade.trade_id}")
             assert status is not None

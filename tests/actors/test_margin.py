@@ -18,6 +18,7 @@ from trading_engine.core.account_events import (
     LEDGER_STREAM,
     Liquidated,
     MarginSettled,
+    Posted,
 )
 from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, StpMode
 from trading_engine.core.events import Trade
@@ -292,7 +293,7 @@ async def test_a_margin_trade_whose_settlement_was_not_written_is_settled_after_
     # Their postings were never made, so never journaled either.
     ledger = journal._streams[LEDGER_STREAM]
     posted = {f"margin:{e.seq}" for e in lost}
-    lost += [e for e in ledger if e.posting_id in posted]
+    lost += [e for e in ledger if isinstance(e, Posted) and e.posting_id in posted]
     assert len(lost) == 4
     assert ledger[-2:] == lost[2:]
     del ledger[-2:]

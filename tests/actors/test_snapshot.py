@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from tests.actors import workload
-from tests.actors.helpers import BTC, ETH, open_market, quiesce, settle_everything
+from tests.actors.helpers import BTC, ETH, buy, open_market, place, quiesce, settle_everything
 from tests.actors.test_margin import (
     CONFIG as MARGIN_CONFIG,
 )
@@ -24,10 +24,8 @@ from tests.actors.test_margin import (
     SYMBOL,
     TAKER,
     audit_ok,
-    buy,
     drive_mark,
     margin_market,
-    place,
     trade,
     wait_flat,
 )
@@ -39,7 +37,8 @@ from trading_engine.actors.engine import (
     snapshot_journal,
     snapshot_version,
 )
-from trading_engine.config import EngineConfig, RiskConfig
+from trading_engine.actors.risk import RiskConfig
+from trading_engine.config import EngineConfig
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage.journal import InMemoryJournal
 

@@ -92,7 +92,12 @@ async def test_the_order_form_sends_reduce_only_on_margin_symbols_only(server: S
         symbols = (await dave.get("/symbols")).json()["symbols"]
         modes = {s["symbol"]: s["mode"] for s in symbols}
         assert (modes["PERP_AIT"], modes["BTC_AIT"]) == ("margin", "spot")
-        body = {"side": "sell", "type": "limit", "quantity": "1", "price": "1000"}
+        body: dict[str, object] = {
+            "side": "sell",
+            "type": "limit",
+            "quantity": "1",
+            "price": "1000",
+        }
         body |= {"time_in_force": "GTC", "reduce_only": True}
         margin = await dave.post("/orders", json=body | {"symbol": "PERP_AIT"})
         spot = await dave.post("/orders", json=body | {"symbol": "BTC_AIT", "price": "30000"})

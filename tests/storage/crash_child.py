@@ -20,7 +20,7 @@ from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side
-from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.postgres import open_postgres_journal
 
@@ -51,12 +51,12 @@ async def main(dsn: str, ack_log: str, seed: int) -> None:
 
             async def trade(index: int) -> None:
                 rng = random.Random(seed * 1000 + index)
-                mine: list[int] = []
+                mine: list[OrderId] = []
                 while True:
                     if mine and rng.random() < 0.2:
-                        outcome = await engine.cancel(mine.pop(rng.randrange(len(mine))), None)
-                        if isinstance(outcome, OrderResult):
-                            order = outcome.order
+                        cancelled = await engine.cancel(mine.pop(rng.randrange(len(mine))), None)
+                        if isinstance(cancelled, OrderResult):
+                            order = cancelled.order
                             log.write(f"{order.order_id} {order.status} {order.filled}\n")
                         continue
                     buy = rng.random() < 0.5

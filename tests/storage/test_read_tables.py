@@ -28,7 +28,7 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import Deposited
+from trading_engine.core.account_events import Deposited, Posted
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.storage.postgres import open_postgres_journal
@@ -221,7 +221,7 @@ async def test_a_posting_with_two_entries_for_one_account_projects_both(
             postings = [
                 e
                 for _, e in await journal.read_all()
-                if type(e).__name__ == "Posted" and e.kind == "trade"
+                if isinstance(e, Posted) and e.kind == "trade"
             ]
             accounts = [[(a, asset) for a, asset, _ in p.entries] for p in postings]
             assert any(len(set(pairs)) < len(pairs) for pairs in accounts), "Alice twice"

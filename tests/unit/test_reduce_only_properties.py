@@ -33,9 +33,9 @@ from .test_matcher_properties import (
     Submit,
     Tally,
     commands,
-    drive,
     make_command,
     replay,
+    run_checked,
     tally_events,
 )
 
@@ -154,8 +154,10 @@ class Checker:
             assert tally.filled + tally.remaining + tally.cancelled == tally.quantity, order_id
 
 
-def drive_margin(instrument: Instrument, stream: list[MarginCommand]) -> Harness:
-    return drive(instrument, stream, Checker(), harness=MarginHarness(instrument))
+def drive_margin(instrument: Instrument, stream: list[MarginCommand]) -> MarginHarness:
+    harness, checker = MarginHarness(instrument), Checker()
+    run_checked(stream, harness.run, lambda step: checker(harness, step))
+    return harness
 
 
 @PROPERTY_SETTINGS
