@@ -15,7 +15,7 @@ from trading_engine.core.enums import OrderType, Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
-from trading_engine.storage.journal import InMemoryJournal
+from trading_engine.storage.journal import Journal
 
 BTC = Instrument.create(
     "BTC_AIT",
@@ -61,7 +61,7 @@ ETH_MID = 200_000
 
 @asynccontextmanager
 async def open_market(
-    journal: InMemoryJournal,
+    journal: Journal,
     config: EngineConfig | None = None,
     funding: dict[UserId, dict[str, int]] | None = None,
 ) -> AsyncIterator[Engine]:
@@ -153,12 +153,12 @@ def total(balance: tuple[int, int]) -> int:
     return balance[0] + balance[1]
 
 
-async def all_trades(journal: InMemoryJournal, symbol: Symbol) -> list[Trade]:
+async def all_trades(journal: Journal, symbol: Symbol) -> list[Trade]:
     """Every trade of ``symbol`` as the journal holds it, oldest first."""
     return [e for e in await journal.read(symbol) if isinstance(e, Trade)]
 
 
-async def settle_everything(engine: Engine, journal: InMemoryJournal) -> dict[str, list[str]]:
+async def settle_everything(engine: Engine, journal: Journal) -> dict[str, list[str]]:
     """Settle every journaled trade of every symbol; returns the merged answer."""
     merged: dict[str, list[str]] = {}
     for symbol in engine.instruments():

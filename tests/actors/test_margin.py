@@ -25,7 +25,7 @@ from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.errors import InvalidInput
-from trading_engine.storage.journal import InMemoryJournal
+from trading_engine.storage.journal import InMemoryJournal, Journal
 
 PERP = Instrument.create(
     "XBT_USD", "XBT", "USD", "0.01", "0.0001", taker_fee_bps=10, price_band_pct="10",
@@ -39,9 +39,7 @@ CONFIG = EngineConfig(settlement_interval=3600.0)
 
 
 @asynccontextmanager
-async def margin_market(
-    journal: InMemoryJournal, funding: dict[UserId, int]
-) -> AsyncIterator[Engine]:
+async def margin_market(journal: Journal, funding: dict[UserId, int]) -> AsyncIterator[Engine]:
     """The helpers' market plus the margin symbol, with ``funding`` in USD."""
     usd = {user: {"USD": amount} for user, amount in funding.items()}
     async with open_market(journal, CONFIG, usd) as engine:

@@ -224,7 +224,9 @@ def _lose_last_liquidation_order(journal: InMemoryJournal, liquidated: Liquidate
         if isinstance(e, OrderAccepted) and e.spec.client_order_id == client_id
     )
     lost: list[Any] = stream[start:]
-    order_id = stream[start].spec.order_id  # type: ignore[attr-defined]
+    accepted = stream[start]
+    assert isinstance(accepted, OrderAccepted)
+    order_id = accepted.spec.order_id
     assert all(getattr(e, "order_id", None) == order_id for e in lost[1:]), lost
     del stream[start:]
     journal._log = [(s, e) for s, e in journal._log if not any(e is x for x in lost)]

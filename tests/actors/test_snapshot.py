@@ -40,7 +40,7 @@ from trading_engine.actors.engine import (
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.config import EngineConfig
 from trading_engine.errors import TradingEngineError
-from trading_engine.storage.journal import InMemoryJournal
+from trading_engine.storage.journal import InMemoryJournal, Journal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
 WIRING = (trio.MemorySendChannel, trio.MemoryReceiveChannel, trio.Event, EngineConfig, RiskConfig)
@@ -98,7 +98,7 @@ def state(actors: Actors) -> Any:
     return plain({"supervisor": (supervisor.seq, symbols), "actors": stateful})
 
 
-async def replica(journal: InMemoryJournal) -> InMemoryJournal:
+async def replica(journal: Journal) -> InMemoryJournal:
     """The same events, commit for commit, without the snapshots."""
     copy = InMemoryJournal()
     for stream, event in await journal.read_all():

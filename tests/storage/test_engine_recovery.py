@@ -9,7 +9,7 @@ import trio
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import LEDGER_STREAM
+from trading_engine.core.account_events import LEDGER_STREAM, Posted
 from trading_engine.core.enums import OrderStatus, OrderType, Side
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
@@ -84,6 +84,9 @@ async def test_reopening_the_engine_on_the_same_database_rebuilds_the_same_state
             await engine.settle([])
             written = (await journal.read_all())[events_written:]
             assert written
-            assert all(s == LEDGER_STREAM and e.kind == "trade" for s, e in written)  # type: ignore[attr-defined]
+            assert all(
+                s == LEDGER_STREAM and isinstance(e, Posted) and e.kind == "trade"
+                for s, e in written
+            )
 
         assert after == before

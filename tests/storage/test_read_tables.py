@@ -80,7 +80,7 @@ async def test_read_tables_follow_the_journal_and_rebuild_from_it(database_url: 
     with trio.fail_after(120):
         async with (
             open_postgres_journal(database_url) as journal,
-            open_market(journal, CONFIG, FUNDING) as engine,  # type: ignore[arg-type]
+            open_market(journal, CONFIG, FUNDING) as engine,
         ):
             await run_workload(engine, 25, seed=7)
             await quiesce(engine)
@@ -169,11 +169,11 @@ async def test_the_journal_alone_restores_everything(server_dsn: str, database_u
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
-            open_market(journal, CONFIG) as engine,  # type: ignore[arg-type]
+            open_market(journal, CONFIG) as engine,
         ):
             await place(engine, sell(BOB, 3, BTC_MID))
             await place(engine, buy(ALICE, 2, BTC_MID))
-            await settle_everything(engine, journal)  # type: ignore[arg-type]
+            await settle_everything(engine, journal)
         source = await _tables(database_url)
         async with other_database(server_dsn, "restore") as target:
             async with open_postgres_journal(target):
@@ -212,10 +212,10 @@ async def test_a_posting_with_two_entries_for_one_account_projects_both(
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
-            open_market(journal, CONFIG) as engine,  # type: ignore[arg-type]
+            open_market(journal, CONFIG) as engine,
         ):
             await _trade_with_herself(engine)
-            answer = await settle_everything(engine, journal)  # type: ignore[arg-type]
+            answer = await settle_everything(engine, journal)
             assert len(answer["settled"]) == 2
             await journal.project()
             postings = [
@@ -244,10 +244,10 @@ async def test_migration_0007_numbers_the_entries_projected_before_it(
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
-            open_market(journal, CONFIG) as engine,  # type: ignore[arg-type]
+            open_market(journal, CONFIG) as engine,
         ):
             await _trade_with_herself(engine)
-            await settle_everything(engine, journal)  # type: ignore[arg-type]
+            await settle_everything(engine, journal)
         expected = await _tables(database_url)
         async with other_database(server_dsn, "upgrade") as target:
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=6))
@@ -279,7 +279,7 @@ async def test_orders_show_reduce_only_as_the_engine_does(database_url: str) -> 
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
-            margin_market(journal, FUNDED) as engine,  # type: ignore[arg-type]
+            margin_market(journal, FUNDED) as engine,
         ):
             await _close_part_with_reduce_only(engine)
             await journal.project()
@@ -321,7 +321,7 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
-            margin_market(journal, FUNDED) as engine,  # type: ignore[arg-type]
+            margin_market(journal, FUNDED) as engine,
         ):
             await _close_part_with_reduce_only(engine)
         projected = "SELECT order_id, reduce_only, post_only FROM orders ORDER BY order_id"

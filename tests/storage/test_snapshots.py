@@ -49,7 +49,7 @@ async def snapshot_between_runs(
     returned."""
     async with (
         open_postgres_journal(database_url) as journal,
-        open_market(journal, CONFIG, workload.FUNDING) as engine,  # type: ignore[arg-type]
+        open_market(journal, CONFIG, workload.FUNDING) as engine,
     ):
         await workload.run_workload(engine, 10, seed=seed)
         taken = await take(journal)
@@ -70,7 +70,7 @@ async def test_the_engine_starts_from_the_snapshot_the_command_saved(database_ur
         async with open_postgres_journal(database_url) as journal:
             total = len(await journal.read_all())
             from_snapshot = await build_actors(CONFIG, journal)
-            full = await build_actors(CONFIG, await replica(journal))  # type: ignore[arg-type]
+            full = await build_actors(CONFIG, await replica(journal))
             report = await audit(journal)
     assert from_snapshot.recovered is not None
     assert from_snapshot.recovered.snapshot == saved["position"]
@@ -86,7 +86,7 @@ async def test_a_snapshot_is_not_used_once_the_journal_under_it_changed(
     with trio.fail_after(60):
         async with (
             open_postgres_journal(database_url) as journal,
-            open_market(journal, CONFIG, workload.FUNDING) as engine,  # type: ignore[arg-type]
+            open_market(journal, CONFIG, workload.FUNDING) as engine,
         ):
             await workload.run_workload(engine, 4, seed=13)
         async with open_postgres_journal(database_url) as journal:
@@ -109,7 +109,7 @@ async def test_a_snapshot_is_not_used_once_the_journal_under_it_changed(
 async def test_serve_snapshots_each_time_so_many_events_were_journaled(database_url: str) -> None:
     async with (
         open_postgres_journal(database_url) as journal,
-        open_market(journal, CONFIG, workload.FUNDING) as engine,  # type: ignore[arg-type]
+        open_market(journal, CONFIG, workload.FUNDING) as engine,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(keep_snapshotting, engine, database_url, 300)
@@ -197,7 +197,7 @@ async def test_the_engine_recovers_from_a_snapshot_of_many_chunks(database_url: 
         [(chunks,)] = await sql(database_url, "SELECT count(*) FROM snapshot_chunks")
         async with open_postgres_journal(database_url) as journal:
             from_snapshot = await build_actors(CONFIG, journal)
-            full = await build_actors(CONFIG, await replica(journal))  # type: ignore[arg-type]
+            full = await build_actors(CONFIG, await replica(journal))
             await sql(database_url, f"DELETE FROM snapshot_chunks WHERE chunk = {chunks // 2}")
             without = await build_actors(CONFIG, journal)
     assert chunks == -(-len(snapshot.state) // CHUNK) > 1
@@ -221,7 +221,7 @@ async def test_a_snapshot_saved_before_migration_0008_is_used_after_it(
             database_url, 33, lambda journal: snapshot_journal(CONFIG, journal)
         )
         async with open_postgres_journal(database_url) as journal:
-            full = await build_actors(CONFIG, await replica(journal))  # type: ignore[arg-type]
+            full = await build_actors(CONFIG, await replica(journal))
         async with other_database(server_dsn, "snapshot_0008") as target:
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=7))
             assert applied == [1, 2, 3, 4, 5, 6, 7]
