@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 import pytest
 import trio
@@ -38,8 +39,18 @@ from trading_engine.storage.journal import InMemoryJournal
 R = RejectReason
 
 
-def _config(**risk: object) -> EngineConfig:
-    return EngineConfig(risk=RiskConfig(**risk), settlement_interval=3600.0)  # type: ignore[arg-type]
+class _Risk(TypedDict, total=False):
+    """``RiskConfig``'s fields, each optional: its own defaults apply to those left out."""
+
+    enabled: bool
+    max_order_size: Decimal | None
+    max_position_size: Decimal | None
+    max_open_orders: int
+    keep_finished: int
+
+
+def _config(**risk: Unpack[_Risk]) -> EngineConfig:
+    return EngineConfig(risk=RiskConfig(**risk), settlement_interval=3600.0)
 
 
 async def _with_reference(engine: Engine, price: int = BTC_MID) -> None:

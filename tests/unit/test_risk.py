@@ -25,26 +25,42 @@ BTC = Instrument.create(
     "BTC_AIT", "BTC", "AIT", "0.01", "0.0001", maker_fee_bps=-2, taker_fee_bps=10,
     price_band_pct="10", min_quantity="0.001", min_notional="10",
 )  # fmt: skip
+DEFAULT_LIMITS = RiskLimits()
+"""``checks``'s default: frozen, so one instance serves every call."""
 
 
 def order(
-    side: Side = Side.BUY, kind: OrderType = OrderType.LIMIT, qty: int = 100, **kw: int
+    side: Side = Side.BUY,
+    kind: OrderType = OrderType.LIMIT,
+    qty: int = 100,
+    *,
+    price: int | None = None,
 ) -> OrderSpec:
-    price = kw.pop("price", 100_000 if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else 0)
-    return OrderSpec.create(OrderId(1), ALICE, side, kind, qty, price, **kw)  # type: ignore[arg-type]
+    if price is None:
+        price = 100_000 if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else 0
+    return OrderSpec.create(OrderId(1), ALICE, side, kind, qty, price)
 
 
-def checks(spec: OrderSpec, *, available: int = 10**15, **kw: object) -> list[RejectReason]:
-    args: dict[str, object] = {
-        "limits": RiskLimits(),
-        "reference": 100_000,
-        "available": available,
-        "open_orders": 0,
-        "position": 0,
-        "open_exposure": 0,
-    }
-    args.update(kw)
-    return check_order(BTC, spec, **args)  # type: ignore[arg-type]
+def checks(
+    spec: OrderSpec,
+    *,
+    limits: RiskLimits = DEFAULT_LIMITS,
+    reference: int | None = 100_000,
+    available: int | None = 10**15,
+    open_orders: int = 0,
+    position: int = 0,
+    open_exposure: int = 0,
+) -> list[RejectReason]:
+    return check_order(
+        BTC,
+        spec,
+        limits=limits,
+        reference=reference,
+        available=available,
+        open_orders=open_orders,
+        position=position,
+        open_exposure=open_exposure,
+    )
 
 
 def test_a_buy_holds_notional_plus_the_worst_fee_per_lot_rounded_up() -> None:
