@@ -77,14 +77,38 @@ async def other_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
 
 
 async def copy_journal(source: str, target: str) -> None:
-    """The journal's rows alone, as ``pg_dump --data-only -t journal`` has them, into ``target``."""
+    """The journal's rows alone into ``target``, as a backup restores them.
+
+    ``pg_dump --data-only -t journal_batches`` of ``source``; for a ``target`` that
+    an older build migrated (before 0009, one row per event in a table ``journal``),
+    the events of ``source``'s ``journal`` view in their order, numbered from 1.
+    """
+    [(batches,)] = await sql(target, "SELECT to_regclass('journal_batches') IS NOT NULL")
+    if not batches:
+        await trio.to_thread.run_sync(_copy_events, source, target)
+        return
     bin_dir = find_bin_dir()
     dump = await trio.run_process(
-        [bin_dir / "pg_dump", "--data-only", "-t", "journal", source], capture_stdout=True
+        [bin_dir / "pg_dump", "--data-only", "-t", "journal_batches", source],
+        capture_stdout=True,
     )
     await trio.run_process(
         [bin_dir / "psql", "-q", "-v", "ON_ERROR_STOP=1", target], stdin=dump.stdout
     )
+
+
+def _copy_events(source: str, target: str) -> None:
+    columns = ("stream", "seq", "type", "payload", "ts", "hash")
+    rows = run_sql(source, f"SELECT {', '.join(columns)} FROM journal ORDER BY id")
+
+    async def run() -> None:
+        connection = await asyncpg.connect(target, timeout=10)
+        try:
+            await connection.copy_records_to_table("journal", records=rows, columns=columns)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")

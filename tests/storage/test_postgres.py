@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import trio
 
-from tests.conftest import sql
+from tests.conftest import copy_journal, other_database, run_migrations, sql
 from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, UserCreated
 from trading_engine.core.enums import OrderStatus, OrderType, Side
 from trading_engine.core.events import BookLevel, Journaled, OrderAccepted
@@ -138,6 +138,58 @@ async def test_a_large_batch_reads_back_in_order(database_url: str) -> None:
             assert await journal.verify_chain() is None
 
 
+async def test_a_write_takes_a_row_per_stream_and_splits_a_long_one(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres, "_ROW_EVENTS", 1000)
+    with trio.fail_after(20):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 2500)), (ETH, levels(ETH, 1, 3))])
+            await journal.append([(ETH, levels(ETH, 4, 2))])
+            rows = await sql(
+                database_url, "SELECT stream, first_seq, last_seq FROM journal_batches ORDER BY id"
+            )
+            assert [tuple(row) for row in rows] == [
+                (BTC, 1, 1000), (BTC, 1001, 2000), (BTC, 2001, 2500), (ETH, 1, 3), (ETH, 4, 5),
+            ]  # fmt: skip
+            log, position = await journal.read_since(0)
+            assert [stream for stream, _ in log] == [BTC] * 2500 + [ETH] * 5
+            assert position == (5 << 24) + 2, "row 5's second event"
+            later, _ = await journal.read_since((3 << 24) + 499)  # BTC 2500, then ETH
+            assert [(stream, event.seq) for stream, event in later] == [
+                (BTC, 2500), (ETH, 1), (ETH, 2), (ETH, 3), (ETH, 4), (ETH, 5),
+            ]  # fmt: skip
+            assert await journal.read(BTC, after_seq=1999) == levels(BTC, 2000, 501)
+            assert await journal.verify_chain() is None
+
+
+async def test_migration_0009_keeps_a_journal_of_one_row_per_event(
+    server_dsn: str, database_url: str
+) -> None:
+    """A journal as 0008 left it: 0009 moves each event into a row of its own, in the
+    same order; reads, the chain and the next appends carry on from them."""
+    with trio.fail_after(30):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 4)), (ACCOUNTS_STREAM, accounts(1, 2))])
+            await journal.append([(ETH, levels(ETH, 1, 3)), (BTC, levels(BTC, 5, 1))])
+            written = await journal.read_all()
+        async with other_database(server_dsn, "journal_0009") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=8))
+            assert applied == [1, 2, 3, 4, 5, 6, 7, 8]
+            await copy_journal(database_url, target)
+            [(events,)] = await sql(target, "SELECT count(*) FROM journal")
+            assert events == len(written) == 10
+            assert await trio.to_thread.run_sync(run_migrations, target) == [9]
+            async with open_postgres_journal(target) as journal:
+                assert await journal.read_all() == written
+                assert await journal.verify_chain() is None
+                await journal.append([(BTC, levels(BTC, 6, 2))])
+                assert await journal.read(BTC, after_seq=3) == levels(BTC, 4, 4)
+                assert await journal.verify_chain() is None
+                _, position = await journal.read_since(0)
+                assert position == (11 << 24) + 2, "after the ten rows of one event"
+
+
 async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None:
     with trio.fail_after(10):
         async with open_postgres_journal(database_url) as journal:
@@ -145,8 +197,9 @@ async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None
             assert await journal.verify_chain() is None
             await sql(
                 database_url,
-                "UPDATE journal SET payload = jsonb_set(payload::jsonb, '{amount}', '1')::json"
-                " WHERE stream = '$accounts' AND seq = 2",
+                "UPDATE journal_batches"
+                " SET payloads[2] = jsonb_set(payloads[2]::jsonb, '{amount}', '1')::json"
+                " WHERE stream = '$accounts' AND first_seq = 1",
             )
             assert await journal.verify_chain() == (ACCOUNTS_STREAM, 2)
 
@@ -154,12 +207,17 @@ async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None
 async def test_the_hash_chain_finds_an_edited_hash_and_a_deleted_row(database_url: str) -> None:
     with trio.fail_after(10):
         async with open_postgres_journal(database_url) as journal:
-            await journal.append([(BTC, levels(BTC, 1, 5)), (ETH, levels(ETH, 1, 5))])
-            await sql(database_url, "DELETE FROM journal WHERE stream = 'ETH_AIT' AND seq = 3")
+            await journal.append([(BTC, levels(BTC, 1, 5)), (ETH, levels(ETH, 1, 2))])
+            await journal.append([(ETH, levels(ETH, 3, 1))])
+            await journal.append([(ETH, levels(ETH, 4, 2))])
+            await sql(
+                database_url,
+                "DELETE FROM journal_batches WHERE stream = 'ETH_AIT' AND first_seq = 3",
+            )
             assert await journal.verify_chain() == (ETH, 4)
             await sql(
                 database_url,
-                "UPDATE journal SET hash = sha256('forged') WHERE stream = 'BTC_AIT' AND seq = 4",
+                "UPDATE journal_batches SET hashes[4] = sha256('forged') WHERE stream = 'BTC_AIT'",
             )
             assert await journal.verify_chain() == (BTC, 4)
 
@@ -195,6 +253,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (6, "orders_post_only"),
         (7, "ledger_entries_numbered"),
         (8, "snapshot_chunks"),
+        (9, "journal_batches"),
     ]
 
 

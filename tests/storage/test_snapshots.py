@@ -98,8 +98,11 @@ async def test_a_snapshot_is_not_used_once_the_journal_under_it_changed(
             assert snapshot is not None
             assert await journal.load_snapshot("another version") is None
             # A journal restored from another history: a tip's hash differs.
-            tamper = "UPDATE journal SET hash = sha256('another history') WHERE id = {}"
-            await sql(database_url, tamper.format(snapshot.position))
+            await sql(
+                database_url,
+                "UPDATE journal_batches SET hashes[cardinality(hashes)] = sha256('another history')"
+                f" WHERE id = {snapshot.position} >> 24",
+            )
             assert await journal.load_snapshot(snapshot_version(CONFIG)) is None
             actors = await build_actors(CONFIG, journal)
             assert actors.recovered is not None
@@ -226,24 +229,28 @@ async def test_a_snapshot_saved_before_migration_0008_is_used_after_it(
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=7))
             assert applied == [1, 2, 3, 4, 5, 6, 7]
             await copy_journal(database_url, target)
+            # Before 0009 a position was the id of a row of one event: numbered from 1.
+            [(position,)] = await sql(
+                database_url, f"SELECT count(*) FROM journal WHERE id <= {snapshot.position}"
+            )
             tips = ", ".join(f"('{stream}', {seq})" for stream, seq in snapshot.tips.items())
             await sql(
                 target,
                 f"""
                 INSERT INTO snapshots (position, version, tips, events, state)
-                SELECT {snapshot.position}, '{snapshot.version}',
+                SELECT {position}, '{snapshot.version}',
                        jsonb_object_agg(j.stream, jsonb_build_array(j.seq, encode(j.hash, 'hex'))),
                        {snapshot.events}, '\\x{snapshot.state.hex()}'::bytea
                 FROM journal j JOIN (VALUES {tips}) AS t (stream, seq) USING (stream, seq)
                 """,
             )
-            assert await trio.to_thread.run_sync(run_migrations, target) == [8]
+            assert await trio.to_thread.run_sync(run_migrations, target) == [8, 9]
             async with open_postgres_journal(target) as journal:
                 loaded = await journal.load_snapshot(snapshot.version)
                 upgraded = await build_actors(CONFIG, journal)
     assert loaded is not None
     assert loaded.state == snapshot.state
     assert upgraded.recovered is not None
-    assert upgraded.recovered.snapshot == snapshot.position
+    assert upgraded.recovered.snapshot == loaded.position == (position << 24) + 1, "0009 moved it"
     assert upgraded.recovered.replayed > 0
     assert_same_state(upgraded, full)

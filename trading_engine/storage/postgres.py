@@ -1,29 +1,34 @@
 """The journal in PostgreSQL: ``PostgresJournal`` and ``open_postgres_journal(dsn)``.
 
-One table, ``journal`` (see ``migrations/0001_journal.sql``): one row per
-event, ``id`` the global commit order, ``(stream, seq)`` unique, the event's
-fields in ``payload`` (``codec``), and a hash chain per stream::
+One table, ``journal_batches`` (see ``migrations/0009_journal_batches.sql``): one
+row per stream and write, ``id`` the global commit order, the events of seqs
+``first_seq`` to ``last_seq`` side by side in arrays (their type names, their
+fields in ``payloads`` as ``codec`` writes them, their times and hashes), and
+a hash chain per stream::
 
     hash(n) = sha256(hash(n - 1) || type || payload text)    hash(0) = b""
 
 where the payload text is ``codec.dumps`` of the fields: canonical JSON, so
 the chain can be recomputed from what the database returns. ``verify_chain``
-does that and names the first row that does not fit: an edited payload, an
+does that and names the first event that does not fit: an edited payload, an
 edited hash, a row deleted in the middle of a stream. (``append`` makes the
-text with ``codec.encode_text``: the same text, several times faster.)
+text with ``codec.encode_text``: the same text, several times faster.) The
+view ``journal`` has one row per event, as the table of that name had before
+0009; its ``id`` is an event's position, ``_position(row id, place in row)``,
+which grows in commit order; ``read_since`` and snapshots count in positions.
 
-``append`` writes a batch in one transaction: it takes an advisory lock (so
-that ids follow commit order even if two writers ever race), reads the tip
-(last seq and hash) of each stream in the batch, checks that the batch
-follows on with no gap, and inserts every row with COPY.
+``append`` writes a batch with one statement, ``journal_append``: it takes an
+advisory lock (so that ids follow commit order even if two writers ever race),
+checks that each row follows on from its stream's last seq with no gap, and
+inserts the rows; the statement commits on its own.
 It is idempotent: a batch that is already there, event for event (a retry
 after a commit whose acknowledgement was lost, or a Trio-side cancellation
 that the database still committed), is accepted without writing again.
 
-The journal keeps the stream tips it committed, so an append is the lock,
-one COPY and the commit; after any failure it reads them again. While open
-it also keeps the read tables (``migrations/0002_read_tables.sql``) caught
-up: after appends, at most every ``project_every`` seconds, a task calls
+The journal keeps the stream tips it committed (to chain the hashes from),
+so an append is that one statement; after any failure it reads them again.
+While open it also keeps the read tables (``migrations/0002_read_tables.sql``)
+caught up: after appends, at most every ``project_every`` seconds, a task calls
 ``project_pending()`` on another connection, beside the next append rather
 than in front of it. ``project()`` catches them up on demand.
 
@@ -51,11 +56,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
@@ -91,7 +97,12 @@ T = TypeVar("T")
 _LOCK_KEY: Final = 0x7E_10_A1
 """The advisory lock that serializes appends (any constant unique to this table)."""
 _GENESIS: Final = b""
-_COLUMNS: Final = ("stream", "seq", "type", "payload", "ts", "hash")
+_ROW_EVENTS: Final = 65_536
+"""The most events of one stream in one row of ``journal_batches`` (a write with more
+takes several rows); the schema allows 2**24, the place kept in an event's position."""
+_POSITION_BITS: Final = 24
+"""An event's position is its row's id shifted left by this, plus its 1-based place in
+the row: ``journal_position`` in ``migrations/0009_journal_batches.sql``."""
 SNAPSHOT_CHUNK_SIZE: Final = 4 * 2**20
 """The most bytes of a snapshot's state in one row of ``snapshot_chunks``. Each side
 holds a whole chunk while it sends or receives it, so this bounds that, not the state.
@@ -101,8 +112,9 @@ and of the round trips a load makes (it fetches one chunk at a time)."""
 _CHUNKS_PER_COPY: Final = 64
 """Chunks written by one COPY: 256 MB of 4 MB chunks, a few seconds at most."""
 
-_Row = tuple[str, int, str, str, int, bytes]
-"""stream, seq, type, payload text, ts, hash: the journal's columns but ``id``."""
+_Columns = tuple[list[str], list[int], list[int], list[str], list[str], list[int], list[bytes]]
+"""The arguments of ``journal_append`` after its lock key: per row its stream, first seq
+and count of events, then per event its type, payload text, ts and hash."""
 
 
 class JournalError(TradingEngineError):
@@ -403,12 +415,15 @@ async def _aio_close_pool(pool: asyncpg.Pool, timeout: float) -> None:
 
 
 _TIPS: Final = """
-SELECT s.stream, j.seq, j.hash
+SELECT s.stream, b.last_seq AS seq, b.hash
 FROM unnest($1::text[]) AS s(stream)
 LEFT JOIN LATERAL (
-    SELECT seq, hash FROM journal WHERE journal.stream = s.stream ORDER BY seq DESC LIMIT 1
-) AS j ON true
+    SELECT last_seq, hashes[cardinality(hashes)] AS hash FROM journal_batches
+    WHERE journal_batches.stream = s.stream ORDER BY last_seq DESC LIMIT 1
+) AS b ON true
 """
+
+_APPEND: Final = "SELECT journal_append($1, $2, $3, $4, $5, $6, $7, $8)"
 
 
 def _link(previous: bytes, name: str, text: str) -> bytes:
@@ -420,28 +435,30 @@ async def _aio_append(
     records: list[tuple[str, list[Journaled]]],
     known: dict[str, tuple[int, bytes]],
 ) -> None:
-    """Append in one transaction; ``known`` holds the tips of streams as this
-    journal last committed them, and is brought up to date once this commits."""
+    """Append in one statement; ``known`` holds the tips of streams as this
+    journal last committed them, and is brought up to date once this commits.
+
+    The tips come from ``known`` or a read before the statement, not under the
+    lock: ``journal_append`` checks under it that every row follows on from its
+    stream's last seq, so a tip that another writer moved meanwhile is refused,
+    not chained from.
+    """
     encoded = _encode(records)
     streams = list(dict.fromkeys(stream for stream, _, _ in encoded))
     async with pool.acquire() as connection:
-        async with connection.transaction():
-            await connection.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
-            tips = {stream: known[stream] for stream in streams if stream in known}
-            if len(tips) < len(streams):
-                missing = [stream for stream in streams if stream not in tips]
-                for row in await connection.fetch(_TIPS, missing):
-                    tips[row["stream"]] = (row["seq"] or 0, row["hash"] or _GENESIS)
-            if any(
-                events[0].seq <= tips[stream][0] for stream, events, _ in encoded
-            ) and await _already_written(connection, encoded):
-                return
-            # COPY at every size: measured here it beats one INSERT from arrays even
-            # for a single row (0.9 against 1.1 ms a batch), and by 1.7x at 10,000.
-            await connection.copy_records_to_table(
-                "journal", records=_chain(encoded, tips), columns=_COLUMNS
-            )
-        known.update(tips)
+        tips = {stream: known[stream] for stream in streams if stream in known}
+        if len(tips) < len(streams):
+            missing = [stream for stream in streams if stream not in tips]
+            for row in await connection.fetch(_TIPS, missing):
+                tips[row["stream"]] = (row["seq"] or 0, row["hash"] or _GENESIS)
+        if any(
+            events[0].seq <= tips[stream][0] for stream, events, _ in encoded
+        ) and await _already_written(connection, encoded):
+            return
+        # One round trip, committed on its own: each one more (BEGIN, the lock, COPY's
+        # two, COMMIT) waited for this thread's turn at the interpreter lock.
+        await connection.execute(_APPEND, _LOCK_KEY, *_columns(encoded, tips))
+    known.update(tips)
 
 
 _Encoded = list[tuple[str, list[Journaled], list[tuple[str, str]]]]
@@ -452,25 +469,49 @@ def _encode(records: list[tuple[str, list[Journaled]]]) -> _Encoded:
     return [(stream, events, list(map(codec.encode_text, events))) for stream, events in records]
 
 
-def _chain(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> list[_Row]:
-    """The rows of ``encoded``, each linked to the one before it, starting from ``tips``.
+def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
+    """The rows of ``encoded``, each event linked to the one before it from ``tips``.
 
-    Moves ``tips`` on to the last row of each stream; raises ``JournalConflict``
+    Moves ``tips`` on to the last event of each stream; raises ``JournalConflict``
     if a stream's seqs do not follow on from its tip without a gap.
     """
-    rows: list[_Row] = []
-    append = rows.append
+    streams: list[str] = []
+    firsts: list[int] = []
+    counts: list[int] = []
+    types: list[str] = []
+    payloads: list[str] = []
+    stamps: list[int] = []
+    hashes: list[bytes] = []
     for stream, events, texts in encoded:
+        for start in range(0, len(events), _ROW_EVENTS):
+            streams.append(stream)
+            firsts.append(events[start].seq)
+            counts.append(len(events[start : start + _ROW_EVENTS]))
         last, previous = tips[stream]
         for event, (name, text) in zip(events, texts, strict=True):
             seq = event.seq
             if seq != last + 1:
                 raise JournalConflict(f"{stream}: seq {seq} does not follow {last}")
             previous = _link(previous, name, text)
-            append((stream, seq, name, text, event.ts, previous))
+            types.append(name)
+            payloads.append(text)
+            stamps.append(event.ts)
+            hashes.append(previous)
             last = seq
         tips[stream] = (last, previous)
-    return rows
+    return streams, firsts, counts, types, payloads, stamps, hashes
+
+
+def _position(batch: int, n: int) -> int:
+    """The position of the ``n``th event (from 1) of row ``batch``."""
+    return (batch << _POSITION_BITS) + n
+
+
+def _events(
+    first_seq: int, types: list[str], payloads: list[str]
+) -> Iterator[tuple[int, str, str]]:
+    """The seq, type and payload text of each event of one row."""
+    return zip(itertools.count(first_seq), types, payloads, strict=False)
 
 
 async def _already_written(connection: Connection, encoded: _Encoded) -> bool:
@@ -481,18 +522,23 @@ async def _already_written(connection: Connection, encoded: _Encoded) -> bool:
     the batch conflicts with what is there; the caller raises.
     """
     for stream, events, texts in encoded:
-        stored = await connection.fetch(
-            "SELECT seq, type, payload FROM journal WHERE stream = $1 AND seq = ANY($2::bigint[])"
-            " ORDER BY seq",
-            stream,
-            [event.seq for event in events],
-        )
-        if len(stored) != len(events):
-            return False
-        for row, event, (name, text) in zip(stored, events, texts, strict=True):
-            if (row["seq"], row["type"]) != (event.seq, name):
+        first, last = events[0].seq, events[-1].seq
+        stored = {
+            seq: (name, payload)
+            for row in await connection.fetch(
+                "SELECT first_seq, types, payloads FROM journal_batches"
+                " WHERE stream = $1 AND last_seq >= $2 AND first_seq <= $3 ORDER BY last_seq",
+                stream,
+                first,
+                last,
+            )
+            for seq, name, payload in _events(*row)
+        }
+        for event, (name, text) in zip(events, texts, strict=True):
+            if event.seq not in stored:
                 return False
-            if codec.dumps(codec.loads(row["payload"])) != text:
+            stored_name, payload = stored[event.seq]
+            if stored_name != name or codec.dumps(codec.loads(payload)) != text:
                 return False
     return True
 
@@ -503,9 +549,9 @@ async def _aio_streams(pool: asyncpg.Pool) -> list[str]:
     rows = await pool.fetch(
         """
         WITH RECURSIVE s(stream) AS (
-            (SELECT stream FROM journal ORDER BY stream LIMIT 1)
+            (SELECT stream FROM journal_batches ORDER BY stream LIMIT 1)
             UNION ALL
-            SELECT (SELECT j.stream FROM journal j WHERE j.stream > s.stream
+            SELECT (SELECT j.stream FROM journal_batches j WHERE j.stream > s.stream
                     ORDER BY j.stream LIMIT 1)
             FROM s WHERE s.stream IS NOT NULL
         )
@@ -517,11 +563,18 @@ async def _aio_streams(pool: asyncpg.Pool) -> list[str]:
 
 async def _aio_read(pool: asyncpg.Pool, stream: str, after_seq: int) -> list[Journaled]:
     rows = await pool.fetch(
-        "SELECT type, payload FROM journal WHERE stream = $1 AND seq > $2 ORDER BY seq",
+        "SELECT first_seq, types, payloads FROM journal_batches"
+        " WHERE stream = $1 AND last_seq > $2 ORDER BY last_seq",
         stream,
         after_seq,
     )
-    return [codec.decode_text(name, payload) for name, payload in rows]
+    decode = codec.decode_text
+    return [
+        decode(name, payload)
+        for row in rows
+        for seq, name, payload in _events(*row)
+        if seq > after_seq
+    ]
 
 
 async def _aio_read_all(pool: asyncpg.Pool) -> list[tuple[str, Journaled]]:
@@ -533,24 +586,29 @@ async def _aio_read_since(
     pool: asyncpg.Pool, position: int
 ) -> tuple[list[tuple[str, Journaled]], int]:
     rows = await pool.fetch(
-        "SELECT id, stream, type, payload FROM journal WHERE id > $1 ORDER BY id", position
+        "SELECT id, stream, types, payloads FROM journal_batches WHERE id >= $1 ORDER BY id",
+        position >> _POSITION_BITS,
     )
     decode = codec.decode_text
-    events = [(stream, decode(name, payload)) for _, stream, name, payload in rows]
-    return events, rows[-1][0] if rows else position
+    events = [
+        (stream, decode(name, payload))
+        for batch, stream, types, payloads in rows
+        for n, name, payload in _events(1, types, payloads)
+        if _position(batch, n) > position
+    ]
+    return events, _position(rows[-1][0], len(rows[-1][2])) if rows else position
 
 
 _TIP_ROWS: Final = """
-SELECT t.key AS stream, j.seq, encode(j.hash, 'hex') AS hash
-FROM jsonb_each($1::jsonb) AS t
-JOIN journal j ON j.stream = t.key AND j.seq = (t.value #>> '{}')::bigint AND j.id <= $2
+SELECT t.key AS stream, (t.value #>> '{}')::bigint AS seq, encode(j.hash, 'hex') AS hash
+FROM jsonb_each($1::jsonb) AS t, journal_at(t.key, (t.value #>> '{}')::bigint) AS j
+WHERE j.id <= $2
 """
 
 _SNAPSHOT_HOLDS: Final = """
 SELECT count(*) = (SELECT count(*) FROM jsonb_object_keys($1::jsonb))
-FROM jsonb_each($1::jsonb) AS t
-JOIN journal j ON j.stream = t.key AND j.seq = (t.value ->> 0)::bigint AND j.id <= $2
-    AND j.hash = decode(t.value ->> 1, 'hex')
+FROM jsonb_each($1::jsonb) AS t, journal_at(t.key, (t.value ->> 0)::bigint) AS j
+WHERE j.id <= $2 AND j.hash = decode(t.value ->> 1, 'hex')
 """
 
 
@@ -731,19 +789,24 @@ async def _aio_verify_chain(pool: asyncpg.Pool) -> tuple[str, int] | None:
     tips: dict[str, tuple[int, bytes]] = {}
     async with pool.acquire() as connection, connection.transaction(readonly=True):
         cursor = connection.cursor(
-            "SELECT stream, seq, type, payload, hash FROM journal ORDER BY id", prefetch=5000
+            "SELECT stream, first_seq, types, payloads, hashes FROM journal_batches ORDER BY id",
+            prefetch=50,  # rows of up to thousands of events each
         )
-        async for stream, seq, name, payload, stored in cursor:
+        async for stream, first_seq, types, payloads, hashes in cursor:
             last, previous = tips.get(stream, (0, _GENESIS))
-            if seq != last + 1:
-                return stream, int(seq)
-            try:
-                text = codec.dumps(codec.loads(payload))
-            except codec.CodecError:
-                return stream, int(seq)
-            if _link(previous, name, text) != stored:
-                return stream, int(seq)
-            tips[stream] = (seq, stored)
+            for (seq, name, payload), stored in zip(
+                _events(first_seq, types, payloads), hashes, strict=True
+            ):
+                if seq != last + 1:
+                    return stream, int(seq)
+                try:
+                    text = codec.dumps(codec.loads(payload))
+                except codec.CodecError:
+                    return stream, int(seq)
+                if _link(previous, name, text) != stored:
+                    return stream, int(seq)
+                last, previous = seq, stored
+            tips[stream] = (last, previous)
     return None
 
 
