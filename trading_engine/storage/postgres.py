@@ -486,7 +486,7 @@ def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
         for start in range(0, len(events), _ROW_EVENTS):
             streams.append(stream)
             firsts.append(events[start].seq)
-            counts.append(len(events[start : start + _ROW_EVENTS]))
+            counts.append(min(_ROW_EVENTS, len(events) - start))
         last, previous = tips[stream]
         for event, (name, text) in zip(events, texts, strict=True):
             seq = event.seq
