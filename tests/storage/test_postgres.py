@@ -72,6 +72,52 @@ async def test_append_then_read_and_read_all_give_the_events_back(database_url: 
             assert await journal.verify_chain() is None
 
 
+async def test_text_with_line_breaks_is_kept_as_written(database_url: str) -> None:
+    """An append sends a write's payloads joined by newlines (0010): a newline or
+    carriage return in a field is escaped in the JSON, so it splits nowhere."""
+    odd = UserCreated(1, TS, UserId("bob"), "two\nlines\r\n and \u2028 more\n", "h\n")
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(ACCOUNTS_STREAM, [odd, *accounts(2, 2)])])
+            await journal.append([(BTC, levels(BTC, 1, 2)), (ACCOUNTS_STREAM, accounts(4, 1))])
+        async with open_postgres_journal(database_url) as journal:
+            assert await journal.read(ACCOUNTS_STREAM) == [odd, *accounts(2, 3)]
+            assert await journal.verify_chain() is None
+
+
+async def test_an_append_whose_texts_do_not_match_its_counts_writes_nothing(
+    database_url: str,
+) -> None:
+    """journal_append refuses a write whose joined texts split into another number of
+    events than the counts add up to, or whose hashes are not whole links."""
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url):
+            pass
+    link = "decode(repeat('00', 32), 'hex')"
+    calls = [
+        (r"E'a\nb'", r"E'{}\n{}\n{}'", "'{1,2}'", f"{link} || {link}"),  # a payload too many
+        (r"E'a\nb'", r"E'{}\n{}'", "'{1}'", f"{link} || {link}"),  # a timestamp too few
+        (r"E'a\nb'", r"E'{}\n{}'", "'{1,2}'", f"{link} || {link} || 'x'"),  # a broken link
+        (r"E'a\nb\nc'", r"E'{}\n{}\n{}'", "'{1,2,3}'", f"{link} || {link} || {link}"),
+    ]
+    for types, payloads, ts, hashes in calls:  # the last: the counts add up to 2, not 3
+        with pytest.raises(asyncpg.PostgresError):
+            await sql(
+                database_url,
+                "SELECT journal_append(1, ARRAY['BTC_AIT'], ARRAY[1::bigint], ARRAY[2],"
+                f" {types}, {payloads}, {ts}, {hashes})",
+            )
+        assert await sql(database_url, "SELECT count(*) FROM journal_batches") == [(0,)]
+    await sql(
+        database_url,
+        "SELECT journal_append(1, ARRAY['BTC_AIT'], ARRAY[1::bigint], ARRAY[2],"
+        rf" E'a\nb', E'{{}}\n{{}}', '{{1,2}}', {link} || {link})",
+    )
+    assert await sql(database_url, "SELECT types, payloads::text[] FROM journal_batches") == [
+        (["a", "b"], ["{}", "{}"])
+    ]
+
+
 async def test_one_stream_may_appear_twice_in_a_batch(database_url: str) -> None:
     with trio.fail_after(10):
         async with open_postgres_journal(database_url) as journal:
@@ -179,7 +225,7 @@ async def test_migration_0009_keeps_a_journal_of_one_row_per_event(
             await copy_journal(database_url, target)
             [(events,)] = await sql(target, "SELECT count(*) FROM journal")
             assert events == len(written) == 10
-            assert await trio.to_thread.run_sync(run_migrations, target) == [9]
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=9)) == [9]
             async with open_postgres_journal(target) as journal:
                 assert await journal.read_all() == written
                 assert await journal.verify_chain() is None
@@ -254,6 +300,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (7, "ledger_entries_numbered"),
         (8, "snapshot_chunks"),
         (9, "journal_batches"),
+        (10, "journal_append_texts"),
     ]
 
 

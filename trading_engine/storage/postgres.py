@@ -17,7 +17,10 @@ view ``journal`` has one row per event, as the table of that name had before
 0009; its ``id`` is an event's position, ``_position(row id, place in row)``,
 which grows in commit order; ``read_since`` and snapshots count in positions.
 
-``append`` writes a batch with one statement, ``journal_append``: it takes an
+``append`` writes a batch with one statement, ``journal_append`` (since 0010 it
+takes the batch's type names and payload texts each joined by newlines, which
+canonical JSON never holds, and its hashes as one ``bytea``: a few long values
+cost the driver far less to send than arrays of thousands): it takes an
 advisory lock (so that ids follow commit order even if two writers ever race),
 checks that each row follows on from its stream's last seq with no gap, and
 inserts the rows; the statement commits on its own.
@@ -112,9 +115,11 @@ and of the round trips a load makes (it fetches one chunk at a time)."""
 _CHUNKS_PER_COPY: Final = 64
 """Chunks written by one COPY: 256 MB of 4 MB chunks, a few seconds at most."""
 
-_Columns = tuple[list[str], list[int], list[int], list[str], list[str], list[int], list[bytes]]
+_Columns = tuple[list[str], list[int], list[int], str, str, list[int], bytes]
 """The arguments of ``journal_append`` after its lock key: per row its stream, first seq
-and count of events, then per event its type, payload text, ts and hash."""
+and count of events, then the events' types and payload texts, each joined by newlines
+(which canonical JSON never holds), their ts, and their hashes one after another
+(``migrations/0010_journal_append_texts.sql``)."""
 
 
 class JournalError(TradingEngineError):
@@ -499,7 +504,7 @@ def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
             hashes.append(previous)
             last = seq
         tips[stream] = (last, previous)
-    return streams, firsts, counts, types, payloads, stamps, hashes
+    return streams, firsts, counts, "\n".join(types), "\n".join(payloads), stamps, b"".join(hashes)
 
 
 def _position(batch: int, n: int) -> int:
