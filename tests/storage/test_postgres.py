@@ -316,6 +316,10 @@ def test_driver_errors_are_translated_at_the_boundary() -> None:
     assert isinstance(translate(asyncpg.exceptions.TooManyConnectionsError("full")),
                       StorageUnavailable)  # fmt: skip
     assert isinstance(translate(asyncpg.InterfaceError("pool is closed")), StorageUnavailable)
+    # What a pooled connection says when the server went away while it read an error:
+    assert isinstance(
+        translate(asyncpg.InternalClientError("cannot switch to state 12")), StorageUnavailable
+    )
     assert isinstance(translate(asyncpg.UniqueViolationError("dup")), JournalConflict)
     assert type(translate(asyncpg.InterfaceError("another operation is in progress"))) is (
         JournalError

@@ -358,6 +358,10 @@ _UNAVAILABLE: Final = (
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection that is gone
     asyncpg.exceptions.OperatorInterventionError,  # 57: shutting down, starting up, cancelled
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+    # The client's side of a connection the server dropped mid-command ("cannot switch
+    # to state 12; another operation (2) is in progress"): the pool's reset on release
+    # fails and terminates it, and the retry takes a fresh one.
+    asyncpg.InternalClientError,
 )
 
 
@@ -415,7 +419,7 @@ async def _aio_close_pool(pool: asyncpg.Pool, timeout: float) -> None:
     try:
         async with asyncio.timeout(timeout):
             await pool.close()
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except _DRIVER_ERRORS:
         pool.terminate()
 
 
