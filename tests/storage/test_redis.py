@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -247,4 +248,45 @@ async def test_market_data_publishing_outlives_a_redis_outage(
             send.close()
             await publisher.close()
     finally:
+        _stop_redis(server)
+
+
+async def test_during_a_redis_outage_one_request_at_a_time_asks_if_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """A Redis that hangs (stopped with SIGSTOP) costs the request that asks it the
+    client's socket timeout; the others are limited in-process meanwhile."""
+    port, now = _free_port(), [0.0]
+    url = f"redis://127.0.0.1:{port}/0"
+    server = _start_redis(port, tmp_path)
+    try:
+        async with open_bridge("limits") as bridge:
+
+            async def connect() -> aioredis.Redis:
+                client = aioredis.Redis.from_url(url, socket_timeout=2)
+                await client.ping()
+                return client
+
+            client = await bridge.call(connect)
+            limiter = RedisLimiter(Limits(rate=100, burst=100), bridge, client, lambda: now[0])
+            server.send_signal(signal.SIGSTOP)
+            with trio.fail_after(10):
+                assert await limiter.take("key") == 0  # after the timeout, in-process
+                now[0] += REDIS_RETRY
+                start, done = trio.current_time(), []
+
+                async def request(n: int) -> None:
+                    assert await limiter.take(f"key{n}") == 0
+                    done.append(trio.current_time() - start)
+
+                async with trio.open_nursery() as nursery:
+                    for n in range(10):
+                        nursery.start_soon(request, n)
+            done.sort()
+            assert done[8] < 1.0  # nine at once
+            assert done[9] >= 1.5  # the one that asked Redis, after the timeout
+            server.send_signal(signal.SIGCONT)
+            await limiter.close()
+    finally:
+        server.send_signal(signal.SIGCONT)
         _stop_redis(server)

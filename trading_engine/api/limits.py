@@ -119,6 +119,7 @@ class RedisLimiter:
         self._clock = clock
         self._local = LocalLimiter(limits, clock)
         self._retry_at: float | None = None  # while Redis is unavailable
+        self._probing = False  # a request is asking Redis whether it is back
 
     async def close(self) -> None:
         from trading_engine.storage.redis import close_client  # noqa: PLC0415
@@ -128,8 +129,11 @@ class RedisLimiter:
     async def take(self, key: str) -> float:
         from trading_engine.storage.redis import run_script  # noqa: PLC0415
 
-        if self._retry_at is not None and self._clock() < self._retry_at:
+        if self._retry_at is not None and (self._probing or self._clock() < self._retry_at):
             return self._local.take_now(key)
+        # During an outage one request at a time asks (a Redis that hangs takes the
+        # client's whole socket timeout to fail); the others go on meanwhile.
+        self._probing = self._retry_at is not None
         limits = self._limits
         try:
             wait = await run_script(
@@ -141,6 +145,8 @@ class RedisLimiter:
                 log.warning("rate limits kept in this process until Redis answers: %s", exc)
             self._retry_at = self._clock() + REDIS_RETRY
             return self._local.take_now(key)
+        finally:
+            self._probing = False
         if self._retry_at is not None:
             log.warning("Redis answers again: rate limits are shared again")
             self._retry_at = None
