@@ -113,6 +113,9 @@ class RedisLimiter:
         client: Any,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        from trading_engine.storage.redis import run_script  # noqa: PLC0415
+
+        self._run_script = run_script  # imported here, not on each request
         self._limits = limits
         self._bridge = bridge
         self._client = client
@@ -127,8 +130,6 @@ class RedisLimiter:
         await close_client(self._bridge, self._client)
 
     async def take(self, key: str) -> float:
-        from trading_engine.storage.redis import run_script  # noqa: PLC0415
-
         if self._retry_at is not None and (self._probing or self._clock() < self._retry_at):
             return self._local.take_now(key)
         # During an outage one request at a time asks (a Redis that hangs takes the
@@ -136,7 +137,7 @@ class RedisLimiter:
         self._probing = self._retry_at is not None
         limits = self._limits
         try:
-            wait = await run_script(
+            wait = await self._run_script(
                 self._bridge, self._client, _SCRIPT, "te:rl:" + key,
                 limits.rate, limits.burst, time.time(),
             )  # fmt: skip
