@@ -302,6 +302,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (9, "journal_batches"),
         (10, "journal_append_texts"),
         (11, "projection_one_statement"),
+        (12, "drop_unused_indexes"),
     ]
 
 
