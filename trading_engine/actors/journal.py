@@ -7,6 +7,14 @@ before the client hears of it) and answers the replies. A burst becomes one
 write; a lone command is written at once. While a write is under way the
 next batch gathers in the inbox, so the batch size follows the load.
 
+Before it takes a batch, the actor lets the tasks that can run go a few
+steps further (``gather``, three scheduler passes): right after a write is
+released, the symbol actors are still finishing commands and the settlement
+actor is posting the trades it just heard of, and their commits would
+otherwise make a write of a few events each, just ahead of the big one. Idle,
+that costs no time; in the engine benchmark it made a quarter fewer writes
+and about 4% more orders a second (see the README's performance section).
+
 If the journal is unreachable it keeps the batch, tells the risk actor that
 storage is unavailable (which then refuses new orders with 503), and retries
 with backoff until the write goes through. Nothing is answered that was not
@@ -58,17 +66,21 @@ class JournalActor:
         status: trio.MemorySendChannel[StorageStatus],
         *,
         max_batch: int = 5000,
+        gather: int = 3,
     ) -> None:
         self.journal = journal
         self._inbox = inbox
         self._downstream = downstream
         self._status = status
         self._max_batch = max_batch
+        self._gather = gather
         self.stats = JournalStats()
         self.available = True
 
     async def run(self) -> None:
-        while (batch := await receive_batch(self._inbox, self._max_batch)) is not None:
+        while (
+            batch := await receive_batch(self._inbox, self._max_batch, self._gather)
+        ) is not None:
             try:
                 await self._write(batch)
             except BaseException:

@@ -167,17 +167,22 @@ class Deadlines:
 
 
 async def receive_batch(
-    inbox: trio.MemoryReceiveChannel[T], limit: int = 100_000
+    inbox: trio.MemoryReceiveChannel[T], limit: int = 100_000, gather: int = 0
 ) -> list[T] | None:
     """Wait for a message, then take everything else already waiting (up to ``limit``).
 
-    One wake-up per burst instead of one per message. Returns None once the
-    inbox is closed and empty.
+    One wake-up per burst instead of one per message. With ``gather``, first
+    let the tasks that can run go ``gather`` steps further, so that what they
+    are about to send joins this batch: no wait at all when nothing else can
+    run, a few scheduler passes under load. Returns None once the inbox is
+    closed and empty.
     """
     try:
         batch = [await inbox.receive()]
     except (trio.EndOfChannel, trio.ClosedResourceError):
         return None
+    for _ in range(gather):
+        await trio.lowlevel.cancel_shielded_checkpoint()
     while len(batch) < limit:
         try:
             batch.append(inbox.receive_nowait())
