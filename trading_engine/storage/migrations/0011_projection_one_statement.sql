@@ -116,7 +116,7 @@ BEGIN
         WHERE e.type IN ('OrderFilled', 'OrderCancelled', 'OrderExpired', 'OrderReduced',
                          'OrderAmended', 'StopTriggered')
     ),
-    last AS (
+    order_groups AS (
         SELECT o.order_id, bool_or(o.placed) AS placed, min(o.stream) AS symbol,
                min(o.ts) AS created, max(o.ts) AS ts,
                min(o.user_id) AS user_id, min(o.client_order_id) AS client_order_id,
@@ -138,42 +138,40 @@ BEGIN
                    FILTER (WHERE o.reason IS NOT NULL))[1] AS reason
         FROM order_events o GROUP BY o.order_id
     ),
+    -- Each with its symbol's sizes: as listed before the range, or in it.
+    last AS (
+        SELECT g.*, z.tick_size, z.lot_size FROM order_groups g CROSS JOIN LATERAL (
+            SELECT tick_size, lot_size FROM instruments WHERE symbol = g.symbol
+            UNION ALL  -- a symbol listed in the range: not in the table yet
+            SELECT tick_size, lot_size FROM listed WHERE symbol = g.symbol
+            LIMIT 1
+        ) AS z
+    ),
     new_orders AS (
         INSERT INTO orders (order_id, symbol, user_id, client_order_id, side, type,
                             time_in_force, price, stop_price, quantity, filled, remaining,
                             filled_value, status, reason, reduce_only, post_only,
                             created_at, updated_at)
         SELECT l.order_id, l.symbol, l.user_id, l.client_order_id, l.side, l.type,
-               l.time_in_force, l.price * z.tick_size, l.stop_price * z.tick_size,
-               l.quantity * z.lot_size, coalesce(l.filled * z.lot_size, 0),
-               l.remaining * z.lot_size, coalesce(l.value * z.tick_size * z.lot_size, 0),
+               l.time_in_force, l.price * l.tick_size, l.stop_price * l.tick_size,
+               l.quantity * l.lot_size, coalesce(l.filled * l.lot_size, 0),
+               l.remaining * l.lot_size, coalesce(l.value * l.tick_size * l.lot_size, 0),
                l.status, l.reason, l.reduce_only, l.post_only,
                journal_time(l.created), journal_time(l.ts)
-        FROM last l CROSS JOIN LATERAL (
-            SELECT tick_size, lot_size FROM instruments WHERE symbol = l.symbol
-            UNION ALL  -- a symbol listed in the range: not in the table yet
-            SELECT tick_size, lot_size FROM listed WHERE symbol = l.symbol
-            LIMIT 1
-        ) AS z
-        WHERE l.placed
+        FROM last l WHERE l.placed
         ON CONFLICT (order_id) DO NOTHING
     ),
     changed_orders AS (
         UPDATE orders o SET
             status = coalesce(l.status, o.status),
-            filled = coalesce(l.filled * z.lot_size, o.filled),
-            remaining = coalesce(l.remaining * z.lot_size, o.remaining),
-            price = coalesce(l.price * z.tick_size, o.price),
-            quantity = coalesce(l.quantity * z.lot_size, o.quantity),
-            filled_value = o.filled_value + coalesce(l.value * z.tick_size * z.lot_size, 0),
+            filled = coalesce(l.filled * l.lot_size, o.filled),
+            remaining = coalesce(l.remaining * l.lot_size, o.remaining),
+            price = coalesce(l.price * l.tick_size, o.price),
+            quantity = coalesce(l.quantity * l.lot_size, o.quantity),
+            filled_value = o.filled_value + coalesce(l.value * l.tick_size * l.lot_size, 0),
             reason = coalesce(l.reason, o.reason),
             updated_at = journal_time(l.ts)
-        FROM last l CROSS JOIN LATERAL (
-            SELECT tick_size, lot_size FROM instruments WHERE symbol = l.symbol
-            UNION ALL  -- a symbol listed in the range: not in the table yet
-            SELECT tick_size, lot_size FROM listed WHERE symbol = l.symbol
-            LIMIT 1
-        ) AS z
+        FROM last l
         WHERE o.order_id = l.order_id AND NOT l.placed
     ),
 
@@ -206,7 +204,7 @@ BEGIN
                NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         FROM r WHERE type = 'MarginSettled'
     ),
-    trade_last AS (
+    trade_groups AS (
         SELECT symbol, trade_id, min(executed) AS executed, min(settled) AS settled,
                min(price) AS price, min(quantity) AS quantity, min(aggressor) AS aggressor,
                min(maker_order_id) AS maker_order_id, min(taker_order_id) AS taker_order_id,
@@ -214,21 +212,24 @@ BEGIN
                min(maker_fee) AS maker_fee, min(taker_fee) AS taker_fee
         FROM trade_events GROUP BY symbol, trade_id
     ),
+    trade_last AS (
+        SELECT g.*, z.tick_size, z.lot_size FROM trade_groups g LEFT JOIN LATERAL (
+            SELECT tick_size, lot_size FROM instruments WHERE symbol = g.symbol
+            UNION ALL
+            SELECT tick_size, lot_size FROM listed WHERE symbol = g.symbol
+            LIMIT 1
+        ) AS z ON true  -- a settlement alone needs no sizes
+    ),
     new_trades AS (
         INSERT INTO trades (symbol, trade_id, price, quantity, aggressor, maker_order_id,
                             taker_order_id, maker_user_id, taker_user_id, maker_fee,
                             taker_fee, executed_at, settlement_status, settled_at)
-        SELECT t.symbol, t.trade_id, t.price * z.tick_size, t.quantity * z.lot_size,
+        SELECT t.symbol, t.trade_id, t.price * t.tick_size, t.quantity * t.lot_size,
                t.aggressor, t.maker_order_id, t.taker_order_id, t.maker_user_id,
                t.taker_user_id, t.maker_fee, t.taker_fee, journal_time(t.executed),
                CASE WHEN t.settled IS NULL THEN 'pending' ELSE 'settled' END,
                journal_time(t.settled)
-        FROM trade_last t CROSS JOIN LATERAL (
-            SELECT tick_size, lot_size FROM instruments WHERE symbol = t.symbol
-            UNION ALL  -- a symbol listed in the range: not in the table yet
-            SELECT tick_size, lot_size FROM listed WHERE symbol = t.symbol
-            LIMIT 1
-        ) AS z
+        FROM trade_last t
         WHERE t.executed IS NOT NULL
         ON CONFLICT (symbol, trade_id) DO NOTHING
     ),
