@@ -19,7 +19,8 @@ the gap by ``seq`` and resubscribe.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -30,6 +31,8 @@ from trading_engine.storage.journal import StorageUnavailable
 __all__ = ["PREFIX", "RedisPublisher", "close_client", "connect_client", "run_script"]
 
 PREFIX = "te:"
+
+_DRIVER_ERRORS: Final = (redis.exceptions.RedisError, OSError)
 
 
 class RedisPublisher:
@@ -46,10 +49,7 @@ class RedisPublisher:
 
     async def publish(self, batch: list[tuple[str, str]]) -> None:
         """Publish each ``(channel, text)`` on ``te:<channel>``; raises ``StorageUnavailable``."""
-        try:
-            await self._bridge.call(_publish, self._client, batch)
-        except (redis.exceptions.RedisError, OSError) as exc:
-            raise StorageUnavailable(f"Redis publish failed: {exc}") from exc
+        await _call(self._bridge, "Redis publish failed", _publish, self._client, batch)
 
     async def close(self) -> None:
         await close_client(self._bridge, self._client)
@@ -57,24 +57,28 @@ class RedisPublisher:
 
 async def connect_client(bridge: Bridge, url: str) -> Any:
     """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``."""
-    try:
-        return await bridge.call(_connect, url)
-    except (redis.exceptions.RedisError, OSError) as exc:
-        raise StorageUnavailable(f"Redis at {url} is unavailable: {exc}") from exc
+    return await _call(bridge, f"Redis at {url} is unavailable", _connect, url)
 
 
 async def run_script(bridge: Bridge, client: Any, script: str, key: str, *args: object) -> Any:
     """Run the Lua ``script`` on ``key`` with ``args``; its reply, or ``StorageUnavailable``."""
-    try:
-        return await bridge.call(_eval, client, script, key, args)
-    except (redis.exceptions.RedisError, OSError) as exc:
-        raise StorageUnavailable(f"Redis script failed: {exc}") from exc
+    return await _call(bridge, "Redis script failed", _eval, client, script, key, args)
 
 
 async def close_client(bridge: Bridge, client: Any) -> None:
     """Close a client made by ``connect_client``; errors on the way out are ignored."""
-    with contextlib.suppress(BridgeClosed, redis.exceptions.RedisError, OSError):
+    with contextlib.suppress(BridgeClosed, *_DRIVER_ERRORS):
         await bridge.call(_close, client)
+
+
+async def _call(
+    bridge: Bridge, failed: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any
+) -> Any:
+    """``fn(*args)`` on the bridge's loop, its driver errors as ``StorageUnavailable``."""
+    try:
+        return await bridge.call(fn, *args)
+    except _DRIVER_ERRORS as exc:
+        raise StorageUnavailable(f"{failed}: {exc}") from exc
 
 
 async def _connect(url: str) -> Any:
