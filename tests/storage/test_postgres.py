@@ -85,22 +85,23 @@ async def test_text_with_line_breaks_is_kept_as_written(database_url: str) -> No
             assert await journal.verify_chain() is None
 
 
-async def test_an_append_whose_texts_do_not_match_its_counts_writes_nothing(
+async def test_an_append_whose_parts_do_not_match_its_counts_writes_nothing(
     database_url: str,
 ) -> None:
-    """journal_append refuses a write whose joined texts split into another number of
-    events than the counts add up to, or whose hashes are not whole links."""
+    """journal_append refuses a write whose rows' types, timestamps or hashes do not
+    come to the events their counts give, or whose per-row arguments differ in number."""
     with trio.fail_after(10):
         async with open_postgres_journal(database_url):
             pass
     link = "decode(repeat('00', 32), 'hex')"
     calls = [
-        (r"E'a\nb'", r"E'{}\n{}\n{}'", "'{1,2}'", f"{link} || {link}"),  # a payload too many
-        (r"E'a\nb'", r"E'{}\n{}'", "'{1}'", f"{link} || {link}"),  # a timestamp too few
-        (r"E'a\nb'", r"E'{}\n{}'", "'{1,2}'", f"{link} || {link} || 'x'"),  # a broken link
-        (r"E'a\nb\nc'", r"E'{}\n{}\n{}'", "'{1,2,3}'", f"{link} || {link} || {link}"),
-    ]
-    for types, payloads, ts, hashes in calls:  # the last: the counts add up to 2, not 3
+        (r"ARRAY[E'a\nb\nc']", r"ARRAY[E'{}\n{}']", "'{1,2}'", f"ARRAY[{link} || {link}]"),
+        (r"ARRAY[E'a\nb']", r"ARRAY[E'{}\n{}']", "'{1}'", f"ARRAY[{link} || {link}]"),
+        (r"ARRAY[E'a\nb']", r"ARRAY[E'{}\n{}']", "'{1,2,3}'", f"ARRAY[{link} || {link}]"),
+        (r"ARRAY[E'a\nb']", r"ARRAY[E'{}\n{}']", "'{1,2}'", f"ARRAY[{link} || {link} || 'x']"),
+        (r"ARRAY[E'a\nb']", r"ARRAY[E'{}\n{}', '{}']", "'{1,2}'", f"ARRAY[{link} || {link}]"),
+    ]  # a type too many, a timestamp too few, one too many, a broken link, a payload row too many
+    for types, payloads, ts, hashes in calls:
         with pytest.raises(asyncpg.PostgresError):
             await sql(
                 database_url,
@@ -111,11 +112,32 @@ async def test_an_append_whose_texts_do_not_match_its_counts_writes_nothing(
     await sql(
         database_url,
         "SELECT journal_append(1, ARRAY['BTC_AIT'], ARRAY[1::bigint], ARRAY[2],"
-        rf" E'a\nb', E'{{}}\n{{}}', '{{1,2}}', {link} || {link})",
+        rf" ARRAY[E'a\nb'], ARRAY[E'{{}}\n{{}}'], '{{1,2}}', ARRAY[{link} || {link}])",
     )
-    assert await sql(database_url, "SELECT types, payloads::text[] FROM journal_batches") == [
-        (["a", "b"], ["{}", "{}"])
+    assert await sql(database_url, "SELECT types, payloads FROM journal_batches") == [
+        ("a\nb", "{}\n{}")
     ]
+
+
+async def test_a_row_whose_payloads_do_not_match_its_types_is_refused_on_reading(
+    database_url: str,
+) -> None:
+    """The table counts a row's types, not its payloads (splitting them would cost each
+    write): a row with a payload too many or too few is refused where it is read."""
+    with trio.fail_after(10):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 3)), (ETH, levels(ETH, 1, 2))])
+            await sql(
+                database_url,
+                "UPDATE journal_batches SET payloads = payloads || E'\\n{}'"
+                " WHERE stream = 'BTC_AIT'",
+            )
+            assert await journal.read(ETH) == levels(ETH, 1, 2)
+            with pytest.raises(JournalError, match="3 types but 4 payloads"):
+                await journal.read(BTC)
+            with pytest.raises(JournalError, match="3 types but 4 payloads"):
+                await journal.read_all()
+            assert await journal.verify_chain() == (BTC, 1)
 
 
 async def test_one_stream_may_appear_twice_in_a_batch(database_url: str) -> None:
@@ -236,6 +258,63 @@ async def test_migration_0009_keeps_a_journal_of_one_row_per_event(
                 assert position == (11 << 24) + 2, "after the ten rows of one event"
 
 
+async def test_migration_0013_joins_the_arrays_of_each_row(
+    server_dsn: str, database_url: str
+) -> None:
+    """A journal as 0012 left it, each row's events in arrays: 0013 joins each row's
+    types and payloads into texts and its hashes into one value; reads, positions, the
+    chain and the next appends carry on from them."""
+    with trio.fail_after(30):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([(BTC, levels(BTC, 1, 4)), (ACCOUNTS_STREAM, accounts(1, 2))])
+            await journal.append([(ETH, levels(ETH, 1, 3)), (BTC, levels(BTC, 5, 1))])
+            written = await journal.read_all()
+        async with other_database(server_dsn, "journal_0013") as target:
+            await trio.to_thread.run_sync(lambda: run_migrations(target, upto=8))
+            await copy_journal(database_url, target)
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=12))
+            assert applied == [9, 10, 11, 12]
+            # 0009 gave each event a row; a write made under 0010 to 0012 held several.
+            await sql(
+                target,
+                """
+                CREATE TEMP TABLE merged AS
+                SELECT min(id) AS id, stream, min(first_seq) AS first_seq,
+                       max(last_seq) AS last_seq, array_agg(types[1] ORDER BY id) AS types,
+                       array_agg(payloads[1] ORDER BY id) AS payloads,
+                       array_agg(ts[1] ORDER BY id) AS ts,
+                       array_agg(hashes[1] ORDER BY id) AS hashes
+                FROM journal_batches GROUP BY stream
+                """,
+                "DELETE FROM journal_batches",
+                "INSERT INTO journal_batches SELECT * FROM merged",
+            )
+            before = await sql(target, "SELECT * FROM journal ORDER BY id")
+            assert len(before) == len(written) == 10
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target)) == [13]
+            assert await sql(target, "SELECT * FROM journal ORDER BY id") == before
+            rows = await sql(
+                target, "SELECT stream, types, octet_length(hashes) FROM journal_batches"
+            )
+            assert sorted(tuple(row) for row in rows) == [
+                (ACCOUNTS_STREAM, "Deposited\nDeposited", 64),
+                (BTC, "BookLevel\nBookLevel\nBookLevel\nBookLevel\nBookLevel", 160),
+                (ETH, "BookLevel\nBookLevel\nBookLevel", 96),
+            ]
+            # A stream's row is where its first event was.
+            merged = sorted(written, key=lambda event: [BTC, ACCOUNTS_STREAM, ETH].index(event[0]))
+            async with open_postgres_journal(target) as journal:
+                assert await journal.read_all() == merged
+                assert await journal.verify_chain() is None
+                await journal.append([(BTC, levels(BTC, 6, 2)), (ETH, levels(ETH, 4, 1))])
+                assert await journal.read(BTC, after_seq=3) == levels(BTC, 4, 4)
+                assert await journal.verify_chain() is None
+                later = [(BTC, event) for event in levels(BTC, 6, 2)] + [(ETH, *levels(ETH, 4, 1))]
+                events, position = await journal.read_since(0)
+                assert events == [*merged, *later]
+                assert await sql(target, "SELECT max(id) FROM journal") == [(position,)]
+
+
 async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None:
     with trio.fail_after(10):
         async with open_postgres_journal(database_url) as journal:
@@ -243,9 +322,15 @@ async def test_the_hash_chain_finds_an_edited_payload(database_url: str) -> None
             assert await journal.verify_chain() is None
             await sql(
                 database_url,
-                "UPDATE journal_batches"
-                " SET payloads[2] = jsonb_set(payloads[2]::jsonb, '{amount}', '1')::json"
-                " WHERE stream = '$accounts' AND first_seq = 1",
+                """
+                UPDATE journal_batches SET payloads = (
+                    SELECT string_agg(CASE WHEN n = 2
+                                      THEN jsonb_set(p::jsonb, '{amount}', '1')::text
+                                      ELSE p END, E'\\n' ORDER BY n)
+                    FROM unnest(string_to_array(payloads, E'\\n')) WITH ORDINALITY AS u (p, n)
+                )
+                WHERE stream = '$accounts' AND first_seq = 1
+                """,
             )
             assert await journal.verify_chain() == (ACCOUNTS_STREAM, 2)
 
@@ -263,7 +348,9 @@ async def test_the_hash_chain_finds_an_edited_hash_and_a_deleted_row(database_ur
             assert await journal.verify_chain() == (ETH, 4)
             await sql(
                 database_url,
-                "UPDATE journal_batches SET hashes[4] = sha256('forged') WHERE stream = 'BTC_AIT'",
+                "UPDATE journal_batches"
+                " SET hashes = overlay(hashes PLACING sha256('forged') FROM 97)"
+                " WHERE stream = 'BTC_AIT'",  # the fourth link
             )
             assert await journal.verify_chain() == (BTC, 4)
 
@@ -303,6 +390,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (10, "journal_append_texts"),
         (11, "projection_one_statement"),
         (12, "drop_unused_indexes"),
+        (13, "journal_rows_as_texts"),
     ]
 
 

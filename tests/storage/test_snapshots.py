@@ -100,7 +100,8 @@ async def test_a_snapshot_is_not_used_once_the_journal_under_it_changed(
             # A journal restored from another history: a tip's hash differs.
             await sql(
                 database_url,
-                "UPDATE journal_batches SET hashes[cardinality(hashes)] = sha256('another history')"
+                "UPDATE journal_batches SET hashes = overlay(hashes"
+                " PLACING sha256('another history') FROM octet_length(hashes) - 31)"
                 f" WHERE id = {snapshot.position} >> 24",
             )
             assert await journal.load_snapshot(snapshot_version(CONFIG)) is None

@@ -1,10 +1,12 @@
 """The journal in PostgreSQL: ``PostgresJournal`` and ``open_postgres_journal(dsn)``.
 
-One table, ``journal_batches`` (see ``migrations/0009_journal_batches.sql``): one
-row per stream and write, ``id`` the global commit order, the events of seqs
-``first_seq`` to ``last_seq`` side by side in arrays (their type names, their
-fields in ``payloads`` as ``codec`` writes them, their times and hashes), and
-a hash chain per stream::
+One table, ``journal_batches`` (see ``migrations/0009_journal_batches.sql``
+and ``0013_journal_rows_as_texts.sql``): one row per stream and write, ``id``
+the global commit order, the events of seqs ``first_seq`` to ``last_seq``
+side by side (their type names and their fields in ``payloads`` as ``codec``
+writes them, each joined by newlines, which canonical JSON never holds; their
+times in an array; their hashes one after another), and a hash chain per
+stream::
 
     hash(n) = sha256(hash(n - 1) || type || payload text)    hash(0) = b""
 
@@ -17,13 +19,14 @@ view ``journal`` has one row per event, as the table of that name had before
 0009; its ``id`` is an event's position, ``_position(row id, place in row)``,
 which grows in commit order; ``read_since`` and snapshots count in positions.
 
-``append`` writes a batch with one statement, ``journal_append`` (since 0010 it
-takes the batch's type names and payload texts each joined by newlines, which
-canonical JSON never holds, and its hashes as one ``bytea``: a few long values
-cost the driver far less to send than arrays of thousands): it takes an
-advisory lock (so that ids follow commit order even if two writers ever race),
-checks that each row follows on from its stream's last seq with no gap, and
-inserts the rows; the statement commits on its own.
+``append`` writes a batch with one statement, ``journal_append``, that takes
+each row as it is stored (a few long values cost the driver far less to send
+than arrays of thousands of elements, and the server far less to store than
+to split): it takes an advisory lock (so that ids follow commit order even if
+two writers ever race), checks that each row follows on from its stream's
+last seq with no gap, and inserts the rows; the statement commits on its own.
+The table checks each row's count of types and length of hashes; its payloads
+are counted where they are split, on reading (``JournalError``).
 It is idempotent: a batch that is already there, event for event (a retry
 after a commit whose acknowledgement was lost, or a Trio-side cancellation
 that the database still committed), is accepted without writing again.
@@ -115,11 +118,11 @@ and of the round trips a load makes (it fetches one chunk at a time)."""
 _CHUNKS_PER_COPY: Final = 64
 """Chunks written by one COPY: 256 MB of 4 MB chunks, a few seconds at most."""
 
-_Columns = tuple[list[str], list[int], list[int], str, str, list[int], bytes]
-"""The arguments of ``journal_append`` after its lock key: per row its stream, first seq
-and count of events, then the events' types and payload texts, each joined by newlines
-(which canonical JSON never holds), their ts, and their hashes one after another
-(``migrations/0010_journal_append_texts.sql``)."""
+_Columns = tuple[list[str], list[int], list[int], list[str], list[str], list[int], list[bytes]]
+"""The arguments of ``journal_append`` after its lock key: per row its stream, first seq,
+count of events, its events' types and payload texts, each joined by newlines (which
+canonical JSON never holds); every row's events' ts; and per row its events' hashes one
+after another (``migrations/0013_journal_rows_as_texts.sql``)."""
 
 
 class JournalError(TradingEngineError):
@@ -427,7 +430,8 @@ _TIPS: Final = """
 SELECT s.stream, b.last_seq AS seq, b.hash
 FROM unnest($1::text[]) AS s(stream)
 LEFT JOIN LATERAL (
-    SELECT last_seq, hashes[cardinality(hashes)] AS hash FROM journal_batches
+    SELECT last_seq, substring(hashes FROM octet_length(hashes) - 31) AS hash
+    FROM journal_batches
     WHERE journal_batches.stream = s.stream ORDER BY last_seq DESC LIMIT 1
 ) AS b ON true
 """
@@ -492,23 +496,30 @@ def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
     stamps: list[int] = []
     hashes: list[bytes] = []
     for stream, events, texts in encoded:
-        for start in range(0, len(events), _ROW_EVENTS):
-            streams.append(stream)
-            firsts.append(events[start].seq)
-            counts.append(min(_ROW_EVENTS, len(events) - start))
+        names: list[str] = []
+        bodies: list[str] = []
+        links: list[bytes] = []
         last, previous = tips[stream]
         for event, (name, text) in zip(events, texts, strict=True):
             seq = event.seq
             if seq != last + 1:
                 raise JournalConflict(f"{stream}: seq {seq} does not follow {last}")
             previous = _link(previous, name, text)
-            types.append(name)
-            payloads.append(text)
+            names.append(name)
+            bodies.append(text)
             stamps.append(event.ts)
-            hashes.append(previous)
+            links.append(previous)
             last = seq
         tips[stream] = (last, previous)
-    return streams, firsts, counts, "\n".join(types), "\n".join(payloads), stamps, b"".join(hashes)
+        for start in range(0, len(events), _ROW_EVENTS):
+            end = start + _ROW_EVENTS
+            streams.append(stream)
+            firsts.append(events[start].seq)
+            counts.append(min(_ROW_EVENTS, len(events) - start))
+            types.append("\n".join(names[start:end]))
+            payloads.append("\n".join(bodies[start:end]))
+            hashes.append(b"".join(links[start:end]))
+    return streams, firsts, counts, types, payloads, stamps, hashes
 
 
 def _position(batch: int, n: int) -> int:
@@ -516,11 +527,24 @@ def _position(batch: int, n: int) -> int:
     return (batch << _POSITION_BITS) + n
 
 
-def _events(
-    first_seq: int, types: list[str], payloads: list[str]
-) -> Iterator[tuple[int, str, str]]:
-    """The seq, type and payload text of each event of one row."""
-    return zip(itertools.count(first_seq), types, payloads, strict=False)
+def _events(first_seq: int, types: str, payloads: str) -> Iterator[tuple[int, str, str]]:
+    """The seq, type and payload text of each event of one row (its texts split).
+
+    Raises ``JournalError`` if the row holds more types than payloads or fewer:
+    the table checks the count of its types, not of its payloads.
+    """
+    names = types.split("\n")
+    texts = payloads.split("\n")
+    if len(names) != len(texts):
+        raise JournalError(
+            f"journal row at seq {first_seq}: {len(names)} types but {len(texts)} payloads"
+        )
+    return zip(itertools.count(first_seq), names, texts)
+
+
+def _links(hashes: bytes) -> list[bytes]:
+    """The 32-byte links of one row, in order."""
+    return [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
 
 
 async def _already_written(connection: Connection, encoded: _Encoded) -> bool:
@@ -605,7 +629,7 @@ async def _aio_read_since(
         for n, name, payload in _events(1, types, payloads)
         if _position(batch, n) > position
     ]
-    return events, _position(rows[-1][0], len(rows[-1][2])) if rows else position
+    return events, _position(rows[-1][0], rows[-1][2].count("\n") + 1) if rows else position
 
 
 _TIP_ROWS: Final = """
@@ -803,9 +827,11 @@ async def _aio_verify_chain(pool: asyncpg.Pool) -> tuple[str, int] | None:
         )
         async for stream, first_seq, types, payloads, hashes in cursor:
             last, previous = tips.get(stream, (0, _GENESIS))
-            for (seq, name, payload), stored in zip(
-                _events(first_seq, types, payloads), hashes, strict=True
-            ):
+            try:
+                events = _events(first_seq, types, payloads)
+            except JournalError:
+                return stream, int(first_seq)
+            for (seq, name, payload), stored in zip(events, _links(hashes), strict=True):
                 if seq != last + 1:
                     return stream, int(seq)
                 try:
