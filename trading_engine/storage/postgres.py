@@ -4,9 +4,8 @@ One table, ``journal_batches`` (see ``migrations/0009_journal_batches.sql``
 and ``0013_journal_rows_as_texts.sql``): one row per stream and write, ``id``
 the global commit order, the events of seqs ``first_seq`` to ``last_seq``
 side by side (their type names and their fields in ``payloads`` as ``codec``
-writes them, each joined by newlines, which canonical JSON never holds; their
-times in an array; their hashes one after another), and a hash chain per
-stream::
+writes them, each joined by newlines, which canonical JSON never holds, and
+their hashes one after another), and a hash chain per stream::
 
     hash(n) = sha256(hash(n - 1) || type || payload text)    hash(0) = b""
 
@@ -118,11 +117,11 @@ and of the round trips a load makes (it fetches one chunk at a time)."""
 _CHUNKS_PER_COPY: Final = 64
 """Chunks written by one COPY: 256 MB of 4 MB chunks, a few seconds at most."""
 
-_Columns = tuple[list[str], list[int], list[int], list[str], list[str], list[int], list[bytes]]
+_Columns = tuple[list[str], list[int], list[int], list[str], list[str], list[bytes]]
 """The arguments of ``journal_append`` after its lock key: per row its stream, first seq,
 count of events, its events' types and payload texts, each joined by newlines (which
-canonical JSON never holds); every row's events' ts; and per row its events' hashes one
-after another (``migrations/0013_journal_rows_as_texts.sql``)."""
+canonical JSON never holds), and its events' hashes one after another
+(``migrations/0013_journal_rows_as_texts.sql``)."""
 
 
 class JournalError(TradingEngineError):
@@ -436,7 +435,7 @@ LEFT JOIN LATERAL (
 ) AS b ON true
 """
 
-_APPEND: Final = "SELECT journal_append($1, $2, $3, $4, $5, $6, $7, $8)"
+_APPEND: Final = "SELECT journal_append($1, $2, $3, $4, $5, $6, $7)"
 
 
 def _link(previous: bytes, name: str, text: str) -> bytes:
@@ -493,7 +492,6 @@ def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
     counts: list[int] = []
     types: list[str] = []
     payloads: list[str] = []
-    stamps: list[int] = []
     hashes: list[bytes] = []
     for stream, events, texts in encoded:
         names: list[str] = []
@@ -507,7 +505,6 @@ def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
             previous = _link(previous, name, text)
             names.append(name)
             bodies.append(text)
-            stamps.append(event.ts)
             links.append(previous)
             last = seq
         tips[stream] = (last, previous)
@@ -519,7 +516,7 @@ def _columns(encoded: _Encoded, tips: dict[str, tuple[int, bytes]]) -> _Columns:
             types.append("\n".join(names[start:end]))
             payloads.append("\n".join(bodies[start:end]))
             hashes.append(b"".join(links[start:end]))
-    return streams, firsts, counts, types, payloads, stamps, hashes
+    return streams, firsts, counts, types, payloads, hashes
 
 
 def _position(batch: int, n: int) -> int:
