@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -232,20 +234,31 @@ async def test_a_write_takes_a_row_per_stream_and_splits_a_long_one(
             assert await journal.verify_chain() is None
 
 
+@asynccontextmanager
+async def _journal_as_0008_left_it(
+    server_dsn: str, database_url: str
+) -> AsyncIterator[tuple[list[tuple[str, Journaled]], str]]:
+    """Ten events written in two batches, then their journal as an older build (up to
+    migration 0008, one row per event) holds it, in another database: the events as
+    read back, and that database's DSN."""
+    async with open_postgres_journal(database_url) as journal:
+        await journal.append([(BTC, levels(BTC, 1, 4)), (ACCOUNTS_STREAM, accounts(1, 2))])
+        await journal.append([(ETH, levels(ETH, 1, 3)), (BTC, levels(BTC, 5, 1))])
+        written = await journal.read_all()
+    async with other_database(server_dsn, "journal_0008") as target:
+        applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=8))
+        assert applied == [1, 2, 3, 4, 5, 6, 7, 8]
+        await copy_journal(database_url, target)
+        yield written, target
+
+
 async def test_migration_0009_keeps_a_journal_of_one_row_per_event(
     server_dsn: str, database_url: str
 ) -> None:
     """A journal as 0008 left it: 0009 moves each event into a row of its own, in the
     same order; reads, the chain and the next appends carry on from them."""
     with trio.fail_after(30):
-        async with open_postgres_journal(database_url) as journal:
-            await journal.append([(BTC, levels(BTC, 1, 4)), (ACCOUNTS_STREAM, accounts(1, 2))])
-            await journal.append([(ETH, levels(ETH, 1, 3)), (BTC, levels(BTC, 5, 1))])
-            written = await journal.read_all()
-        async with other_database(server_dsn, "journal_0009") as target:
-            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=8))
-            assert applied == [1, 2, 3, 4, 5, 6, 7, 8]
-            await copy_journal(database_url, target)
+        async with _journal_as_0008_left_it(server_dsn, database_url) as (written, target):
             [(events,)] = await sql(target, "SELECT count(*) FROM journal")
             assert events == len(written) == 10
             assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=9)) == [9]
@@ -266,13 +279,7 @@ async def test_migration_0013_joins_the_arrays_of_each_row(
     types and payloads into texts and its hashes into one value; reads, positions, the
     chain and the next appends carry on from them."""
     with trio.fail_after(30):
-        async with open_postgres_journal(database_url) as journal:
-            await journal.append([(BTC, levels(BTC, 1, 4)), (ACCOUNTS_STREAM, accounts(1, 2))])
-            await journal.append([(ETH, levels(ETH, 1, 3)), (BTC, levels(BTC, 5, 1))])
-            written = await journal.read_all()
-        async with other_database(server_dsn, "journal_0013") as target:
-            await trio.to_thread.run_sync(lambda: run_migrations(target, upto=8))
-            await copy_journal(database_url, target)
+        async with _journal_as_0008_left_it(server_dsn, database_url) as (written, target):
             applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=12))
             assert applied == [9, 10, 11, 12]
             # 0009 gave each event a row; a write made under 0010 to 0012 held several.
