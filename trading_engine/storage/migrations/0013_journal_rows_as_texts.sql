@@ -31,8 +31,9 @@
 DROP VIEW journal;
 
 -- The rows already written are converted in place; a part that holds a newline
--- (none can, written by the engine) stops the migration.
-CREATE FUNCTION pg_temp.joined(parts text[]) RETURNS text
+-- (none can, written by the engine) stops the migration. The two helpers are
+-- dropped once it is done (not temporary ones: a role may lack TEMP).
+CREATE FUNCTION journal_migration_joined(parts text[]) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
@@ -44,7 +45,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.concatenated(parts bytea[]) RETURNS bytea
+CREATE FUNCTION journal_migration_concatenated(parts bytea[]) RETURNS bytea
 LANGUAGE sql IMMUTABLE
 AS $$ SELECT string_agg(p, ''::bytea ORDER BY n) FROM unnest(parts) WITH ORDINALITY AS u (p, n) $$;
 
@@ -53,14 +54,16 @@ ALTER TABLE journal_batches
     DROP CONSTRAINT journal_batches_check2,  -- cardinality(payloads)
     DROP CONSTRAINT journal_batches_check3,  -- cardinality(ts)
     DROP CONSTRAINT journal_batches_check4,  -- cardinality(hashes)
-    ALTER types TYPE text USING pg_temp.joined(types),
-    ALTER payloads TYPE text USING pg_temp.joined(payloads::text[]),
-    ALTER hashes TYPE bytea USING pg_temp.concatenated(hashes),
+    ALTER types TYPE text USING journal_migration_joined(types),
+    ALTER payloads TYPE text USING journal_migration_joined(payloads::text[]),
+    ALTER hashes TYPE bytea USING journal_migration_concatenated(hashes),
     DROP COLUMN ts,
     ADD CONSTRAINT journal_batches_types_count
         CHECK (cardinality(string_to_array(types, E'\n')) = last_seq - first_seq + 1),
     ADD CONSTRAINT journal_batches_hashes_length
         CHECK (octet_length(hashes) = 32 * (last_seq - first_seq + 1));
+DROP FUNCTION journal_migration_joined(text[]), journal_migration_concatenated(bytea[]);
+
 -- A change of type resets how a column is stored: as 0009, not compressed.
 ALTER TABLE journal_batches ALTER payloads SET STORAGE EXTERNAL,
                             ALTER hashes SET STORAGE EXTERNAL;
