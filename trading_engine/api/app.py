@@ -93,13 +93,12 @@ def create_app(
         async def rate_limit() -> Response | None:
             if request.path in ("/health", "/ready", "/metrics"):
                 return None
-            # A key's own bucket once it is known to be a key: random keys, each a bucket
-            # of their own, would have made the limit per request.
+            # The caller's own bucket once its key is known to be a key: random keys, each
+            # a bucket of their own, would have made the limit per request.
             bucket = f"ip:{request.remote_addr}"
             if request.headers.get("X-API-Key"):
                 with contextlib.suppress(ApiError):
-                    await authenticate(engine, admin_key)
-                    bucket = request.headers["X-API-Key"]
+                    bucket = (await authenticate(engine, admin_key)).bucket
             wait = await limiter.take(bucket)
             if wait <= 0:
                 return None

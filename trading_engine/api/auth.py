@@ -35,6 +35,12 @@ class Principal:
     user_id: UserId | None
     admin: bool
 
+    @property
+    def bucket(self) -> str:
+        """The caller's rate-limit bucket: never the key itself, which would then sit in
+        Redis's key names (``te:rl:...``) for anyone who can read them."""
+        return "admin" if self.admin else f"user:{self.user_id}"
+
     def acting_for(self, user_id: object) -> UserId:
         """The user a request acts for; raises 403 unless it is the caller or an admin."""
         if not isinstance(user_id, str) or not user_id:

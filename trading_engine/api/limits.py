@@ -1,6 +1,9 @@
-"""Rate limits per API key (or per client address without a valid one): token buckets.
+"""Rate limits per caller (or per client address without a valid key): token buckets.
 
-Each key has a bucket of ``burst`` tokens refilled at ``rate`` per second; a
+A valid key's bucket is its user's (``user:<id>``, or ``admin``), never the
+key itself, which Redis would otherwise show to anyone who can list its
+keys; a request without a valid key uses its address's (``ip:<address>``).
+Each bucket has ``burst`` tokens refilled at ``rate`` per second; a
 request takes one, and a request finding the bucket empty gets 429 with
 ``Retry-After`` (whole seconds until a token is back). In-process by
 default; with ``REDIS_URL`` the buckets live in Redis (one Lua script, so the
@@ -103,7 +106,7 @@ REDIS_RETRY = 1.0
 
 
 class RedisLimiter:
-    """Token buckets in Redis under ``te:rl:<key>``, shared by every front end;
+    """Token buckets in Redis under ``te:rl:<bucket>``, shared by every front end;
     in this process while Redis is unavailable."""
 
     def __init__(

@@ -1,0 +1,44 @@
+"""Rate limits in a real Redis, behind the real server: what Redis holds of them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.api.conftest import ADMIN, Server
+from trading_engine.api.limits import Limiter, Limits, connect_redis_limiter
+from trading_engine.storage.bridge import open_bridge
+
+
+@pytest.fixture
+async def limiter(redis_url: str) -> AsyncIterator[Limiter]:
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(Limits(rate=100, burst=100), bridge, redis_url)
+        yield limiter
+        await limiter.close()
+
+
+async def _bucket_names(url: str) -> list[str]:
+    async def scan() -> list[str]:
+        client = aioredis.Redis.from_url(url)
+        try:
+            return [key.decode() async for key in client.scan_iter("te:rl:*")]
+        finally:
+            await client.aclose()
+
+    async with open_bridge("scan") as bridge:
+        return await bridge.call(scan)
+
+
+async def test_redis_bucket_names_hold_no_api_key(server: Server, redis_url: str) -> None:
+    """Anyone who can read Redis (``SCAN te:rl:*``) must not learn a key from it."""
+    alice = server.keys["demo_alice"]
+    for key in (alice, ADMIN, "te_not_a_key_at_all"):
+        async with server.client(key) as client:
+            await client.get("/users/demo_alice/balances")
+    names = await _bucket_names(redis_url)
+    assert sorted(names) == ["te:rl:admin", "te:rl:ip:127.0.0.1", "te:rl:user:demo_alice"]
+    for key in (alice, ADMIN, "te_not_a_key_at_all"):
+        assert not any(key in name for name in names)
