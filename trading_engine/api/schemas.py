@@ -49,19 +49,58 @@ def _no_constant(name: str) -> Any:
     raise InvalidInput("body", f"{name} is not a number")
 
 
+MAX_JSON_DEPTH = 8
+"""How deeply a request's JSON may nest objects and arrays (the deepest the API reads is 3)."""
+
+
 def load_json(raw: bytes | str, allowed: set[str] | None = None) -> dict[str, Any]:
-    """A JSON object with numbers as ``Decimal`` or ``int``; raises ``InvalidInput``."""
+    """A JSON object with numbers as ``Decimal`` or ``int``; raises ``InvalidInput``.
+
+    Refused: malformed JSON, anything but an object, nesting deeper than
+    ``MAX_JSON_DEPTH``, and text that is not Unicode (a lone surrogate such as
+    ``"\\ud800"``, which JSON can spell but no UTF-8 can carry).
+    """
     try:
         value = json.loads(raw or b"null", parse_float=Decimal, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidInput("body", f"nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"malformed JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidInput("body", "must be a JSON object")
+    _check_tree(value)
     if allowed is not None:
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise InvalidInput(unknown[0], "is not a known field")
     return value
+
+
+def _check_tree(root: dict[str, Any]) -> None:
+    """Raise ``InvalidInput`` if ``root`` nests too deeply or holds text that is not Unicode."""
+    level: list[Any] = [root]
+    depth = 1
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput("body", f"nests deeper than {MAX_JSON_DEPTH} levels")
+        below: list[Any] = []
+        for node in level:
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                for part in (key, value):
+                    if isinstance(part, str) and not part.isascii():
+                        _check_unicode(part)
+                if isinstance(value, dict | list):
+                    below.append(value)
+        level = below
+        depth += 1
+
+
+def _check_unicode(value: str) -> None:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput("body", "holds text that is not valid Unicode") from None
 
 
 def text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
