@@ -61,3 +61,46 @@ async def test_trade_ids_with_non_ascii_digits_are_unknown_and_the_engine_keeps_
         assert triggered.json()["unknown"] == odd
         assert (await admin.get(f"{server.url}/ready")).status_code == 200
         assert (await admin.get("/settlement/BTC_AIT:1")).json()["status"] == "pending"
+
+
+async def test_only_a_trades_parties_and_admin_read_or_settle_it(server: Server) -> None:
+    """Trade ids are sequential: anyone could otherwise learn who traded with whom, and
+    settle other users' trades."""
+    await trade_a_little(server)  # demo_alice bought from demo_bob: BTC_AIT:1 and BTC_AIT:2
+    async with server.client(ADMIN) as admin:
+        made = await admin.post("/admin/users", json={"user_id": "carol"})
+        assert made.status_code == 201, made.text
+    async with server.client(made.json()["api_key"]) as carol:
+        peek = await carol.get("/settlement/BTC_AIT:1")
+        assert peek.status_code == 404
+        assert peek.json()["error"] == {"code": "unknown_trade", "message": "no trade BTC_AIT:1"}
+        assert "demo_bob" not in peek.text
+        meddle = await carol.post("/settlement/trigger", json={"trade_ids": ["BTC_AIT:1"]})
+        assert meddle.status_code == 200
+        assert meddle.json()["unknown"] == ["BTC_AIT:1"]
+    async with server.client(ADMIN) as admin:
+        assert (await admin.get("/settlement/BTC_AIT:1")).json()["status"] == "pending"
+    async with server.client(server.keys["demo_bob"]) as bob:
+        seen = (await bob.get("/settlement/BTC_AIT:1")).json()
+        assert (seen["buyer"], seen["seller"]) == ("demo_alice", "demo_bob")
+        own = await bob.post("/settlement/trigger", json={"trade_ids": ["BTC_AIT:1"]})
+        assert own.json()["settled"] == ["BTC_AIT:1"]
+
+
+async def test_a_forgotten_trade_is_shown_to_its_parties_from_the_read_tables_only(
+    server: Server,
+) -> None:
+    await trade_a_little(server)
+    async with server.client(ADMIN) as admin:
+        keys = ["BTC_AIT:1", "BTC_AIT:2"]
+        await admin.post("/settlement/trigger", json={"trade_ids": keys})
+        made = await admin.post("/admin/users", json={"user_id": "carol"})
+    journal = server.engine.journal
+    assert isinstance(journal, PostgresJournal)
+    await journal.project()  # BTC_AIT:1 is now known from the read tables alone
+    async with server.client(made.json()["api_key"]) as carol:
+        assert (await carol.get("/settlement/BTC_AIT:1")).status_code == 404
+    async with server.client(server.keys["demo_alice"]) as alice:
+        mine = await alice.get("/settlement/BTC_AIT:1")
+        assert mine.status_code == 200
+        assert mine.json()["buyer"] == "demo_alice"

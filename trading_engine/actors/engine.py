@@ -362,10 +362,15 @@ class Engine:
         )
         return status if row is None else status | row
 
-    async def settle(self, trade_ids: list[str]) -> dict[str, list[str]]:
-        """Settle these trades now: which settled, were already settled, failed, are unknown."""
+    async def settle(
+        self, trade_ids: list[str], party: UserId | None = None
+    ) -> dict[str, list[str]]:
+        """Settle these trades now: which settled, were already settled, failed, are unknown.
+
+        With ``party``, only trades that user is a party to; the rest are unknown.
+        """
         return await self._ask(
-            lambda reply: SettleTrades(tuple(trade_ids), reply), self._inboxes.settlement
+            lambda reply: SettleTrades(tuple(trade_ids), party, reply), self._inboxes.settlement
         )
 
     async def ledger_totals(self) -> dict[str, int]:

@@ -295,9 +295,14 @@ class TickerUpdate:
 
 @attrs.frozen
 class SettleTrades:
-    """Settle these trades now; answered with the ids settled, already settled, and unknown."""
+    """Settle these trades now; answered with the ids settled, already settled, and unknown.
+
+    With ``party``, only trades that user bought or sold in are settled; the
+    others are answered as unknown, as if they did not exist.
+    """
 
     trade_ids: tuple[str, ...]
+    party: UserId | None
     reply: Reply[dict[str, list[str]]]
 
 

@@ -76,12 +76,19 @@ from trading_engine.core.ledger import (
 )
 from trading_engine.errors import InvariantViolation, TradingEngineError
 
-__all__ = ["SettlementActor", "trade_key"]
+__all__ = ["SettlementActor", "parties", "trade_key"]
 
 _SLICE = 200
 PENDING = "pending"
 SETTLED = "settled"
 FAILED = "failed"
+
+
+def parties(trade: Trade) -> tuple[str, str]:
+    """The trade's buyer and seller: the taker is the buyer if the aggressor bought."""
+    if str(trade.aggressor) == "buy":
+        return trade.taker_user_id, trade.maker_user_id
+    return trade.maker_user_id, trade.taker_user_id
 
 
 def trade_key(symbol: str, trade_id: int) -> str:
@@ -195,8 +202,8 @@ class SettlementActor:
             case CommittedBatch(commits=commits):
                 for commit in commits:
                     self.apply(commit.stream, commit.events)
-            case SettleTrades(trade_ids=trade_ids, reply=reply):
-                self._replies.append((reply, self.settle(list(trade_ids))))
+            case SettleTrades(trade_ids=trade_ids, party=party, reply=reply):
+                self._replies.append((reply, self.settle(list(trade_ids), party)))
             case SymbolStatus(instrument=instrument):
                 self.instruments[instrument.symbol] = instrument
             case Query(what=what, args=args, reply=reply):
@@ -307,8 +314,13 @@ class SettlementActor:
             and 0 < int(number) <= self.last_trade.get(symbol, 0)
         )
 
-    def settle(self, keys: list[str]) -> dict[str, list[str]]:
-        """Post the named trades; returns which settled now, were settled, failed, are unknown."""
+    def settle(self, keys: list[str], party: str | None = None) -> dict[str, list[str]]:
+        """Post the named trades; returns which settled now, were settled, failed, are unknown.
+
+        With ``party``, a trade that user is not a party to is unknown (and not
+        posted). One settled so long ago that its record is gone is already
+        settled for anyone: its status says nothing of who traded.
+        """
         result: dict[str, list[str]] = {
             "settled": [],
             "already_settled": [],
@@ -319,6 +331,9 @@ class SettlementActor:
             record = self.records.get(key)
             if record is None:
                 result["already_settled" if self._forgotten(key) else "unknown"].append(key)
+                continue
+            if party is not None and party not in parties(record.trade):
+                result["unknown"].append(key)
                 continue
             if record.status == SETTLED:
                 result["already_settled"].append(key)
@@ -350,6 +365,7 @@ class SettlementActor:
                 return {"trade_id": key, "symbol": symbol, "status": SETTLED, "reason": None}
             return None
         trade = record.trade
+        buyer, seller = parties(trade)
         return {
             "trade_id": key,
             "symbol": trade.symbol,
@@ -357,8 +373,8 @@ class SettlementActor:
             "reason": record.reason,
             "price": trade.price,
             "quantity": trade.quantity,
-            "buyer": trade.taker_user_id if str(trade.aggressor) == "buy" else trade.maker_user_id,
-            "seller": trade.maker_user_id if str(trade.aggressor) == "buy" else trade.taker_user_id,
+            "buyer": buyer,
+            "seller": seller,
             "ts": trade.ts,
         }
 

@@ -122,9 +122,13 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.get(f"{P}/settlement/<trade_id>")
     @documented(Settlement, 404)
     async def settlement(trade_id: str) -> Response:
-        await authenticate(engine, admin_key)
+        principal = await authenticate(engine, admin_key)
         status = await engine.settlement(trade_id)
-        if status is None:
+        # Only the trade's buyer and seller (and admin) may read it; to anyone else it
+        # does not exist, so that sequential ids do not tell who traded with whom.
+        if status is None or not (
+            principal.admin or principal.user_id in (status.get("buyer"), status.get("seller"))
+        ):
             raise ApiError(404, "unknown_trade", f"no trade {trade_id}")
         instrument = instrument_of(str(status["symbol"]))
         rendered: dict[str, Any] = dict(status)
@@ -139,9 +143,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.post(f"{P}/settlement/trigger")
     @documented(SettleResult, body=SettleBody)
     async def settlement_trigger() -> Response:
-        await authenticate(engine, admin_key)
+        principal = await authenticate(engine, admin_key)
         body = validate_body(await request.get_data(), SettleBody)
         ids = body.get("trade_ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
             raise InvalidInput("trade_ids", "must be a list of at most 1000 trade ids")
-        return jsonify(await engine.settle(ids))
+        # A user settles only their own trades; another's is unknown to them, as in GET.
+        return jsonify(await engine.settle(ids, None if principal.admin else principal.user_id))
