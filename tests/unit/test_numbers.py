@@ -2,6 +2,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trading_engine.core.instruments import Instrument, fee_for
 from trading_engine.core.numbers import (
@@ -28,9 +30,40 @@ def test_parse_decimal_rejects_floats_bools_and_non_numbers(raw: object) -> None
     assert info.value.field == "price"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1.10", "1.10"), (3, "3"), (" 0.5 ", "0.5")])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1.10", "1.10"), (3, "3"), ("0.5", "0.5"), (Decimal("0.25"), "0.25"),
+     ("99999999999999999999", "99999999999999999999"),
+     ("0.000000000000000001", "0.000000000000000001")],
+)  # fmt: skip
 def test_parse_decimal_accepts_strings_and_ints_exactly(raw: object, expected: str) -> None:
     assert parse_decimal(raw, field="x") == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [" 1", "1 ", "+1", "-1", "0.01\n", "1.", ".5", "1e5", "1E5", "0x10", "1,5",
+     "100000000000000000000", "0.0000000000000000001", -1, Decimal("-0.5"), Decimal("1E+20"),
+     Decimal("1E-19"), 10**20],
+)  # fmt: skip
+def test_parse_decimal_refuses_signs_spaces_exponents_and_numbers_past_the_maxima(
+    raw: object,
+) -> None:
+    with pytest.raises(InvalidInput, match="plain decimal number") as info:
+        parse_decimal(raw, field="amount")
+    assert info.value.field == "amount"
+
+
+@given(
+    st.decimals(
+        min_value=0, max_value=Decimal("99999999999999999999.999999999999999999"), places=18
+    )
+)
+def test_every_decimal_the_engine_shows_within_the_maxima_is_read_back_as_itself(
+    value: Decimal,
+) -> None:
+    """A client may send back any price or amount it was shown."""
+    assert parse_decimal(format_decimal(value), field="x") == value
 
 
 def test_off_grid_price_names_the_grid(btc: Instrument) -> None:
@@ -45,9 +78,9 @@ def test_price_and_quantity_round_trip(btc: Instrument) -> None:
     assert btc.quantity_str(100) == "0.01"
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "-0.01"])
-def test_non_positive_price_is_rejected(btc: Instrument, raw: str) -> None:
-    with pytest.raises(InvalidInput, match="positive"):
+@pytest.mark.parametrize(("raw", "why"), [("0", "positive"), ("-1", "no sign"), (-1, "no sign")])
+def test_non_positive_price_is_rejected(btc: Instrument, raw: object, why: str) -> None:
+    with pytest.raises(InvalidInput, match=why):
         btc.price_to_ticks(raw)
 
 

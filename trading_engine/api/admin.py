@@ -22,9 +22,9 @@ from trading_engine.api.models import (
     documented,
     validate_body,
 )
-from trading_engine.api.orders import _decimals, _limit
-from trading_engine.api.schemas import parse_amount, render_instrument, text
-from trading_engine.core.ids import Symbol, UserId
+from trading_engine.api.orders import _limit
+from trading_engine.api.schemas import known_asset, parse_amount, render_instrument, text
+from trading_engine.core.ids import Symbol, parse_user_id
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
 from trading_engine.errors import InvalidInput
@@ -48,8 +48,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def create_user() -> Response:
         await admin()
         body = validate_body(await request.get_data(), NewUserBody)
-        user_id = UserId(text(body, "user_id") or "")
-        owner = text(body, "owner", required=False)
+        user_id = parse_user_id(body.get("user_id"))
+        owner = None if body.get("owner") is None else parse_user_id(body["owner"], field="owner")
         key = new_key()
         result = await engine.create_user(user_id, hash_key(key), owner)
         if isinstance(result, Refused):
@@ -63,9 +63,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def move(withdraw: bool) -> Response:
         await admin()
         body = validate_body(await request.get_data(), MoveBody)
-        user_id = UserId(text(body, "user_id") or "")
+        user_id = parse_user_id(body.get("user_id"))
         asset = text(body, "asset") or ""
-        decimals = _decimals(engine, asset)
+        decimals = known_asset(engine.instruments(), asset)
         units = parse_amount(body.get("amount"), decimals)
         mover = engine.withdraw if withdraw else engine.deposit
         find_out = f"GET {P}/users/{user_id}/balances shows the balance"

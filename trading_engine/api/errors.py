@@ -44,11 +44,13 @@ _REFUSALS: dict[str, int] = {
 class ApiError(Exception):
     """Raised by a handler to answer with ``status`` and the error shape."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.field = field
+        """The request field at fault, when there is one (shown as ``field``)."""
 
 
 @contextlib.contextmanager
@@ -79,6 +81,8 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 def from_exception(exc: Exception) -> Response:
     """The response for an exception a handler let through."""
     if isinstance(exc, ApiError):
+        if exc.field is not None:
+            return error_response(exc.status, exc.code, exc.message, field=exc.field)
         return error_response(exc.status, exc.code, exc.message)
     if isinstance(exc, InvalidInput):
         return error_response(400, exc.code, exc.message, field=exc.field)

@@ -13,7 +13,7 @@ moments may not be there yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -107,7 +107,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     @app.get(f"{P}/users/<user_id>/history/trades")
     @documented(TradeHistory, 403, 404, query=HistoryQuery)
     async def trade_history(user_id: str) -> Response:
-        user, before, limit = await page(user_id, _trade_cursor)
+        user, before, limit = await page(
+            user_id, lambda raw: _trade_cursor(raw, engine.instruments())
+        )
         rows = await read_tables().trade_history(user, before=before, limit=limit)
         decimals = {s: i.quote_decimals for s, i in engine.instruments().items()}
         fills = [_fill(row, decimals[row["symbol"]]) for row in rows]
@@ -126,20 +128,27 @@ def _order_cursor(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _trade_cursor(raw: str | None) -> tuple[Decimal, str, int, str] | None:
-    """``seconds:symbol:trade_id:role``, as ``next`` gives it."""
+def _trade_cursor(raw: str | None, listed: Container[str]) -> tuple[Decimal, str, int, str] | None:
+    """``seconds:symbol:trade_id:role``, as ``next`` gives it, of a ``listed`` symbol.
+
+    Every part is checked here, so nothing but what a ``next`` holds reaches SQL
+    (a NUL byte in the symbol once reached PostgreSQL and came back as a 500).
+    """
     if raw is None:
         return None
     problem = InvalidInput("before", "must be the `next` of the previous page")
     try:
         seconds, symbol, trade_id, role = raw.split(":")
-        # Finite and of bounded size: PostgreSQL's numeric refuses "1e999999".
-        moment, number = parse_decimal(seconds, field="before"), int(trade_id)
+        moment = parse_decimal(seconds, field="before")  # plain digits, of bounded size
     except (ValueError, InvalidInput):
         raise problem from None
-    if not symbol or not 0 <= number <= _MAX_ID or role not in ("maker", "taker"):
+    if (
+        symbol not in listed
+        or not (trade_id.isascii() and trade_id.isdigit() and int(trade_id) <= _MAX_ID)
+        or role not in ("maker", "taker")
+    ):
         raise problem
-    return moment, symbol, number, role
+    return moment, symbol, int(trade_id), role
 
 
 def _text(value: Decimal | None) -> str | None:

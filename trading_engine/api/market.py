@@ -100,7 +100,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         symbol = request.args.get("symbol")
         if not symbol:
             raise InvalidInput("symbol", "is required")
-        instrument = instrument_of(symbol)
+        instrument = listed(engine.instruments(), symbol, field="symbol")
         limit = _limit(request.args.get("limit"), 100, 1000)
         tape = await engine.trades(instrument.symbol, limit) or []
         return jsonify({"trades": [render_trade(t, instrument) for t in tape]})

@@ -13,6 +13,7 @@ to a route for quart-schema's OpenAPI 3.1 document (``/api/v1/openapi.json``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -37,6 +38,12 @@ from quart_schema import (
 
 from trading_engine.api.schemas import load_json
 from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.ids import (
+    CLIENT_ORDER_ID_PATTERN,
+    CLIENT_ORDER_ID_RULE,
+    USER_ID_PATTERN,
+    USER_ID_RULE,
+)
 from trading_engine.errors import InvalidInput
 
 __all__ = ["documented", "validate_body"]
@@ -65,6 +72,30 @@ DecimalIn = Annotated[
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
+def _matching(pattern: str, rule: str) -> Callable[[object], object]:
+    """A check that a string matches ``pattern``: a 400 stating ``rule`` if it does not."""
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ValueError(f"must be {rule}")
+        return value
+
+    return check
+
+
+UserIdIn = Annotated[
+    str,
+    PlainValidator(_matching(USER_ID_PATTERN, USER_ID_RULE)),
+    WithJsonSchema({"type": "string", "pattern": f"^{USER_ID_PATTERN}$"}),
+]
+ClientOrderIdIn = Annotated[
+    str,
+    PlainValidator(_matching(CLIENT_ORDER_ID_PATTERN, CLIENT_ORDER_ID_RULE)),
+    WithJsonSchema({"type": "string", "pattern": f"^{CLIENT_ORDER_ID_PATTERN}$"}),
+]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,7 +103,7 @@ class _Body(BaseModel):
 class OrderBody(_Body):
     """A new order."""
 
-    user_id: Name | None = Field(None, description="whom to act for (admin key only)")
+    user_id: UserIdIn | None = Field(None, description="whom to act for (admin key only)")
     symbol: Name
     side: Side
     type: OrderType
@@ -82,7 +113,7 @@ class OrderBody(_Body):
     time_in_force: TimeInForce | None = None
     expire_time: DecimalIn | None = Field(None, description="Unix seconds, for GTD")
     post_only: StrictBool | None = None
-    client_order_id: Name | None = None
+    client_order_id: ClientOrderIdIn | None = None
     stp: StpMode | None = None
     reduce_only: StrictBool = Field(
         False,
@@ -105,19 +136,19 @@ class AmendBody(_Body):
 class RiskCheckBody(_Body):
     """An order to check against the risk rules without placing it."""
 
-    user_id: Name | None = None
+    user_id: UserIdIn | None = None
     order: OrderBody
 
 
 class NewUserBody(_Body):
-    user_id: Name
-    owner: Name | None = None
+    user_id: UserIdIn
+    owner: UserIdIn | None = None
 
 
 class MoveBody(_Body):
     """A deposit or withdrawal."""
 
-    user_id: Name
+    user_id: UserIdIn
     asset: Name
     amount: DecimalIn
 

@@ -131,7 +131,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         user_id = await known_user(engine, admin_key, request.args.get("user_id"))
         symbol = request.args.get("symbol")
         if symbol is not None:
-            instrument_of(symbol)
+            listed(engine.instruments(), symbol, field="symbol")
         find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
         with outcome_unknown("the cancels", find_out):
             views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)

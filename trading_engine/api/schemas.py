@@ -17,7 +17,7 @@ from trading_engine.actors.messages import OrderRequest
 from trading_engine.api.errors import ApiError
 from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.events import Trade
-from trading_engine.core.ids import ClientOrderId, Symbol, UserId
+from trading_engine.core.ids import Symbol, UserId, parse_client_order_id
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
 from trading_engine.core.numbers import (
     format_decimal,
@@ -49,6 +49,14 @@ def _no_constant(name: str) -> Any:
     raise InvalidInput("body", f"{name} is not a number")
 
 
+def _plain_number(literal: str) -> Decimal:
+    """A JSON number with a fraction, exactly; one with an exponent is refused, as the
+    decimal strings are (``core.numbers.GRAMMAR``)."""
+    if "e" in literal or "E" in literal:
+        raise InvalidInput("body", f"the number {literal} has an exponent: write it plainly")
+    return Decimal(literal)
+
+
 MAX_JSON_DEPTH = 8
 """How deeply a request's JSON may nest objects and arrays (the deepest the API reads is 3)."""
 
@@ -61,7 +69,7 @@ def load_json(raw: bytes | str, allowed: set[str] | None = None) -> dict[str, An
     ``"\\ud800"``, which JSON can spell but no UTF-8 can carry).
     """
     try:
-        value = json.loads(raw or b"null", parse_float=Decimal, parse_constant=_no_constant)
+        value = json.loads(raw or b"null", parse_float=_plain_number, parse_constant=_no_constant)
     except RecursionError:
         raise InvalidInput("body", f"nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -141,10 +149,7 @@ def order_request(
     unknown = sorted(set(body) - _ORDER_FIELDS)
     if unknown:
         raise InvalidInput(unknown[0], "is not a known field")
-    symbol = text(body, "symbol")
-    instrument = instruments.get(Symbol(symbol or ""))
-    if instrument is None:
-        raise InvalidInput("symbol", f"unknown symbol {symbol!r}")
+    instrument = instrument_of(instruments, text(body, "symbol") or "", field="symbol")
     side = choice(body, "side", Side)
     kind = choice(body, "type", OrderType)
     quantity = instrument.quantity_to_lots(_required(body, "quantity"))
@@ -158,7 +163,7 @@ def order_request(
     if body.get("expire_time") is not None:
         seconds = parse_decimal(body["expire_time"], field="expire_time")
         expire_time = int(seconds * _NS)
-    client_order_id = text(body, "client_order_id", required=False)
+    client_order_id = body.get("client_order_id")
     return OrderRequest(
         user_id=user_id,
         symbol=instrument.symbol,
@@ -170,7 +175,9 @@ def order_request(
         time_in_force=choice(body, "time_in_force", TimeInForce, TimeInForce.GTC),
         post_only=flag(body, "post_only"),
         stp=choice(body, "stp", StpMode, StpMode.CANCEL_NEWEST),
-        client_order_id=ClientOrderId(client_order_id) if client_order_id else None,
+        client_order_id=(
+            None if client_order_id is None else parse_client_order_id(client_order_id)
+        ),
         expire_time=expire_time,
         reduce_only=flag(body, "reduce_only"),
     )
@@ -248,20 +255,40 @@ def render_instrument(instrument: Instrument, halted: str | None) -> dict[str, A
 
 def asset_decimals(instruments: Mapping[Symbol, Instrument], asset: str) -> int:
     """The decimal places of ``asset``'s minor unit, from any instrument that trades it."""
+    decimals = _listed_decimals(instruments, asset)
+    return DEFAULT_ASSET_DECIMALS if decimals is None else decimals
+
+
+def _listed_decimals(instruments: Mapping[Symbol, Instrument], asset: str) -> int | None:
     for instrument in instruments.values():
         if instrument.base_asset == asset:
             return instrument.base_decimals
         if instrument.quote_asset == asset:
             return instrument.quote_decimals
-    return DEFAULT_ASSET_DECIMALS
+    return None
 
 
-def instrument_of(instruments: Mapping[Symbol, Instrument], symbol: str) -> Instrument:
-    """The listed instrument ``symbol``; raises a 404 ``symbol_unknown``."""
+def instrument_of(
+    instruments: Mapping[Symbol, Instrument], symbol: str, *, field: str | None = None
+) -> Instrument:
+    """The listed instrument ``symbol``; raises a 404 ``symbol_unknown`` (naming ``field``
+    when the symbol came in a body or query field), wherever a symbol is named."""
     instrument = instruments.get(Symbol(symbol))
     if instrument is None:
-        raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}")
+        raise ApiError(404, "symbol_unknown", f"no symbol {symbol!r}", field=field)
     return instrument
+
+
+def known_asset(instruments: Mapping[Symbol, Instrument], asset: str) -> int:
+    """The decimal places of a listed asset's minor unit (one a listed symbol trades);
+    raises a 404 ``asset_unknown`` naming the field ``asset``."""
+    decimals = _listed_decimals(instruments, asset)
+    if decimals is not None:
+        return decimals
+    raise ApiError(
+        404, "asset_unknown", f"no asset {asset!r}: list a symbol that trades it first",
+        field="asset",
+    )  # fmt: skip
 
 
 def parse_amount(raw: object, decimals: int, *, field: str = "amount") -> int:
