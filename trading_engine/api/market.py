@@ -15,20 +15,20 @@ from trading_engine.api.models import (
     DepthQuery,
     Health,
     OrderBook,
+    PublicTradeList,
     Ready,
     SettleBody,
     Settlement,
     SettleResult,
     Symbols,
     Ticker,
-    TradeList,
     TradesQuery,
     documented,
     validate_body,
 )
 from trading_engine.api.orders import _limit
 from trading_engine.api.schemas import instrument_of as listed
-from trading_engine.api.schemas import render_instrument, render_trade
+from trading_engine.api.schemas import render_instrument, render_public_trade
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_seconds
@@ -95,7 +95,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({**render_ticker(instrument, raw), "seq": raw.get("seq", 0)})
 
     @app.get(f"{P}/trades")
-    @documented(TradeList, 404, public=True, query=TradesQuery)
+    @documented(PublicTradeList, 404, public=True, query=TradesQuery)
     async def trades() -> Response:
         symbol = request.args.get("symbol")
         if not symbol:
@@ -103,7 +103,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         instrument = listed(engine.instruments(), symbol, field="symbol")
         limit = _limit(request.args.get("limit"), 100, 1000)
         tape = await engine.trades(instrument.symbol, limit) or []
-        return jsonify({"trades": [render_trade(t, instrument) for t in tape]})
+        return jsonify({"trades": [render_public_trade(t, instrument) for t in tape]})
 
     @app.get(f"{P}/candles/<symbol>")
     @documented(Candles, 404, public=True, query=CandlesQuery)

@@ -266,6 +266,21 @@ class TradeList(BaseModel):
     trades: list[TradeOut]
 
 
+class PublicTrade(BaseModel):
+    """A trade on the public tape: no order ids, users or fees, which are the parties' own."""
+
+    trade_id: str
+    symbol: str
+    price: str
+    quantity: str
+    side: Side = Field(description="the aggressor's (taker's) side")
+    time: str
+
+
+class PublicTradeList(BaseModel):
+    trades: list[PublicTrade]
+
+
 class BalanceOut(BaseModel):
     available: str
     held: str
