@@ -48,10 +48,12 @@ bench: install
 loadtest: install
 	sh benchmarks/http_load.sh
 
-# The engine with demo symbols and users on port 8000 ($$PORT), on a local PostgreSQL
-# unless DATABASE_URL is set. Ctrl-C stops it cleanly.
+# The engine with demo symbols and users on 127.0.0.1:8000 ($$PORT), on a local PostgreSQL
+# in .data unless DATABASE_URL is set. HOST=0.0.0.0 listens on every interface. Ctrl-C
+# stops it cleanly.
+HOST ?= 127.0.0.1
 run: install
-	$(BIN)/trading-engine serve --demo
+	$(BIN)/trading-engine serve --demo --host $(HOST)
 
 clean:
 	$(BIN)/python build_core.py --clean 2>/dev/null || true
