@@ -43,7 +43,7 @@ bench: install
 		$(BIN)/trading-engine bench replay $$f; \
 	done
 
-# The HTTP figures of the README: wrk (throughput) and hey (latency at a fixed rate)
+# The HTTP figures of docs/performance.md: wrk (throughput) and hey (latency at a fixed rate)
 # against a fresh `serve --demo` on port $$PORT (8077). RATE=500 SECONDS_=10 by default.
 loadtest: install
 	sh benchmarks/http_load.sh
