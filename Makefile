@@ -49,9 +49,10 @@ loadtest: install
 	sh benchmarks/http_load.sh
 
 # The engine with demo symbols and users on 127.0.0.1:8000 ($$PORT), on a local PostgreSQL
-# in .data unless DATABASE_URL is set. HOST=0.0.0.0 listens on every interface. Ctrl-C
+# in .data unless DATABASE_URL is set. `make run HOST=0.0.0.0` listens on every interface
+# (only on the command line: zsh has a HOST variable of its own). Ctrl-C
 # stops it cleanly.
-HOST ?= 127.0.0.1
+HOST := 127.0.0.1
 run: install
 	$(BIN)/trading-engine serve --demo --host $(HOST)
 
