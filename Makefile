@@ -43,15 +43,18 @@ bench: install
 		$(BIN)/trading-engine bench replay $$f; \
 	done
 
-# The HTTP figures of the README: wrk (throughput) and hey (latency at a fixed rate)
+# The HTTP figures of docs/performance.md: wrk (throughput) and hey (latency at a fixed rate)
 # against a fresh `serve --demo` on port $$PORT (8077). RATE=500 SECONDS_=10 by default.
 loadtest: install
 	sh benchmarks/http_load.sh
 
-# The engine with demo symbols and users on port 8000 ($$PORT), on a local PostgreSQL
-# unless DATABASE_URL is set. Ctrl-C stops it cleanly.
+# The engine with demo symbols and users on 127.0.0.1:8000 ($$PORT), on a local PostgreSQL
+# in .data unless DATABASE_URL is set. `make run HOST=0.0.0.0` listens on every interface
+# (only on the command line: zsh has a HOST variable of its own). Ctrl-C
+# stops it cleanly.
+HOST := 127.0.0.1
 run: install
-	$(BIN)/trading-engine serve --demo
+	$(BIN)/trading-engine serve --demo --host $(HOST)
 
 clean:
 	$(BIN)/python build_core.py --clean 2>/dev/null || true

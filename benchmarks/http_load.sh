@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make loadtest`: the README's HTTP figures, on a fresh server of its own.
+# `make loadtest`: the HTTP figures of docs/performance.md, on a fresh server of its own.
 #
 # Starts `trading-engine serve --demo` on 127.0.0.1:$PORT with its own data
 # directory (a local durable PostgreSQL) and no rate limits, then runs, one

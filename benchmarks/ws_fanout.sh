@@ -1,5 +1,5 @@
 #!/bin/sh
-# The README's 500-subscriber figure, on a fresh server of its own.
+# The 500-subscriber figure of docs/performance.md, on a fresh server of its own.
 #
 # Starts `trading-engine serve --demo` on 127.0.0.1:$PORT with its own data
 # directory (a local durable PostgreSQL) and no rate limits, connects

@@ -1,44 +1,82 @@
 """The ``trading-engine`` command.
 
+Every option of every subcommand has help text that says its default
+(``trading-engine SUBCOMMAND --help``).
+
 - ``bench replay FILE``: the matcher alone on a seeded order stream.
 - ``bench engine [--journal memory|postgres]``: the whole engine in-process.
 - ``bench journal``: the PostgreSQL journal alone.
 - ``bench recovery [--events N]``: time to be ready after N journaled events.
 - ``loadtest --url URL``: real HTTP and WebSocket load against a running server.
-- ``migrate``: apply pending migrations to ``$DATABASE_URL`` (or ``--database-url``).
-
+- ``migrate``: apply pending migrations.
 - ``audit``: verify a journal end to end; exits 1 on any mismatch.
 - ``snapshot``: save a snapshot of the journal's state, so that a start replays only
   what follows it (``serve`` runs it every ``SNAPSHOT_EVERY`` events).
 
-- ``serve [--demo] [--host] [--port]``: the engine with its REST API and WebSocket feed.
+``migrate``, ``audit`` and ``snapshot`` work on ``--database-url`` (default
+``$DATABASE_URL``); without one, on the local PostgreSQL of ``--data-dir``,
+the one ``serve`` (and so ``make run``) uses: they use the server if it
+runs, else start it and stop it again when done.
+
+- ``serve [--demo] [--host] [--port] [--data-dir] [--log-format]``: the engine with its
+  REST API and WebSocket feed. It listens on 127.0.0.1 unless told otherwise
+  (``--host 0.0.0.0`` on a server). Its log goes to stderr as readable lines when
+  stderr is a terminal, as JSON lines when it is not (``--log-format`` or
+  ``LOG_FORMAT`` chooses); the banner with the URLs and keys goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
+_LOG_FORMATS = ("auto", "json", "text")
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trading-engine", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="trading-engine",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the engine with its REST API and WebSocket feed")
-    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server listens on every interface
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--demo", action="store_true", help="demo symbols and funded demo users")
     serve.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(os.environ.get("TRADING_ENGINE_DATA", ".data")),
-        help="the local PostgreSQL's data and the generated admin key (no DATABASE_URL)",
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1, this machine only;"
+        " 0.0.0.0 listens on every interface, as a server does)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="the port to listen on (default $PORT, else 8000; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="list the demo symbols BTC_AIT and ETH_AIT and fund the demo users"
+        " demo_alice and demo_bob, adding only what is missing (default off)",
+    )
+    _data_dir_option(
+        serve, "the local PostgreSQL's data (used without DATABASE_URL) and the generated admin key"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=_LOG_FORMATS,
+        default=os.environ.get("LOG_FORMAT", "auto"),
+        help="the log on stderr: text (readable lines), json (one object a line) or auto,"
+        " text when stderr is a terminal and json otherwise (default $LOG_FORMAT, else auto)",
     )
     bench = commands.add_parser("bench", help="run a benchmark and print one JSON object")
     benches = bench.add_subparsers(dest="bench", required=True)
@@ -47,83 +85,132 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("file", type=Path, help="an order stream from gen_orders.py")
     replay.add_argument(
-        "--no-baseline", action="store_true", help="skip the minimal reference book's run"
+        "--no-baseline",
+        action="store_true",
+        help="skip the minimal reference book's run (default: run it)",
     )
     engine = benches.add_parser(
         "engine", help="the whole engine in-process: concurrent submitters, no HTTP"
     )
-    engine.add_argument("--orders", type=int, default=100_000)
-    engine.add_argument("--symbols", type=int, default=4)
-    engine.add_argument("--users", type=int, default=200)
-    engine.add_argument("--concurrency", type=int, default=400)
-    engine.add_argument("--seed", type=int, default=1)
+    engine.add_argument(
+        "--orders", type=int, default=100_000, help="orders to submit (default 100000)"
+    )
+    engine.add_argument(
+        "--symbols", type=int, default=4, help="symbols to spread them over (default 4)"
+    )
+    engine.add_argument(
+        "--users", type=int, default=200, help="funded users who send them (default 200)"
+    )
+    engine.add_argument(
+        "--concurrency", type=int, default=400, help="submitters at once (default 400)"
+    )
+    engine.add_argument("--seed", type=int, default=1, help="the workload's seed (default 1)")
     engine.add_argument(
         "--journal",
         choices=("memory", "postgres"),
         default="memory",
-        help="postgres: a fresh database on $DATABASE_URL, else on a throwaway local server",
+        help="memory (default), or postgres: a fresh database on $DATABASE_URL,"
+        " else on a throwaway local server",
     )
     engine.add_argument(
-        "--no-relay", action="store_true", help="skip the channel relay yardstick run first"
+        "--no-relay",
+        action="store_true",
+        help="skip the channel relay yardstick run first (default: run it)",
     )
     engine.add_argument(
         "--project-every",
         type=float,
         default=0.1,
         metavar="SECONDS",
-        help="postgres: project the read tables at most this often (as the engine does: 0.1);"
-        " a large value holds them off until the run is over, to time the journal alone",
+        help="postgres: project the read tables at most this often (default 0.1, as the"
+        " engine does); a large value holds them off until the run is over, to time the"
+        " journal alone",
     )
     recovery = benches.add_parser("recovery", help="time to be ready after N journaled events")
-    recovery.add_argument("--events", type=int, default=1_000_000)
-    recovery.add_argument("--journal", choices=("memory", "postgres"), default="postgres")
+    recovery.add_argument(
+        "--events", type=int, default=1_000_000, help="events to journal first (default 1000000)"
+    )
+    recovery.add_argument(
+        "--journal",
+        choices=("memory", "postgres"),
+        default="postgres",
+        help="postgres (default: $DATABASE_URL, else a throwaway local server) or memory",
+    )
     recovery.add_argument(
         "--snapshot-tail",
         type=int,
         default=100_000,
-        help="snapshot before the last N events (start replays N); -1: no snapshot",
+        help="snapshot before the last N events, so a start replays N (default 100000);"
+        " -1: no snapshot",
     )
     journal = benches.add_parser("journal", help="PostgreSQL journal append and read times")
-    journal.add_argument("--total", type=int, default=100_000)
-    load = commands.add_parser("loadtest", help="HTTP and WebSocket load against a running server")
-    load.add_argument("--url", default="http://127.0.0.1:8000")
-    load.add_argument("--admin-key", default=os.environ.get("EXCHANGE_API_KEY", ""))
-    load.add_argument("--symbol", default="BTC_AIT")
-    load.add_argument("--users", type=int, default=20)
-    load.add_argument(
-        "--rate", type=float, default=0.0, help="orders per second; 0: as fast as possible"
+    journal.add_argument(
+        "--total", type=int, default=100_000, help="events to append (default 100000)"
     )
-    load.add_argument("--duration", type=float, default=10.0)
-    load.add_argument("--concurrency", type=int, default=64)
-    load.add_argument("--subscribers", type=int, default=0)
-    load.add_argument("--seed", type=int, default=1)
+    load = commands.add_parser("loadtest", help="HTTP and WebSocket load against a running server")
+    load.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)"
+    )
+    load.add_argument(
+        "--admin-key",
+        default=os.environ.get("EXCHANGE_API_KEY", ""),
+        help="the server's admin key, to create and fund users (default $EXCHANGE_API_KEY)",
+    )
+    load.add_argument("--symbol", default="BTC_AIT", help="the symbol to trade (default BTC_AIT)")
+    load.add_argument("--users", type=int, default=20, help="users to create (default 20)")
+    load.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="orders per second (default 0: as fast as possible)",
+    )
+    load.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
+    load.add_argument(
+        "--concurrency", type=int, default=64, help="requests in flight at most (default 64)"
+    )
+    load.add_argument(
+        "--subscribers",
+        type=int,
+        default=0,
+        help="WebSocket subscribers to the symbol's book, timing delivery (default 0)",
+    )
+    load.add_argument("--seed", type=int, default=1, help="the orders' seed (default 1)")
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
-    migrate.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     audit = commands.add_parser(
         "audit", help="verify the journal: hash chain, replay, books, balances and ledger"
     )
-    audit.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     snapshot = commands.add_parser(
         "snapshot", help="save the state the journal holds, so that a start replays only the rest"
     )
-    snapshot.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    for command in (migrate, audit, snapshot):
+        command.add_argument(
+            "--database-url",
+            default=os.environ.get("DATABASE_URL"),
+            help="the PostgreSQL database (default $DATABASE_URL; without one, the local"
+            " server of --data-dir, started for the command if it does not run)",
+        )
+        _data_dir_option(command, "the local PostgreSQL's data, used without a database URL")
     return parser
+
+
+def _data_dir_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("TRADING_ENGINE_DATA", ".data")),
+        help=f"{what} (default $TRADING_ENGINE_DATA, else .data)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imports inside the branches keep each command's start-up light.
     if args.command == "serve":
-        import logging  # noqa: PLC0415
-
         import trio  # noqa: PLC0415
 
-        from trading_engine.api.metrics import JsonFormatter  # noqa: PLC0415
         from trading_engine.serve import serve  # noqa: PLC0415
 
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        logging.basicConfig(level=logging.INFO, handlers=[handler])
+        _configure_logging(args.log_format)
         trio.run(
             lambda: serve(
                 host=args.host,
@@ -187,12 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 subscribers=args.subscribers, seed=args.seed,
             )
         )  # fmt: skip
-    if args.command == "migrate":
-        return _migrate(args.database_url)
-    if args.command == "audit":
-        return _audit(args.database_url)
-    if args.command == "snapshot":
-        return _snapshot(args.database_url)
+    if args.command in ("migrate", "audit", "snapshot"):
+        return _on_database(args.command, args.database_url, args.data_dir)
     return 2  # pragma: no cover - argparse rejects every other command
 
 
@@ -201,15 +284,58 @@ def _print(result: dict[str, Any]) -> int:
     return 0
 
 
-def _migrate(database_url: str | None) -> int:
+def _configure_logging(choice: str) -> None:
+    """Send INFO and above to stderr as text lines or JSON lines (see the module docstring)."""
+    import logging  # noqa: PLC0415
+
+    from trading_engine.api.metrics import JsonFormatter  # noqa: PLC0415
+
+    if choice == "auto":
+        choice = "text" if sys.stderr.isatty() else "json"
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if choice == "json" else TextFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+class TextFormatter(logging.Formatter):
+    """One readable line a record: local time, level, logger, message, then its fields.
+
+    ``14:02:11.274 INFO    trading_engine.api: POST /api/v1/trading/orders 201 status=201 ...``
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = f"{clock}.{int(record.msecs):03d} {record.levelname:<7} {record.name}: "
+        line += record.getMessage()
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line += "".join(f" {key}={value}" for key, value in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _on_database(command: str, database_url: str | None, data_dir: Path) -> int:
+    """Run ``command`` on ``database_url``, else on the local server of ``data_dir``."""
+    run = {"migrate": _migrate, "audit": _audit, "snapshot": _snapshot}[command]
+    if database_url:
+        return run(database_url)
+    from trading_engine.storage.local_pg import LocalPostgresError, local_database  # noqa: PLC0415
+
+    try:
+        with local_database(data_dir / "postgres") as dsn:
+            print(f"trading-engine {command}: the local PostgreSQL at {dsn}", file=sys.stderr)
+            return run(dsn)
+    except LocalPostgresError as exc:
+        print(f"trading-engine {command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _migrate(database_url: str) -> int:
     import trio  # noqa: PLC0415
 
     from trading_engine.storage.journal import StorageUnavailable  # noqa: PLC0415
     from trading_engine.storage.postgres import open_postgres_journal  # noqa: PLC0415
-
-    if not database_url:
-        print("trading-engine migrate: set DATABASE_URL or pass --database-url", file=sys.stderr)
-        return 2
 
     async def run() -> None:
         async with open_postgres_journal(database_url):  # applies pending migrations
@@ -224,16 +350,12 @@ def _migrate(database_url: str | None) -> int:
     return 0
 
 
-def _audit(database_url: str | None) -> int:
+def _audit(database_url: str) -> int:
     import trio  # noqa: PLC0415
 
     from trading_engine.audit import audit  # noqa: PLC0415
     from trading_engine.storage.journal import StorageUnavailable  # noqa: PLC0415
     from trading_engine.storage.postgres import open_postgres_journal  # noqa: PLC0415
-
-    if not database_url:
-        print("trading-engine audit: set DATABASE_URL or pass --database-url", file=sys.stderr)
-        return 2
 
     async def run() -> dict[str, Any]:
         async with open_postgres_journal(database_url) as journal:
@@ -248,16 +370,13 @@ def _audit(database_url: str | None) -> int:
     return 0 if report["ok"] else 1
 
 
-def _snapshot(database_url: str | None) -> int:
+def _snapshot(database_url: str) -> int:
     import trio  # noqa: PLC0415
 
     from trading_engine.config import EngineConfig  # noqa: PLC0415
     from trading_engine.errors import TradingEngineError  # noqa: PLC0415
     from trading_engine.snapshots import take_snapshot  # noqa: PLC0415
 
-    if not database_url:
-        print("trading-engine snapshot: set DATABASE_URL or pass --database-url", file=sys.stderr)
-        return 2
     try:
         result = trio.run(take_snapshot, database_url, EngineConfig.from_env())
     except TradingEngineError as exc:

@@ -9,7 +9,7 @@ is never garbage) keep the pauses short. Recovery builds that state from
 millions of events in one go, none of them garbage the collector could find
 (reference counting frees the rest): ``gc_paused`` keeps the collector out of
 it, which makes it about a third faster (``trading-engine bench recovery``). Measured with
-``trading-engine bench engine`` (README, performance section).
+``trading-engine bench engine`` (docs/performance.md, docs/decisions/0009-collector-thresholds.md).
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ Both run in one nursery: if either crashes, both stop, loudly (Quart's own
 accepting connections, lets requests in flight finish, then closes the
 engine, whose journal actor has written every acknowledged event.
 
+It listens where ``--host`` and ``--port`` say (the command's defaults:
+127.0.0.1, and ``$PORT`` else 8000) and prints a banner to stdout: the URLs
+of the web UI, the API, the feed and health, the admin key and the demo
+users' keys. Log lines go to stderr through the root logger, whose format
+the command chooses (text on a terminal, else JSON).
+
 With no ``DATABASE_URL`` it starts a local PostgreSQL in ``--data-dir``
 (default ``.data``), kept across runs and stopped on exit. The admin key is
 ``EXCHANGE_API_KEY``, else one generated once and kept in the data
@@ -172,7 +178,7 @@ async def _serve_http(
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None
     # A logger, not Hypercorn's default "-": its lines then go through the root
-    # logger's JSON handler like every other, not also to stderr in its own format.
+    # logger's handler (text or JSON, cli.py) like every other, not to stderr in its own format.
     settings.errorlog = logging.getLogger("hypercorn.error")
     settings.graceful_timeout = 10.0
     stop = trio.Event()

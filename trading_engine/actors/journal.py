@@ -13,7 +13,7 @@ released, the symbol actors are still finishing commands and the settlement
 actor is posting the trades it just heard of, and their commits would
 otherwise make a write of a few events each, just ahead of the big one. Idle,
 that costs no time; in the engine benchmark it made a quarter fewer writes
-and about 4% more orders a second (see the README's performance section).
+and about 4% more orders a second (docs/decisions/0001-group-commit-and-gathering.md).
 
 If the journal is unreachable it keeps the batch, tells the risk actor that
 storage is unavailable (which then refuses new orders with 503), and retries

@@ -31,6 +31,13 @@ traverse gets the search bit for others (``o+x``, never read), as
 Authentication is ``trust`` on 127.0.0.1: the server is for one machine's
 own development runs and tests. Production uses ``DATABASE_URL``.
 
+Another process finds the server of a data directory without being told its
+port: ``start`` adopts a server already running there (its port is in
+``postmaster.pid``), and ``local_database(data_dir)`` does that for the
+commands that work on the database of a ``serve`` run (``audit``,
+``migrate``, ``snapshot``), starting the server for the duration if it is
+not running.
+
 ``durable=False`` (for tests) skips fsync in initdb and in the server:
 faster to set up and to commit, and a crash of the machine may lose the data.
 """
@@ -45,6 +52,8 @@ import shutil
 import socket
 import stat
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +68,7 @@ __all__ = [
     "LocalPostgresError",
     "default_data_dir",
     "find_bin_dir",
+    "local_database",
 ]
 
 log = logging.getLogger(__name__)
@@ -321,6 +331,30 @@ class LocalPostgres:
             return ""
         tail = "\n".join(text.splitlines()[-lines:])
         return f"\n--- {self._log_file} ---\n{tail}" if tail else ""
+
+
+@contextmanager
+def local_database(data_dir: Path) -> Iterator[str]:
+    """The DSN of the cluster in ``data_dir``, whose server runs while this is entered.
+
+    A server already running there (a ``serve`` in another terminal) is used
+    and left running; one that is not running is started and stopped again on
+    exit. Raises ``LocalPostgresError`` if ``data_dir`` holds no cluster yet
+    (nothing to work on: ``serve`` creates it) or the server cannot start.
+    """
+    server = LocalPostgres(data_dir)
+    if not (server.data_dir / "PG_VERSION").exists():
+        raise LocalPostgresError(
+            f"no local database in {server.data_dir}: start one with `trading-engine serve`"
+            " (or `make run`), pass --data-dir, or set DATABASE_URL"
+        )
+    was_running = server.running()
+    dsn = server.start()
+    try:
+        yield dsn
+    finally:
+        if not was_running:
+            server.stop()
 
 
 def _free_port() -> int:
