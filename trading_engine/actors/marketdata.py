@@ -103,7 +103,9 @@ class Unsubscribe:
     reply: Reply[None] | None = None
 
 
-MarketDataMessage = CommittedBatch | TickerUpdate | Subscribe | Unsubscribe | SymbolStatus | Query
+MarketDataMessage = (
+    CommittedBatch | TickerUpdate | Subscribe | Unsubscribe | SymbolStatus | Query[Any]
+)
 """What the market-data actor's inbox carries (the other actors' are in ``messages.py``)."""
 
 
@@ -175,8 +177,8 @@ class MarketDataActor:
             case SymbolStatus(instrument=instrument):
                 if instrument.symbol not in self.symbols:
                     self.symbols[instrument.symbol] = _Symbol(instrument)
-            case Query(what=what, args=args, reply=reply):
-                reply.send(getattr(self, f"query_{what}")(*args))
+            case Query(read=read, reply=reply):
+                reply.send(read(self))
             case _:
                 assert_never(message)
 

@@ -116,8 +116,8 @@ class PricingActor:
                     self.symbols[instrument.symbol] = _Symbol(instrument, inbox)
                 else:
                     state.inbox = inbox
-            case Query(what=what, args=args, reply=reply):
-                reply.send(getattr(self, f"query_{what}")(*args))
+            case Query(read=read, reply=reply):
+                reply.send(read(self))
             case _:
                 assert_never(message)
 

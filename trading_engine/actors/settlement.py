@@ -206,8 +206,8 @@ class SettlementActor:
                 self._replies.append((reply, self.settle(list(trade_ids), party)))
             case SymbolStatus(instrument=instrument):
                 self.instruments[instrument.symbol] = instrument
-            case Query(what=what, args=args, reply=reply):
-                reply.send(getattr(self, f"query_{what}")(*args))
+            case Query(read=read, reply=reply):
+                reply.send(read(self))
             case _:
                 assert_never(message)
 

@@ -1,9 +1,9 @@
-"""Account queries and order views: the answers to ``Query(what, args)``.
+"""Account queries and order views: the answers to ``Query``.
 
-``Query("balances", (user_id,), reply)`` is answered with
-``query_balances(user_id)``, and so on: each ``query_<what>`` reads the
-actor's state and changes nothing. They answer from memory, at once, as of
-what the actor has applied so far.
+``Engine`` asks for ``query_balances(user_id)`` and the rest by naming the
+method on the actor's class (``Engine._read``); the actor runs it on its own
+state. Each ``query_<what>`` reads the state and changes nothing; they answer
+from memory, at once, as of what the actor has applied so far.
 
 A mixin over ``MarginMixin`` (``query_margin`` reports ``margin_profile``).
 """
