@@ -111,7 +111,9 @@ async def test_trades_pending_at_shutdown_are_settled_after_restart(
     async with open_market(journal, CONFIG) as engine:
         await _trade_a_session(engine)
         with trio.fail_after(5):
-            assert (await engine.settlement(f"{BTC.symbol}:1") or {})["status"] == "pending"
+            status = await engine.settlement(f"{BTC.symbol}:1")
+            assert status is not None
+            assert status["status"] == "pending"
     async with open_engine(CONFIG, journal) as engine:
         await quiesce(engine)
         with trio.fail_after(5):

@@ -25,6 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import attrs
 import trio
 
+from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeDetails, TradeStatus
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
@@ -229,7 +230,7 @@ class Engine:
     async def positions(self, user_id: UserId) -> dict[Symbol, int]:
         return await self._read(self._risk, RiskActor.query_positions, user_id)
 
-    async def margin(self, user_id: UserId) -> dict[str, Any]:
+    async def margin(self, user_id: UserId) -> MarginReport:
         """Margin mode: ``{"positions": {symbol: (qty, cost)}, "assets": {asset: profile}}``.
 
         A profile (quote minor units): ``collateral`` (available + margin held),
@@ -258,7 +259,7 @@ class Engine:
             self._users_by_key[key_hash] = result
         return result
 
-    async def alerts(self, limit: int = 100) -> list[dict[str, object]]:
+    async def alerts(self, limit: int = 100) -> list[Alert]:
         return await self._read(self._risk, RiskActor.query_alerts, limit)
 
     async def self_trades_prevented(self) -> dict[UserId, int]:
@@ -327,7 +328,7 @@ class Engine:
             self._inboxes.market_data, MarketDataActor.query_candles, symbol, interval, limit
         )
 
-    async def ticker(self, symbol: Symbol) -> dict[str, Any] | None:
+    async def ticker(self, symbol: Symbol) -> Ticker | None:
         """Prices in ticks: last, best bid and ask, mid, mark, 24-hour statistics."""
         return await self._read(self._inboxes.pricing, PricingActor.query_ticker, symbol)
 
@@ -347,7 +348,7 @@ class Engine:
     async def subscribers(self) -> int:
         return await self._read(self._inboxes.market_data, MarketDataActor.query_subscribers)
 
-    async def settlement(self, trade_id: str) -> dict[str, object] | None:
+    async def settlement(self, trade_id: str) -> TradeStatus | None:
         """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason).
 
         The settlement actor keeps the details of the last ``keep_settled`` settled
@@ -358,10 +359,11 @@ class Engine:
         stored = getattr(self.journal, "trade", None)
         if status is None or "price" in status or stored is None:
             return status
-        row: dict[str, object] | None = await stored(
-            str(status["symbol"]), int(trade_id.rpartition(":")[2])
-        )
-        return status if row is None else status | row
+        row: TradeDetails | None = await stored(status["symbol"], int(trade_id.rpartition(":")[2]))
+        if row is not None:
+            status["price"], status["quantity"] = row["price"], row["quantity"]
+            status["buyer"], status["seller"], status["ts"] = row["buyer"], row["seller"], row["ts"]
+        return status
 
     async def settle(
         self, trade_ids: list[str], party: UserId | None = None

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 import trio
 
+from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import Reply
 from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
 from trading_engine.core.events import Event, Journaled, Trade
@@ -295,7 +296,7 @@ class TickerUpdate:
 
     symbol: Symbol
     seq: int
-    ticker: dict[str, Any] | None
+    ticker: Ticker | None
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from typing import Any, assert_never
 
 import trio
 
+from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import (
     CommittedBatch,
@@ -36,12 +37,10 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
 from trading_engine.core.pricing import PriceState
 
-__all__ = ["TICKER_INTERVAL", "PricingActor", "Ticker"]
+__all__ = ["TICKER_INTERVAL", "PricingActor"]
 
 TICKER_INTERVAL = 0.1
 """Seconds between ticker updates of a symbol to market data (references go at once)."""
-
-Ticker = dict[str, Any]
 
 
 class _Symbol:

@@ -91,8 +91,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         from trading_engine.actors.marketdata import render_ticker  # noqa: PLC0415
 
         instrument = instrument_of(symbol)
-        raw = await engine.ticker(instrument.symbol) or {}
-        return jsonify({**render_ticker(instrument, raw), "seq": raw.get("seq", 0)})
+        ticker = await engine.ticker(instrument.symbol)
+        seq = 0 if ticker is None else ticker["seq"]
+        return jsonify({**render_ticker(instrument, ticker), "seq": seq})
 
     @app.get(f"{P}/trades")
     @documented(PublicTradeList, 404, public=True, query=TradesQuery)
