@@ -47,6 +47,7 @@ from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["serve"]
 
@@ -132,7 +133,9 @@ async def serve(
                     nursery.start_soon(
                         keep_snapshotting, engine, database_url, config.snapshot_every
                     )
-                await _serve_http(engine, admin_key, limiter, host, port, keys, task_status)
+                await _serve_http(
+                    engine, admin_key, limiter, journal, host, port, keys, task_status
+                )
                 nursery.cancel_scope.cancel()
     finally:
         if local is not None:
@@ -161,13 +164,14 @@ async def _serve_http(
     engine: Engine,
     admin_key: str,
     limiter: Limiter | None,
+    read_tables: ReadTables,
     host: str,
     port: int,
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
 ) -> None:
     drain = Drain()
-    app = create_app(engine, admin_key, limiter, drain)
+    app = create_app(engine, admin_key, limiter, drain, read_tables)
     settings = hypercorn.config.Config()
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None

@@ -12,7 +12,7 @@ from typing import NotRequired, TypedDict
 
 from trading_engine.core.ids import Symbol, UserId
 
-__all__ = ["Alert", "MarginProfile", "MarginReport", "Ticker", "TradeDetails", "TradeStatus"]
+__all__ = ["Alert", "MarginProfile", "MarginReport", "Ticker", "TradeStatus"]
 
 
 class Ticker(TypedDict):
@@ -53,16 +53,6 @@ class MarginReport(TypedDict):
     positions: dict[Symbol, tuple[int, int]]
     """Per symbol ``(quantity, cost)``: lots (negative: short) and quote minor units."""
     assets: dict[str, MarginProfile]
-
-
-class TradeDetails(TypedDict):
-    """What the read tables tell of a trade the engine no longer keeps."""
-
-    price: int
-    quantity: int
-    buyer: str
-    seller: str
-    ts: int
 
 
 class TradeStatus(TypedDict):

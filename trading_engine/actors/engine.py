@@ -25,7 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import attrs
 import trio
 
-from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeDetails, TradeStatus
+from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeStatus
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
@@ -351,19 +351,11 @@ class Engine:
     async def settlement(self, trade_id: str) -> TradeStatus | None:
         """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason).
 
-        The settlement actor keeps the details of the last ``keep_settled`` settled
-        trades; an older one's (price, quantity, buyer, seller, ts) come from the
-        journal's read tables if it has them, else only its status is known.
+        The settlement actor keeps the details (price, quantity, buyer, seller, ts)
+        of the last ``keep_settled`` settled trades; of an older one only its status
+        is known here (the read tables know the rest).
         """
-        status = await self._read(self._inboxes.settlement, SettlementActor.query_status, trade_id)
-        stored = getattr(self.journal, "trade", None)
-        if status is None or "price" in status or stored is None:
-            return status
-        row: TradeDetails | None = await stored(status["symbol"], int(trade_id.rpartition(":")[2]))
-        if row is not None:
-            status["price"], status["quantity"] = row["price"], row["quantity"]
-            status["buyer"], status["seller"], status["ts"] = row["buyer"], row["seller"], row["ts"]
-        return status
+        return await self._read(self._inboxes.settlement, SettlementActor.query_status, trade_id)
 
     async def settle(
         self, trade_ids: list[str], party: UserId | None = None
