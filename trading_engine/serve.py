@@ -48,6 +48,7 @@ from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
 from trading_engine.storage.read_tables import ReadTables
+from trading_engine.storage.redis import Publisher, open_redis_publisher
 
 __all__ = ["serve"]
 
@@ -117,7 +118,8 @@ async def serve(
         config = EngineConfig.from_env()
         async with (
             open_postgres_journal(database_url) as journal,
-            open_engine(config, journal) as engine,
+            _publisher(config) as publisher,
+            open_engine(config, journal, publisher) as engine,
         ):
             if (recovered := engine.recovered) is not None:
                 log.info(
@@ -140,6 +142,17 @@ async def serve(
     finally:
         if local is not None:
             await trio.to_thread.run_sync(local.stop)
+
+
+@asynccontextmanager
+async def _publisher(config: EngineConfig) -> AsyncIterator[Publisher | None]:
+    """Redis's market-data publisher with ``REDIS_URL``; raises ``StorageUnavailable``
+    if Redis does not answer at the start."""
+    if not config.redis_url:
+        yield None
+        return
+    async with open_redis_publisher(config.redis_url) as publisher:
+        yield publisher
 
 
 @asynccontextmanager

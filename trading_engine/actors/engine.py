@@ -16,7 +16,6 @@ Channels (who sends what to whom)::
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -77,9 +76,8 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.core.views import OrderView
 from trading_engine.runtime import gc_paused
-from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import Journal, Snapshot, StorageUnavailable
-from trading_engine.storage.redis import RedisPublisher
+from trading_engine.storage.redis import Publisher
 
 __all__ = ["Engine", "Recovered", "open_engine", "snapshot_journal", "snapshot_version"]
 
@@ -545,26 +543,24 @@ def _make_actors(
 
 
 @asynccontextmanager
-async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
+async def open_engine(
+    config: EngineConfig, journal: Journal, publisher: Publisher | None = None
+) -> AsyncIterator[Engine]:
     """Recover from ``journal``, start every actor, and yield the engine; stop them on exit.
 
-    With ``config.redis_url`` it also publishes market data to Redis (and
-    raises ``StorageUnavailable`` at start if Redis does not answer).
+    With a ``publisher`` (Redis's, made by ``serve.py`` for ``REDIS_URL``) market
+    data is also published through it, for other front-end processes.
     """
-    async with contextlib.AsyncExitStack() as stack:
-        fanout: FanoutActor | None = None
-        outbox: trio.MemorySendChannel[tuple[str, str]] | None = None
-        if config.redis_url:
-            bridge = await stack.enter_async_context(open_bridge("redis-bridge"))
-            publisher = await RedisPublisher.connect(bridge, config.redis_url)
-            stack.push_async_callback(publisher.close)
-            outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
-            fanout = FanoutActor(publisher, receive)
-        actors = await build_actors(config, journal, outbox)
-        engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
-        engine.recovered = actors.recovered
-        async with _running(engine, actors, fanout):
-            yield engine
+    fanout: FanoutActor | None = None
+    outbox: trio.MemorySendChannel[tuple[str, str]] | None = None
+    if publisher is not None:
+        outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
+        fanout = FanoutActor(publisher, receive)
+    actors = await build_actors(config, journal, outbox)
+    engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
+    engine.recovered = actors.recovered
+    async with _running(engine, actors, fanout):
+        yield engine
 
 
 _REDIS_OUTBOX = 100_000
