@@ -28,6 +28,7 @@ from tests.actors.helpers import (
     reject,
     sell,
     settle_everything,
+    wait_ready,
 )
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderResult, Rejected
@@ -193,7 +194,7 @@ async def test_halted_symbol_stays_halted_after_restart(journal: InMemoryJournal
         assert outcome.reasons == (RejectReason.SYMBOL_HALTED,)
         with trio.fail_after(5):
             assert await engine.resume(BTC.symbol) is None
-            await engine._wait_ready(BTC.symbol)
+            await wait_ready(engine, BTC.symbol)
         assert (await place(engine, sell(BOB, 100, BTC_MID))).trades
 
 

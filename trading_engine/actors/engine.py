@@ -44,7 +44,6 @@ from trading_engine.actors.messages import (
     Commit,
     Committed,
     CommittedBatch,
-    Crash,
     CreateUser,
     MoveFunds,
     OrderRequest,
@@ -383,19 +382,6 @@ class Engine:
     def journal(self) -> Journal:
         """The journal port the engine writes (for metrics: read-only use)."""
         return self._journal_actor.journal
-
-    # ------------------------------------------------------------ tests only
-
-    async def _inject_crash(self, symbol: Symbol) -> None:
-        """Make the symbol's actor raise when it reads this; for fault-injection tests."""
-        await self._supervisor.handles[symbol].send.send(SymbolBatch((Crash(),)))
-
-    async def _wait_ready(self, symbol: Symbol) -> None:
-        """Wait until the symbol's actor runs (after a start or a restart)."""
-        await self._supervisor.handles[symbol].ready.wait()
-
-    def _crashes(self, symbol: Symbol) -> int:
-        return self._supervisor.handles[symbol].crashes
 
 
 @attrs.frozen

@@ -131,13 +131,6 @@ class SetReference:
 
 
 @attrs.frozen
-class Crash:
-    """Fault injection for tests: the symbol actor raises when it reads this."""
-
-    message: str = "injected fault"
-
-
-@attrs.frozen
 class BookSnapshot:
     """Answered with the L2 book: ``(seq, bids, asks)``."""
 
@@ -146,7 +139,7 @@ class BookSnapshot:
 
 
 SymbolCommand = (
-    MatchSubmit | MatchCancel | MatchAmend | MatchCancelAll | Expire | SetReference | Crash
+    MatchSubmit | MatchCancel | MatchAmend | MatchCancelAll | Expire | SetReference
     | BookSnapshot
 )  # fmt: skip
 
@@ -345,7 +338,6 @@ __all__ = [
     "Commit",
     "Committed",
     "CommittedBatch",
-    "Crash",
     "CreateUser",
     "Event",
     "Expire",
