@@ -53,6 +53,8 @@ from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.read_tables import ReadTables
+from trading_engine.storage.redis import Publisher, open_redis_publisher
 
 __all__ = ["serve"]
 
@@ -122,7 +124,8 @@ async def serve(
         config = EngineConfig.from_env()
         async with (
             open_postgres_journal(database_url) as journal,
-            open_engine(config, journal) as engine,
+            _publisher(config) as publisher,
+            open_engine(config, journal, publisher) as engine,
         ):
             if (recovered := engine.recovered) is not None:
                 log.info(
@@ -138,11 +141,24 @@ async def serve(
                     nursery.start_soon(
                         keep_snapshotting, engine, database_url, config.snapshot_every
                     )
-                await _serve_http(engine, admin_key, limiter, host, port, keys, task_status)
+                await _serve_http(
+                    engine, admin_key, limiter, journal, host, port, keys, task_status
+                )
                 nursery.cancel_scope.cancel()
     finally:
         if local is not None:
             await trio.to_thread.run_sync(local.stop)
+
+
+@asynccontextmanager
+async def _publisher(config: EngineConfig) -> AsyncIterator[Publisher | None]:
+    """Redis's market-data publisher with ``REDIS_URL``; raises ``StorageUnavailable``
+    if Redis does not answer at the start."""
+    if not config.redis_url:
+        yield None
+        return
+    async with open_redis_publisher(config.redis_url) as publisher:
+        yield publisher
 
 
 @asynccontextmanager
@@ -167,13 +183,14 @@ async def _serve_http(
     engine: Engine,
     admin_key: str,
     limiter: Limiter | None,
+    read_tables: ReadTables,
     host: str,
     port: int,
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
 ) -> None:
     drain = Drain()
-    app = create_app(engine, admin_key, limiter, drain)
+    app = create_app(engine, admin_key, limiter, drain, read_tables)
     settings = hypercorn.config.Config()
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None

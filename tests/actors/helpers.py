@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from trading_engine.actors.engine import Engine, open_engine
-from trading_engine.actors.messages import OrderRequest, OrderResult, Rejected
+from trading_engine.actors.messages import OrderRequest, OrderResult, Rejected, SymbolBatch
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side
 from trading_engine.core.events import Trade
@@ -180,17 +180,38 @@ async def assert_ledger_matches_accounts(engine: Engine, users: Iterable[UserId]
                 assert await engine.ledger_balance(user, asset) == expected, (user, asset)
 
 
+class Poison:
+    """Not a symbol command: a symbol actor that reads one raises (its ``match`` ends in
+    ``assert_never``), which is how these tests crash one."""
+
+
+async def inject_crash(engine: Engine, symbol: Symbol) -> None:
+    """Make the symbol's actor raise when it reads its next batch."""
+    poison: Any = Poison()
+    await engine._supervisor.handles[symbol].send.send(SymbolBatch((poison,)))
+
+
+async def wait_ready(engine: Engine, symbol: Symbol) -> None:
+    """Wait until the symbol's actor runs (after a start or a restart)."""
+    await engine._supervisor.handles[symbol].ready.wait()
+
+
+def crashes(engine: Engine, symbol: Symbol) -> int:
+    """How many times the symbol's actor crashed."""
+    return engine._supervisor.handles[symbol].crashes
+
+
 async def crash(engine: Engine, symbol: Symbol, *, halts: bool = False) -> None:
     """Crash the symbol's actor and wait until it serves its inbox again.
 
     Nothing else is sent to the symbol until the supervisor has seen the crash:
     a command that arrives together with the crash is another test's subject.
     """
-    crashes = engine._crashes(symbol)
+    before = crashes(engine, symbol)
     with trio.fail_after(5):
-        await engine._inject_crash(symbol)
-        while engine._crashes(symbol) == crashes or (halts and symbol not in engine.halted()):
+        await inject_crash(engine, symbol)
+        while crashes(engine, symbol) == before or (halts and symbol not in engine.halted()):
             await trio.sleep(0.001)
         if not halts:
-            await engine._wait_ready(symbol)
-    assert engine._crashes(symbol) == crashes + 1
+            await wait_ready(engine, symbol)
+    assert crashes(engine, symbol) == before + 1

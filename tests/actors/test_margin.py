@@ -81,12 +81,14 @@ async def snapshot(engine: Engine, users: list[UserId]) -> dict[UserId, Any]:
         out: dict[UserId, Any] = {}
         for user in users:
             margin = await engine.margin(user)
-            profile = margin["assets"].get("USD", {})
+            usd = margin["assets"].get("USD")
             out[user] = (
                 await engine.balances(user),
                 await engine.positions(user),
                 margin["positions"],
-                {k: profile.get(k) for k in ("collateral", "requirement", "margin_held")},
+                None
+                if usd is None
+                else (usd["collateral"], usd["requirement"], usd["margin_held"]),
             )
         return out
 
@@ -195,7 +197,7 @@ async def drive_mark(engine: Engine, price: int, below: int) -> None:
         for _ in range(100):
             ticker = await engine.ticker(SYMBOL)
             assert ticker is not None
-            if ticker["mark"] < below:
+            if ticker["mark"] is not None and ticker["mark"] < below:
                 return
             await trade(engine, MAKER, TAKER, 1, price)
         raise AssertionError("the mark did not move")

@@ -28,6 +28,7 @@ from tests.actors.helpers import (
     reject,
     sell,
     settle_everything,
+    wait_ready,
 )
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderResult, Rejected
@@ -111,7 +112,9 @@ async def test_trades_pending_at_shutdown_are_settled_after_restart(
     async with open_market(journal, CONFIG) as engine:
         await _trade_a_session(engine)
         with trio.fail_after(5):
-            assert (await engine.settlement(f"{BTC.symbol}:1") or {})["status"] == "pending"
+            status = await engine.settlement(f"{BTC.symbol}:1")
+            assert status is not None
+            assert status["status"] == "pending"
     async with open_engine(CONFIG, journal) as engine:
         await quiesce(engine)
         with trio.fail_after(5):
@@ -191,7 +194,7 @@ async def test_halted_symbol_stays_halted_after_restart(journal: InMemoryJournal
         assert outcome.reasons == (RejectReason.SYMBOL_HALTED,)
         with trio.fail_after(5):
             assert await engine.resume(BTC.symbol) is None
-            await engine._wait_ready(BTC.symbol)
+            await wait_ready(engine, BTC.symbol)
         assert (await place(engine, sell(BOB, 100, BTC_MID))).trades
 
 

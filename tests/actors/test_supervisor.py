@@ -16,11 +16,14 @@ from tests.actors.helpers import (
     buy,
     buy_hold,
     crash,
+    crashes,
+    inject_crash,
     open_market,
     place,
     quiesce,
     reject,
     sell,
+    wait_ready,
 )
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.mailbox import ActorUnavailable
@@ -66,15 +69,15 @@ async def test_crashed_symbol_restarts_with_the_book_it_had(engine: Engine) -> N
 async def test_other_symbols_keep_matching_while_one_restarts(engine: Engine) -> None:
     await place(engine, sell(BOB, 50, ETH_MID, symbol=ETH.symbol))
     with trio.fail_after(5):
-        await engine._inject_crash(BTC.symbol)
+        await inject_crash(engine, BTC.symbol)
     # Not waiting for BTC: ETH matches meanwhile.
     taken = await place(engine, buy(ALICE, 50, ETH_MID, symbol=ETH.symbol))
     assert taken.order.status is OrderStatus.FILLED
     with trio.fail_after(5):
-        while engine._crashes(BTC.symbol) == 0:
+        while crashes(engine, BTC.symbol) == 0:
             await trio.sleep(0.001)
-        await engine._wait_ready(BTC.symbol)
-    assert (engine._crashes(BTC.symbol), engine._crashes(ETH.symbol)) == (1, 0)
+        await wait_ready(engine, BTC.symbol)
+    assert (crashes(engine, BTC.symbol), crashes(engine, ETH.symbol)) == (1, 0)
     await place(engine, buy(ALICE, 10, BTC_MID))
 
 
@@ -105,7 +108,7 @@ async def test_command_queued_right_behind_a_crash_is_answered(
         await place(engine, buy(ALICE, 10, BTC_MID))
         for _ in range(10):
             with trio.fail_after(5):
-                await engine._inject_crash(BTC.symbol)
+                await inject_crash(engine, BTC.symbol)
                 try:
                     _, bids, _ = await engine.book(BTC.symbol)
                 except ActorUnavailable:
@@ -146,7 +149,7 @@ async def test_orders_racing_a_crash_are_answered_and_lost_ones_release_their_ho
                         nursery.start_soon(submit, i)
                     for _ in range(1 + round_ % 2):
                         await trio.lowlevel.checkpoint()
-                    await engine._inject_crash(BTC.symbol)
+                    await inject_crash(engine, BTC.symbol)
                     for i in range(10, 20):
                         nursery.start_soon(submit, i)
             assert set(outcomes) <= {"OrderResult", ActorUnavailable.__name__}, outcomes
@@ -165,7 +168,7 @@ async def test_orders_racing_a_crash_are_answered_and_lost_ones_release_their_ho
             accepted += outcomes.count("OrderResult")
             assert len(open_orders) == accepted
             assert balances["AIT"] == (RICH["AIT"] - holds, holds), f"round {round_}"
-        assert engine._crashes(BTC.symbol) == 12
+        assert crashes(engine, BTC.symbol) == 12
 
 
 async def test_five_crashes_within_the_window_halt_the_symbol_until_resumed(
@@ -195,7 +198,7 @@ async def test_five_crashes_within_the_window_halt_the_symbol_until_resumed(
     assert (await place(engine, buy(ALICE, 10, ETH_MID, symbol=ETH.symbol))).trades
     with trio.fail_after(5):
         assert await engine.resume(BTC.symbol) is None
-        await engine._wait_ready(BTC.symbol)
+        await wait_ready(engine, BTC.symbol)
         assert await engine.book(BTC.symbol) == before
     assert engine.halted() == {}
     await quiesce(engine)
@@ -227,7 +230,7 @@ async def test_admin_halt_rejects_orders_until_resume(engine: Engine) -> None:
     assert again.code == "symbol_trading"
     assert engine.halted() == {}
     with trio.fail_after(5):
-        await engine._wait_ready(BTC.symbol)
+        await wait_ready(engine, BTC.symbol)
     taken = await place(engine, sell(BOB, 100, BTC_MID))
     assert [t.maker_order_id for t in taken.trades] == [resting.order.order_id]
 

@@ -57,7 +57,8 @@ async def server(
         keys = await setup_demo(engine, ADMIN)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            url = await serve(nursery, create_app(engine, ADMIN, limiter), stop)
+            app = create_app(engine, ADMIN, limiter, read_tables=journal)
+            url = await serve(nursery, app, stop)
             yield Server(url, engine, keys)
             stop.set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import trio
 from trio_websocket import open_websocket_url
@@ -243,7 +244,14 @@ async def test_surveillance_counts_orders_stopped_by_self_trade_prevention(serve
                 break
             await trio.sleep(0.01)
     assert report["self_trades_prevented"] == {BOB: 1}
-    assert report["alerts"][0]["kind"] == "self_trade_prevented"
+    alert = report["alerts"][0]
+    assert (alert["kind"], alert["user_id"], alert["quantity"]) == (
+        "self_trade_prevented",
+        BOB,
+        "0.1",
+    )
+    assert alert["maker_order_id"] == "1"  # ids and amounts as the rest of the API shows them
+    assert 1_700_000_000 < Decimal(alert["ts"]) < 10_000_000_000  # seconds, not nanoseconds
 
 
 async def test_reduce_only_orders_over_http(server: Server) -> None:

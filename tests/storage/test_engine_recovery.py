@@ -6,6 +6,7 @@ from typing import Any
 
 import trio
 
+from tests.actors.helpers import wait_ready
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
 from trading_engine.config import EngineConfig
@@ -75,7 +76,7 @@ async def test_reopening_the_engine_on_the_same_database_rebuilds_the_same_state
             open_postgres_journal(database_url) as journal,
             open_engine(config, journal) as engine,
         ):
-            await engine._wait_ready(BTC.symbol)
+            await wait_ready(engine, BTC.symbol)
             after = await observe(engine, BTC.symbol)
             assert await journal.verify_chain() is None
             # Reopening writes nothing but the postings of the trades that were

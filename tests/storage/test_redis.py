@@ -22,7 +22,7 @@ from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import InMemoryJournal, StorageUnavailable
-from trading_engine.storage.redis import RedisPublisher, connect_client
+from trading_engine.storage.redis import RedisPublisher, connect_client, open_redis_publisher
 
 BTC = Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001", price_band_pct="10")
 ALICE, BOB = UserId("alice"), UserId("bob")
@@ -56,8 +56,11 @@ async def test_book_deltas_and_trades_reach_redis_with_an_unbroken_seq_chain(
     redis_url: str,
 ) -> None:
     received: list[dict[str, object]] = []
-    config = EngineConfig(redis_url=redis_url, expire_every=float("inf"))
-    async with open_engine(config, InMemoryJournal()) as engine:
+    config = EngineConfig(expire_every=float("inf"))
+    async with (
+        open_redis_publisher(redis_url) as publisher,
+        open_engine(config, InMemoryJournal(), publisher) as engine,
+    ):
         await engine.add_symbol(BTC)
         for user in (ALICE, BOB):
             await engine.create_user(user, f"hash-{user}")
@@ -89,10 +92,11 @@ async def test_book_deltas_and_trades_reach_redis_with_an_unbroken_seq_chain(
     assert [t["quantity"] for t in trades] == ["0.001", "0.001", "0.0005"]
 
 
-async def test_an_unreachable_redis_stops_the_engine_from_starting() -> None:
-    config = EngineConfig(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+async def test_an_unreachable_redis_fails_the_publisher_at_its_start() -> None:
+    """So ``serve`` with a REDIS_URL that does not answer fails at the start, not later."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(StorageUnavailable):
-        async with open_engine(config, InMemoryJournal()):
+        async with open_redis_publisher(url):
             pass
 
 

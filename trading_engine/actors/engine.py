@@ -16,15 +16,15 @@ Channels (who sends what to whom)::
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 import trio
 
+from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeStatus
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
@@ -44,7 +44,6 @@ from trading_engine.actors.messages import (
     Commit,
     Committed,
     CommittedBatch,
-    Crash,
     CreateUser,
     MoveFunds,
     OrderRequest,
@@ -76,14 +75,15 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.core.views import OrderView
 from trading_engine.runtime import gc_paused
-from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import Journal, Snapshot, StorageUnavailable
-from trading_engine.storage.redis import RedisPublisher
+from trading_engine.storage.redis import Publisher
 
 __all__ = ["Engine", "Recovered", "open_engine", "snapshot_journal", "snapshot_version"]
 
+A = TypeVar("A")
 T = TypeVar("T")
 M = TypeVar("M")
+P = ParamSpec("P")
 
 _KEY_CACHE_SIZE = 100_000
 """API keys remembered by ``Engine.user_by_key``; past this the memory starts over."""
@@ -133,10 +133,19 @@ class Engine:
             if self._slots:
                 self._slots.unpark()
 
-    async def _query(
-        self, what: str, *args: object, inbox: trio.MemorySendChannel[Query] | None = None
-    ) -> Any:
-        return await self._ask(lambda reply: Query(what, args, reply), inbox or self._risk)
+    async def _read(
+        self,
+        inbox: trio.MemorySendChannel[Any],
+        query: Callable[Concatenate[A, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Ask the actor behind ``inbox`` for ``query(actor, *args)``, one of its ``query_*``
+        methods named on its class (``RiskActor.query_balances``): mypy checks the
+        arguments and the answer's type, and the actor runs it against its own state."""
+        return await self._ask(
+            lambda reply: Query(lambda actor: query(actor, *args, **kwargs), reply), inbox
+        )
 
     # ------------------------------------------------------------ orders
 
@@ -177,26 +186,20 @@ class Engine:
         return cancelled
 
     async def order(self, order_id: OrderId) -> OrderView | None:
-        result: OrderView | None = await self._query("order", order_id)
-        return result
+        return await self._read(self._risk, RiskActor.query_order, order_id)
 
     async def user_orders(
         self, user_id: UserId, *, open_only: bool = False, limit: int = 100
     ) -> list[OrderView]:
-        result: list[OrderView] = await self._query("user_orders", user_id, open_only, limit)
-        return result
+        return await self._read(self._risk, RiskActor.query_user_orders, user_id, open_only, limit)
 
     async def open_orders(self, user_id: UserId) -> tuple[dict[Symbol, int], list[OrderView]]:
         """The user's open orders (oldest first) and, per symbol, the ``seq`` of the last
         event they include: the ``orders`` channel's snapshot."""
-        result: tuple[dict[Symbol, int], list[OrderView]] = await self._query(
-            "open_orders", user_id
-        )
-        return result
+        return await self._read(self._risk, RiskActor.query_open_orders, user_id)
 
     async def user_trades(self, user_id: UserId, limit: int = 100) -> list[Trade]:
-        result: list[Trade] = await self._query("user_trades", user_id, limit)
-        return result
+        return await self._read(self._risk, RiskActor.query_user_trades, user_id, limit)
 
     # ------------------------------------------------------------ accounts
 
@@ -219,26 +222,22 @@ class Engine:
         )
 
     async def balances(self, user_id: UserId) -> dict[str, tuple[int, int]]:
-        result: dict[str, tuple[int, int]] = await self._query("balances", user_id)
-        return result
+        return await self._read(self._risk, RiskActor.query_balances, user_id)
 
     async def positions(self, user_id: UserId) -> dict[Symbol, int]:
-        result: dict[Symbol, int] = await self._query("positions", user_id)
-        return result
+        return await self._read(self._risk, RiskActor.query_positions, user_id)
 
-    async def margin(self, user_id: UserId) -> dict[str, Any]:
+    async def margin(self, user_id: UserId) -> MarginReport:
         """Margin mode: ``{"positions": {symbol: (qty, cost)}, "assets": {asset: profile}}``.
 
         A profile (quote minor units): ``collateral`` (available + margin held),
         ``equity`` (collateral + unrealized at the reference prices),
         ``maintenance``, ``requirement`` and ``margin_held``.
         """
-        result: dict[str, Any] = await self._query("margin", user_id)
-        return result
+        return await self._read(self._risk, RiskActor.query_margin, user_id)
 
     async def user_exists(self, user_id: UserId) -> bool:
-        result: bool = await self._query("user_exists", user_id)
-        return result
+        return await self._read(self._risk, RiskActor.query_user_exists, user_id)
 
     async def user_by_key(self, key_hash: str) -> UserId | None:
         """The user a hashed API key belongs to, or None.
@@ -250,25 +249,23 @@ class Engine:
         known = self._users_by_key.get(key_hash)
         if known is not None:
             return known
-        result: UserId | None = await self._query("key", key_hash)
+        result = await self._read(self._risk, RiskActor.query_key, key_hash)
         if result is not None:
             if len(self._users_by_key) >= _KEY_CACHE_SIZE:
                 self._users_by_key.clear()
             self._users_by_key[key_hash] = result
         return result
 
-    async def alerts(self, limit: int = 100) -> list[dict[str, object]]:
-        result: list[dict[str, object]] = await self._query("alerts", limit)
-        return result
+    async def alerts(self, limit: int = 100) -> list[Alert]:
+        return await self._read(self._risk, RiskActor.query_alerts, limit)
 
     async def self_trades_prevented(self) -> dict[UserId, int]:
         """Per user, how many times self-trade prevention stopped one of their orders."""
-        result: dict[UserId, int] = await self._query("stp_counts")
-        return result
+        return await self._read(self._risk, RiskActor.query_stp_counts)
 
     async def check_invariants(self) -> None:
         """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent."""
-        await self._query("check")
+        await self._read(self._risk, RiskActor.query_check)
 
     async def check_ready(self) -> None:
         """Raise unless the engine can take orders now: ``StorageUnavailable`` while the
@@ -313,20 +310,24 @@ class Engine:
         self, symbol: Symbol, depth: int | None = None
     ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None:
         """The durable L2 book: ``(seq, bids, asks)`` best first, or None for an unknown symbol."""
-        return await self._query("book", symbol, depth, inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
+        return await self._read(
+            self._inboxes.market_data, MarketDataActor.query_book, symbol, depth
+        )
 
     async def trades(self, symbol: Symbol, limit: int = 100) -> list[Trade] | None:
         """The public tape, newest first."""
-        return await self._query("trades", symbol, limit, inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
-
-    async def candles(self, symbol: Symbol, interval: str, limit: int = 100) -> list[Candle] | None:
-        return await self._query(  # type: ignore[no-any-return]
-            "candles", symbol, interval, limit, inbox=self._inboxes.market_data
+        return await self._read(
+            self._inboxes.market_data, MarketDataActor.query_trades, symbol, limit
         )
 
-    async def ticker(self, symbol: Symbol) -> dict[str, Any] | None:
+    async def candles(self, symbol: Symbol, interval: str, limit: int = 100) -> list[Candle] | None:
+        return await self._read(
+            self._inboxes.market_data, MarketDataActor.query_candles, symbol, interval, limit
+        )
+
+    async def ticker(self, symbol: Symbol) -> Ticker | None:
         """Prices in ticks: last, best bid and ask, mid, mark, 24-hour statistics."""
-        return await self._query("ticker", symbol, inbox=self._inboxes.pricing)  # type: ignore[no-any-return]
+        return await self._read(self._inboxes.pricing, PricingActor.query_ticker, symbol)
 
     async def subscribe(
         self, channel: str, outbox: Outbox, user_id: UserId | None = None
@@ -342,25 +343,16 @@ class Engine:
         )
 
     async def subscribers(self) -> int:
-        return await self._query("subscribers", inbox=self._inboxes.market_data)  # type: ignore[no-any-return]
+        return await self._read(self._inboxes.market_data, MarketDataActor.query_subscribers)
 
-    async def settlement(self, trade_id: str) -> dict[str, object] | None:
+    async def settlement(self, trade_id: str) -> TradeStatus | None:
         """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason).
 
-        The settlement actor keeps the details of the last ``keep_settled`` settled
-        trades; an older one's (price, quantity, buyer, seller, ts) come from the
-        journal's read tables if it has them, else only its status is known.
+        The settlement actor keeps the details (price, quantity, buyer, seller, ts)
+        of the last ``keep_settled`` settled trades; of an older one only its status
+        is known here (the read tables know the rest).
         """
-        status: dict[str, object] | None = await self._query(
-            "status", trade_id, inbox=self._inboxes.settlement
-        )
-        stored = getattr(self.journal, "trade", None)
-        if status is None or "price" in status or stored is None:
-            return status
-        row: dict[str, object] | None = await stored(
-            str(status["symbol"]), int(trade_id.rpartition(":")[2])
-        )
-        return status if row is None else status | row
+        return await self._read(self._inboxes.settlement, SettlementActor.query_status, trade_id)
 
     async def settle(
         self, trade_ids: list[str], party: UserId | None = None
@@ -375,10 +367,12 @@ class Engine:
 
     async def ledger_totals(self) -> dict[str, int]:
         """Per asset, the sum over every ledger account: all zeros, always."""
-        return await self._query("totals", inbox=self._inboxes.settlement)  # type: ignore[no-any-return]
+        return await self._read(self._inboxes.settlement, SettlementActor.query_totals)
 
     async def ledger_balance(self, user_id: UserId, asset: str) -> int:
-        return await self._query("balance", user_id, asset, inbox=self._inboxes.settlement)  # type: ignore[no-any-return]
+        return await self._read(
+            self._inboxes.settlement, SettlementActor.query_balance, user_id, asset
+        )
 
     @property
     def journal_stats(self) -> JournalStats:
@@ -388,19 +382,6 @@ class Engine:
     def journal(self) -> Journal:
         """The journal port the engine writes (for metrics: read-only use)."""
         return self._journal_actor.journal
-
-    # ------------------------------------------------------------ tests only
-
-    async def _inject_crash(self, symbol: Symbol) -> None:
-        """Make the symbol's actor raise when it reads this; for fault-injection tests."""
-        await self._supervisor.handles[symbol].send.send(SymbolBatch((Crash(),)))
-
-    async def _wait_ready(self, symbol: Symbol) -> None:
-        """Wait until the symbol's actor runs (after a start or a restart)."""
-        await self._supervisor.handles[symbol].ready.wait()
-
-    def _crashes(self, symbol: Symbol) -> int:
-        return self._supervisor.handles[symbol].crashes
 
 
 @attrs.frozen
@@ -548,26 +529,24 @@ def _make_actors(
 
 
 @asynccontextmanager
-async def open_engine(config: EngineConfig, journal: Journal) -> AsyncIterator[Engine]:
+async def open_engine(
+    config: EngineConfig, journal: Journal, publisher: Publisher | None = None
+) -> AsyncIterator[Engine]:
     """Recover from ``journal``, start every actor, and yield the engine; stop them on exit.
 
-    With ``config.redis_url`` it also publishes market data to Redis (and
-    raises ``StorageUnavailable`` at start if Redis does not answer).
+    With a ``publisher`` (Redis's, made by ``serve.py`` for ``REDIS_URL``) market
+    data is also published through it, for other front-end processes.
     """
-    async with contextlib.AsyncExitStack() as stack:
-        fanout: FanoutActor | None = None
-        outbox: trio.MemorySendChannel[tuple[str, str]] | None = None
-        if config.redis_url:
-            bridge = await stack.enter_async_context(open_bridge("redis-bridge"))
-            publisher = await RedisPublisher.connect(bridge, config.redis_url)
-            stack.push_async_callback(publisher.close)
-            outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
-            fanout = FanoutActor(publisher, receive)
-        actors = await build_actors(config, journal, outbox)
-        engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
-        engine.recovered = actors.recovered
-        async with _running(engine, actors, fanout):
-            yield engine
+    fanout: FanoutActor | None = None
+    outbox: trio.MemorySendChannel[tuple[str, str]] | None = None
+    if publisher is not None:
+        outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
+        fanout = FanoutActor(publisher, receive)
+    actors = await build_actors(config, journal, outbox)
+    engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
+    engine.recovered = actors.recovered
+    async with _running(engine, actors, fanout):
+        yield engine
 
 
 _REDIS_OUTBOX = 100_000

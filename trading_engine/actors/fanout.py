@@ -1,9 +1,10 @@
 """The fan-out actor: market-data messages to Redis, a pipeline per wake-up.
 
 It reads ``(channel, text)`` pairs that the market-data actor offers it
-(never waiting: a full outbox drops messages there) and publishes them with
-``storage.redis.RedisPublisher``. A failed publish loses that batch, counted
-in ``failed``; subscribers of other front ends see the ``seq`` gap and
+(never waiting: a full outbox drops messages there) and publishes them
+through a ``storage.redis.Publisher`` (``RedisPublisher``, which
+``serve.py`` makes). A failed publish loses that batch, counted in
+``failed``; subscribers of other front ends see the ``seq`` gap and
 resubscribe. An outage is logged twice, when publishing starts failing and
 when it works again (with what was lost meanwhile), not once a batch.
 """
@@ -16,7 +17,7 @@ import trio
 
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.storage.journal import StorageUnavailable
-from trading_engine.storage.redis import RedisPublisher
+from trading_engine.storage.redis import Publisher
 
 __all__ = ["FanoutActor"]
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 class FanoutActor:
     def __init__(
-        self, publisher: RedisPublisher, inbox: trio.MemoryReceiveChannel[tuple[str, str]]
+        self, publisher: Publisher, inbox: trio.MemoryReceiveChannel[tuple[str, str]]
     ) -> None:
         self._publisher = publisher
         self._inbox = inbox

@@ -39,6 +39,7 @@ from typing import Any, Protocol, assert_never
 import attrs
 import trio
 
+from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import Reply, receive_batch
 from trading_engine.actors.messages import (
     CommittedBatch,
@@ -103,7 +104,9 @@ class Unsubscribe:
     reply: Reply[None] | None = None
 
 
-MarketDataMessage = CommittedBatch | TickerUpdate | Subscribe | Unsubscribe | SymbolStatus | Query
+MarketDataMessage = (
+    CommittedBatch | TickerUpdate | Subscribe | Unsubscribe | SymbolStatus | Query[Any]
+)
 """What the market-data actor's inbox carries (the other actors' are in ``messages.py``)."""
 
 
@@ -113,7 +116,7 @@ class _Symbol:
         self.book = L2Book()
         self.tape: deque[Trade] = deque(maxlen=_TAPE)
         self.candles = CandleBook()
-        self.ticker: dict[str, Any] | None = None
+        self.ticker: Ticker | None = None
         self.seq = 0
 
 
@@ -175,8 +178,8 @@ class MarketDataActor:
             case SymbolStatus(instrument=instrument):
                 if instrument.symbol not in self.symbols:
                     self.symbols[instrument.symbol] = _Symbol(instrument)
-            case Query(what=what, args=args, reply=reply):
-                reply.send(getattr(self, f"query_{what}")(*args))
+            case Query(read=read, reply=reply):
+                reply.send(read(self))
             case _:
                 assert_never(message)
 
@@ -381,7 +384,7 @@ class MarketDataActor:
     def _ticker_message(self, state: _Symbol, seq: int, kind: str = "ticker") -> str:
         return _dump(
             {"channel": f"ticker.{state.instrument.symbol}", "type": kind, "seq": seq,
-             **render_ticker(state.instrument, state.ticker or {})}
+             **render_ticker(state.instrument, state.ticker)}
         )  # fmt: skip
 
     # ------------------------------------------------------------ queries
@@ -411,10 +414,6 @@ class MarketDataActor:
         return len(self._of_outbox)
 
 
-_PRICE_FIELDS = ("last", "best_bid", "best_ask", "mid", "micro_price", "ewma", "vwap", "mark",
-                 "open_24h", "high_24h", "low_24h", "change_24h")  # fmt: skip
-
-
 def render_candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
     """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds."""
     return {
@@ -428,21 +427,39 @@ def render_candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
     }
 
 
-def render_ticker(instrument: Instrument, ticker: dict[str, Any]) -> dict[str, Any]:
-    """A ticker with prices and quantities as decimal strings (None stays None)."""
+def render_ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
+    """A ticker with prices and quantities as decimal strings (None stays None; no ticker
+    yet shows every price as None)."""
+
+    def price(value: int | None) -> str | None:
+        return instrument.price_str(value) if value else None
+
+    def change(value: int | None) -> str | None:
+        if value is None:
+            return None
+        return ("-" if value < 0 else "") + instrument.price_str(abs(value)) if value else "0"
+
+    if ticker is None:
+        volume = quote_volume = trades = 0
+        prices: list[int | None] = [None] * 11
+        moved = None
+    else:
+        volume, quote_volume = ticker["volume_24h"], ticker["quote_volume_24h"]
+        trades = ticker["trades_24h"]
+        prices = [ticker["last"], ticker["best_bid"], ticker["best_ask"], ticker["mid"],
+                  ticker["micro_price"], ticker["ewma"], ticker["vwap"], ticker["mark"],
+                  ticker["open_24h"], ticker["high_24h"], ticker["low_24h"]]  # fmt: skip
+        moved = ticker["change_24h"]
+    names = ("last", "best_bid", "best_ask", "mid", "micro_price", "ewma", "vwap", "mark",
+             "open_24h", "high_24h", "low_24h")  # fmt: skip
     out: dict[str, Any] = {"symbol": instrument.symbol}
-    for name in _PRICE_FIELDS:
-        value = ticker.get(name)
-        if name == "change_24h" and value is not None:
-            out[name] = (
-                ("-" if value < 0 else "") + instrument.price_str(abs(value)) if value else "0"
-            )
-        else:
-            out[name] = instrument.price_str(value) if value else None
-    out["volume_24h"] = instrument.quantity_str(ticker.get("volume_24h", 0))
-    quote = ticker.get("quote_volume_24h", 0) * instrument.quote_per_tick_lot
-    out["quote_volume_24h"] = format_units(quote, instrument.quote_decimals)
-    out["trades_24h"] = ticker.get("trades_24h", 0)
+    out.update({name: price(value) for name, value in zip(names, prices, strict=True)})
+    out["change_24h"] = change(moved)
+    out["volume_24h"] = instrument.quantity_str(volume)
+    out["quote_volume_24h"] = format_units(
+        quote_volume * instrument.quote_per_tick_lot, instrument.quote_decimals
+    )
+    out["trades_24h"] = trades
     return out
 
 

@@ -7,12 +7,13 @@ gets ``ActorUnavailable``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import attrs
 import trio
 
+from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import Reply
 from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
 from trading_engine.core.events import Event, Journaled, Trade
@@ -20,6 +21,8 @@ from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.views import OrderView
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- requests and results
 
@@ -128,13 +131,6 @@ class SetReference:
 
 
 @attrs.frozen
-class Crash:
-    """Fault injection for tests: the symbol actor raises when it reads this."""
-
-    message: str = "injected fault"
-
-
-@attrs.frozen
 class BookSnapshot:
     """Answered with the L2 book: ``(seq, bids, asks)``."""
 
@@ -143,7 +139,7 @@ class BookSnapshot:
 
 
 SymbolCommand = (
-    MatchSubmit | MatchCancel | MatchAmend | MatchCancelAll | Expire | SetReference | Crash
+    MatchSubmit | MatchCancel | MatchAmend | MatchCancelAll | Expire | SetReference
     | BookSnapshot
 )  # fmt: skip
 
@@ -216,12 +212,15 @@ class MoveFunds:
 
 
 @attrs.frozen
-class Query:
-    """A read of the risk actor's state; ``what`` names it, ``args`` its arguments."""
+class Query(Generic[T]):
+    """A read of an actor's state: the actor answers ``read(itself)``, changing nothing.
 
-    what: str
-    args: tuple[object, ...]
-    reply: Reply[Any]
+    ``Engine`` builds each one from a ``query_*`` method of the actor and its
+    arguments, so that mypy checks both and the answer's type (``T``).
+    """
+
+    read: Callable[[Any], T]
+    reply: Reply[T]
 
 
 # ---------------------------------------------------------------- journal
@@ -290,7 +289,7 @@ class TickerUpdate:
 
     symbol: Symbol
     seq: int
-    ticker: dict[str, Any] | None
+    ticker: Ticker | None
 
 
 @attrs.frozen
@@ -321,10 +320,10 @@ class StorageStatus:
 
 RiskMessage = (
     SubmitOrder | CheckOrder | CancelOrder | AmendOrder | CancelAllOrders | CreateUser | MoveFunds
-    | Query | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds | StorageStatus
+    | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds | StorageStatus
 )  # fmt: skip
-PricingMessage = CommittedBatch | SymbolStatus | Query
-SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query
+PricingMessage = CommittedBatch | SymbolStatus | Query[Any]
+SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query[Any]
 SupervisorNotice = SymbolStatus | ReleaseHolds
 """What the supervisor and its symbol actors tell the others: a status goes to every
 actor that tracks symbols, holds to release to risk."""
@@ -339,7 +338,6 @@ __all__ = [
     "Commit",
     "Committed",
     "CommittedBatch",
-    "Crash",
     "CreateUser",
     "Event",
     "Expire",

@@ -19,6 +19,7 @@ from typing import Any, assert_never
 
 import trio
 
+from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.actors.messages import (
     CommittedBatch,
@@ -36,12 +37,10 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
 from trading_engine.core.pricing import PriceState
 
-__all__ = ["TICKER_INTERVAL", "PricingActor", "Ticker"]
+__all__ = ["TICKER_INTERVAL", "PricingActor"]
 
 TICKER_INTERVAL = 0.1
 """Seconds between ticker updates of a symbol to market data (references go at once)."""
-
-Ticker = dict[str, Any]
 
 
 class _Symbol:
@@ -116,8 +115,8 @@ class PricingActor:
                     self.symbols[instrument.symbol] = _Symbol(instrument, inbox)
                 else:
                     state.inbox = inbox
-            case Query(what=what, args=args, reply=reply):
-                reply.send(getattr(self, f"query_{what}")(*args))
+            case Query(read=read, reply=reply):
+                reply.send(read(self))
             case _:
                 assert_never(message)
 

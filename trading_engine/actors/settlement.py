@@ -43,6 +43,7 @@ from typing import Any, assert_never
 
 import trio
 
+from trading_engine.actors.answers import TradeStatus
 from trading_engine.actors.mailbox import Reply, receive_batch
 from trading_engine.actors.messages import (
     Commit,
@@ -206,8 +207,8 @@ class SettlementActor:
                 self._replies.append((reply, self.settle(list(trade_ids), party)))
             case SymbolStatus(instrument=instrument):
                 self.instruments[instrument.symbol] = instrument
-            case Query(what=what, args=args, reply=reply):
-                reply.send(getattr(self, f"query_{what}")(*args))
+            case Query(read=read, reply=reply):
+                reply.send(read(self))
             case _:
                 assert_never(message)
 
@@ -356,7 +357,7 @@ class SettlementActor:
 
     # ------------------------------------------------------------ queries
 
-    def query_status(self, key: str) -> dict[str, object] | None:
+    def query_status(self, key: str) -> TradeStatus | None:
         """The trade's record; for one settled long ago only its key, symbol and status."""
         record = self.records.get(key)
         if record is None:

@@ -31,7 +31,6 @@ from trading_engine.actors.mailbox import Reply
 from trading_engine.actors.messages import (
     BookSnapshot,
     Commit,
-    Crash,
     Expire,
     MatchAmend,
     MatchCancel,
@@ -328,7 +327,7 @@ def _answer_halted(
                 reply.send([])
         case BookSnapshot(depth=depth, reply=reply):
             reply.send((matcher.seq, *matcher.depth(depth)))
-        case Expire() | SetReference() | Crash():
+        case Expire() | SetReference():
             pass  # nothing to answer, and a halted symbol does not run them
         case _:
             assert_never(command)

@@ -23,7 +23,6 @@ from trading_engine.actors.mailbox import Reply, receive_batch
 from trading_engine.actors.messages import (
     BookSnapshot,
     Commit,
-    Crash,
     Expire,
     MatchAmend,
     MatchCancel,
@@ -43,7 +42,6 @@ from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.matcher import Matcher, Refusal
 from trading_engine.core.views import OrderRecord, concerns, submit_outcome
-from trading_engine.errors import InvariantViolation
 from trading_engine.storage.journal import Journal
 
 __all__ = ["SymbolActor", "rebuild_matcher"]
@@ -159,8 +157,6 @@ class SymbolActor:
                 bids, asks = matcher.depth(depth)
                 self._replies.append((reply, (matcher.seq, bids, asks)))
                 return []
-            case Crash(message=message):
-                raise InvariantViolation(message)
             case _:
                 assert_never(command)
 

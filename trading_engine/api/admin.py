@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import Quart, Response, jsonify, request
 
+from trading_engine.actors.answers import Alert
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import authenticate, hash_key, new_key
@@ -26,7 +27,7 @@ from trading_engine.api.orders import _limit
 from trading_engine.api.schemas import known_asset, parse_amount, render_instrument, text
 from trading_engine.core.ids import Symbol, parse_user_id
 from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import format_units
+from trading_engine.core.numbers import format_seconds, format_units
 from trading_engine.errors import InvalidInput
 
 __all__ = ["register"]
@@ -145,10 +146,24 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         limit = _limit(request.args.get("limit"), 100, 1000)
         return jsonify(
             {
-                "alerts": await engine.alerts(limit),
+                "alerts": [_alert(a, engine.instruments()) for a in await engine.alerts(limit)],
                 "self_trades_prevented": await engine.self_trades_prevented(),
             }
         )
+
+
+def _alert(alert: Alert, instruments: dict[Symbol, Instrument]) -> dict[str, object]:
+    """An alert as the API shows anything: ids and amounts as strings, ``ts`` in seconds."""
+    out: dict[str, object] = dict(alert)
+    out["ts"] = format_seconds(alert["ts"])
+    for name in ("taker_order_id", "maker_order_id"):
+        if name in out:
+            out[name] = str(out[name])
+    if "trade_id" in alert:
+        out["trade_id"] = f"{alert['symbol']}:{alert['trade_id']}"
+    if "quantity" in alert and alert["symbol"] in instruments:
+        out["quantity"] = instruments[alert["symbol"]].quantity_str(alert["quantity"])
+    return out
 
 
 def _bps(body: dict[str, object], name: str) -> int:

@@ -19,6 +19,7 @@ from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["OPENAPI_PATH", "create_app"]
 
@@ -46,19 +47,26 @@ class _Provider(OpenAPIProvider):
 
 
 def create_app(
-    engine: Engine, admin_key: str, limiter: Limiter | None = None, drain: Drain | None = None
+    engine: Engine,
+    admin_key: str,
+    limiter: Limiter | None = None,
+    drain: Drain | None = None,
+    read_tables: ReadTables | None = None,
 ) -> QuartTrio:
     """The app; ``limiter`` rate-limits every request but health checks (None: no limits);
-    ``drain`` counts what is in flight and closes the feeds when the server stops."""
+    ``drain`` counts what is in flight and closes the feeds when the server stops;
+    ``read_tables`` answer history (None: history is 503 ``history_unavailable``)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
-    metrics = Metrics(engine)
+    metrics = Metrics(engine, read_tables)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
-    for area in (orders, history, market, admin, ws):
+    for area in (orders, admin, ws):
         area.register(app, engine, admin_key)
+    history.register(app, engine, admin_key, read_tables)
+    market.register(app, engine, admin_key, read_tables)
     ui.register(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"

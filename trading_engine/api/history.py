@@ -34,7 +34,7 @@ from trading_engine.core.numbers import (
     quantize_ratio,
 )
 from trading_engine.errors import InvalidInput
-from trading_engine.storage.postgres import PostgresJournal
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["register"]
 
@@ -78,12 +78,11 @@ class TradeHistory(BaseModel):
     next: str | None = Field(description="pass as `before` for the next page; null if none")
 
 
-def register(app: Quart, engine: Engine, admin_key: str) -> None:
-    def read_tables() -> PostgresJournal:
-        journal = engine.journal
-        if not isinstance(journal, PostgresJournal):
+def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
+    def read_tables() -> ReadTables:
+        if tables is None:
             raise ApiError(503, "history_unavailable", "history needs the PostgreSQL journal")
-        return journal
+        return tables
 
     async def page(user_id: str, cursor: Callable[[str | None], Any]) -> tuple[str, Any, int]:
         """The user the caller may read, the cursor, and the page size, from the request."""

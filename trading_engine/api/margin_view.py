@@ -14,6 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from trading_engine.actors.answers import MarginReport
 from trading_engine.api.schemas import asset_decimals
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
@@ -26,21 +27,26 @@ _RATIO = Decimal("0.0001")
 
 
 def render_margin(
-    margin: dict[str, Any],
+    margin: MarginReport,
     instruments: dict[Symbol, Instrument],
     references: dict[Symbol, int | None],
     maintenance_fraction: Decimal,
 ) -> dict[str, Any] | None:
     """The ``margin`` object of a risk profile, or None for a user with no margin activity."""
-    positions: dict[Symbol, tuple[int, int]] = margin.get("positions", {})
-    assets: dict[str, dict[str, int]] = margin.get("assets", {})
+    positions, assets = margin["positions"], margin["assets"]
     if not positions and not assets:
         return None
     out_assets: dict[str, Any] = {}
     for asset, profile in assets.items():
         decimals = asset_decimals(instruments, asset)
-        rendered: dict[str, str | None] = {k: format_units(v, decimals) for k, v in profile.items()}
-        maintenance = profile.get("maintenance", 0)
+        rendered: dict[str, str | None] = {
+            "collateral": format_units(profile["collateral"], decimals),
+            "equity": format_units(profile["equity"], decimals),
+            "maintenance": format_units(profile["maintenance"], decimals),
+            "requirement": format_units(profile["requirement"], decimals),
+            "margin_held": format_units(profile["margin_held"], decimals),
+        }
+        maintenance = profile["maintenance"]
         rendered["margin_ratio"] = (
             format_decimal(quantize_ratio(Fraction(profile["equity"], maintenance), _RATIO))
             if maintenance
@@ -54,16 +60,16 @@ def render_margin(
         entry = None
         if quantity:
             entry = _price(instrument, Fraction(abs(cost), size))
-        profile = assets.get(instrument.quote_asset, {})
+        quoted = assets.get(instrument.quote_asset)
         mark = references.get(symbol)
         liquidation = None
-        if quantity and mark and profile:
+        if quantity and mark and quoted is not None:
             fraction = Fraction(maintenance_fraction)
             sign = 1 if quantity > 0 else -1
             here_unrealized = sign * mark * size - cost
             here_maintenance = fraction * mark * size
-            rest_equity = profile["equity"] - here_unrealized
-            rest_maintenance = profile["maintenance"] - here_maintenance
+            rest_equity = quoted["equity"] - here_unrealized
+            rest_maintenance = quoted["maintenance"] - here_maintenance
             denominator = (sign - fraction) * size
             price = (rest_maintenance - rest_equity + cost) / denominator
             liquidation = _price(instrument, price) if price > 0 else None

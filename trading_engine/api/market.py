@@ -33,13 +33,14 @@ from trading_engine.core.candles import INTERVALS
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_seconds
 from trading_engine.errors import InvalidInput
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["register"]
 
 P = "/api/v1/trading"
 
 
-def register(app: Quart, engine: Engine, admin_key: str) -> None:
+def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
     def instrument_of(symbol: str) -> Instrument:
         return listed(engine.instruments(), symbol)
 
@@ -91,8 +92,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         from trading_engine.actors.marketdata import render_ticker  # noqa: PLC0415
 
         instrument = instrument_of(symbol)
-        raw = await engine.ticker(instrument.symbol) or {}
-        return jsonify({**render_ticker(instrument, raw), "seq": raw.get("seq", 0)})
+        ticker = await engine.ticker(instrument.symbol)
+        seq = 0 if ticker is None else ticker["seq"]
+        return jsonify({**render_ticker(instrument, ticker), "seq": seq})
 
     @app.get(f"{P}/trades")
     @documented(PublicTradeList, 404, public=True, query=TradesQuery)
@@ -124,18 +126,27 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
     async def settlement(trade_id: str) -> Response:
         principal = await authenticate(engine, admin_key)
         status = await engine.settlement(trade_id)
+        if status is not None and "price" not in status and tables is not None:
+            # Settled so long ago that the engine keeps only its status: the rest (its
+            # parties among it) from the read tables.
+            row = await tables.trade(status["symbol"], int(trade_id.rpartition(":")[2]))
+            if row is not None:
+                status["price"], status["quantity"], status["ts"] = (
+                    row["price"], row["quantity"], row["ts"],
+                )  # fmt: skip
+                status["buyer"], status["seller"] = row["buyer"], row["seller"]
         # Only the trade's buyer and seller (and admin) may read it; to anyone else it
         # does not exist, so that sequential ids do not tell who traded with whom.
         if status is None or not (
             principal.admin or principal.user_id in (status.get("buyer"), status.get("seller"))
         ):
             raise ApiError(404, "unknown_trade", f"no trade {trade_id}")
-        instrument = instrument_of(str(status["symbol"]))
+        instrument = instrument_of(status["symbol"])
         rendered: dict[str, Any] = dict(status)
-        if "price" in status:
-            rendered["price"] = instrument.price_str(int(str(status["price"])))
-            rendered["quantity"] = instrument.quantity_str(int(str(status["quantity"])))
-            rendered["ts"] = format_seconds(int(str(status["ts"])))
+        if "price" in status and "quantity" in status and "ts" in status:
+            rendered["price"] = instrument.price_str(status["price"])
+            rendered["quantity"] = instrument.quantity_str(status["quantity"])
+            rendered["ts"] = format_seconds(status["ts"])
         else:  # settled long ago, and no read tables to tell the rest
             rendered.update(price=None, quantity=None)
         return jsonify(rendered)

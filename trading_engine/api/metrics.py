@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from quart import Quart, Response, g, request
 
 from trading_engine.actors.engine import Engine
-from trading_engine.storage.postgres import PostgresJournal
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["JsonFormatter", "Metrics"]
 
@@ -41,7 +41,7 @@ def new_request_id() -> str:
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_tables: ReadTables | None = None) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "te_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
@@ -63,7 +63,7 @@ class Metrics:
         than the observation itself."""
         self.subscribers = 0
         """WebSocket subscriptions, as the market-data actor counted them at the last scrape."""
-        self.registry.register(_EngineCollector(engine, self))
+        self.registry.register(_EngineCollector(engine, self, read_tables))
 
     def _latency_of(self, method: str, rule: str, status: int) -> Histogram:
         key = (method, rule, status)
@@ -102,9 +102,10 @@ class Metrics:
 
 
 class _EngineCollector(Collector):
-    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+    def __init__(self, engine: Engine, metrics: Metrics, read_tables: ReadTables | None) -> None:
         self._engine = engine
         self._metrics = metrics
+        self._read_tables = read_tables
 
     def collect(self) -> Iterator[Metric]:
         stats = self._engine.journal_stats
@@ -130,8 +131,8 @@ class _EngineCollector(Collector):
             "WebSocket connections with a subscription, in this process",
             value=self._metrics.subscribers,
         )
-        journal = self._engine.journal
-        if isinstance(journal, PostgresJournal):
+        journal = self._read_tables
+        if journal is not None:
             yield GaugeMetricFamily(
                 "te_read_tables_lag_seconds",
                 "Age of the oldest commit not yet projected into the read tables (0: caught up)",

@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Quart, Response, jsonify, request
 
+from trading_engine.actors.answers import Ticker
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate, known_user
@@ -190,7 +191,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
                 "margin": render_margin(
                     await engine.margin(user),
                     instruments,
-                    {s: (await engine.ticker(s) or {}).get("mark") for s in instruments},
+                    {s: _mark(await engine.ticker(s)) for s in instruments},
                     engine.config.liquidation_threshold,
                 ),
             }
@@ -213,6 +214,10 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify(
             {"allowed": check.allowed, "reasons": [str(r) for r in check.reasons], "hold": hold}
         )
+
+
+def _mark(ticker: Ticker | None) -> int | None:
+    return None if ticker is None else ticker["mark"]
 
 
 async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:

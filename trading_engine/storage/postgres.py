@@ -82,6 +82,7 @@ from trading_engine.storage import codec
 from trading_engine.storage.bridge import Bridge, BridgeClosed, open_bridge
 from trading_engine.storage.journal import Snapshot, StorageUnavailable
 from trading_engine.storage.migrate import migrate
+from trading_engine.storage.read_tables import TradeDetails
 
 if TYPE_CHECKING:
     from trading_engine.storage.migrate import Connection
@@ -277,7 +278,7 @@ class PostgresJournal:
         await self.project()
         return await self._call(_aio_read_tables, self._pool)
 
-    async def trade(self, symbol: str, trade_id: int) -> dict[str, object] | None:
+    async def trade(self, symbol: str, trade_id: int) -> TradeDetails | None:
         """A trade's price (ticks), quantity (lots), buyer, seller and ts (ns, to the
         microsecond) from the read tables, or None if they don't have it (yet)."""
         return await self._call(_aio_trade, self._pool, symbol, trade_id)
@@ -778,9 +779,14 @@ WHERE t.symbol = $1 AND t.trade_id = $2
 """
 
 
-async def _aio_trade(pool: asyncpg.Pool, symbol: str, trade_id: int) -> dict[str, object] | None:
+async def _aio_trade(pool: asyncpg.Pool, symbol: str, trade_id: int) -> TradeDetails | None:
     row = await pool.fetchrow(_TRADE, symbol, trade_id)
-    return None if row is None else dict(row)
+    if row is None:
+        return None
+    return TradeDetails(
+        price=row["price"], quantity=row["quantity"], buyer=row["buyer"], seller=row["seller"],
+        ts=row["ts"],
+    )  # fmt: skip
 
 
 async def _aio_ping(pool: asyncpg.Pool) -> None:

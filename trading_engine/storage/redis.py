@@ -19,20 +19,38 @@ the gap by ``seq`` and resubscribe.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Final, Protocol
 
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from trading_engine.storage.bridge import Bridge, BridgeClosed
+from trading_engine.storage.bridge import Bridge, BridgeClosed, open_bridge
 from trading_engine.storage.journal import StorageUnavailable
 
-__all__ = ["PREFIX", "RedisPublisher", "close_client", "connect_client", "run_script"]
+__all__ = [
+    "PREFIX",
+    "Publisher",
+    "RedisPublisher",
+    "close_client",
+    "connect_client",
+    "open_redis_publisher",
+    "run_script",
+]
 
 PREFIX = "te:"
 
 _DRIVER_ERRORS: Final = (redis.exceptions.RedisError, OSError)
+
+
+class Publisher(Protocol):
+    """The port market data is published through for other front ends (Redis's adapter:
+    ``RedisPublisher``)."""
+
+    async def publish(self, batch: list[tuple[str, str]]) -> None:
+        """Publish each ``(channel, text)``; raises ``StorageUnavailable``."""
+        ...
 
 
 class RedisPublisher:
@@ -53,6 +71,20 @@ class RedisPublisher:
 
     async def close(self) -> None:
         await close_client(self._bridge, self._client)
+
+
+@asynccontextmanager
+async def open_redis_publisher(url: str) -> AsyncIterator[RedisPublisher]:
+    """A publisher on Redis at ``url``, on a bridge of its own, closed on exit.
+
+    Raises ``StorageUnavailable`` if Redis does not answer at the start.
+    """
+    async with open_bridge("redis-bridge") as bridge:
+        publisher = await RedisPublisher.connect(bridge, url)
+        try:
+            yield publisher
+        finally:
+            await publisher.close()
 
 
 async def connect_client(bridge: Bridge, url: str) -> Any:

@@ -124,9 +124,9 @@ class RiskActor(QueriesMixin, CommittedMixin):
                 self._move_funds(message)
             case CreateUser():
                 self._create_user(message)
-            case Query(what=what, args=args, reply=reply):
+            case Query(read=read, reply=reply):
                 with _AnswerErrors(reply):
-                    reply.send(getattr(self, f"query_{what}")(*args))
+                    reply.send(read(self))
             case SymbolStatus(instrument=instrument, inbox=inbox, halted=halted, reason=reason):
                 state = self.symbols.get(instrument.symbol)
                 if state is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+from trading_engine.actors.answers import MarginProfile
 from trading_engine.actors.messages import MatchCancelAll, MatchSubmit
 from trading_engine.actors.risk.state import (
     LIQUIDATION_PREFIX,
@@ -168,7 +169,7 @@ class MarginMixin(RiskState):
         if record is None or not record.status.is_final:
             self.liquidating[(event.user_id, event.symbol)] = client_id
 
-    def margin_profile(self, user_id: UserId, asset: str) -> dict[str, int]:
+    def margin_profile(self, user_id: UserId, asset: str) -> MarginProfile:
         """Collateral, equity (at the references), maintenance and requirement in ``asset``."""
         equity = self.accounts.collateral(user_id, asset)
         needed = 0
@@ -207,7 +208,7 @@ class MarginMixin(RiskState):
                 self._liquidate(state, user_id, position.qty, mark, profile)
 
     def _liquidate(
-        self, state: SymbolState, user_id: UserId, qty: int, mark: int, profile: dict[str, int]
+        self, state: SymbolState, user_id: UserId, qty: int, mark: int, profile: MarginProfile
     ) -> None:
         instrument = state.instrument
         side = Side.SELL if qty > 0 else Side.BUY

@@ -1,9 +1,9 @@
-"""Account queries and order views: the answers to ``Query(what, args)``.
+"""Account queries and order views: the answers to ``Query``.
 
-``Query("balances", (user_id,), reply)`` is answered with
-``query_balances(user_id)``, and so on: each ``query_<what>`` reads the
-actor's state and changes nothing. They answer from memory, at once, as of
-what the actor has applied so far.
+``Engine`` asks for ``query_balances(user_id)`` and the rest by naming the
+method on the actor's class (``Engine._read``); the actor runs it on its own
+state. Each ``query_<what>`` reads the state and changes nothing; they answer
+from memory, at once, as of what the actor has applied so far.
 
 A mixin over ``MarginMixin`` (``query_margin`` reports ``margin_profile``).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from trading_engine.actors.answers import Alert, MarginReport
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -59,7 +60,7 @@ class QueriesMixin(MarginMixin):
     def query_positions(self, user_id: UserId) -> dict[Symbol, int]:
         return {s: q for (u, s), q in self.accounts.positions.items() if u == user_id and q}
 
-    def query_margin(self, user_id: UserId) -> dict[str, object]:
+    def query_margin(self, user_id: UserId) -> MarginReport:
         """Positions ``{symbol: (qty, cost)}`` and, per collateral asset, ``margin_profile``."""
         positions = {
             symbol: (position.qty, position.cost)
@@ -72,7 +73,7 @@ class QueriesMixin(MarginMixin):
             "assets": {asset: self.margin_profile(user_id, asset) for asset in sorted(assets)},
         }
 
-    def query_alerts(self, limit: int) -> list[dict[str, object]]:
+    def query_alerts(self, limit: int) -> list[Alert]:
         return list(reversed(self.alerts))[:limit]
 
     def query_stp_counts(self) -> dict[UserId, int]:

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import trio
 
+from trading_engine.actors.answers import Alert
 from trading_engine.actors.messages import Commit, RiskMessage, SymbolBatch, SymbolCommand
 from trading_engine.core.account_events import AccountsStreamEvent
 from trading_engine.core.enums import Side
@@ -161,7 +162,7 @@ class RiskState:
         self._unconfirmed_ids: dict[OrderId, tuple[UserId, ClientOrderId]] = {}
         """The client order ids of orders sent to their book and not yet journaled."""
         self.user_trades: dict[UserId, deque[Trade]] = {}
-        self.alerts: deque[dict[str, object]] = deque(maxlen=_KEEP_ALERTS)
+        self.alerts: deque[Alert] = deque(maxlen=_KEEP_ALERTS)
         self.stp_counts: dict[UserId, int] = {}
         self.next_order_id = 1
         self.accounts_seq = 0
