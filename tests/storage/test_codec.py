@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import linecache
 import re
+import traceback
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
@@ -57,7 +59,8 @@ from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, TradeId, Use
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.orders import OrderSpec
 from trading_engine.storage import codec
-from trading_engine.storage.codec import CodecError
+from trading_engine.storage.codec import CodecError, writers
+from trading_engine.storage.codec.reference import EVENT_KINDS
 
 BTC = Symbol("BTC_AIT")
 ALICE, BOB = UserId("alice"), UserId("bob")
@@ -421,8 +424,8 @@ def _assert_same_as_reference(encode_text: Callable[[Any], Any], event: Any) -> 
 
 def _untyped_writer(cls: type[EventBase]) -> Callable[[Any], tuple[str, str]]:
     """The writer that ``encode_text`` uses with the pure-Python core, which checks no types."""
-    writer: Callable[[Any], tuple[str, str]] = codec._make_writer(
-        cls, cls.FIELDS, codec._EVENT_KINDS[cls], typed=False
+    writer: Callable[[Any], tuple[str, str]] = writers._make_writer(
+        cls, cls.FIELDS, EVENT_KINDS[cls], typed=False
     )
     return writer
 
@@ -444,13 +447,13 @@ def test_encode_text_gives_the_reference_text_for_generated_events(
         return  # a NUL: refused above, by the reference path
     if "\\u0000" not in expected[1]:
         # The writers themselves, not the reference path behind them.
-        assert codec._WRITERS[cls](event) == expected
+        assert writers._WRITERS[cls](event) == expected
         assert _untyped_writer(cls)(event) == expected
 
 
 def test_the_samples_take_the_fast_path() -> None:
     for event in SAMPLES:
-        assert codec._WRITERS[type(event)](event) == _reference_text(event)
+        assert writers._WRITERS[type(event)](event) == _reference_text(event)
 
 
 @pytest.mark.parametrize(
@@ -481,7 +484,7 @@ def test_the_untyped_writers_check_every_int_field(value: object) -> None:
 
 def test_the_writers_trust_int_fields_only_when_the_constructors_check_them() -> None:
     compiled = events.__file__.endswith(".so")
-    assert codec._TYPED is compiled
+    assert writers._TYPED is compiled
 
 
 def _jsonb_style(text: str) -> str:
@@ -533,3 +536,15 @@ def test_decode_text_round_trips_generated_events(data: st.DataObject) -> None:
     except (TypeError, codec.CodecError):
         return  # a value the event or the codec refuses: nothing was stored
     assert codec.decode_text(name, text) == codec.decode(name, codec.loads(text))
+
+
+def test_a_writers_generated_source_shows_in_tracebacks() -> None:
+    """Writers are made from source with ``exec``: ``linecache`` holds that source, so a
+    traceback through one shows its lines, not blanks."""
+    assert linecache.getline("<codec write_BookLevel>", 1).startswith("def write_BookLevel(v, /):")
+    with pytest.raises(AttributeError) as info:
+        writers._WRITERS[BookLevel](object())  # no fields at all
+    frames = traceback.extract_tb(info.tb)
+    frame = next(f for f in frames if f.filename == "<codec write_BookLevel>")
+    assert frame.line is not None
+    assert "v." in frame.line  # the generated line that read a field
