@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg
 import attrs
+import pytest
 import trio
 
 from tests.actors.helpers import (
@@ -31,6 +34,7 @@ from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import Deposited, Posted
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
+from trading_engine.core.instruments import Instrument
 from trading_engine.storage.postgres import open_postgres_journal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
@@ -358,6 +362,111 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
     assert upgraded == expected
     assert [reduce_only for _, reduce_only, _ in expected].count(True) == 2
     assert [post_only for _, _, post_only in expected].count(True) == 1
+
+
+WIDE = Instrument.create("WIDE_AIT", "WIDE", "AIT", "1", "1", maker_fee_bps=10, taker_fee_bps=10)
+"""Tick 1, lot 1, 10 bps: a trade of 10^7 at 10^7 is 10^22 AIT minor units, its fees
+10^19 each, past 2^63 - 1 (the issue's trade)."""
+HUGE = 10**7
+
+
+async def _trade_huge(engine: Engine) -> None:
+    """Alice buys 10^7 WIDE at 10^7 AIT from Bob, her AIT the sum of three deposits."""
+    assert await engine.add_symbol(WIDE) is None
+    with trio.fail_after(5):
+        for _ in range(3):
+            assert isinstance(await engine.deposit(ALICE, "AIT", 4 * 10**21), tuple)
+        assert isinstance(await engine.deposit(BOB, "WIDE", HUGE * 10**8), tuple)
+    await place(engine, sell(BOB, HUGE, HUGE, WIDE.symbol))
+    taken = await place(engine, buy(ALICE, HUGE, HUGE, WIDE.symbol))
+    [trade] = taken.trades
+    assert trade.taker_fee == trade.maker_fee == 10**19 > 2**63
+
+
+async def _copy_rows_after(source: str, target: str, batch: int) -> None:
+    """The journal rows of ``source`` after row ``batch``, appended to ``target``'s."""
+    rows = await sql(source, f"SELECT * FROM journal_batches WHERE id > {batch} ORDER BY id")
+
+    async def copy() -> None:
+        connection = await asyncpg.connect(target, timeout=10)
+        try:
+            await connection.copy_records_to_table(
+                "journal_batches", records=[tuple(r) for r in rows], columns=list(rows[0].keys())
+            )
+        finally:
+            await connection.close()
+
+    await trio.to_thread.run_sync(lambda: asyncio.run(copy()))
+
+
+async def test_fees_past_2_63_minor_units_project_and_0014_keeps_the_rows_of_0013(
+    server_dsn: str, database_url: str
+) -> None:
+    """A database as 0013 left it holds ordinary trades in its read tables, then the
+    journal gains a trade whose fees its bigint columns cannot hold: its projection
+    fails. 0014 keeps every row and makes the fees numeric; the projection then catches
+    up, to the same tables as a database migrated to the end from the start."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,
+        ):
+            await place(engine, sell(BOB, 3, BTC_MID))
+            await place(engine, buy(ALICE, 2, BTC_MID))
+            await settle_everything(engine, journal)
+            await journal.project()
+            [(ordinary,)] = await sql(database_url, "SELECT max(id) FROM journal_batches")
+            await _trade_huge(engine)
+            await settle_everything(engine, journal)
+            await journal.project()
+            await _balances_equal_the_ledger(engine, database_url)
+        expected = await _tables(database_url)
+        [(maker_fee, taker_fee, status)] = await sql(
+            database_url,
+            "SELECT maker_fee, taker_fee, settlement_status FROM trades WHERE symbol = 'WIDE_AIT'",
+        )
+        assert (maker_fee, taker_fee, status) == (10**19, 10**19, "settled")
+        [(alice,)] = await sql(
+            database_url,
+            "SELECT amount FROM balances WHERE account = 'user:alice' AND asset = 'AIT'",
+        )
+        # 10^12 funded, 3 x 4 x 10^21 deposited, 10^22 and its fee paid; 2 BTC lots at
+        # BTC_MID are 2 x 10^7, their taker fee 2 x 10^4.
+        assert alice == 10**12 + 12 * 10**21 - 10**22 - 10**19 - 2 * 10**7 - 2 * 10**4
+        entries = await sql(
+            database_url,
+            "SELECT account, amount FROM ledger_entries"
+            " WHERE posting_id LIKE 'trade:WIDE_AIT:%' AND asset = 'AIT' ORDER BY entry",
+        )
+        assert [tuple(r) for r in entries] == [
+            ("user:alice", -(10**22 + 10**19)),
+            ("user:bob", 10**22 - 10**19),
+            ("fees", 2 * 10**19),
+        ]
+        # Both fees of the huge trade, and the BTC trade's 2 x 10^4 less the maker's 4,000 rebate.
+        assert ("fees", "AIT", 2 * 10**19 + 16_000) in expected["balances"]
+
+        async with other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=13))
+            assert applied[-1] == 13
+            await copy_journal(database_url, target)
+            await sql(target, f"DELETE FROM journal_batches WHERE id > {ordinary}")
+            await sql(target, "SELECT project_pending()")
+            before = await _tables(target)
+            assert len(before["trades"]) == 1
+            await _copy_rows_after(database_url, target, ordinary)
+            with pytest.raises(asyncpg.NumericValueOutOfRangeError):
+                await sql(target, "SELECT project_pending()")
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=14)) == [14]
+            assert await _tables(target) == before, "0014 keeps every row as it was"
+            types = await sql(
+                target,
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = 'trades' AND column_name LIKE '%fee' ORDER BY 1",
+            )
+            assert [tuple(r) for r in types] == [("maker_fee", "numeric"), ("taker_fee", "numeric")]
+            await sql(target, "SELECT project_pending()")
+            assert await _tables(target) == expected
 
 
 async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_url: str) -> None:

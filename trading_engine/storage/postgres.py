@@ -35,7 +35,9 @@ so an append is that one statement; after any failure it reads them again.
 While open it also keeps the read tables (``migrations/0002_read_tables.sql``)
 caught up: after appends, at most every ``project_every`` seconds, a task calls
 ``project_pending()`` on another connection, beside the next append rather
-than in front of it. ``project()`` catches them up on demand.
+than in front of it. ``project()`` catches them up on demand. The read tables
+hold every amount as ``numeric`` (``migrations/0014_read_table_fees_numeric.sql``):
+the engine's ints have no bound.
 
 Snapshots (``migrations/0003_snapshots.sql``) are kept with the chain hash
 of each stream's tip, so ``load_snapshot`` takes one only if the journal
@@ -769,7 +771,7 @@ async def _aio_trade_history(
 
 
 _TRADE: Final = """
-SELECT (t.price / i.tick_size)::bigint AS price, (t.quantity / i.lot_size)::bigint AS quantity,
+SELECT round(t.price / i.tick_size) AS price, round(t.quantity / i.lot_size) AS quantity,
        CASE WHEN t.aggressor = 'buy' THEN t.taker_user_id ELSE t.maker_user_id END AS buyer,
        CASE WHEN t.aggressor = 'buy' THEN t.maker_user_id ELSE t.taker_user_id END AS seller,
        (extract(epoch FROM t.executed_at) * 1000000)::bigint * 1000 AS ts
@@ -780,7 +782,10 @@ WHERE t.symbol = $1 AND t.trade_id = $2
 
 async def _aio_trade(pool: asyncpg.Pool, symbol: str, trade_id: int) -> dict[str, object] | None:
     row = await pool.fetchrow(_TRADE, symbol, trade_id)
-    return None if row is None else dict(row)
+    if row is None:
+        return None
+    # Ticks and lots as numeric: they are unbounded, as the engine's ints are.
+    return dict(row) | {"price": int(row["price"]), "quantity": int(row["quantity"])}
 
 
 async def _aio_ping(pool: asyncpg.Pool) -> None:
