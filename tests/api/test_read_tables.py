@@ -1,4 +1,4 @@
-"""The read tables over real HTTP: amounts past 2^63 minor units, exactly.
+"""The read tables over real HTTP: amounts past 2^63 exactly, and the lag while they fail.
 
 Inside the engine prices, quantities and money are Python ints; the read tables
 in PostgreSQL must hold whatever sums and products of them the engine makes (a
@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import trio
 
 from tests.api.conftest import ADMIN, Server
 from tests.conftest import sql
@@ -165,3 +166,42 @@ async def test_an_old_trade_priced_past_2_63_ticks_reads_back_from_the_read_tabl
         "1",
     )
     assert (status["buyer"], status["seller"]) == (BUYER, SELLER)
+
+
+async def _gauges(server: Server) -> dict[str, float]:
+    """The unlabelled series of ``GET /metrics``, by name."""
+    async with server.client(ADMIN) as admin:
+        response = await admin.get(f"{server.url}/metrics")
+    assert response.status_code == 200, response.text
+    series = (line.split(" ") for line in response.text.splitlines() if line[:1] != "#")
+    return {parts[0]: float(parts[1]) for parts in series if len(parts) == 2}
+
+
+async def test_metrics_show_the_age_of_a_commit_whose_projection_fails(
+    server: Server, database_url: str
+) -> None:
+    """PostgreSQL takes 2 s to refuse the projection of a new user (a trigger the test
+    adds): the journal has the user, and the lag grows from that commit, while the
+    projection runs and between its retries, until it passes."""
+    await sql(
+        database_url,
+        """CREATE FUNCTION test_slow_refusal() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN PERFORM pg_sleep(2); RAISE EXCEPTION 'test: no mallory'; END $$""",
+        "CREATE TRIGGER test_no_mallory BEFORE INSERT ON users FOR EACH ROW"
+        " WHEN (NEW.user_id = 'mallory') EXECUTE FUNCTION test_slow_refusal()",
+    )
+    async with server.client(ADMIN) as admin:
+        created = await admin.post("/admin/users", json={"user_id": "mallory"})
+    assert created.status_code == 201, created.text
+    committed = trio.current_time()
+    await trio.sleep(1)  # the projection of that commit is under way
+    assert (await _gauges(server))["te_read_tables_lag_seconds"] >= 1
+    with trio.fail_after(10):
+        while not (await _gauges(server))["te_read_tables_failures_total"]:
+            await trio.sleep(0.05)
+    gauges = await _gauges(server)  # failed, and sleeping before it retries
+    assert gauges["te_read_tables_lag_seconds"] >= trio.current_time() - committed - 0.1
+    await sql(database_url, "DROP TRIGGER test_no_mallory ON users")
+    last = await _journal(server).project()
+    gauges = await _gauges(server)
+    assert (gauges["te_read_tables_lag_seconds"], gauges["te_read_tables_last_id"]) == (0, last)

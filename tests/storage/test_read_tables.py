@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
@@ -31,11 +32,11 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import Deposited, Posted
+from trading_engine.core.account_events import Deposited, Posted, UserCreated
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument
-from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.postgres import JournalError, PostgresJournal, open_postgres_journal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
 TABLES = {
@@ -488,3 +489,47 @@ async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_
 
 def _deposit(seq: int) -> Deposited:
     return Deposited(seq, 1_700_000_000_000_000_000 + seq, UserId("u"), "AIT", 100)
+
+
+def _user(seq: int, user_id: str) -> UserCreated:
+    return UserCreated(seq, time.time_ns(), UserId(user_id), None, f"hash-{user_id}")
+
+
+async def _failed_once(journal: PostgresJournal) -> None:
+    """Wait until the background projection has failed (and will retry)."""
+    with trio.fail_after(10):
+        while not journal.projection_failures:
+            await trio.sleep(0.01)
+
+
+async def test_the_lag_is_the_age_of_the_oldest_commit_not_projected_while_projecting_fails(
+    database_url: str,
+) -> None:
+    """A constraint the test adds makes PostgreSQL refuse the projection of one commit:
+    the lag is that commit's age while it fails, after a restart too, until it passes."""
+    refuse = "ALTER TABLE users ADD CONSTRAINT test_no_mallory CHECK (user_id <> 'mallory')"
+    await sql(database_url, refuse)
+    with trio.fail_after(60):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([("$accounts", [_user(1, "alice")])])
+            projected = await journal.project()
+            assert journal.read_tables_lag() == 0.0
+            committed = time.monotonic()
+            await journal.append([("$accounts", [_user(2, "mallory")])])
+            await _failed_once(journal)
+            await trio.sleep(0.2)
+            assert 0.2 <= journal.read_tables_lag() <= time.monotonic() - committed
+            with pytest.raises(JournalError, match="test_no_mallory"):
+                await journal.project()
+            assert 0.2 <= journal.read_tables_lag() <= time.monotonic() - committed
+        await trio.sleep(0.3)  # stopped, then started again: the commit is still not projected
+        async with open_postgres_journal(database_url) as journal:
+            lag = journal.read_tables_lag()
+            assert 0.5 <= lag <= time.monotonic() - committed + 0.01, lag
+            assert journal.projected_id == projected
+            await _failed_once(journal)
+            assert journal.read_tables_lag() >= lag
+            await sql(database_url, "ALTER TABLE users DROP CONSTRAINT test_no_mallory")
+            last = await journal.project()
+            assert last > projected
+            assert (journal.read_tables_lag(), journal.projected_id) == (0.0, last)

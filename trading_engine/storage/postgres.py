@@ -37,7 +37,9 @@ caught up: after appends, at most every ``project_every`` seconds, a task calls
 ``project_pending()`` on another connection, beside the next append rather
 than in front of it. ``project()`` catches them up on demand. The read tables
 hold every amount as ``numeric`` (``migrations/0014_read_table_fees_numeric.sql``):
-the engine's ints have no bound.
+the engine's ints have no bound. ``read_tables_lag()`` is the age of the oldest
+commit they lack, taken from the database on opening, so that it tells the truth
+while a projection keeps failing, across restarts too.
 
 Snapshots (``migrations/0003_snapshots.sql``) are kept with the chain hash
 of each stream's tip, so ``load_snapshot`` takes one only if the journal
@@ -76,6 +78,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.exceptions
+import attrs
 import trio
 
 from trading_engine.core.events import Journaled
@@ -90,6 +93,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SNAPSHOT_CHUNK_SIZE",
+    "Backlog",
     "JournalConflict",
     "JournalError",
     "PostgresJournal",
@@ -132,6 +136,18 @@ class JournalError(TradingEngineError):
     code = "journal_error"
 
 
+@attrs.frozen
+class Backlog:
+    """How far the read tables are behind the journal."""
+
+    projected_id: int
+    """Every journal id up to this one is in the read tables."""
+    last_id: int
+    """The journal's last id."""
+    oldest_ts: int | None
+    """When the oldest event not in the read tables happened (ns since the epoch), if any."""
+
+
 class JournalConflict(JournalError):
     """Raised when a batch does not follow on from its stream's last event.
 
@@ -154,11 +170,15 @@ class PostgresJournal:
         """The last seq and hash of each stream this journal wrote, as committed:
         appends skip reading them back. Emptied when an append fails."""
         self._unprojected_since: float | None = None
-        """When the oldest commit not yet in the read tables was made (monotonic), if any."""
+        """When the oldest commit not yet in the read tables was made (monotonic), if any;
+        set from the database on opening, for what an earlier run left unprojected."""
+        self._projecting: list[float] = []
+        """The ``_unprojected_since`` that each projection under way took over: its
+        commits are not in the read tables until it commits."""
         self.projection_failures = 0
         """Projections that failed (and were retried), for /metrics."""
         self.projected_id = 0
-        """The last journal id in the read tables, as of the last projection."""
+        """The last journal id in the read tables, as of opening or the last projection."""
 
     async def append(self, batch: Sequence[tuple[str, Sequence[Journaled]]]) -> None:
         """Make every event of ``batch`` durable in one transaction, all or none.
@@ -190,20 +210,38 @@ class PostgresJournal:
         tables with nothing left out.
         """
         since, self._unprojected_since = self._unprojected_since, None
+        if since is not None:
+            self._projecting.append(since)
         try:
             last: int = await self._call(_aio_project, self._pool)
         except BaseException:
             if since is not None:  # older than any commit made while this one ran
                 self._unprojected_since = since
             raise
+        finally:
+            if since is not None:
+                self._projecting.remove(since)
         self.projected_id = last
         return last
 
     def read_tables_lag(self) -> float:
-        """Seconds since the oldest commit this journal made that the read tables lack
-        (0 when they hold everything it wrote)."""
-        since = self._unprojected_since
-        return 0.0 if since is None else time.monotonic() - since
+        """Seconds since the oldest commit that the read tables lack was made: 0 when they
+        hold every commit, and growing, across restarts too, while projecting fails."""
+        pending = [t for t in (self._unprojected_since, *self._projecting) if t is not None]
+        return time.monotonic() - min(pending) if pending else 0.0
+
+    async def backlog(self) -> Backlog:
+        """How far the read tables are behind the journal, as the database says now."""
+        projected, last, oldest = await self._call(_aio_backlog, self._pool)
+        return Backlog(projected, last, oldest)
+
+    async def _take_backlog(self) -> None:
+        """Start the lag from what the read tables lack, as an earlier run left them."""
+        backlog = await self.backlog()
+        self.projected_id = backlog.projected_id
+        if backlog.oldest_ts is not None:
+            age = max(0.0, time.time() - backlog.oldest_ts / 1e9)
+            self._unprojected_since = time.monotonic() - age
 
     async def _keep_projecting(self, every: float) -> None:
         """Catch the read tables up after appends, at most once every ``every`` seconds:
@@ -331,8 +369,9 @@ async def open_postgres_journal(
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
         journal = PostgresJournal(the_bridge, pool)
-        journal._appended.set()  # whatever an earlier run left unprojected
         try:
+            await journal._take_backlog()
+            journal._appended.set()  # whatever an earlier run left unprojected
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(journal._keep_projecting, project_every)
                 yield journal
@@ -795,6 +834,29 @@ async def _aio_ping(pool: asyncpg.Pool) -> None:
 async def _aio_project(pool: asyncpg.Pool) -> int:
     last: int = await pool.fetchval("SELECT project_pending()")
     return last
+
+
+_BACKLOG: Final = """
+SELECT p.last_id AS projected,
+       (SELECT journal_position(id, last_seq - first_seq + 1) FROM journal_batches
+        ORDER BY id DESC LIMIT 1) AS last,
+       (SELECT (split_part(b.payloads, E'\\n', CASE WHEN b.id = p.last_id >> 24
+                                                    THEN (p.last_id & 16777215)::integer + 1
+                                                    ELSE 1 END)::json ->> 'ts')::bigint
+        FROM journal_batches b
+        WHERE b.id >= p.last_id >> 24
+          AND journal_position(b.id, b.last_seq - b.first_seq + 1) > p.last_id
+        ORDER BY b.id LIMIT 1) AS oldest
+FROM projection p
+"""
+"""The last id projected, the journal's last id, and the ts of the first event after the
+last projected one: in the row that holds the last projected event, or the first after it."""
+
+
+async def _aio_backlog(pool: asyncpg.Pool) -> tuple[int, int, int | None]:
+    row = await pool.fetchrow(_BACKLOG)
+    assert row is not None, "projection has its one row from 0002 on"
+    return row["projected"], row["last"] or 0, row["oldest"]
 
 
 async def _aio_read_tables(pool: asyncpg.Pool) -> dict[str, Any]:
