@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -533,3 +536,63 @@ async def test_the_lag_is_the_age_of_the_oldest_commit_not_projected_while_proje
             last = await journal.project()
             assert last > projected
             assert (journal.read_tables_lag(), journal.projected_id) == (0.0, last)
+
+
+def _audit_command(database_url: str) -> tuple[int, dict[str, Any], str]:
+    """``trading-engine audit`` in a process of its own: its exit code, report and stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trading_engine.cli", "audit", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, report, done.stderr
+
+
+async def test_audit_reports_read_tables_it_cannot_catch_up_or_read_and_exits_1(
+    database_url: str,
+) -> None:
+    """Read tables behind the journal whose projection PostgreSQL refuses (a constraint
+    the test adds), then a balance no integer can hold (NaN): each time the command
+    prints its report, naming the check, and exits 1, with no traceback."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,
+        ):
+            await place(engine, sell(BOB, 3, BTC_MID))
+            await place(engine, buy(ALICE, 2, BTC_MID))
+            await settle_everything(engine, journal)
+            projected = await journal.project()
+            await sql(
+                database_url,
+                "ALTER TABLE users ADD CONSTRAINT test_no_mallory CHECK (user_id <> 'mallory')",
+            )
+            assert await engine.create_user(UserId("mallory"), "hash-mallory") is None
+        [(last,)] = await sql(database_url, "SELECT max(id) FROM journal")
+        assert last > projected
+
+        code, report, stderr = await trio.to_thread.run_sync(_audit_command, database_url)
+        assert (code, report["ok"], report["hash_chain"], report["trades"]) == (1, False, "ok", 1)
+        [problem] = report["problems"]
+        assert problem.startswith(
+            "read tables: the read tables are behind the journal: they hold it up to id"
+            f" {projected} of {last}, the oldest commit they lack is "
+        )
+        assert "test_no_mallory" in problem
+        assert "Traceback" not in stderr
+
+        await sql(database_url, "ALTER TABLE users DROP CONSTRAINT test_no_mallory")
+        code, report, _ = await trio.to_thread.run_sync(_audit_command, database_url)
+        assert (code, report["problems"]) == (0, [])
+
+        await sql(database_url, "UPDATE balances SET amount = 'NaN' WHERE account = 'fees'")
+        code, report, stderr = await trio.to_thread.run_sync(_audit_command, database_url)
+    assert (code, report["ok"], report["trades"]) == (1, False, 1)
+    assert report["problems"] == [
+        "read tables: the check failed: ValueError: cannot convert NaN to integer"
+    ]
+    assert "Traceback" not in stderr

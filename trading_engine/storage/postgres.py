@@ -57,8 +57,9 @@ boundary::
     │                             the failed call was written (or, for a commit whose
     │                             answer was lost, a retry finds it written)
     └── JournalError              the database refused the call for another reason
-        └── JournalConflict       a batch does not follow its stream's last seq, or
-                                  another writer took those seqs
+        ├── JournalConflict       a batch does not follow its stream's last seq, or
+        │                         another writer took those seqs
+        └── ReadTablesBehind      the read tables lack commits and projecting them fails
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ __all__ = [
     "JournalConflict",
     "JournalError",
     "PostgresJournal",
+    "ReadTablesBehind",
     "open_postgres_journal",
 ]
 
@@ -134,6 +136,15 @@ class JournalError(TradingEngineError):
     """Raised when PostgreSQL refuses a journal call for a reason other than reachability."""
 
     code = "journal_error"
+
+
+class ReadTablesBehind(JournalError):
+    """Raised when the read tables lack commits of the journal and projecting them fails.
+
+    The journal is unharmed: every commit is there, and the projection is retried.
+    """
+
+    code = "read_tables_behind"
 
 
 @attrs.frozen
@@ -313,9 +324,33 @@ class PostgresJournal:
         """What the read tables say, summed up for ``trading-engine audit`` to check:
         ``balances`` per ``(account, asset)`` (minor units, zeros left out),
         ``trades`` and ``unsettled`` counts, and ``orders`` counted by status;
-        caught up with the journal first."""
-        await self.project()
+        caught up with the journal first.
+
+        Raises ``ReadTablesBehind`` if they can't be caught up (the projection fails).
+        """
+        try:
+            await self.project()
+        except JournalError as exc:
+            behind = await self._behind()
+            if behind is None:
+                raise
+            raise ReadTablesBehind(f"{behind}, and projecting failed: {exc}") from exc
         return await self._call(_aio_read_tables, self._pool)
+
+    async def _behind(self) -> str | None:
+        """How far behind the journal the read tables are, in words; None if they aren't."""
+        try:
+            backlog = await self.backlog()
+        except TradingEngineError:
+            return "the read tables could not be caught up with the journal"
+        if backlog.oldest_ts is None:
+            return None
+        age = max(0.0, time.time() - backlog.oldest_ts / 1e9)
+        return (
+            f"the read tables are behind the journal: they hold it up to id"
+            f" {backlog.projected_id} of {backlog.last_id}, the oldest commit they lack"
+            f" is {age:.0f} s old"
+        )
 
     async def trade(self, symbol: str, trade_id: int) -> dict[str, object] | None:
         """A trade's price (ticks), quantity (lots), buyer, seller and ts (ns, to the
@@ -349,12 +384,13 @@ async def open_postgres_journal(
     max_size: int = 4,
     connect_timeout: float = 5.0,
     command_timeout: float = 30.0,
-    project_every: float = 0.1,
+    project_every: float | None = 0.1,
 ) -> AsyncIterator[PostgresJournal]:
     """Connect a pool to ``dsn``, apply pending migrations, and yield the journal.
 
     While it is open, the read tables follow the journal, at most
-    ``project_every`` seconds behind (``PostgresJournal.project``).
+    ``project_every`` seconds behind (``PostgresJournal.project``); with None
+    they are projected only when asked (``project``, ``read_tables``).
 
     Runs its own bridge unless given one. ``connect_timeout`` bounds each
     connection attempt and ``command_timeout`` each statement, so that a
@@ -371,15 +407,17 @@ async def open_postgres_journal(
         journal = PostgresJournal(the_bridge, pool)
         try:
             await journal._take_backlog()
-            journal._appended.set()  # whatever an earlier run left unprojected
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(journal._keep_projecting, project_every)
+                if project_every is not None:
+                    journal._appended.set()  # whatever an earlier run left unprojected
+                    nursery.start_soon(journal._keep_projecting, project_every)
                 yield journal
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True), suppress(BridgeClosed):
-                with suppress(TradingEngineError), trio.move_on_after(command_timeout):
-                    await journal.project()  # leave the read tables caught up
+                if project_every is not None:
+                    with suppress(TradingEngineError), trio.move_on_after(command_timeout):
+                        await journal.project()  # leave the read tables caught up
                 await the_bridge.call(_aio_close_pool, pool, connect_timeout)
 
 
