@@ -21,12 +21,17 @@
    and the reduce-only ones, are the replayed ones.
 
 The report is one JSON-able dict; ``ok`` is false if any check found a problem.
+A check that cannot be made is a problem too, never an exception out of here:
+read tables that are behind the journal and cannot be caught up (their
+projection fails), a database error, or a check that raises.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from trading_engine.actors.engine import build_actors
@@ -43,36 +48,82 @@ __all__ = ["audit"]
 
 async def audit(journal: Journal, config: EngineConfig | None = None) -> dict[str, Any]:
     """Check ``journal`` (see the module docstring); ``config`` is the engine's to replay
-    with, by default one with no order expiry and the default memory bounds."""
+    with, by default one with no order expiry and the default memory bounds.
+
+    Never raises for what it finds: a check that raises (the read tables behind the
+    journal and projecting them failing, a database error, a flaw in the check itself)
+    is reported as a problem of that check, and the checks that don't need it still run.
+    """
     started = time.perf_counter()
     problems: list[str] = []
     report: dict[str, Any] = {"ok": False, "problems": problems}
     verify = getattr(journal, "verify_chain", None)
     if verify is not None:
-        broken = await verify()
-        report["hash_chain"] = "ok" if broken is None else f"broken at {broken}"
-        if broken is not None:
-            problems.append(f"hash chain broken at stream {broken[0]} seq {broken[1]}")
-    try:
-        actors = await build_actors(config or EngineConfig(expire_every=float("inf")), journal)
-    except TradingEngineError as exc:
-        problems.append(f"replay failed: {exc}")
+        with _reported("hash chain", problems):
+            broken = await verify()
+            report["hash_chain"] = "ok" if broken is None else f"broken at {broken}"
+            if broken is not None:
+                problems.append(f"hash chain broken at stream {broken[0]} seq {broken[1]}")
+    actors = None
+    with _reported("replay", problems):
+        try:
+            actors = await build_actors(config or EngineConfig(expire_every=float("inf")), journal)
+        except TradingEngineError as exc:
+            problems.append(f"replay failed: {exc}")
+    if actors is None:
         report["seconds"] = round(time.perf_counter() - started, 3)
         return report
     risk, settlement, market_data = actors.risk, actors.settlement, actors.market_data
     live_orders: set[int] = set()
     symbols = actors.supervisor.handles
     for symbol, handle in symbols.items():
-        try:
-            matcher = await rebuild_matcher(handle.instrument, journal)
-            matcher.book.check()
-        except TradingEngineError as exc:
-            problems.append(f"{symbol}: {exc}")
-            continue
-        live_orders.update(matcher.orders)
-        published = market_data.query_book(symbol, None)
-        if published is not None and (published[1], published[2]) != matcher.depth():
-            problems.append(f"{symbol}: the published book differs from the rebuilt one")
+        with _reported(symbol, problems):
+            try:
+                matcher = await rebuild_matcher(handle.instrument, journal)
+                matcher.book.check()
+            except TradingEngineError as exc:
+                problems.append(f"{symbol}: {exc}")
+                continue
+            live_orders.update(matcher.orders)
+            published = market_data.query_book(symbol, None)
+            if published is not None and (published[1], published[2]) != matcher.depth():
+                problems.append(f"{symbol}: the published book differs from the rebuilt one")
+    totals: dict[str, int] = {}
+    with _reported("accounts and ledger", problems):
+        totals = _check_accounts(risk, settlement, live_orders, problems)
+    read_tables = getattr(journal, "read_tables", None)
+    if read_tables is not None:
+        with _reported("read tables", problems):
+            problems.extend(await _check_read_tables(await read_tables(), risk, settlement))
+    report.update(
+        ok=not problems,
+        symbols=len(symbols),
+        users=len(risk.users),
+        open_orders=len(live_orders),
+        trades=settlement.trades,
+        ledger_totals=totals,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return report
+
+
+@contextmanager
+def _reported(check: str, problems: list[str]) -> Iterator[None]:
+    """Report an exception out of ``check`` as its problem, so that the audit goes on
+    and prints its report: finding what is wrong is its job, and a traceback tells
+    an operator less than the check's name and the error's message."""
+    try:
+        yield
+    except TradingEngineError as exc:  # ours say what went wrong: ReadTablesBehind, ...
+        problems.append(f"{check}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        problems.append(f"{check}: the check failed: {type(exc).__name__}: {exc}")
+
+
+def _check_accounts(
+    risk: RiskActor, settlement: SettlementActor, live_orders: set[int], problems: list[str]
+) -> dict[str, int]:
+    """Checks 4 to 6 of the module docstring; the ledger's totals by asset."""
     try:
         risk.accounts.check()
     except TradingEngineError as exc:
@@ -101,19 +152,7 @@ async def audit(journal: Journal, config: EngineConfig | None = None) -> dict[st
         fund = risk.accounts.insurance.get(asset, 0)
         if settlement.ledger.balance(INSURANCE, asset) != fund:
             problems.append(f"insurance {asset}: ledger differs from the fund {fund}")
-    read_tables = getattr(journal, "read_tables", None)
-    if read_tables is not None:
-        problems.extend(await _check_read_tables(await read_tables(), risk, settlement))
-    report.update(
-        ok=not problems,
-        symbols=len(symbols),
-        users=len(risk.users),
-        open_orders=len(live_orders),
-        trades=settlement.trades,
-        ledger_totals=totals,
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    return report
+    return totals
 
 
 async def _check_read_tables(

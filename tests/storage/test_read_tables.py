@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
+import time
 from typing import Any
 
+import asyncpg
 import attrs
+import pytest
 import trio
 
 from tests.actors.helpers import (
@@ -28,10 +35,11 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
-from trading_engine.core.account_events import Deposited, Posted
+from trading_engine.core.account_events import Deposited, Posted, UserCreated
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
-from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.core.instruments import Instrument
+from trading_engine.storage.postgres import JournalError, PostgresJournal, open_postgres_journal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
 TABLES = {
@@ -360,6 +368,111 @@ async def test_migration_0004_fills_reduce_only_in_the_orders_projected_before_i
     assert [post_only for _, _, post_only in expected].count(True) == 1
 
 
+WIDE = Instrument.create("WIDE_AIT", "WIDE", "AIT", "1", "1", maker_fee_bps=10, taker_fee_bps=10)
+"""Tick 1, lot 1, 10 bps: a trade of 10^7 at 10^7 is 10^22 AIT minor units, its fees
+10^19 each, past 2^63 - 1 (the issue's trade)."""
+HUGE = 10**7
+
+
+async def _trade_huge(engine: Engine) -> None:
+    """Alice buys 10^7 WIDE at 10^7 AIT from Bob, her AIT the sum of three deposits."""
+    assert await engine.add_symbol(WIDE) is None
+    with trio.fail_after(5):
+        for _ in range(3):
+            assert isinstance(await engine.deposit(ALICE, "AIT", 4 * 10**21), tuple)
+        assert isinstance(await engine.deposit(BOB, "WIDE", HUGE * 10**8), tuple)
+    await place(engine, sell(BOB, HUGE, HUGE, WIDE.symbol))
+    taken = await place(engine, buy(ALICE, HUGE, HUGE, WIDE.symbol))
+    [trade] = taken.trades
+    assert trade.taker_fee == trade.maker_fee == 10**19 > 2**63
+
+
+async def _copy_rows_after(source: str, target: str, batch: int) -> None:
+    """The journal rows of ``source`` after row ``batch``, appended to ``target``'s."""
+    rows = await sql(source, f"SELECT * FROM journal_batches WHERE id > {batch} ORDER BY id")
+
+    async def copy() -> None:
+        connection = await asyncpg.connect(target, timeout=10)
+        try:
+            await connection.copy_records_to_table(
+                "journal_batches", records=[tuple(r) for r in rows], columns=list(rows[0].keys())
+            )
+        finally:
+            await connection.close()
+
+    await trio.to_thread.run_sync(lambda: asyncio.run(copy()))
+
+
+async def test_fees_past_2_63_minor_units_project_and_0014_keeps_the_rows_of_0013(
+    server_dsn: str, database_url: str
+) -> None:
+    """A database as 0013 left it holds ordinary trades in its read tables, then the
+    journal gains a trade whose fees its bigint columns cannot hold: its projection
+    fails. 0014 keeps every row and makes the fees numeric; the projection then catches
+    up, to the same tables as a database migrated to the end from the start."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,
+        ):
+            await place(engine, sell(BOB, 3, BTC_MID))
+            await place(engine, buy(ALICE, 2, BTC_MID))
+            await settle_everything(engine, journal)
+            await journal.project()
+            [(ordinary,)] = await sql(database_url, "SELECT max(id) FROM journal_batches")
+            await _trade_huge(engine)
+            await settle_everything(engine, journal)
+            await journal.project()
+            await _balances_equal_the_ledger(engine, database_url)
+        expected = await _tables(database_url)
+        [(maker_fee, taker_fee, status)] = await sql(
+            database_url,
+            "SELECT maker_fee, taker_fee, settlement_status FROM trades WHERE symbol = 'WIDE_AIT'",
+        )
+        assert (maker_fee, taker_fee, status) == (10**19, 10**19, "settled")
+        [(alice,)] = await sql(
+            database_url,
+            "SELECT amount FROM balances WHERE account = 'user:alice' AND asset = 'AIT'",
+        )
+        # 10^12 funded, 3 x 4 x 10^21 deposited, 10^22 and its fee paid; 2 BTC lots at
+        # BTC_MID are 2 x 10^7, their taker fee 2 x 10^4.
+        assert alice == 10**12 + 12 * 10**21 - 10**22 - 10**19 - 2 * 10**7 - 2 * 10**4
+        entries = await sql(
+            database_url,
+            "SELECT account, amount FROM ledger_entries"
+            " WHERE posting_id LIKE 'trade:WIDE_AIT:%' AND asset = 'AIT' ORDER BY entry",
+        )
+        assert [tuple(r) for r in entries] == [
+            ("user:alice", -(10**22 + 10**19)),
+            ("user:bob", 10**22 - 10**19),
+            ("fees", 2 * 10**19),
+        ]
+        # Both fees of the huge trade, and the BTC trade's 2 x 10^4 less the maker's 4,000 rebate.
+        assert ("fees", "AIT", 2 * 10**19 + 16_000) in expected["balances"]
+
+        async with other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=13))
+            assert applied[-1] == 13
+            await copy_journal(database_url, target)
+            await sql(target, f"DELETE FROM journal_batches WHERE id > {ordinary}")
+            await sql(target, "SELECT project_pending()")
+            before = await _tables(target)
+            assert len(before["trades"]) == 1
+            await _copy_rows_after(database_url, target, ordinary)
+            with pytest.raises(asyncpg.NumericValueOutOfRangeError):
+                await sql(target, "SELECT project_pending()")
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=14)) == [14]
+            assert await _tables(target) == before, "0014 keeps every row as it was"
+            types = await sql(
+                target,
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = 'trades' AND column_name LIKE '%fee' ORDER BY 1",
+            )
+            assert [tuple(r) for r in types] == [("maker_fee", "numeric"), ("taker_fee", "numeric")]
+            await sql(target, "SELECT project_pending()")
+            assert await _tables(target) == expected
+
+
 async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_url: str) -> None:
     with trio.fail_after(30):
         async with open_postgres_journal(database_url, project_every=3600.0) as journal:
@@ -379,3 +492,107 @@ async def test_the_read_tables_lag_shows_until_a_projection_catches_up(database_
 
 def _deposit(seq: int) -> Deposited:
     return Deposited(seq, 1_700_000_000_000_000_000 + seq, UserId("u"), "AIT", 100)
+
+
+def _user(seq: int, user_id: str) -> UserCreated:
+    return UserCreated(seq, time.time_ns(), UserId(user_id), None, f"hash-{user_id}")
+
+
+async def _failed_once(journal: PostgresJournal) -> None:
+    """Wait until the background projection has failed (and will retry)."""
+    with trio.fail_after(10):
+        while not journal.projection_failures:
+            await trio.sleep(0.01)
+
+
+async def test_the_lag_is_the_age_of_the_oldest_commit_not_projected_while_projecting_fails(
+    database_url: str,
+) -> None:
+    """A constraint the test adds makes PostgreSQL refuse the projection of one commit:
+    the lag is that commit's age while it fails, after a restart too, until it passes."""
+    refuse = "ALTER TABLE users ADD CONSTRAINT test_no_mallory CHECK (user_id <> 'mallory')"
+    await sql(database_url, refuse)
+    with trio.fail_after(60):
+        async with open_postgres_journal(database_url) as journal:
+            await journal.append([("$accounts", [_user(1, "alice")])])
+            projected = await journal.project()
+            assert journal.read_tables_lag() == 0.0
+            committed = time.monotonic()
+            await journal.append([("$accounts", [_user(2, "mallory")])])
+            await _failed_once(journal)
+            await trio.sleep(0.2)
+            assert 0.2 <= journal.read_tables_lag() <= time.monotonic() - committed
+            with pytest.raises(JournalError, match="test_no_mallory"):
+                await journal.project()
+            assert 0.2 <= journal.read_tables_lag() <= time.monotonic() - committed
+        await trio.sleep(0.3)  # stopped, then started again: the commit is still not projected
+        async with open_postgres_journal(database_url) as journal:
+            lag = journal.read_tables_lag()
+            assert 0.5 <= lag <= time.monotonic() - committed + 0.01, lag
+            assert journal.projected_id == projected
+            await _failed_once(journal)
+            assert journal.read_tables_lag() >= lag
+            await sql(database_url, "ALTER TABLE users DROP CONSTRAINT test_no_mallory")
+            last = await journal.project()
+            assert last > projected
+            assert (journal.read_tables_lag(), journal.projected_id) == (0.0, last)
+
+
+def _audit_command(database_url: str) -> tuple[int, dict[str, Any], str]:
+    """``trading-engine audit`` in a process of its own: its exit code, report and stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trading_engine.cli", "audit", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, report, done.stderr
+
+
+async def test_audit_reports_read_tables_it_cannot_catch_up_or_read_and_exits_1(
+    database_url: str,
+) -> None:
+    """Read tables behind the journal whose projection PostgreSQL refuses (a constraint
+    the test adds), then a balance no integer can hold (NaN): each time the command
+    prints its report, naming the check, and exits 1, with no traceback."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG) as engine,
+        ):
+            await place(engine, sell(BOB, 3, BTC_MID))
+            await place(engine, buy(ALICE, 2, BTC_MID))
+            await settle_everything(engine, journal)
+            projected = await journal.project()
+            await sql(
+                database_url,
+                "ALTER TABLE users ADD CONSTRAINT test_no_mallory CHECK (user_id <> 'mallory')",
+            )
+            assert await engine.create_user(UserId("mallory"), "hash-mallory") is None
+        [(last,)] = await sql(database_url, "SELECT max(id) FROM journal")
+        assert last > projected
+
+        code, report, stderr = await trio.to_thread.run_sync(_audit_command, database_url)
+        assert (code, report["ok"], report["hash_chain"], report["trades"]) == (1, False, "ok", 1)
+        [problem] = report["problems"]
+        assert problem.startswith(
+            "read tables: the read tables are behind the journal: they hold it up to id"
+            f" {projected} of {last}, the oldest commit they lack is "
+        )
+        assert "test_no_mallory" in problem
+        assert "Traceback" not in stderr
+
+        await sql(database_url, "ALTER TABLE users DROP CONSTRAINT test_no_mallory")
+        code, report, _ = await trio.to_thread.run_sync(_audit_command, database_url)
+        assert (code, report["problems"]) == (0, [])
+
+        await sql(database_url, "UPDATE balances SET amount = 'NaN' WHERE account = 'fees'")
+        code, report, stderr = await trio.to_thread.run_sync(_audit_command, database_url)
+    assert (code, report["ok"], report["trades"]) == (1, False, 1)
+    assert report["problems"] == [
+        "read tables: the check failed: ValueError: cannot convert NaN to integer"
+    ]
+    assert "Traceback" not in stderr

@@ -194,7 +194,7 @@ def _fill(row: dict[str, Any], quote_decimals: int) -> dict[str, Any]:
         "side": str(side),
         "price": format_decimal(row["price"]),
         "quantity": format_decimal(row["quantity"]),
-        "fee": format_units(row["fee"], quote_decimals),
+        "fee": format_units(int(row["fee"]), quote_decimals),  # numeric: a Decimal
         "settlement_status": row["settlement_status"],
         "settled_at": _text(row["settled_at"]),
         "time": format_decimal(row["time"]),

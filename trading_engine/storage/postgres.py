@@ -35,7 +35,11 @@ so an append is that one statement; after any failure it reads them again.
 While open it also keeps the read tables (``migrations/0002_read_tables.sql``)
 caught up: after appends, at most every ``project_every`` seconds, a task calls
 ``project_pending()`` on another connection, beside the next append rather
-than in front of it. ``project()`` catches them up on demand.
+than in front of it. ``project()`` catches them up on demand. The read tables
+hold every amount as ``numeric`` (``migrations/0014_read_table_fees_numeric.sql``):
+the engine's ints have no bound. ``read_tables_lag()`` is the age of the oldest
+commit they lack, taken from the database on opening, so that it tells the truth
+while a projection keeps failing, across restarts too.
 
 Snapshots (``migrations/0003_snapshots.sql``) are kept with the chain hash
 of each stream's tip, so ``load_snapshot`` takes one only if the journal
@@ -53,8 +57,9 @@ boundary::
     │                             the failed call was written (or, for a commit whose
     │                             answer was lost, a retry finds it written)
     └── JournalError              the database refused the call for another reason
-        └── JournalConflict       a batch does not follow its stream's last seq, or
-                                  another writer took those seqs
+        ├── JournalConflict       a batch does not follow its stream's last seq, or
+        │                         another writer took those seqs
+        └── ReadTablesBehind      the read tables lack commits and projecting them fails
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.exceptions
+import attrs
 import trio
 
 from trading_engine.core.events import Journaled
@@ -89,9 +95,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SNAPSHOT_CHUNK_SIZE",
+    "Backlog",
     "JournalConflict",
     "JournalError",
     "PostgresJournal",
+    "ReadTablesBehind",
     "open_postgres_journal",
 ]
 
@@ -131,6 +139,27 @@ class JournalError(TradingEngineError):
     code = "journal_error"
 
 
+class ReadTablesBehind(JournalError):
+    """Raised when the read tables lack commits of the journal and projecting them fails.
+
+    The journal is unharmed: every commit is there, and the projection is retried.
+    """
+
+    code = "read_tables_behind"
+
+
+@attrs.frozen
+class Backlog:
+    """How far the read tables are behind the journal."""
+
+    projected_id: int
+    """Every journal id up to this one is in the read tables."""
+    last_id: int
+    """The journal's last id."""
+    oldest_ts: int | None
+    """When the oldest event not in the read tables happened (ns since the epoch), if any."""
+
+
 class JournalConflict(JournalError):
     """Raised when a batch does not follow on from its stream's last event.
 
@@ -153,11 +182,15 @@ class PostgresJournal:
         """The last seq and hash of each stream this journal wrote, as committed:
         appends skip reading them back. Emptied when an append fails."""
         self._unprojected_since: float | None = None
-        """When the oldest commit not yet in the read tables was made (monotonic), if any."""
+        """When the oldest commit not yet in the read tables was made (monotonic), if any;
+        set from the database on opening, for what an earlier run left unprojected."""
+        self._projecting: list[float] = []
+        """The ``_unprojected_since`` that each projection under way took over: its
+        commits are not in the read tables until it commits."""
         self.projection_failures = 0
         """Projections that failed (and were retried), for /metrics."""
         self.projected_id = 0
-        """The last journal id in the read tables, as of the last projection."""
+        """The last journal id in the read tables, as of opening or the last projection."""
 
     async def append(self, batch: Sequence[tuple[str, Sequence[Journaled]]]) -> None:
         """Make every event of ``batch`` durable in one transaction, all or none.
@@ -189,20 +222,38 @@ class PostgresJournal:
         tables with nothing left out.
         """
         since, self._unprojected_since = self._unprojected_since, None
+        if since is not None:
+            self._projecting.append(since)
         try:
             last: int = await self._call(_aio_project, self._pool)
         except BaseException:
             if since is not None:  # older than any commit made while this one ran
                 self._unprojected_since = since
             raise
+        finally:
+            if since is not None:
+                self._projecting.remove(since)
         self.projected_id = last
         return last
 
     def read_tables_lag(self) -> float:
-        """Seconds since the oldest commit this journal made that the read tables lack
-        (0 when they hold everything it wrote)."""
-        since = self._unprojected_since
-        return 0.0 if since is None else time.monotonic() - since
+        """Seconds since the oldest commit that the read tables lack was made: 0 when they
+        hold every commit, and growing, across restarts too, while projecting fails."""
+        pending = [t for t in (self._unprojected_since, *self._projecting) if t is not None]
+        return time.monotonic() - min(pending) if pending else 0.0
+
+    async def backlog(self) -> Backlog:
+        """How far the read tables are behind the journal, as the database says now."""
+        projected, last, oldest = await self._call(_aio_backlog, self._pool)
+        return Backlog(projected, last, oldest)
+
+    async def _take_backlog(self) -> None:
+        """Start the lag from what the read tables lack, as an earlier run left them."""
+        backlog = await self.backlog()
+        self.projected_id = backlog.projected_id
+        if backlog.oldest_ts is not None:
+            age = max(0.0, time.time() - backlog.oldest_ts / 1e9)
+            self._unprojected_since = time.monotonic() - age
 
     async def _keep_projecting(self, every: float) -> None:
         """Catch the read tables up after appends, at most once every ``every`` seconds:
@@ -274,9 +325,33 @@ class PostgresJournal:
         """What the read tables say, summed up for ``trading-engine audit`` to check:
         ``balances`` per ``(account, asset)`` (minor units, zeros left out),
         ``trades`` and ``unsettled`` counts, and ``orders`` counted by status;
-        caught up with the journal first."""
-        await self.project()
+        caught up with the journal first.
+
+        Raises ``ReadTablesBehind`` if they can't be caught up (the projection fails).
+        """
+        try:
+            await self.project()
+        except JournalError as exc:
+            behind = await self._behind()
+            if behind is None:
+                raise
+            raise ReadTablesBehind(f"{behind}, and projecting failed: {exc}") from exc
         return await self._call(_aio_read_tables, self._pool)
+
+    async def _behind(self) -> str | None:
+        """How far behind the journal the read tables are, in words; None if they aren't."""
+        try:
+            backlog = await self.backlog()
+        except TradingEngineError:
+            return "the read tables could not be caught up with the journal"
+        if backlog.oldest_ts is None:
+            return None
+        age = max(0.0, time.time() - backlog.oldest_ts / 1e9)
+        return (
+            f"the read tables are behind the journal: they hold it up to id"
+            f" {backlog.projected_id} of {backlog.last_id}, the oldest commit they lack"
+            f" is {age:.0f} s old"
+        )
 
     async def trade(self, symbol: str, trade_id: int) -> TradeDetails | None:
         """A trade's price (ticks), quantity (lots), buyer, seller and ts (ns, to the
@@ -310,12 +385,13 @@ async def open_postgres_journal(
     max_size: int = 4,
     connect_timeout: float = 5.0,
     command_timeout: float = 30.0,
-    project_every: float = 0.1,
+    project_every: float | None = 0.1,
 ) -> AsyncIterator[PostgresJournal]:
     """Connect a pool to ``dsn``, apply pending migrations, and yield the journal.
 
     While it is open, the read tables follow the journal, at most
-    ``project_every`` seconds behind (``PostgresJournal.project``).
+    ``project_every`` seconds behind (``PostgresJournal.project``); with None
+    they are projected only when asked (``project``, ``read_tables``).
 
     Runs its own bridge unless given one. ``connect_timeout`` bounds each
     connection attempt and ``command_timeout`` each statement, so that a
@@ -330,16 +406,19 @@ async def open_postgres_journal(
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
         journal = PostgresJournal(the_bridge, pool)
-        journal._appended.set()  # whatever an earlier run left unprojected
         try:
+            await journal._take_backlog()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(journal._keep_projecting, project_every)
+                if project_every is not None:
+                    journal._appended.set()  # whatever an earlier run left unprojected
+                    nursery.start_soon(journal._keep_projecting, project_every)
                 yield journal
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True), suppress(BridgeClosed):
-                with suppress(TradingEngineError), trio.move_on_after(command_timeout):
-                    await journal.project()  # leave the read tables caught up
+                if project_every is not None:
+                    with suppress(TradingEngineError), trio.move_on_after(command_timeout):
+                        await journal.project()  # leave the read tables caught up
                 await the_bridge.call(_aio_close_pool, pool, connect_timeout)
 
 
@@ -770,7 +849,7 @@ async def _aio_trade_history(
 
 
 _TRADE: Final = """
-SELECT (t.price / i.tick_size)::bigint AS price, (t.quantity / i.lot_size)::bigint AS quantity,
+SELECT round(t.price / i.tick_size) AS price, round(t.quantity / i.lot_size) AS quantity,
        CASE WHEN t.aggressor = 'buy' THEN t.taker_user_id ELSE t.maker_user_id END AS buyer,
        CASE WHEN t.aggressor = 'buy' THEN t.maker_user_id ELSE t.taker_user_id END AS seller,
        (extract(epoch FROM t.executed_at) * 1000000)::bigint * 1000 AS ts
@@ -783,9 +862,10 @@ async def _aio_trade(pool: asyncpg.Pool, symbol: str, trade_id: int) -> TradeDet
     row = await pool.fetchrow(_TRADE, symbol, trade_id)
     if row is None:
         return None
+    # Ticks and lots as numeric: they are unbounded, as the engine's ints are.
     return TradeDetails(
-        price=row["price"], quantity=row["quantity"], buyer=row["buyer"], seller=row["seller"],
-        ts=row["ts"],
+        price=int(row["price"]), quantity=int(row["quantity"]), buyer=row["buyer"],
+        seller=row["seller"], ts=row["ts"],
     )  # fmt: skip
 
 
@@ -796,6 +876,29 @@ async def _aio_ping(pool: asyncpg.Pool) -> None:
 async def _aio_project(pool: asyncpg.Pool) -> int:
     last: int = await pool.fetchval("SELECT project_pending()")
     return last
+
+
+_BACKLOG: Final = """
+SELECT p.last_id AS projected,
+       (SELECT journal_position(id, last_seq - first_seq + 1) FROM journal_batches
+        ORDER BY id DESC LIMIT 1) AS last,
+       (SELECT (split_part(b.payloads, E'\\n', CASE WHEN b.id = p.last_id >> 24
+                                                    THEN (p.last_id & 16777215)::integer + 1
+                                                    ELSE 1 END)::json ->> 'ts')::bigint
+        FROM journal_batches b
+        WHERE b.id >= p.last_id >> 24
+          AND journal_position(b.id, b.last_seq - b.first_seq + 1) > p.last_id
+        ORDER BY b.id LIMIT 1) AS oldest
+FROM projection p
+"""
+"""The last id projected, the journal's last id, and the ts of the first event after the
+last projected one: in the row that holds the last projected event, or the first after it."""
+
+
+async def _aio_backlog(pool: asyncpg.Pool) -> tuple[int, int, int | None]:
+    row = await pool.fetchrow(_BACKLOG)
+    assert row is not None, "projection has its one row from 0002 on"
+    return row["projected"], row["last"] or 0, row["oldest"]
 
 
 async def _aio_read_tables(pool: asyncpg.Pool) -> dict[str, Any]:
