@@ -139,3 +139,9 @@ def test_quantize_ratio_rounds_half_even_to_the_quantum_as_quantize_does() -> No
 def test_quantize_ratio_is_exact_past_28_digits() -> None:
     value = quantize_ratio(Fraction(10**40 + 1, 3), Decimal("1E-10"))
     assert str(value) == "3333333333333333333333333333333333333333.6666666667"
+
+
+def test_amounts_far_past_any_one_trade_are_shown_to_the_last_unit() -> None:
+    """A notional of two maximal numbers is below 10^58 minor units; a balance may sum many."""
+    units = 10**90 + 1
+    assert format_units(units, 18) == "1" + "0" * 72 + "." + "0" * 17 + "1"

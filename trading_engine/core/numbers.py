@@ -26,9 +26,10 @@ __all__ = [
     "to_units",
 ]
 
-# Wide enough for any price times any quantity we accept, so that no
-# arithmetic here ever rounds.
-_EXACT = decimal.Context(prec=60, traps=[decimal.InvalidOperation, decimal.Inexact])
+# Wide enough for any price times any quantity we accept (below 10^40 in value, so
+# below 10^58 in minor units of 18 decimals) and for balances summing many of them,
+# so that no arithmetic here ever rounds.
+_EXACT = decimal.Context(prec=100, traps=[decimal.InvalidOperation, decimal.Inexact])
 MAX_WHOLE_DIGITS = 20
 """Digits before the point a number from outside may have: every value is below 10^20."""
 MAX_FRACTION_DIGITS = 18
