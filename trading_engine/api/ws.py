@@ -9,7 +9,10 @@ channel's snapshot; that of ``orders`` lists the user's open orders as REST
 shows them, with ``seqs``, per symbol the ``seq`` they are as of),
 ``{"type": "authenticated", ...}`` and ``{"type": "pong"}``; a heartbeat
 ``{"type": "heartbeat"}`` comes every few seconds; errors are
-``{"type": "error", "error": {"code": ..., "message": ...}}``.
+``{"type": "error", "error": {"code": ..., "message": ..., "field": ...}}``,
+and the connection stays open. A frame is read as a request body is
+(``schemas.load_json``: no nesting deeper than 8 levels, no text that is
+not Unicode).
 
 A subscriber that falls behind gets consecutive book deltas merged into one
 (``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
@@ -41,10 +44,11 @@ from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.frames import SocketWriter, socket_writer_for
-from trading_engine.api.schemas import render_order
+from trading_engine.api.schemas import load_json, render_order
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
+from trading_engine.errors import InvalidInput
 
 __all__ = ["register"]
 
@@ -58,8 +62,11 @@ CLOSE_WAIT_SECONDS = 1.0
 connection is cut."""
 
 
-def _error(code: str, message: str) -> str:
-    return json.dumps({"type": "error", "error": {"code": code, "message": message}})
+def _error(code: str, message: str, field: str | None = None, **extra: Any) -> str:
+    error: dict[str, Any] = {"code": code, "message": message, **extra}
+    if field is not None:
+        error["field"] = field
+    return json.dumps({"type": "error", "error": error})
 
 
 _SLOW_CONSUMER = _error("slow_consumer", "too far behind: resubscribe for a snapshot")
@@ -166,11 +173,9 @@ class _Connection:
 
     async def handle(self, raw: str | bytes) -> None:
         try:
-            message: Any = json.loads(raw)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            self.say(_error("invalid_input", "messages must be JSON objects"))
+            message = load_json(raw)
+        except InvalidInput as exc:
+            self.say(_error(exc.code, exc.message, exc.field))
             return
         op = message.get("op")
         if op == "ping":
@@ -180,11 +185,13 @@ class _Connection:
         elif op in ("subscribe", "unsubscribe"):
             await self._subscriptions(op, message.get("channels"))
         else:
-            self.say(_error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping"))
+            self.say(
+                _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping", "op")
+            )
 
     async def _auth(self, key: object) -> None:
-        if not isinstance(key, str):
-            self.say(_error("invalid_input", "api_key: is required"))
+        if not isinstance(key, str) or not key:
+            self.say(_error("invalid_input", "api_key: is required", "api_key"))
             return
         try:
             principal = await principal_for(self.engine, self.admin_key, key)
@@ -196,7 +203,7 @@ class _Connection:
 
     async def _subscriptions(self, op: str, wanted: object) -> None:
         if not isinstance(wanted, list) or not all(isinstance(c, str) for c in wanted):
-            self.say(_error("invalid_input", "channels: must be a list of channel names"))
+            self.say(_error("invalid_input", "must be a list of channel names", "channels"))
             return
         for channel in wanted:
             await self._subscription(op, channel)
