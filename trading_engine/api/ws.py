@@ -12,7 +12,9 @@ shows them, with ``seqs``, per symbol the ``seq`` they are as of),
 ``{"type": "error", "error": {"code": ..., "message": ..., "field": ...}}``,
 and the connection stays open. A frame is read as a request body is
 (``schemas.load_json``: no nesting deeper than 8 levels, no text that is
-not Unicode).
+not Unicode). A connection holds at most ``MAX_CHANNELS`` channels, and a subscribe or
+unsubscribe names at most as many: one ``too_many_channels`` error answers
+the names left out.
 
 A subscriber that falls behind gets consecutive book deltas merged into one
 (``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
@@ -29,7 +31,6 @@ once, straight to the socket where it can (``api/frames.py``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from typing import Any
@@ -60,6 +61,8 @@ STALL_SECONDS = 10.0
 CLOSE_WAIT_SECONDS = 1.0
 """How long a close (the server stopping, a client dropped) may take before the
 connection is cut."""
+MAX_CHANNELS = 200
+"""Channels a connection may hold, and a subscribe or unsubscribe may name."""
 
 
 def _error(code: str, message: str, field: str | None = None, **extra: Any) -> str:
@@ -130,13 +133,21 @@ class _Connection:
     """A close frame was sent."""
 
     def say(self, text: str) -> None:
-        """Queue ``text`` behind everything before it: answers before snapshots."""
-        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+        """Queue ``text`` behind everything before it: answers before snapshots.
+
+        A client more than ``OUTBOX`` messages behind is dropped as a slow consumer,
+        as the market-data actor drops it, rather than miss an answer unawares.
+        """
+        try:
             self.outbox.send_nowait(text)
+        except trio.WouldBlock:
+            self.outbox.close()
+        except trio.ClosedResourceError:
+            pass  # dropped already: the connection is ending
 
     async def deliver(self) -> None:
         await self.outbox.run(websocket.send)
-        # The market-data actor closed our outbox: we could not keep up.
+        # The outbox was closed, by the market-data actor or by ``say``: we could not keep up.
         self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
         await websocket.send(_SLOW_CONSUMER)
         await self._close(1008)
@@ -202,11 +213,23 @@ class _Connection:
         self.say(json.dumps({"type": "authenticated", "user_id": principal.user_id}))
 
     async def _subscriptions(self, op: str, wanted: object) -> None:
+        """Act on each channel named, in order, within ``MAX_CHANNELS``; one error for the rest."""
         if not isinstance(wanted, list) or not all(isinstance(c, str) for c in wanted):
             self.say(_error("invalid_input", "must be a list of channel names", "channels"))
             return
-        for channel in wanted:
-            await self._subscription(op, channel)
+        left_out = max(len(wanted) - MAX_CHANNELS, 0)
+        for channel in wanted[:MAX_CHANNELS]:
+            full = len(self.channels) >= MAX_CHANNELS
+            if op == "subscribe" and full and channel not in self.channels:
+                left_out += 1
+            else:
+                await self._subscription(op, channel)
+        if left_out:
+            message = (
+                f"channels: at most {MAX_CHANNELS} per connection and per message:"
+                f" {left_out} not {op}d"
+            )
+            self.say(_error("too_many_channels", message, "channels", limit=MAX_CHANNELS))
 
     async def _subscription(self, op: str, channel: str) -> None:
         engine, outbox, channels, user = self.engine, self.outbox, self.channels, self.user
