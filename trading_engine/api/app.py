@@ -48,12 +48,14 @@ class _Provider(OpenAPIProvider):
 def create_app(
     engine: Engine, admin_key: str, limiter: Limiter | None = None, drain: Drain | None = None
 ) -> QuartTrio:
-    """The app; ``limiter`` rate-limits every request but health checks (None: no limits);
+    """The app; ``limiter`` rate-limits every request but health checks, and every WebSocket
+    message (None: no limits);
     ``drain`` counts what is in flight and closes the feeds when the server stops."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
+    app.config["LIMITER"] = limiter  # the feed's messages take from the same buckets
     metrics = Metrics(engine)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)

@@ -12,7 +12,8 @@ shows them, with ``seqs``, per symbol the ``seq`` they are as of),
 ``{"type": "error", "error": {"code": ..., "message": ..., "field": ...}}``,
 and the connection stays open. A frame is read as a request body is
 (``schemas.load_json``: no nesting deeper than 8 levels, no text that is
-not Unicode). A connection holds at most ``MAX_CHANNELS`` channels, and a subscribe or
+not Unicode). Each message takes a rate-limit token (``api/ws_limits.py``).
+A connection holds at most ``MAX_CHANNELS`` channels, and a subscribe or
 unsubscribe names at most as many: one ``too_many_channels`` error answers
 the names left out.
 
@@ -32,7 +33,9 @@ once, straight to the socket where it can (``api/frames.py``).
 from __future__ import annotations
 
 import json
+import math
 import time
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -45,7 +48,9 @@ from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.frames import SocketWriter, socket_writer_for
+from trading_engine.api.limits import Limiter
 from trading_engine.api.schemas import load_json, render_order
+from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
@@ -73,6 +78,9 @@ def _error(code: str, message: str, field: str | None = None, **extra: Any) -> s
 
 
 _SLOW_CONSUMER = _error("slow_consumer", "too far behind: resubscribe for a snapshot")
+_FLOODING = _error(
+    "rate_limited", f"{FLOOD_REFUSALS} messages refused within {FLOOD_SECONDS:g} s: disconnected"
+)
 
 _SEND = "trading_engine.asgi_send"
 """The scope key under which the connection's ASGI ``send`` reaches the handler."""
@@ -90,6 +98,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     app.asgi_app = asgi_app  # type: ignore[method-assign]  # Quart's way to add ASGI middleware
     closing: trio.Event = app.config["CLOSING"]
+    limiter: Limiter | None = app.config.get("LIMITER")
 
     @app.websocket("/api/v1/trading/ws")
     async def feed() -> None:
@@ -97,9 +106,12 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         writer = socket_writer_for(websocket.scope.get(_SEND), stall=STALL_SECONDS)
         outbox = Subscriber(writer, OUTBOX)
         channels: set[str] = set()
+        limits = MessageLimits(limiter, websocket.remote_addr)
         try:
             async with trio.open_nursery() as nursery:
-                connection = _Connection(engine, admin_key, outbox, writer, nursery, channels)
+                connection = _Connection(
+                    engine, admin_key, outbox, writer, limits, nursery, channels
+                )
                 nursery.start_soon(connection.deliver)
                 nursery.start_soon(connection.heartbeat)
                 nursery.start_soon(connection.going_away, closing)
@@ -119,18 +131,21 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
 @attrs.define(eq=False)
 class _Connection:
-    """One client's connection: its outbox, its subscriptions and its user."""
+    """One client's connection: its outbox, its subscriptions, its user and its limits."""
 
     engine: Engine
     admin_key: str
     outbox: Subscriber
     writer: SocketWriter | None
+    limits: MessageLimits
     nursery: trio.Nursery
     """The connection's: cancelling it ends the connection."""
     channels: set[str]
     user: UserId | None = None
     closed: bool = False
     """A close frame was sent."""
+    farewell: tuple[str, int, str] = (_SLOW_CONSUMER, 1008, "")
+    """Once the outbox is closed: the last message, the close code and the reason."""
 
     def say(self, text: str) -> None:
         """Queue ``text`` behind everything before it: answers before snapshots.
@@ -145,12 +160,19 @@ class _Connection:
         except trio.ClosedResourceError:
             pass  # dropped already: the connection is ending
 
+    def send_away(self, farewell: str, code: int, reason: str) -> None:
+        """End the connection: what is queued goes out, then ``farewell`` and a close."""
+        self.farewell = (farewell, code, reason)
+        self.outbox.close()
+
     async def deliver(self) -> None:
         await self.outbox.run(websocket.send)
-        # The outbox was closed, by the market-data actor or by ``say``: we could not keep up.
+        # The outbox was closed: by the market-data actor (we could not keep up), by
+        # ``say`` (nor could our answers), or by ``send_away``.
         self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
-        await websocket.send(_SLOW_CONSUMER)
-        await self._close(1008)
+        farewell, code, reason = self.farewell
+        await websocket.send(farewell)
+        await self._close(code, reason)
 
     async def _close(self, code: int, reason: str = "") -> None:
         """Close the connection unless it was: Quart refuses a second close."""
@@ -183,6 +205,10 @@ class _Connection:
             self.say(json.dumps({"type": "heartbeat", "ts": format_seconds(time.time_ns())}))
 
     async def handle(self, raw: str | bytes) -> None:
+        wait = await self.limits.take()
+        if wait > 0:
+            self._refuse(wait)
+            return
         try:
             message = load_json(raw)
         except InvalidInput as exc:
@@ -200,15 +226,29 @@ class _Connection:
                 _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping", "op")
             )
 
+    def _refuse(self, wait: float) -> None:
+        """Answer a message its bucket had no token for; send a client that floods away."""
+        seconds = Decimal(math.ceil(wait * 1000)) / 1000
+        message = f"too many messages: retry in {seconds} s"
+        self.say(_error("rate_limited", message, retry_after=str(seconds)))
+        if self.limits.refused():
+            self.send_away(_FLOODING, 1008, "rate limited")
+
     async def _auth(self, key: object) -> None:
         if not isinstance(key, str) or not key:
             self.say(_error("invalid_input", "api_key: is required", "api_key"))
             return
+        wait = await self.limits.take_for_auth()
+        if wait > 0:
+            self._refuse(wait)
+            return
         try:
             principal = await principal_for(self.engine, self.admin_key, key)
         except ApiError as exc:
+            await self.limits.failed_auth()
             self.say(_error(exc.code, exc.message))
             return
+        self.limits.authenticated(principal.bucket)
         self.user = principal.user_id
         self.say(json.dumps({"type": "authenticated", "user_id": principal.user_id}))
 
