@@ -1,12 +1,17 @@
 """A WebSocket client on wsproto over a plain trio socket, for what trio-websocket can't do.
 
 It can offer permessage-deflate and shrink its socket's receive buffer (a
-client that reads slowly), and it reports pings and closes as they come.
+client that reads slowly), it reports pings and closes as they come, and it
+tells, without reading, whether the server ended or cut the connection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import socket as stdlib_socket
+import struct
+import termios
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +33,9 @@ from wsproto.extensions import PerMessageDeflate
 
 __all__ = ["RawClient", "raw_client"]
 
+_TCP_ESTABLISHED = 1
+"""``tcpi_state`` of an open connection (``include/net/tcp_states.h``)."""
+
 
 class RawClient:
     def __init__(self, sock: trio.socket.SocketType, ws: WSConnection) -> None:
@@ -36,6 +44,8 @@ class RawClient:
         self._events: deque[Event] = deque()
         self._text: list[str] = []
         self.deflate = False
+        self.answers_close = True
+        """Whether ``event`` answers the server's close frame, as a client should."""
 
     async def send(self, event: Event) -> None:
         await self._sock.send(self._ws.send(event))
@@ -54,12 +64,26 @@ class RawClient:
                         continue
                     event = TextMessage(data="".join(self._text))
                     self._text.clear()
-                elif isinstance(event, Ping | CloseConnection):
+                elif isinstance(event, Ping) or (
+                    isinstance(event, CloseConnection) and self.answers_close
+                ):
                     await self.send(event.response())
                 return event
             data = await self._sock.recv(65536)
             self._ws.receive_data(data or None)
             self._events.extend(self._ws.events())
+
+    def ended_by_server(self) -> bool:
+        """Whether the server closed (FIN) or reset (RST) the connection, read from the
+        kernel's view of the socket (Linux's ``TCP_INFO``) without reading a byte."""
+        info = self._sock.getsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_INFO, 1)
+        return info[0] != _TCP_ESTABLISHED
+
+    def unread(self) -> int:
+        """Bytes the socket has received that the client has not read (``FIONREAD``)."""
+        raw = fcntl.ioctl(self._sock.fileno(), termios.FIONREAD, struct.pack("i", 0))
+        count: int = struct.unpack("i", raw)[0]
+        return count
 
     async def end_of_stream(self) -> None:
         """Wait for the server to close the TCP connection, discarding what comes before."""
@@ -98,4 +122,5 @@ async def raw_client(
         client.deflate = any(isinstance(e, PerMessageDeflate) for e in accepted.extensions)
         yield client
         if ws.state.name == "OPEN":
-            await client.send(CloseConnection(code=1000))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # cut by the server
+                await client.send(CloseConnection(code=1000))

@@ -56,7 +56,7 @@ def make_app(script: Script) -> Any:
             return
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
-        writer = socket_writer_for(send)
+        writer = socket_writer_for(send, stall=30.0)
         script.writer = writer is not None
         assert writer is not None
         assert (await receive())["text"] == "go"

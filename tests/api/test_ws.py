@@ -14,11 +14,16 @@ import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 from wsproto.events import CloseConnection, TextMessage
 
-from tests.api.conftest import ADMIN, Server
+from tests.api.conftest import ADMIN, Server, serve
 from tests.api.rawws import raw_client
+from trading_engine.actors.engine import Engine
+from trading_engine.actors.messages import OrderRequest, OrderResult
 from trading_engine.api import ws as ws_feed
 from trading_engine.api.app import create_app
 from trading_engine.api.feed import Flusher
+from trading_engine.core.enums import OrderType, Side
+from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.numbers import to_units
 
 ALICE, BOB = "demo_alice", "demo_bob"
 
@@ -328,6 +333,127 @@ async def test_a_subscriber_that_stops_reading_is_dropped_as_a_slow_consumer(
     assert event.code == 1008
     assert texts[-1]["error"]["code"] == "slow_consumer"
     assert 20 <= sum(m["type"] == "snapshot" for m in texts) < 100
+
+
+async def _churn(engine: Engine, stop: trio.Event) -> None:
+    """Book updates as fast as the engine makes them: bob's sells placed and cancelled."""
+    btc = engine.instruments()[Symbol("BTC_AIT")]
+    quantity = to_units(Decimal("0.001"), btc.lot_size, field="quantity")
+
+    async def one(i: int) -> None:
+        price = to_units(Decimal(30000 + i % 500), btc.tick_size, field="price")
+        placed = await engine.submit(
+            OrderRequest(UserId(BOB), btc.symbol, Side.SELL, OrderType.LIMIT, quantity, price)
+        )
+        assert isinstance(placed, OrderResult)
+        await engine.cancel(placed.order.order_id, UserId(BOB))
+
+    i = 0
+    while not stop.is_set():
+        async with trio.open_nursery() as nursery:
+            for _ in range(50):
+                nursery.start_soon(one, i)
+                i += 1
+
+
+async def _follow(ws: WebSocketConnection, state: dict[str, Any]) -> None:
+    """Keep ``state`` (``seq`` and ``book``) as the deltas on ``ws`` say, checking the chain."""
+    while True:
+        delta = await receive(ws, "delta")
+        assert delta["prev_seq"] == state["seq"], "a gap in the book stream"
+        state["seq"] = delta["seq"]
+        _apply(state["book"], delta)
+
+
+async def test_a_client_that_never_reads_is_cut_once_its_socket_takes_nothing_for_a_while(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscribed, then neither reading nor sending while the book changes fast: its
+    socket's buffers fill, and once a write has got no byte into it for STALL_SECONDS the
+    connection is cut (reset). A client that reads follows every delta meanwhile, and the
+    engine takes orders as before."""
+    monkeypatch.setattr(ws_feed, "STALL_SECONDS", 1.0)
+    url = _ws_url(server)
+    subscribe = json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT", "ticker.BTC_AIT"]})
+    stop = trio.Event()
+    async with (
+        raw_client(url, receive_buffer=4096) as idle,
+        open_websocket_url(url) as follower,
+        server.client(server.keys[BOB]) as bob,
+        trio.open_nursery() as nursery,
+    ):
+        await idle.send_text(subscribe)
+        await follower.send_message(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+        assert (await receive(follower))["type"] == "subscribed"
+        snapshot = await receive(follower)
+        state = {"seq": snapshot["seq"], "book": {"bids": {}, "asks": {}}}
+        nursery.start_soon(_follow, follower, state)
+        nursery.start_soon(_churn, server.engine, stop)
+        with trio.fail_after(60):
+            while not idle.ended_by_server():
+                await trio.sleep(0.01)
+        stop.set()
+        await place(bob, "sell", "0.1", "29000")
+        rest = (await bob.get("/orderbook/BTC_AIT")).json()
+        with trio.fail_after(10):
+            while state["seq"] != rest["seq"]:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert state["book"] == {"bids": dict(rest["bids"]), "asks": dict(rest["asks"])}
+    assert await server.engine.subscribers() == 0
+
+
+async def test_a_dropped_client_that_does_not_answer_the_close_is_cut(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It reads, slow_consumer and the close frame (1008) included, but never answers the
+    close: CLOSE_WAIT_SECONDS later the connection is cut."""
+    monkeypatch.setattr(ws_feed, "OUTBOX", 20)
+    async with server.client(server.keys[BOB]) as bob, trio.open_nursery() as nursery:
+        for i in range(60):
+            nursery.start_soon(place, bob, "sell", "0.1", str(30000 + i))
+    async with raw_client(_ws_url(server), receive_buffer=4096) as ws:
+        ws.answers_close = False
+        for _ in range(100):
+            for op in ("subscribe", "unsubscribe"):
+                await ws.send_text(json.dumps({"op": op, "channels": ["book.BTC_AIT"]}))
+        with trio.fail_after(10):
+            while not isinstance(event := await ws.event(), CloseConnection):
+                pass
+            since = trio.current_time()
+            while not ws.ended_by_server():
+                await trio.sleep(0.01)
+        took = trio.current_time() - since
+    assert event.code == 1008
+    assert took < ws_feed.CLOSE_WAIT_SECONDS + 1.0
+
+
+async def test_a_stopping_server_cuts_a_client_that_never_reads(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close (1001, going away) does not get through to it: the connection is cut
+    CLOSE_WAIT_SECONDS later, rather than hold the server's stop up."""
+    monkeypatch.setattr(ws_feed, "OUTBOX", 10**9)
+    monkeypatch.setattr(ws_feed, "STALL_SECONDS", 3600.0)  # only the close's wait
+    app = create_app(server.engine, ADMIN)
+    stop_server, stop_churn = trio.Event(), trio.Event()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            url = (await serve(nursery, app, stop_server)).replace("http", "ws", 1)
+            async with raw_client(url + "/api/v1/trading/ws", receive_buffer=4096) as idle:
+                await idle.send_text(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+                nursery.start_soon(_churn, server.engine, stop_churn)
+                unread = -1
+                while unread != (unread := idle.unread()):  # its receive window is full
+                    await trio.sleep(0.5)
+                app.config["CLOSING"].set()
+                since = trio.current_time()
+                while not idle.ended_by_server():
+                    await trio.sleep(0.01)
+                took = trio.current_time() - since
+            stop_churn.set()
+            stop_server.set()
+    assert took < ws_feed.CLOSE_WAIT_SECONDS + 1.0
 
 
 async def test_off_hypercorn_the_feed_sends_message_by_message(server: Server) -> None:

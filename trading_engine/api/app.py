@@ -53,13 +53,15 @@ def create_app(
     drain: Drain | None = None,
     read_tables: ReadTables | None = None,
 ) -> QuartTrio:
-    """The app; ``limiter`` rate-limits every request but health checks (None: no limits);
-    ``drain`` counts what is in flight and closes the feeds when the server stops;
-    ``read_tables`` answer history (None: history is 503 ``history_unavailable``)."""
+    """The app; ``limiter`` rate-limits every request but health checks, and every WebSocket
+    message (None: no limits); ``drain`` counts what is in flight and closes the feeds when
+    the server stops; ``read_tables`` answer history (None: history is 503
+    ``history_unavailable``)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
+    app.config["LIMITER"] = limiter  # the feed's messages take from the same buckets
     metrics = Metrics(engine, read_tables)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)

@@ -31,6 +31,12 @@ plain TCP served by Hypercorn's trio worker, the same bytes Hypercorn's
   context on either side only sees compressed messages, so Hypercorn may
   still send its own compressed ones on the same connection.
 
+A client that reads nothing leaves a write waiting for good: the socket's
+buffers fill and it takes no more. A write that gets no byte into the
+socket for ``stall`` seconds, or waits that long for the send lock (held by
+a write of Hypercorn's that is as stuck), gives up and cuts the connection
+(``abort``): no close frame could get through.
+
 ``socket_writer_for`` answers None for any other server or transport (TLS,
 HTTP/2) or a Hypercorn whose internals moved; the caller then sends each
 message the ordinary ASGI way.
@@ -38,7 +44,9 @@ message the ordinary ASGI way.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket as stdlib_socket
 import struct
 from collections.abc import Sequence
 
@@ -73,17 +81,23 @@ def text_frames(texts: Sequence[str]) -> bytes:
 class SocketWriter:
     """Writes frames to one Hypercorn WebSocket connection's socket (see the module's docstring)."""
 
-    def __init__(self, stream: WSStream, socket: trio.socket.SocketType, lock: trio.Semaphore):
+    def __init__(
+        self, stream: WSStream, socket: trio.socket.SocketType, lock: trio.Semaphore, stall: float
+    ):
         self._stream = stream
         self._socket = socket
         self._lock = lock
+        self._stall = stall
+        self.aborted = False
+        """The connection was cut (``abort``)."""
 
     @property
     def open(self) -> bool:
-        """Whether frames may still be sent: accepted, and no close sent or received."""
+        """Whether frames may still be sent: accepted, not cut, and no close sent or received."""
         stream = self._stream
         return (
-            not stream.closed
+            not self.aborted
+            and not stream.closed
             and stream.state is ASGIWebsocketState.CONNECTED
             and stream.connection.state is ConnectionState.OPEN
             and self._socket.fileno() != -1
@@ -122,20 +136,51 @@ class SocketWriter:
         self._lock.release()
 
     async def write(self, data: bytes) -> None:
-        """Write ``data``, waiting for the send lock and for the socket as needed."""
-        async with self._lock:
+        """Write ``data``, waiting for the send lock and for the socket as needed.
+
+        Cuts the connection (``abort``) if the lock is not free within the stall time.
+        """
+        with trio.move_on_after(self._stall) as waiting:
+            await self._lock.acquire()
+        if waiting.cancelled_caught:
+            self.abort()
+            return
+        try:
             if self.open:
                 await self._send_all(data)
+        finally:
+            self._lock.release()
+
+    def abort(self) -> None:
+        """Cut the connection: for a client that takes nothing, so that no close can reach it.
+
+        Both directions are shut down at once: Hypercorn's reader sees the end of
+        the stream and ends the connection, and every write fails at once (the
+        waiting frames are given up). With ``SO_LINGER`` zero, closing the socket
+        then resets the connection (RST) and drops what the socket still holds,
+        rather than keep trying to deliver it to a client that does not read.
+        """
+        self.aborted = True
+        with contextlib.suppress(OSError):  # already closed
+            linger = struct.pack("ii", 1, 0)
+            self._socket.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_LINGER, linger)
+            self._socket.shutdown(stdlib_socket.SHUT_RDWR)
 
     async def _send_all(self, data: bytes) -> None:
         # Shielded, as Hypercorn shields its own sends, and carried on after a close
-        # frame came in: a frame cut short would corrupt everything after it.
+        # frame came in: a frame cut short would corrupt everything after it. Only a
+        # socket that takes nothing for the stall time ends it early, by cutting the
+        # connection.
         with trio.CancelScope(shield=True):
             while data := data[self._send(data) :]:
-                try:
-                    await trio.lowlevel.wait_writable(self._socket)
-                except trio.ClosedResourceError:
-                    return  # Hypercorn closed the socket meanwhile
+                with trio.move_on_after(self._stall) as waiting:
+                    try:
+                        await trio.lowlevel.wait_writable(self._socket)
+                    except trio.ClosedResourceError:
+                        return  # Hypercorn closed the socket meanwhile
+                if waiting.cancelled_caught:
+                    self.abort()
+                    return
 
     def _send(self, data: bytes) -> int:
         """Bytes the socket took now; all of ``data`` if the connection is gone."""
@@ -153,12 +198,13 @@ class SocketWriter:
             return len(data)
 
 
-def socket_writer_for(send: object) -> SocketWriter | None:
+def socket_writer_for(send: object, *, stall: float) -> SocketWriter | None:
     """A writer for the connection behind an ASGI ``send``, or None if it does not qualify.
 
     Call it once the WebSocket is accepted. It qualifies when ``send`` is a
     Hypercorn ``WSStream``'s, over ``H11Protocol`` and Hypercorn's trio
     ``TCPServer`` on a plain ``trio.SocketStream``, whose send lock is free.
+    A write that gets nowhere for ``stall`` seconds cuts the connection.
     """
     stream = getattr(send, "__self__", None)
     if not isinstance(stream, WSStream) or not hasattr(stream, "connection"):
@@ -180,4 +226,4 @@ def socket_writer_for(send: object) -> SocketWriter | None:
         server.send_lock = lock  # type: ignore[assignment]  # the same `async with`, no owner
     if not isinstance(lock, trio.Semaphore):
         return None
-    return SocketWriter(stream, transport.socket, lock)
+    return SocketWriter(stream, transport.socket, lock, stall)

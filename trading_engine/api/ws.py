@@ -9,22 +9,36 @@ channel's snapshot; that of ``orders`` lists the user's open orders as REST
 shows them, with ``seqs``, per symbol the ``seq`` they are as of),
 ``{"type": "authenticated", ...}`` and ``{"type": "pong"}``; a heartbeat
 ``{"type": "heartbeat"}`` comes every few seconds; errors are
-``{"type": "error", "error": {"code": ..., "message": ...}}``. A subscriber
-that falls behind gets consecutive book deltas merged into one
+``{"type": "error", "error": {"code": ..., "message": ..., "field": ...}}``,
+and the connection stays open. A frame is read as a request body is
+(``schemas.load_json``: no nesting deeper than 8 levels, no text that is
+not Unicode). Each message takes a rate-limit token (``api/ws_limits.py``).
+A connection holds at most ``MAX_CHANNELS`` channels, and a subscribe or
+unsubscribe names at most as many: one ``too_many_channels`` error answers
+the names left out.
+
+A subscriber that falls behind gets consecutive book deltas merged into one
 (``api/conflate.py``: the ``prev_seq`` chain stays unbroken); one that still
-can't keep up is disconnected with ``slow_consumer`` (close code 1008). When the
-server stops, every connection is closed with 1001 (going away).
+can't keep up, ``OUTBOX`` messages behind, is disconnected with
+``slow_consumer`` (close code 1008). A client that reads nothing at all
+stops taking bytes once its socket's buffers are full: a write that gets no
+byte in for ``STALL_SECONDS`` cuts the connection (``api/frames.py``), and
+so does a close not done within ``CLOSE_WAIT_SECONDS`` (the client does
+not answer it). When the server stops, every connection is closed with 1001
+(going away).
 Delivery (``api/feed.py``) writes every connection's waiting messages at
 once, straight to the socket where it can (``api/frames.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 import time
+from decimal import Decimal
 from typing import Any
 
+import attrs
 import trio
 from quart import Quart, websocket
 
@@ -33,24 +47,40 @@ from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
-from trading_engine.api.frames import socket_writer_for
-from trading_engine.api.schemas import render_order
+from trading_engine.api.frames import SocketWriter, socket_writer_for
+from trading_engine.api.limits import Limiter
+from trading_engine.api.schemas import load_json, render_order
+from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
+from trading_engine.errors import InvalidInput
 
 __all__ = ["register"]
 
 HEARTBEAT_SECONDS = 5.0
 OUTBOX = 1000
 """Messages a subscriber may fall behind by before it is disconnected."""
+STALL_SECONDS = 10.0
+"""How long a write may get no byte into the socket before the connection is cut."""
 CLOSE_WAIT_SECONDS = 1.0
-"""How long a stopping server waits for a client to answer its close frame."""
+"""How long a close (the server stopping, a client dropped) may take before the
+connection is cut."""
+MAX_CHANNELS = 200
+"""Channels a connection may hold, and a subscribe or unsubscribe may name."""
 
 
-def _error(code: str, message: str) -> str:
-    return json.dumps({"type": "error", "error": {"code": code, "message": message}})
+def _error(code: str, message: str, field: str | None = None, **extra: Any) -> str:
+    error: dict[str, Any] = {"code": code, "message": message, **extra}
+    if field is not None:
+        error["field"] = field
+    return json.dumps({"type": "error", "error": error})
 
+
+_SLOW_CONSUMER = _error("slow_consumer", "too far behind: resubscribe for a snapshot")
+_FLOODING = _error(
+    "rate_limited", f"{FLOOD_REFUSALS} messages refused within {FLOOD_SECONDS:g} s: disconnected"
+)
 
 _SEND = "trading_engine.asgi_send"
 """The scope key under which the connection's ASGI ``send`` reaches the handler."""
@@ -68,26 +98,30 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     app.asgi_app = asgi_app  # type: ignore[method-assign]  # Quart's way to add ASGI middleware
     closing: trio.Event = app.config["CLOSING"]
+    limiter: Limiter | None = app.config.get("LIMITER")
 
     @app.websocket("/api/v1/trading/ws")
     async def feed() -> None:
         await websocket.accept()
-        outbox = Subscriber(socket_writer_for(websocket.scope.get(_SEND)), OUTBOX)
+        writer = socket_writer_for(websocket.scope.get(_SEND), stall=STALL_SECONDS)
+        outbox = Subscriber(writer, OUTBOX)
         channels: set[str] = set()
-        user: list[UserId | None] = [None]
-        closed = [False]
+        limits = MessageLimits(limiter, websocket.remote_addr)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_deliver, outbox, closed)
-                nursery.start_soon(_heartbeat, outbox)
-                nursery.start_soon(_going_away, closing, closed, nursery.cancel_scope)
+                connection = _Connection(
+                    engine, admin_key, outbox, writer, limits, nursery, channels
+                )
+                nursery.start_soon(connection.deliver)
+                nursery.start_soon(connection.heartbeat)
+                nursery.start_soon(connection.going_away, closing)
                 while True:
                     raw = await websocket.receive()
                     # Once dropped, what the client still sends is read and ignored until it
                     # closes. Unread, it would fill Quart-Trio's queue, then Hypercorn's, whose
                     # reader would then block for good and never see the client go.
                     if not outbox.closed:
-                        await _handle(engine, admin_key, raw, outbox, channels, user)
+                        await connection.handle(raw)
         finally:
             outbox.close()
             with trio.CancelScope(shield=True):
@@ -95,85 +129,175 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
                     await engine.unsubscribe(channel, outbox)
 
 
-async def _deliver(outbox: Subscriber, closed: list[bool]) -> None:
-    await outbox.run(websocket.send)
-    # The market-data actor closed our outbox: we could not keep up.
-    await websocket.send(_error("slow_consumer", "too far behind: resubscribe for a snapshot"))
-    await _close(closed, 1008)
+@attrs.define(eq=False)
+class _Connection:
+    """One client's connection: its outbox, its subscriptions, its user and its limits."""
 
+    engine: Engine
+    admin_key: str
+    outbox: Subscriber
+    writer: SocketWriter | None
+    limits: MessageLimits
+    nursery: trio.Nursery
+    """The connection's: cancelling it ends the connection."""
+    channels: set[str]
+    user: UserId | None = None
+    closed: bool = False
+    """A close frame was sent."""
+    farewell: tuple[str, int, str] = (_SLOW_CONSUMER, 1008, "")
+    """Once the outbox is closed: the last message, the close code and the reason."""
 
-async def _close(closed: list[bool], code: int, reason: str = "") -> None:
-    """Close the connection unless it was: Quart refuses a second close."""
-    if not closed[0]:
-        closed[0] = True
-        await websocket.close(code, reason)
+    def say(self, text: str) -> None:
+        """Queue ``text`` behind everything before it: answers before snapshots.
 
+        A client more than ``OUTBOX`` messages behind is dropped as a slow consumer,
+        as the market-data actor drops it, rather than miss an answer unawares.
+        """
+        try:
+            self.outbox.send_nowait(text)
+        except trio.WouldBlock:
+            self.outbox.close()
+        except trio.ClosedResourceError:
+            pass  # dropped already: the connection is ending
 
-async def _going_away(
-    closing: trio.Event, closed: list[bool], connection: trio.CancelScope
-) -> None:
-    """When the server stops: close (1001) and end the connection, rather than be cut.
+    def send_away(self, farewell: str, code: int, reason: str) -> None:
+        """End the connection: what is queued goes out, then ``farewell`` and a close."""
+        self.farewell = (farewell, code, reason)
+        self.outbox.close()
 
-    The client's answering close ends the connection (Quart-Trio then cancels this
-    handler); one that does not answer is left after ``CLOSE_WAIT_SECONDS``.
-    """
-    await closing.wait()
-    await _close(closed, 1001, "the server is shutting down")
-    await trio.sleep(CLOSE_WAIT_SECONDS)
-    connection.cancel()
+    async def deliver(self) -> None:
+        await self.outbox.run(websocket.send)
+        # The outbox was closed: by the market-data actor (we could not keep up), by
+        # ``say`` (nor could our answers), or by ``send_away``.
+        self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
+        farewell, code, reason = self.farewell
+        await websocket.send(farewell)
+        await self._close(code, reason)
 
+    async def _close(self, code: int, reason: str = "") -> None:
+        """Close the connection unless it was: Quart refuses a second close."""
+        if not self.closed:
+            self.closed = True
+            await websocket.close(code, reason)
 
-async def _heartbeat(outbox: Subscriber) -> None:
-    while True:
-        await trio.sleep(HEARTBEAT_SECONDS)
-        _say(outbox, json.dumps({"type": "heartbeat", "ts": format_seconds(time.time_ns())}))
+    async def _cut_after(self, seconds: float) -> None:
+        """Give a close ``seconds`` to complete; then cut the connection and end it.
 
+        The client's answering close ends the connection (Quart-Trio then cancels
+        this handler) before that. One that does not answer is cut, as is one that
+        reads nothing, whose socket would not even take the close frame.
+        """
+        await trio.sleep(seconds)
+        if self.writer is not None:
+            self.writer.abort()
+        self.nursery.cancel_scope.cancel()
 
-def _say(outbox: Subscriber, text: str) -> None:
-    """Everything goes out through the one outbox, in order: answers before snapshots."""
-    with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-        outbox.send_nowait(text)
+    async def going_away(self, closing: trio.Event) -> None:
+        """When the server stops: close (1001) and end the connection; cut it if the close
+        is not done within ``CLOSE_WAIT_SECONDS``."""
+        await closing.wait()
+        self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
+        await self._close(1001, "the server is shutting down")
 
+    async def heartbeat(self) -> None:
+        while True:
+            await trio.sleep(HEARTBEAT_SECONDS)
+            self.say(json.dumps({"type": "heartbeat", "ts": format_seconds(time.time_ns())}))
 
-async def _handle(
-    engine: Engine,
-    admin_key: str,
-    raw: str | bytes,
-    outbox: Subscriber,
-    channels: set[str],
-    user: list[UserId | None],
-) -> None:
-    try:
-        message: Any = json.loads(raw)
-    except ValueError:
-        message = None
-    if not isinstance(message, dict):
-        _say(outbox, _error("invalid_input", "messages must be JSON objects"))
-        return
-    op = message.get("op")
-    if op == "ping":
-        _say(outbox, json.dumps({"type": "pong", "ts": format_seconds(time.time_ns())}))
-    elif op == "auth":
-        key = message.get("api_key")
-        if not isinstance(key, str):
-            _say(outbox, _error("invalid_input", "api_key: is required"))
+    async def handle(self, raw: str | bytes) -> None:
+        wait = await self.limits.take()
+        if wait > 0:
+            self._refuse(wait)
             return
         try:
-            principal = await principal_for(engine, admin_key, key)
+            message = load_json(raw)
+        except InvalidInput as exc:
+            self.say(_error(exc.code, exc.message, exc.field))
+            return
+        op = message.get("op")
+        if op == "ping":
+            self.say(json.dumps({"type": "pong", "ts": format_seconds(time.time_ns())}))
+        elif op == "auth":
+            await self._auth(message.get("api_key"))
+        elif op in ("subscribe", "unsubscribe"):
+            await self._subscriptions(op, message.get("channels"))
+        else:
+            self.say(
+                _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping", "op")
+            )
+
+    def _refuse(self, wait: float) -> None:
+        """Answer a message its bucket had no token for; send a client that floods away."""
+        seconds = Decimal(math.ceil(wait * 1000)) / 1000
+        message = f"too many messages: retry in {seconds} s"
+        self.say(_error("rate_limited", message, retry_after=str(seconds)))
+        if self.limits.refused():
+            self.send_away(_FLOODING, 1008, "rate limited")
+
+    async def _auth(self, key: object) -> None:
+        if not isinstance(key, str) or not key:
+            self.say(_error("invalid_input", "api_key: is required", "api_key"))
+            return
+        wait = await self.limits.take_for_auth()
+        if wait > 0:
+            self._refuse(wait)
+            return
+        try:
+            principal = await principal_for(self.engine, self.admin_key, key)
         except ApiError as exc:
-            _say(outbox, _error(exc.code, exc.message))
+            await self.limits.failed_auth()
+            self.say(_error(exc.code, exc.message))
             return
-        user[0] = principal.user_id
-        _say(outbox, json.dumps({"type": "authenticated", "user_id": principal.user_id}))
-    elif op in ("subscribe", "unsubscribe"):
-        wanted = message.get("channels")
+        self.limits.authenticated(principal.bucket)
+        self.user = principal.user_id
+        self.say(json.dumps({"type": "authenticated", "user_id": principal.user_id}))
+
+    async def _subscriptions(self, op: str, wanted: object) -> None:
+        """Act on each channel named, in order, within ``MAX_CHANNELS``; one error for the rest."""
         if not isinstance(wanted, list) or not all(isinstance(c, str) for c in wanted):
-            _say(outbox, _error("invalid_input", "channels: must be a list of channel names"))
+            self.say(_error("invalid_input", "must be a list of channel names", "channels"))
             return
-        for channel in wanted:
-            await _subscription(engine, op, channel, outbox, channels, user[0])
-    else:
-        _say(outbox, _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping"))
+        left_out = max(len(wanted) - MAX_CHANNELS, 0)
+        for channel in wanted[:MAX_CHANNELS]:
+            full = len(self.channels) >= MAX_CHANNELS
+            if op == "subscribe" and full and channel not in self.channels:
+                left_out += 1
+            else:
+                await self._subscription(op, channel)
+        if left_out:
+            message = (
+                f"channels: at most {MAX_CHANNELS} per connection and per message:"
+                f" {left_out} not {op}d"
+            )
+            self.say(_error("too_many_channels", message, "channels", limit=MAX_CHANNELS))
+
+    async def _subscription(self, op: str, channel: str) -> None:
+        engine, outbox, channels, user = self.engine, self.outbox, self.channels, self.user
+        if op == "unsubscribe":
+            if channel in channels:
+                channels.discard(channel)
+                await engine.unsubscribe(channel, outbox)
+            self.say(json.dumps({"type": "unsubscribed", "channel": channel}))
+            return
+        if channel in channels:
+            self.say(json.dumps({"type": "subscribed", "channel": channel}))
+            return
+        if channel == "orders" and user is None:
+            self.say(_error("unauthenticated", "authenticate before subscribing to orders"))
+            return
+        if channel != "orders" and not _known(engine, channel):
+            self.say(_error("unknown_channel", f"no channel {channel!r}"))
+            return
+        # The answer is queued before the subscription's snapshot, which follows it.
+        self.say(json.dumps({"type": "subscribed", "channel": channel}))
+        if channel == "orders" and user is not None:
+            result = await _subscribe_orders(engine, outbox, user)
+        else:
+            result = await engine.subscribe(channel, outbox, user)
+        if isinstance(result, Refused):
+            self.say(_error(result.code, result.message))
+        else:
+            channels.add(channel)
 
 
 def _known(engine: Engine, channel: str) -> bool:
@@ -185,41 +309,6 @@ def _known(engine: Engine, channel: str) -> bool:
     if kind == "candles":
         return interval in INTERVALS
     return kind in ("book", "trades", "ticker") and not interval
-
-
-async def _subscription(
-    engine: Engine,
-    op: str,
-    channel: str,
-    outbox: Subscriber,
-    channels: set[str],
-    user: UserId | None,
-) -> None:
-    if op == "unsubscribe":
-        if channel in channels:
-            channels.discard(channel)
-            await engine.unsubscribe(channel, outbox)
-        _say(outbox, json.dumps({"type": "unsubscribed", "channel": channel}))
-        return
-    if channel in channels:
-        _say(outbox, json.dumps({"type": "subscribed", "channel": channel}))
-        return
-    if channel == "orders" and user is None:
-        _say(outbox, _error("unauthenticated", "authenticate before subscribing to orders"))
-        return
-    if channel != "orders" and not _known(engine, channel):
-        _say(outbox, _error("unknown_channel", f"no channel {channel!r}"))
-        return
-    # The answer is queued before the subscription's snapshot, which follows it.
-    _say(outbox, json.dumps({"type": "subscribed", "channel": channel}))
-    if channel == "orders" and user is not None:
-        result = await _subscribe_orders(engine, outbox, user)
-    else:
-        result = await engine.subscribe(channel, outbox, user)
-    if isinstance(result, Refused):
-        _say(outbox, _error(result.code, result.message))
-    else:
-        channels.add(channel)
 
 
 async def _subscribe_orders(engine: Engine, outbox: Subscriber, user: UserId) -> Refused | None:
