@@ -15,6 +15,7 @@ import contextlib
 import time
 from typing import Any, NamedTuple
 
+import attrs
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -343,3 +344,25 @@ async def test_a_self_trade_decrement_frees_the_hold_of_the_lots_it_removes() ->
         live = await live_balances(engine)
         assert live[ALICE]["AIT"][1] == buy_hold(BTC, 60, BTC_MID)
     await assert_rebuilt_alike(journal, live)
+
+
+async def test_an_amend_that_meets_a_halted_symbol_gives_back_the_hold_it_raised() -> None:
+    """The symbol crashes and halts (one crash is too many here) while an amend that
+    raises alice's hold is on its way: the halted symbol refuses it, and her hold goes
+    back to what the order needs, as a restart rebuilds it."""
+    journal = CommitLog()
+    config = attrs.evolve(CONFIG, max_restarts=1)
+    async with open_market(journal, config) as engine:
+        resting = await place(engine, buy(ALICE, 100, BTC_MID))
+        before = await live_balances(engine)
+        with trio.fail_after(5):
+            await engine._inject_crash(BTC.symbol)
+            amended = await engine.amend(resting.order.order_id, ALICE, quantity=300)
+        assert isinstance(amended, Refused)
+        assert amended.code == "symbol_halted"
+        assert BTC.symbol in engine.halted()
+        live = await live_balances(engine)
+        assert live == before
+        assert live[ALICE]["AIT"][1] == buy_hold(BTC, 100, BTC_MID)
+    async with open_engine(config, journal) as engine:
+        assert await live_balances(engine) == live
