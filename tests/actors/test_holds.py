@@ -6,7 +6,7 @@ Live, some of that happens before the journal has the matching event (a
 submit or an amend is held first), and an amend the matcher refuses leaves no
 event at all; recovery rebuilds the holds from the journal alone, on top of a
 snapshot taken at any commit. The two must agree, and both must equal what
-the open orders need.
+the open orders need (``core.holds``, the risk actor's ``check``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from typing import Any, NamedTuple
 
 import attrs
+import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,8 +48,9 @@ from trading_engine.actors.messages import (
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.events import Journaled
+from trading_engine.core.holds import HoldMismatch
 from trading_engine.core.ids import OrderId, Symbol, UserId
-from trading_engine.errors import InvalidInput
+from trading_engine.errors import InvalidInput, InvariantViolation
 from trading_engine.storage.journal import InMemoryJournal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
@@ -366,3 +368,39 @@ async def test_an_amend_that_meets_a_halted_symbol_gives_back_the_hold_it_raised
         assert live[ALICE]["AIT"][1] == buy_hold(BTC, 100, BTC_MID)
     async with open_engine(config, journal) as engine:
         assert await live_balances(engine) == live
+
+
+# ---------------------------------------------------------------- the check itself
+
+
+async def test_the_check_names_each_user_and_asset_whose_held_is_not_what_orders_need() -> None:
+    """Holds set wrong behind the bookkeeping's back (it still adds up): a spot hold 25
+    units too large, and a margin order's margin 1,000 too small. The check lists both,
+    with what the orders need and what is held."""
+    journal = InMemoryJournal()
+    async with open_market(journal, CONFIG, FUNDING) as engine:
+        with trio.fail_after(5):
+            assert await engine.add_symbol(PERP) is None
+        spot = await place(engine, buy(ALICE, 100, BTC_MID))
+        margin = await place(engine, buy(BOB, 10, BTC_MID, PERP.symbol))
+    risk = (await build_actors(CONFIG, journal)).risk
+    assert risk.query_check()
+    assert risk.hold_mismatches() == []
+    needed = buy_hold(BTC, 100, BTC_MID)
+    assert risk.accounts.adjust_hold(spot.order.order_id, needed + 25)
+    order_margin = 10 * (BTC_MID * 100 // 10 + BTC_MID * 100 * 10 // 10_000)
+    _, held = risk.accounts.balance(BOB, "USD")
+    assert held == order_margin
+    risk.margin.set_order(margin.order.order_id, BOB, "USD", order_margin - 1_000)
+    risk.accounts.set_margin_requirement(BOB, "USD", order_margin - 1_000)
+    risk.accounts.check()
+    assert risk.hold_mismatches() == [
+        HoldMismatch(ALICE, "AIT", needed, needed + 25),
+        HoldMismatch(BOB, "USD", order_margin, order_margin - 1_000),
+    ]
+    with pytest.raises(InvariantViolation) as raised:
+        risk.query_check()
+    assert f"alice AIT: held {needed + 25}, its open orders need {needed}" in str(raised.value)
+    assert f"bob USD: held {order_margin - 1_000}, its open orders need {order_margin}" in str(
+        raised.value
+    )
