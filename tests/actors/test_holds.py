@@ -133,6 +133,8 @@ class Limit(NamedTuple):
     tif: TimeInForce
     post_only: bool
     stp: StpMode
+    reduce_only: bool
+    """In the margin symbol only (spot refuses it)."""
 
 
 class Market(NamedTuple):
@@ -140,6 +142,7 @@ class Market(NamedTuple):
     symbol: int
     buy: bool
     quantity: int
+    reduce_only: bool
 
 
 class Stop(NamedTuple):
@@ -183,7 +186,7 @@ _LIMIT = st.builds(
     Limit, _user, _symbol, st.booleans(), _quantity, _offset,
     st.sampled_from([TimeInForce.GTC, TimeInForce.GTC, TimeInForce.GTD, TimeInForce.IOC,
                      TimeInForce.FOK]),
-    st.booleans(), st.sampled_from(list(StpMode)),
+    st.booleans(), st.sampled_from(list(StpMode)), st.booleans(),
 )  # fmt: skip
 _AMEND = st.builds(
     Amend, st.integers(0, 1000), st.sampled_from([True, True, False]),
@@ -192,7 +195,7 @@ _AMEND = st.builds(
 )  # fmt: skip
 OPS = st.one_of(
     _LIMIT, _LIMIT, _LIMIT, _AMEND, _AMEND, _AMEND,
-    st.builds(Market, _user, _symbol, st.booleans(), _quantity),
+    st.builds(Market, _user, _symbol, st.booleans(), _quantity, st.booleans()),
     st.builds(Stop, _user, _symbol, st.booleans(), _quantity, _offset, st.none() | _offset),
     st.builds(Cancel, st.integers(0, 1000)),
     st.builds(CancelAll, _user),
@@ -213,9 +216,13 @@ def _request(op: Limit | Market | Stop) -> OrderRequest:
             return OrderRequest(
                 user, symbol, side, OrderType.LIMIT, quantity, mid + 10 * op.offset,
                 time_in_force=op.tif, post_only=op.post_only, stp=op.stp, expire_time=expire,
+                reduce_only=op.reduce_only and symbol == PERP.symbol,
             )  # fmt: skip
         case Market():
-            return OrderRequest(user, symbol, side, OrderType.MARKET, quantity)
+            reduce_only = op.reduce_only and symbol == PERP.symbol
+            return OrderRequest(
+                user, symbol, side, OrderType.MARKET, quantity, reduce_only=reduce_only
+            )
         case Stop():
             stop = mid + 10 * op.offset
             if op.limit_offset is None:
@@ -272,6 +279,9 @@ async def _holds_scenario(ops: list[Op]) -> None:
     async with open_market(journal, CONFIG, FUNDING) as engine:
         with trio.fail_after(5):
             assert await engine.add_symbol(PERP) is None
+        # Positions to reduce: alice long 20 lots of the margin symbol, carol short.
+        await place(engine, sell(CAROL, 20, BTC_MID, PERP.symbol))
+        await place(engine, buy(ALICE, 20, BTC_MID, PERP.symbol))
         for symbol, mid in MIDS.items():
             lots = 40 * LOTS[symbol][0]  # deep levels: most takers fill some of one
             for step, user in enumerate(USERS, start=1):
