@@ -7,7 +7,12 @@
    and its depth equals the market-data book built from the published levels.
 4. No balance is negative, and each account's held funds equal the holds of
    its open orders; every open order in a book holds funds, and no hold
-   belongs to an order that is not open.
+   belongs to an order that is not open. Every user's held balance in each
+   asset is exactly what the open orders in the rebuilt books need, computed
+   from those orders alone (``core.holds``: a buy its remaining lots at its
+   price plus the worst fee, a sell its remaining base quantity, margin
+   orders and positions their margin); each one that is not is listed in
+   ``hold_mismatches`` with the user, the asset, and both figures.
 5. The ledger: every asset sums to zero over all accounts (fees and the
    external account included), every trade is settled, and every user's
    ledger balance equals available + held for every asset.
@@ -39,6 +44,7 @@ from trading_engine.actors.risk import RiskActor
 from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.symbol import rebuild_matcher
 from trading_engine.config import EngineConfig
+from trading_engine.core.holds import OpenOrder
 from trading_engine.core.ledger import INSURANCE, PostingKind, user_account
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage.journal import Journal
@@ -75,6 +81,7 @@ async def audit(journal: Journal, config: EngineConfig | None = None) -> dict[st
         return report
     risk, settlement, market_data = actors.risk, actors.settlement, actors.market_data
     live_orders: set[int] = set()
+    book_orders: list[OpenOrder] = []
     symbols = actors.supervisor.handles
     for symbol, handle in symbols.items():
         with _reported(symbol, problems):
@@ -85,12 +92,23 @@ async def audit(journal: Journal, config: EngineConfig | None = None) -> dict[st
                 problems.append(f"{symbol}: {exc}")
                 continue
             live_orders.update(matcher.orders)
+            book_orders.extend(
+                (handle.instrument, order.spec, order.price, order.remaining)
+                for order in matcher.orders.values()
+            )
             published = market_data.query_book(symbol, None)
             if published is not None and (published[1], published[2]) != matcher.depth():
                 problems.append(f"{symbol}: the published book differs from the rebuilt one")
     totals: dict[str, int] = {}
     with _reported("accounts and ledger", problems):
         totals = _check_accounts(risk, settlement, live_orders, problems)
+    report["hold_mismatches"] = []
+    with _reported("holds", problems):
+        mismatches = risk.hold_mismatches(book_orders)
+        if mismatches:
+            shown = "; ".join(str(mismatch) for mismatch in mismatches[:10])
+            problems.append(f"held is not what the open orders need: {shown}")
+        report["hold_mismatches"] = [mismatch._asdict() for mismatch in mismatches]
     read_tables = getattr(journal, "read_tables", None)
     if read_tables is not None:
         with _reported("read tables", problems):

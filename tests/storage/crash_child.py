@@ -3,10 +3,12 @@
 Usage: python -m tests.storage.crash_child DSN ACK_LOG SEED
 
 It opens the PostgreSQL journal, lists the symbol and funds the users if
-this is the first run, then sends random orders and cancels from many tasks
-as fast as it can. After each acknowledgement it appends one line to
-ACK_LOG: ``order_id status filled``, written before anything else happens, so
-that what the log holds was acknowledged. It runs until it is killed.
+this is the first run, then sends random orders, cancels and amends from
+many tasks as fast as it can (a third of the amends ask for the price the
+order has, which the matcher refuses). After each acknowledgement it appends one line
+to ACK_LOG: ``order_id status filled``, written before anything else
+happens, so that what the log holds was acknowledged. It runs until it is
+killed.
 """
 
 from __future__ import annotations
@@ -53,10 +55,29 @@ async def main(dsn: str, ack_log: str, seed: int) -> None:
                 rng = random.Random(seed * 1000 + index)
                 mine: list[OrderId] = []
                 while True:
-                    if mine and rng.random() < 0.2:
+                    roll = rng.random()
+                    if mine and roll < 0.2:
                         cancelled = await engine.cancel(mine.pop(rng.randrange(len(mine))), None)
                         if isinstance(cancelled, OrderResult):
                             order = cancelled.order
+                            log.write(f"{order.order_id} {order.status} {order.filled}\n")
+                        continue
+                    if mine and roll < 0.3:
+                        view = await engine.order(mine[rng.randrange(len(mine))])
+                        if view is None:
+                            continue
+                        pick, price, quantity = rng.random(), None, None
+                        if pick < 1 / 3:
+                            price = view.price  # no change: the matcher refuses it
+                        elif pick < 2 / 3:
+                            price = 100_000 + rng.randint(-20, 20)
+                        else:
+                            quantity = view.filled + view.cancelled + rng.randint(1, 50)
+                        amended = await engine.amend(
+                            view.order_id, None, price=price, quantity=quantity
+                        )
+                        if isinstance(amended, OrderResult):
+                            order = amended.order
                             log.write(f"{order.order_id} {order.status} {order.filled}\n")
                         continue
                     buy = rng.random() < 0.5

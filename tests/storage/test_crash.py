@@ -41,11 +41,14 @@ async def _check(dsn: str, acks: dict[int, tuple[str, int]]) -> None:
     async with open_postgres_journal(dsn) as journal:
         report = await audit(journal)
         assert report["ok"], report["problems"]
+        assert report["hold_mismatches"] == []
         trades = [e for _, e in await journal.read_all() if isinstance(e, Trade)]
         keys = [(t.symbol, t.trade_id) for t in trades]
         assert len(keys) == len(set(keys)), "a trade was written twice"
         async with open_engine(EngineConfig(expire_every=float("inf")), journal) as engine:
             with trio.fail_after(30):
+                # Every user's held balance is what their open orders need, as recovered.
+                await engine.check_invariants()
                 for order_id, (status, filled) in acks.items():
                     view = await engine.order(OrderId(order_id))
                     assert view is not None, f"acknowledged order {order_id} was lost"

@@ -263,15 +263,19 @@ class Engine:
         """Per user, how many times self-trade prevention stopped one of their orders."""
         return await self._read(self._risk, RiskActor.query_stp_counts)
 
-    async def check_invariants(self) -> None:
-        """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent."""
-        await self._read(self._risk, RiskActor.query_check)
+    async def check_invariants(self, *, holds: bool = True) -> None:
+        """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent or,
+        with ``holds``, a user's held balance in an asset is not exactly what their open
+        orders need (``core.holds``; a pass over every open order, several times the
+        cost of the rest)."""
+        await self._read(self._risk, RiskActor.query_check, holds)
 
     async def check_ready(self) -> None:
         """Raise unless the engine can take orders now: ``StorageUnavailable`` while the
         journal can't be reached or is retrying a write, ``InvariantViolation`` or the
-        mailbox's errors if the risk actor does not answer soundly."""
-        await self.check_invariants()
+        mailbox's errors if the risk actor does not answer soundly (its accounts are
+        checked; the holds, order by order, are not: ``/ready`` is probed often)."""
+        await self.check_invariants(holds=False)
         if not self._journal_actor.available:
             raise StorageUnavailable("storage is unavailable: the journal is retrying a write")
         await self.journal.ping()

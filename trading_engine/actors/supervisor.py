@@ -289,10 +289,11 @@ class Supervisor:
                 nursery.start_soon(watch_resume)
                 async for batch in handle.receive:
                     released: list[OrderId] = []
+                    amended: list[OrderId] = []
                     for command in batch.commands:
-                        _answer_halted(command, reason, matcher, released)
-                    if released:
-                        self._notify(ReleaseHolds(tuple(released)))
+                        _answer_halted(command, reason, matcher, released, amended)
+                    if released or amended:
+                        self._notify(ReleaseHolds(tuple(released), tuple(amended)))
         handle.scope = None
 
     async def _expiry_clock(self) -> None:
@@ -309,17 +310,26 @@ class Supervisor:
 
 
 def _answer_halted(
-    command: SymbolCommand, reason: str, matcher: Matcher, released: list[OrderId]
+    command: SymbolCommand,
+    reason: str,
+    matcher: Matcher,
+    released: list[OrderId],
+    amended: list[OrderId],
 ) -> None:
     """Answer a command of a halted symbol: refuse it, or read the frozen book for a
-    snapshot. A submit's order goes to ``released``: its hold is to be released."""
+    snapshot. A submit's order goes to ``released``: its hold is to be released; an
+    amend's to ``amended``: the hold risk raised for it is to be lowered again."""
     refusal = Refused("symbol_halted", f"symbol halted: {reason}")
     match command:
         case MatchSubmit(spec=spec, reply=reply):
             released.append(spec.order_id)
             if reply is not None:
                 reply.send(Rejected((RejectReason.SYMBOL_HALTED,)))
-        case MatchCancel(reply=reply) | MatchAmend(reply=reply):
+        case MatchAmend(order_id=order_id, reply=reply):
+            amended.append(order_id)
+            if reply is not None:
+                reply.send(refusal)
+        case MatchCancel(reply=reply):
             if reply is not None:
                 reply.send(refusal)
         case MatchCancelAll(reply=reply):

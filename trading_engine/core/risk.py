@@ -9,8 +9,10 @@ Balances are integers in each asset's minor unit, per user: ``available``
   its base quantity. The per-lot worst fee is rounded up, so the sum of the
   per-fill fees (each rounded up) never exceeds it;
 - a fill moves held funds to the counterparty at once (so they are available
-  to the very next order); when an order ends, what is left of its hold goes
-  back to available.
+  to the very next order), and what the rest of the order does not need (the
+  fill cost less than the worst) goes back to available: an open order holds
+  exactly what its remaining quantity needs (``core.holds`` checks it); when
+  an order ends, what is left of its hold goes back to available.
 
 Margin symbols (``core.margin``) hold no funds per order: instead
 ``margin_held`` (part of ``held``) is ``min(margin_required, available +

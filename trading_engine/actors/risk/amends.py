@@ -4,8 +4,9 @@ An amend is checked as what is left of the order would be (the limits; a
 partly filled order may already be below the minimum size), its hold or
 margin is raised before it is forwarded if it needs more, and once it is
 written, refused or lost ``_amend_ended`` brings the hold to what the order's
-committed state needs. ``_amending`` counts each order's amends in flight,
-so that one amend ending never lowers a hold another one raised.
+committed state needs (``_sync_hold``, which fills and reductions use too).
+``_amending`` counts each order's amends in flight, so that one amend ending
+never lowers a hold another one raised.
 
 A mixin over ``PreTradeMixin`` (an amend is routed as a cancel is).
 """
@@ -116,17 +117,34 @@ class AmendMixin(PreTradeMixin):
             else:
                 del self._amending[order_id]
         record = self.orders.get(order_id)
-        if record is not None and order_id in self.margin.orders:
-            self._sync_order_margin(record, may_raise=committed, may_lower=not pending)
+        if record is None:
             return
-        if record is None or order_id not in self.accounts.holds or record.status.is_final:
+        if order_id in self.margin.orders:
+            self._sync_order_margin(record, may_raise=committed, may_lower=not pending)
+        else:
+            self._sync_hold(record, may_raise=committed, may_lower=not pending)
+
+    def _sync_hold(self, record: OrderRecord, *, may_raise: bool, may_lower: bool) -> None:
+        """Bring an open spot order's hold to what its committed state needs: ``hold_for``
+        its remaining lots at its price.
+
+        A fill or a reduction lowers it so (``committed.py``): what a fill cost less
+        than the hold covered (a better price than the order's, a fee below the
+        worst) and what a reduction took off are free at once, so that the hold
+        depends on the order's events alone and replay rebuilds it whatever
+        happened live in between. Raises ``InvariantViolation`` if a rise finds too
+        little available: the amend that needs it raised the hold beforehand.
+        """
+        order_id = record.spec.order_id
+        entry = self.accounts.holds.get(order_id)
+        if entry is None or record.status.is_final:
             return
         instrument = self.symbols[record.symbol].instrument
         spec = record.spec._replace(price=record.price) if record.price else record.spec
         needed = hold_for(instrument, spec, record.remaining).amount
-        current = self.accounts.holds[order_id][2]
-        if needed > current and committed:
+        current = entry[2]
+        if needed > current and may_raise:
             if not self.accounts.adjust_hold(order_id, needed):
                 raise InvariantViolation(f"order {order_id}: no funds for its amended hold")
-        elif needed < current and not pending:
+        elif needed < current and may_lower:
             self.accounts.adjust_hold(order_id, needed)

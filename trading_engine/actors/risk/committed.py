@@ -3,8 +3,8 @@
 An order's events come back from the journal once durable and move the
 funds: an accepted order is recorded (and held, on replay: live, ``checks.py``
 held it already), a spot trade pays both sides at once, a margin trade moves
-positions (``margin.py``), a partial fill brings a margin order's margin and
-an amend the order's hold or margin to what is left, and an end releases
+positions (``margin.py``), a partial fill, a reduction or an amend brings the
+order's hold or margin to what is left of it, and an end releases
 the rest. State changes only through these events, live or replayed:
 recovery feeds the journal through ``apply`` too, so a restart rebuilds the
 same accounts. Ended orders are kept for their views, the newest
@@ -118,6 +118,11 @@ class CommittedMixin(AmendMixin, FundsMixin):
                     self._finish(record)
                 elif order_id in self.margin.orders:
                     self._sync_order_margin(record, may_raise=False, may_lower=True)
+                else:
+                    # An amend under way raised the hold for itself: its end sets it.
+                    self._sync_hold(
+                        record, may_raise=False, may_lower=order_id not in self._amending
+                    )
             case OrderCancelled(order_id=order_id) | OrderExpired(order_id=order_id):
                 record = self.orders[order_id]
                 record.apply(event)
@@ -139,6 +144,10 @@ class CommittedMixin(AmendMixin, FundsMixin):
                     record.apply(event)
                     if order_id in self.margin.orders:
                         self._sync_order_margin(record, may_raise=False, may_lower=True)
+                    elif order_id in accounts.holds:
+                        self._sync_hold(
+                            record, may_raise=False, may_lower=order_id not in self._amending
+                        )
             case BookLevel():
                 pass  # ``apply`` skips them: a level's quantity is no order's state
             case _:

@@ -4,6 +4,9 @@
 method on the actor's class (``Engine._read``); the actor runs it on its own
 state. Each ``query_<what>`` reads the state and changes nothing; they answer
 from memory, at once, as of what the actor has applied so far.
+``query_check`` (``Engine.check_invariants``) checks the accounts, and that
+every user's held balance is what their open orders need
+(``hold_mismatches``, which ``trading-engine audit`` reports too).
 
 A mixin over ``MarginMixin`` (``query_margin`` reports ``margin_profile``).
 """
@@ -11,12 +14,22 @@ A mixin over ``MarginMixin`` (``query_margin`` reports ``margin_profile``).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from trading_engine.actors.answers import Alert, MarginReport
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.core.events import Trade
+from trading_engine.core.holds import (
+    HoldMismatch,
+    OpenOrder,
+    expected_held,
+    hold_mismatches,
+    margin_requirements,
+    spot_holds,
+)
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.views import OrderView
+from trading_engine.errors import InvariantViolation
 
 __all__ = ["QueriesMixin"]
 
@@ -79,7 +92,52 @@ class QueriesMixin(MarginMixin):
     def query_stp_counts(self) -> dict[UserId, int]:
         return dict(self.stp_counts)
 
-    def query_check(self) -> bool:
-        """Raise ``InvariantViolation`` if the accounts are inconsistent; True otherwise."""
+    def query_check(self, holds: bool = True) -> bool:
+        """Raise ``InvariantViolation`` if the accounts are inconsistent (``Accounts.check``)
+        or, with ``holds``, a user's held balance is not what their open orders need
+        (``hold_mismatches``); True otherwise."""
         self.accounts.check()
+        mismatches = self.hold_mismatches() if holds else []
+        if mismatches:
+            shown = "; ".join(str(m) for m in mismatches[:10])
+            more = f" (and {len(mismatches) - 10} more)" if len(mismatches) > 10 else ""
+            raise InvariantViolation(f"held is not what the open orders need: {shown}{more}")
         return True
+
+    def hold_mismatches(self, orders: Iterable[OpenOrder] | None = None) -> list[HoldMismatch]:
+        """Every user and asset whose held balance is not what their open orders and
+        positions need, computed from the orders' state (``core.holds``), apart from
+        the hold bookkeeping. ``orders``: the open orders to compute from (the audit
+        gives the books' own); by default this actor's records of them.
+
+        An order with a command under way counts at what it holds now, since its
+        committed state does not say yet: a submit not yet journaled (held, not yet in
+        ``orders``) and an amend not yet written, refused or lost (its hold or margin
+        raised first). After a recovery there are none: every hold is computed.
+        """
+        kept = (self.accounts.holds, self.margin.orders)
+        under_way = set(self._amending)
+        under_way.update(o for holds in kept for o in holds if o not in self.orders)
+        if orders is None:
+            instruments = {symbol: state.instrument for symbol, state in self.symbols.items()}
+            orders = [
+                (instruments[r.symbol], r.spec, r.price, r.remaining)
+                for by_user in self.open_by_user.values()
+                for r in by_user.values()
+            ]
+        if under_way:
+            orders = [order for order in orders if order[1].order_id not in under_way]
+        spot = spot_holds(orders)
+        positions = [
+            (user_id, self.symbols[symbol].instrument.quote_asset, position.cost)
+            for user_id, by_symbol in self.margin.positions.items()
+            for symbol, position in by_symbol.items()
+        ]
+        requirements = margin_requirements(orders, positions, self.margin.rates.initial)
+        for holds, needed in zip(kept, (spot, requirements), strict=True):
+            for order_id in under_way.intersection(holds):
+                user_id, asset, amount = holds[order_id]
+                needed[(user_id, asset)] = needed.get((user_id, asset), 0) + amount
+        collateral = {key: self.accounts.collateral(*key) for key in requirements}
+        expected = expected_held(spot, requirements, collateral)
+        return hold_mismatches(expected, self.accounts.held)
