@@ -66,6 +66,21 @@ class Rejected:
 
 
 @attrs.frozen
+class ClientIdReused:
+    """A resend of a known ``client_order_id`` that differs from its original: nothing placed.
+
+    ``differs`` names each field the client sent that differs, in the order of
+    ``OrderRequest``'s fields, with the original's value and the resend's, in
+    engine units (ticks, lots, nanoseconds; 0 or None for a price or time not
+    given). ``symbol`` is the original's.
+    """
+
+    order_id: OrderId
+    symbol: Symbol
+    differs: tuple[tuple[str, object, object], ...]
+
+
+@attrs.frozen
 class Refused:
     """A cancel, amend or admin command that did nothing; ``code`` says why."""
 
@@ -83,7 +98,7 @@ class RiskCheck:
     hold_amount: int
 
 
-SubmitOutcome = OrderResult | Rejected
+SubmitOutcome = OrderResult | Rejected | ClientIdReused
 
 # ---------------------------------------------------------------- symbol actor commands
 
@@ -331,6 +346,7 @@ __all__ = [
     "CancelAllOrders",
     "CancelOrder",
     "CheckOrder",
+    "ClientIdReused",
     "Commit",
     "Committed",
     "CommittedBatch",

@@ -214,6 +214,17 @@ class ErrorDetail(BaseModel):
     field: str | None = Field(None, description="the request field at fault, for 400s")
     reasons: list[str] | None = Field(None, description="every reason, for a rejected order")
     order: Order | None = Field(None, description="the rejected order, when one was recorded")
+    order_id: str | None = Field(
+        None, description="client_order_id_reused: the order that has the client_order_id"
+    )
+    differs: list[str] | None = Field(
+        None,
+        description=(
+            "client_order_id_reused: each field of the resend that differs from the "
+            "original's (symbol, side, type, quantity, price, stop_price, time_in_force, "
+            "expire_time, post_only, stp, reduce_only)"
+        ),
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import Refused, Rejected
+from trading_engine.actors.messages import ClientIdReused, OrderRequest, Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate, known_user
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.margin_view import render_margin
@@ -28,7 +29,13 @@ from trading_engine.api.models import (
     documented,
     validate_body,
 )
-from trading_engine.api.schemas import asset_decimals, order_request, render_order, render_trade
+from trading_engine.api.schemas import (
+    asset_decimals,
+    order_request,
+    render_order,
+    render_sent,
+    render_trade,
+)
 from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.core.enums import OrderType
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -62,7 +69,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return error_response(status_of(result.code), result.code, result.message)
 
     @app.post(f"{P}/orders")
-    @documented(Order, 403, 404, 422, status=201, body=OrderBody, also=[(200, Order)])
+    @documented(Order, 403, 404, 409, 422, status=201, body=OrderBody, also=[(200, Order)])
     async def submit() -> Response:
         await caller()
         body = validate_body(await request.get_data(), OrderBody)
@@ -71,6 +78,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
             outcome = await engine.submit(order)
         metrics = app.config["METRICS"]
+        if isinstance(outcome, ClientIdReused):
+            metrics.orders.labels("client_order_id_reused").inc()
+            return _reused(outcome, order, engine.instruments())
         if isinstance(outcome, Rejected):
             reasons = [str(r) for r in outcome.reasons]
             metrics.orders.labels("rejected").inc()
@@ -253,6 +263,27 @@ def _check_amend(
             f"is already the order's {field} ({now}): the amend changes nothing; give a "
             "different price and/or quantity (the new total, filled part included)",
         )
+
+
+def _reused(
+    outcome: ClientIdReused, resend: OrderRequest, instruments: Mapping[Symbol, Instrument]
+) -> Response:
+    """The 409 for a resend of a client order id that differs from its original."""
+    was, now = instruments[outcome.symbol], instruments[resend.symbol]
+    changes = ", ".join(
+        f"{name} {render_sent(name, resent, now)} (the original's: "
+        f"{render_sent(name, original, was)})"
+        for name, original, resent in outcome.differs
+    )
+    message = (
+        f"client_order_id {resend.client_order_id!r} is already order {outcome.order_id}, "
+        f"and this resend differs from it in {changes}: nothing was placed. An identical "
+        "resend returns the original; a new order needs a new client_order_id"
+    )
+    return error_response(
+        409, "client_order_id_reused", message, field="client_order_id",
+        order_id=str(outcome.order_id), differs=[name for name, _, _ in outcome.differs],
+    )  # fmt: skip
 
 
 def _find_order(client_order_id: str | None, user_id: UserId) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "order_request",
     "render_instrument",
     "render_order",
+    "render_sent",
     "render_trade",
 ]
 
@@ -212,6 +213,23 @@ def render_order(
         "updated_at": format_seconds(view.updated_ts),
         "trades": [render_trade(t, instrument) for t in trades],
     }
+
+
+def render_sent(name: str, value: object, instrument: Instrument) -> str:
+    """A field of a new order as its client sent it, for a message (``ClientIdReused``):
+    a price or quantity as a decimal string, a time in seconds, "none" for a price or
+    time not given."""
+    if value is None or (name in ("price", "stop_price") and value == 0):
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if name in ("price", "stop_price") and isinstance(value, int):
+        return instrument.price_str(value)
+    if name == "quantity" and isinstance(value, int):
+        return instrument.quantity_str(value)
+    if name == "expire_time" and isinstance(value, int):
+        return format_seconds(value)
+    return str(value)
 
 
 def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""What the order routes answer, over real HTTP: resends of a client order id, the
+client's price beside the engine's protection price, an order's fills, and the
+figures of a rejection."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import trio
+
+from tests.api.conftest import Server
+from tests.api.test_rest import ALICE, BOB, order
+from trading_engine.storage import postgres
+
+
+@asynccontextmanager
+async def journal_writes_held(dsn: str) -> AsyncIterator[None]:
+    """Hold the journal writers' advisory lock on a connection of its own: every write
+    waits (nothing is acknowledged) until the block ends."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        async def run() -> None:
+            connection = await asyncpg.connect(dsn, timeout=10)
+            try:
+                await connection.execute("SELECT pg_advisory_lock($1)", postgres._LOCK_KEY)
+                locked.set()
+                await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+            finally:
+                await connection.close()
+
+        asyncio.run(run())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: trio.to_thread.run_sync(hold))
+        try:
+            assert await trio.to_thread.run_sync(locked.wait, 10), "the lock was not taken"
+            yield
+        finally:
+            release.set()
+
+
+async def held(client: httpx.AsyncClient, user: str, asset: str) -> str:
+    balances = (await client.get(f"/users/{user}/balances")).json()["balances"]
+    return str(balances[asset]["held"])
+
+
+async def test_a_resend_that_differs_from_the_original_is_409_naming_each_field(
+    server: Server,
+) -> None:
+    original = order("sell", "1", "31000", client_order_id="c-1")
+    async with server.client(server.keys[BOB]) as bob:
+        first = await bob.post("/orders", json=original)
+        assert first.status_code == 201, first.text
+        resend = original | {"side": "buy", "quantity": "2", "price": "30000"}
+        refused = await bob.post("/orders", json=resend)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "client_order_id_reused"
+        assert error["field"] == "client_order_id"
+        assert error["order_id"] == first.json()["order_id"]
+        assert error["differs"] == ["side", "quantity", "price"]
+        for shown in ("side buy (the original's: sell)", "quantity 2 (the original's: 1)",
+                      "price 30000 (the original's: 31000)"):  # fmt: skip
+            assert shown in error["message"], error["message"]
+        for field, value in (("stp", "cancel_oldest"), ("time_in_force", "IOC"),
+                             ("post_only", True), ("symbol", "ETH_AIT")):  # fmt: skip
+            other = await bob.post("/orders", json=original | {field: value})
+            assert other.status_code == 409, (field, other.text)
+            assert other.json()["error"]["differs"] == [field]
+        again = await bob.post("/orders", json=original)
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json() | {"updated_at": again.json()["updated_at"]}
+        mine = (await bob.get(f"/users/{BOB}/orders", params={"status": "all"})).json()["orders"]
+        assert [o["order_id"] for o in mine] == [first.json()["order_id"]]
+        assert await held(bob, BOB, "BTC") == "1"
+
+
+async def test_a_market_order_resent_as_sent_is_its_original_and_changed_is_409(
+    server: Server,
+) -> None:
+    market = {"symbol": "BTC_AIT", "side": "buy", "type": "market", "quantity": "0.1",
+              "client_order_id": "m-1"}  # fmt: skip
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+        await with_reference(alice, "BTC_AIT")
+        first = await alice.post("/orders", json=market)
+        assert first.status_code == 201, first.text
+        # Placed as IOC (a market order never rests); the resend says GTC, as the first did.
+        assert first.json()["time_in_force"] == "IOC"
+        again = await alice.post("/orders", json=market)
+        assert again.status_code == 200, again.text
+        assert again.json()["order_id"] == first.json()["order_id"]
+        changed = await alice.post("/orders", json=market | {"quantity": "0.2"})
+        assert changed.status_code == 409, changed.text
+        assert changed.json()["error"]["differs"] == ["quantity"]
+
+
+async def test_a_resend_while_the_original_is_in_flight_is_compared_too(
+    server: Server, database_url: str
+) -> None:
+    original = order("sell", "1", "31000", client_order_id="c-2")
+    answers: dict[str, httpx.Response] = {}
+    async with server.client(server.keys[BOB]) as bob:
+
+        async def send(name: str, body: dict[str, Any]) -> None:
+            answers[name] = await bob.post("/orders", json=body)
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery, journal_writes_held(database_url):
+                nursery.start_soon(send, "original", original)
+                while await held(bob, BOB, "BTC") != "1":  # taken, sent, not yet written
+                    await trio.sleep(0.01)
+                # Answered at once: it needs nothing from the journal.
+                refused = await bob.post("/orders", json=original | {"quantity": "3"})
+                nursery.start_soon(send, "identical", original)
+                await trio.sleep(0.2)
+                assert not answers, "nothing was written yet"
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "client_order_id_reused"
+        assert error["differs"] == ["quantity"]
+        assert "quantity 3 (the original's: 1)" in error["message"]
+        assert answers["original"].status_code == 201, answers["original"].text
+        assert answers["identical"].status_code == 200, answers["identical"].text
+        assert answers["identical"].json()["order_id"] == answers["original"].json()["order_id"]
+        assert error["order_id"] == answers["original"].json()["order_id"]
+        mine = (await bob.get(f"/users/{BOB}/orders", params={"status": "all"})).json()["orders"]
+        assert len(mine) == 1
+
+
+async def with_reference(client: httpx.AsyncClient, symbol: str) -> None:
+    """Wait until ``symbol`` has a reference price (a market order's check passes it)."""
+    probe = {"order": {"symbol": symbol, "side": "sell", "type": "market", "quantity": "0.0001"}}
+    with trio.fail_after(10):
+        while (
+            "no_reference_price" in (await client.post("/risk/check", json=probe)).json()["reasons"]
+        ):
+            await trio.sleep(0.02)
