@@ -5,6 +5,7 @@ figures of a rejection."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import trio
+from trio_websocket import open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.test_rest import ALICE, BOB, order
@@ -143,3 +145,51 @@ async def with_reference(client: httpx.AsyncClient, symbol: str) -> None:
             "no_reference_price" in (await client.post("/risk/check", json=probe)).json()["reasons"]
         ):
             await trio.sleep(0.02)
+
+
+async def test_market_and_stop_orders_show_the_clients_price_and_the_protection_price_apart(
+    server: Server,
+) -> None:
+    """The band is 10% around the reference (bob's 30000 ask): a market sell may go down to
+    27000, a market buy up to 33000, and a stop buy at 31000 up to 34100."""
+    async with (
+        server.client(server.keys[BOB]) as bob,
+        server.client(server.keys[ALICE]) as alice,
+        open_websocket_url(server.url.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws,
+    ):
+        assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+        await with_reference(alice, "BTC_AIT")
+        market = {"symbol": "BTC_AIT", "type": "market", "quantity": "0.1"}
+        stop = market | {"type": "stop", "side": "buy", "stop_price": "31000"}
+        stop_limit = stop | {"type": "stop_limit", "price": "31500"}
+        placed = {}
+        for name, body in (("sell", market | {"side": "sell"}), ("buy", market | {"side": "buy"}),
+                           ("stop", stop), ("stop_limit", stop_limit)):  # fmt: skip
+            response = await alice.post("/orders", json=body)
+            assert response.status_code == 201, response.text
+            placed[name] = response.json()
+        shown = {
+            name: (o["price"], o["stop_price"], o["protection_price"]) for name, o in placed.items()
+        }
+        assert shown == {
+            "sell": (None, None, "27000"),
+            "buy": (None, None, "33000"),
+            "stop": (None, "31000", "34100"),
+            "stop_limit": ("31500", "31000", None),
+        }
+        for name, body in placed.items():
+            got = (await alice.get(f"/orders/{body['order_id']}")).json()
+            assert (got["price"], got["stop_price"], got["protection_price"]) == shown[name]
+        await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
+        with trio.fail_after(5):
+            while (message := json.loads(await ws.get_message())).get("type") != "snapshot":
+                pass
+        waiting = {o["order_id"]: o for o in message["orders"]}
+        rest = (await alice.get(f"/users/{ALICE}/orders", params={"status": "open"})).json()
+        assert sorted(waiting) == sorted(o["order_id"] for o in rest["orders"])
+        assert sorted(waiting) == sorted([placed["stop"]["order_id"],
+                                          placed["stop_limit"]["order_id"]])  # fmt: skip
+        assert waiting[placed["stop"]["order_id"]]["protection_price"] == "34100"
+        assert waiting[placed["stop"]["order_id"]]["price"] is None
+        assert waiting[placed["stop_limit"]["order_id"]]["protection_price"] is None

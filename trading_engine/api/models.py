@@ -185,8 +185,17 @@ class OrderFields(BaseModel):
     side: Side
     type: OrderType
     time_in_force: TimeInForce
-    price: str | None
+    price: str | None = Field(
+        description="the limit price the client sent (limit and stop_limit); null for none"
+    )
     stop_price: str | None
+    protection_price: str | None = Field(
+        description=(
+            "market and stop orders: the worst price the order may trade at, the edge of the "
+            "price band that the engine set (around the reference price, or a stop's stop "
+            "price) and that a buy's hold covers; null for limit and stop_limit orders"
+        )
+    )
     quantity: str
     filled_quantity: str
     remaining_quantity: str

@@ -201,6 +201,9 @@ def render_order(
         "time_in_force": str(view.time_in_force),
         "price": instrument.price_str(view.price) if view.price else None,
         "stop_price": instrument.price_str(view.stop_price) if view.stop_price else None,
+        "protection_price": (
+            instrument.price_str(view.protection_price) if view.protection_price else None
+        ),
         "quantity": instrument.quantity_str(view.quantity),
         "filled_quantity": instrument.quantity_str(view.filled),
         "remaining_quantity": instrument.quantity_str(view.remaining),
