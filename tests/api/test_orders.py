@@ -193,3 +193,38 @@ async def test_market_and_stop_orders_show_the_clients_price_and_the_protection_
         assert waiting[placed["stop"]["order_id"]]["protection_price"] == "34100"
         assert waiting[placed["stop"]["order_id"]]["price"] is None
         assert waiting[placed["stop_limit"]["order_id"]]["protection_price"] is None
+
+
+async def test_a_rejection_states_its_figures_in_the_message_and_as_fields(
+    server: Server,
+) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+        await with_reference(alice, "BTC_AIT")
+        # 1000 BTC at 40000: outside 30000's 10% band, and 40,040,000 AIT with the
+        # 10 bps taker fee, of alice's 1,000,000.
+        wanted = order("buy", "1000", "40000")
+        rejected = await alice.post("/orders", json=wanted)
+        assert rejected.status_code == 422, rejected.text
+        error = rejected.json()["error"]
+        assert error["reasons"] == ["outside_price_band", "insufficient_funds"]
+        assert error["figures"] == {
+            "outside_price_band": {
+                "price": "40000", "low": "27000", "high": "33000", "reference": "30000",
+            },
+            "insufficient_funds": {
+                "asset": "AIT", "needed": "40040000", "available": "1000000",
+            },
+        }  # fmt: skip
+        assert error["message"] == (
+            "order rejected: outside_price_band (price 40000 is outside the band 27000 to "
+            "33000 around the reference price 30000); insufficient_funds (needs 40040000 AIT, "
+            "1000000 AIT available)"
+        )
+        check = (await alice.post("/risk/check", json={"order": wanted})).json()
+        assert check["allowed"] is False
+        assert (check["reasons"], check["figures"]) == (error["reasons"], error["figures"])
+        assert check["message"] == error["message"]
+        fine = (await alice.post("/risk/check", json={"order": order("buy", "1", "30000")})).json()
+        assert (fine["allowed"], fine["message"], fine["figures"]) == (True, None, {})
+        assert (await alice.get(f"/users/{ALICE}/orders")).json()["orders"] == []

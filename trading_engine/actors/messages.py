@@ -19,6 +19,7 @@ from trading_engine.core.events import Event, Journaled, Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.orders import OrderSpec
+from trading_engine.core.risk import Rejection
 from trading_engine.core.views import OrderView
 
 # ---------------------------------------------------------------- requests and results
@@ -59,10 +60,16 @@ class OrderResult:
 
 @attrs.frozen
 class Rejected:
-    """Risk refused the order before it reached the book; ``reasons`` lists every failed check."""
+    """Risk refused the order before it reached the book, or the book refused it (then
+    ``order`` is the rejected order, as journaled); ``rejections`` lists every failed
+    check, each with the figures that show why."""
 
-    reasons: tuple[RejectReason, ...]
+    rejections: tuple[Rejection, ...]
     order: OrderView | None = None
+
+    @property
+    def reasons(self) -> tuple[RejectReason, ...]:
+        return tuple(rejection.reason for rejection in self.rejections)
 
 
 @attrs.frozen
@@ -93,9 +100,13 @@ class RiskCheck:
     """A dry run's answer: would the order pass, every failing reason, and the hold it needs."""
 
     allowed: bool
-    reasons: tuple[RejectReason, ...]
+    rejections: tuple[Rejection, ...]
     hold_asset: str | None
     hold_amount: int
+
+    @property
+    def reasons(self) -> tuple[RejectReason, ...]:
+        return tuple(rejection.reason for rejection in self.rejections)
 
 
 SubmitOutcome = OrderResult | Rejected | ClientIdReused

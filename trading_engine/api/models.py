@@ -222,6 +222,18 @@ class ErrorDetail(BaseModel):
     message: str
     field: str | None = Field(None, description="the request field at fault, for 400s")
     reasons: list[str] | None = Field(None, description="every reason, for a rejected order")
+    figures: dict[str, dict[str, str]] | None = Field(
+        None,
+        description=(
+            "rejected: per reason that has any, the figures that show why, as decimal strings "
+            "(outside_price_band: price, low, high, reference; insufficient_funds and "
+            "insufficient_margin: asset, needed, available; below_min_quantity: quantity, "
+            "min_quantity; below_min_notional: asset, notional, min_notional; "
+            "above_max_order_size: quantity, max_order_size; above_max_position: position, "
+            "projected_position, max_position_size; too_many_open_orders: open_orders, "
+            "max_open_orders; reduce_only_would_increase: position)"
+        ),
+    )
     order: Order | None = Field(None, description="the rejected order, when one was recorded")
     order_id: str | None = Field(
         None, description="client_order_id_reused: the order that has the client_order_id"
@@ -309,8 +321,15 @@ class Hold(BaseModel):
 
 
 class RiskCheck(BaseModel):
+    """Whether the order would pass the pre-trade checks: every failing reason, with the
+    message and the figures a rejection of it would give, and the hold it needs."""
+
     allowed: bool
     reasons: list[str]
+    message: str | None = Field(description="as a rejection's; null when allowed")
+    figures: dict[str, dict[str, str]] = Field(
+        description="per failing reason that has any, its figures, as a rejection shows them"
+    )
     hold: Hold | None
 
 

@@ -33,6 +33,7 @@ from trading_engine.api.schemas import (
     asset_decimals,
     order_request,
     render_order,
+    render_rejections,
     render_sent,
     render_trade,
 )
@@ -55,6 +56,9 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     def instrument_of(symbol: str) -> Instrument:
         return listed(engine.instruments(), symbol)
+
+    def decimals(asset: str) -> int:
+        return _decimals(engine, asset)
 
     def render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
         return render_order(view, instrument_of(view.symbol), trades)
@@ -86,10 +90,13 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             metrics.orders.labels("rejected").inc()
             for reason in reasons:
                 metrics.rejections.labels(reason).inc()
-            extra: dict[str, Any] = {"reasons": reasons}
+            why, figures = render_rejections(
+                outcome.rejections, instrument_of(order.symbol), decimals
+            )
+            extra: dict[str, Any] = {"reasons": reasons, "figures": figures}
             if outcome.order is not None:
                 extra["order"] = render(outcome.order)
-            return error_response(422, "rejected", f"order rejected: {', '.join(reasons)}", **extra)
+            return error_response(422, "rejected", f"order rejected: {why}", **extra)
         metrics.orders.labels("duplicate" if outcome.duplicate else "accepted").inc()
         metrics.trades.inc(len(outcome.trades))
         response = jsonify(render(outcome.order, outcome.trades))
@@ -215,13 +222,21 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         order = body.get("order")
         if not isinstance(order, dict):
             raise InvalidInput("order", "must be an object")
-        check = await engine.check(order_request(order, engine.instruments(), user_id))
+        checked = order_request(order, engine.instruments(), user_id)
+        check = await engine.check(checked)
         hold = None
         if check.hold_asset is not None:
-            decimals = _decimals(engine, check.hold_asset)
-            hold = {"asset": check.hold_asset, "amount": format_units(check.hold_amount, decimals)}
+            amount = format_units(check.hold_amount, decimals(check.hold_asset))
+            hold = {"asset": check.hold_asset, "amount": amount}
+        why, figures = render_rejections(check.rejections, instrument_of(checked.symbol), decimals)
         return jsonify(
-            {"allowed": check.allowed, "reasons": [str(r) for r in check.reasons], "hold": hold}
+            {
+                "allowed": check.allowed,
+                "reasons": [str(r) for r in check.reasons],
+                "message": None if check.allowed else f"order rejected: {why}",
+                "figures": figures,
+                "hold": hold,
+            }
         )
 
 

@@ -43,7 +43,16 @@ from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.orders import OrderSpec
-from trading_engine.core.risk import Hold, check_order, hold_for, protection_price
+from trading_engine.core.risk import (
+    Figure,
+    Hold,
+    Rejection,
+    Unit,
+    check_order,
+    hold_for,
+    protection_price,
+    shortfall,
+)
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.journal import StorageUnavailable
 
@@ -99,20 +108,21 @@ class PreTradeMixin(MarginMixin):
 
     def _prepare(
         self, request: OrderRequest, order_id: int
-    ) -> tuple[OrderSpec | None, list[RejectReason]]:
-        """The spec the order would get and every reason it fails; raises ``InvalidInput``."""
+    ) -> tuple[OrderSpec | None, list[Rejection]]:
+        """The spec the order would get and every reason it fails, with the figures that
+        show why; raises ``InvalidInput``."""
         user_id = request.user_id
         if user_id not in self.users:
-            return None, [RejectReason.UNKNOWN_USER]
+            return None, [Rejection(RejectReason.UNKNOWN_USER)]
         state = self.symbols.get(request.symbol)
         if state is None:
-            return None, [RejectReason.SYMBOL_UNKNOWN]
+            return None, [Rejection(RejectReason.SYMBOL_UNKNOWN)]
         if request.reduce_only and not state.margin:
             raise InvalidInput(
                 "reduce_only", f"{request.symbol} trades spot: no position to reduce"
             )
         if state.halted is not None:
-            return None, [RejectReason.SYMBOL_HALTED]
+            return None, [Rejection(RejectReason.SYMBOL_HALTED)]
         spec = OrderSpec.create(
             OrderId(order_id), user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
@@ -147,14 +157,17 @@ class PreTradeMixin(MarginMixin):
             position=self.accounts.positions.get((user_id, request.symbol), 0),
             open_exposure=exposure,
         )
-        if state.margin and spec.price > 0 and self._order_margin(instrument, spec) > available:
-            reasons.append(RejectReason.INSUFFICIENT_MARGIN)
+        if state.margin and spec.price > 0:
+            margin = Hold(held_asset, self._order_margin(instrument, spec))
+            if margin.amount > available:
+                reasons.append(shortfall(RejectReason.INSUFFICIENT_MARGIN, margin, available))
         if spec.reduce_only:
             # It can't grow the position, so the position limit does not apply to it.
-            reasons = [r for r in reasons if r is not RejectReason.ABOVE_MAX_POSITION]
+            reasons = [r for r in reasons if r.reason is not RejectReason.ABOVE_MAX_POSITION]
             position = self.margin.position(user_id, request.symbol).qty
             if not (position < 0 if spec.side is Side.BUY else position > 0):
-                reasons.append(RejectReason.REDUCE_ONLY_WOULD_INCREASE)
+                figure = Figure("position", position, Unit.QUANTITY)
+                reasons.append(Rejection(RejectReason.REDUCE_ONLY_WOULD_INCREASE, (figure,)))
         return spec, reasons
 
     def _differences(
@@ -204,7 +217,7 @@ class PreTradeMixin(MarginMixin):
                 hold = hold_for(state.instrument, spec)
         return RiskCheck(
             allowed=not reasons,
-            reasons=tuple(reasons),
+            rejections=tuple(reasons),
             hold_asset=hold.asset if hold else None,
             hold_amount=hold.amount if hold else 0,
         )
