@@ -9,15 +9,18 @@ import json
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import trio
 from trio_websocket import open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.test_rest import ALICE, BOB, order
+from trading_engine.actors.risk import state as risk_state
 from trading_engine.storage import postgres
 
 
@@ -152,11 +155,7 @@ async def test_market_and_stop_orders_show_the_clients_price_and_the_protection_
 ) -> None:
     """The band is 10% around the reference (bob's 30000 ask): a market sell may go down to
     27000, a market buy up to 33000, and a stop buy at 31000 up to 34100."""
-    async with (
-        server.client(server.keys[BOB]) as bob,
-        server.client(server.keys[ALICE]) as alice,
-        open_websocket_url(server.url.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws,
-    ):
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
         assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
         await with_reference(alice, "BTC_AIT")
         market = {"symbol": "BTC_AIT", "type": "market", "quantity": "0.1"}
@@ -180,12 +179,7 @@ async def test_market_and_stop_orders_show_the_clients_price_and_the_protection_
         for name, body in placed.items():
             got = (await alice.get(f"/orders/{body['order_id']}")).json()
             assert (got["price"], got["stop_price"], got["protection_price"]) == shown[name]
-        await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
-        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
-        with trio.fail_after(5):
-            while (message := json.loads(await ws.get_message())).get("type") != "snapshot":
-                pass
-        waiting = {o["order_id"]: o for o in message["orders"]}
+        waiting = {o["order_id"]: o for o in await orders_snapshot(server, server.keys[ALICE])}
         rest = (await alice.get(f"/users/{ALICE}/orders", params={"status": "open"})).json()
         assert sorted(waiting) == sorted(o["order_id"] for o in rest["orders"])
         assert sorted(waiting) == sorted([placed["stop"]["order_id"],
@@ -228,3 +222,77 @@ async def test_a_rejection_states_its_figures_in_the_message_and_as_fields(
         fine = (await alice.post("/risk/check", json={"order": order("buy", "1", "30000")})).json()
         assert (fine["allowed"], fine["message"], fine["figures"]) == (True, None, {})
         assert (await alice.get(f"/users/{ALICE}/orders")).json()["orders"] == []
+
+
+def trade_ids(answer: httpx.Response) -> list[str]:
+    assert answer.status_code in (200, 201), answer.text
+    return [t["trade_id"] for t in answer.json()["trades"]]
+
+
+async def test_every_view_of_an_order_shows_its_fills(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        makers = [
+            await bob.post("/orders", json=order("sell", "0.1", p)) for p in ("30000", "30010")
+        ]
+        taker = order("buy", "0.3", "30010", client_order_id="t-1")
+        placed = await alice.post("/orders", json=taker)
+        assert placed.status_code == 201, placed.text
+        first_two = trade_ids(placed)
+        assert len(first_two) == 2
+        mine = f"/orders/{placed.json()['order_id']}"
+        assert trade_ids(await alice.get(mine)) == first_two
+        # A maker's fills come after its own answer.
+        assert trade_ids(makers[0]) == []
+        assert trade_ids(await bob.get(f"/orders/{makers[0].json()['order_id']}")) == first_two[:1]
+        late = await bob.post("/orders", json=order("sell", "0.05", "30010"))
+        all_three = first_two + trade_ids(late)
+        got = await alice.get(mine)
+        assert trade_ids(got) == all_three
+        assert got.json()["filled_quantity"] == "0.25"
+        assert sum(Decimal(t["quantity"]) for t in got.json()["trades"]) == Decimal("0.25")
+        assert trade_ids(await alice.post("/orders", json=taker)) == all_three  # the resend
+        listed = (await alice.get(f"/users/{ALICE}/orders")).json()["orders"]
+        assert [t["trade_id"] for t in listed[0]["trades"]] == all_three
+        [snapshot] = await orders_snapshot(server, server.keys[ALICE])
+        assert snapshot == listed[0]
+        assert trade_ids(await alice.delete(mine)) == all_three
+
+
+async def orders_snapshot(server: Server, key: str) -> list[dict[str, Any]]:
+    """The orders in the feed's ``orders`` snapshot for the user of ``key``."""
+    async with open_websocket_url(server.url.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws:
+        await ws.send_message(json.dumps({"op": "auth", "api_key": key}))
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
+        with trio.fail_after(5):
+            while (message := json.loads(await ws.get_message())).get("type") != "snapshot":
+                pass
+    orders: list[dict[str, Any]] = message["orders"]
+    return orders
+
+
+async def test_fills_older_than_the_engine_keeps_come_from_the_read_tables(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for each user's last 2 fills, an order filled 3 times still shows all 3."""
+    monkeypatch.setattr(risk_state, "_KEEP_USER_TRADES", 2)
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        for price in ("30000", "30010", "30020"):
+            assert (await bob.post("/orders", json=order("sell", "0.1", price))).is_success
+        placed = await alice.post("/orders", json=order("buy", "0.3", "30020"))
+        fills = trade_ids(placed)
+        assert len(fills) == 3
+        kept = (await alice.get(f"/users/{ALICE}/trades")).json()["trades"]
+        assert [t["trade_id"] for t in kept] == fills[:0:-1]  # newest first
+        with trio.fail_after(10):  # the read tables trail the journal by about 0.1 s
+            while (
+                shown := trade_ids(await alice.get(f"/orders/{placed.json()['order_id']}"))
+            ) != fills:
+                assert set(shown) <= set(fills)
+                await trio.sleep(0.05)
+        got = (await alice.get(f"/orders/{placed.json()['order_id']}")).json()["trades"]
+    for old, new in zip(got, placed.json()["trades"], strict=True):
+        assert {k: v for k, v in old.items() if k != "time"} == {
+            k: v for k, v in new.items() if k != "time"
+        }
+        # The tables keep microseconds; the engine, nanoseconds.
+        assert abs(Decimal(old["time"]) - Decimal(new["time"])) < Decimal("1e-6")

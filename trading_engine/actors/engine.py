@@ -198,6 +198,14 @@ class Engine:
         result: list[Trade] = await self._query("user_trades", user_id, limit)
         return result
 
+    async def order_fills(
+        self, user_id: UserId, order_ids: tuple[OrderId, ...]
+    ) -> dict[OrderId, list[Trade]]:
+        """The fills of ``user_id``'s orders ``order_ids`` among the user's newest (the risk
+        actor keeps the last 1,000 of each user's fills), oldest first."""
+        result: dict[OrderId, list[Trade]] = await self._query("order_fills", user_id, order_ids)
+        return result
+
     # ------------------------------------------------------------ accounts
 
     async def create_user(

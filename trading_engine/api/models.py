@@ -209,10 +209,12 @@ class OrderFields(BaseModel):
 
 
 class Order(OrderFields):
-    """An order as the engine holds it, and the trades it made (on submit)."""
+    """An order as the engine holds it, and its fills."""
 
     user_id: str
-    trades: list[TradeOut]
+    trades: list[TradeOut] = Field(
+        description="its fills, oldest first: those that filled_quantity counts"
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from quart import Quart, Response, jsonify, request
@@ -11,6 +11,7 @@ from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import ClientIdReused, OrderRequest, Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate, known_user
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
+from trading_engine.api.fills import fills_of
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
     AmendBody,
@@ -39,6 +40,7 @@ from trading_engine.api.schemas import (
 )
 from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.core.enums import OrderType
+from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
@@ -62,6 +64,13 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
 
     def render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
         return render_order(view, instrument_of(view.symbol), trades)
+
+    async def with_fills(
+        views: Sequence[OrderView], known: Iterable[Trade] = ()
+    ) -> list[dict[str, Any]]:
+        """``views`` rendered, each with its fills (``api/fills.py``)."""
+        fills = await fills_of(engine, views, known)
+        return [render(view, fills[view.order_id]) for view in views]
 
     async def own_order(principal: Principal, order_id: str) -> OrderView:
         view = await engine.order(_order_id(order_id))
@@ -97,16 +106,21 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             if outcome.order is not None:
                 extra["order"] = render(outcome.order)
             return error_response(422, "rejected", f"order rejected: {why}", **extra)
-        metrics.orders.labels("duplicate" if outcome.duplicate else "accepted").inc()
+        if outcome.duplicate:  # the original as it is now, with its fills so far
+            metrics.orders.labels("duplicate").inc()
+            [original] = await with_fills([outcome.order])
+            return jsonify(original)
+        metrics.orders.labels("accepted").inc()
         metrics.trades.inc(len(outcome.trades))
         response = jsonify(render(outcome.order, outcome.trades))
-        response.status_code = 200 if outcome.duplicate else 201
+        response.status_code = 201
         return response
 
     @app.get(f"{P}/orders/<order_id>")
     @documented(Order, 404)
     async def get_order(order_id: str) -> Response:
-        return jsonify(render(await own_order(await caller(), order_id)))
+        [order] = await with_fills([await own_order(await caller(), order_id)])
+        return jsonify(order)
 
     @app.delete(f"{P}/orders/<order_id>")
     @documented(Order, 404, 409)
@@ -118,7 +132,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             result = await engine.cancel(view.order_id, user)
         if isinstance(result, Refused):
             return refused(result)
-        return jsonify(render(result.order, result.trades))
+        [order] = await with_fills([result.order], result.trades)
+        return jsonify(order)
 
     @app.patch(f"{P}/orders/<order_id>")
     @documented(Order, 404, 409, 422, body=AmendBody)
@@ -140,7 +155,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
         if isinstance(result, Refused):
             return refused(result)
-        return jsonify(render(result.order, result.trades))
+        [order] = await with_fills([result.order], result.trades)
+        return jsonify(order)
 
     @app.delete(f"{P}/orders")
     @documented(CancelledList, 403, 404, query=CancelAllQuery)
@@ -152,7 +168,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
         with outcome_unknown("the cancels", find_out):
             views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
-        return jsonify({"cancelled": [render(v) for v in views]})
+        return jsonify({"cancelled": await with_fills(views)})
 
     @app.get(f"{P}/users/<user_id>/orders")
     @documented(OrderList, 403, 404, query=UserOrdersQuery)
@@ -163,7 +179,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             raise InvalidInput("status", "must be open or all")
         limit = _limit(request.args.get("limit"), 100, 1000)
         views = await engine.user_orders(user, open_only=status == "open", limit=limit)
-        return jsonify({"orders": [render(v) for v in views]})
+        return jsonify({"orders": await with_fills(views)})
 
     @app.get(f"{P}/users/<user_id>/trades")
     @documented(TradeList, 403, 404, query=LimitQuery)

@@ -33,6 +33,7 @@ from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
+from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import socket_writer_for
 from trading_engine.api.schemas import render_order
 from trading_engine.core.candles import INTERVALS
@@ -239,10 +240,11 @@ async def _subscribe_orders(engine: Engine, outbox: Subscriber, user: UserId) ->
             return result
         seqs, views = await engine.open_orders(user)
         instruments = engine.instruments()
+        fills = await fills_of(engine, views)
+        orders = [render_order(v, instruments[v.symbol], fills[v.order_id]) for v in views]
         snapshot = json.dumps(
-            {"channel": "orders", "type": "snapshot", "seqs": seqs,
-             "orders": [render_order(v, instruments[v.symbol]) for v in views]},
-        )  # fmt: skip
+            {"channel": "orders", "type": "snapshot", "seqs": seqs, "orders": orders}
+        )
         return None
     finally:
         outbox.release(snapshot)
