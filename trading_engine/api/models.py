@@ -39,7 +39,7 @@ from trading_engine.api.schemas import load_json
 from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
 from trading_engine.errors import InvalidInput
 
-__all__ = ["documented", "validate_body"]
+__all__ = ["REQUIRED_ROLE", "ROLE_ATTRIBUTE", "documented", "validate_body"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -464,6 +464,15 @@ class CandlesQuery(LimitQuery):
     interval: str | None = None
 
 
+REQUIRED_ROLE = "x-required-role"
+"""The OpenAPI extension that names the role a route needs: ``admin`` (the admin key
+only; a user's key is 403) or ``user`` (a user's key, acting for its own user, or the
+admin key, acting for anyone). Public routes have none (and ``security: []``)."""
+ROLE_ATTRIBUTE = "_trading_engine_required_role"
+"""Where ``documented`` leaves a route's role and its description for the document."""
+_ADMIN_ONLY = "Needs the admin key (role admin): a user's key is answered 403 forbidden."
+
+
 def documented(
     ok: type[BaseModel],
     *errors: int,
@@ -471,11 +480,18 @@ def documented(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     public: bool = False,
+    admin: bool = False,
+    access: str | None = None,
     also: Iterable[tuple[int, type[BaseModel]]] = (),
 ) -> Callable[[F], F]:
-    """Document a route: its body, query, success response, error responses and security."""
+    """Document a route: its body, query, success response, error responses, security and
+    required role (``admin``: the admin key only; otherwise, unless ``public``, any key).
+    ``access`` says in words what each role may do with it, for its description."""
 
     def decorate(func: F) -> F:
+        if not public:
+            role = "admin" if admin else "user"
+            setattr(func, ROLE_ATTRIBUTE, (role, _ADMIN_ONLY if admin else access))
         func = document_response(ok, status)(func)
         for code, model in also:
             func = document_response(model, code)(func)
