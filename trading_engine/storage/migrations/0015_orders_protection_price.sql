@@ -14,6 +14,14 @@
 -- holds a market or stop spec ("type":"market" or "type":"stop", which no
 -- string value can hold: canonical JSON escapes its quotes); a row without
 -- one is skipped before it is split into events.
+--
+-- What it costs PostgreSQL, beside the rest of the projection (a throwaway
+-- timer over the engine benchmark's journal, 100,000 orders and 364,000
+-- events, projected in 99 ranges on a loaded two-core machine): 0.23-0.25 s
+-- against 7.6-9.0 s when no order is a market or stop order, as in that
+-- benchmark; 1.7-2.4 s against 4.9-6.3 s with every order made a market
+-- order, most of it in writing the protection price into the rows just
+-- inserted.
 
 ALTER TABLE orders ADD COLUMN protection_price numeric;
 
@@ -23,23 +31,26 @@ SET search_path FROM CURRENT  -- a restore (pg_dump) runs with an empty search_p
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
-    UPDATE orders o SET protection_price = (f.spec->>'price')::numeric * i.tick_size
-    FROM (
-        SELECT e.payload::json -> 'spec' AS spec
+    -- Materialized, so that each spec is parsed once (inlined, every use of a field
+    -- parsed the payload again: twice as slow).
+    WITH f AS MATERIALIZED (
+        SELECT s.order_id, s.type, s.price
         FROM journal_batches b,
              unnest(string_to_array(b.types, E'\n'), string_to_array(b.payloads, E'\n'))
-                 WITH ORDINALITY AS e (type, payload, n)
+                 WITH ORDINALITY AS e (type, payload, n),
+             json_to_record(e.payload::json -> 'spec') AS s (order_id bigint, type text,
+                                                              price bigint)
         WHERE b.id BETWEEN first_id / 16777216 AND last_id / 16777216
           AND (strpos(b.payloads, '"type":"market"') > 0
                OR strpos(b.payloads, '"type":"stop"') > 0)
           AND journal_position(b.id, e.n) BETWEEN first_id AND last_id
           AND e.type IN ('OrderAccepted', 'OrderRejected')
           AND (strpos(e.payload, '"type":"market"') > 0 OR strpos(e.payload, '"type":"stop"') > 0)
-    ) AS f, instruments i
-    WHERE f.spec->>'type' IN ('market', 'stop')
-      AND (f.spec->>'price')::bigint > 0
-      AND o.order_id = (f.spec->>'order_id')::bigint
-      AND i.symbol = o.symbol;
+    )
+    UPDATE orders o SET protection_price = f.price * i.tick_size
+    FROM f, instruments i
+    WHERE f.type IN ('market', 'stop') AND f.price > 0
+      AND o.order_id = f.order_id AND i.symbol = o.symbol;
 END
 $$;
 
