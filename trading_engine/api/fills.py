@@ -18,6 +18,7 @@ that add up to the view's filled quantity.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from trading_engine.actors.engine import Engine
 from trading_engine.core.enums import Side
@@ -93,5 +94,8 @@ def _trade(row: dict[str, object]) -> Trade:
 
 
 def _int(value: object) -> int:
+    """An integer column's value (fees may be ``numeric``: a ``Decimal`` with no fraction)."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
     assert isinstance(value, int), value
     return value
