@@ -134,7 +134,7 @@ async def test_restart_continues_order_ids_trade_ids_and_client_order_ids(
         first = await place(engine, buy(ALICE, 100, BTC_MID, client_order_id=cid))
         await place(engine, sell(BOB, 40, BTC_MID))
     async with open_engine(CONFIG, journal) as engine:
-        again = await place(engine, buy(ALICE, 999, BTC_MID - 1, client_order_id=cid))
+        again = await place(engine, buy(ALICE, 100, BTC_MID, client_order_id=cid))
         assert again.duplicate
         assert again.order.order_id == first.order.order_id
         assert again.order.filled == 40

@@ -28,7 +28,7 @@ from tests.actors.helpers import (
     sell,
 )
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import OrderResult, Refused, Rejected
+from trading_engine.actors.messages import ClientIdReused, OrderResult, Refused, Rejected
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderStatus, RejectReason, Side
@@ -471,10 +471,17 @@ async def test_resend_with_same_client_order_id_returns_original_without_second_
     cid = ClientOrderId("c-1")
     first = await place(engine, buy(ALICE, 1000, BTC_MID, client_order_id=cid))
     assert not first.duplicate
-    again = await place(engine, buy(ALICE, 3000, BTC_MID - 7, client_order_id=cid))
+    again = await place(engine, buy(ALICE, 1000, BTC_MID, client_order_id=cid))
     assert again.duplicate
     assert again.order.order_id == first.order.order_id
     assert (again.order.quantity, again.order.price) == (1000, BTC_MID)
+    with trio.fail_after(5):
+        changed = await engine.submit(buy(ALICE, 3000, BTC_MID - 7, client_order_id=cid))
+    assert changed == ClientIdReused(
+        first.order.order_id,
+        BTC.symbol,
+        (("quantity", 1000, 3000), ("price", BTC_MID, BTC_MID - 7)),
+    )
     with trio.fail_after(5):
         orders = await engine.user_orders(ALICE)
         balances = await engine.balances(ALICE)

@@ -9,12 +9,13 @@ import httpx
 import trio
 
 from tests.api.conftest import ADMIN, Server
+from tests.api.test_orders import with_reference
 from tests.api.test_rest import ALICE, BOB, list_perp_and_fund, order
 
 _SAME = (
     "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "price",
-    "stop_price", "quantity", "filled_quantity", "remaining_quantity", "average_price",
-    "status", "reason", "reduce_only", "post_only",
+    "stop_price", "protection_price", "quantity", "filled_quantity", "remaining_quantity",
+    "average_price", "status", "reason", "reduce_only", "post_only",
 )  # fmt: skip
 
 
@@ -100,6 +101,27 @@ async def test_order_history_shows_reduce_only_as_the_live_order_does(server: Se
     schemas = document["components"]["schemas"]
     assert "reduce_only" in schemas["HistoryOrder"]["required"]
     assert schemas["HistoryOrder"]["properties"]["reduce_only"]["type"] == "boolean"
+
+
+async def test_order_history_shows_the_protection_price_as_the_live_order_does(
+    server: Server,
+) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+        await with_reference(alice, "BTC_AIT")
+        market = {"symbol": "BTC_AIT", "type": "market", "quantity": "0.1"}
+        for body in (market | {"side": "buy"}, market | {"side": "sell"},
+                     market | {"side": "buy", "type": "stop", "stop_price": "31000"}):  # fmt: skip
+            assert (await alice.post("/orders", json=body)).status_code == 201
+        await caught_up(server, ALICE)
+        live = (await alice.get(f"/users/{ALICE}/orders", params={"status": "all"})).json()
+        history = (await alice.get(f"/users/{ALICE}/history/orders")).json()["orders"]
+    assert [{k: o[k] for k in _SAME} for o in history] == [
+        {k: o[k] for k in _SAME} for o in live["orders"]
+    ]
+    assert [(o["type"], o["price"], o["protection_price"]) for o in history] == [
+        ("stop", None, "34100"), ("market", None, "27000"), ("market", None, "33000"),
+    ]  # fmt: skip
 
 
 async def test_trade_history_shows_each_side_with_its_role_fee_and_settlement(

@@ -88,6 +88,45 @@ async def test_the_document_is_openapi_3_1_with_every_route_and_its_schemas(
     assert titles >= {"Order", "OrderBook", "Balances", "Symbols", "OrderList", "TradeList"}
 
 
+ADMIN_ONLY = {
+    ("post", "/admin/users"),
+    ("post", "/admin/deposits"),
+    ("post", "/admin/withdrawals"),
+    ("post", "/admin/symbols"),
+    ("post", "/admin/symbols/{symbol}/halt"),
+    ("post", "/admin/symbols/{symbol}/resume"),
+    ("get", "/surveillance/alerts"),
+}
+
+
+async def test_the_document_names_the_role_each_route_needs(server: Server) -> None:
+    """``x-required-role``: ``admin`` on every admin-only route (its description says so,
+    and a user's key is 403 there), ``user`` on every other route that needs a key."""
+    async with server.client() as anonymous:
+        document: dict[str, Any] = (await anonymous.get(server.url + OPENAPI_PATH)).json()
+    p = "/api/v1/trading"
+    roles: dict[tuple[str, str], str | None] = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            role = operation.get("x-required-role")
+            roles[method, path.removeprefix(p)] = role
+            if operation.get("security") == []:
+                assert role is None, (method, path)
+            else:
+                assert role in ("admin", "user"), (method, path)
+            if role == "admin":
+                assert "Needs the admin key (role admin)" in operation["description"]
+    assert {route for route, role in roles.items() if role == "admin"} == ADMIN_ONLY
+    trigger = document["paths"][p + "/settlement/trigger"]["post"]
+    assert trigger["x-required-role"] == "user"
+    assert "only the trades the user is party to" in trigger["description"]
+    assert "the admin key (role admin) any trade" in trigger["description"]
+    async with server.client(server.keys["demo_alice"]) as alice:
+        for method, path in sorted(ADMIN_ONLY):
+            response = await alice.request(method, path.format(symbol="BTC_AIT"), json={})
+            assert response.status_code == 403, (method, path, response.text)
+
+
 async def test_the_docs_page_loads_swagger_ui_from_the_server_itself(server: Server) -> None:
     async with server.client() as anonymous:
         docs = await anonymous.get(server.url + "/docs")

@@ -77,9 +77,12 @@ async def _check_orders(engine: Engine, dsn: str) -> int:
         assert seen == expected, (row, view)
         if view.type is OrderType.LIMIT:
             assert row["price"] == view.price * tick
+        protection = view.protection_price * tick if view.protection_price else None
+        assert row["protection_price"] == protection, (row, view)
         if view.filled:
             assert row["filled_value"] == view.notional * tick * lot
     assert any(row["filled"] for row in rows), "some orders filled"
+    assert any(row["protection_price"] for row in rows), "some market orders"
     assert any(row["status"] == "cancelled" for row in rows), "some were cancelled"
     return len(rows)
 
@@ -469,6 +472,7 @@ async def test_fees_past_2_63_minor_units_project_and_0014_keeps_the_rows_of_001
                 " WHERE table_name = 'trades' AND column_name LIKE '%fee' ORDER BY 1",
             )
             assert [tuple(r) for r in types] == [("maker_fee", "numeric"), ("taker_fee", "numeric")]
+            await trio.to_thread.run_sync(lambda: run_migrations(target))  # those after 0014
             await sql(target, "SELECT project_pending()")
             assert await _tables(target) == expected
 
@@ -596,3 +600,30 @@ async def test_audit_reports_read_tables_it_cannot_catch_up_or_read_and_exits_1(
         "read tables: the check failed: ValueError: cannot convert NaN to integer"
     ]
     assert "Traceback" not in stderr
+
+
+async def test_migration_0015_fills_protection_prices_in_the_orders_projected_before_it(
+    server_dsn: str, database_url: str
+) -> None:
+    """A database as 0013 left it, its orders projected from a journal with market and
+    stop orders: 0015 adds ``orders.protection_price`` and fills it as the projection
+    does."""
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG, FUNDING) as engine,
+        ):
+            await run_workload(engine, 10, seed=3)
+            await quiesce(engine)
+            await journal.project()
+        projected = "SELECT order_id, protection_price FROM orders ORDER BY order_id"
+        expected = [tuple(row) for row in await sql(database_url, projected)]
+        async with other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=13))
+            assert applied[-1] == 13
+            await copy_journal(database_url, target)
+            await sql(target, "SELECT project_pending()")
+            assert (await trio.to_thread.run_sync(run_migrations, target))[-1] == 15
+            upgraded = [tuple(row) for row in await sql(target, projected)]
+    assert upgraded == expected
+    assert any(price is not None for _, price in expected)

@@ -11,14 +11,19 @@ from trading_engine.core.instruments import Instrument, fee_for
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import (
     Accounts,
+    Figure,
     Hold,
+    Rejection,
     RiskLimits,
+    Unit,
     check_order,
     hold_for,
     per_lot_cost,
     protection_price,
 )
 from trading_engine.errors import InvariantViolation
+
+R = RejectReason
 
 ALICE = UserId("alice")
 BTC = Instrument.create(
@@ -51,6 +56,21 @@ def checks(
     position: int = 0,
     open_exposure: int = 0,
 ) -> list[RejectReason]:
+    return [r.reason for r in rejections(spec, limits=limits, reference=reference,
+            available=available, open_orders=open_orders, position=position,
+            open_exposure=open_exposure)]  # fmt: skip
+
+
+def rejections(
+    spec: OrderSpec,
+    *,
+    limits: RiskLimits = DEFAULT_LIMITS,
+    reference: int | None = 100_000,
+    available: int | None = 10**15,
+    open_orders: int = 0,
+    position: int = 0,
+    open_exposure: int = 0,
+) -> list[Rejection]:
     return check_order(
         BTC,
         spec,
@@ -106,6 +126,36 @@ def test_every_failing_reason_is_listed_at_once() -> None:
         RejectReason.TOO_MANY_OPEN_ORDERS,
         RejectReason.INSUFFICIENT_FUNDS,
     ]
+
+
+def test_each_reason_quotes_the_figures_that_show_why() -> None:
+    spec = order(qty=1, price=200_000)
+    limits = RiskLimits(max_open_orders=5, max_order_lots=0, max_position_lots=0)
+    found = rejections(spec, available=7, open_orders=5, limits=limits, position=-3)
+    notional = BTC.notional(200_000, 1)
+    assert found == [
+        Rejection(R.BELOW_MIN_QUANTITY, (Figure("quantity", 1, Unit.QUANTITY),
+                                         Figure("min_quantity", 10, Unit.QUANTITY))),
+        Rejection(R.BELOW_MIN_NOTIONAL, (Figure("notional", notional, Unit.MONEY, "AIT"),
+                                         Figure("min_notional", BTC.min_notional, Unit.MONEY,
+                                                "AIT"))),
+        Rejection(R.OUTSIDE_PRICE_BAND, (Figure("price", 200_000, Unit.PRICE),
+                                         Figure("low", 90_000, Unit.PRICE),
+                                         Figure("high", 110_000, Unit.PRICE),
+                                         Figure("reference", 100_000, Unit.PRICE))),
+        Rejection(R.ABOVE_MAX_ORDER_SIZE, (Figure("quantity", 1, Unit.QUANTITY),
+                                           Figure("max_order_size", 0, Unit.QUANTITY))),
+        Rejection(R.ABOVE_MAX_POSITION, (Figure("position", -3, Unit.QUANTITY),
+                                         Figure("projected_position", -2, Unit.QUANTITY),
+                                         Figure("max_position_size", 0, Unit.QUANTITY))),
+        Rejection(R.TOO_MANY_OPEN_ORDERS, (Figure("open_orders", 5, Unit.COUNT),
+                                           Figure("max_open_orders", 5, Unit.COUNT))),
+        Rejection(R.INSUFFICIENT_FUNDS, (Figure("needed", hold_for(BTC, spec).amount,
+                                                Unit.MONEY, "AIT"),
+                                         Figure("available", 7, Unit.MONEY, "AIT"))),
+    ]  # fmt: skip
+    market = order(kind=OrderType.MARKET)  # no protection price: nothing to quote
+    assert rejections(market, reference=None) == [Rejection(R.NO_REFERENCE_PRICE)]
 
 
 def test_limits_off_keeps_the_funds_check() -> None:

@@ -201,6 +201,13 @@ class Engine:
     async def user_trades(self, user_id: UserId, limit: int = 100) -> list[Trade]:
         return await self._read(self._risk, RiskActor.query_user_trades, user_id, limit)
 
+    async def order_fills(
+        self, user_id: UserId, order_ids: tuple[OrderId, ...]
+    ) -> dict[OrderId, list[Trade]]:
+        """The fills of ``user_id``'s orders ``order_ids`` among the user's newest (the risk
+        actor keeps the last 1,000 of each user's fills), oldest first."""
+        return await self._read(self._risk, RiskActor.query_order_fills, user_id, order_ids)
+
     # ------------------------------------------------------------ accounts
 
     async def create_user(

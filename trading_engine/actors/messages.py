@@ -20,6 +20,7 @@ from trading_engine.core.events import Event, Journaled, Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.orders import OrderSpec
+from trading_engine.core.risk import Rejection
 from trading_engine.core.views import OrderView
 
 T = TypeVar("T")
@@ -62,10 +63,31 @@ class OrderResult:
 
 @attrs.frozen
 class Rejected:
-    """Risk refused the order before it reached the book; ``reasons`` lists every failed check."""
+    """Risk refused the order before it reached the book, or the book refused it (then
+    ``order`` is the rejected order, as journaled); ``rejections`` lists every failed
+    check, each with the figures that show why."""
 
-    reasons: tuple[RejectReason, ...]
+    rejections: tuple[Rejection, ...]
     order: OrderView | None = None
+
+    @property
+    def reasons(self) -> tuple[RejectReason, ...]:
+        return tuple(rejection.reason for rejection in self.rejections)
+
+
+@attrs.frozen
+class ClientIdReused:
+    """A resend of a known ``client_order_id`` that differs from its original: nothing placed.
+
+    ``differs`` names each field the client sent that differs, in the order of
+    ``OrderRequest``'s fields, with the original's value and the resend's, in
+    engine units (ticks, lots, nanoseconds; 0 or None for a price or time not
+    given). ``symbol`` is the original's.
+    """
+
+    order_id: OrderId
+    symbol: Symbol
+    differs: tuple[tuple[str, object, object], ...]
 
 
 @attrs.frozen
@@ -81,12 +103,16 @@ class RiskCheck:
     """A dry run's answer: would the order pass, every failing reason, and the hold it needs."""
 
     allowed: bool
-    reasons: tuple[RejectReason, ...]
+    rejections: tuple[Rejection, ...]
     hold_asset: str | None
     hold_amount: int
 
+    @property
+    def reasons(self) -> tuple[RejectReason, ...]:
+        return tuple(rejection.reason for rejection in self.rejections)
 
-SubmitOutcome = OrderResult | Rejected
+
+SubmitOutcome = OrderResult | Rejected | ClientIdReused
 
 # ---------------------------------------------------------------- symbol actor commands
 
@@ -335,6 +361,7 @@ __all__ = [
     "CancelAllOrders",
     "CancelOrder",
     "CheckOrder",
+    "ClientIdReused",
     "Commit",
     "Committed",
     "CommittedBatch",

@@ -58,6 +58,7 @@ from trading_engine.core.events import Journaled
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.matcher import Matcher
+from trading_engine.core.risk import Rejection
 from trading_engine.storage.journal import Journal
 
 __all__ = ["Supervisor", "SymbolHandle"]
@@ -324,7 +325,7 @@ def _answer_halted(
         case MatchSubmit(spec=spec, reply=reply):
             released.append(spec.order_id)
             if reply is not None:
-                reply.send(Rejected((RejectReason.SYMBOL_HALTED,)))
+                reply.send(Rejected((Rejection(RejectReason.SYMBOL_HALTED),)))
         case MatchAmend(order_id=order_id, reply=reply):
             amended.append(order_id)
             if reply is not None:

@@ -41,6 +41,7 @@ from trading_engine.core.events import Event, OrderRejected, Trade
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.matcher import Matcher, Refusal
+from trading_engine.core.risk import Rejection
 from trading_engine.core.views import OrderRecord, concerns, submit_outcome
 from trading_engine.storage.journal import Journal
 
@@ -194,5 +195,5 @@ def _submit_result(order_id: OrderId, events: list[Event]) -> OrderResult | Reje
     if not accepted:
         first = events[0]
         assert isinstance(first, OrderRejected)
-        return Rejected((first.reason,), view)
+        return Rejected((Rejection(first.reason),), view)
     return OrderResult(view, tuple(trades))

@@ -45,7 +45,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return error_response(status_of(result.code), result.code, result.message)
 
     @app.post(f"{P}/admin/users")
-    @documented(NewUser, 403, 409, status=201, body=NewUserBody)
+    @documented(NewUser, 403, 409, status=201, body=NewUserBody, admin=True)
     async def create_user() -> Response:
         await admin()
         body = validate_body(await request.get_data(), NewUserBody)
@@ -85,17 +85,17 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         )
 
     @app.post(f"{P}/admin/deposits")
-    @documented(Movement, 403, 404, body=MoveBody)
+    @documented(Movement, 403, 404, body=MoveBody, admin=True)
     async def deposit() -> Response:
         return await move(withdraw=False)
 
     @app.post(f"{P}/admin/withdrawals")
-    @documented(Movement, 403, 404, 422, body=MoveBody)
+    @documented(Movement, 403, 404, 422, body=MoveBody, admin=True)
     async def withdraw() -> Response:
         return await move(withdraw=True)
 
     @app.post(f"{P}/admin/symbols")
-    @documented(SymbolOut, 403, 409, status=201, body=NewSymbolBody)
+    @documented(SymbolOut, 403, 409, status=201, body=NewSymbolBody, admin=True)
     async def add_symbol() -> Response:
         await admin()
         body = validate_body(await request.get_data(), NewSymbolBody)
@@ -120,7 +120,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return response
 
     @app.post(f"{P}/admin/symbols/<symbol>/halt")
-    @documented(SymbolStatus, 403, 404, 409, body=HaltBody)
+    @documented(SymbolStatus, 403, 404, 409, body=HaltBody, admin=True)
     async def halt(symbol: str) -> Response:
         await admin()
         body = validate_body(await request.get_data() or b"{}", HaltBody)
@@ -131,7 +131,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"symbol": symbol, "status": "halted", "reason": reason})
 
     @app.post(f"{P}/admin/symbols/<symbol>/resume")
-    @documented(SymbolStatus, 403, 404, 409)
+    @documented(SymbolStatus, 403, 404, 409, admin=True)
     async def resume(symbol: str) -> Response:
         await admin()
         result = await engine.resume(Symbol(symbol))
@@ -140,7 +140,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return jsonify({"symbol": symbol, "status": "trading"})
 
     @app.get(f"{P}/surveillance/alerts")
-    @documented(Alerts, 403, query=LimitQuery)
+    @documented(Alerts, 403, query=LimitQuery, admin=True)
     async def alerts() -> Response:
         await admin()
         limit = _limit(request.args.get("limit"), 100, 1000)

@@ -11,6 +11,7 @@ from quart_schema import QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
 
 from trading_engine.actors.engine import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
@@ -19,6 +20,7 @@ from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
+from trading_engine.api.models import REQUIRED_ROLE, ROLE_ATTRIBUTE
 from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["OPENAPI_PATH", "create_app"]
@@ -35,7 +37,21 @@ _TEXT = {
 
 
 class _Provider(OpenAPIProvider):
-    """quart-schema's document, with ``/metrics`` answering text rather than JSON."""
+    """quart-schema's document, with ``/metrics`` answering text rather than JSON, and each
+    keyed route's required role (``documented``) in ``x-required-role`` and its description."""
+
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        required = getattr(self._app.view_functions[rule.endpoint], ROLE_ATTRIBUTE, None)
+        if required is not None:
+            role, access = required
+            for item in paths.values():
+                for operation in item.values():
+                    operation[REQUIRED_ROLE] = role
+                    if access:
+                        described = operation.get("description", "")
+                        operation["description"] = f"{described}\n\n{access}".strip()
+        return paths, components
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
@@ -65,10 +81,9 @@ def create_app(
     metrics = Metrics(engine, read_tables)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
-    for area in (orders, admin, ws):
-        area.register(app, engine, admin_key)
-    history.register(app, engine, admin_key, read_tables)
-    market.register(app, engine, admin_key, read_tables)
+    admin.register(app, engine, admin_key)
+    for area in (orders, history, market, ws):
+        area.register(app, engine, admin_key, read_tables)
     ui.register(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"

@@ -169,6 +169,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "time_in_force": row["time_in_force"],
         "price": _text(row["price"]),
         "stop_price": _text(row["stop_price"]),
+        "protection_price": _text(row["protection_price"]),
         "quantity": format_decimal(row["quantity"]),
         "filled_quantity": format_decimal(filled),
         "remaining_quantity": format_decimal(row["remaining"]),

@@ -40,6 +40,12 @@ __all__ = ["register"]
 P = "/api/v1/trading"
 
 
+SETTLE_ACCESS = (
+    "Needs a key (role user): a user's key settles only the trades the user is party to, "
+    "the admin key (role admin) any trade."
+)
+
+
 def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
     def instrument_of(symbol: str) -> Instrument:
         return listed(engine.instruments(), symbol)
@@ -152,7 +158,7 @@ def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | No
         return jsonify(rendered)
 
     @app.post(f"{P}/settlement/trigger")
-    @documented(SettleResult, body=SettleBody)
+    @documented(SettleResult, body=SettleBody, access=SETTLE_ACCESS)
     async def settlement_trigger() -> Response:
         principal = await authenticate(engine, admin_key)
         body = validate_body(await request.get_data(), SettleBody)

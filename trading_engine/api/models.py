@@ -46,7 +46,7 @@ from trading_engine.core.ids import (
 )
 from trading_engine.errors import InvalidInput
 
-__all__ = ["documented", "validate_body"]
+__all__ = ["REQUIRED_ROLE", "ROLE_ATTRIBUTE", "documented", "validate_body"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -216,8 +216,17 @@ class OrderFields(BaseModel):
     side: Side
     type: OrderType
     time_in_force: TimeInForce
-    price: str | None
+    price: str | None = Field(
+        description="the limit price the client sent (limit and stop_limit); null for none"
+    )
     stop_price: str | None
+    protection_price: str | None = Field(
+        description=(
+            "market and stop orders: the worst price the order may trade at, the edge of the "
+            "price band that the engine set (around the reference price, or a stop's stop "
+            "price) and that a buy's hold covers; null for limit and stop_limit orders"
+        )
+    )
     quantity: str
     filled_quantity: str
     remaining_quantity: str
@@ -231,10 +240,12 @@ class OrderFields(BaseModel):
 
 
 class Order(OrderFields):
-    """An order as the engine holds it, and the trades it made (on submit)."""
+    """An order as the engine holds it, and its fills."""
 
     user_id: str
-    trades: list[TradeOut]
+    trades: list[TradeOut] = Field(
+        description="its fills, oldest first: those that filled_quantity counts"
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -244,7 +255,30 @@ class ErrorDetail(BaseModel):
     message: str
     field: str | None = Field(None, description="the request field at fault, for 400s")
     reasons: list[str] | None = Field(None, description="every reason, for a rejected order")
+    figures: dict[str, dict[str, str]] | None = Field(
+        None,
+        description=(
+            "rejected: per reason that has any, the figures that show why, as decimal strings "
+            "(outside_price_band: price, low, high, reference; insufficient_funds and "
+            "insufficient_margin: asset, needed, available; below_min_quantity: quantity, "
+            "min_quantity; below_min_notional: asset, notional, min_notional; "
+            "above_max_order_size: quantity, max_order_size; above_max_position: position, "
+            "projected_position, max_position_size; too_many_open_orders: open_orders, "
+            "max_open_orders; reduce_only_would_increase: position)"
+        ),
+    )
     order: Order | None = Field(None, description="the rejected order, when one was recorded")
+    order_id: str | None = Field(
+        None, description="client_order_id_reused: the order that has the client_order_id"
+    )
+    differs: list[str] | None = Field(
+        None,
+        description=(
+            "client_order_id_reused: each field of the resend that differs from the "
+            "original's (symbol, side, type, quantity, price, stop_price, time_in_force, "
+            "expire_time, post_only, stp, reduce_only)"
+        ),
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -335,8 +369,15 @@ class Hold(BaseModel):
 
 
 class RiskCheck(BaseModel):
+    """Whether the order would pass the pre-trade checks: every failing reason, with the
+    message and the figures a rejection of it would give, and the hold it needs."""
+
     allowed: bool
     reasons: list[str]
+    message: str | None = Field(description="as a rejection's; null when allowed")
+    figures: dict[str, dict[str, str]] = Field(
+        description="per failing reason that has any, its figures, as a rejection shows them"
+    )
     hold: Hold | None
 
 
@@ -469,6 +510,15 @@ class CandlesQuery(LimitQuery):
     interval: str | None = None
 
 
+REQUIRED_ROLE = "x-required-role"
+"""The OpenAPI extension that names the role a route needs: ``admin`` (the admin key
+only; a user's key is 403) or ``user`` (a user's key, acting for its own user, or the
+admin key, acting for anyone). Public routes have none (and ``security: []``)."""
+ROLE_ATTRIBUTE = "_trading_engine_required_role"
+"""Where ``documented`` leaves a route's role and its description for the document."""
+_ADMIN_ONLY = "Needs the admin key (role admin): a user's key is answered 403 forbidden."
+
+
 def documented(
     ok: type[BaseModel],
     *errors: int,
@@ -476,11 +526,18 @@ def documented(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     public: bool = False,
+    admin: bool = False,
+    access: str | None = None,
     also: Iterable[tuple[int, type[BaseModel]]] = (),
 ) -> Callable[[F], F]:
-    """Document a route: its body, query, success response, error responses and security."""
+    """Document a route: its body, query, success response, error responses, security and
+    required role (``admin``: the admin key only; otherwise, unless ``public``, any key).
+    ``access`` says in words what each role may do with it, for its description."""
 
     def decorate(func: F) -> F:
+        if not public:
+            role = "admin" if admin else "user"
+            setattr(func, ROLE_ATTRIBUTE, (role, _ADMIN_ONLY if admin else access))
         func = document_response(ok, status)(func)
         for code, model in also:
             func = document_response(model, code)(func)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import Refused, Rejected
+from trading_engine.actors.messages import ClientIdReused, OrderRequest, Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate, known_user
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
+from trading_engine.api.fills import fills_of
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
     AmendBody,
@@ -29,29 +31,48 @@ from trading_engine.api.models import (
     documented,
     validate_body,
 )
-from trading_engine.api.schemas import asset_decimals, order_request, render_order, render_trade
+from trading_engine.api.schemas import (
+    asset_decimals,
+    order_request,
+    render_order,
+    render_rejections,
+    render_sent,
+    render_trade,
+)
 from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.core.enums import OrderType
+from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["register"]
 
 P = "/api/v1/trading"
 
 
-def register(app: Quart, engine: Engine, admin_key: str) -> None:
+def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
     async def caller() -> Principal:
         return await authenticate(engine, admin_key)
 
     def instrument_of(symbol: str) -> Instrument:
         return listed(engine.instruments(), symbol)
 
+    def decimals(asset: str) -> int:
+        return _decimals(engine, asset)
+
     def render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
         return render_order(view, instrument_of(view.symbol), trades)
+
+    async def with_fills(
+        views: Sequence[OrderView], known: Iterable[Trade] = ()
+    ) -> list[dict[str, Any]]:
+        """``views`` rendered, each with its fills (``api/fills.py``)."""
+        fills = await fills_of(engine, tables, views, known)
+        return [render(view, fills[view.order_id]) for view in views]
 
     async def own_order(principal: Principal, order_id: str) -> OrderView:
         view = await engine.order(_order_id(order_id))
@@ -63,7 +84,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         return error_response(status_of(result.code), result.code, result.message)
 
     @app.post(f"{P}/orders")
-    @documented(Order, 403, 404, 422, status=201, body=OrderBody, also=[(200, Order)])
+    @documented(Order, 403, 404, 409, 422, status=201, body=OrderBody, also=[(200, Order)])
     async def submit() -> Response:
         await caller()
         body = validate_body(await request.get_data(), OrderBody)
@@ -72,25 +93,36 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
             outcome = await engine.submit(order)
         metrics = app.config["METRICS"]
+        if isinstance(outcome, ClientIdReused):
+            metrics.orders.labels("client_order_id_reused").inc()
+            return _reused(outcome, order, engine.instruments())
         if isinstance(outcome, Rejected):
             reasons = [str(r) for r in outcome.reasons]
             metrics.orders.labels("rejected").inc()
             for reason in reasons:
                 metrics.rejections.labels(reason).inc()
-            extra: dict[str, Any] = {"reasons": reasons}
+            why, figures = render_rejections(
+                outcome.rejections, instrument_of(order.symbol), decimals
+            )
+            extra: dict[str, Any] = {"reasons": reasons, "figures": figures}
             if outcome.order is not None:
                 extra["order"] = render(outcome.order)
-            return error_response(422, "rejected", f"order rejected: {', '.join(reasons)}", **extra)
-        metrics.orders.labels("duplicate" if outcome.duplicate else "accepted").inc()
+            return error_response(422, "rejected", f"order rejected: {why}", **extra)
+        if outcome.duplicate:  # the original as it is now, with its fills so far
+            metrics.orders.labels("duplicate").inc()
+            [original] = await with_fills([outcome.order])
+            return jsonify(original)
+        metrics.orders.labels("accepted").inc()
         metrics.trades.inc(len(outcome.trades))
         response = jsonify(render(outcome.order, outcome.trades))
-        response.status_code = 200 if outcome.duplicate else 201
+        response.status_code = 201
         return response
 
     @app.get(f"{P}/orders/<order_id>")
     @documented(Order, 404)
     async def get_order(order_id: str) -> Response:
-        return jsonify(render(await own_order(await caller(), order_id)))
+        [order] = await with_fills([await own_order(await caller(), order_id)])
+        return jsonify(order)
 
     @app.delete(f"{P}/orders/<order_id>")
     @documented(Order, 404, 409)
@@ -102,7 +134,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             result = await engine.cancel(view.order_id, user)
         if isinstance(result, Refused):
             return refused(result)
-        return jsonify(render(result.order, result.trades))
+        [order] = await with_fills([result.order], result.trades)
+        return jsonify(order)
 
     @app.patch(f"{P}/orders/<order_id>")
     @documented(Order, 404, 409, 422, body=AmendBody)
@@ -124,7 +157,8 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
         if isinstance(result, Refused):
             return refused(result)
-        return jsonify(render(result.order, result.trades))
+        [order] = await with_fills([result.order], result.trades)
+        return jsonify(order)
 
     @app.delete(f"{P}/orders")
     @documented(CancelledList, 403, 404, query=CancelAllQuery)
@@ -136,7 +170,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
         with outcome_unknown("the cancels", find_out):
             views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
-        return jsonify({"cancelled": [render(v) for v in views]})
+        return jsonify({"cancelled": await with_fills(views)})
 
     @app.get(f"{P}/users/<user_id>/orders")
     @documented(OrderList, 403, 404, query=UserOrdersQuery)
@@ -147,7 +181,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
             raise InvalidInput("status", "must be open or all")
         limit = _limit(request.args.get("limit"), 100, 1000)
         views = await engine.user_orders(user, open_only=status == "open", limit=limit)
-        return jsonify({"orders": [render(v) for v in views]})
+        return jsonify({"orders": await with_fills(views)})
 
     @app.get(f"{P}/users/<user_id>/trades")
     @documented(TradeList, 403, 404, query=LimitQuery)
@@ -206,13 +240,21 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         order = body.get("order")
         if not isinstance(order, dict):
             raise InvalidInput("order", "must be an object")
-        check = await engine.check(order_request(order, engine.instruments(), user_id))
+        checked = order_request(order, engine.instruments(), user_id)
+        check = await engine.check(checked)
         hold = None
         if check.hold_asset is not None:
-            decimals = _decimals(engine, check.hold_asset)
-            hold = {"asset": check.hold_asset, "amount": format_units(check.hold_amount, decimals)}
+            amount = format_units(check.hold_amount, decimals(check.hold_asset))
+            hold = {"asset": check.hold_asset, "amount": amount}
+        why, figures = render_rejections(check.rejections, instrument_of(checked.symbol), decimals)
         return jsonify(
-            {"allowed": check.allowed, "reasons": [str(r) for r in check.reasons], "hold": hold}
+            {
+                "allowed": check.allowed,
+                "reasons": [str(r) for r in check.reasons],
+                "message": None if check.allowed else f"order rejected: {why}",
+                "figures": figures,
+                "hold": hold,
+            }
         )
 
 
@@ -258,6 +300,27 @@ def _check_amend(
             f"is already the order's {field} ({now}): the amend changes nothing; give a "
             "different price and/or quantity (the new total, filled part included)",
         )
+
+
+def _reused(
+    outcome: ClientIdReused, resend: OrderRequest, instruments: Mapping[Symbol, Instrument]
+) -> Response:
+    """The 409 for a resend of a client order id that differs from its original."""
+    was, now = instruments[outcome.symbol], instruments[resend.symbol]
+    changes = ", ".join(
+        f"{name} {render_sent(name, resent, now)} (the original's: "
+        f"{render_sent(name, original, was)})"
+        for name, original, resent in outcome.differs
+    )
+    message = (
+        f"client_order_id {resend.client_order_id!r} is already order {outcome.order_id}, "
+        f"and this resend differs from it in {changes}: nothing was placed. An identical "
+        "resend returns the original; a new order needs a new client_order_id"
+    )
+    return error_response(
+        409, "client_order_id_reused", message, field="client_order_id",
+        order_id=str(outcome.order_id), differs=[name for name, _, _ in outcome.differs],
+    )  # fmt: skip
 
 
 def _find_order(client_order_id: str | None, user_id: UserId) -> str:

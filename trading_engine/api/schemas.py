@@ -8,14 +8,14 @@ wrong types and off-grid values are 400s that name the field.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from trading_engine.actors.messages import OrderRequest
 from trading_engine.api.errors import ApiError
-from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import Symbol, UserId, parse_client_order_id
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
@@ -27,6 +27,7 @@ from trading_engine.core.numbers import (
     quantize_ratio,
     to_units,
 )
+from trading_engine.core.risk import Figure, Rejection, Unit
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput, OffGridError
 
@@ -35,6 +36,8 @@ __all__ = [
     "order_request",
     "render_instrument",
     "render_order",
+    "render_rejections",
+    "render_sent",
     "render_trade",
 ]
 
@@ -207,6 +210,9 @@ def render_order(
         "time_in_force": str(view.time_in_force),
         "price": instrument.price_str(view.price) if view.price else None,
         "stop_price": instrument.price_str(view.stop_price) if view.stop_price else None,
+        "protection_price": (
+            instrument.price_str(view.protection_price) if view.protection_price else None
+        ),
         "quantity": instrument.quantity_str(view.quantity),
         "filled_quantity": instrument.quantity_str(view.filled),
         "remaining_quantity": instrument.quantity_str(view.remaining),
@@ -219,6 +225,84 @@ def render_order(
         "updated_at": format_seconds(view.updated_ts),
         "trades": [render_trade(t, instrument) for t in trades],
     }
+
+
+def render_sent(name: str, value: object, instrument: Instrument) -> str:
+    """A field of a new order as its client sent it, for a message (``ClientIdReused``):
+    a price or quantity as a decimal string, a time in seconds, "none" for a price or
+    time not given."""
+    if value is None or (name in ("price", "stop_price") and value == 0):
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if name in ("price", "stop_price") and isinstance(value, int):
+        return instrument.price_str(value)
+    if name == "quantity" and isinstance(value, int):
+        return instrument.quantity_str(value)
+    if name == "expire_time" and isinstance(value, int):
+        return format_seconds(value)
+    return str(value)
+
+
+_WHY: dict[RejectReason, str] = {
+    RejectReason.BELOW_MIN_QUANTITY: "quantity {quantity} is below the minimum {min_quantity}",
+    RejectReason.BELOW_MIN_NOTIONAL: (
+        "notional {notional} {asset} is below the minimum {min_notional} {asset}"
+    ),
+    RejectReason.OUTSIDE_PRICE_BAND: (
+        "price {price} is outside the band {low} to {high} around the reference price {reference}"
+    ),
+    RejectReason.ABOVE_MAX_ORDER_SIZE: "quantity {quantity} is above the largest order, "
+    "{max_order_size}",
+    RejectReason.ABOVE_MAX_POSITION: (
+        "the position {position} would reach {projected_position} with this order and the "
+        "open orders on its side, beyond {max_position_size} either way"
+    ),
+    RejectReason.TOO_MANY_OPEN_ORDERS: "{open_orders} orders are open, at most "
+    "{max_open_orders} may be",
+    RejectReason.INSUFFICIENT_FUNDS: "needs {needed} {asset}, {available} {asset} available",
+    RejectReason.INSUFFICIENT_MARGIN: (
+        "needs {needed} {asset} of margin, {available} {asset} available"
+    ),
+    RejectReason.REDUCE_ONLY_WOULD_INCREASE: (
+        "the position is {position}: a reduce-only order must be on its other side"
+    ),
+}
+"""Each reason's figures in words; a reason without figures is shown by its name alone."""
+
+
+def render_rejections(
+    rejections: Sequence[Rejection], instrument: Instrument, decimals: Callable[[str], int]
+) -> tuple[str, dict[str, dict[str, str]]]:
+    """Every reason of a rejection, with its figures in words, joined for a message; and
+    the figures per reason (those that have any) as decimal strings, with the ``asset``
+    of money figures. ``decimals`` gives an asset's decimal places."""
+    parts: list[str] = []
+    figures: dict[str, dict[str, str]] = {}
+    for rejection in rejections:
+        reason = str(rejection.reason)
+        shown: dict[str, str] = {}
+        for figure in rejection.figures:
+            shown[figure.name] = _figure(figure, instrument, decimals)
+            if figure.unit is Unit.MONEY:
+                shown["asset"] = figure.asset
+        if shown and rejection.reason in _WHY:
+            figures[reason] = shown
+            parts.append(f"{reason} ({_WHY[rejection.reason].format(**shown)})")
+        else:
+            parts.append(reason)
+    return "; ".join(parts), figures
+
+
+def _figure(figure: Figure, instrument: Instrument, decimals: Callable[[str], int]) -> str:
+    value = figure.value
+    if figure.unit is Unit.PRICE:
+        return instrument.price_str(value)
+    if figure.unit is Unit.QUANTITY:
+        return ("-" if value < 0 else "") + instrument.quantity_str(abs(value))
+    if figure.unit is Unit.MONEY:
+        return format_units(value, decimals(figure.asset))
+    return str(value)
 
 
 def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
+from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import SocketWriter, socket_writer_for
 from trading_engine.api.limits import Limiter
 from trading_engine.api.schemas import load_json, render_order
@@ -55,6 +56,7 @@ from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
 from trading_engine.errors import InvalidInput
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["register"]
 
@@ -86,7 +88,7 @@ _SEND = "trading_engine.asgi_send"
 """The scope key under which the connection's ASGI ``send`` reaches the handler."""
 
 
-def register(app: Quart, engine: Engine, admin_key: str) -> None:
+def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
     inner = app.asgi_app
 
     async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
@@ -110,7 +112,7 @@ def register(app: Quart, engine: Engine, admin_key: str) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 connection = _Connection(
-                    engine, admin_key, outbox, writer, limits, nursery, channels
+                    engine, admin_key, tables, outbox, writer, limits, nursery, channels
                 )
                 nursery.start_soon(connection.deliver)
                 nursery.start_soon(connection.heartbeat)
@@ -135,6 +137,7 @@ class _Connection:
 
     engine: Engine
     admin_key: str
+    tables: ReadTables | None
     outbox: Subscriber
     writer: SocketWriter | None
     limits: MessageLimits
@@ -291,7 +294,7 @@ class _Connection:
         # The answer is queued before the subscription's snapshot, which follows it.
         self.say(json.dumps({"type": "subscribed", "channel": channel}))
         if channel == "orders" and user is not None:
-            result = await _subscribe_orders(engine, outbox, user)
+            result = await _subscribe_orders(engine, self.tables, outbox, user)
         else:
             result = await engine.subscribe(channel, outbox, user)
         if isinstance(result, Refused):
@@ -311,7 +314,9 @@ def _known(engine: Engine, channel: str) -> bool:
     return kind in ("book", "trades", "ticker") and not interval
 
 
-async def _subscribe_orders(engine: Engine, outbox: Subscriber, user: UserId) -> Refused | None:
+async def _subscribe_orders(
+    engine: Engine, tables: ReadTables | None, outbox: Subscriber, user: UserId
+) -> Refused | None:
     """Subscribe to ``orders``, then put the user's open orders before every update.
 
     The journal hands each commit to the risk actor before the market-data
@@ -328,10 +333,11 @@ async def _subscribe_orders(engine: Engine, outbox: Subscriber, user: UserId) ->
             return result
         seqs, views = await engine.open_orders(user)
         instruments = engine.instruments()
+        fills = await fills_of(engine, tables, views)
+        orders = [render_order(v, instruments[v.symbol], fills[v.order_id]) for v in views]
         snapshot = json.dumps(
-            {"channel": "orders", "type": "snapshot", "seqs": seqs,
-             "orders": [render_order(v, instruments[v.symbol]) for v in views]},
-        )  # fmt: skip
+            {"channel": "orders", "type": "snapshot", "seqs": seqs, "orders": orders}
+        )
         return None
     finally:
         outbox.release(snapshot)

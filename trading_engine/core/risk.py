@@ -24,6 +24,7 @@ an end), so replaying the journal rebuilds the same accounts.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import NamedTuple
 
 import attrs
@@ -34,7 +35,18 @@ from trading_engine.core.instruments import Instrument, fee_for
 from trading_engine.core.orders import OrderSpec
 from trading_engine.errors import InvariantViolation
 
-__all__ = ["Accounts", "Hold", "RiskLimits", "check_order", "hold_for", "protection_price"]
+__all__ = [
+    "Accounts",
+    "Figure",
+    "Hold",
+    "Rejection",
+    "RiskLimits",
+    "Unit",
+    "check_order",
+    "hold_for",
+    "protection_price",
+    "shortfall",
+]
 
 
 @attrs.frozen
@@ -51,6 +63,38 @@ class RiskLimits:
 class Hold(NamedTuple):
     asset: str
     amount: int
+
+
+class Unit(StrEnum):
+    """What a ``Figure``'s value counts."""
+
+    PRICE = "price"
+    """Ticks."""
+    QUANTITY = "quantity"
+    """Lots; a position's is signed (long > 0)."""
+    MONEY = "money"
+    """Minor units of the figure's ``asset``."""
+    COUNT = "count"
+
+
+class Figure(NamedTuple):
+    """A number that a rejection quotes, named as the API shows it (``low``, ``needed``)."""
+
+    name: str
+    value: int
+    unit: Unit
+    asset: str = ""
+    """The asset of a ``MONEY`` figure; empty otherwise."""
+
+
+class Rejection(NamedTuple):
+    """A reason an order fails pre-trade checks, with the figures that show why: what the
+    order asks and the limit it passes (``outside_price_band``: its price, the band's
+    ``low`` and ``high`` and the ``reference``; ``insufficient_funds``: ``needed`` and
+    ``available``). Reasons with nothing to quote have no figures."""
+
+    reason: RejectReason
+    figures: tuple[Figure, ...] = ()
 
 
 def per_lot_cost(instrument: Instrument, price: int) -> int:
@@ -91,27 +135,44 @@ def check_order(
     open_orders: int,
     position: int,
     open_exposure: int,
-) -> list[RejectReason]:
-    """Every reason ``spec`` fails pre-trade checks; empty when it may go to the book.
+) -> list[Rejection]:
+    """Every reason ``spec`` fails pre-trade checks, with its figures; empty when it may
+    go to the book.
 
     ``available`` is the user's free balance in the asset the order holds (None: no
     funds check, for orders whose funds are checked otherwise: margin, amends);
     ``position`` the user's net filled lots in the symbol (bought minus sold);
     ``open_exposure`` the lots of the user's open orders on the same side.
     """
-    reasons: list[RejectReason] = []
+    out: list[Rejection] = []
     kind = spec.type
+    price, quantity = Unit.PRICE, Unit.QUANTITY
     needs_protection = kind in (OrderType.MARKET, OrderType.STOP)
     if needs_protection and spec.price <= 0:
-        reasons.append(RejectReason.NO_REFERENCE_PRICE)
+        out.append(Rejection(RejectReason.NO_REFERENCE_PRICE))
     if spec.quantity < instrument.min_quantity:
-        reasons.append(RejectReason.BELOW_MIN_QUANTITY)
-    if (
-        kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-        and instrument.min_notional
-        and instrument.notional(spec.price, spec.quantity) < instrument.min_notional
-    ):
-        reasons.append(RejectReason.BELOW_MIN_NOTIONAL)
+        out.append(
+            Rejection(
+                RejectReason.BELOW_MIN_QUANTITY,
+                (
+                    Figure("quantity", spec.quantity, quantity),
+                    Figure("min_quantity", instrument.min_quantity, quantity),
+                ),
+            )
+        )
+    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and instrument.min_notional:
+        notional = instrument.notional(spec.price, spec.quantity)
+        if notional < instrument.min_notional:
+            quote = instrument.quote_asset
+            out.append(
+                Rejection(
+                    RejectReason.BELOW_MIN_NOTIONAL,
+                    (
+                        Figure("notional", notional, Unit.MONEY, quote),
+                        Figure("min_notional", instrument.min_notional, Unit.MONEY, quote),
+                    ),
+                )
+            )
     if limits.enabled:
         if (
             kind is OrderType.LIMIT
@@ -119,20 +180,69 @@ def check_order(
             and instrument.price_band_bps
             and not _inside(instrument, reference, spec.price)
         ):
-            reasons.append(RejectReason.OUTSIDE_PRICE_BAND)
+            low, high = instrument.band_limits(reference)
+            out.append(
+                Rejection(
+                    RejectReason.OUTSIDE_PRICE_BAND,
+                    (
+                        Figure("price", spec.price, price),
+                        Figure("low", low, price),
+                        Figure("high", high, price),
+                        Figure("reference", reference, price),
+                    ),
+                )
+            )
         if limits.max_order_lots is not None and spec.quantity > limits.max_order_lots:
-            reasons.append(RejectReason.ABOVE_MAX_ORDER_SIZE)
+            out.append(
+                Rejection(
+                    RejectReason.ABOVE_MAX_ORDER_SIZE,
+                    (
+                        Figure("quantity", spec.quantity, quantity),
+                        Figure("max_order_size", limits.max_order_lots, quantity),
+                    ),
+                )
+            )
         if limits.max_position_lots is not None:
             signed = spec.quantity + open_exposure
             projected = position + signed if spec.side is Side.BUY else position - signed
             if abs(projected) > limits.max_position_lots:
-                reasons.append(RejectReason.ABOVE_MAX_POSITION)
+                out.append(
+                    Rejection(
+                        RejectReason.ABOVE_MAX_POSITION,
+                        (
+                            Figure("position", position, quantity),
+                            Figure("projected_position", projected, quantity),
+                            Figure("max_position_size", limits.max_position_lots, quantity),
+                        ),
+                    )
+                )
         if open_orders >= limits.max_open_orders:
-            reasons.append(RejectReason.TOO_MANY_OPEN_ORDERS)
+            out.append(
+                Rejection(
+                    RejectReason.TOO_MANY_OPEN_ORDERS,
+                    (
+                        Figure("open_orders", open_orders, Unit.COUNT),
+                        Figure("max_open_orders", limits.max_open_orders, Unit.COUNT),
+                    ),
+                )
+            )
     has_price = spec.side is Side.SELL or spec.price > 0
-    if available is not None and has_price and hold_for(instrument, spec).amount > available:
-        reasons.append(RejectReason.INSUFFICIENT_FUNDS)
-    return reasons
+    if available is not None and has_price:
+        hold = hold_for(instrument, spec)
+        if hold.amount > available:
+            out.append(shortfall(RejectReason.INSUFFICIENT_FUNDS, hold, available))
+    return out
+
+
+def shortfall(reason: RejectReason, needed: Hold, available: int) -> Rejection:
+    """``reason`` (funds or margin) with what the order needs and what is available."""
+    return Rejection(
+        reason,
+        (
+            Figure("needed", needed.amount, Unit.MONEY, needed.asset),
+            Figure("available", available, Unit.MONEY, needed.asset),
+        ),
+    )
 
 
 def _inside(instrument: Instrument, reference: int, price: int) -> bool:

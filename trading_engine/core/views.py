@@ -38,7 +38,13 @@ __all__ = ["OrderRecord", "OrderView", "concerns", "submit_outcome"]
 
 
 class OrderView(NamedTuple):
-    """An order as a client sees it, at one moment. ``notional`` is in tick x lot units."""
+    """An order as a client sees it, at one moment. ``notional`` is in tick x lot units.
+
+    ``price`` is the client's own limit price (of a limit or stop-limit order), 0 for
+    none; ``protection_price`` is the worst price a market or stop order may trade at,
+    which the risk actor set and its hold covers (``OrderSpec.price`` holds it), 0 for
+    none (and always 0 for a limit or stop-limit order).
+    """
 
     order_id: OrderId
     client_order_id: ClientOrderId | None
@@ -62,6 +68,7 @@ class OrderView(NamedTuple):
     created_ts: int
     updated_ts: int
     reduce_only: bool
+    protection_price: int
 
 
 RECORD_STATE = (
@@ -178,11 +185,14 @@ class OrderRecord:
 
     def view(self) -> OrderView:
         spec = self.spec
+        # A market or stop order's price is its protection price, never the client's.
+        limit = spec.type is OrderType.LIMIT or spec.type is OrderType.STOP_LIMIT
         return OrderView(
             spec.order_id, spec.client_order_id, spec.user_id, self.symbol, spec.side, spec.type,
-            spec.time_in_force, self.price, spec.stop_price, self.quantity, self.filled,
-            self.remaining, self.cancelled, self.notional, self.status, self.reason,
+            spec.time_in_force, self.price if limit else 0, spec.stop_price, self.quantity,
+            self.filled, self.remaining, self.cancelled, self.notional, self.status, self.reason,
             spec.post_only, spec.expire_time, self.created_ts, self.updated_ts, spec.reduce_only,
+            0 if limit else self.price,
         )  # fmt: skip
 
 

@@ -321,6 +321,15 @@ class PostgresJournal:
         trade id, role) of the last fill of the previous page."""
         return await self._call(_aio_trade_history, self._pool, user_id, before, limit)
 
+    async def order_fills(
+        self, user_id: str, orders: Sequence[tuple[int, int, int]]
+    ) -> list[dict[str, Any]]:
+        """The fills of ``user_id``'s ``orders`` (order id, and the times, in ns, of its
+        creation and its last change) from the read tables: each trade's symbol,
+        trade_id, price (ticks), quantity (lots), aggressor, both sides' orders, users
+        and fees, and ts (ns, to the microsecond), by symbol and trade id."""
+        return await self._call(_aio_order_fills, self._pool, user_id, orders)
+
     async def read_tables(self) -> dict[str, Any]:
         """What the read tables say, summed up for ``trading-engine audit`` to check:
         ``balances`` per ``(account, asset)`` (minor units, zeros left out),
@@ -809,7 +818,8 @@ _MAX_ID: Final = (1 << 63) - 1
 
 _ORDER_HISTORY: Final = """
 SELECT order_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,
-       quantity, filled, remaining, filled_value, status, reason, reduce_only, post_only,
+       protection_price, quantity, filled, remaining, filled_value, status, reason,
+       reduce_only, post_only,
        extract(epoch FROM created_at) AS created_at, extract(epoch FROM updated_at) AS updated_at
 FROM orders WHERE user_id = $1 AND order_id < $2
 ORDER BY order_id DESC LIMIT $3
@@ -846,6 +856,32 @@ async def _aio_trade_history(
     cursor = before or (None, None, None, None)  # no cursor: from the newest
     rows = await pool.fetch(_TRADE_HISTORY, user_id, *cursor, limit)
     return [dict(row) for row in rows]
+
+
+_ORDER_FILLS: Final = """
+WITH o AS (SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS o(id, since, until))
+SELECT t.symbol, t.trade_id, (t.price / i.tick_size)::bigint AS price,
+       (t.quantity / i.lot_size)::bigint AS quantity, t.aggressor, t.maker_order_id,
+       t.taker_order_id, t.maker_user_id, t.taker_user_id, t.maker_fee, t.taker_fee,
+       (extract(epoch FROM t.executed_at) * 1000000)::bigint * 1000 AS ts
+FROM (
+    SELECT t.* FROM o JOIN trades t
+        ON t.maker_user_id = $1 AND t.maker_order_id = o.id
+       AND t.executed_at BETWEEN journal_time(o.since) AND journal_time(o.until)
+    UNION ALL
+    SELECT t.* FROM o JOIN trades t
+        ON t.taker_user_id = $1 AND t.taker_order_id = o.id
+       AND t.executed_at BETWEEN journal_time(o.since) AND journal_time(o.until)
+) AS t JOIN instruments i ON i.symbol = t.symbol
+ORDER BY t.symbol, t.trade_id
+"""
+
+
+async def _aio_order_fills(
+    pool: asyncpg.Pool, user_id: str, orders: Sequence[tuple[int, int, int]]
+) -> list[dict[str, Any]]:
+    ids, since, until = ([o[n] for o in orders] for n in range(3))
+    return [dict(row) for row in await pool.fetch(_ORDER_FILLS, user_id, ids, since, until)]
 
 
 _TRADE: Final = """

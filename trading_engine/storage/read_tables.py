@@ -9,6 +9,7 @@ there are none, and the API says so (history is 503 ``history_unavailable``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol, TypedDict
 
@@ -45,6 +46,14 @@ class ReadTables(Protocol):
         self, user_id: str, *, before: tuple[Decimal, str, int, str] | None, limit: int
     ) -> list[dict[str, Any]]:
         """``user_id``'s fills, newest first, after the cursor ``before``."""
+        ...
+
+    async def order_fills(
+        self, user_id: str, orders: Sequence[tuple[int, int, int]]
+    ) -> list[dict[str, Any]]:
+        """The fills of ``user_id``'s ``orders`` (order id, and the times, in ns, of its
+        creation and its last change): each trade's symbol, trade_id, price (ticks),
+        quantity (lots), aggressor, both sides' orders, users and fees, and ts (ns)."""
         ...
 
     async def trade(self, symbol: str, trade_id: int) -> TradeDetails | None:

@@ -99,7 +99,7 @@ class AmendMixin(PreTradeMixin):
         ignore = {RejectReason.BELOW_MIN_QUANTITY, RejectReason.BELOW_MIN_NOTIONAL}
         if spec.reduce_only:
             ignore.add(RejectReason.ABOVE_MAX_POSITION)  # the matcher keeps it within the position
-        return [str(reason) for reason in reasons if reason not in ignore]
+        return [str(r.reason) for r in reasons if r.reason not in ignore]
 
     def _amend_ended(self, order_id: OrderId, *, committed: bool) -> None:
         """An amend was written, refused or lost: bring the order's hold to what it needs.

@@ -9,6 +9,12 @@ as far as it is durable (flat or on the order's side:
 ``reduce_only_would_increase``), and the matcher, which holds the position
 as of its last trade, caps it and keeps it within the position.
 
+A resend of a client order id the actor knows (its order open, among the
+last ``keep_finished`` finished, or sent and not yet journaled) is compared
+with its original, field by field as the client sent them: identical, it
+gets the original (at once, or once the original is journaled); different,
+it gets ``ClientIdReused`` naming each field, and nothing is placed.
+
 An order that ends, or never reaches its book, frees its hold or margin
 (``_release``); one that never reached it also frees its client order id and
 fails the resends that waited for it (``_forget_pending``). ``_route`` finds
@@ -23,19 +29,30 @@ from typing import Any
 
 from trading_engine.actors.mailbox import EngineBusy
 from trading_engine.actors.messages import (
+    ClientIdReused,
     MatchSubmit,
     OrderRequest,
     OrderResult,
     Refused,
     Rejected,
     RiskCheck,
+    SubmitOutcome,
 )
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.orders import OrderSpec
-from trading_engine.core.risk import Hold, check_order, hold_for, protection_price
+from trading_engine.core.risk import (
+    Figure,
+    Hold,
+    Rejection,
+    Unit,
+    check_order,
+    hold_for,
+    protection_price,
+    shortfall,
+)
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.journal import StorageUnavailable
 
@@ -45,7 +62,7 @@ __all__ = ["PreTradeMixin"]
 class PreTradeMixin(MarginMixin):
     """New orders: checked, held, numbered and queued; holds freed when they end."""
 
-    def _submit(self, request: OrderRequest, reply: Any) -> OrderResult | Rejected | None:
+    def _submit(self, request: OrderRequest, reply: Any) -> SubmitOutcome | None:
         if not self.storage_available:
             raise StorageUnavailable("storage is unavailable: orders are not accepted")
         user_id = request.user_id
@@ -62,6 +79,11 @@ class PreTradeMixin(MarginMixin):
             known = self.client_ids.get((user_id, request.client_order_id))
             if known is not None:
                 record = self.orders.get(known)
+                original = self._unconfirmed_specs.get(known)
+                if record is not None:
+                    original = (record.symbol, record.spec)
+                if original is not None and (differs := self._differences(*original, request)):
+                    return ClientIdReused(known, original[0], differs)
                 if record is None:
                     self._waiting.setdefault(known, []).append(reply)
                     return None
@@ -80,25 +102,27 @@ class PreTradeMixin(MarginMixin):
             key = (user_id, spec.client_order_id)
             self.client_ids[key] = spec.order_id
             self._unconfirmed_ids[spec.order_id] = key
+            self._unconfirmed_specs[spec.order_id] = (request.symbol, spec)
         self._queue(request.symbol, MatchSubmit(spec, reply))
         return None
 
     def _prepare(
         self, request: OrderRequest, order_id: int
-    ) -> tuple[OrderSpec | None, list[RejectReason]]:
-        """The spec the order would get and every reason it fails; raises ``InvalidInput``."""
+    ) -> tuple[OrderSpec | None, list[Rejection]]:
+        """The spec the order would get and every reason it fails, with the figures that
+        show why; raises ``InvalidInput``."""
         user_id = request.user_id
         if user_id not in self.users:
-            return None, [RejectReason.UNKNOWN_USER]
+            return None, [Rejection(RejectReason.UNKNOWN_USER)]
         state = self.symbols.get(request.symbol)
         if state is None:
-            return None, [RejectReason.SYMBOL_UNKNOWN]
+            return None, [Rejection(RejectReason.SYMBOL_UNKNOWN)]
         if request.reduce_only and not state.margin:
             raise InvalidInput(
                 "reduce_only", f"{request.symbol} trades spot: no position to reduce"
             )
         if state.halted is not None:
-            return None, [RejectReason.SYMBOL_HALTED]
+            return None, [Rejection(RejectReason.SYMBOL_HALTED)]
         spec = OrderSpec.create(
             OrderId(order_id), user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
@@ -133,15 +157,52 @@ class PreTradeMixin(MarginMixin):
             position=self.accounts.positions.get((user_id, request.symbol), 0),
             open_exposure=exposure,
         )
-        if state.margin and spec.price > 0 and self._order_margin(instrument, spec) > available:
-            reasons.append(RejectReason.INSUFFICIENT_MARGIN)
+        if state.margin and spec.price > 0:
+            margin = Hold(held_asset, self._order_margin(instrument, spec))
+            if margin.amount > available:
+                reasons.append(shortfall(RejectReason.INSUFFICIENT_MARGIN, margin, available))
         if spec.reduce_only:
             # It can't grow the position, so the position limit does not apply to it.
-            reasons = [r for r in reasons if r is not RejectReason.ABOVE_MAX_POSITION]
+            reasons = [r for r in reasons if r.reason is not RejectReason.ABOVE_MAX_POSITION]
             position = self.margin.position(user_id, request.symbol).qty
             if not (position < 0 if spec.side is Side.BUY else position > 0):
-                reasons.append(RejectReason.REDUCE_ONLY_WOULD_INCREASE)
+                figure = Figure("position", position, Unit.QUANTITY)
+                reasons.append(Rejection(RejectReason.REDUCE_ONLY_WOULD_INCREASE, (figure,)))
         return spec, reasons
+
+    def _differences(
+        self, symbol: Symbol, original: OrderSpec, request: OrderRequest
+    ) -> tuple[tuple[str, object, object], ...]:
+        """Each field the client sent that ``request`` changes from the order it resends
+        (``original``, in ``symbol``): ``(name, original, resent)``; empty for an
+        identical resend.
+
+        The resend is read as the original was (``OrderSpec.create``: a market order's
+        GTC is IOC), so it raises ``InvalidInput`` as a new order would. Prices and
+        quantities are compared as the decimals they stand for (the symbols' grids may
+        differ). The original's ``price`` is the client's only on a limit or stop-limit
+        order (else the risk actor's protection price, which the client never sent).
+        """
+        resent = OrderSpec.create(
+            original.order_id, request.user_id, request.side, request.type, request.quantity,
+            request.price, request.stop_price, request.time_in_force, request.post_only,
+            request.stp, request.client_order_id, request.expire_time, request.reduce_only,
+        )  # fmt: skip
+        if original.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            original = original._replace(price=0)
+        was = self.symbols[symbol].instrument
+        now = self.symbols[request.symbol].instrument if request.symbol in self.symbols else was
+        differs = [("symbol", symbol, request.symbol)] if symbol != request.symbol else []
+        for name in _RESENT:
+            before, after = getattr(original, name), getattr(resent, name)
+            if name in _SIZED:
+                unit = _SIZED[name]
+                same = before * getattr(was, unit) == after * getattr(now, unit)
+            else:
+                same = before == after
+            if not same:
+                differs.append((name, before, after))
+        return tuple(differs)
 
     def _dry_run(self, request: OrderRequest) -> RiskCheck:
         spec, reasons = self._prepare(request, 0)
@@ -156,7 +217,7 @@ class PreTradeMixin(MarginMixin):
                 hold = hold_for(state.instrument, spec)
         return RiskCheck(
             allowed=not reasons,
-            reasons=tuple(reasons),
+            rejections=tuple(reasons),
             hold_asset=hold.asset if hold else None,
             hold_amount=hold.amount if hold else 0,
         )
@@ -195,8 +256,18 @@ class PreTradeMixin(MarginMixin):
             del self.client_ids[key]
 
     def _forget_pending(self, order_id: OrderId) -> None:
+        self._unconfirmed_specs.pop(order_id, None)
         key = self._unconfirmed_ids.pop(order_id, None)
         if key is not None and order_id not in self.orders:
             self._forget_client_id(key, order_id)
         for waiter in self._waiting.pop(order_id, []):
             waiter.fail(EngineBusy("the original order did not reach the book: resend it"))
+
+
+_RESENT: tuple[str, ...] = (
+    "side", "type", "quantity", "price", "stop_price", "time_in_force", "expire_time",
+    "post_only", "stp", "reduce_only",
+)  # fmt: skip
+"""What a client sends of an order besides its symbol: a resend must repeat each."""
+_SIZED = {"quantity": "lot_size", "price": "tick_size", "stop_price": "tick_size"}
+"""The fields in lots or ticks, and the instrument's size of one."""

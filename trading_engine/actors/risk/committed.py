@@ -95,12 +95,14 @@ class CommittedMixin(AmendMixin, FundsMixin):
                 if spec.client_order_id is not None:
                     self.client_ids[(spec.user_id, spec.client_order_id)] = order_id
                     self._unconfirmed_ids.pop(order_id, None)
+                    self._unconfirmed_specs.pop(order_id, None)
                 self.next_order_id = max(self.next_order_id, order_id + 1)
                 self._answer_waiting(order_id, record)
             case OrderRejected(spec=spec):
                 record = OrderRecord.rejected(event)
                 self.orders[spec.order_id] = record
                 self._unconfirmed_ids.pop(spec.order_id, None)
+                self._unconfirmed_specs.pop(spec.order_id, None)
                 self._release(spec.order_id)
                 self.next_order_id = max(self.next_order_id, spec.order_id + 1)
                 self._finish(record)

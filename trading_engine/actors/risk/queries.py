@@ -59,6 +59,18 @@ class QueriesMixin(MarginMixin):
         tape = self.user_trades.get(user_id, deque())
         return list(reversed(tape))[:limit]
 
+    def query_order_fills(
+        self, user_id: UserId, order_ids: tuple[OrderId, ...]
+    ) -> dict[OrderId, list[Trade]]:
+        """The trades of the user's own tape that fill any of ``order_ids``, oldest first."""
+        wanted = set(order_ids)
+        fills: dict[OrderId, list[Trade]] = {}
+        for trade in self.user_trades.get(user_id, ()):
+            for order_id in (trade.maker_order_id, trade.taker_order_id):
+                if order_id in wanted:
+                    fills.setdefault(order_id, []).append(trade)
+        return fills
+
     def query_balances(self, user_id: UserId) -> dict[str, tuple[int, int]]:
         return {
             asset: self.accounts.balance(user_id, asset) for asset in self.accounts.assets(user_id)

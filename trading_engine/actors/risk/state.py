@@ -34,6 +34,7 @@ from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.margin import MarginBook, MarginRates, Rate
+from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import Accounts, RiskLimits
 from trading_engine.core.views import OrderRecord
 
@@ -124,6 +125,7 @@ class RiskState:
             "symbols",  # channels and limits: rebuilt from each symbol's status
             "_waiting",
             "_unconfirmed_ids",
+            "_unconfirmed_specs",
             "_outgoing",
             "_amending",
             "_account_events",
@@ -161,6 +163,9 @@ class RiskState:
         self._waiting: dict[OrderId, list[Any]] = {}
         self._unconfirmed_ids: dict[OrderId, tuple[UserId, ClientOrderId]] = {}
         """The client order ids of orders sent to their book and not yet journaled."""
+        self._unconfirmed_specs: dict[OrderId, tuple[Symbol, OrderSpec]] = {}
+        """The symbol and spec of each of those a client sent: what a resend of its client
+        order id is compared with meanwhile."""
         self.user_trades: dict[UserId, deque[Trade]] = {}
         self.alerts: deque[Alert] = deque(maxlen=_KEEP_ALERTS)
         self.stp_counts: dict[UserId, int] = {}
