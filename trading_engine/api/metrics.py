@@ -4,6 +4,11 @@ Counters and histograms live in a registry of the app's own (several apps
 may run in one test process). What the engine counts (journal batches,
 WebSocket subscribers) is read when Prometheus scrapes.
 
+The request latency histogram's labels take few values whatever clients
+send, so that nobody can grow the scrape (each label set is a series):
+``method`` is one of the standard methods or ``other``, ``route`` the
+matched route's rule or ``unmatched``; ``status`` is the status answered.
+
 Every request gets a request id (the client's ``X-Request-ID``, else a new
 one), echoed in the response's ``X-Request-ID`` and in its log line.
 """
@@ -33,6 +38,11 @@ log = logging.getLogger("trading_engine.http")
 _RUN = secrets.token_hex(4)
 """This process's prefix for request ids: unique across processes and restarts."""
 _request_numbers = itertools.count(1)
+
+METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
+"""The methods the latency histogram names (RFC 9110's and PATCH); any other is ``other``."""
 
 
 def new_request_id() -> str:
@@ -81,8 +91,9 @@ class Metrics:
         @app.after_request
         async def finish(response: Response) -> Response:
             seconds = time.perf_counter() - getattr(g, "started", time.perf_counter())
+            method = request.method if request.method in METHODS else "other"
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            self._latency_of(request.method, rule, response.status_code).observe(seconds)
+            self._latency_of(method, rule, response.status_code).observe(seconds)
             request_id = getattr(g, "request_id", "")
             response.headers["X-Request-ID"] = request_id
             log.info(
