@@ -132,7 +132,7 @@ async def serve(
                     nursery.start_soon(
                         keep_snapshotting, engine, database_url, config.snapshot_every
                     )
-                await _serve_http(engine, admin_key, limiter, host, port, keys, task_status)
+                await _serve_http(engine, admin_key, limiter, config, host, port, keys, task_status)
                 nursery.cancel_scope.cancel()
     finally:
         if local is not None:
@@ -161,13 +161,14 @@ async def _serve_http(
     engine: Engine,
     admin_key: str,
     limiter: Limiter | None,
+    config: EngineConfig,
     host: str,
     port: int,
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
 ) -> None:
     drain = Drain()
-    app = create_app(engine, admin_key, limiter, drain)
+    app = create_app(engine, admin_key, limiter, drain, metrics_token=config.metrics_token)
     settings = hypercorn.config.Config()
     settings.bind = [f"{host}:{port}"]
     settings.accesslog = None

@@ -33,28 +33,43 @@ _TEXT = {
 }
 
 
+_METRICS_TOKEN = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "METRICS_TOKEN, for /metrics, where the server sets one",
+}
+
+
 class _Provider(OpenAPIProvider):
-    """quart-schema's document, with ``/metrics`` answering text rather than JSON."""
+    """quart-schema's document, with ``/metrics`` answering text rather than JSON, open or
+    behind its own bearer token."""
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
         metrics = document["paths"].get("/metrics", {}).get("get")
         if metrics is not None:
-            metrics["responses"] = {"200": _TEXT}
-            metrics["security"] = []
+            # quart-schema keys a response by its status as a number: 401 from metrics.py.
+            metrics["responses"] = {"200": _TEXT, "401": metrics["responses"][401]}
+            metrics["security"] = [{}, {"MetricsToken": []}]
+            document["components"]["securitySchemes"]["MetricsToken"] = _METRICS_TOKEN
         return document
 
 
 def create_app(
-    engine: Engine, admin_key: str, limiter: Limiter | None = None, drain: Drain | None = None
+    engine: Engine,
+    admin_key: str,
+    limiter: Limiter | None = None,
+    drain: Drain | None = None,
+    metrics_token: str | None = None,
 ) -> QuartTrio:
     """The app; ``limiter`` rate-limits every request but health checks (None: no limits);
-    ``drain`` counts what is in flight and closes the feeds when the server stops."""
+    ``drain`` counts what is in flight and closes the feeds when the server stops;
+    ``metrics_token`` is the bearer token ``/metrics`` then needs (None: open)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
-    metrics = Metrics(engine)
+    metrics = Metrics(engine, metrics_token)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
     for area in (orders, history, market, admin, ws):

@@ -8,6 +8,8 @@ The request latency histogram's labels take few values whatever clients
 send, so that nobody can grow the scrape (each label set is a series):
 ``method`` is one of the standard methods or ``other``, ``route`` the
 matched route's rule or ``unmatched``; ``status`` is the status answered.
+With a token (``METRICS_TOKEN``), ``/metrics`` answers only a request with
+``Authorization: Bearer <token>``, else 401 in the error shape.
 
 Every request gets a request id (the client's ``X-Request-ID``, else a new
 one), echoed in the response's ``X-Request-ID`` and in its log line.
@@ -15,6 +17,7 @@ one), echoed in the response's ``X-Request-ID`` and in its log line.
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import json
 import logging
@@ -27,8 +30,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from quart import Quart, Response, g, request
+from quart_schema import document_response
 
 from trading_engine.actors.engine import Engine
+from trading_engine.api.errors import error_response
+from trading_engine.api.models import ErrorResponse
 from trading_engine.storage.postgres import PostgresJournal
 
 __all__ = ["JsonFormatter", "Metrics"]
@@ -51,7 +57,10 @@ def new_request_id() -> str:
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    """The app's registry, its request hooks and ``/metrics`` (``token``: see the module)."""
+
+    def __init__(self, engine: Engine, token: str | None = None) -> None:
+        self.token = token
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "te_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
@@ -105,11 +114,28 @@ class Metrics:
             return response
 
         @app.get("/metrics")
+        @document_response(ErrorResponse, 401)
         async def metrics() -> Response:
+            if self.token is not None and (refused := _refuse(self.token)) is not None:
+                return refused
             self.subscribers = await engine.subscribers()
             return Response(
                 generate_latest(self.registry), content_type="text/plain; version=0.0.4"
             )
+
+
+def _refuse(token: str) -> Response | None:
+    """The 401 for a request without ``Authorization: Bearer <token>``, else None."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        message = "missing Authorization: Bearer header: /metrics needs the metrics token"
+    elif not hmac.compare_digest(given.strip().encode(), token.encode()):
+        message = "the bearer token is not the metrics token"
+    else:
+        return None
+    response = error_response(401, "unauthenticated", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
 
 
 class _EngineCollector(Collector):
