@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import hypercorn.config
 import hypercorn.trio
 import trio
 
@@ -33,6 +32,7 @@ from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.auth import hash_key
 from trading_engine.api.drain import Drain
+from trading_engine.api.http_server import server_config
 from trading_engine.api.limits import (
     Limiter,
     LocalLimiter,
@@ -169,13 +169,7 @@ async def _serve_http(
 ) -> None:
     drain = Drain()
     app = create_app(engine, admin_key, limiter, drain, metrics_token=config.metrics_token)
-    settings = hypercorn.config.Config()
-    settings.bind = [f"{host}:{port}"]
-    settings.accesslog = None
-    # A logger, not Hypercorn's default "-": its lines then go through the root
-    # logger's JSON handler like every other, not also to stderr in its own format.
-    settings.errorlog = logging.getLogger("hypercorn.error")
-    settings.graceful_timeout = 10.0
+    settings = server_config(f"{host}:{port}")
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
 

@@ -17,6 +17,7 @@ from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
+from trading_engine.api.http_server import MAX_BODY_BYTES
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
 
@@ -67,6 +68,7 @@ def create_app(
     ``metrics_token`` is the bearer token ``/metrics`` then needs (None: open)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
     metrics = Metrics(engine, metrics_token)
@@ -123,6 +125,13 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            # The client may still be sending the body: this connection carries no more
+            # requests (api/http_server.py drops the rest of the body, then closes it).
+            message = f"the request body is over {MAX_BODY_BYTES} bytes"
+            response = error_response(413, "body_too_large", message)
+            response.headers["Connection"] = "close"
+            return response
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
         return error_response(exc.code or 500, code, exc.description or code)
 
