@@ -20,7 +20,9 @@ protocol by name (``hypercorn.protocol.ProtocolWrapper`` calls that module's
 ``_h11_protocol``: a connection of a server configured by ``server_config``
 gets ``ApiH11Protocol``, any other server Hypercorn's own class, unchanged.
 ``ApiH11Protocol`` gives those answers in the API's error shape, with
-``Connection: close``.
+``Connection: close``. Over cleartext HTTP/2 (h2c) there is no answer to
+shape: on a frame or header it cannot parse, the ``h2`` library closes the
+connection's state, and Hypercorn sends GOAWAY and closes.
 
 Closing. Left to Hypercorn, a connection that may carry no further request
 (the client asked, with ``Connection: close`` or HTTP/1.0, or the answer
