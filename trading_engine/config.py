@@ -18,11 +18,14 @@
   their client order ids (``0``: all).
 - ``KEEP_SETTLED_TRADES`` (``100000``): settled trades whose records settlement keeps in
   memory (``0``: all); older ones answer from the read tables.
+- ``METRICS_TOKEN`` (none): ``/metrics`` then needs ``Authorization: Bearer <token>``;
+  letters, digits and ``-._~+/`` (then any ``=``), as a bearer token is written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -33,6 +36,9 @@ from trading_engine.core.numbers import parse_decimal
 from trading_engine.errors import InvalidInput
 
 __all__ = ["EngineConfig"]
+
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""RFC 6750's ``b64token``: what an ``Authorization: Bearer`` header can carry."""
 
 
 @attrs.frozen
@@ -54,6 +60,9 @@ class EngineConfig:
     """Journaled events between the snapshots ``serve`` takes (0: none)."""
     keep_settled: int = 100_000
     """Settled trades (and ledger posting ids) the settlement actor keeps in memory (0: all)."""
+    metrics_token: str | None = attrs.field(default=None, repr=False)
+    """The bearer token ``/metrics`` needs (None: ``/metrics`` is open); a secret, so out of
+    the repr."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -79,6 +88,7 @@ class EngineConfig:
             redis_url=env.get("REDIS_URL") or None,
             snapshot_every=_int(env, "SNAPSHOT_EVERY", 500_000, zero=True),
             keep_settled=_int(env, "KEEP_SETTLED_TRADES", 100_000, zero=True),
+            metrics_token=_token(env, "METRICS_TOKEN"),
         )
 
 
@@ -92,6 +102,15 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise InvalidInput(name, f"must be true or false, not {raw!r}")
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    if not _BEARER_TOKEN.fullmatch(raw):
+        raise InvalidInput(name, "must be letters, digits and -._~+/ (then any =)")
+    return raw
 
 
 def _decimal(env: Mapping[str, str], name: str) -> Decimal | None:

@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import hypercorn.config
 import hypercorn.trio
 import trio
 
@@ -39,6 +38,7 @@ from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.auth import hash_key
 from trading_engine.api.drain import Drain
+from trading_engine.api.http_server import server_config
 from trading_engine.api.limits import (
     Limiter,
     LocalLimiter,
@@ -142,7 +142,7 @@ async def serve(
                         keep_snapshotting, engine, database_url, config.snapshot_every
                     )
                 await _serve_http(
-                    engine, admin_key, limiter, journal, host, port, keys, task_status
+                    engine, admin_key, limiter, journal, config, host, port, keys, task_status
                 )
                 nursery.cancel_scope.cancel()
     finally:
@@ -184,20 +184,17 @@ async def _serve_http(
     admin_key: str,
     limiter: Limiter | None,
     read_tables: ReadTables,
+    config: EngineConfig,
     host: str,
     port: int,
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
 ) -> None:
     drain = Drain()
-    app = create_app(engine, admin_key, limiter, drain, read_tables)
-    settings = hypercorn.config.Config()
-    settings.bind = [f"{host}:{port}"]
-    settings.accesslog = None
-    # A logger, not Hypercorn's default "-": its lines then go through the root
-    # logger's handler (text or JSON, cli.py) like every other, not to stderr in its own format.
-    settings.errorlog = logging.getLogger("hypercorn.error")
-    settings.graceful_timeout = 10.0
+    app = create_app(
+        engine, admin_key, limiter, drain, read_tables, metrics_token=config.metrics_token
+    )
+    settings = server_config(f"{host}:{port}")
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import attrs
 import httpx
-import hypercorn.config
 import hypercorn.trio
 import pytest
 import trio
 
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
+from trading_engine.api.http_server import server_config
 from trading_engine.api.limits import Limiter
 from trading_engine.config import EngineConfig
 from trading_engine.serve import setup_demo
@@ -64,10 +64,9 @@ async def server(
 
 
 async def serve(nursery: trio.Nursery, app: Any, stop: trio.Event) -> str:
-    """Serve ``app`` with Hypercorn's trio worker on an ephemeral port until ``stop``: its URL."""
-    settings = hypercorn.config.Config()
-    settings.bind = ["127.0.0.1:0"]
-    settings.accesslog = None
+    """Serve ``app`` with Hypercorn's trio worker, configured as ``serve`` configures it, on
+    an ephemeral port until ``stop``: its URL."""
+    settings = server_config("127.0.0.1:0")
     binds: list[str] = await nursery.start(
         lambda task_status: hypercorn.trio.serve(
             app, settings, shutdown_trigger=stop.wait, task_status=task_status

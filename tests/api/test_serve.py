@@ -14,6 +14,8 @@ import trio
 from wsproto.events import CloseConnection
 
 from tests.api.rawws import raw_client
+from tests.api.test_http_server import parse, read_until_closed
+from trading_engine.api.http_server import MAX_BODY_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,6 +68,52 @@ async def test_sigterm_closes_feeds_with_1001_and_exits_at_once_with_idle_client
         assert all(isinstance(record, dict) for record in records)
         assert any(record.get("logger") == "hypercorn.error" for record in records), lines
     finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_serve_answers_in_the_error_shape_at_the_http_edge_and_guards_metrics(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``serve`` wires what the in-process tests check: Hypercorn's own refusals in the
+    error shape, a 413 that closes its connection, and ``METRICS_TOKEN``."""
+    env = os.environ | {"DATABASE_URL": database_url, "EXCHANGE_API_KEY": "serve-test-key",
+                        "METRICS_TOKEN": "serve-metrics-token"}  # fmt: skip
+    command = [sys.executable, "-m", "trading_engine.cli", "serve", "--host", "127.0.0.1",
+               "--port", "0", "--data-dir", str(tmp_path)]  # fmt: skip
+    process = await trio.lowlevel.open_process(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        with trio.fail_after(30):
+            url = await _listening(process)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with trio.fail_after(10):
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(b"NOT AN HTTP REQUEST LINE\r\n\r\n")
+                refused = await read_until_closed(stream)
+            async with httpx.AsyncClient(base_url=url) as client:
+                metrics = [
+                    await client.get("/metrics", headers=headers)
+                    for headers in ({}, {"Authorization": "Bearer serve-metrics-token"})
+                ]
+                too_large = await client.post(
+                    "/api/v1/trading/orders",
+                    content=b"x" * (MAX_BODY_BYTES + 1),
+                    headers={"X-API-Key": "serve-test-key"},
+                )
+                after = await client.get("/health")
+        answer, _ = parse(refused)
+        assert (answer.status, answer.error()["code"]) == (400, "bad_request")
+        assert [response.status_code for response in metrics] == [401, 200]
+        assert metrics[0].json()["error"]["code"] == "unauthenticated"
+        assert (too_large.status_code, too_large.headers["connection"]) == (413, "close")
+        assert after.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(10):
+            await process.wait()
         if process.returncode is None:
             process.kill()
             await process.wait()

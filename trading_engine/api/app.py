@@ -18,6 +18,7 @@ from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
+from trading_engine.api.http_server import MAX_BODY_BYTES
 from trading_engine.api.limits import Limiter, retry_after
 from trading_engine.api.metrics import Metrics
 from trading_engine.api.models import REQUIRED_ROLE, ROLE_ATTRIBUTE
@@ -36,9 +37,17 @@ _TEXT = {
 }
 
 
+_METRICS_TOKEN = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "METRICS_TOKEN, for /metrics, where the server sets one",
+}
+
+
 class _Provider(OpenAPIProvider):
-    """quart-schema's document, with ``/metrics`` answering text rather than JSON, and each
-    keyed route's required role (``documented``) in ``x-required-role`` and its description."""
+    """quart-schema's document, with ``/metrics`` answering text rather than JSON, open or
+    behind its own bearer token, and each keyed route's required role (``documented``) in
+    ``x-required-role`` and its description."""
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
@@ -57,8 +66,10 @@ class _Provider(OpenAPIProvider):
         document = super().schema()
         metrics = document["paths"].get("/metrics", {}).get("get")
         if metrics is not None:
-            metrics["responses"] = {"200": _TEXT}
-            metrics["security"] = []
+            # quart-schema keys a response by its status as a number: 401 from metrics.py.
+            metrics["responses"] = {"200": _TEXT, "401": metrics["responses"][401]}
+            metrics["security"] = [{}, {"MetricsToken": []}]
+            document["components"]["securitySchemes"]["MetricsToken"] = _METRICS_TOKEN
         return document
 
 
@@ -68,17 +79,20 @@ def create_app(
     limiter: Limiter | None = None,
     drain: Drain | None = None,
     read_tables: ReadTables | None = None,
+    metrics_token: str | None = None,
 ) -> QuartTrio:
     """The app; ``limiter`` rate-limits every request but health checks, and every WebSocket
     message (None: no limits); ``drain`` counts what is in flight and closes the feeds when
     the server stops; ``read_tables`` answer history (None: history is 503
-    ``history_unavailable``)."""
+    ``history_unavailable``); ``metrics_token`` is the bearer token ``/metrics`` then
+    needs (None: open)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
     app.config["LIMITER"] = limiter  # the feed's messages take from the same buckets
-    metrics = Metrics(engine, read_tables)
+    metrics = Metrics(engine, read_tables, metrics_token)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
     admin.register(app, engine, admin_key)
@@ -133,6 +147,13 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            # The client may still be sending the body: this connection carries no more
+            # requests (api/http_server.py drops the rest of the body, then closes it).
+            message = f"the request body is over {MAX_BODY_BYTES} bytes"
+            response = error_response(413, "body_too_large", message)
+            response.headers["Connection"] = "close"
+            return response
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
         return error_response(exc.code or 500, code, exc.description or code)
 

@@ -4,12 +4,20 @@ Counters and histograms live in a registry of the app's own (several apps
 may run in one test process). What the engine counts (journal batches,
 WebSocket subscribers) is read when Prometheus scrapes.
 
+The request latency histogram's labels take few values whatever clients
+send, so that nobody can grow the scrape (each label set is a series):
+``method`` is one of the standard methods or ``other``, ``route`` the
+matched route's rule or ``unmatched``; ``status`` is the status answered.
+With a token (``METRICS_TOKEN``), ``/metrics`` answers only a request with
+``Authorization: Bearer <token>``, else 401 in the error shape.
+
 Every request gets a request id (the client's ``X-Request-ID``, else a new
 one), echoed in the response's ``X-Request-ID`` and in its log line.
 """
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import json
 import logging
@@ -22,8 +30,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from quart import Quart, Response, g, request
+from quart_schema import document_response
 
 from trading_engine.actors.engine import Engine
+from trading_engine.api.errors import error_response
+from trading_engine.api.models import ErrorResponse
 from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["JsonFormatter", "Metrics"]
@@ -34,6 +45,11 @@ _RUN = secrets.token_hex(4)
 """This process's prefix for request ids: unique across processes and restarts."""
 _request_numbers = itertools.count(1)
 
+METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
+"""The methods the latency histogram names (RFC 9110's and PATCH); any other is ``other``."""
+
 
 def new_request_id() -> str:
     """A request id unique to this request: the process prefix and a counter."""
@@ -41,7 +57,12 @@ def new_request_id() -> str:
 
 
 class Metrics:
-    def __init__(self, engine: Engine, read_tables: ReadTables | None = None) -> None:
+    """The app's registry, its request hooks and ``/metrics`` (``token``: see the module)."""
+
+    def __init__(
+        self, engine: Engine, read_tables: ReadTables | None = None, token: str | None = None
+    ) -> None:
+        self.token = token
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "te_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
@@ -81,8 +102,9 @@ class Metrics:
         @app.after_request
         async def finish(response: Response) -> Response:
             seconds = time.perf_counter() - getattr(g, "started", time.perf_counter())
+            method = request.method if request.method in METHODS else "other"
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            self._latency_of(request.method, rule, response.status_code).observe(seconds)
+            self._latency_of(method, rule, response.status_code).observe(seconds)
             request_id = getattr(g, "request_id", "")
             response.headers["X-Request-ID"] = request_id
             log.info(
@@ -94,11 +116,28 @@ class Metrics:
             return response
 
         @app.get("/metrics")
+        @document_response(ErrorResponse, 401)
         async def metrics() -> Response:
+            if self.token is not None and (refused := _refuse(self.token)) is not None:
+                return refused
             self.subscribers = await engine.subscribers()
             return Response(
                 generate_latest(self.registry), content_type="text/plain; version=0.0.4"
             )
+
+
+def _refuse(token: str) -> Response | None:
+    """The 401 for a request without ``Authorization: Bearer <token>``, else None."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        message = "missing Authorization: Bearer header: /metrics needs the metrics token"
+    elif not hmac.compare_digest(given.strip().encode(), token.encode()):
+        message = "the bearer token is not the metrics token"
+    else:
+        return None
+    response = error_response(401, "unauthenticated", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
 
 
 class _EngineCollector(Collector):

@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import hypercorn.config
 import hypercorn.trio
 import trio
 from quart import request
 from quart_trio import QuartTrio
+
+from trading_engine.api.http_server import server_config
 
 __all__ = ["create_echo_app", "main"]
 
@@ -38,9 +39,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8079)
     args = parser.parse_args()
-    settings = hypercorn.config.Config()
-    settings.bind = [f"{args.host}:{args.port}"]
-    settings.accesslog = None
+    settings = server_config(f"{args.host}:{args.port}")
     trio.run(hypercorn.trio.serve, create_echo_app(), settings)
 
 
