@@ -85,7 +85,7 @@ async def test_the_document_is_openapi_3_1_with_every_route_and_its_schemas(
         if "200" in operation["responses"] and "content" in operation["responses"]["200"]
         and "application/json" in operation["responses"]["200"]["content"]
     }  # fmt: skip
-    assert titles >= {"Order", "OrderBook", "Balances", "Symbols", "OrderList", "TradeList"}
+    assert titles >= {"Order", "OrderBook", "Balances", "Symbols", "OrderList", "FillList"}
 
 
 ADMIN_ONLY = {

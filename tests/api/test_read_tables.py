@@ -91,7 +91,12 @@ async def test_a_fee_past_2_63_minor_units_is_in_the_history_ledger_and_balances
         {BUYER: [("QUO", "60000000000000")] * 2, SELLER: [("BIG", "5000000")] * 2},
     )
     trade = await _trade(server, keys, "BIG_QUO", BIG, BIG)
-    assert (trade["price"], trade["quantity"], trade["taker_fee"]) == (BIG, BIG, FEE)
+    assert (trade["price"], trade["quantity"], trade["fee"], trade["role"]) == (
+        BIG,
+        BIG,
+        FEE,
+        "taker",
+    )
     await _journal(server).project()  # raises if the projection fails
 
     async with server.client(keys[BUYER]) as buyer, server.client(keys[SELLER]) as seller:

@@ -194,16 +194,17 @@ def validate_body(raw: bytes | str, model: type[BaseModel]) -> dict[str, Any]:
 # Responses.
 
 
-class TradeOut(BaseModel):
+class FillOut(BaseModel):
+    """One side of a trade, as its owner sees it: never the other side's order or fee."""
+
     trade_id: str
     symbol: str
+    order_id: str = Field(description="the owner's order")
+    role: str = Field(description="maker or taker")
+    side: Side = Field(description="the owner's side")
     price: str
     quantity: str
-    side: Side
-    maker_order_id: str
-    taker_order_id: str
-    maker_fee: str
-    taker_fee: str
+    fee: str = Field(description="in the quote asset; negative: a rebate")
     time: str
 
 
@@ -243,7 +244,7 @@ class Order(OrderFields):
     """An order as the engine holds it, and its fills."""
 
     user_id: str
-    trades: list[TradeOut] = Field(
+    trades: list[FillOut] = Field(
         description="its fills, oldest first: those that filled_quantity counts"
     )
 
@@ -296,8 +297,8 @@ class CancelledList(BaseModel):
     cancelled: list[Order]
 
 
-class TradeList(BaseModel):
-    trades: list[TradeOut]
+class FillList(BaseModel):
+    trades: list[FillOut]
 
 
 class PublicTrade(BaseModel):

@@ -19,6 +19,7 @@ from trading_engine.api.models import (
     Balances,
     CancelAllQuery,
     CancelledList,
+    FillList,
     LimitQuery,
     Order,
     OrderBody,
@@ -26,7 +27,6 @@ from trading_engine.api.models import (
     RiskCheck,
     RiskCheckBody,
     RiskProfile,
-    TradeList,
     UserOrdersQuery,
     documented,
     validate_body,
@@ -34,10 +34,10 @@ from trading_engine.api.models import (
 from trading_engine.api.schemas import (
     asset_decimals,
     order_request,
+    render_fills,
     render_order,
     render_rejections,
     render_sent,
-    render_trade,
 )
 from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.core.enums import OrderType
@@ -184,12 +184,13 @@ def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | No
         return jsonify({"orders": await with_fills(views)})
 
     @app.get(f"{P}/users/<user_id>/trades")
-    @documented(TradeList, 403, 404, query=LimitQuery)
+    @documented(FillList, 403, 404, query=LimitQuery)
     async def user_trades(user_id: str) -> Response:
         user = await known_user(engine, admin_key, user_id)
         limit = _limit(request.args.get("limit"), 100, 1000)
         trades = await engine.user_trades(user, limit)
-        return jsonify({"trades": [render_trade(t, instrument_of(t.symbol)) for t in trades]})
+        fills = [f for t in trades for f in render_fills(t, instrument_of(t.symbol), user)]
+        return jsonify({"trades": fills})
 
     @app.get(f"{P}/users/<user_id>/balances")
     @documented(Balances, 403, 404)

@@ -17,7 +17,7 @@ from trading_engine.actors.messages import OrderRequest
 from trading_engine.api.errors import ApiError
 from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
 from trading_engine.core.events import Trade
-from trading_engine.core.ids import Symbol, UserId, parse_client_order_id
+from trading_engine.core.ids import OrderId, Symbol, UserId, parse_client_order_id
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
 from trading_engine.core.numbers import (
     format_decimal,
@@ -34,11 +34,12 @@ from trading_engine.errors import InvalidInput, OffGridError
 __all__ = [
     "load_json",
     "order_request",
+    "render_fill",
+    "render_fills",
     "render_instrument",
     "render_order",
     "render_rejections",
     "render_sent",
-    "render_trade",
 ]
 
 _ORDER_FIELDS = {
@@ -223,7 +224,7 @@ def render_order(
         "reduce_only": view.reduce_only,
         "created_at": format_seconds(view.created_ts),
         "updated_at": format_seconds(view.updated_ts),
-        "trades": [render_trade(t, instrument) for t in trades],
+        "trades": [render_fill(t, instrument, view.order_id) for t in trades],
     }
 
 
@@ -305,19 +306,34 @@ def _figure(figure: Figure, instrument: Instrument, decimals: Callable[[str], in
     return str(value)
 
 
-def render_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
+def render_fill(trade: Trade, instrument: Instrument, order_id: OrderId) -> dict[str, Any]:
+    """One side of a trade, the side of ``order_id``, as its owner sees it: their order,
+    role, side and fee, never the other side's (its order, user or fee), as history
+    shows a fill (``api/history.py``)."""
+    maker = trade.maker_order_id == order_id
+    aggressor = trade.aggressor
+    side = aggressor if not maker else (Side.SELL if aggressor is Side.BUY else Side.BUY)
     return {
         "trade_id": f"{trade.symbol}:{trade.trade_id}",
         "symbol": trade.symbol,
+        "order_id": str(order_id),
+        "role": "maker" if maker else "taker",
+        "side": str(side),
         "price": instrument.price_str(trade.price),
         "quantity": instrument.quantity_str(trade.quantity),
-        "side": str(trade.aggressor),
-        "maker_order_id": str(trade.maker_order_id),
-        "taker_order_id": str(trade.taker_order_id),
-        "maker_fee": format_units(trade.maker_fee, instrument.quote_decimals),
-        "taker_fee": format_units(trade.taker_fee, instrument.quote_decimals),
+        "fee": format_units(
+            trade.maker_fee if maker else trade.taker_fee, instrument.quote_decimals
+        ),
         "time": format_seconds(trade.ts),
     }
+
+
+def render_fills(trade: Trade, instrument: Instrument, user_id: UserId) -> list[dict[str, Any]]:
+    """``user_id``'s sides of a trade: one, or both for a trade with themselves."""
+    mine = [trade.maker_order_id] if trade.maker_user_id == user_id else []
+    if trade.taker_user_id == user_id:
+        mine.append(trade.taker_order_id)
+    return [render_fill(trade, instrument, order_id) for order_id in mine]
 
 
 def render_public_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
