@@ -6,10 +6,12 @@ CORE_SOURCES := $(filter-out trading_engine/core/__init__.py,$(wildcard trading_
 BENCH_OPS ?= 1000000
 BENCH_DIR := .bench
 WORKLOADS := ../shared/workloads/gen_orders.py
+# The web UI's chart library, copied from the npm package that package-lock.json pins.
+CHART_LIB := trading_engine/api/static/lightweight-charts.mjs
 
 .PHONY: install build lint test bench loadtest run clean
 
-install: $(VENV)/.installed trading_engine/core/.compiled
+install: $(VENV)/.installed trading_engine/core/.compiled $(CHART_LIB)
 
 # The virtualenv, with the package (editable) and its dev tools; redone when pyproject changes.
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +25,14 @@ $(VENV)/.installed: pyproject.toml
 trading_engine/core/.compiled: $(CORE_SOURCES) build_core.py $(VENV)/.installed
 	@$(BIN)/python build_core.py || echo "warning: running the pure-Python core"
 	@touch $@
+
+# npm checks the tarball against package-lock.json's sha512 integrity; scripts never run.
+# The standalone ES module build has the library's one dependency inside it.
+$(CHART_LIB): package.json package-lock.json
+	@command -v npm >/dev/null || \
+		{ echo "installing npm"; apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs $@
 
 build: install
 
@@ -55,4 +65,4 @@ run: install
 
 clean:
 	$(BIN)/python build_core.py --clean 2>/dev/null || true
-	rm -rf $(VENV) $(BENCH_DIR) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_DIR) build .mypy_cache .ruff_cache .pytest_cache node_modules $(CHART_LIB)
