@@ -8,8 +8,10 @@ BENCH_DIR := .bench
 WORKLOADS := ../shared/workloads/gen_orders.py
 # The web UI's chart library, copied from the npm package that package-lock.json pins.
 CHART_LIB := trading_engine/api/static/lightweight-charts.mjs
+# The browser the tests drive (Debian's; Playwright's own download is never used).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install build lint test bench loadtest run clean
+.PHONY: install build lint test bench loadtest run screenshot clean
 
 install: $(VENV)/.installed trading_engine/core/.compiled $(CHART_LIB)
 
@@ -34,6 +36,10 @@ $(CHART_LIB): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs $@
 
+$(CHROMIUM):
+	@echo "installing chromium for the browser tests"
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+
 build: install
 
 lint: install
@@ -41,8 +47,14 @@ lint: install
 	$(BIN)/ruff format --check trading_engine tests benchmarks build_core.py
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/python -m pytest -q
+test: lint $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
+
+# docs/web-ui.png: the page with demo orders and trades (over ten minutes, for ten
+# one-minute candles), taken by the browser test.
+screenshot: install $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) WEB_UI_SCREENSHOT=docs/web-ui.png WEB_UI_SCREENSHOT_MINUTES=10 \
+		$(BIN)/python -m pytest -q tests/browser -k screenshot
 
 bench: install
 	@mkdir -p $(BENCH_DIR)
