@@ -159,5 +159,6 @@ async def in_browser(
         assert foreign == [], "the page loads only the server's own files"
         return result
 
+    # Playwright's own timeouts end each step; this ends a scenario that keeps going.
     with trio.fail_after(120):
-        return await trio.to_thread.run_sync(run)
+        return await trio.to_thread.run_sync(run, abandon_on_cancel=True)

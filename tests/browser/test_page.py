@@ -90,6 +90,9 @@ async def test_book_tape_candles_depth_and_ticker_follow_orders_placed_over_rest
 async def test_an_order_from_the_ticket_rests_in_open_orders_and_the_book_until_cancelled(
     server: Server,
 ) -> None:
+    eth = {"symbol": "ETH_AIT", "type": "limit", "side": "buy", "quantity": "0.01"}
+    for cents in range(21):  # more than a page of order history
+        await submit(server, "demo_alice", **eth, price=f"1000.{cents:02d}")
     earlier = await submit(server, "demo_alice", **BTC, side="buy", quantity="0.1", price="29000")
 
     def scenario(page: Page) -> None:
@@ -136,8 +139,16 @@ async def test_an_order_from_the_ticket_rests_in_open_orders_and_the_book_until_
         first = page.locator("#history tr").first
         expect(first).to_contain_text(order_id)
         expect(first.locator("td.status")).to_have_text("cancelled (user)")
-        expect(page.locator("#history-page")).to_have_text("page 1")
+        expect(page.locator("#history tr")).to_have_count(20)
+        expect(page.locator("#history-newer")).to_be_disabled()
+        page.click("#history-older")
+        expect(page.locator("#history-page")).to_have_text("page 2")
+        expect(page.locator("#history tr")).to_have_count(3)  # 23 orders in all
+        assert [row[4] for row in cells(page, "#history")] == ["1000.02", "1000.01", "1000"]
         expect(page.locator("#history-older")).to_be_disabled()
+        page.click("#history-newer")
+        expect(page.locator("#history-page")).to_have_text("page 1")
+        expect(page.locator("#history tr").first).to_contain_text(order_id)
 
     await in_browser(server, scenario)
 
@@ -275,7 +286,8 @@ async def test_a_screenshot_of_the_page_with_demo_orders_and_trades(
     target = Path(os.environ.get("WEB_UI_SCREENSHOT") or tmp_path / "web-ui.png")
     minutes = float(os.environ.get("WEB_UI_SCREENSHOT_MINUTES", "0"))
     steps = max(30, int(minutes * 6))
-    await trade_like_a_market(server, steps, minutes * 60 / steps)
+    with trio.fail_after(30 + minutes * 60):
+        await trade_like_a_market(server, steps, minutes * 60 / steps)
 
     def scenario(page: Page) -> None:
         log_in(page, server.keys["demo_alice"], "demo_alice")
@@ -288,6 +300,5 @@ async def test_a_screenshot_of_the_page_with_demo_orders_and_trades(
         page.wait_for_timeout(300)  # the charts' last frame
         page.screenshot(path=str(target), full_page=True)
 
-    with trio.fail_after(60 + minutes * 60):
-        await in_browser(server, scenario, dark=True)
+    await in_browser(server, scenario, dark=True)
     assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -8,6 +8,7 @@ import { $, clockTime, dateTime, el, noteRow, setStatus, show, tabs } from "./do
 const EVENTS_LENGTH = 50;
 const PAGE = 20;
 const REFRESH_MS = 15000;
+const PAGE_REFRESH_MS = 3000; // the first page of a history tab shown, as the tables catch up
 
 // One paged table from a history route: `next` of a full page is the `before` of the next.
 class Pager {
@@ -69,6 +70,7 @@ export class Account {
     this.tab = "open";
     this.seqs = {}; // per symbol, the seq the orders snapshot is as of
     this.timer = null;
+    this.pageTimer = null;
     this.editing = null; // the order id whose amend row is open
     this.history = new Pager("history", (u) => `/users/${u}/history/orders`, historyRows);
     this.fills = new Pager("fills", (u) => `/users/${u}/history/trades`, fillRows);
@@ -108,8 +110,13 @@ export class Account {
       $(`tab-${name}`).hidden = name !== tab;
     }
     $("cancel-all").hidden = tab !== "open";
-    if (tab === "history") this.history.load();
-    if (tab === "fills") this.fills.load();
+    clearInterval(this.pageTimer);
+    const pager = { history: this.history, fills: this.fills }[tab];
+    if (!pager) return;
+    pager.load();
+    this.pageTimer = setInterval(() => {
+      if (pager.pages.length === 1) pager.load();
+    }, PAGE_REFRESH_MS);
   }
 
   // The orders channel: its snapshot is the open orders (not an event); each `order`

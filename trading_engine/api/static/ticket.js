@@ -4,7 +4,7 @@
 
 import { api, describe } from "./api.js";
 import { $, el, setStatus } from "./dom.js";
-import { Decimal } from "./decimal.js";
+import { Decimal, placesOf } from "./decimal.js";
 
 const HOUR_MS = 3600 * 1000;
 const BPS = Decimal.parse("0.0001");
@@ -124,7 +124,7 @@ export class Ticket {
       const walk = sweep(opposite, quantity);
       if (walk.filled.isZero()) return [["Estimate", "the book has no liquidity to take", "error"]];
       notional = walk.notional;
-      price = notional.dividedBy(walk.filled, placesOf(s) + 2);
+      price = notional.dividedBy(walk.filled, placesOf(s.tick_size) + 2);
       rows.push(["Avg price", `≈ ${price} ${quote}`]);
       if (walk.filled.cmp(quantity) < 0) {
         rows.push(["Fills", `${walk.filled} of ${quantity} now; IOC cancels the rest`, "error"]);
@@ -140,6 +140,9 @@ export class Ticket {
         const best = opposite.length ? Decimal.parse(opposite[0][0]) : null;
         const crosses = best !== null && (buy ? price.cmp(best) >= 0 : price.cmp(best) <= 0);
         taker = crosses && !f.post_only.checked;
+        if (crosses && f.post_only.checked) {
+          rows.push(["Post only", "crosses the book: the engine rejects it", "error"]);
+        }
       }
       rows.push([f.type.value === "stop" ? "At stop" : "Price", `${price} ${quote}`]);
     }
@@ -206,11 +209,6 @@ function sweep(levels, quantity) {
     left = left.minus(take);
   }
   return { filled: quantity.minus(left), notional };
-}
-
-function placesOf(instrument) {
-  const tick = Decimal.parse(instrument.tick_size);
-  return tick ? tick.scale : 2;
 }
 
 // A Date as a datetime-local input's value, in the browser's time zone.
