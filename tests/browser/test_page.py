@@ -164,6 +164,16 @@ async def test_the_ticket_offers_each_order_type_with_the_time_in_force_the_engi
         kind = page.locator("select[name=type]")
         tif = page.locator("select[name=time_in_force]")
 
+        # Bad input: the API's error, naming the field, and nothing placed.
+        page.fill("input[name=price]", "29000")
+        page.fill("input[name=quantity]", "0.00005")
+        page.click("#submit")
+        refused = page.locator("#order-result")
+        expect(refused).to_contain_text("quantity")
+        expect(refused).to_contain_text("0.0001")  # the lot size it is off
+        expect(refused).to_have_class(re.compile(r"\berror\b"))
+        expect(page.locator("#orders tr")).to_have_text(["no open orders"])
+
         # A market order never rests: the engine runs it IOC, and so does the ticket.
         kind.select_option("market")
         expect(tif).to_have_value("IOC")
@@ -230,7 +240,8 @@ async def test_the_ticket_offers_each_order_type_with_the_time_in_force_the_engi
         )
 
     await list_perp_and_fund(server, "dave", "200")  # lists PERP_AIT, a margin symbol
-    await in_browser(server, scenario, failures=("POST /api/v1/trading/orders 422",))
+    failures = ("POST /api/v1/trading/orders 400", "POST /api/v1/trading/orders 422")
+    await in_browser(server, scenario, failures=failures)
 
 
 async def test_the_page_fits_a_420_px_wide_screen(server: Server) -> None:

@@ -19,12 +19,14 @@ class Pager {
     this.pages = [null]; // the `before` of each page seen, the first page's null
     this.next = null;
     this.userId = null;
+    this.loads = 0; // only the latest load renders: a page turn outruns a refresh
     $(`${name}-newer`).addEventListener("click", () => this.turn(-1));
     $(`${name}-older`).addEventListener("click", () => this.turn(+1));
   }
 
   reset(userId) {
     this.userId = userId;
+    this.loads += 1; // drop any load under way
     this.pages = [null];
     this.next = null;
     $(this.name).replaceChildren(noteRow(10, userId ? "loading..." : "-"));
@@ -47,15 +49,16 @@ class Pager {
     const userId = this.userId;
     if (!userId) return;
     const before = this.pages.at(-1);
+    const load = ++this.loads;
     try {
       const data = await api("GET", `${this.path(userId)}${query({ limit: PAGE, before })}`);
-      if (this.userId !== userId) return;
+      if (load !== this.loads) return;
       const items = data[this.name === "history" ? "orders" : "trades"];
       this.next = data.next;
       const rows = this.render(items);
       $(this.name).replaceChildren(...(rows.length ? rows : [noteRow(10, "nothing yet")]));
     } catch (exc) {
-      if (this.userId !== userId) return;
+      if (load !== this.loads) return;
       $(this.name).replaceChildren(noteRow(10, describe(exc)));
     }
     this.buttons();
@@ -194,7 +197,7 @@ export class Account {
       el("td", { text: o.filled_quantity }),
       el("td", { class: "opt", text: o.status }),
       el("td", { class: "opt muted", text: dateTime(o.created_at) }),
-      el("td", { class: "actions" }, [amend, cancel]),
+      el("td", {}, [el("div", { class: "actions" }, [amend, cancel])]),
     ]);
     amend.addEventListener("click", () => this.startAmend(row, o));
     cancel.addEventListener("click", () => this.cancel(o.order_id, cancel));

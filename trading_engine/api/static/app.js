@@ -32,7 +32,8 @@ const feed = new Feed({
       return;
     }
     keyStatus(`Trading as ${userId}.`, "ok");
-    account.signedIn(userId);
+    if (account.userId === userId) account.refresh(); // a reconnect: keep what is shown
+    else account.signedIn(userId);
     ticket.signedIn(userId);
   },
   onAuthError(error) {

@@ -80,8 +80,9 @@ export class Charts {
         borderColor: cssColor("--line"),
         timeVisible: true,
         secondsVisible: false,
-        rightOffset: 4,
+        rightOffset: 3,
         barSpacing: 9,
+        maxBarSpacing: 28, // a few candles spread out, but not into slabs
         tickMarkFormatter: tickMark,
       },
       localization: {
@@ -174,7 +175,7 @@ export class Charts {
       this.last = m.candles.length ? m.candles.at(-1).start : null;
       this.candleSeries.setData(m.candles.map(bar));
       this.volumeSeries.setData(m.candles.map((c) => this.volumeBar(c)));
-      this.candleChart.timeScale().scrollToRealTime();
+      this.candleChart.timeScale().fitContent();
     } else if (m.type === "candle") {
       const known = this.candles.has(m.start);
       this.candles.set(m.start, m);
