@@ -32,13 +32,14 @@ trading_engine/core/.compiled: $(CORE_SOURCES) build_core.py $(VENV)/.installed
 # The standalone ES module build has the library's one dependency inside it.
 $(CHART_LIB): package.json package-lock.json
 	@command -v npm >/dev/null || \
-		{ echo "installing npm"; apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+		{ echo "installing npm"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs $@
 
 $(CHROMIUM):
 	@echo "installing chromium for the browser tests"
-	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 build: install
 
