@@ -6,10 +6,14 @@ CORE_SOURCES := $(filter-out trading_engine/core/__init__.py,$(wildcard trading_
 BENCH_OPS ?= 1000000
 BENCH_DIR := .bench
 WORKLOADS := ../shared/workloads/gen_orders.py
+# The web UI's chart library, copied from the npm package that package-lock.json pins.
+CHART_LIB := trading_engine/api/static/lightweight-charts.mjs
+# The browser the tests drive (Debian's; Playwright's own download is never used).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install build lint test bench loadtest run clean
+.PHONY: install build lint test bench loadtest run screenshot clean
 
-install: $(VENV)/.installed trading_engine/core/.compiled
+install: $(VENV)/.installed trading_engine/core/.compiled $(CHART_LIB)
 
 # The virtualenv, with the package (editable) and its dev tools; redone when pyproject changes.
 $(VENV)/.installed: pyproject.toml
@@ -24,6 +28,19 @@ trading_engine/core/.compiled: $(CORE_SOURCES) build_core.py $(VENV)/.installed
 	@$(BIN)/python build_core.py || echo "warning: running the pure-Python core"
 	@touch $@
 
+# npm checks the tarball against package-lock.json's sha512 integrity; scripts never run.
+# The standalone ES module build has the library's one dependency inside it.
+$(CHART_LIB): package.json package-lock.json
+	@command -v npm >/dev/null || \
+		{ echo "installing npm"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs $@
+
+$(CHROMIUM):
+	@echo "installing chromium for the browser tests"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
 build: install
 
 lint: install
@@ -31,8 +48,14 @@ lint: install
 	$(BIN)/ruff format --check trading_engine tests benchmarks build_core.py
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/python -m pytest -q
+test: lint $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
+
+# docs/web-ui.png: the page with demo orders and trades (over ten minutes, for ten
+# one-minute candles), taken by the browser test.
+screenshot: install $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) WEB_UI_SCREENSHOT=docs/web-ui.png WEB_UI_SCREENSHOT_MINUTES=10 \
+		$(BIN)/python -m pytest -q tests/browser -k screenshot
 
 bench: install
 	@mkdir -p $(BENCH_DIR)
@@ -58,4 +81,4 @@ run: install
 
 clean:
 	$(BIN)/python build_core.py --clean 2>/dev/null || true
-	rm -rf $(VENV) $(BENCH_DIR) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_DIR) build .mypy_cache .ruff_cache .pytest_cache node_modules $(CHART_LIB)
