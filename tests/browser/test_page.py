@@ -236,7 +236,8 @@ async def test_the_ticket_offers_each_order_type_with_the_time_in_force_the_engi
         page.check("input[name=reduce_only]")
         page.click("#submit")
         expect(page.locator("#order-result")).to_have_text(
-            "order rejected: reduce_only_would_increase"
+            "order rejected: reduce_only_would_increase (the position is 0: a reduce-only"
+            " order must be on its other side)"
         )
 
     await list_perp_and_fund(server, "dave", "200")  # lists PERP_AIT, a margin symbol
