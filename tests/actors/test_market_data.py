@@ -304,7 +304,8 @@ async def test_orders_channel_delivers_only_the_users_own_updates(engine: Engine
     ]
     assert [m["event"] for m in bob] == ["OrderAccepted", "OrderFilled", "OrderCancelled"]
     fill = alice[1]
-    assert (fill["quantity"], fill["remaining"], fill["status"]) == ("0.04", "0", "filled")
+    assert (fill["quantity"], fill["remaining_quantity"], fill["status"]) == ("0.04", "0", "filled")
+    assert fill["filled_quantity"] == "0.04"
 
 
 async def test_slow_subscriber_is_dropped_while_trading_goes_on(engine: Engine) -> None:

@@ -151,7 +151,7 @@ async def test_the_orders_snapshot_and_updates_add_up_while_orders_flow(server: 
             if update["event"] == "OrderAccepted":
                 open_now[update["order_id"]] = "accepted"
             elif update["event"] in ("OrderCancelled", "OrderExpired") or (
-                update["event"] == "OrderFilled" and update["remaining"] == "0"
+                update["event"] == "OrderFilled" and update["remaining_quantity"] == "0"
             ):
                 del open_now[update["order_id"]]
 
@@ -212,7 +212,7 @@ async def test_the_feed_shows_ids_and_times_as_rest_does(server: Server) -> None
             elif message.get("order_id") == mine["order_id"] and message["event"] == "OrderFilled":
                 seen["fill"] = message
     assert seen["trade"]["trade_id"] == trade["trade_id"]
-    assert seen["trade"]["ts"] == trade["time"] == settlement["ts"]
+    assert seen["trade"]["time"] == trade["time"] == settlement["ts"]
     assert seen["fill"]["ts"] == order["updated_at"] == trade["time"]
     assert seen["fill"]["trade_id"] == trade["trade_id"]
     assert seen["candle"]["start"] == candle["start"]

@@ -245,8 +245,8 @@ class MarketDataActor:
                     trade_id=f"{event.symbol}:{event.trade_id}",
                     price=state.instrument.price_str(event.price),
                     quantity=state.instrument.quantity_str(event.quantity),
-                    filled=state.instrument.quantity_str(event.filled),
-                    remaining=state.instrument.quantity_str(event.remaining),
+                    filled_quantity=state.instrument.quantity_str(event.filled),
+                    remaining_quantity=state.instrument.quantity_str(event.remaining),
                     liquidity=str(event.liquidity),
                     status=str(event.status),
                 )
@@ -356,12 +356,15 @@ class MarketDataActor:
 
     def _trade_body(self, state: _Symbol, trade: Trade) -> dict[str, Any]:
         instrument = state.instrument
+        # The public trade as GET /trades shows it (api/schemas.py, render_public_trade),
+        # with the symbol's seq.
         return {
             "trade_id": f"{trade.symbol}:{trade.trade_id}",
+            "symbol": trade.symbol,
             "price": instrument.price_str(trade.price),
             "quantity": instrument.quantity_str(trade.quantity),
             "side": str(trade.aggressor),
-            "ts": format_seconds(trade.ts),
+            "time": format_seconds(trade.ts),
             "seq": trade.seq,
         }
 

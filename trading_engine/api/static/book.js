@@ -142,7 +142,7 @@ export class Market {
       el("tr", {}, [
         el("td", { class: t.side, text: t.price }),
         el("td", { text: t.quantity }),
-        el("td", { class: "muted", text: clockTime(t.ts) }),
+        el("td", { class: "muted", text: clockTime(t.time) }),
       ]),
     );
     $("trades").replaceChildren(...(rows.length ? rows : [noteRow(3, "no trades yet")]));
