@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
@@ -14,9 +15,10 @@ import trio
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.http_server import server_config
-from trading_engine.api.limits import Limiter
+from trading_engine.api.limits import Limiter, Limits, connect_redis_limiter
 from trading_engine.config import EngineConfig
 from trading_engine.serve import setup_demo
+from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.postgres import open_postgres_journal
 
 ADMIN = "test-admin-key"
@@ -31,6 +33,17 @@ class Server:
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"X-API-Key": key} if key else {}
         return httpx.AsyncClient(base_url=self.url + "/api/v1/trading", headers=headers, timeout=10)
+
+
+@asynccontextmanager
+async def redis_limiter(url: str, limits: Limits) -> AsyncIterator[Limiter]:
+    """A limiter whose buckets live in the real Redis at ``url``, closed on exit."""
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(limits, bridge, url)
+        try:
+            yield limiter
+        finally:
+            await limiter.close()
 
 
 @pytest.fixture

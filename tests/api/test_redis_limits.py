@@ -7,17 +7,15 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from tests.api.conftest import ADMIN, Server
-from trading_engine.api.limits import Limiter, Limits, connect_redis_limiter
+from tests.api.conftest import ADMIN, Server, redis_limiter
+from trading_engine.api.limits import Limiter, Limits
 from trading_engine.storage.bridge import open_bridge
 
 
 @pytest.fixture
 async def limiter(redis_url: str) -> AsyncIterator[Limiter]:
-    async with open_bridge("limits") as bridge:
-        limiter = await connect_redis_limiter(Limits(rate=100, burst=100), bridge, redis_url)
+    async with redis_limiter(redis_url, Limits(rate=100, burst=100)) as limiter:
         yield limiter
-        await limiter.close()
 
 
 async def _bucket_names(url: str) -> list[str]:

@@ -8,21 +8,18 @@ from collections.abc import AsyncIterator
 import pytest
 from trio_websocket import open_websocket_url
 
-from tests.api.conftest import Server
+from tests.api.conftest import Server, redis_limiter
 from tests.api.test_redis_limits import _bucket_names
 from tests.api.test_ws import _ws_url, receive
-from trading_engine.api.limits import Limiter, Limits, connect_redis_limiter
-from trading_engine.storage.bridge import open_bridge
+from trading_engine.api.limits import Limiter, Limits
 
 ALICE = "demo_alice"
 
 
 @pytest.fixture
 async def limiter(redis_url: str) -> AsyncIterator[Limiter]:
-    async with open_bridge("limits") as bridge:
-        limiter = await connect_redis_limiter(Limits(rate=0.5, burst=5), bridge, redis_url)
+    async with redis_limiter(redis_url, Limits(rate=0.5, burst=5)) as limiter:
         yield limiter
-        await limiter.close()
 
 
 async def test_a_users_messages_and_requests_share_one_bucket_in_redis(
