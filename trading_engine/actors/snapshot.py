@@ -6,7 +6,7 @@ nothing else: each symbol's matcher (book in price-time priority, stops,
 It is taken from actors that were fed the journal and never ran (``make``:
 the newest snapshot plus the events after it), so it is consistent by
 construction and costs the running engine nothing but the reads. Recovery
-(``actors/engine.py``) restores the newest one the journal still agrees with
+(``actors/recovery.py``) restores the newest one the journal still agrees with
 and replays only the events after it; the steps that end a recovery
 (settling what is pending, journaling lost margin money, publishing
 reference prices) run after that replay, as they do after a full one.

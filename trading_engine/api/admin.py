@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.answers import Alert
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import authenticate, hash_key, new_key
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of

@@ -13,7 +13,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
 from trading_engine.api.drain import Drain

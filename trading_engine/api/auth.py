@@ -14,7 +14,7 @@ import secrets
 import attrs
 from quart import g, request
 
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.api.errors import ApiError
 from trading_engine.core.ids import UserId
 from trading_engine.errors import InvalidInput

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.core.enums import Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, TradeId, UserId

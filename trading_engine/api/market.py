@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import Quart, Response, jsonify, request
 
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.api.auth import authenticate
 from trading_engine.api.errors import ApiError
 from trading_engine.api.models import (

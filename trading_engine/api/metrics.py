@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from quart import Quart, Response, g, request
 from quart_schema import document_response
 
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.api.errors import error_response
 from trading_engine.api.models import ErrorResponse
 from trading_engine.storage.read_tables import ReadTables

@@ -8,7 +8,7 @@ from typing import Any
 from quart import Quart, Response, jsonify, request
 
 from trading_engine.actors.answers import Ticker
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import ClientIdReused, OrderRequest, Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate, known_user
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of

@@ -42,7 +42,7 @@ import attrs
 import trio
 from quart import Quart, websocket
 
-from trading_engine.actors.engine import Engine
+from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
 from trading_engine.api.errors import ApiError

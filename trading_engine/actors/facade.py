@@ -1,0 +1,372 @@
+"""``Engine``: the front end's typed handle on the running engine.
+
+Every method of ``Engine`` is a message to an actor and an awaited reply with
+a deadline; nothing outside an actor touches its state. ``max_inflight``
+bounds the requests under way at once: more wait for a slot (backpressure at
+the edge). Queries name the actor's ``query_*`` method (``Engine._read``),
+so mypy checks every call and its answer. ``actors/engine.py`` builds and
+runs the actors and hands out an ``Engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import trio
+
+from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeStatus
+from trading_engine.actors.journal import JournalActor, JournalStats
+from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
+from trading_engine.actors.marketdata import (
+    MarketDataActor,
+    Outbox,
+    Subscribe,
+    Unsubscribe,
+)
+from trading_engine.actors.messages import (
+    AmendOrder,
+    BookSnapshot,
+    CancelAllOrders,
+    CancelOrder,
+    CheckOrder,
+    CreateUser,
+    MoveFunds,
+    OrderRequest,
+    OrderResult,
+    Query,
+    Refused,
+    RiskCheck,
+    SettleTrades,
+    SubmitOrder,
+    SubmitOutcome,
+    SymbolBatch,
+)
+from trading_engine.actors.pricing import PricingActor
+from trading_engine.actors.recovery import Inboxes, Recovered
+from trading_engine.actors.risk import RiskActor
+from trading_engine.actors.settlement import SettlementActor
+from trading_engine.actors.supervisor import Supervisor
+from trading_engine.config import EngineConfig
+from trading_engine.core.candles import Candle
+from trading_engine.core.events import Trade
+from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.views import OrderView
+from trading_engine.storage.journal import Journal, StorageUnavailable
+
+__all__ = ["Engine"]
+
+A = TypeVar("A")
+T = TypeVar("T")
+M = TypeVar("M")
+P = ParamSpec("P")
+
+_KEY_CACHE_SIZE = 100_000
+"""API keys remembered by ``Engine.user_by_key``; past this the memory starts over."""
+
+
+class Engine:
+    """The front end's handle on the running engine."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        inboxes: Inboxes,
+        supervisor: Supervisor,
+        journal_actor: JournalActor,
+    ) -> None:
+        self.config = config
+        self._inboxes = inboxes
+        self._risk = inboxes.risk
+        self._supervisor = supervisor
+        self._journal_actor = journal_actor
+        self._inflight = 0
+        self._slots = trio.lowlevel.ParkingLot()
+        self._deadlines = Deadlines(config.reply_timeout)
+        self._users_by_key: dict[str, UserId] = {}
+        self.recovered: Recovered | None = None
+        """What the start replayed (from which snapshot, how many events)."""
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _ask(self, make: Callable[[Reply[T]], M], inbox: trio.MemorySendChannel[M]) -> T:
+        # A counter and a parking lot rather than a CapacityLimiter: the limiter
+        # reschedules the task on every acquire, which is a whole extra trip
+        # through the scheduler per request even when slots are free.
+        while self._inflight >= self.config.max_inflight:
+            await self._slots.park()
+        self._inflight += 1
+        try:
+            reply: Reply[T] = Reply()
+            try:
+                inbox.send_nowait(make(reply))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise ActorUnavailable("the engine is not running") from None
+            self._deadlines.watch(reply)
+            return await reply.wait()
+        finally:
+            self._inflight -= 1
+            if self._slots:
+                self._slots.unpark()
+
+    async def _read(
+        self,
+        inbox: trio.MemorySendChannel[Any],
+        query: Callable[Concatenate[A, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Ask the actor behind ``inbox`` for ``query(actor, *args)``, one of its ``query_*``
+        methods named on its class (``RiskActor.query_balances``): mypy checks the
+        arguments and the answer's type, and the actor runs it against its own state."""
+        return await self._ask(
+            lambda reply: Query(lambda actor: query(actor, *args, **kwargs), reply), inbox
+        )
+
+    # ------------------------------------------------------------ orders
+
+    async def submit(self, request: OrderRequest) -> SubmitOutcome:
+        """Place an order; answers once its events are durable. Raises ``InvalidInput``."""
+        return await self._ask(lambda reply: SubmitOrder(request, reply), self._risk)
+
+    async def check(self, request: OrderRequest) -> RiskCheck:
+        """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""
+        return await self._ask(lambda reply: CheckOrder(request, reply), self._risk)
+
+    async def cancel(self, order_id: OrderId, user_id: UserId | None) -> OrderResult | Refused:
+        return await self._ask(lambda reply: CancelOrder(order_id, user_id, reply), self._risk)
+
+    async def amend(
+        self,
+        order_id: OrderId,
+        user_id: UserId | None,
+        *,
+        price: int | None = None,
+        quantity: int | None = None,
+    ) -> OrderResult | Refused:
+        return await self._ask(
+            lambda reply: AmendOrder(order_id, user_id, price, quantity, reply), self._risk
+        )
+
+    async def cancel_all(self, user_id: UserId, symbol: Symbol | None = None) -> list[OrderView]:
+        """Cancel the user's open orders in ``symbol``, or in every symbol."""
+        symbols = [symbol] if symbol is not None else list(self.instruments())
+        cancelled: list[OrderView] = []
+        for each in symbols:
+            cancelled.extend(
+                await self._ask(
+                    lambda reply, s=each: CancelAllOrders(user_id, s, reply),  # type: ignore[misc]
+                    self._risk,
+                )
+            )
+        return cancelled
+
+    async def order(self, order_id: OrderId) -> OrderView | None:
+        return await self._read(self._risk, RiskActor.query_order, order_id)
+
+    async def user_orders(
+        self, user_id: UserId, *, open_only: bool = False, limit: int = 100
+    ) -> list[OrderView]:
+        return await self._read(self._risk, RiskActor.query_user_orders, user_id, open_only, limit)
+
+    async def open_orders(self, user_id: UserId) -> tuple[dict[Symbol, int], list[OrderView]]:
+        """The user's open orders (oldest first) and, per symbol, the ``seq`` of the last
+        event they include: the ``orders`` channel's snapshot."""
+        return await self._read(self._risk, RiskActor.query_open_orders, user_id)
+
+    async def user_trades(self, user_id: UserId, limit: int = 100) -> list[Trade]:
+        return await self._read(self._risk, RiskActor.query_user_trades, user_id, limit)
+
+    async def order_fills(
+        self, user_id: UserId, order_ids: tuple[OrderId, ...]
+    ) -> dict[OrderId, list[Trade]]:
+        """The fills of ``user_id``'s orders ``order_ids`` among the user's newest (the risk
+        actor keeps the last 1,000 of each user's fills), oldest first."""
+        return await self._read(self._risk, RiskActor.query_order_fills, user_id, order_ids)
+
+    # ------------------------------------------------------------ accounts
+
+    async def create_user(
+        self, user_id: UserId, api_key_hash: str, owner: str | None = None
+    ) -> Refused | None:
+        return await self._ask(
+            lambda reply: CreateUser(user_id, owner, api_key_hash, reply), self._risk
+        )
+
+    async def deposit(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
+        """Credit ``amount`` minor units; answers the new ``(available, held)`` once durable."""
+        return await self._ask(
+            lambda reply: MoveFunds(user_id, asset, amount, False, reply), self._risk
+        )
+
+    async def withdraw(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
+        return await self._ask(
+            lambda reply: MoveFunds(user_id, asset, amount, True, reply), self._risk
+        )
+
+    async def balances(self, user_id: UserId) -> dict[str, tuple[int, int]]:
+        return await self._read(self._risk, RiskActor.query_balances, user_id)
+
+    async def positions(self, user_id: UserId) -> dict[Symbol, int]:
+        return await self._read(self._risk, RiskActor.query_positions, user_id)
+
+    async def margin(self, user_id: UserId) -> MarginReport:
+        """Margin mode: ``{"positions": {symbol: (qty, cost)}, "assets": {asset: profile}}``.
+
+        A profile (quote minor units): ``collateral`` (available + margin held),
+        ``equity`` (collateral + unrealized at the reference prices),
+        ``maintenance``, ``requirement`` and ``margin_held``.
+        """
+        return await self._read(self._risk, RiskActor.query_margin, user_id)
+
+    async def user_exists(self, user_id: UserId) -> bool:
+        return await self._read(self._risk, RiskActor.query_user_exists, user_id)
+
+    async def user_by_key(self, key_hash: str) -> UserId | None:
+        """The user a hashed API key belongs to, or None.
+
+        A key, once issued, names the same user for good (keys are neither revoked
+        nor reassigned), so a hit is remembered and later requests skip the risk
+        actor; an unknown key is asked again each time.
+        """
+        known = self._users_by_key.get(key_hash)
+        if known is not None:
+            return known
+        result = await self._read(self._risk, RiskActor.query_key, key_hash)
+        if result is not None:
+            if len(self._users_by_key) >= _KEY_CACHE_SIZE:
+                self._users_by_key.clear()
+            self._users_by_key[key_hash] = result
+        return result
+
+    async def alerts(self, limit: int = 100) -> list[Alert]:
+        return await self._read(self._risk, RiskActor.query_alerts, limit)
+
+    async def self_trades_prevented(self) -> dict[UserId, int]:
+        """Per user, how many times self-trade prevention stopped one of their orders."""
+        return await self._read(self._risk, RiskActor.query_stp_counts)
+
+    async def check_invariants(self, *, holds: bool = True) -> None:
+        """Raise ``InvariantViolation`` if the risk actor's accounts are inconsistent or,
+        with ``holds``, a user's held balance in an asset is not exactly what their open
+        orders need (``core.holds``; a pass over every open order, several times the
+        cost of the rest)."""
+        await self._read(self._risk, RiskActor.query_check, holds)
+
+    async def check_ready(self) -> None:
+        """Raise unless the engine can take orders now: ``StorageUnavailable`` while the
+        journal can't be reached or is retrying a write, ``InvariantViolation`` or the
+        mailbox's errors if the risk actor does not answer soundly (its accounts are
+        checked; the holds, order by order, are not: ``/ready`` is probed often)."""
+        await self.check_invariants(holds=False)
+        if not self._journal_actor.available:
+            raise StorageUnavailable("storage is unavailable: the journal is retrying a write")
+        await self.journal.ping()
+
+    # ------------------------------------------------------------ symbols
+
+    def instruments(self) -> dict[Symbol, Instrument]:
+        """Every listed instrument (immutable values), halted ones included."""
+        return {s: h.instrument for s, h in self._supervisor.handles.items()}
+
+    def halted(self) -> dict[Symbol, str]:
+        return {s: h.halted for s, h in self._supervisor.handles.items() if h.halted is not None}
+
+    async def add_symbol(self, instrument: Instrument) -> Refused | None:
+        """List a symbol; it trades at once."""
+        return await self._supervisor.add(instrument)
+
+    async def halt(self, symbol: Symbol, reason: str = "halted by admin") -> Refused | None:
+        return await self._supervisor.halt(symbol, reason)
+
+    async def resume(self, symbol: Symbol) -> Refused | None:
+        return await self._supervisor.resume(symbol)
+
+    async def book(
+        self, symbol: Symbol, depth: int | None = None
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        """``(seq, bids, asks)`` from the symbol actor; levels are ``(price, quantity)``."""
+        handle = self._supervisor.handles[symbol]
+        reply: Reply[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]] = Reply()
+        await handle.send.send(SymbolBatch((BookSnapshot(depth, reply),)))
+        return await reply.wait(self.config.reply_timeout)
+
+    # ------------------------------------------------------------ market data and settlement
+
+    async def orderbook(
+        self, symbol: Symbol, depth: int | None = None
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """The durable L2 book: ``(seq, bids, asks)`` best first, or None for an unknown symbol."""
+        return await self._read(
+            self._inboxes.market_data, MarketDataActor.query_book, symbol, depth
+        )
+
+    async def trades(self, symbol: Symbol, limit: int = 100) -> list[Trade] | None:
+        """The public tape, newest first."""
+        return await self._read(
+            self._inboxes.market_data, MarketDataActor.query_trades, symbol, limit
+        )
+
+    async def candles(self, symbol: Symbol, interval: str, limit: int = 100) -> list[Candle] | None:
+        return await self._read(
+            self._inboxes.market_data, MarketDataActor.query_candles, symbol, interval, limit
+        )
+
+    async def ticker(self, symbol: Symbol) -> Ticker | None:
+        """Prices in ticks: last, best bid and ask, mid, mark, 24-hour statistics."""
+        return await self._read(self._inboxes.pricing, PricingActor.query_ticker, symbol)
+
+    async def subscribe(
+        self, channel: str, outbox: Outbox, user_id: UserId | None = None
+    ) -> Refused | None:
+        """Send ``channel``'s snapshot, then its updates, to ``outbox`` (JSON text)."""
+        return await self._ask(
+            lambda reply: Subscribe(channel, outbox, user_id, reply), self._inboxes.market_data
+        )
+
+    async def unsubscribe(self, channel: str, outbox: Outbox) -> None:
+        await self._ask(
+            lambda reply: Unsubscribe(channel, outbox, reply), self._inboxes.market_data
+        )
+
+    async def subscribers(self) -> int:
+        return await self._read(self._inboxes.market_data, MarketDataActor.query_subscribers)
+
+    async def settlement(self, trade_id: str) -> TradeStatus | None:
+        """A trade's settlement status (``pending``, ``settled`` or ``failed`` with the reason).
+
+        The settlement actor keeps the details (price, quantity, buyer, seller, ts)
+        of the last ``keep_settled`` settled trades; of an older one only its status
+        is known here (the read tables know the rest).
+        """
+        return await self._read(self._inboxes.settlement, SettlementActor.query_status, trade_id)
+
+    async def settle(
+        self, trade_ids: list[str], party: UserId | None = None
+    ) -> dict[str, list[str]]:
+        """Settle these trades now: which settled, were already settled, failed, are unknown.
+
+        With ``party``, only trades that user is a party to; the rest are unknown.
+        """
+        return await self._ask(
+            lambda reply: SettleTrades(tuple(trade_ids), party, reply), self._inboxes.settlement
+        )
+
+    async def ledger_totals(self) -> dict[str, int]:
+        """Per asset, the sum over every ledger account: all zeros, always."""
+        return await self._read(self._inboxes.settlement, SettlementActor.query_totals)
+
+    async def ledger_balance(self, user_id: UserId, asset: str) -> int:
+        return await self._read(
+            self._inboxes.settlement, SettlementActor.query_balance, user_id, asset
+        )
+
+    @property
+    def journal_stats(self) -> JournalStats:
+        return self._journal_actor.stats
+
+    @property
+    def journal(self) -> Journal:
+        """The journal port the engine writes (for metrics: read-only use)."""
+        return self._journal_actor.journal
