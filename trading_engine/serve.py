@@ -39,18 +39,18 @@ from trading_engine.api.app import create_app
 from trading_engine.api.auth import hash_key
 from trading_engine.api.drain import Drain
 from trading_engine.api.http_server import server_config
-from trading_engine.api.limits import (
-    Limiter,
-    LocalLimiter,
-    connect_redis_limiter,
-    limits_from_env,
-)
 from trading_engine.config import EngineConfig
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.runtime import tune_gc
 from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
+from trading_engine.storage.limits import (
+    Limiter,
+    LocalLimiter,
+    connect_redis_limiter,
+    limits_from_env,
+)
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
 from trading_engine.storage.read_tables import ReadTables

@@ -15,10 +15,10 @@ import trio
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.http_server import server_config
-from trading_engine.api.limits import Limiter, Limits, connect_redis_limiter
 from trading_engine.config import EngineConfig
 from trading_engine.serve import setup_demo
 from trading_engine.storage.bridge import open_bridge
+from trading_engine.storage.limits import Limiter, Limits, connect_redis_limiter
 from trading_engine.storage.postgres import open_postgres_journal
 
 ADMIN = "test-admin-key"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.conftest import Server
-from trading_engine.api.limits import Limiter, Limits, LocalLimiter
+from trading_engine.storage.limits import Limiter, Limits, LocalLimiter
 
 
 @pytest.fixture

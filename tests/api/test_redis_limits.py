@@ -8,8 +8,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.api.conftest import ADMIN, Server, redis_limiter
-from trading_engine.api.limits import Limiter, Limits
 from trading_engine.storage.bridge import open_bridge
+from trading_engine.storage.limits import Limiter, Limits
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from wsproto.events import CloseConnection, TextMessage
 from tests.api.conftest import Server
 from tests.api.rawws import raw_client
 from tests.api.test_ws import _ws_url, receive
-from trading_engine.api.limits import Limiter, Limits, LocalLimiter
 from trading_engine.api.ws_limits import AUTH_DELAY, FLOOD_REFUSALS
+from trading_engine.storage.limits import Limiter, Limits, LocalLimiter
 
 ALICE = "demo_alice"
 PING = json.dumps({"op": "ping"})

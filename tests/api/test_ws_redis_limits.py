@@ -11,7 +11,7 @@ from trio_websocket import open_websocket_url
 from tests.api.conftest import Server, redis_limiter
 from tests.api.test_redis_limits import _bucket_names
 from tests.api.test_ws import _ws_url, receive
-from trading_engine.api.limits import Limiter, Limits
+from trading_engine.storage.limits import Limiter, Limits
 
 ALICE = "demo_alice"
 

@@ -15,13 +15,13 @@ from tests.redis_server import RedisServer, free_port
 from trading_engine.actors.engine import open_engine
 from trading_engine.actors.fanout import FanoutActor
 from trading_engine.actors.messages import OrderRequest, OrderResult
-from trading_engine.api.limits import REDIS_RETRY, Limits, RedisLimiter, connect_redis_limiter
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import InMemoryJournal, StorageUnavailable
+from trading_engine.storage.limits import REDIS_RETRY, Limits, RedisLimiter, connect_redis_limiter
 from trading_engine.storage.redis import RedisPublisher, connect_client, open_redis_publisher
 
 BTC = Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001", price_band_pct="10")

@@ -19,9 +19,10 @@ from trading_engine.api.auth import authenticate
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
 from trading_engine.api.http_server import MAX_BODY_BYTES
-from trading_engine.api.limits import Limiter, retry_after
+from trading_engine.api.limits import retry_after
 from trading_engine.api.metrics import Metrics
 from trading_engine.api.models import REQUIRED_ROLE, ROLE_ATTRIBUTE
+from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["OPENAPI_PATH", "create_app"]

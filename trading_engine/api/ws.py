@@ -49,13 +49,13 @@ from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import SocketWriter, socket_writer_for
-from trading_engine.api.limits import Limiter
 from trading_engine.api.schemas import load_json, render_order
 from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
 from trading_engine.errors import InvalidInput
+from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["register"]

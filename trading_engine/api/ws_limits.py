@@ -24,7 +24,7 @@ import math
 
 import trio
 
-from trading_engine.api.limits import Limiter
+from trading_engine.storage.limits import Limiter
 
 __all__ = ["AUTH_DELAY", "FLOOD_REFUSALS", "FLOOD_SECONDS", "MAX_AUTH_DELAY", "MessageLimits"]
 

@@ -1,0 +1,171 @@
+"""Rate limits per caller (or per client address without a valid key): token buckets.
+
+A valid key's bucket is its user's (``user:<id>``, or ``admin``), never the
+key itself, which Redis would otherwise show to anyone who can list its
+keys; a request without a valid key uses its address's (``ip:<address>``).
+Each bucket has ``burst`` tokens refilled at ``rate`` per second; a
+request takes one, and a request finding the bucket empty gets 429 with
+``Retry-After`` (whole seconds until a token is back). In-process by
+default; with ``REDIS_URL`` the buckets live in Redis (one Lua script, so the
+check-and-take is atomic), shared by every front-end process. While Redis
+does not answer, each process limits with buckets of its own (so a key may
+get its rate from each front end) rather than refusing every request, and
+asks Redis again a second (``REDIS_RETRY``) after it last failed.
+
+Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
+(default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from trading_engine.storage.bridge import Bridge
+from trading_engine.storage.journal import StorageUnavailable
+
+__all__ = [
+    "REDIS_RETRY",
+    "Limiter",
+    "Limits",
+    "LocalLimiter",
+    "RedisLimiter",
+    "connect_redis_limiter",
+    "limits_from_env",
+]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Limits:
+    rate: float
+    burst: int
+
+
+def limits_from_env() -> Limits | None:
+    rate = float(os.environ.get("RATE_LIMIT_PER_SEC", "200"))
+    burst = int(os.environ.get("RATE_LIMIT_BURST", "400"))
+    return None if rate <= 0 else Limits(rate, max(burst, 1))
+
+
+class Limiter(Protocol):
+    async def take(self, key: str) -> float:
+        """0 if the request may go on, else the seconds until it may retry."""
+        ...
+
+
+_MAX_BUCKETS = 100_000
+"""Buckets kept before those idle for a minute are forgotten."""
+
+
+class LocalLimiter:
+    """Token buckets in this process."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def take(self, key: str) -> float:
+        return self.take_now(key)
+
+    def take_now(self, key: str) -> float:
+        now = self._clock()
+        rate, burst = self._limits.rate, self._limits.burst
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:  # forget idle keys now and then
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            bucket = (float(burst), now)
+        tokens, last = bucket
+        tokens = min(float(burst), tokens + (now - last) * rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / rate
+
+
+_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'last')
+local tokens = tonumber(state[1]) or burst
+local last = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - last) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'last', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return tostring(wait)
+"""
+
+
+REDIS_RETRY = 1.0
+"""Seconds a ``RedisLimiter`` limits in-process after Redis failed to answer."""
+
+
+class RedisLimiter:
+    """Token buckets in Redis under ``te:rl:<bucket>``, shared by every front end;
+    in this process while Redis is unavailable."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        bridge: Bridge,
+        client: Any,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from trading_engine.storage.redis import run_script  # noqa: PLC0415
+
+        self._run_script = run_script  # imported here, not on each request
+        self._limits = limits
+        self._bridge = bridge
+        self._client = client
+        self._clock = clock
+        self._local = LocalLimiter(limits, clock)
+        self._retry_at: float | None = None  # while Redis is unavailable
+        self._probing = False  # a request is asking Redis whether it is back
+
+    async def close(self) -> None:
+        from trading_engine.storage.redis import close_client  # noqa: PLC0415
+
+        await close_client(self._bridge, self._client)
+
+    async def take(self, key: str) -> float:
+        if self._retry_at is not None and (self._probing or self._clock() < self._retry_at):
+            return self._local.take_now(key)
+        # During an outage one request at a time asks (a Redis that hangs takes the
+        # client's whole socket timeout to fail); the others go on meanwhile.
+        self._probing = self._retry_at is not None
+        limits = self._limits
+        try:
+            wait = await self._run_script(
+                self._bridge, self._client, _SCRIPT, "te:rl:" + key,
+                limits.rate, limits.burst, time.time(),
+            )  # fmt: skip
+        except StorageUnavailable as exc:
+            if self._retry_at is None:
+                log.warning("rate limits kept in this process until Redis answers: %s", exc)
+            self._retry_at = self._clock() + REDIS_RETRY
+            return self._local.take_now(key)
+        finally:
+            self._probing = False
+        if self._retry_at is not None:
+            log.warning("Redis answers again: rate limits are shared again")
+            self._retry_at = None
+        return float(wait)
+
+
+async def connect_redis_limiter(limits: Limits, bridge: Bridge, url: str) -> RedisLimiter:
+    """A limiter on Redis at ``url``; raises ``StorageUnavailable`` if it does not answer."""
+    from trading_engine.storage.redis import connect_client  # noqa: PLC0415
+
+    return RedisLimiter(limits, bridge, await connect_client(bridge, url))
