@@ -53,8 +53,9 @@ from trading_engine.storage.limits import (
 )
 from trading_engine.storage.local_pg import LocalPostgres
 from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.publisher import Publisher
 from trading_engine.storage.read_tables import ReadTables
-from trading_engine.storage.redis import Publisher, open_redis_publisher
+from trading_engine.storage.redis import open_redis_publisher
 
 __all__ = ["serve"]
 

@@ -31,7 +31,7 @@ from trading_engine.actors.recovery import (
 )
 from trading_engine.config import EngineConfig
 from trading_engine.storage.journal import Journal
-from trading_engine.storage.redis import Publisher
+from trading_engine.storage.publisher import Publisher
 
 __all__ = [
     "Actors",

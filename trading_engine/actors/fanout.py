@@ -2,7 +2,7 @@
 
 It reads ``(channel, text)`` pairs that the market-data actor offers it
 (never waiting: a full outbox drops messages there) and publishes them
-through a ``storage.redis.Publisher`` (``RedisPublisher``, which
+through a ``storage.publisher.Publisher`` (``RedisPublisher``, which
 ``serve.py`` makes). A failed publish loses that batch, counted in
 ``failed``; subscribers of other front ends see the ``seq`` gap and
 resubscribe. An outage is logged twice, when publishing starts failing and
@@ -17,7 +17,7 @@ import trio
 
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.storage.journal import StorageUnavailable
-from trading_engine.storage.redis import Publisher
+from trading_engine.storage.publisher import Publisher
 
 __all__ = ["FanoutActor"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -31,7 +31,6 @@ from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = [
     "PREFIX",
-    "Publisher",
     "RedisPublisher",
     "close_client",
     "connect_client",
@@ -42,15 +41,6 @@ __all__ = [
 PREFIX = "te:"
 
 _DRIVER_ERRORS: Final = (redis.exceptions.RedisError, OSError)
-
-
-class Publisher(Protocol):
-    """The port market data is published through for other front ends (Redis's adapter:
-    ``RedisPublisher``)."""
-
-    async def publish(self, batch: list[tuple[str, str]]) -> None:
-        """Publish each ``(channel, text)``; raises ``StorageUnavailable``."""
-        ...
 
 
 class RedisPublisher:
