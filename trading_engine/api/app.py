@@ -16,6 +16,7 @@ from werkzeug.routing import Rule
 from trading_engine.actors.facade import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
+from trading_engine.api.context import ApiContext
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
 from trading_engine.api.http_server import MAX_BODY_BYTES
@@ -96,9 +97,10 @@ def create_app(
     metrics = Metrics(engine, read_tables, metrics_token)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
-    admin.register(app, engine, admin_key)
-    for area in (orders, history, market, ws):
-        area.register(app, engine, admin_key, read_tables)
+    ApiContext(engine, admin_key, read_tables).install(app.config)
+    for area in (orders, history, market, admin):
+        app.register_blueprint(area.blueprint)
+    ws.register(app, engine, admin_key, read_tables)
     ui.register(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"

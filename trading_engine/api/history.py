@@ -19,10 +19,10 @@ from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, Field
-from quart import Quart, Response, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
-from trading_engine.actors.facade import Engine
 from trading_engine.api.auth import known_user
+from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError
 from trading_engine.api.models import OrderFields, documented
 from trading_engine.api.orders import _limit
@@ -36,7 +36,7 @@ from trading_engine.core.numbers import (
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.read_tables import ReadTables
 
-__all__ = ["register"]
+__all__ = ["blueprint"]
 
 P = "/api/v1/trading"
 _MAX_LIMIT = 1000
@@ -78,45 +78,51 @@ class TradeHistory(BaseModel):
     next: str | None = Field(description="pass as `before` for the next page; null if none")
 
 
-def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
-    def read_tables() -> ReadTables:
-        if tables is None:
-            raise ApiError(503, "history_unavailable", "history needs the PostgreSQL journal")
-        return tables
+blueprint = Blueprint("history", __name__)
 
-    async def page(user_id: str, cursor: Callable[[str | None], Any]) -> tuple[str, Any, int]:
-        """The user the caller may read, the cursor, and the page size, from the request."""
-        user = await known_user(engine, admin_key, user_id)
-        return (
-            user,
-            cursor(request.args.get("before")),
-            _limit(request.args.get("limit"), 100, _MAX_LIMIT),
-        )
 
-    @app.get(f"{P}/users/<user_id>/history/orders")
-    @documented(OrderHistory, 403, 404, query=HistoryQuery)
-    async def order_history(user_id: str) -> Response:
-        user, before, limit = await page(user_id, _order_cursor)
-        rows = await read_tables().order_history(user, before=before, limit=limit)
-        ticks = {symbol: i.tick_size for symbol, i in engine.instruments().items()}
-        orders = [_order(row, ticks[row["symbol"]]) for row in rows]
-        more = len(rows) == limit
-        return jsonify({"orders": orders, "next": orders[-1]["order_id"] if more else None})
+def _read_tables() -> ReadTables:
+    tables = ctx().tables
+    if tables is None:
+        raise ApiError(503, "history_unavailable", "history needs the PostgreSQL journal")
+    return tables
 
-    @app.get(f"{P}/users/<user_id>/history/trades")
-    @documented(TradeHistory, 403, 404, query=HistoryQuery)
-    async def trade_history(user_id: str) -> Response:
-        user, before, limit = await page(
-            user_id, lambda raw: _trade_cursor(raw, engine.instruments())
-        )
-        rows = await read_tables().trade_history(user, before=before, limit=limit)
-        decimals = {s: i.quote_decimals for s, i in engine.instruments().items()}
-        fills = [_fill(row, decimals[row["symbol"]]) for row in rows]
-        cursor = None
-        if len(rows) == limit:
-            last = rows[-1]
-            cursor = f"{last['time']}:{last['symbol']}:{last['trade_id']}:{last['role']}"
-        return jsonify({"trades": fills, "next": cursor})
+
+async def _page(user_id: str, cursor: Callable[[str | None], Any]) -> tuple[str, Any, int]:
+    """The user the caller may read, the cursor, and the page size, from the request."""
+    user = await known_user(ctx().engine, ctx().admin_key, user_id)
+    return (
+        user,
+        cursor(request.args.get("before")),
+        _limit(request.args.get("limit"), 100, _MAX_LIMIT),
+    )
+
+
+@blueprint.get(f"{P}/users/<user_id>/history/orders")
+@documented(OrderHistory, 403, 404, query=HistoryQuery)
+async def order_history(user_id: str) -> Response:
+    user, before, limit = await _page(user_id, _order_cursor)
+    rows = await _read_tables().order_history(user, before=before, limit=limit)
+    ticks = {symbol: i.tick_size for symbol, i in ctx().engine.instruments().items()}
+    orders = [_order(row, ticks[row["symbol"]]) for row in rows]
+    more = len(rows) == limit
+    return jsonify({"orders": orders, "next": orders[-1]["order_id"] if more else None})
+
+
+@blueprint.get(f"{P}/users/<user_id>/history/trades")
+@documented(TradeHistory, 403, 404, query=HistoryQuery)
+async def trade_history(user_id: str) -> Response:
+    user, before, limit = await _page(
+        user_id, lambda raw: _trade_cursor(raw, ctx().engine.instruments())
+    )
+    rows = await _read_tables().trade_history(user, before=before, limit=limit)
+    decimals = {s: i.quote_decimals for s, i in ctx().engine.instruments().items()}
+    fills = [_fill(row, decimals[row["symbol"]]) for row in rows]
+    cursor = None
+    if len(rows) == limit:
+        last = rows[-1]
+        cursor = f"{last['time']}:{last['symbol']}:{last['trade_id']}:{last['role']}"
+    return jsonify({"trades": fills, "next": cursor})
 
 
 def _order_cursor(raw: str | None) -> int | None:

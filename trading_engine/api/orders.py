@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Blueprint, Response, current_app, jsonify, request
 
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import ClientIdReused, OrderRequest, Refused, Rejected
 from trading_engine.api.auth import Principal, authenticate, known_user
+from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.fills import fills_of
 from trading_engine.api.margin_view import render_margin
@@ -47,216 +48,232 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
-from trading_engine.storage.read_tables import ReadTables
 
-__all__ = ["register"]
+__all__ = ["blueprint"]
 
 P = "/api/v1/trading"
 
 
-def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
-    async def caller() -> Principal:
-        return await authenticate(engine, admin_key)
+blueprint = Blueprint("orders", __name__)
 
-    def instrument_of(symbol: str) -> Instrument:
-        return listed(engine.instruments(), symbol)
 
-    def decimals(asset: str) -> int:
-        return _decimals(engine, asset)
+async def _caller() -> Principal:
+    return await authenticate(ctx().engine, ctx().admin_key)
 
-    def render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
-        return render_order(view, instrument_of(view.symbol), trades)
 
-    async def with_fills(
-        views: Sequence[OrderView], known: Iterable[Trade] = ()
-    ) -> list[dict[str, Any]]:
-        """``views`` rendered, each with its fills (``api/fills.py``)."""
-        fills = await fills_of(engine, tables, views, known)
-        return [render(view, fills[view.order_id]) for view in views]
+def _instrument_of(symbol: str) -> Instrument:
+    return listed(ctx().engine.instruments(), symbol)
 
-    async def own_order(principal: Principal, order_id: str) -> OrderView:
-        view = await engine.order(_order_id(order_id))
-        if view is None or (not principal.admin and view.user_id != principal.user_id):
-            raise ApiError(404, "unknown_order", f"no order {order_id}")
-        return view
 
-    def refused(result: Refused) -> Response:
-        return error_response(status_of(result.code), result.code, result.message)
+def _places(asset: str) -> int:
+    """The decimal places of ``asset``'s minor unit."""
+    return asset_decimals(ctx().engine.instruments(), asset)
 
-    @app.post(f"{P}/orders")
-    @documented(Order, 403, 404, 409, 422, status=201, body=OrderBody, also=[(200, Order)])
-    async def submit() -> Response:
-        await caller()
-        body = validate_body(await request.get_data(), OrderBody)
-        user_id = await known_user(engine, admin_key, body.get("user_id"))
-        order = order_request(body, engine.instruments(), user_id)
-        with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
-            outcome = await engine.submit(order)
-        metrics = app.config["METRICS"]
-        if isinstance(outcome, ClientIdReused):
-            metrics.orders.labels("client_order_id_reused").inc()
-            return _reused(outcome, order, engine.instruments())
-        if isinstance(outcome, Rejected):
-            reasons = [str(r) for r in outcome.reasons]
-            metrics.orders.labels("rejected").inc()
-            for reason in reasons:
-                metrics.rejections.labels(reason).inc()
-            why, figures = render_rejections(
-                outcome.rejections, instrument_of(order.symbol), decimals
-            )
-            extra: dict[str, Any] = {"reasons": reasons, "figures": figures}
-            if outcome.order is not None:
-                extra["order"] = render(outcome.order)
-            return error_response(422, "rejected", f"order rejected: {why}", **extra)
-        if outcome.duplicate:  # the original as it is now, with its fills so far
-            metrics.orders.labels("duplicate").inc()
-            [original] = await with_fills([outcome.order])
-            return jsonify(original)
-        metrics.orders.labels("accepted").inc()
-        metrics.trades.inc(len(outcome.trades))
-        response = jsonify(render(outcome.order, outcome.trades))
-        response.status_code = 201
-        return response
 
-    @app.get(f"{P}/orders/<order_id>")
-    @documented(Order, 404)
-    async def get_order(order_id: str) -> Response:
-        [order] = await with_fills([await own_order(await caller(), order_id)])
-        return jsonify(order)
+def _render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
+    return render_order(view, _instrument_of(view.symbol), trades)
 
-    @app.delete(f"{P}/orders/<order_id>")
-    @documented(Order, 404, 409)
-    async def cancel(order_id: str) -> Response:
-        principal = await caller()
-        view = await own_order(principal, order_id)
-        user = None if principal.admin else principal.user_id
-        with outcome_unknown("the cancel", f"GET {P}/orders/{order_id} shows the order's status"):
-            result = await engine.cancel(view.order_id, user)
-        if isinstance(result, Refused):
-            return refused(result)
-        [order] = await with_fills([result.order], result.trades)
-        return jsonify(order)
 
-    @app.patch(f"{P}/orders/<order_id>")
-    @documented(Order, 404, 409, 422, body=AmendBody)
-    async def amend(order_id: str) -> Response:
-        principal = await caller()
-        view = await own_order(principal, order_id)
-        body = validate_body(await request.get_data(), AmendBody)
-        instrument = instrument_of(view.symbol)
-        if body.get("price") is None and body.get("quantity") is None:
-            raise InvalidInput("body", "give a new price and/or quantity")
-        price = instrument.price_to_ticks(body["price"]) if body.get("price") is not None else None
-        quantity = None
-        if body.get("quantity") is not None:
-            quantity = instrument.quantity_to_lots(body["quantity"])
-        if not view.status.is_final:  # a final order's amend is the engine's 409
-            _check_amend(view, instrument, price, quantity)
-        user = None if principal.admin else principal.user_id
-        with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
-            result = await engine.amend(view.order_id, user, price=price, quantity=quantity)
-        if isinstance(result, Refused):
-            return refused(result)
-        [order] = await with_fills([result.order], result.trades)
-        return jsonify(order)
+async def _with_fills(
+    views: Sequence[OrderView], known: Iterable[Trade] = ()
+) -> list[dict[str, Any]]:
+    """``views`` rendered, each with its fills (``api/fills.py``)."""
+    fills = await fills_of(ctx().engine, ctx().tables, views, known)
+    return [_render(view, fills[view.order_id]) for view in views]
 
-    @app.delete(f"{P}/orders")
-    @documented(CancelledList, 403, 404, query=CancelAllQuery)
-    async def cancel_all() -> Response:
-        user_id = await known_user(engine, admin_key, request.args.get("user_id"))
-        symbol = request.args.get("symbol")
-        if symbol is not None:
-            listed(engine.instruments(), symbol, field="symbol")
-        find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
-        with outcome_unknown("the cancels", find_out):
-            views = await engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
-        return jsonify({"cancelled": await with_fills(views)})
 
-    @app.get(f"{P}/users/<user_id>/orders")
-    @documented(OrderList, 403, 404, query=UserOrdersQuery)
-    async def user_orders(user_id: str) -> Response:
-        user = await known_user(engine, admin_key, user_id)
-        status = request.args.get("status")
-        if status not in (None, "open", "all"):
-            raise InvalidInput("status", "must be open or all")
-        limit = _limit(request.args.get("limit"), 100, 1000)
-        views = await engine.user_orders(user, open_only=status == "open", limit=limit)
-        return jsonify({"orders": await with_fills(views)})
+async def _own_order(principal: Principal, order_id: str) -> OrderView:
+    view = await ctx().engine.order(_order_id(order_id))
+    if view is None or (not principal.admin and view.user_id != principal.user_id):
+        raise ApiError(404, "unknown_order", f"no order {order_id}")
+    return view
 
-    @app.get(f"{P}/users/<user_id>/trades")
-    @documented(FillList, 403, 404, query=LimitQuery)
-    async def user_trades(user_id: str) -> Response:
-        user = await known_user(engine, admin_key, user_id)
-        limit = _limit(request.args.get("limit"), 100, 1000)
-        trades = await engine.user_trades(user, limit)
-        fills = [f for t in trades for f in render_fills(t, instrument_of(t.symbol), user)]
-        return jsonify({"trades": fills})
 
-    @app.get(f"{P}/users/<user_id>/balances")
-    @documented(Balances, 403, 404)
-    async def balances(user_id: str) -> Response:
-        user = await known_user(engine, admin_key, user_id)
-        return jsonify({"user_id": user, "balances": await _balances(engine, user)})
+def _refused(result: Refused) -> Response:
+    return error_response(status_of(result.code), result.code, result.message)
 
-    @app.get(f"{P}/users/<user_id>/risk-profile")
-    @documented(RiskProfile, 403, 404)
-    async def risk_profile(user_id: str) -> Response:
-        user = await known_user(engine, admin_key, user_id)
-        positions = await engine.positions(user)
-        instruments = engine.instruments()
-        config = engine.config.risk
-        return jsonify(
-            {
-                "user_id": user,
-                "balances": await _balances(engine, user),
-                "positions": {
-                    s: instruments[s].quantity_str(q)
-                    if q >= 0
-                    else "-" + instruments[s].quantity_str(-q)
-                    for s, q in positions.items()
-                },
-                "limits": {
-                    "enabled": config.enabled,
-                    "max_order_size": str(config.max_order_size) if config.max_order_size else None,
-                    "max_position_size": (
-                        str(config.max_position_size) if config.max_position_size else None
-                    ),
-                    "max_open_orders": config.max_open_orders,
-                },
-                "margin": render_margin(
-                    await engine.margin(user),
-                    instruments,
-                    {s: _mark(await engine.ticker(s)) for s in instruments},
-                    engine.config.liquidation_threshold,
+
+@blueprint.post(f"{P}/orders")
+@documented(Order, 403, 404, 409, 422, status=201, body=OrderBody, also=[(200, Order)])
+async def submit() -> Response:
+    await _caller()
+    body = validate_body(await request.get_data(), OrderBody)
+    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
+    order = order_request(body, ctx().engine.instruments(), user_id)
+    with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
+        outcome = await ctx().engine.submit(order)
+    metrics = current_app.config["METRICS"]
+    if isinstance(outcome, ClientIdReused):
+        metrics.orders.labels("client_order_id_reused").inc()
+        return _reused(outcome, order, ctx().engine.instruments())
+    if isinstance(outcome, Rejected):
+        reasons = [str(r) for r in outcome.reasons]
+        metrics.orders.labels("rejected").inc()
+        for reason in reasons:
+            metrics.rejections.labels(reason).inc()
+        why, figures = render_rejections(outcome.rejections, _instrument_of(order.symbol), _places)
+        extra: dict[str, Any] = {"reasons": reasons, "figures": figures}
+        if outcome.order is not None:
+            extra["order"] = _render(outcome.order)
+        return error_response(422, "rejected", f"order rejected: {why}", **extra)
+    if outcome.duplicate:  # the original as it is now, with its fills so far
+        metrics.orders.labels("duplicate").inc()
+        [original] = await _with_fills([outcome.order])
+        return jsonify(original)
+    metrics.orders.labels("accepted").inc()
+    metrics.trades.inc(len(outcome.trades))
+    response = jsonify(_render(outcome.order, outcome.trades))
+    response.status_code = 201
+    return response
+
+
+@blueprint.get(f"{P}/orders/<order_id>")
+@documented(Order, 404)
+async def get_order(order_id: str) -> Response:
+    [order] = await _with_fills([await _own_order(await _caller(), order_id)])
+    return jsonify(order)
+
+
+@blueprint.delete(f"{P}/orders/<order_id>")
+@documented(Order, 404, 409)
+async def cancel(order_id: str) -> Response:
+    principal = await _caller()
+    view = await _own_order(principal, order_id)
+    user = None if principal.admin else principal.user_id
+    with outcome_unknown("the cancel", f"GET {P}/orders/{order_id} shows the order's status"):
+        result = await ctx().engine.cancel(view.order_id, user)
+    if isinstance(result, Refused):
+        return _refused(result)
+    [order] = await _with_fills([result.order], result.trades)
+    return jsonify(order)
+
+
+@blueprint.patch(f"{P}/orders/<order_id>")
+@documented(Order, 404, 409, 422, body=AmendBody)
+async def amend(order_id: str) -> Response:
+    principal = await _caller()
+    view = await _own_order(principal, order_id)
+    body = validate_body(await request.get_data(), AmendBody)
+    instrument = _instrument_of(view.symbol)
+    if body.get("price") is None and body.get("quantity") is None:
+        raise InvalidInput("body", "give a new price and/or quantity")
+    price = instrument.price_to_ticks(body["price"]) if body.get("price") is not None else None
+    quantity = None
+    if body.get("quantity") is not None:
+        quantity = instrument.quantity_to_lots(body["quantity"])
+    if not view.status.is_final:  # a final order's amend is the engine's 409
+        _check_amend(view, instrument, price, quantity)
+    user = None if principal.admin else principal.user_id
+    with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
+        result = await ctx().engine.amend(view.order_id, user, price=price, quantity=quantity)
+    if isinstance(result, Refused):
+        return _refused(result)
+    [order] = await _with_fills([result.order], result.trades)
+    return jsonify(order)
+
+
+@blueprint.delete(f"{P}/orders")
+@documented(CancelledList, 403, 404, query=CancelAllQuery)
+async def cancel_all() -> Response:
+    user_id = await known_user(ctx().engine, ctx().admin_key, request.args.get("user_id"))
+    symbol = request.args.get("symbol")
+    if symbol is not None:
+        listed(ctx().engine.instruments(), symbol, field="symbol")
+    find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
+    with outcome_unknown("the cancels", find_out):
+        views = await ctx().engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
+    return jsonify({"cancelled": await _with_fills(views)})
+
+
+@blueprint.get(f"{P}/users/<user_id>/orders")
+@documented(OrderList, 403, 404, query=UserOrdersQuery)
+async def user_orders(user_id: str) -> Response:
+    user = await known_user(ctx().engine, ctx().admin_key, user_id)
+    status = request.args.get("status")
+    if status not in (None, "open", "all"):
+        raise InvalidInput("status", "must be open or all")
+    limit = _limit(request.args.get("limit"), 100, 1000)
+    views = await ctx().engine.user_orders(user, open_only=status == "open", limit=limit)
+    return jsonify({"orders": await _with_fills(views)})
+
+
+@blueprint.get(f"{P}/users/<user_id>/trades")
+@documented(FillList, 403, 404, query=LimitQuery)
+async def user_trades(user_id: str) -> Response:
+    user = await known_user(ctx().engine, ctx().admin_key, user_id)
+    limit = _limit(request.args.get("limit"), 100, 1000)
+    trades = await ctx().engine.user_trades(user, limit)
+    fills = [f for t in trades for f in render_fills(t, _instrument_of(t.symbol), user)]
+    return jsonify({"trades": fills})
+
+
+@blueprint.get(f"{P}/users/<user_id>/balances")
+@documented(Balances, 403, 404)
+async def balances(user_id: str) -> Response:
+    user = await known_user(ctx().engine, ctx().admin_key, user_id)
+    return jsonify({"user_id": user, "balances": await _balances(ctx().engine, user)})
+
+
+@blueprint.get(f"{P}/users/<user_id>/risk-profile")
+@documented(RiskProfile, 403, 404)
+async def risk_profile(user_id: str) -> Response:
+    user = await known_user(ctx().engine, ctx().admin_key, user_id)
+    positions = await ctx().engine.positions(user)
+    instruments = ctx().engine.instruments()
+    config = ctx().engine.config.risk
+    return jsonify(
+        {
+            "user_id": user,
+            "balances": await _balances(ctx().engine, user),
+            "positions": {
+                s: instruments[s].quantity_str(q)
+                if q >= 0
+                else "-" + instruments[s].quantity_str(-q)
+                for s, q in positions.items()
+            },
+            "limits": {
+                "enabled": config.enabled,
+                "max_order_size": str(config.max_order_size) if config.max_order_size else None,
+                "max_position_size": (
+                    str(config.max_position_size) if config.max_position_size else None
                 ),
-            }
-        )
+                "max_open_orders": config.max_open_orders,
+            },
+            "margin": render_margin(
+                await ctx().engine.margin(user),
+                instruments,
+                {s: _mark(await ctx().engine.ticker(s)) for s in instruments},
+                ctx().engine.config.liquidation_threshold,
+            ),
+        }
+    )
 
-    @app.post(f"{P}/risk/check")
-    @documented(RiskCheck, 403, 404, body=RiskCheckBody)
-    async def risk_check() -> Response:
-        await caller()
-        body = validate_body(await request.get_data(), RiskCheckBody)
-        user_id = await known_user(engine, admin_key, body.get("user_id"))
-        order = body.get("order")
-        if not isinstance(order, dict):
-            raise InvalidInput("order", "must be an object")
-        checked = order_request(order, engine.instruments(), user_id)
-        check = await engine.check(checked)
-        hold = None
-        if check.hold_asset is not None:
-            amount = format_units(check.hold_amount, decimals(check.hold_asset))
-            hold = {"asset": check.hold_asset, "amount": amount}
-        why, figures = render_rejections(check.rejections, instrument_of(checked.symbol), decimals)
-        return jsonify(
-            {
-                "allowed": check.allowed,
-                "reasons": [str(r) for r in check.reasons],
-                "message": None if check.allowed else f"order rejected: {why}",
-                "figures": figures,
-                "hold": hold,
-            }
-        )
+
+@blueprint.post(f"{P}/risk/check")
+@documented(RiskCheck, 403, 404, body=RiskCheckBody)
+async def risk_check() -> Response:
+    await _caller()
+    body = validate_body(await request.get_data(), RiskCheckBody)
+    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
+    order = body.get("order")
+    if not isinstance(order, dict):
+        raise InvalidInput("order", "must be an object")
+    checked = order_request(order, ctx().engine.instruments(), user_id)
+    check = await ctx().engine.check(checked)
+    hold = None
+    if check.hold_asset is not None:
+        amount = format_units(check.hold_amount, _places(check.hold_asset))
+        hold = {"asset": check.hold_asset, "amount": amount}
+    why, figures = render_rejections(check.rejections, _instrument_of(checked.symbol), _places)
+    return jsonify(
+        {
+            "allowed": check.allowed,
+            "reasons": [str(r) for r in check.reasons],
+            "message": None if check.allowed else f"order rejected: {why}",
+            "figures": figures,
+            "hold": hold,
+        }
+    )
 
 
 def _mark(ticker: Ticker | None) -> int | None:
@@ -267,7 +284,7 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
     raw = await engine.balances(user)
     out: dict[str, dict[str, str]] = {}
     for asset, (available, held) in raw.items():
-        decimals = _decimals(engine, asset)
+        decimals = _places(asset)
         out[asset] = {
             "available": format_units(available, decimals),
             "held": format_units(held, decimals),
@@ -333,10 +350,6 @@ def _find_order(client_order_id: str | None, user_id: UserId) -> str:
         f"resend it with the same client_order_id ({client_order_id!r}): you get the original "
         f"if it was placed, never a second order; or {listed}"
     )
-
-
-def _decimals(engine: Engine, asset: str) -> int:
-    return asset_decimals(engine.instruments(), asset)
 
 
 def _order_id(raw: str) -> OrderId:
