@@ -123,7 +123,9 @@ async def test_the_orders_snapshot_and_updates_add_up_while_orders_flow(server: 
 
     async def churn(alice: httpx.AsyncClient, bob: httpx.AsyncClient, stop: trio.Event) -> None:
         i = 0
-        while not stop.is_set() and i < 150:  # within alice's funds
+        # At least 60 rounds, however slow the machine (enough to leave several orders
+        # open), and on while the followers subscribe; at most 150, within alice's funds.
+        while (i < 60 or not stop.is_set()) and i < 150:
             i += 1
             mine = await place(alice, "buy", "0.1", str(29000 + i % 7 * 100))
             if i % 3 == 0:
