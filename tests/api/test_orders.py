@@ -21,7 +21,7 @@ from trio_websocket import open_websocket_url
 from tests.api.conftest import Server
 from tests.api.test_rest import ALICE, BOB, order
 from trading_engine.actors.risk import state as risk_state
-from trading_engine.storage import postgres
+from trading_engine.storage.postgres import log as postgres_log
 
 
 @asynccontextmanager
@@ -34,7 +34,7 @@ async def journal_writes_held(dsn: str) -> AsyncIterator[None]:
         async def run() -> None:
             connection = await asyncpg.connect(dsn, timeout=10)
             try:
-                await connection.execute("SELECT pg_advisory_lock($1)", postgres._LOCK_KEY)
+                await connection.execute("SELECT pg_advisory_lock($1)", postgres_log._LOCK_KEY)
                 locked.set()
                 await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
             finally:

@@ -18,7 +18,6 @@ from trading_engine.core.events import BookLevel, Journaled, OrderAccepted
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.orders import OrderSpec
 from trading_engine.errors import TradingEngineError
-from trading_engine.storage import postgres
 from trading_engine.storage.bridge import BridgeClosed
 from trading_engine.storage.journal import StorageUnavailable
 from trading_engine.storage.postgres import (
@@ -27,6 +26,8 @@ from trading_engine.storage.postgres import (
     PostgresJournal,
     open_postgres_journal,
 )
+from trading_engine.storage.postgres import errors as postgres_errors
+from trading_engine.storage.postgres import log as postgres_log
 
 BTC, ETH = Symbol("BTC_AIT"), Symbol("ETH_AIT")
 TS = 1_767_225_600_000_000_000
@@ -212,7 +213,7 @@ async def test_a_large_batch_reads_back_in_order(database_url: str) -> None:
 async def test_a_write_takes_a_row_per_stream_and_splits_a_long_one(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres, "_ROW_EVENTS", 1000)
+    monkeypatch.setattr(postgres_log, "_ROW_EVENTS", 1000)
     with trio.fail_after(20):
         async with open_postgres_journal(database_url) as journal:
             await journal.append([(BTC, levels(BTC, 1, 2500)), (ETH, levels(ETH, 1, 3))])
@@ -405,7 +406,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
 
 
 def test_driver_errors_are_translated_at_the_boundary() -> None:
-    translate = postgres._translate
+    translate = postgres_errors._translate
     assert isinstance(translate(ConnectionRefusedError(111, "refused")), StorageUnavailable)
     assert isinstance(translate(TimeoutError()), StorageUnavailable)
     assert isinstance(translate(BridgeClosed("closed")), StorageUnavailable)
@@ -458,7 +459,7 @@ async def test_a_second_writer_is_caught_and_the_chain_stays_whole(database_url:
 
 async def test_an_append_waits_for_the_writers_lock(database_url: str) -> None:
     """Ids follow commit order only if every append takes the advisory lock first."""
-    key = postgres._LOCK_KEY
+    key = postgres_log._LOCK_KEY
     granted = f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key}"
     done = trio.Event()
     with trio.fail_after(10):
