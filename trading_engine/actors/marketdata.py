@@ -39,6 +39,7 @@ from typing import Any, Protocol, assert_never
 import attrs
 import trio
 
+from trading_engine import wire
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import Reply, receive_batch
 from trading_engine.actors.messages import (
@@ -54,18 +55,13 @@ from trading_engine.core.events import (
     BookLevel,
     Journaled,
     OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
-    OrderFilled,
     OrderRejected,
-    StopTriggered,
     Trade,
 )
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.l2 import L2Book
-from trading_engine.core.numbers import format_seconds, format_units
+from trading_engine.core.numbers import format_seconds
 
 __all__ = ["MarketDataActor", "MarketDataMessage", "Outbox", "Subscribe", "Unsubscribe"]
 
@@ -202,8 +198,7 @@ class MarketDataActor:
                 last_level = event.seq
                 last_ts = event.ts
                 if render:
-                    price = instrument.price_str(event.price)
-                    level = [price, instrument.quantity_str(event.quantity)]
+                    level = wire.level(instrument, event.price, event.quantity)
                     (bids if event.side is Side.BUY else asks).append(level)
             elif isinstance(event, Trade):
                 state.tape.append(event)
@@ -228,34 +223,14 @@ class MarketDataActor:
                 self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
+        if not isinstance(event, wire.ORDER_EVENTS):
+            return
+        body = wire.order_event(state.instrument, event)
         kind = type(event).__name__
         if isinstance(event, OrderAccepted | OrderRejected):
             user_id = event.spec.user_id
-            body: dict[str, Any] = {"order_id": str(event.spec.order_id),
-                                    "client_order_id": event.spec.client_order_id}  # fmt: skip
-            if isinstance(event, OrderRejected):
-                body["reason"] = str(event.reason)
-        elif isinstance(
-            event, OrderFilled | OrderCancelled | OrderExpired | OrderAmended | StopTriggered
-        ):
-            user_id = event.user_id
-            body = {"order_id": str(event.order_id)}
-            if isinstance(event, OrderFilled):
-                body.update(
-                    trade_id=f"{event.symbol}:{event.trade_id}",
-                    price=state.instrument.price_str(event.price),
-                    quantity=state.instrument.quantity_str(event.quantity),
-                    filled_quantity=state.instrument.quantity_str(event.filled),
-                    remaining_quantity=state.instrument.quantity_str(event.remaining),
-                    liquidity=str(event.liquidity),
-                    status=str(event.status),
-                )
-            elif isinstance(event, OrderCancelled):
-                body.update(reason=str(event.reason), status="cancelled")
-            elif isinstance(event, OrderExpired):
-                body.update(status="expired")
         else:
-            return
+            user_id = event.user_id
         message = {"channel": "orders", "type": "order", "event": kind, "symbol": event.symbol,
                    "seq": event.seq, "ts": format_seconds(event.ts), **body}  # fmt: skip
         text = _dump(message)
@@ -294,7 +269,10 @@ class MarketDataActor:
             return Refused("unknown_channel", f"no channel {channel!r}")
         if kind == "book":
             bids, asks = state.book.depth()
-            bid_levels, ask_levels = self._levels(state, bids), self._levels(state, asks)
+            bid_levels, ask_levels = (
+                wire.levels(state.instrument, bids),
+                wire.levels(state.instrument, asks),
+            )
             return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
                           "bids": bid_levels, "asks": ask_levels})  # fmt: skip
         if kind == "trades":
@@ -303,7 +281,7 @@ class MarketDataActor:
                           "trades": [self._trade_body(state, t) for t in recent]})  # fmt: skip
         if kind == "ticker":
             return self._ticker_message(state, state.seq, "snapshot")
-        candles = [render_candle(state.instrument, c)
+        candles = [wire.candle(state.instrument, c)
                    for c in state.candles.candles(interval, _SNAPSHOT_CANDLES)]  # fmt: skip
         return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
                       "candles": candles})  # fmt: skip
@@ -350,23 +328,9 @@ class MarketDataActor:
 
     # ------------------------------------------------------------ rendering
 
-    def _levels(self, state: _Symbol, levels: list[tuple[int, int]]) -> list[list[str]]:
-        instrument = state.instrument
-        return [[instrument.price_str(p), instrument.quantity_str(q)] for p, q in levels]
-
     def _trade_body(self, state: _Symbol, trade: Trade) -> dict[str, Any]:
-        instrument = state.instrument
-        # The public trade as GET /trades shows it (api/schemas.py, render_public_trade),
-        # with the symbol's seq.
-        return {
-            "trade_id": f"{trade.symbol}:{trade.trade_id}",
-            "symbol": trade.symbol,
-            "price": instrument.price_str(trade.price),
-            "quantity": instrument.quantity_str(trade.quantity),
-            "side": str(trade.aggressor),
-            "time": format_seconds(trade.ts),
-            "seq": trade.seq,
-        }
+        """The public trade as ``GET /trades`` shows it, with the symbol's seq."""
+        return {**wire.public_trade(state.instrument, trade), "seq": trade.seq}
 
     def _trade_message(self, state: _Symbol, trade: Trade) -> dict[str, Any]:
         return {
@@ -381,13 +345,13 @@ class MarketDataActor:
             "channel": channel,
             "type": "candle",
             "seq": seq,
-            **render_candle(state.instrument, candle),
+            **wire.candle(state.instrument, candle),
         }
 
     def _ticker_message(self, state: _Symbol, seq: int, kind: str = "ticker") -> str:
         return _dump(
             {"channel": f"ticker.{state.instrument.symbol}", "type": kind, "seq": seq,
-             **render_ticker(state.instrument, state.ticker)}
+             **wire.ticker(state.instrument, state.ticker)}
         )  # fmt: skip
 
     # ------------------------------------------------------------ queries
@@ -415,55 +379,6 @@ class MarketDataActor:
 
     def query_subscribers(self) -> int:
         return len(self._of_outbox)
-
-
-def render_candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
-    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds."""
-    return {
-        "start": candle.start // 1_000_000_000,
-        "open": instrument.price_str(candle.open),
-        "high": instrument.price_str(candle.high),
-        "low": instrument.price_str(candle.low),
-        "close": instrument.price_str(candle.close),
-        "volume": instrument.quantity_str(candle.volume),
-        "trades": candle.trades,
-    }
-
-
-def render_ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
-    """A ticker with prices and quantities as decimal strings (None stays None; no ticker
-    yet shows every price as None)."""
-
-    def price(value: int | None) -> str | None:
-        return instrument.price_str(value) if value else None
-
-    def change(value: int | None) -> str | None:
-        if value is None:
-            return None
-        return ("-" if value < 0 else "") + instrument.price_str(abs(value)) if value else "0"
-
-    if ticker is None:
-        volume = quote_volume = trades = 0
-        prices: list[int | None] = [None] * 11
-        moved = None
-    else:
-        volume, quote_volume = ticker["volume_24h"], ticker["quote_volume_24h"]
-        trades = ticker["trades_24h"]
-        prices = [ticker["last"], ticker["best_bid"], ticker["best_ask"], ticker["mid"],
-                  ticker["micro_price"], ticker["ewma"], ticker["vwap"], ticker["mark"],
-                  ticker["open_24h"], ticker["high_24h"], ticker["low_24h"]]  # fmt: skip
-        moved = ticker["change_24h"]
-    names = ("last", "best_bid", "best_ask", "mid", "micro_price", "ewma", "vwap", "mark",
-             "open_24h", "high_24h", "low_24h")  # fmt: skip
-    out: dict[str, Any] = {"symbol": instrument.symbol}
-    out.update({name: price(value) for name, value in zip(names, prices, strict=True)})
-    out["change_24h"] = change(moved)
-    out["volume_24h"] = instrument.quantity_str(volume)
-    out["quote_volume_24h"] = format_units(
-        quote_volume * instrument.quote_per_tick_lot, instrument.quote_decimals
-    )
-    out["trades_24h"] = trades
-    return out
 
 
 def _dump(message: dict[str, Any]) -> str:

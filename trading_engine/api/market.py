@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
+from trading_engine import wire
 from trading_engine.api.auth import authenticate
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError
@@ -28,7 +29,7 @@ from trading_engine.api.models import (
 )
 from trading_engine.api.orders import _limit
 from trading_engine.api.schemas import instrument_of as listed
-from trading_engine.api.schemas import render_instrument, render_public_trade
+from trading_engine.api.schemas import render_instrument
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_seconds
@@ -92,8 +93,8 @@ async def orderbook(symbol: str) -> Response:
         {
             "symbol": instrument.symbol,
             "seq": seq,
-            "bids": [[instrument.price_str(p), instrument.quantity_str(q)] for p, q in bids],
-            "asks": [[instrument.price_str(p), instrument.quantity_str(q)] for p, q in asks],
+            "bids": wire.levels(instrument, bids),
+            "asks": wire.levels(instrument, asks),
         }
     )
 
@@ -101,12 +102,10 @@ async def orderbook(symbol: str) -> Response:
 @blueprint.get(f"{P}/ticker/<symbol>")
 @documented(Ticker, 404, public=True)
 async def ticker(symbol: str) -> Response:
-    from trading_engine.actors.marketdata import render_ticker  # noqa: PLC0415
-
     instrument = _instrument_of(symbol)
     ticker = await ctx().engine.ticker(instrument.symbol)
     seq = 0 if ticker is None else ticker["seq"]
-    return jsonify({**render_ticker(instrument, ticker), "seq": seq})
+    return jsonify({**wire.ticker(instrument, ticker), "seq": seq})
 
 
 @blueprint.get(f"{P}/trades")
@@ -118,7 +117,7 @@ async def trades() -> Response:
     instrument = listed(ctx().engine.instruments(), symbol, field="symbol")
     limit = _limit(request.args.get("limit"), 100, 1000)
     tape = await ctx().engine.trades(instrument.symbol, limit) or []
-    return jsonify({"trades": [render_public_trade(t, instrument) for t in tape]})
+    return jsonify({"trades": [wire.public_trade(instrument, t) for t in tape]})
 
 
 @blueprint.get(f"{P}/candles/<symbol>")
@@ -129,10 +128,8 @@ async def candles(symbol: str) -> Response:
     if interval not in INTERVALS:
         raise InvalidInput("interval", f"must be one of {', '.join(INTERVALS)}")
     limit = _limit(request.args.get("limit"), 100, 1000)
-    from trading_engine.actors.marketdata import render_candle  # noqa: PLC0415
-
     series = await ctx().engine.candles(instrument.symbol, interval, limit) or []
-    candles = [render_candle(instrument, c) for c in series]
+    candles = [wire.candle(instrument, c) for c in series]
     return jsonify({"symbol": instrument.symbol, "interval": interval, "candles": candles})
 
 

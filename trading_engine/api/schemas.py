@@ -336,19 +336,6 @@ def render_fills(trade: Trade, instrument: Instrument, user_id: UserId) -> list[
     return [render_fill(trade, instrument, order_id) for order_id in mine]
 
 
-def render_public_trade(trade: Trade, instrument: Instrument) -> dict[str, Any]:
-    """A trade as anyone may see it: what traded, when, and which side took; not who, with
-    which orders, or at what fee."""
-    return {
-        "trade_id": f"{trade.symbol}:{trade.trade_id}",
-        "symbol": trade.symbol,
-        "price": instrument.price_str(trade.price),
-        "quantity": instrument.quantity_str(trade.quantity),
-        "side": str(trade.aggressor),
-        "time": format_seconds(trade.ts),
-    }
-
-
 def render_instrument(instrument: Instrument, halted: str | None) -> dict[str, Any]:
     return {
         "symbol": instrument.symbol,

@@ -1,0 +1,159 @@
+"""How the engine's values look on the wire: one renderer per thing, for REST and the feed.
+
+A trade on the public tape, a candle, a ticker, a book's levels, an order's
+event: each is rendered here once, from the engine's units (ticks, lots,
+minor units, nanoseconds) to what clients read (decimal strings, seconds as
+decimal strings, ids as strings). The REST routes (``api/``) and the
+market-data actor, which renders each feed message once for every
+subscriber and Redis, both call these, so that one parser reads both.
+Imports ``core/`` alone (and the actors' ``Ticker`` type for checking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from trading_engine.core.candles import Candle
+from trading_engine.core.events import (
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    StopTriggered,
+    Trade,
+)
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.numbers import format_seconds, format_units
+
+if TYPE_CHECKING:
+    from trading_engine.actors.answers import Ticker
+
+__all__ = [
+    "ORDER_EVENTS",
+    "OrderEvent",
+    "candle",
+    "level",
+    "levels",
+    "order_event",
+    "public_trade",
+    "ticker",
+]
+
+
+def level(instrument: Instrument, price: int, quantity: int) -> list[str]:
+    """A book's level as a ``[price, quantity]`` pair of decimal strings."""
+    return [instrument.price_str(price), instrument.quantity_str(quantity)]
+
+
+def levels(instrument: Instrument, rows: Sequence[tuple[int, int]]) -> list[list[str]]:
+    """A book's levels, each as ``level`` renders it."""
+    return [level(instrument, price, quantity) for price, quantity in rows]
+
+
+ORDER_EVENTS: Final = (
+    OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderExpired, OrderAmended,
+    StopTriggered,
+)  # fmt: skip
+"""The events an order's owner is told of on the ``orders`` channel."""
+OrderEvent = (
+    OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderCancelled
+    | OrderExpired
+    | OrderAmended
+    | StopTriggered
+)
+
+
+def public_trade(instrument: Instrument, trade: Trade) -> dict[str, Any]:
+    """A trade as anyone may see it (``GET /trades``, the ``trades`` channel): what
+    traded, when, and which side took; not who, with which orders, or at what fee."""
+    return {
+        "trade_id": f"{trade.symbol}:{trade.trade_id}",
+        "symbol": trade.symbol,
+        "price": instrument.price_str(trade.price),
+        "quantity": instrument.quantity_str(trade.quantity),
+        "side": str(trade.aggressor),
+        "time": format_seconds(trade.ts),
+    }
+
+
+def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
+    """An order's event for its owner's ``orders`` channel: the order id and what
+    changed, with ``filled_quantity`` and ``remaining_quantity`` named as REST names
+    them."""
+    if isinstance(event, OrderAccepted | OrderRejected):
+        body: dict[str, Any] = {"order_id": str(event.spec.order_id),
+                                "client_order_id": event.spec.client_order_id}  # fmt: skip
+        if isinstance(event, OrderRejected):
+            body["reason"] = str(event.reason)
+        return body
+    body = {"order_id": str(event.order_id)}
+    if isinstance(event, OrderFilled):
+        body.update(
+            trade_id=f"{event.symbol}:{event.trade_id}",
+            price=instrument.price_str(event.price),
+            quantity=instrument.quantity_str(event.quantity),
+            filled_quantity=instrument.quantity_str(event.filled),
+            remaining_quantity=instrument.quantity_str(event.remaining),
+            liquidity=str(event.liquidity),
+            status=str(event.status),
+        )
+    elif isinstance(event, OrderCancelled):
+        body.update(reason=str(event.reason), status="cancelled")
+    elif isinstance(event, OrderExpired):
+        body.update(status="expired")
+    return body
+
+
+def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
+    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds."""
+    return {
+        "start": candle.start // 1_000_000_000,
+        "open": instrument.price_str(candle.open),
+        "high": instrument.price_str(candle.high),
+        "low": instrument.price_str(candle.low),
+        "close": instrument.price_str(candle.close),
+        "volume": instrument.quantity_str(candle.volume),
+        "trades": candle.trades,
+    }
+
+
+def ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
+    """A ticker with prices and quantities as decimal strings (None stays None; no ticker
+    yet shows every price as None)."""
+
+    def price(value: int | None) -> str | None:
+        return instrument.price_str(value) if value else None
+
+    def change(value: int | None) -> str | None:
+        if value is None:
+            return None
+        return ("-" if value < 0 else "") + instrument.price_str(abs(value)) if value else "0"
+
+    if ticker is None:
+        volume = quote_volume = trades = 0
+        prices: list[int | None] = [None] * 11
+        moved = None
+    else:
+        volume, quote_volume = ticker["volume_24h"], ticker["quote_volume_24h"]
+        trades = ticker["trades_24h"]
+        prices = [ticker["last"], ticker["best_bid"], ticker["best_ask"], ticker["mid"],
+                  ticker["micro_price"], ticker["ewma"], ticker["vwap"], ticker["mark"],
+                  ticker["open_24h"], ticker["high_24h"], ticker["low_24h"]]  # fmt: skip
+        moved = ticker["change_24h"]
+    names = ("last", "best_bid", "best_ask", "mid", "micro_price", "ewma", "vwap", "mark",
+             "open_24h", "high_24h", "low_24h")  # fmt: skip
+    out: dict[str, Any] = {"symbol": instrument.symbol}
+    out.update({name: price(value) for name, value in zip(names, prices, strict=True)})
+    out["change_24h"] = change(moved)
+    out["volume_24h"] = instrument.quantity_str(volume)
+    out["quote_volume_24h"] = format_units(
+        quote_volume * instrument.quote_per_tick_lot, instrument.quote_decimals
+    )
+    out["trades_24h"] = trades
+    return out
