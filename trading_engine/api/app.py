@@ -98,10 +98,9 @@ def create_app(
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
     ApiContext(engine, admin_key, read_tables).install(app.config)
-    for area in (orders, history, market, admin):
+    for area in (orders, history, market, admin, ws, ui):
         app.register_blueprint(area.blueprint)
-    ws.register(app, engine, admin_key, read_tables)
-    ui.register(app)
+    ws.install_send_capture(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"
 

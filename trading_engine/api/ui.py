@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 
-from quart import Quart, Response, abort, request
+from quart import Blueprint, Response, abort, request
 from quart_schema import hide
 
-__all__ = ["ASSETS", "FILES", "register"]
+__all__ = ["ASSETS", "FILES", "blueprint"]
 
 ASSETS = "/ui/"
 _JS = "text/javascript; charset=utf-8"
@@ -61,17 +61,20 @@ async def _file(name: str) -> Response:
     return await response.make_conditional(request)
 
 
-def register(app: Quart) -> None:
-    @app.get("/")
-    @hide
-    async def ui_page() -> Response:
-        response = await _file("index.html")
-        response.headers["Content-Security-Policy"] = _POLICY
-        return response
+blueprint = Blueprint("ui", __name__)
 
-    @app.get(ASSETS + "<name>")
-    @hide
-    async def ui_asset(name: str) -> Response:
-        if name not in FILES or name == "index.html":
-            abort(404)
-        return await _file(name)
+
+@blueprint.get("/")
+@hide
+async def ui_page() -> Response:
+    response = await _file("index.html")
+    response.headers["Content-Security-Policy"] = _POLICY
+    return response
+
+
+@blueprint.get(ASSETS + "<name>")
+@hide
+async def ui_asset(name: str) -> Response:
+    if name not in FILES or name == "index.html":
+        abort(404)
+    return await _file(name)

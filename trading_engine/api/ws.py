@@ -40,11 +40,12 @@ from typing import Any
 
 import attrs
 import trio
-from quart import Quart, websocket
+from quart import Blueprint, Quart, current_app, websocket
 
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import principal_for
+from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
@@ -58,7 +59,7 @@ from trading_engine.errors import InvalidInput
 from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
-__all__ = ["register"]
+__all__ = ["blueprint", "install_send_capture"]
 
 HEARTBEAT_SECONDS = 5.0
 OUTBOX = 1000
@@ -88,47 +89,53 @@ _SEND = "trading_engine.asgi_send"
 """The scope key under which the connection's ASGI ``send`` reaches the handler."""
 
 
-def register(app: Quart, engine: Engine, admin_key: str, tables: ReadTables | None) -> None:
+blueprint = Blueprint("feed", __name__)
+
+
+def install_send_capture(app: Quart) -> None:
+    """Keep each WebSocket connection's ASGI ``send`` in its scope: Quart keeps it behind
+    its websocket object, and the feed needs it to find the connection's socket
+    (``api/frames.py``). Quart's way to add ASGI middleware."""
     inner = app.asgi_app
 
     async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
-        # Quart keeps the ASGI send behind its websocket object; the feed needs
-        # it to find the connection's socket (api/frames.py).
         if scope["type"] == "websocket":
             scope[_SEND] = send
         await inner(scope, receive, send)
 
-    app.asgi_app = asgi_app  # type: ignore[method-assign]  # Quart's way to add ASGI middleware
-    closing: trio.Event = app.config["CLOSING"]
-    limiter: Limiter | None = app.config.get("LIMITER")
+    app.asgi_app = asgi_app  # type: ignore[method-assign]
 
-    @app.websocket("/api/v1/trading/ws")
-    async def feed() -> None:
-        await websocket.accept()
-        writer = socket_writer_for(websocket.scope.get(_SEND), stall=STALL_SECONDS)
-        outbox = Subscriber(writer, OUTBOX)
-        channels: set[str] = set()
-        limits = MessageLimits(limiter, websocket.remote_addr)
-        try:
-            async with trio.open_nursery() as nursery:
-                connection = _Connection(
-                    engine, admin_key, tables, outbox, writer, limits, nursery, channels
-                )
-                nursery.start_soon(connection.deliver)
-                nursery.start_soon(connection.heartbeat)
-                nursery.start_soon(connection.going_away, closing)
-                while True:
-                    raw = await websocket.receive()
-                    # Once dropped, what the client still sends is read and ignored until it
-                    # closes. Unread, it would fill Quart-Trio's queue, then Hypercorn's, whose
-                    # reader would then block for good and never see the client go.
-                    if not outbox.closed:
-                        await connection.handle(raw)
-        finally:
-            outbox.close()
-            with trio.CancelScope(shield=True):
-                for channel in channels:
-                    await engine.unsubscribe(channel, outbox)
+
+@blueprint.websocket("/api/v1/trading/ws")
+async def feed() -> None:
+    engine, admin_key, tables = ctx().engine, ctx().admin_key, ctx().tables
+    closing: trio.Event = current_app.config["CLOSING"]
+    limiter: Limiter | None = current_app.config.get("LIMITER")
+    await websocket.accept()
+    writer = socket_writer_for(websocket.scope.get(_SEND), stall=STALL_SECONDS)
+    outbox = Subscriber(writer, OUTBOX)
+    channels: set[str] = set()
+    limits = MessageLimits(limiter, websocket.remote_addr)
+    try:
+        async with trio.open_nursery() as nursery:
+            connection = _Connection(
+                engine, admin_key, tables, outbox, writer, limits, nursery, channels
+            )
+            nursery.start_soon(connection.deliver)
+            nursery.start_soon(connection.heartbeat)
+            nursery.start_soon(connection.going_away, closing)
+            while True:
+                raw = await websocket.receive()
+                # Once dropped, what the client still sends is read and ignored until it
+                # closes. Unread, it would fill Quart-Trio's queue, then Hypercorn's, whose
+                # reader would then block for good and never see the client go.
+                if not outbox.closed:
+                    await connection.handle(raw)
+    finally:
+        outbox.close()
+        with trio.CancelScope(shield=True):
+            for channel in channels:
+                await engine.unsubscribe(channel, outbox)
 
 
 @attrs.define(eq=False)
