@@ -37,12 +37,11 @@ Matching rules:
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections import deque
 from typing import Final, NamedTuple
 
-from trading_engine.core.book import Book, BookSide, Level
+from trading_engine.core.book import BookSide
 from trading_engine.core.enums import (
     CancelReason,
     Liquidity,
@@ -55,23 +54,20 @@ from trading_engine.core.enums import (
     TimeInForce,
 )
 from trading_engine.core.events import (
-    BookLevel,
     Event,
     OrderAccepted,
     OrderAmended,
-    OrderCancelled,
     OrderExpired,
     OrderFilled,
-    OrderReduced,
     OrderRejected,
     SelfTradePrevented,
     StopTriggered,
     Trade,
 )
-from trading_engine.core.ids import ClientOrderId, OrderId, TradeId, UserId
-from trading_engine.core.instruments import Instrument, Mode
+from trading_engine.core.ids import OrderId, TradeId, UserId
 from trading_engine.core.orders import TRANSITIONS, Order, OrderSpec, advance
-from trading_engine.errors import InvalidTransition, InvariantViolation
+from trading_engine.core.replay import Replay
+from trading_engine.errors import InvalidTransition
 
 __all__ = ["Matcher", "Refusal"]
 
@@ -83,7 +79,6 @@ _FILLED: Final = OrderStatus.FILLED
 _PARTIAL: Final = OrderStatus.PARTIALLY_FILLED
 _CANCELLED: Final = OrderStatus.CANCELLED
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
-_MARKET: Final = OrderType.MARKET
 _STOP: Final = OrderType.STOP
 _STOP_LIMIT: Final = OrderType.STOP_LIMIT
 _STP_NONE: Final = StpMode.NONE
@@ -113,7 +108,7 @@ class Refusal(NamedTuple):
     reason: RefusalReason
 
 
-class Matcher:
+class Matcher(Replay):
     """One symbol's matching state; owned by one symbol actor, never shared.
 
     Public state: ``seq`` (of the last event emitted or applied),
@@ -123,40 +118,9 @@ class Matcher:
     ``by_user``, ``client_ids`` and, in a margin symbol, ``positions``.
     """
 
-    def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
-        self.symbol = instrument.symbol
-        # Copied out of the (frozen attrs) instrument: read on every trade.
-        self._per_tick_lot = instrument.quote_per_tick_lot
-        self._maker_bps = instrument.maker_fee_bps
-        self._taker_bps = instrument.taker_fee_bps
-        self.seq = 0
-        self.last_trade_id = 0
-        self.last_trade_price: int | None = None
-        self.reference_price: int | None = None
-        self.book = Book()
-        self.orders: dict[OrderId, Order] = {}
-        self.by_user: dict[UserId, dict[OrderId, Order]] = {}
-        self.client_ids: dict[tuple[UserId, ClientOrderId], OrderId] = {}
-        self._stops_up: list[tuple[int, int, OrderId]] = []
-        self._stops_down: list[tuple[int, int, OrderId]] = []
-        self._expiries: list[tuple[int, OrderId]] = []
-        self._margin = instrument.mode is Mode.MARGIN
-        self.positions: dict[UserId, int] = {}
-        """Margin symbols: each user's net position in lots (bought minus sold; no zeros)."""
-        self._reduce_only: dict[UserId, dict[OrderId, None]] = {}
-        """Margin symbols: each user's live reduce-only orders, oldest first."""
-        self._moved: list[UserId] = []
-        """Users with reduce-only orders whose position the current taker moved."""
-        self._out: list[Event] = []
-        self._touched: list[Level] = []
-        self._ts = 0
-
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as its constructor's arguments and then its state (engine snapshots)."""
         return Matcher, (self.instrument,), self.__getstate__()
-
-    # ------------------------------------------------------------------ commands
 
     def submit(self, spec: OrderSpec, ts: int) -> list[Event]:
         """Accept or reject a new order, match it, and run the stops it triggers."""
@@ -291,117 +255,6 @@ class Matcher:
         if moved is not order and live:
             self._run(moved)
         self._emit_levels()
-        return out
-
-    # ------------------------------------------------------------------ queries
-
-    def open_orders(self, user_id: UserId) -> list[Order]:
-        """The live orders of ``user_id`` in this symbol, oldest first."""
-        return list(self.by_user.get(user_id, {}).values())
-
-    def depth(
-        self, levels: int | None = None
-    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """L2 ``(bids, asks)``, each a list of ``(price, quantity)`` best first."""
-        return self.book.bids.depth(levels), self.book.asks.depth(levels)
-
-    def state_hash(self) -> str:
-        """A digest of everything replay must rebuild: book queues, live orders, stops, counters."""
-        h = hashlib.sha256()
-        h.update(f"{self.seq}|{self.last_trade_id}|{self.last_trade_price}\n".encode())
-        for order in self.book.orders():
-            h.update(f"B{order.side}|{order.price}|{order.order_id}|{order.remaining}\n".encode())
-        for order_id in sorted(self.orders):
-            o = self.orders[order_id]
-            h.update(
-                f"O{order_id}|{o.status}|{o.price}|{o.quantity}|{o.remaining}|{o.filled}"
-                f"|{o.cancelled}|{o.notional}|{o.resting}\n".encode()
-            )
-        for user_id in sorted(self.positions):
-            h.update(f"P{user_id}|{self.positions[user_id]}\n".encode())
-        return h.hexdigest()
-
-    # ------------------------------------------------------------------ replay
-
-    def apply(self, event: Event) -> None:
-        """Apply one event of this symbol, in ``seq`` order, to rebuild state.
-
-        Raises ``InvariantViolation`` on a gap in ``seq`` or an event that
-        does not fit the state (a fill of an unknown order, say).
-        """
-        if event.seq != self.seq + 1:
-            raise InvariantViolation(f"expected seq {self.seq + 1}, got {event.seq}")
-        self.seq = event.seq
-        orders = self.orders
-        try:
-            match event:
-                case OrderAccepted(spec=spec, ts=ts):
-                    order = Order.from_spec(spec, ts)
-                    self._index(order)
-                    if order.status is _PENDING:
-                        self._add_stop(order)
-                    else:
-                        self._rest_if_allowed(order)
-                case OrderRejected():
-                    pass
-                case Trade(trade_id=trade_id, price=price):
-                    self.last_trade_id = trade_id
-                    self.last_trade_price = price
-                    if self._margin:
-                        buys = event.aggressor is _BUY
-                        taker, maker = event.taker_user_id, event.maker_user_id
-                        self._shift(taker, maker, buys, event.quantity, live=False)
-                case OrderFilled():
-                    order = orders[event.order_id]
-                    self._reduce(order, event.quantity)
-                    order.filled += event.quantity
-                    order.notional += event.price * event.quantity
-                    order.updated_ts = event.ts
-                    advance(order, event.status)
-                    if order.remaining == 0:
-                        self._finish(order)
-                case OrderCancelled() | OrderExpired():
-                    order = orders[event.order_id]
-                    quantity = order.remaining
-                    self._reduce(order, quantity)
-                    order.cancelled += quantity
-                    order.updated_ts = event.ts
-                    cancelled = isinstance(event, OrderCancelled)
-                    advance(order, _CANCELLED if cancelled else OrderStatus.EXPIRED)
-                    self._finish(order)
-                case OrderReduced():
-                    order = orders[event.order_id]
-                    self._reduce(order, event.quantity)
-                    order.cancelled += event.quantity
-                    order.updated_ts = event.ts
-                case OrderAmended():
-                    order = orders[event.order_id]
-                    moved = self._apply_amend(
-                        order, event.price, event.quantity, event.remaining,
-                        event.priority_kept, event.ts,
-                    )  # fmt: skip
-                    if moved is not order:
-                        self._rest_if_allowed(moved)
-                case StopTriggered():
-                    order = orders[event.order_id]
-                    advance(order, OrderStatus.OPEN)
-                    self._rest_if_allowed(order)
-                case SelfTradePrevented():
-                    pass
-                case BookLevel(side=side, price=price, quantity=quantity):
-                    level = self.book.side(side).levels.get(price)
-                    if (level.quantity if level else 0) != quantity:
-                        raise InvariantViolation(f"seq {event.seq}: level {side} {price} differs")
-        except (KeyError, InvalidTransition) as exc:
-            raise InvariantViolation(f"seq {event.seq}: {event!r} does not fit: {exc}") from exc
-
-    # ------------------------------------------------------------------ internals
-
-    def _begin(self, ts: int) -> list[Event]:
-        out: list[Event] = []
-        self._out = out
-        self._touched = []
-        self._ts = ts
         return out
 
     def _precheck(self, spec: OrderSpec, ts: int) -> RejectReason | None:
@@ -686,246 +539,3 @@ class Matcher:
                     self._cancel(order, reason)
                 else:
                     self._cut(order, quantity, reason)
-
-    def _cut(self, order: Order, quantity: int, reason: CancelReason) -> None:
-        """Take ``quantity`` (less than its remainder) off a live order, with no trade."""
-        self._reduce(order, quantity)
-        order.cancelled += quantity
-        order.updated_ts = self._ts
-        self.seq += 1
-        self._out.append(
-            OrderReduced(
-                self.seq, self._ts, self.symbol, order.order_id,
-                order.user_id, quantity, order.remaining, reason,
-            )
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------ reduce-only
-
-    def _reducible(self, user_id: UserId, side: Side) -> int:
-        """The lots an order of ``user_id`` on ``side`` may trade and only reduce the position."""
-        position = self.positions.get(user_id, 0)
-        if side is _BUY:
-            return -position if position < 0 else 0
-        return position if position > 0 else 0
-
-    def _reduce_only_check(self, spec: OrderSpec) -> tuple[RejectReason | None, OrderSpec]:
-        """Why a new reduce-only order is rejected, or the spec capped at the position."""
-        if not self._margin:
-            return RejectReason.INVALID_ORDER, spec
-        allowed = self._reducible(spec.user_id, spec.side)
-        if not allowed:
-            return RejectReason.REDUCE_ONLY_WOULD_INCREASE, spec
-        if spec.quantity > allowed:
-            return None, spec._replace(quantity=allowed)
-        return None, spec
-
-    def _shift(
-        self, taker: UserId, maker: UserId, taker_buys: bool, quantity: int, *, live: bool
-    ) -> None:
-        """Move both sides' positions by a trade of ``quantity`` lots; ``live`` (not replay):
-        note the users whose reduce-only orders must be cut after this taker."""
-        if taker == maker:
-            return  # a self-trade moves no position
-        positions = self.positions
-        for user_id, delta in ((taker, quantity), (maker, -quantity)):
-            position = positions.get(user_id, 0) + (delta if taker_buys else -delta)
-            if position:
-                positions[user_id] = position
-            else:
-                del positions[user_id]
-            if live and user_id in self._reduce_only:
-                self._moved.append(user_id)
-
-    def _clamp(self, order: Order) -> bool:
-        """Cut a reduce-only order to the position it reduces, or cancel it if there is none
-        on the other side; whether it is still live."""
-        allowed = self._reducible(order.user_id, order.side)
-        if not allowed:
-            self._cancel(order, CancelReason.REDUCE_ONLY)
-            return False
-        if order.remaining > allowed:
-            self._cut(order, order.remaining - allowed, CancelReason.REDUCE_ONLY)
-        return True
-
-    def _clamp_moved(self) -> None:
-        """Cut the reduce-only orders of every user whose position the last taker moved."""
-        moved, self._moved = self._moved, []
-        orders = self.orders
-        for user_id in dict.fromkeys(moved):
-            for order_id in list(self._reduce_only.get(user_id, ())):
-                self._clamp(orders[order_id])
-
-    def _triggered(self, side: Side, low: int, high: int) -> list[Order]:
-        """Stops crossed by trades from ``low`` to ``high``, in the order they were crossed.
-
-        A buy taker's trades rise, so sell stops (crossed at its first, lowest
-        trade) come before buy stops; a sell taker's fall, so the reverse.
-        """
-        orders = self.orders
-        seen: set[OrderId] = set()
-        up: list[Order] = []
-        stops = self._stops_up
-        while stops and stops[0][0] <= high:
-            stop, _, order_id = heapq.heappop(stops)
-            order = orders.get(order_id)
-            # An entry is stale if its order ended (or, were an id ever reused, is another).
-            if (
-                order is not None
-                and order.status is _PENDING
-                and order.side is _BUY
-                and order.spec.stop_price == stop
-                and order_id not in seen
-            ):
-                seen.add(order_id)
-                up.append(order)
-        down: list[Order] = []
-        stops = self._stops_down
-        while stops and -stops[0][0] >= low:
-            key, _, order_id = heapq.heappop(stops)
-            order = orders.get(order_id)
-            if (
-                order is not None
-                and order.status is _PENDING
-                and order.side is _SELL
-                and order.spec.stop_price == -key
-                and order_id not in seen
-            ):
-                seen.add(order_id)
-                down.append(order)
-        return down + up if side is _BUY else up + down
-
-    def _add_stop(self, order: Order) -> None:
-        stop = order.spec.stop_price
-        if order.side is _BUY:
-            heapq.heappush(self._stops_up, (stop, self.seq, order.order_id))
-        else:
-            heapq.heappush(self._stops_down, (-stop, self.seq, order.order_id))
-        if order.spec.expire_time is not None:
-            heapq.heappush(self._expiries, (order.spec.expire_time, order.order_id))
-
-    def _rest_if_allowed(self, order: Order) -> None:
-        """Replay: an active order that may rest enters the book now; its fills follow."""
-        spec = order.spec
-        if (spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT) and (
-            spec.time_in_force in _RESTING_TIFS
-        ):
-            self.book.side(order.side).add(order)
-            if spec.expire_time is not None:
-                heapq.heappush(self._expiries, (spec.expire_time, order.order_id))
-
-    def _cancel(self, order: Order, reason: CancelReason) -> None:
-        if order.resting:
-            self._touched.append(self.book.side(order.side).remove(order))
-        quantity = order.remaining
-        order.cancelled += quantity
-        order.remaining = 0
-        order.updated_ts = self._ts
-        advance(order, _CANCELLED)
-        self._unindex(order)
-        self.seq += 1
-        self._out.append(
-            OrderCancelled(
-                self.seq, self._ts, self.symbol, order.order_id, order.user_id,
-                quantity, order.filled, reason,
-            )
-        )  # fmt: skip
-
-    def _reduce(self, order: Order, quantity: int) -> None:
-        """Take ``quantity`` off an order's remainder, and off its level if it rests."""
-        if order.resting:
-            level = self.book.side(order.side).levels[order.price]
-            level.quantity -= quantity
-            self._touched.append(level)
-        order.remaining -= quantity
-
-    def _finish(self, order: Order) -> None:
-        """Replay: a final order leaves the book and the indexes."""
-        if order.resting:
-            self.book.side(order.side).remove(order)
-        self._unindex(order)
-
-    def _apply_amend(
-        self, order: Order, price: int, quantity: int, remaining: int, keep: bool, ts: int
-    ) -> Order:
-        """Change price and quantity; returns the order, or its moved copy if it lost priority.
-
-        The caller runs a moved copy as a taker (a command) or rests it (replay).
-        """
-        if keep:
-            self._reduce(order, order.remaining - remaining)
-            order.quantity = quantity
-            order.price = price
-            order.updated_ts = ts
-            return order
-        if order.resting:
-            self._touched.append(self.book.side(order.side).remove(order))
-        # A fresh object: the old one may still sit, dead, in its level's deque.
-        moved = order.moved(price, quantity, remaining, ts)
-        self.orders[order.order_id] = moved
-        self.by_user[order.user_id][order.order_id] = moved
-        return moved
-
-    def _index(self, order: Order) -> None:
-        self.orders[order.order_id] = order
-        user_orders = self.by_user.get(order.user_id)
-        if user_orders is None:
-            user_orders = self.by_user[order.user_id] = {}
-        user_orders[order.order_id] = order
-        client_id = order.spec.client_order_id
-        if client_id is not None:
-            self.client_ids[(order.user_id, client_id)] = order.order_id
-        if order.spec.reduce_only:
-            self._reduce_only.setdefault(order.user_id, {})[order.order_id] = None
-
-    def _unindex(self, order: Order) -> None:
-        del self.orders[order.order_id]
-        del self.by_user[order.user_id][order.order_id]
-        if order.spec.client_order_id is not None:
-            self._forget_client_id(order)
-        if order.spec.reduce_only:
-            self._forget_reduce_only(order)
-
-    def _forget_client_id(self, order: Order) -> None:
-        """An order ended: its client order id is free for another. Unique among live
-        orders only, so the map stays as small as the book; the risk actor answers
-        resends of orders that ended recently."""
-        client_id = order.spec.client_order_id
-        assert client_id is not None
-        key = (order.user_id, client_id)
-        if self.client_ids.get(key) == order.order_id:
-            del self.client_ids[key]
-
-    def _forget_reduce_only(self, order: Order) -> None:
-        """A reduce-only order ended: it leaves the index of its user's reduce-only orders."""
-        reduce_only = self._reduce_only[order.user_id]
-        del reduce_only[order.order_id]
-        if not reduce_only:
-            del self._reduce_only[order.user_id]
-
-    def _emit_levels(self) -> None:
-        """One ``BookLevel`` per price level the command touched, with its final quantity.
-
-        Keyed by side and price, not by level object: a level emptied and made
-        anew in the same command (an order re-queued at its own price) is one
-        change to subscribers.
-        """
-        touched = self._touched
-        if not touched:
-            return
-        out = self._out
-        seq = self.seq
-        ts = self._ts
-        symbol = self.symbol
-        if len(touched) == 1:
-            level = touched[0]
-            self.seq = seq + 1
-            quantity = level.quantity if level.count else 0
-            out.append(BookLevel(seq + 1, ts, symbol, level.side, level.price, quantity))
-            return
-        book = self.book
-        for side, price in dict.fromkeys((level.side, level.price) for level in touched):
-            seq += 1
-            current = book.side(side).levels.get(price)
-            out.append(BookLevel(seq, ts, symbol, side, price, current.quantity if current else 0))
-        self.seq = seq
