@@ -10,7 +10,7 @@ runs the actors and hands out an ``Engine``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import trio
@@ -129,6 +129,37 @@ class Engine:
     async def submit(self, request: OrderRequest) -> SubmitOutcome:
         """Place an order; answers once its events are durable. Raises ``InvalidInput``."""
         return await self._ask(lambda reply: SubmitOrder(request, reply), self._risk)
+
+    async def submit_many(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[SubmitOutcome | Exception]:
+        """Place orders in the order given (each reaches the risk actor before the next);
+        answers each once its events are durable, or the exception it met
+        (``InvalidInput``, ``ReplyTimeout``, ...) in its place."""
+        replies: list[Reply[SubmitOutcome]] = []
+        try:
+            for request in requests:
+                while self._inflight >= self.config.max_inflight:
+                    await self._slots.park()
+                reply: Reply[SubmitOutcome] = Reply()
+                try:
+                    self._risk.send_nowait(SubmitOrder(request, reply))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    raise ActorUnavailable("the engine is not running") from None
+                self._inflight += 1
+                replies.append(reply)
+                self._deadlines.watch(reply)
+            outcomes: list[SubmitOutcome | Exception] = []
+            for reply in replies:
+                try:
+                    outcomes.append(await reply.wait())
+                except Exception as exc:  # noqa: BLE001 - each order's own answer
+                    outcomes.append(exc)
+            return outcomes
+        finally:
+            self._inflight -= len(replies)
+            if self._slots:
+                self._slots.unpark_all()
 
     async def check(self, request: OrderRequest) -> RiskCheck:
         """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""

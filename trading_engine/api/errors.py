@@ -20,7 +20,14 @@ from trading_engine.actors.mailbox import ActorUnavailable, EngineBusy, ReplyTim
 from trading_engine.errors import InvalidInput, TradingEngineError
 from trading_engine.storage.journal import StorageUnavailable
 
-__all__ = ["ApiError", "error_response", "outcome_unknown", "status_of"]
+__all__ = [
+    "ApiError",
+    "error_body",
+    "error_of",
+    "error_response",
+    "outcome_unknown",
+    "status_of",
+]
 
 # A refusal's code (from the engine) to its HTTP status.
 _REFUSALS: dict[str, int] = {
@@ -71,23 +78,35 @@ def status_of(code: str) -> int:
     return _REFUSALS.get(code, 400)
 
 
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one error shape: ``{"error": {"code", "message", ...}}``."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
-    body: dict[str, Any] = {"error": {"code": code, "message": message, **extra}}
-    response = jsonify(body)
+    response = jsonify(error_body(code, message, **extra))
     response.status_code = status
     return response
 
 
 def from_exception(exc: Exception) -> Response:
     """The response for an exception a handler let through."""
+    status, body = error_of(exc)
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def error_of(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and error body of an exception, as ``from_exception`` answers it."""
     if isinstance(exc, ApiError):
         if exc.field is not None:
-            return error_response(exc.status, exc.code, exc.message, field=exc.field)
-        return error_response(exc.status, exc.code, exc.message)
+            return exc.status, error_body(exc.code, exc.message, field=exc.field)
+        return exc.status, error_body(exc.code, exc.message)
     if isinstance(exc, InvalidInput):
-        return error_response(400, exc.code, exc.message, field=exc.field)
+        return 400, error_body(exc.code, exc.message, field=exc.field)
     if isinstance(exc, StorageUnavailable | EngineBusy | ActorUnavailable | ReplyTimeout):
-        return error_response(503, exc.code, str(exc))
+        return 503, error_body(exc.code, str(exc))
     if isinstance(exc, TradingEngineError):
-        return error_response(500, exc.code, str(exc))
-    return error_response(500, "internal_error", "internal error")
+        return 500, error_body(exc.code, str(exc))
+    return 500, error_body("internal_error", "internal error")

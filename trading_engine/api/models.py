@@ -177,17 +177,23 @@ class SettleBody(_Body):
 
 def validate_body(raw: bytes | str, model: type[BaseModel]) -> dict[str, Any]:
     """The body as a dict (numbers exact) once ``model`` accepts it; raises ``InvalidInput``."""
-    body = load_json(raw)
+    return check_body(load_json(raw), model)
+
+
+def check_body(body: Any, model: type[BaseModel], *, at: str = "") -> dict[str, Any]:
+    """``body`` once ``model`` accepts it; raises ``InvalidInput`` naming the first field at
+    fault, under ``at`` (``orders.2.price`` for an order in a batch)."""
     try:
         model.model_validate(body)
     except ValidationError as exc:
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
+        field = ".".join([*([at] if at else []), *(str(part) for part in first["loc"])])
         message = {"extra_forbidden": "is not a known field", "missing": "is required"}.get(
             first["type"], str(first["msg"]).removeprefix("Value error, ")
         )
-        raise InvalidInput(field, message) from None
+        raise InvalidInput(field or "body", message) from None
+    assert isinstance(body, dict)
     return body
 
 
@@ -295,6 +301,38 @@ class OrderList(BaseModel):
 
 class CancelledList(BaseModel):
     cancelled: list[Order]
+
+
+MAX_BATCH = 100
+"""Orders in one batch, and orders one batch cancels."""
+
+
+class OrderBatchBody(_Body):
+    """Up to 100 orders of one user, placed in the order given."""
+
+    user_id: UserIdIn | None = Field(None, description="whom to act for (admin key only)")
+    orders: list[OrderBody] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class CancelBatchBody(_Body):
+    """Up to 100 of the caller's orders to cancel, by id or by client order id."""
+
+    user_id: UserIdIn | None = Field(None, description="whose orders (admin key only)")
+    order_ids: list[StrictStr] | None = Field(None, max_length=MAX_BATCH)
+    client_order_ids: list[StrictStr] | None = Field(None, max_length=MAX_BATCH)
+
+
+class BatchItem(BaseModel):
+    """One item's answer: its status and either the order or the error, as the single
+    route (``POST /orders``, ``DELETE /orders/{id}``) would have answered it."""
+
+    status: int
+    data: Order | None = None
+    error: ErrorDetail | None = None
+
+
+class BatchResults(BaseModel):
+    results: list[BatchItem] = Field(description="one per item, in the order given")
 
 
 class FillList(BaseModel):

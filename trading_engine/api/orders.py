@@ -9,31 +9,52 @@ from quart import Blueprint, Response, current_app, jsonify, request
 
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.facade import Engine
-from trading_engine.actors.messages import ClientIdReused, OrderRequest, Refused, Rejected
+from trading_engine.actors.mailbox import ReplyTimeout
+from trading_engine.actors.messages import (
+    ClientIdReused,
+    OrderRequest,
+    Refused,
+    Rejected,
+    SubmitOutcome,
+)
 from trading_engine.api.auth import Principal, authenticate, known_user
 from trading_engine.api.context import ctx
-from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
+from trading_engine.api.errors import (
+    ApiError,
+    error_body,
+    error_of,
+    error_response,
+    outcome_unknown,
+    status_of,
+)
 from trading_engine.api.fills import fills_of
+from trading_engine.api.limits import retry_after
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
+    MAX_BATCH,
     AmendBody,
     Balances,
+    BatchResults,
     CancelAllQuery,
+    CancelBatchBody,
     CancelledList,
     FillList,
     LimitQuery,
     Order,
+    OrderBatchBody,
     OrderBody,
     OrderList,
     RiskCheck,
     RiskCheckBody,
     RiskProfile,
     UserOrdersQuery,
+    check_body,
     documented,
     validate_body,
 )
 from trading_engine.api.schemas import (
     asset_decimals,
+    load_json,
     order_request,
     render_fills,
     render_order,
@@ -48,6 +69,7 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_units
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
+from trading_engine.storage.limits import Limiter
 
 __all__ = ["blueprint"]
 
@@ -102,10 +124,20 @@ async def submit() -> Response:
     order = order_request(body, ctx().engine.instruments(), user_id)
     with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
         outcome = await ctx().engine.submit(order)
+    status, answer = await _answer(order, outcome)
+    response = jsonify(answer)
+    response.status_code = status
+    return response
+
+
+async def _answer(order: OrderRequest, outcome: SubmitOutcome) -> tuple[int, dict[str, Any]]:
+    """The status and body that answer an order the engine took: 201 with the order and
+    its trades, 200 with the original for a resend, 409 for a reused client order id,
+    422 for a rejection with its figures; counted in the metrics."""
     metrics = current_app.config["METRICS"]
     if isinstance(outcome, ClientIdReused):
         metrics.orders.labels("client_order_id_reused").inc()
-        return _reused(outcome, order, ctx().engine.instruments())
+        return 409, _reused(outcome, order, ctx().engine.instruments())
     if isinstance(outcome, Rejected):
         reasons = [str(r) for r in outcome.reasons]
         metrics.orders.labels("rejected").inc()
@@ -115,16 +147,14 @@ async def submit() -> Response:
         extra: dict[str, Any] = {"reasons": reasons, "figures": figures}
         if outcome.order is not None:
             extra["order"] = _render(outcome.order)
-        return error_response(422, "rejected", f"order rejected: {why}", **extra)
+        return 422, error_body("rejected", f"order rejected: {why}", **extra)
     if outcome.duplicate:  # the original as it is now, with its fills so far
         metrics.orders.labels("duplicate").inc()
         [original] = await _with_fills([outcome.order])
-        return jsonify(original)
+        return 200, original
     metrics.orders.labels("accepted").inc()
     metrics.trades.inc(len(outcome.trades))
-    response = jsonify(_render(outcome.order, outcome.trades))
-    response.status_code = 201
-    return response
+    return 201, _render(outcome.order, outcome.trades)
 
 
 @blueprint.get(f"{P}/orders/<order_id>")
@@ -183,6 +213,126 @@ async def cancel_all() -> Response:
     with outcome_unknown("the cancels", find_out):
         views = await ctx().engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
     return jsonify({"cancelled": await _with_fills(views)})
+
+
+@blueprint.post(f"{P}/orders/batch")
+@documented(BatchResults, 403, 404, 429, body=OrderBatchBody)
+async def submit_batch() -> Response:
+    """Up to 100 orders of one user, placed in the order given (each reaches its symbol
+    before the next); each item answered as ``POST /orders`` would answer it alone."""
+    principal = await _caller()
+    body = load_json(await request.get_data(), allowed={"orders", "user_id"})
+    items = body.get("orders")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidInput("orders", f"must be a list of 1 to {MAX_BATCH} orders")
+    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
+    await _take_tokens(principal, len(items) - 1)  # the request itself took one
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    placing: list[tuple[int, OrderRequest]] = []
+    for i, item in enumerate(items):
+        try:
+            placing.append((i, _batch_order(item, f"orders.{i}", user_id)))
+        except (InvalidInput, ApiError) as exc:
+            results[i] = _item_error(exc)
+    outcomes = await ctx().engine.submit_many([order for _, order in placing])
+    for (i, order), outcome in zip(placing, outcomes, strict=True):
+        if isinstance(outcome, ReplyTimeout):
+            find_out = _find_order(order.client_order_id, user_id)
+            message = f"{outcome}: the outcome is unknown, the order may still take effect"
+            results[i] = _item_error(ApiError(503, "outcome_unknown", f"{message}; {find_out}"))
+        elif isinstance(outcome, Exception):
+            results[i] = _item_error(outcome)
+        else:
+            status, answer = await _answer(order, outcome)
+            results[i] = (
+                {"status": status, "data": answer}
+                if status < 400
+                else {"status": status, "error": answer["error"]}
+            )
+    return jsonify({"results": results})
+
+
+def _batch_order(item: object, at: str, user_id: UserId) -> OrderRequest:
+    """One order of a batch, checked as ``POST /orders`` checks its body; its fields are
+    named under ``at``. Raises ``InvalidInput``, or an ``ApiError`` for an unknown symbol."""
+    fields = check_body(item, OrderBody, at=at)
+    if fields.get("user_id") not in (None, user_id):
+        raise InvalidInput(f"{at}.user_id", f"must be the batch's user, {user_id}")
+    try:
+        return order_request(fields, ctx().engine.instruments(), user_id)
+    except InvalidInput as exc:  # the same error, its field named within the batch
+        message = exc.message.removeprefix(f"{exc.field}: ")
+        raise type(exc)(f"{at}.{exc.field}", message) from None
+    except ApiError as exc:
+        field = f"{at}.{exc.field}" if exc.field else at
+        raise ApiError(exc.status, exc.code, exc.message, field=field) from None
+
+
+@blueprint.delete(f"{P}/orders/batch")
+@documented(BatchResults, 403, 404, 429, body=CancelBatchBody)
+async def cancel_batch() -> Response:
+    """Cancel up to 100 of one user's orders, by ``order_ids`` or ``client_order_ids``;
+    each item answered as ``DELETE /orders/{id}`` would answer it alone."""
+    principal = await _caller()
+    body = validate_body(await request.get_data(), CancelBatchBody)
+    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
+    by_id: list[str] | None = body.get("order_ids")
+    by_client: list[str] | None = body.get("client_order_ids")
+    if (by_id is None) == (by_client is None):
+        raise InvalidInput("order_ids", "give order_ids or client_order_ids, one of the two")
+    names = by_id if by_id is not None else by_client or []
+    if not names:
+        raise InvalidInput("order_ids" if by_id is not None else "client_order_ids", "is empty")
+    await _take_tokens(principal, len(names) - 1)  # the request itself took one
+    ids: dict[str, str] = {}
+    if by_client is not None:
+        open_now = await ctx().engine.user_orders(user_id, open_only=True, limit=10**9)
+        ids = {v.client_order_id: str(v.order_id) for v in open_now if v.client_order_id}
+    results: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            results.append(
+                await _cancel_one(name if by_id is not None else ids.get(name), name, user_id)
+            )
+        except (ApiError, InvalidInput) as exc:
+            results.append(_item_error(exc))
+    return jsonify({"results": results})
+
+
+async def _cancel_one(order_id: str | None, name: str, user_id: UserId) -> dict[str, Any]:
+    """One cancel of a batch, answered as ``DELETE /orders/{id}`` answers it."""
+    view = None if order_id is None else await ctx().engine.order(_order_id(order_id))
+    if view is None or view.user_id != user_id:
+        raise ApiError(404, "unknown_order", f"no open order {name} of {user_id}")
+    with outcome_unknown("the cancel", f"GET {P}/orders/{view.order_id} shows its status"):
+        result = await ctx().engine.cancel(view.order_id, user_id)
+    if isinstance(result, Refused):
+        error = {"code": result.code, "message": result.message}
+        return {"status": status_of(result.code), "error": error}
+    [order] = await _with_fills([result.order], result.trades)
+    return {"status": 200, "data": order}
+
+
+def _item_error(exc: Exception) -> dict[str, Any]:
+    """One batch item's error, as the single route would answer it."""
+    status, body = error_of(exc)
+    return {"status": status, "error": body["error"]}
+
+
+async def _take_tokens(principal: Principal, count: int) -> None:
+    """Rate limits count each order of a batch: take ``count`` more tokens from the
+    caller's bucket, or refuse the whole batch (429, nothing done)."""
+    limiter: Limiter | None = current_app.config.get("LIMITER")
+    if limiter is None:
+        return
+    for _ in range(count):
+        wait = await limiter.take(principal.bucket)
+        if wait > 0:
+            raise ApiError(
+                429, "rate_limited",
+                f"too many requests: a batch counts each of its items; retry in "
+                f"{retry_after(wait)} s",
+            )  # fmt: skip
 
 
 @blueprint.get(f"{P}/users/<user_id>/orders")
@@ -322,7 +472,7 @@ def _check_amend(
 
 def _reused(
     outcome: ClientIdReused, resend: OrderRequest, instruments: Mapping[Symbol, Instrument]
-) -> Response:
+) -> dict[str, Any]:
     """The 409 for a resend of a client order id that differs from its original."""
     was, now = instruments[outcome.symbol], instruments[resend.symbol]
     changes = ", ".join(
@@ -335,8 +485,8 @@ def _reused(
         f"and this resend differs from it in {changes}: nothing was placed. An identical "
         "resend returns the original; a new order needs a new client_order_id"
     )
-    return error_response(
-        409, "client_order_id_reused", message, field="client_order_id",
+    return error_body(
+        "client_order_id_reused", message, field="client_order_id",
         order_id=str(outcome.order_id), differs=[name for name, _, _ in outcome.differs],
     )  # fmt: skip
 
