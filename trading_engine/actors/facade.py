@@ -10,7 +10,7 @@ runs the actors and hands out an ``Engine``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import trio
@@ -37,6 +37,7 @@ from trading_engine.actors.messages import (
     Query,
     Refused,
     RiskCheck,
+    RiskMessage,
     SettleTrades,
     SubmitOrder,
     SubmitOutcome,
@@ -160,6 +161,37 @@ class Engine:
             self._inflight -= len(replies)
             if self._slots:
                 self._slots.unpark_all()
+
+    def submit_soon(self, request: OrderRequest) -> Awaitable[SubmitOutcome]:
+        """Hand an order to the risk actor now, before the caller's next one; its outcome
+        (as ``submit`` answers it) is the awaitable, which must be awaited. For a
+        connection that pipelines its orders: sent in the order given, answered as each
+        is durable. Raises ``ActorUnavailable`` if the engine is not running."""
+        return self._soon(lambda reply: SubmitOrder(request, reply))
+
+    def cancel_soon(
+        self, order_id: OrderId, user_id: UserId | None
+    ) -> Awaitable[OrderResult | Refused]:
+        """``cancel``, handed over now and answered when the awaitable is awaited."""
+        return self._soon(lambda reply: CancelOrder(order_id, user_id, reply))
+
+    def _soon(self, make: Callable[[Reply[T]], RiskMessage]) -> Awaitable[T]:
+        reply: Reply[T] = Reply()
+        try:
+            self._risk.send_nowait(make(reply))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ActorUnavailable("the engine is not running") from None
+        self._deadlines.watch(reply)
+        self._inflight += 1
+        return self._answer_of(reply)
+
+    async def _answer_of(self, reply: Reply[T]) -> T:
+        try:
+            return await reply.wait()
+        finally:
+            self._inflight -= 1
+            if self._slots:
+                self._slots.unpark()
 
     async def check(self, request: OrderRequest) -> RiskCheck:
         """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""

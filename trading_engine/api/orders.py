@@ -71,7 +71,14 @@ from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.limits import Limiter
 
-__all__ = ["blueprint"]
+__all__ = [
+    "answer_order",
+    "blueprint",
+    "find_order",
+    "order_in",
+    "parse_order_id",
+    "with_fills",
+]
 
 P = "/api/v1/trading"
 
@@ -96,7 +103,7 @@ def _render(view: OrderView, trades: tuple[Any, ...] = ()) -> dict[str, Any]:
     return render_order(view, _instrument_of(view.symbol), trades)
 
 
-async def _with_fills(
+async def with_fills(
     views: Sequence[OrderView], known: Iterable[Trade] = ()
 ) -> list[dict[str, Any]]:
     """``views`` rendered, each with its fills (``api/fills.py``)."""
@@ -105,7 +112,7 @@ async def _with_fills(
 
 
 async def _own_order(principal: Principal, order_id: str) -> OrderView:
-    view = await ctx().engine.order(_order_id(order_id))
+    view = await ctx().engine.order(parse_order_id(order_id))
     if view is None or (not principal.admin and view.user_id != principal.user_id):
         raise ApiError(404, "unknown_order", f"no order {order_id}")
     return view
@@ -122,15 +129,15 @@ async def submit() -> Response:
     body = validate_body(await request.get_data(), OrderBody)
     user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
     order = order_request(body, ctx().engine.instruments(), user_id)
-    with outcome_unknown("the order", _find_order(order.client_order_id, user_id)):
+    with outcome_unknown("the order", find_order(order.client_order_id, user_id)):
         outcome = await ctx().engine.submit(order)
-    status, answer = await _answer(order, outcome)
+    status, answer = await answer_order(order, outcome)
     response = jsonify(answer)
     response.status_code = status
     return response
 
 
-async def _answer(order: OrderRequest, outcome: SubmitOutcome) -> tuple[int, dict[str, Any]]:
+async def answer_order(order: OrderRequest, outcome: SubmitOutcome) -> tuple[int, dict[str, Any]]:
     """The status and body that answer an order the engine took: 201 with the order and
     its trades, 200 with the original for a resend, 409 for a reused client order id,
     422 for a rejection with its figures; counted in the metrics."""
@@ -150,7 +157,7 @@ async def _answer(order: OrderRequest, outcome: SubmitOutcome) -> tuple[int, dic
         return 422, error_body("rejected", f"order rejected: {why}", **extra)
     if outcome.duplicate:  # the original as it is now, with its fills so far
         metrics.orders.labels("duplicate").inc()
-        [original] = await _with_fills([outcome.order])
+        [original] = await with_fills([outcome.order])
         return 200, original
     metrics.orders.labels("accepted").inc()
     metrics.trades.inc(len(outcome.trades))
@@ -160,7 +167,7 @@ async def _answer(order: OrderRequest, outcome: SubmitOutcome) -> tuple[int, dic
 @blueprint.get(f"{P}/orders/<order_id>")
 @documented(Order, 404)
 async def get_order(order_id: str) -> Response:
-    [order] = await _with_fills([await _own_order(await _caller(), order_id)])
+    [order] = await with_fills([await _own_order(await _caller(), order_id)])
     return jsonify(order)
 
 
@@ -174,7 +181,7 @@ async def cancel(order_id: str) -> Response:
         result = await ctx().engine.cancel(view.order_id, user)
     if isinstance(result, Refused):
         return _refused(result)
-    [order] = await _with_fills([result.order], result.trades)
+    [order] = await with_fills([result.order], result.trades)
     return jsonify(order)
 
 
@@ -198,7 +205,7 @@ async def amend(order_id: str) -> Response:
         result = await ctx().engine.amend(view.order_id, user, price=price, quantity=quantity)
     if isinstance(result, Refused):
         return _refused(result)
-    [order] = await _with_fills([result.order], result.trades)
+    [order] = await with_fills([result.order], result.trades)
     return jsonify(order)
 
 
@@ -212,7 +219,7 @@ async def cancel_all() -> Response:
     find_out = f"GET {P}/users/{user_id}/orders?status=open lists what is still open"
     with outcome_unknown("the cancels", find_out):
         views = await ctx().engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
-    return jsonify({"cancelled": await _with_fills(views)})
+    return jsonify({"cancelled": await with_fills(views)})
 
 
 @blueprint.post(f"{P}/orders/batch")
@@ -231,19 +238,19 @@ async def submit_batch() -> Response:
     placing: list[tuple[int, OrderRequest]] = []
     for i, item in enumerate(items):
         try:
-            placing.append((i, _batch_order(item, f"orders.{i}", user_id)))
+            placing.append((i, order_in(item, f"orders.{i}", user_id)))
         except (InvalidInput, ApiError) as exc:
             results[i] = _item_error(exc)
     outcomes = await ctx().engine.submit_many([order for _, order in placing])
     for (i, order), outcome in zip(placing, outcomes, strict=True):
         if isinstance(outcome, ReplyTimeout):
-            find_out = _find_order(order.client_order_id, user_id)
+            find_out = find_order(order.client_order_id, user_id)
             message = f"{outcome}: the outcome is unknown, the order may still take effect"
             results[i] = _item_error(ApiError(503, "outcome_unknown", f"{message}; {find_out}"))
         elif isinstance(outcome, Exception):
             results[i] = _item_error(outcome)
         else:
-            status, answer = await _answer(order, outcome)
+            status, answer = await answer_order(order, outcome)
             results[i] = (
                 {"status": status, "data": answer}
                 if status < 400
@@ -252,9 +259,10 @@ async def submit_batch() -> Response:
     return jsonify({"results": results})
 
 
-def _batch_order(item: object, at: str, user_id: UserId) -> OrderRequest:
-    """One order of a batch, checked as ``POST /orders`` checks its body; its fields are
-    named under ``at``. Raises ``InvalidInput``, or an ``ApiError`` for an unknown symbol."""
+def order_in(item: object, at: str, user_id: UserId) -> OrderRequest:
+    """An order within a larger message (a batch's, a WebSocket op's), checked as
+    ``POST /orders`` checks its body, for ``user_id``; its fields are named under ``at``.
+    Raises ``InvalidInput``, or an ``ApiError`` for an unknown symbol."""
     fields = check_body(item, OrderBody, at=at)
     if fields.get("user_id") not in (None, user_id):
         raise InvalidInput(f"{at}.user_id", f"must be the batch's user, {user_id}")
@@ -301,7 +309,7 @@ async def cancel_batch() -> Response:
 
 async def _cancel_one(order_id: str | None, name: str, user_id: UserId) -> dict[str, Any]:
     """One cancel of a batch, answered as ``DELETE /orders/{id}`` answers it."""
-    view = None if order_id is None else await ctx().engine.order(_order_id(order_id))
+    view = None if order_id is None else await ctx().engine.order(parse_order_id(order_id))
     if view is None or view.user_id != user_id:
         raise ApiError(404, "unknown_order", f"no open order {name} of {user_id}")
     with outcome_unknown("the cancel", f"GET {P}/orders/{view.order_id} shows its status"):
@@ -309,7 +317,7 @@ async def _cancel_one(order_id: str | None, name: str, user_id: UserId) -> dict[
     if isinstance(result, Refused):
         error = {"code": result.code, "message": result.message}
         return {"status": status_of(result.code), "error": error}
-    [order] = await _with_fills([result.order], result.trades)
+    [order] = await with_fills([result.order], result.trades)
     return {"status": 200, "data": order}
 
 
@@ -344,7 +352,7 @@ async def user_orders(user_id: str) -> Response:
         raise InvalidInput("status", "must be open or all")
     limit = _limit(request.args.get("limit"), 100, 1000)
     views = await ctx().engine.user_orders(user, open_only=status == "open", limit=limit)
-    return jsonify({"orders": await _with_fills(views)})
+    return jsonify({"orders": await with_fills(views)})
 
 
 @blueprint.get(f"{P}/users/<user_id>/trades")
@@ -491,7 +499,7 @@ def _reused(
     )  # fmt: skip
 
 
-def _find_order(client_order_id: str | None, user_id: UserId) -> str:
+def find_order(client_order_id: str | None, user_id: UserId) -> str:
     """How to learn whether an order that got no answer was placed."""
     listed = f"GET {P}/users/{user_id}/orders lists it if it was placed"
     if client_order_id is None:
@@ -502,7 +510,7 @@ def _find_order(client_order_id: str | None, user_id: UserId) -> str:
     )
 
 
-def _order_id(raw: str) -> OrderId:
+def parse_order_id(raw: str) -> OrderId:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(404, "unknown_order", f"no order {raw}")
     return OrderId(int(raw))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
@@ -43,18 +44,27 @@ import trio
 from quart import Blueprint, Quart, current_app, websocket
 
 from trading_engine.actors.facade import Engine
-from trading_engine.actors.messages import Refused
-from trading_engine.api.auth import principal_for
+from trading_engine.actors.mailbox import ReplyTimeout
+from trading_engine.actors.messages import OrderRequest, OrderResult, Refused, SubmitOutcome
+from trading_engine.api.auth import Principal, principal_for
 from trading_engine.api.context import ctx
-from trading_engine.api.errors import ApiError
+from trading_engine.api.errors import ApiError, error_body, error_of, status_of
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import SocketWriter, socket_writer_for
+from trading_engine.api.orders import (
+    answer_order,
+    find_order,
+    order_in,
+    parse_order_id,
+    with_fills,
+)
 from trading_engine.api.schemas import load_json, render_order
 from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.numbers import format_seconds
+from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput
 from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
@@ -71,6 +81,31 @@ CLOSE_WAIT_SECONDS = 1.0
 connection is cut."""
 MAX_CHANNELS = 200
 """Channels a connection may hold, and a subscribe or unsubscribe may name."""
+
+
+_ORDER_OPS = ("order.place", "order.cancel")
+"""What a client may send to trade over the feed, once authenticated."""
+_NO_ID = "id: is required, a string or an integer that the answer carries back"
+
+
+def _failed(request_id: str | int, exc: Exception) -> str:
+    """An order op's error answer, as the REST route would have answered ``exc``."""
+    status, body = error_of(exc)
+    return json.dumps({"type": "error", "id": request_id, "status": status, **body})
+
+
+def _answer(request_id: str | int, status: int, data: dict[str, Any]) -> str:
+    """An order op's answer: ``data`` is what the REST route would have answered."""
+    return json.dumps({"type": "result", "id": request_id, "status": status, "data": data})
+
+
+def _answer_error(
+    request_id: str | int | None, status: int, code: str, message: str, **extra: Any
+) -> str:
+    return json.dumps(
+        {"type": "error", "id": request_id, "status": status,
+         **error_body(code, message, **extra)}
+    )  # fmt: skip
 
 
 def _error(code: str, message: str, field: str | None = None, **extra: Any) -> str:
@@ -152,6 +187,8 @@ class _Connection:
     """The connection's: cancelling it ends the connection."""
     channels: set[str]
     user: UserId | None = None
+    principal: Principal | None = None
+    """Who authenticated on this connection: whom its orders act for."""
     closed: bool = False
     """A close frame was sent."""
     farewell: tuple[str, int, str] = (_SLOW_CONSUMER, 1008, "")
@@ -231,10 +268,98 @@ class _Connection:
             await self._auth(message.get("api_key"))
         elif op in ("subscribe", "unsubscribe"):
             await self._subscriptions(op, message.get("channels"))
+        elif op in _ORDER_OPS:
+            await self._order_op(op, message)
         else:
-            self.say(
-                _error("invalid_input", "op: must be subscribe, unsubscribe, auth or ping", "op")
+            ops = ", ".join(("subscribe", "unsubscribe", "auth", "ping", *_ORDER_OPS))
+            self.say(_error("invalid_input", f"op: must be one of {ops}", "op"))
+
+    async def _order_op(self, op: str, message: dict[str, Any]) -> None:
+        """An order op: checked and handed to the engine now, in the order the client sent
+        it, then answered by its ``id`` as soon as the journal has it (other messages,
+        and other orders, go on meanwhile)."""
+        request_id = message.get("id")
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            self.say(_answer_error(None, 400, "invalid_input", _NO_ID, field="id"))
+            return
+        try:
+            await self._hand_over(op, request_id, self._order_args(message))
+        except (ApiError, InvalidInput) as exc:
+            self.say(_failed(request_id, exc))
+
+    def _order_args(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.principal is None:
+            raise ApiError(401, "unauthenticated", "authenticate before sending orders")
+        args = message.get("args")
+        if not isinstance(args, dict):
+            raise InvalidInput("args", "must be an object")
+        return args
+
+    async def _hand_over(self, op: str, request_id: str | int, args: dict[str, Any]) -> None:
+        """Hand the op to the engine now; a task answers it once it is done."""
+        if op == "order.place":
+            order = await self._order_request(args)
+            pending = self.engine.submit_soon(order)
+            self.nursery.start_soon(self._answer_place, request_id, order, pending)
+        else:
+            view = await self._own_order(args)
+            cancelling = self.engine.cancel_soon(view.order_id, view.user_id)
+            self.nursery.start_soon(self._answer_cancel, request_id, cancelling)
+
+    async def _order_request(self, args: dict[str, Any]) -> OrderRequest:
+        assert self.principal is not None
+        user = self.principal.acting_for(args.get("user_id"))
+        if self.principal.admin and not await self.engine.user_exists(user):
+            raise ApiError(404, "unknown_user", f"no user {user}")
+        return order_in(args, "args", user)
+
+    async def _own_order(self, args: dict[str, Any]) -> OrderView:
+        """The caller's order that ``order_id`` or ``client_order_id`` names; a 404 else."""
+        assert self.principal is not None
+        order_id, client_id = args.get("order_id"), args.get("client_order_id")
+        if (order_id is None) == (client_id is None):
+            raise InvalidInput("args.order_id", "give order_id or client_order_id, one of the two")
+        view = None
+        if order_id is not None:
+            view = await self.engine.order(parse_order_id(str(order_id)))
+        elif self.principal.user_id is not None:
+            mine = await self.engine.user_orders(
+                self.principal.user_id, open_only=True, limit=10**9
             )
+            view = next((v for v in mine if v.client_order_id == client_id), None)
+        if view is None or not (self.principal.admin or view.user_id == self.principal.user_id):
+            raise ApiError(404, "unknown_order", f"no open order {order_id or client_id}")
+        return view
+
+    async def _answer_place(
+        self, request_id: str | int, order: OrderRequest, pending: Awaitable[SubmitOutcome]
+    ) -> None:
+        try:
+            outcome = await pending
+        except ReplyTimeout as exc:
+            message = f"{exc}: the outcome is unknown, the order may still take effect"
+            find_out = find_order(order.client_order_id, order.user_id)
+            self.say(_answer_error(request_id, 503, "outcome_unknown", f"{message}; {find_out}"))
+            return
+        except Exception as exc:  # noqa: BLE001 - the order's own answer
+            self.say(_failed(request_id, exc))
+            return
+        status, answer = await answer_order(order, outcome)
+        self.say(_answer(request_id, status, answer))
+
+    async def _answer_cancel(
+        self, request_id: str | int, pending: Awaitable[OrderResult | Refused]
+    ) -> None:
+        try:
+            result = await pending
+        except Exception as exc:  # noqa: BLE001 - the cancel's own answer
+            self.say(_failed(request_id, exc))
+            return
+        if isinstance(result, Refused):
+            self.say(_answer_error(request_id, status_of(result.code), result.code, result.message))
+            return
+        [order] = await with_fills([result.order], result.trades)
+        self.say(_answer(request_id, 200, order))
 
     def _refuse(self, wait: float) -> None:
         """Answer a message its bucket had no token for; send a client that floods away."""
@@ -260,6 +385,7 @@ class _Connection:
             return
         self.limits.authenticated(principal.bucket)
         self.user = principal.user_id
+        self.principal = principal
         self.say(json.dumps({"type": "authenticated", "user_id": principal.user_id}))
 
     async def _subscriptions(self, op: str, wanted: object) -> None:

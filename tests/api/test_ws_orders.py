@@ -1,0 +1,119 @@
+"""Orders over the WebSocket: pipelined, answered by id, as REST answers them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from tests.api.conftest import ADMIN, Server
+from tests.api.test_rest import ALICE, BOB, order
+from tests.api.test_ws import _ws_url, receive
+
+
+async def _authed(ws: WebSocketConnection, key: str) -> None:
+    await ws.send_message(json.dumps({"op": "auth", "api_key": key}))
+    await receive(ws, "authenticated")
+
+
+async def _answers(ws: WebSocketConnection, count: int) -> dict[object, dict[str, Any]]:
+    """The next ``count`` answers to order ops, by their id."""
+    found: dict[object, dict[str, Any]] = {}
+    with trio.fail_after(10):
+        while len(found) < count:
+            message: dict[str, Any] = json.loads(await ws.get_message())
+            if message["type"] in ("result", "error") and "id" in message:
+                found[message["id"]] = message
+    return found
+
+
+async def test_pipelined_orders_run_in_the_order_sent_and_are_answered_by_id(
+    server: Server,
+) -> None:
+    """Twenty orders sent without waiting: each answered once durable, with the JSON of
+    POST /orders; a sell and the buy sent after it trade, in that order."""
+    async with open_websocket_url(_ws_url(server)) as ws:
+        await _authed(ws, server.keys[BOB])
+        sends = [order("sell", "0.1", str(31000 + i)) for i in range(18)]
+        sends.append(order("sell", "0.2", "30000"))
+        sends.append(order("buy", "0.2", "30000", stp="none"))  # his own sell: no prevention
+        for i, body in enumerate(sends):
+            await ws.send_message(json.dumps({"op": "order.place", "id": i, "args": body}))
+        answers = await _answers(ws, len(sends))
+    assert set(answers) == set(range(20))
+    assert {a["type"] for a in answers.values()} == {"result"}
+    assert {a["status"] for a in answers.values()} == {201}
+    ids = [int(answers[i]["data"]["order_id"]) for i in range(20)]
+    assert ids == sorted(ids)  # numbered, so executed, in the order sent
+    taker = answers[19]["data"]
+    assert (taker["status"], taker["trades"][0]["price"]) == ("filled", "30000")
+    async with server.client(server.keys[BOB]) as bob:
+        shown = (await bob.get(f"/orders/{taker['order_id']}")).json()
+    assert shown == taker | {"updated_at": shown["updated_at"]}
+
+
+async def test_bad_order_ops_are_errors_by_id_and_change_nothing(server: Server) -> None:
+    async with open_websocket_url(_ws_url(server)) as ws:
+        body = order("buy", "0.1", "30000")
+        await ws.send_message(json.dumps({"op": "order.place", "id": "early", "args": body}))
+        early = (await _answers(ws, 1))["early"]
+        await _authed(ws, server.keys[ALICE])
+        cases: list[dict[str, Any]] = [
+            {"op": "order.place", "id": "a", "args": body | {"price": "30000.001"}},
+            {"op": "order.place", "id": "b", "args": "not an object"},
+            {"op": "order.place", "id": "c", "args": body | {"user_id": BOB}},
+            {"op": "order.place", "id": "d", "args": body | {"symbol": "NOPE_AIT"}},
+            {"op": "order.cancel", "id": "e", "args": {"order_id": "424242"}},
+            {"op": "order.cancel", "id": "f", "args": {}},
+        ]
+        for case in cases:
+            await ws.send_message(json.dumps(case))
+        answers = await _answers(ws, len(cases))
+        await ws.send_message(json.dumps({"op": "order.place", "args": body}))  # no id
+        no_id = await receive(ws, "error")
+        await ws.send_message(json.dumps({"op": "order.explode", "id": 1}))
+        unknown = await receive(ws, "error")
+    assert (early["status"], early["error"]["code"]) == (401, "unauthenticated")
+    expected = {
+        "a": (400, "args.price"), "b": (400, "args"), "c": (403, None),
+        "d": (404, "args.symbol"), "e": (404, None), "f": (400, "args.order_id"),
+    }  # fmt: skip
+    for key, (status, field) in expected.items():
+        assert answers[key]["type"] == "error", key
+        assert answers[key]["status"] == status, (key, answers[key])
+        if field is not None:
+            assert answers[key]["error"]["field"] == field, (key, answers[key])
+    assert (no_id["id"], no_id["error"]["field"]) == (None, "id")
+    assert unknown["error"]["field"] == "op"
+    async with server.client(server.keys[ALICE]) as alice:
+        assert (await alice.get(f"/users/{ALICE}/orders")).json()["orders"] == []
+
+
+async def test_orders_are_cancelled_over_the_feed_by_id_or_client_order_id(
+    server: Server,
+) -> None:
+    async with open_websocket_url(_ws_url(server)) as ws:
+        await _authed(ws, server.keys[BOB])
+        for i in range(2):
+            body = order("sell", "0.1", str(31000 + i), client_order_id=f"w-{i}")
+            await ws.send_message(json.dumps({"op": "order.place", "id": i, "args": body}))
+        placed = await _answers(ws, 2)
+        again = order("sell", "0.1", "31000", client_order_id="w-0")
+        await ws.send_message(json.dumps({"op": "order.place", "id": "resend", "args": again}))
+        resend = (await _answers(ws, 1))["resend"]
+        first = placed[0]["data"]["order_id"]
+        await ws.send_message(
+            json.dumps({"op": "order.cancel", "id": "x", "args": {"order_id": first}})
+        )
+        await ws.send_message(
+            json.dumps({"op": "order.cancel", "id": "y", "args": {"client_order_id": "w-1"}})
+        )
+        cancels = await _answers(ws, 2)
+    assert (resend["status"], resend["data"]["order_id"]) == (200, first)  # idempotent
+    assert [cancels[k]["status"] for k in ("x", "y")] == [200, 200]
+    assert {cancels[k]["data"]["status"] for k in ("x", "y")} == {"cancelled"}
+    async with server.client(ADMIN) as admin:
+        book = (await admin.get("/orderbook/BTC_AIT")).json()
+    assert book["asks"] == []
