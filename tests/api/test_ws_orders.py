@@ -117,3 +117,19 @@ async def test_orders_are_cancelled_over_the_feed_by_id_or_client_order_id(
     async with server.client(ADMIN) as admin:
         book = (await admin.get("/orderbook/BTC_AIT")).json()
     assert book["asks"] == []
+
+
+async def test_a_refused_order_over_the_feed_is_an_error_in_the_rest_routes_shape(
+    server: Server,
+) -> None:
+    """A 422 (or 409) is ``{"type": "error", ..., "error": {...}}``, as REST shapes it, not
+    a result whose data is an error."""
+    async with open_websocket_url(_ws_url(server)) as ws:
+        await _authed(ws, server.keys[ALICE])
+        too_big = order("buy", "100", "29000")  # 2,900,000 AIT: more than alice has
+        await ws.send_message(json.dumps({"op": "order.place", "id": 7, "args": too_big}))
+        answer = (await _answers(ws, 1))[7]
+    assert (answer["type"], answer["status"]) == ("error", 422)
+    assert answer["error"]["code"] == "rejected"
+    assert answer["error"]["reasons"] == ["insufficient_funds"]
+    assert "data" not in answer

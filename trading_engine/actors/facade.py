@@ -228,6 +228,12 @@ class Engine:
     async def order(self, order_id: OrderId) -> OrderView | None:
         return await self._read(self._risk, RiskActor.query_order, order_id)
 
+    async def open_by_client_id(self, user_id: UserId, client_order_id: str) -> OrderView | None:
+        """The user's open order with ``client_order_id``, if there is one."""
+        return await self._read(
+            self._risk, RiskActor.query_open_by_client_id, user_id, client_order_id
+        )
+
     async def user_orders(
         self, user_id: UserId, *, open_only: bool = False, limit: int = 100
     ) -> list[OrderView]:

@@ -19,7 +19,7 @@ from trading_engine.api.errors import ApiError
 from trading_engine.core.ids import UserId
 from trading_engine.errors import InvalidInput
 
-__all__ = ["Principal", "authenticate", "hash_key", "known_user", "new_key"]
+__all__ = ["Principal", "authenticate", "hash_key", "known_user", "new_key", "user_for"]
 
 
 def hash_key(key: str) -> str:
@@ -78,7 +78,11 @@ async def known_user(engine: Engine, admin_key: str, user_id: object) -> UserId:
     Raises a 404 ``unknown_user`` if the admin key names a user who does not exist
     (a user key names only its own user, which does).
     """
-    principal = await authenticate(engine, admin_key)
+    return await user_for(engine, await authenticate(engine, admin_key), user_id)
+
+
+async def user_for(engine: Engine, principal: Principal, user_id: object) -> UserId:
+    """``known_user`` for a caller already known (a WebSocket connection's)."""
     user = principal.acting_for(user_id)
     if principal.admin and not await engine.user_exists(user):
         raise ApiError(404, "unknown_user", f"no user {user}")

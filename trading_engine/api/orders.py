@@ -13,6 +13,7 @@ from trading_engine.actors.mailbox import ReplyTimeout
 from trading_engine.actors.messages import (
     ClientIdReused,
     OrderRequest,
+    OrderResult,
     Refused,
     Rejected,
     SubmitOutcome,
@@ -23,7 +24,6 @@ from trading_engine.api.errors import (
     ApiError,
     error_body,
     error_of,
-    error_response,
     outcome_unknown,
     status_of,
 )
@@ -73,6 +73,7 @@ from trading_engine.storage.limits import Limiter
 
 __all__ = [
     "answer_order",
+    "answer_result",
     "blueprint",
     "find_order",
     "order_in",
@@ -118,8 +119,18 @@ async def _own_order(principal: Principal, order_id: str) -> OrderView:
     return view
 
 
-def _refused(result: Refused) -> Response:
-    return error_response(status_of(result.code), result.code, result.message)
+async def answer_result(result: OrderResult | Refused) -> tuple[int, dict[str, Any]]:
+    """The status and body that answer a cancel or an amend: 200 with the order and its
+    fills, or the refusal's error (404 unknown, 409 already final, 503 halted, ...)."""
+    if isinstance(result, Refused):
+        return status_of(result.code), error_body(result.code, result.message)
+    [order] = await with_fills([result.order], result.trades)
+    return 200, order
+
+
+def batch_item(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """One item of a batch's answer: ``data`` on success, else the body's ``error``."""
+    return {"status": status, "data": body} if status < 400 else {"status": status, **body}
 
 
 @blueprint.post(f"{P}/orders")
@@ -179,10 +190,10 @@ async def cancel(order_id: str) -> Response:
     user = None if principal.admin else principal.user_id
     with outcome_unknown("the cancel", f"GET {P}/orders/{order_id} shows the order's status"):
         result = await ctx().engine.cancel(view.order_id, user)
-    if isinstance(result, Refused):
-        return _refused(result)
-    [order] = await with_fills([result.order], result.trades)
-    return jsonify(order)
+    status, body = await answer_result(result)
+    response = jsonify(body)
+    response.status_code = status
+    return response
 
 
 @blueprint.patch(f"{P}/orders/<order_id>")
@@ -203,10 +214,10 @@ async def amend(order_id: str) -> Response:
     user = None if principal.admin else principal.user_id
     with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
         result = await ctx().engine.amend(view.order_id, user, price=price, quantity=quantity)
-    if isinstance(result, Refused):
-        return _refused(result)
-    [order] = await with_fills([result.order], result.trades)
-    return jsonify(order)
+    status, body = await answer_result(result)
+    response = jsonify(body)
+    response.status_code = status
+    return response
 
 
 @blueprint.delete(f"{P}/orders")
@@ -251,11 +262,7 @@ async def submit_batch() -> Response:
             results[i] = _item_error(outcome)
         else:
             status, answer = await answer_order(order, outcome)
-            results[i] = (
-                {"status": status, "data": answer}
-                if status < 400
-                else {"status": status, "error": answer["error"]}
-            )
+            results[i] = batch_item(status, answer)
     return jsonify({"results": results})
 
 
@@ -292,39 +299,32 @@ async def cancel_batch() -> Response:
     if not names:
         raise InvalidInput("order_ids" if by_id is not None else "client_order_ids", "is empty")
     await _take_tokens(principal, len(names) - 1)  # the request itself took one
-    ids: dict[str, str] = {}
-    if by_client is not None:
-        open_now = await ctx().engine.user_orders(user_id, open_only=True, limit=10**9)
-        ids = {v.client_order_id: str(v.order_id) for v in open_now if v.client_order_id}
     results: list[dict[str, Any]] = []
     for name in names:
         try:
-            results.append(
-                await _cancel_one(name if by_id is not None else ids.get(name), name, user_id)
-            )
+            results.append(await _cancel_one(name, user_id, by_client=by_client is not None))
         except (ApiError, InvalidInput) as exc:
             results.append(_item_error(exc))
     return jsonify({"results": results})
 
 
-async def _cancel_one(order_id: str | None, name: str, user_id: UserId) -> dict[str, Any]:
+async def _cancel_one(name: str, user_id: UserId, *, by_client: bool) -> dict[str, Any]:
     """One cancel of a batch, answered as ``DELETE /orders/{id}`` answers it."""
-    view = None if order_id is None else await ctx().engine.order(parse_order_id(order_id))
+    engine = ctx().engine
+    if by_client:
+        view = await engine.open_by_client_id(user_id, name)
+    else:
+        view = await engine.order(parse_order_id(name))
     if view is None or view.user_id != user_id:
         raise ApiError(404, "unknown_order", f"no open order {name} of {user_id}")
     with outcome_unknown("the cancel", f"GET {P}/orders/{view.order_id} shows its status"):
         result = await ctx().engine.cancel(view.order_id, user_id)
-    if isinstance(result, Refused):
-        error = {"code": result.code, "message": result.message}
-        return {"status": status_of(result.code), "error": error}
-    [order] = await with_fills([result.order], result.trades)
-    return {"status": 200, "data": order}
+    return batch_item(*await answer_result(result))
 
 
 def _item_error(exc: Exception) -> dict[str, Any]:
     """One batch item's error, as the single route would answer it."""
-    status, body = error_of(exc)
-    return {"status": status, "error": body["error"]}
+    return batch_item(*error_of(exc))
 
 
 async def _take_tokens(principal: Principal, count: int) -> None:

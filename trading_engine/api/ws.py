@@ -46,18 +46,18 @@ from quart import Blueprint, Quart, current_app, websocket
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import ReplyTimeout
 from trading_engine.actors.messages import OrderRequest, OrderResult, Refused, SubmitOutcome
-from trading_engine.api.auth import Principal, principal_for
+from trading_engine.api.auth import Principal, principal_for, user_for
 from trading_engine.api.context import ctx
-from trading_engine.api.errors import ApiError, error_body, error_of, status_of
+from trading_engine.api.errors import ApiError, error_body, error_of
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import SocketWriter, socket_writer_for
 from trading_engine.api.orders import (
     answer_order,
+    answer_result,
     find_order,
     order_in,
     parse_order_id,
-    with_fills,
 )
 from trading_engine.api.schemas import load_json, render_order
 from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
@@ -90,22 +90,15 @@ _NO_ID = "id: is required, a string or an integer that the answer carries back"
 
 def _failed(request_id: str | int, exc: Exception) -> str:
     """An order op's error answer, as the REST route would have answered ``exc``."""
-    status, body = error_of(exc)
+    return _reply(request_id, *error_of(exc))
+
+
+def _reply(request_id: str | int | None, status: int, body: dict[str, Any]) -> str:
+    """An order op's answer, ``body`` being what the REST route would have answered: a
+    ``result`` with it as ``data``, or an ``error`` with its ``error``."""
+    if status < 400:
+        return json.dumps({"type": "result", "id": request_id, "status": status, "data": body})
     return json.dumps({"type": "error", "id": request_id, "status": status, **body})
-
-
-def _answer(request_id: str | int, status: int, data: dict[str, Any]) -> str:
-    """An order op's answer: ``data`` is what the REST route would have answered."""
-    return json.dumps({"type": "result", "id": request_id, "status": status, "data": data})
-
-
-def _answer_error(
-    request_id: str | int | None, status: int, code: str, message: str, **extra: Any
-) -> str:
-    return json.dumps(
-        {"type": "error", "id": request_id, "status": status,
-         **error_body(code, message, **extra)}
-    )  # fmt: skip
 
 
 def _error(code: str, message: str, field: str | None = None, **extra: Any) -> str:
@@ -280,7 +273,7 @@ class _Connection:
         and other orders, go on meanwhile)."""
         request_id = message.get("id")
         if isinstance(request_id, bool) or not isinstance(request_id, str | int):
-            self.say(_answer_error(None, 400, "invalid_input", _NO_ID, field="id"))
+            self.say(_reply(None, 400, error_body("invalid_input", _NO_ID, field="id")))
             return
         try:
             await self._hand_over(op, request_id, self._order_args(message))
@@ -308,9 +301,7 @@ class _Connection:
 
     async def _order_request(self, args: dict[str, Any]) -> OrderRequest:
         assert self.principal is not None
-        user = self.principal.acting_for(args.get("user_id"))
-        if self.principal.admin and not await self.engine.user_exists(user):
-            raise ApiError(404, "unknown_user", f"no user {user}")
+        user = await user_for(self.engine, self.principal, args.get("user_id"))
         return order_in(args, "args", user)
 
     async def _own_order(self, args: dict[str, Any]) -> OrderView:
@@ -322,11 +313,8 @@ class _Connection:
         view = None
         if order_id is not None:
             view = await self.engine.order(parse_order_id(str(order_id)))
-        elif self.principal.user_id is not None:
-            mine = await self.engine.user_orders(
-                self.principal.user_id, open_only=True, limit=10**9
-            )
-            view = next((v for v in mine if v.client_order_id == client_id), None)
+        elif self.principal.user_id is not None and isinstance(client_id, str):
+            view = await self.engine.open_by_client_id(self.principal.user_id, client_id)
         if view is None or not (self.principal.admin or view.user_id == self.principal.user_id):
             raise ApiError(404, "unknown_order", f"no open order {order_id or client_id}")
         return view
@@ -339,13 +327,15 @@ class _Connection:
         except ReplyTimeout as exc:
             message = f"{exc}: the outcome is unknown, the order may still take effect"
             find_out = find_order(order.client_order_id, order.user_id)
-            self.say(_answer_error(request_id, 503, "outcome_unknown", f"{message}; {find_out}"))
+            self.say(
+                _reply(request_id, 503, error_body("outcome_unknown", f"{message}; {find_out}"))
+            )
             return
         except Exception as exc:  # noqa: BLE001 - the order's own answer
             self.say(_failed(request_id, exc))
             return
         status, answer = await answer_order(order, outcome)
-        self.say(_answer(request_id, status, answer))
+        self.say(_reply(request_id, status, answer))
 
     async def _answer_cancel(
         self, request_id: str | int, pending: Awaitable[OrderResult | Refused]
@@ -355,11 +345,7 @@ class _Connection:
         except Exception as exc:  # noqa: BLE001 - the cancel's own answer
             self.say(_failed(request_id, exc))
             return
-        if isinstance(result, Refused):
-            self.say(_answer_error(request_id, status_of(result.code), result.code, result.message))
-            return
-        [order] = await with_fills([result.order], result.trades)
-        self.say(_answer(request_id, 200, order))
+        self.say(_reply(request_id, *await answer_result(result)))
 
     def _refuse(self, wait: float) -> None:
         """Answer a message its bucket had no token for; send a client that floods away."""

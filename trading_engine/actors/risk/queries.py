@@ -27,7 +27,7 @@ from trading_engine.core.holds import (
     margin_requirements,
     spot_holds,
 )
-from trading_engine.core.ids import OrderId, Symbol, UserId
+from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvariantViolation
 
@@ -40,6 +40,12 @@ class QueriesMixin(MarginMixin):
     def query_order(self, order_id: OrderId) -> OrderView | None:
         record = self.orders.get(order_id)
         return record.view() if record else None
+
+    def query_open_by_client_id(self, user_id: UserId, client_order_id: str) -> OrderView | None:
+        """The user's open order with ``client_order_id``, if there is one."""
+        order_id = self.client_ids.get((user_id, ClientOrderId(client_order_id)))
+        record = None if order_id is None else self.orders.get(order_id)
+        return None if record is None or record.status.is_final else record.view()
 
     def query_user_orders(self, user_id: UserId, open_only: bool, limit: int) -> list[OrderView]:
         if open_only:
