@@ -95,21 +95,36 @@ class Engine:
         # A counter and a parking lot rather than a CapacityLimiter: the limiter
         # reschedules the task on every acquire, which is a whole extra trip
         # through the scheduler per request even when slots are free.
+        await self._slot()
+        return await self._answer_of(self._send(make, inbox))
+
+    async def _slot(self) -> None:
+        """Wait until fewer than ``max_inflight`` requests are under way."""
         while self._inflight >= self.config.max_inflight:
             await self._slots.park()
-        self._inflight += 1
+
+    def _send(self, make: Callable[[Reply[T]], M], inbox: trio.MemorySendChannel[M]) -> Reply[T]:
+        """Hand ``make(reply)`` to the actor behind ``inbox`` now; it counts as under way
+        until ``_release``. Raises ``ActorUnavailable`` if the engine is not running."""
+        reply: Reply[T] = Reply()
         try:
-            reply: Reply[T] = Reply()
-            try:
-                inbox.send_nowait(make(reply))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise ActorUnavailable("the engine is not running") from None
-            self._deadlines.watch(reply)
+            inbox.send_nowait(make(reply))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ActorUnavailable("the engine is not running") from None
+        self._deadlines.watch(reply)
+        self._inflight += 1
+        return reply
+
+    async def _answer_of(self, reply: Reply[T]) -> T:
+        try:
             return await reply.wait()
         finally:
-            self._inflight -= 1
-            if self._slots:
-                self._slots.unpark()
+            self._release(1)
+
+    def _release(self, count: int) -> None:
+        self._inflight -= count
+        if self._slots:
+            self._slots.unpark(count=count)
 
     async def _read(
         self,
@@ -140,16 +155,10 @@ class Engine:
         replies: list[Reply[SubmitOutcome]] = []
         try:
             for request in requests:
-                while self._inflight >= self.config.max_inflight:
-                    await self._slots.park()
-                reply: Reply[SubmitOutcome] = Reply()
-                try:
-                    self._risk.send_nowait(SubmitOrder(request, reply))
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    raise ActorUnavailable("the engine is not running") from None
-                self._inflight += 1
-                replies.append(reply)
-                self._deadlines.watch(reply)
+                await self._slot()
+                replies.append(
+                    self._send(lambda reply, r=request: SubmitOrder(r, reply), self._risk)  # type: ignore[misc]
+                )
             outcomes: list[SubmitOutcome | Exception] = []
             for reply in replies:
                 try:
@@ -158,9 +167,7 @@ class Engine:
                     outcomes.append(exc)
             return outcomes
         finally:
-            self._inflight -= len(replies)
-            if self._slots:
-                self._slots.unpark_all()
+            self._release(len(replies))
 
     def submit_soon(self, request: OrderRequest) -> Awaitable[SubmitOutcome]:
         """Hand an order to the risk actor now, before the caller's next one; its outcome
@@ -176,22 +183,7 @@ class Engine:
         return self._soon(lambda reply: CancelOrder(order_id, user_id, reply))
 
     def _soon(self, make: Callable[[Reply[T]], RiskMessage]) -> Awaitable[T]:
-        reply: Reply[T] = Reply()
-        try:
-            self._risk.send_nowait(make(reply))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ActorUnavailable("the engine is not running") from None
-        self._deadlines.watch(reply)
-        self._inflight += 1
-        return self._answer_of(reply)
-
-    async def _answer_of(self, reply: Reply[T]) -> T:
-        try:
-            return await reply.wait()
-        finally:
-            self._inflight -= 1
-            if self._slots:
-                self._slots.unpark()
+        return self._answer_of(self._send(make, self._risk))
 
     async def check(self, request: OrderRequest) -> RiskCheck:
         """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""
