@@ -73,6 +73,13 @@ class RawClient:
             self._ws.receive_data(data or None)
             self._events.extend(self._ws.events())
 
+    def cut(self) -> None:
+        """Drop the connection as a network failure does: a TCP reset, no close frame."""
+        self._sock.setsockopt(
+            stdlib_socket.SOL_SOCKET, stdlib_socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        self._sock.close()
+
     def ended_by_server(self) -> bool:
         """Whether the server closed (FIN) or reset (RST) the connection, read from the
         kernel's view of the socket (Linux's ``TCP_INFO``) without reading a byte."""
@@ -121,6 +128,6 @@ async def raw_client(
         assert isinstance(accepted, AcceptConnection), accepted
         client.deflate = any(isinstance(e, PerMessageDeflate) for e in accepted.extensions)
         yield client
-        if ws.state.name == "OPEN":
+        if ws.state.name == "OPEN" and sock.fileno() != -1:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # cut by the server
                 await client.send(CloseConnection(code=1000))

@@ -10,7 +10,7 @@ runs the actors and hands out an ``Engine``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import trio
@@ -67,6 +67,21 @@ _KEY_CACHE_SIZE = 100_000
 """API keys remembered by ``Engine.user_by_key``; past this the memory starts over."""
 
 
+class _Freeing(Reply[T]):
+    """A reply that frees its request's slot when it is answered (or fails), whoever
+    waits for it: the engine watches every reply's deadline, so each is answered."""
+
+    __slots__ = ("_free",)
+
+    def __init__(self, free: Callable[[int], None]) -> None:
+        super().__init__()
+        self._free = free
+
+    def _wake(self) -> None:
+        super()._wake()
+        self._free(1)
+
+
 class Engine:
     """The front end's handle on the running engine."""
 
@@ -103,10 +118,16 @@ class Engine:
         while self._inflight >= self.config.max_inflight:
             await self._slots.park()
 
-    def _send(self, make: Callable[[Reply[T]], M], inbox: trio.MemorySendChannel[M]) -> Reply[T]:
+    def _send(
+        self,
+        make: Callable[[Reply[T]], M],
+        inbox: trio.MemorySendChannel[M],
+        reply: Reply[T] | None = None,
+    ) -> Reply[T]:
         """Hand ``make(reply)`` to the actor behind ``inbox`` now; it counts as under way
         until ``_release``. Raises ``ActorUnavailable`` if the engine is not running."""
-        reply: Reply[T] = Reply()
+        if reply is None:
+            reply = Reply()
         try:
             inbox.send_nowait(make(reply))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -146,44 +167,58 @@ class Engine:
         """Place an order; answers once its events are durable. Raises ``InvalidInput``."""
         return await self._ask(lambda reply: SubmitOrder(request, reply), self._risk)
 
-    async def submit_many(
+    async def submit_many_soon(
         self, requests: Sequence[OrderRequest]
-    ) -> list[SubmitOutcome | Exception]:
-        """Place orders in the order given (each reaches the risk actor before the next);
-        answers each once its events are durable, or the exception it met
-        (``InvalidInput``, ``ReplyTimeout``, ...) in its place."""
+    ) -> list[Reply[SubmitOutcome]]:
+        """Hand the orders to the risk actor in the order given, each as a slot is free;
+        their replies, as ``submit_soon``'s. The batch is handed over whole: a caller
+        cancelled meanwhile is so once the last order is handed over (slots free up as
+        the engine answers, or its deadlines fail the replies)."""
         replies: list[Reply[SubmitOutcome]] = []
-        try:
+        with trio.CancelScope(shield=True):
             for request in requests:
                 await self._slot()
-                replies.append(
-                    self._send(lambda reply, r=request: SubmitOrder(r, reply), self._risk)  # type: ignore[misc]
-                )
-            outcomes: list[SubmitOutcome | Exception] = []
-            for reply in replies:
-                try:
-                    outcomes.append(await reply.wait())
-                except Exception as exc:  # noqa: BLE001 - each order's own answer
-                    outcomes.append(exc)
-            return outcomes
-        finally:
-            self._release(len(replies))
+                replies.append(self.submit_soon(request))
+        return replies
 
-    def submit_soon(self, request: OrderRequest) -> Awaitable[SubmitOutcome]:
-        """Hand an order to the risk actor now, before the caller's next one; its outcome
-        (as ``submit`` answers it) is the awaitable, which must be awaited. For a
+    def submit_soon(self, request: OrderRequest) -> Reply[SubmitOutcome]:
+        """Hand an order to the risk actor now, before the caller's next one; its reply
+        (``await reply.wait()``) is its outcome as ``submit`` answers it. For a
         connection that pipelines its orders: sent in the order given, answered as each
-        is durable. Raises ``ActorUnavailable`` if the engine is not running."""
+        is durable. The reply may be waited for by several tasks, or by none: its slot
+        is freed when it is answered. Raises ``ActorUnavailable`` if the engine is not
+        running."""
         return self._soon(lambda reply: SubmitOrder(request, reply))
 
     def cancel_soon(
         self, order_id: OrderId, user_id: UserId | None
-    ) -> Awaitable[OrderResult | Refused]:
-        """``cancel``, handed over now and answered when the awaitable is awaited."""
+    ) -> Reply[OrderResult | Refused]:
+        """``cancel``, handed over now; answered on its reply, as ``submit_soon``'s."""
         return self._soon(lambda reply: CancelOrder(order_id, user_id, reply))
 
-    def _soon(self, make: Callable[[Reply[T]], RiskMessage]) -> Awaitable[T]:
-        return self._answer_of(self._send(make, self._risk))
+    def amend_soon(
+        self,
+        order_id: OrderId,
+        user_id: UserId | None,
+        *,
+        price: int | None = None,
+        quantity: int | None = None,
+    ) -> Reply[OrderResult | Refused]:
+        """``amend``, handed over now; answered on its reply, as ``submit_soon``'s."""
+        return self._soon(lambda reply: AmendOrder(order_id, user_id, price, quantity, reply))
+
+    def cancel_all_soon(
+        self, user_id: UserId, symbol: Symbol | None = None
+    ) -> list[Reply[list[OrderView]]]:
+        """``cancel_all``, handed over now: one reply per symbol, as ``submit_soon``'s."""
+        symbols = [symbol] if symbol is not None else list(self.instruments())
+        return [
+            self._soon(lambda reply, s=each: CancelAllOrders(user_id, s, reply))  # type: ignore[misc]
+            for each in symbols
+        ]
+
+    def _soon(self, make: Callable[[Reply[T]], RiskMessage]) -> Reply[T]:
+        return self._send(make, self._risk, _Freeing(self._release))
 
     async def check(self, request: OrderRequest) -> RiskCheck:
         """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""
@@ -206,15 +241,9 @@ class Engine:
 
     async def cancel_all(self, user_id: UserId, symbol: Symbol | None = None) -> list[OrderView]:
         """Cancel the user's open orders in ``symbol``, or in every symbol."""
-        symbols = [symbol] if symbol is not None else list(self.instruments())
         cancelled: list[OrderView] = []
-        for each in symbols:
-            cancelled.extend(
-                await self._ask(
-                    lambda reply, s=each: CancelAllOrders(user_id, s, reply),  # type: ignore[misc]
-                    self._risk,
-                )
-            )
+        for reply in self.cancel_all_soon(user_id, symbol):
+            cancelled.extend(await reply.wait())
         return cancelled
 
     async def order(self, order_id: OrderId) -> OrderView | None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.facade import Engine
-from trading_engine.actors.mailbox import ReplyTimeout
+from trading_engine.actors.mailbox import Reply, ReplyTimeout
 from trading_engine.actors.messages import (
     ClientIdReused,
     OrderRequest,
@@ -72,12 +74,19 @@ from trading_engine.errors import InvalidInput
 from trading_engine.storage.limits import Limiter
 
 __all__ = [
+    "Batch",
+    "amend_of",
     "answer_order",
     "answer_result",
+    "batch_items",
     "blueprint",
+    "done",
+    "fields_under",
     "find_order",
     "order_in",
     "parse_order_id",
+    "placed",
+    "take_tokens",
     "with_fills",
 ]
 
@@ -201,16 +210,7 @@ async def cancel(order_id: str) -> Response:
 async def amend(order_id: str) -> Response:
     principal = await _caller()
     view = await _own_order(principal, order_id)
-    body = validate_body(await request.get_data(), AmendBody)
-    instrument = _instrument_of(view.symbol)
-    if body.get("price") is None and body.get("quantity") is None:
-        raise InvalidInput("body", "give a new price and/or quantity")
-    price = instrument.price_to_ticks(body["price"]) if body.get("price") is not None else None
-    quantity = None
-    if body.get("quantity") is not None:
-        quantity = instrument.quantity_to_lots(body["quantity"])
-    if not view.status.is_final:  # a final order's amend is the engine's 409
-        _check_amend(view, instrument, price, quantity)
+    price, quantity = amend_of(view, validate_body(await request.get_data(), AmendBody))
     user = None if principal.admin else principal.user_id
     with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
         result = await ctx().engine.amend(view.order_id, user, price=price, quantity=quantity)
@@ -240,30 +240,74 @@ async def submit_batch() -> Response:
     before the next); each item answered as ``POST /orders`` would answer it alone."""
     principal = await _caller()
     body = load_json(await request.get_data(), allowed={"orders", "user_id"})
+    items = batch_items(body, "orders")
+    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
+    await take_tokens(principal.bucket, len(items) - 1)  # the request itself took one
+    batch = Batch.check(items, "orders", user_id)
+    replies = await ctx().engine.submit_many_soon(batch.orders())
+    return jsonify({"results": await batch.answers(replies)})
+
+
+def batch_items(body: Mapping[str, Any], field: str) -> list[Any]:
+    """A batch's list of orders, 1 to ``MAX_BATCH`` of them."""
     items = body.get("orders")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        raise InvalidInput("orders", f"must be a list of 1 to {MAX_BATCH} orders")
-    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
-    await _take_tokens(principal, len(items) - 1)  # the request itself took one
-    results: list[dict[str, Any] | None] = [None] * len(items)
-    placing: list[tuple[int, OrderRequest]] = []
-    for i, item in enumerate(items):
-        try:
-            placing.append((i, order_in(item, f"orders.{i}", user_id)))
-        except (InvalidInput, ApiError) as exc:
-            results[i] = _item_error(exc)
-    outcomes = await ctx().engine.submit_many([order for _, order in placing])
-    for (i, order), outcome in zip(placing, outcomes, strict=True):
-        if isinstance(outcome, ReplyTimeout):
-            find_out = find_order(order.client_order_id, user_id)
-            message = f"{outcome}: the outcome is unknown, the order may still take effect"
-            results[i] = _item_error(ApiError(503, "outcome_unknown", f"{message}; {find_out}"))
-        elif isinstance(outcome, Exception):
-            results[i] = _item_error(outcome)
-        else:
-            status, answer = await answer_order(order, outcome)
-            results[i] = batch_item(status, answer)
-    return jsonify({"results": results})
+        raise InvalidInput(field, f"must be a list of 1 to {MAX_BATCH} orders")
+    return items
+
+
+@attrs.define
+class Batch:
+    """A batch's orders, each checked alone: its error, or the order to place."""
+
+    results: list[dict[str, Any] | None]
+    placing: list[tuple[int, OrderRequest]]
+
+    @classmethod
+    def check(cls, items: Sequence[object], at: str, user_id: UserId) -> Batch:
+        """Each item checked as ``POST /orders`` checks its body, its fields named
+        ``{at}.{i}.{field}``; one bad item does not sink the others."""
+        batch = cls([None] * len(items), [])
+        for i, item in enumerate(items):
+            try:
+                batch.placing.append((i, order_in(item, f"{at}.{i}", user_id)))
+            except (InvalidInput, ApiError) as exc:
+                batch.results[i] = _item_error(exc)
+        return batch
+
+    def orders(self) -> list[OrderRequest]:
+        return [order for _, order in self.placing]
+
+    async def answers(self, replies: Sequence[Reply[SubmitOutcome]]) -> list[dict[str, Any]]:
+        """Each item's answer, once every order placed is: ``replies`` are theirs, in order."""
+        results = self.results
+        for (i, order), reply in zip(self.placing, replies, strict=True):
+            results[i] = batch_item(*await placed(order, reply))
+        return [result for result in results if result is not None]
+
+
+async def placed(order: OrderRequest, reply: Reply[SubmitOutcome]) -> tuple[int, dict[str, Any]]:
+    """The status and body answering an order handed to the engine (``submit_soon``):
+    ``answer_order``'s, the error it met, or 503 ``outcome_unknown`` if no answer came
+    in time."""
+    try:
+        outcome = await reply.wait()
+    except ReplyTimeout as exc:
+        message = f"{exc}: the outcome is unknown, the order may still take effect"
+        find_out = find_order(order.client_order_id, order.user_id)
+        return 503, error_body("outcome_unknown", f"{message}; {find_out}")
+    except Exception as exc:  # noqa: BLE001 - the order's own answer
+        return error_of(exc)
+    return await answer_order(order, outcome)
+
+
+async def done(reply: Reply[OrderResult | Refused]) -> tuple[int, dict[str, Any]]:
+    """The status and body answering a cancel or an amend handed to the engine."""
+    try:
+        result = await reply.wait()
+    except Exception as exc:  # noqa: BLE001 - the request's own answer
+        return error_of(exc)
+    return await answer_result(result)
 
 
 def order_in(item: object, at: str, user_id: UserId) -> OrderRequest:
@@ -273,11 +317,19 @@ def order_in(item: object, at: str, user_id: UserId) -> OrderRequest:
     fields = check_body(item, OrderBody, at=at)
     if fields.get("user_id") not in (None, user_id):
         raise InvalidInput(f"{at}.user_id", f"must be the batch's user, {user_id}")
-    try:
+    with fields_under(at):
         return order_request(fields, ctx().engine.instruments(), user_id)
-    except InvalidInput as exc:  # the same error, its field named within the batch
+
+
+@contextlib.contextmanager
+def fields_under(at: str) -> Iterator[None]:
+    """Name the field of an error raised within as one of the object at ``at`` (``price``
+    becomes ``orders.3.price``): for an order within a larger message."""
+    try:
+        yield
+    except InvalidInput as exc:  # ``body``, the whole body, is the object itself
         message = exc.message.removeprefix(f"{exc.field}: ")
-        raise type(exc)(f"{at}.{exc.field}", message) from None
+        raise type(exc)(at if exc.field == "body" else f"{at}.{exc.field}", message) from None
     except ApiError as exc:
         field = f"{at}.{exc.field}" if exc.field else at
         raise ApiError(exc.status, exc.code, exc.message, field=field) from None
@@ -298,7 +350,7 @@ async def cancel_batch() -> Response:
     names = by_id if by_id is not None else by_client or []
     if not names:
         raise InvalidInput("order_ids" if by_id is not None else "client_order_ids", "is empty")
-    await _take_tokens(principal, len(names) - 1)  # the request itself took one
+    await take_tokens(principal.bucket, len(names) - 1)  # the request itself took one
     results: list[dict[str, Any]] = []
     for name in names:
         try:
@@ -327,14 +379,14 @@ def _item_error(exc: Exception) -> dict[str, Any]:
     return batch_item(*error_of(exc))
 
 
-async def _take_tokens(principal: Principal, count: int) -> None:
-    """Rate limits count each order of a batch: take ``count`` more tokens from the
-    caller's bucket, or refuse the whole batch (429, nothing done)."""
+async def take_tokens(bucket: str, count: int) -> None:
+    """Rate limits count each order of a batch: take ``count`` more tokens from
+    ``bucket``, or refuse the whole batch (429, nothing done)."""
     limiter: Limiter | None = current_app.config.get("LIMITER")
     if limiter is None:
         return
     for _ in range(count):
-        wait = await limiter.take(principal.bucket)
+        wait = await limiter.take(bucket)
         if wait > 0:
             raise ApiError(
                 429, "rate_limited",
@@ -448,6 +500,21 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
             "held": format_units(held, decimals),
         }
     return out
+
+
+def amend_of(view: OrderView, body: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The new price and quantity, in ticks and lots, that an amend's checked body
+    (``AmendBody``) gives ``view``; raises ``InvalidInput`` naming the field."""
+    instrument = _instrument_of(view.symbol)
+    if body.get("price") is None and body.get("quantity") is None:
+        raise InvalidInput("body", "give a new price and/or quantity")
+    price = instrument.price_to_ticks(body["price"]) if body.get("price") is not None else None
+    quantity = None
+    if body.get("quantity") is not None:
+        quantity = instrument.quantity_to_lots(body["quantity"])
+    if not view.status.is_final:  # a final order's amend is the engine's 409
+        _check_amend(view, instrument, price, quantity)
+    return price, quantity
 
 
 def _check_amend(

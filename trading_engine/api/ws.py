@@ -2,7 +2,12 @@
 
 Client messages: ``{"op": "subscribe", "channels": [...]}``,
 ``{"op": "unsubscribe", "channels": [...]}``, ``{"op": "auth", "api_key": "..."}``,
-``{"op": "ping"}``. Server messages carry ``channel``, ``type`` and ``seq``
+``{"op": "ping"}``, and once authenticated the order ops (``order.place``,
+``order.cancel``, ``order.amend``, ``orders.cancel_all``,
+``orders.place_batch``: ``_Connection._ops``), answered by their ``id`` as
+the REST routes answer, and with ``cancel_on_disconnect`` on ``auth`` the
+connection's orders cancelled when it closes (``api/placements.py``; see
+docs/websocket.md). Server messages carry ``channel``, ``type`` and ``seq``
 (see ``actors/marketdata.py``); answers to the client's ops are
 ``{"type": "subscribed" | "unsubscribed", "channel": ...}`` (before the
 channel's snapshot; that of ``orders`` lists the user's open orders as REST
@@ -33,32 +38,41 @@ once, straight to the socket where it can (``api/frames.py``).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import trio
 from quart import Blueprint, Quart, current_app, websocket
 
 from trading_engine.actors.facade import Engine
-from trading_engine.actors.mailbox import ReplyTimeout
-from trading_engine.actors.messages import OrderRequest, OrderResult, Refused, SubmitOutcome
+from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.messages import Refused, SubmitOutcome
 from trading_engine.api.auth import Principal, principal_for, user_for
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_body, error_of
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import SocketWriter, socket_writer_for
+from trading_engine.api.models import AmendBody, check_body
 from trading_engine.api.orders import (
-    answer_order,
-    answer_result,
-    find_order,
+    Batch,
+    amend_of,
+    batch_items,
+    done,
+    fields_under,
     order_in,
     parse_order_id,
+    placed,
+    take_tokens,
+    with_fills,
 )
+from trading_engine.api.placements import Placements
+from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.api.schemas import load_json, render_order
 from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
 from trading_engine.core.candles import INTERVALS
@@ -70,6 +84,8 @@ from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["blueprint", "install_send_capture"]
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 OUTBOX = 1000
@@ -83,9 +99,31 @@ MAX_CHANNELS = 200
 """Channels a connection may hold, and a subscribe or unsubscribe may name."""
 
 
-_ORDER_OPS = ("order.place", "order.cancel")
-"""What a client may send to trade over the feed, once authenticated."""
 _NO_ID = "id: is required, a string or an integer that the answer carries back"
+
+
+def _only(args: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse an op's args with a field the op does not know."""
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise InvalidInput(f"args.{unknown[0]}", "is not a known field")
+
+
+async def _batch_answer(
+    batch: Batch, replies: Sequence[Reply[SubmitOutcome]]
+) -> tuple[int, dict[str, Any]]:
+    return 200, {"results": await batch.answers(replies)}
+
+
+async def _cancelled(replies: Sequence[Reply[list[OrderView]]]) -> tuple[int, dict[str, Any]]:
+    """The answer to ``orders.cancel_all``: the orders cancelled, as ``DELETE /orders``'s."""
+    views: list[OrderView] = []
+    try:
+        for reply in replies:
+            views.extend(await reply.wait())
+    except Exception as exc:  # noqa: BLE001 - the op's own answer
+        return error_of(exc)
+    return 200, {"cancelled": await with_fills(views)}
 
 
 def _failed(request_id: str | int, exc: Exception) -> str:
@@ -144,10 +182,11 @@ async def feed() -> None:
     outbox = Subscriber(writer, OUTBOX)
     channels: set[str] = set()
     limits = MessageLimits(limiter, websocket.remote_addr)
+    placements = Placements(engine)
     try:
         async with trio.open_nursery() as nursery:
             connection = _Connection(
-                engine, admin_key, tables, outbox, writer, limits, nursery, channels
+                engine, admin_key, tables, outbox, writer, limits, placements, nursery, channels
             )
             nursery.start_soon(connection.deliver)
             nursery.start_soon(connection.heartbeat)
@@ -162,6 +201,9 @@ async def feed() -> None:
     finally:
         outbox.close()
         with trio.CancelScope(shield=True):
+            if placements.armed:
+                cancelled = await placements.cancel()
+                log.info("connection closed: %d of its orders cancelled", cancelled)
             for channel in channels:
                 await engine.unsubscribe(channel, outbox)
 
@@ -176,6 +218,8 @@ class _Connection:
     outbox: Subscriber
     writer: SocketWriter | None
     limits: MessageLimits
+    placements: Placements
+    """What to cancel when the connection closes, if the client asked."""
     nursery: trio.Nursery
     """The connection's: cancelling it ends the connection."""
     channels: set[str]
@@ -258,13 +302,13 @@ class _Connection:
         if op == "ping":
             self.say(json.dumps({"type": "pong", "ts": format_seconds(time.time_ns())}))
         elif op == "auth":
-            await self._auth(message.get("api_key"))
+            await self._auth(message.get("api_key"), message.get("cancel_on_disconnect", False))
         elif op in ("subscribe", "unsubscribe"):
             await self._subscriptions(op, message.get("channels"))
-        elif op in _ORDER_OPS:
+        elif op in self._ops:
             await self._order_op(op, message)
         else:
-            ops = ", ".join(("subscribe", "unsubscribe", "auth", "ping", *_ORDER_OPS))
+            ops = ", ".join(("subscribe", "unsubscribe", "auth", "ping", *self._ops))
             self.say(_error("invalid_input", f"op: must be one of {ops}", "op"))
 
     async def _order_op(self, op: str, message: dict[str, Any]) -> None:
@@ -290,19 +334,74 @@ class _Connection:
 
     async def _hand_over(self, op: str, request_id: str | int, args: dict[str, Any]) -> None:
         """Hand the op to the engine now; a task answers it once it is done."""
-        if op == "order.place":
-            order = await self._order_request(args)
-            pending = self.engine.submit_soon(order)
-            self.nursery.start_soon(self._answer_place, request_id, order, pending)
-        else:
-            view = await self._own_order(args)
-            cancelling = self.engine.cancel_soon(view.order_id, view.user_id)
-            self.nursery.start_soon(self._answer_cancel, request_id, cancelling)
+        answering, *answer_args = await self._ops[op](self, args)
+        self.nursery.start_soon(self._answer, request_id, answering, *answer_args)
 
-    async def _order_request(self, args: dict[str, Any]) -> OrderRequest:
+    async def _place(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        order = order_in(args, "args", await self._user(args))
+        reply = self.engine.submit_soon(order)
+        self.placements.sent([reply])
+        await self.placements.prune()
+        return placed, order, reply
+
+    async def _place_batch(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        _only(args, {"orders", "user_id"})
+        items = batch_items(args, "args.orders")
+        user = await self._user(args)
+        await take_tokens(self.limits.bucket, len(items) - 1)  # the message took one
+        batch = Batch.check(items, "args.orders", user)
+        replies = await self.engine.submit_many_soon(batch.orders())
+        self.placements.sent(replies)
+        await self.placements.prune()
+        return _batch_answer, batch, replies
+
+    async def _cancel_all(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        _only(args, {"symbol", "user_id"})
+        user = await self._user(args)
+        symbol = args.get("symbol")
+        if symbol is not None:
+            listed(self.engine.instruments(), symbol, field="args.symbol")
+        return _cancelled, self.engine.cancel_all_soon(user, Symbol(symbol) if symbol else None)
+
+    async def _cancel(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        _only(args, {"order_id", "client_order_id"})
+        view = await self._own_order(args)
+        return done, self.engine.cancel_soon(view.order_id, view.user_id)
+
+    async def _amend(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        view = await self._own_order(args)
+        fields = {k: v for k, v in args.items() if k not in ("order_id", "client_order_id")}
+        with fields_under("args"):
+            price, quantity = amend_of(view, check_body(fields, AmendBody))
+        return done, self.engine.amend_soon(
+            view.order_id, view.user_id, price=price, quantity=quantity
+        )
+
+    _ops: ClassVar[
+        dict[str, Callable[[_Connection, dict[str, Any]], Awaitable[tuple[Any, ...]]]]
+    ] = {
+        "order.place": _place,
+        "order.cancel": _cancel,
+        "order.amend": _amend,
+        "orders.cancel_all": _cancel_all,
+        "orders.place_batch": _place_batch,
+    }
+    """Each order op: hands it to the engine, and gives what answers it (a function and
+    its arguments) once the engine is done."""
+
+    async def _answer(
+        self,
+        request_id: str | int,
+        answering: Callable[..., Awaitable[tuple[int, dict[str, Any]]]],
+        *args: Any,
+    ) -> None:
+        """Answer the op ``request_id`` with ``await answering(*args)``'s status and body."""
+        self.say(_reply(request_id, *await answering(*args)))
+
+    async def _user(self, args: dict[str, Any]) -> UserId:
+        """The user the op acts for: the connection's, or ``user_id`` for the admin."""
         assert self.principal is not None
-        user = await user_for(self.engine, self.principal, args.get("user_id"))
-        return order_in(args, "args", user)
+        return await user_for(self.engine, self.principal, args.get("user_id"))
 
     async def _own_order(self, args: dict[str, Any]) -> OrderView:
         """The caller's order that ``order_id`` or ``client_order_id`` names; a 404 else."""
@@ -319,34 +418,6 @@ class _Connection:
             raise ApiError(404, "unknown_order", f"no open order {order_id or client_id}")
         return view
 
-    async def _answer_place(
-        self, request_id: str | int, order: OrderRequest, pending: Awaitable[SubmitOutcome]
-    ) -> None:
-        try:
-            outcome = await pending
-        except ReplyTimeout as exc:
-            message = f"{exc}: the outcome is unknown, the order may still take effect"
-            find_out = find_order(order.client_order_id, order.user_id)
-            self.say(
-                _reply(request_id, 503, error_body("outcome_unknown", f"{message}; {find_out}"))
-            )
-            return
-        except Exception as exc:  # noqa: BLE001 - the order's own answer
-            self.say(_failed(request_id, exc))
-            return
-        status, answer = await answer_order(order, outcome)
-        self.say(_reply(request_id, status, answer))
-
-    async def _answer_cancel(
-        self, request_id: str | int, pending: Awaitable[OrderResult | Refused]
-    ) -> None:
-        try:
-            result = await pending
-        except Exception as exc:  # noqa: BLE001 - the cancel's own answer
-            self.say(_failed(request_id, exc))
-            return
-        self.say(_reply(request_id, *await answer_result(result)))
-
     def _refuse(self, wait: float) -> None:
         """Answer a message its bucket had no token for; send a client that floods away."""
         seconds = Decimal(math.ceil(wait * 1000)) / 1000
@@ -355,9 +426,13 @@ class _Connection:
         if self.limits.refused():
             self.send_away(_FLOODING, 1008, "rate limited")
 
-    async def _auth(self, key: object) -> None:
+    async def _auth(self, key: object, cancel_on_disconnect: object) -> None:
         if not isinstance(key, str) or not key:
             self.say(_error("invalid_input", "api_key: is required", "api_key"))
+            return
+        if not isinstance(cancel_on_disconnect, bool):
+            message = "cancel_on_disconnect: must be true or false"
+            self.say(_error("invalid_input", message, "cancel_on_disconnect"))
             return
         wait = await self.limits.take_for_auth()
         if wait > 0:
@@ -372,7 +447,9 @@ class _Connection:
         self.limits.authenticated(principal.bucket)
         self.user = principal.user_id
         self.principal = principal
-        self.say(json.dumps({"type": "authenticated", "user_id": principal.user_id}))
+        self.placements.armed = cancel_on_disconnect
+        answer = {"user_id": principal.user_id, "cancel_on_disconnect": cancel_on_disconnect}
+        self.say(json.dumps({"type": "authenticated", **answer}))
 
     async def _subscriptions(self, op: str, wanted: object) -> None:
         """Act on each channel named, in order, within ``MAX_CHANNELS``; one error for the rest."""
