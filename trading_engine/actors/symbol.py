@@ -101,7 +101,8 @@ class SymbolActor:
             try:
                 out.extend(self._command(matcher, command, ts))
             except BaseException:
-                self._abandon(commands[index:])
+                _close(command)  # ``_command`` listed what it held first thing
+                self._abandon(commands[index + 1 :])
                 raise
         return out
 
@@ -112,9 +113,7 @@ class SymbolActor:
                 self.inflight.append(command.spec.order_id)
             elif isinstance(command, MatchAmend):
                 self.amends.append(command.order_id)
-            reply = getattr(command, "reply", None)
-            if reply is not None:
-                reply.close()
+            _close(command)
 
     def _command(self, matcher: Matcher, command: SymbolCommand, ts: int) -> list[Event]:
         match command:
@@ -133,7 +132,9 @@ class SymbolActor:
                 before = self._record(order_id)
                 amended = matcher.amend(order_id, ts, price=price, quantity=quantity)
                 if isinstance(amended, Refusal):
-                    # Risk raised the hold for this amend; it may lower it again.
+                    # Risk raised the hold for this amend; it may lower it again, now, and
+                    # not once more should the batch crash.
+                    self.amends.pop()
                     self._notify_risk(ReleaseHolds((), (order_id,)))
                 return self._answer(order_id, before, amended, reply)
             case MatchCancelAll(user_id=user_id, reply=reply):
@@ -188,6 +189,13 @@ class SymbolActor:
                         trades.append(event)
             self._replies.append((reply, OrderResult(record.view(), tuple(trades))))
         return result
+
+
+def _close(command: SymbolCommand) -> None:
+    """Answer a command that will never run as the engine stopping answers it."""
+    reply = getattr(command, "reply", None)
+    if reply is not None:
+        reply.close()
 
 
 def _submit_result(order_id: OrderId, events: list[Event]) -> OrderResult | Rejected:
