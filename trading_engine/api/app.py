@@ -6,8 +6,9 @@ import contextlib
 from importlib import resources
 from typing import Any
 
+import msgspec
 from quart import Response, abort, request
-from quart_schema import QuartSchema, hide
+from quart_schema import DataSource, QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -16,6 +17,7 @@ from werkzeug.routing import Rule
 from trading_engine.actors.facade import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
+from trading_engine.api.bodies import schema_of
 from trading_engine.api.context import ApiContext
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
@@ -48,8 +50,9 @@ _METRICS_TOKEN = {
 
 class _Provider(OpenAPIProvider):
     """quart-schema's document, with ``/metrics`` answering text rather than JSON, open or
-    behind its own bearer token, and each keyed route's required role (``documented``) in
-    ``x-required-role`` and its description."""
+    behind its own bearer token, each keyed route's required role (``documented``) in
+    ``x-required-role`` and its description, and the order bodies' schemas from their
+    msgspec Structs."""
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
@@ -63,6 +66,16 @@ class _Provider(OpenAPIProvider):
                         described = operation.get("description", "")
                         operation["description"] = f"{described}\n\n{access}".strip()
         return paths, components
+
+    def build_request_body(
+        self, model: type[Any], source: DataSource
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
+            return super().build_request_body(model, source)
+        # quart-schema keeps only the first of a Struct's schemas, not the enums and
+        # nested bodies it refers to: those come from the Struct here (``bodies.py``).
+        schema, components = schema_of(model)
+        return {"content": {"application/json": {"schema": schema}}}, components
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
