@@ -105,3 +105,16 @@ async def test_a_risk_checks_order_names_its_fields_under_order(server: Server) 
             assert message in error["message"], error
         refused = await alice.post("/orders", json=order("up", "1", "30000"))
     assert refused.json()["error"]["message"] == "side: must be one of buy, sell"
+
+
+async def test_answers_are_compact_sorted_json_with_text_in_utf8(server: Server) -> None:
+    """``jsonify`` writes msgspec's bytes: as Flask's (compact, keys sorted, a newline at
+    the end), but text outside ASCII as UTF-8, not as ``\\u`` escapes."""
+    async with server.client(server.keys[ALICE]) as alice:
+        placed = await alice.post("/orders", json=order("buy", "0.001", "30000"))
+        refused = await alice.post("/orders", json=order("buy", "1", "٣٠٠٠٠"))
+    assert placed.status_code == 201, placed.text
+    flask = json.dumps(placed.json(), sort_keys=True, separators=(",", ":")) + "\n"
+    assert placed.content == flask.encode()
+    assert refused.status_code == 400, refused.text
+    assert "'٣٠٠٠٠' is not".encode() in refused.content
