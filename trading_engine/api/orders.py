@@ -18,7 +18,7 @@ from trading_engine.actors.messages import (
     Rejected,
     SubmitOutcome,
 )
-from trading_engine.api.auth import Principal, authenticate, known_user
+from trading_engine.api.auth import Principal, authenticate, known_user, user_for
 from trading_engine.api.bodies import (
     MAX_BATCH,
     AmendBody,
@@ -139,12 +139,13 @@ def batch_item(status: int, body: dict[str, Any]) -> dict[str, Any]:
 @blueprint.post(f"{P}/orders")
 @documented(Order, 403, 404, 409, 422, status=201, body=OrderBody, also=[(200, Order)])
 async def submit() -> Response:
-    await _caller()
+    engine, admin_key = ctx().engine, ctx().admin_key
+    principal = await authenticate(engine, admin_key)
     body = decode_body(await request.get_data(), OrderBody)
-    user_id = await known_user(ctx().engine, ctx().admin_key, body.user_id)
-    order = order_request(body, ctx().engine.instruments(), user_id)
+    user_id = await user_for(engine, principal, body.user_id)
+    order = order_request(body, engine.instruments(), user_id)
     with outcome_unknown("the order", find_order(order.client_order_id, user_id)):
-        outcome = await ctx().engine.submit(order)
+        outcome = await engine.submit(order)
     status, answer = await answer_order(order, outcome)
     response = jsonify(answer)
     response.status_code = status
