@@ -94,6 +94,13 @@ def test_a_fault_is_named_in_the_apis_words(body: object, field: str, message: s
     assert (caught.value.field, caught.value.message) == (field, message)
 
 
+def test_an_order_that_is_not_an_object_is_named_by_its_place() -> None:
+    for item in ("buy 1 BTC", 5, None, [order("buy", "1", "1")]):
+        with pytest.raises(InvalidInput) as caught:
+            convert_body(item, OrderBody, at="orders.3")
+        assert caught.value.message == "orders.3: must be an object"
+
+
 async def test_a_risk_checks_order_names_its_fields_under_order(server: Server) -> None:
     async with server.client(server.keys[ALICE]) as alice:
         for quantity, message in (("-1", "is not a plain decimal"), (True, "not a float")):

@@ -11,9 +11,9 @@ OpenAPI document's request schemas (``schema_of``).
 
 Errors are the API's 400s naming the field (``orders.2.price`` within a batch). A body
 that does not parse is read again by ``load_json`` to say why, so that malformed JSON,
-nesting deeper than ``MAX_JSON_DEPTH``, text that is not Unicode and an unknown field
-are reported as for every other body, and before any other fault; only a refused
-request pays for that second reading.
+nesting deeper than ``MAX_JSON_DEPTH``, text that is not Unicode and an unknown field of
+the body itself are reported as for every other body, and before any other fault; only
+a refused request pays for that second reading.
 """
 
 from __future__ import annotations
@@ -205,10 +205,9 @@ def _explain(exc: msgspec.ValidationError, at: str) -> InvalidInput:
     if named is not None:
         said = "is not a known field" if named["what"] == "contains unknown" else "is required"
         return InvalidInput(".".join(filter(None, [*parts, named["name"]])), said)
-    field = ".".join(filter(None, parts))
-    if not field:
-        return InvalidInput("body", "must be a JSON object")
-    return InvalidInput(field, _RULES.get(parts[-1], message))
+    if not path:  # the body, or the order within a larger message, is not an object
+        return InvalidInput(at or "body", "must be an object" if at else "must be a JSON object")
+    return InvalidInput(".".join(filter(None, parts)), _RULES.get(parts[-1], message))
 
 
 def _one_of(kind: type[enum.Enum]) -> str:
