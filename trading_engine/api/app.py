@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
-from quart import Response, abort, request
-from quart_schema import QuartSchema, hide
+import msgspec
+from flask.json.provider import DefaultJSONProvider, JSONProvider
+from quart import Quart, Response, abort, request
+from quart_schema import DataSource, QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -16,6 +18,7 @@ from werkzeug.routing import Rule
 from trading_engine.actors.facade import Engine
 from trading_engine.api import admin, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
+from trading_engine.api.bodies import schema_of
 from trading_engine.api.context import ApiContext
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
@@ -48,8 +51,9 @@ _METRICS_TOKEN = {
 
 class _Provider(OpenAPIProvider):
     """quart-schema's document, with ``/metrics`` answering text rather than JSON, open or
-    behind its own bearer token, and each keyed route's required role (``documented``) in
-    ``x-required-role`` and its description."""
+    behind its own bearer token, each keyed route's required role (``documented``) in
+    ``x-required-role`` and its description, and the order bodies' schemas from their
+    msgspec Structs."""
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
@@ -64,6 +68,16 @@ class _Provider(OpenAPIProvider):
                         operation["description"] = f"{described}\n\n{access}".strip()
         return paths, components
 
+    def build_request_body(
+        self, model: type[Any], source: DataSource
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
+            return super().build_request_body(model, source)
+        # quart-schema keeps only the first of a Struct's schemas, not the enums and
+        # nested bodies it refers to: those come from the Struct here (``bodies.py``).
+        schema, components = schema_of(model)
+        return {"content": {"application/json": {"schema": schema}}}, components
+
     def schema(self) -> dict[str, Any]:
         document = super().schema()
         metrics = document["paths"].get("/metrics", {}).get("get")
@@ -73,6 +87,31 @@ class _Provider(OpenAPIProvider):
             metrics["security"] = [{}, {"MetricsToken": []}]
             document["components"]["securitySchemes"]["MetricsToken"] = _METRICS_TOKEN
         return document
+
+
+class _Json(DefaultJSONProvider):
+    """``jsonify`` through msgspec: the bytes Flask's provider writes out of debug mode
+    (compact, keys sorted, a newline after) but for non-ASCII text, sent as UTF-8 rather
+    than escaped, in a tenth of the time. Anything msgspec cannot encode goes to
+    ``fallback``, quart-schema's provider, which knows the models."""
+
+    def __init__(self, app: Quart, fallback: JSONProvider) -> None:
+        super().__init__(app)
+        self._fallback = fallback
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return self._fallback.dumps(obj, **kwargs)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return self._fallback.loads(s, **kwargs)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = msgspec.json.encode(obj, order="sorted")
+        except (TypeError, UnicodeEncodeError):  # a model, a date, a lone surrogate
+            return cast(Response, self._fallback.response(obj))
+        return Response(body + b"\n", mimetype=self.mimetype)
 
 
 def create_app(
@@ -127,6 +166,7 @@ def create_app(
         conversion_preference="pydantic",
         openapi_provider_class=_Provider,
     )
+    app.json = _Json(app, app.json)
 
     if limiter is not None:
 

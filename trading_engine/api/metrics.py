@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import json
 import logging
 import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -203,4 +203,4 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return msgspec.json.encode(entry, enc_hook=str).decode()

@@ -1,11 +1,13 @@
 """The API's request and response models: one source for validation and the OpenAPI document.
 
-Request bodies are read with ``load_json`` (numbers as ``Decimal`` or ``int``, never
-float), checked against their model here, and then parsed into engine types by
-``schemas.py`` from the same dict. A model failure is a 400 in the error shape, naming
-the first offending field (an unknown field first, as before). Prices, quantities and
-amounts are decimal strings or JSON numbers; the models check only that, and leave
-the exact parsing, the grids and the ranges to ``schemas.py`` and the instruments.
+The order bodies (a new order, an amend, a risk check, a batch) are msgspec Structs
+in ``bodies.py``, parsed once into typed fields. The other request bodies (admin,
+settlement) are read with ``load_json`` (numbers as ``Decimal`` or ``int``, never
+float), checked against their model here, and then parsed into engine types from the
+same dict. A model failure is a 400 in the error shape, naming the first offending
+field (an unknown field first). Prices, quantities and amounts are decimal strings or
+JSON numbers; the models check only that, and leave the exact parsing, the grids and
+the ranges to ``schemas.py`` and the instruments.
 
 ``documented`` attaches the models, the error responses and the security requirement
 to a route for quart-schema's OpenAPI 3.1 document (``/api/v1/openapi.json``).
@@ -18,12 +20,12 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
+import msgspec
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainValidator,
-    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -36,11 +38,10 @@ from quart_schema import (
     security_scheme,
 )
 
+from trading_engine.api.bodies import DECIMAL_SCHEMA, MAX_BATCH
 from trading_engine.api.schemas import load_json
-from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.enums import OrderType, Side, TimeInForce
 from trading_engine.core.ids import (
-    CLIENT_ORDER_ID_PATTERN,
-    CLIENT_ORDER_ID_RULE,
     USER_ID_PATTERN,
     USER_ID_RULE,
 )
@@ -62,12 +63,7 @@ def _decimal_like(value: object) -> object:
 DecimalIn = Annotated[
     str | int | Decimal,
     PlainValidator(_decimal_like),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "string", "examples": ["30000.5"]}, {"type": "number"}],
-            "description": "a decimal string or a JSON number (parsed exactly, never as float)",
-        }
-    ),
+    WithJsonSchema(DECIMAL_SCHEMA),
 ]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
@@ -89,55 +85,10 @@ UserIdIn = Annotated[
     PlainValidator(_matching(USER_ID_PATTERN, USER_ID_RULE)),
     WithJsonSchema({"type": "string", "pattern": f"^{USER_ID_PATTERN}$"}),
 ]
-ClientOrderIdIn = Annotated[
-    str,
-    PlainValidator(_matching(CLIENT_ORDER_ID_PATTERN, CLIENT_ORDER_ID_RULE)),
-    WithJsonSchema({"type": "string", "pattern": f"^{CLIENT_ORDER_ID_PATTERN}$"}),
-]
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class OrderBody(_Body):
-    """A new order."""
-
-    user_id: UserIdIn | None = Field(None, description="whom to act for (admin key only)")
-    symbol: Name
-    side: Side
-    type: OrderType
-    quantity: DecimalIn
-    price: DecimalIn | None = None
-    stop_price: DecimalIn | None = None
-    time_in_force: TimeInForce | None = None
-    expire_time: DecimalIn | None = Field(None, description="Unix seconds, for GTD")
-    post_only: StrictBool | None = None
-    client_order_id: ClientOrderIdIn | None = None
-    stp: StpMode | None = None
-    reduce_only: StrictBool = Field(
-        False,
-        description=(
-            "margin symbols only (400 on a spot symbol): the order may only reduce the "
-            "position; rejected (reduce_only_would_increase) when flat or on its side, "
-            "accepted for at most the position's size, and cut or cancelled (reason "
-            "reduce_only) if the position shrinks while it rests"
-        ),
-    )
-
-
-class AmendBody(_Body):
-    """A new price and/or quantity for a resting order."""
-
-    price: DecimalIn | None = None
-    quantity: DecimalIn | None = None
-
-
-class RiskCheckBody(_Body):
-    """An order to check against the risk rules without placing it."""
-
-    user_id: UserIdIn | None = None
-    order: OrderBody
 
 
 class NewUserBody(_Body):
@@ -301,17 +252,6 @@ class OrderList(BaseModel):
 
 class CancelledList(BaseModel):
     cancelled: list[Order]
-
-
-MAX_BATCH = 100
-"""Orders in one batch, and orders one batch cancels."""
-
-
-class OrderBatchBody(_Body):
-    """Up to 100 orders of one user, placed in the order given."""
-
-    user_id: UserIdIn | None = Field(None, description="whom to act for (admin key only)")
-    orders: list[OrderBody] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class CancelBatchBody(_Body):
@@ -562,7 +502,7 @@ def documented(
     ok: type[BaseModel],
     *errors: int,
     status: int = 200,
-    body: type[BaseModel] | None = None,
+    body: type[BaseModel] | type[msgspec.Struct] | None = None,
     query: type[BaseModel] | None = None,
     public: bool = False,
     admin: bool = False,

@@ -20,7 +20,17 @@ from trading_engine.actors.messages import (
     Rejected,
     SubmitOutcome,
 )
-from trading_engine.api.auth import Principal, authenticate, known_user
+from trading_engine.api.auth import Principal, authenticate, known_user, user_for
+from trading_engine.api.bodies import (
+    MAX_BATCH,
+    AmendBody,
+    OrderBatchBody,
+    OrderBody,
+    RiskCheckBody,
+    convert_body,
+    decode_body,
+    order_request,
+)
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import (
     ApiError,
@@ -33,8 +43,6 @@ from trading_engine.api.fills import fills_of
 from trading_engine.api.limits import retry_after
 from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
-    MAX_BATCH,
-    AmendBody,
     Balances,
     BatchResults,
     CancelAllQuery,
@@ -43,21 +51,16 @@ from trading_engine.api.models import (
     FillList,
     LimitQuery,
     Order,
-    OrderBatchBody,
-    OrderBody,
     OrderList,
     RiskCheck,
-    RiskCheckBody,
     RiskProfile,
     UserOrdersQuery,
-    check_body,
     documented,
     validate_body,
 )
 from trading_engine.api.schemas import (
     asset_decimals,
     load_json,
-    order_request,
     render_fills,
     render_order,
     render_rejections,
@@ -145,12 +148,13 @@ def batch_item(status: int, body: dict[str, Any]) -> dict[str, Any]:
 @blueprint.post(f"{P}/orders")
 @documented(Order, 403, 404, 409, 422, status=201, body=OrderBody, also=[(200, Order)])
 async def submit() -> Response:
-    await _caller()
-    body = validate_body(await request.get_data(), OrderBody)
-    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
-    order = order_request(body, ctx().engine.instruments(), user_id)
+    engine, admin_key = ctx().engine, ctx().admin_key
+    principal = await authenticate(engine, admin_key)
+    body = decode_body(await request.get_data(), OrderBody)
+    user_id = await user_for(engine, principal, body.user_id)
+    order = order_request(body, engine.instruments(), user_id)
     with outcome_unknown("the order", find_order(order.client_order_id, user_id)):
-        outcome = await ctx().engine.submit(order)
+        outcome = await engine.submit(order)
     status, answer = await answer_order(order, outcome)
     response = jsonify(answer)
     response.status_code = status
@@ -210,7 +214,7 @@ async def cancel(order_id: str) -> Response:
 async def amend(order_id: str) -> Response:
     principal = await _caller()
     view = await _own_order(principal, order_id)
-    price, quantity = amend_of(view, validate_body(await request.get_data(), AmendBody))
+    price, quantity = amend_of(view, decode_body(await request.get_data(), AmendBody))
     user = None if principal.admin else principal.user_id
     with outcome_unknown("the amend", f"GET {P}/orders/{order_id} shows the order as it is"):
         result = await ctx().engine.amend(view.order_id, user, price=price, quantity=quantity)
@@ -314,11 +318,11 @@ def order_in(item: object, at: str, user_id: UserId) -> OrderRequest:
     """An order within a larger message (a batch's, a WebSocket op's), checked as
     ``POST /orders`` checks its body, for ``user_id``; its fields are named under ``at``.
     Raises ``InvalidInput``, or an ``ApiError`` for an unknown symbol."""
-    fields = check_body(item, OrderBody, at=at)
-    if fields.get("user_id") not in (None, user_id):
+    body = convert_body(item, OrderBody, at=at)
+    if body.user_id not in (None, user_id):
         raise InvalidInput(f"{at}.user_id", f"must be the batch's user, {user_id}")
     with fields_under(at):
-        return order_request(fields, ctx().engine.instruments(), user_id)
+        return order_request(body, ctx().engine.instruments(), user_id)
 
 
 @contextlib.contextmanager
@@ -463,12 +467,9 @@ async def risk_profile(user_id: str) -> Response:
 @documented(RiskCheck, 403, 404, body=RiskCheckBody)
 async def risk_check() -> Response:
     await _caller()
-    body = validate_body(await request.get_data(), RiskCheckBody)
-    user_id = await known_user(ctx().engine, ctx().admin_key, body.get("user_id"))
-    order = body.get("order")
-    if not isinstance(order, dict):
-        raise InvalidInput("order", "must be an object")
-    checked = order_request(order, ctx().engine.instruments(), user_id)
+    body = decode_body(await request.get_data(), RiskCheckBody)
+    user_id = await known_user(ctx().engine, ctx().admin_key, body.user_id)
+    checked = order_request(body.order, ctx().engine.instruments(), user_id)
     check = await ctx().engine.check(checked)
     hold = None
     if check.hold_asset is not None:
@@ -502,16 +503,14 @@ async def _balances(engine: Engine, user: UserId) -> dict[str, dict[str, str]]:
     return out
 
 
-def amend_of(view: OrderView, body: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """The new price and quantity, in ticks and lots, that an amend's checked body
-    (``AmendBody``) gives ``view``; raises ``InvalidInput`` naming the field."""
+def amend_of(view: OrderView, change: AmendBody) -> tuple[int | None, int | None]:
+    """The new price and quantity, in ticks and lots, that an amend gives ``view``;
+    raises ``InvalidInput`` naming the field."""
     instrument = _instrument_of(view.symbol)
-    if body.get("price") is None and body.get("quantity") is None:
+    if change.price is None and change.quantity is None:
         raise InvalidInput("body", "give a new price and/or quantity")
-    price = instrument.price_to_ticks(body["price"]) if body.get("price") is not None else None
-    quantity = None
-    if body.get("quantity") is not None:
-        quantity = instrument.quantity_to_lots(body["quantity"])
+    price = None if change.price is None else instrument.price_to_ticks(change.price)
+    quantity = None if change.quantity is None else instrument.quantity_to_lots(change.quantity)
     if not view.status.is_final:  # a final order's amend is the engine's 409
         _check_amend(view, instrument, price, quantity)
     return price, quantity

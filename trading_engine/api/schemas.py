@@ -2,7 +2,8 @@
 
 Requests accept decimal strings or JSON numbers for prices, quantities and
 amounts, parsed as ``Decimal`` (never through float); unknown fields,
-wrong types and off-grid values are 400s that name the field.
+wrong types and off-grid values are 400s that name the field. The order
+bodies are parsed into typed fields in ``bodies.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from trading_engine.actors.messages import OrderRequest
 from trading_engine.api.errors import ApiError
-from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
+from trading_engine.core.enums import RejectReason, Side
 from trading_engine.core.events import Trade
-from trading_engine.core.ids import OrderId, Symbol, UserId, parse_client_order_id
+from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
 from trading_engine.core.numbers import (
     format_decimal,
@@ -33,7 +33,7 @@ from trading_engine.errors import InvalidInput, OffGridError
 
 __all__ = [
     "load_json",
-    "order_request",
+    "plain_number",
     "render_fill",
     "render_fills",
     "render_instrument",
@@ -42,20 +42,14 @@ __all__ = [
     "render_sent",
 ]
 
-_ORDER_FIELDS = {
-    "user_id", "symbol", "side", "type", "quantity", "price", "stop_price", "time_in_force",
-    "expire_time", "post_only", "client_order_id", "stp", "reduce_only",
-}  # fmt: skip
-_NS = 1_000_000_000
-
 
 def _no_constant(name: str) -> Any:
     raise InvalidInput("body", f"{name} is not a number")
 
 
-def _plain_number(literal: str) -> Decimal:
-    """A JSON number with a fraction, exactly; one with an exponent is refused, as the
-    decimal strings are (``core.numbers.GRAMMAR``)."""
+def plain_number(literal: str) -> Decimal:
+    """A JSON number with a fraction, from its literal, exactly; one with an exponent is
+    refused, as the decimal strings are (``core.numbers.GRAMMAR``)."""
     if "e" in literal or "E" in literal:
         raise InvalidInput("body", f"the number {literal} has an exponent: write it plainly")
     return Decimal(literal)
@@ -73,7 +67,7 @@ def load_json(raw: bytes | str, allowed: set[str] | None = None) -> dict[str, An
     ``"\\ud800"``, which JSON can spell but no UTF-8 can carry).
     """
     try:
-        value = json.loads(raw or b"null", parse_float=_plain_number, parse_constant=_no_constant)
+        value = json.loads(raw or b"null", parse_float=plain_number, parse_constant=_no_constant)
     except RecursionError:
         raise InvalidInput("body", f"nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -124,73 +118,6 @@ def text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | 
     if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
         raise InvalidInput(name, "must be a non-empty string of at most 64 characters")
     return value
-
-
-def choice(body: Mapping[str, Any], name: str, enum: type[Any], default: Any = None) -> Any:
-    value = body.get(name)
-    if value is None:
-        if default is None:
-            raise InvalidInput(name, "is required")
-        return default
-    try:
-        return enum(value)
-    except ValueError:
-        options = ", ".join(str(member.value) for member in enum)
-        raise InvalidInput(name, f"must be one of {options}") from None
-
-
-def flag(body: Mapping[str, Any], name: str) -> bool:
-    value = body.get(name, False)
-    if not isinstance(value, bool):
-        raise InvalidInput(name, "must be true or false")
-    return value
-
-
-def order_request(
-    body: Mapping[str, Any], instruments: Mapping[Symbol, Instrument], user_id: UserId
-) -> OrderRequest:
-    """Validate a new order's JSON into an ``OrderRequest``; raises ``InvalidInput``."""
-    unknown = sorted(set(body) - _ORDER_FIELDS)
-    if unknown:
-        raise InvalidInput(unknown[0], "is not a known field")
-    instrument = instrument_of(instruments, text(body, "symbol") or "", field="symbol")
-    side = choice(body, "side", Side)
-    kind = choice(body, "type", OrderType)
-    quantity = instrument.quantity_to_lots(_required(body, "quantity"))
-    price = 0
-    if body.get("price") is not None:
-        price = instrument.price_to_ticks(body["price"])
-    stop_price = 0
-    if body.get("stop_price") is not None:
-        stop_price = instrument.price_to_ticks(body["stop_price"], field="stop_price")
-    expire_time = None
-    if body.get("expire_time") is not None:
-        seconds = parse_decimal(body["expire_time"], field="expire_time")
-        expire_time = int(seconds * _NS)
-    client_order_id = body.get("client_order_id")
-    return OrderRequest(
-        user_id=user_id,
-        symbol=instrument.symbol,
-        side=side,
-        type=kind,
-        quantity=quantity,
-        price=price,
-        stop_price=stop_price,
-        time_in_force=choice(body, "time_in_force", TimeInForce, TimeInForce.GTC),
-        post_only=flag(body, "post_only"),
-        stp=choice(body, "stp", StpMode, StpMode.CANCEL_NEWEST),
-        client_order_id=(
-            None if client_order_id is None else parse_client_order_id(client_order_id)
-        ),
-        expire_time=expire_time,
-        reduce_only=flag(body, "reduce_only"),
-    )
-
-
-def _required(body: Mapping[str, Any], name: str) -> Any:
-    if body.get(name) is None:
-        raise InvalidInput(name, "is required")
-    return body[name]
 
 
 def render_order(

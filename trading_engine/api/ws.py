@@ -53,12 +53,12 @@ from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import Reply
 from trading_engine.actors.messages import Refused, SubmitOutcome
 from trading_engine.api.auth import Principal, principal_for, user_for
+from trading_engine.api.bodies import AmendBody, convert_body
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_body, error_of
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import SocketWriter, socket_writer_for
-from trading_engine.api.models import AmendBody, check_body
 from trading_engine.api.orders import (
     Batch,
     amend_of,
@@ -372,7 +372,7 @@ class _Connection:
         view = await self._own_order(args)
         fields = {k: v for k, v in args.items() if k not in ("order_id", "client_order_id")}
         with fields_under("args"):
-            price, quantity = amend_of(view, check_body(fields, AmendBody))
+            price, quantity = amend_of(view, convert_body(fields, AmendBody))
         return done, self.engine.amend_soon(
             view.order_id, view.user_id, price=price, quantity=quantity
         )
