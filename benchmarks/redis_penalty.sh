@@ -11,9 +11,14 @@
 # (benchmarks/funded_users.py), then, ROUNDS (5) times, runs in turn against
 # each server `wrk -t2 -c$CONNECTIONS -d${SECONDS_}s` (32 connections, 10 s)
 # posting crossing orders, each request the next user's key
-# (benchmarks/wrk_users.lua). Prints each run's orders/s, then a line per
-# variant: min, median and max, and the ratio of its median to that of "none".
-# Stops everything and removes its data at the end.
+# (benchmarks/wrk_users.lua); each round starts one variant further along the
+# list, so that no variant always follows the same one. Prints each run's
+# orders/s and the server's CPU time (all its threads) per order, then a line
+# per variant: orders/s (min, median, max), the median over the rounds of its
+# orders/s divided by "none"'s in the same round, and its median CPU per order.
+# The machine is shared and its speed drifts: the ratio within a round and the
+# CPU per order are the figures to compare. Stops everything and removes its
+# data at the end.
 set -eu
 
 VARIANTS=${VARIANTS:-none redis}
@@ -51,6 +56,7 @@ for variant in $VARIANTS; do
         "$BIN/trading-engine" serve --demo --host 127.0.0.1 --port "$port" \
         --data-dir "$DATA/$variant/engine" >"$DATA/$variant/serve.log" 2>&1 &
     PIDS="$PIDS $!"
+    echo $! >"$DATA/$variant/pid"
     echo "$port" >"$DATA/$variant/port"
     port=$((port + 1))
 done
@@ -65,27 +71,48 @@ for variant in $VARIANTS; do
         "$ADMIN" "$USERS" >"$DATA/$variant/keys.txt"
 done
 
+# cpu PID: the process's user and system time so far, in clock ticks.
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+set -- $VARIANTS
+COUNT=$#
 round=1
 while [ $round -le "$ROUNDS" ]; do
-    for variant in $VARIANTS; do
+    shift_=$(((round - 1) % COUNT))
+    order=""
+    i=0
+    for variant in $VARIANTS $VARIANTS; do
+        [ $i -ge "$shift_" ] && [ $i -lt $((shift_ + COUNT)) ] && order="$order $variant"
+        i=$((i + 1))
+    done
+    for variant in $order; do
+        pid=$(cat "$DATA/$variant/pid")
+        before=$(cpu "$pid")
         out=$(KEYS_FILE="$DATA/$variant/keys.txt" wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" \
             -s benchmarks/wrk_users.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")")
+        after=$(cpu "$pid")
         rate=$(echo "$out" | sed -n 's/^Requests\/sec: *//p')
+        done_=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
         bad=$(echo "$out" | sed -n 's/^ *Non-2xx or 3xx responses: *//p')
-        echo "round $round $variant ${rate} orders/s${bad:+, $bad non-2xx}"
-        echo "$rate" >>"$DATA/$variant/rates"
+        ms=$(awk -v t=$((after - before)) -v n="$done_" -v hz="$TICK" \
+            'BEGIN { printf "%.3f", t / hz * 1000 / n }')
+        echo "round $round $variant $rate orders/s, $ms ms CPU/order${bad:+, $bad non-2xx}"
+        echo "$round $rate $ms" >>"$DATA/$variant/runs"
     done
     round=$((round + 1))
 done
 
-base=$(sort -n "$DATA/none/rates" 2>/dev/null | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 for variant in $VARIANTS; do
-    sort -n "$DATA/$variant/rates" | awk -v name="$variant" -v base="${base:-0}" '
-        { v[NR] = $1 }
-        END {
-            median = v[int((NR + 1) / 2)]
-            printf "%s: min %.0f, median %.0f, max %.0f orders/s", name, v[1], median, v[NR]
-            if (base > 0) printf ", median %.2f of the none median", median / base
-            printf "\n"
-        }'
+    # Each round's orders/s over "none"'s of the same round.
+    ratios=$(awk 'NR == FNR { base[$1] = $2; next } base[$1] > 0 { print $2 / base[$1] }' \
+        "$DATA/none/runs" "$DATA/$variant/runs" 2>/dev/null | sort -n | tr '\n' ' ')
+    rates=$(awk '{ print $2 }' "$DATA/$variant/runs" | sort -n | tr '\n' ' ')
+    cpus=$(awk '{ print $3 }' "$DATA/$variant/runs" | sort -n | tr '\n' ' ')
+    echo "$variant|$rates|$ratios|$cpus" | awk -F'|' '
+        function median(s,   v, n) { n = split(s, v, " "); return n ? v[int((n + 1) / 2)] : 0 }
+        function first(s,   v) { split(s, v, " "); return v[1] }
+        function last(s,   v, n) { n = split(s, v, " "); return v[n] }
+        { printf "%s: %.0f-%.0f orders/s, median %.0f; of none in the same round: median %.2f;" \
+              " CPU per order: median %.2f ms\n", $1, first($2), last($2), median($2),
+              median($3), median($4) }'
 done

@@ -169,3 +169,118 @@ async def connect_redis_limiter(limits: Limits, bridge: Bridge, url: str) -> Red
     from trading_engine.storage.redis import connect_client  # noqa: PLC0415
 
     return RedisLimiter(limits, bridge, await connect_client(bridge, url))
+
+
+# SPIKE: the takes of concurrent requests, gathered into one script call per round trip.
+_BATCH_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local ttl = math.ceil(burst / rate) + 1
+local waits = {}
+for i, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'tokens', 'last')
+  local tokens = tonumber(state[1]) or burst
+  local last = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + (now - last) * rate)
+  local wait = 0
+  if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'last', tostring(now))
+  redis.call('EXPIRE', key, ttl)
+  waits[i] = tostring(wait)
+end
+return waits
+"""
+
+
+class _Take:
+    __slots__ = ("done", "key", "wait")
+
+    def __init__(self, key: str) -> None:
+        import trio  # noqa: PLC0415
+
+        self.key = key
+        self.done = trio.Event()
+        self.wait: float | None = None
+
+
+class BatchedRedisLimiter:
+    def __init__(
+        self,
+        limits: Limits,
+        bridge: Bridge | None,
+        client: Any,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        import trio  # noqa: PLC0415
+
+        from trading_engine.storage.redis import run_script  # noqa: PLC0415
+
+        self._run_script = run_script
+        self._limits = limits
+        self._bridge = bridge
+        self._client = client
+        self._clock = clock
+        self._local = LocalLimiter(limits, clock)
+        self._retry_at: float | None = None
+        self._pending: list[_Take] = []
+        self._wakeup = trio.Event()
+
+    async def close(self) -> None:
+        from trading_engine.storage.redis import close_client  # noqa: PLC0415
+
+        if self._bridge is not None:
+            await close_client(self._bridge, self._client)
+
+    async def take(self, key: str) -> float:
+        if self._retry_at is not None and self._clock() < self._retry_at:
+            return self._local.take_now(key)
+        take = _Take(key)
+        self._pending.append(take)
+        self._wakeup.set()
+        await take.done.wait()
+        if take.wait is None:
+            return self._local.take_now(key)
+        return take.wait
+
+    async def run(self) -> None:
+        import trio  # noqa: PLC0415
+
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            limits = self._limits
+            try:
+                with trio.CancelScope(shield=True):
+                    waits = await self._run_script_many(batch, limits)
+            except StorageUnavailable as exc:
+                if self._retry_at is None:
+                    log.warning("rate limits kept in this process until Redis answers: %s", exc)
+                self._retry_at = self._clock() + REDIS_RETRY
+                for take in batch:
+                    take.done.set()
+                continue
+            if self._retry_at is not None:
+                log.warning("Redis answers again: rate limits are shared again")
+                self._retry_at = None
+            for take, wait in zip(batch, waits, strict=True):
+                take.wait = float(wait)
+                take.done.set()
+
+    async def _run_script_many(self, batch: list[_Take], limits: Limits) -> Any:
+        if self._bridge is None:  # coredis
+            from trading_engine.storage.redis_trio import run_keys  # noqa: PLC0415
+
+            return await run_keys(
+                self._client, _BATCH_SCRIPT, ["te:rl:" + t.key for t in batch],
+                [limits.rate, limits.burst, time.time()],
+            )  # fmt: skip
+        from trading_engine.storage.redis import run_script_keys  # noqa: PLC0415
+
+        return await run_script_keys(
+            self._bridge, self._client, _BATCH_SCRIPT, [t.key for t in batch],
+            limits.rate, limits.burst, time.time(),
+        )  # fmt: skip

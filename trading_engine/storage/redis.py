@@ -57,6 +57,12 @@ class RedisPublisher:
 
     async def publish(self, batch: list[tuple[str, str]]) -> None:
         """Publish each ``(channel, text)`` on ``te:<channel>``; raises ``StorageUnavailable``."""
+        import os  # noqa: PLC0415
+
+        if os.environ.get("REDIS_VARIANT") == "batch":  # SPIKE
+            args = [x for channel, text in batch for x in (PREFIX + channel, text)]
+            await _call(self._bridge, "Redis publish failed", _eval_args, self._client, args)
+            return
         await _call(self._bridge, "Redis publish failed", _publish, self._client, batch)
 
     async def close(self) -> None:
@@ -85,6 +91,13 @@ async def connect_client(bridge: Bridge, url: str) -> Any:
 async def run_script(bridge: Bridge, client: Any, script: str, key: str, *args: object) -> Any:
     """Run the Lua ``script`` on ``key`` with ``args``; its reply, or ``StorageUnavailable``."""
     return await _call(bridge, "Redis script failed", _eval, client, script, key, args)
+
+
+async def run_script_keys(
+    bridge: Bridge, client: Any, script: str, keys: list[str], *args: object
+) -> Any:
+    """SPIKE: ``script`` on many keys at once."""
+    return await _call(bridge, "Redis script failed", _eval_keys, client, script, keys, args)
 
 
 async def close_client(bridge: Bridge, client: Any) -> None:
@@ -118,6 +131,26 @@ async def _publish(client: Any, batch: list[tuple[str, str]]) -> None:
 
 async def _eval(client: Any, script: str, key: str, args: tuple[object, ...]) -> Any:
     return await client.eval(script, 1, key, *args)
+
+
+_SCRIPTS: dict[tuple[int, str], Any] = {}
+PUBLISH_SCRIPT = (
+    "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV / 2"
+)
+
+
+async def _eval_args(client: Any, args: list[str]) -> Any:
+    registered = _SCRIPTS.get((id(client), PUBLISH_SCRIPT))
+    if registered is None:
+        registered = _SCRIPTS[id(client), PUBLISH_SCRIPT] = client.register_script(PUBLISH_SCRIPT)
+    return await registered(keys=[], args=args)
+
+
+async def _eval_keys(client: Any, script: str, keys: list[str], args: tuple[object, ...]) -> Any:
+    registered = _SCRIPTS.get((id(client), script))
+    if registered is None:
+        registered = _SCRIPTS[id(client), script] = client.register_script(script)
+    return await registered(keys=["te:rl:" + k for k in keys], args=list(args))
 
 
 async def _close(client: Any) -> None:
