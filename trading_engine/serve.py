@@ -158,12 +158,6 @@ async def _publisher(config: EngineConfig) -> AsyncIterator[Publisher | None]:
     if not config.redis_url:
         yield None
         return
-    if os.environ.get("REDIS_VARIANT") in ("coredis", "coredis-batch"):  # SPIKE
-        from trading_engine.storage.redis_trio import open_coredis_publisher  # noqa: PLC0415
-
-        async with open_coredis_publisher(config.redis_url) as trio_publisher:
-            yield trio_publisher
-        return
     async with open_redis_publisher(config.redis_url) as publisher:
         yield publisher
 
@@ -174,33 +168,6 @@ async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
     limits = limits_from_env()
     if limits is None:
         yield None
-    elif config.redis_url and os.environ.get("REDIS_VARIANT") == "coredis":  # SPIKE
-        from trading_engine.storage.redis_trio import open_coredis_limiter  # noqa: PLC0415
-
-        async with open_coredis_limiter(limits, config.redis_url) as trio_limiter:
-            yield trio_limiter
-    elif config.redis_url and os.environ.get("REDIS_VARIANT") == "coredis-batch":  # SPIKE
-        from trading_engine.storage.limits import BatchedRedisLimiter  # noqa: PLC0415
-        from trading_engine.storage.redis_trio import open_client  # noqa: PLC0415
-
-        async with open_client(config.redis_url) as client, trio.open_nursery() as nursery:
-            both = BatchedRedisLimiter(limits, None, client)
-            nursery.start_soon(both.run)
-            yield both
-            nursery.cancel_scope.cancel()
-    elif config.redis_url and os.environ.get("REDIS_VARIANT") == "batch":  # SPIKE
-        from trading_engine.storage.limits import BatchedRedisLimiter  # noqa: PLC0415
-        from trading_engine.storage.redis import connect_client  # noqa: PLC0415
-
-        async with open_bridge("rate-limits") as bridge, trio.open_nursery() as nursery:
-            batched = BatchedRedisLimiter(limits, bridge, await connect_client(bridge, config.redis_url))
-            nursery.start_soon(batched.run)
-            try:
-                yield batched
-            finally:
-                nursery.cancel_scope.cancel()
-                with trio.CancelScope(shield=True):
-                    await batched.close()
     elif config.redis_url:
         async with open_bridge("rate-limits") as bridge:
             limiter = await connect_redis_limiter(limits, bridge, config.redis_url)
