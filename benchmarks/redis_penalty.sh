@@ -41,6 +41,9 @@ PIDS=""
 cleanup() {
     for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
     for pid in $PIDS; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "${KEEPLOGS:-}" ]; then
+        for variant in $VARIANTS; do cp "$DATA/$variant/serve.log" "$KEEPLOGS-$variant.log"; done
+    fi
     rm -rf "$DATA"
 }
 trap cleanup EXIT INT TERM

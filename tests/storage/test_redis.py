@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 from itertools import pairwise
 
@@ -345,3 +346,33 @@ async def test_a_batch_of_market_data_is_one_call_to_redis_and_arrives_in_order(
                 await publisher.publish([("trades.BTC_AIT", f'{{"n":{n}}}') for n in range(1, 101)])
     assert [message["n"] for message in got] == list(range(1, 101))
     assert await _script_calls(redis_url) == 1
+
+
+async def test_the_limiter_outlives_requests_cancelled_at_any_moment(redis_url: str) -> None:
+    """Requests cancelled at random moments (as Hypercorn cancels those of a closed
+    connection), among them ones handed the next call just as their cancellation was
+    decided: every round, a take afterwards is still answered from Redis."""
+    rng = random.Random(1)
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(
+            Limits(rate=100_000, burst=100_000), bridge, redis_url
+        )
+        for _ in range(100):
+            scopes = [trio.CancelScope() for _ in range(32)]
+
+            async def request(scope: trio.CancelScope, n: int) -> None:
+                with scope:
+                    for _ in range(5):
+                        assert await limiter.take(f"key{n}") == 0
+                        await trio.sleep(0)
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    for n, scope in enumerate(scopes):
+                        nursery.start_soon(request, scope, n)
+                    await trio.sleep(rng.random() * 0.003)
+                    for scope in scopes:
+                        if rng.random() < 0.5:
+                            scope.cancel()
+                assert await limiter.take("after") == 0
+        await limiter.close()

@@ -9,10 +9,11 @@ request takes one, and a request finding the bucket empty gets 429 with
 default; with ``REDIS_URL`` the buckets live in Redis (one Lua script, so the
 check-and-take is atomic), shared by every front-end process, and the takes
 of concurrent requests go to Redis together, one script call per round trip
-through the asyncio bridge (``docs/decisions/0019-redis-takes-gathered.md``). While Redis
-does not answer, each process limits with buckets of its own (so a key may
-get its rate from each front end) rather than refusing every request, and
-asks Redis again a second (``REDIS_RETRY``) after it last failed.
+through the asyncio bridge (``docs/decisions/0019-redis-takes-gathered.md``).
+While Redis does not answer, each process limits with buckets of its own (so
+a key may get its rate from each front end) rather than refusing every
+request, and asks Redis again a second (``REDIS_RETRY``) after it last
+failed.
 
 Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 (default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
@@ -150,7 +151,8 @@ class RedisLimiter:
     only when no other is on its way, and under load one round trip serves
     many requests. The call is shielded from cancellation (the client's socket
     timeout bounds it), so a cancelled request never leaves the others that
-    its call carries without an answer.
+    its call carries without an answer; a queued take whose request is
+    cancelled is not sent, and passes on the next call if it was handed it.
     """
 
     def __init__(
@@ -189,6 +191,11 @@ class RedisLimiter:
                 await take.answered.wait()
             except trio.Cancelled:
                 take.left = True
+                if take.leads:
+                    # Handed the next call after its cancellation was decided (the wake-up
+                    # no longer reaches it): hand the call on, or nobody would send it.
+                    self._sending = False
+                    self._hand_on()
                 raise
             if not take.leads:
                 return self._answer(take)
