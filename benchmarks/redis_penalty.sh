@@ -7,8 +7,10 @@
 # with its own data directory (a local durable PostgreSQL) and the default
 # rate limits (so every request takes a token: in process without Redis, in
 # Redis with it): "none" without REDIS_URL, every other variant with it and
-# REDIS_VARIANT set to its name. On each it creates USERS (100) funded users
-# (benchmarks/funded_users.py) and warms it up (3 s of the load), then, ROUNDS (5) times, runs in turn against
+# REDIS_VARIANT set to its name (which the spike of docs/decisions/0019
+# read). On each it creates USERS (100) funded users
+# (benchmarks/funded_users.py) and warms it up (3 s of the load), then,
+# ROUNDS (5) times, runs in turn against
 # each server `wrk -t2 -c$CONNECTIONS -d${SECONDS_}s` (32 connections, 10 s)
 # posting crossing orders, each request the next user's key
 # (benchmarks/wrk_users.lua); each round starts one variant further along the
@@ -19,8 +21,8 @@
 # the median over the rounds of its orders/s divided by "none"'s in the same
 # round, and its median CPU per order. The machine is shared and its speed
 # drifts: the ratio within a round and the CPU per order are the figures to
-# compare. Stops everything and removes its
-# data at the end.
+# compare. Stops everything and removes its data at the end (KEEPLOGS=PREFIX
+# keeps each server's log as PREFIX-VARIANT.log).
 set -eu
 
 VARIANTS=${VARIANTS:-none redis}
