@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 from itertools import pairwise
 
@@ -232,4 +233,146 @@ async def test_during_a_redis_outage_one_request_at_a_time_asks_if_it_is_back(
         assert done[8] < 1.0  # nine at once
         assert done[9] >= 1.5  # the one that asked Redis, after the timeout
         redis_server.signal(signal.SIGCONT)
+        await limiter.close()
+
+
+async def _redis(url: str, *command: object) -> object:
+    """One command to Redis at ``url`` on a client of its own, as an operator would send it."""
+
+    async def send() -> object:
+        direct = aioredis.Redis.from_url(url)
+        try:
+            return await direct.execute_command(*command)  # type: ignore[no-untyped-call]
+        finally:
+            await direct.aclose()
+
+    async with open_bridge("redis-command") as bridge:
+        return await bridge.call(send)
+
+
+async def _script_calls(url: str) -> int:
+    """Script calls (``EVAL`` and ``EVALSHA``) Redis ran since its counters were reset."""
+    stats = await _redis(url, "INFO", "commandstats")
+    assert isinstance(stats, dict)
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("eval", "evalsha")
+    )
+
+
+async def test_takes_that_arrive_while_a_call_is_on_its_way_go_to_redis_in_one_call(
+    redis_server: RedisServer,
+) -> None:
+    """Redis is frozen while the first take's call is on its way; the five takes that
+    arrive meanwhile go in the next call together, each answered from its own bucket
+    (a key twice takes two tokens)."""
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(Limits(rate=0.5, burst=2), bridge, redis_server.url)
+        assert await limiter.take("warm-up") == 0  # Redis has the script now
+        await _redis(redis_server.url, "CONFIG", "RESETSTAT")
+        waits: dict[str, list[float]] = {"a": [], "b": []}
+
+        async def take(key: str) -> None:
+            waits[key].append(await limiter.take(key))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                redis_server.signal(signal.SIGSTOP)
+                nursery.start_soon(take, "a")
+                await trio.sleep(0.2)  # its call waits for Redis
+                for key in ("a", "a", "b", "b"):
+                    nursery.start_soon(take, key)
+                await trio.sleep(0.2)
+                redis_server.signal(signal.SIGCONT)
+        assert await _script_calls(redis_server.url) == 2
+        assert waits["b"] == [0, 0]
+        assert sorted(waits["a"])[:2] == [0, 0]
+        assert sorted(waits["a"])[2] > 0  # the burst of 2 was spent by the other two
+        await limiter.close()
+
+
+async def test_a_request_cancelled_while_its_take_waits_leaves_the_others_answered(
+    redis_server: RedisServer,
+) -> None:
+    """The request whose call is on its way and one whose take is queued are both
+    cancelled: the call (shielded) still answers what it carries, its own request
+    included, the queued take is dropped, and the other queued takes go to Redis in one
+    call."""
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(Limits(rate=100, burst=100), bridge, redis_server.url)
+        assert await limiter.take("warm-up") == 0
+        await _redis(redis_server.url, "CONFIG", "RESETSTAT")
+        answered: list[str] = []
+
+        async def take(key: str, scope: trio.CancelScope) -> None:
+            with scope:
+                assert await limiter.take(key) == 0
+                answered.append(key)
+
+        scopes = {key: trio.CancelScope() for key in ("first", "q1", "q2", "q3")}
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                redis_server.signal(signal.SIGSTOP)
+                nursery.start_soon(take, "first", scopes["first"])
+                await trio.sleep(0.2)
+                for key in ("q1", "q2", "q3"):
+                    nursery.start_soon(take, key, scopes[key])
+                await trio.sleep(0.1)
+                scopes["first"].cancel()
+                scopes["q1"].cancel()
+                await trio.sleep(0.1)
+                redis_server.signal(signal.SIGCONT)
+        assert sorted(answered) == ["first", "q2", "q3"]
+        assert await _script_calls(redis_server.url) == 2
+        assert await _redis(redis_server.url, "EXISTS", "te:rl:first") == 1  # it was sent
+        assert await _redis(redis_server.url, "EXISTS", "te:rl:q1") == 0  # it was not
+        await limiter.close()
+
+
+async def test_a_batch_of_market_data_is_one_call_to_redis_and_arrives_in_order(
+    redis_url: str,
+) -> None:
+    got: list[dict[str, object]] = []
+    async with open_redis_publisher(redis_url) as publisher:
+        await publisher.publish([("trades.BTC_AIT", '{"n":0}')])  # Redis has the script now
+        await _redis(redis_url, "CONFIG", "RESETSTAT")
+
+        async def listen() -> None:
+            got.extend(await _listen(redis_url, ["te:trades.BTC_AIT"], count=100))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(listen)
+                await trio.sleep(0.5)  # the subscription is in place
+                await publisher.publish([("trades.BTC_AIT", f'{{"n":{n}}}') for n in range(1, 101)])
+    assert [message["n"] for message in got] == list(range(1, 101))
+    assert await _script_calls(redis_url) == 1
+
+
+async def test_the_limiter_outlives_requests_cancelled_at_any_moment(redis_url: str) -> None:
+    """Requests cancelled at random moments (as Hypercorn cancels those of a closed
+    connection), among them ones handed the next call just as their cancellation was
+    decided: every round, a take afterwards is still answered from Redis."""
+    rng = random.Random(1)
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(
+            Limits(rate=100_000, burst=100_000), bridge, redis_url
+        )
+        for _ in range(100):
+            scopes = [trio.CancelScope() for _ in range(32)]
+
+            async def request(scope: trio.CancelScope, n: int) -> None:
+                with scope:
+                    for _ in range(5):
+                        assert await limiter.take(f"key{n}") == 0
+                        await trio.sleep(0)
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    for n, scope in enumerate(scopes):
+                        nursery.start_soon(request, scope, n)
+                    await trio.sleep(rng.random() * 0.003)
+                    for scope in scopes:
+                        if rng.random() < 0.5:
+                            scope.cancel()
+                assert await limiter.take("after") == 0
         await limiter.close()

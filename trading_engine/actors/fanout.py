@@ -1,4 +1,4 @@
-"""The fan-out actor: market-data messages to Redis, a pipeline per wake-up.
+"""The fan-out actor: market-data messages to Redis, one call per wake-up.
 
 It reads ``(channel, text)`` pairs that the market-data actor offers it
 (never waiting: a full outbox drops messages there) and publishes them

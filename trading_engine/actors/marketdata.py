@@ -31,12 +31,12 @@ waits on a subscriber.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol, assert_never
 
 import attrs
+import msgspec
 import trio
 
 from trading_engine import wire
@@ -381,5 +381,11 @@ class MarketDataActor:
         return len(self._of_outbox)
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def _dump(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
+    # msgspec writes the same compact JSON as json.dumps(separators=(",", ":")) for these
+    # messages (ASCII ids and decimal strings) in a tenth of the time; with REDIS_URL every
+    # message is rendered, and json.dumps was the larger part of what Redis cost an order.
+    return _ENCODER.encode(message).decode()

@@ -1,4 +1,4 @@
-"""The one way Trio code awaits asyncio libraries (asyncpg, later redis-py).
+"""The one way Trio code awaits asyncio libraries (asyncpg, redis-py).
 
 asyncpg and ``redis.asyncio`` run only on an asyncio event loop. The bridge
 runs a stock asyncio loop in a dedicated thread, created inside that thread,

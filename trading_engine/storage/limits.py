@@ -7,10 +7,13 @@ Each bucket has ``burst`` tokens refilled at ``rate`` per second; a
 request takes one, and a request finding the bucket empty gets 429 with
 ``Retry-After`` (whole seconds until a token is back). In-process by
 default; with ``REDIS_URL`` the buckets live in Redis (one Lua script, so the
-check-and-take is atomic), shared by every front-end process. While Redis
-does not answer, each process limits with buckets of its own (so a key may
-get its rate from each front end) rather than refusing every request, and
-asks Redis again a second (``REDIS_RETRY``) after it last failed.
+check-and-take is atomic), shared by every front-end process, and the takes
+of concurrent requests go to Redis together, one script call per round trip
+through the asyncio bridge (``docs/decisions/0020-redis-takes-gathered.md``).
+While Redis does not answer, each process limits with buckets of its own (so
+a key may get its rate from each front end) rather than refusing every
+request, and asks Redis again a second (``REDIS_RETRY``) after it last
+failed.
 
 Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 (default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
+import trio
 
 from trading_engine.storage.bridge import Bridge
 from trading_engine.storage.journal import StorageUnavailable
@@ -96,25 +100,60 @@ _SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'last')
-local tokens = tonumber(state[1]) or burst
-local last = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + (now - last) * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'last', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return tostring(wait)
+local ttl = math.ceil(burst / rate) + 1
+local waits = {}
+for i, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'tokens', 'last')
+  local tokens = tonumber(state[1]) or burst
+  local last = tonumber(state[2]) or now
+  -- never less than none elapsed: "last" is kept to 14 digits, and may be a
+  -- little ahead of "now" (rounded up, or from a front end whose clock is ahead)
+  tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+  local wait = 0
+  if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'last', tostring(now))
+  redis.call('EXPIRE', key, ttl)
+  waits[i] = tostring(wait)
+end
+return waits
 """
+"""One take per key, in the order given (a key twice takes twice); each key's wait."""
 
 
 REDIS_RETRY = 1.0
 """Seconds a ``RedisLimiter`` limits in-process after Redis failed to answer."""
 
 
+class _Take:
+    """One request's take, queued until a script call carries it."""
+
+    __slots__ = ("answered", "key", "leads", "left", "wait")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.answered = trio.Event()
+        self.wait: float | None = None
+        """The bucket's answer; None if Redis did not give one (limit in-process)."""
+        self.leads = False
+        """Woken to send the next script call, not with an answer."""
+        self.left = False
+        """Its request was cancelled while it waited: never hand it the next call."""
+
+
 class RedisLimiter:
     """Token buckets in Redis under ``te:rl:<bucket>``, shared by every front end;
-    in this process while Redis is unavailable."""
+    in this process while Redis is unavailable.
+
+    The takes of concurrent requests go to Redis together: while one script
+    call is on its way, the takes that arrive queue, and the next call (sent
+    by the first of them, once the call before has answered) carries them
+    all, each key answered on its own. So a request costs a thread round trip
+    only when no other is on its way, and under load one round trip serves
+    many requests. The call is shielded from cancellation (the client's socket
+    timeout bounds it), so a cancelled request never leaves the others that
+    its call carries without an answer; a queued take whose request is
+    cancelled is not sent, and passes on the next call if it was handed it.
+    """
 
     def __init__(
         self,
@@ -125,14 +164,15 @@ class RedisLimiter:
     ) -> None:
         from trading_engine.storage.redis import run_script  # noqa: PLC0415
 
-        self._run_script = run_script  # imported here, not on each request
+        self._run_script = run_script  # imported here, not on each call
         self._limits = limits
         self._bridge = bridge
         self._client = client
         self._clock = clock
         self._local = LocalLimiter(limits, clock)
         self._retry_at: float | None = None  # while Redis is unavailable
-        self._probing = False  # a request is asking Redis whether it is back
+        self._queue: list[_Take] = []  # takes waiting for the next script call
+        self._sending = False  # a script call is on its way, or handed to a queued take
 
     async def close(self) -> None:
         from trading_engine.storage.redis import close_client  # noqa: PLC0415
@@ -140,28 +180,75 @@ class RedisLimiter:
         await close_client(self._bridge, self._client)
 
     async def take(self, key: str) -> float:
-        if self._retry_at is not None and (self._probing or self._clock() < self._retry_at):
+        if self._retry_at is not None and (self._sending or self._clock() < self._retry_at):
+            # During an outage one request at a time asks (a Redis that hangs takes the
+            # client's whole socket timeout to fail); the others go on meanwhile.
             return self._local.take_now(key)
-        # During an outage one request at a time asks (a Redis that hangs takes the
-        # client's whole socket timeout to fail); the others go on meanwhile.
-        self._probing = self._retry_at is not None
+        take = _Take(key)
+        self._queue.append(take)
+        if self._sending:
+            try:
+                await take.answered.wait()
+            except trio.Cancelled:
+                take.left = True
+                if take.leads:
+                    # Handed the next call after its cancellation was decided (the wake-up
+                    # no longer reaches it): hand the call on, or nobody would send it.
+                    self._sending = False
+                    self._hand_on()
+                raise
+            if not take.leads:
+                return self._answer(take)
+        await self._send()
+        return self._answer(take)
+
+    def _answer(self, take: _Take) -> float:
+        return self._local.take_now(take.key) if take.wait is None else take.wait
+
+    async def _send(self) -> None:
+        """Carry every queued take in one script call, answer each, then hand the
+        next call to the first take queued meanwhile."""
+        self._sending = True
+        batch = [take for take in self._queue if not take.left]
+        self._queue = []
         limits = self._limits
         try:
-            wait = await self._run_script(
-                self._bridge, self._client, _SCRIPT, "te:rl:" + key,
-                limits.rate, limits.burst, time.time(),
-            )  # fmt: skip
+            with trio.CancelScope(shield=True):
+                waits = await self._run_script(
+                    self._bridge, self._client, _SCRIPT, ["te:rl:" + t.key for t in batch],
+                    limits.rate, limits.burst, time.time(),
+                )  # fmt: skip
         except StorageUnavailable as exc:
             if self._retry_at is None:
                 log.warning("rate limits kept in this process until Redis answers: %s", exc)
             self._retry_at = self._clock() + REDIS_RETRY
-            return self._local.take_now(key)
+            # What queued meanwhile is limited in-process too, not sent to a Redis
+            # that may hang again.
+            batch += self._queue
+            self._queue = []
+        else:
+            if self._retry_at is not None:
+                log.warning("Redis answers again: rate limits are shared again")
+                self._retry_at = None
+            for take, wait in zip(batch, waits, strict=True):
+                take.wait = float(wait)
         finally:
-            self._probing = False
-        if self._retry_at is not None:
-            log.warning("Redis answers again: rate limits are shared again")
-            self._retry_at = None
-        return float(wait)
+            self._sending = False
+            for take in batch:
+                take.answered.set()
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Wake the first take still waiting in the queue to send the next call."""
+        while self._queue:
+            first = self._queue[0]
+            if first.left:
+                self._queue.pop(0)
+                continue
+            first.leads = True
+            self._sending = True
+            first.answered.set()
+            return
 
 
 async def connect_redis_limiter(limits: Limits, bridge: Bridge, url: str) -> RedisLimiter:

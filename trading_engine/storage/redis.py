@@ -10,16 +10,24 @@ the message being exactly the JSON text a WebSocket subscriber receives.
 A front end that subscribes to Redis gets the same ``seq`` and ``prev_seq``
 chain and takes its snapshots from the engine's REST API.
 
-Publishing runs through the asyncio bridge, a pipeline per batch. If Redis
-is slow or down, the outbox fills and messages are dropped (counted in
-``dropped``): market data never stalls the engine, and subscribers detect
-the gap by ``seq`` and resubscribe.
+Publishing runs through the asyncio bridge, one call per batch: a Lua script
+that publishes every message of the batch, one command where a pipeline of
+``PUBLISH`` costs redis-py about six times the CPU per message (measured in
+``docs/decisions/0020-redis-takes-gathered.md``). If Redis is slow or down,
+the outbox fills and messages are dropped (counted in ``dropped``): market
+data never stalls the engine, and subscribers detect the gap by ``seq`` and
+resubscribe.
+
+The asyncio bridge stays, rather than a Trio-native client (coredis): one
+round trip carries a whole batch of messages or of rate-limit takes, and a
+coredis call cost the Trio thread several times what a bridge round trip
+does (the same record).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -42,6 +50,9 @@ PREFIX = "te:"
 
 _DRIVER_ERRORS: Final = (redis.exceptions.RedisError, OSError)
 
+_PUBLISH: Final = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end"
+"""Publish ``ARGV`` taken as channel, message, channel, message..."""
+
 
 class RedisPublisher:
     """A Redis connection on the bridge's loop that publishes batches of messages."""
@@ -56,8 +67,10 @@ class RedisPublisher:
         return cls(bridge, await connect_client(bridge, url))
 
     async def publish(self, batch: list[tuple[str, str]]) -> None:
-        """Publish each ``(channel, text)`` on ``te:<channel>``; raises ``StorageUnavailable``."""
-        await _call(self._bridge, "Redis publish failed", _publish, self._client, batch)
+        """Publish each ``(channel, text)`` on ``te:<channel>``, in order; raises
+        ``StorageUnavailable``."""
+        args = [part for channel, text in batch for part in (PREFIX + channel, text)]
+        await _call(self._bridge, "Redis publish failed", _eval, self._client, _PUBLISH, [], args)
 
     async def close(self) -> None:
         await close_client(self._bridge, self._client)
@@ -82,9 +95,12 @@ async def connect_client(bridge: Bridge, url: str) -> Any:
     return await _call(bridge, f"Redis at {url} is unavailable", _connect, url)
 
 
-async def run_script(bridge: Bridge, client: Any, script: str, key: str, *args: object) -> Any:
-    """Run the Lua ``script`` on ``key`` with ``args``; its reply, or ``StorageUnavailable``."""
-    return await _call(bridge, "Redis script failed", _eval, client, script, key, args)
+async def run_script(
+    bridge: Bridge, client: Any, script: str, keys: list[str], *args: object
+) -> Any:
+    """Run the Lua ``script`` on ``keys`` with ``args`` (``EVALSHA``, loading it if Redis
+    does not have it); its reply, or ``StorageUnavailable``."""
+    return await _call(bridge, "Redis script failed", _eval, client, script, keys, args)
 
 
 async def close_client(bridge: Bridge, client: Any) -> None:
@@ -109,15 +125,10 @@ async def _connect(url: str) -> Any:
     return client
 
 
-async def _publish(client: Any, batch: list[tuple[str, str]]) -> None:
-    async with client.pipeline(transaction=False) as pipe:
-        for channel, text in batch:
-            pipe.publish(PREFIX + channel, text)
-        await pipe.execute()
-
-
-async def _eval(client: Any, script: str, key: str, args: tuple[object, ...]) -> Any:
-    return await client.eval(script, 1, key, *args)
+async def _eval(client: Any, script: str, keys: list[str], args: Sequence[object]) -> Any:
+    # The script object only hashes the text; it sends EVALSHA, and the text once Redis
+    # answers NOSCRIPT (after a restart).
+    return await client.register_script(script)(keys=keys, args=list(args))
 
 
 async def _close(client: Any) -> None:
