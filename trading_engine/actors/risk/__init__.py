@@ -34,8 +34,10 @@ calls, so the bases below are the dependencies:
 - ``checks.py``: ``PreTradeMixin(MarginMixin)``, new orders checked, held,
   numbered and queued; holds freed;
 - ``amends.py``: ``AmendMixin(PreTradeMixin)``, an amend's checks and hold;
-- ``funds.py``: ``FundsMixin(MarginMixin)``, users, deposits and
-  withdrawals: the ``$accounts`` stream;
+- ``switches.py``: ``SwitchesMixin(RiskState)``, users' dead man's
+  switches and the clock that fires them;
+- ``funds.py``: ``FundsMixin(MarginMixin, SwitchesMixin)``, users, deposits
+  and withdrawals: the ``$accounts`` stream;
 - ``committed.py``: ``CommittedMixin(AmendMixin, FundsMixin)``, durable
   events applied, live and on recovery;
 - ``queries.py``: ``QueriesMixin(MarginMixin)``, the answers to ``Query``;
