@@ -26,7 +26,7 @@ from trading_engine.core.account_events import ACCOUNTS_STREAM, CancelAllAfterFi
 from trading_engine.core.enums import CancelReason
 from trading_engine.core.events import OrderCancelled
 from trading_engine.core.ids import OrderId, UserId
-from trading_engine.storage.journal import InMemoryJournal
+from trading_engine.storage.journal import InMemoryJournal, StorageUnavailable
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
 
@@ -70,6 +70,8 @@ async def test_the_switch_is_disarmed_only_once_its_cancels_are_durable(
         switch = await arm(engine, ALICE, 100)
         journal.available = False
         await trio.sleep(0.4)  # past the deadline: the cancels wait for the journal
+        with trio.fail_after(5), pytest.raises(StorageUnavailable):
+            await engine.cancel_all_after(ALICE, 60_000)  # refused, as an order would be
         assert await open_orders(engine, ALICE) == ids
         assert await engine.switch(ALICE) == (switch.cancel_at, 100)
         assert await fired(journal) == []

@@ -251,7 +251,8 @@ class Engine:
     async def cancel_all_after(self, user_id: UserId, timeout_ms: int) -> Switch | Refused:
         """Arm the user's dead man's switch: unless armed again within ``timeout_ms``, every
         open order of the user is cancelled; 0 disarms it. Answers once durable (a restart
-        keeps the deadline). Raises ``InvalidInput`` outside 0 to ``MAX_TIMEOUT_MS``."""
+        keeps the deadline). Raises ``InvalidInput`` outside 0 to ``MAX_TIMEOUT_MS``
+        (``core/dead_man.py``), ``StorageUnavailable`` while the journal can't be written."""
         return await self._ask(lambda reply: CancelAllAfter(user_id, timeout_ms, reply), self._risk)
 
     async def switch(self, user_id: UserId) -> tuple[int, int] | None:

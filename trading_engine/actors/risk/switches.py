@@ -2,7 +2,8 @@
 
 ``CancelAllAfter`` arms the user's switch, or with a timeout of 0 disarms it:
 a ``CancelAllAfterSet`` event on ``$accounts``, applied at once and answered
-once durable, as a deposit is. Deadlines are absolute (wall-clock ns), so
+once durable, as a deposit is; while storage is unavailable it is refused, as
+an order is. Deadlines are absolute (wall-clock ns), so
 replay re-arms each switch with its deadline, and one that passed while the
 engine was down is due as soon as the clock starts.
 
@@ -49,6 +50,7 @@ from trading_engine.core.enums import CancelReason
 from trading_engine.core.ids import UserId
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput, TradingEngineError
+from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = ["RETRY_NS", "SwitchesMixin"]
 
@@ -68,6 +70,11 @@ class SwitchesMixin(RiskState):
             return
         if type(timeout_ms) is not int or not 0 <= timeout_ms <= MAX_TIMEOUT_MS:
             reply.fail(InvalidInput("timeout_ms", f"must be an integer from 0 to {MAX_TIMEOUT_MS}"))
+            return
+        if not self.storage_available:
+            # As for orders: nothing is answered that was not written, and a switch set
+            # but not journaled would not be the one a restart finds.
+            reply.fail(StorageUnavailable("storage is unavailable: the switch is not set"))
             return
         now = time.time_ns()
         cancel_at = now + timeout_ms * 1_000_000 if timeout_ms else None
