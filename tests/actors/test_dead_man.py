@@ -21,6 +21,7 @@ from tests.actors.test_snapshot import check_snapshot_recovery, take_snapshot
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import Switch
 from trading_engine.actors.risk import switches
+from trading_engine.benchmarks.switch import run_switch_bench
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import ACCOUNTS_STREAM, CancelAllAfterFired
 from trading_engine.core.enums import CancelReason
@@ -128,3 +129,10 @@ async def test_replay_and_snapshots_rebuild_the_switches(journal: InMemoryJourna
             assert await engine.switch(BOB) == (later.cancel_at, 30_000)
             assert await open_orders(engine, BOB) == set()
     assert [user for user, _ in await fired(journal)] == [BOB]
+
+
+def test_the_switch_benchmark_fires_every_switch_it_arms() -> None:
+    result = run_switch_bench(users=2, seconds=0.2, rounds=1, journal="memory")
+    assert result["rearms"] > 0
+    assert result["fired"] == 10
+    assert 0 <= result["fire_p50_ms"] <= result["fire_max_ms"]
