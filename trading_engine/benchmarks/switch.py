@@ -12,18 +12,14 @@ end. Prints one JSON object.
 
 from __future__ import annotations
 
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import trio
 
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult, Switch
+from trading_engine.benchmarks.databases import fresh_database
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import ACCOUNTS_STREAM, CancelAllAfterFired
 from trading_engine.core.enums import OrderType, Side
@@ -31,13 +27,7 @@ from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.runtime import tune_gc
 from trading_engine.storage.journal import InMemoryJournal, Journal
-from trading_engine.storage.local_pg import LocalPostgres
-from trading_engine.storage.postgres import (
-    create_database,
-    drop_database,
-    open_postgres_journal,
-    with_database,
-)
+from trading_engine.storage.postgres import open_postgres_journal
 
 __all__ = ["run_switch_bench"]
 
@@ -62,26 +52,9 @@ def run_switch_bench(
     if journal == "memory":
         result = trio.run(_bench, InMemoryJournal(), users, seconds, rounds)
     else:
-        with _fresh_database(database_url) as dsn:
+        with fresh_database(database_url, "switch_bench") as dsn:
             result = trio.run(_bench_postgres, dsn, users, seconds, rounds)
     return {"journal": journal, **result}
-
-
-@contextmanager
-def _fresh_database(database_url: str | None) -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="switch-bench-") as tmp:
-        server = None
-        if database_url is None:
-            server = LocalPostgres(Path(tmp) / "data", durable=True)
-            database_url = server.start()
-        name = f"switch_bench_{uuid.uuid4().hex[:8]}"
-        try:
-            create_database(database_url, name)
-            yield with_database(database_url, name)
-        finally:
-            drop_database(database_url, name)
-            if server is not None:
-                server.stop()
 
 
 async def _bench_postgres(dsn: str, users: int, seconds: float, rounds: int) -> dict[str, Any]:
