@@ -7,6 +7,7 @@ Every option of every subcommand has help text that says its default
 - ``bench engine [--journal memory|postgres]``: the whole engine in-process.
 - ``bench journal``: the PostgreSQL journal alone.
 - ``bench recovery [--events N]``: time to be ready after N journaled events.
+- ``bench switch``: the dead man's switch: re-arms per second, firing latency.
 - ``loadtest --url URL``: real HTTP and WebSocket load against a running server.
 - ``migrate``: apply pending migrations.
 - ``audit``: verify a journal end to end and print the report; exits 1 on any problem
@@ -144,6 +145,25 @@ def _parser() -> argparse.ArgumentParser:
         help="snapshot before the last N events, so a start replays N (default 100000);"
         " -1: no snapshot",
     )
+    switch = benches.add_parser(
+        "switch", help="the dead man's switch: re-arms per second and firing latency"
+    )
+    switch.add_argument(
+        "--users", type=int, default=100, help="users re-arming, two tasks each (default 100)"
+    )
+    switch.add_argument(
+        "--seconds", type=float, default=5.0, help="how long they re-arm (default 5)"
+    )
+    switch.add_argument(
+        "--rounds", type=int, default=20, help="rounds of ten switches fired (default 20)"
+    )
+    switch.add_argument(
+        "--journal",
+        choices=("memory", "postgres"),
+        default="postgres",
+        help="postgres (default: a fresh database on $DATABASE_URL, else on a throwaway"
+        " local server) or memory",
+    )
     journal = benches.add_parser("journal", help="PostgreSQL journal append and read times")
     journal.add_argument(
         "--total", type=int, default=100_000, help="events to append (default 100000)"
@@ -253,6 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 events=args.events,
                 journal=args.journal,
                 snapshot_tail=args.snapshot_tail,
+                database_url=os.environ.get("DATABASE_URL"),
+            )
+        )
+    if args.command == "bench" and args.bench == "switch":
+        from trading_engine.benchmarks.switch import run_switch_bench  # noqa: PLC0415
+
+        return _print(
+            run_switch_bench(
+                users=args.users,
+                seconds=args.seconds,
+                rounds=args.rounds,
+                journal=args.journal,
                 database_url=os.environ.get("DATABASE_URL"),
             )
         )

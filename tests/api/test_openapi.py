@@ -27,6 +27,7 @@ BODIES = {
     ("post", "/admin/symbols"): "NewSymbolBody",
     ("post", "/admin/symbols/{symbol}/halt"): "HaltBody",
     ("post", "/settlement/trigger"): "SettleBody",
+    ("post", "/orders/cancel-all-after"): "CancelAllAfterBody",
 }
 ASSETS = "/docs/assets/"
 HIDDEN = {"static", "openapi", "swagger_ui", "swagger_asset", "ui.ui_page", "ui.ui_asset"}
@@ -86,6 +87,15 @@ async def test_the_document_is_openapi_3_1_with_every_route_and_its_schemas(
         and "application/json" in operation["responses"]["200"]["content"]
     }  # fmt: skip
     assert titles >= {"Order", "OrderBook", "Balances", "Symbols", "OrderList", "FillList"}
+    switch = paths[p + "/orders/cancel-all-after"]["post"]
+    body = switch["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["timeout_ms"]["maximum"] == 86_400_000
+    assert body["required"] == ["timeout_ms"]
+    answer = switch["responses"]["200"]["content"]["application/json"]["schema"]["title"]
+    assert answer == "CancelAllAfter"
+    risk = paths[p + "/users/{user_id}/risk-profile"]["get"]["responses"]["200"]
+    profile = risk["content"]["application/json"]["schema"]
+    assert "cancel_all_after" in profile["required"]
 
 
 ADMIN_ONLY = {
@@ -155,6 +165,7 @@ async def test_schema_validation_errors_keep_the_error_shape(server: Server) -> 
             ("/admin/deposits", {"user_id": "demo_bob", "asset": "AIT", "amount": 1.5e0}, ""),
             ("/admin/symbols/BTC_AIT/halt", {"reason": 7}, "reason"),
             ("/settlement/trigger", {"trade_ids": "x"}, "trade_ids"),
+            ("/orders/cancel-all-after", {"user_id": "demo_bob", "timeout_ms": True}, "timeout_ms"),
         ]
         for path, body, field in cases:
             response = await admin.post(path, json=body)

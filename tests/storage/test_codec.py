@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from trading_engine.core import account_events, events
 from trading_engine.core.account_events import (
     AccountEvent,
+    CancelAllAfterFired,
+    CancelAllAfterSet,
     Deposited,
     InstrumentListed,
     Liquidated,
@@ -151,6 +153,9 @@ SAMPLES: list[AnyEvent] = [
     SymbolResumed(7, TS, BTC),
     MarginSettled(8, TS, BTC, TradeId(11), ALICE, -1_250, 30, 0),
     Liquidated(9, TS, BOB, BTC, 3, 100_000, -17, 4_500),
+    CancelAllAfterSet(10, TS, ALICE, 60_000, TS + 60_000_000_000),
+    CancelAllAfterSet(11, TS, ALICE, 0, None),
+    CancelAllAfterFired(12, TS, BOB, TS),
     Posted(
         1,
         TS,

@@ -27,6 +27,7 @@ from trading_engine.actors.marketdata import (
 from trading_engine.actors.messages import (
     AmendOrder,
     BookSnapshot,
+    CancelAllAfter,
     CancelAllOrders,
     CancelOrder,
     CheckOrder,
@@ -41,6 +42,7 @@ from trading_engine.actors.messages import (
     SettleTrades,
     SubmitOrder,
     SubmitOutcome,
+    Switch,
     SymbolBatch,
 )
 from trading_engine.actors.pricing import PricingActor
@@ -245,6 +247,17 @@ class Engine:
         for reply in self.cancel_all_soon(user_id, symbol):
             cancelled.extend(await reply.wait())
         return cancelled
+
+    async def cancel_all_after(self, user_id: UserId, timeout_ms: int) -> Switch | Refused:
+        """Arm the user's dead man's switch: unless armed again within ``timeout_ms``, every
+        open order of the user is cancelled; 0 disarms it. Answers once durable (a restart
+        keeps the deadline). Raises ``InvalidInput`` outside 0 to ``MAX_TIMEOUT_MS``
+        (``core/dead_man.py``), ``StorageUnavailable`` while the journal can't be written."""
+        return await self._ask(lambda reply: CancelAllAfter(user_id, timeout_ms, reply), self._risk)
+
+    async def switch(self, user_id: UserId) -> tuple[int, int] | None:
+        """The user's armed dead man's switch: ``(cancel_at, timeout_ms)`` (ns, ms), or None."""
+        return await self._read(self._risk, RiskActor.query_switch, user_id)
 
     async def order(self, order_id: OrderId) -> OrderView | None:
         return await self._read(self._risk, RiskActor.query_order, order_id)

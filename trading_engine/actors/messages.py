@@ -15,7 +15,14 @@ import trio
 
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import Reply
-from trading_engine.core.enums import OrderType, RejectReason, Side, StpMode, TimeInForce
+from trading_engine.core.enums import (
+    CancelReason,
+    OrderType,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
+)
 from trading_engine.core.events import Event, Journaled, Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
@@ -142,6 +149,7 @@ class MatchAmend:
 class MatchCancelAll:
     user_id: UserId
     reply: Reply[list[OrderView]] | None
+    reason: CancelReason = CancelReason.MASS_CANCEL
 
 
 @attrs.frozen
@@ -216,6 +224,44 @@ class CancelAllOrders:
     user_id: UserId
     symbol: Symbol
     reply: Reply[list[OrderView]]
+
+
+@attrs.frozen
+class CancelAllAfter:
+    """Arm the user's dead man's switch: unless armed again within ``timeout_ms``, every
+    open order of the user is cancelled; 0 disarms it (``core/dead_man.py``)."""
+
+    user_id: UserId
+    timeout_ms: int
+    reply: Reply[Switch | Refused]
+
+
+@attrs.frozen
+class Switch:
+    """A user's dead man's switch as set: ``now`` when it was set (ns), the ``timeout_ms``
+    asked for, and the deadline ``cancel_at`` (ns), None when disarmed."""
+
+    now: int
+    timeout_ms: int
+    cancel_at: int | None
+
+
+@attrs.frozen
+class FireSwitches:
+    """From the risk actor's own clock: cancel the orders of every user whose switch is
+    due; answered once they are sent on, so that the clock sleeps until the next."""
+
+    reply: Reply[None]
+
+
+@attrs.frozen
+class SwitchFired:
+    """The cancels of a due switch are done (``cancelled``) or failed: journal that it
+    fired, or make it due again shortly."""
+
+    user_id: UserId
+    cancel_at: int
+    cancelled: bool
 
 
 @attrs.frozen
@@ -347,6 +393,7 @@ class StorageStatus:
 RiskMessage = (
     SubmitOrder | CheckOrder | CancelOrder | AmendOrder | CancelAllOrders | CreateUser | MoveFunds
     | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds | StorageStatus
+    | CancelAllAfter | FireSwitches | SwitchFired
 )  # fmt: skip
 PricingMessage = CommittedBatch | SymbolStatus | Query[Any]
 SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query[Any]
@@ -358,6 +405,7 @@ actor that tracks symbols, holds to release to risk."""
 __all__ = [
     "AmendOrder",
     "BookSnapshot",
+    "CancelAllAfter",
     "CancelAllOrders",
     "CancelOrder",
     "CheckOrder",
@@ -368,6 +416,7 @@ __all__ = [
     "CreateUser",
     "Event",
     "Expire",
+    "FireSwitches",
     "MatchAmend",
     "MatchCancel",
     "MatchCancelAll",
@@ -390,6 +439,8 @@ __all__ = [
     "SubmitOrder",
     "SubmitOutcome",
     "SupervisorNotice",
+    "Switch",
+    "SwitchFired",
     "SymbolBatch",
     "SymbolCommand",
     "SymbolStatus",

@@ -160,7 +160,9 @@ def _make_actors(
         else:
             inboxes.risk.send_nowait(message)
 
-    risk = RiskActor(risk_receive, journal_send, config.risk, margin_rates(config))
+    risk = RiskActor(
+        risk_receive, journal_send, config.risk, margin_rates(config), itself=risk_send
+    )
     pricing = PricingActor(
         pricing_receive,
         inboxes.risk.send_nowait,

@@ -137,12 +137,12 @@ class SymbolActor:
                     self.amends.pop()
                     self._notify_risk(ReleaseHolds((), (order_id,)))
                 return self._answer(order_id, before, amended, reply)
-            case MatchCancelAll(user_id=user_id, reply=reply):
+            case MatchCancelAll(user_id=user_id, reply=reply, reason=reason):
                 records = {
                     o.order_id: OrderRecord.from_order(self.symbol, o)
                     for o in matcher.open_orders(user_id)
                 }
-                events = matcher.cancel_all(user_id, ts)
+                events = matcher.cancel_all(user_id, ts, reason=reason)
                 for event in events:
                     record = records.get(getattr(event, "order_id", OrderId(0)))
                     if record is not None:

@@ -40,6 +40,7 @@ from quart_schema import (
 
 from trading_engine.api.bodies import DECIMAL_SCHEMA, MAX_BATCH
 from trading_engine.api.schemas import load_json
+from trading_engine.core.dead_man import MAX_TIMEOUT_MS
 from trading_engine.core.enums import OrderType, Side, TimeInForce
 from trading_engine.core.ids import (
     USER_ID_PATTERN,
@@ -89,6 +90,37 @@ UserIdIn = Annotated[
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _timeout_ms(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIMEOUT_MS:
+        raise ValueError(
+            f"must be an integer number of milliseconds from 0 (disarm) to {MAX_TIMEOUT_MS} "
+            "(one day)"
+        )
+    return value
+
+
+TimeoutMsIn = Annotated[
+    int,
+    PlainValidator(_timeout_ms),
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_TIMEOUT_MS,
+            "description": "milliseconds from now; 0 disarms the switch",
+        }
+    ),
+]
+
+
+class CancelAllAfterBody(_Body):
+    """Arm the dead man's switch: unless called again within ``timeout_ms``, every open
+    order of the user is cancelled, in every symbol; 0 disarms it."""
+
+    user_id: UserIdIn | None = Field(None, description="whose switch (admin key only)")
+    timeout_ms: TimeoutMsIn
 
 
 class NewUserBody(_Body):
@@ -334,12 +366,38 @@ class MarginProfile(BaseModel):
     assets: dict[str, MarginAsset]
 
 
+class ArmedSwitch(BaseModel):
+    """A dead man's switch that is armed."""
+
+    timeout_ms: int = Field(description="the timeout it was last armed with")
+    cancel_at: str = Field(description="when the user's open orders are cancelled (Unix seconds)")
+
+
+class CancelAllAfter(BaseModel):
+    """The user's dead man's switch as set now."""
+
+    user_id: str
+    timeout_ms: int
+    now: str = Field(description="the engine's time when it was set (Unix seconds)")
+    cancel_at: str | None = Field(
+        description=(
+            "when every open order of the user is cancelled unless the switch is set again "
+            "before (Unix seconds, now + timeout_ms); null once disarmed (timeout_ms 0)"
+        )
+    )
+
+
 class RiskProfile(BaseModel):
     user_id: str
     balances: dict[str, BalanceOut]
     positions: dict[str, str]
     limits: RiskLimits
     margin: MarginProfile | None
+    cancel_all_after: ArmedSwitch | None = Field(
+        description=(
+            "the user's dead man's switch (POST /orders/cancel-all-after) while armed, else null"
+        )
+    )
 
 
 class Hold(BaseModel):

@@ -45,6 +45,8 @@ from trading_engine.api.margin_view import render_margin
 from trading_engine.api.models import (
     Balances,
     BatchResults,
+    CancelAllAfter,
+    CancelAllAfterBody,
     CancelAllQuery,
     CancelBatchBody,
     CancelledList,
@@ -55,6 +57,7 @@ from trading_engine.api.models import (
     RiskCheck,
     RiskProfile,
     UserOrdersQuery,
+    check_body,
     documented,
     validate_body,
 )
@@ -71,14 +74,15 @@ from trading_engine.core.enums import OrderType
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import format_units
+from trading_engine.core.numbers import format_seconds, format_units
 from trading_engine.core.views import OrderView
-from trading_engine.errors import InvalidInput
+from trading_engine.errors import InvalidInput, TradingEngineError
 from trading_engine.storage.limits import Limiter
 
 __all__ = [
     "Batch",
     "amend_of",
+    "answer_cancel_all_after",
     "answer_order",
     "answer_result",
     "batch_items",
@@ -235,6 +239,46 @@ async def cancel_all() -> Response:
     with outcome_unknown("the cancels", find_out):
         views = await ctx().engine.cancel_all(user_id, Symbol(symbol) if symbol else None)
     return jsonify({"cancelled": await with_fills(views)})
+
+
+@blueprint.post(f"{P}/orders/cancel-all-after")
+@documented(CancelAllAfter, 403, 404, body=CancelAllAfterBody)
+async def cancel_all_after() -> Response:
+    """The dead man's switch: unless called again within ``timeout_ms``, every open order
+    of the user is cancelled, in every symbol; ``timeout_ms`` 0 disarms it. The deadline
+    is journaled: a restart keeps it, and fires at once a switch whose deadline passed
+    meanwhile. Shown in the user's risk profile while armed."""
+    principal = await _caller()
+    status, body = await answer_cancel_all_after(principal, load_json(await request.get_data()))
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+async def answer_cancel_all_after(
+    principal: Principal, args: object, *, at: str = ""
+) -> tuple[int, dict[str, Any]]:
+    """The status and body that answer a request to set the dead man's switch, ``args``
+    being its fields (``{"timeout_ms": N}``, ``user_id`` for an admin), named under ``at``
+    in errors (``args.timeout_ms``): 200 with the switch as set once durable, or the
+    error (400 bad input and nothing set, 403, 404 unknown user, 503)."""
+    try:
+        fields = check_body(args, CancelAllAfterBody, at=at)
+        user_id = await user_for(ctx().engine, principal, fields.get("user_id"))
+        find_out = f"GET {P}/users/{user_id}/risk-profile shows the switch as it is"
+        with outcome_unknown("the switch", find_out):
+            switch = await ctx().engine.cancel_all_after(user_id, fields["timeout_ms"])
+    except (ApiError, TradingEngineError) as exc:
+        return error_of(exc)
+    if isinstance(switch, Refused):
+        return status_of(switch.code), error_body(switch.code, switch.message)
+    cancel_at = None if switch.cancel_at is None else format_seconds(switch.cancel_at)
+    return 200, {
+        "user_id": user_id,
+        "timeout_ms": switch.timeout_ms,
+        "now": format_seconds(switch.now),
+        "cancel_at": cancel_at,
+    }
 
 
 @blueprint.post(f"{P}/orders/batch")
@@ -459,6 +503,7 @@ async def risk_profile(user_id: str) -> Response:
                 {s: _mark(await ctx().engine.ticker(s)) for s in instruments},
                 ctx().engine.config.liquidation_threshold,
             ),
+            "cancel_all_after": _armed(await ctx().engine.switch(user)),
         }
     )
 
@@ -485,6 +530,13 @@ async def risk_check() -> Response:
             "hold": hold,
         }
     )
+
+
+def _armed(switch: tuple[int, int] | None) -> dict[str, Any] | None:
+    if switch is None:
+        return None
+    cancel_at, timeout_ms = switch
+    return {"timeout_ms": timeout_ms, "cancel_at": format_seconds(cancel_at)}
 
 
 def _mark(ticker: Ticker | None) -> int | None:

@@ -13,16 +13,14 @@ percentiles, trades, and how the journal batched the commits; then, unless
 from __future__ import annotations
 
 import random
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import trio
 
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.benchmarks.databases import fresh_database
 from trading_engine.benchmarks.relay import relay_per_second
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderType, Side, StpMode
@@ -30,13 +28,7 @@ from trading_engine.core.ids import Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.runtime import tune_gc
 from trading_engine.storage.journal import InMemoryJournal, Journal
-from trading_engine.storage.local_pg import LocalPostgres
-from trading_engine.storage.postgres import (
-    create_database,
-    drop_database,
-    open_postgres_journal,
-    with_database,
-)
+from trading_engine.storage.postgres import open_postgres_journal
 
 __all__ = ["run_engine_bench"]
 
@@ -189,22 +181,10 @@ def _run_journal(
         result = trio.run(_run, InMemoryJournal(), orders, symbols, users, concurrency, seed)
         result["journal"] = "memory"
         return result
-    with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
-        server = None
-        if database_url is None:
-            server = LocalPostgres(Path(tmp) / "data", durable=True)
-            database_url = server.start()
-        name = f"engine_bench_{uuid.uuid4().hex[:8]}"
-        try:
-            create_database(database_url, name)
-            dsn = with_database(database_url, name)
-            result = trio.run(
-                _run_postgres, dsn, orders, symbols, users, concurrency, seed, project_every
-            )
-        finally:
-            drop_database(database_url, name)
-            if server is not None:
-                server.stop()
+    with fresh_database(database_url, "engine_bench") as dsn:
+        result = trio.run(
+            _run_postgres, dsn, orders, symbols, users, concurrency, seed, project_every
+        )
     result["journal"] = "postgres"
     return result
 

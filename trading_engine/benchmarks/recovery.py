@@ -16,26 +16,18 @@ start replays the whole journal.
 
 from __future__ import annotations
 
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import trio
 
 from trading_engine.actors.engine import open_engine, snapshot_journal
+from trading_engine.benchmarks.databases import fresh_database
 from trading_engine.benchmarks.engine import bench
 from trading_engine.config import EngineConfig
 from trading_engine.core.events import Journaled
 from trading_engine.storage.journal import InMemoryJournal, Journal
-from trading_engine.storage.local_pg import LocalPostgres
-from trading_engine.storage.postgres import (
-    create_database,
-    drop_database,
-    open_postgres_journal,
-    with_database,
-)
+from trading_engine.storage.postgres import open_postgres_journal
 
 __all__ = ["run_recovery_bench"]
 
@@ -120,24 +112,12 @@ def run_recovery_bench(
 
         trio.run(load_then_recover_memory)
         return result
-    with tempfile.TemporaryDirectory(prefix="recovery-bench-") as tmp:
-        server = None
-        if database_url is None:
-            server = LocalPostgres(Path(tmp) / "data", durable=True)
-            database_url = server.start()
-        name = f"recovery_bench_{uuid.uuid4().hex[:8]}"
-        try:
-            create_database(database_url, name)
-            dsn = with_database(database_url, name)
+    with fresh_database(database_url, "recovery_bench") as dsn:
 
-            async def load_then_recover() -> None:
-                async with open_postgres_journal(dsn) as pg:
-                    result.update(await _load(log, pg, snapshot_tail))
-                    result.update(await _time_recovery(pg))
+        async def load_then_recover() -> None:
+            async with open_postgres_journal(dsn) as pg:
+                result.update(await _load(log, pg, snapshot_tail))
+                result.update(await _time_recovery(pg))
 
-            trio.run(load_then_recover)
-        finally:
-            drop_database(database_url, name)
-            if server is not None:
-                server.stop()
+        trio.run(load_then_recover)
     return result

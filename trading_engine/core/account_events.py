@@ -1,4 +1,5 @@
-"""Events of the ``accounts`` stream: users, deposits, withdrawals, margin, and symbols.
+"""Events of the ``accounts`` stream: users, deposits, withdrawals, margin, dead man's
+switches, and symbols.
 
 They share ``EventBase`` with the matcher's events and have their own ``seq``
 (the stream's). Replaying them rebuilds the users, the instruments, and with
@@ -19,6 +20,8 @@ __all__ = [
     "SYMBOLS_STREAM",
     "AccountEvent",
     "AccountsStreamEvent",
+    "CancelAllAfterFired",
+    "CancelAllAfterSet",
     "Deposited",
     "InstrumentListed",
     "Liquidated",
@@ -180,7 +183,47 @@ class Liquidated(EventBase):
         self.maintenance: Final = maintenance
 
 
-AccountsStreamEvent = UserCreated | Deposited | Withdrawn | MarginSettled | Liquidated
+@final
+class CancelAllAfterSet(EventBase):
+    """A user armed their dead man's switch (``core/dead_man.py``) or disarmed it.
+
+    Armed: unless set again before ``cancel_at`` (ns since the epoch), every open
+    order of the user is cancelled then; ``timeout_ms`` is what the user asked for.
+    Disarmed: ``timeout_ms`` 0 and ``cancel_at`` None.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("seq", "ts", "user_id", "timeout_ms", "cancel_at")
+    __slots__ = FIELDS
+
+    def __init__(
+        self, seq: int, ts: int, user_id: UserId, timeout_ms: int, cancel_at: int | None
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.user_id: Final = user_id
+        self.timeout_ms: Final = timeout_ms
+        self.cancel_at: Final = cancel_at
+
+
+@final
+class CancelAllAfterFired(EventBase):
+    """The user's switch for ``cancel_at`` fired and is disarmed: the cancels of every
+    open order of the user were journaled before it, in the symbols' streams."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("seq", "ts", "user_id", "cancel_at")
+    __slots__ = FIELDS
+
+    def __init__(self, seq: int, ts: int, user_id: UserId, cancel_at: int) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.user_id: Final = user_id
+        self.cancel_at: Final = cancel_at
+
+
+AccountsStreamEvent = (
+    UserCreated | Deposited | Withdrawn | MarginSettled | Liquidated | CancelAllAfterSet
+    | CancelAllAfterFired
+)  # fmt: skip
 """What the ``$accounts`` stream holds: the risk actor alone writes it."""
 SymbolsStreamEvent = InstrumentListed | SymbolHalted | SymbolResumed
 """What the ``$symbols`` stream holds: the supervisor alone writes it."""

@@ -127,6 +127,8 @@ class CancelReason(StrEnum):
     """A reduce-only order cut to its user's position: the position shrank, closed or turned."""
     LIQUIDATION = "liquidation"
     ADMIN = "admin"
+    CANCEL_ALL_AFTER = "cancel_all_after"
+    """The user's dead man's switch fired (``POST /orders/cancel-all-after``)."""
 
 
 class RefusalReason(StrEnum):

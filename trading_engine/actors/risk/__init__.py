@@ -23,6 +23,10 @@ against the position as far as it is durable (flat or on the order's side:
 ``reduce_only_would_increase``), and the matcher, which holds the position
 as of its last trade, caps it and keeps it within the position.
 
+A user's dead man's switch (``switches.py``) cancels every open order of
+the user, in every symbol, unless armed again before its deadline; the
+actor's own clock task fires it.
+
 ``RiskActor`` is one class written as mixins over one state, a module per
 concern (``state.py`` says why mixins). Each part subclasses the parts it
 calls, so the bases below are the dependencies:
@@ -34,8 +38,10 @@ calls, so the bases below are the dependencies:
 - ``checks.py``: ``PreTradeMixin(MarginMixin)``, new orders checked, held,
   numbered and queued; holds freed;
 - ``amends.py``: ``AmendMixin(PreTradeMixin)``, an amend's checks and hold;
-- ``funds.py``: ``FundsMixin(MarginMixin)``, users, deposits and
-  withdrawals: the ``$accounts`` stream;
+- ``switches.py``: ``SwitchesMixin(RiskState)``, users' dead man's
+  switches and the clock that fires them;
+- ``funds.py``: ``FundsMixin(MarginMixin, SwitchesMixin)``, users, deposits
+  and withdrawals: the ``$accounts`` stream;
 - ``committed.py``: ``CommittedMixin(AmendMixin, FundsMixin)``, durable
   events applied, live and on recovery;
 - ``queries.py``: ``QueriesMixin(MarginMixin)``, the answers to ``Query``;

@@ -1,6 +1,7 @@
 """The risk actor's loop: its inbox read in batches, each message dispatched, then sent on.
 
-``run`` goes live (``go_live``, ``margin.py``), then handles each batch of
+``run`` goes live (``go_live``, ``margin.py``), starts the clock of the
+dead man's switches (``switches.py``) beside its loop, then handles each batch of
 its inbox, one ``match`` over the message kinds (``handle``), and flushes:
 the commands of one wake-up go to each symbol in one ``SymbolBatch`` (a full
 or closed inbox refuses the batch with ``EngineBusy`` and undoes its holds),
@@ -22,12 +23,14 @@ import trio
 from trading_engine.actors.mailbox import EngineBusy, receive_batch
 from trading_engine.actors.messages import (
     AmendOrder,
+    CancelAllAfter,
     CancelAllOrders,
     CancelOrder,
     CheckOrder,
     Commit,
     CommittedBatch,
     CreateUser,
+    FireSwitches,
     MatchAmend,
     MatchCancel,
     MatchCancelAll,
@@ -40,6 +43,7 @@ from trading_engine.actors.messages import (
     RiskMessage,
     StorageStatus,
     SubmitOrder,
+    SwitchFired,
     SymbolBatch,
     SymbolCommand,
     SymbolStatus,
@@ -57,16 +61,22 @@ __all__ = ["RiskActor"]
 class RiskActor(QueriesMixin, CommittedMixin):
     """Owns accounts and order views; reached only through ``inbox``.
 
-    Built as ``RiskActor(inbox, journal, config, margin_rates)``: the constructor
+    Built as ``RiskActor(inbox, journal, config, margin_rates, itself=send)``, ``send``
+    being ``inbox``'s sending side (for the actor's clock): the constructor
     is ``RiskState.__init__`` (``state.py``), beside every attribute it sets."""
 
     async def run(self) -> None:
         self.go_live()
         await self._flush()
-        while (batch := await receive_batch(self._inbox)) is not None:
-            for message in batch:
-                self.handle(message)
-            await self._flush()
+        async with trio.open_nursery() as nursery:
+            self._tasks = nursery
+            nursery.start_soon(self.switch_clock)
+            while (batch := await receive_batch(self._inbox)) is not None:
+                for message in batch:
+                    self.handle(message)
+                await self._flush()
+            nursery.cancel_scope.cancel()
+        self._tasks = None
 
     async def _flush(self) -> None:
         for symbol, commands in self._outgoing.items():
@@ -148,6 +158,12 @@ class RiskActor(QueriesMixin, CommittedMixin):
                     self._amend_ended(order_id, committed=False)
             case StorageStatus(available=available):
                 self.storage_available = available
+            case CancelAllAfter():
+                self._cancel_all_after(message)
+            case FireSwitches():
+                self._fire_switches(message)
+            case SwitchFired():
+                self._switch_fired(message)
             case _:
                 assert_never(message)
 

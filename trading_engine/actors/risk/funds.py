@@ -4,9 +4,10 @@ A new user, a deposit and a withdrawal are applied when requested (so two
 withdrawals can never both spend the same funds), then written to
 ``$accounts``; the reply waits for the write. ``_apply_account`` applies
 that stream's events on replay, margin's own (``MarginSettled``,
-``Liquidated``) through ``margin.py``.
+``Liquidated``) through ``margin.py``, the dead man's switches' through
+``switches.py``.
 
-A mixin over ``MarginMixin`` (for those two events).
+A mixin over ``MarginMixin`` and ``SwitchesMixin`` (for those events).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import assert_never
 
 from trading_engine.actors.messages import CreateUser, MoveFunds, Refused
 from trading_engine.actors.risk.margin import MarginMixin
+from trading_engine.actors.risk.switches import SwitchesMixin
 from trading_engine.core.account_events import (
     AccountsStreamEvent,
+    CancelAllAfterFired,
+    CancelAllAfterSet,
     Deposited,
     Liquidated,
     MarginSettled,
@@ -29,7 +33,7 @@ from trading_engine.errors import InvalidInput
 __all__ = ["FundsMixin"]
 
 
-class FundsMixin(MarginMixin):
+class FundsMixin(MarginMixin, SwitchesMixin):
     """Users, deposits and withdrawals, and the events of ``$accounts``."""
 
     def _move_funds(self, message: MoveFunds) -> None:
@@ -84,5 +88,7 @@ class FundsMixin(MarginMixin):
                 self._apply_margin_settled(event)
             case Liquidated():
                 self._apply_liquidated(event)
+            case CancelAllAfterSet() | CancelAllAfterFired():
+                self._apply_switch(event)
             case _:
                 assert_never(event)

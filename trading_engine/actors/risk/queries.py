@@ -37,6 +37,10 @@ __all__ = ["QueriesMixin"]
 class QueriesMixin(MarginMixin):
     """``query_<what>``: order views, trades, balances, positions, margin, alerts."""
 
+    def query_switch(self, user_id: UserId) -> tuple[int, int] | None:
+        """The user's armed dead man's switch, ``(cancel_at, timeout_ms)`` (ns, ms), or None."""
+        return self.switches.get(user_id)
+
     def query_order(self, order_id: OrderId) -> OrderView | None:
         record = self.orders.get(order_id)
         return record.view() if record else None

@@ -29,6 +29,7 @@ import trio
 from trading_engine.actors.answers import Alert
 from trading_engine.actors.messages import Commit, RiskMessage, SymbolBatch, SymbolCommand
 from trading_engine.core.account_events import AccountsStreamEvent
+from trading_engine.core.dead_man import DeadManSwitches
 from trading_engine.core.enums import Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
@@ -132,6 +133,10 @@ class RiskState:
             "_account_replies",
             "storage_available",
             "live",
+            "_itself",
+            "_tasks",
+            "_clock",
+            "_clock_wake",
         }
     )
     """Channels, settings, and what only the running actor has; every other
@@ -143,10 +148,14 @@ class RiskState:
         journal: trio.MemorySendChannel[Commit],
         config: RiskConfig,
         margin_rates: MarginRates = DEFAULT_MARGIN_RATES,
+        *,
+        itself: trio.MemorySendChannel[RiskMessage],
     ) -> None:
         self._inbox = inbox
         self._journal = journal
         self._config = config
+        self._itself = itself
+        """The sending side of ``inbox``: how the actor's own tasks (its clock) reach it."""
         self.accounts = Accounts()
         self.users: dict[UserId, str | None] = {}
         self.keys: dict[str, UserId] = {}
@@ -188,6 +197,14 @@ class RiskState:
         """Replay: margin trades' sides (user, realized, fee) not yet met by their MarginSettled."""
         self.live = False
         """False while the journal is replayed: margin trades then wait for their MarginSettled."""
+        self.switches = DeadManSwitches()
+        """Each user's dead man's switch, as journaled (``switches.py``)."""
+        self._tasks: trio.Nursery | None = None
+        """The running actor's nursery: its clock, and the tasks that await a switch's cancels."""
+        self._clock: trio.CancelScope | None = None
+        """The scope the clock sleeps in; cancelled to wake it for an earlier deadline."""
+        self._clock_wake: int | None = None
+        """The deadline (ns) the clock sleeps until, None for none."""
 
     def _queue(self, symbol: Symbol, command: SymbolCommand) -> None:
         self._outgoing.setdefault(symbol, []).append(command)

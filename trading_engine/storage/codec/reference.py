@@ -19,6 +19,8 @@ from typing import Any, Final
 import attrs
 
 from trading_engine.core.account_events import (
+    CancelAllAfterFired,
+    CancelAllAfterSet,
     Deposited,
     InstrumentListed,
     Liquidated,
@@ -141,6 +143,8 @@ EVENT_KINDS: Final[Mapping[type[Any], FieldKinds]] = {
     SymbolResumed: {"symbol": _TEXT},
     MarginSettled: {"symbol": _TEXT, "user_id": _TEXT},
     Liquidated: {"user_id": _TEXT, "symbol": _TEXT},
+    CancelAllAfterSet: {"user_id": _TEXT, "cancel_at": Kind.OPTIONAL_INT},
+    CancelAllAfterFired: {"user_id": _TEXT},
     Posted: {"posting_id": _TEXT, "kind": _TEXT, "entries": Kind.ENTRIES},
 }
 
