@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -196,3 +197,24 @@ async def test_cancel_on_disconnect_must_be_true_or_false(server: Server) -> Non
         refused = (await _answers(ws, 1))[0]
     assert error["error"]["field"] == "cancel_on_disconnect"
     assert refused["status"] == 401  # not authenticated
+
+
+async def test_the_dead_mans_switch_is_armed_over_the_feed_and_fires(server: Server) -> None:
+    async with open_websocket_url(_ws_url(server)) as ws:
+        await _authed(ws, server.keys[BOB])
+        await _op(ws, "order.place", 0, **order("sell", "0.01", "31000"))
+        await _op(ws, "orders.cancel_after", "bad", timeout_ms=-1)
+        await _op(ws, "orders.cancel_after", "arm", timeout_ms=300)
+        answers = await _answers(ws, 3)
+        armed = answers["arm"]["data"]
+        assert (answers["bad"]["status"], answers["bad"]["error"]["field"]) == (
+            400,
+            "args.timeout_ms",
+        )
+        assert (answers["arm"]["status"], armed["timeout_ms"]) == (200, 300)
+        assert Decimal(armed["cancel_at"]) - Decimal(armed["now"]) == Decimal("0.3")
+        # The connection stays open: the switch, not a disconnect, cancels the order.
+        await _wait_for_no_open_orders(server, BOB, keep=0)
+    async with server.client(server.keys[BOB]) as bob:
+        profile = (await bob.get(f"/users/{BOB}/risk-profile")).json()
+    assert profile["cancel_all_after"] is None

@@ -4,7 +4,7 @@ Client messages: ``{"op": "subscribe", "channels": [...]}``,
 ``{"op": "unsubscribe", "channels": [...]}``, ``{"op": "auth", "api_key": "..."}``,
 ``{"op": "ping"}``, and once authenticated the order ops (``order.place``,
 ``order.cancel``, ``order.amend``, ``orders.cancel_all``,
-``orders.place_batch``: ``_Connection._ops``), answered by their ``id`` as
+``orders.place_batch``, ``orders.cancel_after``: ``_Connection._ops``), answered by their ``id`` as
 the REST routes answer, and with ``cancel_on_disconnect`` on ``auth`` the
 connection's orders cancelled when it closes (``api/placements.py``; see
 docs/websocket.md). Server messages carry ``channel``, ``type`` and ``seq``
@@ -37,6 +37,7 @@ once, straight to the socket where it can (``api/frames.py``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -62,6 +63,7 @@ from trading_engine.api.frames import SocketWriter, socket_writer_for
 from trading_engine.api.orders import (
     Batch,
     amend_of,
+    answer_cancel_all_after,
     batch_items,
     done,
     fields_under,
@@ -377,6 +379,9 @@ class _Connection:
             view.order_id, view.user_id, price=price, quantity=quantity
         )
 
+    async def _cancel_after(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        return functools.partial(answer_cancel_all_after, at="args"), self.principal, args
+
     _ops: ClassVar[
         dict[str, Callable[[_Connection, dict[str, Any]], Awaitable[tuple[Any, ...]]]]
     ] = {
@@ -385,6 +390,7 @@ class _Connection:
         "order.amend": _amend,
         "orders.cancel_all": _cancel_all,
         "orders.place_batch": _place_batch,
+        "orders.cancel_after": _cancel_after,
     }
     """Each order op: hands it to the engine, and gives what answers it (a function and
     its arguments) once the engine is done."""
