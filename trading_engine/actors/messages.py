@@ -220,9 +220,23 @@ class CancelAllOrders:
 
 @attrs.frozen
 class CreateUser:
+    """A new user, with its credentials (``SetCredential``'s ``(scheme, credential)``
+    pairs) journaled with it, in the same write."""
+
     user_id: UserId
     owner: str | None
     api_key_hash: str
+    reply: Reply[Refused | None]
+    credentials: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen
+class SetCredential:
+    """Set a user's signing credential of ``scheme`` (``CredentialSet``), replacing any."""
+
+    user_id: UserId
+    scheme: str
+    credential: str
     reply: Reply[Refused | None]
 
 
@@ -346,7 +360,8 @@ class StorageStatus:
 
 RiskMessage = (
     SubmitOrder | CheckOrder | CancelOrder | AmendOrder | CancelAllOrders | CreateUser | MoveFunds
-    | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds | StorageStatus
+    | SetCredential | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds
+    | StorageStatus
 )  # fmt: skip
 PricingMessage = CommittedBatch | SymbolStatus | Query[Any]
 SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query[Any]
@@ -383,6 +398,7 @@ __all__ = [
     "ReleaseHolds",
     "RiskCheck",
     "RiskMessage",
+    "SetCredential",
     "SetReference",
     "SettleTrades",
     "SettlementMessage",

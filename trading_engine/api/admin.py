@@ -25,6 +25,7 @@ from trading_engine.api.models import (
 )
 from trading_engine.api.orders import _limit
 from trading_engine.api.schemas import known_asset, parse_amount, render_instrument, text
+from trading_engine.api.secrets import HMAC_SCHEME, new_secret
 from trading_engine.core.ids import Symbol, parse_user_id
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_seconds, format_units
@@ -55,13 +56,14 @@ async def create_user() -> Response:
     body = validate_body(await request.get_data(), NewUserBody)
     user_id = parse_user_id(body.get("user_id"))
     owner = None if body.get("owner") is None else parse_user_id(body["owner"], field="owner")
-    key = new_key()
-    result = await ctx().engine.create_user(user_id, hash_key(key), owner)
+    key, secret = new_key(), new_secret()
+    sealed = ((HMAC_SCHEME, ctx().box.seal(secret)),)
+    result = await ctx().engine.create_user(user_id, hash_key(key), owner, sealed)
     if isinstance(result, Refused):
         if result.code == "unknown_owner":
             raise InvalidInput("owner", f"{result.message}: the owner is an existing user")
         return _refused(result)
-    response = jsonify({"user_id": user_id, "owner": owner, "api_key": key})
+    response = jsonify({"user_id": user_id, "owner": owner, "api_key": key, "api_secret": secret})
     response.status_code = 201
     return response
 

@@ -485,6 +485,10 @@ class NewUser(BaseModel):
     user_id: str
     owner: str | None
     api_key: str
+    api_secret: str = Field(
+        description="signs requests to the Binance-compatible /api/v3 (HMAC-SHA256, with "
+        "`X-MBX-APIKEY: <api_key>`); shown once, stored only sealed with the server key"
+    )
 
 
 class Movement(BaseModel):
