@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from trading_engine.core import account_events, events
 from trading_engine.core.account_events import (
     AccountEvent,
+    CredentialSet,
     Deposited,
     InstrumentListed,
     Liquidated,
@@ -144,6 +145,7 @@ SAMPLES: list[AnyEvent] = [
     BookLevel(13, TS, BTC, Side.SELL, 100_001, 0),
     UserCreated(1, TS, ALICE, None, "hash-alice"),
     UserCreated(2, TS, BOB, "desk \u2603 7", "hash-bob"),
+    CredentialSet(3, TS, BOB, "hmac-sha256", "gAAAAAB-sealed"),
     Deposited(3, TS, ALICE, "AIT", BIG),
     Withdrawn(4, TS, ALICE, "AIT", 1),
     InstrumentListed(5, TS, MARGIN),
