@@ -14,9 +14,11 @@ the command chooses (text on a terminal, else JSON).
 With no ``DATABASE_URL`` it starts a local PostgreSQL in ``--data-dir``
 (default ``.data``), kept across runs and stopped on exit. The admin key is
 ``EXCHANGE_API_KEY``, else one generated once and kept in the data
-directory. ``--demo`` lists BTC_AIT and ETH_AIT and funds two demo users;
-run again, it adds only what is missing, and the demo users' keys are
-derived from the admin key, so they are the same every run.
+directory; so is the server key that seals API secrets (``secrets_key_for``).
+``--demo`` lists BTC_AIT and ETH_AIT and funds two demo users; run again, it
+adds only what is missing, and the demo users' keys and API secrets (for the
+Binance dialect, ``/api/v3``) are derived from the admin key, so they are the
+same every run.
 """
 
 from __future__ import annotations
