@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.api.binance_client import call, client
 from tests.api.conftest import ADMIN, Server
+from tests.conftest import sql
 from trading_engine.core.ids import UserId
 from trading_engine.serve import demo_secret
 
@@ -170,7 +171,9 @@ async def test_listen_keys_are_made_kept_alive_and_closed(server: Server) -> Non
     assert twice.json()["code"] == -1125
 
 
-async def test_a_new_users_secret_signs_and_is_stored_sealed(server: Server) -> None:
+async def test_a_new_users_secret_signs_and_is_stored_sealed(
+    server: Server, database_url: str
+) -> None:
     async with server.client(ADMIN) as admin:
         created = (await admin.post("/admin/users", json={"user_id": "carol"})).json()
         await admin.post(
@@ -183,6 +186,25 @@ async def test_a_new_users_secret_signs_and_is_stored_sealed(server: Server) -> 
         await call(carol.load_markets)
         balance = await call(carol.fetch_balance)
     assert balance["AIT"]["free"] == 1000
+    assert await _rows_holding(database_url, "CredentialSet")  # the journal was written
+    assert await _rows_holding(database_url, created["api_secret"]) == []
+
+
+async def _rows_holding(database_url: str, text: str) -> list[str]:
+    """The tables of the database at ``database_url`` with a row whose text holds ``text``."""
+    tables = await sql(
+        database_url,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    )
+    found = []
+    for (table,) in tables:
+        rows = await sql(
+            database_url,
+            f"SELECT 1 FROM {table} AS row WHERE strpos(row::text, '{text}') > 0 LIMIT 1",
+        )
+        if rows:
+            found.append(table)
+    return found
 
 
 async def test_a_symbol_whose_joined_name_is_taken_is_refused(server: Server) -> None:
