@@ -14,9 +14,11 @@ the command chooses (text on a terminal, else JSON).
 With no ``DATABASE_URL`` it starts a local PostgreSQL in ``--data-dir``
 (default ``.data``), kept across runs and stopped on exit. The admin key is
 ``EXCHANGE_API_KEY``, else one generated once and kept in the data
-directory. ``--demo`` lists BTC_AIT and ETH_AIT and funds two demo users;
-run again, it adds only what is missing, and the demo users' keys are
-derived from the admin key, so they are the same every run.
+directory; so is the server key that seals API secrets (``secrets_key_for``).
+``--demo`` lists BTC_AIT and ETH_AIT and funds two demo users; run again, it
+adds only what is missing, and the demo users' keys and API secrets (for the
+Binance dialect, ``/api/v3``) are derived from the admin key, so they are the
+same every run.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from trading_engine.api.app import create_app
 from trading_engine.api.auth import hash_key
 from trading_engine.api.drain import Drain
 from trading_engine.api.http_server import server_config
+from trading_engine.api.secrets import HMAC_SCHEME, SecretBox
 from trading_engine.config import EngineConfig
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
@@ -85,13 +88,38 @@ def admin_key_for(data_dir: Path) -> str:
     return key
 
 
+def secrets_key_for(data_dir: Path) -> str:
+    """The server key that seals API secrets (``api/secrets.py``): ``API_SECRETS_KEY``,
+    else one generated once and kept in the data directory (``secrets_key``, mode 600).
+    Back it up with the data directory: without it no stored secret opens."""
+    key = os.environ.get("API_SECRETS_KEY")
+    if key:
+        return key
+    path = data_dir / "secrets_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = SecretBox.new_key()
+    path.write_text(key + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+def demo_secret(admin_key: str, user_id: str) -> str:
+    """A demo user's API secret, derived from the admin key as its key is."""
+    return hmac.new(admin_key.encode(), f"secret:{user_id}".encode(), hashlib.sha256).hexdigest()
+
+
 def demo_key(admin_key: str, user_id: str) -> str:
     digest = hmac.new(admin_key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
     return f"te_demo_{digest[:32]}"
 
 
-async def setup_demo(engine: Engine, admin_key: str) -> dict[str, str]:
-    """List the demo symbols and fund the demo users, adding only what is missing."""
+async def setup_demo(
+    engine: Engine, admin_key: str, box: SecretBox | None = None
+) -> dict[str, str]:
+    """List the demo symbols and fund the demo users, adding only what is missing; with
+    ``box``, give each demo user its API secret (``demo_secret``), sealed by ``box``."""
     for instrument in DEMO_SYMBOLS:
         if instrument.symbol not in engine.instruments():
             await engine.add_symbol(instrument)
@@ -103,6 +131,8 @@ async def setup_demo(engine: Engine, admin_key: str) -> dict[str, str]:
             await engine.create_user(user, hash_key(key))
             for asset, amount in DEMO_FUNDS.items():
                 await engine.deposit(user, asset, amount)
+        if box is not None and HMAC_SCHEME not in await engine.credentials(user):
+            await engine.set_credential(user, HMAC_SCHEME, box.seal(demo_secret(admin_key, user)))
     return keys
 
 
@@ -117,6 +147,7 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM; ``task_status`` gets the bound address (for tests)."""
     admin_key = admin_key_for(data_dir)
+    box = SecretBox(secrets_key_for(data_dir))
     local: LocalPostgres | None = None
     if not database_url:
         local = LocalPostgres(data_dir / "postgres")
@@ -135,7 +166,7 @@ async def serve(
                     recovered.snapshot,
                     recovered.replayed,
                 )
-            keys = await setup_demo(engine, admin_key) if demo else {}
+            keys = await setup_demo(engine, admin_key, box) if demo else {}
             tune_gc()
             async with _limiter(config) as limiter, trio.open_nursery() as nursery:
                 if config.snapshot_every > 0:
@@ -143,8 +174,9 @@ async def serve(
                         keep_snapshotting, engine, database_url, config.snapshot_every
                     )
                 await _serve_http(
-                    engine, admin_key, limiter, journal, config, host, port, keys, task_status
-                )
+                    engine, admin_key, box, limiter, journal, config, host, port, keys,
+                    task_status,
+                )  # fmt: skip
                 nursery.cancel_scope.cancel()
     finally:
         if local is not None:
@@ -183,6 +215,7 @@ async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
 async def _serve_http(
     engine: Engine,
     admin_key: str,
+    box: SecretBox,
     limiter: Limiter | None,
     read_tables: ReadTables,
     config: EngineConfig,
@@ -193,8 +226,9 @@ async def _serve_http(
 ) -> None:
     drain = Drain()
     app = create_app(
-        engine, admin_key, limiter, drain, read_tables, metrics_token=config.metrics_token
-    )
+        engine, admin_key, limiter, drain, read_tables, metrics_token=config.metrics_token,
+        secret_box=box,
+    )  # fmt: skip
     settings = server_config(f"{host}:{port}")
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -213,7 +247,7 @@ async def _serve_http(
             )
         )
         address = binds[0] if binds else f"http://{host}:{port}"
-        _announce(address, admin_key, keys)
+        _announce(address, admin_key, keys, demo=bool(keys))
         task_status.started(address)
         await stop.wait()
         # Hypercorn has stopped accepting. Requests in flight finish; feeds close (1001);
@@ -224,7 +258,7 @@ async def _serve_http(
         nursery.cancel_scope.cancel()
 
 
-def _announce(address: str, admin_key: str, keys: dict[str, str]) -> None:
+def _announce(address: str, admin_key: str, keys: dict[str, str], *, demo: bool) -> None:
     lines = [
         f"trading engine listening on {address}",
         f"  web UI:     {address}/",
@@ -233,5 +267,9 @@ def _announce(address: str, admin_key: str, keys: dict[str, str]) -> None:
         f"  health:     {address}/health",
         f"  admin key:  {admin_key}",
     ]
-    lines += [f"  {user} key: {key}" for user, key in keys.items()]
+    lines.insert(3, f"  Binance:    {address}/api/v3 (ccxt: docs/ccxt.md)")
+    for user, key in keys.items():
+        lines.append(f"  {user} key: {key}")
+        if demo:
+            lines.append(f"  {user} secret: {demo_secret(admin_key, user)}")
     print("\n".join(lines), flush=True)

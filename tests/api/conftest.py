@@ -15,6 +15,7 @@ import trio
 from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.api.app import create_app
 from trading_engine.api.http_server import server_config
+from trading_engine.api.secrets import SecretBox
 from trading_engine.config import EngineConfig
 from trading_engine.serve import setup_demo
 from trading_engine.storage.bridge import open_bridge
@@ -67,10 +68,11 @@ async def server(
         open_postgres_journal(database_url) as journal,
         open_engine(config, journal) as engine,
     ):
-        keys = await setup_demo(engine, ADMIN)
+        box = SecretBox.generate()
+        keys = await setup_demo(engine, ADMIN, box)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            app = create_app(engine, ADMIN, limiter, read_tables=journal)
+            app = create_app(engine, ADMIN, limiter, read_tables=journal, secret_box=box)
             url = await serve(nursery, app, stop)
             yield Server(url, engine, keys)
             stop.set()

@@ -173,8 +173,9 @@ async def test_a_dropped_connection_cancels_the_orders_placed_through_it(
     async with server.client(server.keys[BOB]) as bob:
         listed = (await bob.get(f"/users/{BOB}/orders", params={"limit": 100})).json()["orders"]
     placed = [o["status"] for o in listed if o.get("client_order_id") in ids]
-    # A reset discards what the server had not read yet: those orders were never placed.
-    assert len(placed) == len(ids) if drop == "close" else placed
+    # What the server had not read when the connection ended (a reset discards it, and
+    # a close ends the handler) was never placed.
+    assert placed
     assert set(placed) == {"cancelled"}
     await server.engine.check_invariants()
 

@@ -39,6 +39,7 @@ from trading_engine.actors.messages import (
     Refused,
     RiskCheck,
     RiskMessage,
+    SetCredential,
     SettleTrades,
     SubmitOrder,
     SubmitOutcome,
@@ -291,11 +292,29 @@ class Engine:
     # ------------------------------------------------------------ accounts
 
     async def create_user(
-        self, user_id: UserId, api_key_hash: str, owner: str | None = None
+        self,
+        user_id: UserId,
+        api_key_hash: str,
+        owner: str | None = None,
+        credentials: tuple[tuple[str, str], ...] = (),
     ) -> Refused | None:
+        """Create a user with its key's hash and, journaled with it, its signing
+        ``credentials`` (``(scheme, credential)`` pairs, as ``set_credential``'s)."""
         return await self._ask(
-            lambda reply: CreateUser(user_id, owner, api_key_hash, reply), self._risk
+            lambda reply: CreateUser(user_id, owner, api_key_hash, reply, credentials),
+            self._risk,
         )
+
+    async def set_credential(self, user_id: UserId, scheme: str, credential: str) -> Refused | None:
+        """Set the user's signing credential of ``scheme`` for the Binance dialect (a
+        sealed secret, or a public key), replacing any; answers once durable."""
+        return await self._ask(
+            lambda reply: SetCredential(user_id, scheme, credential, reply), self._risk
+        )
+
+    async def credentials(self, user_id: UserId) -> dict[str, str]:
+        """The user's signing credentials by scheme, as ``set_credential`` stored them."""
+        return await self._read(self._risk, RiskActor.query_credentials, user_id)
 
     async def deposit(self, user_id: UserId, asset: str, amount: int) -> tuple[int, int] | Refused:
         """Credit ``amount`` minor units; answers the new ``(available, held)`` once durable."""
@@ -377,7 +396,16 @@ class Engine:
         return {s: h.halted for s, h in self._supervisor.handles.items() if h.halted is not None}
 
     async def add_symbol(self, instrument: Instrument) -> Refused | None:
-        """List a symbol; it trades at once."""
+        """List a symbol; it trades at once. Refused (``symbol_exists``) if its name without
+        the underscore is another listed symbol's so joined (``AB_C`` and ``A_BC``): the
+        Binance dialect names symbols so (``BTCAIT``), and each name must mean one."""
+        joined = instrument.symbol.replace("_", "")
+        for listed in self.instruments():
+            if listed != instrument.symbol and listed.replace("_", "") == joined:
+                return Refused(
+                    "symbol_exists",
+                    f"{instrument.symbol} would be {joined} in the Binance dialect, as {listed} is",
+                )
         return await self._supervisor.add(instrument)
 
     async def halt(self, symbol: Symbol, reason: str = "halted by admin") -> Refused | None:

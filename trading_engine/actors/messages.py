@@ -266,9 +266,23 @@ class SwitchFired:
 
 @attrs.frozen
 class CreateUser:
+    """A new user, with its credentials (``SetCredential``'s ``(scheme, credential)``
+    pairs) journaled with it, in the same write."""
+
     user_id: UserId
     owner: str | None
     api_key_hash: str
+    reply: Reply[Refused | None]
+    credentials: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen
+class SetCredential:
+    """Set a user's signing credential of ``scheme`` (``CredentialSet``), replacing any."""
+
+    user_id: UserId
+    scheme: str
+    credential: str
     reply: Reply[Refused | None]
 
 
@@ -392,8 +406,8 @@ class StorageStatus:
 
 RiskMessage = (
     SubmitOrder | CheckOrder | CancelOrder | AmendOrder | CancelAllOrders | CreateUser | MoveFunds
-    | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds | StorageStatus
-    | CancelAllAfter | FireSwitches | SwitchFired
+    | SetCredential | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds
+    | StorageStatus | CancelAllAfter | FireSwitches | SwitchFired
 )  # fmt: skip
 PricingMessage = CommittedBatch | SymbolStatus | Query[Any]
 SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query[Any]
@@ -432,6 +446,7 @@ __all__ = [
     "ReleaseHolds",
     "RiskCheck",
     "RiskMessage",
+    "SetCredential",
     "SetReference",
     "SettleTrades",
     "SettlementMessage",

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from trading_engine.actors.facade import Engine
-from trading_engine.api import admin, history, market, orders, ui, ws
+from trading_engine.api import admin, binance, history, market, orders, ui, ws
 from trading_engine.api.auth import authenticate
 from trading_engine.api.bodies import schema_of
 from trading_engine.api.context import ApiContext
@@ -26,6 +26,7 @@ from trading_engine.api.http_server import MAX_BODY_BYTES
 from trading_engine.api.limits import retry_after
 from trading_engine.api.metrics import Metrics
 from trading_engine.api.models import REQUIRED_ROLE, ROLE_ATTRIBUTE
+from trading_engine.api.secrets import SecretBox
 from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
@@ -121,12 +122,15 @@ def create_app(
     drain: Drain | None = None,
     read_tables: ReadTables | None = None,
     metrics_token: str | None = None,
+    secret_box: SecretBox | None = None,
 ) -> QuartTrio:
     """The app; ``limiter`` rate-limits every request but health checks, and every WebSocket
     message (None: no limits); ``drain`` counts what is in flight and closes the feeds when
     the server stops; ``read_tables`` answer history (None: history is 503
     ``history_unavailable``); ``metrics_token`` is the bearer token ``/metrics`` then
-    needs (None: open)."""
+    needs (None: open); ``secret_box`` seals the API secrets of the Binance dialect with
+    the server key (None: a key for this process only, so secrets made now are unreadable
+    after a restart)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -136,9 +140,12 @@ def create_app(
     metrics = Metrics(engine, read_tables, metrics_token)
     app.config["METRICS"] = metrics
     metrics.install(app, engine)
-    ApiContext(engine, admin_key, read_tables).install(app.config)
+    ApiContext(engine, admin_key, read_tables, secret_box or SecretBox.generate()).install(
+        app.config
+    )
     for area in (orders, history, market, admin, ws, ui):
         app.register_blueprint(area.blueprint)
+    binance.install(app)
     ws.install_send_capture(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"
@@ -174,6 +181,8 @@ def create_app(
         async def rate_limit() -> Response | None:
             if request.path in ("/health", "/ready", "/metrics"):
                 return None
+            if request.path.startswith(binance.PREFIX):
+                return None  # the dialect limits with the same limiter, in its own shape
             # The caller's own bucket once its key is known to be a key: random keys, each
             # a bucket of their own, would have made the limit per request.
             bucket = f"ip:{request.remote_addr}"

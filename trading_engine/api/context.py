@@ -13,6 +13,7 @@ import attrs
 from quart import current_app
 
 from trading_engine.actors.facade import Engine
+from trading_engine.api.secrets import SecretBox
 from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["ApiContext", "ctx"]
@@ -26,6 +27,8 @@ class ApiContext:
     admin_key: str
     tables: ReadTables | None
     """The read tables (history), or None without PostgreSQL."""
+    box: SecretBox = attrs.field(factory=SecretBox.generate, repr=False)
+    """Seals and opens the API secrets (``api/secrets.py``)."""
 
     def install(self, config: dict[str, object]) -> None:
         config[_KEY] = self

@@ -22,6 +22,7 @@ __all__ = [
     "AccountsStreamEvent",
     "CancelAllAfterFired",
     "CancelAllAfterSet",
+    "CredentialSet",
     "Deposited",
     "InstrumentListed",
     "Liquidated",
@@ -51,6 +52,26 @@ class UserCreated(EventBase):
         self.owner: Final = owner
         """Accounts with the same owner are linked (for wash-trade surveillance)."""
         self.api_key_hash: Final = api_key_hash
+
+
+@final
+class CredentialSet(EventBase):
+    """A user's signing credential for the Binance dialect, of one ``scheme``; a later one
+    of the same scheme replaces it.
+
+    ``hmac-sha256``: the API secret sealed with the server key (``api/secrets.py``),
+    never the secret itself; ``ed25519``: a public key, base64 of its 32 raw bytes.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("seq", "ts", "user_id", "scheme", "credential")
+    __slots__ = FIELDS
+
+    def __init__(self, seq: int, ts: int, user_id: UserId, scheme: str, credential: str) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.user_id: Final = user_id
+        self.scheme: Final = scheme
+        self.credential: Final = credential
 
 
 @final
@@ -221,8 +242,8 @@ class CancelAllAfterFired(EventBase):
 
 
 AccountsStreamEvent = (
-    UserCreated | Deposited | Withdrawn | MarginSettled | Liquidated | CancelAllAfterSet
-    | CancelAllAfterFired
+    UserCreated | CredentialSet | Deposited | Withdrawn | MarginSettled | Liquidated
+    | CancelAllAfterSet | CancelAllAfterFired
 )  # fmt: skip
 """What the ``$accounts`` stream holds: the risk actor alone writes it."""
 SymbolsStreamEvent = InstrumentListed | SymbolHalted | SymbolResumed

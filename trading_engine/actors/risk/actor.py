@@ -41,6 +41,7 @@ from trading_engine.actors.messages import (
     Refused,
     ReleaseHolds,
     RiskMessage,
+    SetCredential,
     StorageStatus,
     SubmitOrder,
     SwitchFired,
@@ -134,6 +135,8 @@ class RiskActor(QueriesMixin, CommittedMixin):
                 self._move_funds(message)
             case CreateUser():
                 self._create_user(message)
+            case SetCredential():
+                self._set_credential(message)
             case Query(read=read, reply=reply):
                 with _AnswerErrors(reply):
                     reply.send(read(self))

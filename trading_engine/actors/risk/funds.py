@@ -15,19 +15,21 @@ from __future__ import annotations
 import time
 from typing import assert_never
 
-from trading_engine.actors.messages import CreateUser, MoveFunds, Refused
+from trading_engine.actors.messages import CreateUser, MoveFunds, Refused, SetCredential
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.actors.risk.switches import SwitchesMixin
 from trading_engine.core.account_events import (
     AccountsStreamEvent,
     CancelAllAfterFired,
     CancelAllAfterSet,
+    CredentialSet,
     Deposited,
     Liquidated,
     MarginSettled,
     UserCreated,
     Withdrawn,
 )
+from trading_engine.core.ids import UserId
 from trading_engine.errors import InvalidInput
 
 __all__ = ["FundsMixin"]
@@ -73,13 +75,30 @@ class FundsMixin(MarginMixin, SwitchesMixin):
         )
         self._apply_account(event)
         self._account_events.append(event)
+        for scheme, credential in message.credentials:
+            self._journal_credential(message.user_id, scheme, credential)
         self._account_replies.append((message.reply, None))
+
+    def _set_credential(self, message: SetCredential) -> None:
+        if message.user_id not in self.users:
+            message.reply.send(Refused("unknown_user", f"no user {message.user_id}"))
+            return
+        self._journal_credential(message.user_id, message.scheme, message.credential)
+        self._account_replies.append((message.reply, None))
+
+    def _journal_credential(self, user_id: UserId, scheme: str, credential: str) -> None:
+        self.accounts_seq += 1
+        event = CredentialSet(self.accounts_seq, time.time_ns(), user_id, scheme, credential)
+        self._apply_account(event)
+        self._account_events.append(event)
 
     def _apply_account(self, event: AccountsStreamEvent) -> None:
         match event:
             case UserCreated(user_id=user_id, owner=owner, api_key_hash=key_hash):
                 self.users[user_id] = owner
                 self.keys[key_hash] = user_id
+            case CredentialSet(user_id=user_id, scheme=scheme, credential=credential):
+                self.credentials.setdefault(user_id, {})[scheme] = credential
             case Deposited(user_id=user_id, asset=asset, amount=amount):
                 self.accounts.credit(user_id, asset, amount)
             case Withdrawn(user_id=user_id, asset=asset, amount=amount):

@@ -92,6 +92,10 @@ class QueriesMixin(MarginMixin):
     def query_key(self, key_hash: str) -> UserId | None:
         return self.keys.get(key_hash)
 
+    def query_credentials(self, user_id: UserId) -> dict[str, str]:
+        """The user's signing credentials by scheme (``CredentialSet``)."""
+        return dict(self.credentials.get(user_id, {}))
+
     def query_positions(self, user_id: UserId) -> dict[Symbol, int]:
         return {s: q for (u, s), q in self.accounts.positions.items() if u == user_id and q}
 

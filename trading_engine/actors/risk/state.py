@@ -159,6 +159,9 @@ class RiskState:
         self.accounts = Accounts()
         self.users: dict[UserId, str | None] = {}
         self.keys: dict[str, UserId] = {}
+        self.credentials: dict[UserId, dict[str, str]] = {}
+        """Per user, the Binance dialect's signing credential of each scheme
+        (``CredentialSet``): a sealed secret or a public key, never a plain secret."""
         self.symbols: dict[Symbol, SymbolState] = {}
         self.orders: dict[OrderId, OrderRecord] = {}
         self._final: OrderedDict[OrderId, None] = OrderedDict()

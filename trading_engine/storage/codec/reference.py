@@ -21,6 +21,7 @@ import attrs
 from trading_engine.core.account_events import (
     CancelAllAfterFired,
     CancelAllAfterSet,
+    CredentialSet,
     Deposited,
     InstrumentListed,
     Liquidated,
@@ -136,6 +137,7 @@ EVENT_KINDS: Final[Mapping[type[Any], FieldKinds]] = {
     SelfTradePrevented: {"symbol": _TEXT, "user_id": _TEXT, "mode": StpMode},
     BookLevel: {"symbol": _TEXT, "side": Side},
     UserCreated: {"user_id": _TEXT, "owner": Kind.OPTIONAL_TEXT, "api_key_hash": _TEXT},
+    CredentialSet: {"user_id": _TEXT, "scheme": _TEXT, "credential": _TEXT},
     Deposited: {"user_id": _TEXT, "asset": _TEXT},
     Withdrawn: {"user_id": _TEXT, "asset": _TEXT},
     InstrumentListed: {"instrument": Kind.INSTRUMENT},

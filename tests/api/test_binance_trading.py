@@ -1,0 +1,168 @@
+"""Trading through the Binance dialect with the real ccxt: orders, balances, errors."""
+
+from __future__ import annotations
+
+import ccxt
+import pytest
+import trio
+
+from tests.api.binance_client import call, client
+from tests.api.conftest import Server
+from trading_engine.core.ids import UserId
+
+
+async def _ready(server: Server, user: str = "demo_alice") -> ccxt.binance:
+    exchange = client(server, user)
+    await call(exchange.load_markets)
+    return exchange
+
+
+async def _balances(server: Server, user: str) -> dict[str, tuple[int, int]]:
+    return await server.engine.balances(UserId(user))
+
+
+async def test_fetch_balance_is_available_and_held(server: Server) -> None:
+    with trio.fail_after(30):
+        alice = await _ready(server)
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 100)
+        balance = await call(alice.fetch_balance)
+    assert balance["AIT"]["used"] == pytest.approx(100.1)  # the price and the taker fee
+    assert balance["AIT"]["free"] == pytest.approx(1_000_000 - 100.1)
+    assert balance["info"]["balances"][0] == {
+        "asset": "AIT",
+        "free": "999899.90000000",
+        "locked": "100.10000000",
+    }
+    assert balance["BTC"]["free"] == 100
+
+
+async def test_every_order_type_is_placed_fetched_and_listed(server: Server) -> None:
+    with trio.fail_after(60):
+        alice, bob = await _ready(server), await _ready(server, "demo_bob")
+        limit = await call(alice.create_order, "BTC/AIT", "limit", "sell", 0.5, 101)
+        maker = await call(
+            alice.create_order, "BTC/AIT", "limit", "sell", 0.1, 102, {"postOnly": True}
+        )
+        market = await call(bob.create_order, "BTC/AIT", "market", "buy", 0.2)
+        stop = await call(
+            bob.create_order, "BTC/AIT", "market", "sell", 0.1, None, {"stopPrice": 90}
+        )
+        stop_limit = await call(
+            bob.create_order, "BTC/AIT", "limit", "sell", 0.1, 89, {"stopPrice": 90}
+        )
+        fetched = await call(alice.fetch_order, limit["id"], "BTC/AIT")
+        open_orders = await call(alice.fetch_open_orders, "BTC/AIT")
+        bob_trades = await call(bob.fetch_my_trades, "BTC/AIT")
+        closed = await call(bob.fetch_closed_orders, "BTC/AIT")
+    assert limit["status"] == "open"
+    assert maker["info"]["type"] == "LIMIT_MAKER"
+    assert market["status"] == "closed"
+    assert market["filled"] == 0.2
+    assert market["average"] == 101
+    assert [f["price"] for f in market["trades"]] == [101]
+    assert stop["info"]["type"] == "STOP_LOSS"
+    assert stop_limit["info"]["type"] == "STOP_LOSS_LIMIT"
+    assert fetched["filled"] == 0.2
+    assert fetched["remaining"] == pytest.approx(0.3)
+    assert sorted(o["id"] for o in open_orders) == sorted([limit["id"], maker["id"]])
+    assert [(t["side"], t["price"], t["amount"], t["order"]) for t in bob_trades] == [
+        ("buy", 101, 0.2, market["id"])
+    ]
+    assert [o["id"] for o in closed] == [market["id"]]
+
+
+async def test_cancel_cancel_all_and_edit_order(server: Server) -> None:
+    with trio.fail_after(60):
+        alice = await _ready(server)
+        first = await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+        second = await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 91)
+        cancelled = await call(alice.cancel_order, first["id"], "BTC/AIT")
+        edited = await call(alice.edit_order, second["id"], "BTC/AIT", "limit", "buy", 2, 92)
+        third = await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 93)
+        every = await call(alice.cancel_all_orders, "BTC/AIT")
+        left = await call(alice.fetch_open_orders, "BTC/AIT")
+        gone = await call(alice.fetch_order, second["id"], "BTC/AIT")
+    assert cancelled["status"] == "canceled"
+    assert edited["price"] == 92
+    assert edited["amount"] == 2
+    assert gone["status"] == "canceled"
+    assert sorted(o["id"] for o in every) == sorted([edited["id"], third["id"]])
+    assert left == []
+    assert (await _balances(server, "demo_alice"))["AIT"][1] == 0
+
+
+async def test_errors_reach_ccxt_as_its_exception_classes(server: Server) -> None:
+    with trio.fail_after(60):
+        alice = await _ready(server)
+        before = await _balances(server, "demo_alice")
+        with pytest.raises(ccxt.InsufficientFunds):
+            await call(alice.create_order, "BTC/AIT", "limit", "buy", 100_000, 100)
+        bob = await _ready(server, "demo_bob")
+        await call(bob.create_order, "BTC/AIT", "limit", "sell", 1, 100)
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 100)  # the reference
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 99)
+        before = await _balances(server, "demo_alice")
+        with pytest.raises(ccxt.InvalidOrder, match="PERCENT_PRICE_BY_SIDE"):
+            await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 200)
+        with pytest.raises(ccxt.OrderNotFound):
+            await call(alice.fetch_order, "999999", "BTC/AIT")
+        with pytest.raises(ccxt.OrderNotFound):
+            await call(alice.cancel_order, "999999", "BTC/AIT")
+        with pytest.raises(ccxt.BadSymbol):
+            await call(alice.fetch_order_book, "NOPE/AIT", None, {"symbol": "NOPEAIT"})
+        wrong = client(server, "demo_alice", secret="0" * 64)
+        await call(wrong.load_markets)
+        with pytest.raises(ccxt.AuthenticationError):
+            await call(wrong.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+        unknown = client(server, "demo_alice", apiKey="te_unknown")
+        await call(unknown.load_markets)
+        with pytest.raises(ccxt.AuthenticationError):
+            await call(unknown.fetch_balance)
+        late = await _ready(server)
+        late.nonce = lambda: late.milliseconds() - 10_000
+        with pytest.raises(ccxt.InvalidNonce):
+            await call(late.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+        open_now = await call(alice.fetch_open_orders, "BTC/AIT")
+    assert [o["price"] for o in open_now] == [99]
+    assert await _balances(server, "demo_alice") == before
+
+
+async def test_fok_ioc_test_orders_stp_and_commissions(server: Server) -> None:
+    with trio.fail_after(60):
+        alice, bob = await _ready(server), await _ready(server, "demo_bob")
+        await call(alice.create_order, "BTC/AIT", "limit", "sell", 0.5, 101)
+        fok = await call(
+            bob.create_order, "BTC/AIT", "limit", "buy", 1, 101, {"timeInForce": "FOK"}
+        )
+        ioc = await call(
+            bob.create_order, "BTC/AIT", "limit", "buy", 1, 101, {"timeInForce": "IOC"}
+        )
+        before = await _balances(server, "demo_bob")
+        tested = await call(
+            bob.privatePostOrderTest,
+            {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "1", "price": "100", "computeCommissionRates": "true"},
+        )  # fmt: skip
+        with pytest.raises(ccxt.InsufficientFunds):
+            await call(
+                bob.privatePostOrderTest,
+                {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                 "quantity": "100000", "price": "100"},
+            )  # fmt: skip
+        after = await _balances(server, "demo_bob")
+        await call(alice.create_order, "BTC/AIT", "limit", "sell", 0.5, 101)
+        stp = await call(
+            alice.create_order, "BTC/AIT", "limit", "buy", 0.5, 101,
+            {"selfTradePreventionMode": "EXPIRE_TAKER"},
+        )  # fmt: skip
+        commission = await call(alice.privateGetAccountCommission, {"symbol": "BTCAIT"})
+        limits = await call(alice.privateGetRateLimitOrder)
+    assert (fok["status"], fok["filled"]) == ("expired", 0)
+    assert ioc["info"]["status"] == "EXPIRED"
+    assert ioc["filled"] == 0.5
+    assert tested["standardCommissionForOrder"] == {"maker": "-0.00020000", "taker": "0.00100000"}
+    assert after == before
+    assert stp["info"]["status"] == "EXPIRED_IN_MATCH"
+    assert stp["info"]["selfTradePreventionMode"] == "EXPIRE_TAKER"
+    assert commission["standardCommission"]["taker"] == "0.00100000"
+    assert limits == []

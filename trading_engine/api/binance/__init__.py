@@ -1,0 +1,88 @@
+"""The Binance-compatible spot dialect under ``/api/v3``, so that ccxt's ``binance``
+class (and what is built on it) trades here with configuration only.
+
+A second front end to the same engine as ``/api/v1/trading``: every route
+translates names, numbers and errors, then sends the same commands and reads
+the same views; the rules (grids, bands, funds, limits) stay in the engine
+and ``api/schemas.order_request``. Modules:
+
+- ``symbols``: ``BTC_AIT`` as ``BTCAIT``, numbers as padded decimal strings;
+- ``params``: the query string and form body, read as Binance reads them;
+- ``errors``: ``{"code", "msg"}`` with Binance's codes and statuses;
+- ``signing``: ``X-MBX-APIKEY``, ``timestamp``/``recvWindow``, HMAC or Ed25519;
+- ``public``: ping, time, exchangeInfo and market data;
+- ``account``, ``trading``: balances, orders and trades of the signed user;
+- ``listen_keys``: the user data stream's listen keys.
+
+Rate limits come from the app's limiter (``LIMITER``), the same buckets as
+``/api/v1``: a request takes one token from its user's bucket (a valid
+``X-MBX-APIKEY``), else its address's, and an empty bucket is -1003 with 429
+and ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from quart import Blueprint, Response, current_app, request
+from quart_schema import hide
+from quart_trio import QuartTrio
+
+from trading_engine.api.binance import account, public, trading
+from trading_engine.api.binance.errors import BinanceError, binance_error_of
+from trading_engine.api.binance.listen_keys import ListenKeys
+from trading_engine.api.binance.signing import key_user
+from trading_engine.api.limits import retry_after
+from trading_engine.storage.limits import Limiter
+
+__all__ = ["PREFIX", "install"]
+
+PREFIX = "/api/v3"
+
+blueprint = Blueprint("binance", __name__, url_prefix=PREFIX)
+
+
+def _add(method: str, path: str, handler: Callable[[], Awaitable[Response]]) -> None:
+    endpoint = f"{method.lower()}_{path.replace('/', '_')}"
+    blueprint.add_url_rule(f"/{path}", endpoint, hide(handler), methods=[method])
+
+
+public.register(_add)
+account.register(_add)
+trading.register(_add)
+
+
+@blueprint.before_request
+async def _rate_limit() -> Response | None:
+    limiter: Limiter | None = current_app.config.get("LIMITER")
+    if limiter is None:
+        return None
+    user = await key_user()
+    bucket = f"user:{user}" if user is not None else f"ip:{request.remote_addr}"
+    wait = await limiter.take(bucket)
+    if wait <= 0:
+        return None
+    response = BinanceError(
+        429, -1003, "Too many requests; current request rate is over the limit. Please use "
+        "the WebSocket streams for live updates to avoid polling the API.",
+    ).response()  # fmt: skip
+    response.headers["Retry-After"] = retry_after(wait)
+    return response
+
+
+@blueprint.errorhandler(Exception)
+async def _error(exc: Exception) -> Response:
+    error = binance_error_of(exc)
+    if error.status >= 500 and error.status != 503:
+        current_app.logger.exception("unexpected error", exc_info=exc)
+    response = error.response()
+    if error.status == 429:
+        response.headers.setdefault("Retry-After", "1")
+    return response
+
+
+def install(app: QuartTrio) -> None:
+    """Register the dialect's routes and keep its listen keys (``ListenKeys``) in the
+    app's config, where the user data stream finds them."""
+    app.config[ListenKeys.CONFIG_KEY] = ListenKeys()
+    app.register_blueprint(blueprint)

@@ -1,0 +1,121 @@
+"""A request's parameters as Binance reads them: the query string, then a form body.
+
+Each route names the parameters it reads; one it does not is -1104, a
+repeated one -1101, an empty one -1105, a missing mandatory one -1102.
+Numbers are parsed as ``Decimal`` or ``int`` from their text, never floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qsl
+
+from quart import request
+
+from trading_engine.api.binance.errors import BinanceError, empty, illegal, mandatory
+
+__all__ = ["Params", "raw_params", "request_body"]
+
+_MAX_INT = (1 << 63) - 1
+
+
+async def request_body() -> bytes:
+    """The request's body as bytes (a form body, as Binance's signed requests send it)."""
+    data = await request.get_data()
+    return data if isinstance(data, bytes) else data.encode()
+
+
+def raw_params(query: bytes, body: bytes) -> list[tuple[str, str]]:
+    """The pairs of the query string, then of the form body; raises -1100 for bytes
+    that are not UTF-8 text."""
+    pairs: list[tuple[str, str]] = []
+    for part in (query, body):
+        if not part:
+            continue
+        try:
+            text = part.decode()
+        except UnicodeDecodeError:
+            raise BinanceError(400, -1100, "Illegal characters found in a parameter.") from None
+        try:
+            pairs.extend(parse_qsl(text, keep_blank_values=True, errors="strict"))
+        except (ValueError, UnicodeDecodeError):
+            raise BinanceError(400, -1100, "Illegal characters found in a parameter.") from None
+    return pairs
+
+
+class Params:
+    """The parameters of one request, each read at most once by name."""
+
+    def __init__(self, pairs: list[tuple[str, str]], allowed: Collection[str]) -> None:
+        self._values: dict[str, str] = {}
+        for name, value in pairs:
+            if name in self._values:
+                raise BinanceError(400, -1101, "Duplicate values for a parameter detected.")
+            self._values[name] = value
+        unknown = sorted(set(self._values) - set(allowed))
+        if unknown:
+            raise BinanceError(
+                400, -1104,
+                f"Not all sent parameters were read; read {len(self._values) - len(unknown)} "
+                f"parameter(s) but was sent {len(self._values)}.",
+            )  # fmt: skip
+
+    @classmethod
+    async def of_request(cls, allowed: Collection[str]) -> Params:
+        return cls(raw_params(request.query_string, await request_body()), allowed)
+
+    def has(self, name: str) -> bool:
+        return name in self._values
+
+    def text(self, name: str, *, required: bool = False, max_length: int = 128) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            if required:
+                raise mandatory(name)
+            return None
+        if value == "":
+            raise empty(name)
+        if len(value) > max_length or not value.isprintable():
+            raise illegal(name)
+        return value
+
+    def need(self, name: str) -> str:
+        value = self.text(name, required=True)
+        assert value is not None
+        return value
+
+    def integer(
+        self, name: str, *, required: bool = False, low: int = 0, high: int = _MAX_INT
+    ) -> int | None:
+        value = self.text(name, required=required)
+        if value is None:
+            return None
+        if not (value.isascii() and value.lstrip("-").isdigit()) or len(value) > 20:
+            raise illegal(name)
+        number = int(value)
+        if not low <= number <= high:
+            raise BinanceError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+        return number
+
+    def decimal(self, name: str) -> Decimal | None:
+        """A decimal string as the client wrote it (plain digits and one point)."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not value.isascii() or not value.replace(".", "", 1).isdigit():
+            raise illegal(name)
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise illegal(name) from None
+
+    def choice(self, name: str, options: Collection[str], *, code: int = -1100) -> str | None:
+        value = self.text(name)
+        if value is not None and value not in options:
+            raise BinanceError(400, code, f"Invalid {name}.")
+        return value
+
+    def limit(self, default: int, cap: int) -> int:
+        value = self.integer("limit", low=1)
+        return default if value is None else min(value, cap)

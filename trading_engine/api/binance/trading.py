@@ -1,0 +1,405 @@
+"""Orders of the signed user: new, test, query, cancel, cancel-replace, lists.
+
+A new order's parameters are translated to the body ``POST /api/v1/trading/orders``
+takes and checked by the same ``order_request``; the engine then decides as it
+does for that route. Its answers are translated back: a rejection to -2010 or
+to the filter -1013 names (``_REJECTIONS``), a refused cancel to -2011.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from quart import Response, jsonify
+
+from trading_engine.actors.messages import (
+    ClientIdReused,
+    OrderRequest,
+    OrderResult,
+    Refused,
+    Rejected,
+)
+from trading_engine.api.binance.errors import (
+    INSUFFICIENT_BALANCE,
+    NO_SUCH_ORDER,
+    BinanceError,
+    unsupported,
+)
+from trading_engine.api.binance.params import Params
+from trading_engine.api.binance.public import ORDER_TYPES
+from trading_engine.api.binance.render import STP_MODES, fill, order
+from trading_engine.api.binance.signing import signed
+from trading_engine.api.binance.symbols import instrument_for, millis
+from trading_engine.api.bodies import OrderBody, convert_body, order_request
+from trading_engine.api.context import ctx
+from trading_engine.core.enums import RejectReason
+from trading_engine.core.events import Trade
+from trading_engine.core.ids import OrderId, UserId
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.views import OrderView
+
+__all__ = ["register"]
+
+_NEW_ORDER = (
+    "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price",
+    "newClientOrderId", "stopPrice", "newOrderRespType", "selfTradePreventionMode",
+    "icebergQty", "trailingDelta", "strategyId", "strategyType",
+)  # fmt: skip
+_NOT_SUPPORTED = {
+    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
+    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
+    "quoteOrderQty": "Quote order qty market orders are not support for this symbol.",
+    "icebergQty": "Iceberg orders are not supported for this symbol.",
+    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
+}
+"""What Binance has and the engine has not (order types, then parameters): Binance's own
+answer for a symbol without them, -2010 with these messages (Binance's words)."""
+_TIME_IN_FORCE = ("GTC", "IOC", "FOK")
+_UNKNOWN_ORDER = "Unknown order sent."
+
+_REJECTIONS: dict[RejectReason, tuple[int, str]] = {
+    RejectReason.INSUFFICIENT_FUNDS: (-2010, INSUFFICIENT_BALANCE),
+    RejectReason.INSUFFICIENT_MARGIN: (-2010, INSUFFICIENT_BALANCE),
+    RejectReason.BELOW_MIN_QUANTITY: (-1013, "Filter failure: LOT_SIZE"),
+    RejectReason.ABOVE_MAX_ORDER_SIZE: (-1013, "Filter failure: LOT_SIZE"),
+    RejectReason.BELOW_MIN_NOTIONAL: (-1013, "Filter failure: NOTIONAL"),
+    RejectReason.OUTSIDE_PRICE_BAND: (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE"),
+    RejectReason.TOO_MANY_OPEN_ORDERS: (-1013, "Filter failure: MAX_NUM_ORDERS"),
+    RejectReason.ABOVE_MAX_POSITION: (-2010, "Filter failure: MAX_POSITION"),
+    RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
+    RejectReason.POST_ONLY_WOULD_TAKE: (-2010, "Order would immediately match and take."),
+    RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Order would trigger immediately."),
+    RejectReason.BUSY: (-1015, "Too many new orders."),
+}
+"""A rejection's reason to Binance's code and message; the first reason listed here of a
+rejection's reasons decides, the others are -2010 with the reason's name."""
+
+
+def _rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
+    for reason, (code, msg) in _REJECTIONS.items():
+        if reason in reasons:
+            # The symbol's inbox is full: back off as after a rate limit (Retry-After: 1).
+            return BinanceError(429 if code == -1015 else 400, code, msg)
+    names = ", ".join(str(r) for r in reasons)
+    return BinanceError(400, -2010, f"Order rejected: {names}.")
+
+
+def _new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
+    """The order the parameters describe, checked as ``/api/v1`` checks one; its
+    ``newOrderRespType`` and self-trade prevention mode. Raises the dialect's errors."""
+    instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
+    side = params.choice("side", ("BUY", "SELL"), code=-1117)
+    if side is None:
+        raise BinanceError(400, -1102, "Mandatory parameter 'side' was not sent, was "
+                                       "empty/null, or malformed.")  # fmt: skip
+    kind = params.need("type")
+    if kind in _NOT_SUPPORTED:
+        raise BinanceError(400, -2010, _NOT_SUPPORTED[kind])
+    for name, message in _NOT_SUPPORTED.items():
+        if params.has(name):
+            raise BinanceError(400, -2010, message)
+    if kind not in ORDER_TYPES:
+        raise BinanceError(400, -1116, "Invalid orderType.")
+    tif = params.choice("timeInForce", _TIME_IN_FORCE, code=-1115)
+    needs_price = kind in ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT")
+    needs_stop = kind.startswith("STOP_LOSS")
+    needs_tif = kind in ("LIMIT", "STOP_LOSS_LIMIT")
+    for name, needed in (("price", needs_price), ("stopPrice", needs_stop),
+                         ("timeInForce", needs_tif)):  # fmt: skip
+        if needed:
+            params.need(name)
+        elif params.has(name):
+            raise BinanceError(400, -1106, f"Parameter '{name}' sent when not required.")
+    engine_type = {"LIMIT": "limit", "LIMIT_MAKER": "limit", "MARKET": "market",
+                   "STOP_LOSS": "stop", "STOP_LOSS_LIMIT": "stop_limit"}[kind]  # fmt: skip
+    stp_name = params.choice("selfTradePreventionMode", tuple(STP_MODES)) or "EXPIRE_TAKER"
+    body: dict[str, Any] = {
+        "symbol": instrument.symbol,
+        "side": side.lower(),
+        "type": engine_type,
+        "quantity": params.need("quantity"),
+        "client_order_id": params.text("newClientOrderId") or _generated_id(),
+        "stp": str(STP_MODES[stp_name]),
+    }
+    if needs_price:
+        body["price"] = params.need("price")
+    if needs_stop:
+        body["stop_price"] = params.need("stopPrice")
+    if tif is not None:
+        body["time_in_force"] = tif
+    if kind == "LIMIT_MAKER":
+        body["post_only"] = True
+    default = "FULL" if kind in ("LIMIT", "MARKET") else "ACK"
+    answer = params.choice("newOrderRespType", ("ACK", "RESULT", "FULL")) or default
+    checked = convert_body(body, OrderBody)
+    return order_request(checked, ctx().engine.instruments(), user), answer, stp_name
+
+
+def _generated_id() -> str:
+    return "te" + secrets.token_hex(11)
+
+
+async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]:
+    """Submit, and the answer ``newOrderRespType`` asks for; raises the rejection."""
+    outcome = await ctx().engine.submit(request)
+    if isinstance(outcome, ClientIdReused) or (
+        isinstance(outcome, OrderResult) and outcome.duplicate
+    ):
+        raise BinanceError(400, -2010, "Duplicate order sent.")
+    trades: tuple[Trade, ...] = ()
+    if isinstance(outcome, Rejected):
+        if outcome.reasons != (RejectReason.FOK_NOT_FILLABLE,) or outcome.order is None:
+            raise _rejection(outcome.reasons)
+        view = outcome.order  # Binance answers it as an EXPIRED order
+    else:
+        view, trades = outcome.order, outcome.trades
+    instrument = ctx().engine.instruments()[request.symbol]
+    transact = millis(view.updated_ts)
+    if answer == "ACK":
+        return {
+            "symbol": order(view, instrument)["symbol"],
+            "orderId": view.order_id,
+            "orderListId": -1,
+            "clientOrderId": view.client_order_id,
+            "transactTime": transact,
+        }
+    body = order(view, instrument, stp)
+    body["transactTime"] = transact
+    if answer == "FULL":
+        body["fills"] = [fill(t, instrument, view.order_id) for t in trades]
+    return body
+
+
+async def post_order() -> Response:
+    user, params = await signed(_NEW_ORDER)
+    request, answer, stp = _new_order(params, user)
+    return jsonify(await _place(request, answer, stp))
+
+
+async def post_order_test() -> Response:
+    """The order checked, and the risk check run (nothing placed); with
+    ``computeCommissionRates=true``, the symbol's commission rates."""
+    user, params = await signed((*_NEW_ORDER, "computeCommissionRates"))
+    rates = params.choice("computeCommissionRates", ("true", "false")) == "true"
+    request, _, _ = _new_order(params, user)
+    check = await ctx().engine.check(request)
+    if not check.allowed:
+        raise _rejection(check.reasons)
+    if not rates:
+        return jsonify({})
+    instrument = ctx().engine.instruments()[request.symbol]
+
+    def rate(bps: int) -> str:
+        return f"{Decimal(bps) / 10_000:.8f}"
+
+    return jsonify(
+        {
+            "standardCommissionForOrder": {
+                "maker": rate(instrument.maker_fee_bps),
+                "taker": rate(instrument.taker_fee_bps),
+            },
+            "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": None,
+                "discount": rate(0),
+            },
+        }
+    )
+
+
+async def _find(
+    user: UserId, instrument: Instrument, params: Params, id_name: str, client_name: str
+) -> OrderView:
+    """The user's order in ``instrument`` named by id or client order id; raises -2013."""
+    order_id = params.integer(id_name)
+    client_id = params.text(client_name)
+    if order_id is None and client_id is None:
+        raise BinanceError(
+            400, -1102,
+            f"Param '{client_name}' or '{id_name}' must be sent, but both were empty/null!",
+        )  # fmt: skip
+    view: OrderView | None
+    if order_id is not None:
+        view = await ctx().engine.order(OrderId(order_id))
+    else:
+        assert client_id is not None
+        view = await ctx().engine.open_by_client_id(user, client_id)
+        if view is None:
+            views = await ctx().engine.user_orders(user, limit=1000)
+            view = next((v for v in views if v.client_order_id == client_id), None)
+    if view is None or view.user_id != user or view.symbol != instrument.symbol:
+        raise BinanceError(400, -2013, NO_SUCH_ORDER)
+    if client_id is not None and view.client_order_id != client_id:
+        raise BinanceError(400, -2013, NO_SUCH_ORDER)
+    return view
+
+
+async def get_order() -> Response:
+    user, params = await signed(("symbol", "orderId", "origClientOrderId"))
+    instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
+    view = await _find(user, instrument, params, "orderId", "origClientOrderId")
+    return jsonify(order(view, instrument))
+
+
+async def _cancel(user: UserId, view: OrderView, instrument: Instrument) -> dict[str, Any]:
+    """Cancel ``view``; its answer, or raises -2011."""
+    result = await ctx().engine.cancel(view.order_id, user)
+    if isinstance(result, Refused):
+        raise BinanceError(400, -2011, _UNKNOWN_ORDER)
+    body = order(result.order, instrument)
+    body["origClientOrderId"] = body["clientOrderId"]
+    body["transactTime"] = millis(result.order.updated_ts)
+    return body
+
+
+async def delete_order() -> Response:
+    user, params = await signed(
+        ("symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions")
+    )
+    instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
+    if params.text("cancelRestrictions") is not None:
+        raise unsupported()
+    try:
+        view = await _find(user, instrument, params, "orderId", "origClientOrderId")
+    except BinanceError as exc:
+        if exc.code == -2013:
+            raise BinanceError(400, -2011, _UNKNOWN_ORDER) from None
+        raise
+    return jsonify(await _cancel(user, view, instrument))
+
+
+async def get_open_orders() -> Response:
+    user, params = await signed(("symbol",))
+    instruments = ctx().engine.instruments()
+    name = params.text("symbol")
+    symbol = instrument_for(instruments, name).symbol if name is not None else None
+    _, views = await ctx().engine.open_orders(user)
+    return jsonify(
+        [order(v, instruments[v.symbol]) for v in views if symbol is None or v.symbol == symbol]
+    )
+
+
+async def delete_open_orders() -> Response:
+    user, params = await signed(("symbol",))
+    instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
+    cancelled = await ctx().engine.cancel_all(user, instrument.symbol)
+    if not cancelled:
+        raise BinanceError(400, -2011, _UNKNOWN_ORDER)
+    rows = []
+    for view in sorted(cancelled, key=lambda v: v.order_id):
+        body = order(view, instrument)
+        body["origClientOrderId"] = body["clientOrderId"]
+        body["transactTime"] = millis(view.updated_ts)
+        rows.append(body)
+    return jsonify(rows)
+
+
+async def get_all_orders() -> Response:
+    """The user's orders in ``symbol`` (open, and the finished ones the engine keeps),
+    by ``orderId`` ascending."""
+    user, params = await signed(("symbol", "orderId", "startTime", "endTime", "limit"))
+    instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
+    from_id = params.integer("orderId")
+    start, end = params.integer("startTime"), params.integer("endTime")
+    limit = params.limit(500, 1000)
+    views = [
+        v for v in reversed(await ctx().engine.user_orders(user, limit=100_000))
+        if v.symbol == instrument.symbol
+        and (from_id is None or v.order_id >= from_id)
+        and (start is None or millis(v.created_ts) >= start)
+        and (end is None or millis(v.created_ts) <= end)
+    ]  # fmt: skip
+    views = views[:limit] if from_id is not None or start is not None else views[-limit:]
+    return jsonify([order(v, instrument) for v in views])
+
+
+async def post_cancel_replace() -> Response:
+    """Cancel an order, then place a new one (``STOP_ON_FAILURE``: only if the cancel
+    succeeded; ``ALLOW_FAILURE``: either way). Both are checked before either is done."""
+    user, params = await signed(
+        (*_NEW_ORDER, "cancelReplaceMode", "cancelOrderId", "cancelOrigClientOrderId",
+         "cancelNewClientOrderId", "cancelRestrictions", "orderRateLimitExceededMode")
+    )  # fmt: skip
+    mode = params.choice("cancelReplaceMode", ("STOP_ON_FAILURE", "ALLOW_FAILURE"))
+    if mode is None:
+        raise BinanceError(400, -1102, "Mandatory parameter 'cancelReplaceMode' was not sent, "
+                                       "was empty/null, or malformed.")  # fmt: skip
+    if params.text("cancelRestrictions") is not None:
+        raise unsupported()
+    request, answer, stp = _new_order(params, user)
+    instrument = ctx().engine.instruments()[request.symbol]
+    cancel: dict[str, Any]
+    try:
+        view = await _find(user, instrument, params, "cancelOrderId", "cancelOrigClientOrderId")
+        cancel = await _cancel(user, view, instrument)
+        cancelled = True
+    except BinanceError as exc:
+        if exc.code not in (-2011, -2013):
+            raise
+        cancel, cancelled = {"code": -2011, "msg": _UNKNOWN_ORDER}, False
+    if not cancelled and mode == "STOP_ON_FAILURE":
+        return _replace_failed(
+            400, -2022, "Order cancel-replace failed.", cancel, "NOT_ATTEMPTED", None
+        )
+    try:
+        placed: dict[str, Any] = await _place(request, answer, stp)
+    except BinanceError as exc:
+        failure = {"code": exc.code, "msg": exc.msg}
+        return _replace_failed(
+            409 if cancelled else 400,
+            -2021 if cancelled else -2022,
+            "Order cancel-replace partially failed." if cancelled
+            else "Order cancel-replace failed.",
+            cancel, "FAILURE", failure,
+        )  # fmt: skip
+    if not cancelled:
+        return _replace_failed(
+            409, -2021, "Order cancel-replace partially failed.", cancel, "SUCCESS", placed
+        )
+    return jsonify(
+        {
+            "cancelResult": "SUCCESS",
+            "newOrderResult": "SUCCESS",
+            "cancelResponse": cancel,
+            "newOrderResponse": placed,
+        }
+    )
+
+
+def _replace_failed(
+    status: int,
+    code: int,
+    msg: str,
+    cancel: dict[str, Any],
+    placed: str,
+    new_order: dict[str, Any] | None,
+) -> Response:
+    response = jsonify(
+        {
+            "code": code,
+            "msg": msg,
+            "data": {
+                "cancelResult": "SUCCESS" if "orderId" in cancel else "FAILURE",
+                "newOrderResult": placed,
+                "cancelResponse": cancel,
+                "newOrderResponse": new_order,
+            },
+        }
+    )
+    response.status_code = status
+    return response
+
+
+def register(add: Any) -> None:
+    add("POST", "order", post_order)
+    add("POST", "order/test", post_order_test)
+    add("GET", "order", get_order)
+    add("DELETE", "order", delete_order)
+    add("GET", "openOrders", get_open_orders)
+    add("DELETE", "openOrders", delete_open_orders)
+    add("GET", "allOrders", get_all_orders)
+    add("POST", "order/cancelReplace", post_cancel_replace)
