@@ -177,23 +177,81 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("EXCHANGE_API_KEY", ""),
         help="the server's admin key, to create and fund users (default $EXCHANGE_API_KEY)",
     )
-    load.add_argument("--symbol", default="BTC_AIT", help="the symbol to trade (default BTC_AIT)")
+    load.add_argument(
+        "--mode",
+        choices=("http", "ws", "batch", "cancel-on-disconnect", "users"),
+        default="http",
+        help="http: single orders over REST, with book subscribers; ws: orders over the"
+        " WebSocket, pipelined; batch: batches over REST; cancel-on-disconnect: how soon a"
+        " dropped connection's orders are cancelled; users: only create users, their keys to"
+        " --keys-file (default http)",
+    )
+    load.add_argument(
+        "--symbol",
+        default="BTC_AIT,ETH_AIT",
+        help="the symbols to trade, comma-separated; http mode trades the first"
+        " (default BTC_AIT,ETH_AIT)",
+    )
     load.add_argument("--users", type=int, default=20, help="users to create (default 20)")
     load.add_argument(
         "--rate",
         type=float,
         default=0.0,
-        help="orders per second (default 0: as fast as possible)",
+        help="orders per second (default 0: as fast as possible; in ws mode, closed loop)",
     )
     load.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
     load.add_argument(
-        "--concurrency", type=int, default=64, help="requests in flight at most (default 64)"
+        "--concurrency",
+        type=int,
+        default=64,
+        help="http mode: requests in flight at most (default 64)",
     )
     load.add_argument(
         "--subscribers",
         type=int,
         default=0,
-        help="WebSocket subscribers to the symbol's book, timing delivery (default 0)",
+        help="http mode: WebSocket subscribers to the symbol's book, timing delivery (default 0)",
+    )
+    load.add_argument(
+        "--connections",
+        type=int,
+        default=8,
+        help="ws and batch modes: connections, each with its own user while there are"
+        " enough (default 8)",
+    )
+    load.add_argument(
+        "--in-flight",
+        type=int,
+        default=50,
+        help="ws mode, closed loop: requests unanswered at most per connection (default 50)",
+    )
+    load.add_argument(
+        "--batch-size", type=int, default=100, help="batch mode: orders a batch (default 100)"
+    )
+    load.add_argument(
+        "--max-resting",
+        type=int,
+        default=200,
+        help="ws and batch modes: resting orders a connection holds before it cancels"
+        " (default 200)",
+    )
+    load.add_argument(
+        "--orders",
+        type=int,
+        default=100,
+        help="cancel-on-disconnect mode: resting orders on the dropped connection (default 100)",
+    )
+    load.add_argument(
+        "--close-frame",
+        action="store_true",
+        help="cancel-on-disconnect mode: close with a close frame (default: reset the TCP"
+        " connection)",
+    )
+    load.add_argument(
+        "--keys-file",
+        type=Path,
+        default=None,
+        help="users mode: where to write the keys, one a line (default none)",
     )
     load.add_argument("--seed", type=int, default=1, help="the orders' seed (default 1)")
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
@@ -300,11 +358,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "trading-engine loadtest: pass --admin-key or set EXCHANGE_API_KEY", file=sys.stderr
             )
             return 2
+        symbols = [s for s in args.symbol.split(",") if s]
+        if args.mode == "http":
+            return _print(
+                run_loadtest(
+                    url=args.url, admin_key=args.admin_key, symbol=symbols[0],
+                    users=args.users, rate=args.rate, duration=args.duration,
+                    concurrency=args.concurrency, subscribers=args.subscribers, seed=args.seed,
+                )
+            )  # fmt: skip
         return _print(
             run_loadtest(
-                url=args.url, admin_key=args.admin_key, symbol=args.symbol, users=args.users,
-                rate=args.rate, duration=args.duration, concurrency=args.concurrency,
-                subscribers=args.subscribers, seed=args.seed,
+                args.mode, url=args.url, admin_key=args.admin_key, symbols=symbols,
+                users=args.users, duration=args.duration, rate=args.rate,
+                connections=args.connections, in_flight=args.in_flight,
+                batch_size=args.batch_size, max_resting=args.max_resting, orders=args.orders,
+                cut=not args.close_frame, keys_file=args.keys_file, seed=args.seed,
             )
         )  # fmt: skip
     if args.command in ("migrate", "audit", "snapshot"):

@@ -1,6 +1,19 @@
 """``trading-engine loadtest --url URL``: real HTTP and WebSocket load against a server.
 
-It creates users through the admin API, funds them, then sends limit orders
+``--mode`` chooses the load; each creates fresh funded users through the
+admin API first and prints one JSON object:
+
+- ``http`` (the default, below): single orders over REST with WebSocket
+  subscribers timing market-data delivery;
+- ``ws``: orders over the WebSocket, pipelined, closed loop or at a fixed
+  rate (``ws_orders.py``);
+- ``batch``: batches of orders over REST (``batches.py``);
+- ``cancel-on-disconnect``: how soon a dropped connection's orders are
+  cancelled (``disconnect.py``);
+- ``users``: only the users, their keys written to a file, one a line (for
+  ``wrk``: ``benchmarks/wrk_orders.lua``'s ``KEYS_FILE``).
+
+In ``http`` mode it sends limit orders
 around a mid price (about a third cross) at a fixed rate (``--rate``) or as
 fast as ``--concurrency`` connections allow, for ``--duration`` seconds,
 while ``--subscribers`` WebSocket clients follow ``book.SYMBOL``. It prints
@@ -17,43 +30,20 @@ import random
 import ssl
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 from trio_websocket import open_websocket_url
 
+from trading_engine.benchmarks.accounts import create_users, markets
+from trading_engine.benchmarks.batches import batch_orders
+from trading_engine.benchmarks.disconnect import cancel_on_disconnect
+from trading_engine.benchmarks.orderflow import OrderFlow, percentile_ms
+from trading_engine.benchmarks.ws_orders import ws_orders
+
 __all__ = ["run_loadtest"]
-
-
-def _pct(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(fraction * len(values)))] * 1000, 3)
-
-
-async def _setup(api: httpx.AsyncClient, users: int, symbol: str) -> list[str]:
-    symbols = (await api.get("/symbols")).json()["symbols"]
-    listed = next((s for s in symbols if s["symbol"] == symbol), None)
-    if listed is None:
-        raise SystemExit(f"loadtest: no symbol {symbol} on the server")
-    keys = []
-    stamp = int(time.time())
-    for index in range(users):
-        user = f"load_{stamp}_{index}"
-        created = await api.post("/admin/users", json={"user_id": user})
-        created.raise_for_status()
-        keys.append(created.json()["api_key"])
-        for asset, amount in (
-            (listed["quote_asset"], "100000000"),
-            (listed["base_asset"], "100000"),
-        ):
-            deposit = await api.post(
-                "/admin/deposits", json={"user_id": user, "asset": asset, "amount": amount}
-            )
-            deposit.raise_for_status()
-    return keys
 
 
 async def loadtest(
@@ -64,7 +54,7 @@ async def loadtest(
     async with httpx.AsyncClient(
         base_url=base, headers={"X-API-Key": admin_key}, timeout=30
     ) as api:
-        keys = await _setup(api, users, symbol)
+        keys = await create_users(api, users, [symbol])
         book = (await api.get(f"/orderbook/{symbol}", params={"depth": 1})).json()
         mid = 30_000
         if book["bids"] and book["asks"]:
@@ -153,24 +143,60 @@ async def loadtest(
             seconds = time.perf_counter() - started
             await trio.sleep(0.5)
             stop.set()
+    latencies.sort()
+    deliveries.sort()
     return {
         "url": url,
         "offered_rate": rate or "max",
         "orders": len(latencies),
         "seconds": round(seconds, 3),
         "orders_per_sec": round(len(latencies) / seconds),
-        "p50_ms": _pct(latencies, 0.50),
-        "p99_ms": _pct(latencies, 0.99),
-        "p999_ms": _pct(latencies, 0.999),
+        "p50_ms": percentile_ms(latencies, 0.50),
+        "p99_ms": percentile_ms(latencies, 0.99),
+        "p999_ms": percentile_ms(latencies, 0.999),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "subscribers": subscribers,
         "ws_deltas": len(deliveries),
-        "ws_delivery_p50_ms": _pct(deliveries, 0.50),
-        "ws_delivery_p99_ms": _pct(deliveries, 0.99),
+        "ws_delivery_p50_ms": percentile_ms(deliveries, 0.50),
+        "ws_delivery_p99_ms": percentile_ms(deliveries, 0.99),
         "ws_seq_gaps": gaps,
     }
 
 
-def run_loadtest(**kwargs: Any) -> dict[str, Any]:
-    result: dict[str, Any] = trio.run(lambda: loadtest(**kwargs))
+async def order_entry(
+    url: str, admin_key: str, *, mode: str, symbols: list[str], users: int, duration: float,
+    rate: float, connections: int, in_flight: int, batch_size: int, max_resting: int,
+    orders: int, cut: bool, keys_file: Path | None, seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The order-entry modes (see the module docstring)."""
+    base = url.rstrip("/") + "/api/v1/trading"
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": admin_key}, timeout=30
+    ) as api:
+        found = await markets(api, symbols)
+        keys = await create_users(api, users, symbols)
+    if mode == "users":
+        if keys_file is None:
+            raise SystemExit("loadtest: --mode users needs --keys-file")
+        keys_file.write_text("".join(k + "\n" for k in keys), encoding="utf-8")
+        return {"mode": "users", "users": len(keys), "keys_file": str(keys_file)}
+    if mode == "cancel-on-disconnect":
+        return await cancel_on_disconnect(url, keys[0], found[0], orders=orders, cut=cut, wait=2.0)
+    flows = [OrderFlow.seeded(found, seed * 1_000 + i) for i in range(connections)]
+    if mode == "batch":
+        return await batch_orders(
+            url, keys, flows, duration=duration, batch_size=batch_size, max_resting=max_resting
+        )
+    return await ws_orders(
+        url, keys, flows, duration=duration, in_flight=in_flight, rate=rate,
+        max_resting=max_resting,
+    )  # fmt: skip
+
+
+def run_loadtest(mode: str = "http", **kwargs: Any) -> dict[str, Any]:
+    """Run ``mode``'s load; ``kwargs`` are ``loadtest``'s (``http``) or ``order_entry``'s."""
+    if mode == "http":
+        result: dict[str, Any] = trio.run(lambda: loadtest(**kwargs))
+    else:
+        result = trio.run(lambda: order_entry(mode=mode, **kwargs))
     return result

@@ -1,0 +1,129 @@
+"""``trading-engine loadtest``'s order-entry modes against a real server: every order it
+counts is one the engine took, and every latency it times is real."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from tests.api.conftest import ADMIN, Server
+from tests.api.test_rest import ALICE, BOB
+from trading_engine.benchmarks.accounts import markets
+from trading_engine.benchmarks.batches import batch_orders
+from trading_engine.benchmarks.disconnect import cancel_on_disconnect
+from trading_engine.benchmarks.loadtest import order_entry
+from trading_engine.benchmarks.orderflow import Market, OrderFlow
+from trading_engine.benchmarks.ws_orders import ws_orders
+from trading_engine.core.ids import UserId
+
+
+@pytest.fixture
+async def demo_markets(server: Server) -> AsyncIterator[list[Market]]:
+    async with server.client(ADMIN) as admin:
+        yield await markets(admin, ["BTC_AIT", "ETH_AIT"])
+
+
+async def _placed(server: Server) -> int:
+    """Orders the engine holds, open or finished, of the demo users."""
+    count = 0
+    for user in (UserId(ALICE), UserId(BOB)):
+        count += len(await server.engine.user_orders(user, limit=100_000))
+    return count
+
+
+def _flows(markets: list[Market]) -> list[OrderFlow]:
+    return [OrderFlow.seeded(markets, seed) for seed in (1, 2)]
+
+
+async def _ws_orders(
+    server: Server, markets: list[Market], *, rate: float, max_resting: int
+) -> dict[str, Any]:
+    """A second of orders over two connections, alice's and bob's."""
+    keys = [server.keys[ALICE], server.keys[BOB]]
+    with trio.fail_after(20):
+        return await ws_orders(
+            server.url, keys, _flows(markets), duration=1.0, in_flight=8, rate=rate,
+            max_resting=max_resting,
+        )  # fmt: skip
+
+
+async def test_closed_loop_counts_every_order_the_engine_took_and_cancels_its_oldest(
+    server: Server, demo_markets: list[Market]
+) -> None:
+    result = await _ws_orders(server, demo_markets, rate=0, max_resting=3)
+    assert result["loop"] == "closed"
+    assert result["orders"] == result["statuses"]["place 201"] == await _placed(server)
+    assert result["orders"] > 20
+    assert result["unanswered"] == 0
+    assert sum(result["order_statuses"].values()) == result["orders"]
+    assert result["cancels"] > 0  # three resting orders a connection at most
+    cancels = sum(v for k, v in result["statuses"].items() if k.startswith("cancel "))
+    assert cancels == result["cancels"]
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["orders_per_sec"] > 0
+
+
+async def test_open_loop_sends_the_rate_by_the_clock_and_times_each_answer(
+    server: Server, demo_markets: list[Market]
+) -> None:
+    result = await _ws_orders(server, demo_markets, rate=150, max_resting=1_000)
+    assert result["loop"] == "open"
+    assert result["orders"] == result["statuses"]["place 201"] == 150 == await _placed(server)
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["send_lag_max_ms"] >= 0
+    assert result["seconds"] >= 0.99  # the last order is sent at 149/150 s
+
+
+async def test_batches_place_every_order_of_every_batch(
+    server: Server, demo_markets: list[Market]
+) -> None:
+    keys = [server.keys[ALICE], server.keys[BOB]]
+    with trio.fail_after(20):
+        result = await batch_orders(
+            server.url, keys, _flows(demo_markets), duration=0.5, batch_size=20, max_resting=30
+        )
+    assert result["orders"] == 20 * result["batches"] == result["statuses"]["place 201"]
+    assert result["orders"] == await _placed(server)
+    assert result["statuses"].get("cancel_all 200", 0) > 0  # over 30 resting: pulled
+    assert result["cancelled"] > 0
+    assert 0 < result["batch_p50_ms"] <= result["batch_max_ms"]
+
+
+async def test_cancel_on_disconnect_places_then_cuts_and_leaves_no_order_open(
+    server: Server, demo_markets: list[Market]
+) -> None:
+    with trio.fail_after(20):
+        result = await cancel_on_disconnect(
+            server.url, server.keys[ALICE], demo_markets[0], orders=10, cut=True, wait=0.5
+        )
+    assert result["orders"] == 10
+    assert result["closed_by"] == "tcp reset"
+    if result["all_cancelled"]:  # the server cancels a dropped connection's orders
+        assert result["cancelled"] == 10
+        assert 0 < result["close_to_first_cancel_ms"] <= result["close_to_last_cancel_ms"]
+    # Whatever the server did, the measurement cancels what is left: nothing stays open.
+    _, still_open = await server.engine.open_orders(UserId(ALICE))
+    assert still_open == []
+
+
+async def test_users_mode_writes_one_funded_key_a_line(server: Server, tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    with trio.fail_after(20):
+        result = await order_entry(
+            server.url, ADMIN, mode="users", symbols=["BTC_AIT", "ETH_AIT"], users=3,
+            duration=0, rate=0, connections=0, in_flight=0, batch_size=0, max_resting=0,
+            orders=0, cut=True, keys_file=keys_file, seed=1,
+        )  # fmt: skip
+    keys = keys_file.read_text(encoding="utf-8").splitlines()
+    assert result == {"mode": "users", "users": 3, "keys_file": str(keys_file)}
+    assert len(set(keys)) == 3
+    async with httpx.AsyncClient(
+        base_url=server.url + "/api/v1/trading", headers={"X-API-Key": keys[2]}
+    ) as client:
+        balances = (await client.get("/balances")).json()
+    assert balances

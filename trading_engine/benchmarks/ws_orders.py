@@ -1,0 +1,213 @@
+"""``trading-engine loadtest --mode ws``: orders over the WebSocket, pipelined.
+
+``connections`` WebSocket connections, each authenticated with its own key
+(keys rotate when there are fewer), place the ``OrderFlow``'s orders with
+``order.place`` and read the answers as they come, matched by ``id``. A
+connection that holds more than ``max_resting`` resting orders cancels its
+oldest with ``order.cancel`` before its next order, so the book stays
+bounded.
+
+- Closed loop (``rate`` 0): each connection keeps up to ``in_flight``
+  requests unanswered, for throughput.
+- Open loop (``rate`` > 0): the connections together send ``rate`` orders a
+  second, each at its time in a ``Schedule`` whatever the answers do, for
+  latency at that rate. A latency runs from the order's scheduled time, so
+  a client that falls behind adds its delay to the figure rather than hide
+  it; ``send_lag_*`` says how far behind the sending itself fell.
+
+A latency is from the send (or the scheduled time) to the answer; the
+figure is ``orders_per_sec``: orders answered 201 per second from the start
+to the last answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Any
+
+import attrs
+import msgspec
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from trading_engine.benchmarks.orderflow import OrderFlow, Resting, Schedule, latency_ms
+
+__all__ = ["Answer", "authenticate", "ws_orders", "ws_url"]
+
+DRAIN_SECONDS = 15.0
+"""How long the answers still due after the last send are waited for."""
+
+
+class _Data(msgspec.Struct):
+    order_id: str = ""
+    status: str = ""
+
+
+class Answer(msgspec.Struct):
+    """The fields of an answer the load generators read, the rest skipped: a server
+    message, or an item of a batch's ``results`` (which has no ``type``)."""
+
+    type: str = ""
+    id: int | str | None = None
+    status: int = 0
+    data: _Data | None = None
+
+
+_decode = msgspec.json.Decoder(Answer).decode
+
+
+def ws_url(url: str) -> str:
+    """The feed's URL on the server at ``url`` (``http`` or ``https``)."""
+    return url.replace("http", "ws", 1).rstrip("/") + "/api/v1/trading/ws"
+
+
+async def authenticate(ws: WebSocketConnection, key: str, **extra: Any) -> dict[str, Any]:
+    """Send ``auth`` and return the ``authenticated`` answer; ``SystemExit`` on a refusal."""
+    await ws.send_message(json.dumps({"op": "auth", "api_key": key, **extra}))
+    while True:
+        message: dict[str, Any] = json.loads(await ws.get_message())
+        if message.get("type") == "authenticated":
+            return message
+        if message.get("type") == "error":
+            raise SystemExit(f"loadtest: auth refused: {message.get('error')}")
+
+
+@attrs.define
+class _Tally:
+    """What every connection of a run adds to."""
+
+    start: float = math.inf
+    last_answer: float = 0.0
+    places: list[float] = attrs.field(factory=list)
+    cancels: list[float] = attrs.field(factory=list)
+    lags: list[float] = attrs.field(factory=list)
+    statuses: Counter[str] = attrs.field(factory=Counter)
+    order_statuses: Counter[str] = attrs.field(factory=Counter)
+    unanswered: int = 0
+
+
+@attrs.define(eq=False)
+class _Connection:
+    """One connection's requests in flight, by id: whether a place, and since when."""
+
+    ws: WebSocketConnection
+    flow: OrderFlow
+    resting: Resting
+    tally: _Tally
+    slots: trio.Semaphore | None
+    pending: dict[int, tuple[bool, float]] = attrs.field(factory=dict)
+    next_id: int = 0
+
+    async def place(self, since: float) -> None:
+        await self._send(True, "order.place", self.flow.next_order(), since)
+
+    async def cancel_oldest(self) -> None:
+        (order_id,) = self.resting.oldest()
+        await self._send(False, "order.cancel", {"order_id": order_id}, trio.current_time())
+
+    async def _send(self, place: bool, op: str, args: dict[str, Any], since: float) -> None:
+        self.next_id += 1
+        self.pending[self.next_id] = (place, since)
+        await self.ws.send_message(json.dumps({"op": op, "id": self.next_id, "args": args}))
+
+    async def receive(self) -> None:
+        """Read answers and account for them, until cancelled."""
+        tally = self.tally
+        while True:
+            answer = _decode(await self.ws.get_message())
+            if answer.type not in ("result", "error") or not isinstance(answer.id, int):
+                continue
+            place, since = self.pending.pop(answer.id)
+            now = tally.last_answer = trio.current_time()
+            (tally.places if place else tally.cancels).append(now - since)
+            tally.statuses[f"{'place' if place else 'cancel'} {answer.status}"] += 1
+            if place and answer.data is not None:
+                tally.order_statuses[answer.data.status] += 1
+                self.resting.record(answer.data.order_id, answer.data.status)
+            if self.slots is not None:
+                self.slots.release()
+
+    async def closed_loop(self, deadline: float) -> None:
+        assert self.slots is not None
+        while trio.current_time() < deadline:
+            await self.slots.acquire()
+            if self.resting.over():
+                await self.cancel_oldest()
+            else:
+                await self.place(trio.current_time())
+
+    async def open_loop(self, schedule: Schedule, client: int, seconds: float) -> None:
+        for nth in range(schedule.count(client, seconds)):
+            due = schedule.at(client, nth)
+            await trio.sleep_until(due)
+            self.tally.lags.append(trio.current_time() - due)
+            await self.place(due)
+            if self.resting.over():
+                await self.cancel_oldest()
+
+
+async def ws_orders(
+    url: str, keys: list[str], flows: list[OrderFlow], *, duration: float, in_flight: int,
+    rate: float, max_resting: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Run ``len(flows)`` connections (see the module docstring); the figures as a dict."""
+    tally = _Tally()
+    go = trio.Event()
+    schedule: Schedule | None = None
+    connections = len(flows)
+
+    async def connection(index: int, task_status: trio.TaskStatus[None]) -> None:
+        async with open_websocket_url(ws_url(url)) as ws:
+            await authenticate(ws, keys[index % len(keys)])
+            slots = trio.Semaphore(in_flight) if rate <= 0 else None
+            conn = _Connection(ws, flows[index], Resting(max_resting), tally, slots)
+            task_status.started()
+            await go.wait()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn.receive)
+                if schedule is None:
+                    await conn.closed_loop(tally.start + duration)
+                else:
+                    await conn.open_loop(schedule, index, duration)
+                with trio.move_on_after(DRAIN_SECONDS) as drained:
+                    await _answered(conn)
+                tally.unanswered += len(conn.pending) if drained.cancelled_caught else 0
+                nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for index in range(connections):
+            await nursery.start(connection, index)
+        tally.start = trio.current_time() + 0.05
+        if rate > 0:
+            schedule = Schedule(tally.start, rate, connections)
+        go.set()
+    seconds = max(tally.last_answer - tally.start, 1e-9)
+    placed = sum(v for k, v in tally.statuses.items() if k.startswith("place "))
+    result: dict[str, Any] = {
+        "mode": "ws",
+        "loop": "open" if rate > 0 else "closed",
+        "connections": connections,
+        "in_flight": in_flight if rate <= 0 else "unbounded",
+        "offered_rate": rate or "max",
+        "seconds": round(seconds, 3),
+        "orders": placed,
+        "orders_per_sec": round(tally.statuses["place 201"] / seconds),
+        "ops_per_sec": round((placed + len(tally.cancels)) / seconds),
+        **latency_ms(tally.places),
+        "cancels": len(tally.cancels),
+        **latency_ms(tally.cancels, "cancel_"),
+        "statuses": dict(sorted(tally.statuses.items())),
+        "order_statuses": dict(sorted(tally.order_statuses.items())),
+        "unanswered": tally.unanswered,
+    }
+    if rate > 0:
+        lags = latency_ms(tally.lags, "send_lag_")
+        result |= {k: v for k, v in lags.items() if k in ("send_lag_p99_ms", "send_lag_max_ms")}
+    return result
+
+
+async def _answered(conn: _Connection) -> None:
+    while conn.pending:
+        await trio.sleep(0.01)
