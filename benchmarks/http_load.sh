@@ -26,16 +26,13 @@ if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
 fi
 
+. benchmarks/servers.sh
 if [ "${ECHO:-1}" != 0 ]; then
     ECHO_PORT=${ECHO_PORT:-8079}
+    claim_port "$ECHO_PORT"
     "$BIN/python" -m trading_engine.benchmarks.echo --port "$ECHO_PORT" &
     ECHO_PID=$!
-    i=0
-    until "$BIN/python" -c "import socket; socket.create_connection(('127.0.0.1', $ECHO_PORT))" \
-        2>/dev/null; do
-        i=$((i + 1)); [ $i -le 50 ] || { echo "the echo server did not start"; exit 1; }
-        sleep 0.2
-    done
+    wait_port "$ECHO_PORT"
     echo "== yardstick: wrk -t2 -c64 -d${SECONDS_}s against a bare Quart-Trio JSON echo"
     ECHO_ONLY=1 wrk -t2 -c64 -d"${SECONDS_}s" --latency -s benchmarks/wrk_orders.lua \
         "http://127.0.0.1:$ECHO_PORT" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx|Socket errors"

@@ -18,14 +18,5 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-RATE_LIMIT_PER_SEC=0 "$BIN/trading-engine" serve --demo --host 127.0.0.1 --port "$PORT" \
-    --data-dir "$DATA/engine" >"$DATA/serve.log" 2>&1 &
-SERVER=$!
-i=0
-until grep -q "demo_bob key" "$DATA/serve.log" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 120 ] || ! kill -0 "$SERVER" 2>/dev/null; then
-        cat "$DATA/serve.log"; echo "the server did not start"; exit 1
-    fi
-    sleep 0.5
-done
+. benchmarks/servers.sh
+start_server "$DATA/serve.log" "$PORT" "$DATA/engine" RATE_LIMIT_PER_SEC=0
