@@ -11,7 +11,7 @@ CHART_LIB := trading_engine/api/static/lightweight-charts.mjs
 # The browser the tests drive (Debian's; Playwright's own download is never used).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install build lint test bench loadtest run screenshot clean
+.PHONY: install build lint test bench loadtest order-entry run screenshot clean
 
 install: $(VENV)/.installed trading_engine/core/.compiled $(CHART_LIB)
 
@@ -70,6 +70,13 @@ bench: install
 # against a fresh `serve --demo` on port $$PORT (8077). RATE=500 SECONDS_=10 by default.
 loadtest: install
 	sh benchmarks/http_load.sh
+
+# The order-entry figures of docs/performance.md beside issue 23's targets, in one run: the echo,
+# REST single orders without and with Redis (wrk), orders over the WebSocket (closed loop and
+# $$RATE, 2000/s), REST batches, cancel-on-disconnect and `bench engine --journal postgres`, on
+# fresh servers of its own (ports 8281-8283, Redis 8289). SECONDS_=10 ROUNDS=2 by default.
+order-entry: install
+	sh benchmarks/order_entry.sh
 
 # The engine with demo symbols and users on 127.0.0.1:8000 ($$PORT), on a local PostgreSQL
 # in .data unless DATABASE_URL is set. `make run HOST=0.0.0.0` listens on every interface

@@ -3,21 +3,23 @@
 ``connections`` WebSocket connections, each authenticated with its own key
 (keys rotate when there are fewer), place the ``OrderFlow``'s orders with
 ``order.place`` and read the answers as they come, matched by ``id``. A
-connection that holds more than ``max_resting`` resting orders cancels its
-oldest with ``order.cancel`` before its next order, so the book stays
-bounded.
+connection that holds more than ``max_resting`` resting orders sends, in
+its next request's stead, an ``order.cancel`` of its oldest, so the book
+stays bounded.
 
 - Closed loop (``rate`` 0): each connection keeps up to ``in_flight``
   requests unanswered, for throughput.
-- Open loop (``rate`` > 0): the connections together send ``rate`` orders a
-  second, each at its time in a ``Schedule`` whatever the answers do, for
-  latency at that rate. A latency runs from the order's scheduled time, so
-  a client that falls behind adds its delay to the figure rather than hide
-  it; ``send_lag_*`` says how far behind the sending itself fell.
+- Open loop (``rate`` > 0): the connections together send ``rate`` requests
+  a second (orders, and the cancels in their stead), each at its time in a
+  ``Schedule`` whatever the answers do, for latency at that rate. A latency
+  runs from the request's scheduled time, so a client that falls behind adds
+  its delay to the figure rather than hide it; ``send_lag_*`` says how far
+  behind the sending itself fell.
 
-A latency is from the send (or the scheduled time) to the answer; the
-figure is ``orders_per_sec``: orders answered 201 per second from the start
-to the last answer.
+A latency is from the send (or the scheduled time) to the answer:
+``p50_ms`` and the like for orders, ``cancel_p50_ms`` and the like for
+cancels. The throughput is ``orders_per_sec``, orders answered 201 per
+second from the start to the last answer, and ``ops_per_sec``, every answer.
 """
 
 from __future__ import annotations
@@ -103,9 +105,9 @@ class _Connection:
     async def place(self, since: float) -> None:
         await self._send(True, "order.place", self.flow.next_order(), since)
 
-    async def cancel_oldest(self) -> None:
+    async def cancel_oldest(self, since: float) -> None:
         (order_id,) = self.resting.oldest()
-        await self._send(False, "order.cancel", {"order_id": order_id}, trio.current_time())
+        await self._send(False, "order.cancel", {"order_id": order_id}, since)
 
     async def _send(self, place: bool, op: str, args: dict[str, Any], since: float) -> None:
         self.next_id += 1
@@ -133,19 +135,22 @@ class _Connection:
         assert self.slots is not None
         while trio.current_time() < deadline:
             await self.slots.acquire()
-            if self.resting.over():
-                await self.cancel_oldest()
-            else:
-                await self.place(trio.current_time())
+            await self._place_or_cancel(trio.current_time())
 
     async def open_loop(self, schedule: Schedule, client: int, seconds: float) -> None:
         for nth in range(schedule.count(client, seconds)):
             due = schedule.at(client, nth)
             await trio.sleep_until(due)
             self.tally.lags.append(trio.current_time() - due)
-            await self.place(due)
-            if self.resting.over():
-                await self.cancel_oldest()
+            await self._place_or_cancel(due)
+
+    async def _place_or_cancel(self, since: float) -> None:
+        """The next request: a cancel of the oldest resting order while over the cap,
+        else a new order."""
+        if self.resting.over():
+            await self.cancel_oldest(since)
+        else:
+            await self.place(since)
 
 
 async def ws_orders(
