@@ -197,7 +197,8 @@ def _parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         default=0.0,
-        help="orders per second (default 0: as fast as possible; in ws mode, closed loop)",
+        help="orders per second, in ws mode requests per second, open loop (default 0: as"
+        " fast as possible; in ws mode, the closed loop)",
     )
     load.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
     load.add_argument(

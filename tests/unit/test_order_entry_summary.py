@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trading_engine.benchmarks.order_entry import summarize, wrk_figures
+from trading_engine.benchmarks.order_entry import summarize, verdicts, wrk_figures
 
 WRK = """Running 10s test @ http://127.0.0.1:8081
   2 threads and 32 connections
@@ -64,3 +64,13 @@ def test_a_missing_figure_is_not_judged_and_uncancelled_orders_fail_the_target()
     targets = summarize({}, runs)["targets"]
     assert targets["ws_to_engine"] == {"value": None, "target": ">= 0.5", "met": None}
     assert targets["close_to_last_cancel_ms"]["met"] is False
+
+
+def test_verdicts_name_each_target_with_its_figure() -> None:
+    runs = {"engine": {"orders_per_sec": 1000}, "batch": {"orders_per_sec": 600}}
+    lines = verdicts(summarize({}, runs))
+    assert len(lines) == 7
+    assert [line.split() for line in lines if line.startswith("batch_to_engine")] == [
+        ["batch_to_engine", "0.6", ">=", "0.5", "met"]
+    ]
+    assert any(line.split()[-2:] == ["no", "figure"] for line in lines)

@@ -7,7 +7,7 @@ JSON object each: ``ws-closed``, ``ws-open``, ``batch``,
 ``cancel-on-disconnect``, ``engine``). It prints one JSON object: each
 figure (the median over the rounds where there are several), the ratios
 the targets name, and for each target whether it is met (``null`` where a
-figure is missing).
+figure is missing); before it, on stderr, one line a target.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "main", "summarize", "wrk_figures"]
+__all__ = ["TARGETS", "main", "summarize", "verdicts", "wrk_figures"]
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _DURATION = r"([\d.]+)(us|ms|s|m)\b"
@@ -122,10 +122,22 @@ def read_dir(directory: Path) -> tuple[dict[str, list[dict[str, float]]], dict[s
     return wrk, runs
 
 
+def verdicts(summary: dict[str, Any]) -> list[str]:
+    """One line a target: its name, the figure, the bound and the verdict."""
+    words = {True: "met", False: "NOT met", None: "no figure"}
+    return [
+        f"{name:<26} {target['value']!s:>10}  {target['target']:<8} {words[target['met']]}"
+        for name, target in summary["targets"].items()
+    ]
+
+
 def main() -> None:
+    """Print the targets' verdicts to stderr, then the summary as one JSON object."""
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m trading_engine.benchmarks.order_entry DIR")
-    print(json.dumps(summarize(*read_dir(Path(sys.argv[1])))))
+    summary = summarize(*read_dir(Path(sys.argv[1])))
+    print("\n".join(verdicts(summary)), file=sys.stderr)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
