@@ -16,7 +16,9 @@
 #   2. orders over the WebSocket, closed loop: $CONNECTIONS (8) connections, each with
 #      $IN_FLIGHT (50) orders in flight (`trading-engine loadtest --mode ws`);
 #   3. the same open loop at $RATE (2000) orders/s, for latency;
-#   4. batches of 100 over REST from $BATCH_CONNECTIONS (4) connections (--mode batch);
+#   4. batches of 100 over the WebSocket (orders.place_batch) from $BATCH_CONNECTIONS (4)
+#      connections, 2 batches in flight on each (--mode ws-batch), then over REST from as
+#      many connections (--mode batch);
 #   5. cancel-on-disconnect: 100 resting orders, then the connection reset
 #      (--mode cancel-on-disconnect);
 # then, with both servers stopped:
@@ -115,6 +117,8 @@ loadtest ws-closed redis --mode ws --duration "$SECONDS_" --users "$CONNECTIONS"
     --connections "$CONNECTIONS" --in-flight "$IN_FLIGHT"
 loadtest ws-open redis --mode ws --duration "$SECONDS_" --users "$CONNECTIONS" \
     --connections "$CONNECTIONS" --rate "$RATE"
+loadtest ws-batch redis --mode ws-batch --duration "$SECONDS_" --users "$BATCH_CONNECTIONS" \
+    --connections "$BATCH_CONNECTIONS" --in-flight 2 --batch-size 100
 loadtest batch redis --mode batch --duration "$SECONDS_" --users "$BATCH_CONNECTIONS" \
     --connections "$BATCH_CONNECTIONS" --batch-size 100
 loadtest cancel-on-disconnect redis --mode cancel-on-disconnect --users 1 --orders 100

@@ -179,10 +179,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--mode",
-        choices=("http", "ws", "batch", "cancel-on-disconnect", "users"),
+        choices=("http", "ws", "ws-batch", "batch", "cancel-on-disconnect", "users"),
         default="http",
         help="http: single orders over REST, with book subscribers; ws: orders over the"
-        " WebSocket, pipelined; batch: batches over REST; cancel-on-disconnect: how soon a"
+        " WebSocket, pipelined; ws-batch: the same in orders.place_batch; batch: batches"
+        " over REST; cancel-on-disconnect: how soon a"
         " dropped connection's orders are cancelled; users: only create users, their keys to"
         " --keys-file (default http)",
     )
@@ -217,17 +218,21 @@ def _parser() -> argparse.ArgumentParser:
         "--connections",
         type=int,
         default=8,
-        help="ws and batch modes: connections, each with its own user while there are"
+        help="ws, ws-batch and batch modes: connections, each with its own user while there are"
         " enough (default 8)",
     )
     load.add_argument(
         "--in-flight",
         type=int,
         default=50,
-        help="ws mode, closed loop: requests unanswered at most per connection (default 50)",
+        help="ws and ws-batch modes, closed loop: requests unanswered at most per connection"
+        " (default 50)",
     )
     load.add_argument(
-        "--batch-size", type=int, default=100, help="batch mode: orders a batch (default 100)"
+        "--batch-size",
+        type=int,
+        default=100,
+        help="batch and ws-batch modes: orders a batch (default 100)",
     )
     load.add_argument(
         "--max-resting",

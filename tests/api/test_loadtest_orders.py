@@ -41,14 +41,14 @@ def _flows(markets: list[Market]) -> list[OrderFlow]:
 
 
 async def _ws_orders(
-    server: Server, markets: list[Market], *, rate: float, max_resting: int
+    server: Server, markets: list[Market], *, rate: float, max_resting: int, batch_size: int = 1
 ) -> dict[str, Any]:
     """A second of orders over two connections, alice's and bob's."""
     keys = [server.keys[ALICE], server.keys[BOB]]
     with trio.fail_after(20):
         return await ws_orders(
             server.url, keys, _flows(markets), duration=1.0, in_flight=8, rate=rate,
-            max_resting=max_resting,
+            max_resting=max_resting, batch_size=batch_size,
         )  # fmt: skip
 
 
@@ -57,13 +57,14 @@ async def test_closed_loop_counts_every_order_the_engine_took_and_cancels_its_ol
 ) -> None:
     result = await _ws_orders(server, demo_markets, rate=0, max_resting=3)
     assert result["loop"] == "closed"
-    assert result["orders"] == result["statuses"]["place 201"] == await _placed(server)
+    assert result["orders"] == result["statuses"]["order 201"] == await _placed(server)
     assert result["orders"] > 20
     assert result["unanswered"] == 0
     assert sum(result["order_statuses"].values()) == result["orders"]
     assert result["cancels"] > 0  # three resting orders a connection at most
-    cancels = sum(v for k, v in result["statuses"].items() if k.startswith("cancel "))
+    cancels = sum(v for k, v in result["statuses"].items() if k.startswith("order.cancel "))
     assert cancels == result["cancels"]
+    assert result["requests"] == result["orders"] + result["cancels"]
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert result["orders_per_sec"] > 0
 
@@ -73,10 +74,24 @@ async def test_open_loop_sends_the_rate_by_the_clock_and_times_each_answer(
 ) -> None:
     result = await _ws_orders(server, demo_markets, rate=150, max_resting=1_000)
     assert result["loop"] == "open"
-    assert result["orders"] == result["statuses"]["place 201"] == 150 == await _placed(server)
+    assert result["orders"] == result["statuses"]["order 201"] == 150 == await _placed(server)
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert result["send_lag_max_ms"] >= 0
     assert result["seconds"] >= 0.99  # the last order is sent at 149/150 s
+
+
+async def test_ws_batches_count_each_order_and_pull_the_book_with_cancel_all(
+    server: Server, demo_markets: list[Market]
+) -> None:
+    result = await _ws_orders(server, demo_markets, rate=0, max_resting=30, batch_size=10)
+    assert result["mode"] == "ws-batch"
+    batches = result["statuses"]["orders.place_batch 200"]
+    assert result["orders"] == 10 * batches == result["statuses"]["order 201"]
+    assert result["orders"] == await _placed(server)
+    assert result["statuses"]["orders.cancel_all 200"] == result["cancels"] > 0
+    assert result["cancelled_by_cancel_all"] > 0
+    assert result["requests"] == batches + result["cancels"]
+    assert 0 < result["p50_ms"] <= result["max_ms"]
 
 
 async def test_batches_place_every_order_of_every_batch(
@@ -87,7 +102,7 @@ async def test_batches_place_every_order_of_every_batch(
         result = await batch_orders(
             server.url, keys, _flows(demo_markets), duration=0.5, batch_size=20, max_resting=30
         )
-    assert result["orders"] == 20 * result["batches"] == result["statuses"]["place 201"]
+    assert result["orders"] == 20 * result["batches"] == result["statuses"]["order 201"]
     assert result["orders"] == await _placed(server)
     assert result["statuses"].get("cancel_all 200", 0) > 0  # over 30 resting: pulled
     assert result["cancelled"] > 0

@@ -38,7 +38,7 @@ def test_ratios_and_targets_from_the_figures() -> None:
         "rest-redis": [{"per_sec": 880, "non_2xx": 0}, {"per_sec": 880, "non_2xx": 0}],
     }
     runs: dict[str, dict[str, Any]] = {
-        "ws-closed": {"orders_per_sec": 5000, "ops_per_sec": 6000},
+        "ws-closed": {"orders_per_sec": 5000, "requests_per_sec": 6000},
         "ws-open": {"offered_rate": 2000, "orders_per_sec": 1999, "p99_ms": 12.5},
         "batch": {"orders_per_sec": 4000},
         "engine": {"orders_per_sec": 10000},

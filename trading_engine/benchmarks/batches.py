@@ -69,7 +69,7 @@ async def batch_orders(
                     statuses[f"batch {placed.status_code}"] += 1
                     continue
                 for item in _decode(placed.content).results:
-                    statuses[f"place {item.status}"] += 1
+                    statuses[f"order {item.status}"] += 1
                     if item.data is not None:
                         order_statuses[item.data.status] += 1
                         resting.record(item.data.order_id, item.data.status)
@@ -84,8 +84,8 @@ async def batch_orders(
         "batch_size": batch_size,
         "seconds": round(seconds, 3),
         "batches": len(round_trips),
-        "orders": sum(v for k, v in statuses.items() if k.startswith("place ")),
-        "orders_per_sec": round(statuses["place 201"] / seconds),
+        "orders": sum(v for k, v in statuses.items() if k.startswith("order ")),
+        "orders_per_sec": round(statuses["order 201"] / seconds),
         **latency_ms(round_trips, "batch_"),
         "cancelled": cancelled,
         "statuses": dict(sorted(statuses.items())),

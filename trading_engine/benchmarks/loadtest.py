@@ -6,7 +6,7 @@ admin API first and prints one JSON object:
 - ``http`` (the default, below): single orders over REST with WebSocket
   subscribers timing market-data delivery;
 - ``ws``: orders over the WebSocket, pipelined, closed loop or at a fixed
-  rate (``ws_orders.py``);
+  rate (``ws_orders.py``); ``ws-batch`` the same with ``orders.place_batch``;
 - ``batch``: batches of orders over REST (``batches.py``);
 - ``cancel-on-disconnect``: how soon a dropped connection's orders are
   cancelled (``disconnect.py``);
@@ -189,7 +189,7 @@ async def order_entry(
         )
     return await ws_orders(
         url, keys, flows, duration=duration, in_flight=in_flight, rate=rate,
-        max_resting=max_resting,
+        max_resting=max_resting, batch_size=batch_size if mode == "ws-batch" else 1,
     )  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 ``python -m trading_engine.benchmarks.order_entry DIR`` reads what the
 script left in ``DIR``: ``wrk-NAME-N.txt`` (``wrk --latency``'s output:
 ``echo``, ``rest``, ``rest-redis``; ``N`` the round) and ``NAME.json`` (one
-JSON object each: ``ws-closed``, ``ws-open``, ``batch``,
+JSON object each: ``ws-closed``, ``ws-open``, ``ws-batch``, ``batch``,
 ``cancel-on-disconnect``, ``engine``). It prints one JSON object: each
 figure (the median over the rounds where there are several), the ratios
 the targets name, and for each target whether it is met (``null`` where a
@@ -69,13 +69,14 @@ def summarize(
         figures[f"{key}_non_2xx"] = sum(int(r["non_2xx"]) for r in rounds)
     taken = {
         "ws_per_sec": ("ws-closed", "orders_per_sec"),
-        "ws_ops_per_sec": ("ws-closed", "ops_per_sec"),
+        "ws_requests_per_sec": ("ws-closed", "requests_per_sec"),
         "ws_open_offered": ("ws-open", "offered_rate"),
         "ws_open_per_sec": ("ws-open", "orders_per_sec"),
         "ws_open_p50_ms": ("ws-open", "p50_ms"),
         "ws_open_p99_ms": ("ws-open", "p99_ms"),
         "ws_open_max_ms": ("ws-open", "max_ms"),
         "batch_per_sec": ("batch", "orders_per_sec"),
+        "ws_batch_per_sec": ("ws-batch", "orders_per_sec"),
         "engine_per_sec": ("engine", "orders_per_sec"),
         "close_to_last_cancel_ms": ("cancel-on-disconnect", "close_to_last_cancel_ms"),
         "cancelled_on_disconnect": ("cancel-on-disconnect", "cancelled"),
@@ -91,6 +92,7 @@ def summarize(
         "ws_to_engine": ("ws_per_sec", "engine_per_sec"),
         "ws_to_rest_redis": ("ws_per_sec", "rest_redis_per_sec"),
         "batch_to_engine": ("batch_per_sec", "engine_per_sec"),
+        "ws_batch_to_engine": ("ws_batch_per_sec", "engine_per_sec"),
     }
     for key, (numerator, denominator) in ratios.items():
         if figures.get(numerator) is not None and figures.get(denominator):

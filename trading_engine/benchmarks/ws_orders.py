@@ -16,10 +16,16 @@ stays bounded.
   its delay to the figure rather than hide it; ``send_lag_*`` says how far
   behind the sending itself fell.
 
+With ``batch_size`` above 1 (``--mode ws-batch``) each request is an
+``orders.place_batch`` of that many orders, and a connection over its cap
+pulls all its orders with one ``orders.cancel_all``.
+
 A latency is from the send (or the scheduled time) to the answer:
-``p50_ms`` and the like for orders, ``cancel_p50_ms`` and the like for
-cancels. The throughput is ``orders_per_sec``, orders answered 201 per
-second from the start to the last answer, and ``ops_per_sec``, every answer.
+``p50_ms`` and the like for orders (batches), ``cancel_p50_ms`` and the like
+for cancels. The throughput is ``orders_per_sec``, orders answered 201 per
+second from the start to the last answer, and ``requests_per_sec``, every
+answer. ``statuses`` counts ``order STATUS`` for each order (within a batch
+too) and ``OP STATUS`` for every other request.
 """
 
 from __future__ import annotations
@@ -42,11 +48,6 @@ DRAIN_SECONDS = 15.0
 """How long the answers still due after the last send are waited for."""
 
 
-class _Data(msgspec.Struct):
-    order_id: str = ""
-    status: str = ""
-
-
 class Answer(msgspec.Struct):
     """The fields of an answer the load generators read, the rest skipped: a server
     message, or an item of a batch's ``results`` (which has no ``type``)."""
@@ -54,7 +55,17 @@ class Answer(msgspec.Struct):
     type: str = ""
     id: int | str | None = None
     status: int = 0
-    data: _Data | None = None
+    data: AnswerData | None = None
+
+
+class AnswerData(msgspec.Struct):
+    """An answer's ``data``: an order, a batch's ``results``, or ``orders.cancel_all``'s
+    ``cancelled`` orders."""
+
+    order_id: str = ""
+    status: str = ""
+    results: list[Answer] = msgspec.field(default_factory=list)
+    cancelled: list[msgspec.Raw] = msgspec.field(default_factory=list)
 
 
 _decode = msgspec.json.Decoder(Answer).decode
@@ -84,6 +95,7 @@ class _Tally:
     last_answer: float = 0.0
     places: list[float] = attrs.field(factory=list)
     cancels: list[float] = attrs.field(factory=list)
+    cancelled_all: int = 0
     lags: list[float] = attrs.field(factory=list)
     statuses: Counter[str] = attrs.field(factory=Counter)
     order_statuses: Counter[str] = attrs.field(factory=Counter)
@@ -92,26 +104,20 @@ class _Tally:
 
 @attrs.define(eq=False)
 class _Connection:
-    """One connection's requests in flight, by id: whether a place, and since when."""
+    """One connection's requests in flight, by id: their op, and since when."""
 
     ws: WebSocketConnection
     flow: OrderFlow
     resting: Resting
     tally: _Tally
     slots: trio.Semaphore | None
-    pending: dict[int, tuple[bool, float]] = attrs.field(factory=dict)
+    batch_size: int = 1
+    pending: dict[int, tuple[str, float]] = attrs.field(factory=dict)
     next_id: int = 0
 
-    async def place(self, since: float) -> None:
-        await self._send(True, "order.place", self.flow.next_order(), since)
-
-    async def cancel_oldest(self, since: float) -> None:
-        (order_id,) = self.resting.oldest()
-        await self._send(False, "order.cancel", {"order_id": order_id}, since)
-
-    async def _send(self, place: bool, op: str, args: dict[str, Any], since: float) -> None:
+    async def _send(self, op: str, args: dict[str, Any], since: float) -> None:
         self.next_id += 1
-        self.pending[self.next_id] = (place, since)
+        self.pending[self.next_id] = (op, since)
         await self.ws.send_message(json.dumps({"op": op, "id": self.next_id, "args": args}))
 
     async def receive(self) -> None:
@@ -121,15 +127,28 @@ class _Connection:
             answer = _decode(await self.ws.get_message())
             if answer.type not in ("result", "error") or not isinstance(answer.id, int):
                 continue
-            place, since = self.pending.pop(answer.id)
+            op, since = self.pending.pop(answer.id)
             now = tally.last_answer = trio.current_time()
-            (tally.places if place else tally.cancels).append(now - since)
-            tally.statuses[f"{'place' if place else 'cancel'} {answer.status}"] += 1
-            if place and answer.data is not None:
-                tally.order_statuses[answer.data.status] += 1
-                self.resting.record(answer.data.order_id, answer.data.status)
+            placing = op in ("order.place", "orders.place_batch")
+            (tally.places if placing else tally.cancels).append(now - since)
+            data = answer.data
+            if op == "order.place":  # counted as an order: "order STATUS"
+                self._placed(answer.status, data)
+            else:
+                tally.statuses[f"{op} {answer.status}"] += 1
+            if data is not None and op == "orders.place_batch":
+                for item in data.results:
+                    self._placed(item.status, item.data)
+            elif data is not None and op == "orders.cancel_all":
+                tally.cancelled_all += len(data.cancelled)
             if self.slots is not None:
                 self.slots.release()
+
+    def _placed(self, status: int, data: AnswerData | None) -> None:
+        self.tally.statuses[f"order {status}"] += 1
+        if data is not None:
+            self.tally.order_statuses[data.status] += 1
+            self.resting.record(data.order_id, data.status)
 
     async def closed_loop(self, deadline: float) -> None:
         assert self.slots is not None
@@ -145,17 +164,25 @@ class _Connection:
             await self._place_or_cancel(due)
 
     async def _place_or_cancel(self, since: float) -> None:
-        """The next request: a cancel of the oldest resting order while over the cap,
-        else a new order."""
-        if self.resting.over():
-            await self.cancel_oldest(since)
+        """The next request: while over the cap, a cancel of the oldest resting order (all
+        of them in batch mode); else a new order (a batch)."""
+        if self.batch_size > 1:
+            if self.resting.over():
+                self.resting.ids.clear()
+                await self._send("orders.cancel_all", {}, since)
+            else:
+                batch = {"orders": self.flow.batch(self.batch_size)}
+                await self._send("orders.place_batch", batch, since)
+        elif self.resting.over():
+            (order_id,) = self.resting.oldest()
+            await self._send("order.cancel", {"order_id": order_id}, since)
         else:
-            await self.place(since)
+            await self._send("order.place", self.flow.next_order(), since)
 
 
 async def ws_orders(
     url: str, keys: list[str], flows: list[OrderFlow], *, duration: float, in_flight: int,
-    rate: float, max_resting: int,
+    rate: float, max_resting: int, batch_size: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Run ``len(flows)`` connections (see the module docstring); the figures as a dict."""
     tally = _Tally()
@@ -167,7 +194,8 @@ async def ws_orders(
         async with open_websocket_url(ws_url(url)) as ws:
             await authenticate(ws, keys[index % len(keys)])
             slots = trio.Semaphore(in_flight) if rate <= 0 else None
-            conn = _Connection(ws, flows[index], Resting(max_resting), tally, slots)
+            resting = Resting(max_resting)
+            conn = _Connection(ws, flows[index], resting, tally, slots, batch_size)
             task_status.started()
             await go.wait()
             async with trio.open_nursery() as nursery:
@@ -189,17 +217,19 @@ async def ws_orders(
             schedule = Schedule(tally.start, rate, connections)
         go.set()
     seconds = max(tally.last_answer - tally.start, 1e-9)
-    placed = sum(v for k, v in tally.statuses.items() if k.startswith("place "))
+    placed = sum(v for k, v in tally.statuses.items() if k.startswith("order "))
+    requests = len(tally.places) + len(tally.cancels)
     result: dict[str, Any] = {
-        "mode": "ws",
+        "mode": "ws" if batch_size == 1 else "ws-batch",
         "loop": "open" if rate > 0 else "closed",
         "connections": connections,
         "in_flight": in_flight if rate <= 0 else "unbounded",
         "offered_rate": rate or "max",
         "seconds": round(seconds, 3),
         "orders": placed,
-        "orders_per_sec": round(tally.statuses["place 201"] / seconds),
-        "ops_per_sec": round((placed + len(tally.cancels)) / seconds),
+        "orders_per_sec": round(tally.statuses["order 201"] / seconds),
+        "requests": requests,
+        "requests_per_sec": round(requests / seconds),
         **latency_ms(tally.places),
         "cancels": len(tally.cancels),
         **latency_ms(tally.cancels, "cancel_"),
@@ -207,6 +237,8 @@ async def ws_orders(
         "order_statuses": dict(sorted(tally.order_statuses.items())),
         "unanswered": tally.unanswered,
     }
+    if batch_size > 1:
+        result |= {"batch_size": batch_size, "cancelled_by_cancel_all": tally.cancelled_all}
     if rate > 0:
         lags = latency_ms(tally.lags, "send_lag_")
         result |= {k: v for k, v in lags.items() if k in ("send_lag_p99_ms", "send_lag_max_ms")}
