@@ -65,7 +65,7 @@ def summarize(
         key = name.replace("-", "_")
         figures[f"{key}_per_sec"] = round(statistics.median(r["per_sec"] for r in rounds))
         figures[f"{key}_rounds"] = [r["per_sec"] for r in rounds]
-        figures[f"{key}_p99_ms"] = statistics.median(r.get("p99_ms", 0.0) for r in rounds)
+        figures[f"{key}_p99_ms"] = round(statistics.median(r.get("p99_ms", 0.0) for r in rounds), 3)
         figures[f"{key}_non_2xx"] = sum(int(r["non_2xx"]) for r in rounds)
     taken = {
         "ws_per_sec": ("ws-closed", "orders_per_sec"),
