@@ -15,7 +15,8 @@
 # and against the engine with Redis:
 #   2. orders over the WebSocket, closed loop: $CONNECTIONS (8) connections, each with
 #      $IN_FLIGHT (50) orders in flight (`trading-engine loadtest --mode ws`);
-#   3. the same open loop at $RATE (2000) orders/s, for latency;
+#   3. the same open loop at $RATE (2000) orders/s, for latency, and at $LOW_RATE (200),
+#      for the latency of the path when the server keeps up with ease;
 #   4. batches of 100 over the WebSocket (orders.place_batch) from $BATCH_CONNECTIONS (4)
 #      connections, 2 batches in flight on each (--mode ws-batch), then over REST from as
 #      many connections (--mode batch);
@@ -38,6 +39,7 @@ SECONDS_=${SECONDS_:-10}
 ROUNDS=${ROUNDS:-2}
 USERS=${USERS:-100}
 RATE=${RATE:-2000}
+LOW_RATE=${LOW_RATE:-200}
 CONNECTIONS=${CONNECTIONS:-8}
 IN_FLIGHT=${IN_FLIGHT:-50}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
@@ -117,6 +119,8 @@ loadtest ws-closed redis --mode ws --duration "$SECONDS_" --users "$CONNECTIONS"
     --connections "$CONNECTIONS" --in-flight "$IN_FLIGHT"
 loadtest ws-open redis --mode ws --duration "$SECONDS_" --users "$CONNECTIONS" \
     --connections "$CONNECTIONS" --rate "$RATE"
+loadtest ws-open-low redis --mode ws --duration "$SECONDS_" --users "$CONNECTIONS" \
+    --connections "$CONNECTIONS" --rate "$LOW_RATE"
 loadtest ws-batch redis --mode ws-batch --duration "$SECONDS_" --users "$BATCH_CONNECTIONS" \
     --connections "$BATCH_CONNECTIONS" --in-flight 2 --batch-size 100
 loadtest batch redis --mode batch --duration "$SECONDS_" --users "$BATCH_CONNECTIONS" \

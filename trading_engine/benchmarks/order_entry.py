@@ -3,7 +3,7 @@
 ``python -m trading_engine.benchmarks.order_entry DIR`` reads what the
 script left in ``DIR``: ``wrk-NAME-N.txt`` (``wrk --latency``'s output:
 ``echo``, ``rest``, ``rest-redis``; ``N`` the round) and ``NAME.json`` (one
-JSON object each: ``ws-closed``, ``ws-open``, ``ws-batch``, ``batch``,
+JSON object each: ``ws-closed``, ``ws-open``, ``ws-open-low``, ``ws-batch``, ``batch``,
 ``cancel-on-disconnect``, ``engine``). It prints one JSON object: each
 figure (the median over the rounds where there are several), the ratios
 the targets name, and for each target whether it is met (``null`` where a
@@ -75,6 +75,10 @@ def summarize(
         "ws_open_p50_ms": ("ws-open", "p50_ms"),
         "ws_open_p99_ms": ("ws-open", "p99_ms"),
         "ws_open_max_ms": ("ws-open", "max_ms"),
+        "ws_open_unanswered": ("ws-open", "unanswered"),
+        "ws_open_low_offered": ("ws-open-low", "offered_rate"),
+        "ws_open_low_p50_ms": ("ws-open-low", "p50_ms"),
+        "ws_open_low_p99_ms": ("ws-open-low", "p99_ms"),
         "batch_per_sec": ("batch", "orders_per_sec"),
         "ws_batch_per_sec": ("ws-batch", "orders_per_sec"),
         "engine_per_sec": ("engine", "orders_per_sec"),
