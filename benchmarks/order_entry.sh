@@ -97,8 +97,12 @@ loadtest() {
     echo "== $name: $(cat "$DATA/$name.json")"
 }
 
-loadtest users-plain plain --mode users --users "$USERS" --keys-file "$DATA/keys-plain"
-loadtest users-redis redis --mode users --users "$USERS" --keys-file "$DATA/keys-redis"
+for server in plain redis; do
+    port=$PORT
+    [ "$server" = redis ] && port=$REDIS_ENGINE_PORT
+    "$BIN/python" -m trading_engine.benchmarks.users "http://127.0.0.1:$port" \
+        "$(cat "$DATA/$server/admin_key")" "$USERS" >"$DATA/keys-$server"
+done
 
 round=1
 while [ $round -le "$ROUNDS" ]; do

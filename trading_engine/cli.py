@@ -179,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--mode",
-        choices=("http", "ws", "ws-batch", "batch", "cancel-on-disconnect", "users"),
+        choices=("http", "ws", "ws-batch", "batch", "cancel-on-disconnect"),
         default="http",
         help="http: single orders over REST, with book subscribers; ws: orders over the"
         " WebSocket, pipelined; ws-batch: the same in orders.place_batch; batch: batches"
@@ -252,12 +252,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="cancel-on-disconnect mode: close with a close frame (default: reset the TCP"
         " connection)",
-    )
-    load.add_argument(
-        "--keys-file",
-        type=Path,
-        default=None,
-        help="users mode: where to write the keys, one a line (default none)",
     )
     load.add_argument("--seed", type=int, default=1, help="the orders' seed (default 1)")
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
@@ -379,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 users=args.users, duration=args.duration, rate=args.rate,
                 connections=args.connections, in_flight=args.in_flight,
                 batch_size=args.batch_size, max_resting=args.max_resting, orders=args.orders,
-                cut=not args.close_frame, keys_file=args.keys_file, seed=args.seed,
+                cut=not args.close_frame, seed=args.seed,
             )
         )  # fmt: skip
     if args.command in ("migrate", "audit", "snapshot"):

@@ -4,20 +4,20 @@ counts is one the engine took, and every latency it times is real."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trio
 
 from tests.api.conftest import ADMIN, Server
 from tests.api.test_rest import ALICE, BOB
+from trading_engine.api.auth import hash_key
 from trading_engine.benchmarks.accounts import markets
 from trading_engine.benchmarks.batches import batch_orders
 from trading_engine.benchmarks.disconnect import cancel_on_disconnect
 from trading_engine.benchmarks.loadtest import order_entry
 from trading_engine.benchmarks.orderflow import Market, OrderFlow
+from trading_engine.benchmarks.users import _keys
 from trading_engine.benchmarks.ws_orders import ws_orders
 from trading_engine.core.ids import UserId
 
@@ -125,19 +125,24 @@ async def test_cancel_on_disconnect_times_the_cancels_of_a_dropped_connection(
     assert still_open == []
 
 
-async def test_users_mode_writes_one_funded_key_a_line(server: Server, tmp_path: Path) -> None:
-    keys_file = tmp_path / "keys"
+async def test_each_mode_runs_on_fresh_users_funded_in_every_asset_it_trades(
+    server: Server,
+) -> None:
     with trio.fail_after(20):
         result = await order_entry(
-            server.url, ADMIN, mode="users", symbols=["BTC_AIT", "ETH_AIT"], users=3,
-            duration=0, rate=0, connections=0, in_flight=0, batch_size=0, max_resting=0,
-            orders=0, cut=True, keys_file=keys_file, seed=1,
+            server.url, ADMIN, mode="ws", symbols=["BTC_AIT", "ETH_AIT"], users=2,
+            duration=0.3, rate=0, connections=2, in_flight=4, batch_size=1, max_resting=50,
+            orders=0, cut=True, seed=1,
         )  # fmt: skip
-    keys = keys_file.read_text(encoding="utf-8").splitlines()
-    assert result == {"mode": "users", "users": 3, "keys_file": str(keys_file)}
+    assert result["orders"] == result["statuses"]["order 201"] > 0
+
+
+async def test_users_prints_keys_of_users_funded_in_the_symbols_assets(server: Server) -> None:
+    with trio.fail_after(20):
+        keys = await _keys(server.url, ADMIN, 3, "BTC_AIT")
     assert len(set(keys)) == 3
-    async with httpx.AsyncClient(
-        base_url=server.url + "/api/v1/trading", headers={"X-API-Key": keys[2]}
-    ) as client:
-        balances = (await client.get("/balances")).json()
-    assert balances
+    user = await server.engine.user_by_key(hash_key(keys[2]))
+    async with server.client(keys[2]) as client:
+        balances = (await client.get(f"/users/{user}/balances")).json()["balances"]
+    assert balances["AIT"]["available"] == "100000000"
+    assert balances["BTC"]["available"] == "100000"

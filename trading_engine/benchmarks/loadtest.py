@@ -9,9 +9,7 @@ admin API first and prints one JSON object:
   rate (``ws_orders.py``); ``ws-batch`` the same with ``orders.place_batch``;
 - ``batch``: batches of orders over REST (``batches.py``);
 - ``cancel-on-disconnect``: how soon a dropped connection's orders are
-  cancelled (``disconnect.py``);
-- ``users``: only the users, their keys written to a file, one a line (for
-  ``wrk``: ``benchmarks/wrk_orders.lua``'s ``KEYS_FILE``).
+  cancelled (``disconnect.py``).
 
 In ``http`` mode it sends limit orders
 around a mid price (about a third cross) at a fixed rate (``--rate``) or as
@@ -30,7 +28,6 @@ import random
 import ssl
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,7 +163,7 @@ async def loadtest(
 async def order_entry(
     url: str, admin_key: str, *, mode: str, symbols: list[str], users: int, duration: float,
     rate: float, connections: int, in_flight: int, batch_size: int, max_resting: int,
-    orders: int, cut: bool, keys_file: Path | None, seed: int,
+    orders: int, cut: bool, seed: int,
 ) -> dict[str, Any]:  # fmt: skip
     """The order-entry modes (see the module docstring)."""
     base = url.rstrip("/") + "/api/v1/trading"
@@ -175,11 +172,6 @@ async def order_entry(
     ) as api:
         found = await markets(api, symbols)
         keys = await create_users(api, users, symbols)
-    if mode == "users":
-        if keys_file is None:
-            raise SystemExit("loadtest: --mode users needs --keys-file")
-        keys_file.write_text("".join(k + "\n" for k in keys), encoding="utf-8")
-        return {"mode": "users", "users": len(keys), "keys_file": str(keys_file)}
     if mode == "cancel-on-disconnect":
         return await cancel_on_disconnect(url, keys[0], found[0], orders=orders, cut=cut, wait=2.0)
     flows = [OrderFlow.seeded(found, seed * 1_000 + i) for i in range(connections)]

@@ -12,7 +12,7 @@ import argparse
 import httpx
 import trio
 
-from trading_engine.benchmarks.loadtest import _setup
+from trading_engine.benchmarks.accounts import create_users
 
 __all__ = ["main"]
 
@@ -22,7 +22,7 @@ async def _keys(url: str, admin_key: str, users: int, symbol: str) -> list[str]:
     async with httpx.AsyncClient(
         base_url=base, headers={"X-API-Key": admin_key}, timeout=30
     ) as api:
-        return await _setup(api, users, symbol)
+        return await create_users(api, users, [symbol])
 
 
 def main() -> None:
