@@ -1,0 +1,94 @@
+"""The Binance dialect's WebSocket streams, through the real ccxt.pro."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import trio
+
+from tests.api.binance_pro import pro_client, run_pro
+from tests.api.conftest import Server
+
+_ORDERS = [
+    ("demo_alice", "sell", 0.5, 101.0),
+    ("demo_bob", "buy", 1.0, 99.0),
+    ("demo_alice", "sell", 0.3, 100.5),
+    ("demo_bob", "buy", 0.2, 100.5),  # trades 0.2 at 100.50
+    ("demo_bob", "buy", 0.4, 101.0),  # trades 0.1 at 100.50 and 0.3 at 101
+    ("demo_alice", "sell", 1.5, 99.0),  # trades 1 at 99, rests 0.5 at 99
+]
+
+
+async def test_watch_order_book_stays_equal_to_fetch_order_book_while_orders_flow(
+    server: Server,
+) -> None:
+    async def scenario() -> list[tuple[Any, Any]]:
+        alice, bob = pro_client(server, "demo_alice"), pro_client(server, "demo_bob")
+        users = {"demo_alice": alice, "demo_bob": bob}
+        seen = []
+        try:
+            await alice.load_markets()
+            await bob.load_markets()
+            book = await alice.watch_order_book("BTC/AIT")
+            for user, side, amount, price in _ORDERS:
+                await users[user].create_order("BTC/AIT", "limit", side, amount, price)
+                rest = await alice.fetch_order_book("BTC/AIT")
+                while book["nonce"] < rest["nonce"]:
+                    book = await alice.watch_order_book("BTC/AIT")
+                assert book["nonce"] == rest["nonce"]
+                seen.append(([list(b) for b in book["bids"]], [list(a) for a in book["asks"]]))
+                assert (book["bids"], book["asks"]) == (rest["bids"], rest["asks"])
+        finally:
+            await alice.close()
+            await bob.close()
+        return seen
+
+    with trio.fail_after(60):
+        seen = await run_pro(scenario)
+    assert seen[0] == ([], [[101.0, 0.5]])
+    assert seen[-1] == ([], [[99.0, 0.5], [101.0, 0.2]])
+
+
+async def test_watch_trades_ticker_and_ohlcv_see_a_trade(server: Server) -> None:
+    async def scenario() -> tuple[Any, Any, Any]:
+        alice, bob = pro_client(server, "demo_alice"), pro_client(server, "demo_bob")
+        try:
+            await alice.load_markets()
+            await bob.load_markets()
+            await alice.create_order("BTC/AIT", "limit", "sell", 0.5, 100.5)
+            ticker = await alice.watch_ticker("BTC/AIT")  # the current one comes at once
+            watches = asyncio.gather(
+                alice.watch_trades("BTC/AIT"), alice.watch_ohlcv("BTC/AIT", "1m")
+            )
+            # A trade until both have one: each watch subscribes once its task runs.
+            while True:
+                await bob.create_order("BTC/AIT", "limit", "buy", 0.1, 100.5)
+                done, _ = await asyncio.wait([watches], timeout=0.5)
+                if done:
+                    break
+            trades, ohlcv = await watches
+            while ticker["last"] != 100.5:
+                # ccxt keeps the newest ticker; a watch waits for the next one.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(alice.watch_ticker("BTC/AIT"), 0.5)
+                ticker = alice.tickers["BTC/AIT"]
+        finally:
+            await alice.close()
+            await bob.close()
+        return trades, ticker, ohlcv
+
+    since = int(time.time() * 1000) - 120_000
+    with trio.fail_after(60):
+        trades, ticker, ohlcv = await run_pro(scenario)
+    assert trades
+    assert {(t["price"], t["amount"], t["side"]) for t in trades} == {(100.5, 0.1, "buy")}
+    assert int(trades[0]["id"]) >= 1
+    assert ticker["symbol"] == "BTC/AIT"
+    assert ticker["last"] == 100.5
+    assert ticker["baseVolume"] >= 0.1
+    assert ohlcv[-1][1:5] == [100.5, 100.5, 100.5, 100.5]
+    assert ohlcv[-1][5] >= 0.1
+    assert ohlcv[-1][0] >= since
