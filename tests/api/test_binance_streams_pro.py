@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from typing import Any
 
@@ -92,3 +93,55 @@ async def test_watch_trades_ticker_and_ohlcv_see_a_trade(server: Server) -> None
     assert ohlcv[-1][1:5] == [100.5, 100.5, 100.5, 100.5]
     assert ohlcv[-1][5] >= 0.1
     assert ohlcv[-1][0] >= since
+
+
+async def test_watch_orders_and_watch_balance_follow_a_users_order(server: Server) -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        alice, bob = pro_client(server, "demo_alice"), pro_client(server, "demo_bob")
+        updates: list[dict[str, Any]] = []
+
+        async def until(status: str, filled: float) -> None:
+            while not updates or (updates[-1]["status"], updates[-1]["filled"]) != (status, filled):
+                updates.extend(dict(o) for o in await alice.watch_orders("BTC/AIT"))
+
+        try:
+            await alice.load_markets()
+            await bob.load_markets()
+            before = await alice.fetch_balance()
+            watching = asyncio.ensure_future(until("open", 0.0))
+            balance_watch = asyncio.ensure_future(alice.watch_balance())
+            await asyncio.sleep(0)
+            placed: Any = None
+            while not watching.done():  # the subscription is live once an order shows
+                if placed is not None:
+                    await alice.cancel_order(placed["id"], "BTC/AIT")
+                placed = await alice.create_order("BTC/AIT", "limit", "sell", 0.5, 100.5)
+                await asyncio.wait([watching], timeout=0.5)
+            await balance_watch
+            # The newest balance ccxt holds: the resting order's 0.5 BTC is held.
+            while alice.balance["spot"]["BTC"]["used"] != 0.5:
+                await alice.watch_balance()
+            balance = copy.deepcopy(alice.balance["spot"])
+            updates.clear()
+            await bob.create_order("BTC/AIT", "limit", "buy", 0.2, 100.5)
+            await until("open", 0.2)
+            await alice.cancel_order(placed["id"], "BTC/AIT")
+            await until("canceled", 0.2)
+        finally:
+            await alice.close()
+            await bob.close()
+        return updates, before, balance
+
+    with trio.fail_after(60):
+        updates, before, balance = await run_pro(scenario)
+    fill, cancel = updates[0], updates[-1]
+    assert (fill["symbol"], fill["side"], fill["type"], fill["price"]) == (
+        "BTC/AIT", "sell", "limit", 100.5,
+    )  # fmt: skip
+    assert (fill["amount"], fill["filled"], fill["remaining"]) == (0.5, 0.2, 0.3)
+    assert fill["cost"] == 0.2 * 100.5
+    assert cancel["status"] == "canceled"
+    assert cancel["id"] == fill["id"]
+    # 0.5 BTC held for the resting sell order: what was free is now locked.
+    assert balance["BTC"]["used"] == 0.5
+    assert balance["BTC"]["free"] == before["BTC"]["free"] - 0.5

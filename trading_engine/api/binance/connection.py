@@ -81,9 +81,9 @@ class Inbox:
     connection and calls ``close``.
     """
 
-    def __init__(self, limit: int = OUTBOX) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._items: list[str | _Said] = []
-        self._limit = limit
+        self._limit = OUTBOX if limit is None else limit
         self._wake = trio.lowlevel.ParkingLot()
         self.closed = False
         self.ending: tuple[int, str] | None = None
