@@ -6,12 +6,14 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import ccxt
 import httpx
+import pytest
 import trio
 
 from tests.api.binance_client import call, client
-from tests.api.conftest import Server
-from trading_engine.core.ids import Symbol
+from tests.api.conftest import ADMIN, Server
+from trading_engine.core.ids import Symbol, UserId
 
 
 async def _order(server: Server, user: str, side: str, price: str, quantity: str) -> None:
@@ -79,3 +81,49 @@ async def _get(server: Server, path: str) -> Any:
         response = await http.get(path)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def test_the_other_public_routes_answer_binances_shapes(server: Server) -> None:
+    with trio.fail_after(30):
+        await _order(server, "demo_alice", "sell", "100.50", "0.5")
+        await _order(server, "demo_bob", "buy", "100.50", "0.2")
+        await _order(server, "demo_bob", "buy", "99", "1")
+        agg = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT")
+        average = await _get(server, "/api/v3/avgPrice?symbol=BTCAIT")
+        price = await _get(server, "/api/v3/ticker/price?symbol=BTCAIT")
+        prices = await _get(server, '/api/v3/ticker/price?symbols=["BTCAIT","ETHAIT"]')
+        book = await _get(server, "/api/v3/ticker/bookTicker?symbol=BTCAIT")
+        ui = await _get(server, "/api/v3/uiKlines?symbol=BTCAIT&interval=1m&limit=1")
+        info = await _get(server, "/api/v3/exchangeInfo?symbol=ETHAIT")
+        ping = await _get(server, "/api/v3/ping")
+    assert [(a["p"], a["q"], a["m"]) for a in agg] == [("100.50000000", "0.20000000", False)]
+    assert average["price"] == "100.50000000"
+    assert average["mins"] == 5
+    assert price == {"symbol": "BTCAIT", "price": "100.50000000"}
+    assert [p["symbol"] for p in prices] == ["BTCAIT", "ETHAIT"]
+    assert prices[1]["price"] == "0.00000000"
+    assert (book["bidPrice"], book["askPrice"], book["askQty"]) == (
+        "99.00000000", "100.50000000", "0.30000000",
+    )  # fmt: skip
+    assert ui[0][1] == "100.50000000"
+    assert [s["symbol"] for s in info["symbols"]] == ["ETHAIT"]
+    filters = {f["filterType"]: f for f in info["symbols"][0]["filters"]}
+    assert filters["LOT_SIZE"]["stepSize"] == "0.00100000"
+    assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierUp"] == "1.1000"
+    assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == 1000
+    assert ping == {}
+
+
+async def test_a_halted_symbol_is_halt_and_refuses_orders_as_market_closed(
+    server: Server,
+) -> None:
+    async with server.client(ADMIN) as admin:
+        halted = await admin.post("/admin/symbols/BTC_AIT/halt", json={"reason": "test"})
+    assert halted.status_code == 200
+    with trio.fail_after(30):
+        alice = client(server)
+        markets = await call(alice.load_markets)
+        with pytest.raises(ccxt.MarketClosed):
+            await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+    assert markets["BTC/AIT"]["active"] is False
+    assert await server.engine.user_orders(UserId("demo_alice")) == []

@@ -13,9 +13,12 @@ import ccxt
 import httpx
 import pytest
 import trio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.api.binance_client import call, client
 from tests.api.conftest import ADMIN, Server
+from tests.conftest import sql
 from trading_engine.core.ids import UserId
 from trading_engine.serve import demo_secret
 
@@ -69,11 +72,12 @@ async def test_refused_signatures_keys_and_times_change_nothing(server: Server) 
         (key, _signed({**ORDER, "price": "90.001"}, secret), 400, -1013),
         (key, _signed({**ORDER, "price": "abc"}, secret), 400, -1100),
         (key, _signed({**ORDER, "side": "UP"}, secret), 400, -1117),
-        (key, _signed({**ORDER, "type": "TAKE_PROFIT"}, secret), 400, -1014),
+        (key, _signed({**ORDER, "type": "TAKE_PROFIT"}, secret), 400, -2010),
         (key, _signed({**ORDER, "type": "ICEBERG"}, secret), 400, -1116),
         (key, _signed({**ORDER, "symbol": "BTC_AIT"}, secret), 400, -1121),
         (key, _signed({**ORDER, "colour": "red"}, secret), 400, -1104),
-        (key, _signed({**ORDER, "quoteOrderQty": "10"}, secret), 400, -1014),
+        (key, _signed({**ORDER, "quoteOrderQty": "10"}, secret), 400, -2010),
+        (key, _signed({**ORDER, "icebergQty": "0.1"}, secret), 400, -2010),
         (
             key,
             _signed({k: v for k, v in ORDER.items() if k != "timeInForce"}, secret),
@@ -167,7 +171,9 @@ async def test_listen_keys_are_made_kept_alive_and_closed(server: Server) -> Non
     assert twice.json()["code"] == -1125
 
 
-async def test_a_new_users_secret_signs_and_is_stored_sealed(server: Server) -> None:
+async def test_a_new_users_secret_signs_and_is_stored_sealed(
+    server: Server, database_url: str
+) -> None:
     async with server.client(ADMIN) as admin:
         created = (await admin.post("/admin/users", json={"user_id": "carol"})).json()
         await admin.post(
@@ -180,6 +186,25 @@ async def test_a_new_users_secret_signs_and_is_stored_sealed(server: Server) -> 
         await call(carol.load_markets)
         balance = await call(carol.fetch_balance)
     assert balance["AIT"]["free"] == 1000
+    assert await _rows_holding(database_url, "CredentialSet")  # the journal was written
+    assert await _rows_holding(database_url, created["api_secret"]) == []
+
+
+async def _rows_holding(database_url: str, text: str) -> list[str]:
+    """The tables of the database at ``database_url`` with a row whose text holds ``text``."""
+    tables = await sql(
+        database_url,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    )
+    found = []
+    for (table,) in tables:
+        rows = await sql(
+            database_url,
+            f"SELECT 1 FROM {table} AS row WHERE strpos(row::text, '{text}') > 0 LIMIT 1",
+        )
+        if rows:
+            found.append(table)
+    return found
 
 
 async def test_a_symbol_whose_joined_name_is_taken_is_refused(server: Server) -> None:
@@ -201,3 +226,45 @@ async def test_unsupported_order_types_are_refused_by_ccxt_before_sending(
         with pytest.raises(ccxt.InvalidOrder):
             await call(alice.create_order, "BTC/AIT", "TAKE_PROFIT", "sell", 1, None,
                        {"stopPrice": 200})  # fmt: skip
+
+
+async def test_an_ed25519_key_signs_in_place_of_the_secret(server: Server) -> None:
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()  # fmt: skip
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    async with server.client(ADMIN) as admin:
+        bad = await admin.put(
+            "/admin/users/demo_alice/ed25519-key", json={"public_key": "bm90IGEga2V5"}
+        )
+        unknown = await admin.put("/admin/users/nobody/ed25519-key", json={"public_key": public})
+        registered = await admin.put(
+            "/admin/users/demo_alice/ed25519-key", json={"public_key": public}
+        )
+    async with server.client(server.keys["demo_alice"]) as alice:
+        not_admin = await alice.put(
+            "/admin/users/demo_alice/ed25519-key", json={"public_key": public}
+        )
+    assert (bad.status_code, unknown.status_code, not_admin.status_code) == (400, 404, 403)
+    assert registered.status_code == 200, registered.text
+    with trio.fail_after(30):
+        signer = client(server, "demo_alice", secret=pem)
+        await call(signer.load_markets)
+        balance = await call(signer.fetch_balance)
+        other = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()  # fmt: skip
+        forger = client(server, "demo_alice", secret=other)
+        await call(forger.load_markets)
+        with pytest.raises(ccxt.AuthenticationError):
+            await call(forger.fetch_balance)
+        # The HMAC secret still signs too.
+        assert (await call(client(server).fetch_balance))["AIT"]["free"] == 1_000_000
+    assert balance["AIT"]["free"] == 1_000_000

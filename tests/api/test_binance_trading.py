@@ -125,3 +125,44 @@ async def test_errors_reach_ccxt_as_its_exception_classes(server: Server) -> Non
         open_now = await call(alice.fetch_open_orders, "BTC/AIT")
     assert [o["price"] for o in open_now] == [99]
     assert await _balances(server, "demo_alice") == before
+
+
+async def test_fok_ioc_test_orders_stp_and_commissions(server: Server) -> None:
+    with trio.fail_after(60):
+        alice, bob = await _ready(server), await _ready(server, "demo_bob")
+        await call(alice.create_order, "BTC/AIT", "limit", "sell", 0.5, 101)
+        fok = await call(
+            bob.create_order, "BTC/AIT", "limit", "buy", 1, 101, {"timeInForce": "FOK"}
+        )
+        ioc = await call(
+            bob.create_order, "BTC/AIT", "limit", "buy", 1, 101, {"timeInForce": "IOC"}
+        )
+        before = await _balances(server, "demo_bob")
+        tested = await call(
+            bob.privatePostOrderTest,
+            {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "1", "price": "100", "computeCommissionRates": "true"},
+        )  # fmt: skip
+        with pytest.raises(ccxt.InsufficientFunds):
+            await call(
+                bob.privatePostOrderTest,
+                {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                 "quantity": "100000", "price": "100"},
+            )  # fmt: skip
+        after = await _balances(server, "demo_bob")
+        await call(alice.create_order, "BTC/AIT", "limit", "sell", 0.5, 101)
+        stp = await call(
+            alice.create_order, "BTC/AIT", "limit", "buy", 0.5, 101,
+            {"selfTradePreventionMode": "EXPIRE_TAKER"},
+        )  # fmt: skip
+        commission = await call(alice.privateGetAccountCommission, {"symbol": "BTCAIT"})
+        limits = await call(alice.privateGetRateLimitOrder)
+    assert (fok["status"], fok["filled"]) == ("expired", 0)
+    assert ioc["info"]["status"] == "EXPIRED"
+    assert ioc["filled"] == 0.5
+    assert tested["standardCommissionForOrder"] == {"maker": "-0.00020000", "taker": "0.00100000"}
+    assert after == before
+    assert stp["info"]["status"] == "EXPIRED_IN_MATCH"
+    assert stp["info"]["selfTradePreventionMode"] == "EXPIRE_TAKER"
+    assert commission["standardCommission"]["taker"] == "0.00100000"
+    assert limits == []

@@ -11,6 +11,8 @@ from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_response, outcome_unknown, status_of
 from trading_engine.api.models import (
     Alerts,
+    Ed25519Key,
+    Ed25519KeyBody,
     HaltBody,
     LimitQuery,
     MoveBody,
@@ -25,7 +27,7 @@ from trading_engine.api.models import (
 )
 from trading_engine.api.orders import _limit
 from trading_engine.api.schemas import known_asset, parse_amount, render_instrument, text
-from trading_engine.api.secrets import HMAC_SCHEME, new_secret
+from trading_engine.api.secrets import ED25519_SCHEME, HMAC_SCHEME, ed25519_public_key, new_secret
 from trading_engine.core.ids import Symbol, parse_user_id
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_seconds, format_units
@@ -66,6 +68,22 @@ async def create_user() -> Response:
     response = jsonify({"user_id": user_id, "owner": owner, "api_key": key, "api_secret": secret})
     response.status_code = 201
     return response
+
+
+@blueprint.put(f"{P}/admin/users/<user_id>/ed25519-key")
+@documented(Ed25519Key, 403, 404, body=Ed25519KeyBody, admin=True)
+async def set_ed25519_key(user_id: str) -> Response:
+    """Register the user's Ed25519 public key for the Binance dialect (``/api/v3``): its
+    requests may then be signed with the private key instead of the API secret. A later
+    key replaces it."""
+    await _admin()
+    body = validate_body(await request.get_data(), Ed25519KeyBody)
+    user = parse_user_id(user_id)
+    public_key = ed25519_public_key(body["public_key"])
+    result = await ctx().engine.set_credential(user, ED25519_SCHEME, public_key)
+    if isinstance(result, Refused):
+        return _refused(result)
+    return jsonify({"user_id": user, "public_key": public_key})
 
 
 async def _move(withdraw: bool) -> Response:

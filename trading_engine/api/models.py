@@ -167,6 +167,14 @@ class NewSymbolBody(_Body):
     mode: Name | None = None
 
 
+class Ed25519KeyBody(_Body):
+    public_key: StrictStr = Field(
+        max_length=400,
+        description="an Ed25519 public key: PEM (SubjectPublicKeyInfo), or base64 of its "
+        "32 raw bytes",
+    )
+
+
 class HaltBody(_Body):
     reason: Name | None = None
 
@@ -489,6 +497,11 @@ class NewUser(BaseModel):
         description="signs requests to the Binance-compatible /api/v3 (HMAC-SHA256, with "
         "`X-MBX-APIKEY: <api_key>`); shown once, stored only sealed with the server key"
     )
+
+
+class Ed25519Key(BaseModel):
+    user_id: str
+    public_key: str = Field(description="base64 of the key's 32 raw bytes")
 
 
 class Movement(BaseModel):

@@ -16,16 +16,47 @@ than opening to something else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from trading_engine.errors import TradingEngineError
+from trading_engine.errors import InvalidInput, TradingEngineError
 
-__all__ = ["HMAC_SCHEME", "SealBroken", "SecretBox", "new_secret"]
+__all__ = [
+    "ED25519_SCHEME",
+    "HMAC_SCHEME",
+    "SealBroken",
+    "SecretBox",
+    "ed25519_public_key",
+    "new_secret",
+]
 
 HMAC_SCHEME = "hmac-sha256"
 """The credential scheme of a sealed HMAC secret (``CredentialSet.scheme``)."""
+ED25519_SCHEME = "ed25519"
+"""The credential scheme of an Ed25519 public key (base64 of its 32 raw bytes): public,
+so stored as it is; the private key never reaches the server."""
+
+
+def ed25519_public_key(text: str) -> str:
+    """An Ed25519 public key, PEM or base64 of its raw bytes, as base64 of its raw bytes;
+    raises ``InvalidInput`` naming ``public_key``."""
+    try:
+        if "BEGIN PUBLIC KEY" in text:
+            key = serialization.load_pem_public_key(text.encode())
+        else:
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
+        raise InvalidInput("public_key", "is not an Ed25519 public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInput("public_key", "is not an Ed25519 public key")
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
 
 
 class SealBroken(TradingEngineError):

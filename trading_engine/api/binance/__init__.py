@@ -79,7 +79,10 @@ async def _error(exc: Exception) -> Response:
     error = binance_error_of(exc)
     if error.status >= 500 and error.status != 503:
         current_app.logger.exception("unexpected error", exc_info=exc)
-    return error.response()
+    response = error.response()
+    if error.status == 429:
+        response.headers.setdefault("Retry-After", "1")
+    return response
 
 
 def install(app: QuartTrio) -> None:

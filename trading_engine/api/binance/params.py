@@ -68,7 +68,7 @@ class Params:
     def has(self, name: str) -> bool:
         return name in self._values
 
-    def text(self, name: str, *, required: bool = False) -> str | None:
+    def text(self, name: str, *, required: bool = False, max_length: int = 128) -> str | None:
         value = self._values.get(name)
         if value is None:
             if required:
@@ -76,7 +76,7 @@ class Params:
             return None
         if value == "":
             raise empty(name)
-        if len(value) > 128 or not value.isprintable():
+        if len(value) > max_length or not value.isprintable():
             raise illegal(name)
         return value
 

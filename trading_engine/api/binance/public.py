@@ -44,7 +44,7 @@ def _symbols(params: Params) -> list[Instrument] | None:
         raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
     if params.has("symbol"):
         return [instrument_for(instruments, params.need("symbol"))]
-    raw = params.text("symbols")
+    raw = params.text("symbols", max_length=8192)
     if raw is None:
         return None
     try:
@@ -316,8 +316,7 @@ def _one_or_all(params: Params, rows: list[dict[str, Any]]) -> Response:
 
 async def ticker_24hr() -> Response:
     params = await Params.of_request(("symbol", "symbols", "type"))
-    if params.choice("type", ("FULL", "MINI")) is not None and params.text("type") == "MINI":
-        raise BinanceError(400, -1130, "Data sent for parameter 'type' is not valid.")
+    params.choice("type", ("FULL",), code=-1130)  # MINI is not answered
     rows = [_ticker(i, t) for i, t in await _tickers(params)]
     return _one_or_all(params, rows)
 

@@ -38,7 +38,16 @@ _TYPES = {
 }
 
 
+_EXPIRED = frozenset({"unfilled_ioc", "no_liquidity", "price_band", "fok_not_fillable"})
+"""Reasons of ours for an order Binance shows as EXPIRED (an IOC or FOK, or a market
+order, that the book could not fill), not CANCELED or REJECTED."""
+
+
 def status(view: OrderView) -> str:
+    if view.reason in _EXPIRED:
+        return "EXPIRED"
+    if view.reason == "self_trade_prevention":
+        return "EXPIRED_IN_MATCH"
     return _STATUS[view.status]
 
 

@@ -31,11 +31,10 @@ from trading_engine.api.auth import hash_key
 from trading_engine.api.binance.errors import BAD_SIGNATURE, BinanceError
 from trading_engine.api.binance.params import Params, raw_params, request_body
 from trading_engine.api.context import ctx
-from trading_engine.api.secrets import HMAC_SCHEME
+from trading_engine.api.secrets import ED25519_SCHEME, HMAC_SCHEME
 from trading_engine.core.ids import UserId
 
 __all__ = [
-    "ED25519_SCHEME",
     "MAX_RECV_WINDOW",
     "api_user",
     "check_signature",
@@ -43,7 +42,6 @@ __all__ = [
     "signed",
 ]
 
-ED25519_SCHEME = "ed25519"
 MAX_RECV_WINDOW = 60_000
 _DEFAULT_RECV_WINDOW = 5_000
 _AHEAD_MS = 1_000

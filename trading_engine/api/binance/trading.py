@@ -35,6 +35,7 @@ from trading_engine.api.binance.symbols import instrument_for, millis
 from trading_engine.api.context import ctx
 from trading_engine.api.schemas import order_request
 from trading_engine.core.enums import RejectReason
+from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.views import OrderView
@@ -46,7 +47,15 @@ _NEW_ORDER = (
     "newClientOrderId", "stopPrice", "newOrderRespType", "selfTradePreventionMode",
     "icebergQty", "trailingDelta", "strategyId", "strategyType",
 )  # fmt: skip
-_TAKE_PROFIT = ("TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+_NOT_SUPPORTED = {
+    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
+    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
+    "quoteOrderQty": "Quote order qty market orders are not support for this symbol.",
+    "icebergQty": "Iceberg orders are not supported for this symbol.",
+    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
+}
+"""What Binance has and the engine has not (order types, then parameters): Binance's own
+answer for a symbol without them, -2010 with these messages (Binance's words)."""
 _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 _UNKNOWN_ORDER = "Unknown order sent."
 
@@ -59,14 +68,10 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.OUTSIDE_PRICE_BAND: (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     RejectReason.TOO_MANY_OPEN_ORDERS: (-1013, "Filter failure: MAX_NUM_ORDERS"),
     RejectReason.ABOVE_MAX_POSITION: (-2010, "Filter failure: MAX_POSITION"),
-    RejectReason.SYMBOL_HALTED: (-1013, "Market is closed."),
+    RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
     RejectReason.POST_ONLY_WOULD_TAKE: (-2010, "Order would immediately match and take."),
-    RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Stop price would trigger immediately."),
-    RejectReason.FOK_NOT_FILLABLE: (-2010, "Order would not be filled in full (FOK)."),
-    RejectReason.BUSY: (
-        -1008,
-        "Server is currently overloaded with other requests. Please try again in a few minutes.",
-    ),
+    RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Order would trigger immediately."),
+    RejectReason.BUSY: (-1015, "Too many new orders."),
 }
 """A rejection's reason to Binance's code and message; the first reason listed here of a
 rejection's reasons decides, the others are -2010 with the reason's name."""
@@ -75,7 +80,8 @@ rejection's reasons decides, the others are -2010 with the reason's name."""
 def _rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
     for reason, (code, msg) in _REJECTIONS.items():
         if reason in reasons:
-            return BinanceError(503 if code == -1008 else 400, code, msg)
+            # The symbol's inbox is full: back off as after a rate limit (Retry-After: 1).
+            return BinanceError(429 if code == -1015 else 400, code, msg)
     names = ", ".join(str(r) for r in reasons)
     return BinanceError(400, -2010, f"Order rejected: {names}.")
 
@@ -89,9 +95,11 @@ def _new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
         raise BinanceError(400, -1102, "Mandatory parameter 'side' was not sent, was "
                                        "empty/null, or malformed.")  # fmt: skip
     kind = params.need("type")
-    if kind in _TAKE_PROFIT or any(params.has(n) for n in ("quoteOrderQty", "icebergQty",
-                                                           "trailingDelta")):  # fmt: skip
-        raise unsupported()
+    if kind in _NOT_SUPPORTED:
+        raise BinanceError(400, -2010, _NOT_SUPPORTED[kind])
+    for name, message in _NOT_SUPPORTED.items():
+        if params.has(name):
+            raise BinanceError(400, -2010, message)
     if kind not in ORDER_TYPES:
         raise BinanceError(400, -1116, "Invalid orderType.")
     tif = params.choice("timeInForce", _TIME_IN_FORCE, code=-1115)
@@ -139,10 +147,14 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
         isinstance(outcome, OrderResult) and outcome.duplicate
     ):
         raise BinanceError(400, -2010, "Duplicate order sent.")
+    trades: tuple[Trade, ...] = ()
     if isinstance(outcome, Rejected):
-        raise _rejection(outcome.reasons)
+        if outcome.reasons != (RejectReason.FOK_NOT_FILLABLE,) or outcome.order is None:
+            raise _rejection(outcome.reasons)
+        view = outcome.order  # Binance answers it as an EXPIRED order
+    else:
+        view, trades = outcome.order, outcome.trades
     instrument = ctx().engine.instruments()[request.symbol]
-    view = outcome.order
     transact = millis(view.updated_ts)
     if answer == "ACK":
         return {
@@ -155,7 +167,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
     body = order(view, instrument, stp)
     body["transactTime"] = transact
     if answer == "FULL":
-        body["fills"] = [fill(t, instrument, view.order_id) for t in outcome.trades]
+        body["fills"] = [fill(t, instrument, view.order_id) for t in trades]
     return body
 
 
