@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from trio_websocket import ConnectionRejected, WebSocketConnection, open_websock
 from wsproto.events import CloseConnection, Ping
 
 from tests.api.binance_client import call, client
-from tests.api.conftest import Server
+from tests.api.conftest import ADMIN, Server
 from tests.api.rawws import raw_client
 from trading_engine.api.binance import connection
 
@@ -247,6 +248,26 @@ async def test_a_listen_key_streams_its_users_orders_and_balances_until_closed(
     assert fill["t"] >= 1
     assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
     assert isinstance(close, CloseConnection)
+
+
+async def test_deposits_and_withdrawals_come_as_balance_updates(server: Server) -> None:
+    key = await _listen_key(server)
+    with trio.fail_after(20):
+        async with raw_client(_ws(server, f"/ws/{key}")) as ws:
+            async with server.client(ADMIN) as admin:
+                for route, amount in (("deposits", "12.5"), ("withdrawals", "2.25")):
+                    body = {"user_id": "demo_alice", "asset": "BTC", "amount": amount}
+                    response = await admin.post(f"/admin/{route}", json=body)
+                    assert response.status_code < 300, response.text
+            events = [json.loads(await ws.text()) for _ in range(4)]
+    deposit, after_deposit, withdrawal, after_withdrawal = events
+    assert (deposit["e"], deposit["a"], deposit["d"]) == ("balanceUpdate", "BTC", "12.50000000")
+    assert (withdrawal["e"], withdrawal["a"], withdrawal["d"]) == (
+        "balanceUpdate", "BTC", "-2.25000000",
+    )  # fmt: skip
+    free = [Decimal(e["B"][0]["f"]) for e in (after_deposit, after_withdrawal)]
+    assert after_deposit["e"] == after_withdrawal["e"] == "outboundAccountPosition"
+    assert free[0] - free[1] == Decimal("2.25")
 
 
 async def test_an_unknown_listen_key_is_refused(server: Server) -> None:

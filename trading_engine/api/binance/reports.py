@@ -9,7 +9,9 @@ comes from the event. The cumulative quote quantity ``Z`` is the order's
 notional when first seen plus each fill's since.
 
 ``account_position`` is ``outboundAccountPosition``: the current balances of
-the assets an update touched (``free`` available, ``locked`` held).
+the assets an update touched (``free`` available, ``locked`` held);
+``balance_update`` is ``balanceUpdate``, from the user's ``balances`` channel
+(a deposit or a withdrawal).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.numbers import to_units
 from trading_engine.core.views import OrderView
 
-__all__ = ["Orders", "account_position"]
+__all__ = ["Orders", "account_position", "assets_of", "balance_update"]
 
 _EXECUTION = {
     "OrderAccepted": ("NEW", "NEW"),
@@ -159,30 +161,45 @@ class Orders:
         }
 
 
-async def account_position(
-    engine: Engine, user: UserId, symbols: Iterable[Symbol]
-) -> dict[str, Any] | None:
-    """``outboundAccountPosition`` for the assets of ``symbols``; None for no asset."""
+def assets_of(engine: Engine, symbols: Iterable[Symbol]) -> set[str]:
+    """The base and quote assets of ``symbols``."""
     instruments = engine.instruments()
-    assets = {
+    return {
         asset
         for symbol in symbols
         if symbol in instruments
         for asset in (instruments[symbol].base_asset, instruments[symbol].quote_asset)
     }
+
+
+def _money(engine: Engine, asset: str, units: int) -> str:
+    places = asset_decimals(engine.instruments(), asset)
+    return fixed(Decimal(units).scaleb(-places), places)
+
+
+def balance_update(engine: Engine, message: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``balances`` message (a deposit or withdrawal) as ``balanceUpdate``."""
+    if message.get("type") != "balance":
+        return None
+    return {
+        "e": "balanceUpdate",
+        "E": now_ms(),
+        "a": message["asset"],
+        "d": _money(engine, message["asset"], message["change"]),
+        "T": seconds_ms(message["ts"]),
+    }
+
+
+async def account_position(engine: Engine, user: UserId, assets: set[str]) -> dict[str, Any] | None:
+    """``outboundAccountPosition`` for ``assets``; None for none."""
     if not assets:
         return None
     balances = await engine.balances(user)
     rows = []
     for asset in sorted(assets):
         available, held = balances.get(asset, (0, 0))
-        places = asset_decimals(instruments, asset)
         rows.append(
-            {
-                "a": asset,
-                "f": fixed(Decimal(available).scaleb(-places), places),
-                "l": fixed(Decimal(held).scaleb(-places), places),
-            }
+            {"a": asset, "f": _money(engine, asset, available), "l": _money(engine, asset, held)}
         )
     now = now_ms()
     return {"e": "outboundAccountPosition", "E": now, "u": now, "B": rows}

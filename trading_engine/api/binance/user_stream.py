@@ -1,5 +1,6 @@
 """The user data stream: ``executionReport`` for every change of the user's orders and
-each fill, ``outboundAccountPosition`` after them, ``listenKeyExpired``.
+each fill, ``balanceUpdate`` for each deposit and withdrawal, ``outboundAccountPosition`` after
+them, ``listenKeyExpired``.
 
 Two ways in, as Binance has them:
 
@@ -15,10 +16,11 @@ Two ways in, as Binance has them:
   ``userDataStream.unsubscribe``, ``session.subscriptions``, ``ping`` and
   ``time`` are answered too; one subscription per connection.
 
-Events come from the user's ``orders`` channel (``reports``), published after
-commit like every feed message; balances are read from the engine after each
-batch of updates. Deposits and withdrawals (``balanceUpdate``) are not
-streamed.
+Events come from the user's ``orders`` and ``balances`` channels (``reports``:
+``executionReport``, and ``balanceUpdate`` for a deposit or a withdrawal),
+published after commit like every feed message; after each batch of them,
+``outboundAccountPosition`` gives the balances of the assets they touched,
+read from the engine then.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from trading_engine.api.binance.connection import Inbox, Link, dump, refuse
 from trading_engine.api.binance.errors import BinanceError
 from trading_engine.api.binance.listen_keys import ListenKeys
 from trading_engine.api.binance.payloads import now_ms
-from trading_engine.api.binance.reports import Orders, account_position
+from trading_engine.api.binance.reports import (
+    Orders,
+    account_position,
+    assets_of,
+    balance_update,
+)
 from trading_engine.api.binance.signing import MAX_RECV_WINDOW, check_signature
 from trading_engine.api.context import ctx
 from trading_engine.core.ids import Symbol, UserId
@@ -46,6 +53,7 @@ __all__ = ["EXPIRY_CHECK_SECONDS", "api_connection", "listen_key_connection"]
 
 EXPIRY_CHECK_SECONDS = 1.0
 """How often a listen-key connection looks whether its key expired."""
+_CHANNELS = ("orders", "balances")
 _DEFAULT_RECV_WINDOW = 5_000
 _AHEAD_MS = 1_000
 
@@ -60,37 +68,43 @@ class _UserEvents:
         self.wrap = wrap
         self.orders = Orders(self.engine, user)
         self.ready = trio.Event()
-        self.touched: set[Symbol] = set()
-        self.active = False
+        self.touched: set[str] = set()
+        """Assets whose balances changed since the last ``outboundAccountPosition``."""
+        self.channels: list[str] = []
 
     async def start(self) -> Refused | None:
-        """Subscribe to the user's ``orders``, then take the snapshot the reports start from."""
-        result = await self.engine.subscribe("orders", self.inbox, self.user)
-        if isinstance(result, Refused):
-            return result
-        self.active = True
+        """Subscribe to the user's ``orders`` and ``balances``, then take the snapshot the
+        reports start from."""
         try:
+            for channel in _CHANNELS:
+                result = await self.engine.subscribe(channel, self.inbox, self.user)
+                if isinstance(result, Refused):
+                    return result
+                self.channels.append(channel)
             await self.orders.seed()
         finally:
             self.ready.set()
         return None
 
     async def stop(self) -> None:
-        if self.active:
-            self.active = False
-            await self.engine.unsubscribe("orders", self.inbox)
+        while self.channels:
+            await self.engine.unsubscribe(self.channels.pop(), self.inbox)
 
     async def translate(self, text: str) -> list[str]:
         await self.ready.wait()  # updates wait for the snapshot they are reported against
         message = json.loads(text)
-        report = await self.orders.report(message)
-        if report is None:
-            return []
-        self.touched.add(Symbol(message["symbol"]))
-        return [dump(self.wrap(report))]
+        if message.get("channel") == "balances":
+            event = balance_update(self.engine, message)
+            if event is not None:
+                self.touched.add(event["a"])
+        else:
+            event = await self.orders.report(message)
+            if event is not None:
+                self.touched |= assets_of(self.engine, [Symbol(message["symbol"])])
+        return [] if event is None else [dump(self.wrap(event))]
 
     async def after(self) -> list[str]:
-        """``outboundAccountPosition`` for the assets the batch's updates touched."""
+        """``outboundAccountPosition`` for the assets the batch's events touched."""
         touched, self.touched = self.touched, set()
         position = await account_position(self.engine, self.user, touched)
         return [] if position is None else [dump(self.wrap(position))]
