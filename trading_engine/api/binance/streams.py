@@ -65,6 +65,39 @@ a stream name or the placeholder ccxt.pro connects with (``/ws/0``)."""
 blueprint = Blueprint("binance_streams", __name__)
 
 
+class _Translated:
+    """What was parsed and translated lately, shared by every connection of this process.
+
+    The market-data actor sends the same text to every subscriber, so a
+    message followed by many connections is parsed once, and translated once
+    per stream that reads it, not once per connection. The parsed messages
+    are only read. Past ``SIZE`` entries both are emptied and fill again.
+    """
+
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, str, bool], list[str]] = {}
+
+    def parsed(self, text: str) -> dict[str, Any]:
+        message = self._parsed.get(text)
+        if message is None:
+            if len(self._parsed) >= self.SIZE:
+                self._parsed.clear()
+            message = self._parsed[text] = json.loads(text)
+        return message
+
+    def keep(self, key: tuple[str, str, bool], texts: list[str]) -> list[str]:
+        if len(self.outputs) >= self.SIZE:
+            self.outputs.clear()
+        self.outputs[key] = texts
+        return texts
+
+
+_TRANSLATED = _Translated()
+
+
 @attrs.frozen
 class Stream:
     """One Binance stream: its name, what it sends, and the channels it reads."""
@@ -164,15 +197,23 @@ class _Market:
         self.channels.clear()
 
     async def translate(self, text: str) -> list[str]:
-        message = json.loads(text)
+        message = _TRANSLATED.parsed(text)
         channel = message.get("channel", "")
         if channel.startswith("book."):
             symbol = Symbol(channel.removeprefix("book."))
             self.mirrors.setdefault(symbol, payloads.Mirror()).apply(message)
         out: list[str] = []
         for stream in list(self.streams.values()):
-            if channel in stream.channels:
+            if channel not in stream.channels:
+                continue
+            if stream.kind in ("partial", "bookTicker"):  # from this connection's mirror
                 out.extend(self._outputs(stream, message))
+                continue
+            key = (text, stream.name, self.combined)
+            texts = _TRANSLATED.outputs.get(key)
+            if texts is None:
+                texts = _TRANSLATED.keep(key, self._outputs(stream, message))
+            out.extend(texts)
         return out
 
     def _outputs(self, stream: Stream, message: dict[str, Any]) -> list[str]:
