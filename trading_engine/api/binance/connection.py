@@ -29,15 +29,18 @@ from quart import Response, current_app, jsonify, websocket
 
 from trading_engine.api.conflate import conflate
 from trading_engine.api.frames import SocketWriter, socket_writer_for, text_frames
+from trading_engine.api.ws_limits import MessageLimits
 
 __all__ = [
     "CLOSE_WAIT_SECONDS",
     "OUTBOX",
     "PING_SECONDS",
     "STALL_SECONDS",
+    "TOO_MANY",
     "Inbox",
     "Link",
     "dump",
+    "refusal",
     "refuse",
 ]
 
@@ -57,6 +60,18 @@ _PING = b"\x89\x00"
 
 def dump(message: Any) -> str:
     return json.dumps(message, separators=(",", ":"))
+
+
+TOO_MANY = "Too many requests: at most a few messages a second on a connection."
+
+
+def refusal(inbox: Inbox, limits: MessageLimits, answer: Any) -> None:
+    """Answer a frame its rate-limit bucket had no token for; a client that keeps
+    flooding is sent away (1008)."""
+    if limits.refused():
+        inbox.end(answer, 1008, "too many messages")
+    else:
+        inbox.say(answer)
 
 
 def refuse(status: int, code: int, msg: str) -> Response:

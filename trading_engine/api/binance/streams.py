@@ -41,7 +41,7 @@ from quart import Blueprint, Response, current_app, websocket
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.binance import payloads
-from trading_engine.api.binance.connection import Inbox, Link, dump, refuse
+from trading_engine.api.binance.connection import TOO_MANY, Inbox, Link, dump, refusal, refuse
 from trading_engine.api.binance.symbols import joined
 from trading_engine.api.binance.user_stream import api_connection, listen_key_connection
 from trading_engine.api.context import ctx
@@ -253,9 +253,7 @@ class _Market:
     async def handle(self, raw: str | bytes, limits: MessageLimits) -> None:
         """Answer one frame of the client's: a method with an ``id``."""
         if await limits.take() > 0:
-            self.inbox.say(_error(-1003, "Too many requests: at most a few messages a second."))
-            if limits.refused():
-                self.inbox.close()
+            refusal(self.inbox, limits, _error(-1003, TOO_MANY))
             return
         try:
             frame = json.loads(raw)

@@ -35,7 +35,7 @@ from quart import Response, current_app, websocket
 
 from trading_engine.actors.messages import Refused
 from trading_engine.api.auth import hash_key
-from trading_engine.api.binance.connection import Inbox, Link, dump, refuse
+from trading_engine.api.binance.connection import TOO_MANY, Inbox, Link, dump, refusal, refuse
 from trading_engine.api.binance.errors import BinanceError
 from trading_engine.api.binance.listen_keys import ListenKeys
 from trading_engine.api.binance.payloads import now_ms
@@ -47,7 +47,9 @@ from trading_engine.api.binance.reports import (
 )
 from trading_engine.api.binance.signing import MAX_RECV_WINDOW, check_signature
 from trading_engine.api.context import ctx
+from trading_engine.api.ws_limits import MessageLimits
 from trading_engine.core.ids import Symbol, UserId
+from trading_engine.storage.limits import Limiter
 
 __all__ = ["EXPIRY_CHECK_SECONDS", "api_connection", "listen_key_connection"]
 
@@ -146,8 +148,9 @@ async def _watch_expiry(keys: ListenKeys, key: str, inbox: Inbox) -> None:
 class _Api:
     """One WebSocket API connection: requests by ``id``, one user data subscription."""
 
-    def __init__(self, inbox: Inbox) -> None:
+    def __init__(self, inbox: Inbox, limits: MessageLimits) -> None:
         self.inbox = inbox
+        self.limits = limits
         self.events: _UserEvents | None = None
 
     def answer(self, request_id: Any, result: Any) -> None:
@@ -164,6 +167,10 @@ class _Api:
         return [] if self.events is None else await self.events.after()
 
     async def handle(self, raw: str | bytes) -> None:
+        if await self.limits.take() > 0:
+            error = {"code": -1003, "msg": TOO_MANY}
+            refusal(self.inbox, self.limits, {"id": None, "status": 429, "error": error})
+            return
         try:
             frame = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -254,7 +261,8 @@ async def api_connection() -> None:
     """Serve one connection to the WebSocket API (``/ws-api/v3``)."""
     await websocket.accept()
     inbox = Inbox()
-    api = _Api(inbox)
+    limiter: Limiter | None = current_app.config.get("LIMITER")
+    api = _Api(inbox, MessageLimits(limiter, websocket.remote_addr))
     try:
         await Link(inbox, api.translate, api.after).run(api.handle)
     finally:
