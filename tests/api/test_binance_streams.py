@@ -143,6 +143,20 @@ async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server:
     assert data["a"] == data["f"] == data["l"] >= 1
 
 
+async def test_a_partial_depth_added_to_a_followed_book_starts_at_once(server: Server) -> None:
+    await _order(server, "demo_alice", "sell", "100.5", "0.5")
+    await _order(server, "demo_bob", "buy", "99", "1")
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/btcait@depth")) as ws:
+            frame = {"method": "SUBSCRIBE", "params": ["btcait@depth10@100ms"], "id": 1}
+            await ws.send_message(json.dumps(frame))
+            answer, depth = await _next(ws), await _next(ws)
+    book = await _depth(server)
+    assert answer == {"result": None, "id": 1}
+    assert depth == {"lastUpdateId": book["lastUpdateId"], "bids": book["bids"],
+                     "asks": book["asks"]}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("frame", "code", "answer_id"),
     [

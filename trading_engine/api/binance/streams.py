@@ -166,12 +166,14 @@ class _Market:
             return None
         # In place before the channels' snapshots come, which it reads.
         self.streams[stream.name] = stream
-        for channel in stream.channels:
+        for at, channel in enumerate(stream.channels):
             self.channels[channel] = self.channels.get(channel, 0) + 1
             if self.channels[channel] == 1:
                 result = await self.engine.subscribe(channel, self.inbox, None)
                 if isinstance(result, Refused):
-                    await self.unsubscribe(stream.name)
+                    del self.streams[stream.name]
+                    for taken in stream.channels[: at + 1]:
+                        await self._release(taken)
                     return result
         if stream.kind in ("partial", "bookTicker") and stream.symbols[0] in self.mirrors:
             # The channel's snapshot went by already: start from the mirror.
@@ -181,15 +183,18 @@ class _Market:
 
     async def unsubscribe(self, name: str) -> None:
         stream = self.streams.pop(name, None)
-        if stream is None:
-            return
-        for channel in stream.channels:
-            self.channels[channel] -= 1
-            if not self.channels[channel]:
-                del self.channels[channel]
-                await self.engine.unsubscribe(channel, self.inbox)
-                if channel.startswith("book."):
-                    self.mirrors.pop(Symbol(channel.removeprefix("book.")), None)
+        if stream is not None:
+            for channel in stream.channels:
+                await self._release(channel)
+
+    async def _release(self, channel: str) -> None:
+        """One stream fewer reads ``channel``; the last one unsubscribes from it."""
+        self.channels[channel] -= 1
+        if not self.channels[channel]:
+            del self.channels[channel]
+            await self.engine.unsubscribe(channel, self.inbox)
+            if channel.startswith("book."):
+                self.mirrors.pop(Symbol(channel.removeprefix("book.")), None)
 
     async def close(self) -> None:
         for channel in self.channels:
