@@ -92,6 +92,7 @@ async def test_the_document_is_openapi_3_1_with_every_route_and_its_schemas(
 
 ADMIN_ONLY = {
     ("post", "/admin/users"),
+    ("put", "/admin/users/{user_id}/ed25519-key"),
     ("post", "/admin/deposits"),
     ("post", "/admin/withdrawals"),
     ("post", "/admin/symbols"),
@@ -126,7 +127,9 @@ async def test_the_document_names_the_role_each_route_needs(server: Server) -> N
     assert "the admin key (role admin) any trade" in trigger["description"]
     async with server.client(server.keys["demo_alice"]) as alice:
         for method, path in sorted(ADMIN_ONLY):
-            response = await alice.request(method, path.format(symbol="BTC_AIT"), json={})
+            response = await alice.request(
+                method, path.format(symbol="BTC_AIT", user_id="demo_alice"), json={}
+            )
             assert response.status_code == 403, (method, path, response.text)
 
 
