@@ -59,7 +59,7 @@ async def test_watch_trades_ticker_and_ohlcv_see_a_trade(server: Server) -> None
         try:
             await alice.load_markets()
             await bob.load_markets()
-            await alice.create_order("BTC/AIT", "limit", "sell", 0.5, 100.5)
+            await alice.create_order("BTC/AIT", "limit", "sell", 5.0, 100.5)  # room for 50 trades
             ticker = await alice.watch_ticker("BTC/AIT")  # the current one comes at once
             watches = asyncio.gather(
                 alice.watch_trades("BTC/AIT"), alice.watch_ohlcv("BTC/AIT", "1m")
