@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
-from wsproto.events import CloseConnection, Ping
+from wsproto.events import CloseConnection, Ping, TextMessage
 
 from tests.api.binance_client import call, client
 from tests.api.conftest import ADMIN, Server
@@ -314,6 +314,38 @@ async def test_a_user_data_subscription_with_a_bad_signature_is_refused(server: 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+_ROUNDS = 1000
+
+
+async def test_a_connection_that_stops_reading_is_dropped_as_a_slow_consumer(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It may fall OUTBOX messages behind; then it is closed (1008), as Binance closes it,
+    and the market-data actor holds it no more."""
+    monkeypatch.setattr(connection, "OUTBOX", 20)
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            nursery.start_soon(_order, server, "demo_alice", "sell", str(30000 + i), "0.1")
+    streams = [f"btcait@depth{n}{pace}" for n in (5, 10, 20) for pace in ("", "@100ms")]
+    # A client that reads nothing while it asks for the partial books again and again
+    # (about 3 KB a round, more than the socket's buffers take): its socket fills, then
+    # its inbox.
+    async with raw_client(_ws(server, "/ws/0"), receive_buffer=4096) as ws:
+        for round_ in range(_ROUNDS):
+            for method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+                frame = {"method": method, "params": streams, "id": round_}
+                await ws.send_text(json.dumps(frame))
+        texts = []
+        with trio.fail_after(20):
+            while not isinstance(event := await ws.event(), CloseConnection):
+                if isinstance(event, TextMessage):
+                    texts.append(json.loads(str(event.data)))
+            await ws.end_of_stream()
+    assert event.code == 1008
+    assert 0 < sum("lastUpdateId" in t for t in texts) < _ROUNDS * len(streams)
+    assert await server.engine.subscribers() == 0
 
 
 def test_an_inbox_refuses_past_its_limit_and_once_closed() -> None:
