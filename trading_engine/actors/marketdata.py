@@ -17,6 +17,10 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
 - ``orders`` (the subscriber's user): ``order`` updates for each event of its orders,
   each with its symbol's ``seq``. Its snapshot, the user's open orders, is the
   risk actor's to give (``api/ws.py`` asks for it once subscribed).
+- ``balances`` (the subscriber's user): a ``balance`` message for each deposit
+  and withdrawal (``event``, ``asset``, the signed ``change`` in the asset's
+  minor units, the accounts stream's ``seq``); no snapshot. The Binance
+  dialect's user data stream reads it (``balanceUpdate``).
 
 Fields look as the REST API shows them, so that one parser reads both: ids
 (``order_id``, ``trade_id``) are strings, times (``ts``) are seconds since the
@@ -49,6 +53,7 @@ from trading_engine.actors.messages import (
     SymbolStatus,
     TickerUpdate,
 )
+from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, Withdrawn
 from trading_engine.core.candles import INTERVALS, Candle, CandleBook
 from trading_engine.core.enums import Side
 from trading_engine.core.events import (
@@ -157,6 +162,9 @@ class MarketDataActor:
         match message:
             case CommittedBatch(commits=commits):
                 for commit in commits:
+                    if commit.stream == ACCOUNTS_STREAM:
+                        self._balance_changes(commit.events)
+                        continue
                     state = self.symbols.get(Symbol(commit.stream))
                     if state is not None:
                         self._apply(state, commit.events)
@@ -235,9 +243,28 @@ class MarketDataActor:
                    "seq": event.seq, "ts": format_seconds(event.ts), **body}  # fmt: skip
         text = _dump(message)
         self._offer_redis(f"orders.{user_id}", text)
-        for key, outbox in list(self.subscribers.get("orders", {}).items()):
+        self._to_user("orders", user_id, text)
+
+    def _to_user(self, channel: str, user_id: UserId, text: str) -> None:
+        """Send ``text`` to the subscribers of the per-user ``channel`` who are ``user_id``."""
+        for key, outbox in list(self.subscribers.get(channel, {}).items()):
             if self._users.get(key) == user_id:
-                self._send("orders", key, outbox, text)
+                self._send(channel, key, outbox, text)
+
+    def _balance_changes(self, events: Sequence[Journaled]) -> None:
+        """Deposits and withdrawals, to their user's ``balances`` subscribers."""
+        if self._redis is None and not self.subscribers.get("balances"):
+            return
+        for event in events:
+            if not isinstance(event, Deposited | Withdrawn):
+                continue
+            change = event.amount if isinstance(event, Deposited) else -event.amount
+            message = {"channel": "balances", "type": "balance", "event": type(event).__name__,
+                       "asset": event.asset, "change": change, "seq": event.seq,
+                       "ts": format_seconds(event.ts)}  # fmt: skip
+            text = _dump(message)
+            self._offer_redis(f"balances.{event.user_id}", text)
+            self._to_user("balances", event.user_id, text)
 
     # ------------------------------------------------------------ subscribers
 
@@ -256,9 +283,9 @@ class MarketDataActor:
         return None
 
     def _snapshot(self, channel: str, user_id: UserId | None) -> str | Refused | None:
-        if channel == "orders":
+        if channel in ("orders", "balances"):
             if user_id is None:
-                return Refused("unauthenticated", "authenticate before subscribing to orders")
+                return Refused("unauthenticated", f"authenticate before subscribing to {channel}")
             return None
         kind, _, rest = channel.partition(".")
         symbol, _, interval = rest.partition(".")

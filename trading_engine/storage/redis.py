@@ -1,14 +1,15 @@
 """Redis fan-out of market data, so that other front-end processes can serve subscribers.
 
 With ``REDIS_URL`` set, the market-data actor hands every message it renders
-(book snapshots are not published; deltas, trades, tickers, candles and
-order updates are) to the fan-out actor (``actors/fanout.py``), which
-publishes each through ``RedisPublisher`` on the Redis
-channel ``te:<channel>`` (``te:book.BTC_AIT``, ``te:trades.BTC_AIT``,
-``te:ticker.BTC_AIT``, ``te:candles.BTC_AIT.1m``, ``te:orders.<user_id>``),
-the message being exactly the JSON text a WebSocket subscriber receives.
-A front end that subscribes to Redis gets the same ``seq`` and ``prev_seq``
-chain and takes its snapshots from the engine's REST API.
+(book snapshots are not published; deltas, trades, tickers, candles,
+order updates, deposits and withdrawals are) to the fan-out actor
+(``actors/fanout.py``), which publishes each through ``RedisPublisher`` on the
+Redis channel ``te:<channel>`` (``te:book.BTC_AIT``, ``te:trades.BTC_AIT``,
+``te:ticker.BTC_AIT``, ``te:candles.BTC_AIT.1m``, ``te:orders.<user_id>``,
+``te:balances.<user_id>``), the message being exactly the JSON text a
+WebSocket subscriber receives. A front end that subscribes to Redis gets the
+same ``seq`` and ``prev_seq`` chain and takes its snapshots from the engine's
+REST API.
 
 Publishing runs through the asyncio bridge, one call per batch: a Lua script
 that publishes every message of the batch, one command where a pipeline of

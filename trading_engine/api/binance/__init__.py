@@ -12,7 +12,11 @@ and ``api/schemas.order_request``. Modules:
 - ``signing``: ``X-MBX-APIKEY``, ``timestamp``/``recvWindow``, HMAC or Ed25519;
 - ``public``: ping, time, exchangeInfo and market data;
 - ``account``, ``trading``: balances, orders and trades of the signed user;
-- ``listen_keys``: the user data stream's listen keys.
+- ``listen_keys``: the user data stream's listen keys;
+- ``streams``: the market streams at ``/ws`` and ``/stream`` (``payloads``
+  translates our channels), and the routes of the user data stream
+  (``user_stream``, ``reports``) at ``/ws/<listenKey>`` and ``/ws-api/v3``;
+  ``connection`` serves each such WebSocket.
 
 Rate limits come from the app's limiter (``LIMITER``), the same buckets as
 ``/api/v1``: a request takes one token from its user's bucket (a valid
@@ -28,7 +32,7 @@ from quart import Blueprint, Response, current_app, request
 from quart_schema import hide
 from quart_trio import QuartTrio
 
-from trading_engine.api.binance import account, public, trading
+from trading_engine.api.binance import account, public, streams, trading
 from trading_engine.api.binance.errors import BinanceError, binance_error_of
 from trading_engine.api.binance.listen_keys import ListenKeys
 from trading_engine.api.binance.signing import key_user
@@ -86,3 +90,4 @@ def install(app: QuartTrio) -> None:
     app's config, where the user data stream finds them."""
     app.config[ListenKeys.CONFIG_KEY] = ListenKeys()
     app.register_blueprint(blueprint)
+    app.register_blueprint(streams.blueprint)

@@ -1,0 +1,361 @@
+"""The Binance dialect's WebSocket streams, read frame by frame."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
+from wsproto.events import CloseConnection, Ping, TextMessage
+
+from tests.api.binance_client import call, client
+from tests.api.conftest import ADMIN, Server
+from tests.api.rawws import raw_client
+from trading_engine.api.binance import connection
+
+_ORDER_PATH = "/orders"
+
+
+def _ws(server: Server, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+async def _order(server: Server, user: str, side: str, price: str, quantity: str) -> None:
+    async with server.client(server.keys[user]) as http:
+        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
+                "quantity": quantity}  # fmt: skip
+        response = await http.post(_ORDER_PATH, json=body)
+        assert response.status_code == 201, response.text
+
+
+async def _next(ws: WebSocketConnection) -> Any:
+    return json.loads(await ws.get_message())
+
+
+async def _until(ws: WebSocketConnection, wanted: Any) -> Any:
+    """The next message for which ``wanted(message)`` holds, skipping the others."""
+    while not wanted(message := await _next(ws)):
+        pass
+    return message
+
+
+async def test_a_combined_stream_wraps_each_payload_with_its_stream_name(server: Server) -> None:
+    await _order(server, "demo_alice", "sell", "100.5", "0.5")
+    url = _ws(server, "/stream?streams=btcait@trade/btcait@depth5/btcait@bookTicker")
+    with trio.fail_after(20):
+        async with open_websocket_url(url) as ws:
+            first = [await _next(ws), await _next(ws)]  # the book's two views, from its snapshot
+            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            trade = await _until(ws, lambda m: m["stream"] == "btcait@trade")
+    assert {m["stream"] for m in first} == {"btcait@depth5", "btcait@bookTicker"}
+    depth = next(m["data"] for m in first if m["stream"] == "btcait@depth5")
+    assert depth["bids"] == []
+    assert depth["asks"] == [["100.50000000", "0.50000000"]]
+    assert trade["data"]["e"] == "trade"
+    assert trade["data"]["s"] == "BTCAIT"
+    assert (trade["data"]["p"], trade["data"]["q"], trade["data"]["m"]) == (
+        "100.50000000", "0.20000000", False,
+    )  # fmt: skip
+
+
+async def test_depth_diffs_chain_from_the_rest_snapshot_as_binance_documents(
+    server: Server,
+) -> None:
+    """Binance's recipe: buffer diffs, take the REST snapshot, drop diffs with u <= its
+    lastUpdateId; the first one left has U <= lastUpdateId + 1 <= u, each next U is the
+    last u + 1, and applying them gives the book REST shows."""
+    await _order(server, "demo_alice", "sell", "101", "1")
+    exchange = client(server, None)
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/btcait@depth")) as ws:
+            await _order(server, "demo_alice", "sell", "100.5", "0.5")
+            first = await _next(ws)
+            snapshot = await _depth(server)
+            await _order(server, "demo_bob", "buy", "99", "2")
+            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            diffs = [first]
+            final = await _depth(server)
+            while diffs[-1]["u"] < final["lastUpdateId"]:
+                diffs.append(await _next(ws))
+        book = await call(exchange.fetch_order_book, "BTC/AIT")
+    assert snapshot["lastUpdateId"] >= first["U"]
+    kept = [d for d in diffs if d["u"] > snapshot["lastUpdateId"]]
+    assert kept[0]["U"] <= snapshot["lastUpdateId"] + 1 <= kept[0]["u"]
+    assert all(b["U"] == a["u"] + 1 for a, b in itertools.pairwise(diffs))
+    bids, asks = dict(snapshot["bids"]), dict(snapshot["asks"])
+    for diff in kept:
+        assert diff["e"] == "depthUpdate"
+        assert diff["s"] == "BTCAIT"
+        for side, levels in ((bids, diff["b"]), (asks, diff["a"])):
+            for price, quantity in levels:
+                side[price] = quantity
+    assert sorted((p, q) for p, q in bids.items() if float(q)) == sorted(
+        (p, q) for p, q in final["bids"]
+    )
+    assert sorted((p, q) for p, q in asks.items() if float(q)) == sorted(
+        (p, q) for p, q in final["asks"]
+    )
+    assert book["nonce"] == final["lastUpdateId"]
+
+
+async def _depth(server: Server) -> Any:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        response = await http.get("/api/v3/depth?symbol=BTCAIT")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server: Server) -> None:
+    async def ask(ws: WebSocketConnection, frame: dict[str, Any]) -> Any:
+        await ws.send_message(json.dumps(frame))
+        return await _until(ws, lambda m: "id" in m)
+
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/0")) as ws:
+            subscribed = await ask(
+                ws, {"method": "SUBSCRIBE", "params": ["btcait@aggTrade", "ethait@kline_1m"],
+                     "id": 1},
+            )  # fmt: skip
+            listed = await ask(ws, {"method": "LIST_SUBSCRIPTIONS", "id": "list-2"})
+            gone = await ask(ws, {"method": "UNSUBSCRIBE", "params": ["btcait@aggTrade"], "id": 3})
+            left = await ask(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 4})
+            combined = await ask(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 5})
+            await ask(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 6})
+            await ask(ws, {"method": "SUBSCRIBE", "params": ["btcait@aggTrade"], "id": 7})
+            await _order(server, "demo_alice", "sell", "100.5", "0.5")
+            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            trade = await _until(ws, lambda m: m.get("stream") == "btcait@aggTrade")
+    assert subscribed == {"result": None, "id": 1}
+    assert listed == {"result": ["btcait@aggTrade", "ethait@kline_1m"], "id": "list-2"}
+    assert gone == {"result": None, "id": 3}
+    assert left == {"result": ["ethait@kline_1m"], "id": 4}
+    assert combined == {"result": False, "id": 5}
+    data = trade["data"]
+    assert (data["e"], data["s"], data["p"], data["q"]) == (
+        "aggTrade", "BTCAIT", "100.50000000", "0.20000000",
+    )  # fmt: skip
+    assert data["a"] == data["f"] == data["l"] >= 1
+
+
+async def test_a_partial_depth_added_to_a_followed_book_starts_at_once(server: Server) -> None:
+    await _order(server, "demo_alice", "sell", "100.5", "0.5")
+    await _order(server, "demo_bob", "buy", "99", "1")
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/btcait@depth")) as ws:
+            frame = {"method": "SUBSCRIBE", "params": ["btcait@depth10@100ms"], "id": 1}
+            await ws.send_message(json.dumps(frame))
+            answer, depth = await _next(ws), await _next(ws)
+    book = await _depth(server)
+    assert answer == {"result": None, "id": 1}
+    assert depth == {"lastUpdateId": book["lastUpdateId"], "bids": book["bids"],
+                     "asks": book["asks"]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "answer_id"),
+    [
+        ("{not json", 3, None),
+        ('["SUBSCRIBE"]', 2, None),
+        ('{"method": "SUBSCRIBE", "params": ["btcait@trade"], "id": true}', 2, None),
+        ('{"params": ["btcait@trade"], "id": 8}', 2, 8),
+        ('{"method": "SUBSCRIBED", "params": ["btcait@trade"], "id": 9}', 2, 9),
+        ('{"method": "SUBSCRIBE", "params": ["BTCAIT@trade"], "id": 10}', 2, 10),
+        ('{"method": "SUBSCRIBE", "params": ["btcait@trade", "nope@trade"], "id": 11}', 2, 11),
+        ('{"method": "SUBSCRIBE", "params": ["btcait@kline_7m"], "id": 12}', 2, 12),
+        ('{"method": "SUBSCRIBE", "params": "btcait@trade", "id": 13}', 2, 13),
+        ('{"method": "GET_PROPERTY", "params": ["colour"], "id": 14}', 0, 14),
+    ],
+)
+async def test_a_bad_frame_is_answered_with_binances_error_and_changes_nothing(
+    server: Server, frame: str, code: int, answer_id: Any
+) -> None:
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/0")) as ws:
+            await ws.send_message(frame)
+            answer = await _next(ws)
+            await ws.send_message(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+            listed = await _next(ws)
+    assert answer["error"]["code"] == code
+    assert answer["error"]["msg"]
+    assert answer["id"] == answer_id
+    assert listed == {"result": [], "id": 1}
+
+
+async def test_a_path_naming_an_unknown_stream_is_refused_at_the_handshake(
+    server: Server,
+) -> None:
+    with trio.fail_after(20), pytest.raises(ConnectionRejected) as refused:
+        async with open_websocket_url(_ws(server, "/ws/dogeait@trade")):
+            pass
+    assert refused.value.status_code == 400
+    assert json.loads(refused.value.body or b"{}")["code"] == -1121
+
+
+async def test_all_market_tickers_come_as_arrays(server: Server) -> None:
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/!miniTicker@arr")) as ws:
+            await _order(server, "demo_alice", "sell", "100.5", "0.5")
+            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            tickers = await _until(
+                ws, lambda m: m[0]["s"] == "BTCAIT" and m[0]["c"] != "0.00000000"
+            )
+    assert tickers[0]["e"] == "24hrMiniTicker"
+    assert (tickers[0]["c"], tickers[0]["v"]) == ("100.50000000", "0.20000000")
+
+
+async def test_the_streams_send_a_ping_frame_every_ping_interval(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "PING_SECONDS", 0.05)
+    with trio.fail_after(20):
+        async with raw_client(_ws(server, "/ws/btcait@trade")) as ws:
+            events = [await ws.event(), await ws.event()]
+    assert all(isinstance(e, Ping) for e in events)
+
+
+async def _listen_key(server: Server, user: str = "demo_alice") -> str:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        response = await http.post(
+            "/api/v3/userDataStream", headers={"X-MBX-APIKEY": server.keys[user]}
+        )
+    assert response.status_code == 200, response.text
+    key: str = response.json()["listenKey"]
+    return key
+
+
+async def test_a_listen_key_streams_its_users_orders_and_balances_until_closed(
+    server: Server,
+) -> None:
+    key = await _listen_key(server)
+    with trio.fail_after(20):
+        async with raw_client(_ws(server, f"/ws/{key}")) as ws:
+            await _order(server, "demo_bob", "buy", "99", "1")  # not alice's: not streamed
+            await _order(server, "demo_alice", "sell", "100.5", "0.5")
+            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            events = [json.loads(await ws.text()) for _ in range(4)]
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                headers = {"X-MBX-APIKEY": server.keys["demo_alice"]}
+                closed = await http.delete(f"/api/v3/userDataStream?listenKey={key}",
+                                           headers=headers)  # fmt: skip
+                assert closed.status_code == 200, closed.text
+            expired = json.loads(await ws.text())
+            close = await ws.event()
+    new, position, fill, _ = events
+    assert (new["e"], new["x"], new["X"], new["S"], new["o"]) == (
+        "executionReport", "NEW", "NEW", "SELL", "LIMIT",
+    )  # fmt: skip
+    assert (new["q"], new["p"], new["z"]) == ("0.50000000", "100.50000000", "0.00000000")
+    assert position["e"] == "outboundAccountPosition"
+    assert {b["a"]: b["l"] for b in position["B"]}["BTC"] == "0.50000000"
+    assert (fill["x"], fill["X"], fill["l"], fill["z"], fill["L"]) == (
+        "TRADE", "PARTIALLY_FILLED", "0.20000000", "0.20000000", "100.50000000",
+    )  # fmt: skip
+    assert (fill["Z"], fill["Y"], fill["m"], fill["i"]) == (
+        "20.10000000", "20.10000000", True, new["i"],
+    )  # fmt: skip
+    assert fill["t"] >= 1
+    assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
+    assert isinstance(close, CloseConnection)
+
+
+async def test_deposits_and_withdrawals_come_as_balance_updates(server: Server) -> None:
+    key = await _listen_key(server)
+    with trio.fail_after(20):
+        async with raw_client(_ws(server, f"/ws/{key}")) as ws:
+            async with server.client(ADMIN) as admin:
+                for route, amount in (("deposits", "12.5"), ("withdrawals", "2.25")):
+                    body = {"user_id": "demo_alice", "asset": "BTC", "amount": amount}
+                    response = await admin.post(f"/admin/{route}", json=body)
+                    assert response.status_code < 300, response.text
+            events = [json.loads(await ws.text()) for _ in range(4)]
+    deposit, after_deposit, withdrawal, after_withdrawal = events
+    assert (deposit["e"], deposit["a"], deposit["d"]) == ("balanceUpdate", "BTC", "12.50000000")
+    assert (withdrawal["e"], withdrawal["a"], withdrawal["d"]) == (
+        "balanceUpdate", "BTC", "-2.25000000",
+    )  # fmt: skip
+    free = [Decimal(e["B"][0]["f"]) for e in (after_deposit, after_withdrawal)]
+    assert after_deposit["e"] == after_withdrawal["e"] == "outboundAccountPosition"
+    assert free[0] - free[1] == Decimal("2.25")
+
+
+async def test_an_unknown_listen_key_is_refused(server: Server) -> None:
+    with trio.fail_after(20), pytest.raises(ConnectionRejected) as refused:
+        async with open_websocket_url(_ws(server, "/ws/" + "k" * 60)):
+            pass
+    assert refused.value.status_code == 400
+    assert json.loads(refused.value.body or b"{}") == {
+        "code": -1125, "msg": "This listenKey does not exist.",
+    }  # fmt: skip
+
+
+async def test_a_user_data_subscription_with_a_bad_signature_is_refused(server: Server) -> None:
+    frame = {
+        "id": "s1",
+        "method": "userDataStream.subscribe.signature",
+        "params": {"apiKey": server.keys["demo_alice"], "timestamp": _now_ms(),
+                   "signature": "0" * 64},
+    }  # fmt: skip
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws-api/v3")) as ws:
+            await ws.send_message(json.dumps(frame))
+            answer = await _next(ws)
+            await ws.send_message(json.dumps({"id": 2, "method": "session.subscriptions"}))
+            listed = await _next(ws)
+    bad = {"code": -1022, "msg": "Signature for this request is not valid."}
+    assert answer == {"id": "s1", "status": 400, "error": bad}
+    assert listed == {"id": 2, "status": 200, "result": []}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_ROUNDS = 1000
+
+
+async def test_a_connection_that_stops_reading_is_dropped_as_a_slow_consumer(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It may fall OUTBOX messages behind; then it is closed (1008), as Binance closes it,
+    and the market-data actor holds it no more."""
+    monkeypatch.setattr(connection, "OUTBOX", 20)
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            nursery.start_soon(_order, server, "demo_alice", "sell", str(30000 + i), "0.1")
+    streams = [f"btcait@depth{n}{pace}" for n in (5, 10, 20) for pace in ("", "@100ms")]
+    # A client that reads nothing while it asks for the partial books again and again
+    # (about 3 KB a round, more than the socket's buffers take): its socket fills, then
+    # its inbox.
+    async with raw_client(_ws(server, "/ws/0"), receive_buffer=4096) as ws:
+        for round_ in range(_ROUNDS):
+            for method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+                frame = {"method": method, "params": streams, "id": round_}
+                await ws.send_text(json.dumps(frame))
+        texts = []
+        with trio.fail_after(20):
+            while not isinstance(event := await ws.event(), CloseConnection):
+                if isinstance(event, TextMessage):
+                    texts.append(json.loads(str(event.data)))
+            await ws.end_of_stream()
+    assert event.code == 1008
+    assert 0 < sum("lastUpdateId" in t for t in texts) < _ROUNDS * len(streams)
+    assert await server.engine.subscribers() == 0
+
+
+def test_an_inbox_refuses_past_its_limit_and_once_closed() -> None:
+    """What the market-data actor sees of a connection too far behind: ``WouldBlock``
+    (it then drops it and closes the inbox), then ``ClosedResourceError``."""
+    inbox = connection.Inbox(2)
+    inbox.send_nowait("a")
+    inbox.send_nowait("b")
+    with pytest.raises(trio.WouldBlock):
+        inbox.send_nowait("c")
+    inbox.close()
+    with pytest.raises(trio.ClosedResourceError):
+        inbox.send_nowait("d")

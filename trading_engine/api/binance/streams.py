@@ -1,0 +1,391 @@
+"""Binance's market streams: ``/ws/<stream>``, ``/stream?streams=a/b/c`` and live
+``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` / ``SET_PROPERTY`` /
+``GET_PROPERTY`` frames with an ``id``.
+
+Stream names, symbols in lower case as Binance's (``btcait`` for ``BTC_AIT``):
+``<symbol>@depth`` and ``<symbol>@depth@100ms`` (diffs), ``<symbol>@depth5``,
+``@depth10``, ``@depth20`` (each optionally ``@100ms``; partial books),
+``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (the
+intervals the engine keeps), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
+``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (the symbols
+listed when subscribing).
+
+Each stream follows one or more of our channels through the engine's
+market-data subscriptions (``Engine.subscribe``), as the feed at
+``/api/v1/trading/ws`` does: a channel is subscribed once per connection,
+however many streams read it, and what it publishes (after commit) is
+translated by ``payloads``. Updates go out as they are committed: the
+``@100ms`` suffix and the 1000 ms default of diff and partial depths name
+Binance's pacing, which is never slower here. A raw connection (``/ws``)
+sends payloads as they are; a combined one wraps each as
+``{"stream": name, "data": payload}``.
+
+A path that names no stream (``/ws/0``, as ccxt.pro connects) opens a
+connection that waits for ``SUBSCRIBE``; one that looks like a listen key is
+the user data stream (``user_stream``). A bad frame is answered
+``{"error": {"code": N, "msg": ...}, "id": ...}`` with Binance's codes (2 a bad
+request, 3 bad JSON) and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import trio
+from quart import Blueprint, Response, current_app, websocket
+
+from trading_engine.actors.facade import Engine
+from trading_engine.actors.messages import Refused
+from trading_engine.api.binance import payloads
+from trading_engine.api.binance.connection import TOO_MANY, Inbox, Link, dump, refusal, refuse
+from trading_engine.api.binance.symbols import joined
+from trading_engine.api.binance.user_stream import api_connection, listen_key_connection
+from trading_engine.api.context import ctx
+from trading_engine.api.ws_limits import MessageLimits
+from trading_engine.core.candles import INTERVALS
+from trading_engine.core.ids import Symbol
+from trading_engine.core.instruments import Instrument
+from trading_engine.storage.limits import Limiter
+
+__all__ = ["MAX_STREAMS", "Stream", "blueprint", "parse_stream"]
+
+MAX_STREAMS = 1024
+"""Streams one connection may hold, as Binance's limit."""
+_METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+_MAX_ID = (1 << 63) - 1
+_LISTEN_KEY = re.compile(r"[A-Za-z0-9_-]{32,128}")
+"""What a listen key looks like (``listen_keys`` makes 60 such characters), as against
+a stream name or the placeholder ccxt.pro connects with (``/ws/0``)."""
+
+blueprint = Blueprint("binance_streams", __name__)
+
+
+class _Translated:
+    """What was parsed and translated lately, shared by every connection of this process.
+
+    The market-data actor sends the same text to every subscriber, so a
+    message followed by many connections is parsed once, and translated once
+    per stream that reads it, not once per connection. The parsed messages
+    are only read. Past ``SIZE`` entries both are emptied and fill again.
+    """
+
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, str, bool], list[str]] = {}
+
+    def parsed(self, text: str) -> dict[str, Any]:
+        message = self._parsed.get(text)
+        if message is None:
+            if len(self._parsed) >= self.SIZE:
+                self._parsed.clear()
+            message = self._parsed[text] = json.loads(text)
+        return message
+
+    def keep(self, key: tuple[str, str, bool], texts: list[str]) -> list[str]:
+        if len(self.outputs) >= self.SIZE:
+            self.outputs.clear()
+        self.outputs[key] = texts
+        return texts
+
+
+_TRANSLATED = _Translated()
+
+
+@attrs.frozen
+class Stream:
+    """One Binance stream: its name, what it sends, and the channels it reads."""
+
+    name: str
+    kind: str
+    """``depth``, ``partial``, ``trade``, ``aggTrade``, ``kline``, ``ticker``,
+    ``miniTicker``, ``bookTicker``, ``!ticker`` or ``!miniTicker``."""
+    channels: tuple[str, ...]
+    symbols: tuple[Symbol, ...]
+    levels: int = 0
+    interval: str = ""
+
+
+def parse_stream(name: str, instruments: Mapping[Symbol, Instrument]) -> Stream | None:
+    """The stream ``name`` names, or None if it names none of a listed symbol."""
+    if name in ("!ticker@arr", "!miniTicker@arr"):
+        listed = tuple(instruments)
+        kind = name.partition("@")[0]
+        return Stream(name, kind, tuple(f"ticker.{s}" for s in listed), listed)
+    lower, _, rest = name.partition("@")
+    symbol = next((s for s in instruments if joined(s).lower() == lower), None)
+    if symbol is None:
+        return None
+    book, trades, ticker = (f"book.{symbol}",), (f"trades.{symbol}",), (f"ticker.{symbol}",)
+    simple = {
+        "depth": ("depth", book),
+        "depth@100ms": ("depth", book),
+        "trade": ("trade", trades),
+        "aggTrade": ("aggTrade", trades),
+        "ticker": ("ticker", ticker),
+        "miniTicker": ("miniTicker", ticker),
+        "bookTicker": ("bookTicker", book),
+    }
+    if rest in simple:
+        kind, channels = simple[rest]
+        return Stream(name, kind, channels, (symbol,))
+    partial = re.fullmatch(r"depth(5|10|20)(@100ms)?", rest)
+    if partial:
+        return Stream(name, "partial", book, (symbol,), levels=int(partial.group(1)))
+    interval = rest.removeprefix("kline_")
+    if rest.startswith("kline_") and interval in INTERVALS:
+        channel = f"candles.{symbol}.{interval}"
+        return Stream(name, "kline", (channel,), (symbol,), interval=interval)
+    return None
+
+
+def _error(code: int, msg: str, request_id: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "msg": msg}, "id": request_id}
+
+
+class _Market:
+    """One connection's market streams and the channels they read."""
+
+    def __init__(self, engine: Engine, inbox: Inbox, combined: bool) -> None:
+        self.engine = engine
+        self.inbox = inbox
+        self.combined = combined
+        self.streams: dict[str, Stream] = {}
+        self.channels: dict[str, int] = {}
+        """Each channel subscribed, and how many streams read it."""
+        self.mirrors: dict[Symbol, payloads.Mirror] = {}
+
+    async def subscribe(self, stream: Stream) -> Refused | None:
+        if stream.name in self.streams:
+            return None
+        # In place before the channels' snapshots come, which it reads.
+        self.streams[stream.name] = stream
+        for at, channel in enumerate(stream.channels):
+            self.channels[channel] = self.channels.get(channel, 0) + 1
+            if self.channels[channel] == 1:
+                result = await self.engine.subscribe(channel, self.inbox, None)
+                if isinstance(result, Refused):
+                    del self.streams[stream.name]
+                    for taken in stream.channels[: at + 1]:
+                        await self._release(taken)
+                    return result
+        if stream.kind in ("partial", "bookTicker") and stream.symbols[0] in self.mirrors:
+            # The channel's snapshot went by already: start from the mirror.
+            for text in self._outputs(stream, {"type": "snapshot"}):
+                self.inbox.say(json.loads(text))
+        return None
+
+    async def unsubscribe(self, name: str) -> None:
+        stream = self.streams.pop(name, None)
+        if stream is not None:
+            for channel in stream.channels:
+                await self._release(channel)
+
+    async def _release(self, channel: str) -> None:
+        """One stream fewer reads ``channel``; the last one unsubscribes from it."""
+        self.channels[channel] -= 1
+        if not self.channels[channel]:
+            del self.channels[channel]
+            await self.engine.unsubscribe(channel, self.inbox)
+            if channel.startswith("book."):
+                self.mirrors.pop(Symbol(channel.removeprefix("book.")), None)
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await self.engine.unsubscribe(channel, self.inbox)
+        self.channels.clear()
+
+    async def translate(self, text: str) -> list[str]:
+        message = _TRANSLATED.parsed(text)
+        channel = message.get("channel", "")
+        if channel.startswith("book."):
+            symbol = Symbol(channel.removeprefix("book."))
+            self.mirrors.setdefault(symbol, payloads.Mirror()).apply(message)
+        out: list[str] = []
+        for stream in list(self.streams.values()):
+            if channel not in stream.channels:
+                continue
+            if stream.kind in ("partial", "bookTicker"):  # from this connection's mirror
+                out.extend(self._outputs(stream, message))
+                continue
+            key = (text, stream.name, self.combined)
+            texts = _TRANSLATED.outputs.get(key)
+            if texts is None:
+                texts = _TRANSLATED.keep(key, self._outputs(stream, message))
+            out.extend(texts)
+        return out
+
+    def _outputs(self, stream: Stream, message: dict[str, Any]) -> list[str]:
+        """What ``stream`` sends for ``message`` of one of its channels."""
+        kind = message.get("type")
+        instruments = self.engine.instruments()
+        symbol = Symbol(message["symbol"]) if "symbol" in message else stream.symbols[0]
+        if stream.kind.startswith("!"):
+            symbol = Symbol(message["channel"].removeprefix("ticker."))
+        instrument = instruments.get(symbol)
+        if instrument is None:
+            return []
+        data: Any = None
+        match stream.kind:
+            case "depth" if kind == "delta":
+                data = payloads.depth_update(instrument, message)
+            case "partial" if symbol in self.mirrors:
+                data = payloads.partial_depth(instrument, self.mirrors[symbol], stream.levels)
+            case "bookTicker" if symbol in self.mirrors:
+                data = payloads.book_ticker(instrument, self.mirrors[symbol])
+            case "trade" | "aggTrade" if kind == "trade":
+                data = payloads.trade(instrument, message, stream.kind == "aggTrade")
+            case "kline" if kind == "candle":
+                data = payloads.kline(instrument, message, stream.interval)
+            case "kline" if kind == "snapshot" and message.get("candles"):
+                data = payloads.kline(instrument, message["candles"][-1], stream.interval)
+            case "ticker" | "!ticker" if kind in ("ticker", "snapshot"):
+                data = payloads.ticker(instrument, message)
+            case "miniTicker" | "!miniTicker" if kind in ("ticker", "snapshot"):
+                data = payloads.mini_ticker(instrument, message)
+        if data is None:
+            return []
+        if stream.kind.startswith("!"):
+            data = [data]
+        return [dump({"stream": stream.name, "data": data} if self.combined else data)]
+
+    async def handle(self, raw: str | bytes, limits: MessageLimits) -> None:
+        """Answer one frame of the client's: a method with an ``id``."""
+        if await limits.take() > 0:
+            refusal(self.inbox, limits, _error(-1003, TOO_MANY))
+            return
+        try:
+            frame = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.inbox.say(_error(3, f"Invalid JSON: {exc}"))
+            return
+        if not isinstance(frame, dict):
+            self.inbox.say(_error(2, "Invalid request: a request must be a JSON object"))
+            return
+        request_id = frame.get("id")
+        if not _valid_id(request_id):
+            self.inbox.say(_error(2, "Invalid request: request ID must be an unsigned integer"))
+            return
+        method = frame.get("method")
+        if method is None:
+            self.inbox.say(_error(2, "Invalid request: missing field `method`", request_id))
+            return
+        if method not in _METHODS:
+            expected = ", ".join(f"`{m}`" for m in _METHODS)
+            msg = f"Invalid request: unknown variant {method!r}, expected one of {expected}"
+            self.inbox.say(_error(2, msg, request_id))
+            return
+        params = frame.get("params", [])
+        if not isinstance(params, list):
+            self.inbox.say(_error(2, "Invalid request: params must be a list", request_id))
+            return
+        if method == "LIST_SUBSCRIPTIONS":
+            self.inbox.say({"result": list(self.streams), "id": request_id})
+        elif method in ("SET_PROPERTY", "GET_PROPERTY"):
+            self._property(method, params, request_id)
+        else:
+            await self._subscriptions(method, params, request_id)
+
+    def _property(self, method: str, params: list[Any], request_id: Any) -> None:
+        if not params or not isinstance(params[0], str):
+            self.inbox.say(_error(2, "Invalid request: property name must be a string", request_id))
+        elif params[0] != "combined":
+            self.inbox.say(_error(0, "Unknown property", request_id))
+        elif method == "GET_PROPERTY":
+            self.inbox.say({"result": self.combined, "id": request_id})
+        elif len(params) != 2 or not isinstance(params[1], bool):
+            self.inbox.say(_error(1, "Invalid value type: expected Boolean", request_id))
+        else:
+            self.combined = params[1]
+            self.inbox.say({"result": None, "id": request_id})
+
+    async def _subscriptions(self, method: str, names: list[Any], request_id: Any) -> None:
+        instruments = self.engine.instruments()
+        streams = [parse_stream(n, instruments) if isinstance(n, str) else None for n in names]
+        if not names or any(s is None for s in streams):
+            self.inbox.say(_error(2, "Invalid request: invalid stream", request_id))
+            return
+        if method == "UNSUBSCRIBE":
+            for name in names:
+                await self.unsubscribe(name)
+            self.inbox.say({"result": None, "id": request_id})
+            return
+        new = {s.name for s in streams if s is not None} - set(self.streams)
+        if len(self.streams) + len(new) > MAX_STREAMS:
+            msg = f"Invalid request: at most {MAX_STREAMS} streams a connection"
+            self.inbox.say(_error(2, msg, request_id))
+            return
+        # The answer goes before the streams' first messages, as Binance's does.
+        self.inbox.say({"result": None, "id": request_id})
+        for stream in streams:
+            assert stream is not None
+            refused = await self.subscribe(stream)
+            if refused is not None:
+                self.inbox.say(_error(2, f"Invalid request: {refused.message}", request_id))
+
+
+def _valid_id(request_id: object) -> bool:
+    if request_id is None:
+        return True
+    if isinstance(request_id, bool):
+        return False
+    if isinstance(request_id, int):
+        return -_MAX_ID - 1 <= request_id <= _MAX_ID
+    return isinstance(request_id, str) and _ID.fullmatch(request_id) is not None
+
+
+async def market_connection(names: list[str], combined: bool) -> Response | None:
+    """Serve a market-stream connection that starts with ``names``; refuse the handshake
+    (400, Binance's error) if one names no stream."""
+    engine = ctx().engine
+    instruments = engine.instruments()
+    streams = [parse_stream(n, instruments) for n in names]
+    if any(s is None for s in streams) or len(streams) > MAX_STREAMS:
+        return refuse(400, -1121, "Invalid stream name.")
+    await websocket.accept()
+    inbox = Inbox()
+    market = _Market(engine, inbox, combined)
+    limiter: Limiter | None = current_app.config.get("LIMITER")
+    limits = MessageLimits(limiter, websocket.remote_addr)
+    try:
+        for stream in streams:
+            assert stream is not None
+            await market.subscribe(stream)
+        link = Link(inbox, market.translate)
+        await link.run(lambda raw: market.handle(raw, limits))
+    finally:
+        inbox.close()
+        with trio.CancelScope(shield=True):
+            await market.close()
+    return None
+
+
+@blueprint.websocket("/ws")
+@blueprint.websocket("/ws/<path:names>")
+async def raw_streams(names: str = "") -> Response | None:
+    """Raw streams (``/ws/a/b``), a listen key's user data stream, or none yet (``/ws/0``)."""
+    parts = [n for n in names.split("/") if n]
+    if len(parts) == 1 and _LISTEN_KEY.fullmatch(parts[0]):
+        return await listen_key_connection(parts[0])
+    named = [n for n in parts if "@" in n or n.startswith("!")]
+    if len(named) != len(parts) and len(parts) > 1:
+        return refuse(400, -1121, "Invalid stream name.")
+    return await market_connection(named, combined=False)
+
+
+@blueprint.websocket("/stream")
+async def combined_streams() -> Response | None:
+    """Combined streams: ``/stream?streams=a/b/c``, each payload as ``{"stream", "data"}``."""
+    names = [n for n in websocket.args.get("streams", "").split("/") if n]
+    return await market_connection(names, combined=True)
+
+
+@blueprint.websocket("/ws-api/v3")
+async def websocket_api() -> None:
+    await api_connection()
