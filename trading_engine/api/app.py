@@ -22,6 +22,7 @@ from trading_engine.api.bodies import schema_of
 from trading_engine.api.context import ApiContext
 from trading_engine.api.drain import Drain
 from trading_engine.api.errors import ApiError, error_response, from_exception
+from trading_engine.api.frames import install_send_capture
 from trading_engine.api.http_server import MAX_BODY_BYTES
 from trading_engine.api.limits import retry_after
 from trading_engine.api.metrics import Metrics
@@ -146,7 +147,7 @@ def create_app(
     for area in (orders, history, market, admin, ws, ui):
         app.register_blueprint(area.blueprint)
     binance.install(app)
-    ws.install_send_capture(app)
+    install_send_capture(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = _DOCS_ASSETS + "swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = _DOCS_ASSETS + "swagger-ui.css"
 

@@ -49,14 +49,25 @@ import os
 import socket as stdlib_socket
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 import trio
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio.tcp_server import TCPServer
+from quart import Quart, websocket
 from wsproto.connection import ConnectionState
 
-__all__ = ["SocketWriter", "socket_writer_for", "text_frames"]
+__all__ = [
+    "SocketWriter",
+    "current_socket_writer",
+    "install_send_capture",
+    "socket_writer_for",
+    "text_frames",
+]
+
+_SEND = "trading_engine.asgi_send"
+"""The scope key under which a WebSocket connection's ASGI ``send`` reaches its handler."""
 
 _TEXT = 0x81
 """FIN and the text opcode: one whole, uncompressed text message."""
@@ -196,6 +207,26 @@ class SocketWriter:
         except OSError:
             # The peer is gone; Hypercorn's reader sees it too and ends the connection.
             return len(data)
+
+
+def install_send_capture(app: Quart) -> None:
+    """Keep each WebSocket connection's ASGI ``send`` in its scope: Quart keeps it behind
+    its websocket object, and ``current_socket_writer`` needs it to find the connection's
+    socket. Quart's way to add ASGI middleware."""
+    inner = app.asgi_app
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            scope[_SEND] = send
+        await inner(scope, receive, send)
+
+    app.asgi_app = asgi_app  # type: ignore[method-assign]
+
+
+def current_socket_writer(*, stall: float) -> SocketWriter | None:
+    """``socket_writer_for`` the WebSocket connection being handled (an app with
+    ``install_send_capture``)."""
+    return socket_writer_for(websocket.scope.get(_SEND), stall=stall)
 
 
 def socket_writer_for(send: object, *, stall: float) -> SocketWriter | None:

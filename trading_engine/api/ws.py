@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 
 import attrs
 import trio
-from quart import Blueprint, Quart, current_app, websocket
+from quart import Blueprint, current_app, websocket
 
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import Reply
@@ -59,7 +59,7 @@ from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_body, error_of
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
-from trading_engine.api.frames import SocketWriter, socket_writer_for
+from trading_engine.api.frames import SocketWriter, current_socket_writer
 from trading_engine.api.orders import (
     Batch,
     amend_of,
@@ -85,7 +85,7 @@ from trading_engine.errors import InvalidInput
 from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
-__all__ = ["blueprint", "install_send_capture"]
+__all__ = ["blueprint"]
 
 log = logging.getLogger(__name__)
 
@@ -153,25 +153,7 @@ _FLOODING = _error(
     "rate_limited", f"{FLOOD_REFUSALS} messages refused within {FLOOD_SECONDS:g} s: disconnected"
 )
 
-_SEND = "trading_engine.asgi_send"
-"""The scope key under which the connection's ASGI ``send`` reaches the handler."""
-
-
 blueprint = Blueprint("feed", __name__)
-
-
-def install_send_capture(app: Quart) -> None:
-    """Keep each WebSocket connection's ASGI ``send`` in its scope: Quart keeps it behind
-    its websocket object, and the feed needs it to find the connection's socket
-    (``api/frames.py``). Quart's way to add ASGI middleware."""
-    inner = app.asgi_app
-
-    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":
-            scope[_SEND] = send
-        await inner(scope, receive, send)
-
-    app.asgi_app = asgi_app  # type: ignore[method-assign]
 
 
 @blueprint.websocket("/api/v1/trading/ws")
@@ -180,7 +162,7 @@ async def feed() -> None:
     closing: trio.Event = current_app.config["CLOSING"]
     limiter: Limiter | None = current_app.config.get("LIMITER")
     await websocket.accept()
-    writer = socket_writer_for(websocket.scope.get(_SEND), stall=STALL_SECONDS)
+    writer = current_socket_writer(stall=STALL_SECONDS)
     outbox = Subscriber(writer, OUTBOX)
     channels: set[str] = set()
     limits = MessageLimits(limiter, websocket.remote_addr)

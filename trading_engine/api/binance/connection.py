@@ -28,7 +28,7 @@ import trio
 from quart import Response, current_app, jsonify, websocket
 
 from trading_engine.api.conflate import conflate
-from trading_engine.api.frames import SocketWriter, socket_writer_for, text_frames
+from trading_engine.api.frames import SocketWriter, current_socket_writer, text_frames
 from trading_engine.api.ws_limits import MessageLimits
 
 __all__ = [
@@ -52,8 +52,6 @@ STALL_SECONDS = 10.0
 """How long a write may get no byte into the socket before the connection is cut."""
 CLOSE_WAIT_SECONDS = 1.0
 
-_SEND = "trading_engine.asgi_send"
-"""Where ``api/ws.py``'s ``install_send_capture`` keeps the connection's ASGI ``send``."""
 _PING = b"\x89\x00"
 """A ping frame with no payload (RFC 6455, section 5.5.2); Hypercorn ignores the pong."""
 
@@ -161,9 +159,7 @@ class Link:
         self.inbox = inbox
         self._translate = translate
         self._after = after
-        self._writer: SocketWriter | None = socket_writer_for(
-            websocket.scope.get(_SEND), stall=STALL_SECONDS
-        )
+        self._writer: SocketWriter | None = current_socket_writer(stall=STALL_SECONDS)
         self._closed = False
 
     async def run(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
