@@ -9,12 +9,12 @@
 # Redis with it): "none" without REDIS_URL, every other variant with it and
 # REDIS_VARIANT set to its name (which the spike of docs/decisions/0020
 # read). On each it creates USERS (100) funded users
-# (benchmarks/funded_users.py) and warms it up (3 s of the load), then,
+# (trading_engine.benchmarks.users) and warms it up (3 s of the load), then,
 # ROUNDS (5) times, runs in turn against
 # each server `wrk -t2 -c$CONNECTIONS -d${SECONDS_}s` (32 connections, 10 s)
 # posting crossing orders, each request the next user's key
-# (benchmarks/wrk_users.lua); each round starts one variant further along the
-# list, so that no variant always follows the same one. Prints each run's
+# (benchmarks/wrk_orders.lua with KEYS_FILE); each round starts one variant
+# further along the list, so that no variant always follows the same one. Prints each run's
 # orders/s and the server's CPU time per order, of all its threads and of its
 # main thread (the Trio thread: Hypercorn, the API and the engine, the one that
 # limits throughput), then a line per variant: orders/s (min, median, max),
@@ -74,11 +74,11 @@ for variant in $VARIANTS; do
         [ $i -le 240 ] || { cat "$DATA/$variant/serve.log"; echo "$variant did not start"; exit 1; }
         sleep 0.5
     done
-    "$BIN/python" benchmarks/funded_users.py "http://127.0.0.1:$(cat "$DATA/$variant/port")" \
-        "$ADMIN" "$USERS" >"$DATA/$variant/keys.txt"
+    "$BIN/python" -m trading_engine.benchmarks.users \
+        "http://127.0.0.1:$(cat "$DATA/$variant/port")" "$ADMIN" "$USERS" >"$DATA/$variant/keys.txt"
     # A warm-up, not counted: the first seconds of a fresh server are its slowest.
     KEYS_FILE="$DATA/$variant/keys.txt" wrk -t2 -c"$CONNECTIONS" -d3s \
-        -s benchmarks/wrk_users.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")" >/dev/null
+        -s benchmarks/wrk_orders.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")" >/dev/null
 done
 
 # cpu PID: the process's user and system time so far, in clock ticks; main PID: its
@@ -102,7 +102,7 @@ while [ $round -le "$ROUNDS" ]; do
         before=$(cpu "$pid")
         before_main=$(main "$pid")
         out=$(KEYS_FILE="$DATA/$variant/keys.txt" wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" \
-            -s benchmarks/wrk_users.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")")
+            -s benchmarks/wrk_orders.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")")
         after=$(cpu "$pid")
         after_main=$(main "$pid")
         rate=$(echo "$out" | sed -n 's/^Requests\/sec: *//p')
