@@ -21,13 +21,9 @@ RATE=${RATE:-500}
 SECONDS_=${SECONDS_:-10}
 BIN=${BIN:-.venv/bin}
 
-if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
-    echo "installing wrk and hey"
-    apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
-fi
-
 BENCH=loadtest
 . benchmarks/servers.sh
+need wrk hey
 if [ "${ECHO:-1}" != 0 ]; then
     ECHO_PORT=${ECHO_PORT:-8079}
     start_echo "$ECHO_PORT"

@@ -45,17 +45,13 @@ IN_FLIGHT=${IN_FLIGHT:-50}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
 BIN=${BIN:-.venv/bin}
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk"
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-
 # KEEP=DIR: the raw outputs, copied there before benchmarks/servers.sh removes DATA.
 keep_outputs() {
     [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$DATA"/*.txt "$DATA"/*.json "$DATA"/*.log "$KEEP"/; }
 }
 BENCH=order-entry
 . benchmarks/servers.sh
+need wrk
 
 # start_engine NAME PORT [REDIS_URL]: a fresh `serve --demo`; sets ENGINE_PID.
 start_engine() {

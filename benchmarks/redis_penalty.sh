@@ -35,8 +35,6 @@ BASE_PORT=${BASE_PORT:-8180}
 REDIS_PORT=${REDIS_PORT:-8189}
 BIN=${BIN:-.venv/bin}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-
 # KEEPLOGS=PREFIX: each server's log as PREFIX-VARIANT.log, before benchmarks/servers.sh
 # removes DATA.
 keep_outputs() {
@@ -46,6 +44,7 @@ keep_outputs() {
 }
 BENCH=redis-penalty
 . benchmarks/servers.sh
+need wrk
 
 start_redis "$REDIS_PORT"
 port=$BASE_PORT

@@ -21,10 +21,9 @@ CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-.venv/bin}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-
 BENCH=rest-orders
 . benchmarks/servers.sh
+need wrk
 start_echo "$ECHO_PORT"
 serve_demo "$PORT"
 make_users "$URL" "$DATA/engine" "$USERS" "$DATA/keys.txt"

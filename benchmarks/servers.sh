@@ -18,6 +18,17 @@ finish() {
 trap finish EXIT
 trap 'exit 1' INT TERM
 
+# need TOOL...: install from Debian whichever of TOOL... (wrk, hey) is missing.
+need() {
+    missing=""
+    for tool in "$@"; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+    [ -z "$missing" ] || {
+        echo "installing$missing"
+        # shellcheck disable=SC2086 # one package a word
+        apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+    }
+}
+
 # claim_port PORT: stop the script if something listens on 127.0.0.1:PORT already: the
 # load would go to that server, not to the one the script starts.
 claim_port() {

@@ -30,9 +30,9 @@ BIN=${BIN:-.venv/bin}
 
 BENCH=ws-fanout
 . benchmarks/servers.sh
+need hey
 serve_demo "$PORT"
 ADMIN=$(sed -n 's/^  admin key:  //p' "$DATA/serve.log")
-command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
 
 # hey SECONDS: RATE orders/s for SECONDS, half buys of demo_alice, half sells of
 # demo_bob at one price; prints one JSON object (p50 and p99: the larger half's).
