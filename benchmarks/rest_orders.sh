@@ -3,7 +3,7 @@
 #
 # Starts the bare Quart-Trio JSON echo (trading_engine/benchmarks/echo.py) on
 # $ECHO_PORT and a fresh `trading-engine serve --demo` on $PORT (its own durable
-# local PostgreSQL, no rate limits, benchmarks/serve_demo.sh), creates $USERS funded
+# local PostgreSQL, no rate limits; both by benchmarks/servers.sh), creates $USERS funded
 # users (trading_engine.benchmarks.users), then runs $ROUNDS rounds of, one after
 # the other: wrk -t2 -c$CONNECTIONS -d$SECONDS_ against the echo, then the same
 # against POST /api/v1/trading/orders rotating over the users' keys
@@ -21,18 +21,12 @@ CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-.venv/bin}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-
-. benchmarks/serve_demo.sh
-"$BIN/python" -m trading_engine.benchmarks.echo --port "$ECHO_PORT" &
-ECHO_PID=$!
-trap 'kill "$ECHO_PID" 2>/dev/null || true; cleanup' EXIT INT TERM
-until "$BIN/python" -c "import socket; socket.create_connection(('127.0.0.1', $ECHO_PORT))" \
-    2>/dev/null; do
-    sleep 0.2
-done
-"$BIN/python" -m trading_engine.benchmarks.users "$URL" "$(cat "$DATA/engine/admin_key")" \
-    "$USERS" >"$DATA/keys.txt"
+BENCH=rest-orders
+. benchmarks/servers.sh
+need wrk
+start_echo "$ECHO_PORT"
+serve_demo "$PORT"
+make_users "$URL" "$DATA/engine" "$USERS" "$DATA/keys.txt"
 export KEYS_FILE="$DATA/keys.txt"
 
 # one NAME PID URL: one wrk run (NAME echo: to /echo); prints its line, leaves the rate in RATE_

@@ -28,14 +28,16 @@ WARMUP=${WARMUP:-0}
 SERVER_WARMUP=${SERVER_WARMUP:-0}
 BIN=${BIN:-.venv/bin}
 
-. benchmarks/serve_demo.sh
+BENCH=ws-fanout
+. benchmarks/servers.sh
+need hey
+serve_demo "$PORT"
 ADMIN=$(sed -n 's/^  admin key:  //p' "$DATA/serve.log")
-command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
 
 # hey SECONDS: RATE orders/s for SECONDS, half buys of demo_alice, half sells of
 # demo_bob at one price; prints one JSON object (p50 and p99: the larger half's).
 hey_orders() {
-    PIDS=""
+    HEY_PIDS=""
     for user in demo_alice demo_bob; do
         side=buy
         [ $user = demo_bob ] && side=sell
@@ -43,10 +45,10 @@ hey_orders() {
         body=$(order_body "$side")
         hey -z "${1}s" -c 10 -q $((RATE / 20)) -m POST -T application/json \
             -H "X-API-Key: $key" -d "$body" "$URL/api/v1/trading/orders" >"$DATA/hey-$side.txt" &
-        PIDS="$PIDS $!"
+        HEY_PIDS="$HEY_PIDS $!"
     done
     # shellcheck disable=SC2086
-    wait $PIDS
+    wait $HEY_PIDS
     cat "$DATA"/hey-*.txt | awk -v s="$1" '
         / 50% in/ { p50 = p50 > $3 ? p50 : $3 }
         / 99% in/ { p99 = p99 > $3 ? p99 : $3 }

@@ -2,7 +2,7 @@
 
 Creates N users through the admin API (as ``trading-engine loadtest`` does: each
 funded in both assets of ``--symbol``) and prints their API keys, one a line, for
-``benchmarks/wrk_orders.lua``'s ``KEYS_FILE`` (``benchmarks/rest_orders.sh``).
+``benchmarks/wrk_orders.lua``'s ``KEYS_FILE`` (``make_users`` in ``benchmarks/servers.sh``).
 """
 
 from __future__ import annotations
