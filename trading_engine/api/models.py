@@ -224,14 +224,22 @@ class OrderFields(BaseModel):
     type: OrderType
     time_in_force: TimeInForce
     price: str | None = Field(
-        description="the limit price the client sent (limit and stop_limit); null for none"
+        description=(
+            "the limit price the client sent (limit, stop_limit, take_profit_limit); null for none"
+        )
     )
-    stop_price: str | None
+    stop_price: str | None = Field(
+        description=(
+            "stop and take-profit orders: the trade price that triggers them (a stop when the "
+            "price moves against the order: a buy at or above, a sell at or below; a "
+            "take-profit when it moves in its favour: a sell at or above, a buy at or below)"
+        )
+    )
     protection_price: str | None = Field(
         description=(
-            "market and stop orders: the worst price the order may trade at, the edge of the "
-            "price band that the engine set (around the reference price, or a stop's stop "
-            "price) and that a buy's hold covers; null for limit and stop_limit orders"
+            "market, stop and take_profit orders: the worst price the order may trade at, the "
+            "edge of the price band that the engine set (around the reference price, or the "
+            "stop price) and that a buy's hold covers; null for orders with a limit price"
         )
     )
     quantity: str

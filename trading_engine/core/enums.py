@@ -35,6 +35,10 @@ class OrderType(StrEnum):
     """Waits for its stop price, then becomes a market order."""
     STOP_LIMIT = "stop_limit"
     """Waits for its stop price, then becomes a limit order."""
+    TAKE_PROFIT = "take_profit"
+    """Waits for the price to reach its stop price in its favour, then becomes a market order."""
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
+    """Waits as a take-profit does, then becomes a limit order."""
 
 
 class TimeInForce(StrEnum):

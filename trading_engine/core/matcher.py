@@ -65,7 +65,15 @@ from trading_engine.core.events import (
     Trade,
 )
 from trading_engine.core.ids import OrderId, TradeId, UserId
-from trading_engine.core.orders import TRANSITIONS, Order, OrderSpec, advance
+from trading_engine.core.orders import (
+    TRANSITIONS,
+    TRIGGERED,
+    WITH_LIMIT,
+    Order,
+    OrderSpec,
+    advance,
+    triggers_rising,
+)
 from trading_engine.core.replay import Replay
 from trading_engine.errors import InvalidTransition
 
@@ -79,8 +87,8 @@ _FILLED: Final = OrderStatus.FILLED
 _PARTIAL: Final = OrderStatus.PARTIALLY_FILLED
 _CANCELLED: Final = OrderStatus.CANCELLED
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
-_STOP: Final = OrderType.STOP
-_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_TRIGGERED: Final = TRIGGERED
+_WITH_LIMIT: Final = WITH_LIMIT
 _STP_NONE: Final = StpMode.NONE
 _MAKER: Final = Liquidity.MAKER
 _TAKER: Final = Liquidity.TAKER
@@ -230,7 +238,7 @@ class Matcher(Replay):
         spec = order.spec
         new_price = order.price if price is None else price
         new_quantity = order.quantity if quantity is None else quantity
-        has_limit = spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT
+        has_limit = spec.type in _WITH_LIMIT
         if (
             (price is not None and (not has_limit or price <= 0))
             or new_quantity <= order.filled + order.cancelled
@@ -270,17 +278,19 @@ class Matcher(Replay):
             return RejectReason.INVALID_ORDER
         if spec.expire_time is not None and spec.expire_time <= ts:
             return RejectReason.ALREADY_EXPIRED
-        if kind is _STOP or kind is _STOP_LIMIT:
+        if kind in _TRIGGERED:
             last = self.last_trade_price
             if (
                 spec.stop_price <= 0
-                or (kind is _STOP_LIMIT and spec.price <= 0)
+                or (kind in _WITH_LIMIT and spec.price <= 0)
                 or spec.post_only
                 or spec.time_in_force is TimeInForce.FOK
             ):
                 return RejectReason.INVALID_ORDER
             if last is not None and (
-                last >= spec.stop_price if spec.side is _BUY else last <= spec.stop_price
+                last >= spec.stop_price
+                if triggers_rising(spec.side, kind)
+                else last <= spec.stop_price
             ):
                 return RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY
             return None
@@ -384,7 +394,7 @@ class Matcher(Replay):
 
     def _settle_remainder(self, taker: Order) -> None:
         spec = taker.spec
-        if spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT:
+        if spec.type in _WITH_LIMIT:
             if spec.time_in_force in _RESTING_TIFS:
                 self._touched.append(self.book.side(taker.side).add(taker))
                 if spec.expire_time is not None:

@@ -19,7 +19,6 @@ from trading_engine.core.book import Book, Level
 from trading_engine.core.enums import (
     CancelReason,
     OrderStatus,
-    OrderType,
     TimeInForce,
 )
 from trading_engine.core.events import (
@@ -30,12 +29,12 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.core.instruments import Instrument, Mode
-from trading_engine.core.orders import Order, advance
+from trading_engine.core.orders import WITH_LIMIT, Order, advance
 
 __all__ = ["MatcherState"]
 
 _CANCELLED: Final = OrderStatus.CANCELLED
-_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_WITH_LIMIT: Final = WITH_LIMIT
 _RESTING_TIFS: Final = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 
 
@@ -107,9 +106,7 @@ class MatcherState:
     def _rest_if_allowed(self, order: Order) -> None:
         """Replay: an active order that may rest enters the book now; its fills follow."""
         spec = order.spec
-        if (spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT) and (
-            spec.time_in_force in _RESTING_TIFS
-        ):
+        if spec.type in _WITH_LIMIT and spec.time_in_force in _RESTING_TIFS:
             self.book.side(order.side).add(order)
             if spec.expire_time is not None:
                 heapq.heappush(self._expiries, (spec.expire_time, order.order_id))

@@ -21,7 +21,38 @@ from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode, Tim
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.errors import InvalidInput, InvalidTransition
 
-__all__ = ["TRANSITIONS", "Order", "OrderSpec", "advance"]
+__all__ = [
+    "FAVOURABLE",
+    "PROTECTED",
+    "TRANSITIONS",
+    "TRIGGERED",
+    "WITH_LIMIT",
+    "Order",
+    "OrderSpec",
+    "advance",
+    "triggers_rising",
+]
+
+_T = OrderType
+WITH_LIMIT: frozenset[OrderType] = frozenset({_T.LIMIT, _T.STOP_LIMIT, _T.TAKE_PROFIT_LIMIT})
+"""The types whose ``price`` is the client's limit price."""
+TRIGGERED: frozenset[OrderType] = frozenset(
+    {_T.STOP, _T.STOP_LIMIT, _T.TAKE_PROFIT, _T.TAKE_PROFIT_LIMIT}
+)
+"""The types that wait, ``pending_trigger``, for a trade price to reach their ``stop_price``."""
+PROTECTED: frozenset[OrderType] = frozenset({_T.MARKET, _T.STOP, _T.TAKE_PROFIT})
+"""The types that trade at market (at once, or once triggered): the risk actor gives each a
+protection price, the worst price it may trade at, which its hold covers."""
+FAVOURABLE: frozenset[OrderType] = frozenset({_T.TAKE_PROFIT, _T.TAKE_PROFIT_LIMIT})
+"""The triggered types that wait for the price to move in their favour (take-profits): a
+sell at or above its stop price, a buy at or below; a stop waits for the other way."""
+
+
+def triggers_rising(side: Side, kind: OrderType) -> bool:
+    """Whether a triggered order of ``side`` and ``kind`` triggers when a trade prints at or
+    above its stop price (a buy stop, a sell take-profit), rather than at or below."""
+    return (side is Side.BUY) is (kind not in FAVOURABLE)
+
 
 _S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -90,12 +121,12 @@ class OrderSpec(NamedTuple):
         """Check that the fields make a valid order; raises ``InvalidInput`` naming the field."""
         if quantity <= 0:
             raise InvalidInput("quantity", "must be positive")
-        has_limit = type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        has_limit = type in WITH_LIMIT
         if has_limit and price <= 0:
             raise InvalidInput("price", f"is required for a {type} order")
         if not has_limit and price:
             raise InvalidInput("price", f"must not be given for a {type} order")
-        is_stop = type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        is_stop = type in TRIGGERED
         if is_stop and stop_price <= 0:
             raise InvalidInput("stop_price", f"is required for a {type} order")
         if not is_stop and stop_price:
@@ -116,7 +147,7 @@ class OrderSpec(NamedTuple):
         ):
             raise InvalidInput("post_only", "needs a limit order that may rest (GTC or GTD)")
         if is_stop and time_in_force is TimeInForce.FOK:
-            raise InvalidInput("time_in_force", "FOK is not available on stop orders")
+            raise InvalidInput("time_in_force", f"FOK is not available on {type} orders")
         if client_order_id is not None and not 1 <= len(client_order_id) <= 64:
             raise InvalidInput("client_order_id", "must be 1 to 64 characters")
         return cls(
@@ -146,7 +177,7 @@ class OrderSpec(NamedTuple):
         return tuple.__new__, (OrderSpec, tuple(self))
 
 
-_RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_RESTING_TYPES = WITH_LIMIT
 _RESTING_TIFS = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 
 
@@ -216,8 +247,7 @@ class Order:
 
     @classmethod
     def from_spec(cls, spec: OrderSpec, ts: int) -> Order:
-        kind = spec.type
-        if kind is OrderType.STOP or kind is OrderType.STOP_LIMIT:
+        if spec.type in TRIGGERED:
             return cls(spec, OrderStatus.PENDING_TRIGGER, ts)
         return cls(spec, OrderStatus.OPEN, ts)
 

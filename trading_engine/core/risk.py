@@ -32,7 +32,7 @@ import attrs
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, fee_for
-from trading_engine.core.orders import OrderSpec
+from trading_engine.core.orders import PROTECTED, WITH_LIMIT, OrderSpec
 from trading_engine.errors import InvariantViolation
 
 __all__ = [
@@ -147,7 +147,7 @@ def check_order(
     out: list[Rejection] = []
     kind = spec.type
     price, quantity = Unit.PRICE, Unit.QUANTITY
-    needs_protection = kind in (OrderType.MARKET, OrderType.STOP)
+    needs_protection = kind in PROTECTED
     if needs_protection and spec.price <= 0:
         out.append(Rejection(RejectReason.NO_REFERENCE_PRICE))
     if spec.quantity < instrument.min_quantity:
@@ -160,7 +160,7 @@ def check_order(
                 ),
             )
         )
-    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and instrument.min_notional:
+    if kind in WITH_LIMIT and instrument.min_notional:
         notional = instrument.notional(spec.price, spec.quantity)
         if notional < instrument.min_notional:
             quote = instrument.quote_asset

@@ -1,4 +1,9 @@
-"""Stop orders: the heaps of pending stops, and which ones the last taker's trades crossed."""
+"""Triggered orders (stops and take-profits): the heaps of those pending, and which ones the
+last taker's trades crossed.
+
+Two heaps, by the direction a trade must move to trigger the order: ``_stops_up`` holds
+those that trigger at or above their stop price (buy stops, sell take-profits),
+``_stops_down`` those at or below (sell stops, buy take-profits)."""
 
 from __future__ import annotations
 
@@ -11,23 +16,25 @@ from trading_engine.core.enums import (
 )
 from trading_engine.core.ids import OrderId
 from trading_engine.core.matcher_state import MatcherState
-from trading_engine.core.orders import Order
+from trading_engine.core.orders import Order, triggers_rising
 
 __all__ = ["StopOrders"]
 
 _BUY: Final = Side.BUY
-_SELL: Final = Side.SELL
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
 
 
 class StopOrders(MatcherState):
-    """The stop heaps of ``MatcherState``: adding a stop, finding those a taker crossed."""
+    """The stop heaps of ``MatcherState``: adding a triggered order, finding those a taker
+    crossed."""
 
     def _triggered(self, side: Side, low: int, high: int) -> list[Order]:
-        """Stops crossed by trades from ``low`` to ``high``, in the order they were crossed.
+        """Triggered orders crossed by trades from ``low`` to ``high``, in the order they
+        were crossed.
 
-        A buy taker's trades rise, so sell stops (crossed at its first, lowest
-        trade) come before buy stops; a sell taker's fall, so the reverse.
+        A buy taker's trades rise, so those triggering downwards (crossed at its
+        first, lowest trade) come before those triggering upwards; a sell taker's
+        fall, so the reverse.
         """
         orders = self.orders
         seen: set[OrderId] = set()
@@ -40,7 +47,7 @@ class StopOrders(MatcherState):
             if (
                 order is not None
                 and order.status is _PENDING
-                and order.side is _BUY
+                and triggers_rising(order.side, order.spec.type)
                 and order.spec.stop_price == stop
                 and order_id not in seen
             ):
@@ -54,7 +61,7 @@ class StopOrders(MatcherState):
             if (
                 order is not None
                 and order.status is _PENDING
-                and order.side is _SELL
+                and not triggers_rising(order.side, order.spec.type)
                 and order.spec.stop_price == -key
                 and order_id not in seen
             ):
@@ -64,7 +71,7 @@ class StopOrders(MatcherState):
 
     def _add_stop(self, order: Order) -> None:
         stop = order.spec.stop_price
-        if order.side is _BUY:
+        if triggers_rising(order.side, order.spec.type):
             heapq.heappush(self._stops_up, (stop, self.seq, order.order_id))
         else:
             heapq.heappush(self._stops_down, (-stop, self.seq, order.order_id))

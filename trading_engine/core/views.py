@@ -32,7 +32,7 @@ from trading_engine.core.events import (
     Trade,
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
-from trading_engine.core.orders import Order, OrderSpec
+from trading_engine.core.orders import WITH_LIMIT, Order, OrderSpec
 
 __all__ = ["OrderRecord", "OrderView", "concerns", "submit_outcome"]
 
@@ -186,7 +186,7 @@ class OrderRecord:
     def view(self) -> OrderView:
         spec = self.spec
         # A market or stop order's price is its protection price, never the client's.
-        limit = spec.type is OrderType.LIMIT or spec.type is OrderType.STOP_LIMIT
+        limit = spec.type in WITH_LIMIT
         return OrderView(
             spec.order_id, spec.client_order_id, spec.user_id, self.symbol, spec.side, spec.type,
             spec.time_in_force, self.price if limit else 0, spec.stop_price, self.quantity,

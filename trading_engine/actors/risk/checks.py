@@ -42,7 +42,7 @@ from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
-from trading_engine.core.orders import OrderSpec
+from trading_engine.core.orders import PROTECTED, WITH_LIMIT, OrderSpec
 from trading_engine.core.risk import (
     Figure,
     Hold,
@@ -132,7 +132,7 @@ class PreTradeMixin(MarginMixin):
         if spec.type is OrderType.MARKET:
             cap = protection_price(instrument, spec.side, state.reference)
             spec = spec._replace(price=cap or 0)
-        elif spec.type is OrderType.STOP:
+        elif spec.type in PROTECTED:
             cap = protection_price(instrument, spec.side, spec.stop_price)
             spec = spec._replace(price=cap or 0)
         held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
@@ -188,7 +188,7 @@ class PreTradeMixin(MarginMixin):
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
         )  # fmt: skip
-        if original.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        if original.type not in WITH_LIMIT:
             original = original._replace(price=0)
         was = self.symbols[symbol].instrument
         now = self.symbols[request.symbol].instrument if request.symbol in self.symbols else was

@@ -1,4 +1,5 @@
-// The order ticket: every order type of POST /orders (limit, market, stop, stop-limit),
+// The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
+// take-profit, take-profit-limit),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, and an
 // estimate of the price, notional and fee before sending, in exact decimals.
 
@@ -15,6 +16,8 @@ const TYPES = {
   market: { price: false, stop: false, tifs: ["IOC", "FOK"] }, // never rests: IOC by default
   stop: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
   stop_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
+  take_profit: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
+  take_profit_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
 };
 
 export class Ticket {
@@ -132,7 +135,8 @@ export class Ticket {
     } else {
       const limit = Decimal.parse(f.price.value);
       const stop = Decimal.parse(f.stop_price.value);
-      price = f.type.value === "stop" ? stop : limit;
+      const atStop = !TYPES[f.type.value].price;
+      price = atStop ? stop : limit;
       if (!price) return null;
       notional = price.times(quantity);
       if (f.type.value === "limit") {
@@ -144,7 +148,7 @@ export class Ticket {
           rows.push(["Post only", "crosses the book: the engine rejects it", "error"]);
         }
       }
-      rows.push([f.type.value === "stop" ? "At stop" : "Price", `${price} ${quote}`]);
+      rows.push([atStop ? "At stop" : "Price", `${price} ${quote}`]);
     }
     const bps = taker ? s.taker_fee_bps : s.maker_fee_bps;
     const fee = notional.times(Decimal.of(bps)).times(BPS); // exact: the engine rounds up a unit

@@ -1,0 +1,95 @@
+"""Take-profit, trailing-stop, iceberg and quote-sized market orders through the actors:
+their holds, exact and released exactly, and a restart that rebuilds them."""
+
+from __future__ import annotations
+
+import trio
+
+from tests.actors.helpers import (
+    ALICE,
+    BOB,
+    BTC,
+    BTC_MID,
+    buy,
+    buy_hold,
+    open_market,
+    place,
+    quiesce,
+    sell,
+)
+from trading_engine.actors.engine import Engine, open_engine
+from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.config import EngineConfig
+from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
+from trading_engine.core.ids import UserId
+from trading_engine.core.risk import protection_price
+from trading_engine.storage.journal import InMemoryJournal
+
+CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
+
+
+async def held(engine: Engine, user: UserId, asset: str) -> int:
+    with trio.fail_after(5):
+        return (await engine.balances(user))[asset][1]
+
+
+async def print_at(engine: Engine, price: int) -> None:
+    """Print a trade of one lot at ``price`` (Bob with himself, self-trade prevention off)."""
+    await place(engine, sell(BOB, 1, price))
+    await place(engine, buy(BOB, 1, price, stp=StpMode.NONE))
+
+
+async def cancel(engine: Engine, result: OrderResult, user: UserId) -> None:
+    with trio.fail_after(5):
+        assert isinstance(await engine.cancel(result.order.order_id, user), OrderResult)
+
+
+# ---------------------------------------------------------------------------- take-profit
+
+
+async def test_buy_take_profit_holds_at_its_protection_price_and_releases_it_on_cancel(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await print_at(engine, BTC_MID)
+        await quiesce(engine)
+        before = await held(engine, ALICE, "AIT")
+        stop = BTC_MID - 1_000
+        request = OrderRequest(ALICE, BTC.symbol, Side.BUY, OrderType.TAKE_PROFIT, 30, 0, stop)
+        pending = await place(engine, request)
+        assert pending.order.status is OrderStatus.PENDING_TRIGGER
+        cap = protection_price(BTC, Side.BUY, stop)
+        assert cap is not None
+        assert pending.order.protection_price == cap
+        await quiesce(engine)
+        assert await held(engine, ALICE, "AIT") == before + buy_hold(BTC, 30, cap)
+        await cancel(engine, pending, ALICE)
+        await quiesce(engine)
+        assert await held(engine, ALICE, "AIT") == before
+
+
+async def test_sell_take_profit_limit_triggers_rests_and_survives_a_restart(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await print_at(engine, BTC_MID)
+        request = OrderRequest(
+            ALICE, BTC.symbol, Side.SELL, OrderType.TAKE_PROFIT_LIMIT, 20, BTC_MID + 600,
+            BTC_MID + 500,
+        )  # fmt: skip
+        pending = await place(engine, request)
+        await print_at(engine, BTC_MID + 500)  # reaches it: it rests at its limit
+        await quiesce(engine)
+        with trio.fail_after(5):
+            open_orders = await engine.user_orders(ALICE, open_only=True)
+            book = await engine.book(BTC.symbol)
+            balances = await engine.balances(ALICE)
+        [view] = [o for o in open_orders if o.order_id == pending.order.order_id]
+        assert (view.status, view.price, view.remaining) == (OrderStatus.OPEN, BTC_MID + 600, 20)
+        assert balances["BTC"][1] == BTC.base_units(20)
+    async with open_engine(CONFIG, journal) as engine:
+        await quiesce(engine)
+        with trio.fail_after(5):
+            assert await engine.user_orders(ALICE, open_only=True) == open_orders
+            assert await engine.book(BTC.symbol) == book
+            assert await engine.balances(ALICE) == balances

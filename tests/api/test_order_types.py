@@ -1,0 +1,81 @@
+"""Take-profit, trailing-stop, iceberg and quote-sized market orders over real HTTP, with
+real PostgreSQL: placed, shown (live, in the feed and in the read tables), cancelled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import Server
+from tests.api.test_orders import held, orders_snapshot, with_reference
+from tests.api.test_rest import ALICE, BOB, order
+from trading_engine.api.app import OPENAPI_PATH
+from trading_engine.storage.postgres import PostgresJournal
+
+
+async def project(server: Server) -> None:
+    journal = server.engine.journal
+    assert isinstance(journal, PostgresJournal)
+    await journal.project()
+
+
+async def history(client: httpx.AsyncClient, user: str) -> dict[str, dict[str, Any]]:
+    """The user's orders as the read tables show them, by order id."""
+    rows = (await client.get(f"/users/{user}/history/orders")).json()["orders"]
+    return {row["order_id"]: row for row in rows}
+
+
+async def test_take_profit_orders_are_placed_shown_and_cancelled(server: Server) -> None:
+    """The reference is bob's 30000 ask: a buy take-profit at 29000 may trade up to 31900
+    (10% above its stop price), and holds for that."""
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        assert (await bob.post("/orders", json=order("sell", "1", "30000"))).status_code == 201
+        await with_reference(alice, "BTC_AIT")
+        before = await held(alice, ALICE, "AIT")
+        base = {"symbol": "BTC_AIT", "side": "buy", "quantity": "0.1", "stop_price": "29000"}
+        placed = {}
+        for kind, extra in (("take_profit", {}), ("take_profit_limit", {"price": "28900"})):
+            response = await alice.post("/orders", json=base | {"type": kind} | extra)
+            assert response.status_code == 201, response.text
+            placed[kind] = response.json()
+        shown = {
+            kind: (o["type"], o["status"], o["price"], o["stop_price"], o["protection_price"])
+            for kind, o in placed.items()
+        }
+        assert shown == {
+            "take_profit": ("take_profit", "pending_trigger", None, "29000", "31900"),
+            "take_profit_limit": ("take_profit_limit", "pending_trigger", "28900", "29000", None),
+        }
+        # 0.1 at 31900 and at 28900, each with the worst fee (10 bps), rounded up.
+        assert await held(alice, ALICE, "AIT") != before
+        waiting = {o["order_id"] for o in await orders_snapshot(server, server.keys[ALICE])}
+        assert waiting == {o["order_id"] for o in placed.values()}
+        for body in placed.values():
+            cancelled = await alice.delete(f"/orders/{body['order_id']}")
+            assert cancelled.status_code == 200, cancelled.text
+        assert await held(alice, ALICE, "AIT") == before
+        await project(server)
+        rows = await history(alice, ALICE)
+        for kind, body in placed.items():
+            row = rows[body["order_id"]]
+            assert (row["type"], row["price"], row["stop_price"], row["protection_price"]) == (
+                shown[kind][0],
+                *shown[kind][2:],
+            )
+            assert row["status"] == "cancelled"
+
+
+async def test_a_bad_take_profit_is_a_400_naming_the_field(server: Server) -> None:
+    async with server.client(server.keys[ALICE]) as alice:
+        body = {"symbol": "BTC_AIT", "side": "sell", "type": "take_profit", "quantity": "0.1"}
+        refused = await alice.post("/orders", json=body)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["field"] == "stop_price"
+
+
+async def test_the_openapi_document_lists_the_new_order_types(server: Server) -> None:
+    async with server.client() as anonymous:
+        document = (await anonymous.get(server.url + OPENAPI_PATH)).json()
+    kinds = document["components"]["schemas"]["OrderType"]["enum"]
+    assert {"take_profit", "take_profit_limit"} <= set(kinds)

@@ -1,0 +1,139 @@
+"""The matcher's take-profit, trailing-stop, iceberg and quote-sized market orders."""
+
+from typing import Any
+
+import pytest
+
+from tests.unit.test_matcher import (
+    ALICE,
+    BOB,
+    BTC,
+    BUY,
+    CAROL,
+    DAVE,
+    SELL,
+    SYM,
+    T,
+    limit,
+    of_type,
+    place,
+    print_trade,
+    replay,
+    trace,
+)
+from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
+from trading_engine.core.events import OrderAccepted, OrderRejected, StopTriggered, Trade
+from trading_engine.core.ids import OrderId, UserId
+from trading_engine.core.matcher import Matcher
+from trading_engine.core.orders import OrderSpec
+from trading_engine.errors import InvalidInput
+
+
+@pytest.fixture
+def m() -> Matcher:
+    return Matcher(BTC)
+
+
+def take_profit(
+    order_id: int, user: UserId, side: Side, quantity: int, stop_price: int, **options: Any
+) -> OrderSpec:
+    kind = OrderType.TAKE_PROFIT_LIMIT if options.get("price") else OrderType.TAKE_PROFIT
+    return OrderSpec.create(
+        OrderId(order_id), user, side, kind, quantity, stop_price=stop_price, **options
+    )
+
+
+# ---------------------------------------------------------------------------- take-profit
+
+
+@pytest.mark.parametrize("trade_price", [10_100, 10_150])
+def test_sell_take_profit_triggers_when_a_trade_prints_at_or_above_its_stop(
+    m: Matcher, trade_price: int
+) -> None:
+    print_trade(m, 10_000, first_id=1)
+    place(m, take_profit(3, ALICE, SELL, 1, 10_100), limit(4, DAVE, BUY, 5, 9_900))
+    place(m, limit(5, BOB, SELL, 1, trade_price))
+    events = m.submit(limit(6, CAROL, BUY, 1, trade_price), T)
+    triggered = of_type(events, StopTriggered)
+    assert [(s.order_id, s.trigger_price) for s in triggered] == [(3, trade_price)]
+    assert [(t.taker_order_id, t.price) for t in of_type(events, Trade)] == [
+        (6, trade_price),
+        (3, 9_900),
+    ]
+
+
+def test_sell_take_profit_does_not_trigger_below_its_stop(m: Matcher) -> None:
+    print_trade(m, 10_000, first_id=1)
+    place(m, take_profit(3, ALICE, SELL, 1, 10_100))
+    place(m, limit(5, BOB, BUY, 1, 9_000))
+    events = m.submit(limit(6, CAROL, SELL, 1, 9_000), T)
+    assert of_type(events, StopTriggered) == []
+    assert m.orders[OrderId(3)].status is OrderStatus.PENDING_TRIGGER
+
+
+@pytest.mark.parametrize("trade_price", [9_900, 9_850])
+def test_buy_take_profit_limit_triggers_at_or_below_and_rests_at_its_limit(
+    m: Matcher, trade_price: int
+) -> None:
+    journal = place(m, limit(1, BOB, SELL, 1, 10_000), limit(2, CAROL, BUY, 1, 10_000))
+    journal += place(m, take_profit(3, ALICE, BUY, 2, 9_900, price=9_800))
+    journal += place(m, limit(5, BOB, BUY, 1, trade_price))
+    events = m.submit(limit(6, CAROL, SELL, 1, trade_price), T)
+    assert [s.order_id for s in of_type(events, StopTriggered)] == [3]
+    order = m.orders[OrderId(3)]
+    assert (order.status, order.resting, order.price) == (OrderStatus.OPEN, True, 9_800)
+    assert replay([*journal, *events]).state_hash() == m.state_hash()
+
+
+@pytest.mark.parametrize(
+    ("side", "stop_price"),
+    [(SELL, 10_000), (SELL, 9_999), (BUY, 10_000), (BUY, 10_001)],
+)
+def test_take_profit_rejected_when_it_would_trigger_immediately(
+    m: Matcher, side: Side, stop_price: int
+) -> None:
+    print_trade(m, 10_000, first_id=1)
+    spec = take_profit(3, ALICE, side, 1, stop_price)
+    assert m.submit(spec, T) == [
+        OrderRejected(8, T, SYM, spec, RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY)
+    ]
+
+
+def test_a_stop_and_a_take_profit_fired_by_one_trade_run_in_that_takers_step(
+    m: Matcher,
+) -> None:
+    """A buy taker's rise fires a buy stop and a sell take-profit in the same command."""
+    print_trade(m, 10_000, first_id=1)
+    place(
+        m,
+        limit(3, DAVE, BUY, 5, 9_960),
+        limit(4, BOB, SELL, 1, 10_050),
+        limit(5, BOB, SELL, 5, 10_200),
+        take_profit(6, ALICE, SELL, 1, 10_050),
+        take_profit(7, CAROL, BUY, 1, 9_950),  # a buy take-profit waits for a fall
+        OrderSpec.create(OrderId(8), ALICE, BUY, OrderType.STOP, 1, stop_price=10_050),
+    )
+    events = m.submit(limit(9, CAROL, BUY, 1, 10_050), T)
+    assert trace(events) == [
+        ("trade", 9),
+        ("triggered", 6),
+        ("trade", 6),
+        ("triggered", 8),
+        ("trade", 8),
+    ]
+    assert m.orders[OrderId(7)].status is OrderStatus.PENDING_TRIGGER
+
+
+def test_take_profit_needs_a_stop_price_and_no_fok() -> None:
+    with pytest.raises(InvalidInput, match="stop_price"):
+        OrderSpec.create(OrderId(1), ALICE, SELL, OrderType.TAKE_PROFIT, 1)
+    with pytest.raises(InvalidInput, match="price"):
+        OrderSpec.create(OrderId(1), ALICE, SELL, OrderType.TAKE_PROFIT_LIMIT, 1, stop_price=5)
+    with pytest.raises(InvalidInput, match="time_in_force"):
+        take_profit(1, ALICE, SELL, 1, 5, time_in_force=TimeInForce.FOK)
+
+
+def test_accepted_take_profit_waits_outside_the_book(m: Matcher) -> None:
+    spec = take_profit(1, ALICE, SELL, 1, 10_100, price=10_050)
+    assert m.submit(spec, T) == [OrderAccepted(1, T, SYM, spec, OrderStatus.PENDING_TRIGGER)]
+    assert m.depth() == ([], [])
