@@ -18,9 +18,9 @@ from tests.actors.helpers import (
     sell,
 )
 from trading_engine.actors.engine import Engine, open_engine
-from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.actors.messages import OrderRequest, OrderResult, Rejected
 from trading_engine.config import EngineConfig
-from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
+from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, StpMode
 from trading_engine.core.ids import UserId
 from trading_engine.core.risk import protection_price
 from trading_engine.storage.journal import InMemoryJournal
@@ -93,3 +93,70 @@ async def test_sell_take_profit_limit_triggers_rests_and_survives_a_restart(
             assert await engine.user_orders(ALICE, open_only=True) == open_orders
             assert await engine.book(BTC.symbol) == book
             assert await engine.balances(ALICE) == balances
+
+
+# ---------------------------------------------------------------------------- quote-sized
+
+
+def quote_market(user: UserId, side: Side, quote: int) -> OrderRequest:
+    return OrderRequest(user, BTC.symbol, side, OrderType.MARKET, 0, quote_quantity=quote)
+
+
+async def test_quote_sized_buy_spends_at_most_its_quote_and_holds_nothing_after(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await place(engine, sell(BOB, 10, BTC_MID))
+        await place(engine, sell(BOB, 10, BTC_MID + 100))
+        await quiesce(engine)
+        with trio.fail_after(5):
+            before = await engine.balances(ALICE)
+            check = await engine.check(quote_market(ALICE, Side.BUY, 1_234_567_89))
+        assert (check.hold_asset, check.hold_amount) == ("AIT", 1_234_567_89)
+        taken = await place(engine, quote_market(ALICE, Side.BUY, 1_234_567_89))
+        assert taken.order.quote_quantity == 1_234_567_89
+        assert taken.order.status is OrderStatus.CANCELLED
+        assert taken.order.reason == "quote_quantity_reached"
+        cost = sum(BTC.notional(t.price, t.quantity) + t.taker_fee for t in taken.trades)
+        assert 0 < cost <= 1_234_567_89
+        await quiesce(engine)  # checks the holds and that money is conserved
+        with trio.fail_after(5):
+            after = await engine.balances(ALICE)
+        assert after["AIT"] == (before["AIT"][0] - cost, before["AIT"][1])
+        assert after["BTC"][0] == before["BTC"][0] + BTC.base_units(taken.order.filled)
+
+
+async def test_quote_sized_buy_beyond_the_available_balance_is_rejected(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await place(engine, sell(BOB, 10, BTC_MID))
+        await quiesce(engine)
+        with trio.fail_after(5):
+            available = (await engine.balances(ALICE))["AIT"][0]
+            outcome = await engine.submit(quote_market(ALICE, Side.BUY, available + 1))
+        assert isinstance(outcome, Rejected)
+        [rejection] = outcome.rejections
+        assert rejection.reason is RejectReason.INSUFFICIENT_FUNDS
+        assert rejection.figures[0].value == available + 1
+
+
+async def test_quote_sized_sell_holds_its_lot_cap_and_receives_at_most_its_quote(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await place(engine, buy(BOB, 50, BTC_MID))
+        await quiesce(engine)
+        with trio.fail_after(5):
+            before = await engine.balances(ALICE)
+        taken = await place(engine, quote_market(ALICE, Side.SELL, 35_000_000))
+        got = sum(BTC.notional(t.price, t.quantity) - t.taker_fee for t in taken.trades)
+        assert 0 < got <= 35_000_000
+        await quiesce(engine)
+        with trio.fail_after(5):
+            after = await engine.balances(ALICE)
+        assert after["AIT"] == (before["AIT"][0] + got, before["AIT"][1])
+        assert after["BTC"] == (
+            before["BTC"][0] - BTC.base_units(taken.order.filled),
+            before["BTC"][1],
+        )

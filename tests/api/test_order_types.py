@@ -3,6 +3,7 @@ real PostgreSQL: placed, shown (live, in the feed and in the read tables), cance
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -79,3 +80,42 @@ async def test_the_openapi_document_lists_the_new_order_types(server: Server) ->
         document = (await anonymous.get(server.url + OPENAPI_PATH)).json()
     kinds = document["components"]["schemas"]["OrderType"]["enum"]
     assert {"take_profit", "take_profit_limit"} <= set(kinds)
+
+
+async def test_a_quote_sized_market_buy_spends_at_most_its_quote_amount(server: Server) -> None:
+    """Bob asks 0.5 at 30000; alice spends at most 10000 AIT, fees included."""
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        assert (await bob.post("/orders", json=order("sell", "0.5", "30000"))).status_code == 201
+        await with_reference(alice, "BTC_AIT")
+        before = (await alice.get(f"/users/{ALICE}/balances")).json()["balances"]["AIT"]
+        body = {"symbol": "BTC_AIT", "side": "buy", "type": "market", "quote_quantity": "10000"}
+        placed = await alice.post("/orders", json=body)
+        assert placed.status_code == 201, placed.text
+        shown = placed.json()
+        assert shown["quote_quantity"] == "10000"
+        assert shown["reason"] == "quote_quantity_reached"
+        cost = sum(Decimal(t["price"]) * Decimal(t["quantity"]) + Decimal(t["fee"])
+                   for t in shown["trades"])  # fmt: skip
+        assert Decimal(shown["filled_quantity"]) == Decimal("0.3330")
+        assert cost <= Decimal("10000")
+        after = (await alice.get(f"/users/{ALICE}/balances")).json()["balances"]["AIT"]
+        assert Decimal(after["available"]) == Decimal(before["available"]) - cost
+        assert after["held"] == before["held"]
+        await project(server)
+        row = (await history(alice, ALICE))[shown["order_id"]]
+        assert (row["quote_quantity"], row["filled_quantity"]) == ("10000", "0.333")
+
+
+async def test_a_bad_quote_quantity_is_a_400_naming_the_field(server: Server) -> None:
+    market = {"symbol": "BTC_AIT", "side": "buy", "type": "market"}
+    async with server.client(server.keys[ALICE]) as alice:
+        for body, field in (
+            (market | {"quote_quantity": "10", "quantity": "1"}, "quote_quantity"),
+            (order("buy", "1", "30000") | {"quote_quantity": "10"}, "quote_quantity"),
+            (market | {"quote_quantity": "0.000000001"}, "quote_quantity"),
+            (market | {"quote_quantity": "-5"}, "quote_quantity"),
+            (market, "quantity"),
+        ):
+            refused = await alice.post("/orders", json=body)
+            assert refused.status_code == 400, (body, refused.text)
+            assert refused.json()["error"]["field"] == field, body

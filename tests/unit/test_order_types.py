@@ -1,8 +1,11 @@
 """The matcher's take-profit, trailing-stop, iceberg and quote-sized market orders."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.test_matcher import (
     ALICE,
@@ -21,9 +24,24 @@ from tests.unit.test_matcher import (
     replay,
     trace,
 )
-from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
-from trading_engine.core.events import OrderAccepted, OrderRejected, StopTriggered, Trade
+from trading_engine.core.enums import (
+    CancelReason,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+from trading_engine.core.events import (
+    Event,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    StopTriggered,
+    Trade,
+)
 from trading_engine.core.ids import OrderId, UserId
+from trading_engine.core.instruments import Instrument, fee_for, lots_within
 from trading_engine.core.matcher import Matcher
 from trading_engine.core.orders import OrderSpec
 from trading_engine.errors import InvalidInput
@@ -137,3 +155,122 @@ def test_accepted_take_profit_waits_outside_the_book(m: Matcher) -> None:
     spec = take_profit(1, ALICE, SELL, 1, 10_100, price=10_050)
     assert m.submit(spec, T) == [OrderAccepted(1, T, SYM, spec, OrderStatus.PENDING_TRIGGER)]
     assert m.depth() == ([], [])
+
+
+# ---------------------------------------------------------------------------- quote-sized
+
+
+def quote_market(
+    order_id: int, user: UserId, side: Side, quote: int, cap: int = 10**6
+) -> OrderSpec:
+    """A quote-sized market order with a lot ``cap`` (the risk actor's, here any)."""
+    return OrderSpec.create(
+        OrderId(order_id), user, side, OrderType.MARKET, cap, quote_quantity=quote
+    )
+
+
+def spent(events: Sequence[Event], instrument: Instrument, taker: int) -> int:
+    """What the taker's trades cost it (a buy) or brought it (a sell), fees included."""
+    total = 0
+    for trade in of_type(events, Trade):
+        assert trade.taker_order_id == taker
+        money = instrument.notional(trade.price, trade.quantity)
+        buys = trade.aggressor is Side.BUY
+        total += money + trade.taker_fee if buys else money - trade.taker_fee
+    return total
+
+
+def test_quote_sized_buy_fills_whole_lots_within_its_quote_amount(m: Matcher) -> None:
+    """One tick x one lot is 100 minor units; 10 bps taker fee, rounded up per trade."""
+    place(m, limit(1, BOB, SELL, 3, 10_000), limit(2, BOB, SELL, 5, 10_010))
+    one_lot = BTC.notional(10_000, 1) + fee_for(BTC.notional(10_000, 1), 10)
+    budget = 3 * one_lot + BTC.notional(10_010, 1) + fee_for(BTC.notional(10_010, 1), 10) + 99
+    events = m.submit(quote_market(3, ALICE, BUY, budget), T)
+    assert [(t.price, t.quantity) for t in of_type(events, Trade)] == [(10_000, 3), (10_010, 1)]
+    assert spent(events, BTC, 3) == budget - 99
+    [cancelled] = of_type(events, OrderCancelled)
+    assert cancelled.reason is CancelReason.QUOTE_QUANTITY_REACHED
+    assert OrderId(3) not in m.orders
+
+
+def test_quote_sized_sell_receives_at_most_its_quote_amount(m: Matcher) -> None:
+    place(m, limit(1, BOB, BUY, 10, 10_000))
+    four = BTC.notional(10_000, 4)
+    budget = four - fee_for(four, 10) - 1  # 3 lots' proceeds fit, 4 lots' do not
+    events = m.submit(quote_market(2, ALICE, SELL, budget), T)
+    assert [(t.price, t.quantity) for t in of_type(events, Trade)] == [(10_000, 3)]
+    assert spent(events, BTC, 2) <= budget
+    assert m.depth() == ([(10_000, 7)], [])
+
+
+def test_quote_sized_buy_that_cannot_afford_one_lot_trades_nothing(m: Matcher) -> None:
+    place(m, limit(1, BOB, SELL, 3, 10_000))
+    events = m.submit(quote_market(2, ALICE, BUY, BTC.notional(10_000, 1)), T)
+    assert of_type(events, Trade) == []
+    [cancelled] = of_type(events, OrderCancelled)
+    assert cancelled.reason is CancelReason.QUOTE_QUANTITY_REACHED
+
+
+def test_quote_sized_order_stops_at_its_lot_cap(m: Matcher) -> None:
+    place(m, limit(1, BOB, SELL, 10, 10_000))
+    events = m.submit(quote_market(2, ALICE, BUY, 10**12, cap=4), T)
+    assert [t.quantity for t in of_type(events, Trade)] == [4]
+    assert m.depth() == ([], [(10_000, 6)])
+
+
+def test_quote_quantity_is_for_market_orders_only() -> None:
+    with pytest.raises(InvalidInput, match="quote_quantity"):
+        OrderSpec.create(OrderId(1), ALICE, BUY, OrderType.LIMIT, 1, price=5, quote_quantity=100)
+    with pytest.raises(InvalidInput, match="time_in_force"):
+        OrderSpec.create(
+            OrderId(1), ALICE, BUY, OrderType.MARKET, 0, quote_quantity=100,
+            time_in_force=TimeInForce.FOK,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("buying", [True, False])
+@given(
+    budget=st.integers(1, 10**9),
+    per_lot=st.integers(1, 10**6),
+    bps=st.integers(0, 9_999),
+)
+def test_lots_within_is_the_most_lots_inside_the_budget(
+    buying: bool, budget: int, per_lot: int, bps: int
+) -> None:
+    def value(lots: int) -> int:
+        notional = lots * per_lot
+        return notional + fee_for(notional, bps) if buying else notional - fee_for(notional, bps)
+
+    lots = lots_within(budget, per_lot, bps, buying)
+    assert lots >= 0
+    assert value(lots) <= budget
+    assert value(lots + 1) > budget
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    makers=st.lists(
+        st.tuples(st.integers(9_990, 10_010), st.integers(1, 20), st.sampled_from([BOB, ALICE])),
+        max_size=12,
+    ),
+    budget=st.integers(1, 10**8),
+)
+def test_a_quote_sized_market_order_never_passes_its_quote_amount(
+    side: Side, makers: list[tuple[int, int, UserId]], budget: int
+) -> None:
+    """Whatever the book (its own resting orders included: self-trade prevention), the
+    taker's trades cost (or bring) at most its quote amount, in whole lots, and replay
+    rebuilds the state."""
+    m = Matcher(BTC)
+    journal: list[Event] = []
+    for i, (price, quantity, user) in enumerate(makers, start=1):
+        journal += m.submit(limit(i, user, side.opposite, quantity, price), T)
+    taker = len(makers) + 1
+    events = m.submit(quote_market(taker, ALICE, side, budget), T)
+    journal += events
+    trades = [t for t in of_type(events, Trade) if t.taker_order_id == taker]
+    assert spent(trades, BTC, taker) <= budget
+    assert OrderId(taker) not in m.orders
+    assert replay(journal).state_hash() == m.state_hash()
+    m.book.check()

@@ -46,6 +46,8 @@ class OrderRequest:
     expire_time: int | None = None
     reduce_only: bool = False
     """Margin symbols only: may only reduce the user's position (``OrderSpec.reduce_only``)."""
+    quote_quantity: int = 0
+    """A market order on a spot symbol: the quote amount instead of ``quantity`` (then 0)."""
 
 
 @attrs.frozen

@@ -177,6 +177,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "stop_price": _text(row["stop_price"]),
         "protection_price": _text(row["protection_price"]),
         "quantity": format_decimal(row["quantity"]),
+        "quote_quantity": _text(row["quote_quantity"]),
         "filled_quantity": format_decimal(filled),
         "remaining_quantity": format_decimal(row["remaining"]),
         "average_price": average,

@@ -107,7 +107,17 @@ class OrderBody(_Body):
     symbol: Name
     side: Side
     type: OrderType
-    quantity: DecimalIn
+    quantity: DecimalIn | None = Field(
+        None, description="in the base asset; required unless quote_quantity is given"
+    )
+    quote_quantity: DecimalIn | None = Field(
+        None,
+        description=(
+            "a market order on a spot symbol, instead of quantity: the most of the quote asset "
+            "to spend (buy) or receive (sell), fees included, filling whole lots; a buy holds "
+            "exactly this much"
+        ),
+    )
     price: DecimalIn | None = None
     stop_price: DecimalIn | None = None
     time_in_force: TimeInForce | None = None
@@ -242,7 +252,12 @@ class OrderFields(BaseModel):
             "stop price) and that a buy's hold covers; null for orders with a limit price"
         )
     )
-    quantity: str
+    quantity: str = Field(
+        description="a quote-sized market order's: the most lots it may fill (the engine's cap)"
+    )
+    quote_quantity: str | None = Field(
+        description="a quote-sized market order's quote amount; null for any other"
+    )
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None

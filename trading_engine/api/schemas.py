@@ -44,7 +44,7 @@ __all__ = [
 
 _ORDER_FIELDS = {
     "user_id", "symbol", "side", "type", "quantity", "price", "stop_price", "time_in_force",
-    "expire_time", "post_only", "client_order_id", "stp", "reduce_only",
+    "expire_time", "post_only", "client_order_id", "stp", "reduce_only", "quote_quantity",
 }  # fmt: skip
 _NS = 1_000_000_000
 
@@ -156,7 +156,15 @@ def order_request(
     instrument = instrument_of(instruments, text(body, "symbol") or "", field="symbol")
     side = choice(body, "side", Side)
     kind = choice(body, "type", OrderType)
-    quantity = instrument.quantity_to_lots(_required(body, "quantity"))
+    quantity = quote_quantity = 0
+    if body.get("quote_quantity") is not None:
+        if body.get("quantity") is not None:
+            raise InvalidInput("quote_quantity", "is instead of quantity: send one of them")
+        if kind is not OrderType.MARKET:
+            raise InvalidInput("quote_quantity", "is only for a market order")
+        quote_quantity = instrument.quote_to_units(body["quote_quantity"], field="quote_quantity")
+    else:
+        quantity = instrument.quantity_to_lots(_required(body, "quantity"))
     price = 0
     if body.get("price") is not None:
         price = instrument.price_to_ticks(body["price"])
@@ -184,6 +192,7 @@ def order_request(
         ),
         expire_time=expire_time,
         reduce_only=flag(body, "reduce_only"),
+        quote_quantity=quote_quantity,
     )
 
 
@@ -215,6 +224,11 @@ def render_order(
             instrument.price_str(view.protection_price) if view.protection_price else None
         ),
         "quantity": instrument.quantity_str(view.quantity),
+        "quote_quantity": (
+            format_units(view.quote_quantity, instrument.quote_decimals)
+            if view.quote_quantity
+            else None
+        ),
         "filled_quantity": instrument.quantity_str(view.filled),
         "remaining_quantity": instrument.quantity_str(view.remaining),
         "average_price": average,
@@ -240,6 +254,8 @@ def render_sent(name: str, value: object, instrument: Instrument) -> str:
         return instrument.price_str(value)
     if name == "quantity" and isinstance(value, int):
         return instrument.quantity_str(value)
+    if name == "quote_quantity" and isinstance(value, int):
+        return format_units(value, instrument.quote_decimals) if value else "none"
     if name == "expire_time" and isinstance(value, int):
         return format_seconds(value)
     return str(value)

@@ -126,6 +126,8 @@ class CancelReason(StrEnum):
     """A market order's remainder: the other side of the book ran out."""
     PRICE_BAND = "price_band"
     """A market order's remainder: the next price was outside the band."""
+    QUOTE_QUANTITY_REACHED = "quote_quantity_reached"
+    """A quote-sized market order's remainder: the next lot would pass its quote amount."""
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     REDUCE_ONLY = "reduce_only"
     """A reduce-only order cut to its user's position: the position shrank, closed or turned."""

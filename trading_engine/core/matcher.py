@@ -14,11 +14,15 @@ Matching rules:
 - a market order sweeps up to the price band around the reference price (the
   pricing actor's, else the last trade, else the best opposite price at
   arrival) and its remainder is cancelled with ``price_band`` or ``no_liquidity``;
+- a quote-sized market order (``quote_quantity``) also stops at the first lot
+  that would take its cost (a buy: notional plus taker fee) or its proceeds (a
+  sell: notional less taker fee), summed over its fills, past its quote amount;
+  its remainder is cancelled with ``quote_quantity_reached``;
 - self-trade prevention acts when a taker meets a resting order of its own
   user; the taker's ``stp`` mode decides (see ``StpMode``);
 - stop orders trigger on trade prices, a buy stop when a trade prints at or
-  above its stop price, a sell stop at or below. The stops triggered by one
-  taker run in the order the taker's trades crossed them, then the stops
+  above its stop price, a sell stop at or below; a take-profit the other way.
+  The stops triggered by one taker run in the order the taker's trades crossed them, then the stops
   their trades trigger, all within the same command;
 - fees: ``fee_for(notional, bps)`` per side and trade, rounded in the
   exchange's favour;
@@ -402,6 +406,10 @@ class Matcher(Replay):
                 return
             self._cancel(taker, CancelReason.UNFILLED_IOC)
             return
+        if self._quote_spent:
+            self._quote_spent = False
+            self._cancel(taker, CancelReason.QUOTE_QUANTITY_REACHED)
+            return
         opposite = self._opposite(taker.side)
         self._cancel(
             taker, CancelReason.PRICE_BAND if opposite.levels else CancelReason.NO_LIQUIDITY
@@ -437,8 +445,12 @@ class Matcher(Replay):
         taker_buys = taker_side is _BUY
         prevent = taker.spec.stp is not _STP_NONE
         margin = self._margin
+        # A quote-sized order's quote left to spend (or receive); -1 for any other.
+        budget = taker.spec.quote_quantity or -1
+        if budget >= 0:
+            self._quote_spent = False
         first = last = 0
-        while heap and taker.remaining:
+        while heap and taker.remaining and budget:
             key = heap[0]
             if key > limit_key:
                 break
@@ -463,6 +475,12 @@ class Matcher(Replay):
                     continue
                 quantity = maker.remaining
                 quantity = min(quantity, taker.remaining)
+                if budget >= 0:
+                    quantity = min(quantity, self._lots_for_quote(budget, price, taker_buys))
+                    if not quantity:
+                        budget = 0  # ends the outer loop too
+                        self._quote_spent = True
+                        break
                 if not first:
                     first = price
                 last = price
@@ -470,6 +488,11 @@ class Matcher(Replay):
                 self.last_trade_id = trade_id = TradeId(self.last_trade_id + 1)
                 maker_fee = -((-notional * per_tick_lot * maker_bps) // _BPS)
                 taker_fee = -((-notional * per_tick_lot * taker_bps) // _BPS)
+                if budget >= 0:
+                    money = notional * per_tick_lot
+                    budget -= money + taker_fee if taker_buys else money - taker_fee
+                    if not budget:
+                        self._quote_spent = True
                 seq = self.seq + 1
                 maker_id = maker.order_id
                 out.append(
@@ -524,6 +547,9 @@ class Matcher(Replay):
                 self._forget_reduce_only(taker)
         self.last_trade_price = last
         return (first, last) if first <= last else (last, first)
+
+    def _lots_for_quote(self, budget: int, price: int, buying: bool) -> int:
+        return self.instrument.lots_for_quote(budget, price, buying)
 
     def _prevent_self_trade(self, taker: Order, maker: Order) -> None:
         mode = taker.spec.stp

@@ -69,6 +69,8 @@ class MatcherState:
         self._out: list[Event] = []
         self._touched: list[Level] = []
         self._ts = 0
+        self._quote_spent = False
+        """The current quote-sized taker stopped at its quote amount (its remainder's reason)."""
 
     def open_orders(self, user_id: UserId) -> list[Order]:
         """The live orders of ``user_id`` in this symbol, oldest first."""

@@ -85,6 +85,12 @@ class OrderSpec(NamedTuple):
     user's position, never open or grow one; the matcher keeps it within the
     position (see ``core.matcher``). Last, with a default, so that specs
     journaled before it existed decode as ordinary orders.
+
+    ``quote_quantity`` (a market order only; 0 for none) is an amount of the quote
+    asset in its minor units: a buy spends at most that much, a sell receives at most
+    that much, fees included, filling whole lots (see ``core.matcher``). Its
+    ``quantity`` is then a cap in lots that the risk actor sets (``Instrument.lots_for_quote``
+    at the band's low edge, where a lot is cheapest), not the client's.
     """
 
     order_id: OrderId
@@ -100,6 +106,7 @@ class OrderSpec(NamedTuple):
     client_order_id: ClientOrderId | None = None
     expire_time: int | None = None
     reduce_only: bool = False
+    quote_quantity: int = 0
 
     @classmethod
     def create(
@@ -117,9 +124,22 @@ class OrderSpec(NamedTuple):
         client_order_id: ClientOrderId | None = None,
         expire_time: int | None = None,
         reduce_only: bool = False,
+        quote_quantity: int = 0,
     ) -> OrderSpec:
-        """Check that the fields make a valid order; raises ``InvalidInput`` naming the field."""
-        if quantity <= 0:
+        """Check that the fields make a valid order; raises ``InvalidInput`` naming the field.
+
+        A quote-sized order (``quote_quantity``) may have ``quantity`` 0: the risk actor
+        sets its cap."""
+        if quote_quantity:
+            if type is not OrderType.MARKET:
+                raise InvalidInput("quote_quantity", "is only for a market order")
+            if quote_quantity < 0:
+                raise InvalidInput("quote_quantity", "must be positive")
+            if time_in_force is TimeInForce.FOK:
+                raise InvalidInput("time_in_force", "a quote-sized market order is IOC")
+            if quantity < 0:
+                raise InvalidInput("quantity", "must not be negative")
+        elif quantity <= 0:
             raise InvalidInput("quantity", "must be positive")
         has_limit = type in WITH_LIMIT
         if has_limit and price <= 0:
@@ -164,6 +184,7 @@ class OrderSpec(NamedTuple):
             client_order_id,
             expire_time,
             reduce_only,
+            quote_quantity,
         )
 
     @property

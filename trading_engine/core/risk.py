@@ -115,11 +115,15 @@ def protection_price(instrument: Instrument, side: Side, reference: int | None) 
 def hold_for(instrument: Instrument, spec: OrderSpec, quantity: int | None = None) -> Hold:
     """What ``spec`` must hold for ``quantity`` lots (default: all of it).
 
-    A buy's ``spec.price`` must be set: the limit price or the protection price.
+    A buy's ``spec.price`` must be set: the limit price or the protection price. A
+    quote-sized buy holds its ``quote_quantity``, whatever its lots: the matcher never
+    spends more (it never rests, so nothing else needs it held).
     """
     lots = spec.quantity if quantity is None else quantity
     if spec.side is Side.SELL:
         return Hold(instrument.base_asset, instrument.base_units(lots))
+    if spec.quote_quantity:
+        return Hold(instrument.quote_asset, spec.quote_quantity)
     if spec.price <= 0:
         raise InvariantViolation(f"order {spec.order_id}: a buy needs a price to hold against")
     return Hold(instrument.quote_asset, lots * per_lot_cost(instrument, spec.price))

@@ -69,6 +69,9 @@ class OrderView(NamedTuple):
     updated_ts: int
     reduce_only: bool
     protection_price: int
+    quote_quantity: int
+    """A quote-sized market order's quote amount in minor units (``quantity`` is its cap in
+    lots); 0 for any other."""
 
 
 RECORD_STATE = (
@@ -192,7 +195,7 @@ class OrderRecord:
             spec.time_in_force, self.price if limit else 0, spec.stop_price, self.quantity,
             self.filled, self.remaining, self.cancelled, self.notional, self.status, self.reason,
             spec.post_only, spec.expire_time, self.created_ts, self.updated_ts, spec.reduce_only,
-            0 if limit else self.price,
+            0 if limit else self.price, spec.quote_quantity,
         )  # fmt: skip
 
 

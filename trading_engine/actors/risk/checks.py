@@ -121,17 +121,26 @@ class PreTradeMixin(MarginMixin):
             raise InvalidInput(
                 "reduce_only", f"{request.symbol} trades spot: no position to reduce"
             )
+        if request.quote_quantity and state.margin:
+            raise InvalidInput("quote_quantity", "is for spot symbols only")
         if state.halted is not None:
             return None, [Rejection(RejectReason.SYMBOL_HALTED)]
         spec = OrderSpec.create(
             OrderId(order_id), user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
+            request.quote_quantity,
         )  # fmt: skip
         instrument = state.instrument
         if spec.type is OrderType.MARKET:
             cap = protection_price(instrument, spec.side, state.reference)
             spec = spec._replace(price=cap or 0)
+            if spec.quote_quantity and state.reference is not None:
+                # The most lots it could fill: at the band's low edge a lot is cheapest.
+                low = instrument.band_limits(state.reference)[0]
+                buying = spec.side is Side.BUY
+                lots = instrument.lots_for_quote(spec.quote_quantity, low, buying)
+                spec = spec._replace(quantity=lots)
         elif spec.type in PROTECTED:
             cap = protection_price(instrument, spec.side, spec.stop_price)
             spec = spec._replace(price=cap or 0)
@@ -187,7 +196,10 @@ class PreTradeMixin(MarginMixin):
             original.order_id, request.user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
+            request.quote_quantity,
         )  # fmt: skip
+        if original.quote_quantity:
+            resent = resent._replace(quantity=original.quantity)  # the engine's cap
         if original.type not in WITH_LIMIT:
             original = original._replace(price=0)
         was = self.symbols[symbol].instrument
@@ -266,7 +278,7 @@ class PreTradeMixin(MarginMixin):
 
 _RESENT: tuple[str, ...] = (
     "side", "type", "quantity", "price", "stop_price", "time_in_force", "expire_time",
-    "post_only", "stp", "reduce_only",
+    "post_only", "stp", "reduce_only", "quote_quantity",
 )  # fmt: skip
 """What a client sends of an order besides its symbol: a resend must repeat each."""
 _SIZED = {"quantity": "lot_size", "price": "tick_size", "stop_price": "tick_size"}

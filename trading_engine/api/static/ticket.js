@@ -1,5 +1,5 @@
 // The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
-// take-profit, take-profit-limit),
+// take-profit, take-profit-limit; a market order sized in the quote asset),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, and an
 // estimate of the price, notional and fee before sending, in exact decimals.
 
@@ -13,7 +13,7 @@ const BPS = Decimal.parse("0.0001");
 // What each type takes: a limit price, a stop price, and the times in force it allows.
 const TYPES = {
   limit: { price: true, stop: false, tifs: ["GTC", "IOC", "FOK", "GTD"] },
-  market: { price: false, stop: false, tifs: ["IOC", "FOK"] }, // never rests: IOC by default
+  market: { price: false, stop: false, quote: true, tifs: ["IOC", "FOK"] }, // never rests
   stop: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
   stop_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
   take_profit: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
@@ -70,6 +70,11 @@ export class Ticket {
     const type = TYPES[f.type.value];
     $("row-price").hidden = !type.price;
     $("row-stop-price").hidden = !type.stop;
+    $("row-quote").hidden = !type.quote;
+    // A quote-sized market order sends its quote amount instead of a quantity (IOC only).
+    const quoted = Boolean(type.quote) && f.quote_quantity.value.trim() !== "";
+    $("row-quantity").hidden = quoted;
+    if (quoted) f.time_in_force.value = "IOC";
     for (const option of f.time_in_force.options) option.disabled = !type.tifs.includes(option.value);
     if (!type.tifs.includes(f.time_in_force.value)) f.time_in_force.value = type.tifs[0];
     const gtd = f.time_in_force.value === "GTD";
@@ -114,7 +119,8 @@ export class Ticket {
     const f = this.fields;
     const s = this.instrument;
     const quantity = Decimal.parse(f.quantity.value);
-    if (!s || !quantity || quantity.isZero()) return null;
+    if (!s || !$("row-quote").hidden && f.quote_quantity.value.trim()) return null;
+    if (!quantity || quantity.isZero()) return null;
     const quote = s.quote_asset;
     const buy = f.side.value === "buy";
     const book = this.levels();
@@ -170,6 +176,10 @@ export class Ticket {
       quantity: f.quantity.value.trim(),
       time_in_force: f.time_in_force.value,
     };
+    if (type.quote && f.quote_quantity.value.trim()) {
+      delete body.quantity;
+      body.quote_quantity = f.quote_quantity.value.trim();
+    }
     // An empty field is left out: the server names what is missing.
     if (type.price && f.price.value.trim()) body.price = f.price.value.trim();
     if (type.stop && f.stop_price.value.trim()) body.stop_price = f.stop_price.value.trim();
