@@ -22,6 +22,7 @@ from trading_engine.core.events import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -55,7 +56,7 @@ def levels(instrument: Instrument, rows: Sequence[tuple[int, int]]) -> list[list
 
 ORDER_EVENTS: Final = (
     OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderExpired, OrderAmended,
-    StopTriggered,
+    StopTriggered, StopMoved,
 )  # fmt: skip
 """The events an order's owner is told of on the ``orders`` channel."""
 OrderEvent = (
@@ -66,6 +67,7 @@ OrderEvent = (
     | OrderExpired
     | OrderAmended
     | StopTriggered
+    | StopMoved
 )
 
 
@@ -107,6 +109,8 @@ def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
         body.update(reason=str(event.reason), status="cancelled")
     elif isinstance(event, OrderExpired):
         body.update(status="expired")
+    elif isinstance(event, StopMoved):
+        body.update(stop_price=instrument.price_str(event.stop_price))
     return body
 
 

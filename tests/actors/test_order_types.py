@@ -23,6 +23,7 @@ from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, StpMode
 from trading_engine.core.ids import UserId
 from trading_engine.core.risk import protection_price
+from trading_engine.core.views import OrderView
 from trading_engine.storage.journal import InMemoryJournal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
@@ -52,20 +53,29 @@ async def test_buy_take_profit_holds_at_its_protection_price_and_releases_it_on_
 ) -> None:
     async with open_market(journal, CONFIG) as engine:
         await print_at(engine, BTC_MID)
-        await quiesce(engine)
-        before = await held(engine, ALICE, "AIT")
         stop = BTC_MID - 1_000
         request = OrderRequest(ALICE, BTC.symbol, Side.BUY, OrderType.TAKE_PROFIT, 30, 0, stop)
-        pending = await place(engine, request)
+        pending = await holds_at_cap_until_cancelled(engine, request, stop)
         assert pending.order.status is OrderStatus.PENDING_TRIGGER
-        cap = protection_price(BTC, Side.BUY, stop)
-        assert cap is not None
-        assert pending.order.protection_price == cap
-        await quiesce(engine)
-        assert await held(engine, ALICE, "AIT") == before + buy_hold(BTC, 30, cap)
-        await cancel(engine, pending, ALICE)
-        await quiesce(engine)
-        assert await held(engine, ALICE, "AIT") == before
+
+
+async def holds_at_cap_until_cancelled(
+    engine: Engine, request: OrderRequest, around: int
+) -> OrderResult:
+    """Place Alice's buy ``request``: its protection price is the band's edge ``around``
+    a price, it holds for its lots there, and its cancel releases exactly that."""
+    await quiesce(engine)
+    before = await held(engine, ALICE, "AIT")
+    pending = await place(engine, request)
+    cap = protection_price(BTC, Side.BUY, around)
+    assert cap is not None
+    assert pending.order.protection_price == cap
+    await quiesce(engine)
+    assert await held(engine, ALICE, "AIT") == before + buy_hold(BTC, request.quantity, cap)
+    await cancel(engine, pending, ALICE)
+    await quiesce(engine)
+    assert await held(engine, ALICE, "AIT") == before
+    return pending
 
 
 async def test_sell_take_profit_limit_triggers_rests_and_survives_a_restart(
@@ -160,3 +170,63 @@ async def test_quote_sized_sell_holds_its_lot_cap_and_receives_at_most_its_quote
             before["BTC"][0] - BTC.base_units(taken.order.filled),
             before["BTC"][1],
         )
+
+
+# ---------------------------------------------------------------------------- trailing
+
+
+def trailing(
+    user: UserId, side: Side, quantity: int, delta: int, limit_offset: int | None = None
+) -> OrderRequest:
+    kind = OrderType.TRAILING_STOP if limit_offset is None else OrderType.TRAILING_STOP_LIMIT
+    return OrderRequest(
+        user, BTC.symbol, side, kind, quantity, trailing_delta=delta,
+        limit_offset=limit_offset or 0,
+    )  # fmt: skip
+
+
+async def view_of(engine: Engine, user: UserId, result: OrderResult) -> OrderView:
+    with trio.fail_after(5):
+        [view] = [o for o in await engine.user_orders(user) if o.order_id == result.order.order_id]
+    return view
+
+
+async def test_a_restart_resumes_a_trailing_stop_at_the_stop_price_it_reached(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await print_at(engine, BTC_MID)
+        pending = await place(engine, trailing(ALICE, Side.SELL, 20, 300))
+        assert pending.order.stop_price == BTC_MID - 300
+        await print_at(engine, BTC_MID + 1_000)
+        await print_at(engine, BTC_MID + 800)  # a fall does not move it back
+        await quiesce(engine)
+        before = await view_of(engine, ALICE, pending)
+        assert (before.status, before.stop_price) == (
+            OrderStatus.PENDING_TRIGGER,
+            BTC_MID + 700,
+        )
+        with trio.fail_after(5):
+            balances = await engine.balances(ALICE)
+        assert balances["BTC"][1] == BTC.base_units(20)
+    async with open_engine(CONFIG, journal) as engine:
+        await quiesce(engine)
+        assert await view_of(engine, ALICE, pending) == before
+        with trio.fail_after(5):
+            assert await engine.balances(ALICE) == balances
+        await place(engine, buy(BOB, 50, BTC_MID))  # what the triggered stop sells to
+        await print_at(engine, BTC_MID + 700)  # reaches the stop it had before the restart
+        await quiesce(engine)
+        after = await view_of(engine, ALICE, pending)
+        assert (after.status, after.filled) == (OrderStatus.FILLED, 20)
+        assert (await held(engine, ALICE, "BTC")) == 0
+
+
+async def test_buy_trailing_stop_limit_holds_at_its_cap_and_releases_it_on_cancel(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await print_at(engine, BTC_MID)
+        request = trailing(ALICE, Side.BUY, 10, 200, limit_offset=50)
+        pending = await holds_at_cap_until_cancelled(engine, request, BTC_MID + 250)
+        assert pending.order.price == BTC_MID + 250  # the limit it would have had

@@ -3,10 +3,13 @@ real PostgreSQL: placed, shown (live, in the feed and in the read tables), cance
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import trio
+from trio_websocket import open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.test_orders import held, orders_snapshot, with_reference
@@ -119,3 +122,69 @@ async def test_a_bad_quote_quantity_is_a_400_naming_the_field(server: Server) ->
             refused = await alice.post("/orders", json=body)
             assert refused.status_code == 400, (body, refused.text)
             assert refused.json()["error"]["field"] == field, body
+
+
+async def trade(seller: httpx.AsyncClient, buyer: httpx.AsyncClient, price: str) -> None:
+    """The seller rests 0.1 at ``price`` and the buyer takes it."""
+    assert (await seller.post("/orders", json=order("sell", "0.1", price))).status_code == 201
+    taken = await buyer.post("/orders", json=order("buy", "0.1", price))
+    assert taken.json()["status"] == "filled", taken.text
+
+
+async def test_a_trailing_stop_shows_its_terms_and_moves_its_stop_on_the_feed(
+    server: Server,
+) -> None:
+    """Armed against the last trade (30000) 500 below it; a trade at 31000 moves it to
+    30500, and its owner's ``orders`` channel says so."""
+    url = server.url.replace("http", "ws", 1) + "/api/v1/trading/ws"
+    async with (
+        open_websocket_url(url) as ws,
+        server.client(server.keys[BOB]) as bob,
+        server.client(server.keys[ALICE]) as alice,
+    ):
+        await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
+        await trade(bob, alice, "30000")
+        await with_reference(alice, "BTC_AIT")
+        body = {"symbol": "BTC_AIT", "side": "sell", "type": "trailing_stop_limit",
+                "quantity": "0.05", "trailing_delta": "500", "limit_offset": "10"}  # fmt: skip
+        placed = await alice.post("/orders", json=body)
+        assert placed.status_code == 201, placed.text
+        shown = placed.json()
+        assert (shown["status"], shown["stop_price"], shown["price"]) == (
+            "pending_trigger", "29500", "29490",
+        )  # fmt: skip
+        assert (shown["trailing_delta"], shown["limit_offset"]) == ("500", "10")
+        assert (shown["trailing_bps"], shown["activation_price"]) == (None, None)
+        await trade(bob, alice, "31000")
+        with trio.fail_after(10):
+            while True:
+                message = json.loads(await ws.get_message())
+                if message.get("event") == "StopMoved" and message["stop_price"] == "30500":
+                    assert message["order_id"] == shown["order_id"]
+                    break
+        got = (await alice.get(f"/orders/{shown['order_id']}")).json()
+        assert (got["stop_price"], got["price"]) == ("30500", "30490")
+        await project(server)
+        row = (await history(alice, ALICE))[shown["order_id"]]
+        assert (row["type"], row["stop_price"], row["trailing_delta"], row["limit_offset"]) == (
+            "trailing_stop_limit", "30500", "500", "10",
+        )  # fmt: skip
+
+
+async def test_a_bad_trailing_stop_is_a_400_naming_the_field(server: Server) -> None:
+    base = {"symbol": "BTC_AIT", "side": "sell", "type": "trailing_stop", "quantity": "0.1"}
+    async with server.client(server.keys[ALICE]) as alice:
+        for extra, field in (
+            ({}, "trailing_delta"),
+            ({"trailing_delta": "0"}, "trailing_delta"),
+            ({"trailing_delta": "0.001"}, "trailing_delta"),
+            ({"trailing_delta": "5", "trailing_bps": 10}, "trailing_delta"),
+            ({"trailing_bps": 1.5}, "trailing_bps"),
+            ({"trailing_bps": 10_000}, "trailing_bps"),
+            ({"trailing_delta": "5", "limit_offset": "1"}, "limit_offset"),
+            ({"trailing_delta": "5", "stop_price": "30000"}, "stop_price"),
+        ):
+            refused = await alice.post("/orders", json=base | extra)
+            assert refused.status_code == 400, (extra, refused.text)
+            assert refused.json()["error"]["field"] == field, extra

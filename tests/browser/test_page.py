@@ -40,7 +40,7 @@ def place_pending(page: Page, stop_price: str, price: str, kind: str) -> str:
     page.click("#submit")
     result = page.locator("#order-result")
     expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
-    order_id = re.findall(r"\d+", result.inner_text())[0]
+    order_id: str = re.findall(r"\d+", result.inner_text())[0]
     row = order_row(page, order_id)
     expect(row).to_contain_text(kind)
     expect(row).to_contain_text(f"{price} (stop {stop_price})")
@@ -252,7 +252,7 @@ async def test_the_ticket_offers_each_order_type_with_the_time_in_force_the_engi
     await in_browser(server, scenario, failures=failures)
 
 
-async def test_the_ticket_places_take_profit_and_quote_sized_market_orders(
+async def test_the_ticket_places_take_profit_quote_sized_and_trailing_orders(
     server: Server,
 ) -> None:
     await submit(server, "demo_bob", **BTC, side="sell", quantity="0.5", price="30000")
@@ -282,6 +282,24 @@ async def test_the_ticket_places_take_profit_and_quote_sized_market_orders(
             orders = alice.get("/users/demo_alice/orders").json()["orders"]
         [quoted] = [o for o in orders if o["quote_quantity"]]
         assert (quoted["quote_quantity"], quoted["filled_quantity"]) == ("3003", "0.1")
+
+        # A trailing stop-limit: its distance and offset, its stop armed at the last trade.
+        kind.select_option("trailing_stop_limit")
+        page.check("input[name=side][value=sell]")
+        expect(page.locator("#row-trail")).to_be_visible()
+        expect(page.locator("#row-offset")).to_be_visible()
+        expect(page.locator("#row-stop-price")).to_be_hidden()
+        expect(page.locator("#row-price")).to_be_hidden()
+        page.select_option("select[name=time_in_force]", "GTC")
+        page.fill("input[name=trailing_delta]", "500")
+        page.fill("input[name=limit_offset]", "10")
+        page.fill("input[name=quantity]", "0.1")
+        page.click("#submit")
+        expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
+        order_id = re.findall(r"\d+", result.inner_text())[0]
+        row = order_row(page, order_id)
+        expect(row).to_contain_text("trailing-stop-limit GTC")
+        expect(row).to_contain_text("29490 (stop 29500)")
 
     await in_browser(server, scenario)
 

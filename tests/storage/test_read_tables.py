@@ -636,12 +636,12 @@ async def test_migration_0015_fills_protection_prices_in_the_orders_projected_be
     assert any(price is not None for _, price in expected)
 
 
-async def test_migration_0016_fills_take_profit_and_quote_sized_orders_projected_before_it(
+async def test_migration_0016_fills_the_new_order_types_projected_before_it(
     server_dsn: str, database_url: str
 ) -> None:
-    """A database as 0015 left it, its orders projected from a journal with take-profit
-    and quote-sized market orders: 0016 adds ``orders.quote_quantity`` and fills it, and
-    the prices, as the projection does."""
+    """A database as 0015 left it, its orders projected from a journal with take-profit,
+    quote-sized and trailing orders: 0016 adds their columns and fills them, and the
+    prices, as the projection does."""
     alice, bob = USERS[0], USERS[1]
     with trio.fail_after(60):
         async with (
@@ -657,14 +657,26 @@ async def test_migration_0016_fills_take_profit_and_quote_sized_orders_projected
                 )
                 await place(engine, request)
             quoted = OrderRequest(
-                alice, BTC.symbol, Side.BUY, OrderType.MARKET, 0, quote_quantity=12_345_678
+                alice,
+                BTC.symbol,
+                Side.BUY,
+                OrderType.MARKET,
+                0,
+                quote_quantity=123_456_789,  # takes all 10 lots
             )
             await place(engine, quoted)
+            trailing = OrderRequest(
+                alice, BTC.symbol, Side.SELL, OrderType.TRAILING_STOP_LIMIT, 2,
+                trailing_delta=300, limit_offset=10,
+            )  # fmt: skip
+            await place(engine, trailing)
+            await place(engine, sell(bob, 1, BTC_MID + 500))
+            await place(engine, buy(alice, 1, BTC_MID + 500))  # moves the stop up
             await quiesce(engine)
             await journal.project()
         projected = (
-            "SELECT order_id, type, price, protection_price, quote_quantity FROM orders"
-            " ORDER BY order_id"
+            "SELECT order_id, type, price, protection_price, quote_quantity, stop_price,"
+            " trailing_delta, limit_offset FROM orders ORDER BY order_id"
         )
         expected = [tuple(row) for row in await sql(database_url, projected)]
         async with other_database(server_dsn, "upgrade") as target:
@@ -679,6 +691,9 @@ async def test_migration_0016_fills_take_profit_and_quote_sized_orders_projected
     tick = BTC.tick_size
     cap = protection_price(BTC, Side.SELL, BTC_MID + 500)
     assert cap is not None
-    assert shown["take_profit"] == (None, cap * tick, None)
-    assert shown["take_profit_limit"] == ((BTC_MID + 600) * tick, None, None)
-    assert shown["market"][2] == Decimal("0.12345678")
+    assert shown["take_profit"][:3] == (None, cap * tick, None)
+    assert shown["take_profit_limit"][:3] == ((BTC_MID + 600) * tick, None, None)
+    assert shown["market"][2] == Decimal("1.23456789")
+    stop = BTC_MID + 200
+    assert shown["trailing_stop_limit"][0] == (stop - 10) * tick
+    assert shown["trailing_stop_limit"][3:] == (stop * tick, 300 * tick, 10 * tick)

@@ -37,6 +37,7 @@ from trading_engine.core.events import (
     OrderAccepted,
     OrderCancelled,
     OrderRejected,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -274,3 +275,127 @@ def test_a_quote_sized_market_order_never_passes_its_quote_amount(
     assert OrderId(taker) not in m.orders
     assert replay(journal).state_hash() == m.state_hash()
     m.book.check()
+
+
+# ---------------------------------------------------------------------------- trailing
+
+
+def trailing(order_id: int, user: UserId, side: Side, quantity: int, **options: Any) -> OrderSpec:
+    kind = OrderType.TRAILING_STOP_LIMIT if "limit_offset" in options else OrderType.TRAILING_STOP
+    return OrderSpec.create(OrderId(order_id), user, side, kind, quantity, **options)
+
+
+def moves(events: Sequence[Event], order_id: int) -> list[int]:
+    return [e.stop_price for e in of_type(events, StopMoved) if e.order_id == order_id]
+
+
+def prints(m: Matcher, price: int, first_id: int) -> list[Event]:
+    """Bob sells one lot to Carol at ``price``; the events of both orders."""
+    return place(m, limit(first_id, BOB, SELL, 1, price), limit(first_id + 1, CAROL, BUY, 1, price))
+
+
+def test_sell_trailing_stop_follows_rises_only_and_triggers_on_the_fall(m: Matcher) -> None:
+    journal = prints(m, 10_000, 1)
+    accepted = place(m, trailing(3, ALICE, SELL, 2, trailing_delta=100))
+    assert moves(accepted, 3) == [9_900]  # armed at once, against the last trade
+    journal += accepted
+    journal += place(m, limit(4, DAVE, BUY, 5, 9_700))
+    journal += (rise := prints(m, 10_200, 10))
+    assert moves(rise, 3) == [10_100]
+    journal += (dip := prints(m, 10_150, 20))
+    assert moves(dip, 3) == []  # a fall never moves it back
+    assert m.orders[OrderId(3)].stop_price == 10_100
+    assert replay(journal).state_hash() == m.state_hash()
+    journal += (fall := prints(m, 10_100, 30))
+    assert [s.order_id for s in of_type(fall, StopTriggered)] == [3]
+    assert [(t.taker_order_id, t.price, t.quantity) for t in of_type(fall, Trade)][-1] == (
+        3,
+        9_700,
+        2,
+    )
+    assert replay(journal).state_hash() == m.state_hash()
+
+
+def test_buy_trailing_stop_in_basis_points_follows_falls(m: Matcher) -> None:
+    prints(m, 10_000, 1)
+    accepted = place(m, trailing(3, ALICE, BUY, 1, trailing_bps=50))
+    assert moves(accepted, 3) == [10_050]  # 0.5% of 10000
+    fall = prints(m, 9_800, 10)
+    assert moves(fall, 3) == [9_849]  # 9800 + 49 (0.5% of 9800, rounded down)
+    assert of_type(prints(m, 9_840, 20), StopTriggered) == []  # below it: waits, unmoved
+    assert m.orders[OrderId(3)].stop_price == 9_849
+    assert of_type(prints(m, 9_849, 30), StopTriggered) != []
+
+
+def test_trailing_stop_arms_only_once_the_activation_price_is_reached(m: Matcher) -> None:
+    prints(m, 10_000, 1)
+    accepted = place(m, trailing(3, ALICE, SELL, 1, trailing_delta=100, activation_price=10_300))
+    assert moves(accepted, 3) == []
+    assert of_type(prints(m, 9_000, 10), StopTriggered) == []  # unarmed: nothing triggers
+    assert moves(prints(m, 10_250, 20), 3) == []
+    assert moves(prints(m, 10_400, 30), 3) == [10_300]
+    assert m.orders[OrderId(3)].status is OrderStatus.PENDING_TRIGGER
+
+
+def test_trailing_stop_limit_rests_its_offset_beyond_the_stop(m: Matcher) -> None:
+    journal = prints(m, 10_000, 1)
+    journal += place(m, trailing(3, ALICE, SELL, 2, trailing_delta=100, limit_offset=20))
+    journal += (fall := prints(m, 9_900, 10))
+    assert [s.order_id for s in of_type(fall, StopTriggered)] == [3]
+    order = m.orders[OrderId(3)]
+    assert (order.status, order.resting, order.price) == (OrderStatus.OPEN, True, 9_880)
+    assert replay(journal).state_hash() == m.state_hash()
+
+
+def test_a_cancelled_trailing_stop_never_moves_or_triggers(m: Matcher) -> None:
+    prints(m, 10_000, 1)
+    place(m, trailing(3, ALICE, SELL, 1, trailing_delta=100))
+    assert isinstance(m.cancel(OrderId(3), T), list)
+    events = prints(m, 10_500, 10) + prints(m, 9_000, 20)
+    assert moves(events, 3) == []
+    assert of_type(events, StopTriggered) == []
+
+
+def test_trailing_fields_are_checked() -> None:
+    with pytest.raises(InvalidInput, match="trailing_delta"):
+        trailing(1, ALICE, SELL, 1)
+    with pytest.raises(InvalidInput, match="trailing_delta"):
+        trailing(1, ALICE, SELL, 1, trailing_delta=1, trailing_bps=1)
+    with pytest.raises(InvalidInput, match="trailing_bps"):
+        trailing(1, ALICE, SELL, 1, trailing_bps=10_000)
+    with pytest.raises(InvalidInput, match="trailing_delta"):
+        OrderSpec.create(OrderId(1), ALICE, SELL, OrderType.STOP, 1, stop_price=5, trailing_delta=1)
+    with pytest.raises(InvalidInput, match="stop_price"):
+        trailing(1, ALICE, SELL, 1, trailing_delta=1, stop_price=5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    delta=st.integers(1, 30),
+    activation=st.sampled_from([0, 9_990, 10_010]),
+    prices=st.lists(st.integers(9_950, 10_050), min_size=1, max_size=25),
+)
+def test_a_trailing_stops_stop_price_only_moves_in_its_favour(
+    side: Side, delta: int, activation: int, prices: list[int]
+) -> None:
+    """Over any trade prices: every ``StopMoved`` of a pending trailing stop moves it the
+    order's way (up for a sell, down for a buy), it triggers exactly when a trade reaches
+    it, and replay rebuilds the state."""
+    m = Matcher(BTC)
+    journal = prints(m, 10_000, 1)
+    spec = trailing(3, ALICE, side, 1, trailing_delta=delta, activation_price=activation)
+    journal += place(m, spec)
+    stops = moves(journal, 3)
+    for i, price in enumerate(prices):
+        before = m.orders[OrderId(3)].stop_price if OrderId(3) in m.orders else None
+        events = prints(m, price, 10 + 2 * i)
+        journal += events
+        stops += moves(events, 3)
+        if of_type(events, StopTriggered):
+            assert before
+            assert price <= before if side is Side.SELL else price >= before
+            break
+    assert stops == sorted(stops, reverse=side is Side.BUY)
+    assert len(set(stops)) == len(stops)
+    assert replay(journal).state_hash() == m.state_hash()

@@ -48,6 +48,11 @@ class OrderRequest:
     """Margin symbols only: may only reduce the user's position (``OrderSpec.reduce_only``)."""
     quote_quantity: int = 0
     """A market order on a spot symbol: the quote amount instead of ``quantity`` (then 0)."""
+    trailing_delta: int = 0
+    trailing_bps: int = 0
+    activation_price: int = 0
+    limit_offset: int = 0
+    """A trailing stop's terms (``OrderSpec``)."""
 
 
 @attrs.frozen

@@ -120,6 +120,30 @@ class OrderBody(_Body):
     )
     price: DecimalIn | None = None
     stop_price: DecimalIn | None = None
+    trailing_delta: DecimalIn | None = Field(
+        None,
+        description=(
+            "trailing_stop and trailing_stop_limit: the stop price's distance from the best "
+            "trade price since the order was armed (or trailing_bps)"
+        ),
+    )
+    trailing_bps: StrictInt | None = Field(
+        None, description="instead of trailing_delta: the distance in basis points (1 to 9999)"
+    )
+    activation_price: DecimalIn | None = Field(
+        None,
+        description=(
+            "a trailing stop is armed only once a trade reaches it in the order's favour "
+            "(a sell at or above, a buy at or below); armed at once if absent"
+        ),
+    )
+    limit_offset: DecimalIn | None = Field(
+        None,
+        description=(
+            "trailing_stop_limit: its limit price's distance beyond the stop price when it "
+            "triggers (below for a sell, above for a buy)"
+        ),
+    )
     time_in_force: TimeInForce | None = None
     expire_time: DecimalIn | None = Field(None, description="Unix seconds, for GTD")
     post_only: StrictBool | None = None
@@ -242,7 +266,8 @@ class OrderFields(BaseModel):
         description=(
             "stop and take-profit orders: the trade price that triggers them (a stop when the "
             "price moves against the order: a buy at or above, a sell at or below; a "
-            "take-profit when it moves in its favour: a sell at or above, a buy at or below)"
+            "take-profit when it moves in its favour: a sell at or above, a buy at or below); "
+            "a trailing stop's current one, null until armed"
         )
     )
     protection_price: str | None = Field(
@@ -258,6 +283,10 @@ class OrderFields(BaseModel):
     quote_quantity: str | None = Field(
         description="a quote-sized market order's quote amount; null for any other"
     )
+    trailing_delta: str | None = Field(None, description="a trailing stop's, else null")
+    trailing_bps: int | None = Field(None, description="a trailing stop's, else null")
+    activation_price: str | None = Field(None, description="a trailing stop's, else null")
+    limit_offset: str | None = Field(None, description="a trailing stop-limit's, else null")
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None

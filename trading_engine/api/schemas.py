@@ -45,6 +45,7 @@ __all__ = [
 _ORDER_FIELDS = {
     "user_id", "symbol", "side", "type", "quantity", "price", "stop_price", "time_in_force",
     "expire_time", "post_only", "client_order_id", "stp", "reduce_only", "quote_quantity",
+    "trailing_delta", "trailing_bps", "activation_price", "limit_offset",
 }  # fmt: skip
 _NS = 1_000_000_000
 
@@ -176,6 +177,11 @@ def order_request(
         seconds = parse_decimal(body["expire_time"], field="expire_time")
         expire_time = int(seconds * _NS)
     client_order_id = body.get("client_order_id")
+    trailing_bps = body.get("trailing_bps")
+    if trailing_bps is not None and (
+        isinstance(trailing_bps, bool) or not isinstance(trailing_bps, int) or trailing_bps <= 0
+    ):
+        raise InvalidInput("trailing_bps", "must be a positive integer number of basis points")
     return OrderRequest(
         user_id=user_id,
         symbol=instrument.symbol,
@@ -193,7 +199,24 @@ def order_request(
         expire_time=expire_time,
         reduce_only=flag(body, "reduce_only"),
         quote_quantity=quote_quantity,
+        trailing_delta=_ticks(body, "trailing_delta", instrument),
+        trailing_bps=trailing_bps or 0,
+        activation_price=_ticks(body, "activation_price", instrument),
+        limit_offset=_ticks(body, "limit_offset", instrument, zero=True),
     )
+
+
+def _ticks(
+    body: Mapping[str, Any], name: str, instrument: Instrument, *, zero: bool = False
+) -> int:
+    """A price or price distance in ticks, 0 if absent; raises ``InvalidInput`` unless on
+    the tick grid and positive (or zero, with ``zero``)."""
+    raw = body.get(name)
+    if raw is None:
+        return 0
+    if zero and parse_decimal(raw, field=name) == 0:
+        return 0
+    return instrument.price_to_ticks(raw, field=name)
 
 
 def _required(body: Mapping[str, Any], name: str) -> Any:
@@ -223,6 +246,18 @@ def render_order(
         "protection_price": (
             instrument.price_str(view.protection_price) if view.protection_price else None
         ),
+        "trailing_delta": (
+            instrument.price_str(view.trailing_delta) if view.trailing_delta else None
+        ),
+        "trailing_bps": view.trailing_bps or None,
+        "activation_price": (
+            instrument.price_str(view.activation_price) if view.activation_price else None
+        ),
+        "limit_offset": (
+            instrument.price_str(view.limit_offset)
+            if view.type is OrderType.TRAILING_STOP_LIMIT
+            else None
+        ),
         "quantity": instrument.quantity_str(view.quantity),
         "quote_quantity": (
             format_units(view.quote_quantity, instrument.quote_decimals)
@@ -246,11 +281,11 @@ def render_sent(name: str, value: object, instrument: Instrument) -> str:
     """A field of a new order as its client sent it, for a message (``ClientIdReused``):
     a price or quantity as a decimal string, a time in seconds, "none" for a price or
     time not given."""
-    if value is None or (name in ("price", "stop_price") and value == 0):
+    if value is None or (name in _PRICED and value == 0):
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if name in ("price", "stop_price") and isinstance(value, int):
+    if name in _PRICED and isinstance(value, int):
         return instrument.price_str(value)
     if name == "quantity" and isinstance(value, int):
         return instrument.quantity_str(value)
@@ -260,6 +295,9 @@ def render_sent(name: str, value: object, instrument: Instrument) -> str:
         return format_seconds(value)
     return str(value)
 
+
+_PRICED = frozenset({"price", "stop_price", "trailing_delta", "activation_price", "limit_offset"})
+"""The fields of an order in ticks."""
 
 _WHY: dict[RejectReason, str] = {
     RejectReason.BELOW_MIN_QUANTITY: "quantity {quantity} is below the minimum {min_quantity}",

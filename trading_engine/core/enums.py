@@ -39,6 +39,11 @@ class OrderType(StrEnum):
     """Waits for the price to reach its stop price in its favour, then becomes a market order."""
     TAKE_PROFIT_LIMIT = "take_profit_limit"
     """Waits as a take-profit does, then becomes a limit order."""
+    TRAILING_STOP = "trailing_stop"
+    """A stop whose stop price follows the last trade price in its favour; market when
+    triggered."""
+    TRAILING_STOP_LIMIT = "trailing_stop_limit"
+    """A trailing stop that becomes a limit order ``limit_offset`` beyond its stop price."""
 
 
 class TimeInForce(StrEnum):

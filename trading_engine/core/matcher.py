@@ -70,6 +70,8 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import OrderId, TradeId, UserId
 from trading_engine.core.orders import (
+    RESTING_TYPES,
+    TRAILING,
     TRANSITIONS,
     TRIGGERED,
     WITH_LIMIT,
@@ -93,6 +95,8 @@ _CANCELLED: Final = OrderStatus.CANCELLED
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
 _TRIGGERED: Final = TRIGGERED
 _WITH_LIMIT: Final = WITH_LIMIT
+_RESTING_TYPES: Final = RESTING_TYPES
+_TRAILING: Final = TRAILING
 _STP_NONE: Final = StpMode.NONE
 _MAKER: Final = Liquidity.MAKER
 _TAKER: Final = Liquidity.TAKER
@@ -155,7 +159,7 @@ class Matcher(Replay):
         out.append(OrderAccepted(self.seq, ts, self.symbol, spec, order.status))
         self._index(order)
         if order.status is _PENDING:
-            self._add_stop(order)
+            self._add_pending(order)
         else:
             self._run(order)
         self._emit_levels()
@@ -282,6 +286,14 @@ class Matcher(Replay):
             return RejectReason.INVALID_ORDER
         if spec.expire_time is not None and spec.expire_time <= ts:
             return RejectReason.ALREADY_EXPIRED
+        if kind in _TRAILING:
+            if (
+                spec.post_only
+                or spec.time_in_force is TimeInForce.FOK
+                or (spec.trailing_delta <= 0 and spec.trailing_bps <= 0)
+            ):
+                return RejectReason.INVALID_ORDER
+            return None
         if kind in _TRIGGERED:
             last = self.last_trade_price
             if (
@@ -377,12 +389,15 @@ class Matcher(Replay):
                 self._settle_remainder(taker)
             if self._moved:
                 self._clamp_moved()
-            if crossed is not None and (self._stops_up or self._stops_down):
+            if crossed is not None and (self._stops_up or self._stops_down or self._trailing):
                 if queue is None:
                     queue = deque()
                 # Each triggered stop remembers the last price of the taker that crossed it.
                 price = self.last_trade_price or 0
                 queue.extend((stop, price) for stop in self._triggered(taker.side, *crossed))
+                if self._trailing:
+                    trailed = self._trail(taker.side is _BUY, *crossed)
+                    queue.extend((stop, price) for stop in trailed)
             # A reduce-only stop that a cut above cancelled no longer triggers.
             while queue and queue[0][0].status is not _PENDING:
                 queue.popleft()
@@ -398,7 +413,7 @@ class Matcher(Replay):
 
     def _settle_remainder(self, taker: Order) -> None:
         spec = taker.spec
-        if spec.type in _WITH_LIMIT:
+        if spec.type in _RESTING_TYPES:
             if spec.time_in_force in _RESTING_TIFS:
                 self._touched.append(self.book.side(taker.side).add(taker))
                 if spec.expire_time is not None:

@@ -29,12 +29,12 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.core.instruments import Instrument, Mode
-from trading_engine.core.orders import WITH_LIMIT, Order, advance
+from trading_engine.core.orders import RESTING_TYPES, Order, advance
 
 __all__ = ["MatcherState"]
 
 _CANCELLED: Final = OrderStatus.CANCELLED
-_WITH_LIMIT: Final = WITH_LIMIT
+_RESTING_TYPES: Final = RESTING_TYPES
 _RESTING_TIFS: Final = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 
 
@@ -59,6 +59,8 @@ class MatcherState:
         self._stops_up: list[tuple[int, int, OrderId]] = []
         self._stops_down: list[tuple[int, int, OrderId]] = []
         self._expiries: list[tuple[int, OrderId]] = []
+        self._trailing: dict[OrderId, Order] = {}
+        """Pending trailing stops, oldest first (their ``stop_price`` is 0 until armed)."""
         self._margin = instrument.mode is Mode.MARGIN
         self.positions: dict[UserId, int] = {}
         """Margin symbols: each user's net position in lots (bought minus sold; no zeros)."""
@@ -92,8 +94,9 @@ class MatcherState:
             o = self.orders[order_id]
             h.update(
                 f"O{order_id}|{o.status}|{o.price}|{o.quantity}|{o.remaining}|{o.filled}"
-                f"|{o.cancelled}|{o.notional}|{o.resting}\n".encode()
+                f"|{o.cancelled}|{o.notional}|{o.resting}|{o.stop_price}\n".encode()
             )
+        h.update(f"T{list(self._trailing)}\n".encode())
         for user_id in sorted(self.positions):
             h.update(f"P{user_id}|{self.positions[user_id]}\n".encode())
         return h.hexdigest()
@@ -108,7 +111,7 @@ class MatcherState:
     def _rest_if_allowed(self, order: Order) -> None:
         """Replay: an active order that may rest enters the book now; its fills follow."""
         spec = order.spec
-        if spec.type in _WITH_LIMIT and spec.time_in_force in _RESTING_TIFS:
+        if spec.type in _RESTING_TYPES and spec.time_in_force in _RESTING_TIFS:
             self.book.side(order.side).add(order)
             if spec.expire_time is not None:
                 heapq.heappush(self._expiries, (spec.expire_time, order.order_id))
@@ -197,6 +200,8 @@ class MatcherState:
             self._forget_client_id(order)
         if order.spec.reduce_only:
             self._forget_reduce_only(order)
+        if self._trailing:
+            self._trailing.pop(order.order_id, None)
 
     def _forget_client_id(self, order: Order) -> None:
         """An order ended: its client order id is free for another. Unique among live

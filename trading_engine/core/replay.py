@@ -6,6 +6,7 @@ from typing import Final
 
 from trading_engine.core.enums import (
     OrderStatus,
+    OrderType,
     Side,
 )
 from trading_engine.core.events import (
@@ -19,10 +20,11 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
-from trading_engine.core.orders import Order, advance
+from trading_engine.core.orders import TRAILING, Order, advance, trailing_limit
 from trading_engine.core.positions import Positions
 from trading_engine.errors import InvalidTransition, InvariantViolation
 
@@ -31,6 +33,7 @@ __all__ = ["Replay"]
 _BUY: Final = Side.BUY
 _CANCELLED: Final = OrderStatus.CANCELLED
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
+_TRAILING: Final = TRAILING
 
 
 class Replay(Positions):
@@ -51,10 +54,14 @@ class Replay(Positions):
                 case OrderAccepted(spec=spec, ts=ts):
                     order = Order.from_spec(spec, ts)
                     self._index(order)
-                    if order.status is _PENDING:
-                        self._add_stop(order)
-                    else:
+                    if order.status is not _PENDING:
                         self._rest_if_allowed(order)
+                    elif spec.type in _TRAILING:
+                        self._add_trailing(order)
+                    else:
+                        self._add_stop(order)
+                case StopMoved(order_id=order_id, stop_price=stop):
+                    self._trailing[order_id].stop_price = stop
                 case OrderRejected():
                     pass
                 case Trade(trade_id=trade_id, price=price):
@@ -97,6 +104,10 @@ class Replay(Positions):
                         self._rest_if_allowed(moved)
                 case StopTriggered():
                     order = orders[event.order_id]
+                    if order.spec.type in _TRAILING:
+                        del self._trailing[order.order_id]
+                        if order.spec.type is OrderType.TRAILING_STOP_LIMIT:
+                            order.price = trailing_limit(order.spec, order.stop_price)
                     advance(order, OrderStatus.OPEN)
                     self._rest_if_allowed(order)
                 case SelfTradePrevented():

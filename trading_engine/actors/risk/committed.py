@@ -39,6 +39,7 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -150,6 +151,8 @@ class CommittedMixin(AmendMixin, FundsMixin):
                         self._sync_hold(
                             record, may_raise=False, may_lower=order_id not in self._amending
                         )
+            case StopMoved(order_id=order_id):
+                self.orders[order_id].apply(event)
             case BookLevel():
                 pass  # ``apply`` skips them: a level's quantity is no order's state
             case _:

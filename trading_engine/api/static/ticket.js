@@ -1,5 +1,6 @@
 // The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
-// take-profit, take-profit-limit; a market order sized in the quote asset),
+// take-profit, take-profit-limit, trailing stop and trailing stop-limit; a market order
+// sized in the quote asset),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, and an
 // estimate of the price, notional and fee before sending, in exact decimals.
 
@@ -18,6 +19,10 @@ const TYPES = {
   stop_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
   take_profit: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
   take_profit_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
+  trailing_stop: { price: false, stop: false, trail: true, tifs: ["GTC", "IOC", "GTD"] },
+  trailing_stop_limit: {
+    price: false, stop: false, trail: true, offset: true, tifs: ["GTC", "IOC", "GTD"],
+  },
 };
 
 export class Ticket {
@@ -71,6 +76,9 @@ export class Ticket {
     $("row-price").hidden = !type.price;
     $("row-stop-price").hidden = !type.stop;
     $("row-quote").hidden = !type.quote;
+    $("row-trail").hidden = !type.trail;
+    $("row-activation").hidden = !type.trail;
+    $("row-offset").hidden = !type.offset;
     // A quote-sized market order sends its quote amount instead of a quantity (IOC only).
     const quoted = Boolean(type.quote) && f.quote_quantity.value.trim() !== "";
     $("row-quantity").hidden = quoted;
@@ -120,6 +128,7 @@ export class Ticket {
     const s = this.instrument;
     const quantity = Decimal.parse(f.quantity.value);
     if (!s || !$("row-quote").hidden && f.quote_quantity.value.trim()) return null;
+    if (TYPES[f.type.value].trail) return null; // its price is not known until it triggers
     if (!quantity || quantity.isZero()) return null;
     const quote = s.quote_asset;
     const buy = f.side.value === "buy";
@@ -183,6 +192,11 @@ export class Ticket {
     // An empty field is left out: the server names what is missing.
     if (type.price && f.price.value.trim()) body.price = f.price.value.trim();
     if (type.stop && f.stop_price.value.trim()) body.stop_price = f.stop_price.value.trim();
+    for (const [name, wanted] of [
+      ["trailing_delta", type.trail], ["activation_price", type.trail], ["limit_offset", type.offset],
+    ]) {
+      if (wanted && f[name].value.trim()) body[name] = f[name].value.trim();
+    }
     if (body.time_in_force === "GTD") {
       const until = new Date($("expire").value);
       if (!Number.isNaN(until.getTime())) body.expire_time = String(Math.floor(until / 1000));

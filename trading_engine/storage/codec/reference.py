@@ -50,6 +50,7 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -131,6 +132,7 @@ EVENT_KINDS: Final[Mapping[type[Any], FieldKinds]] = {
     OrderReduced: {"symbol": _TEXT, "user_id": _TEXT, "reason": CancelReason},
     OrderAmended: {"symbol": _TEXT, "user_id": _TEXT, "priority_kept": Kind.BOOL},
     StopTriggered: {"symbol": _TEXT, "user_id": _TEXT},
+    StopMoved: {"symbol": _TEXT, "user_id": _TEXT},
     SelfTradePrevented: {"symbol": _TEXT, "user_id": _TEXT, "mode": StpMode},
     BookLevel: {"symbol": _TEXT, "side": Side},
     UserCreated: {"user_id": _TEXT, "owner": Kind.OPTIONAL_TEXT, "api_key_hash": _TEXT},
