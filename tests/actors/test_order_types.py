@@ -21,7 +21,7 @@ from trading_engine.actors.engine import Engine, open_engine
 from trading_engine.actors.messages import OrderRequest, OrderResult, Rejected
 from trading_engine.config import EngineConfig
 from trading_engine.core.enums import OrderStatus, OrderType, RejectReason, Side, StpMode
-from trading_engine.core.ids import UserId
+from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.risk import protection_price
 from trading_engine.core.views import OrderView
 from trading_engine.storage.journal import InMemoryJournal
@@ -230,3 +230,39 @@ async def test_buy_trailing_stop_limit_holds_at_its_cap_and_releases_it_on_cance
         request = trailing(ALICE, Side.BUY, 10, 200, limit_offset=50)
         pending = await holds_at_cap_until_cancelled(engine, request, BTC_MID + 250)
         assert pending.order.price == BTC_MID + 250  # the limit it would have had
+
+
+# ---------------------------------------------------------------------------- iceberg
+
+
+async def test_a_restart_rebuilds_an_icebergs_slices_and_its_hold(
+    journal: InMemoryJournal,
+) -> None:
+    async with open_market(journal, CONFIG) as engine:
+        await quiesce(engine)
+        before = await held(engine, ALICE, "AIT")
+        resting = await place(engine, buy(ALICE, 100, BTC_MID, display_quantity=30))
+        await place(engine, buy(BOB, 10, BTC_MID))
+        taken = await place(engine, sell(BOB, 40, BTC_MID, stp=StpMode.NONE))
+        # Alice's slice (30), Bob's order behind it (10), then nothing of her next slice.
+        assert [(t.maker_order_id, t.quantity) for t in taken.trades] == [
+            (resting.order.order_id, 30),
+            (OrderId(resting.order.order_id + 1), 10),
+        ]
+        await quiesce(engine)
+        with trio.fail_after(5):
+            book = await engine.book(BTC.symbol)
+            depth = await engine.orderbook(BTC.symbol)
+            view = await view_of(engine, ALICE, resting)
+        assert (view.remaining, view.hidden, view.display_quantity) == (70, 40, 30)
+        assert await held(engine, ALICE, "AIT") == before + buy_hold(BTC, 70, BTC_MID)
+    async with open_engine(CONFIG, journal) as engine:
+        await quiesce(engine)
+        with trio.fail_after(5):
+            assert await engine.book(BTC.symbol) == book
+            assert await engine.orderbook(BTC.symbol) == depth
+        assert await view_of(engine, ALICE, resting) == view
+        assert await held(engine, ALICE, "AIT") == before + buy_hold(BTC, 70, BTC_MID)
+        await cancel(engine, resting, ALICE)
+        await quiesce(engine)
+        assert await held(engine, ALICE, "AIT") == before

@@ -14,6 +14,7 @@ from trio_websocket import open_websocket_url
 from tests.api.conftest import Server
 from tests.api.test_orders import held, orders_snapshot, with_reference
 from tests.api.test_rest import ALICE, BOB, order
+from tests.api.test_ws import receive
 from trading_engine.api.app import OPENAPI_PATH
 from trading_engine.storage.postgres import PostgresJournal
 
@@ -188,3 +189,53 @@ async def test_a_bad_trailing_stop_is_a_400_naming_the_field(server: Server) -> 
             refused = await alice.post("/orders", json=base | extra)
             assert refused.status_code == 400, (extra, refused.text)
             assert refused.json()["error"]["field"] == field, extra
+
+
+async def test_an_iceberg_shows_its_slice_in_the_book_and_both_parts_to_its_owner(
+    server: Server,
+) -> None:
+    url = server.url.replace("http", "ws", 1) + "/api/v1/trading/ws"
+    async with (
+        open_websocket_url(url) as ws,
+        server.client(server.keys[BOB]) as bob,
+        server.client(server.keys[ALICE]) as alice,
+    ):
+        await ws.send_message(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+        assert (await receive(ws, "snapshot"))["asks"] == []
+        body = order("sell", "1", "30000", display_quantity="0.2")
+        placed = await bob.post("/orders", json=body)
+        assert placed.status_code == 201, placed.text
+        shown = placed.json()
+        assert (shown["display_quantity"], shown["hidden_quantity"]) == ("0.2", "0.8")
+        assert (await receive(ws, "delta"))["asks"] == [["30000", "0.2"]]
+        depth = (await alice.get("/orderbook/BTC_AIT")).json()
+        assert depth["asks"] == [["30000", "0.2"]]
+        # A taker of 0.3: the slice, then 0.1 of the next one, shown at the back.
+        taken = await alice.post("/orders", json=order("buy", "0.3", "30000"))
+        assert taken.json()["filled_quantity"] == "0.3", taken.text
+        assert (await receive(ws, "delta"))["asks"] == [["30000", "0.1"]]
+        got = (await bob.get(f"/orders/{shown['order_id']}")).json()
+        assert (got["remaining_quantity"], got["hidden_quantity"]) == ("0.7", "0.6")
+        # Amended to 0.35 in all (0.05 left): below its slice, which shrinks to it.
+        amended = await bob.patch(f"/orders/{shown['order_id']}", json={"quantity": "0.35"})
+        assert amended.status_code == 200, amended.text
+        assert (await receive(ws, "delta"))["asks"] == [["30000", "0.05"]]
+        async with open_websocket_url(url) as late:
+            await late.send_message(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+            assert (await receive(late, "snapshot"))["asks"] == [["30000", "0.05"]]
+        await project(server)
+        row = (await history(bob, BOB))[shown["order_id"]]
+        assert (row["display_quantity"], row["remaining_quantity"]) == ("0.2", "0.05")
+
+
+async def test_a_bad_display_quantity_is_a_400_naming_the_field(server: Server) -> None:
+    async with server.client(server.keys[ALICE]) as alice:
+        for extra in (
+            {"display_quantity": "1"},
+            {"display_quantity": "2"},
+            {"display_quantity": "0.00001"},
+            {"display_quantity": "0.2", "time_in_force": "IOC"},
+        ):
+            refused = await alice.post("/orders", json=order("sell", "1", "30000") | extra)
+            assert refused.status_code == 400, (extra, refused.text)
+            assert refused.json()["error"]["field"] == "display_quantity", extra

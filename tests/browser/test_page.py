@@ -301,6 +301,20 @@ async def test_the_ticket_places_take_profit_quote_sized_and_trailing_orders(
         expect(row).to_contain_text("trailing-stop-limit GTC")
         expect(row).to_contain_text("29490 (stop 29500)")
 
+        # An iceberg: a limit GTC order showing 0.1 of 0.5; the book shows the slice only.
+        kind.select_option("limit")
+        expect(page.locator("#row-display")).to_be_visible()
+        page.fill("input[name=price]", "31500")
+        page.fill("input[name=quantity]", "0.5")
+        page.fill("input[name=display_quantity]", "0.1")
+        page.click("#submit")
+        expect(result).to_contain_text("open: filled 0 of 0.5")
+        with rest(server, server.keys["demo_alice"]) as alice:
+            asks = alice.get("/orderbook/BTC_AIT").json()["asks"]
+        assert ["31500", "0.1"] in asks
+        page.select_option("select[name=time_in_force]", "IOC")
+        expect(page.locator("#row-display")).to_be_hidden()
+
     await in_browser(server, scenario)
 
 

@@ -670,13 +670,14 @@ async def test_migration_0016_fills_the_new_order_types_projected_before_it(
                 trailing_delta=300, limit_offset=10,
             )  # fmt: skip
             await place(engine, trailing)
+            await place(engine, sell(bob, 5, BTC_MID + 900, display_quantity=2))
             await place(engine, sell(bob, 1, BTC_MID + 500))
             await place(engine, buy(alice, 1, BTC_MID + 500))  # moves the stop up
             await quiesce(engine)
             await journal.project()
         projected = (
             "SELECT order_id, type, price, protection_price, quote_quantity, stop_price,"
-            " trailing_delta, limit_offset FROM orders ORDER BY order_id"
+            " trailing_delta, limit_offset, display_quantity FROM orders ORDER BY order_id"
         )
         expected = [tuple(row) for row in await sql(database_url, projected)]
         async with other_database(server_dsn, "upgrade") as target:
@@ -696,4 +697,6 @@ async def test_migration_0016_fills_the_new_order_types_projected_before_it(
     assert shown["market"][2] == Decimal("1.23456789")
     stop = BTC_MID + 200
     assert shown["trailing_stop_limit"][0] == (stop - 10) * tick
-    assert shown["trailing_stop_limit"][3:] == (stop * tick, 300 * tick, 10 * tick)
+    assert shown["trailing_stop_limit"][3:] == (stop * tick, 300 * tick, 10 * tick, None)
+    icebergs = [row for row in expected if row[-1] is not None]
+    assert [(row[2], row[-1]) for row in icebergs] == [((BTC_MID + 900) * tick, 2 * BTC.lot_size)]

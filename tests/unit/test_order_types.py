@@ -19,6 +19,7 @@ from tests.unit.test_matcher import (
     T,
     limit,
     of_type,
+    ok,
     place,
     print_trade,
     replay,
@@ -30,10 +31,13 @@ from trading_engine.core.enums import (
     OrderType,
     RejectReason,
     Side,
+    StpMode,
     TimeInForce,
 )
 from trading_engine.core.events import (
+    BookLevel,
     Event,
+    IcebergRefilled,
     OrderAccepted,
     OrderCancelled,
     OrderRejected,
@@ -43,7 +47,7 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument, fee_for, lots_within
-from trading_engine.core.matcher import Matcher
+from trading_engine.core.matcher import Matcher, Refusal
 from trading_engine.core.orders import OrderSpec
 from trading_engine.errors import InvalidInput
 
@@ -398,4 +402,135 @@ def test_a_trailing_stops_stop_price_only_moves_in_its_favour(
             break
     assert stops == sorted(stops, reverse=side is Side.BUY)
     assert len(set(stops)) == len(stops)
+    assert replay(journal).state_hash() == m.state_hash()
+
+
+# ---------------------------------------------------------------------------- iceberg
+
+
+def iceberg(
+    order_id: int, user: UserId, side: Side, quantity: int, price: int, display: int
+) -> OrderSpec:
+    return limit(order_id, user, side, quantity, price, display_quantity=display)
+
+
+def test_an_iceberg_shows_only_its_slice_in_the_book_and_its_levels(m: Matcher) -> None:
+    events = m.submit(iceberg(1, ALICE, SELL, 10, 10_000, 3), T)
+    assert [(e.displayed, e.hidden) for e in of_type(events, IcebergRefilled)] == [(3, 7)]
+    assert [(e.price, e.quantity) for e in of_type(events, BookLevel)] == [(10_000, 3)]
+    assert m.depth() == ([], [(10_000, 3)])
+    order = m.orders[OrderId(1)]
+    assert (order.remaining, order.hidden) == (10, 7)
+
+
+def test_a_refilled_slice_goes_to_the_back_of_its_level(m: Matcher) -> None:
+    journal = place(m, iceberg(1, ALICE, SELL, 10, 10_000, 3), limit(2, BOB, SELL, 2, 10_000))
+    events = m.submit(limit(3, CAROL, BUY, 6, 10_000), T)
+    journal += events
+    # Alice's slice (3), Bob behind her (2), then Alice's next slice (1 of 3).
+    assert [(t.maker_order_id, t.quantity) for t in of_type(events, Trade)] == [
+        (1, 3),
+        (2, 2),
+        (1, 1),
+    ]
+    assert [(e.displayed, e.hidden) for e in of_type(events, IcebergRefilled)] == [(3, 4)]
+    assert m.depth() == ([], [(10_000, 2)])
+    assert (m.orders[OrderId(1)].remaining, m.orders[OrderId(1)].hidden) == (6, 4)
+    assert replay(journal).state_hash() == m.state_hash()
+
+
+def test_an_iceberg_taker_trades_its_whole_quantity_then_rests_a_slice(m: Matcher) -> None:
+    journal = place(m, limit(1, BOB, SELL, 4, 10_000))
+    journal += (events := m.submit(iceberg(2, ALICE, BUY, 10, 10_000, 3), T))
+    assert [t.quantity for t in of_type(events, Trade)] == [4]
+    assert m.depth() == ([(10_000, 3)], [])
+    assert m.orders[OrderId(2)].hidden == 3
+    assert replay(journal).state_hash() == m.state_hash()
+
+
+def test_amending_an_iceberg_below_its_slice_shrinks_the_slice(m: Matcher) -> None:
+    journal = place(m, iceberg(1, ALICE, SELL, 10, 10_000, 3))
+    journal += ok(m.amend(OrderId(1), T, quantity=5))  # hidden 7 -> 2, slice still 3
+    assert m.depth() == ([], [(10_000, 3)])
+    journal += (events := ok(m.amend(OrderId(1), T, quantity=2)))  # below the slice
+    assert m.depth() == ([], [(10_000, 2)])
+    assert [(e.price, e.quantity) for e in of_type(events, BookLevel)] == [(10_000, 2)]
+    assert m.orders[OrderId(1)].hidden == 0
+    assert replay(journal).state_hash() == m.state_hash()
+
+
+def test_self_trade_prevention_cancels_an_iceberg_maker_whole(m: Matcher) -> None:
+    place(m, iceberg(1, ALICE, SELL, 10, 10_000, 3))
+    events = m.submit(limit(2, ALICE, BUY, 1, 10_000, stp=StpMode.CANCEL_OLDEST), T)
+    [cancelled] = [e for e in of_type(events, OrderCancelled) if e.order_id == 1]
+    assert cancelled.quantity == 10
+    assert m.depth() == ([(10_000, 1)], [])
+
+
+def test_fok_counts_an_icebergs_hidden_lots(m: Matcher) -> None:
+    place(m, iceberg(1, ALICE, SELL, 10, 10_000, 3))
+    events = m.submit(limit(2, BOB, BUY, 8, 10_000, time_in_force=TimeInForce.FOK), T)
+    assert sum(t.quantity for t in of_type(events, Trade)) == 8
+
+
+def test_a_bad_display_quantity_is_refused() -> None:
+    for display in (10, 11, -1):
+        with pytest.raises(InvalidInput, match="display_quantity"):
+            iceberg(1, ALICE, SELL, 10, 10_000, display)
+    with pytest.raises(InvalidInput, match="display_quantity"):
+        limit(1, ALICE, SELL, 10, 10_000, display_quantity=3, time_in_force=TimeInForce.IOC)
+    with pytest.raises(InvalidInput, match="display_quantity"):
+        OrderSpec.create(OrderId(1), ALICE, SELL, OrderType.MARKET, 10, display_quantity=3)
+
+
+def shown_levels_hold_no_hidden_lots(m: Matcher) -> None:
+    """Every level's quantity is its orders' shown slices; no slice exceeds its display."""
+    m.book.check()
+    for order in m.book.orders():
+        display = order.spec.display_quantity
+        assert 0 < order.remaining - order.hidden <= (display or order.remaining)
+    for order in m.orders.values():
+        assert order.filled + order.remaining + order.cancelled == order.quantity
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    commands=st.lists(
+        st.tuples(
+            st.sampled_from(["place", "place", "place", "cancel", "amend"]),
+            st.sampled_from([ALICE, BOB, CAROL]),
+            st.sampled_from([Side.BUY, Side.SELL]),
+            st.integers(9_998, 10_002),
+            st.integers(1, 12),
+            st.integers(0, 4),
+        ),
+        max_size=40,
+    )
+)
+def test_icebergs_hide_their_rest_from_the_book_and_replay_rebuilds_them(
+    commands: list[tuple[str, UserId, Side, int, int, int]],
+) -> None:
+    m = Matcher(BTC)
+    journal: list[Event] = []
+    visible: dict[tuple[Side, int], int] = {}
+    for i, (kind, user, side, price, quantity, display) in enumerate(commands, start=1):
+        live = sorted(m.orders)
+        if kind == "place" or not live:
+            shown = display if 0 < display < quantity else 0
+            out: list[Event] | Refusal = m.submit(
+                limit(i, user, side, quantity, price, display_quantity=shown), T
+            )
+        elif kind == "cancel":
+            out = m.cancel(live[i % len(live)], T)
+        else:
+            out = m.amend(live[i % len(live)], T, quantity=quantity)
+        if isinstance(out, list):
+            journal += out
+            for level in of_type(out, BookLevel):
+                visible[(level.side, level.price)] = level.quantity
+        shown_levels_hold_no_hidden_lots(m)
+        # What market data was told is what the book shows: slices only.
+        bids, asks = m.depth()
+        book = {(Side.BUY, p): q for p, q in bids} | {(Side.SELL, p): q for p, q in asks}
+        assert {key: q for key, q in visible.items() if q} == book
     assert replay(journal).state_hash() == m.state_hash()

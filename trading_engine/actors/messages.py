@@ -53,6 +53,8 @@ class OrderRequest:
     activation_price: int = 0
     limit_offset: int = 0
     """A trailing stop's terms (``OrderSpec``)."""
+    display_quantity: int = 0
+    """An iceberg's slice, in lots (``OrderSpec.display_quantity``)."""
 
 
 @attrs.frozen

@@ -182,6 +182,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "trailing_bps": row["trailing_bps"],
         "activation_price": _text(row["activation_price"]),
         "limit_offset": _text(row["limit_offset"]),
+        "display_quantity": _text(row["display_quantity"]),
         "filled_quantity": format_decimal(filled),
         "remaining_quantity": format_decimal(row["remaining"]),
         "average_price": average,

@@ -110,6 +110,13 @@ class OrderBody(_Body):
     quantity: DecimalIn | None = Field(
         None, description="in the base asset; required unless quote_quantity is given"
     )
+    display_quantity: DecimalIn | None = Field(
+        None,
+        description=(
+            "a limit GTC or GTD order, below its quantity: an iceberg, which shows slices of "
+            "this size in the book and market data and hides the rest"
+        ),
+    )
     quote_quantity: DecimalIn | None = Field(
         None,
         description=(
@@ -282,6 +289,10 @@ class OrderFields(BaseModel):
     )
     quote_quantity: str | None = Field(
         description="a quote-sized market order's quote amount; null for any other"
+    )
+    display_quantity: str | None = Field(None, description="an iceberg's slice size, else null")
+    hidden_quantity: str | None = Field(
+        None, description="an iceberg's remainder that the book does not show now, else null"
     )
     trailing_delta: str | None = Field(None, description="a trailing stop's, else null")
     trailing_bps: int | None = Field(None, description="a trailing stop's, else null")

@@ -45,7 +45,7 @@ __all__ = [
 _ORDER_FIELDS = {
     "user_id", "symbol", "side", "type", "quantity", "price", "stop_price", "time_in_force",
     "expire_time", "post_only", "client_order_id", "stp", "reduce_only", "quote_quantity",
-    "trailing_delta", "trailing_bps", "activation_price", "limit_offset",
+    "trailing_delta", "trailing_bps", "activation_price", "limit_offset", "display_quantity",
 }  # fmt: skip
 _NS = 1_000_000_000
 
@@ -203,6 +203,11 @@ def order_request(
         trailing_bps=trailing_bps or 0,
         activation_price=_ticks(body, "activation_price", instrument),
         limit_offset=_ticks(body, "limit_offset", instrument, zero=True),
+        display_quantity=(
+            0
+            if body.get("display_quantity") is None
+            else instrument.quantity_to_lots(body["display_quantity"], field="display_quantity")
+        ),
     )
 
 
@@ -259,6 +264,12 @@ def render_order(
             else None
         ),
         "quantity": instrument.quantity_str(view.quantity),
+        "display_quantity": (
+            instrument.quantity_str(view.display_quantity) if view.display_quantity else None
+        ),
+        "hidden_quantity": (
+            instrument.quantity_str(view.hidden) if view.display_quantity else None
+        ),
         "quote_quantity": (
             format_units(view.quote_quantity, instrument.quote_decimals)
             if view.quote_quantity
@@ -287,8 +298,8 @@ def render_sent(name: str, value: object, instrument: Instrument) -> str:
         return "true" if value else "false"
     if name in _PRICED and isinstance(value, int):
         return instrument.price_str(value)
-    if name == "quantity" and isinstance(value, int):
-        return instrument.quantity_str(value)
+    if name in ("quantity", "display_quantity") and isinstance(value, int):
+        return instrument.quantity_str(value) if value else "none"
     if name == "quote_quantity" and isinstance(value, int):
         return format_units(value, instrument.quote_decimals) if value else "none"
     if name == "expire_time" and isinstance(value, int):

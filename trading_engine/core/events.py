@@ -22,6 +22,9 @@ Events and what they change on replay:
 - ``OrderAmended``: new price or quantity; ``priority_kept`` says whether it
   kept its place in the queue (a reduction) or went to the back.
 - ``StopTriggered``: a stop order becomes active and, if it may rest, enters the book.
+- ``IcebergRefilled``: an iceberg shows a new slice at the back of its level's
+  queue (when it first rests, and each time its slice is filled), and hides
+  the rest; replay rests it then, so its fills before that leave the book alone.
 - ``StopMoved``: a trailing stop's stop price, set when it is armed and moved as
   the price moves in its favour; replay takes it as it is.
 - ``SelfTradePrevented``: informational, for surveillance; the cancels and
@@ -49,6 +52,7 @@ __all__ = [
     "BookLevel",
     "Event",
     "EventBase",
+    "IcebergRefilled",
     "Journaled",
     "OrderAccepted",
     "OrderAmended",
@@ -444,6 +448,40 @@ class StopTriggered(EventBase):
 
 
 @final
+class IcebergRefilled(EventBase):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "ts",
+        "symbol",
+        "order_id",
+        "user_id",
+        "displayed",
+        "hidden",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        order_id: OrderId,
+        user_id: UserId,
+        displayed: int,
+        hidden: int,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.displayed: Final = displayed
+        """The lots the book now shows of it, at the back of its level."""
+        self.hidden: Final = hidden
+        """The lots of it the book does not show."""
+
+
+@final
 class StopMoved(EventBase):
     FIELDS: ClassVar[tuple[str, ...]] = (
         "seq",
@@ -550,6 +588,7 @@ Event = (
     | OrderAmended
     | StopTriggered
     | StopMoved
+    | IcebergRefilled
     | SelfTradePrevented
     | BookLevel
 )

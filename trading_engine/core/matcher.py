@@ -20,6 +20,11 @@ Matching rules:
   its remainder is cancelled with ``quote_quantity_reached``;
 - self-trade prevention acts when a taker meets a resting order of its own
   user; the taker's ``stp`` mode decides (see ``StpMode``);
+- an iceberg (``display_quantity``) rests showing a slice of that size and
+  hiding the rest (``IcebergRefilled``); a taker trades its slice only, and
+  when the slice is filled the next one is shown at the back of its level's
+  queue (it loses time priority) and may trade with the same taker; hidden
+  lots never reach the book's levels;
 - stop orders trigger on trade prices, a buy stop when a trade prints at or
   above its stop price, a sell stop at or below; a take-profit the other way.
   The stops triggered by one taker run in the order the taker's trades crossed them, then the stops
@@ -354,7 +359,7 @@ class Matcher(Replay):
             if key > limit_key:
                 break
             level = opposite.levels[key * sign]
-            if not prevent and positions is None:
+            if not prevent and positions is None and not self._icebergs:
                 need -= level.quantity
             else:
                 for maker in level.live():
@@ -415,7 +420,10 @@ class Matcher(Replay):
         spec = taker.spec
         if spec.type in _RESTING_TYPES:
             if spec.time_in_force in _RESTING_TIFS:
-                self._touched.append(self.book.side(taker.side).add(taker))
+                if spec.display_quantity:
+                    self._show_slice(taker)
+                else:
+                    self._touched.append(self.book.side(taker.side).add(taker))
                 if spec.expire_time is not None:
                     heapq.heappush(self._expiries, (spec.expire_time, taker.order_id))
                 return
@@ -488,7 +496,7 @@ class Matcher(Replay):
                     if level.count == 0:
                         break
                     continue
-                quantity = maker.remaining
+                quantity = maker.remaining - maker.hidden  # an iceberg's shown slice
                 quantity = min(quantity, taker.remaining)
                 if budget >= 0:
                     quantity = min(quantity, self._lots_for_quote(budget, price, taker_buys))
@@ -545,10 +553,14 @@ class Matcher(Replay):
                         self._forget_client_id(maker)
                     if margin and maker.spec.reduce_only:
                         self._forget_reduce_only(maker)
+                    if maker.spec.display_quantity:
+                        self._icebergs -= 1
                     level.count -= 1
                     if not level.count:
                         opposite.drop(level)
                         break
+                elif rest == maker.hidden:
+                    self._show_slice(maker)  # its next slice, at the back of the queue
                 if not taker_rest:
                     break
         if not first:
@@ -560,6 +572,8 @@ class Matcher(Replay):
                 self._forget_client_id(taker)
             if margin and taker.spec.reduce_only:
                 self._forget_reduce_only(taker)
+            if taker.spec.display_quantity:
+                self._icebergs -= 1
         self.last_trade_price = last
         return (first, last) if first <= last else (last, first)
 

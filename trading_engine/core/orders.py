@@ -144,6 +144,9 @@ class OrderSpec(NamedTuple):
     none) arms it only once a trade reaches it in the order's favour (a sell at or
     above, a buy at or below); a trailing stop-limit's limit is ``limit_offset`` ticks
     beyond the stop price when it triggers (``trailing_limit``).
+
+    ``display_quantity`` (a limit GTC or GTD order; 0 for none) makes it an iceberg:
+    resting, it shows slices of that many lots (``Order.hidden`` is the rest).
     """
 
     order_id: OrderId
@@ -164,6 +167,7 @@ class OrderSpec(NamedTuple):
     trailing_bps: int = 0
     activation_price: int = 0
     limit_offset: int = 0
+    display_quantity: int = 0
 
     @classmethod
     def create(
@@ -186,6 +190,7 @@ class OrderSpec(NamedTuple):
         trailing_bps: int = 0,
         activation_price: int = 0,
         limit_offset: int = 0,
+        display_quantity: int = 0,
     ) -> OrderSpec:
         """Check that the fields make a valid order; raises ``InvalidInput`` naming the field.
 
@@ -230,6 +235,13 @@ class OrderSpec(NamedTuple):
             raise InvalidInput("post_only", "needs a limit order that may rest (GTC or GTD)")
         if type in WAITING and time_in_force is TimeInForce.FOK:
             raise InvalidInput("time_in_force", f"FOK is not available on {type} orders")
+        if display_quantity:
+            if type is not OrderType.LIMIT or time_in_force not in _RESTING_TIFS:
+                raise InvalidInput(
+                    "display_quantity", "needs a limit order that may rest (GTC, GTD)"
+                )
+            if not 0 < display_quantity < quantity:
+                raise InvalidInput("display_quantity", "must be positive and below the quantity")
         if client_order_id is not None and not 1 <= len(client_order_id) <= 64:
             raise InvalidInput("client_order_id", "must be 1 to 64 characters")
         return cls(
@@ -251,6 +263,7 @@ class OrderSpec(NamedTuple):
             trailing_bps,
             activation_price,
             limit_offset,
+            display_quantity,
         )
 
     @property
@@ -296,7 +309,7 @@ _RESTING_TIFS = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 
 ORDER_STATE = (
     "spec", "status", "created_ts", "updated_ts", "price", "quantity",
-    "remaining", "filled", "cancelled", "notional", "resting", "stop_price",
+    "remaining", "filled", "cancelled", "notional", "resting", "stop_price", "hidden",
 )  # fmt: skip
 """What a pickled ``Order`` keeps, in ``_order``'s order; ``order_id``, ``user_id`` and
 ``side`` come from the spec."""
@@ -305,7 +318,7 @@ ORDER_STATE = (
 def _order(
     spec: OrderSpec, status: OrderStatus, created_ts: int, updated_ts: int, price: int,
     quantity: int, remaining: int, filled: int, cancelled: int, notional: int, resting: bool,
-    stop_price: int,
+    stop_price: int, hidden: int,
 ) -> Order:  # fmt: skip
     """An ``Order`` back from its pickle: one call, no state dict (snapshots hold many)."""
     order = Order(spec, status, created_ts)
@@ -318,6 +331,7 @@ def _order(
     order.notional = notional
     order.resting = resting
     order.stop_price = stop_price
+    order.hidden = hidden
     return order
 
 
@@ -328,13 +342,16 @@ class Order:
     the current limit price in ticks (0 for a market order); ``notional`` is
     the sum of price x quantity over its fills, for the average price.
     ``resting`` is true exactly while the order sits in the book. ``stop_price`` is
-    the spec's, or a trailing stop's current one (0 until armed). A plain
+    the spec's, or a trailing stop's current one (0 until armed). ``hidden`` is the
+    part of ``remaining`` that a resting iceberg does not show (0 for any other
+    order, and for an iceberg until it rests): the book counts ``remaining -
+    hidden``. A plain
     class rather than attrs: it is the matcher's hottest object, and a plain
     class compiles to a native one (see ``build_core.py``).
     """
 
     __slots__ = (
-        "cancelled", "created_ts", "filled", "notional", "order_id", "price", "quantity",
+        "cancelled", "created_ts", "filled", "hidden", "notional", "order_id", "price", "quantity",
         "remaining", "resting", "side", "spec", "status", "stop_price", "updated_ts", "user_id",
     )  # fmt: skip
 
@@ -354,13 +371,14 @@ class Order:
         self.notional = 0
         self.resting = False
         self.stop_price = spec.stop_price
+        self.hidden = 0
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as ``ORDER_STATE`` (engine snapshots): the rest comes from the spec."""
         return _order, (
             self.spec, self.status, self.created_ts, self.updated_ts, self.price, self.quantity,
             self.remaining, self.filled, self.cancelled, self.notional, self.resting,
-            self.stop_price,
+            self.stop_price, self.hidden,
         )  # fmt: skip
 
     @classmethod

@@ -12,6 +12,7 @@ from trading_engine.core.enums import (
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -60,6 +61,11 @@ class Replay(Positions):
                         self._add_trailing(order)
                     else:
                         self._add_stop(order)
+                case IcebergRefilled(order_id=order_id):
+                    order = orders[order_id]
+                    _, shown = self._slice(order)
+                    if (shown, order.hidden) != (event.displayed, event.hidden):
+                        raise InvariantViolation(f"seq {event.seq}: iceberg slice differs")
                 case StopMoved(order_id=order_id, stop_price=stop):
                     self._trailing[order_id].stop_price = stop
                 case OrderRejected():
@@ -73,7 +79,9 @@ class Replay(Positions):
                         self._shift(taker, maker, buys, event.quantity, live=False)
                 case OrderFilled():
                     order = orders[event.order_id]
-                    self._reduce(order, event.quantity)
+                    if order.resting:  # a fill takes from what the book shows
+                        self.book.side(order.side).levels[order.price].quantity -= event.quantity
+                    order.remaining -= event.quantity
                     order.filled += event.quantity
                     order.notional += event.price * event.quantity
                     order.updated_ts = event.ts

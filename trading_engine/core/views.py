@@ -21,6 +21,7 @@ from trading_engine.core.enums import (
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -78,11 +79,16 @@ class OrderView(NamedTuple):
     activation_price: int
     limit_offset: int
     """A trailing stop's terms (``OrderSpec``); its ``stop_price`` is its current one."""
+    display_quantity: int
+    hidden: int
+    """An iceberg's slice size, and the lots of its remainder the book does not show now
+    (``remaining - hidden`` is its slice); 0 for any other order."""
 
 
 RECORD_STATE = (
     "symbol", "spec", "status", "created_ts", "updated_ts", "price",
     "quantity", "filled", "remaining", "cancelled", "notional", "reason", "stop_price",
+    "hidden",
 )  # fmt: skip
 """What a pickled ``OrderRecord`` keeps (all of it), in ``_record``'s order."""
 
@@ -90,7 +96,7 @@ RECORD_STATE = (
 def _record(
     symbol: Symbol, spec: OrderSpec, status: OrderStatus, created_ts: int, updated_ts: int,
     price: int, quantity: int, filled: int, remaining: int, cancelled: int, notional: int,
-    reason: str | None, stop_price: int,
+    reason: str | None, stop_price: int, hidden: int,
 ) -> OrderRecord:  # fmt: skip
     """An ``OrderRecord`` back from its pickle."""
     record = OrderRecord(symbol, spec, status, created_ts)
@@ -103,6 +109,7 @@ def _record(
     record.notional = notional
     record.reason = reason
     record.stop_price = stop_price
+    record.hidden = hidden
     return record
 
 
@@ -124,13 +131,15 @@ class OrderRecord:
         self.updated_ts = ts
         self.stop_price = spec.stop_price
         """The spec's, or a trailing stop's current one (0 until armed)."""
+        self.hidden = 0
+        """A resting iceberg's lots that the book does not show."""
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as ``RECORD_STATE`` (engine snapshots hold many: no state dict)."""
         return _record, (
             self.symbol, self.spec, self.status, self.created_ts, self.updated_ts, self.price,
             self.quantity, self.filled, self.remaining, self.cancelled, self.notional, self.reason,
-            self.stop_price,
+            self.stop_price, self.hidden,
         )  # fmt: skip
 
     @classmethod
@@ -165,6 +174,7 @@ class OrderRecord:
         record.cancelled = order.cancelled
         record.notional = order.notional
         record.stop_price = order.stop_price
+        record.hidden = order.hidden
         return record
 
     def apply(self, event: Event) -> None:
@@ -181,10 +191,17 @@ class OrderRecord:
         elif isinstance(event, OrderReduced):
             self.remaining = event.remaining
             self.cancelled += event.quantity
+            self.hidden = max(self.hidden - event.quantity, 0)  # an iceberg's hidden part first
         elif isinstance(event, OrderAmended):
+            if event.priority_kept:
+                self.hidden = max(self.hidden - (self.remaining - event.remaining), 0)
+            else:
+                self.hidden = 0  # until it rests again (``IcebergRefilled``)
             self.price = event.price
             self.quantity = event.quantity
             self.remaining = event.remaining
+        elif isinstance(event, IcebergRefilled):
+            self.hidden = event.hidden
         elif isinstance(event, StopTriggered):
             self.status = OrderStatus.OPEN
             if self.spec.type is OrderType.TRAILING_STOP_LIMIT:
@@ -197,7 +214,7 @@ class OrderRecord:
 
     def _close(self, status: OrderStatus, quantity: int, reason: CancelReason | str) -> None:
         self.cancelled += quantity
-        self.remaining = 0
+        self.remaining = self.hidden = 0
         self.status = status
         self.reason = str(reason)
 
@@ -218,7 +235,7 @@ class OrderRecord:
             self.filled, self.remaining, self.cancelled, self.notional, self.status, self.reason,
             spec.post_only, spec.expire_time, self.created_ts, self.updated_ts, spec.reduce_only,
             protection, spec.quote_quantity, spec.trailing_delta, spec.trailing_bps,
-            spec.activation_price, spec.limit_offset,
+            spec.activation_price, spec.limit_offset, spec.display_quantity, self.hidden,
         )  # fmt: skip
 
 

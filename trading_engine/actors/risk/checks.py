@@ -137,7 +137,7 @@ class PreTradeMixin(MarginMixin):
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
             request.quote_quantity, request.trailing_delta, request.trailing_bps,
-            request.activation_price, request.limit_offset,
+            request.activation_price, request.limit_offset, request.display_quantity,
         )  # fmt: skip
         instrument = state.instrument
         if spec.type is OrderType.MARKET:
@@ -207,7 +207,7 @@ class PreTradeMixin(MarginMixin):
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
             request.quote_quantity, request.trailing_delta, request.trailing_bps,
-            request.activation_price, request.limit_offset,
+            request.activation_price, request.limit_offset, request.display_quantity,
         )  # fmt: skip
         if original.quote_quantity:
             resent = resent._replace(quantity=original.quantity)  # the engine's cap
@@ -306,11 +306,12 @@ def _trailing_cap(instrument: Instrument, spec: OrderSpec, reference: int | None
 _RESENT: tuple[str, ...] = (
     "side", "type", "quantity", "price", "stop_price", "time_in_force", "expire_time",
     "post_only", "stp", "reduce_only", "quote_quantity", "trailing_delta", "trailing_bps",
-    "activation_price", "limit_offset",
+    "activation_price", "limit_offset", "display_quantity",
 )  # fmt: skip
 """What a client sends of an order besides its symbol: a resend must repeat each."""
 _SIZED = {
     "quantity": "lot_size", "price": "tick_size", "stop_price": "tick_size",
     "trailing_delta": "tick_size", "activation_price": "tick_size", "limit_offset": "tick_size",
+    "display_quantity": "lot_size",
 }  # fmt: skip
 """The fields in lots or ticks, and the instrument's size of one."""

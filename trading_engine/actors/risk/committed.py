@@ -30,6 +30,7 @@ from trading_engine.core.account_events import ACCOUNTS_STREAM
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     Journaled,
     OrderAccepted,
     OrderAmended,
@@ -151,7 +152,7 @@ class CommittedMixin(AmendMixin, FundsMixin):
                         self._sync_hold(
                             record, may_raise=False, may_lower=order_id not in self._amending
                         )
-            case StopMoved(order_id=order_id):
+            case StopMoved(order_id=order_id) | IcebergRefilled(order_id=order_id):
                 self.orders[order_id].apply(event)
             case BookLevel():
                 pass  # ``apply`` skips them: a level's quantity is no order's state

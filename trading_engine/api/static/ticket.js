@@ -1,6 +1,6 @@
 // The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
 // take-profit, take-profit-limit, trailing stop and trailing stop-limit; a market order
-// sized in the quote asset),
+// sized in the quote asset; an iceberg limit order showing a slice),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, and an
 // estimate of the price, notional and fee before sending, in exact decimals.
 
@@ -90,6 +90,7 @@ export class Ticket {
     if (gtd && !$("expire").value) $("expire").value = localInput(new Date(Date.now() + HOUR_MS));
     const resting = f.type.value === "limit" && ["GTC", "GTD"].includes(f.time_in_force.value);
     f.post_only.disabled = !resting;
+    $("row-display").hidden = !resting; // an iceberg rests: limit, GTC or GTD
     if (!resting) f.post_only.checked = false;
     $("post-only").classList.toggle("off", !resting);
     // Reduce-only exists on margin symbols only (the API refuses it on a spot one).
@@ -202,6 +203,9 @@ export class Ticket {
       if (!Number.isNaN(until.getTime())) body.expire_time = String(Math.floor(until / 1000));
     }
     if (f.post_only.checked && !f.post_only.disabled) body.post_only = true;
+    if (!$("row-display").hidden && f.display_quantity.value.trim()) {
+      body.display_quantity = f.display_quantity.value.trim();
+    }
     if (f.reduce_only.checked && !f.reduce_only.disabled) body.reduce_only = true;
     return body;
   }
