@@ -147,7 +147,11 @@ class CommittedMixin(AmendMixin, FundsMixin):
                     record = self.orders[order_id]
                     record.apply(event)
                     if order_id in self.margin.orders:
-                        self._sync_order_margin(record, may_raise=False, may_lower=True)
+                        # A triggered trailing stop-limit's limit may be above the protection
+                        # price its margin was taken at (a sell's); margin is held up to the
+                        # collateral, so raising it never fails.
+                        triggered = isinstance(event, StopTriggered)
+                        self._sync_order_margin(record, may_raise=triggered, may_lower=True)
                     elif order_id in accounts.holds:
                         self._sync_hold(
                             record, may_raise=False, may_lower=order_id not in self._amending
