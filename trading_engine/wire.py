@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from trading_engine.core.candles import Candle
 from trading_engine.core.events import (
+    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -55,7 +57,7 @@ def levels(instrument: Instrument, rows: Sequence[tuple[int, int]]) -> list[list
 
 ORDER_EVENTS: Final = (
     OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderExpired, OrderAmended,
-    StopTriggered,
+    StopTriggered, StopMoved, IcebergRefilled,
 )  # fmt: skip
 """The events an order's owner is told of on the ``orders`` channel."""
 OrderEvent = (
@@ -66,6 +68,8 @@ OrderEvent = (
     | OrderExpired
     | OrderAmended
     | StopTriggered
+    | StopMoved
+    | IcebergRefilled
 )
 
 
@@ -107,6 +111,13 @@ def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
         body.update(reason=str(event.reason), status="cancelled")
     elif isinstance(event, OrderExpired):
         body.update(status="expired")
+    elif isinstance(event, StopMoved):
+        body.update(stop_price=instrument.price_str(event.stop_price))
+    elif isinstance(event, IcebergRefilled):
+        body.update(
+            displayed_quantity=instrument.quantity_str(event.displayed),
+            hidden_quantity=instrument.quantity_str(event.hidden),
+        )
     return body
 
 

@@ -29,6 +29,7 @@ from tests.actors.helpers import (
     CAROL,
     ETH,
     ETH_MID,
+    INSTRUMENTS,
     buy,
     buy_hold,
     inject_crash,
@@ -155,6 +156,18 @@ class Stop(NamedTuple):
     limit_offset: int | None
 
 
+class Newer(NamedTuple):
+    """Take-profit, trailing-stop, iceberg and quote-sized market orders."""
+
+    user: int
+    symbol: int
+    buy: bool
+    quantity: int
+    offset: int
+    kind: str
+    limit: bool
+
+
 class Amend(NamedTuple):
     order: int
     partly_filled: bool
@@ -177,7 +190,7 @@ class ExpireAll(NamedTuple):
     pass
 
 
-Op = Limit | Market | Stop | Amend | Cancel | CancelAll | ExpireAll
+Op = Limit | Market | Stop | Newer | Amend | Cancel | CancelAll | ExpireAll
 
 _symbol = st.integers(0, len(MIDS) - 1)
 _user = st.integers(0, len(USERS) - 1)
@@ -198,6 +211,10 @@ OPS = st.one_of(
     _LIMIT, _LIMIT, _LIMIT, _AMEND, _AMEND, _AMEND,
     st.builds(Market, _user, _symbol, st.booleans(), _quantity, st.booleans()),
     st.builds(Stop, _user, _symbol, st.booleans(), _quantity, _offset, st.none() | _offset),
+    st.builds(
+        Newer, _user, _symbol, st.booleans(), _quantity, _offset,
+        st.sampled_from(["take_profit", "trailing", "iceberg", "quote"]), st.booleans(),
+    ),
     st.builds(Cancel, st.integers(0, 1000)),
     st.builds(CancelAll, _user),
     st.builds(ExpireAll),
@@ -206,7 +223,7 @@ OPS = st.one_of(
 filled one (where what an order holds and what its rest needs may part)."""
 
 
-def _request(op: Limit | Market | Stop) -> OrderRequest:
+def _request(op: Limit | Market | Stop | Newer) -> OrderRequest:
     symbol = list(MIDS)[op.symbol]
     low, high = LOTS[symbol]
     quantity = min(max(op.quantity, low), high)
@@ -224,6 +241,25 @@ def _request(op: Limit | Market | Stop) -> OrderRequest:
             return OrderRequest(
                 user, symbol, side, OrderType.MARKET, quantity, reduce_only=reduce_only
             )
+        case Newer(kind="take_profit"):
+            kind = OrderType.TAKE_PROFIT_LIMIT if op.limit else OrderType.TAKE_PROFIT
+            stop = mid + 10 * op.offset
+            return OrderRequest(user, symbol, side, kind, quantity, stop if op.limit else 0, stop)
+        case Newer(kind="trailing"):
+            kind = OrderType.TRAILING_STOP_LIMIT if op.limit else OrderType.TRAILING_STOP
+            return OrderRequest(
+                user, symbol, side, kind, quantity, trailing_delta=10 * (1 + abs(op.offset)),
+                limit_offset=5 if op.limit else 0, activation_price=mid if op.limit else 0,
+            )  # fmt: skip
+        case Newer(kind="iceberg"):
+            return OrderRequest(
+                user, symbol, side, OrderType.LIMIT, quantity, mid + 10 * op.offset,
+                display_quantity=max(quantity // 3, 1),
+            )  # fmt: skip
+        case Newer():
+            instrument = INSTRUMENTS.get(Symbol(symbol), PERP)
+            quote = instrument.notional(mid, quantity) + 10 * op.offset
+            return OrderRequest(user, symbol, side, OrderType.MARKET, 0, quote_quantity=quote)
         case Stop():
             stop = mid + 10 * op.offset
             if op.limit_offset is None:
@@ -248,7 +284,7 @@ async def _open_orders(engine: Engine, *, partly_filled: bool = False) -> list[O
 async def _run(engine: Engine, op: Op) -> None:
     with trio.fail_after(5), contextlib.suppress(InvalidInput):  # refused, changing nothing
         match op:
-            case Limit() | Market() | Stop():
+            case Limit() | Market() | Stop() | Newer():
                 await engine.submit(_request(op))
             case Amend():
                 orders = await _open_orders(engine, partly_filled=op.partly_filled)

@@ -70,7 +70,9 @@ def test_a_decimal_string_keeps_to_the_one_grammar(text: str) -> None:
 def test_an_order_in_a_batch_reads_its_decimals_as_a_body_does(text: str) -> None:
     raw = json.dumps(order("buy", text, "30000")).encode()
     try:
-        quantity: Decimal | str = convert_body(load_json(raw), OrderBody, at="orders.3").quantity
+        read = convert_body(load_json(raw), OrderBody, at="orders.3").quantity
+        assert read is not None
+        quantity: Decimal | str = read
     except InvalidInput as exc:
         quantity = exc.field.removeprefix("orders.3.")
     assert _same(_old(raw, "quantity"), quantity)

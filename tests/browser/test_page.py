@@ -31,6 +31,22 @@ def order_row(page: Page, order_id: str) -> Locator:
     return page.locator(f'#orders tr[data-order-id="{order_id}"]')
 
 
+def place_pending(page: Page, stop_price: str, price: str, kind: str) -> str:
+    """Send the ticket's triggered order of 0.1 at these prices; check that it waits for its
+    trigger and that open orders show it as ``kind``; its order id."""
+    page.fill("input[name=stop_price]", stop_price)
+    page.fill("input[name=price]", price)
+    page.fill("input[name=quantity]", "0.1")
+    page.click("#submit")
+    result = page.locator("#order-result")
+    expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
+    order_id: str = re.findall(r"\d+", result.inner_text())[0]
+    row = order_row(page, order_id)
+    expect(row).to_contain_text(kind)
+    expect(row).to_contain_text(f"{price} (stop {stop_price})")
+    return order_id
+
+
 async def test_the_page_loads_its_modules_and_the_chart_library_with_no_console_error(
     server: Server,
 ) -> None:
@@ -197,16 +213,7 @@ async def test_the_ticket_offers_each_order_type_with_the_time_in_force_the_engi
         tif.select_option("GTD")
         expect(page.locator("#row-expire")).to_be_visible()
         page.fill("#expire", "2099-01-02T03:04:05")
-        page.fill("input[name=stop_price]", "31000")
-        page.fill("input[name=price]", "31100")
-        page.fill("input[name=quantity]", "0.1")
-        page.click("#submit")
-        result = page.locator("#order-result")
-        expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
-        order_id = re.findall(r"\d+", result.inner_text())[0]
-        row = order_row(page, order_id)
-        expect(row).to_contain_text("stop-limit GTD")
-        expect(row).to_contain_text("31100 (stop 31000)")
+        order_id = place_pending(page, "31000", "31100", "stop-limit GTD")
         with rest(server, server.keys["demo_alice"]) as alice:
             order = alice.get(f"/orders/{order_id}").json()
         assert (order["type"], order["time_in_force"]) == ("stop_limit", "GTD")
@@ -243,6 +250,72 @@ async def test_the_ticket_offers_each_order_type_with_the_time_in_force_the_engi
     await list_perp_and_fund(server, "dave", "200")  # lists PERP_AIT, a margin symbol
     failures = ("POST /api/v1/trading/orders 400", "POST /api/v1/trading/orders 422")
     await in_browser(server, scenario, failures=failures)
+
+
+async def test_the_ticket_places_take_profit_quote_sized_and_trailing_orders(
+    server: Server,
+) -> None:
+    await submit(server, "demo_bob", **BTC, side="sell", quantity="0.5", price="30000")
+
+    def scenario(page: Page) -> None:
+        log_in(page, server.keys["demo_alice"], "demo_alice")
+        kind = page.locator("select[name=type]")
+
+        # A take-profit-limit: both prices, pending until a trade reaches its stop price.
+        kind.select_option("take_profit_limit")
+        expect(page.locator("#row-stop-price")).to_be_visible()
+        expect(page.locator("#row-price")).to_be_visible()
+        expect(page.locator("#row-quote")).to_be_hidden()
+        page.check("input[name=side][value=sell]")
+        place_pending(page, "31000", "30900", "take-profit-limit GTC")
+        result = page.locator("#order-result")
+
+        # A market buy sized in AIT: the quote amount replaces the quantity.
+        kind.select_option("market")
+        page.check("input[name=side][value=buy]")
+        expect(page.locator("#row-quote")).to_be_visible()
+        page.fill("input[name=quote_quantity]", "3003")
+        expect(page.locator("#row-quantity")).to_be_hidden()
+        page.click("#submit")
+        expect(result).to_contain_text("filled 0.1 of")
+        with rest(server, server.keys["demo_alice"]) as alice:
+            orders = alice.get("/users/demo_alice/orders").json()["orders"]
+        [quoted] = [o for o in orders if o["quote_quantity"]]
+        assert (quoted["quote_quantity"], quoted["filled_quantity"]) == ("3003", "0.1")
+
+        # A trailing stop-limit: its distance and offset, its stop armed at the last trade.
+        kind.select_option("trailing_stop_limit")
+        page.check("input[name=side][value=sell]")
+        expect(page.locator("#row-trail")).to_be_visible()
+        expect(page.locator("#row-offset")).to_be_visible()
+        expect(page.locator("#row-stop-price")).to_be_hidden()
+        expect(page.locator("#row-price")).to_be_hidden()
+        page.select_option("select[name=time_in_force]", "GTC")
+        page.fill("input[name=trailing_delta]", "500")
+        page.fill("input[name=limit_offset]", "10")
+        page.fill("input[name=quantity]", "0.1")
+        page.click("#submit")
+        expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
+        order_id = re.findall(r"\d+", result.inner_text())[0]
+        row = order_row(page, order_id)
+        expect(row).to_contain_text("trailing-stop-limit GTC")
+        expect(row).to_contain_text("29490 (stop 29500)")
+
+        # An iceberg: a limit GTC order showing 0.1 of 0.5; the book shows the slice only.
+        kind.select_option("limit")
+        expect(page.locator("#row-display")).to_be_visible()
+        page.fill("input[name=price]", "31500")
+        page.fill("input[name=quantity]", "0.5")
+        page.fill("input[name=display_quantity]", "0.1")
+        page.click("#submit")
+        expect(result).to_contain_text("open: filled 0 of 0.5")
+        with rest(server, server.keys["demo_alice"]) as alice:
+            asks = alice.get("/orderbook/BTC_AIT").json()["asks"]
+        assert ["31500", "0.1"] in asks
+        page.select_option("select[name=time_in_force]", "IOC")
+        expect(page.locator("#row-display")).to_be_hidden()
+
+    await in_browser(server, scenario)
 
 
 async def test_the_page_fits_a_420_px_wide_screen(server: Server) -> None:

@@ -47,6 +47,7 @@ from trading_engine.core.events import (
     BookLevel,
     Event,
     EventBase,
+    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -55,6 +56,7 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -143,6 +145,8 @@ SAMPLES: list[AnyEvent] = [
     OrderAmended(9, TS, BTC, OrderId(9), ALICE, 99_999, 6, 6, True),
     OrderAmended(10, TS, BTC, OrderId(9), ALICE, 99_998, 7, 7, False),
     StopTriggered(11, TS, BTC, OrderId(7), ALICE, 99_500),
+    StopMoved(11, TS, BTC, OrderId(8), ALICE, 99_400),
+    IcebergRefilled(11, TS, BTC, OrderId(9), ALICE, 3, 4),
     SelfTradePrevented(12, TS, BTC, OrderId(3), OrderId(4), ALICE, StpMode.CANCEL_BOTH, 2),
     BookLevel(13, TS, BTC, Side.SELL, 100_001, 0),
     UserCreated(1, TS, ALICE, None, "hash-alice"),
@@ -255,6 +259,32 @@ def test_a_reduce_only_spec_round_trips_and_one_written_before_the_field_decodes
         assert isinstance(decoded, OrderAccepted)
         assert decoded.spec == PLAIN
         assert decoded.spec.reduce_only is False
+
+
+_NEW_SPEC_FIELDS = (
+    "quote_quantity", "trailing_delta", "trailing_bps", "activation_price", "limit_offset",
+    "display_quantity",
+)  # fmt: skip
+
+
+def test_the_order_types_fields_round_trip_and_a_spec_written_before_them_decodes() -> None:
+    spec = PLAIN._replace(
+        quote_quantity=123, trailing_delta=5, trailing_bps=7, activation_price=9, limit_offset=2,
+        display_quantity=3,
+    )  # fmt: skip
+    event = OrderAccepted(2, TS, BTC, spec, OrderStatus.OPEN)
+    name, text = codec.encode_text(event)
+    for decoded in (codec.decode_text(name, text), codec.decode(name, codec.loads(text))):
+        assert isinstance(decoded, OrderAccepted)
+        assert decoded.spec == event.spec
+    # A journal written before these order types existed has none of their keys.
+    fields = codec.loads(codec.encode_text(OrderAccepted(2, TS, BTC, PLAIN, OrderStatus.OPEN))[1])
+    for key in _NEW_SPEC_FIELDS:
+        del fields["spec"][key]
+    old = codec.dumps(fields)
+    for decoded in (codec.decode_text(name, old), codec.decode(name, codec.loads(old))):
+        assert isinstance(decoded, OrderAccepted)
+        assert decoded.spec == PLAIN
 
 
 def test_dumps_is_canonical() -> None:

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,7 @@ import trio
 from tests.actors.helpers import (
     ALICE,
     BOB,
+    BTC,
     BTC_MID,
     INSTRUMENTS,
     buy,
@@ -32,6 +34,7 @@ from tests.actors.test_reduce_only import ONE_LOT, reducing
 from tests.actors.workload import FUNDING, USERS, run_workload
 from tests.conftest import copy_journal, other_database, run_migrations, sql
 from trading_engine.actors.engine import Engine
+from trading_engine.actors.messages import OrderRequest
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
@@ -39,6 +42,7 @@ from trading_engine.core.account_events import Deposited, Posted, UserCreated
 from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.risk import protection_price
 from trading_engine.storage.postgres import JournalError, PostgresJournal, open_postgres_journal
 
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
@@ -623,7 +627,76 @@ async def test_migration_0015_fills_protection_prices_in_the_orders_projected_be
             assert applied[-1] == 13
             await copy_journal(database_url, target)
             await sql(target, "SELECT project_pending()")
-            assert (await trio.to_thread.run_sync(run_migrations, target))[-1] == 15
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=15)) == [
+                14,
+                15,
+            ]
             upgraded = [tuple(row) for row in await sql(target, projected)]
     assert upgraded == expected
     assert any(price is not None for _, price in expected)
+
+
+async def test_migration_0016_fills_the_new_order_types_projected_before_it(
+    server_dsn: str, database_url: str
+) -> None:
+    """A database as 0015 left it, its orders projected from a journal with take-profit,
+    quote-sized and trailing orders: 0016 adds their columns and fills them, and the
+    prices, as the projection does."""
+    alice, bob = USERS[0], USERS[1]
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG, FUNDING) as engine,
+        ):
+            await place(engine, sell(bob, 10, BTC_MID))
+            await place(engine, buy(bob, 10, BTC_MID - 100))
+            await quiesce(engine)
+            for kind, price in ((OrderType.TAKE_PROFIT, 0), (OrderType.TAKE_PROFIT_LIMIT, 1)):
+                request = OrderRequest(
+                    alice, BTC.symbol, Side.SELL, kind, 2, price and BTC_MID + 600, BTC_MID + 500
+                )
+                await place(engine, request)
+            quoted = OrderRequest(
+                alice,
+                BTC.symbol,
+                Side.BUY,
+                OrderType.MARKET,
+                0,
+                quote_quantity=123_456_789,  # takes all 10 lots
+            )
+            await place(engine, quoted)
+            trailing = OrderRequest(
+                alice, BTC.symbol, Side.SELL, OrderType.TRAILING_STOP_LIMIT, 2,
+                trailing_delta=300, limit_offset=10,
+            )  # fmt: skip
+            await place(engine, trailing)
+            await place(engine, sell(bob, 5, BTC_MID + 900, display_quantity=2))
+            await place(engine, sell(bob, 1, BTC_MID + 500))
+            await place(engine, buy(alice, 1, BTC_MID + 500))  # moves the stop up
+            await quiesce(engine)
+            await journal.project()
+        projected = (
+            "SELECT order_id, type, price, protection_price, quote_quantity, stop_price,"
+            " trailing_delta, limit_offset, display_quantity FROM orders ORDER BY order_id"
+        )
+        expected = [tuple(row) for row in await sql(database_url, projected)]
+        async with other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=15))
+            assert applied[-1] == 15
+            await copy_journal(database_url, target)
+            await sql(target, "SELECT project_pending()")
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=16)) == [16]
+            upgraded = [tuple(row) for row in await sql(target, projected)]
+    assert upgraded == expected
+    shown = {row[1]: row[2:] for row in expected}
+    tick = BTC.tick_size
+    cap = protection_price(BTC, Side.SELL, BTC_MID + 500)
+    assert cap is not None
+    assert shown["take_profit"][:3] == (None, cap * tick, None)
+    assert shown["take_profit_limit"][:3] == ((BTC_MID + 600) * tick, None, None)
+    assert shown["market"][2] == Decimal("1.23456789")
+    stop = BTC_MID + 200
+    assert shown["trailing_stop_limit"][0] == (stop - 10) * tick
+    assert shown["trailing_stop_limit"][3:] == (stop * tick, 300 * tick, 10 * tick, None)
+    icebergs = [row for row in expected if row[-1] is not None]
+    assert [(row[2], row[-1]) for row in icebergs] == [((BTC_MID + 900) * tick, 2 * BTC.lot_size)]

@@ -53,6 +53,15 @@ class OrderRequest:
     expire_time: int | None = None
     reduce_only: bool = False
     """Margin symbols only: may only reduce the user's position (``OrderSpec.reduce_only``)."""
+    quote_quantity: int = 0
+    """A market order on a spot symbol: the quote amount instead of ``quantity`` (then 0)."""
+    trailing_delta: int = 0
+    trailing_bps: int = 0
+    activation_price: int = 0
+    limit_offset: int = 0
+    """A trailing stop's terms (``OrderSpec``)."""
+    display_quantity: int = 0
+    """An iceberg's slice, in lots (``OrderSpec.display_quantity``)."""
 
 
 @attrs.frozen

@@ -91,9 +91,62 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
     symbol: Name
     side: Side
     type: OrderType
-    quantity: ExactDecimal
+    quantity: Annotated[
+        ExactDecimal | None,
+        msgspec.Meta(description="in the base asset; required unless quote_quantity is given"),
+    ] = None
+    display_quantity: Annotated[
+        ExactDecimal | None,
+        msgspec.Meta(
+            description=(
+                "a limit GTC or GTD order, below its quantity: an iceberg, which shows slices "
+                "of this size in the book and market data and hides the rest"
+            )
+        ),
+    ] = None
+    quote_quantity: Annotated[
+        ExactDecimal | None,
+        msgspec.Meta(
+            description=(
+                "a market order on a spot symbol, instead of quantity: the most of the quote "
+                "asset to spend (buy) or receive (sell), fees included, filling whole lots; a "
+                "buy holds exactly this much"
+            )
+        ),
+    ] = None
     price: ExactDecimal | None = None
     stop_price: ExactDecimal | None = None
+    trailing_delta: Annotated[
+        ExactDecimal | None,
+        msgspec.Meta(
+            description=(
+                "trailing_stop and trailing_stop_limit: the stop price's distance from the best "
+                "trade price since the order was armed (or trailing_bps)"
+            )
+        ),
+    ] = None
+    trailing_bps: Annotated[
+        int | None,
+        msgspec.Meta(description="instead of trailing_delta: the distance in basis points"),
+    ] = None
+    activation_price: Annotated[
+        ExactDecimal | None,
+        msgspec.Meta(
+            description=(
+                "a trailing stop is armed only once a trade reaches it in the order's favour "
+                "(a sell at or above, a buy at or below); armed at once if absent"
+            )
+        ),
+    ] = None
+    limit_offset: Annotated[
+        ExactDecimal | None,
+        msgspec.Meta(
+            description=(
+                "trailing_stop_limit: its limit price's distance beyond the stop price when it "
+                "triggers (below for a sell, above for a buy)"
+            )
+        ),
+    ] = None
     time_in_force: TimeInForce | None = None
     expire_time: Annotated[ExactDecimal | None, _UNIX_SECONDS] = None
     post_only: bool | None = None
@@ -240,7 +293,24 @@ def order_request(
     if "\x00" in body.symbol:
         raise InvalidInput("symbol", _TEXT_RULE)
     instrument = instrument_of(instruments, body.symbol, field="symbol")
-    quantity = instrument.quantity_to_lots(body.quantity)
+    quantity = quote_quantity = 0
+    if body.quote_quantity is not None:
+        if body.quantity is not None:
+            raise InvalidInput("quote_quantity", "is instead of quantity: send one of them")
+        if body.type is not OrderType.MARKET:
+            raise InvalidInput("quote_quantity", "is only for a market order")
+        quote_quantity = instrument.quote_to_units(body.quote_quantity, field="quote_quantity")
+    elif body.quantity is None:
+        raise InvalidInput("quantity", "is required")
+    else:
+        quantity = instrument.quantity_to_lots(body.quantity)
+    if body.trailing_bps is not None and body.trailing_bps <= 0:
+        raise InvalidInput("trailing_bps", "must be a positive integer number of basis points")
+    display_quantity = 0
+    if body.display_quantity is not None:
+        display_quantity = instrument.quantity_to_lots(
+            body.display_quantity, field="display_quantity"
+        )
     price = 0 if body.price is None else instrument.price_to_ticks(body.price)
     stop_price = 0
     if body.stop_price is not None:
@@ -261,7 +331,21 @@ def order_request(
         client_order_id=None if client_order_id is None else ClientOrderId(client_order_id),
         expire_time=expire_time,
         reduce_only=body.reduce_only,
+        quote_quantity=quote_quantity,
+        trailing_delta=_ticks(body.trailing_delta, "trailing_delta", instrument),
+        trailing_bps=body.trailing_bps or 0,
+        activation_price=_ticks(body.activation_price, "activation_price", instrument),
+        limit_offset=_ticks(body.limit_offset, "limit_offset", instrument, zero=True),
+        display_quantity=display_quantity,
     )
+
+
+def _ticks(raw: Decimal | None, name: str, instrument: Instrument, *, zero: bool = False) -> int:
+    """A price or price distance in ticks, 0 if absent; raises ``InvalidInput`` unless on
+    the tick grid and positive (or zero, with ``zero``)."""
+    if raw is None or (zero and raw == 0):
+        return 0
+    return instrument.price_to_ticks(raw, field=name)
 
 
 def schema_of(struct: type[msgspec.Struct]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -215,17 +215,39 @@ class OrderFields(BaseModel):
     type: OrderType
     time_in_force: TimeInForce
     price: str | None = Field(
-        description="the limit price the client sent (limit and stop_limit); null for none"
-    )
-    stop_price: str | None
-    protection_price: str | None = Field(
         description=(
-            "market and stop orders: the worst price the order may trade at, the edge of the "
-            "price band that the engine set (around the reference price, or a stop's stop "
-            "price) and that a buy's hold covers; null for limit and stop_limit orders"
+            "the limit price the client sent (limit, stop_limit, take_profit_limit); null for none"
         )
     )
-    quantity: str
+    stop_price: str | None = Field(
+        description=(
+            "stop and take-profit orders: the trade price that triggers them (a stop when the "
+            "price moves against the order: a buy at or above, a sell at or below; a "
+            "take-profit when it moves in its favour: a sell at or above, a buy at or below); "
+            "a trailing stop's current one, null until armed"
+        )
+    )
+    protection_price: str | None = Field(
+        description=(
+            "market, stop and take_profit orders: the worst price the order may trade at, the "
+            "edge of the price band that the engine set (around the reference price, or the "
+            "stop price) and that a buy's hold covers; null for orders with a limit price"
+        )
+    )
+    quantity: str = Field(
+        description="a quote-sized market order's: the most lots it may fill (the engine's cap)"
+    )
+    quote_quantity: str | None = Field(
+        description="a quote-sized market order's quote amount; null for any other"
+    )
+    display_quantity: str | None = Field(None, description="an iceberg's slice size, else null")
+    hidden_quantity: str | None = Field(
+        None, description="an iceberg's remainder that the book does not show now, else null"
+    )
+    trailing_delta: str | None = Field(None, description="a trailing stop's, else null")
+    trailing_bps: int | None = Field(None, description="a trailing stop's, else null")
+    activation_price: str | None = Field(None, description="a trailing stop's, else null")
+    limit_offset: str | None = Field(None, description="a trailing stop-limit's, else null")
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None

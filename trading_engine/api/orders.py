@@ -70,11 +70,11 @@ from trading_engine.api.schemas import (
     render_sent,
 )
 from trading_engine.api.schemas import instrument_of as listed
-from trading_engine.core.enums import OrderType
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.numbers import format_seconds, format_units
+from trading_engine.core.orders import WITH_LIMIT
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvalidInput, TradingEngineError
 from trading_engine.storage.limits import Limiter
@@ -575,7 +575,7 @@ def _check_amend(
 
     The matcher checks again (the order may change meanwhile): this is for the message.
     """
-    if price is not None and view.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+    if price is not None and view.type not in WITH_LIMIT:
         raise InvalidInput("price", f"a {view.type} order has no limit price to amend")
     done = view.quantity - view.remaining
     if quantity is not None and quantity <= done:

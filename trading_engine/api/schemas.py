@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from trading_engine.api.errors import ApiError
-from trading_engine.core.enums import RejectReason, Side
+from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import DEFAULT_ASSET_DECIMALS, Instrument
@@ -141,7 +141,30 @@ def render_order(
         "protection_price": (
             instrument.price_str(view.protection_price) if view.protection_price else None
         ),
+        "trailing_delta": (
+            instrument.price_str(view.trailing_delta) if view.trailing_delta else None
+        ),
+        "trailing_bps": view.trailing_bps or None,
+        "activation_price": (
+            instrument.price_str(view.activation_price) if view.activation_price else None
+        ),
+        "limit_offset": (
+            instrument.price_str(view.limit_offset)
+            if view.type is OrderType.TRAILING_STOP_LIMIT
+            else None
+        ),
         "quantity": instrument.quantity_str(view.quantity),
+        "display_quantity": (
+            instrument.quantity_str(view.display_quantity) if view.display_quantity else None
+        ),
+        "hidden_quantity": (
+            instrument.quantity_str(view.hidden) if view.display_quantity else None
+        ),
+        "quote_quantity": (
+            format_units(view.quote_quantity, instrument.quote_decimals)
+            if view.quote_quantity
+            else None
+        ),
         "filled_quantity": instrument.quantity_str(view.filled),
         "remaining_quantity": instrument.quantity_str(view.remaining),
         "average_price": average,
@@ -159,18 +182,23 @@ def render_sent(name: str, value: object, instrument: Instrument) -> str:
     """A field of a new order as its client sent it, for a message (``ClientIdReused``):
     a price or quantity as a decimal string, a time in seconds, "none" for a price or
     time not given."""
-    if value is None or (name in ("price", "stop_price") and value == 0):
+    if value is None or (name in _PRICED and value == 0):
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if name in ("price", "stop_price") and isinstance(value, int):
+    if name in _PRICED and isinstance(value, int):
         return instrument.price_str(value)
-    if name == "quantity" and isinstance(value, int):
-        return instrument.quantity_str(value)
+    if name in ("quantity", "display_quantity") and isinstance(value, int):
+        return instrument.quantity_str(value) if value else "none"
+    if name == "quote_quantity" and isinstance(value, int):
+        return format_units(value, instrument.quote_decimals) if value else "none"
     if name == "expire_time" and isinstance(value, int):
         return format_seconds(value)
     return str(value)
 
+
+_PRICED = frozenset({"price", "stop_price", "trailing_delta", "activation_price", "limit_offset"})
+"""The fields of an order in ticks."""
 
 _WHY: dict[RejectReason, str] = {
     RejectReason.BELOW_MIN_QUANTITY: "quantity {quantity} is below the minimum {min_quantity}",

@@ -9,7 +9,8 @@ front or the deque is compacted (when dead entries outnumber live ones).
 
 Invariants, checked by ``BookSide.check``:
 - every key in ``levels`` has a live level (``count > 0``) whose
-  ``quantity`` is the sum of its resting orders' ``remaining``;
+  ``quantity`` is the sum of its resting orders' shown quantity, ``remaining -
+  hidden`` (an iceberg hides part of its remainder; every other order none);
 - ``heap[0]`` is the key of a live level whenever ``levels`` is not empty
   (stale keys deeper in the heap are skipped when they surface).
 """
@@ -84,7 +85,7 @@ class BookSide:
             if len(self.heap) > 2 * len(self.levels) + 64:
                 self._rebuild_heap()
         level.orders.append(order)
-        level.quantity += order.remaining
+        level.quantity += order.remaining - order.hidden
         level.count += 1
         order.resting = True
         return level
@@ -93,7 +94,7 @@ class BookSide:
         """Take a resting ``order`` out of the book; returns its level."""
         level = self.levels[order.price]
         order.resting = False
-        level.quantity -= order.remaining
+        level.quantity -= order.remaining - order.hidden
         level.count -= 1
         if level.count == 0:
             self.drop(level)
@@ -138,9 +139,9 @@ class BookSide:
             live = list(level.live())
             if level.price != price or not live or level.count != len(live):
                 raise InvariantViolation(f"{self.side} level {price}: bad count or empty")
-            if level.quantity != sum(o.remaining for o in live):
+            if level.quantity != sum(o.remaining - o.hidden for o in live):
                 raise InvariantViolation(f"{self.side} level {price}: quantity out of sync")
-            if any(o.price != price or o.remaining <= 0 for o in live):
+            if any(o.price != price or o.remaining - o.hidden <= 0 or o.hidden < 0 for o in live):
                 raise InvariantViolation(f"{self.side} level {price}: misplaced order")
         if self.levels and (not self.heap or self.heap[0] * self.sign not in self.levels):
             raise InvariantViolation(f"{self.side}: heap top is not a live level")

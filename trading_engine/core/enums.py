@@ -35,6 +35,15 @@ class OrderType(StrEnum):
     """Waits for its stop price, then becomes a market order."""
     STOP_LIMIT = "stop_limit"
     """Waits for its stop price, then becomes a limit order."""
+    TAKE_PROFIT = "take_profit"
+    """Waits for the price to reach its stop price in its favour, then becomes a market order."""
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
+    """Waits as a take-profit does, then becomes a limit order."""
+    TRAILING_STOP = "trailing_stop"
+    """A stop whose stop price follows the last trade price in its favour; market when
+    triggered."""
+    TRAILING_STOP_LIMIT = "trailing_stop_limit"
+    """A trailing stop that becomes a limit order ``limit_offset`` beyond its stop price."""
 
 
 class TimeInForce(StrEnum):
@@ -122,6 +131,8 @@ class CancelReason(StrEnum):
     """A market order's remainder: the other side of the book ran out."""
     PRICE_BAND = "price_band"
     """A market order's remainder: the next price was outside the band."""
+    QUOTE_QUANTITY_REACHED = "quote_quantity_reached"
+    """A quote-sized market order's remainder: the next lot would pass its quote amount."""
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     REDUCE_ONLY = "reduce_only"
     """A reduce-only order cut to its user's position: the position shrank, closed or turned."""

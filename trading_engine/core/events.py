@@ -22,6 +22,11 @@ Events and what they change on replay:
 - ``OrderAmended``: new price or quantity; ``priority_kept`` says whether it
   kept its place in the queue (a reduction) or went to the back.
 - ``StopTriggered``: a stop order becomes active and, if it may rest, enters the book.
+- ``IcebergRefilled``: an iceberg shows a new slice at the back of its level's
+  queue (when it first rests, and each time its slice is filled), and hides
+  the rest; replay rests it then, so its fills before that leave the book alone.
+- ``StopMoved``: a trailing stop's stop price, set when it is armed and moved as
+  the price moves in its favour; replay takes it as it is.
 - ``SelfTradePrevented``: informational, for surveillance; the cancels and
   reductions it caused follow as their own events.
 - ``BookLevel``: a price level's new total quantity (0: the level is gone),
@@ -47,6 +52,7 @@ __all__ = [
     "BookLevel",
     "Event",
     "EventBase",
+    "IcebergRefilled",
     "Journaled",
     "OrderAccepted",
     "OrderAmended",
@@ -56,6 +62,7 @@ __all__ = [
     "OrderReduced",
     "OrderRejected",
     "SelfTradePrevented",
+    "StopMoved",
     "StopTriggered",
     "Trade",
 ]
@@ -441,6 +448,70 @@ class StopTriggered(EventBase):
 
 
 @final
+class IcebergRefilled(EventBase):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "ts",
+        "symbol",
+        "order_id",
+        "user_id",
+        "displayed",
+        "hidden",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        order_id: OrderId,
+        user_id: UserId,
+        displayed: int,
+        hidden: int,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.displayed: Final = displayed
+        """The lots the book now shows of it, at the back of its level."""
+        self.hidden: Final = hidden
+        """The lots of it the book does not show."""
+
+
+@final
+class StopMoved(EventBase):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "ts",
+        "symbol",
+        "order_id",
+        "user_id",
+        "stop_price",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        order_id: OrderId,
+        user_id: UserId,
+        stop_price: int,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.stop_price: Final = stop_price
+        """The trailing stop's new trigger price, in ticks."""
+
+
+@final
 class SelfTradePrevented(EventBase):
     FIELDS: ClassVar[tuple[str, ...]] = (
         "seq",
@@ -516,6 +587,8 @@ Event = (
     | OrderReduced
     | OrderAmended
     | StopTriggered
+    | StopMoved
+    | IcebergRefilled
     | SelfTradePrevented
     | BookLevel
 )

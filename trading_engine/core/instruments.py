@@ -20,7 +20,7 @@ from trading_engine.core.ids import Symbol
 from trading_engine.core.numbers import format_decimal, from_units, parse_decimal, to_units
 from trading_engine.errors import InvalidInput
 
-__all__ = ["DEFAULT_ASSET_DECIMALS", "Instrument", "Mode", "fee_for"]
+__all__ = ["DEFAULT_ASSET_DECIMALS", "Instrument", "Mode", "fee_for", "lots_within"]
 
 DEFAULT_ASSET_DECIMALS = 8
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,16}_[A-Z0-9]{1,16}$")
@@ -40,6 +40,32 @@ def fee_for(notional: int, rate_bps: int) -> int:
     (negative rate) rounds toward zero. Both are ``ceil(notional * rate / 10000)``.
     """
     return -((-notional * rate_bps) // _BPS)
+
+
+def lots_within(budget: int, per_lot: int, rate_bps: int, buying: bool) -> int:
+    """The most lots, each worth ``per_lot`` quote minor units, that a taker paying
+    ``rate_bps`` may trade in one fill and keep within ``budget``: a buy's cost (notional
+    plus fee) at most ``budget``, a sell's proceeds (notional less fee) at most ``budget``.
+
+    ``rate_bps`` is from 0 to below 10,000 (a taker's fee). Exact: the first guess ignores
+    the fee's rounding, then steps to the answer.
+    """
+    if budget <= 0 or per_lot <= 0:
+        return 0
+    signed = rate_bps if buying else -rate_bps
+    lots = budget * _BPS // (per_lot * (_BPS + signed))
+    while lots > 0 and _quote_value(lots, per_lot, rate_bps, buying) > budget:
+        lots -= 1
+    while _quote_value(lots + 1, per_lot, rate_bps, buying) <= budget:
+        lots += 1
+    return lots
+
+
+def _quote_value(lots: int, per_lot: int, rate_bps: int, buying: bool) -> int:
+    """What ``lots`` cost a taker (buying) or bring it (selling), fee included."""
+    notional = lots * per_lot
+    fee = fee_for(notional, rate_bps)
+    return notional + fee if buying else notional - fee
 
 
 @attrs.frozen
@@ -189,6 +215,21 @@ class Instrument:
         if lots <= 0:
             raise InvalidInput(field, "must be positive")
         return lots
+
+    def quote_to_units(self, raw: object, *, field: str) -> int:
+        """Parse an amount of the quote asset into its minor units; raises ``InvalidInput``
+        unless positive and a whole number of them."""
+        units = to_units(
+            parse_decimal(raw, field=field), Decimal(10) ** -self.quote_decimals, field=field
+        )
+        if units <= 0:
+            raise InvalidInput(field, "must be positive")
+        return units
+
+    def lots_for_quote(self, budget: int, price: int, buying: bool) -> int:
+        """The most lots at ``price`` a taker may trade within ``budget`` quote minor units,
+        fee included (``lots_within`` at the taker fee)."""
+        return lots_within(budget, price * self.quote_per_tick_lot, self.taker_fee_bps, buying)
 
     def price_str(self, ticks: int) -> str:
         return format_decimal(from_units(ticks, self.tick_size))

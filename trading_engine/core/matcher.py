@@ -14,11 +14,20 @@ Matching rules:
 - a market order sweeps up to the price band around the reference price (the
   pricing actor's, else the last trade, else the best opposite price at
   arrival) and its remainder is cancelled with ``price_band`` or ``no_liquidity``;
+- a quote-sized market order (``quote_quantity``) also stops at the first lot
+  that would take its cost (a buy: notional plus taker fee) or its proceeds (a
+  sell: notional less taker fee), summed over its fills, past its quote amount;
+  its remainder is cancelled with ``quote_quantity_reached``;
 - self-trade prevention acts when a taker meets a resting order of its own
   user; the taker's ``stp`` mode decides (see ``StpMode``);
+- an iceberg (``display_quantity``) rests showing a slice of that size and
+  hiding the rest (``IcebergRefilled``); a taker trades its slice only, and
+  when the slice is filled the next one is shown at the back of its level's
+  queue (it loses time priority) and may trade with the same taker; hidden
+  lots never reach the book's levels;
 - stop orders trigger on trade prices, a buy stop when a trade prints at or
-  above its stop price, a sell stop at or below. The stops triggered by one
-  taker run in the order the taker's trades crossed them, then the stops
+  above its stop price, a sell stop at or below; a take-profit the other way.
+  The stops triggered by one taker run in the order the taker's trades crossed them, then the stops
   their trades trigger, all within the same command;
 - fees: ``fee_for(notional, bps)`` per side and trade, rounded in the
   exchange's favour;
@@ -65,7 +74,17 @@ from trading_engine.core.events import (
     Trade,
 )
 from trading_engine.core.ids import OrderId, TradeId, UserId
-from trading_engine.core.orders import TRANSITIONS, Order, OrderSpec, advance
+from trading_engine.core.orders import (
+    RESTING_TYPES,
+    TRAILING,
+    TRANSITIONS,
+    TRIGGERED,
+    WITH_LIMIT,
+    Order,
+    OrderSpec,
+    advance,
+    triggers_rising,
+)
 from trading_engine.core.replay import Replay
 from trading_engine.errors import InvalidTransition
 
@@ -79,8 +98,10 @@ _FILLED: Final = OrderStatus.FILLED
 _PARTIAL: Final = OrderStatus.PARTIALLY_FILLED
 _CANCELLED: Final = OrderStatus.CANCELLED
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
-_STOP: Final = OrderType.STOP
-_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_TRIGGERED: Final = TRIGGERED
+_WITH_LIMIT: Final = WITH_LIMIT
+_RESTING_TYPES: Final = RESTING_TYPES
+_TRAILING: Final = TRAILING
 _STP_NONE: Final = StpMode.NONE
 _MAKER: Final = Liquidity.MAKER
 _TAKER: Final = Liquidity.TAKER
@@ -143,7 +164,7 @@ class Matcher(Replay):
         out.append(OrderAccepted(self.seq, ts, self.symbol, spec, order.status))
         self._index(order)
         if order.status is _PENDING:
-            self._add_stop(order)
+            self._add_pending(order)
         else:
             self._run(order)
         self._emit_levels()
@@ -230,7 +251,7 @@ class Matcher(Replay):
         spec = order.spec
         new_price = order.price if price is None else price
         new_quantity = order.quantity if quantity is None else quantity
-        has_limit = spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT
+        has_limit = spec.type in _WITH_LIMIT
         if (
             (price is not None and (not has_limit or price <= 0))
             or new_quantity <= order.filled + order.cancelled
@@ -270,17 +291,27 @@ class Matcher(Replay):
             return RejectReason.INVALID_ORDER
         if spec.expire_time is not None and spec.expire_time <= ts:
             return RejectReason.ALREADY_EXPIRED
-        if kind is _STOP or kind is _STOP_LIMIT:
+        if kind in _TRAILING:
+            if (
+                spec.post_only
+                or spec.time_in_force is TimeInForce.FOK
+                or (spec.trailing_delta <= 0 and spec.trailing_bps <= 0)
+            ):
+                return RejectReason.INVALID_ORDER
+            return None
+        if kind in _TRIGGERED:
             last = self.last_trade_price
             if (
                 spec.stop_price <= 0
-                or (kind is _STOP_LIMIT and spec.price <= 0)
+                or (kind in _WITH_LIMIT and spec.price <= 0)
                 or spec.post_only
                 or spec.time_in_force is TimeInForce.FOK
             ):
                 return RejectReason.INVALID_ORDER
             if last is not None and (
-                last >= spec.stop_price if spec.side is _BUY else last <= spec.stop_price
+                last >= spec.stop_price
+                if triggers_rising(spec.side, kind)
+                else last <= spec.stop_price
             ):
                 return RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY
             return None
@@ -328,7 +359,7 @@ class Matcher(Replay):
             if key > limit_key:
                 break
             level = opposite.levels[key * sign]
-            if not prevent and positions is None:
+            if not prevent and positions is None and not self._icebergs:
                 need -= level.quantity
             else:
                 for maker in level.live():
@@ -363,12 +394,15 @@ class Matcher(Replay):
                 self._settle_remainder(taker)
             if self._moved:
                 self._clamp_moved()
-            if crossed is not None and (self._stops_up or self._stops_down):
+            if crossed is not None and (self._stops_up or self._stops_down or self._trailing):
                 if queue is None:
                     queue = deque()
                 # Each triggered stop remembers the last price of the taker that crossed it.
                 price = self.last_trade_price or 0
                 queue.extend((stop, price) for stop in self._triggered(taker.side, *crossed))
+                if self._trailing:
+                    trailed = self._trail(taker.side is _BUY, *crossed)
+                    queue.extend((stop, price) for stop in trailed)
             # A reduce-only stop that a cut above cancelled no longer triggers.
             while queue and queue[0][0].status is not _PENDING:
                 queue.popleft()
@@ -384,13 +418,20 @@ class Matcher(Replay):
 
     def _settle_remainder(self, taker: Order) -> None:
         spec = taker.spec
-        if spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT:
+        if spec.type in _RESTING_TYPES:
             if spec.time_in_force in _RESTING_TIFS:
-                self._touched.append(self.book.side(taker.side).add(taker))
+                if spec.display_quantity:
+                    self._show_slice(taker)
+                else:
+                    self._touched.append(self.book.side(taker.side).add(taker))
                 if spec.expire_time is not None:
                     heapq.heappush(self._expiries, (spec.expire_time, taker.order_id))
                 return
             self._cancel(taker, CancelReason.UNFILLED_IOC)
+            return
+        if self._quote_spent:
+            self._quote_spent = False
+            self._cancel(taker, CancelReason.QUOTE_QUANTITY_REACHED)
             return
         opposite = self._opposite(taker.side)
         self._cancel(
@@ -427,8 +468,12 @@ class Matcher(Replay):
         taker_buys = taker_side is _BUY
         prevent = taker.spec.stp is not _STP_NONE
         margin = self._margin
+        # A quote-sized order's quote left to spend (or receive); -1 for any other.
+        budget = taker.spec.quote_quantity or -1
+        if budget >= 0:
+            self._quote_spent = False
         first = last = 0
-        while heap and taker.remaining:
+        while heap and taker.remaining and budget:
             key = heap[0]
             if key > limit_key:
                 break
@@ -451,8 +496,14 @@ class Matcher(Replay):
                     if level.count == 0:
                         break
                     continue
-                quantity = maker.remaining
+                quantity = maker.remaining - maker.hidden  # an iceberg's shown slice
                 quantity = min(quantity, taker.remaining)
+                if budget >= 0:
+                    quantity = min(quantity, self._lots_for_quote(budget, price, taker_buys))
+                    if not quantity:
+                        budget = 0  # ends the outer loop too
+                        self._quote_spent = True
+                        break
                 if not first:
                     first = price
                 last = price
@@ -460,6 +511,11 @@ class Matcher(Replay):
                 self.last_trade_id = trade_id = TradeId(self.last_trade_id + 1)
                 maker_fee = -((-notional * per_tick_lot * maker_bps) // _BPS)
                 taker_fee = -((-notional * per_tick_lot * taker_bps) // _BPS)
+                if budget >= 0:
+                    money = notional * per_tick_lot
+                    budget -= money + taker_fee if taker_buys else money - taker_fee
+                    if not budget:
+                        self._quote_spent = True
                 seq = self.seq + 1
                 maker_id = maker.order_id
                 out.append(
@@ -497,10 +553,14 @@ class Matcher(Replay):
                         self._forget_client_id(maker)
                     if margin and maker.spec.reduce_only:
                         self._forget_reduce_only(maker)
+                    if maker.spec.display_quantity:
+                        self._icebergs -= 1
                     level.count -= 1
                     if not level.count:
                         opposite.drop(level)
                         break
+                elif rest == maker.hidden:
+                    self._show_slice(maker)  # its next slice, at the back of the queue
                 if not taker_rest:
                     break
         if not first:
@@ -512,8 +572,13 @@ class Matcher(Replay):
                 self._forget_client_id(taker)
             if margin and taker.spec.reduce_only:
                 self._forget_reduce_only(taker)
+            if taker.spec.display_quantity:
+                self._icebergs -= 1
         self.last_trade_price = last
         return (first, last) if first <= last else (last, first)
+
+    def _lots_for_quote(self, budget: int, price: int, buying: bool) -> int:
+        return self.instrument.lots_for_quote(budget, price, buying)
 
     def _prevent_self_trade(self, taker: Order, maker: Order) -> None:
         mode = taker.spec.stp

@@ -19,23 +19,24 @@ from trading_engine.core.book import Book, Level
 from trading_engine.core.enums import (
     CancelReason,
     OrderStatus,
-    OrderType,
     TimeInForce,
 )
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     OrderCancelled,
     OrderReduced,
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.core.instruments import Instrument, Mode
-from trading_engine.core.orders import Order, advance
+from trading_engine.core.orders import RESTING_TYPES, Order, advance
+from trading_engine.errors import InvariantViolation
 
 __all__ = ["MatcherState"]
 
 _CANCELLED: Final = OrderStatus.CANCELLED
-_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_RESTING_TYPES: Final = RESTING_TYPES
 _RESTING_TIFS: Final = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 
 
@@ -60,6 +61,8 @@ class MatcherState:
         self._stops_up: list[tuple[int, int, OrderId]] = []
         self._stops_down: list[tuple[int, int, OrderId]] = []
         self._expiries: list[tuple[int, OrderId]] = []
+        self._trailing: dict[OrderId, Order] = {}
+        """Pending trailing stops, oldest first (their ``stop_price`` is 0 until armed)."""
         self._margin = instrument.mode is Mode.MARGIN
         self.positions: dict[UserId, int] = {}
         """Margin symbols: each user's net position in lots (bought minus sold; no zeros)."""
@@ -70,6 +73,10 @@ class MatcherState:
         self._out: list[Event] = []
         self._touched: list[Level] = []
         self._ts = 0
+        self._icebergs = 0
+        """How many live orders are icebergs (``_fok_fillable`` then counts hidden lots)."""
+        self._quote_spent = False
+        """The current quote-sized taker stopped at its quote amount (its remainder's reason)."""
 
     def open_orders(self, user_id: UserId) -> list[Order]:
         """The live orders of ``user_id`` in this symbol, oldest first."""
@@ -91,8 +98,9 @@ class MatcherState:
             o = self.orders[order_id]
             h.update(
                 f"O{order_id}|{o.status}|{o.price}|{o.quantity}|{o.remaining}|{o.filled}"
-                f"|{o.cancelled}|{o.notional}|{o.resting}\n".encode()
+                f"|{o.cancelled}|{o.notional}|{o.resting}|{o.stop_price}|{o.hidden}\n".encode()
             )
+        h.update(f"T{list(self._trailing)}\n".encode())
         for user_id in sorted(self.positions):
             h.update(f"P{user_id}|{self.positions[user_id]}\n".encode())
         return h.hexdigest()
@@ -105,21 +113,57 @@ class MatcherState:
         return out
 
     def _rest_if_allowed(self, order: Order) -> None:
-        """Replay: an active order that may rest enters the book now; its fills follow."""
+        """Replay: an active order that may rest enters the book now; its fills follow. An
+        iceberg waits for its ``IcebergRefilled``, which says what it shows."""
         spec = order.spec
-        if (spec.type is OrderType.LIMIT or spec.type is _STOP_LIMIT) and (
-            spec.time_in_force in _RESTING_TIFS
-        ):
-            self.book.side(order.side).add(order)
+        if spec.type in _RESTING_TYPES and spec.time_in_force in _RESTING_TIFS:
+            if not spec.display_quantity:
+                self.book.side(order.side).add(order)
             if spec.expire_time is not None:
                 heapq.heappush(self._expiries, (spec.expire_time, order.order_id))
+
+    def _show_slice(self, order: Order) -> None:
+        """An iceberg rests, or shows its next slice (``_slice``): ``IcebergRefilled``."""
+        level, shown = self._slice(order)
+        self._touched.append(level)
+        self.seq += 1
+        self._out.append(
+            IcebergRefilled(
+                self.seq, self._ts, self.symbol, order.order_id, order.user_id, shown,
+                order.hidden,
+            )
+        )  # fmt: skip
+
+    def _slice(self, order: Order) -> tuple[Level, int]:
+        """An iceberg rests: it shows a slice of up to ``display_quantity`` lots and hides
+        the rest. A resting one, whose slice was just filled, shows the next at the back
+        of its level's queue; it must be the first live order there (the one being
+        filled). Its level and the slice shown."""
+        side = self.book.side(order.side)
+        if order.resting:
+            level = side.levels[order.price]
+            queue = level.orders
+            while queue[0] is not order:
+                if queue[0].resting:
+                    raise InvariantViolation(f"order {order.order_id} is not first in its level")
+                queue.popleft()
+            queue.popleft()
+            shown = min(order.spec.display_quantity, order.hidden)
+            order.hidden -= shown
+            level.quantity += shown
+            queue.append(order)
+        else:
+            shown = min(order.spec.display_quantity, order.remaining)
+            order.hidden = order.remaining - shown
+            level = side.add(order)
+        return level, shown
 
     def _cancel(self, order: Order, reason: CancelReason) -> None:
         if order.resting:
             self._touched.append(self.book.side(order.side).remove(order))
         quantity = order.remaining
         order.cancelled += quantity
-        order.remaining = 0
+        order.remaining = order.hidden = 0
         order.updated_ts = self._ts
         advance(order, _CANCELLED)
         self._unindex(order)
@@ -145,10 +189,16 @@ class MatcherState:
         )  # fmt: skip
 
     def _reduce(self, order: Order, quantity: int) -> None:
-        """Take ``quantity`` off an order's remainder, and off its level if it rests."""
+        """Take ``quantity`` off an order's remainder, and off its level if it rests; an
+        iceberg's hidden part goes first (amending it below its slice shrinks the slice)."""
+        shown = quantity
+        if order.hidden:
+            hidden = min(order.hidden, quantity)
+            order.hidden -= hidden
+            shown -= hidden
         if order.resting:
             level = self.book.side(order.side).levels[order.price]
-            level.quantity -= quantity
+            level.quantity -= shown
             self._touched.append(level)
         order.remaining -= quantity
 
@@ -190,6 +240,8 @@ class MatcherState:
             self.client_ids[(order.user_id, client_id)] = order.order_id
         if order.spec.reduce_only:
             self._reduce_only.setdefault(order.user_id, {})[order.order_id] = None
+        if order.spec.display_quantity:
+            self._icebergs += 1
 
     def _unindex(self, order: Order) -> None:
         del self.orders[order.order_id]
@@ -198,6 +250,10 @@ class MatcherState:
             self._forget_client_id(order)
         if order.spec.reduce_only:
             self._forget_reduce_only(order)
+        if self._trailing:
+            self._trailing.pop(order.order_id, None)
+        if order.spec.display_quantity:
+            self._icebergs -= 1
 
     def _forget_client_id(self, order: Order) -> None:
         """An order ended: its client order id is free for another. Unique among live

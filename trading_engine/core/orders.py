@@ -21,7 +21,84 @@ from trading_engine.core.enums import OrderStatus, OrderType, Side, StpMode, Tim
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.errors import InvalidInput, InvalidTransition
 
-__all__ = ["TRANSITIONS", "Order", "OrderSpec", "advance"]
+__all__ = [
+    "FAVOURABLE",
+    "PROTECTED",
+    "RESTING_TYPES",
+    "TRAILING",
+    "TRANSITIONS",
+    "TRIGGERED",
+    "WAITING",
+    "WITH_LIMIT",
+    "Order",
+    "OrderSpec",
+    "advance",
+    "trailing_distance",
+    "trailing_limit",
+    "trailing_stop_at",
+    "triggers_rising",
+]
+
+_T = OrderType
+WITH_LIMIT: frozenset[OrderType] = frozenset({_T.LIMIT, _T.STOP_LIMIT, _T.TAKE_PROFIT_LIMIT})
+"""The types whose ``price`` is the client's limit price."""
+TRIGGERED: frozenset[OrderType] = frozenset(
+    {_T.STOP, _T.STOP_LIMIT, _T.TAKE_PROFIT, _T.TAKE_PROFIT_LIMIT}
+)
+"""The types that wait, ``pending_trigger``, for a trade price to reach their ``stop_price``."""
+TRAILING: frozenset[OrderType] = frozenset({_T.TRAILING_STOP, _T.TRAILING_STOP_LIMIT})
+"""The types whose stop price trails the last trade price (``trailing_stop_at``)."""
+WAITING: frozenset[OrderType] = TRIGGERED | TRAILING
+"""The types accepted ``pending_trigger``."""
+RESTING_TYPES: frozenset[OrderType] = WITH_LIMIT | {_T.TRAILING_STOP_LIMIT}
+"""The types whose remainder may rest in the book once active (if GTC or GTD)."""
+PROTECTED: frozenset[OrderType] = frozenset(
+    {_T.MARKET, _T.STOP, _T.TAKE_PROFIT, _T.TRAILING_STOP, _T.TRAILING_STOP_LIMIT}
+)
+"""The types whose ``price`` the risk actor sets: a protection price, the worst price the
+order may trade at (a trailing stop-limit's limit never passes it), which its hold
+covers."""
+FAVOURABLE: frozenset[OrderType] = frozenset({_T.TAKE_PROFIT, _T.TAKE_PROFIT_LIMIT})
+"""The triggered types that wait for the price to move in their favour (take-profits): a
+sell at or above its stop price, a buy at or below; a stop waits for the other way."""
+
+
+_BPS = 10_000
+
+
+def trailing_distance(spec: OrderSpec, anchor: int) -> int:
+    """How far a trailing stop's stop price is from ``anchor``, the best trade price since
+    it was armed: ``trailing_delta`` ticks, or ``trailing_bps`` of the anchor rounded down
+    (at least one tick)."""
+    if spec.trailing_delta:
+        return spec.trailing_delta
+    return max(anchor * spec.trailing_bps // _BPS, 1)
+
+
+def trailing_stop_at(spec: OrderSpec, anchor: int) -> int:
+    """A trailing stop's stop price when ``anchor`` is the best trade price since it was
+    armed: below it for a sell (it protects a long), above it for a buy; at least 1."""
+    distance = trailing_distance(spec, anchor)
+    if spec.side is Side.SELL:
+        return max(anchor - distance, 1)
+    return anchor + distance
+
+
+def trailing_limit(spec: OrderSpec, stop_price: int) -> int:
+    """A triggered trailing stop-limit's limit price: ``limit_offset`` beyond its stop
+    price (below for a sell, above for a buy), never past its protection price
+    (``spec.price``, which its hold covers) and at least 1."""
+    if spec.side is Side.SELL:
+        return max(stop_price - spec.limit_offset, spec.price, 1)
+    limit = stop_price + spec.limit_offset
+    return min(limit, spec.price) if spec.price else limit
+
+
+def triggers_rising(side: Side, kind: OrderType) -> bool:
+    """Whether a triggered order of ``side`` and ``kind`` triggers when a trade prints at or
+    above its stop price (a buy stop, a sell take-profit), rather than at or below."""
+    return (side is Side.BUY) is (kind not in FAVOURABLE)
+
 
 _S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -54,6 +131,22 @@ class OrderSpec(NamedTuple):
     user's position, never open or grow one; the matcher keeps it within the
     position (see ``core.matcher``). Last, with a default, so that specs
     journaled before it existed decode as ordinary orders.
+
+    ``quote_quantity`` (a market order only; 0 for none) is an amount of the quote
+    asset in its minor units: a buy spends at most that much, a sell receives at most
+    that much, fees included, filling whole lots (see ``core.matcher``). Its
+    ``quantity`` is then a cap in lots that the risk actor sets (``Instrument.lots_for_quote``
+    at the band's low edge, where a lot is cheapest), not the client's.
+
+    A trailing stop (``TRAILING``) has no ``stop_price`` of its own: the matcher keeps
+    it, ``trailing_delta`` ticks (or ``trailing_bps`` basis points) from the best trade
+    price since the order was armed (``trailing_stop_at``); ``activation_price`` (0 for
+    none) arms it only once a trade reaches it in the order's favour (a sell at or
+    above, a buy at or below); a trailing stop-limit's limit is ``limit_offset`` ticks
+    beyond the stop price when it triggers (``trailing_limit``).
+
+    ``display_quantity`` (a limit GTC or GTD order; 0 for none) makes it an iceberg:
+    resting, it shows slices of that many lots (``Order.hidden`` is the rest).
     """
 
     order_id: OrderId
@@ -69,6 +162,12 @@ class OrderSpec(NamedTuple):
     client_order_id: ClientOrderId | None = None
     expire_time: int | None = None
     reduce_only: bool = False
+    quote_quantity: int = 0
+    trailing_delta: int = 0
+    trailing_bps: int = 0
+    activation_price: int = 0
+    limit_offset: int = 0
+    display_quantity: int = 0
 
     @classmethod
     def create(
@@ -86,16 +185,35 @@ class OrderSpec(NamedTuple):
         client_order_id: ClientOrderId | None = None,
         expire_time: int | None = None,
         reduce_only: bool = False,
+        quote_quantity: int = 0,
+        trailing_delta: int = 0,
+        trailing_bps: int = 0,
+        activation_price: int = 0,
+        limit_offset: int = 0,
+        display_quantity: int = 0,
     ) -> OrderSpec:
-        """Check that the fields make a valid order; raises ``InvalidInput`` naming the field."""
-        if quantity <= 0:
+        """Check that the fields make a valid order; raises ``InvalidInput`` naming the field.
+
+        A quote-sized order (``quote_quantity``) may have ``quantity`` 0: the risk actor
+        sets its cap."""
+        if quote_quantity:
+            if type is not OrderType.MARKET:
+                raise InvalidInput("quote_quantity", "is only for a market order")
+            if quote_quantity < 0:
+                raise InvalidInput("quote_quantity", "must be positive")
+            if time_in_force is TimeInForce.FOK:
+                raise InvalidInput("time_in_force", "a quote-sized market order is IOC")
+            if quantity < 0:
+                raise InvalidInput("quantity", "must not be negative")
+        elif quantity <= 0:
             raise InvalidInput("quantity", "must be positive")
-        has_limit = type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        _check_trailing(type, trailing_delta, trailing_bps, activation_price, limit_offset)
+        has_limit = type in WITH_LIMIT
         if has_limit and price <= 0:
             raise InvalidInput("price", f"is required for a {type} order")
         if not has_limit and price:
             raise InvalidInput("price", f"must not be given for a {type} order")
-        is_stop = type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        is_stop = type in TRIGGERED
         if is_stop and stop_price <= 0:
             raise InvalidInput("stop_price", f"is required for a {type} order")
         if not is_stop and stop_price:
@@ -115,8 +233,15 @@ class OrderSpec(NamedTuple):
             type is not OrderType.LIMIT or time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
         ):
             raise InvalidInput("post_only", "needs a limit order that may rest (GTC or GTD)")
-        if is_stop and time_in_force is TimeInForce.FOK:
-            raise InvalidInput("time_in_force", "FOK is not available on stop orders")
+        if type in WAITING and time_in_force is TimeInForce.FOK:
+            raise InvalidInput("time_in_force", f"FOK is not available on {type} orders")
+        if display_quantity:
+            if type is not OrderType.LIMIT or time_in_force not in _RESTING_TIFS:
+                raise InvalidInput(
+                    "display_quantity", "needs a limit order that may rest (GTC, GTD)"
+                )
+            if not 0 < display_quantity < quantity:
+                raise InvalidInput("display_quantity", "must be positive and below the quantity")
         if client_order_id is not None and not 1 <= len(client_order_id) <= 64:
             raise InvalidInput("client_order_id", "must be 1 to 64 characters")
         return cls(
@@ -133,6 +258,12 @@ class OrderSpec(NamedTuple):
             client_order_id,
             expire_time,
             reduce_only,
+            quote_quantity,
+            trailing_delta,
+            trailing_bps,
+            activation_price,
+            limit_offset,
+            display_quantity,
         )
 
     @property
@@ -146,13 +277,39 @@ class OrderSpec(NamedTuple):
         return tuple.__new__, (OrderSpec, tuple(self))
 
 
-_RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_RESTING_TYPES = RESTING_TYPES
+
+
+def _check_trailing(
+    kind: OrderType, delta: int, bps: int, activation_price: int, limit_offset: int
+) -> None:
+    """Raise ``InvalidInput`` unless the trailing fields fit the order's type."""
+    if kind not in TRAILING:
+        for name, value in (
+            ("trailing_delta", delta), ("trailing_bps", bps),
+            ("activation_price", activation_price), ("limit_offset", limit_offset),
+        ):  # fmt: skip
+            if value:
+                raise InvalidInput(name, "is only for a trailing_stop or trailing_stop_limit order")
+        return
+    if (delta > 0) is (bps > 0) or delta < 0 or bps < 0:
+        raise InvalidInput("trailing_delta", "give one of trailing_delta or trailing_bps, positive")
+    if bps >= _BPS:
+        raise InvalidInput("trailing_bps", "must be below 10000 (100%)")
+    if activation_price < 0:
+        raise InvalidInput("activation_price", "must be positive")
+    if limit_offset < 0:
+        raise InvalidInput("limit_offset", "must not be negative")
+    if limit_offset and kind is not OrderType.TRAILING_STOP_LIMIT:
+        raise InvalidInput("limit_offset", "is only for a trailing_stop_limit order")
+
+
 _RESTING_TIFS = frozenset({TimeInForce.GTC, TimeInForce.GTD})
 
 
 ORDER_STATE = (
     "spec", "status", "created_ts", "updated_ts", "price", "quantity",
-    "remaining", "filled", "cancelled", "notional", "resting",
+    "remaining", "filled", "cancelled", "notional", "resting", "stop_price", "hidden",
 )  # fmt: skip
 """What a pickled ``Order`` keeps, in ``_order``'s order; ``order_id``, ``user_id`` and
 ``side`` come from the spec."""
@@ -161,6 +318,7 @@ ORDER_STATE = (
 def _order(
     spec: OrderSpec, status: OrderStatus, created_ts: int, updated_ts: int, price: int,
     quantity: int, remaining: int, filled: int, cancelled: int, notional: int, resting: bool,
+    stop_price: int, hidden: int,
 ) -> Order:  # fmt: skip
     """An ``Order`` back from its pickle: one call, no state dict (snapshots hold many)."""
     order = Order(spec, status, created_ts)
@@ -172,6 +330,8 @@ def _order(
     order.cancelled = cancelled
     order.notional = notional
     order.resting = resting
+    order.stop_price = stop_price
+    order.hidden = hidden
     return order
 
 
@@ -181,14 +341,18 @@ class Order:
     Invariant: ``filled + remaining + cancelled == quantity``. ``price`` is
     the current limit price in ticks (0 for a market order); ``notional`` is
     the sum of price x quantity over its fills, for the average price.
-    ``resting`` is true exactly while the order sits in the book. A plain
+    ``resting`` is true exactly while the order sits in the book. ``stop_price`` is
+    the spec's, or a trailing stop's current one (0 until armed). ``hidden`` is the
+    part of ``remaining`` that a resting iceberg does not show (0 for any other
+    order, and for an iceberg until it rests): the book counts ``remaining -
+    hidden``. A plain
     class rather than attrs: it is the matcher's hottest object, and a plain
     class compiles to a native one (see ``build_core.py``).
     """
 
     __slots__ = (
-        "cancelled", "created_ts", "filled", "notional", "order_id", "price", "quantity",
-        "remaining", "resting", "side", "spec", "status", "updated_ts", "user_id",
+        "cancelled", "created_ts", "filled", "hidden", "notional", "order_id", "price", "quantity",
+        "remaining", "resting", "side", "spec", "status", "stop_price", "updated_ts", "user_id",
     )  # fmt: skip
 
     def __init__(self, spec: OrderSpec, status: OrderStatus, ts: int) -> None:
@@ -206,18 +370,20 @@ class Order:
         self.cancelled = 0
         self.notional = 0
         self.resting = False
+        self.stop_price = spec.stop_price
+        self.hidden = 0
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as ``ORDER_STATE`` (engine snapshots): the rest comes from the spec."""
         return _order, (
             self.spec, self.status, self.created_ts, self.updated_ts, self.price, self.quantity,
             self.remaining, self.filled, self.cancelled, self.notional, self.resting,
+            self.stop_price, self.hidden,
         )  # fmt: skip
 
     @classmethod
     def from_spec(cls, spec: OrderSpec, ts: int) -> Order:
-        kind = spec.type
-        if kind is OrderType.STOP or kind is OrderType.STOP_LIMIT:
+        if spec.type in WAITING:
             return cls(spec, OrderStatus.PENDING_TRIGGER, ts)
         return cls(spec, OrderStatus.OPEN, ts)
 
@@ -231,6 +397,7 @@ class Order:
         copy.filled = self.filled
         copy.cancelled = self.cancelled
         copy.notional = self.notional
+        copy.stop_price = self.stop_price
         return copy
 
     def __repr__(self) -> str:

@@ -6,11 +6,13 @@ from typing import Final
 
 from trading_engine.core.enums import (
     OrderStatus,
+    OrderType,
     Side,
 )
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -19,10 +21,11 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
-from trading_engine.core.orders import Order, advance
+from trading_engine.core.orders import TRAILING, Order, advance, trailing_limit
 from trading_engine.core.positions import Positions
 from trading_engine.errors import InvalidTransition, InvariantViolation
 
@@ -31,6 +34,7 @@ __all__ = ["Replay"]
 _BUY: Final = Side.BUY
 _CANCELLED: Final = OrderStatus.CANCELLED
 _PENDING: Final = OrderStatus.PENDING_TRIGGER
+_TRAILING: Final = TRAILING
 
 
 class Replay(Positions):
@@ -51,10 +55,19 @@ class Replay(Positions):
                 case OrderAccepted(spec=spec, ts=ts):
                     order = Order.from_spec(spec, ts)
                     self._index(order)
-                    if order.status is _PENDING:
-                        self._add_stop(order)
-                    else:
+                    if order.status is not _PENDING:
                         self._rest_if_allowed(order)
+                    elif spec.type in _TRAILING:
+                        self._add_trailing(order)
+                    else:
+                        self._add_stop(order)
+                case IcebergRefilled(order_id=order_id):
+                    order = orders[order_id]
+                    _, shown = self._slice(order)
+                    if (shown, order.hidden) != (event.displayed, event.hidden):
+                        raise InvariantViolation(f"seq {event.seq}: iceberg slice differs")
+                case StopMoved(order_id=order_id, stop_price=stop):
+                    self._trailing[order_id].stop_price = stop
                 case OrderRejected():
                     pass
                 case Trade(trade_id=trade_id, price=price):
@@ -66,7 +79,9 @@ class Replay(Positions):
                         self._shift(taker, maker, buys, event.quantity, live=False)
                 case OrderFilled():
                     order = orders[event.order_id]
-                    self._reduce(order, event.quantity)
+                    if order.resting:  # a fill takes from what the book shows
+                        self.book.side(order.side).levels[order.price].quantity -= event.quantity
+                    order.remaining -= event.quantity
                     order.filled += event.quantity
                     order.notional += event.price * event.quantity
                     order.updated_ts = event.ts
@@ -97,6 +112,10 @@ class Replay(Positions):
                         self._rest_if_allowed(moved)
                 case StopTriggered():
                     order = orders[event.order_id]
+                    if order.spec.type in _TRAILING:
+                        del self._trailing[order.order_id]
+                        if order.spec.type is OrderType.TRAILING_STOP_LIMIT:
+                            order.price = trailing_limit(order.spec, order.stop_price)
                     advance(order, OrderStatus.OPEN)
                     self._rest_if_allowed(order)
                 case SelfTradePrevented():

@@ -32,7 +32,7 @@ import attrs
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, fee_for
-from trading_engine.core.orders import OrderSpec
+from trading_engine.core.orders import PROTECTED, WITH_LIMIT, OrderSpec
 from trading_engine.errors import InvariantViolation
 
 __all__ = [
@@ -115,11 +115,15 @@ def protection_price(instrument: Instrument, side: Side, reference: int | None) 
 def hold_for(instrument: Instrument, spec: OrderSpec, quantity: int | None = None) -> Hold:
     """What ``spec`` must hold for ``quantity`` lots (default: all of it).
 
-    A buy's ``spec.price`` must be set: the limit price or the protection price.
+    A buy's ``spec.price`` must be set: the limit price or the protection price. A
+    quote-sized buy holds its ``quote_quantity``, whatever its lots: the matcher never
+    spends more (it never rests, so nothing else needs it held).
     """
     lots = spec.quantity if quantity is None else quantity
     if spec.side is Side.SELL:
         return Hold(instrument.base_asset, instrument.base_units(lots))
+    if spec.quote_quantity:
+        return Hold(instrument.quote_asset, spec.quote_quantity)
     if spec.price <= 0:
         raise InvariantViolation(f"order {spec.order_id}: a buy needs a price to hold against")
     return Hold(instrument.quote_asset, lots * per_lot_cost(instrument, spec.price))
@@ -147,7 +151,7 @@ def check_order(
     out: list[Rejection] = []
     kind = spec.type
     price, quantity = Unit.PRICE, Unit.QUANTITY
-    needs_protection = kind in (OrderType.MARKET, OrderType.STOP)
+    needs_protection = kind in PROTECTED
     if needs_protection and spec.price <= 0:
         out.append(Rejection(RejectReason.NO_REFERENCE_PRICE))
     if spec.quantity < instrument.min_quantity:
@@ -160,7 +164,7 @@ def check_order(
                 ),
             )
         )
-    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and instrument.min_notional:
+    if kind in WITH_LIMIT and instrument.min_notional:
         notional = instrument.notional(spec.price, spec.quantity)
         if notional < instrument.min_notional:
             quote = instrument.quote_asset

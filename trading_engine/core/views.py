@@ -21,6 +21,7 @@ from trading_engine.core.enums import (
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -28,11 +29,12 @@ from trading_engine.core.events import (
     OrderFilled,
     OrderReduced,
     OrderRejected,
+    StopMoved,
     StopTriggered,
     Trade,
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
-from trading_engine.core.orders import Order, OrderSpec
+from trading_engine.core.orders import WITH_LIMIT, Order, OrderSpec, trailing_limit
 
 __all__ = ["OrderRecord", "OrderView", "concerns", "submit_outcome"]
 
@@ -69,11 +71,24 @@ class OrderView(NamedTuple):
     updated_ts: int
     reduce_only: bool
     protection_price: int
+    quote_quantity: int
+    """A quote-sized market order's quote amount in minor units (``quantity`` is its cap in
+    lots); 0 for any other."""
+    trailing_delta: int
+    trailing_bps: int
+    activation_price: int
+    limit_offset: int
+    """A trailing stop's terms (``OrderSpec``); its ``stop_price`` is its current one."""
+    display_quantity: int
+    hidden: int
+    """An iceberg's slice size, and the lots of its remainder the book does not show now
+    (``remaining - hidden`` is its slice); 0 for any other order."""
 
 
 RECORD_STATE = (
     "symbol", "spec", "status", "created_ts", "updated_ts", "price",
-    "quantity", "filled", "remaining", "cancelled", "notional", "reason",
+    "quantity", "filled", "remaining", "cancelled", "notional", "reason", "stop_price",
+    "hidden",
 )  # fmt: skip
 """What a pickled ``OrderRecord`` keeps (all of it), in ``_record``'s order."""
 
@@ -81,7 +96,7 @@ RECORD_STATE = (
 def _record(
     symbol: Symbol, spec: OrderSpec, status: OrderStatus, created_ts: int, updated_ts: int,
     price: int, quantity: int, filled: int, remaining: int, cancelled: int, notional: int,
-    reason: str | None,
+    reason: str | None, stop_price: int, hidden: int,
 ) -> OrderRecord:  # fmt: skip
     """An ``OrderRecord`` back from its pickle."""
     record = OrderRecord(symbol, spec, status, created_ts)
@@ -93,6 +108,8 @@ def _record(
     record.cancelled = cancelled
     record.notional = notional
     record.reason = reason
+    record.stop_price = stop_price
+    record.hidden = hidden
     return record
 
 
@@ -112,12 +129,17 @@ class OrderRecord:
         self.reason: str | None = None
         self.created_ts = ts
         self.updated_ts = ts
+        self.stop_price = spec.stop_price
+        """The spec's, or a trailing stop's current one (0 until armed)."""
+        self.hidden = 0
+        """A resting iceberg's lots that the book does not show."""
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as ``RECORD_STATE`` (engine snapshots hold many: no state dict)."""
         return _record, (
             self.symbol, self.spec, self.status, self.created_ts, self.updated_ts, self.price,
             self.quantity, self.filled, self.remaining, self.cancelled, self.notional, self.reason,
+            self.stop_price, self.hidden,
         )  # fmt: skip
 
     @classmethod
@@ -151,6 +173,8 @@ class OrderRecord:
         record.remaining = order.remaining
         record.cancelled = order.cancelled
         record.notional = order.notional
+        record.stop_price = order.stop_price
+        record.hidden = order.hidden
         return record
 
     def apply(self, event: Event) -> None:
@@ -167,32 +191,51 @@ class OrderRecord:
         elif isinstance(event, OrderReduced):
             self.remaining = event.remaining
             self.cancelled += event.quantity
+            self.hidden = max(self.hidden - event.quantity, 0)  # an iceberg's hidden part first
         elif isinstance(event, OrderAmended):
+            if event.priority_kept:
+                self.hidden = max(self.hidden - (self.remaining - event.remaining), 0)
+            else:
+                self.hidden = 0  # until it rests again (``IcebergRefilled``)
             self.price = event.price
             self.quantity = event.quantity
             self.remaining = event.remaining
+        elif isinstance(event, IcebergRefilled):
+            self.hidden = event.hidden
         elif isinstance(event, StopTriggered):
             self.status = OrderStatus.OPEN
+            if self.spec.type is OrderType.TRAILING_STOP_LIMIT:
+                self.price = trailing_limit(self.spec, self.stop_price)
+        elif isinstance(event, StopMoved):
+            self.stop_price = event.stop_price
         else:
             return
         self.updated_ts = event.ts
 
     def _close(self, status: OrderStatus, quantity: int, reason: CancelReason | str) -> None:
         self.cancelled += quantity
-        self.remaining = 0
+        self.remaining = self.hidden = 0
         self.status = status
         self.reason = str(reason)
 
     def view(self) -> OrderView:
         spec = self.spec
-        # A market or stop order's price is its protection price, never the client's.
-        limit = spec.type is OrderType.LIMIT or spec.type is OrderType.STOP_LIMIT
+        # A market or stop order's price is its protection price, never the client's; a
+        # trailing stop-limit's is the limit it has (or would have now, if triggered).
+        if spec.type in WITH_LIMIT:
+            price, protection = self.price, 0
+        elif spec.type is OrderType.TRAILING_STOP_LIMIT:
+            stop = self.stop_price
+            price, protection = (trailing_limit(spec, stop) if stop else 0), spec.price
+        else:
+            price, protection = 0, self.price
         return OrderView(
             spec.order_id, spec.client_order_id, spec.user_id, self.symbol, spec.side, spec.type,
-            spec.time_in_force, self.price if limit else 0, spec.stop_price, self.quantity,
+            spec.time_in_force, price, self.stop_price, self.quantity,
             self.filled, self.remaining, self.cancelled, self.notional, self.status, self.reason,
             spec.post_only, spec.expire_time, self.created_ts, self.updated_ts, spec.reduce_only,
-            0 if limit else self.price,
+            protection, spec.quote_quantity, spec.trailing_delta, spec.trailing_bps,
+            spec.activation_price, spec.limit_offset, spec.display_quantity, self.hidden,
         )  # fmt: skip
 
 

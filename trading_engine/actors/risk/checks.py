@@ -42,7 +42,14 @@ from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
-from trading_engine.core.orders import OrderSpec
+from trading_engine.core.instruments import Instrument
+from trading_engine.core.orders import (
+    PROTECTED,
+    TRAILING,
+    WITH_LIMIT,
+    OrderSpec,
+    trailing_stop_at,
+)
 from trading_engine.core.risk import (
     Figure,
     Hold,
@@ -121,18 +128,30 @@ class PreTradeMixin(MarginMixin):
             raise InvalidInput(
                 "reduce_only", f"{request.symbol} trades spot: no position to reduce"
             )
+        if request.quote_quantity and state.margin:
+            raise InvalidInput("quote_quantity", "is for spot symbols only")
         if state.halted is not None:
             return None, [Rejection(RejectReason.SYMBOL_HALTED)]
         spec = OrderSpec.create(
             OrderId(order_id), user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
+            request.quote_quantity, request.trailing_delta, request.trailing_bps,
+            request.activation_price, request.limit_offset, request.display_quantity,
         )  # fmt: skip
         instrument = state.instrument
         if spec.type is OrderType.MARKET:
             cap = protection_price(instrument, spec.side, state.reference)
             spec = spec._replace(price=cap or 0)
-        elif spec.type is OrderType.STOP:
+            if spec.quote_quantity and state.reference is not None:
+                # The most lots it could fill: at the band's low edge a lot is cheapest.
+                low = instrument.band_limits(state.reference)[0]
+                buying = spec.side is Side.BUY
+                lots = instrument.lots_for_quote(spec.quote_quantity, low, buying)
+                spec = spec._replace(quantity=lots)
+        elif spec.type in TRAILING:
+            spec = spec._replace(price=_trailing_cap(instrument, spec, state.reference))
+        elif spec.type in PROTECTED:
             cap = protection_price(instrument, spec.side, spec.stop_price)
             spec = spec._replace(price=cap or 0)
         held_asset = instrument.base_asset if spec.side is Side.SELL else instrument.quote_asset
@@ -187,8 +206,12 @@ class PreTradeMixin(MarginMixin):
             original.order_id, request.user_id, request.side, request.type, request.quantity,
             request.price, request.stop_price, request.time_in_force, request.post_only,
             request.stp, request.client_order_id, request.expire_time, request.reduce_only,
+            request.quote_quantity, request.trailing_delta, request.trailing_bps,
+            request.activation_price, request.limit_offset, request.display_quantity,
         )  # fmt: skip
-        if original.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        if original.quote_quantity:
+            resent = resent._replace(quantity=original.quantity)  # the engine's cap
+        if original.type not in WITH_LIMIT:
             original = original._replace(price=0)
         was = self.symbols[symbol].instrument
         now = self.symbols[request.symbol].instrument if request.symbol in self.symbols else was
@@ -264,10 +287,31 @@ class PreTradeMixin(MarginMixin):
             waiter.fail(EngineBusy("the original order did not reach the book: resend it"))
 
 
+def _trailing_cap(instrument: Instrument, spec: OrderSpec, reference: int | None) -> int:
+    """A trailing stop's protection price (0 if none): the band's edge around the stop price
+    it would have if armed at its activation price, else at the reference price; for a
+    stop-limit, around its limit then. A buy's stop only falls once armed, so its hold
+    covers it; a stop-limit's limit is kept within it (``trailing_limit``)."""
+    anchor = spec.activation_price or reference
+    if anchor is None:
+        return 0
+    trigger = trailing_stop_at(spec, anchor)
+    if spec.side is Side.BUY:
+        trigger += spec.limit_offset
+    else:
+        trigger = max(trigger - spec.limit_offset, 1)
+    return protection_price(instrument, spec.side, trigger) or 0
+
+
 _RESENT: tuple[str, ...] = (
     "side", "type", "quantity", "price", "stop_price", "time_in_force", "expire_time",
-    "post_only", "stp", "reduce_only",
+    "post_only", "stp", "reduce_only", "quote_quantity", "trailing_delta", "trailing_bps",
+    "activation_price", "limit_offset", "display_quantity",
 )  # fmt: skip
 """What a client sends of an order besides its symbol: a resend must repeat each."""
-_SIZED = {"quantity": "lot_size", "price": "tick_size", "stop_price": "tick_size"}
+_SIZED = {
+    "quantity": "lot_size", "price": "tick_size", "stop_price": "tick_size",
+    "trailing_delta": "tick_size", "activation_price": "tick_size", "limit_offset": "tick_size",
+    "display_quantity": "lot_size",
+}  # fmt: skip
 """The fields in lots or ticks, and the instrument's size of one."""

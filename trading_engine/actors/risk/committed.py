@@ -30,6 +30,7 @@ from trading_engine.core.account_events import ACCOUNTS_STREAM
 from trading_engine.core.events import (
     BookLevel,
     Event,
+    IcebergRefilled,
     Journaled,
     OrderAccepted,
     OrderAmended,
@@ -39,6 +40,7 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -145,11 +147,17 @@ class CommittedMixin(AmendMixin, FundsMixin):
                     record = self.orders[order_id]
                     record.apply(event)
                     if order_id in self.margin.orders:
-                        self._sync_order_margin(record, may_raise=False, may_lower=True)
+                        # A triggered trailing stop-limit's limit may be above the protection
+                        # price its margin was taken at (a sell's); margin is held up to the
+                        # collateral, so raising it never fails.
+                        triggered = isinstance(event, StopTriggered)
+                        self._sync_order_margin(record, may_raise=triggered, may_lower=True)
                     elif order_id in accounts.holds:
                         self._sync_hold(
                             record, may_raise=False, may_lower=order_id not in self._amending
                         )
+            case StopMoved(order_id=order_id) | IcebergRefilled(order_id=order_id):
+                self.orders[order_id].apply(event)
             case BookLevel():
                 pass  # ``apply`` skips them: a level's quantity is no order's state
             case _:

@@ -276,7 +276,7 @@ export class Account {
 
 function kindOf(o) {
   const flags = [o.post_only ? "post-only" : "", o.reduce_only ? "reduce-only" : ""];
-  return [o.type.replace("_", "-"), o.time_in_force, ...flags].filter(Boolean).join(" ");
+  return [o.type.replaceAll("_", "-"), o.time_in_force, ...flags].filter(Boolean).join(" ");
 }
 
 function priceOf(o) {

@@ -1,4 +1,6 @@
-// The order ticket: every order type of POST /orders (limit, market, stop, stop-limit),
+// The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
+// take-profit, take-profit-limit, trailing stop and trailing stop-limit; a market order
+// sized in the quote asset; an iceberg limit order showing a slice),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, and an
 // estimate of the price, notional and fee before sending, in exact decimals.
 
@@ -12,9 +14,15 @@ const BPS = Decimal.parse("0.0001");
 // What each type takes: a limit price, a stop price, and the times in force it allows.
 const TYPES = {
   limit: { price: true, stop: false, tifs: ["GTC", "IOC", "FOK", "GTD"] },
-  market: { price: false, stop: false, tifs: ["IOC", "FOK"] }, // never rests: IOC by default
+  market: { price: false, stop: false, quote: true, tifs: ["IOC", "FOK"] }, // never rests
   stop: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
   stop_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
+  take_profit: { price: false, stop: true, tifs: ["GTC", "IOC", "GTD"] },
+  take_profit_limit: { price: true, stop: true, tifs: ["GTC", "IOC", "GTD"] },
+  trailing_stop: { price: false, stop: false, trail: true, tifs: ["GTC", "IOC", "GTD"] },
+  trailing_stop_limit: {
+    price: false, stop: false, trail: true, offset: true, tifs: ["GTC", "IOC", "GTD"],
+  },
 };
 
 export class Ticket {
@@ -67,6 +75,14 @@ export class Ticket {
     const type = TYPES[f.type.value];
     $("row-price").hidden = !type.price;
     $("row-stop-price").hidden = !type.stop;
+    $("row-quote").hidden = !type.quote;
+    $("row-trail").hidden = !type.trail;
+    $("row-activation").hidden = !type.trail;
+    $("row-offset").hidden = !type.offset;
+    // A quote-sized market order sends its quote amount instead of a quantity (IOC only).
+    const quoted = Boolean(type.quote) && f.quote_quantity.value.trim() !== "";
+    $("row-quantity").hidden = quoted;
+    if (quoted) f.time_in_force.value = "IOC";
     for (const option of f.time_in_force.options) option.disabled = !type.tifs.includes(option.value);
     if (!type.tifs.includes(f.time_in_force.value)) f.time_in_force.value = type.tifs[0];
     const gtd = f.time_in_force.value === "GTD";
@@ -74,6 +90,7 @@ export class Ticket {
     if (gtd && !$("expire").value) $("expire").value = localInput(new Date(Date.now() + HOUR_MS));
     const resting = f.type.value === "limit" && ["GTC", "GTD"].includes(f.time_in_force.value);
     f.post_only.disabled = !resting;
+    $("row-display").hidden = !resting; // an iceberg rests: limit, GTC or GTD
     if (!resting) f.post_only.checked = false;
     $("post-only").classList.toggle("off", !resting);
     // Reduce-only exists on margin symbols only (the API refuses it on a spot one).
@@ -111,7 +128,9 @@ export class Ticket {
     const f = this.fields;
     const s = this.instrument;
     const quantity = Decimal.parse(f.quantity.value);
-    if (!s || !quantity || quantity.isZero()) return null;
+    if (!s || !$("row-quote").hidden && f.quote_quantity.value.trim()) return null;
+    if (TYPES[f.type.value].trail) return null; // its price is not known until it triggers
+    if (!quantity || quantity.isZero()) return null;
     const quote = s.quote_asset;
     const buy = f.side.value === "buy";
     const book = this.levels();
@@ -132,7 +151,8 @@ export class Ticket {
     } else {
       const limit = Decimal.parse(f.price.value);
       const stop = Decimal.parse(f.stop_price.value);
-      price = f.type.value === "stop" ? stop : limit;
+      const atStop = !TYPES[f.type.value].price;
+      price = atStop ? stop : limit;
       if (!price) return null;
       notional = price.times(quantity);
       if (f.type.value === "limit") {
@@ -144,7 +164,7 @@ export class Ticket {
           rows.push(["Post only", "crosses the book: the engine rejects it", "error"]);
         }
       }
-      rows.push([f.type.value === "stop" ? "At stop" : "Price", `${price} ${quote}`]);
+      rows.push([atStop ? "At stop" : "Price", `${price} ${quote}`]);
     }
     const bps = taker ? s.taker_fee_bps : s.maker_fee_bps;
     const fee = notional.times(Decimal.of(bps)).times(BPS); // exact: the engine rounds up a unit
@@ -166,14 +186,26 @@ export class Ticket {
       quantity: f.quantity.value.trim(),
       time_in_force: f.time_in_force.value,
     };
+    if (type.quote && f.quote_quantity.value.trim()) {
+      delete body.quantity;
+      body.quote_quantity = f.quote_quantity.value.trim();
+    }
     // An empty field is left out: the server names what is missing.
     if (type.price && f.price.value.trim()) body.price = f.price.value.trim();
     if (type.stop && f.stop_price.value.trim()) body.stop_price = f.stop_price.value.trim();
+    for (const [name, wanted] of [
+      ["trailing_delta", type.trail], ["activation_price", type.trail], ["limit_offset", type.offset],
+    ]) {
+      if (wanted && f[name].value.trim()) body[name] = f[name].value.trim();
+    }
     if (body.time_in_force === "GTD") {
       const until = new Date($("expire").value);
       if (!Number.isNaN(until.getTime())) body.expire_time = String(Math.floor(until / 1000));
     }
     if (f.post_only.checked && !f.post_only.disabled) body.post_only = true;
+    if (!$("row-display").hidden && f.display_quantity.value.trim()) {
+      body.display_quantity = f.display_quantity.value.trim();
+    }
     if (f.reduce_only.checked && !f.reduce_only.disabled) body.reduce_only = true;
     return body;
   }

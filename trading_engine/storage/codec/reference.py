@@ -44,6 +44,7 @@ from trading_engine.core.enums import (
 )
 from trading_engine.core.events import (
     BookLevel,
+    IcebergRefilled,
     Journaled,
     OrderAccepted,
     OrderAmended,
@@ -53,6 +54,7 @@ from trading_engine.core.events import (
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
+    StopMoved,
     StopTriggered,
     Trade,
 )
@@ -134,6 +136,8 @@ EVENT_KINDS: Final[Mapping[type[Any], FieldKinds]] = {
     OrderReduced: {"symbol": _TEXT, "user_id": _TEXT, "reason": CancelReason},
     OrderAmended: {"symbol": _TEXT, "user_id": _TEXT, "priority_kept": Kind.BOOL},
     StopTriggered: {"symbol": _TEXT, "user_id": _TEXT},
+    StopMoved: {"symbol": _TEXT, "user_id": _TEXT},
+    IcebergRefilled: {"symbol": _TEXT, "user_id": _TEXT},
     SelfTradePrevented: {"symbol": _TEXT, "user_id": _TEXT, "mode": StpMode},
     BookLevel: {"symbol": _TEXT, "side": Side},
     UserCreated: {"user_id": _TEXT, "owner": Kind.OPTIONAL_TEXT, "api_key_hash": _TEXT},
