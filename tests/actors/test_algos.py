@@ -1,0 +1,258 @@
+"""Algorithms as actors: schedule, crash and resume, halts, funds, stops (mock clock)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from tests.actors.helpers import (
+    ALICE,
+    BOB,
+    BTC,
+    BTC_MID,
+    CAROL,
+    FUNDING,
+    buy,
+    open_market,
+    place,
+    sell,
+)
+from trading_engine.actors.algos import AlgoActor
+from trading_engine.actors.engine import Engine, open_engine
+from trading_engine.actors.messages import AlgoRequest, Refused
+from trading_engine.config import EngineConfig
+from trading_engine.core.algos import AlgoStatus, AlgoType, AlgoView, child_client_id
+from trading_engine.core.enums import Side
+from trading_engine.core.ids import UserId
+from trading_engine.core.views import OrderView
+from trading_engine.storage.journal import InMemoryJournal, Journal
+
+EPOCH = 1_700_000_000 * 10**9
+SECOND = 10**9
+DAVE = UserId("dave")
+
+
+def mock_wall_clock() -> int:
+    """Wall time that follows trio's (mock) clock, so that the schedule can be jumped."""
+    return EPOCH + round(trio.current_time() * SECOND)
+
+
+@asynccontextmanager
+async def algo_market(
+    journal: Journal, funding: dict[UserId, dict[str, int]] | None = None
+) -> AsyncIterator[Engine]:
+    """The actor tests' market on the mock clock, with bob asking 100 lots at the mid."""
+    async with open_market(journal, funding=funding, clock=mock_wall_clock) as engine:
+        await place(engine, sell(BOB, 100, BTC_MID))
+        yield engine
+
+
+def twap(
+    user: UserId = ALICE, quantity: int = 10, slices: int = 4, seconds: int = 60, **kw: Any
+) -> AlgoRequest:
+    return AlgoRequest(
+        user, BTC.symbol, AlgoType.TWAP, Side.BUY, quantity, slices, seconds * SECOND,
+        limit_price=BTC_MID, **kw,
+    )  # fmt: skip
+
+
+async def start(engine: Engine, request: AlgoRequest) -> AlgoView:
+    with trio.fail_after(5):
+        view = await engine.start_algo(request)
+    assert isinstance(view, AlgoView), view
+    return view
+
+
+async def algo(engine: Engine, algo_id: int) -> AlgoView:
+    view = await engine.algo(algo_id)
+    assert view is not None
+    return view
+
+
+async def children(engine: Engine, view: AlgoView) -> list[OrderView]:
+    found = [await engine.order(order_id) for order_id in view.children]
+    assert all(child is not None for child in found)
+    return [child for child in found if child is not None]
+
+
+async def algo_orders(engine: Engine, user: UserId = ALICE) -> list[OrderView]:
+    """Every order of ``user`` placed by an algorithm (client order id ``algo-...``)."""
+    orders = await engine.user_orders(user, limit=1000)
+    return [o for o in orders if (o.client_order_id or "").startswith("algo-")]
+
+
+async def test_twap_sends_equal_slices_at_equal_intervals_the_last_taking_the_rest(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        t0 = trio.current_time()
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        assert view.status is AlgoStatus.RUNNING
+        for k in range(4):  # due at 0, 15, 30 and 45 s
+            await trio.sleep_until(t0 + 15 * k + 1)
+            assert len((await algo(engine, view.algo_id)).children) == k + 1
+            await trio.sleep_until(t0 + 15 * k + 14)
+            assert len((await algo(engine, view.algo_id)).children) == k + 1
+        done = await algo(engine, view.algo_id)
+        sent = await children(engine, done)
+        assert [child.quantity for child in sent] == [2, 2, 2, 4]
+        assert [child.client_order_id for child in sent] == [
+            child_client_id(view.algo_id, n) for n in range(4)
+        ]
+        assert done.status is AlgoStatus.COMPLETED
+        assert done.filled == 10
+        assert done.notional == 10 * BTC_MID
+        await engine.check_invariants()
+
+
+async def test_a_crash_between_sending_a_child_and_journaling_it_sends_no_slice_twice(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = AlgoActor._done
+    crashed: list[int] = []
+
+    async def crash_once(self: AlgoActor, k: int, child: int, *args: Any) -> None:
+        if child == 1 and not crashed:
+            crashed.append(child)
+            raise RuntimeError("crash after sending child 1, before journaling it")
+        await done(self, k, child, *args)
+
+    monkeypatch.setattr(AlgoActor, "_done", crash_once)
+    async with algo_market(InMemoryJournal()) as engine:
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        await trio.sleep(61)
+        assert crashed == [1]
+        finished = await algo(engine, view.algo_id)
+        assert finished.status is AlgoStatus.COMPLETED
+        orders = await algo_orders(engine)
+        assert len(orders) == 4
+        assert sorted(o.order_id for o in orders) == sorted(finished.children)
+        assert sum(o.filled for o in orders) == finished.filled == 10
+        _, asks = (await engine.book(BTC.symbol))[1:]
+        assert asks == [(BTC_MID, 90)]  # bob sold exactly 10 lots, not 12
+        await engine.check_invariants()
+
+
+async def test_a_halted_symbol_pauses_the_algo_until_it_resumes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        t0 = trio.current_time()
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        await trio.sleep_until(t0 + 5)
+        assert await engine.halt(BTC.symbol) is None
+        await trio.sleep_until(t0 + 40)
+        paused = await algo(engine, view.algo_id)
+        assert paused.status is AlgoStatus.PAUSED
+        assert len(paused.children) == 1
+        assert await engine.resume(BTC.symbol) is None
+        await trio.sleep_until(t0 + 42)
+        caught_up = await algo(engine, view.algo_id)
+        assert caught_up.status is AlgoStatus.RUNNING
+        # The slices missed while halted are merged into one, which catches up.
+        assert [c.quantity for c in await children(engine, caught_up)] == [2, 4]
+        await trio.sleep_until(t0 + 61)
+        finished = await algo(engine, view.algo_id)
+        assert finished.status is AlgoStatus.COMPLETED
+        assert finished.filled == 10
+        await engine.check_invariants()
+
+
+async def test_running_out_of_funds_ends_the_algo_with_the_reason(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Enough AIT for the first slice (2 lots at 1,000 AIT and its fee), not the second.
+    funding = {**FUNDING, DAVE: {"AIT": 3 * BTC_MID * 100}}
+    async with algo_market(InMemoryJournal(), funding) as engine:
+        view = await start(engine, twap(DAVE, quantity=10, slices=4, seconds=60))
+        await trio.sleep(61)
+        failed = await algo(engine, view.algo_id)
+        assert failed.status is AlgoStatus.FAILED
+        assert failed.reason == "insufficient_funds"
+        assert failed.filled == 2
+        assert len(failed.children) == 1
+        assert (await engine.balances(DAVE))["AIT"][1] == 0  # the algo holds nothing
+        await engine.check_invariants()
+
+
+async def test_stop_cancels_the_algo_and_sends_nothing_more(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        t0 = trio.current_time()
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        await trio.sleep_until(t0 + 20)
+        stopped = await engine.stop_algo(view.algo_id, ALICE)
+        assert isinstance(stopped, AlgoView)
+        assert stopped.status is AlgoStatus.CANCELLED
+        assert len(stopped.children) == 2
+        await trio.sleep_until(t0 + 120)
+        assert (await algo(engine, view.algo_id)).children == stopped.children
+        assert not [o for o in await algo_orders(engine) if not o.status.is_final]
+        again = await engine.stop_algo(view.algo_id, ALICE)
+        assert isinstance(again, Refused)
+        assert again.code == "algo_not_running"
+        assert await engine.stop_algo(view.algo_id, BOB) == Refused(
+            "unknown_algo", f"no algo {view.algo_id}"
+        )
+        await engine.check_invariants()
+
+
+async def test_a_client_may_not_send_an_algo_client_order_id(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        with pytest.raises(Exception, match="reserved"):
+            await engine.submit(sell(ALICE, 1, BTC_MID, client_order_id="algo-1-0"))
+
+
+async def test_an_engine_restart_resumes_the_algo_where_it_was(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = InMemoryJournal()
+    async with algo_market(journal) as engine:
+        t0 = trio.current_time()
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        await trio.sleep_until(t0 + 20)
+    config = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
+    async with open_engine(config, journal, clock=mock_wall_clock) as engine:
+        resumed = await algo(engine, view.algo_id)
+        assert resumed.status is AlgoStatus.RUNNING
+        assert len(resumed.children) == 2
+        await trio.sleep_until(t0 + 61)
+        finished = await algo(engine, view.algo_id)
+        assert finished.status is AlgoStatus.COMPLETED
+        assert [c.quantity for c in await children(engine, finished)] == [2, 2, 2, 4]
+        assert len(await algo_orders(engine)) == 4
+        await engine.check_invariants()
+
+
+async def test_a_vwap_takes_its_share_of_what_others_traded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        await place(engine, buy(BOB, 100, BTC_MID - 100))
+        t0 = trio.current_time()
+        request = AlgoRequest(
+            ALICE, BTC.symbol, AlgoType.VWAP, Side.BUY, 50, 4, 40 * SECOND,
+            limit_price=BTC_MID, participation=(1, 4),
+        )  # fmt: skip
+        view = await start(engine, request)
+        await trio.sleep_until(t0 + 5)
+        assert (await algo(engine, view.algo_id)).children == ()  # the first slice marks
+        for _ in range(4):
+            await place(engine, sell(CAROL, 8, BTC_MID - 100))
+        await trio.sleep_until(t0 + 11)
+        first = await algo(engine, view.algo_id)
+        assert [c.quantity for c in await children(engine, first)] == [8]  # a quarter of 32
+        await trio.sleep_until(t0 + 41)
+        finished = await algo(engine, view.algo_id)
+        assert finished.status is AlgoStatus.FAILED
+        assert finished.reason == "schedule_ended"
+        assert finished.filled == 8  # its own trades are not volume to follow
+        await engine.check_invariants()
