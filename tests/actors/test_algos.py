@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -256,3 +257,39 @@ async def test_a_vwap_takes_its_share_of_what_others_traded(
         assert finished.reason == "schedule_ended"
         assert finished.filled == 8  # its own trades are not volume to follow
         await engine.check_invariants()
+
+
+async def test_the_orders_channel_streams_the_algos_updates_to_its_owner(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        alice_send, alice_feed = trio.open_memory_channel[str](1000)
+        bob_send, bob_feed = trio.open_memory_channel[str](1000)
+        assert await engine.subscribe("orders", alice_send, ALICE) is None
+        assert await engine.subscribe("orders", bob_send, BOB) is None
+        view = await start(engine, twap(quantity=4, slices=2, seconds=10))
+        await trio.sleep(11)
+        updates = [json.loads(text) for text in _drain(alice_feed)]
+        algo_updates = [u for u in updates if u["type"] == "algo"]
+        assert [u["event"] for u in algo_updates] == [
+            "AlgoStarted", "AlgoSliceDone", "AlgoSliceDone", "AlgoStatusChanged",
+        ]  # fmt: skip
+        assert {u["algo_id"] for u in algo_updates} == {str(view.algo_id)}
+        assert algo_updates[0]["quantity"] == "0.0004"
+        assert algo_updates[1]["child_filled_quantity"] == "0.0002"
+        assert algo_updates[1]["child_average_price"] == "1000"
+        assert algo_updates[-1]["status"] == "completed"
+        children = [u for u in updates if u["type"] == "order" and u["event"] == "OrderAccepted"]
+        assert [c["client_order_id"] for c in children] == [
+            child_client_id(view.algo_id, n) for n in range(2)
+        ]
+        assert not [u for u in map(json.loads, _drain(bob_feed)) if u["type"] == "algo"]
+
+
+def _drain(feed: trio.MemoryReceiveChannel[str]) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(feed.receive_nowait())
+        except trio.WouldBlock:
+            return out

@@ -241,6 +241,9 @@ class Order(OrderFields):
     """An order as the engine holds it, and its fills."""
 
     user_id: str
+    algo_id: str | None = Field(
+        description="the algorithm (POST /algos) that sent it as a child order; null for none"
+    )
     trades: list[FillOut] = Field(
         description="its fills, oldest first: those that filled_quantity counts"
     )
