@@ -24,7 +24,7 @@ from tests.actors.helpers import (
     sell,
 )
 from trading_engine.actors.algos import AlgoActor
-from trading_engine.actors.engine import Engine, open_engine
+from trading_engine.actors.engine import Engine, open_engine, snapshot_journal
 from trading_engine.actors.messages import AlgoRequest, Refused
 from trading_engine.config import EngineConfig
 from trading_engine.core.algos import AlgoStatus, AlgoType, AlgoView, child_client_id
@@ -229,6 +229,28 @@ async def test_an_engine_restart_resumes_the_algo_where_it_was(
         finished = await algo(engine, view.algo_id)
         assert finished.status is AlgoStatus.COMPLETED
         assert [c.quantity for c in await children(engine, finished)] == [2, 2, 2, 4]
+        assert len(await algo_orders(engine)) == 4
+        await engine.check_invariants()
+
+
+async def test_a_restart_from_a_snapshot_resumes_the_algo_the_snapshot_holds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = InMemoryJournal()
+    config = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
+    async with algo_market(journal) as engine:
+        t0 = trio.current_time()
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        await trio.sleep_until(t0 + 20)
+    await journal.save_snapshot(await snapshot_journal(config, journal))
+    async with open_engine(config, journal, clock=mock_wall_clock) as engine:
+        assert engine.recovered is not None
+        assert engine.recovered.snapshot is not None
+        assert engine.recovered.replayed == 0
+        assert len((await algo(engine, view.algo_id)).children) == 2
+        await trio.sleep_until(t0 + 61)
+        finished = await algo(engine, view.algo_id)
+        assert finished.status is AlgoStatus.COMPLETED
         assert len(await algo_orders(engine)) == 4
         await engine.check_invariants()
 
