@@ -204,6 +204,61 @@ async def test_stop_cancels_the_algo_and_sends_nothing_more(
         await engine.check_invariants()
 
 
+async def test_a_stop_while_a_child_is_in_flight_answers_once_the_child_is_journaled(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = AlgoActor._done
+    in_flight, release = trio.Event(), trio.Event()
+
+    async def slow_journal(self: AlgoActor, k: int, child: int, *args: Any) -> None:
+        if child == 1:
+            in_flight.set()
+            await release.wait()
+        await done(self, k, child, *args)
+
+    monkeypatch.setattr(AlgoActor, "_done", slow_journal)
+    async with algo_market(InMemoryJournal()) as engine:
+        view = await start(engine, twap(quantity=10, slices=4, seconds=60))
+        await in_flight.wait()
+        answers: list[AlgoView | Refused] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: _stop_into(engine, view.algo_id, answers))
+            await trio.sleep(5)
+            assert answers == []  # not before child 1 is journaled
+            release.set()
+        [stopped] = answers
+        assert isinstance(stopped, AlgoView)
+        assert stopped.status is AlgoStatus.CANCELLED
+        assert len(stopped.children) == 2
+        assert [o.status.is_final for o in await algo_orders(engine)] == [True, True]
+        await trio.sleep(60)
+        assert (await algo(engine, view.algo_id)).children == stopped.children
+        await engine.check_invariants()
+
+
+async def _stop_into(engine: Engine, algo_id: int, answers: list[AlgoView | Refused]) -> None:
+    answers.append(await engine.stop_algo(algo_id, None))
+
+
+async def test_market_children_fill_within_the_price_band(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with algo_market(InMemoryJournal()) as engine:
+        await place(engine, buy(BOB, 100, BTC_MID - 100))  # a mid, so a reference price
+        request = AlgoRequest(
+            ALICE, BTC.symbol, AlgoType.TWAP, Side.BUY, 6, 3, 30 * SECOND
+        )  # fmt: skip
+        view = await start(engine, request)
+        await trio.sleep(31)
+        finished = await algo(engine, view.algo_id)
+        assert finished.status is AlgoStatus.COMPLETED
+        sent = await children(engine, finished)
+        assert [str(child.type) for child in sent] == ["market"] * 3
+        assert all(child.protection_price > BTC_MID for child in sent)
+        assert finished.notional == 6 * BTC_MID
+        await engine.check_invariants()
+
+
 async def test_a_client_may_not_send_an_algo_client_order_id(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
