@@ -23,6 +23,7 @@ from trading_engine.core.algos import (
     AlgoStatusChanged,
     AlgoType,
     AlgoView,
+    algo_id_of,
 )
 from trading_engine.core.candles import Candle
 from trading_engine.core.events import (
@@ -101,12 +102,14 @@ def public_trade(instrument: Instrument, trade: Trade) -> dict[str, Any]:
 
 
 def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
-    """An order's event for its owner's ``orders`` channel: the order id and what
-    changed, with ``filled_quantity`` and ``remaining_quantity`` named as REST names
-    them."""
+    """An order's event for its owner's ``orders`` channel: the order id (accepted or
+    rejected, its client order id and ``algo_id`` too) and what changed, with
+    ``filled_quantity`` and ``remaining_quantity`` named as REST names them."""
     if isinstance(event, OrderAccepted | OrderRejected):
+        algo_id = algo_id_of(event.spec.client_order_id)
         body: dict[str, Any] = {"order_id": str(event.spec.order_id),
-                                "client_order_id": event.spec.client_order_id}  # fmt: skip
+                                "client_order_id": event.spec.client_order_id,
+                                "algo_id": None if algo_id is None else str(algo_id)}  # fmt: skip
         if isinstance(event, OrderRejected):
             body["reason"] = str(event.reason)
         return body

@@ -360,6 +360,7 @@ async def test_the_orders_channel_streams_the_algos_updates_to_its_owner(
         assert [c["client_order_id"] for c in children] == [
             child_client_id(view.algo_id, n) for n in range(2)
         ]
+        assert {c["algo_id"] for c in children} == {str(view.algo_id)}
         assert not [u for u in map(json.loads, _drain(bob_feed)) if u["type"] == "algo"]
 
 
