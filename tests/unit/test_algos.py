@@ -18,7 +18,6 @@ from trading_engine.core.algos import (
     AlgoType,
     algo_id_of,
     child_client_id,
-    latest_due,
     parse_duration_ns,
     parse_participation,
     slice_due,
@@ -75,7 +74,7 @@ def test_twap_children_never_add_up_to_more_than_the_quantity(
         assert 0 <= state.filled <= quantity
 
 
-def test_slices_are_due_at_equal_intervals_and_missed_ones_merge() -> None:
+def test_slices_are_due_at_equal_intervals() -> None:
     start, duration = 1_000, 60 * 10**9
     assert [slice_due(start, duration, 4, k) for k in range(4)] == [
         1_000,
@@ -83,10 +82,6 @@ def test_slices_are_due_at_equal_intervals_and_missed_ones_merge() -> None:
         1_000 + 30 * 10**9,
         1_000 + 45 * 10**9,
     ]
-    assert latest_due(start, duration, 4, start - 1) == -1
-    assert latest_due(start, duration, 4, start) == 0
-    assert latest_due(start, duration, 4, start + 31 * 10**9) == 2
-    assert latest_due(start, duration, 4, start + 10**12) == 3
 
 
 def test_vwap_takes_its_share_rounded_down_at_most_what_is_left() -> None:

@@ -3,7 +3,8 @@
 An algorithm works a parent quantity (whole lots) through child orders over
 ``duration_ns``, one chance to trade per slice; slice ``k`` of ``slices`` is
 due ``k * duration_ns // slices`` after the start, so the slices are equally
-spaced and the first is due at once.
+spaced and the first is due at once. A slice is never skipped: one that fell
+due while the algorithm could not trade is sent as soon as it can.
 
 - TWAP: the schedule's cumulative target after slice ``k`` is ``(k + 1)``
   equal parts of ``quantity // slices`` lots, and the last slice's target is
@@ -52,7 +53,6 @@ __all__ = [
     "AlgoView",
     "algo_id_of",
     "child_client_id",
-    "latest_due",
     "parse_duration_ns",
     "parse_participation",
     "slice_due",
@@ -105,16 +105,6 @@ def twap_target(quantity: int, slices: int, k: int) -> int:
 def slice_due(start_ns: int, duration_ns: int, slices: int, k: int) -> int:
     """When slice ``k`` is due (nanoseconds since the epoch)."""
     return start_ns + duration_ns * k // slices
-
-
-def latest_due(start_ns: int, duration_ns: int, slices: int, now_ns: int) -> int:
-    """The last slice due at ``now_ns`` (-1 before the start); slices missed while an
-    algorithm could not trade are merged into it rather than sent one after another."""
-    if now_ns < start_ns:
-        return -1
-    if duration_ns == 0:
-        return slices - 1
-    return min(slices - 1, (now_ns - start_ns) * slices // duration_ns)
 
 
 def vwap_quantity(volume: int, participation: tuple[int, int], remaining: int) -> int:

@@ -14,7 +14,10 @@ and the engine answers with the original order (a duplicate, or
 ``ClientIdReused`` if the quantity came out otherwise), which is journaled
 instead: no slice is ever sent twice.
 
-Between slices the actor sleeps until the next is due; a stop request
+Between slices the actor sleeps until the next is due; a slice that fell due
+while the algorithm could not trade (the engine down, the symbol halted) is
+sent as soon as it can, each in turn, so that N slices make at most N
+children whatever happened in between. A stop request
 (``AlgoHandle.stop``) cuts the sleep short, and is honoured only there, never
 between sending a child and journaling it. A halted symbol pauses the
 algorithm (journaled as ``paused``), polled every ``poll`` seconds; a child
@@ -44,7 +47,6 @@ from trading_engine.core.algos import (
     AlgoStatusChanged,
     AlgoType,
     child_client_id,
-    latest_due,
     slice_due,
     vwap_quantity,
 )
@@ -129,10 +131,7 @@ class AlgoActor:
                 continue
             if state.status is AlgoStatus.PAUSED:
                 await self._status(AlgoStatus.RUNNING, "")
-            now = self._clock()
-            await self._slice(
-                max(k, latest_due(started.ts, started.duration_ns, started.slices, now))
-            )
+            await self._slice(k)
 
     def _stop_asked(self) -> bool:
         """Whether a stop was asked for (a call, so that it is read afresh after an await)."""
