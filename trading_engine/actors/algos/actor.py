@@ -184,7 +184,10 @@ class AlgoActor:
     async def _rejected(self, outcome: Rejected) -> None:
         reasons = outcome.reasons
         if RejectReason.SYMBOL_HALTED in reasons:
-            return  # the next turn of the loop pauses until the symbol trades again
+            # Halted (or resumed, with the risk actor not told yet): the next turn of
+            # the loop pauses, or sends the slice again, after a poll's wait.
+            await self._sleep(self._poll)
+            return
         if any(reason in _FUNDS for reason in reasons):
             await self._status(AlgoStatus.FAILED, "insufficient_funds")
         else:
