@@ -12,6 +12,7 @@ from tests.actors.helpers import ALICE, BOB, BTC, BTC_MID, open_market, place, s
 from trading_engine.actors.algos import AlgoActor
 from trading_engine.actors.engine import open_engine
 from trading_engine.actors.messages import AlgoRequest
+from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
 from trading_engine.core.algos import AlgoStatus, AlgoType, AlgoView
 from trading_engine.core.enums import Side
@@ -68,3 +69,7 @@ async def test_an_engine_stopped_between_a_child_and_its_journal_entry_resumes_w
             _, _, asks = await engine.book(BTC.symbol)
             assert asks == [(BTC_MID, 90)]
             await engine.check_invariants()
+        async with open_postgres_journal(database_url) as journal:
+            report = await audit(journal)  # hash chains and holds, $algos included
+            assert report["ok"], report["problems"]
+            assert report["hold_mismatches"] == []
