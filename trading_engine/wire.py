@@ -12,8 +12,19 @@ Imports ``core/`` alone (and the actors' ``Ticker`` type for checking).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
+from trading_engine.core.algos import (
+    AlgoEvent,
+    AlgoSliceDone,
+    AlgoStarted,
+    AlgoStatusChanged,
+    AlgoType,
+    AlgoView,
+    algo_id_of,
+)
 from trading_engine.core.candles import Candle
 from trading_engine.core.events import (
     IcebergRefilled,
@@ -28,7 +39,12 @@ from trading_engine.core.events import (
     Trade,
 )
 from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import format_seconds, format_units
+from trading_engine.core.numbers import (
+    format_decimal,
+    format_seconds,
+    format_units,
+    quantize_ratio,
+)
 
 if TYPE_CHECKING:
     from trading_engine.actors.answers import Ticker
@@ -36,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ORDER_EVENTS",
     "OrderEvent",
+    "algo",
+    "algo_event",
+    "average_price",
     "candle",
     "level",
     "levels",
@@ -87,12 +106,14 @@ def public_trade(instrument: Instrument, trade: Trade) -> dict[str, Any]:
 
 
 def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
-    """An order's event for its owner's ``orders`` channel: the order id and what
-    changed, with ``filled_quantity`` and ``remaining_quantity`` named as REST names
-    them."""
+    """An order's event for its owner's ``orders`` channel: the order id (accepted or
+    rejected, its client order id and ``algo_id`` too) and what changed, with
+    ``filled_quantity`` and ``remaining_quantity`` named as REST names them."""
     if isinstance(event, OrderAccepted | OrderRejected):
+        algo_id = algo_id_of(event.spec.client_order_id)
         body: dict[str, Any] = {"order_id": str(event.spec.order_id),
-                                "client_order_id": event.spec.client_order_id}  # fmt: skip
+                                "client_order_id": event.spec.client_order_id,
+                                "algo_id": None if algo_id is None else str(algo_id)}  # fmt: skip
         if isinstance(event, OrderRejected):
             body["reason"] = str(event.reason)
         return body
@@ -168,3 +189,77 @@ def ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
     )
     out["trades_24h"] = trades
     return out
+
+
+def average_price(instrument: Instrument, notional: int, filled: int) -> str | None:
+    """The average price of ``filled`` lots worth ``notional`` (ticks x lots), to 8 more
+    places than the tick; None before any fill."""
+    if not filled:
+        return None
+    exact = Fraction(notional, filled) * Fraction(instrument.tick_size)
+    return format_decimal(quantize_ratio(exact, instrument.tick_size / 10**8))
+
+
+def _participation(kind: AlgoType, num: int, den: int) -> str | None:
+    if kind is not AlgoType.VWAP:
+        return None
+    return format_decimal(quantize_ratio(Fraction(num, den), _PARTICIPATION_QUANTUM))
+
+
+_PARTICIPATION_QUANTUM: Final = Decimal(1).scaleb(-18)
+"""A participation has at most 18 places (``core.numbers.MAX_FRACTION_DIGITS``)."""
+
+
+def algo(instrument: Instrument, view: AlgoView) -> dict[str, Any]:
+    """An algorithm as ``GET /algos/{id}`` shows it: decimal strings, children's ids."""
+    return {
+        "algo_id": str(view.algo_id),
+        "type": str(view.kind),
+        "status": str(view.status),
+        "reason": view.reason or None,
+        "user_id": view.user_id,
+        "symbol": view.symbol,
+        "side": str(view.side),
+        "quantity": instrument.quantity_str(view.quantity),
+        "filled_quantity": instrument.quantity_str(view.filled),
+        "remaining_quantity": instrument.quantity_str(view.quantity - view.filled),
+        "average_price": average_price(instrument, view.notional, view.filled),
+        "limit_price": instrument.price_str(view.limit_price) if view.limit_price else None,
+        "duration_s": format_units(view.duration_ns, 9),
+        "slices": view.slices,
+        "slices_done": view.slices_done,
+        "participation": _participation(view.kind, *view.participation),
+        "children": [str(order_id) for order_id in view.children],
+        "created_at": format_seconds(view.start_ts),
+        "updated_at": format_seconds(view.updated_ts),
+    }
+
+
+def algo_event(instrument: Instrument, event: AlgoEvent) -> dict[str, Any]:
+    """An algorithm's event for its owner's ``orders`` channel: what changed (the
+    algorithm's type as ``algo_type``: the feed's ``type`` is the message's)."""
+    body: dict[str, Any] = {"algo_id": str(event.algo_id), "symbol": event.symbol}
+    if isinstance(event, AlgoStarted):
+        body.update(
+            algo_type=str(event.kind),
+            status="running",
+            side=str(event.side),
+            quantity=instrument.quantity_str(event.quantity),
+            slices=event.slices,
+            duration_s=format_units(event.duration_ns, 9),
+            limit_price=instrument.price_str(event.limit_price) if event.limit_price else None,
+            participation=_participation(
+                event.kind, event.participation_num, event.participation_den
+            ),
+        )
+    elif isinstance(event, AlgoSliceDone):
+        body.update(
+            slice=event.slice,
+            order_id=str(event.order_id) if event.order_id else None,
+            child_quantity=instrument.quantity_str(event.quantity),
+            child_filled_quantity=instrument.quantity_str(event.filled),
+            child_average_price=average_price(instrument, event.notional, event.filled),
+        )
+    elif isinstance(event, AlgoStatusChanged):
+        body.update(status=str(event.status), reason=event.reason or None)
+    return body

@@ -64,10 +64,12 @@ async def open_market(
     journal: Journal,
     config: EngineConfig | None = None,
     funding: dict[UserId, dict[str, int]] | None = None,
+    **engine_options: Any,
 ) -> AsyncIterator[Engine]:
-    """A started engine with BTC_AIT and ETH_AIT listed and ``funding`` deposited."""
+    """A started engine with BTC_AIT and ETH_AIT listed and ``funding`` deposited;
+    ``engine_options`` go to ``open_engine`` (``clock``)."""
     config = config or EngineConfig(settlement_interval=3600.0, ticker_interval=0.0)
-    async with open_engine(config, journal) as engine:
+    async with open_engine(config, journal, **engine_options) as engine:
         with trio.fail_after(5):
             for instrument in INSTRUMENTS.values():
                 assert await engine.add_symbol(instrument) is None

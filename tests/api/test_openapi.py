@@ -29,6 +29,7 @@ BODIES = {
     ("post", "/admin/symbols/{symbol}/halt"): "HaltBody",
     ("post", "/settlement/trigger"): "SettleBody",
     ("post", "/orders/cancel-all-after"): "CancelAllAfterBody",
+    ("post", "/algos"): "AlgoBody",
 }
 ASSETS = "/docs/assets/"
 HIDDEN = {"static", "openapi", "swagger_ui", "swagger_asset", "ui.ui_page", "ui.ui_asset"}

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading_engine.core import account_events, events
+from trading_engine.core import account_events, algos, events
 from trading_engine.core.account_events import (
     AccountEvent,
     CancelAllAfterFired,
@@ -32,6 +32,14 @@ from trading_engine.core.account_events import (
     SymbolResumed,
     UserCreated,
     Withdrawn,
+)
+from trading_engine.core.algos import (
+    AlgoEvent,
+    AlgoSliceDone,
+    AlgoStarted,
+    AlgoStatus,
+    AlgoStatusChanged,
+    AlgoType,
 )
 from trading_engine.core.enums import (
     CancelReason,
@@ -103,7 +111,7 @@ MARGIN = Instrument.create(
     quote_decimals=6,
 )
 
-AnyEvent = Event | AccountEvent | Posted
+AnyEvent = Event | AccountEvent | Posted | AlgoEvent
 
 SAMPLES: list[AnyEvent] = [
     OrderAccepted(1, TS, BTC, STOP_GTD, OrderStatus.PENDING_TRIGGER),
@@ -170,13 +178,19 @@ SAMPLES: list[AnyEvent] = [
         (("user:alice", "AIT", -BIG), ("user:bob \u2603", "AIT", BIG - 3), ("fees", "AIT", 3)),
     ),
     Posted(2, TS, "deposit:3", "deposit", (("user:alice", "AIT", 5), ("external", "AIT", -5))),
+    AlgoStarted(1, TS, 7, ALICE, BTC, AlgoType.TWAP, Side.BUY, 10, 4, 60 * 10**9, 0, 1, 1),
+    AlgoStarted(2, TS, 8, BOB, BTC, AlgoType.VWAP, Side.SELL, BIG, 3, 1, 99_999, 1, 20),
+    AlgoSliceDone(3, TS, 7, ALICE, BTC, 0, 0, 12, 2, 2, 200_000, -1),
+    AlgoSliceDone(4, TS, 8, BOB, BTC, 1, -1, 0, 0, 0, 0, 42),
+    AlgoStatusChanged(5, TS, 7, ALICE, BTC, AlgoStatus.FAILED, "insufficient_funds"),
+    AlgoStatusChanged(6, TS, 8, BOB, BTC, AlgoStatus.PAUSED, ""),
 ]
 
 
 def _event_classes() -> set[type[EventBase]]:
     return {
         value
-        for module in (events, account_events)
+        for module in (events, account_events, algos)
         for value in vars(module).values()
         if isinstance(value, type) and issubclass(value, EventBase) and value is not EventBase
     }

@@ -8,13 +8,15 @@ yields an ``Engine`` (``actors/facade.py``).
 Channels (who sends what to whom)::
 
     front end ──SubmitOrder/queries──> risk ──SymbolBatch──> symbol actors
-    symbol actors, risk, supervisor ──Commit──> journal
+    front end ──StartAlgo/StopAlgo──> algo supervisor ──(Engine façade)──> risk
+    symbol actors, risk, supervisor, algo supervisor ──Commit──> journal
     journal ──CommittedBatch (after the write)──> risk, then the other actors
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import trio
@@ -47,19 +49,24 @@ __all__ = [
 
 @asynccontextmanager
 async def open_engine(
-    config: EngineConfig, journal: Journal, publisher: Publisher | None = None
+    config: EngineConfig,
+    journal: Journal,
+    publisher: Publisher | None = None,
+    *,
+    clock: Callable[[], int] = time.time_ns,
 ) -> AsyncIterator[Engine]:
     """Recover from ``journal``, start every actor, and yield the engine; stop them on exit.
 
     With a ``publisher`` (Redis's, made by ``serve.py`` for ``REDIS_URL``) market
-    data is also published through it, for other front-end processes.
+    data is also published through it, for other front-end processes. ``clock``
+    is the wall clock of the algorithms' schedules (nanoseconds since the epoch).
     """
     fanout: FanoutActor | None = None
     outbox: trio.MemorySendChannel[tuple[str, str]] | None = None
     if publisher is not None:
         outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
         fanout = FanoutActor(publisher, receive)
-    actors = await build_actors(config, journal, outbox)
+    actors = await build_actors(config, journal, outbox, clock=clock)
     engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
     engine.recovered = actors.recovered
     async with _running(engine, actors, fanout):
@@ -83,6 +90,8 @@ async def _running(
         nursery.start_soon(actors.settlement.run)
         nursery.start_soon(actors.market_data.run)
         await nursery.start(actors.supervisor.run)
+        # Last: a resumed algorithm sends its children through every actor above.
+        await nursery.start(actors.algos.run, engine)
         try:
             yield
         finally:

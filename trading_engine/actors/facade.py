@@ -15,6 +15,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import trio
 
+from trading_engine.actors.algos import AlgoSupervisor
 from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeStatus
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
@@ -25,6 +26,7 @@ from trading_engine.actors.marketdata import (
     Unsubscribe,
 )
 from trading_engine.actors.messages import (
+    AlgoRequest,
     AmendOrder,
     BookSnapshot,
     CancelAllAfter,
@@ -41,6 +43,8 @@ from trading_engine.actors.messages import (
     RiskMessage,
     SetCredential,
     SettleTrades,
+    StartAlgo,
+    StopAlgo,
     SubmitOrder,
     SubmitOutcome,
     Switch,
@@ -52,6 +56,7 @@ from trading_engine.actors.risk import RiskActor
 from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
+from trading_engine.core.algos import AlgoView
 from trading_engine.core.candles import Candle
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -288,6 +293,27 @@ class Engine:
         """The fills of ``user_id``'s orders ``order_ids`` among the user's newest (the risk
         actor keeps the last 1,000 of each user's fills), oldest first."""
         return await self._read(self._risk, RiskActor.query_order_fills, user_id, order_ids)
+
+    # ------------------------------------------------------------ algorithms
+
+    async def start_algo(self, request: AlgoRequest) -> AlgoView | Refused:
+        """Start an algorithm; answers its view once its start is durable."""
+        return await self._ask(lambda reply: StartAlgo(request, reply), self._inboxes.algos)
+
+    async def stop_algo(self, algo_id: int, user_id: UserId | None) -> AlgoView | Refused:
+        """Stop an algorithm (``user_id``: the caller's, None for an admin); answers its
+        view once it is journaled ``cancelled``, or ``Refused`` (``unknown_algo``,
+        ``algo_not_running``)."""
+        return await self._ask(lambda reply: StopAlgo(algo_id, user_id, reply), self._inboxes.algos)
+
+    async def algo(self, algo_id: int) -> AlgoView | None:
+        return await self._read(self._inboxes.algos, AlgoSupervisor.query_algo, algo_id)
+
+    async def user_algos(self, user_id: UserId, limit: int = 100) -> list[AlgoView]:
+        """The user's algorithms, newest first."""
+        return await self._read(
+            self._inboxes.algos, AlgoSupervisor.query_user_algos, user_id, limit
+        )
 
     # ------------------------------------------------------------ accounts
 

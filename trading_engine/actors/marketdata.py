@@ -15,7 +15,9 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
 - ``candles.SYMBOL.INTERVAL`` (``1m``, ``5m``, ``1h``, ``1d``): a ``snapshot``,
   then each updated ``candle``.
 - ``orders`` (the subscriber's user): ``order`` updates for each event of its orders,
-  each with its symbol's ``seq``. Its snapshot, the user's open orders, is the
+  each with its symbol's ``seq``, and ``algo`` updates for each event of its
+  algorithms (started, a slice done, a new status), each with the ``$algos``
+  stream's ``seq``. Its snapshot, the user's open orders, is the
   risk actor's to give (``api/ws.py`` asks for it once subscribed).
 - ``balances`` (the subscriber's user): a ``balance`` message for each deposit
   and withdrawal (``event``, ``asset``, the signed ``change`` in the asset's
@@ -54,6 +56,7 @@ from trading_engine.actors.messages import (
     TickerUpdate,
 )
 from trading_engine.core.account_events import ACCOUNTS_STREAM, Deposited, Withdrawn
+from trading_engine.core.algos import ALGOS_STREAM, AlgoEvent
 from trading_engine.core.candles import INTERVALS, Candle, CandleBook
 from trading_engine.core.enums import Side
 from trading_engine.core.events import (
@@ -165,6 +168,9 @@ class MarketDataActor:
                     if commit.stream == ACCOUNTS_STREAM:
                         self._balance_changes(commit.events)
                         continue
+                    if commit.stream == ALGOS_STREAM:
+                        self._algo_updates(commit.events)  # type: ignore[arg-type]
+                        continue
                     state = self.symbols.get(Symbol(commit.stream))
                     if state is not None:
                         self._apply(state, commit.events)
@@ -241,7 +247,23 @@ class MarketDataActor:
             user_id = event.user_id
         message = {"channel": "orders", "type": "order", "event": kind, "symbol": event.symbol,
                    "seq": event.seq, "ts": format_seconds(event.ts), **body}  # fmt: skip
-        text = _dump(message)
+        self._to_orders(user_id, _dump(message))
+
+    def _algo_updates(self, events: Sequence[AlgoEvent]) -> None:
+        """Algorithms' events, to their owners' ``orders`` channel (``type`` ``algo``)."""
+        if self._redis is None and not self.subscribers.get("orders"):
+            return
+        for event in events:
+            state = self.symbols.get(event.symbol)
+            if state is None:
+                continue
+            message = {"channel": "orders", "type": "algo", "event": type(event).__name__,
+                       "seq": event.seq, "ts": format_seconds(event.ts),
+                       **wire.algo_event(state.instrument, event)}  # fmt: skip
+            self._to_orders(event.user_id, _dump(message))
+
+    def _to_orders(self, user_id: UserId, text: str) -> None:
+        """``text`` to ``user_id``'s subscribers of ``orders``, and to Redis."""
         self._offer_redis(f"orders.{user_id}", text)
         self._to_user("orders", user_id, text)
 

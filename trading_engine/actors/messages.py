@@ -15,6 +15,7 @@ import trio
 
 from trading_engine.actors.answers import Ticker
 from trading_engine.actors.mailbox import Reply
+from trading_engine.core.algos import AlgoType, AlgoView
 from trading_engine.core.enums import (
     CancelReason,
     OrderType,
@@ -62,6 +63,9 @@ class OrderRequest:
     """A trailing stop's terms (``OrderSpec``)."""
     display_quantity: int = 0
     """An iceberg's slice, in lots (``OrderSpec.display_quantity``)."""
+    algo_id: int | None = None
+    """The algorithm whose child this is (set by its actor alone): only then may the
+    ``client_order_id`` have the reserved prefix ``algo-`` (``core.algos``)."""
 
 
 @attrs.frozen
@@ -318,6 +322,44 @@ class Query(Generic[T]):
     reply: Reply[T]
 
 
+# ---------------------------------------------------------------- algorithm supervisor
+
+
+@attrs.frozen
+class AlgoRequest:
+    """A new algorithm as the front end hands it over: lots, ticks, nanoseconds.
+
+    ``limit_price`` 0: market children (bounded by the price band); ``participation``
+    is a VWAP's share of the traded volume as a fraction (ignored by a TWAP).
+    """
+
+    user_id: UserId
+    symbol: Symbol
+    kind: AlgoType
+    side: Side
+    quantity: int
+    slices: int
+    duration_ns: int
+    limit_price: int = 0
+    participation: tuple[int, int] = (1, 10)
+
+
+@attrs.frozen
+class StartAlgo:
+    request: AlgoRequest
+    reply: Reply[AlgoView | Refused]
+
+
+@attrs.frozen
+class StopAlgo:
+    """Stop an algorithm and cancel its working child; answered once it is cancelled."""
+
+    algo_id: int
+    user_id: UserId | None
+    """The caller's user, or None for an admin."""
+    reply: Reply[AlgoView | Refused]
+
+
 # ---------------------------------------------------------------- journal
 
 
@@ -418,6 +460,7 @@ RiskMessage = (
     | SetCredential | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds
     | StorageStatus | CancelAllAfter | FireSwitches | SwitchFired
 )  # fmt: skip
+AlgoMessage = StartAlgo | StopAlgo | Query[Any]
 PricingMessage = CommittedBatch | SymbolStatus | Query[Any]
 SettlementMessage = CommittedBatch | SymbolStatus | SettleTrades | Query[Any]
 SupervisorNotice = SymbolStatus | ReleaseHolds
@@ -426,6 +469,8 @@ actor that tracks symbols, holds to release to risk."""
 
 
 __all__ = [
+    "AlgoMessage",
+    "AlgoRequest",
     "AmendOrder",
     "BookSnapshot",
     "CancelAllAfter",
@@ -459,6 +504,8 @@ __all__ = [
     "SetReference",
     "SettleTrades",
     "SettlementMessage",
+    "StartAlgo",
+    "StopAlgo",
     "StorageStatus",
     "SubmitOrder",
     "SubmitOutcome",

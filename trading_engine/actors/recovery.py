@@ -10,16 +10,20 @@ snapshot``. Nothing here runs an actor: ``actors/engine.py`` does.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
 import attrs
 import trio
 
+from trading_engine.actors.algos import AlgoSupervisor
 from trading_engine.actors.journal import JournalActor
 from trading_engine.actors.marketdata import (
     MarketDataActor,
     MarketDataMessage,
 )
 from trading_engine.actors.messages import (
+    AlgoMessage,
     Commit,
     Committed,
     CommittedBatch,
@@ -36,6 +40,7 @@ from trading_engine.actors.snapshot import Stateful, restore, take, version_for
 from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
 from trading_engine.core.account_events import ACCOUNTS_STREAM, LEDGER_STREAM, SYMBOLS_STREAM
+from trading_engine.core.algos import ALGOS_STREAM
 from trading_engine.core.ids import Symbol
 from trading_engine.core.margin import MarginRates, rate_of
 from trading_engine.runtime import gc_paused
@@ -58,6 +63,7 @@ class Inboxes:
     pricing: trio.MemorySendChannel[PricingMessage]
     settlement: trio.MemorySendChannel[SettlementMessage]
     market_data: trio.MemorySendChannel[MarketDataMessage]
+    algos: trio.MemorySendChannel[AlgoMessage]
 
 
 @attrs.define
@@ -71,6 +77,7 @@ class Actors:
     settlement: SettlementActor
     market_data: MarketDataActor
     supervisor: Supervisor
+    algos: AlgoSupervisor
     config: EngineConfig
     recovered: Recovered | None = None
 
@@ -81,6 +88,7 @@ class Actors:
             "pricing": self.pricing,
             "settlement": self.settlement,
             "market_data": self.market_data,
+            "algos": self.algos,
         }
 
 
@@ -88,15 +96,18 @@ async def build_actors(
     config: EngineConfig,
     journal: Journal,
     redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
+    *,
+    clock: Callable[[], int] = time.time_ns,
 ) -> Actors:
     """Make every actor and recover it from the journal; nothing runs yet.
 
     Recovery restores the newest snapshot the journal agrees with (if any),
     replays the events after it in commit order, then ends as every recovery
     does (``_finish``). ``redis``: where market data also goes, for the
-    fan-out actor (REDIS_URL).
+    fan-out actor (REDIS_URL). ``clock``: the wall clock of the algorithms'
+    schedules, in nanoseconds since the epoch (tests give a mock one).
     """
-    actors = _make_actors(config, journal, redis)
+    actors = _make_actors(config, journal, redis, clock)
     with gc_paused():
         actors.recovered = await _replay(journal, actors)
         _finish(actors)
@@ -138,12 +149,14 @@ def _make_actors(
     config: EngineConfig,
     journal: Journal,
     redis: trio.MemorySendChannel[tuple[str, str]] | None = None,
+    clock: Callable[[], int] = time.time_ns,
 ) -> Actors:
     risk_send, risk_receive = trio.open_memory_channel[RiskMessage](math.inf)
     pricing_send, pricing_receive = trio.open_memory_channel[PricingMessage](math.inf)
     settlement_send, settlement_receive = trio.open_memory_channel[SettlementMessage](math.inf)
     market_data_send, market_data_receive = trio.open_memory_channel[MarketDataMessage](math.inf)
-    inboxes = Inboxes(risk_send, pricing_send, settlement_send, market_data_send)
+    algos_send, algos_receive = trio.open_memory_channel[AlgoMessage](math.inf)
+    inboxes = Inboxes(risk_send, pricing_send, settlement_send, market_data_send, algos_send)
     journal_send, journal_receive = trio.open_memory_channel[Commit](config.symbol_inbox_size)
     tracking_symbols: tuple[trio.MemorySendChannel[SymbolStatus], ...] = (
         risk_send,
@@ -185,6 +198,13 @@ def _make_actors(
         window=config.restart_window,
         expire_every=config.expire_every,
     )
+    algos = AlgoSupervisor(
+        algos_receive,
+        journal_send,
+        clock=clock,
+        max_restarts=config.max_restarts,
+        window=config.restart_window,
+    )
     # Risk first: funds from a fill are there before anyone hears of the fill.
     downstream: list[trio.MemorySendChannel[CommittedBatch]] = [
         inboxes.risk,
@@ -194,7 +214,7 @@ def _make_actors(
     ]
     journal_actor = JournalActor(journal, journal_receive, downstream, inboxes.risk)
     return Actors(
-        inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor, config
+        inboxes, journal_actor, risk, pricing, settlement, market_data, supervisor, algos, config
     )
 
 
@@ -247,6 +267,8 @@ async def _replay(journal: Journal, actors: Actors) -> Recovered:
             _announce(actors)
         elif stream == LEDGER_STREAM:
             settlement.apply(stream, batch)
+        elif stream == ALGOS_STREAM:
+            actors.algos.recover(batch)
         else:
             if stream != ACCOUNTS_STREAM:
                 supervisor.recover_symbol(Symbol(stream), batch)

@@ -45,6 +45,8 @@ _REFUSALS: dict[str, int] = {
     "rejected_by_risk": 422,
     "not_owner": 404,
     "symbol_halted": 503,
+    "unknown_algo": 404,
+    "algo_not_running": 409,
 }
 
 

@@ -40,6 +40,7 @@ from quart_schema import (
 
 from trading_engine.api.bodies import DECIMAL_SCHEMA, MAX_BATCH
 from trading_engine.api.schemas import load_json
+from trading_engine.core.algos import MAX_SLICES, AlgoStatus, AlgoType
 from trading_engine.core.dead_man import MAX_TIMEOUT_MS
 from trading_engine.core.enums import OrderType, Side, TimeInForce
 from trading_engine.core.ids import (
@@ -263,6 +264,9 @@ class Order(OrderFields):
     """An order as the engine holds it, and its fills."""
 
     user_id: str
+    algo_id: str | None = Field(
+        description="the algorithm (POST /algos) that sent it as a child order; null for none"
+    )
     trades: list[FillOut] = Field(
         description="its fills, oldest first: those that filled_quantity counts"
     )
@@ -593,6 +597,77 @@ admin key, acting for anyone). Public routes have none (and ``security: []``).""
 ROLE_ATTRIBUTE = "_trading_engine_required_role"
 """Where ``documented`` leaves a route's role and its description for the document."""
 _ADMIN_ONLY = "Needs the admin key (role admin): a user's key is answered 403 forbidden."
+
+
+# Algorithms (``api/algos.py``).
+
+
+class AlgoBody(_Body):
+    """A new execution algorithm: ``twap`` or ``vwap``."""
+
+    user_id: UserIdIn | None = Field(None, description="whom to act for (admin key only)")
+    type: AlgoType
+    symbol: Name
+    side: Side
+    quantity: DecimalIn = Field(description="the parent quantity, on the lot grid")
+    duration_s: DecimalIn = Field(
+        description="seconds the schedule lasts: above 0, whole nanoseconds, at most 366 days"
+    )
+    slices: StrictInt = Field(
+        ge=1,
+        le=MAX_SLICES,
+        description=(
+            "how many slices, due at equal intervals from the start (the first at once); "
+            "a twap's must each be at least one lot and the symbol's minimum quantity"
+        ),
+    )
+    limit_price: DecimalIn | None = Field(
+        None,
+        description=(
+            "each child a limit IOC at this price; without it, a market order bounded by "
+            "the price band"
+        ),
+    )
+    participation: DecimalIn | None = Field(
+        None,
+        description=(
+            "vwap only: the share of the volume others traded since the previous slice "
+            "that each slice takes, above 0 and at most 1 (default 0.1)"
+        ),
+    )
+
+
+class Algo(BaseModel):
+    """An execution algorithm and its progress: decimal strings, times as Unix seconds."""
+
+    algo_id: str
+    type: AlgoType
+    status: AlgoStatus
+    reason: str | None = Field(
+        description=(
+            "why it is paused (symbol_halted: SYMBOL) or failed (insufficient_funds, "
+            "schedule_ended, rejected: REASONS, crashed: ...), or cancelled; null otherwise"
+        )
+    )
+    user_id: str
+    symbol: str
+    side: Side
+    quantity: str
+    filled_quantity: str
+    remaining_quantity: str
+    average_price: str | None
+    limit_price: str | None
+    duration_s: str
+    slices: int
+    slices_done: int
+    participation: str | None = Field(description="vwap only; null for twap")
+    children: list[str] = Field(description="its child orders' ids, in the order sent")
+    created_at: str
+    updated_at: str
+
+
+class AlgoList(BaseModel):
+    algos: list[Algo]
 
 
 def documented(

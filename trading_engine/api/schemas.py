@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
+from trading_engine import wire
 from trading_engine.api.errors import ApiError
+from trading_engine.core.algos import algo_id_of
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -24,7 +25,6 @@ from trading_engine.core.numbers import (
     format_seconds,
     format_units,
     parse_decimal,
-    quantize_ratio,
     to_units,
 )
 from trading_engine.core.risk import Figure, Rejection, Unit
@@ -124,13 +124,11 @@ def render_order(
     view: OrderView, instrument: Instrument, trades: tuple[Trade, ...] = ()
 ) -> dict[str, Any]:
     """An order as the API shows it: prices and quantities as decimal strings."""
-    average = None
-    if view.filled:
-        exact = Fraction(view.notional, view.filled) * Fraction(instrument.tick_size)
-        average = format_decimal(quantize_ratio(exact, instrument.tick_size / 10**8))
+    algo_id = algo_id_of(view.client_order_id)
     return {
         "order_id": str(view.order_id),
         "client_order_id": view.client_order_id,
+        "algo_id": None if algo_id is None else str(algo_id),
         "user_id": view.user_id,
         "symbol": view.symbol,
         "side": str(view.side),
@@ -167,7 +165,7 @@ def render_order(
         ),
         "filled_quantity": instrument.quantity_str(view.filled),
         "remaining_quantity": instrument.quantity_str(view.remaining),
-        "average_price": average,
+        "average_price": wire.average_price(instrument, view.notional, view.filled),
         "status": str(view.status),
         "reason": view.reason,
         "post_only": view.post_only,

@@ -40,6 +40,7 @@ from trading_engine.actors.messages import (
 )
 from trading_engine.actors.risk.margin import MarginMixin
 from trading_engine.actors.risk.state import LIQUIDATION_PREFIX
+from trading_engine.core.algos import ALGO_CLIENT_PREFIX
 from trading_engine.core.enums import OrderType, RejectReason, Side
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
@@ -82,6 +83,11 @@ class PreTradeMixin(MarginMixin):
             ):
                 raise InvalidInput(
                     "client_order_id", f"the prefix {LIQUIDATION_PREFIX} is reserved"
+                )
+            if request.client_order_id.startswith(ALGO_CLIENT_PREFIX) and request.algo_id is None:
+                raise InvalidInput(
+                    "client_order_id",
+                    f"the prefix {ALGO_CLIENT_PREFIX} is reserved for algorithms' child orders",
                 )
             known = self.client_ids.get((user_id, request.client_order_id))
             if known is not None:

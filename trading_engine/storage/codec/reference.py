@@ -32,6 +32,13 @@ from trading_engine.core.account_events import (
     UserCreated,
     Withdrawn,
 )
+from trading_engine.core.algos import (
+    AlgoSliceDone,
+    AlgoStarted,
+    AlgoStatus,
+    AlgoStatusChanged,
+    AlgoType,
+)
 from trading_engine.core.enums import (
     CancelReason,
     Liquidity,
@@ -152,6 +159,9 @@ EVENT_KINDS: Final[Mapping[type[Any], FieldKinds]] = {
     CancelAllAfterSet: {"user_id": _TEXT, "cancel_at": Kind.OPTIONAL_INT},
     CancelAllAfterFired: {"user_id": _TEXT},
     Posted: {"posting_id": _TEXT, "kind": _TEXT, "entries": Kind.ENTRIES},
+    AlgoStarted: {"user_id": _TEXT, "symbol": _TEXT, "kind": AlgoType, "side": Side},
+    AlgoSliceDone: {"user_id": _TEXT, "symbol": _TEXT},
+    AlgoStatusChanged: {"user_id": _TEXT, "symbol": _TEXT, "status": AlgoStatus, "reason": _TEXT},
 }
 
 
