@@ -128,9 +128,9 @@ class TestRateLimits:
 
 
 async def _place_and_drop(server: Server, drop: str, count: int) -> list[str]:
-    """Authenticate Bob with cancel_on_disconnect, place ``count`` resting orders without
-    waiting for their answers (all in flight), then drop the connection (``close`` it
-    or ``cut`` it); their client order ids."""
+    """Authenticate Bob with cancel_on_disconnect, place one resting order and wait for
+    its answer, then ``count`` - 1 more without waiting (in flight), then drop the
+    connection (``close`` it or ``cut`` it); their client order ids."""
     ids = [f"cod-{drop}-{i}" for i in range(count)]
     async with raw_client(_ws_url(server)) as client:
         auth = {"op": "auth", "api_key": server.keys[BOB], "cancel_on_disconnect": True}
@@ -139,6 +139,8 @@ async def _place_and_drop(server: Server, drop: str, count: int) -> list[str]:
         for i, client_id in enumerate(ids):
             body = order("sell", "0.01", str(31000 + i), client_order_id=client_id)
             await client.send_text(json.dumps({"op": "order.place", "id": i, "args": body}))
+            if i == 0:
+                assert json.loads(await client.text())["status"] == 201
         await _drop(client, drop)
     return ids
 
