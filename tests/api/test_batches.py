@@ -140,3 +140,20 @@ class TestRateLimits:
             assert refused.json()["error"]["code"] == "rate_limited"
         async with server.client(ADMIN) as admin:  # alice's own bucket is spent
             assert (await admin.get(f"/users/{ALICE}/orders")).json()["orders"] == []
+
+
+class TestABatchTakesItsTokensAtOnce:
+    @pytest.fixture
+    def limiter(self) -> Limiter:
+        return LocalLimiter(Limits(rate=0.001, burst=8))
+
+    async def test_a_refused_batch_takes_no_token_and_a_smaller_one_then_goes(
+        self, server: Server
+    ) -> None:
+        async with server.client(server.keys[ALICE]) as alice:
+            nine = {"orders": [order("buy", "0.1", "29000")] * 9}
+            assert (await alice.post("/orders/batch", json=nine)).status_code == 429
+            seven = {"orders": [order("buy", "0.1", "29000")] * 7}  # 1 + 7 - 1 of the 8 left
+            placed = await alice.post("/orders/batch", json=seven)
+            assert placed.status_code == 200, placed.text
+            assert [r["status"] for r in placed.json()["results"]] == [201] * 7

@@ -40,3 +40,21 @@ async def test_redis_bucket_names_hold_no_api_key(server: Server, redis_url: str
     assert sorted(names) == ["te:rl:admin", "te:rl:ip:127.0.0.1", "te:rl:user:demo_alice"]
     for key in (alice, ADMIN, "te_not_a_key_at_all"):
         assert not any(key in name for name in names)
+
+
+class TestABatchInRedis:
+    @pytest.fixture
+    async def limiter(self, redis_url: str) -> AsyncIterator[Limiter]:
+        async with redis_limiter(redis_url, Limits(rate=0.001, burst=8)) as limiter:
+            yield limiter
+
+    async def test_a_refused_batch_takes_no_token_from_the_bucket_in_redis(
+        self, server: Server
+    ) -> None:
+        body = {"symbol": "BTC_AIT", "side": "buy", "type": "limit", "price": "29000"}
+        async with server.client(server.keys["demo_alice"]) as alice:
+            nine = {"orders": [body | {"quantity": "0.1"}] * 9}
+            assert (await alice.post("/orders/batch", json=nine)).status_code == 429
+            seven = {"orders": [body | {"quantity": "0.1"}] * 7}
+            placed = await alice.post("/orders/batch", json=seven)
+            assert placed.status_code == 200, placed.text

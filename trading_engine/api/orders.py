@@ -429,18 +429,17 @@ def _item_error(exc: Exception) -> dict[str, Any]:
 
 async def take_tokens(bucket: str, count: int) -> None:
     """Rate limits count each order of a batch: take ``count`` more tokens from
-    ``bucket``, or refuse the whole batch (429, nothing done)."""
+    ``bucket`` at once, or refuse the whole batch (429, nothing done, none taken)."""
     limiter: Limiter | None = current_app.config.get("LIMITER")
-    if limiter is None:
+    if limiter is None or count < 1:
         return
-    for _ in range(count):
-        wait = await limiter.take(bucket)
-        if wait > 0:
-            raise ApiError(
-                429, "rate_limited",
-                f"too many requests: a batch counts each of its items; retry in "
-                f"{retry_after(wait)} s",
-            )  # fmt: skip
+    wait = await limiter.take(bucket, count)
+    if wait > 0:
+        raise ApiError(
+            429, "rate_limited",
+            f"too many requests: a batch counts each of its items; retry in "
+            f"{retry_after(wait)} s",
+        )  # fmt: skip
 
 
 @blueprint.get(f"{P}/users/<user_id>/orders")

@@ -59,8 +59,9 @@ def limits_from_env() -> Limits | None:
 
 
 class Limiter(Protocol):
-    async def take(self, key: str) -> float:
-        """0 if the request may go on, else the seconds until it may retry."""
+    async def take(self, key: str, cost: int = 1) -> float:
+        """0 if the request may go on (``cost`` tokens taken from ``key``'s bucket, a batch
+        taking one per item), else the seconds until it may retry (none taken)."""
         ...
 
 
@@ -76,10 +77,10 @@ class LocalLimiter:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def take(self, key: str) -> float:
-        return self.take_now(key)
+    async def take(self, key: str, cost: int = 1) -> float:
+        return self.take_now(key, cost)
 
-    def take_now(self, key: str) -> float:
+    def take_now(self, key: str, cost: int = 1) -> float:
         now = self._clock()
         rate, burst = self._limits.rate, self._limits.burst
         bucket = self._buckets.get(key)
@@ -89,11 +90,11 @@ class LocalLimiter:
             bucket = (float(burst), now)
         tokens, last = bucket
         tokens = min(float(burst), tokens + (now - last) * rate)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
+        if tokens >= cost:
+            self._buckets[key] = (tokens - cost, now)
             return 0.0
         self._buckets[key] = (tokens, now)
-        return (1 - tokens) / rate
+        return (cost - tokens) / rate
 
 
 _SCRIPT = """
@@ -109,15 +110,17 @@ for i, key in ipairs(KEYS) do
   -- never less than none elapsed: "last" is kept to 14 digits, and may be a
   -- little ahead of "now" (rounded up, or from a front end whose clock is ahead)
   tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+  local cost = tonumber(ARGV[3 + i])
   local wait = 0
-  if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+  if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'last', tostring(now))
   redis.call('EXPIRE', key, ttl)
   waits[i] = tostring(wait)
 end
 return waits
 """
-"""One take per key, in the order given (a key twice takes twice); each key's wait."""
+"""One take per key, in the order given (a key twice takes twice), of the cost given
+after the limits (``ARGV[3 + i]`` for ``KEYS[i]``); each key's wait."""
 
 
 REDIS_RETRY = 1.0
@@ -127,10 +130,11 @@ REDIS_RETRY = 1.0
 class _Take:
     """One request's take, queued until a script call carries it."""
 
-    __slots__ = ("answered", "key", "leads", "left", "wait")
+    __slots__ = ("answered", "cost", "key", "leads", "left", "wait")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, cost: int) -> None:
         self.key = key
+        self.cost = cost
         self.answered = trio.Event()
         self.wait: float | None = None
         """The bucket's answer; None if Redis did not give one (limit in-process)."""
@@ -179,12 +183,12 @@ class RedisLimiter:
 
         await close_client(self._bridge, self._client)
 
-    async def take(self, key: str) -> float:
+    async def take(self, key: str, cost: int = 1) -> float:
         if self._retry_at is not None and (self._sending or self._clock() < self._retry_at):
             # During an outage one request at a time asks (a Redis that hangs takes the
             # client's whole socket timeout to fail); the others go on meanwhile.
-            return self._local.take_now(key)
-        take = _Take(key)
+            return self._local.take_now(key, cost)
+        take = _Take(key, cost)
         self._queue.append(take)
         if self._sending:
             try:
@@ -203,7 +207,7 @@ class RedisLimiter:
         return self._answer(take)
 
     def _answer(self, take: _Take) -> float:
-        return self._local.take_now(take.key) if take.wait is None else take.wait
+        return self._local.take_now(take.key, take.cost) if take.wait is None else take.wait
 
     async def _send(self) -> None:
         """Carry every queued take in one script call, answer each, then hand the
@@ -216,7 +220,7 @@ class RedisLimiter:
             with trio.CancelScope(shield=True):
                 waits = await self._run_script(
                     self._bridge, self._client, _SCRIPT, ["te:rl:" + t.key for t in batch],
-                    limits.rate, limits.burst, time.time(),
+                    limits.rate, limits.burst, time.time(), *(t.cost for t in batch),
                 )  # fmt: skip
         except StorageUnavailable as exc:
             if self._retry_at is None:
