@@ -123,3 +123,33 @@ async def test_a_client_that_keeps_sending_while_refused_is_closed(server: Serve
     assert last["error"]["code"] == "rate_limited"
     message = f"{FLOOD_REFUSALS} messages refused within 10 s: disconnected"
     assert last["error"]["message"] == message
+
+
+class _Counting(LocalLimiter):
+    """In-process buckets that count the calls made to them."""
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__(limits)
+        self.calls = 0
+
+    async def take(self, key: str, cost: int = 1) -> float:
+        self.calls += 1
+        return await super().take(key, cost)
+
+
+class TestLeases:
+    @pytest.fixture
+    def limiter(self) -> Limiter:
+        return _Counting(Limits(rate=0.001, burst=100))
+
+    async def test_a_connection_takes_its_tokens_ahead_and_the_limit_still_holds(
+        self, server: Server, limiter: _Counting
+    ) -> None:
+        """100 pings: a call to the limiter per lease, not per message; the 101st, past
+        the burst, refused as it would be a token at a time."""
+        async with open_websocket_url(_ws_url(server)) as ws:
+            for _ in range(101):
+                await ws.send_message(json.dumps({"op": "ping"}))
+            answers = await _types(ws, 101)
+        assert answers == ["pong"] * 100 + ["error"]
+        assert limiter.calls < 20  # 1 + 2 + 4 + 8 + 16 + 16 ... and the fallbacks
