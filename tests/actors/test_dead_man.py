@@ -57,6 +57,15 @@ async def fired(journal: InMemoryJournal) -> list[tuple[str, int]]:
     return [(e.user_id, e.cancel_at) for e in events if isinstance(e, CancelAllAfterFired)]
 
 
+async def wait_fired(journal: InMemoryJournal) -> list[tuple[str, int]]:
+    """The firings once the journal has one: a switch is disarmed in memory, then
+    ``CancelAllAfterFired`` goes to the journal with the next group commit."""
+    with trio.fail_after(5):
+        while not (events := await fired(journal)):
+            await trio.sleep(0.005)
+    return events
+
+
 async def wait_disarmed(engine: Engine, user: UserId) -> None:
     with trio.fail_after(5):
         while await engine.switch(user) is not None:
@@ -80,7 +89,7 @@ async def test_the_switch_is_disarmed_only_once_its_cancels_are_durable(
         await wait_disarmed(engine, ALICE)
         assert await open_orders(engine, ALICE) == set()
         await engine.check_invariants()
-    assert await fired(journal) == [(ALICE, switch.cancel_at)]
+        assert await wait_fired(journal) == [(ALICE, switch.cancel_at)]
     log = [event for _, event in await journal.read_all()]
     last_cancel = max(
         i for i, e in enumerate(log) if isinstance(e, OrderCancelled) and e.order_id in ids
@@ -105,7 +114,7 @@ async def test_a_switch_whose_cancels_got_no_answer_is_fired_again(
         journal.available = True
         await wait_disarmed(engine, ALICE)
         assert await open_orders(engine, ALICE) == set()
-        assert await fired(journal) == [(ALICE, switch.cancel_at)]
+        assert await wait_fired(journal) == [(ALICE, switch.cancel_at)]
         await engine.check_invariants()
     cancels = [e for _, e in await journal.read_all() if isinstance(e, OrderCancelled)]
     assert {e.order_id for e in cancels} == ids
