@@ -281,19 +281,25 @@ def test_oto_working_order_cancelled_after_a_partial_fill_drops_the_pending_orde
     assert_replays(m, history, before)
 
 
-def test_cancelling_a_deferred_member_cuts_its_list(m: Matcher, before: list[Event]) -> None:
+def test_a_deferred_member_or_a_filled_working_order_is_not_cancelled_as_an_order(
+    m: Matcher,
+) -> None:
     history: list[Event] = []
     submit_list(
-        m, 1, OTO, limit(10, ALICE, BUY, 4, 9_900), limit(11, ALICE, SELL, 4, 10_300),
+        m, 1, OTOCO,
+        limit(10, ALICE, BUY, 4, 9_900),
+        limit(11, ALICE, SELL, 4, 10_500),
+        stop(12, ALICE, SELL, 4, 9_500),
         history=history,
     )  # fmt: skip
-    events = ok(m.cancel(OrderId(11), T, user_id=ALICE))
-    history += events
-    assert [(c.order_id, c.reason) for c in of_type(events, OrderCancelled)] == [
-        (10, CancelReason.ORDER_LIST)
-    ]
-    assert status_of(events, 1) is ListStatus.CANCELLED
-    assert_replays(m, history, before)
+    state = m.state_hash()
+    assert not isinstance(m.cancel(OrderId(11), T, user_id=ALICE), list)
+    assert m.state_hash() == state
+    run(m, limit(20, BOB, SELL, 4, 9_900), history)  # the working order fills
+    state = m.state_hash()
+    assert not isinstance(m.cancel(OrderId(10), T, user_id=ALICE), list)
+    assert m.state_hash() == state
+    assert set(m.lists) == {1}
 
 
 def test_otoco_places_its_pair_once_filled_and_the_pair_works_as_an_oco(

@@ -182,16 +182,8 @@ class Matcher(Replay):
     ) -> list[Event] | Refusal:
         """Cancel a live order; with ``user_id``, only if that user owns it."""
         order = self.orders.get(order_id)
-        if order is None:
-            order_list = self.lists.get(self._list_of.get(order_id, 0))
-            if order_list is None:
-                return Refusal(order_id, RefusalReason.UNKNOWN_ORDER)
-            if user_id is not None and order_list.user_id != user_id:
-                return Refusal(order_id, RefusalReason.NOT_OWNER)
-            out = self._begin(ts)  # a deferred member: its list is cut
-            self._cut_list(order_list)
-            self._emit_levels()
-            return out
+        if order is None:  # a list's deferred member too: cancel_list cancels it
+            return Refusal(order_id, RefusalReason.UNKNOWN_ORDER)
         if user_id is not None and order.user_id != user_id:
             return Refusal(order_id, RefusalReason.NOT_OWNER)
         out = self._begin(ts)
