@@ -13,7 +13,7 @@ from trio_websocket import open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.test_algo_sigkill import client, serving
-from tests.api.test_order_types import trade
+from tests.api.test_order_types import history, project, trade
 from tests.api.test_orders import held, with_reference
 from tests.api.test_rest import ALICE, BOB, order
 from trading_engine.api.app import OPENAPI_PATH
@@ -103,6 +103,11 @@ async def test_an_otoco_waits_for_its_working_order_then_places_its_pair(server:
         assert [o["status"] for o in after["orders"]] == ["filled", "open", "pending_trigger"]
         placed_leg = (await alice.get(f"/orders/{pending}")).json()
         assert (placed_leg["status"], placed_leg["list_id"]) == ("open", shown["list_id"])
+        await project(server)
+        rows = await history(alice, ALICE)
+        members = [o["order_id"] for o in shown["orders"]]
+        assert [rows[m]["list_id"] for m in members] == [shown["list_id"]] * 3
+        assert {row["list_id"] for key, row in rows.items() if key not in members} == {None}
 
 
 async def test_a_bad_list_is_a_400_naming_the_field_and_changes_nothing(server: Server) -> None:

@@ -249,6 +249,9 @@ class OrderFields(BaseModel):
     trailing_bps: int | None = Field(None, description="a trailing stop's, else null")
     activation_price: str | None = Field(None, description="a trailing stop's, else null")
     limit_offset: str | None = Field(None, description="a trailing stop-limit's, else null")
+    list_id: str | None = Field(
+        None, description="the order list (POST /order-lists) it belongs to; null for none"
+    )
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None
@@ -266,9 +269,6 @@ class Order(OrderFields):
     user_id: str
     algo_id: str | None = Field(
         description="the algorithm (POST /algos) that sent it as a child order; null for none"
-    )
-    list_id: str | None = Field(
-        None, description="the order list (POST /order-lists) it belongs to; null for none"
     )
     trades: list[FillOut] = Field(
         description="its fills, oldest first: those that filled_quantity counts"
