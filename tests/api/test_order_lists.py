@@ -12,10 +12,14 @@ import trio
 from trio_websocket import open_websocket_url
 
 from tests.api.conftest import Server
+from tests.api.rawws import raw_client
 from tests.api.test_algo_sigkill import client, serving
 from tests.api.test_order_types import history, project, trade
 from tests.api.test_orders import held, with_reference
 from tests.api.test_rest import ALICE, BOB, order
+from tests.api.test_ws import _ws_url
+from tests.api.test_ws_order_ops import _op
+from tests.api.test_ws_orders import _answers, _authed
 from trading_engine.api.app import OPENAPI_PATH
 
 
@@ -185,3 +189,57 @@ async def test_an_otoco_survives_a_sigkill_and_its_pair_works_after_it(
         assert [(o["status"], o["reason"]) for o in done["orders"]] == [
             ("filled", None), ("partially_filled", None), ("cancelled", "oco"),
         ]  # fmt: skip
+
+
+async def test_lists_are_placed_and_cancelled_over_the_feed_as_rest_does(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        await trade(bob, alice, "30000")
+        await with_reference(alice, "BTC_AIT")
+    oco = {"type": "oco", "orders": [order("sell", "0.1", "31000"), stop("sell", "0.1", "29000")]}
+    async with open_websocket_url(_ws_url(server)) as ws:
+        await _authed(ws, server.keys[ALICE])
+        await _op(ws, "order_list.place", "oco", **oco)
+        bad = {"type": "oco", "orders": [oco["orders"][0], stop("sell", "0.1", "30000")]}
+        await _op(ws, "order_list.place", "bad", **bad)
+        answers = await _answers(ws, 2)
+        placed = answers["oco"]
+        assert placed["status"] == 201, placed
+        assert [o["list_id"] for o in placed["data"]["orders"]] == [placed["data"]["list_id"]] * 2
+        assert (answers["bad"]["status"], answers["bad"]["error"]["field"]) == (
+            400, "args.orders.1.stop_price",
+        )  # fmt: skip
+        await _op(ws, "order_list.cancel", "x", list_id=placed["data"]["list_id"])
+        await _op(ws, "order_list.cancel", "y", list_id="999999")
+        answers = await _answers(ws, 2)
+    assert answers["x"]["status"] == 200, answers["x"]
+    assert answers["x"]["data"]["status"] == "cancelled"
+    assert [o["status"] for o in answers["x"]["data"]["orders"]] == ["cancelled"] * 2
+    assert (answers["y"]["status"], answers["y"]["error"]["code"]) == (404, "unknown_order_list")
+
+
+async def test_a_dropped_connection_cancels_the_lists_placed_through_it(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        await trade(bob, alice, "30000")
+        await with_reference(alice, "BTC_AIT")
+    otoco = {"type": "otoco", "orders": [
+        order("buy", "0.1", "29000"), order("sell", "0.1", "31000"), stop("sell", "0.1", "28000"),
+    ]}  # fmt: skip
+    async with raw_client(_ws_url(server)) as raw:
+        auth = {"op": "auth", "api_key": server.keys[ALICE], "cancel_on_disconnect": True}
+        await raw.send_text(json.dumps(auth))
+        assert json.loads(await raw.text())["cancel_on_disconnect"] is True
+        await raw.send_text(json.dumps({"op": "order_list.place", "id": 1, "args": otoco}))
+        while (answer := json.loads(await raw.text()))["type"] != "result":
+            pass  # a heartbeat
+        assert answer["status"] == 201, answer
+        raw.cut()
+    list_id = answer["data"]["list_id"]
+    async with server.client(server.keys[ALICE]) as alice:
+        with trio.fail_after(10):
+            while (shown := (await alice.get(f"/order-lists/{list_id}")).json())[
+                "status"
+            ] == "open":
+                await trio.sleep(0.05)
+    assert shown["status"] == "cancelled"
+    assert [o["status"] for o in shown["orders"]] == ["cancelled"] * 3
+    await server.engine.check_invariants()

@@ -253,6 +253,22 @@ class Engine:
         answer: ListCancelled | Refused = await self._ask(
             lambda reply: CancelList(list_id, user_id, reply), self._risk
         )
+        return await self.list_cancelled(list_id, answer)
+
+    def submit_list_soon(self, request: ListRequest) -> Reply[ListOutcome]:
+        """``submit_list``, handed over now; answered on its reply, as ``submit_soon``'s."""
+        return self._soon(lambda reply: SubmitList(request, reply))
+
+    def cancel_list_soon(
+        self, list_id: int, user_id: UserId | None
+    ) -> Reply[ListCancelled | Refused]:
+        """``cancel_list``, handed over now; ``list_cancelled`` reads its answer."""
+        return self._soon(lambda reply: CancelList(list_id, user_id, reply))
+
+    async def list_cancelled(
+        self, list_id: int, answer: ListCancelled | Refused
+    ) -> ListView | Refused:
+        """The list as its cancel (``cancel_list_soon``'s ``answer``) left it."""
         if isinstance(answer, Refused):
             return answer
         view = await self.order_list(list_id)

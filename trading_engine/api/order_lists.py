@@ -15,7 +15,9 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
+from trading_engine.actors.mailbox import Reply
 from trading_engine.actors.messages import (
+    ListCancelled,
     ListOutcome,
     ListRefused,
     ListRequest,
@@ -27,9 +29,9 @@ from trading_engine.actors.messages import (
 from trading_engine.api.auth import Principal, authenticate, user_for
 from trading_engine.api.bodies import ListBody, decode_body, order_request
 from trading_engine.api.context import ctx
-from trading_engine.api.errors import ApiError, error_body, status_of
+from trading_engine.api.errors import ApiError, error_body, error_of, status_of
 from trading_engine.api.models import OrderListOut, documented
-from trading_engine.api.orders import with_fills
+from trading_engine.api.orders import fields_under, with_fills
 from trading_engine.api.schemas import asset_decimals, instrument_of, render_rejections
 from trading_engine.core.enums import RejectReason
 from trading_engine.core.events import Trade
@@ -38,7 +40,15 @@ from trading_engine.core.numbers import format_seconds
 from trading_engine.core.risk import Rejection
 from trading_engine.errors import InvalidInput
 
-__all__ = ["answer_list", "blueprint", "list_request", "render_list"]
+__all__ = [
+    "answer_list",
+    "blueprint",
+    "list_cancelled",
+    "list_placed",
+    "list_request",
+    "own_list",
+    "render_list",
+]
 
 P = "/api/v1/trading"
 
@@ -61,11 +71,8 @@ def list_request(body: ListBody, user_id: Any) -> ListRequest:
     for position, member in enumerate(body.orders):
         if member.user_id is not None:
             raise InvalidInput(f"orders.{position}.user_id", "give user_id on the list")
-        try:
+        with fields_under(f"orders.{position}"):
             orders.append(order_request(member, instruments, user_id))
-        except InvalidInput as exc:
-            message = str(exc).removeprefix(f"{exc.field}: ")
-            raise type(exc)(f"orders.{position}.{exc.field}", message) from None
     return ListRequest(user_id, body.type, tuple(orders))
 
 
@@ -88,7 +95,9 @@ async def render_list(view: ListView, known: Sequence[Trade] = ()) -> dict[str, 
     }
 
 
-async def answer_list(request_: ListRequest, outcome: ListOutcome) -> tuple[int, dict[str, Any]]:
+async def answer_list(
+    request_: ListRequest, outcome: ListOutcome, *, at: str = ""
+) -> tuple[int, dict[str, Any]]:
     """The status and body that answer a list the engine took: 201 with the list, 422 for
     a rejection with its figures; raises ``InvalidInput`` for an OCO leg that cannot rest."""
     metrics = current_app.config["METRICS"]
@@ -100,7 +109,8 @@ async def answer_list(request_: ListRequest, outcome: ListOutcome) -> tuple[int,
     if isinstance(outcome, ListRefused):
         at_once = _AT_ONCE.get(outcome.reason)
         if at_once is not None:
-            raise InvalidInput(f"orders.{outcome.position}.{at_once[0]}", at_once[1])
+            field = f"orders.{outcome.position}.{at_once[0]}"
+            raise InvalidInput(f"{at}.{field}" if at else field, at_once[1])
         outcome = Rejected((Rejection(outcome.reason),))
     metrics.orders.labels("rejected").inc()
     instruments = ctx().engine.instruments()
@@ -115,10 +125,36 @@ async def answer_list(request_: ListRequest, outcome: ListOutcome) -> tuple[int,
     )
 
 
-async def _own_list(principal: Principal, list_id: str) -> ListView:
+async def list_placed(
+    request_: ListRequest, reply: Reply[ListOutcome], *, at: str = ""
+) -> tuple[int, dict[str, Any]]:
+    """The status and body answering a list handed to the engine (``submit_list_soon``):
+    ``answer_list``'s (a field named under ``at``), or the error it met."""
+    try:
+        return await answer_list(request_, await reply.wait(), at=at)
+    except Exception as exc:  # noqa: BLE001 - the list's own answer
+        return error_of(exc)
+
+
+async def list_cancelled(
+    list_id: int, reply: Reply[ListCancelled | Refused]
+) -> tuple[int, dict[str, Any]]:
+    """The status and body answering a list's cancel handed to the engine."""
+    try:
+        outcome = await ctx().engine.list_cancelled(list_id, await reply.wait())
+    except Exception as exc:  # noqa: BLE001 - the request's own answer
+        return error_of(exc)
+    if isinstance(outcome, Refused):
+        return status_of(outcome.code), error_body(outcome.code, outcome.message)
+    return 200, await render_list(outcome)
+
+
+async def own_list(principal: Principal, list_id: object) -> ListView:
+    """The caller's list ``list_id`` (any, for an admin); a 404 otherwise."""
     view = None
-    if list_id.isascii() and list_id.isdigit() and len(list_id) <= 18:
-        view = await ctx().engine.order_list(int(list_id))
+    raw = str(list_id)
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        view = await ctx().engine.order_list(int(raw))
     if view is None or (not principal.admin and view.user_id != principal.user_id):
         raise ApiError(404, "unknown_order_list", f"no order list {list_id}")
     return view
@@ -144,7 +180,7 @@ async def submit_list() -> Response:
 @documented(OrderListOut, 404)
 async def get_list(list_id: str) -> Response:
     principal = await authenticate(ctx().engine, ctx().admin_key)
-    return jsonify(await render_list(await _own_list(principal, list_id)))
+    return jsonify(await render_list(await own_list(principal, list_id)))
 
 
 @blueprint.delete(f"{P}/order-lists/<list_id>")
@@ -153,12 +189,11 @@ async def cancel_list(list_id: str) -> Response:
     """Cancel the list: an open one whole (its members not placed yet never are), an
     ended one's open members; 409 ``order_list_not_open`` if none is open."""
     principal = await authenticate(ctx().engine, ctx().admin_key)
-    view = await _own_list(principal, list_id)
-    outcome = await ctx().engine.cancel_list(
-        view.list_id, None if principal.admin else view.user_id
+    view = await own_list(principal, list_id)
+    user = None if principal.admin else view.user_id
+    status, answer = await list_cancelled(
+        view.list_id, ctx().engine.cancel_list_soon(view.list_id, user)
     )
-    if isinstance(outcome, Refused):
-        response = jsonify(error_body(outcome.code, outcome.message))
-        response.status_code = status_of(outcome.code)
-        return response
-    return jsonify(await render_list(outcome))
+    response = jsonify(answer)
+    response.status_code = status
+    return response
