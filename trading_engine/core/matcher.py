@@ -520,9 +520,11 @@ class Matcher(Replay):
                         budget = 0  # ends the outer loop too
                         self._quote_spent = True
                         break
-                if links and (maker.order_id in links or taker_id in links):
-                    # An OCO leg's first trade: the other leg is cancelled before it.
-                    self._resolve(maker if maker.order_id in links else taker)
+                if links:  # an OCO leg's first trade: its other leg is cancelled before it
+                    if maker.order_id in links:
+                        self._resolve(maker)
+                    if taker_id in links:
+                        self._resolve(taker)
                 if not first:
                     first = price
                 last = price
