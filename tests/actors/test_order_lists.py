@@ -60,6 +60,13 @@ async def place_list(engine: Engine, kind: ListType, *orders: OrderRequest) -> L
     return outcome.order_list
 
 
+async def shown(engine: Engine, list_id: int) -> ListView:
+    with trio.fail_after(5):
+        view = await engine.order_list(list_id)
+    assert view is not None
+    return view
+
+
 async def test_an_oco_pair_holds_the_larger_of_its_legs_not_the_sum(
     journal: InMemoryJournal,
 ) -> None:
@@ -78,8 +85,7 @@ async def test_an_oco_pair_holds_the_larger_of_its_legs_not_the_sum(
         # what the rest of the take-profit leg needs, and the trade is paid from it.
         await place(engine, sell(BOB, 10, BTC_MID - 1_000))
         await quiesce(engine)
-        view = await engine.order_list(placed.list_id)
-        assert view is not None
+        view = await shown(engine, placed.list_id)
         assert view.status is ListStatus.DONE
         assert [o.status for o in view.orders] == [
             OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELLED,
@@ -109,8 +115,7 @@ async def test_an_oto_holds_its_pending_order_from_the_start_and_places_it_once_
         assert await engine.order(placed.orders[1].order_id) is None  # not an order yet
         await place(engine, sell(BOB, 20, BTC_MID - 500))
         await quiesce(engine)
-        view = await engine.order_list(placed.list_id)
-        assert view is not None
+        view = await shown(engine, placed.list_id)
         assert (view.status, view.pending) == (ListStatus.DONE, ())
         pending = await engine.order(placed.orders[1].order_id)
         assert pending is not None
@@ -191,8 +196,7 @@ async def test_a_restart_rebuilds_lists_their_pairs_and_holds(journal: InMemoryJ
         await place(engine, buy(BOB, 30, BTC_MID - 900))
         await place(engine, sell(CAROL, 1, BTC_MID - 900))
         await quiesce(engine)
-        view = await engine.order_list(placed.list_id)
-        assert view is not None
+        view = await shown(engine, placed.list_id)
         assert view.status is ListStatus.DONE
         assert [o.status for o in view.orders] == [
             OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.FILLED,

@@ -72,6 +72,23 @@ def submit_list(
     return events
 
 
+def place_oco(m: Matcher, history: list[Event]) -> list[Event]:
+    """Alice's OCO (list 1): a limit sell of 5 at 10_500 (id 10), a sell stop at 9_500 (11)."""
+    legs = limit(10, ALICE, SELL, 5, 10_500), stop(11, ALICE, SELL, 5, 9_500)
+    return submit_list(m, 1, OCO, *legs, history=history)
+
+
+def place_otoco(m: Matcher, history: list[Event], stop_price: int = 9_500) -> list[Event]:
+    """Alice's OTOCO (list 1): a limit buy of 4 at 9_900 (id 10), then a limit sell at
+    10_500 (11) and a sell stop at ``stop_price`` (12)."""
+    orders = (
+        limit(10, ALICE, BUY, 4, 9_900),
+        limit(11, ALICE, SELL, 4, 10_500),
+        stop(12, ALICE, SELL, 4, stop_price),
+    )
+    return submit_list(m, 1, OTOCO, *orders, history=history)
+
+
 def run(m: Matcher, spec: OrderSpec, history: list[Event], ts: int = T) -> list[Event]:
     events = m.submit(spec, ts)
     history.extend(events)
@@ -131,10 +148,7 @@ def test_oco_stop_leg_triggering_cancels_the_limit_leg_first(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OCO, limit(10, ALICE, SELL, 5, 10_500), stop(11, ALICE, SELL, 5, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_oco(m, history)
     run(m, limit(20, CAROL, BUY, 10, 9_500), history)
     events = run(m, limit(21, BOB, SELL, 1, 9_500), history)
     triggered = of_type(events, StopTriggered)
@@ -172,10 +186,7 @@ def test_cancelling_an_oco_leg_cancels_the_other_and_the_list(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OCO, limit(10, ALICE, SELL, 5, 10_500), stop(11, ALICE, SELL, 5, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_oco(m, history)
     events = ok(m.cancel(OrderId(11), T))
     history += events
     assert [(c.order_id, c.reason) for c in of_type(events, OrderCancelled)] == [
@@ -192,10 +203,7 @@ def test_cancel_all_of_a_user_with_a_list_cancels_each_order_once(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OCO, limit(10, ALICE, SELL, 5, 10_500), stop(11, ALICE, SELL, 5, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_oco(m, history)
     events = m.cancel_all(ALICE, T)
     history += events
     assert sorted(c.order_id for c in of_type(events, OrderCancelled)) == [10, 11]
@@ -285,13 +293,7 @@ def test_a_deferred_member_or_a_filled_working_order_is_not_cancelled_as_an_orde
     m: Matcher,
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OTOCO,
-        limit(10, ALICE, BUY, 4, 9_900),
-        limit(11, ALICE, SELL, 4, 10_500),
-        stop(12, ALICE, SELL, 4, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_otoco(m, history)
     state = m.state_hash()
     assert not isinstance(m.cancel(OrderId(11), T, user_id=ALICE), list)
     assert m.state_hash() == state
@@ -306,13 +308,7 @@ def test_otoco_places_its_pair_once_filled_and_the_pair_works_as_an_oco(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OTOCO,
-        limit(10, ALICE, BUY, 4, 9_900),
-        limit(11, ALICE, SELL, 4, 10_500),
-        stop(12, ALICE, SELL, 4, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_otoco(m, history)
     events = run(m, limit(20, BOB, SELL, 4, 9_900), history)
     assert [e.spec.order_id for e in of_type(events, OrderAccepted)] == [20, 11, 12]
     assert status_of(events, 1) is None  # open: the pair works
@@ -329,13 +325,7 @@ def test_otoco_pair_that_cannot_be_placed_is_rejected_with_the_list(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OTOCO,
-        limit(10, ALICE, BUY, 4, 9_900),
-        limit(11, ALICE, SELL, 4, 10_500),
-        stop(12, ALICE, SELL, 4, 9_800),
-        history=history,
-    )  # fmt: skip
+    place_otoco(m, history, stop_price=9_800)
     # Bob's sell fills the working order at 9_900, then trades down to 9_700, below the
     # stop leg's 9_800: that leg would trigger at once when the pair's turn comes.
     run(m, limit(20, CAROL, BUY, 1, 9_700), history)
@@ -354,13 +344,7 @@ def test_cancel_list_cancels_every_live_member_and_drops_the_deferred_ones(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OTOCO,
-        limit(10, ALICE, BUY, 4, 9_900),
-        limit(11, ALICE, SELL, 4, 10_500),
-        stop(12, ALICE, SELL, 4, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_otoco(m, history)
     assert m.cancel_list(1, (OrderId(10),), BOB, T) is None  # not Bob's
     events = m.cancel_list(1, (OrderId(10), OrderId(11), OrderId(12)), ALICE, T)
     assert events is not None
@@ -375,10 +359,7 @@ def test_cancel_list_after_it_is_done_cancels_its_open_members(
     m: Matcher, before: list[Event]
 ) -> None:
     history: list[Event] = []
-    submit_list(
-        m, 1, OCO, limit(10, ALICE, SELL, 5, 10_500), stop(11, ALICE, SELL, 5, 9_500),
-        history=history,
-    )  # fmt: skip
+    place_oco(m, history)
     run(m, limit(20, BOB, BUY, 1, 10_500), history)
     events = m.cancel_list(1, (OrderId(10), OrderId(11)), ALICE, T)
     assert events is not None
