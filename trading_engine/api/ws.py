@@ -349,6 +349,13 @@ class _Connection:
 
     async def _cancel(self, args: dict[str, Any]) -> tuple[Any, ...]:
         _only(args, {"order_id", "client_order_id"})
+        assert self.principal is not None
+        order_id = args.get("order_id")
+        if order_id is not None and args.get("client_order_id") is None:
+            # The risk actor refuses another user's order as unknown: no lookup first,
+            # which would hold the connection's reading for a round trip.
+            user = None if self.principal.admin else self.principal.user_id
+            return done, self.engine.cancel_soon(parse_order_id(str(order_id)), user)
         view = await self._own_order(args)
         return done, self.engine.cancel_soon(view.order_id, view.user_id)
 
