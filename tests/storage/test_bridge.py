@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import trio
+import trio.testing
 
 from trading_engine.storage.bridge import BridgeClosed, open_bridge
 
@@ -81,25 +82,36 @@ class _Counted:
 
 
 async def test_a_burst_of_calls_wakes_each_thread_a_few_times_not_once_a_call() -> None:
-    """200 calls made in one go: their starts cross to the loop together, and their
-    answers back to Trio in a few batches, each one write to a wake-up socket."""
+    """200 calls made while the loop thread is busy: their starts cross to the loop in
+    one wake-up, and their answers back to Trio in a few, not one each."""
     results: dict[int, int] = {}
+    entered, gate = threading.Event(), threading.Event()
+
+    async def busy() -> None:  # holds the loop thread until the gate opens
+        entered.set()
+        gate.wait(5)
 
     async def one(i: int) -> None:
         results[i] = await bridge.call(_add, i, 1)
 
-    with trio.fail_after(5):
+    with trio.fail_after(10):
         async with open_bridge() as bridge:
             to_loop = _Counted(bridge._loop, "call_soon_threadsafe")
             to_trio = _Counted(bridge._token, "run_sync_soon")
             bridge._loop.call_soon_threadsafe = to_loop  # type: ignore[method-assign]
             bridge._token = SimpleNamespace(run_sync_soon=to_trio)  # type: ignore[assignment]
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(bridge.call, busy)
+                while not entered.is_set():
+                    await trio.sleep(0.001)
                 for i in range(200):
                     nursery.start_soon(one, i)
+                await trio.testing.wait_all_tasks_blocked()
+                gate.set()
+            wakes = (to_loop.calls, to_trio.calls)  # before the close's own
     assert results == {i: i + 1 for i in range(200)}
-    assert 1 <= to_loop.calls <= 20
-    assert 1 <= to_trio.calls <= 20
+    assert wakes[0] == 2  # ``busy``, then the 200
+    assert 1 <= wakes[1] <= 50
 
 
 async def test_a_cancelled_caller_returns_at_once_and_the_asyncio_task_is_cancelled() -> None:
