@@ -49,6 +49,7 @@ from trading_engine.runtime import tune_gc
 from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.limits import (
+    Leases,
     Limiter,
     LocalLimiter,
     connect_redis_limiter,
@@ -204,7 +205,7 @@ async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
         async with open_bridge("rate-limits") as bridge:
             limiter = await connect_redis_limiter(limits, bridge, config.redis_url)
             try:
-                yield limiter
+                yield Leases(limiter)
             finally:
                 with trio.CancelScope(shield=True):
                     await limiter.close()

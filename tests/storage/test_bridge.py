@@ -98,7 +98,7 @@ async def test_a_burst_of_calls_wakes_each_thread_a_few_times_not_once_a_call() 
         async with open_bridge() as bridge:
             to_loop = _Counted(bridge._loop, "call_soon_threadsafe")
             to_trio = _Counted(bridge._token, "run_sync_soon")
-            bridge._loop.call_soon_threadsafe = to_loop  # type: ignore[method-assign]
+            bridge._loop.call_soon_threadsafe = to_loop  # type: ignore[method-assign,assignment]
             bridge._token = SimpleNamespace(run_sync_soon=to_trio)  # type: ignore[assignment]
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(bridge.call, busy)

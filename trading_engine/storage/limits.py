@@ -15,6 +15,10 @@ a key may get its rate from each front end) rather than refusing every
 request, and asks Redis again a second (``REDIS_RETRY``) after it last
 failed.
 
+In front of Redis, ``Leases`` takes a busy bucket's tokens ahead, a few at a
+time, and spends them in this process: a key sending fast costs a Redis
+call per lease (up to ``LEASE`` requests), not per request.
+
 Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 (default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
 """
@@ -22,6 +26,7 @@ Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +40,7 @@ from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = [
     "REDIS_RETRY",
+    "Leases",
     "Limiter",
     "Limits",
     "LocalLimiter",
@@ -260,3 +266,69 @@ async def connect_redis_limiter(limits: Limits, bridge: Bridge, url: str) -> Red
     from trading_engine.storage.redis import connect_client  # noqa: PLC0415
 
     return RedisLimiter(limits, bridge, await connect_client(bridge, url))
+
+
+LEASE = 16
+"""The most tokens ``Leases`` takes ahead for one bucket."""
+LEASE_SECONDS = 5.0
+"""How long tokens taken ahead may be spent; then what is left of them lapses."""
+
+
+@attrs.define
+class _Lease:
+    left: int = 0
+    """Tokens taken ahead and not yet spent."""
+    size: int = 1
+    """Tokens the next take asks for."""
+    until: float = -math.inf
+    """When what is left lapses."""
+
+
+class Leases:
+    """A ``Limiter`` in front of another (Redis's) that takes a key's tokens ahead.
+
+    A single-token take spends a token taken ahead if one is left and has not
+    lapsed; else it takes a lease from the limiter behind: one token, and
+    twice as many as last time when the last lease was spent before it
+    lapsed, half as many when some of it lapsed, up to ``LEASE``. A lease the
+    bucket cannot cover falls back to a single token, so a key is refused
+    exactly when its bucket is empty. Tokens taken ahead are gone from the
+    bucket, shared or not: a lease never lets more through than the limit
+    lets, it only spends sooner what this process took (what lapses unspent,
+    fewer than ``LEASE``, is lost to the key). Takes of more than one token
+    (a batch's) go straight to the limiter behind.
+    """
+
+    def __init__(self, limiter: Limiter, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limiter = limiter
+        self._clock = clock
+        self._leases: dict[str, _Lease] = {}
+
+    async def take(self, key: str, cost: int = 1) -> float:
+        if cost != 1:
+            return await self._limiter.take(key, cost)
+        now = self._clock()
+        lease = self._leases.get(key)
+        if lease is None:
+            if len(self._leases) >= _MAX_BUCKETS:  # forget the lapsed now and then
+                self._leases = {k: v for k, v in self._leases.items() if now < v.until}
+            lease = self._leases[key] = _Lease()
+        elif now < lease.until and lease.left:
+            lease.left -= 1
+            return 0.0
+        elif lease.left:
+            lease.size = max(1, lease.size // 2)  # some of it lapsed: too large
+        elif now < lease.until:
+            lease.size = min(2 * lease.size, LEASE)  # spent in time: take more
+        lease.left = 0
+        size = lease.size
+        wait = await self._limiter.take(key, size)
+        if wait > 0 and size > 1:  # near the limit: a token at a time
+            lease.size = size = 1
+            wait = await self._limiter.take(key)
+        if wait > 0:
+            return wait
+        # Added: a take that met another on its way to the limiter keeps what both took.
+        lease.left += size - 1
+        lease.until = self._clock() + LEASE_SECONDS
+        return 0.0
