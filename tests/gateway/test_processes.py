@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import redis
 import trio
 from trio_websocket import open_websocket_url
 
@@ -72,6 +73,38 @@ async def test_an_order_placed_through_one_gateway_is_seen_and_cancelled_through
         assert (await alice_a.get(f"/orders/{order_id}")).json()["status"] == "cancelled"
         unknown = await alice_a.delete(f"/orders/{order_id}")
         assert unknown.status_code == 409
+
+
+async def test_a_gateway_that_misses_a_delta_sends_its_subscribers_a_fresh_snapshot(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A delta published on Redis that the engine never made stands for one the gateway
+    got wrong: the engine's next delta does not follow it, so the gateway fetches the book
+    again and its subscriber gets the engine's book, not the one it was told."""
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine(),
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+    ):
+        await until_ready(alice)
+        async with open_websocket_url(url.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws:
+            await ws.send_message(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+            with trio.fail_after(5):
+                assert json.loads(await ws.get_message())["type"] == "subscribed"
+                snapshot = json.loads(await ws.get_message())
+            seq = snapshot["seq"]
+            wrong = {"channel": "book.BTC_AIT", "type": "delta", "seq": seq + 1,
+                     "prev_seq": seq, "ts": "1", "bids": [["1", "5"]], "asks": []}  # fmt: skip
+            redis.Redis.from_url(redis_url).publish("te:book.BTC_AIT", json.dumps(wrong))
+            with trio.fail_after(5):
+                assert json.loads(await ws.get_message())["bids"] == [["1", "5"]]
+            assert (await alice.post("/orders", json=_order("99"))).status_code == 201
+            with trio.fail_after(5):
+                fresh = json.loads(await ws.get_message())
+            assert fresh["type"] == "snapshot"
+            assert fresh["bids"] == [["99", "0.01"]]
+            assert fresh["seq"] > seq
 
 
 async def test_a_command_read_after_its_deadline_is_answered_503_and_never_run(

@@ -238,14 +238,19 @@ class GatewayFeed:
     async def _resync(self, book: _Book) -> None:
         """After a gap: fetch the book until it is whole, then send every subscriber the
         new snapshot, before the next delta."""
-        while not book.synced:
+        pause = 0.01
+        while True:
             try:
                 await self._sync(book)
             except Exception as exc:  # noqa: BLE001 - retried while there are subscribers
                 log.warning("book %s could not be fetched again: %s", book.channel, exc)
-                await trio.sleep(_RETRY)
+            if book.synced:
+                break
             if not self._outboxes.get(book.channel):
                 return
+            # Still a gap (the snapshot is older than the deltas held): ask again soon.
+            await trio.sleep(pause)
+            pause = min(pause * 2, _RETRY)
         text = book.snapshot()
         for key, outbox in list(self._outboxes.get(book.channel, {}).items()):
             self._send(key, outbox, text)
