@@ -426,6 +426,11 @@ class MarketDataActor:
             return None
         return state.candles.candles(interval, limit)
 
+    def query_snapshot(self, channel: str) -> str | Refused | None:
+        """The snapshot a new subscriber of the public ``channel`` gets (JSON text), or
+        ``Refused`` for an unknown channel."""
+        return self._snapshot(channel, None)
+
     def query_subscribers(self) -> int:
         return len(self._of_outbox)
 
