@@ -22,13 +22,19 @@ from trading_engine.api.binance.symbols import (
 from trading_engine.api.context import ctx
 from trading_engine.core.candles import INTERVALS, Candle
 from trading_engine.core.events import Trade
-from trading_engine.core.instruments import Instrument
+from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.numbers import from_units
 
 __all__ = ["ORDER_TYPES", "register"]
 
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"]
-"""The order types the engine has; TAKE_PROFIT and TAKE_PROFIT_LIMIT it has not."""
+ORDER_TYPES = [
+    "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]  # fmt: skip
+"""Binance's spot order types, all of which the engine has (``trading._new_order``)."""
+_MAX_BPS = 9999
+"""A trailing stop's largest ``trailingDelta`` (the engine's ``trailing_bps`` is below 100%)."""
+_NO_LIMIT = 2**31 - 1
 _MAX_TRADES = 1000
 _KLINE_LIMIT = 1000
 
@@ -127,6 +133,22 @@ def _symbol_info(
                 "avgPriceMins": 0,
             }
         )
+    filters.append(
+        {
+            "filterType": "ICEBERG_PARTS",
+            # Any number of slices: at most one a lot, so a maximum size bounds them.
+            "limit": int(max_size / instrument.lot_size) if max_size else _NO_LIMIT,
+        }
+    )
+    filters.append(
+        {
+            "filterType": "TRAILING_DELTA",
+            "minTrailingAboveDelta": 1,
+            "maxTrailingAboveDelta": _MAX_BPS,
+            "minTrailingBelowDelta": 1,
+            "maxTrailingBelowDelta": _MAX_BPS,
+        }
+    )
     filters.append({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": max_orders})
     filters.append({"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": max_orders})
     return {
@@ -140,11 +162,11 @@ def _symbol_info(
         "baseCommissionPrecision": instrument.base_decimals,
         "quoteCommissionPrecision": instrument.quote_decimals,
         "orderTypes": ORDER_TYPES,
-        "icebergAllowed": False,
+        "icebergAllowed": True,
         "ocoAllowed": False,
         "otoAllowed": False,
-        "quoteOrderQtyMarketAllowed": False,
-        "allowTrailingStop": False,
+        "quoteOrderQtyMarketAllowed": instrument.mode is Mode.SPOT,
+        "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
         "amendAllowed": False,
         "isSpotTradingAllowed": True,
