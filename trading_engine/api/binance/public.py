@@ -263,8 +263,8 @@ async def agg_trades() -> Response:
 
 
 async def klines() -> Response:
-    """Candles of the intervals the engine keeps (``core.candles.INTERVALS``); another
-    of Binance's intervals is -1120."""
+    """Candles of Binance's intervals, which the engine keeps (``core.candles``): the
+    newest 1000 of each; another interval is -1120."""
     params = await Params.of_request(("symbol", "interval", "startTime", "endTime", "limit",
                                       "timeZone"))  # fmt: skip
     instrument = _instrument(params)

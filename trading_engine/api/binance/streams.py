@@ -5,8 +5,8 @@
 Stream names, symbols in lower case as Binance's (``btcait`` for ``BTC_AIT``):
 ``<symbol>@depth`` and ``<symbol>@depth@100ms`` (diffs), ``<symbol>@depth5``,
 ``@depth10``, ``@depth20`` (each optionally ``@100ms``; partial books),
-``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (the
-intervals the engine keeps), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
+``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (Binance's
+intervals, 1s to 1M), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
 ``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (the symbols
 listed when subscribing).
 
