@@ -55,6 +55,10 @@ async def test_exchange_info_lists_every_type_and_their_filters(server: Server) 
     }  # fmt: skip
     assert filters["ICEBERG_PARTS"]["limit"] >= 2
     assert markets["BTC/AIT"]["info"]["orderTypes"] == symbol["orderTypes"]
+    # No maximum is the largest number the engine reads, never 0 (freqtrade: nothing allowed).
+    assert filters["LOT_SIZE"]["maxQty"] == "99999999999999999999.99990000"
+    limits = markets["BTC/AIT"]["limits"]
+    assert min(limits["amount"]["max"], limits["price"]["max"], limits["cost"]["max"]) >= 1e19
 
 
 async def test_take_profits_wait_then_trade_when_the_price_reaches_them(server: Server) -> None:

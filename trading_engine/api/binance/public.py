@@ -23,7 +23,7 @@ from trading_engine.api.context import ctx
 from trading_engine.core.candles import INTERVALS, Candle
 from trading_engine.core.events import Trade
 from trading_engine.core.instruments import Instrument, Mode
-from trading_engine.core.numbers import from_units
+from trading_engine.core.numbers import MAX_WHOLE_DIGITS, from_units
 
 __all__ = ["ORDER_TYPES", "register"]
 
@@ -92,12 +92,19 @@ async def exchange_info() -> Response:
     )
 
 
+def _largest(step: Decimal) -> Decimal:
+    """The largest number on the grid of ``step`` that the engine reads (``MAX_WHOLE_DIGITS``
+    before the point): where the engine sets no maximum. Binance's filters have none of 0
+    (a client such as freqtrade reads a maximum of 0 as nothing allowed)."""
+    return (Decimal(10) ** MAX_WHOLE_DIGITS - step).quantize(step)
+
+
 def _symbol_info(
     instrument: Instrument, halted: bool, max_orders: int, max_size: Decimal | None
 ) -> dict[str, Any]:
     numbers = Precision(instrument)
     band = Decimal(instrument.price_band_bps) / 10_000
-    max_qty = fixed(max_size or Decimal(0), numbers.quantity_places)
+    max_qty = fixed(max_size or _largest(instrument.lot_size), numbers.quantity_places)
     lot = {
         "minQty": numbers.quantity(instrument.min_quantity),
         "maxQty": max_qty,
@@ -107,7 +114,7 @@ def _symbol_info(
         {
             "filterType": "PRICE_FILTER",
             "minPrice": fixed(instrument.tick_size, numbers.price_places),
-            "maxPrice": fixed(Decimal(0), numbers.price_places),
+            "maxPrice": fixed(_largest(instrument.tick_size), numbers.price_places),
             "tickSize": fixed(instrument.tick_size, numbers.price_places),
         },
         {"filterType": "LOT_SIZE", **lot},
@@ -116,7 +123,9 @@ def _symbol_info(
             "filterType": "NOTIONAL",
             "minNotional": numbers.quote(instrument.min_notional),
             "applyMinToMarket": True,
-            "maxNotional": numbers.quote(0),
+            "maxNotional": fixed(
+                _largest(Decimal(1).scaleb(-numbers.quote_places)), numbers.quote_places
+            ),
             "applyMaxToMarket": False,
             "avgPriceMins": 0,
         },
