@@ -123,6 +123,17 @@ class Inbox:
         self._items.append(_Said(dump(message)))
         self._wake.unpark_all()
 
+    def say_texts(self, texts: list[str]) -> None:
+        """Queue ``texts`` (Binance's messages, as JSON) behind what waits, as ``say``."""
+        for text in texts:
+            if self.closed:
+                return
+            if len(self._items) >= self._limit:
+                self.close()
+                return
+            self._items.append(_Said(text))
+        self._wake.unpark_all()
+
     def close(self) -> None:
         """Drop the connection: what waits is given up."""
         self.closed = True
