@@ -70,3 +70,14 @@ async def send(
             method, f"/api/v3/{path}" + (f"?{query}" if query else ""), content=body,
             headers=headers,
         )  # fmt: skip
+
+
+async def limit_order(
+    server: Server, user: str, side: str, price: str, quantity: str = "0.1"
+) -> None:
+    """A limit order of ``user`` in BTC_AIT through ``/api/v1`` (the engine's own dialect)."""
+    async with server.client(server.keys[user]) as http:
+        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
+                "quantity": quantity}  # fmt: skip
+        response = await http.post("/orders", json=body)
+        assert response.status_code == 201, response.text

@@ -13,17 +13,10 @@ import httpx
 import trio
 from trio_websocket import open_websocket_url
 
+from tests.api.binance_client import limit_order
 from tests.api.conftest import Server
 
 _STREAMS = ("btcait@depth", "btcait@depth@100ms", "btcait@depth5")
-
-
-async def _order(server: Server, user: str, side: str, price: str) -> None:
-    async with server.client(server.keys[user]) as http:
-        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
-                "quantity": "0.1"}  # fmt: skip
-        response = await http.post("/orders", json=body)
-        assert response.status_code == 201, response.text
 
 
 async def _depth() -> Any:
@@ -73,12 +66,12 @@ async def test_depth_streams_are_paced_merged_and_still_sync(server: Server) -> 
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(read)
-                await _order(server, "demo_alice", "sell", "105")  # the book has a level
+                await limit_order(server, "demo_alice", "sell", "105")  # the book has a level
                 await trio.sleep(1.2)
                 snapshot = await _depth()
                 for number in range(8):
-                    await _order(server, "demo_alice", "sell", str(101 + number))
-                    await _order(server, "demo_bob", "buy", str(99 - number))
+                    await limit_order(server, "demo_alice", "sell", str(101 + number))
+                    await limit_order(server, "demo_bob", "buy", str(99 - number))
                 await trio.sleep(2.3)
                 nursery.cancel_scope.cancel()
             final = await _depth()

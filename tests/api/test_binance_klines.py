@@ -12,7 +12,7 @@ import httpx
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.api.binance_client import call, client
+from tests.api.binance_client import call, client, limit_order
 from tests.api.conftest import Server
 
 INTERVALS = ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
@@ -55,14 +55,6 @@ def _kline(row: list[Any]) -> list[Any]:
     return [row[0], *(Decimal(v) for v in row[1:6]), row[6], row[8]]
 
 
-async def _order(server: Server, user: str, side: str, price: str, quantity: str) -> None:
-    async with server.client(server.keys[user]) as http:
-        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
-                "quantity": quantity}  # fmt: skip
-        response = await http.post("/orders", json=body)
-        assert response.status_code == 201, response.text
-
-
 async def test_every_interval_matches_the_candles_recomputed_from_the_trades(
     server: Server,
 ) -> None:
@@ -70,8 +62,8 @@ async def test_every_interval_matches_the_candles_recomputed_from_the_trades(
         for number, (price, quantity) in enumerate(
             [("100", "0.5"), ("101.5", "0.2"), ("99", "0.3"), ("100.25", "0.1"), ("98", "1")]
         ):
-            await _order(server, "demo_alice", "sell", price, quantity)
-            await _order(server, "demo_bob", "buy", price, quantity)
+            await limit_order(server, "demo_alice", "sell", price, quantity)
+            await limit_order(server, "demo_bob", "buy", price, quantity)
             if number == 2:
                 await trio.sleep(1.1)  # trades in two seconds at least
         async with httpx.AsyncClient(base_url=server.url + "/api/v3", timeout=10) as http:
@@ -99,8 +91,8 @@ async def test_a_kline_stream_of_a_wider_interval_carries_its_period(server: Ser
     url = server.url.replace("http://", "ws://") + "/stream?streams=btcait@kline_1M/btcait@kline_1s"
     with trio.fail_after(30):
         async with open_websocket_url(url) as ws:
-            await _order(server, "demo_alice", "sell", "100", "0.5")
-            await _order(server, "demo_bob", "buy", "100", "0.5")
+            await limit_order(server, "demo_alice", "sell", "100", "0.5")
+            await limit_order(server, "demo_bob", "buy", "100", "0.5")
             seen: dict[str, Any] = {}
             while len(seen) < 2:
                 message = json.loads(await ws.get_message())
