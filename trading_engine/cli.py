@@ -20,6 +20,10 @@ Every option of every subcommand has help text that says its default
 the one ``serve`` (and so ``make run``) uses: they use the server if it
 runs, else start it and stop it again when done.
 
+- ``engine [--demo] [--data-dir] [--log-format]`` and ``gateway [--host] [--port]
+  [--data-dir] [--log-format]``: ``serve`` split in two processes over Redis
+  (``REDIS_URL`` required), the engine alone and any number of gateways serving
+  the API and the feed (``docs/scaling.md``).
 - ``serve [--demo] [--host] [--port] [--data-dir] [--log-format]``: the engine with its
   REST API and WebSocket feed. It listens on 127.0.0.1 unless told otherwise
   (``--host 0.0.0.0`` on a server). Its log goes to stderr as readable lines when
@@ -80,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the log on stderr: text (readable lines), json (one object a line) or auto,"
         " text when stderr is a terminal and json otherwise (default $LOG_FORMAT, else auto)",
     )
+    _split_commands(commands)
     bench = commands.add_parser("bench", help="run a benchmark and print one JSON object")
     benches = bench.add_subparsers(dest="bench", required=True)
     replay = benches.add_parser(
@@ -272,6 +277,60 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_commands(commands: Any) -> None:
+    """``engine`` and ``gateway``: ``serve`` split in two, over Redis."""
+    engine = commands.add_parser(
+        "engine", help="run the engine alone, taking commands from gateways over REDIS_URL"
+    )
+    engine.add_argument(
+        "--demo",
+        action="store_true",
+        help="set up the demo symbols and users, as serve --demo does (default off)",
+    )
+    _data_dir_option(engine, "the local PostgreSQL's data (used without DATABASE_URL) and keys")
+    gateway = commands.add_parser(
+        "gateway", help="run the REST API and WebSocket feed for an engine over REDIS_URL"
+    )
+    gateway.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)"
+    )
+    gateway.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="the port to listen on (default $PORT, else 8000; 0 picks a free one)",
+    )
+    _data_dir_option(
+        gateway, "where the admin and secrets keys are kept when not in the environment"
+    )
+    for parser in (engine, gateway):
+        parser.add_argument(
+            "--log-format",
+            choices=_LOG_FORMATS,
+            default=os.environ.get("LOG_FORMAT", "auto"),
+            help="the log on stderr: text, json or auto (default $LOG_FORMAT, else auto)",
+        )
+
+
+def _run_split(args: argparse.Namespace) -> int:
+    import trio  # noqa: PLC0415
+
+    from trading_engine.gateway.processes import run_engine, run_gateway  # noqa: PLC0415
+
+    _configure_logging(args.log_format)
+    if args.command == "engine":
+        trio.run(
+            lambda: run_engine(
+                demo=args.demo,
+                data_dir=args.data_dir,
+                database_url=os.environ.get("DATABASE_URL"),
+            )
+        )
+    else:
+        trio.run(lambda: run_gateway(host=args.host, port=args.port, data_dir=args.data_dir))
+    return 0
+
+
 def _data_dir_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--data-dir",
@@ -300,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return 0
+    if args.command in ("engine", "gateway"):
+        return _run_split(args)
     if args.command == "bench" and args.bench == "replay":
         from trading_engine.benchmarks.replay import replay  # noqa: PLC0415
 

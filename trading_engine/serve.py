@@ -49,6 +49,7 @@ from trading_engine.runtime import tune_gc
 from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.limits import (
+    Leases,
     Limiter,
     LocalLimiter,
     connect_redis_limiter,
@@ -60,7 +61,7 @@ from trading_engine.storage.publisher import Publisher
 from trading_engine.storage.read_tables import ReadTables
 from trading_engine.storage.redis import open_redis_publisher
 
-__all__ = ["serve"]
+__all__ = ["database", "open_limiter", "publisher_for", "serve", "serve_http", "started"]
 
 log = logging.getLogger("trading_engine.serve")
 
@@ -148,43 +149,56 @@ async def serve(
     """Run until SIGINT/SIGTERM; ``task_status`` gets the bound address (for tests)."""
     admin_key = admin_key_for(data_dir)
     box = SecretBox(secrets_key_for(data_dir))
-    local: LocalPostgres | None = None
-    if not database_url:
-        local = LocalPostgres(data_dir / "postgres")
-        database_url = await trio.to_thread.run_sync(local.start)
-    try:
-        config = EngineConfig.from_env()
-        async with (
-            open_postgres_journal(database_url) as journal,
-            _publisher(config) as publisher,
-            open_engine(config, journal, publisher) as engine,
-        ):
-            if (recovered := engine.recovered) is not None:
-                log.info(
-                    "recovered %d events: snapshot at journal position %s, %d replayed after it",
-                    recovered.events,
-                    recovered.snapshot,
-                    recovered.replayed,
-                )
-            keys = await setup_demo(engine, admin_key, box) if demo else {}
-            tune_gc()
-            async with _limiter(config) as limiter, trio.open_nursery() as nursery:
-                if config.snapshot_every > 0:
-                    nursery.start_soon(
-                        keep_snapshotting, engine, database_url, config.snapshot_every
-                    )
-                await _serve_http(
-                    engine, admin_key, box, limiter, journal, config, host, port, keys,
-                    task_status,
-                )  # fmt: skip
-                nursery.cancel_scope.cancel()
-    finally:
-        if local is not None:
-            await trio.to_thread.run_sync(local.stop)
+    config = EngineConfig.from_env()
+    async with (
+        database(data_dir, database_url) as url,
+        open_postgres_journal(url) as journal,
+        publisher_for(config) as publisher,
+        open_engine(config, journal, publisher) as engine,
+    ):
+        keys = await started(engine, admin_key, box, demo=demo)
+        async with open_limiter(config) as limiter, trio.open_nursery() as nursery:
+            if config.snapshot_every > 0:
+                nursery.start_soon(keep_snapshotting, engine, url, config.snapshot_every)
+            await serve_http(
+                engine, admin_key, box, limiter, journal, config, host, port, keys,
+                task_status,
+            )  # fmt: skip
+            nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager
-async def _publisher(config: EngineConfig) -> AsyncIterator[Publisher | None]:
+async def database(data_dir: Path, database_url: str | None) -> AsyncIterator[str]:
+    """``database_url``, else the URL of the local PostgreSQL in ``data_dir``, started
+    for the ``async with`` and stopped after it."""
+    if database_url:
+        yield database_url
+        return
+    local = LocalPostgres(data_dir / "postgres")
+    url = await trio.to_thread.run_sync(local.start)
+    try:
+        yield url
+    finally:
+        await trio.to_thread.run_sync(local.stop)
+
+
+async def started(engine: Engine, admin_key: str, box: SecretBox, *, demo: bool) -> dict[str, str]:
+    """Log what the start recovered and, with ``demo``, set up the demo symbols and
+    users (their keys, by user); then tune the collector for serving."""
+    if (recovered := engine.recovered) is not None:
+        log.info(
+            "recovered %d events: snapshot at journal position %s, %d replayed after it",
+            recovered.events,
+            recovered.snapshot,
+            recovered.replayed,
+        )
+    keys = await setup_demo(engine, admin_key, box) if demo else {}
+    tune_gc()
+    return keys
+
+
+@asynccontextmanager
+async def publisher_for(config: EngineConfig) -> AsyncIterator[Publisher | None]:
     """Redis's market-data publisher with ``REDIS_URL``; raises ``StorageUnavailable``
     if Redis does not answer at the start."""
     if not config.redis_url:
@@ -195,7 +209,7 @@ async def _publisher(config: EngineConfig) -> AsyncIterator[Publisher | None]:
 
 
 @asynccontextmanager
-async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
+async def open_limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
     """Rate limits from the environment: in Redis with ``REDIS_URL``, else in-process."""
     limits = limits_from_env()
     if limits is None:
@@ -204,7 +218,7 @@ async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
         async with open_bridge("rate-limits") as bridge:
             limiter = await connect_redis_limiter(limits, bridge, config.redis_url)
             try:
-                yield limiter
+                yield Leases(limiter)
             finally:
                 with trio.CancelScope(shield=True):
                     await limiter.close()
@@ -212,12 +226,12 @@ async def _limiter(config: EngineConfig) -> AsyncIterator[Limiter | None]:
         yield LocalLimiter(limits)
 
 
-async def _serve_http(
+async def serve_http(
     engine: Engine,
     admin_key: str,
     box: SecretBox,
     limiter: Limiter | None,
-    read_tables: ReadTables,
+    read_tables: ReadTables | None,
     config: EngineConfig,
     host: str,
     port: int,

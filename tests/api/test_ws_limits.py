@@ -17,7 +17,7 @@ from tests.api.conftest import Server
 from tests.api.rawws import raw_client
 from tests.api.test_ws import _ws_url, receive
 from trading_engine.api.ws_limits import AUTH_DELAY, FLOOD_REFUSALS
-from trading_engine.storage.limits import Limiter, Limits, LocalLimiter
+from trading_engine.storage.limits import Leases, Limiter, Limits, LocalLimiter
 
 ALICE = "demo_alice"
 PING = json.dumps({"op": "ping"})
@@ -138,12 +138,19 @@ class _Counting(LocalLimiter):
 
 
 class TestLeases:
+    """With Redis, the limiter takes a busy bucket's tokens ahead (``Leases``): here in
+    front of counting in-process buckets."""
+
     @pytest.fixture
-    def limiter(self) -> Limiter:
+    def counting(self) -> _Counting:
         return _Counting(Limits(rate=0.001, burst=100))
 
+    @pytest.fixture
+    def limiter(self, counting: _Counting) -> Limiter:
+        return Leases(counting)
+
     async def test_a_connection_takes_its_tokens_ahead_and_the_limit_still_holds(
-        self, server: Server, limiter: _Counting
+        self, server: Server, counting: _Counting
     ) -> None:
         """100 pings: a call to the limiter per lease, not per message; the 101st, past
         the burst, refused as it would be a token at a time."""
@@ -152,4 +159,4 @@ class TestLeases:
                 await ws.send_message(json.dumps({"op": "ping"}))
             answers = await _types(ws, 101)
         assert answers == ["pong"] * 100 + ["error"]
-        assert limiter.calls < 20  # 1 + 2 + 4 + 8 + 16 + 16 ... and the fallbacks
+        assert counting.calls < 20  # 1 + 2 + 4 + 8 + 16 + 16 ... and the fallbacks

@@ -133,3 +133,23 @@ async def test_a_refused_order_over_the_feed_is_an_error_in_the_rest_routes_shap
     assert answer["error"]["code"] == "rejected"
     assert answer["error"]["reasons"] == ["insufficient_funds"]
     assert "data" not in answer
+
+
+async def test_no_one_cancels_another_users_order_nor_learns_it_exists(server: Server) -> None:
+    """Over REST and the feed, another user's order, open or not, is unknown (404), as an
+    order that never was; it stays as it is."""
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        open_ = (await bob.post("/orders", json=order("sell", "0.1", "33000"))).json()
+        ended = (await bob.post("/orders", json=order("sell", "0.1", "33001"))).json()
+        assert (await bob.delete(f"/orders/{ended['order_id']}")).status_code == 200
+        for placed in (open_, ended):
+            refused = await alice.delete(f"/orders/{placed['order_id']}")
+            assert (refused.status_code, refused.json()["error"]["code"]) == (404, "unknown_order")
+        async with open_websocket_url(_ws_url(server)) as ws:
+            await _authed(ws, server.keys[ALICE])
+            for placed in (open_, ended):
+                args = {"order_id": placed["order_id"]}
+                await ws.send_message(json.dumps({"op": "order.cancel", "id": 1, "args": args}))
+                answer = (await _answers(ws, 1))[1]
+                assert (answer["status"], answer["error"]["code"]) == (404, "unknown_order")
+        assert (await bob.get(f"/orders/{open_['order_id']}")).json()["status"] == "open"

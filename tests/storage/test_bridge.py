@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import trio
+import trio.testing
 
 from trading_engine.storage.bridge import BridgeClosed, open_bridge
 
@@ -66,6 +68,50 @@ async def test_concurrent_calls_each_get_their_own_answer() -> None:
             for i in range(200):
                 nursery.start_soon(one, i)
     assert results == {i: 2 * i for i in range(200)}
+
+
+class _Counted:
+    """Counts the calls of one method of an object, and makes them."""
+
+    def __init__(self, target: object, name: str) -> None:
+        self.target, self.method, self.calls = target, getattr(target, name), 0
+
+    def __call__(self, *args: object) -> object:
+        self.calls += 1
+        return self.method(*args)
+
+
+async def test_a_burst_of_calls_wakes_each_thread_a_few_times_not_once_a_call() -> None:
+    """200 calls made while the loop thread is busy: their starts cross to the loop in
+    one wake-up, and their answers back to Trio in a few, not one each."""
+    results: dict[int, int] = {}
+    entered, gate = threading.Event(), threading.Event()
+
+    async def busy() -> None:  # holds the loop thread until the gate opens
+        entered.set()
+        gate.wait(5)
+
+    async def one(i: int) -> None:
+        results[i] = await bridge.call(_add, i, 1)
+
+    with trio.fail_after(10):
+        async with open_bridge() as bridge:
+            to_loop = _Counted(bridge._loop, "call_soon_threadsafe")
+            to_trio = _Counted(bridge._token, "run_sync_soon")
+            bridge._loop.call_soon_threadsafe = to_loop  # type: ignore[method-assign,assignment]
+            bridge._token = SimpleNamespace(run_sync_soon=to_trio)  # type: ignore[assignment]
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(bridge.call, busy)
+                while not entered.is_set():
+                    await trio.sleep(0.001)
+                for i in range(200):
+                    nursery.start_soon(one, i)
+                await trio.testing.wait_all_tasks_blocked()
+                gate.set()
+            wakes = (to_loop.calls, to_trio.calls)  # before the close's own
+    assert results == {i: i + 1 for i in range(200)}
+    assert wakes[0] == 2  # ``busy``, then the 200
+    assert 1 <= wakes[1] <= 50
 
 
 async def test_a_cancelled_caller_returns_at_once_and_the_asyncio_task_is_cancelled() -> None:

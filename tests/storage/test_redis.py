@@ -22,7 +22,13 @@ from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.journal import InMemoryJournal, StorageUnavailable
-from trading_engine.storage.limits import REDIS_RETRY, Limits, RedisLimiter, connect_redis_limiter
+from trading_engine.storage.limits import (
+    REDIS_RETRY,
+    Leases,
+    Limits,
+    RedisLimiter,
+    connect_redis_limiter,
+)
 from trading_engine.storage.redis import RedisPublisher, connect_client, open_redis_publisher
 
 BTC = Instrument.create("BTC_AIT", "BTC", "AIT", "0.01", "0.0001", price_band_pct="10")
@@ -287,6 +293,24 @@ async def test_takes_that_arrive_while_a_call_is_on_its_way_go_to_redis_in_one_c
         assert waits["b"] == [0, 0]
         assert sorted(waits["a"])[:2] == [0, 0]
         assert sorted(waits["a"])[2] > 0  # the burst of 2 was spent by the other two
+        await limiter.close()
+
+
+async def test_leases_in_front_of_redis_take_a_busy_buckets_tokens_a_lease_a_call(
+    redis_server: RedisServer,
+) -> None:
+    """A burst of 100 through ``Leases``: a script call per lease, not per take, and the
+    101st refused, as Redis's bucket alone would refuse it."""
+    async with open_bridge("limits") as bridge:
+        limiter = await connect_redis_limiter(
+            Limits(rate=0.001, burst=100), bridge, redis_server.url
+        )
+        assert await limiter.take("warm-up") == 0
+        await _redis(redis_server.url, "CONFIG", "RESETSTAT")
+        leases = Leases(limiter)
+        waits = [await leases.take("key") for _ in range(101)]
+        assert [wait == 0 for wait in waits] == [True] * 100 + [False]
+        assert await _script_calls(redis_server.url) < 20
         await limiter.close()
 
 

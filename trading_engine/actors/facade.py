@@ -542,6 +542,11 @@ class Engine:
             lambda reply: Unsubscribe(channel, outbox, reply), self._inboxes.market_data
         )
 
+    async def market_snapshot(self, channel: str) -> str | Refused | None:
+        """The snapshot (JSON text) a new subscriber of the public ``channel`` gets, as
+        ``subscribe`` sends it; ``Refused`` (``unknown_channel``) for a channel not there."""
+        return await self._read(self._inboxes.market_data, MarketDataActor.query_snapshot, channel)
+
     async def subscribers(self) -> int:
         return await self._read(self._inboxes.market_data, MarketDataActor.query_subscribers)
 

@@ -12,7 +12,8 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
 - ``trades.SYMBOL``: a ``snapshot`` of recent trades, then each ``trade``.
 - ``ticker.SYMBOL``: a ``snapshot`` of the current ticker (prices null before
   the first trade or quote), then each changed ``ticker``.
-- ``candles.SYMBOL.INTERVAL`` (``1m``, ``5m``, ``1h``, ``1d``): a ``snapshot``,
+- ``candles.SYMBOL.INTERVAL`` (Binance's intervals, ``1s`` to ``1M``: see
+  ``core.candles``): a ``snapshot``,
   then each updated ``candle``.
 - ``orders`` (the subscriber's user): ``order`` updates for each event of its orders,
   each with its symbol's ``seq``, and ``algo`` updates for each event of its
@@ -219,9 +220,10 @@ class MarketDataActor:
                 state.tape.append(event)
                 if everything or trades_channel in self.subscribers:
                     self._publish(trades_channel, _dump(self._trade_message(state, event)))
-                for candle in state.candles.on_trade(event.price, event.quantity, event.ts):
-                    channel = f"candles.{symbol}.{candle.interval}"
+                for interval in state.candles.on_trade(event.price, event.quantity, event.ts):
+                    channel = f"candles.{symbol}.{interval}"
                     if everything or channel in self.subscribers:
+                        candle = state.candles.changed(interval)
                         self._publish(
                             channel, _dump(self._candle_message(state, candle, event.seq))
                         )
@@ -433,6 +435,11 @@ class MarketDataActor:
         if state is None:
             return None
         return state.candles.candles(interval, limit)
+
+    def query_snapshot(self, channel: str) -> str | Refused | None:
+        """The snapshot a new subscriber of the public ``channel`` gets (JSON text), or
+        ``Refused`` for an unknown channel."""
+        return self._snapshot(channel, None)
 
     def query_subscribers(self) -> int:
         return len(self._of_outbox)

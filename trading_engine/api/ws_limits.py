@@ -12,15 +12,9 @@ connections carry the guesses. A message that finds its bucket empty is
 answered ``rate_limited`` and not acted on; a connection that has
 ``FLOOD_REFUSALS`` messages refused within ``FLOOD_SECONDS`` is closed.
 
-A connection takes its tokens ahead, in growing leases: one, then two, four,
-up to ``LEASE`` at a time from its bucket, spending them on the messages
-that follow, so that a connection sending fast makes one call to the
-limiter (a Redis round trip with ``REDIS_URL``) per ``LEASE`` messages
-rather than one per message, which would bound it to one message per round
-trip. A lease the bucket cannot cover falls back to a single token, so the
-limit refuses exactly the messages it would have; what a connection has
-taken and not yet spent (fewer than ``LEASE`` tokens) is gone from its
-bucket.
+With ``REDIS_URL`` the limiter takes a busy bucket's tokens ahead
+(``storage.limits.Leases``), so that a connection sending fast is not held to
+one message per Redis round trip.
 
 A failed ``auth`` is answered only after a delay that doubles with each
 failure in a row on the connection, from ``AUTH_DELAY`` up to
@@ -40,7 +34,6 @@ __all__ = [
     "AUTH_DELAY",
     "FLOOD_REFUSALS",
     "FLOOD_SECONDS",
-    "LEASE",
     "MAX_AUTH_DELAY",
     "MessageLimits",
 ]
@@ -52,8 +45,6 @@ AUTH_DELAY = 0.1
 """Seconds before the answer to a connection's first failed ``auth`` in a row."""
 MAX_AUTH_DELAY = 5.0
 """The longest the answer to a failed ``auth`` waits."""
-LEASE = 16
-"""The most tokens a connection takes ahead of its messages."""
 
 
 class MessageLimits:
@@ -67,28 +58,12 @@ class MessageLimits:
         self._refused = 0
         self._since = -math.inf
         self._failures = 0
-        self._leased = 0
-        """Tokens taken ahead and not yet spent."""
-        self._lease = 1
-        """Tokens to take when none is left."""
 
     async def take(self) -> float:
         """0 if the message may be acted on, else the seconds until a token is back."""
         if self._limiter is None:
             return 0.0
-        if self._leased:
-            self._leased -= 1
-            return 0.0
-        lease = self._lease
-        wait = await self._limiter.take(self.bucket, lease)
-        if wait > 0 and lease > 1:  # near the limit: a token at a time
-            lease = self._lease = 1
-            wait = await self._limiter.take(self.bucket)
-        if wait > 0:
-            return wait
-        self._leased = lease - 1
-        self._lease = min(2 * lease, LEASE)
-        return 0.0
+        return await self._limiter.take(self.bucket)
 
     async def take_for_auth(self) -> float:
         """As ``take``, for the address's token an ``auth`` takes once authenticated."""
@@ -114,4 +89,3 @@ class MessageLimits:
         """From now on messages take from ``bucket``; failures in a row start again."""
         self.bucket = bucket
         self._failures = 0
-        self._leased, self._lease = 0, 1  # tokens of the address's bucket stay with it

@@ -19,7 +19,11 @@ How a call travels: ``loop.call_soon_threadsafe`` starts a task on the
 loop; the task's done callback wakes the Trio task through its run's
 ``TrioToken.run_sync_soon``. That is the same path as
 ``asyncio.run_coroutine_threadsafe``, minus its ``concurrent.futures``
-layer, which only adds locking when the waiter is a Trio task.
+layer, which only adds locking when the waiter is a Trio task. Each way,
+what crosses waits in a queue and only the first of a burst wakes the other
+thread (a write to its wake-up socket, a system call): the calls made while
+the loop has not yet come round start together, and the answers that come
+meanwhile wake their Trio tasks together.
 
 Cancellation: a Trio task cancelled while it waits is released at once
 (``trio.Cancelled`` is raised, as for any checkpoint) and the asyncio task
@@ -39,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -88,6 +93,14 @@ class Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
         """Owned by the loop thread: the asyncio tasks of calls not finished yet."""
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._for_loop: deque[Callable[[], None]] = deque()
+        """What the loop thread is to run, in order (``_to_loop``)."""
+        self._loop_woken = False
+        """A ``_run_for_loop`` is due on the loop: what is queued needs no other wake-up."""
+        self._for_trio: deque[tuple[_Call, outcome.Outcome[Any]]] = deque()
+        """The answers for Trio tasks, in order (``_to_trio``)."""
+        self._trio_woken = False
+        """A ``_wake_all`` is due in the Trio thread."""
 
     @property
     def closed(self) -> bool:
@@ -113,9 +126,7 @@ class Bridge:
                 task = self._loop.create_task(fn(*args, **kwargs))
             except Exception as exc:  # noqa: BLE001 - the caller gets it, as from fn itself
                 # Not a coroutine function, or arguments that don't fit.
-                error: outcome.Outcome[T] = outcome.Error(exc)
-                with contextlib.suppress(trio.RunFinishedError):
-                    self._token.run_sync_soon(self._wake, call, error)
+                self._to_trio(call, outcome.Error(exc))
                 return
             handle.append(task)
             self._tasks.add(task)
@@ -131,14 +142,13 @@ class Bridge:
                 result = outcome.Error(exc)
             else:
                 result = outcome.Value(task.result())
-            with contextlib.suppress(trio.RunFinishedError):
-                self._token.run_sync_soon(self._wake, call, result)
+            self._to_trio(call, result)
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:  # in the Trio thread
             call.waiting = False
             self._waiting.discard(call)
             with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
-                self._loop.call_soon_threadsafe(cancel)
+                self._to_loop(cancel)  # after ``start``: the queue keeps the order
             return trio.lowlevel.Abort.SUCCEEDED
 
         def cancel() -> None:  # in the loop thread
@@ -146,9 +156,43 @@ class Bridge:
                 handle[0].cancel()
 
         self._waiting.add(call)
-        self._loop.call_soon_threadsafe(start)
+        self._to_loop(start)
         value: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return value
+
+    def _to_loop(self, fn: Callable[[], None]) -> None:  # in the Trio thread
+        """Have the loop thread run ``fn``, after what was queued before; wake it only if
+        no wake-up is due already. Raises ``RuntimeError`` once the loop is closed."""
+        self._for_loop.append(fn)
+        if not self._loop_woken:
+            self._loop_woken = True
+            try:
+                self._loop.call_soon_threadsafe(self._run_for_loop)
+            except RuntimeError:
+                self._loop_woken = False
+                raise
+
+    def _run_for_loop(self) -> None:  # in the loop thread
+        # First: what is queued from now on wakes the loop again, or this pass runs it.
+        self._loop_woken = False
+        queued = self._for_loop
+        while queued:
+            queued.popleft()()
+
+    def _to_trio(self, call: _Call, result: outcome.Outcome[Any]) -> None:  # in the loop thread
+        """Hand ``result`` to ``call``'s Trio task; wake the Trio thread only if no wake-up
+        is due already."""
+        self._for_trio.append((call, result))
+        if not self._trio_woken:
+            self._trio_woken = True
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._wake_all)
+
+    def _wake_all(self) -> None:  # in the Trio thread
+        self._trio_woken = False
+        answers = self._for_trio
+        while answers:
+            self._wake(*answers.popleft())
 
     def _wake(self, call: _Call, result: outcome.Outcome[Any]) -> None:  # in the Trio thread
         if call.waiting:
@@ -159,7 +203,7 @@ class Bridge:
     def _close(self) -> None:  # in the Trio thread
         """Refuse new calls and ask the loop to wind down; the thread ends after it."""
         self._closed = True
-        self._loop.call_soon_threadsafe(self._begin_shutdown)
+        self._to_loop(self._begin_shutdown)
 
     def _release_waiters(self) -> None:  # in the Trio thread, once the loop thread ended
         """Wake any call the loop never answered (a task that ignored its cancellation)."""

@@ -7,9 +7,9 @@ order updates, deposits and withdrawals are) to the fan-out actor
 Redis channel ``te:<channel>`` (``te:book.BTC_AIT``, ``te:trades.BTC_AIT``,
 ``te:ticker.BTC_AIT``, ``te:candles.BTC_AIT.1m``, ``te:orders.<user_id>``,
 ``te:balances.<user_id>``), the message being exactly the JSON text a
-WebSocket subscriber receives. A front end that subscribes to Redis gets the
-same ``seq`` and ``prev_seq`` chain and takes its snapshots from the engine's
-REST API.
+WebSocket subscriber receives. A gateway that subscribes to Redis
+(``gateway/feed.py``) gets the same ``seq`` and ``prev_seq`` chain and takes
+its snapshots from the engine (``Engine.market_snapshot``).
 
 Publishing runs through the asyncio bridge, one call per batch: a Lua script
 that publishes every message of the batch, one command where a pipeline of

@@ -22,7 +22,12 @@ from typing import Any
 
 from trading_engine.actors.facade import Engine
 from trading_engine.api.binance.payloads import now_ms, seconds_ms, trade_id
-from trading_engine.api.binance.render import binance_type
+from trading_engine.api.binance.render import (
+    QUOTE_REACHED,
+    binance_type,
+    original_quantity,
+    stop_price,
+)
 from trading_engine.api.binance.render import status as binance_status
 from trading_engine.api.binance.symbols import Precision, fixed, joined, millis
 from trading_engine.api.schemas import asset_decimals
@@ -111,9 +116,13 @@ class Orders:
             order.filled = to_units(Decimal(message["filled_quantity"]), lot, field="z")
             last = to_units(last_price, tick, field="L") * to_units(last_qty, lot, field="l")
             order.quote += last
-            status = binance_status(view._replace(status=OrderStatus(message["status"])))
+            status = binance_status(
+                view._replace(status=OrderStatus(message["status"]), reason=None)
+            )
             number = trade_id(message)
             maker = message.get("liquidity") == "maker"
+        if kind == "OrderCancelled" and message.get("reason") == QUOTE_REACHED:
+            execution, status = "EXPIRED", "FILLED" if order.filled else "EXPIRED"
         if status is None:
             status = "PARTIALLY_FILLED" if order.filled else "NEW"
         done = status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED")
@@ -123,7 +132,7 @@ class Orders:
         client_id = view.client_order_id or str(view.order_id)
         created = millis(view.created_ts)
         pending = view.status is OrderStatus.PENDING_TRIGGER and kind != "StopTriggered"
-        return {
+        report: dict[str, Any] = {
             "e": "executionReport",
             "E": now_ms(),
             "s": joined(view.symbol),
@@ -131,10 +140,10 @@ class Orders:
             "S": view.side.value.upper(),
             "o": kind_name,
             "f": "GTC" if kind_name == "LIMIT_MAKER" else str(view.time_in_force),
-            "q": numbers.quantity(view.quantity),
+            "q": numbers.quantity(original_quantity(view)),
             "p": numbers.price(view.price),
-            "P": numbers.price(view.stop_price),
-            "F": numbers.quantity(0),
+            "P": numbers.price(stop_price(view)),
+            "F": numbers.quantity(view.display_quantity),
             "g": -1,
             "C": client_id if kind == "OrderCancelled" else "",
             "x": execution,
@@ -155,10 +164,13 @@ class Orders:
             "O": created,
             "Z": numbers.notional(order.quote),
             "Y": fixed(last_price * last_qty, numbers.quote_places),
-            "Q": numbers.quote(0),
+            "Q": numbers.quote(view.quote_quantity),
             "W": created if not pending else -1,
             "V": "NONE",
         }
+        if view.trailing_bps:
+            report["d"] = view.trailing_bps  # trailingDelta
+        return report
 
 
 def assets_of(engine: Engine, symbols: Iterable[Symbol]) -> set[str]:

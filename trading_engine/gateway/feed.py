@@ -1,0 +1,381 @@
+"""A gateway's market data: Redis's channels fanned out to its own WebSocket clients.
+
+The engine publishes each market-data message once, on ``te:<channel>``
+(``storage/redis.py``). A gateway subscribes to a channel when its first
+client does, and hands every message to its clients' outboxes, never
+waiting on one: a client whose outbox is full is dropped (its outbox
+closed), as the engine's market-data actor does.
+
+Snapshots, so that a new subscriber gets a snapshot and a gap-free chain:
+
+- ``book.SYMBOL``: the gateway keeps the symbol's L2 book, built from the
+  engine's snapshot (``Engine.market_snapshot``) and the deltas after it, and
+  answers new subscribers from it at once. A delta whose ``prev_seq`` is not
+  the book's ``seq`` is a gap (a message lost on the way): the book is fetched
+  again, the deltas meanwhile are held and those after it applied, and every
+  subscriber gets the new snapshot before the next delta.
+- ``trades``, ``ticker``, ``candles``: the engine's snapshot, asked when a
+  client subscribes; messages that arrive meanwhile are held, and those after
+  it follow (trades at or below the snapshot's ``seq`` are in it).
+- ``orders``, ``balances``: per user (``te:orders.<user_id>``); the API puts
+  the open orders before the updates (``api/ws.py``), as in one process.
+
+If the connection to Redis breaks, every client is dropped (they reconnect
+and get fresh snapshots) and the gateway subscribes again once Redis answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+import redis.asyncio as aioredis
+import redis.exceptions
+import trio
+
+from trading_engine.actors.marketdata import Outbox
+from trading_engine.actors.messages import Refused
+from trading_engine.core.ids import Symbol, UserId
+from trading_engine.gateway.remote import RemoteEngine
+from trading_engine.storage.bridge import Bridge
+from trading_engine.storage.redis import PREFIX
+
+__all__ = ["GatewayFeed"]
+
+log = logging.getLogger(__name__)
+
+_RETRY: Final = 0.5
+_PER_USER: Final = ("orders", "balances")
+_ENCODER: Final = msgspec.json.Encoder()
+_DECODER: Final = msgspec.json.Decoder()
+
+
+class _UnknownChannel(Exception):
+    """The engine has no such channel."""
+
+
+class _Book:
+    """A symbol's L2 book as decimal strings, with the ``seq`` of its last message."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+        self.seq = 0
+        self.synced = False
+        self.held: list[dict[str, Any]] = []
+        """Deltas that came while the snapshot was asked for."""
+        self.syncing: trio.Event | None = None
+        """Set when the snapshot asked for now has come (None: none asked for)."""
+
+    def reset(self, snapshot: dict[str, Any]) -> None:
+        self.bids = dict(snapshot["bids"])
+        self.asks = dict(snapshot["asks"])
+        self.seq = int(snapshot["seq"])
+        self.synced = True
+
+    def apply(self, delta: dict[str, Any]) -> None:
+        for side, levels in ((self.bids, delta["bids"]), (self.asks, delta["asks"])):
+            for price, qty in levels:
+                if Decimal(qty) == 0:
+                    side.pop(price, None)
+                else:
+                    side[price] = qty
+        self.seq = int(delta["seq"])
+
+    def snapshot(self) -> str:
+        bids = sorted(self.bids.items(), key=lambda level: Decimal(level[0]), reverse=True)
+        asks = sorted(self.asks.items(), key=lambda level: Decimal(level[0]))
+        return _ENCODER.encode(
+            {"channel": self.channel, "type": "snapshot", "seq": self.seq,
+             "bids": [list(level) for level in bids], "asks": [list(level) for level in asks]}
+        ).decode()  # fmt: skip
+
+
+class GatewayFeed:
+    """The gateway's subscribers, fed from Redis; run ``run`` beside the app."""
+
+    def __init__(self, engine: RemoteEngine, bridge: Bridge, url: str) -> None:
+        self._engine = engine
+        self._bridge = bridge
+        self._url = url
+        self._pubsub: Any = None
+        self._subscribed: set[str] = set()
+        """The Redis channels (without ``te:``) this gateway listens to."""
+        self._outboxes: dict[str, dict[int, Outbox]] = {}
+        """By Redis channel (``orders.<user>`` for a user's): who gets its messages."""
+        self._held: dict[tuple[str, int], list[str]] = {}
+        """Messages for a subscriber whose snapshot is on its way."""
+        self._of_outbox: dict[int, set[str]] = {}
+        self._books: dict[Symbol, _Book] = {}
+        self._ready = trio.Event()
+        self.dropped = 0
+        self.resyncs = 0
+
+    def subscribers(self) -> int:
+        return len(self._of_outbox)
+
+    # ------------------------------------------------------------ running
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen to Redis until cancelled, connecting again after a failure."""
+        started = False
+        async with trio.open_nursery() as nursery:
+            while True:
+                try:
+                    self._pubsub = await self._bridge.call(_open, self._url)
+                    if self._subscribed:
+                        await self._bridge.call(_subscribe, self._pubsub, sorted(self._subscribed))
+                    self._ready.set()
+                    if not started:
+                        task_status.started()
+                        started = True
+                    await self._listen(nursery)
+                except (redis.exceptions.RedisError, OSError) as exc:
+                    log.warning("market data from Redis stopped: %s", exc)
+                self._ready = trio.Event()
+                await self._lost()
+                if not started:
+                    task_status.started()
+                    started = True
+                await trio.sleep(_RETRY)
+
+    async def _listen(self, nursery: trio.Nursery) -> None:
+        while True:
+            messages = await self._bridge.call(_next, self._pubsub)
+            for channel, text in messages:
+                self._dispatch(nursery, channel[len(PREFIX) :], text)
+
+    async def _lost(self) -> None:
+        """Redis's connection broke: messages may be lost, so every client goes, and every
+        book is asked for again when next wanted."""
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(redis.exceptions.RedisError, OSError):
+                await self._bridge.call(_close, pubsub)
+        for book in self._books.values():
+            book.synced = False
+            book.held.clear()
+        for channel in list(self._outboxes):
+            for key, outbox in list(self._outboxes.get(channel, {}).items()):
+                self._drop(key, outbox)
+
+    # ------------------------------------------------------------ messages
+
+    def _dispatch(self, nursery: trio.Nursery, channel: str, text: str) -> None:
+        if channel.startswith("book."):
+            book = self._books.get(Symbol(channel[5:]))
+            if book is None:
+                return
+            delta = _DECODER.decode(text)
+            if not book.synced:
+                if book.syncing is not None:  # else the next snapshot asked for has it
+                    book.held.append(delta)
+                return
+            if int(delta["seq"]) <= book.seq:
+                return
+            if int(delta["prev_seq"]) != book.seq:
+                self.resyncs += 1
+                book.synced = False
+                book.held.append(delta)
+                nursery.start_soon(self._resync, book)
+                return
+            book.apply(delta)
+        self._fan_out(channel, text)
+
+    def _fan_out(self, channel: str, text: str) -> None:
+        for key, outbox in list(self._outboxes.get(channel, {}).items()):
+            held = self._held.get((channel, key))
+            if held is not None:
+                held.append(text)
+            else:
+                self._send(key, outbox, text)
+
+    def _send(self, key: int, outbox: Outbox, text: str) -> None:
+        try:
+            outbox.send_nowait(text)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._drop(key, outbox)
+
+    def _drop(self, key: int, outbox: Outbox) -> None:
+        self.dropped += 1
+        for channel in self._of_outbox.pop(key, set()):
+            self._outboxes.get(channel, {}).pop(key, None)
+            self._held.pop((channel, key), None)
+        outbox.close()
+
+    # ------------------------------------------------------------ books
+
+    async def _sync(self, book: _Book) -> None:
+        """Fetch the book from the engine and apply the deltas held meanwhile; raises what
+        the engine's call raises (``EngineUnavailable``...)."""
+        if book.syncing is not None:
+            await book.syncing.wait()
+            if book.synced:
+                return
+        syncing = book.syncing = trio.Event()
+        try:
+            text = await self._engine.market_snapshot(book.channel)
+            if not isinstance(text, str):
+                raise _UnknownChannel(book.channel)
+            book.reset(_DECODER.decode(text))
+            held, book.held = book.held, []
+            for delta in held:
+                if int(delta["seq"]) <= book.seq:
+                    continue
+                if int(delta["prev_seq"]) != book.seq:
+                    book.synced = False  # still a gap: ask again
+                    book.held = [d for d in held if int(d["seq"]) > book.seq]
+                    break
+                book.apply(delta)
+        finally:
+            book.syncing = None
+            syncing.set()
+
+    async def _resync(self, book: _Book) -> None:
+        """After a gap: fetch the book until it is whole, then send every subscriber the
+        new snapshot, before the next delta."""
+        pause = 0.01
+        while True:
+            try:
+                await self._sync(book)
+            except Exception as exc:  # noqa: BLE001 - retried while there are subscribers
+                log.warning("book %s could not be fetched again: %s", book.channel, exc)
+            if book.synced:
+                break
+            if not self._outboxes.get(book.channel):
+                return
+            # Still a gap (the snapshot is older than the deltas held): ask again soon.
+            await trio.sleep(pause)
+            pause = min(pause * 2, _RETRY)
+        text = book.snapshot()
+        for key, outbox in list(self._outboxes.get(book.channel, {}).items()):
+            self._send(key, outbox, text)
+
+    # ------------------------------------------------------------ subscribers
+
+    async def subscribe(
+        self, channel: str, outbox: Outbox, user_id: UserId | None
+    ) -> Refused | None:
+        """Send ``channel``'s snapshot, then its messages, to ``outbox``, as
+        ``Engine.subscribe`` does."""
+        if channel in _PER_USER:
+            if user_id is None:
+                return Refused("unauthenticated", f"authenticate before subscribing to {channel}")
+            redis_channel = f"{channel}.{user_id}"
+        else:
+            redis_channel = channel
+        await self._listen_to(redis_channel)
+        key = id(outbox)
+        if channel.startswith("book."):
+            book = self._books.setdefault(Symbol(channel[5:]), _Book(channel))
+            if not book.synced:
+                snapshot = await self._sync_or_refuse(book)
+                if snapshot is not None:
+                    return snapshot
+            self._add(redis_channel, key, outbox)
+            self._send(key, outbox, book.snapshot())
+            return None
+        if channel in _PER_USER:
+            self._add(redis_channel, key, outbox)
+            return None
+        self._add(redis_channel, key, outbox)
+        self._held[(redis_channel, key)] = []
+        try:
+            text = await self._engine.market_snapshot(channel)
+        finally:
+            held = self._held.pop((redis_channel, key), [])
+        if isinstance(text, Refused) or text is None:
+            self._remove(redis_channel, outbox)
+            return text
+        self._send(key, outbox, text)
+        floor = int(_DECODER.decode(text).get("seq", 0)) if channel.startswith("trades.") else -1
+        for message in held:
+            if floor < 0 or int(_DECODER.decode(message).get("seq", 0)) > floor:
+                self._send(key, outbox, message)
+        return None
+
+    async def _sync_or_refuse(self, book: _Book) -> Refused | None:
+        try:
+            await self._sync(book)
+        except _UnknownChannel:
+            return Refused("unknown_channel", f"no channel {book.channel!r}")
+        if not book.synced:
+            await self._sync(book)
+        return None
+
+    async def unsubscribe(self, channel: str, outbox: Outbox) -> None:
+        await trio.lowlevel.checkpoint()
+        key = id(outbox)
+        if channel in _PER_USER:
+            for redis_channel in list(self._of_outbox.get(key, ())):
+                if redis_channel.startswith(channel + "."):
+                    self._remove(redis_channel, outbox)
+        else:
+            self._remove(channel, outbox)
+
+    def _add(self, channel: str, key: int, outbox: Outbox) -> None:
+        self._outboxes.setdefault(channel, {})[key] = outbox
+        self._of_outbox.setdefault(key, set()).add(channel)
+
+    def _remove(self, channel: str, outbox: Outbox) -> None:
+        key = id(outbox)
+        self._outboxes.get(channel, {}).pop(key, None)
+        self._held.pop((channel, key), None)
+        channels = self._of_outbox.get(key)
+        if channels is not None:
+            channels.discard(channel)
+            if not channels:
+                del self._of_outbox[key]
+
+    async def _listen_to(self, channel: str) -> None:
+        """Subscribe to ``channel`` on Redis unless this gateway does already; raises
+        ``EngineUnavailable`` while Redis does not answer."""
+        if channel in self._subscribed:
+            return
+        from trading_engine.gateway.remote import EngineUnavailable  # noqa: PLC0415
+
+        with trio.move_on_after(5):
+            await self._ready.wait()
+        if self._pubsub is None:
+            raise EngineUnavailable("market data is unavailable: Redis does not answer")
+        try:
+            await self._bridge.call(_subscribe, self._pubsub, [channel])
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise EngineUnavailable(f"market data is unavailable: {exc}") from exc
+        self._subscribed.add(channel)
+
+
+# ---------------------------------------------------------------- on the bridge's loop
+
+
+async def _open(url: str) -> Any:
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    # Always subscribed to something: a pubsub with no channel does not wait for messages.
+    await pubsub.subscribe(f"{PREFIX}gateway:feed")
+    return pubsub
+
+
+async def _close(pubsub: Any) -> None:
+    await pubsub.aclose()
+
+
+async def _subscribe(pubsub: Any, channels: list[str]) -> None:
+    await pubsub.subscribe(*(PREFIX + channel for channel in channels))
+
+
+async def _next(pubsub: Any) -> list[tuple[str, str]]:
+    """The messages that came: waits up to a second for one, then takes what is there."""
+    out: list[tuple[str, str]] = []
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+    while message is not None:
+        if message.get("type") == "message":
+            out.append((message["channel"].decode(), message["data"].decode()))
+        if len(out) >= 5000:
+            break
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+    return out

@@ -1,0 +1,137 @@
+"""``trading-engine engine`` and ``trading-engine gateway``: the engine and its front
+ends as separate processes, talking over Redis (``REDIS_URL``, required by both).
+
+- ``run_engine``: the engine alone (actors, journal, recovery, snapshots, the
+  market-data publisher) and its ``CommandServer``, which runs the gateways'
+  calls; no HTTP. It prints ``trading engine running`` (with the command
+  stream's key) on its first line once it takes calls.
+- ``run_gateway``: the REST API, the WebSocket feed and the web page over a
+  ``RemoteEngine``; any number of them, anywhere Redis is reachable. It prints
+  the banner ``serve`` prints. Each needs the same ``EXCHANGE_API_KEY`` and
+  ``API_SECRETS_KEY`` as the engine (else the keys kept in its ``--data-dir``).
+
+SIGINT or SIGTERM stops either (a gateway drains its requests first, as
+``serve`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import trio
+
+from trading_engine.actors.engine import open_engine
+from trading_engine.api.secrets import SecretBox
+from trading_engine.config import EngineConfig
+from trading_engine.gateway.feed import GatewayFeed
+from trading_engine.gateway.remote import RemoteEngine
+from trading_engine.gateway.server import CommandServer
+from trading_engine.gateway.transport import EngineKeys, EngineSide, GatewaySide
+from trading_engine.serve import (
+    admin_key_for,
+    database,
+    open_limiter,
+    publisher_for,
+    secrets_key_for,
+    serve_http,
+    started,
+)
+from trading_engine.snapshots import keep_snapshotting
+from trading_engine.storage.bridge import open_bridge
+from trading_engine.storage.postgres import open_postgres_journal
+
+__all__ = ["ENGINE_NAME", "run_engine", "run_gateway"]
+
+log = logging.getLogger("trading_engine.gateway")
+
+ENGINE_NAME = "ENGINE_NAME"
+"""The environment variable naming the engine's Redis keys (default ``main``)."""
+
+
+class RedisRequired(SystemExit):
+    def __init__(self, command: str) -> None:
+        super().__init__(f"trading-engine {command} needs REDIS_URL: it talks over Redis")
+
+
+def _keys() -> EngineKeys:
+    return EngineKeys(os.environ.get(ENGINE_NAME) or "main")
+
+
+async def run_engine(
+    *,
+    demo: bool,
+    data_dir: Path,
+    database_url: str | None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the engine and its command server until SIGINT/SIGTERM."""
+    config = EngineConfig.from_env()
+    if not config.redis_url:
+        raise RedisRequired("engine")
+    admin_key = admin_key_for(data_dir)
+    box = SecretBox(secrets_key_for(data_dir))
+    keys = _keys()
+    async with (
+        database(data_dir, database_url) as url,
+        open_postgres_journal(url) as journal,
+        publisher_for(config) as publisher,
+        open_engine(config, journal, publisher) as engine,
+        open_bridge("gateway-commands") as bridge,
+    ):
+        await started(engine, admin_key, box, demo=demo)
+        redis = await EngineSide.connect(bridge, config.redis_url, keys)
+        try:
+            async with trio.open_nursery() as nursery:
+                if config.snapshot_every > 0:
+                    nursery.start_soon(keep_snapshotting, engine, url, config.snapshot_every)
+                await nursery.start(CommandServer(engine, redis).run)
+                print(f"trading engine running: commands on {keys.commands}", flush=True)
+                task_status.started()
+                await _stopped()
+                log.warning("stopping: closing the engine")
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await redis.close()
+
+
+async def run_gateway(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a gateway until SIGINT/SIGTERM; ``task_status`` gets the bound address."""
+    config = EngineConfig.from_env()
+    if not config.redis_url:
+        raise RedisRequired("gateway")
+    admin_key = admin_key_for(data_dir)
+    box = SecretBox(secrets_key_for(data_dir))
+    gateway_id = uuid.uuid4().hex[:12]
+    async with open_bridge("gateway") as bridge:
+        redis = await GatewaySide.connect(bridge, config.redis_url, _keys(), gateway_id)
+        engine = RemoteEngine(config, redis)
+        feed = GatewayFeed(engine, bridge, config.redis_url)
+        engine.feed = feed
+        try:
+            async with open_limiter(config) as limiter, trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await nursery.start(feed.run)
+                await serve_http(
+                    engine, admin_key, box, limiter, None, config, host, port, {}, task_status
+                )
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await redis.close()
+
+
+async def _stopped() -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            return

@@ -1,0 +1,167 @@
+"""The engine's side of the gateways: commands from Redis, run on the ``Engine``.
+
+``CommandServer.run`` reads the command stream in batches
+(``gateway/transport.py``), and for each call runs the named method of the
+engine's ``Engine`` (``gateway/protocol.py``'s ``METHODS``, nothing else) in
+a task of its own, as a request of the in-process API would: so the
+durability rule holds as it does there (``Engine`` answers a command only
+once its events are journaled). A call read after its deadline is not run:
+it is answered ``EXPIRED``. Answers are gathered: every answer ready when
+the sender wakes goes out in one Redis call, one stream entry per gateway.
+
+While Redis does not answer, reads and replies are retried every
+``_RETRY`` seconds (logged when it starts failing and when it works again);
+answers that could not be sent are lost, and their gateways time out.
+
+The heartbeat (``te:engine:NAME:alive``) carries the listed instruments, the
+halted symbols and the risk configuration, so that a gateway's synchronous
+``instruments()``, ``halted()`` and ``config`` answer from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Final
+
+import attrs
+import trio
+
+from trading_engine.actors.facade import Engine
+from trading_engine.gateway import codec
+from trading_engine.gateway.protocol import (
+    CALLS_DECODER,
+    CALLS_ENCODER,
+    EXPIRED,
+    FAILED,
+    METHODS,
+    OK,
+    Answer,
+    Call,
+    error_of,
+)
+from trading_engine.gateway.transport import HEARTBEAT_EVERY, EngineSide
+from trading_engine.storage.journal import StorageUnavailable
+
+__all__ = ["CommandServer", "heartbeat_value"]
+
+log = logging.getLogger(__name__)
+
+_RETRY: Final = 0.5
+
+
+def heartbeat_value(engine: Engine, boot: str) -> bytes:
+    """What the heartbeat carries: this start's id, the instruments, the halted symbols
+    and the configuration's risk settings."""
+    config = engine.config
+    shared = {
+        "risk": config.risk,
+        "margin_requirement": config.margin_requirement,
+        "liquidation_threshold": config.liquidation_threshold,
+    }
+    return codec.encode((boot, engine.instruments(), engine.halted(), shared))
+
+
+class CommandServer:
+    """Runs the gateways' calls on ``engine``; counts what it did."""
+
+    def __init__(self, engine: Engine, redis: EngineSide) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._consumer = uuid.uuid4().hex[:12]
+        self.boot = uuid.uuid4().hex
+        self._answers: dict[bytes, list[Answer]] = {}
+        self._ready = trio.Event()
+        self.executed = 0
+        self.expired = 0
+        self.refused = 0
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Join the command stream's group, beat, and serve calls until cancelled;
+        raises ``StorageUnavailable`` if Redis does not answer at the start."""
+        await self._redis.join()
+        await self._redis.beat(heartbeat_value(self._engine, self.boot))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._beat)
+            nursery.start_soon(self._send_answers)
+            task_status.started()
+            await self._read(nursery)
+
+    async def _read(self, nursery: trio.Nursery) -> None:
+        failing = False
+        while True:
+            try:
+                batches = await self._redis.read(self._consumer)
+            except StorageUnavailable as exc:
+                if not failing:
+                    log.warning("commands are not read until Redis answers: %s", exc)
+                    failing = True
+                await trio.sleep(_RETRY)
+                continue
+            if failing:
+                log.warning("commands are read again")
+                failing = False
+            now_ms = time.time_ns() // 1_000_000
+            for reply_to, data in batches:
+                try:
+                    calls = CALLS_DECODER.decode(data)
+                except Exception:  # noqa: BLE001 - a bad entry must not stop the engine
+                    log.warning("a command batch that does not decode was dropped")
+                    continue
+                for call in calls:
+                    if call.deadline_ms <= now_ms:
+                        self.expired += 1
+                        self._answer(reply_to, Answer(call.id, EXPIRED, None))
+                    else:
+                        nursery.start_soon(self._run_call, reply_to, call)
+
+    async def _run_call(self, reply_to: bytes, call: Call) -> None:
+        if call.method not in METHODS:
+            self.refused += 1
+            error = error_of(LookupError(f"no method {call.method!r} on the wire"))
+            self._answer(reply_to, Answer(call.id, FAILED, error))
+            return
+        try:
+            args = codec.lift(call.args)
+            kwargs = codec.lift(call.kwargs)
+            value = await getattr(self._engine, call.method)(*args, **kwargs)
+            answer = Answer(call.id, OK, codec.lower(value))
+        except Exception as exc:  # noqa: BLE001 - the caller gets it, as in-process
+            answer = Answer(call.id, FAILED, error_of(exc))
+        self.executed += 1
+        self._answer(reply_to, answer)
+
+    def _answer(self, reply_to: bytes, answer: Answer) -> None:
+        self._answers.setdefault(reply_to, []).append(answer)
+        self._ready.set()
+
+    async def _send_answers(self) -> None:
+        failing = False
+        while True:
+            await self._ready.wait()
+            self._ready = trio.Event()
+            answers, self._answers = self._answers, {}
+            batches = {key.decode(): CALLS_ENCODER.encode(each) for key, each in answers.items()}
+            try:
+                await self._redis.reply(batches)
+            except StorageUnavailable as exc:
+                if not failing:
+                    log.warning("answers are lost until Redis answers: %s", exc)
+                    failing = True
+                await trio.sleep(_RETRY)
+                continue
+            failing = False
+
+    async def _beat(self) -> None:
+        while True:
+            await trio.sleep(HEARTBEAT_EVERY)
+            try:
+                await self._redis.beat(heartbeat_value(self._engine, self.boot))
+            except StorageUnavailable:
+                continue  # the reader logs the outage
+
+
+def shared_config(config: Any, shared: dict[str, Any]) -> Any:
+    """``config`` with the engine's settings a gateway's API reads (``heartbeat_value``)."""
+    return attrs.evolve(config, **shared)
