@@ -64,6 +64,7 @@ from trading_engine.core.events import (
     BookLevel,
     Journaled,
     OrderAccepted,
+    OrderDeferred,
     OrderRejected,
     Trade,
 )
@@ -239,6 +240,13 @@ class MarketDataActor:
                 self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
+        if isinstance(event, wire.LIST_EVENTS):
+            user = event.spec.user_id if isinstance(event, OrderDeferred) else event.user_id
+            message = {"channel": "orders", "type": "list", "event": type(event).__name__,
+                       "symbol": event.symbol, "seq": event.seq, "ts": format_seconds(event.ts),
+                       **wire.list_event(event)}  # fmt: skip
+            self._to_orders(user, _dump(message))
+            return
         if not isinstance(event, wire.ORDER_EVENTS):
             return
         body = wire.order_event(state.instrument, event)

@@ -3,8 +3,9 @@
 Client messages: ``{"op": "subscribe", "channels": [...]}``,
 ``{"op": "unsubscribe", "channels": [...]}``, ``{"op": "auth", "api_key": "..."}``,
 ``{"op": "ping"}``, and once authenticated the order ops (``order.place``,
-``order.cancel``, ``order.amend``, ``orders.cancel_all``,
-``orders.place_batch``, ``orders.cancel_after``: ``_Connection._ops``), answered by their ``id`` as
+``order.cancel``, ``order.amend``, ``orders.cancel_all``, ``orders.place_batch``,
+``orders.cancel_after``, ``order_list.place``, ``order_list.cancel``:
+``_Connection._ops``), answered by their ``id`` as
 the REST routes answer, and with ``cancel_on_disconnect`` on ``auth`` the
 connection's orders cancelled when it closes (``api/placements.py``; see
 docs/websocket.md). Server messages carry ``channel``, ``type`` and ``seq``
@@ -54,7 +55,7 @@ from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import Reply
 from trading_engine.actors.messages import Refused, SubmitOutcome
 from trading_engine.api.auth import Principal, principal_for, user_for
-from trading_engine.api.bodies import AmendBody, convert_body
+from trading_engine.api.bodies import AmendBody, ListBody, convert_body
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_body, error_of
 from trading_engine.api.feed import Subscriber
@@ -64,6 +65,7 @@ from trading_engine.api.frames import (
     SocketWriter,
     current_socket_writer,
 )
+from trading_engine.api.order_lists import list_cancelled, list_placed, list_request, own_list
 from trading_engine.api.orders import (
     Batch,
     amend_of,
@@ -346,6 +348,22 @@ class _Connection:
             view.order_id, view.user_id, price=price, quantity=quantity
         )
 
+    async def _place_list(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        with fields_under("args"):
+            body = convert_body(args, ListBody)
+            order_list = list_request(body, await self._user(args))
+        await take_tokens(self.limits.bucket, len(order_list.orders) - 1)  # the message took one
+        reply = self.engine.submit_list_soon(order_list)
+        self.placements.sent_list(reply)
+        return functools.partial(list_placed, at="args"), order_list, reply
+
+    async def _cancel_list(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        _only(args, {"list_id"})
+        assert self.principal is not None
+        view = await own_list(self.principal, args.get("list_id"))
+        user = None if self.principal.admin else view.user_id
+        return list_cancelled, view.list_id, self.engine.cancel_list_soon(view.list_id, user)
+
     async def _cancel_after(self, args: dict[str, Any]) -> tuple[Any, ...]:
         return functools.partial(answer_cancel_all_after, at="args"), self.principal, args
 
@@ -358,6 +376,8 @@ class _Connection:
         "orders.cancel_all": _cancel_all,
         "orders.place_batch": _place_batch,
         "orders.cancel_after": _cancel_after,
+        "order_list.place": _place_list,
+        "order_list.cancel": _cancel_list,
     }
     """Each order op: hands it to the engine, and gives what answers it (a function and
     its arguments) once the engine is done."""
