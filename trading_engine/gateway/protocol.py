@@ -45,6 +45,8 @@ METHODS: Final[dict[str, Kind]] = {
     "submit": C, "cancel": C, "amend": C, "cancel_all": C, "cancel_all_after": C,
     "check": Q, "switch": Q, "order": Q, "open_by_client_id": Q, "user_orders": Q,
     "open_orders": Q, "user_trades": Q, "order_fills": Q,
+    # order lists
+    "submit_list": C, "cancel_list": C, "order_list": Q,
     # algorithms
     "start_algo": C, "stop_algo": C, "algo": Q, "user_algos": Q,
     # accounts

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import trio
 
@@ -41,10 +41,19 @@ from trading_engine.actors.facade import Engine
 from trading_engine.actors.journal import JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Reply, ReplyTimeout
 from trading_engine.actors.marketdata import Outbox
-from trading_engine.actors.messages import OrderRequest, OrderResult, Refused, SubmitOutcome
+from trading_engine.actors.messages import (
+    ListCancelled,
+    ListOutcome,
+    ListRequest,
+    OrderRequest,
+    OrderResult,
+    Refused,
+    SubmitOutcome,
+)
 from trading_engine.config import EngineConfig
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.list_views import ListView
 from trading_engine.core.views import OrderView
 from trading_engine.gateway import codec
 from trading_engine.gateway.protocol import (
@@ -303,6 +312,22 @@ class RemoteEngine(Engine):
     ) -> list[Reply[list[OrderView]]]:
         symbols = [symbol] if symbol is not None else list(self.instruments())
         return [self.post("cancel_all", user_id, each) for each in symbols]
+
+    def submit_list_soon(self, request: ListRequest) -> Reply[ListOutcome]:
+        return self.post("submit_list", request)
+
+    def cancel_list_soon(
+        self, list_id: int, user_id: UserId | None
+    ) -> Reply[ListCancelled | Refused]:
+        # The engine answers as ``cancel_list`` does, with the list as the cancel left it,
+        # which ``list_cancelled`` passes on.
+        return cast(Reply[ListCancelled | Refused], self.post("cancel_list", list_id, user_id))
+
+    async def list_cancelled(
+        self, list_id: int, answer: ListCancelled | Refused
+    ) -> ListView | Refused:
+        await trio.lowlevel.checkpoint()
+        return cast(ListView | Refused, answer)
 
     async def user_by_key(self, key_hash: str) -> UserId | None:
         """As ``Engine.user_by_key``: a key, once known, is remembered here too."""
