@@ -47,7 +47,7 @@ async def test_exchange_info_lists_every_type_and_their_filters(server: Server) 
         "TAKE_PROFIT_LIMIT",
     ]  # fmt: skip
     assert (symbol["icebergAllowed"], symbol["quoteOrderQtyMarketAllowed"]) == (True, True)
-    assert (symbol["allowTrailingStop"], symbol["ocoAllowed"]) == (True, False)
+    assert (symbol["allowTrailingStop"], symbol["ocoAllowed"], symbol["otoAllowed"]) == (True,) * 3
     filters = {f["filterType"]: f for f in symbol["filters"]}
     assert filters["TRAILING_DELTA"] == {
         "filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 1,

@@ -49,6 +49,13 @@ async def test_every_answer_tells_the_weight_and_an_orders_the_order_counts(
         for price in (90, 91):
             await call(alice.create_order, "BTC/AIT", "limit", "buy", 0.1, price)
             placed.append({k.upper(): v for k, v in alice.last_response_headers.items()})
+        await call(alice.private_post_orderlist_oto, {
+            "symbol": "BTCAIT", "workingType": "LIMIT", "workingSide": "BUY",
+            "workingPrice": "92", "workingQuantity": "0.1", "workingTimeInForce": "GTC",
+            "pendingType": "LIMIT_MAKER", "pendingSide": "SELL", "pendingPrice": "95",
+            "pendingQuantity": "0.1",
+        })  # fmt: skip
+        a_list = {k.upper(): v for k, v in alice.last_response_headers.items()}
         await call(alice.fetch_open_orders, "BTC/AIT")
         listed = {k.upper(): v for k, v in alice.last_response_headers.items()}
     weights = [int(a.headers["X-MBX-USED-WEIGHT-1M"]) for a in pings]
@@ -58,6 +65,7 @@ async def test_every_answer_tells_the_weight_and_an_orders_the_order_counts(
     assert anonymous.headers["X-MBX-USED-WEIGHT-1M"] == "1"  # its address's own bucket
     assert _counted([int(h["X-MBX-ORDER-COUNT-10S"]) for h in placed])
     assert [int(h["X-MBX-ORDER-COUNT-1D"]) for h in placed] == [1, 2]
+    assert int(a_list["X-MBX-ORDER-COUNT-1D"]) == 4  # a list counts its members
     assert "X-MBX-ORDER-COUNT-10S" not in listed
     assert int(listed["X-MBX-USED-WEIGHT-1M"]) > int(placed[-1]["X-MBX-USED-WEIGHT-1M"]) or (
         listed["X-MBX-USED-WEIGHT-1M"] == "1"

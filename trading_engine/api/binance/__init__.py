@@ -11,7 +11,8 @@ and ``api/schemas.order_request``. Modules:
 - ``errors``: ``{"code", "msg"}`` with Binance's codes and statuses;
 - ``signing``: ``X-MBX-APIKEY``, ``timestamp``/``recvWindow``, HMAC or Ed25519;
 - ``public``: ping, time, exchangeInfo and market data;
-- ``account``, ``trading``: balances, orders and trades of the signed user;
+- ``account``, ``trading``, ``lists``: balances, orders, order lists and trades of the
+  signed user;
 - ``listen_keys``: the user data stream's listen keys;
 - ``streams``: the market streams at ``/ws`` and ``/stream`` (``payloads``
   translates our channels), and the routes of the user data stream
@@ -35,7 +36,7 @@ from quart import Blueprint, Response, current_app, g, request
 from quart_schema import hide
 from quart_trio import QuartTrio
 
-from trading_engine.api.binance import account, public, streams, trading
+from trading_engine.api.binance import account, lists, public, streams, trading
 from trading_engine.api.binance.errors import BinanceError, binance_error_of
 from trading_engine.api.binance.listen_keys import ListenKeys
 from trading_engine.api.binance.signing import key_user
@@ -57,10 +58,15 @@ def _add(method: str, path: str, handler: Callable[[], Awaitable[Response]]) -> 
 public.register(_add)
 account.register(_add)
 trading.register(_add)
+lists.register(_add)
 
 
-_PLACES_ORDERS = frozenset({("POST", "order"), ("POST", "order/cancelReplace")})
-"""The routes whose requests count as orders (``X-MBX-ORDER-COUNT-*``), as Binance's."""
+_PLACES_ORDERS = {
+    ("POST", "order"): 1, ("POST", "order/cancelReplace"): 1, ("POST", "orderList/oco"): 2,
+    ("POST", "orderList/oto"): 2, ("POST", "orderList/otoco"): 3,
+}  # fmt: skip
+"""The routes whose requests count as orders (``X-MBX-ORDER-COUNT-*``), and as how many
+(a list's members), as Binance's."""
 
 
 @blueprint.before_request
@@ -71,7 +77,7 @@ async def _rate_limit() -> Response | None:
     user = await key_user()
     bucket = f"user:{user}" if user is not None else f"ip:{request.remote_addr}"
     path = request.path.removeprefix(PREFIX + "/")
-    orders = int((request.method, path) in _PLACES_ORDERS)
+    orders = _PLACES_ORDERS.get((request.method, path), 0)
     wait, usage = await limiter.take_counted(bucket, 1, orders)
     g.binance_usage = (usage, bool(orders))
     if wait <= 0:

@@ -115,7 +115,7 @@ def order(view: OrderView, instrument: Instrument, stp: str = "EXPIRE_TAKER") ->
     return {
         "symbol": joined(view.symbol),
         "orderId": view.order_id,
-        "orderListId": -1,
+        "orderListId": view.list_id or -1,
         "clientOrderId": view.client_order_id or str(view.order_id),
         "price": numbers.price(view.price),
         "origQty": numbers.quantity(original_quantity(view)),

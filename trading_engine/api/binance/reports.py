@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading_engine.actors.facade import Engine
+from trading_engine.api.binance.lists import list_status
 from trading_engine.api.binance.payloads import now_ms, seconds_ms, trade_id
 from trading_engine.api.binance.render import (
     QUOTE_REACHED,
@@ -36,7 +37,7 @@ from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.numbers import to_units
 from trading_engine.core.views import OrderView
 
-__all__ = ["Orders", "account_position", "assets_of", "balance_update"]
+__all__ = ["Orders", "account_position", "assets_of", "balance_update", "list_status_event"]
 
 _EXECUTION = {
     "OrderAccepted": ("NEW", "NEW"),
@@ -144,7 +145,7 @@ class Orders:
             "p": numbers.price(view.price),
             "P": numbers.price(stop_price(view)),
             "F": numbers.quantity(view.display_quantity),
-            "g": -1,
+            "g": view.list_id or -1,
             "C": client_id if kind == "OrderCancelled" else "",
             "x": execution,
             "X": status,
@@ -215,3 +216,30 @@ async def account_position(engine: Engine, user: UserId, assets: set[str]) -> di
         )
     now = now_ms()
     return {"e": "outboundAccountPosition", "E": now, "u": now, "B": rows}
+
+
+async def list_status_event(engine: Engine, message: dict[str, Any]) -> dict[str, Any] | None:
+    """``listStatus`` for a ``list`` update that placed or ended a list (a member's own
+    events are ``executionReport``s), from the list as the engine shows it then."""
+    if message.get("event") not in ("OrderListPlaced", "OrderListUpdated"):
+        return None
+    view = await engine.order_list(int(message["list_id"]))
+    if view is None:
+        return None
+    shown = list_status(view)
+    if message["event"] == "OrderListPlaced":
+        shown.update(listStatusType="EXEC_STARTED", listOrderStatus="EXECUTING")
+    return {
+        "e": "listStatus",
+        "E": now_ms(),
+        "s": shown["symbol"],
+        "g": shown["orderListId"],
+        "c": shown["contingencyType"],
+        "l": shown["listStatusType"],
+        "L": shown["listOrderStatus"],
+        "r": "NONE",
+        "C": shown["listClientOrderId"],
+        "T": seconds_ms(message["ts"]),
+        "O": [{"s": o["symbol"], "i": o["orderId"], "c": o["clientOrderId"]}
+              for o in shown["orders"]],
+    }  # fmt: skip

@@ -40,7 +40,7 @@ from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.views import OrderView
 
-__all__ = ["register"]
+__all__ = ["generated_id", "new_order", "register", "rejection"]
 
 _NEW_ORDER = (
     "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price",
@@ -54,7 +54,7 @@ _STOP_ACTIVATED = (
 )
 _ICEBERG_STOP = "Iceberg stop-limit orders are not supported for this symbol."
 """What Binance has and the engine has not: Binance's own answer for a symbol without
-it, -2010 (see ``_new_order``)."""
+it, -2010 (see ``new_order``)."""
 _ENGINE_TYPES = {
     "LIMIT": "limit", "LIMIT_MAKER": "limit", "MARKET": "market", "STOP_LOSS": "stop",
     "STOP_LOSS_LIMIT": "stop_limit", "TAKE_PROFIT": "take_profit",
@@ -84,7 +84,7 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
 rejection's reasons decides, the others are -2010 with the reason's name."""
 
 
-def _rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
+def rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
     for reason, (code, msg) in _REJECTIONS.items():
         if reason in reasons:
             # The symbol's inbox is full: back off as after a rate limit (Retry-After: 1).
@@ -93,7 +93,7 @@ def _rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
     return BinanceError(400, -2010, f"Order rejected: {names}.")
 
 
-def _new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
+def new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
     """The order the parameters describe, checked as ``/api/v1`` checks one; its
     ``newOrderRespType`` and self-trade prevention mode. Raises the dialect's errors."""
     instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
@@ -112,7 +112,7 @@ def _new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
         "symbol": instrument.symbol,
         "side": side.lower(),
         "type": _ENGINE_TYPES[kind],
-        "client_order_id": params.text("newClientOrderId") or _generated_id(),
+        "client_order_id": params.text("newClientOrderId") or generated_id(),
         "stp": str(STP_MODES[params.choice("selfTradePreventionMode", tuple(STP_MODES))
                              or "EXPIRE_TAKER"]),
     }  # fmt: skip
@@ -183,7 +183,7 @@ def _trailing(body: dict[str, Any], params: Params, kind: str, bips: int) -> Non
         body["activation_price"] = params.need("stopPrice")
 
 
-def _generated_id() -> str:
+def generated_id() -> str:
     return "te" + secrets.token_hex(11)
 
 
@@ -197,7 +197,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
     trades: tuple[Trade, ...] = ()
     if isinstance(outcome, Rejected):
         if outcome.reasons != (RejectReason.FOK_NOT_FILLABLE,) or outcome.order is None:
-            raise _rejection(outcome.reasons)
+            raise rejection(outcome.reasons)
         view = outcome.order  # Binance answers it as an EXPIRED order
     else:
         view, trades = outcome.order, outcome.trades
@@ -207,7 +207,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
         return {
             "symbol": order(view, instrument)["symbol"],
             "orderId": view.order_id,
-            "orderListId": -1,
+            "orderListId": view.list_id or -1,
             "clientOrderId": view.client_order_id,
             "transactTime": transact,
         }
@@ -220,7 +220,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
 
 async def post_order() -> Response:
     user, params = await signed(_NEW_ORDER)
-    request, answer, stp = _new_order(params, user)
+    request, answer, stp = new_order(params, user)
     return jsonify(await _place(request, answer, stp))
 
 
@@ -229,10 +229,10 @@ async def post_order_test() -> Response:
     ``computeCommissionRates=true``, the symbol's commission rates."""
     user, params = await signed((*_NEW_ORDER, "computeCommissionRates"))
     rates = params.choice("computeCommissionRates", ("true", "false")) == "true"
-    request, _, _ = _new_order(params, user)
+    request, _, _ = new_order(params, user)
     check = await ctx().engine.check(request)
     if not check.allowed:
-        raise _rejection(check.reasons)
+        raise rejection(check.reasons)
     if not rates:
         return jsonify({})
     instrument = ctx().engine.instruments()[request.symbol]
@@ -376,7 +376,7 @@ async def post_cancel_replace() -> Response:
                                        "was empty/null, or malformed.")  # fmt: skip
     if params.text("cancelRestrictions") is not None:
         raise unsupported()
-    request, answer, stp = _new_order(params, user)
+    request, answer, stp = new_order(params, user)
     instrument = ctx().engine.instruments()[request.symbol]
     cancel: dict[str, Any]
     try:
