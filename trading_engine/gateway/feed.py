@@ -39,6 +39,7 @@ import trio
 from trading_engine.actors.marketdata import Outbox
 from trading_engine.actors.messages import Refused
 from trading_engine.core.ids import Symbol, UserId
+from trading_engine.errors import TradingEngineError
 from trading_engine.gateway.remote import RemoteEngine
 from trading_engine.storage.bridge import Bridge
 from trading_engine.storage.redis import PREFIX
@@ -261,13 +262,26 @@ class GatewayFeed:
         self, channel: str, outbox: Outbox, user_id: UserId | None
     ) -> Refused | None:
         """Send ``channel``'s snapshot, then its messages, to ``outbox``, as
-        ``Engine.subscribe`` does."""
+        ``Engine.subscribe`` does; ``Refused`` (``engine_unavailable``), and nothing
+        subscribed, while the engine or Redis does not answer."""
         if channel in _PER_USER:
             if user_id is None:
                 return Refused("unauthenticated", f"authenticate before subscribing to {channel}")
             redis_channel = f"{channel}.{user_id}"
         else:
             redis_channel = channel
+        try:
+            return await self._subscribe(channel, redis_channel, outbox)
+        except Exception as exc:
+            self._remove(redis_channel, outbox)
+            if isinstance(exc, TradingEngineError):
+                message = exc.message
+            else:
+                log.exception("subscribing to %s failed", channel)
+                message = "market data is unavailable"
+            return Refused("engine_unavailable", f"{channel}: {message}")
+
+    async def _subscribe(self, channel: str, redis_channel: str, outbox: Outbox) -> Refused | None:
         await self._listen_to(redis_channel)
         key = id(outbox)
         if channel.startswith("book."):

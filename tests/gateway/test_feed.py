@@ -1,0 +1,79 @@
+"""A gateway's WebSocket feed over a real engine process, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from tests.gateway.processes import ADMIN, Cluster, client, until_ready
+from trading_engine.serve import demo_key
+
+ALICE = "demo_alice"
+
+
+@asynccontextmanager
+async def _feed(url: str) -> AsyncIterator[WebSocketConnection]:
+    async with open_websocket_url(url.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws:
+        yield ws
+
+
+async def _send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
+    await ws.send_message(json.dumps(message))
+
+
+async def _next(ws: WebSocketConnection, seconds: float = 5) -> dict[str, Any]:
+    """The next message that is not a heartbeat."""
+    with trio.fail_after(seconds):
+        while True:
+            message: dict[str, Any] = json.loads(await ws.get_message())
+            if message.get("type") != "heartbeat":
+                return message
+
+
+async def _until_unready(http: httpx.AsyncClient) -> None:
+    """Wait until the gateway answers ``/ready`` with 503 (the heartbeat lapsed)."""
+    with trio.fail_after(10):
+        while (await http.get(http.base_url.copy_with(path="/ready"))).status_code != 503:
+            await trio.sleep(0.1)
+
+
+async def test_a_subscription_while_the_engine_is_down_is_answered_an_error_and_the_connection_kept(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine() as engine,
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+        _feed(url) as ws,
+    ):
+        await until_ready(alice)
+        await _send(ws, {"op": "auth", "api_key": demo_key(ADMIN, ALICE)})
+        assert (await _next(ws))["type"] == "authenticated"
+        engine.send_signal(signal.SIGSTOP)
+        try:
+            await _until_unready(alice)
+            for channel in ("ticker.BTC_AIT", "book.BTC_AIT", "orders"):
+                await _send(ws, {"op": "subscribe", "channels": [channel]})
+                assert (await _next(ws))["type"] == "subscribed"
+                error = await _next(ws)
+                assert error["type"] == "error", error
+                assert error["error"]["code"] == "engine_unavailable", error
+        finally:
+            engine.send_signal(signal.SIGCONT)
+        await until_ready(alice)
+        # The same connection subscribes once the engine is back.
+        for channel in ("ticker.BTC_AIT", "book.BTC_AIT", "orders"):
+            await _send(ws, {"op": "subscribe", "channels": [channel]})
+            assert (await _next(ws))["type"] == "subscribed"
+            snapshot = await _next(ws)
+            assert snapshot["type"] == "snapshot", snapshot
+            assert snapshot["channel"] == channel
