@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
@@ -77,3 +78,54 @@ async def test_a_subscription_while_the_engine_is_down_is_answered_an_error_and_
             snapshot = await _next(ws)
             assert snapshot["type"] == "snapshot", snapshot
             assert snapshot["channel"] == channel
+
+
+def _buy(price: str) -> dict[str, Any]:
+    return {"symbol": "BTC_AIT", "side": "buy", "type": "limit", "quantity": "0.01",
+            "price": price}  # fmt: skip
+
+
+async def test_a_book_still_behind_its_deltas_after_the_subscription_is_sent_once_it_is_whole(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """While the book's snapshot is on its way (the engine frozen), a delta comes that does
+    not follow it (one before it lost): the book stays behind however often it is fetched
+    at once. The subscriber gets the book once the engine has gone past that delta, then
+    the deltas after it, rather than nothing ever again."""
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine() as engine,
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+        _feed(url) as ws,
+    ):
+        await until_ready(alice)
+        seq = (await alice.get("/orderbook/BTC_AIT")).json()["seq"]
+        engine.send_signal(signal.SIGSTOP)
+        try:
+            await _send(ws, {"op": "subscribe", "channels": ["book.BTC_AIT"]})
+            assert (await _next(ws))["type"] == "subscribed"
+            await trio.sleep(0.3)  # the gateway listens to the channel, and waits for the book
+            ahead = {"channel": "book.BTC_AIT", "type": "delta", "seq": seq + 3,
+                     "prev_seq": seq + 2, "ts": "1", "bids": [], "asks": []}  # fmt: skip
+            redis.Redis.from_url(redis_url).publish("te:book.BTC_AIT", json.dumps(ahead))
+            await trio.sleep(0.1)
+        finally:
+            engine.send_signal(signal.SIGCONT)
+        for price in ("90", "91", "92"):
+            assert (await alice.post("/orders", json=_buy(price))).status_code == 201
+        snapshot = await _next(ws)
+        assert snapshot["type"] == "snapshot", snapshot
+        assert ["90", "0.01"] in snapshot["bids"]
+        assert snapshot["seq"] >= seq + 3
+        assert (await alice.post("/orders", json=_buy("93"))).status_code == 201
+        last = snapshot["seq"]
+        while True:  # a chain of deltas from the snapshot on, up to the last order's
+            delta = await _next(ws)
+            if delta["type"] == "delta":
+                assert delta["prev_seq"] == last
+            else:  # a book fetched again: as good
+                assert delta["type"] == "snapshot", delta
+            last = delta["seq"]
+            if ["93", "0.01"] in delta["bids"]:
+                break

@@ -69,8 +69,12 @@ class _Book:
         self.synced = False
         self.held: list[dict[str, Any]] = []
         """Deltas that came while the snapshot was asked for."""
-        self.syncing: trio.Event | None = None
-        """Set when the snapshot asked for now has come (None: none asked for)."""
+        self.fetching = False
+        """Whether a snapshot is asked for now (deltas are held meanwhile)."""
+        self.lock = trio.Lock()
+        """Held while the book is fetched: one fetch at a time, so none rolls it back."""
+        self.resyncing = False
+        """Whether a task fetches the book until it is whole (``GatewayFeed._resync``)."""
 
     def reset(self, snapshot: dict[str, Any]) -> None:
         self.bids = dict(snapshot["bids"])
@@ -113,6 +117,7 @@ class GatewayFeed:
         self._of_outbox: dict[int, set[str]] = {}
         self._books: dict[Symbol, _Book] = {}
         self._ready = trio.Event()
+        self._nursery: trio.Nursery | None = None
         self.dropped = 0
         self.resyncs = 0
 
@@ -125,6 +130,7 @@ class GatewayFeed:
         """Listen to Redis until cancelled, connecting again after a failure."""
         started = False
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             while True:
                 try:
                     self._pubsub = await self._bridge.call(_open, self._url)
@@ -134,7 +140,7 @@ class GatewayFeed:
                     if not started:
                         task_status.started()
                         started = True
-                    await self._listen(nursery)
+                    await self._listen()
                 except (redis.exceptions.RedisError, OSError) as exc:
                     log.warning("market data from Redis stopped: %s", exc)
                 self._ready = trio.Event()
@@ -144,11 +150,11 @@ class GatewayFeed:
                     started = True
                 await trio.sleep(_RETRY)
 
-    async def _listen(self, nursery: trio.Nursery) -> None:
+    async def _listen(self) -> None:
         while True:
             messages = await self._bridge.call(_next, self._pubsub)
             for channel, text in messages:
-                self._dispatch(nursery, channel[len(PREFIX) :], text)
+                self._dispatch(channel[len(PREFIX) :], text)
 
     async def _lost(self) -> None:
         """Redis's connection broke: messages may be lost, so every client goes, and every
@@ -166,14 +172,14 @@ class GatewayFeed:
 
     # ------------------------------------------------------------ messages
 
-    def _dispatch(self, nursery: trio.Nursery, channel: str, text: str) -> None:
+    def _dispatch(self, channel: str, text: str) -> None:
         if channel.startswith("book."):
             book = self._books.get(Symbol(channel[5:]))
             if book is None:
                 return
             delta = _DECODER.decode(text)
             if not book.synced:
-                if book.syncing is not None:  # else the next snapshot asked for has it
+                if book.fetching:  # else the next snapshot asked for has it
                     book.held.append(delta)
                 return
             if int(delta["seq"]) <= book.seq:
@@ -182,7 +188,7 @@ class GatewayFeed:
                 self.resyncs += 1
                 book.synced = False
                 book.held.append(delta)
-                nursery.start_soon(self._resync, book)
+                self._start_resync(book)
                 return
             book.apply(delta)
         self._fan_out(channel, text)
@@ -211,47 +217,56 @@ class GatewayFeed:
     # ------------------------------------------------------------ books
 
     async def _sync(self, book: _Book) -> None:
-        """Fetch the book from the engine and apply the deltas held meanwhile; raises what
-        the engine's call raises (``EngineUnavailable``...)."""
-        if book.syncing is not None:
-            await book.syncing.wait()
-            if book.synced:
-                return
-        syncing = book.syncing = trio.Event()
-        try:
-            text = await self._engine.market_snapshot(book.channel)
-            if not isinstance(text, str):
-                raise _UnknownChannel(book.channel)
-            book.reset(_DECODER.decode(text))
-            held, book.held = book.held, []
-            for delta in held:
-                if int(delta["seq"]) <= book.seq:
-                    continue
-                if int(delta["prev_seq"]) != book.seq:
-                    book.synced = False  # still a gap: ask again
-                    book.held = [d for d in held if int(d["seq"]) > book.seq]
-                    break
-                book.apply(delta)
-        finally:
-            book.syncing = None
-            syncing.set()
+        """Fetch the book from the engine, unless it is whole, and apply the deltas held
+        meanwhile; it may still have a gap after (``_resync`` asks again). Raises what the
+        engine's call raises (``EngineUnavailable``...)."""
+        async with book.lock:
+            if not book.synced:
+                book.fetching = True
+                try:
+                    await self._fetch(book)
+                finally:
+                    book.fetching = False
+
+    async def _fetch(self, book: _Book) -> None:
+        text = await self._engine.market_snapshot(book.channel)
+        if not isinstance(text, str):
+            raise _UnknownChannel(book.channel)
+        book.reset(_DECODER.decode(text))
+        held, book.held = book.held, []
+        for delta in held:
+            if int(delta["seq"]) <= book.seq:
+                continue
+            if int(delta["prev_seq"]) != book.seq:
+                book.synced = False  # still a gap: ask again
+                book.held = [d for d in held if int(d["seq"]) > book.seq]
+                break
+            book.apply(delta)
+
+    def _start_resync(self, book: _Book) -> None:
+        if not book.resyncing and self._nursery is not None:
+            book.resyncing = True
+            self._nursery.start_soon(self._resync, book)
 
     async def _resync(self, book: _Book) -> None:
         """After a gap: fetch the book until it is whole, then send every subscriber the
         new snapshot, before the next delta."""
         pause = 0.01
-        while True:
-            try:
-                await self._sync(book)
-            except Exception as exc:  # noqa: BLE001 - retried while there are subscribers
-                log.warning("book %s could not be fetched again: %s", book.channel, exc)
-            if book.synced:
-                break
-            if not self._outboxes.get(book.channel):
-                return
-            # Still a gap (the snapshot is older than the deltas held): ask again soon.
-            await trio.sleep(pause)
-            pause = min(pause * 2, _RETRY)
+        try:
+            while True:
+                try:
+                    await self._sync(book)
+                except Exception as exc:  # noqa: BLE001 - retried while there are subscribers
+                    log.warning("book %s could not be fetched again: %s", book.channel, exc)
+                if book.synced:
+                    break
+                if not self._outboxes.get(book.channel):
+                    return
+                # Still a gap (the snapshot is older than the deltas held): ask again soon.
+                await trio.sleep(pause)
+                pause = min(pause * 2, _RETRY)
+        finally:
+            book.resyncing = False
         text = book.snapshot()
         for key, outbox in list(self._outboxes.get(book.channel, {}).items()):
             self._send(key, outbox, text)
@@ -286,12 +301,15 @@ class GatewayFeed:
         key = id(outbox)
         if channel.startswith("book."):
             book = self._books.setdefault(Symbol(channel[5:]), _Book(channel))
-            if not book.synced:
-                snapshot = await self._sync_or_refuse(book)
-                if snapshot is not None:
-                    return snapshot
+            try:
+                await self._sync(book)
+            except _UnknownChannel:
+                return Refused("unknown_channel", f"no channel {book.channel!r}")
             self._add(redis_channel, key, outbox)
-            self._send(key, outbox, book.snapshot())
+            if book.synced:
+                self._send(key, outbox, book.snapshot())
+            else:
+                self._start_resync(book)  # which sends the snapshot once the book is whole
             return None
         if channel in _PER_USER:
             self._add(redis_channel, key, outbox)
@@ -310,15 +328,6 @@ class GatewayFeed:
         for message in held:
             if floor < 0 or int(_DECODER.decode(message).get("seq", 0)) > floor:
                 self._send(key, outbox, message)
-        return None
-
-    async def _sync_or_refuse(self, book: _Book) -> Refused | None:
-        try:
-            await self._sync(book)
-        except _UnknownChannel:
-            return Refused("unknown_channel", f"no channel {book.channel!r}")
-        if not book.synced:
-            await self._sync(book)
         return None
 
     async def unsubscribe(self, channel: str, outbox: Outbox) -> None:
