@@ -35,7 +35,7 @@ async def test_a_cancel_all_pipelined_between_orders_cancels_exactly_those_sent_
             await ws.send_message(json.dumps({"op": "auth", "api_key": demo_key(ADMIN, ALICE)}))
             messages = []
             for n in range(ROUNDS):
-                messages.append(_place(2 * n, str(100 + n)))
+                messages.append(_place(2 * n, str(95 + n % 10)))
                 cancel = {"op": "orders.cancel_all", "id": 2 * n + 1,
                           "args": {"symbol": "BTC_AIT"}}  # fmt: skip
                 messages.append(cancel)
@@ -48,13 +48,15 @@ async def test_a_cancel_all_pipelined_between_orders_cancels_exactly_those_sent_
                     answer = json.loads(await ws.get_message())
                     if isinstance(answer.get("id"), int):
                         answers[answer["id"]] = answer
+        assert answers[2 * ROUNDS]["status"] == 201, answers[2 * ROUNDS]
         for n in range(ROUNDS):
             assert answers[2 * n]["status"] == 201, answers[2 * n]
             cancelled = answers[2 * n + 1]
             assert cancelled["status"] == 200, cancelled
             assert [o["client_order_id"] for o in cancelled["data"]["cancelled"]] == [f"r{2 * n}"]
-        response = await alice.get(f"/users/{ALICE}/orders?limit=1000")
+        last = await alice.get(f"/orders/{answers[2 * ROUNDS]['data']['order_id']}")
+        assert last.json()["status"] == "open", last.text
+        response = await alice.get(f"/users/{ALICE}/orders?status=open&limit=1000")
         assert response.status_code == 200, response.text
-        open_orders = [o["client_order_id"] for o in response.json()["orders"]
-                       if o["status"] == "open"]  # fmt: skip
-        assert open_orders == [f"r{2 * ROUNDS}"]
+        orders = response.json()["orders"]
+        assert [o["client_order_id"] for o in orders] == [f"r{2 * ROUNDS}"], orders
