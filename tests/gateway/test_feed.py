@@ -129,3 +129,36 @@ async def test_a_book_still_behind_its_deltas_after_the_subscription_is_sent_onc
             last = delta["seq"]
             if ["93", "0.01"] in delta["bids"]:
                 break
+
+
+async def test_a_gateway_leaves_each_redis_channel_once_its_last_subscriber_goes(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    channels = ["te:ticker.BTC_AIT", "te:book.BTC_AIT", f"te:orders.{ALICE}"]
+    watcher = redis.Redis.from_url(redis_url)
+
+    def listeners() -> list[int]:
+        return [count for _, count in watcher.pubsub_numsub(*channels)]
+
+    async with cluster.engine(), cluster.gateway() as url, client(url, ALICE) as alice:
+        await until_ready(alice)
+        for _ in range(2):  # and again: a channel left is joined again
+            async with _feed(url) as ws:
+                await _send(ws, {"op": "auth", "api_key": demo_key(ADMIN, ALICE)})
+                assert (await _next(ws))["type"] == "authenticated"
+                wanted = ["ticker.BTC_AIT", "book.BTC_AIT", "orders"]
+                await _send(ws, {"op": "subscribe", "channels": wanted})
+                snapshots = 0
+                while snapshots < len(wanted):
+                    snapshots += (await _next(ws))["type"] == "snapshot"
+                assert listeners() == [1, 1, 1]
+                await _send(ws, {"op": "unsubscribe", "channels": ["ticker.BTC_AIT"]})
+                assert (await _next(ws))["type"] == "unsubscribed"
+                with trio.fail_after(2):
+                    while listeners()[0]:
+                        await trio.sleep(0.05)
+            # The connection closed: the user's channel goes, and the book a moment later.
+            with trio.fail_after(5):
+                while listeners() != [0, 0, 0]:
+                    await trio.sleep(0.05)

@@ -2,7 +2,8 @@
 
 The engine publishes each market-data message once, on ``te:<channel>``
 (``storage/redis.py``). A gateway subscribes to a channel when its first
-client does, and hands every message to its clients' outboxes, never
+client does, and leaves it when its last one leaves (a book a second later,
+so that a client coming back finds it), and hands every message to its clients' outboxes, never
 waiting on one: a client whose outbox is full is dropped (its outbox
 closed), as the engine's market-data actor does.
 
@@ -49,6 +50,8 @@ __all__ = ["GatewayFeed"]
 log = logging.getLogger(__name__)
 
 _RETRY: Final = 0.5
+_BOOK_GRACE: Final = 1.0
+"""Seconds a book is kept, and its channel listened to, after its last subscriber left."""
 _PER_USER: Final = ("orders", "balances")
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder()
@@ -110,6 +113,10 @@ class GatewayFeed:
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         """The Redis channels (without ``te:``) this gateway listens to."""
+        self._subscribing = trio.Lock()
+        """Held while a channel is joined or left on Redis: one change at a time."""
+        self._leaving: set[str] = set()
+        """The channels a task will leave unless a subscriber comes first."""
         self._outboxes: dict[str, dict[int, Outbox]] = {}
         """By Redis channel (``orders.<user>`` for a user's): who gets its messages."""
         self._held: dict[tuple[str, int], list[str]] = {}
@@ -212,6 +219,7 @@ class GatewayFeed:
         for channel in self._of_outbox.pop(key, set()):
             self._outboxes.get(channel, {}).pop(key, None)
             self._held.pop((channel, key), None)
+            self._release(channel)
         outbox.close()
 
     # ------------------------------------------------------------ books
@@ -297,25 +305,28 @@ class GatewayFeed:
             return Refused("engine_unavailable", f"{channel}: {message}")
 
     async def _subscribe(self, channel: str, redis_channel: str, outbox: Outbox) -> Refused | None:
-        await self._listen_to(redis_channel)
+        # Counted at once, so that the channel is not left on Redis meanwhile; what comes
+        # before the snapshot is held.
         key = id(outbox)
+        self._add(redis_channel, key, outbox)
+        if channel in _PER_USER:
+            await self._listen_to(redis_channel)
+            return None
+        self._held[(redis_channel, key)] = []
+        await self._listen_to(redis_channel)
         if channel.startswith("book."):
             book = self._books.setdefault(Symbol(channel[5:]), _Book(channel))
             try:
                 await self._sync(book)
             except _UnknownChannel:
+                self._remove(redis_channel, outbox)
                 return Refused("unknown_channel", f"no channel {book.channel!r}")
-            self._add(redis_channel, key, outbox)
+            self._held.pop((redis_channel, key), None)  # the book has those deltas
             if book.synced:
                 self._send(key, outbox, book.snapshot())
             else:
                 self._start_resync(book)  # which sends the snapshot once the book is whole
             return None
-        if channel in _PER_USER:
-            self._add(redis_channel, key, outbox)
-            return None
-        self._add(redis_channel, key, outbox)
-        self._held[(redis_channel, key)] = []
         try:
             text = await self._engine.market_snapshot(channel)
         finally:
@@ -353,6 +364,33 @@ class GatewayFeed:
             channels.discard(channel)
             if not channels:
                 del self._of_outbox[key]
+        self._release(channel)
+
+    def _release(self, channel: str) -> None:
+        """Leave ``channel`` on Redis once nobody here reads it (a book after a grace)."""
+        if self._outboxes.get(channel):
+            return
+        self._outboxes.pop(channel, None)
+        if channel in self._subscribed and channel not in self._leaving and self._nursery:
+            self._leaving.add(channel)
+            self._nursery.start_soon(self._unlisten, channel)
+
+    async def _unlisten(self, channel: str) -> None:
+        try:
+            if channel.startswith("book."):
+                await trio.sleep(_BOOK_GRACE)  # a client that comes back finds the book
+            async with self._subscribing:
+                if self._outboxes.get(channel):
+                    return
+                self._subscribed.discard(channel)
+                if channel.startswith("book."):
+                    self._books.pop(Symbol(channel[5:]), None)
+                if self._pubsub is not None:  # else the next connection leaves it out
+                    await self._bridge.call(_unsubscribe, self._pubsub, [channel])
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("leaving %s on Redis failed: %s", channel, exc)
+        finally:
+            self._leaving.discard(channel)
 
     async def _listen_to(self, channel: str) -> None:
         """Subscribe to ``channel`` on Redis unless this gateway does already; raises
@@ -363,13 +401,16 @@ class GatewayFeed:
 
         with trio.move_on_after(5):
             await self._ready.wait()
-        if self._pubsub is None:
-            raise EngineUnavailable("market data is unavailable: Redis does not answer")
-        try:
-            await self._bridge.call(_subscribe, self._pubsub, [channel])
-        except (redis.exceptions.RedisError, OSError) as exc:
-            raise EngineUnavailable(f"market data is unavailable: {exc}") from exc
-        self._subscribed.add(channel)
+        async with self._subscribing:
+            if channel in self._subscribed:
+                return
+            if self._pubsub is None:
+                raise EngineUnavailable("market data is unavailable: Redis does not answer")
+            try:
+                await self._bridge.call(_subscribe, self._pubsub, [channel])
+            except (redis.exceptions.RedisError, OSError) as exc:
+                raise EngineUnavailable(f"market data is unavailable: {exc}") from exc
+            self._subscribed.add(channel)
 
 
 # ---------------------------------------------------------------- on the bridge's loop
@@ -389,6 +430,10 @@ async def _close(pubsub: Any) -> None:
 
 async def _subscribe(pubsub: Any, channels: list[str]) -> None:
     await pubsub.subscribe(*(PREFIX + channel for channel in channels))
+
+
+async def _unsubscribe(pubsub: Any, channels: list[str]) -> None:
+    await pubsub.unsubscribe(*(PREFIX + channel for channel in channels))
 
 
 async def _next(pubsub: Any) -> list[tuple[str, str]]:
