@@ -52,7 +52,7 @@ import trio
 from quart import Blueprint, current_app, websocket
 
 from trading_engine.actors.facade import Engine
-from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.mailbox import ActorUnavailable, Reply
 from trading_engine.actors.messages import Refused, SubmitOutcome
 from trading_engine.api.auth import Principal, principal_for, user_for
 from trading_engine.api.bodies import AmendBody, ListBody, convert_body
@@ -520,9 +520,13 @@ async def _subscribe_orders(
         result = await engine.subscribe("orders", outbox, user)
         if isinstance(result, Refused):
             return result
-        seqs, views = await engine.open_orders(user)
+        try:
+            seqs, views = await engine.open_orders(user)
+            fills = await fills_of(engine, tables, views)
+        except ActorUnavailable as exc:  # a gateway's engine restarting: told, not subscribed
+            await engine.unsubscribe("orders", outbox)
+            return Refused(exc.code, f"orders: {exc.message}")
         instruments = engine.instruments()
-        fills = await fills_of(engine, tables, views)
         orders = [render_order(v, instruments[v.symbol], fills[v.order_id]) for v in views]
         snapshot = json.dumps(
             {"channel": "orders", "type": "snapshot", "seqs": seqs, "orders": orders}

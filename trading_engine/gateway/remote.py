@@ -216,22 +216,7 @@ class RemoteEngine(Engine):
                 for answer in answers:
                     pending = self._pending.pop(answer.id, None)
                     if pending is not None:
-                        self._settle(pending.reply, answer.status, answer.value)
-
-    @staticmethod
-    def _settle(reply: Reply[Any], status: int, value: Any) -> None:
-        if status == OK:
-            try:
-                reply.send(codec.lift(value))
-            except codec.CodecError as exc:
-                reply.fail(exc)
-        elif status == FAILED:
-            try:
-                raise_error(value)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                reply.fail(exc)
-        elif status == EXPIRED:
-            reply.fail(EngineUnavailable("the engine read the call after its deadline: not run"))
+                        settle(pending, answer.status, answer.value)
 
     async def _expire_calls(self) -> None:
         order = self._order
@@ -365,6 +350,28 @@ class RemoteEngine(Engine):
     @property
     def journal(self) -> Journal:
         raise EngineUnavailable("a gateway has no journal")
+
+
+def settle(pending: _Pending, status: int, value: Any) -> None:
+    """Fill ``pending``'s reply with the engine's answer. An OK answer that does not decode
+    (an engine of another version) fails a query with ``CodecError``, and a command with
+    ``ReplyTimeout``: it ran, so its outcome is unknown here."""
+    reply = pending.reply
+    if status == OK:
+        try:
+            reply.send(codec.lift(value))
+        except codec.CodecError as exc:
+            if pending.kind is Kind.COMMAND:
+                reply.fail(ReplyTimeout(f"the engine's answer does not decode: {exc.message}"))
+            else:
+                reply.fail(exc)
+    elif status == FAILED:
+        try:
+            raise_error(value)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            reply.fail(exc)
+    elif status == EXPIRED:
+        reply.fail(EngineUnavailable("the engine read the call after its deadline: not run"))
 
 
 def _forward(method: str) -> Callable[..., Any]:
