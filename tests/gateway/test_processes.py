@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 import trio
 from trio_websocket import open_websocket_url
@@ -207,3 +208,29 @@ async def test_an_order_list_placed_through_one_gateway_is_shown_and_cancelled_t
         assert [o["status"] for o in answer["data"]["orders"]] == ["cancelled", "cancelled"]
         again = await alice_a.get(f"/order-lists/{list_id}")
         assert again.json()["status"] == "cancelled"
+
+
+async def test_a_heartbeat_the_gateway_cannot_read_leaves_it_serving_what_it_knew(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """An engine of another version (here: a heartbeat of garbage, the engine frozen so
+    that it does not beat over it) is logged; the gateway keeps the instruments it knew."""
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine() as engine,
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+    ):
+        await until_ready(alice)
+        engine.send_signal(signal.SIGSTOP)
+        try:
+            redis.Redis.from_url(redis_url).set("te:engine:main:alive", b"\xc1garbage", px=2000)
+            await trio.sleep(0.6)  # read at least twice
+            async with httpx.AsyncClient(base_url=url + "/api/v1/trading") as anonymous:
+                symbols = await anonymous.get("/symbols")  # the gateway's own answer
+            assert symbols.status_code == 200, symbols.text
+            assert {s["symbol"] for s in symbols.json()["symbols"]} == {"BTC_AIT", "ETH_AIT"}
+        finally:
+            engine.send_signal(signal.SIGCONT)
+        await until_ready(alice)
+        assert (await alice.post("/orders", json=_order("98"))).status_code == 201

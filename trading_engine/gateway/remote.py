@@ -68,7 +68,7 @@ from trading_engine.gateway.protocol import (
     raise_error,
 )
 from trading_engine.gateway.server import shared_config
-from trading_engine.gateway.transport import GatewaySide
+from trading_engine.gateway.transport import HEARTBEAT_TTL, GatewaySide
 from trading_engine.storage.journal import Journal, StorageUnavailable
 
 __all__ = ["EngineUnavailable", "RemoteEngine"]
@@ -126,6 +126,8 @@ class RemoteEngine(Engine):
         """The id of the engine's current start, from its heartbeat."""
         self.feed: Any = None
         """The gateway's market-data feed (``gateway/feed.py``), once running."""
+        self._unread_since: float | None = None
+        """Since when (Trio's clock) the heartbeat could not be read, if it cannot."""
 
     # ------------------------------------------------------------ running
 
@@ -149,7 +151,16 @@ class RemoteEngine(Engine):
         try:
             beat = await self._redis.heartbeat()
         except StorageUnavailable:
+            # One read that failed (a reset connection) is not the engine stopping: only
+            # reads failing for as long as a heartbeat lives.
+            now = trio.current_time()
+            if self._unread_since is None:
+                self._unread_since = now
+            if now - self._unread_since < HEARTBEAT_TTL:
+                return
             beat = None
+        else:
+            self._unread_since = None
         if beat is None:
             if self.alive:
                 log.warning("the engine's heartbeat stopped: answering 503 until it is back")
@@ -157,13 +168,18 @@ class RemoteEngine(Engine):
             self.alive = False
             return
         if beat != self._beat:
-            boot, instruments, halted, shared = codec.decode(beat)
-            self._instruments, self._halted = instruments, halted
-            self.config = shared_config(self.config, shared)
-            self._beat = beat
-            if boot != self.boot and self.boot is not None:
-                log.warning("the engine started again")
-            self.boot = boot
+            try:
+                boot, instruments, halted, shared = codec.decode(beat)
+                config = shared_config(self.config, shared)
+            except Exception:  # an engine of another version: keep what we had
+                log.exception("a heartbeat this gateway cannot read: keeping the last one")
+                self._beat = beat  # said once, not at every read
+            else:
+                self._instruments, self._halted, self.config = instruments, halted, config
+                self._beat = beat
+                if boot != self.boot and self.boot is not None:
+                    log.warning("the engine started again")
+                self.boot = boot
         if not self.alive:
             log.warning("the engine is available")
         self.alive = True
