@@ -13,7 +13,29 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol, TypedDict
 
-__all__ = ["ReadTables", "TradeDetails"]
+import attrs
+
+__all__ = ["EVERYTHING", "ReadTables", "TradeDetails", "Window"]
+
+
+@attrs.frozen
+class Window:
+    """Which of a user's orders or fills a history read returns, besides its cursor: all
+    (the default), or those of one ``symbol``, with an id (order id for orders, trade id
+    for fills) of at least ``from_id``, of the order ``order_id`` (fills only), made at
+    ``since`` or later and before ``until`` (ns since the epoch). ``oldest_first``: the
+    oldest of them first (the default is the newest first)."""
+
+    symbol: str | None = None
+    from_id: int | None = None
+    order_id: int | None = None
+    since: int | None = None
+    until: int | None = None
+    oldest_first: bool = False
+
+
+EVERYTHING = Window()
+"""Every order or fill, newest first."""
 
 
 class TradeDetails(TypedDict):
@@ -37,15 +59,22 @@ class ReadTables(Protocol):
         ...
 
     async def order_history(
-        self, user_id: str, *, before: int | None, limit: int
+        self, user_id: str, *, before: int | None, limit: int, window: Window = EVERYTHING
     ) -> list[dict[str, Any]]:
-        """``user_id``'s orders, newest first, with ids below ``before``."""
+        """``user_id``'s orders in ``window``, newest first (or oldest, as it says), with
+        ids below ``before``."""
         ...
 
     async def trade_history(
-        self, user_id: str, *, before: tuple[Decimal, str, int, str] | None, limit: int
+        self,
+        user_id: str,
+        *,
+        before: tuple[Decimal, str, int, str] | None,
+        limit: int,
+        window: Window = EVERYTHING,
     ) -> list[dict[str, Any]]:
-        """``user_id``'s fills, newest first, after the cursor ``before``."""
+        """``user_id``'s fills in ``window``, newest first (or oldest, as it says), after
+        the cursor ``before``."""
         ...
 
     async def order_fills(

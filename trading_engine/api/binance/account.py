@@ -9,9 +9,9 @@ from typing import Any
 from quart import Response, current_app, jsonify
 
 from trading_engine.api.binance.errors import BinanceError
+from trading_engine.api.binance.history import Selection, my_trades
 from trading_engine.api.binance.listen_keys import ListenKeys
 from trading_engine.api.binance.params import Params
-from trading_engine.api.binance.render import my_trade
 from trading_engine.api.binance.signing import api_user, signed
 from trading_engine.api.binance.symbols import fixed, instrument_for
 from trading_engine.api.context import ctx
@@ -104,36 +104,16 @@ async def get_commission() -> Response:
 
 
 async def get_my_trades() -> Response:
-    """The user's fills in ``symbol``, oldest first, among the newest 1,000 the engine
-    keeps per user (older ones: ``/api/v1/trading/history``)."""
+    """The user's fills in ``symbol`` from the whole history (``history.my_trades``), by
+    trade ``id`` ascending."""
     user, params = await signed(("symbol", "orderId", "startTime", "endTime", "fromId", "limit"))
     instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
     order_id = params.integer("orderId")
-    from_id = params.integer("fromId")
-    start, end = params.integer("startTime"), params.integer("endTime")
-    if from_id is not None and (start is not None or end is not None):
+    chosen = Selection(params, "fromId")
+    timed = chosen.start is not None or chosen.end is not None
+    if timed and (chosen.from_id is not None or order_id is not None):
         raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
-    limit = params.limit(500, 1000)
-    rows: list[dict[str, Any]] = []
-    for trade in reversed(await ctx().engine.user_trades(user, 1000)):
-        if trade.symbol != instrument.symbol:
-            continue
-        mine = [trade.maker_order_id] if trade.maker_user_id == user else []
-        if trade.taker_user_id == user:
-            mine.append(trade.taker_order_id)
-        for oid in mine:
-            row = my_trade(trade, instrument, oid, user)
-            if order_id is not None and oid != order_id:
-                continue
-            if from_id is not None and trade.trade_id < from_id:
-                continue
-            if start is not None and row["time"] < start:
-                continue
-            if end is not None and row["time"] > end:
-                continue
-            rows.append(row)
-    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
-    return jsonify(rows)
+    return jsonify(await my_trades(user, instrument, order_id, chosen, params.limit(500, 1000)))
 
 
 async def get_rate_limit_order() -> Response:

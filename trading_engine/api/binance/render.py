@@ -16,6 +16,7 @@ __all__ = [
     "STP_MODES",
     "binance_type",
     "fill",
+    "my_fill",
     "my_trade",
     "order",
     "original_quantity",
@@ -160,20 +161,38 @@ def my_trade(
     trade: Trade, instrument: Instrument, order_id: OrderId, user: UserId
 ) -> dict[str, Any]:
     """``user``'s side (that of ``order_id``) of a trade, as ``myTrades`` shows it."""
-    numbers = Precision(instrument)
     maker = _maker(trade, order_id)
-    side = trade.aggressor if not maker else trade.aggressor.opposite
+    return my_fill(
+        instrument,
+        trade_id=trade.trade_id,
+        order_id=order_id,
+        price=trade.price,
+        quantity=trade.quantity,
+        fee=trade.maker_fee if maker else trade.taker_fee,
+        ts=trade.ts,
+        side=trade.aggressor if not maker else trade.aggressor.opposite,
+        maker=maker,
+    )
+
+
+def my_fill(
+    instrument: Instrument, *, trade_id: int, order_id: OrderId, price: int, quantity: int,
+    fee: int, ts: int, side: Side, maker: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One side of a trade as ``myTrades`` shows it: ``price`` in ticks, ``quantity`` in
+    lots, ``fee`` in quote minor units, ``ts`` in ns, ``side`` the fill's own."""
+    numbers = Precision(instrument)
     return {
-        "symbol": joined(trade.symbol),
-        "id": trade.trade_id,
+        "symbol": joined(instrument.symbol),
+        "id": trade_id,
         "orderId": order_id,
         "orderListId": -1,
-        "price": numbers.price(trade.price),
-        "qty": numbers.quantity(trade.quantity),
-        "quoteQty": numbers.notional(trade.price * trade.quantity),
-        "commission": numbers.quote(trade.maker_fee if maker else trade.taker_fee),
+        "price": numbers.price(price),
+        "qty": numbers.quantity(quantity),
+        "quoteQty": numbers.notional(price * quantity),
+        "commission": numbers.quote(fee),
         "commissionAsset": instrument.quote_asset,
-        "time": millis(trade.ts),
+        "time": millis(ts),
         "isBuyer": side is Side.BUY,
         "isMaker": maker,
         "isBestMatch": True,

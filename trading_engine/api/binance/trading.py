@@ -27,6 +27,7 @@ from trading_engine.api.binance.errors import (
     BinanceError,
     unsupported,
 )
+from trading_engine.api.binance.history import Selection, all_orders
 from trading_engine.api.binance.params import Params
 from trading_engine.api.binance.public import ORDER_TYPES
 from trading_engine.api.binance.render import STP_MODES, fill, order
@@ -345,21 +346,12 @@ async def delete_open_orders() -> Response:
 
 
 async def get_all_orders() -> Response:
-    """The user's orders in ``symbol`` (open, and the finished ones the engine keeps),
-    by ``orderId`` ascending."""
+    """The user's orders in ``symbol``, open and finished, from the whole history
+    (``history.all_orders``), by ``orderId`` ascending."""
     user, params = await signed(("symbol", "orderId", "startTime", "endTime", "limit"))
     instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
-    from_id = params.integer("orderId")
-    start, end = params.integer("startTime"), params.integer("endTime")
-    limit = params.limit(500, 1000)
-    views = [
-        v for v in reversed(await ctx().engine.user_orders(user, limit=100_000))
-        if v.symbol == instrument.symbol
-        and (from_id is None or v.order_id >= from_id)
-        and (start is None or millis(v.created_ts) >= start)
-        and (end is None or millis(v.created_ts) <= end)
-    ]  # fmt: skip
-    views = views[:limit] if from_id is not None or start is not None else views[-limit:]
+    chosen = Selection(params, "orderId")
+    views = await all_orders(user, instrument, chosen, params.limit(500, 1000))
     return jsonify([order(v, instrument) for v in views])
 
 

@@ -54,7 +54,7 @@ from trading_engine.storage.postgres.tables import (
     _aio_trade,
     _aio_trade_history,
 )
-from trading_engine.storage.read_tables import TradeDetails
+from trading_engine.storage.read_tables import EVERYTHING, TradeDetails, Window
 
 if TYPE_CHECKING:
     pass
@@ -205,18 +205,25 @@ class PostgresJournal:
         return await self._call(_aio_load_snapshot, self._pool, version)
 
     async def order_history(
-        self, user_id: str, *, before: int | None, limit: int
+        self, user_id: str, *, before: int | None, limit: int, window: Window = EVERYTHING
     ) -> list[dict[str, Any]]:
-        """``user_id``'s orders from the read tables, newest first, with ids below ``before``."""
-        return await self._call(_aio_order_history, self._pool, user_id, before, limit)
+        """``user_id``'s orders in ``window`` from the read tables, newest first (or
+        oldest, as ``window`` says), with ids below ``before``."""
+        return await self._call(_aio_order_history, self._pool, user_id, before, limit, window)
 
     async def trade_history(
-        self, user_id: str, *, before: tuple[Decimal, str, int, str] | None, limit: int
+        self,
+        user_id: str,
+        *,
+        before: tuple[Decimal, str, int, str] | None,
+        limit: int,
+        window: Window = EVERYTHING,
     ) -> list[dict[str, Any]]:
-        """``user_id``'s fills (a trade as maker, as taker, or both for a self-trade) from
-        the read tables, newest first, after the cursor ``before``: (seconds, symbol,
-        trade id, role) of the last fill of the previous page."""
-        return await self._call(_aio_trade_history, self._pool, user_id, before, limit)
+        """``user_id``'s fills (a trade as maker, as taker, or both for a self-trade) in
+        ``window`` from the read tables, newest first (or oldest, as ``window`` says),
+        after the cursor ``before``: (seconds, symbol, trade id, role) of the last fill
+        of the previous page."""
+        return await self._call(_aio_trade_history, self._pool, user_id, before, limit, window)
 
     async def order_fills(
         self, user_id: str, orders: Sequence[tuple[int, int, int]]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg
 import asyncpg.exceptions
 
-from trading_engine.storage.read_tables import TradeDetails
+from trading_engine.storage.read_tables import TradeDetails, Window
 
 if TYPE_CHECKING:
     pass
@@ -28,8 +28,12 @@ SELECT order_id, symbol, client_order_id, side, type, time_in_force, price, stop
        reason, reduce_only, post_only,
        extract(epoch FROM created_at) AS created_at, extract(epoch FROM updated_at) AS updated_at
 FROM orders WHERE user_id = $1 AND order_id < $2
-ORDER BY order_id DESC LIMIT $3
+    AND ($4::text IS NULL OR symbol = $4) AND order_id >= $5
+    AND ($6::bigint IS NULL OR created_at >= journal_time($6))
+    AND ($7::bigint IS NULL OR created_at < journal_time($7))
+ORDER BY order_id {direction} LIMIT $3
 """
+"""A user's orders in a ``Window``: ``{direction}`` is DESC (newest first) or ASC."""
 
 _TRADE_HISTORY: Final = """
 SELECT * FROM (
@@ -43,24 +47,49 @@ SELECT * FROM (
            extract(epoch FROM settled_at), extract(epoch FROM executed_at)
     FROM trades WHERE taker_user_id = $1
 ) AS fills
-WHERE $2::numeric IS NULL OR (time, symbol, trade_id, role) < ($2, $3::text, $4::bigint, $5::text)
-ORDER BY time DESC, symbol DESC, trade_id DESC, role DESC
+WHERE ($2::numeric IS NULL
+       OR (time, symbol, trade_id, role) {past} ($2, $3::text, $4::bigint, $5::text))
+    AND ($7::text IS NULL OR symbol = $7) AND trade_id >= $8
+    AND ($9::bigint IS NULL OR order_id = $9)
+    AND ($10::bigint IS NULL OR time >= extract(epoch FROM journal_time($10)))
+    AND ($11::bigint IS NULL OR time < extract(epoch FROM journal_time($11)))
+ORDER BY time {direction}, symbol {direction}, trade_id {direction}, role {direction}
 LIMIT $6
 """
+"""A user's fills in a ``Window`` after a cursor: ``{direction}`` is DESC (newest first,
+``{past}`` ``<``) or ASC (oldest first, ``{past}`` ``>``)."""
+
+
+def _sql(template: str, window: Window) -> str:
+    """``template`` in ``window``'s direction."""
+    if window.oldest_first:
+        return template.format(direction="ASC", past=">")
+    return template.format(direction="DESC", past="<")
 
 
 async def _aio_order_history(
-    pool: asyncpg.Pool, user_id: str, before: int | None, limit: int
+    pool: asyncpg.Pool, user_id: str, before: int | None, limit: int, window: Window
 ) -> list[dict[str, Any]]:
     before_id = _MAX_ID if before is None else before
-    return [dict(row) for row in await pool.fetch(_ORDER_HISTORY, user_id, before_id, limit)]
+    rows = await pool.fetch(
+        _sql(_ORDER_HISTORY, window), user_id, before_id, limit, window.symbol,
+        window.from_id or 0, window.since, window.until,
+    )  # fmt: skip
+    return [dict(row) for row in rows]
 
 
 async def _aio_trade_history(
-    pool: asyncpg.Pool, user_id: str, before: tuple[Decimal, str, int, str] | None, limit: int
+    pool: asyncpg.Pool,
+    user_id: str,
+    before: tuple[Decimal, str, int, str] | None,
+    limit: int,
+    window: Window,
 ) -> list[dict[str, Any]]:
-    cursor = before or (None, None, None, None)  # no cursor: from the newest
-    rows = await pool.fetch(_TRADE_HISTORY, user_id, *cursor, limit)
+    cursor = before or (None, None, None, None)  # no cursor: from the newest (or oldest)
+    rows = await pool.fetch(
+        _sql(_TRADE_HISTORY, window), user_id, *cursor, limit, window.symbol,
+        window.from_id or 0, window.order_id, window.since, window.until,
+    )  # fmt: skip
     return [dict(row) for row in rows]
 
 
