@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import attrs
 import pytest
 import trio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.actors.helpers import (
@@ -59,7 +59,14 @@ from trading_engine.storage.journal import InMemoryJournal
 CONFIG = EngineConfig(settlement_interval=3600.0, ticker_interval=0.0, expire_every=float("inf"))
 USERS = (ALICE, BOB, CAROL)
 RICH = {"AIT": 10**13, "BTC": 10**11, "ETH": 10**12, "USD": 10**13}
-FUNDING = dict.fromkeys(USERS, RICH)
+DAN, ERIN = UserId("dan"), UserId("erin")
+"""Dan owns only quote assets, Erin only base ones: what the pending members of their
+lists sell (Dan's) or spend (Erin's) can only come from what the working order delivers."""
+EVERYONE = (*USERS, DAN, ERIN)
+FUNDING = dict.fromkeys(USERS, RICH) | {
+    DAN: {"AIT": 10**13, "USD": 10**13},
+    ERIN: {"BTC": 10**11, "ETH": 10**12},
+}
 MIDS = {BTC.symbol: BTC_MID, ETH.symbol: ETH_MID, PERP.symbol: BTC_MID}
 LOTS = {BTC.symbol: (1, 60), ETH.symbol: (10, 80), PERP.symbol: (1, 60)}
 HOUR = 3600 * 10**9
@@ -88,13 +95,13 @@ async def journal_of(events: list[tuple[str, Journaled]]) -> InMemoryJournal:
 
 
 def balances(actors: Actors) -> dict[UserId, dict[str, tuple[int, int]]]:
-    return {user: actors.risk.query_balances(user) for user in USERS}
+    return {user: actors.risk.query_balances(user) for user in EVERYONE}
 
 
 async def live_balances(engine: Engine) -> dict[UserId, dict[str, tuple[int, int]]]:
     await quiesce(engine)
     with trio.fail_after(5):
-        return {user: await engine.balances(user) for user in USERS}
+        return {user: await engine.balances(user) for user in EVERYONE}
 
 
 async def assert_rebuilt_alike(journal: CommitLog, live: dict[UserId, Any]) -> None:
@@ -180,6 +187,8 @@ class ListOp(NamedTuple):
     offset: int
     kind: ListType
     stop_quantity: int
+    funded: bool
+    """Placed by Dan (sells after a working buy) or Erin (buys after a working sell)."""
 
 
 class Amend(NamedTuple):
@@ -231,7 +240,7 @@ OPS = st.one_of(
     ),
     st.builds(
         ListOp, _user, _symbol, st.booleans(), _quantity, _offset, st.sampled_from(list(ListType)),
-        _quantity,
+        _quantity, st.booleans(),
     ),
     st.builds(Cancel, st.integers(0, 1000)),
     st.builds(CancelAll, _user),
@@ -294,6 +303,8 @@ def _list_request(op: ListOp) -> ListRequest:
     quantity = min(max(op.quantity, low), high)
     stop_quantity = min(max(op.stop_quantity, low), high)
     user, side, mid = USERS[op.user], Side.BUY if op.buy else Side.SELL, MIDS[symbol]
+    if op.funded:
+        user = ERIN if op.buy else DAN
     away = -1 if op.buy else 1  # a buy's take-profit is below, its stop above
     distance = 10 * (1 + abs(op.offset))
     take_profit = OrderRequest(user, symbol, side, OrderType.LIMIT, quantity, mid + away * distance)
@@ -313,7 +324,7 @@ def _list_request(op: ListOp) -> ListRequest:
 async def _open_orders(engine: Engine, *, partly_filled: bool = False) -> list[OrderId]:
     views = [
         view
-        for user in USERS
+        for user in EVERYONE
         for view in await engine.user_orders(user, open_only=True, limit=10_000)
     ]
     if partly_filled and any(view.filled for view in views):
@@ -380,6 +391,16 @@ async def _holds_scenario(ops: list[Op]) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.lists(OPS, min_size=10, max_size=40))
+@example(
+    [  # Dan's working buy fills 40 of 60 lots at once, the rest later: his pair holds
+        # what it bought after each fill; Erin's working sell pays for her pending buy.
+        ListOp(0, 0, False, 60, 7, ListType.OTOCO, 60, True),
+        Limit(1, 0, False, 30, 7, TimeInForce.GTC, False, StpMode.CANCEL_NEWEST, False),
+        ListOp(0, 0, True, 20, -6, ListType.OTO, 20, True),
+        ListOp(0, 1, False, 80, 7, ListType.OTO, 70, True),
+        CancelAll(0),
+    ]
+)
 def test_live_holds_equal_the_holds_rebuilt_from_the_journal_at_every_snapshot_point(
     ops: list[Op],
 ) -> None:

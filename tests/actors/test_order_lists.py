@@ -99,21 +99,25 @@ async def test_an_oco_pair_holds_the_larger_of_its_legs_not_the_sum(
         assert await held(engine, ALICE, "AIT") == before
 
 
-async def test_an_oto_holds_its_pending_order_from_the_start_and_places_it_once_filled(
+async def test_an_oto_funds_its_pending_sell_from_what_its_working_buy_delivers(
     journal: InMemoryJournal,
 ) -> None:
     async with open_market(journal, CONFIG) as engine:
         await quiesce(engine)
         ait, btc = await held(engine, ALICE, "AIT"), await held(engine, ALICE, "BTC")
         placed = await place_list(
-            engine, ListType.OTO, buy(ALICE, 20, BTC_MID - 500), sell(ALICE, 20, BTC_MID + 500)
+            engine, ListType.OTO, buy(ALICE, 20, BTC_MID - 500), sell(ALICE, 22, BTC_MID + 500)
         )
         assert placed.pending == (placed.orders[1].order_id,)
         await quiesce(engine)
         assert await held(engine, ALICE, "AIT") == ait + buy_hold(BTC, 20, BTC_MID - 500)
-        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(20)
+        # The 20 lots bought will pay for all but 2 of the 22 to sell.
+        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(2)
         assert await engine.order(placed.orders[1].order_id) is None  # not an order yet
-        await place(engine, sell(BOB, 20, BTC_MID - 500))
+        await place(engine, sell(BOB, 8, BTC_MID - 500))
+        await quiesce(engine)  # the 8 lots bought are held at once for the pending sell
+        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(10)
+        await place(engine, sell(BOB, 12, BTC_MID - 500))
         await quiesce(engine)
         view = await shown(engine, placed.list_id)
         assert (view.status, view.pending) == (ListStatus.DONE, ())
@@ -121,7 +125,7 @@ async def test_an_oto_holds_its_pending_order_from_the_start_and_places_it_once_
         assert pending is not None
         assert (pending.status, pending.list_id) == (OrderStatus.OPEN, placed.list_id)
         assert await held(engine, ALICE, "AIT") == ait
-        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(20)
+        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(22)
 
 
 async def test_cancelling_an_otoco_gives_back_every_hold(journal: InMemoryJournal) -> None:
@@ -136,7 +140,11 @@ async def test_cancelling_an_otoco_gives_back_every_hold(journal: InMemoryJourna
             stop_sell(25, BTC_MID - 900),
         )  # fmt: skip
         await quiesce(engine)
-        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(25)  # the larger leg
+        # The larger leg, less the 20 lots the working buy delivers.
+        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(5)
+        await place(engine, sell(BOB, 8, BTC_MID - 500))  # a part of the working buy
+        await quiesce(engine)
+        assert await held(engine, ALICE, "BTC") == btc + BTC.base_units(13)
         cancelled = await engine.cancel_list(placed.list_id, ALICE)
         assert isinstance(cancelled, ListView)
         assert cancelled.status is ListStatus.CANCELLED

@@ -8,12 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 from trio_websocket import open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.rawws import raw_client
-from tests.api.test_algo_sigkill import client, serving
+from tests.api.test_algo_sigkill import ADMIN, P, client, serving
 from tests.api.test_order_types import history, project, trade
 from tests.api.test_orders import held, with_reference
 from tests.api.test_rest import ALICE, BOB, order
@@ -189,6 +190,85 @@ async def test_an_otoco_survives_a_sigkill_and_its_pair_works_after_it(
         assert [(o["status"], o["reason"]) for o in done["orders"]] == [
             ("filled", None), ("partially_filled", None), ("cancelled", "oco"),
         ]  # fmt: skip
+
+
+def _balances(shown: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
+    return {
+        asset: (Decimal(b["available"]), Decimal(b["held"]))
+        for asset, b in shown["balances"].items()
+        if Decimal(b["available"]) or Decimal(b["held"])
+    }
+
+
+async def test_a_bracket_is_funded_by_its_working_buy_across_a_sigkill(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Dan owns only AIT: the take-profit and stop-loss sells of the 0.1 BTC his working
+    buy buys are held from what it buys, each fill's BTC at once, and a restart in the
+    middle rebuilds the same holds. Fees: maker -2 bps (a rebate), taker 10 bps; the
+    buy holds its lots at the worst fee, 0.05005 AIT a lot."""
+    body = {"type": "otoco", "orders": [
+        order("buy", "0.1", "500"), order("sell", "0.1", "550"), stop("sell", "0.1", "450"),
+    ]}  # fmt: skip
+    dan = "bracket_dan"
+    async with (
+        serving(database_url, tmp_path) as url,
+        httpx.AsyncClient(base_url=url + P, headers={"X-API-Key": ADMIN}, timeout=10) as admin,
+    ):
+        created = await admin.post("/admin/users", json={"user_id": dan})
+        assert created.status_code == 201, created.text
+        key = created.json()["api_key"]
+        deposit = {"user_id": dan, "asset": "AIT", "amount": "60"}
+        assert (await admin.post("/admin/deposits", json=deposit)).status_code == 200
+    headers = {"X-API-Key": key}
+
+    async def balances(client: httpx.AsyncClient) -> dict[str, tuple[Decimal, Decimal]]:
+        return _balances((await client.get(f"/users/{dan}/balances")).json())
+
+    async with (
+        serving(database_url, tmp_path) as url,
+        client(url, BOB) as bob,
+        httpx.AsyncClient(base_url=url + P, headers=headers, timeout=10) as dan_client,
+    ):
+        placed = await dan_client.post("/order-lists", json=body)
+        assert placed.status_code == 201, placed.text
+        list_id = placed.json()["list_id"]
+        # The working buy holds 1000 lots at the worst fee; the pair nothing yet.
+        assert await balances(dan_client) == {"AIT": (Decimal("9.95"), Decimal("50.05"))}
+        # 400 lots bought as the maker (a 0.004 AIT rebate): the pair holds their 0.04 BTC.
+        assert (await bob.post("/orders", json=order("sell", "0.04", "500"))).status_code == 201
+        middle = await balances(dan_client)
+        assert middle == {
+            "AIT": (Decimal("9.974"), Decimal("30.03")),
+            "BTC": (Decimal(0), Decimal("0.04")),
+        }
+        # What the pair holds is not Dan's to spend.
+        spent = await dan_client.post("/orders", json=order("sell", "0.01", "600"))
+        assert spent.status_code == 422, spent.text
+        shown = (await dan_client.get(f"/order-lists/{list_id}")).json()
+    async with (
+        serving(database_url, tmp_path) as url,
+        client(url, BOB) as bob,
+        httpx.AsyncClient(base_url=url + P, headers=headers, timeout=10) as dan_client,
+    ):
+        assert await balances(dan_client) == middle
+        assert (await dan_client.get(f"/order-lists/{list_id}")).json() == shown
+        # The rest of the working buy: the pair is placed, holding the 0.1 BTC bought.
+        assert (await bob.post("/orders", json=order("sell", "0.06", "500"))).status_code == 201
+        after = (await dan_client.get(f"/order-lists/{list_id}")).json()
+        assert [o["status"] for o in after["orders"]] == ["filled", "open", "pending_trigger"]
+        assert await balances(dan_client) == {
+            "AIT": (Decimal("10.01"), Decimal(0)),
+            "BTC": (Decimal(0), Decimal("0.1")),
+        }
+        # The take-profit leg sells it all (a 0.011 AIT rebate); the stop leg is cancelled.
+        assert (await bob.post("/orders", json=order("buy", "0.1", "550"))).status_code == 201
+        done = (await dan_client.get(f"/order-lists/{list_id}")).json()
+        assert done["status"] == "done"
+        assert [(o["status"], o["reason"]) for o in done["orders"]] == [
+            ("filled", None), ("filled", None), ("cancelled", "oco"),
+        ]  # fmt: skip
+        assert await balances(dan_client) == {"AIT": (Decimal("65.021"), Decimal(0))}
 
 
 async def test_lists_are_placed_and_cancelled_over_the_feed_as_rest_does(server: Server) -> None:

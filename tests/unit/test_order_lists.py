@@ -27,6 +27,7 @@ from trading_engine.core.enums import (
     ListType,
     OrderStatus,
     RejectReason,
+    StpMode,
     TimeInForce,
 )
 from trading_engine.core.events import (
@@ -38,6 +39,7 @@ from trading_engine.core.events import (
     OrderFilled,
     OrderListPlaced,
     OrderListUpdated,
+    OrderReduced,
     OrderRejected,
     StopTriggered,
     Trade,
@@ -285,6 +287,31 @@ def test_oto_working_order_cancelled_after_a_partial_fill_drops_the_pending_orde
     assert status_of(events, 1) is ListStatus.CANCELLED
     assert not m.lists
     run(m, limit(21, BOB, SELL, 3, 9_900), history)  # nothing of the list is left to fill
+    assert OrderId(11) not in m.orders
+    assert_replays(m, history, before)
+
+
+@pytest.mark.parametrize("working_is_taker", [False, True])
+def test_a_working_order_reduced_by_self_trade_prevention_cuts_its_list(
+    m: Matcher, before: list[Event], working_is_taker: bool
+) -> None:
+    """The pending order is held against all the working order buys: a decrement that
+    takes lots off the working order, with no trade, cancels the list, as a cancel does."""
+    history: list[Event] = []
+    working = limit(10, ALICE, BUY, 4, 9_900, stp=StpMode.DECREMENT)
+    own = limit(20, ALICE, SELL, 1, 9_900, stp=StpMode.DECREMENT)
+    if working_is_taker:
+        run(m, own, history)
+    events = submit_list(m, 1, OTO, working, limit(11, ALICE, SELL, 4, 10_300), history=history)
+    if not working_is_taker:
+        events = run(m, own, history)
+    assert [e.order_id for e in of_type(events, OrderReduced)] == [OrderId(10)]
+    assert status_of(events, 1) is ListStatus.CANCELLED
+    cancelled = [(e.order_id, e.reason) for e in of_type(events, OrderCancelled)]
+    assert (OrderId(10), CancelReason.ORDER_LIST) in cancelled
+    assert OrderId(11) not in [e.spec.order_id for e in of_type(history, OrderAccepted)]
+    assert not m.lists
+    assert OrderId(10) not in m.orders
     assert OrderId(11) not in m.orders
     assert_replays(m, history, before)
 

@@ -10,6 +10,11 @@ that a check can compare it with what the accounts hold:
   current price: a buy its remaining lots at its price plus the worst fee
   (``per_lot_cost``), in the quote asset; a sell its remaining base quantity;
   the two legs of an OCO pair (``core.lists``) need the larger of the two;
+- a list's member that waits for its working order (``OrderDeferred``) needs
+  ``pending_hold``: what it will need once placed, less what the working
+  order's remaining lots deliver at least in that asset when they fill
+  (``delivered_at_least``), never less than 0; so the working order's fills
+  fund it, and it holds in full once the working order has filled;
 - a margin order needs ``remaining x order_margin_per_lot(price)`` of the
   quote asset (none if reduce-only), and a position ``initial_margin(cost)``;
   their sum is the user's requirement in that asset, of which
@@ -28,17 +33,19 @@ from typing import NamedTuple
 
 from trading_engine.core.enums import Side
 from trading_engine.core.ids import OrderId, Symbol, UserId
-from trading_engine.core.instruments import Instrument, Mode
+from trading_engine.core.instruments import Instrument, Mode, fee_for
 from trading_engine.core.margin import Rate, initial_margin, order_margin_per_lot
-from trading_engine.core.orders import OrderSpec
-from trading_engine.core.risk import per_lot_cost
+from trading_engine.core.orders import WITH_LIMIT, OrderSpec
+from trading_engine.core.risk import Hold, hold_for, per_lot_cost
 
 __all__ = [
     "HoldMismatch",
     "OpenOrder",
+    "delivered_at_least",
     "expected_held",
     "hold_mismatches",
     "margin_requirements",
+    "pending_hold",
     "spot_holds",
 ]
 
@@ -63,6 +70,42 @@ class HoldMismatch(NamedTuple):
         return (
             f"{self.user_id} {self.asset}: held {self.actual}, its open orders need {self.expected}"
         )
+
+
+def delivered_at_least(
+    instrument: Instrument, working: OrderSpec, lots: int, pending: OrderSpec
+) -> int:
+    """The least that ``lots`` lots of the spot order ``working`` deliver, once filled, in
+    the asset that ``pending`` (an order of the same user, on the same symbol) spends.
+
+    A buy receives the base units of what it buys (its fee is paid in the quote asset); a
+    sell with a limit price (``WITH_LIMIT``: the price does not move) receives at least
+    each lot's notional at that price less the worst fee on it, rounded up as every fee is
+    (a fill at a better price, or at a lower fee, receives more; a fee on several lots at
+    once, rounded up once, is no more than the per-lot fees rounded up one by one).
+    Nothing if ``pending`` is on ``working``'s side (it spends what ``working`` spends) or
+    ``working`` is a sell with no limit (it may sell at any price)."""
+    if pending.side is working.side:
+        return 0
+    if working.side is Side.BUY:
+        return instrument.base_units(lots)
+    if working.type not in WITH_LIMIT:
+        return 0
+    notional = instrument.notional(working.price, 1)
+    worst_bps = max(instrument.maker_fee_bps, instrument.taker_fee_bps, 0)
+    return lots * (notional - fee_for(notional, worst_bps))
+
+
+def pending_hold(
+    instrument: Instrument, working: OrderSpec, remaining: int, pending: OrderSpec
+) -> Hold:
+    """What ``pending``, a list's member waiting for its working order ``working`` with
+    ``remaining`` lots left to fill, holds: what ``hold_for`` holds for it less
+    ``delivered_at_least`` of those lots, never less than 0. With no lots left it is the
+    member's full hold; each fill raises it by no more than the fill delivered."""
+    hold = hold_for(instrument, pending)
+    credit = delivered_at_least(instrument, working, remaining, pending)
+    return Hold(hold.asset, max(hold.amount - credit, 0))
 
 
 def spot_holds(

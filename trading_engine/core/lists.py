@@ -20,7 +20,9 @@ within the step of the symbol actor that causes it:
 
 A member that ends unfilled while the list is open (cancelled by its owner, by
 self-trade prevention, a mass cancel or the dead man's switch; expired; an IOC
-or market working order's unfilled rest) cuts the list: every other live member
+or market working order's unfilled rest), or a working order whose members
+wait that self-trade prevention reduces (their holds count on all it delivers),
+cuts the list: every other live member
 is cancelled (reason ``order_list``), the deferred ones are dropped, and the
 list is ``cancelled``. A deferred member that the matcher rejects when its
 turn comes (a stop that would trigger at once, say) is rejected with its pair,
@@ -263,6 +265,18 @@ class OrderLists(Positions):
             return  # the list's own doing
         order_list = self.lists.get(self._list_of[order.order_id])
         if order_list is not None:
+            self._cut_list(order_list)
+
+    def _member_cut(self, order: Order) -> None:
+        """A working order whose members wait lost lots without a trade (self-trade
+        prevention's decrement): it can no longer deliver what their holds count on
+        (``core.holds.pending_hold``), so the list is cut as if it had been cancelled."""
+        order_list = self.lists.get(self._list_of[order.order_id])
+        if (
+            order_list is not None
+            and order_list.waiting
+            and order_list.members[0] == order.order_id
+        ):
             self._cut_list(order_list)
 
     def _cut_list(self, order_list: OrderList) -> None:

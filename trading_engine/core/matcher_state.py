@@ -194,6 +194,10 @@ class MatcherState:
         """A member of an open order list was cancelled (``reason``) or expired (None):
         ``core.lists`` decides what the list does."""
 
+    def _member_cut(self, order: Order) -> None:
+        """A member of an open order list lost lots without a trade (``_cut``):
+        ``core.lists`` decides what the list does."""
+
     def _cut(self, order: Order, quantity: int, reason: CancelReason) -> None:
         """Take ``quantity`` (less than its remainder) off a live order, with no trade."""
         self._reduce(order, quantity)
@@ -206,6 +210,8 @@ class MatcherState:
                 order.user_id, quantity, order.remaining, reason,
             )
         )  # fmt: skip
+        if self._list_of and order.order_id in self._list_of:
+            self._member_cut(order)
 
     def _reduce(self, order: Order, quantity: int) -> None:
         """Take ``quantity`` off an order's remainder, and off its level if it rests; an

@@ -134,6 +134,8 @@ class CommittedMixin(ListsMixin, FundsMixin):
                     self._sync_hold(
                         record, may_raise=False, may_lower=order_id not in self._amending
                     )
+                if record.spec.list_id:
+                    self._fund_pending(instrument, event)
             case OrderCancelled(order_id=order_id) | OrderExpired(order_id=order_id):
                 record = self.orders[order_id]
                 record.apply(event)

@@ -7,19 +7,28 @@ every hold is given back).
 
 What a list holds:
 
-- every member its own hold, as the same order alone would hold, from the
-  moment the list is accepted, the deferred members of an ``oto`` or
-  ``otoco`` included (their funds are there when their turn comes);
+- every placed member its own hold, as the same order alone would hold, from
+  the moment the list is accepted;
+- every deferred member of an ``oto`` or ``otoco`` (placed only once the
+  working order has filled completely), from the same moment, what it will
+  need less what the working order's remaining lots deliver at least in that
+  asset (``core.holds.pending_hold``): a take-profit and a stop-loss sell
+  after a working buy of the same quantity hold nothing at first. Each fill
+  of the working order raises the deferred holds by what its rest no longer
+  delivers, from what the fill just paid in, in the same ``apply`` as the
+  trade (``_fund_pending``), so no other order of the user spends it first;
+  once the working order has filled, they hold in full, and are placed;
 - but an OCO pair (an ``oco``'s two legs, an ``otoco``'s last two) one hold
   for both, kept under the first leg's order id: the larger of what the two
   need, not the sum. The matcher cancels one leg before the other's first
   trade, so only one leg ever spends from it; when a leg ends the hold drops
   to what the leg left needs (``_group_need``), and the last leg's end frees
-  it. ``core.holds`` counts a pair the same way, so ``check_invariants`` and
-  the audit check it.
+  it. ``core.holds`` counts a pair and a deferred member the same way, so
+  ``check_invariants`` and the audit check them.
 
 A member that never reaches its book (the list cancelled or rejected first)
-frees its hold when its list's ``OrderListUpdated`` is applied.
+frees its hold when its list's ``OrderListUpdated`` is applied; what the
+working order's fills paid into it goes back to available with it.
 
 A mixin over ``AmendMixin`` (``_sync_hold``, ``_release``, ``_prepare``).
 """
@@ -41,10 +50,12 @@ from trading_engine.core.enums import ListStatus, ListType, RejectReason
 from trading_engine.core.events import (
     OrderAccepted,
     OrderDeferred,
+    OrderFilled,
     OrderListPlaced,
     OrderListUpdated,
     OrderRejected,
 )
+from trading_engine.core.holds import pending_hold
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.list_views import ListRecord
@@ -187,32 +198,76 @@ class ListsMixin(AmendMixin):
         position = len(record.members) - 1
         pair = pair_of(record.kind)
         accounts = self.accounts
+        if isinstance(event, OrderDeferred):
+            hold = self._pending_hold(instrument, record, spec)
+        else:
+            hold = hold_for(instrument, spec)
         if position not in pair:
             if spec.order_id not in accounts.holds:
-                accounts.hold(spec.order_id, spec.user_id, hold_for(instrument, spec))
+                accounts.hold(spec.order_id, spec.user_id, hold)
             return
         key = record.members[pair[0]]
         self._join_pair(key, instrument.symbol, spec)
-        hold = hold_for(instrument, spec)
         entry = accounts.holds.get(key)
         if entry is None:
             accounts.hold(key, spec.user_id, hold)
         elif hold.amount > entry[2] and not accounts.adjust_hold(key, hold.amount):
             raise InvariantViolation(f"order list {record.list_id}: no funds for its pair")
 
+    def _pending_hold(self, instrument: Instrument, record: ListRecord, spec: OrderSpec) -> Hold:
+        """What the deferred member ``spec`` of ``record`` holds now: ``pending_hold`` for
+        the lots its working order has left to fill."""
+        working = self.orders[record.members[0]]
+        return pending_hold(instrument, working.spec, working.remaining, spec)
+
+    def _fund_pending(self, instrument: Instrument, event: OrderFilled) -> None:
+        """A fill of a list's working order, its trade applied: raise its deferred
+        members' holds to what the working order's rest no longer covers, from what the
+        fill paid in (``pending_hold`` never rises by more), before any other command of
+        the user can spend it."""
+        record = self.lists.get(self.orders[event.order_id].spec.list_id)
+        if (
+            record is None
+            or record.status is not ListStatus.OPEN
+            or not record.deferred
+            or record.members[0] != event.order_id
+        ):
+            return
+        working = self.orders[event.order_id].spec
+        accounts = self.accounts
+        for spec in record.deferred.values():
+            key = self._held_by(spec.order_id)
+            entry = accounts.holds.get(key)
+            hold = pending_hold(instrument, working, event.remaining, spec)
+            raised = entry is not None and hold.amount > entry[2]
+            if raised and not accounts.adjust_hold(key, hold.amount):
+                raise InvariantViolation(
+                    f"order list {record.list_id}: its working order's fill does not "
+                    f"fund order {spec.order_id}"
+                )
+
 
 def _list_holds(
     instrument: Instrument, kind: ListType, specs: list[OrderSpec]
 ) -> list[tuple[OrderId, Hold]]:
-    """The holds a list takes: each member's, but one for its OCO pair (the larger)."""
+    """The holds a list takes: each member's, the deferred ones' less what the working
+    order will deliver (``pending_hold``), but one for its OCO pair (the larger)."""
     pair = pair_of(kind)
+    working = specs[0]
+
+    def held(position: int) -> Hold:
+        spec = specs[position]
+        if kind is ListType.OCO or position == 0:
+            return hold_for(instrument, spec)
+        return pending_hold(instrument, working, working.quantity, spec)
+
     holds = []
     for position, spec in enumerate(specs):
         if position in pair[1:]:
             continue
-        hold = hold_for(instrument, spec)
+        hold = held(position)
         if pair and position == pair[0]:
-            other = hold_for(instrument, specs[pair[1]])
+            other = held(pair[1])
             hold = Hold(hold.asset, max(hold.amount, other.amount))
         holds.append((spec.order_id, hold))
     return holds

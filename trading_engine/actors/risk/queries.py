@@ -14,10 +14,11 @@ A mixin over ``MarginMixin`` (``query_margin`` reports ``margin_profile``).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from trading_engine.actors.answers import Alert, MarginReport
 from trading_engine.actors.risk.margin import MarginMixin
+from trading_engine.core.enums import ListStatus
 from trading_engine.core.events import Trade
 from trading_engine.core.holds import (
     HoldMismatch,
@@ -25,6 +26,7 @@ from trading_engine.core.holds import (
     expected_held,
     hold_mismatches,
     margin_requirements,
+    pending_hold,
     spot_holds,
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
@@ -144,11 +146,10 @@ class QueriesMixin(MarginMixin):
         An order with a command under way counts at what it holds now, since its
         committed state does not say yet: a submit not yet journaled (held, not yet in
         ``orders``) and an amend not yet written, refused or lost (its hold or margin
-        raised first). After a recovery there are none: every hold is computed.
+        raised first). After a recovery there are none: every hold is computed. A list's
+        members waiting for their working order need ``_deferred_holds``.
         """
         kept = (self.accounts.holds, self.margin.orders)
-        under_way = set(self._amending)
-        under_way.update(o for holds in kept for o in holds if o not in self.orders)
         if orders is None:
             instruments = {symbol: state.instrument for symbol, state in self.symbols.items()}
             orders = [
@@ -156,9 +157,17 @@ class QueriesMixin(MarginMixin):
                 for by_user in self.open_by_user.values()
                 for r in by_user.values()
             ]
+        orders = list(orders)
+        pending = self._deferred_holds({order[1].order_id: order[3] for order in orders})
+        under_way = set(self._amending)
+        under_way.update(
+            o for holds in kept for o in holds if o not in self.orders and o not in pending
+        )
         if under_way:
             orders = [order for order in orders if order[1].order_id not in under_way]
         spot = spot_holds(orders, self.hold_groups)
+        for user_id, asset, amount in pending.values():
+            spot[(user_id, asset)] = spot.get((user_id, asset), 0) + amount
         positions = [
             (user_id, self.symbols[symbol].instrument.quote_asset, position.cost)
             for user_id, by_symbol in self.margin.positions.items()
@@ -172,3 +181,23 @@ class QueriesMixin(MarginMixin):
         collateral = {key: self.accounts.collateral(*key) for key in requirements}
         expected = expected_held(spot, requirements, collateral)
         return hold_mismatches(expected, self.accounts.held)
+
+    def _deferred_holds(
+        self, remaining: Mapping[OrderId, int]
+    ) -> dict[OrderId, tuple[UserId, str, int]]:
+        """What the members of open lists waiting for their working order need, by the
+        order id their hold is kept under (an OCO pair's one: the larger): ``pending_hold``
+        for the lots the working order has left (``remaining``; none if it is not there)."""
+        needed: dict[OrderId, tuple[UserId, str, int]] = {}
+        for record in self.lists.values():
+            if record.status is not ListStatus.OPEN or not record.deferred:
+                continue
+            working = self.orders[record.members[0]].spec
+            instrument = self.symbols[record.symbol].instrument
+            left = remaining.get(working.order_id, 0)
+            for spec in record.deferred.values():
+                key = self.hold_groups.get(spec.order_id, spec.order_id)
+                hold = pending_hold(instrument, working, left, spec)
+                if key not in needed or hold.amount > needed[key][2]:
+                    needed[key] = (spec.user_id, hold.asset, hold.amount)
+        return needed
