@@ -34,7 +34,7 @@ from tests.actors.test_reduce_only import ONE_LOT, reducing
 from tests.actors.workload import FUNDING, USERS, run_workload
 from tests.conftest import copy_journal, other_database, run_migrations, sql
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import OrderRequest
+from trading_engine.actors.messages import OrderRequest, OrderResult
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
@@ -700,3 +700,68 @@ async def test_migration_0016_fills_the_new_order_types_projected_before_it(
     assert shown["trailing_stop_limit"][3:] == (stop * tick, 300 * tick, 10 * tick, None)
     icebergs = [row for row in expected if row[-1] is not None]
     assert [(row[2], row[-1]) for row in icebergs] == [((BTC_MID + 900) * tick, 2 * BTC.lot_size)]
+
+
+async def test_an_icebergs_hidden_part_projects_as_the_engine_counts_it_and_0018_fills_it(
+    server_dsn: str, database_url: str
+) -> None:
+    """Icebergs filled, cut by self-trade prevention, amended (keeping their place and
+    not), cancelled: after each step ``orders.hidden_quantity`` is the engine's hidden
+    lots; a database as 0017 left it, its orders projected from the same journal, gets
+    the same values from 0018 (the whole journal in one range)."""
+    alice, bob = USERS[0], USERS[1]
+    lot = BTC.lot_size
+    hidden = "SELECT order_id, hidden_quantity FROM orders ORDER BY order_id"
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG, FUNDING) as engine,
+        ):
+            icebergs: list[OrderId] = []
+
+            async def check() -> None:
+                await quiesce(engine)
+                await journal.project()
+                rows = dict(tuple(r) for r in await sql(database_url, hidden))
+                for order_id in icebergs:
+                    view = await engine.order(order_id)
+                    assert view is not None
+                    assert rows[order_id] == view.hidden * lot, (order_id, view)
+
+            for price in (BTC_MID + 900, BTC_MID + 950):
+                placed = await place(engine, sell(bob, 10, price, display_quantity=3))
+                icebergs.append(placed.order.order_id)
+            await check()
+            await place(engine, buy(alice, 4, BTC_MID + 900))  # a slice, then a lot of the next
+            await check()
+            first, second = icebergs
+            # Bob's own buy meets his first iceberg: decremented, its hidden part first.
+            await place(engine, buy(bob, 2, BTC_MID + 950, stp=StpMode.DECREMENT))
+            await check()
+            cut = await engine.order(first)
+            assert cut is not None
+            assert (cut.remaining, cut.hidden) == (4, 2)
+            for quantity in (9, 8, 7):  # cuts that keep its place, the last below its slice
+                assert isinstance(await engine.amend(first, bob, quantity=quantity), OrderResult)
+            await check()
+            assert isinstance(await engine.amend(second, bob, price=BTC_MID + 960), OrderResult)
+            await check()
+            assert isinstance(await engine.cancel(first, bob), OrderResult)
+            await check()
+            views = [await engine.order(order_id) for order_id in icebergs]
+            await journal.project()
+        expected = [tuple(r) for r in await sql(database_url, hidden)]
+        async with other_database(server_dsn, "upgrade") as target:
+            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=17))
+            assert applied[-1] == 17
+            await copy_journal(database_url, target)
+            await sql(target, "SELECT project_pending()")
+            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=18)) == [18]
+            upgraded = [tuple(r) for r in await sql(target, hidden)]
+    assert upgraded == expected
+    shown = dict(expected)
+    assert [(v.status, v.hidden) for v in views if v is not None] == [
+        (OrderStatus.CANCELLED, 0),
+        (OrderStatus.OPEN, shown[icebergs[1]] / lot),
+    ]
+    assert shown[icebergs[1]] > 0

@@ -252,6 +252,9 @@ class OrderFields(BaseModel):
     list_id: str | None = Field(
         None, description="the order list (POST /order-lists) it belongs to; null for none"
     )
+    algo_id: str | None = Field(
+        description="the algorithm (POST /algos) that sent it as a child order; null for none"
+    )
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None
@@ -267,9 +270,6 @@ class Order(OrderFields):
     """An order as the engine holds it, and its fills."""
 
     user_id: str
-    algo_id: str | None = Field(
-        description="the algorithm (POST /algos) that sent it as a child order; null for none"
-    )
     trades: list[FillOut] = Field(
         description="its fills, oldest first: those that filled_quantity counts"
     )
