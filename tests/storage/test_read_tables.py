@@ -636,6 +636,21 @@ async def test_migration_0015_fills_protection_prices_in_the_orders_projected_be
     assert any(price is not None for _, price in expected)
 
 
+async def rows_after_upgrade(
+    server_dsn: str, database_url: str, query: str, before: int, upto: int
+) -> list[tuple[Any, ...]]:
+    """``query``'s rows in a database migrated up to ``before``, its read tables projected
+    from ``database_url``'s journal, then migrated on up to ``upto``."""
+    async with other_database(server_dsn, "upgrade") as target:
+        applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=before))
+        assert applied[-1] == before
+        await copy_journal(database_url, target)
+        await sql(target, "SELECT project_pending()")
+        steps = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=upto))
+        assert steps == list(range(before + 1, upto + 1))
+        return [tuple(row) for row in await sql(target, query)]
+
+
 async def test_migration_0016_fills_the_new_order_types_projected_before_it(
     server_dsn: str, database_url: str
 ) -> None:
@@ -680,13 +695,7 @@ async def test_migration_0016_fills_the_new_order_types_projected_before_it(
             " trailing_delta, limit_offset, display_quantity FROM orders ORDER BY order_id"
         )
         expected = [tuple(row) for row in await sql(database_url, projected)]
-        async with other_database(server_dsn, "upgrade") as target:
-            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=15))
-            assert applied[-1] == 15
-            await copy_journal(database_url, target)
-            await sql(target, "SELECT project_pending()")
-            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=16)) == [16]
-            upgraded = [tuple(row) for row in await sql(target, projected)]
+        upgraded = await rows_after_upgrade(server_dsn, database_url, projected, 15, 16)
     assert upgraded == expected
     shown = {row[1]: row[2:] for row in expected}
     tick = BTC.tick_size
@@ -751,13 +760,7 @@ async def test_an_icebergs_hidden_part_projects_as_the_engine_counts_it_and_0018
             views = [await engine.order(order_id) for order_id in icebergs]
             await journal.project()
         expected = [tuple(r) for r in await sql(database_url, hidden)]
-        async with other_database(server_dsn, "upgrade") as target:
-            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=17))
-            assert applied[-1] == 17
-            await copy_journal(database_url, target)
-            await sql(target, "SELECT project_pending()")
-            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=18)) == [18]
-            upgraded = [tuple(r) for r in await sql(target, hidden)]
+        upgraded = await rows_after_upgrade(server_dsn, database_url, hidden, 17, 18)
     assert upgraded == expected
     shown = dict(expected)
     assert [(v.status, v.hidden) for v in views if v is not None] == [
