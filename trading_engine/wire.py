@@ -155,14 +155,18 @@ ListEvent = OrderListPlaced | OrderDeferred | OrderListUpdated
 
 def list_event(event: ListEvent) -> dict[str, Any]:
     """An order list's event for its owner's ``orders`` channel: the list's id and what
-    changed (placed: its ``list_type``; a member deferred: its ``order_id``; ended: its
-    ``status``)."""
+    changed (placed: its ``list_type`` and ``list_client_id``, the client's id for it or
+    None; a member deferred: its ``order_id``; ended: its ``status`` and
+    ``list_client_id``)."""
     if isinstance(event, OrderDeferred):
         return {"list_id": str(event.spec.list_id), "order_id": str(event.spec.order_id),
                 "client_order_id": event.spec.client_order_id, "status": "pending_new"}  # fmt: skip
+    client_id = event.list_client_id or None
     if isinstance(event, OrderListPlaced):
-        return {"list_id": str(event.list_id), "list_type": str(event.kind), "status": "open"}
-    return {"list_id": str(event.list_id), "status": str(event.status)}
+        return {"list_id": str(event.list_id), "list_client_id": client_id,
+                "list_type": str(event.kind), "status": "open"}  # fmt: skip
+    return {"list_id": str(event.list_id), "list_client_id": client_id,
+            "status": str(event.status)}  # fmt: skip
 
 
 def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:

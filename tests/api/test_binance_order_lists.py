@@ -51,7 +51,10 @@ async def test_an_oco_is_placed_shown_and_a_filled_leg_cancels_the_other(server:
         list_id = placed["orderListId"]
         _, by_id, _ = await _raw(server, "demo_alice", "GET", "orderList", orderListId=list_id)
         _, by_client, _ = await _raw(server, "demo_alice", "GET", "orderList",
-                                     origClientOrderId=str(list_id))  # fmt: skip
+                                     origClientOrderId="my-list")  # fmt: skip
+        by_number = await _raw(server, "demo_alice", "GET", "orderList",
+                               origClientOrderId=str(list_id))  # fmt: skip
+        resent = await _raw(server, "demo_alice", "POST", "orderList/oco", **_SELL_OCO)
         _, opened, _ = await _raw(server, "demo_alice", "GET", "openOrderList")
         _, orders, _ = await _raw(server, "demo_alice", "GET", "openOrders", symbol="BTCAIT")
         # bob buys at 110: the take-profit leg trades, the stop-loss leg is cancelled
@@ -64,7 +67,9 @@ async def test_an_oco_is_placed_shown_and_a_filled_leg_cancels_the_other(server:
                                 origClientOrderId="sl-1")  # fmt: skip
     assert (placed["contingencyType"], placed["listStatusType"]) == ("OCO", "EXEC_STARTED")
     assert (placed["listOrderStatus"], placed["symbol"]) == ("EXECUTING", "BTCAIT")
-    assert placed["listClientOrderId"] == str(list_id)
+    assert placed["listClientOrderId"] == "my-list"
+    assert by_number[:2] == (400, {"code": -2013, "msg": "Order does not exist."})
+    assert resent[:2] == (400, {"code": -2010, "msg": "Duplicate order sent."})
     tp, sl = placed["orderReports"]
     assert (tp["type"], tp["price"], tp["clientOrderId"]) == ("LIMIT_MAKER", "110.00000000", "tp-1")
     assert (sl["type"], sl["stopPrice"], sl["price"]) == (
@@ -139,7 +144,11 @@ async def test_cancelling_a_list_cancels_its_members(server: Server) -> None:
         status, cancelled, _ = await _raw(server, "demo_alice", "DELETE", "orderList",
                                           symbol="BTCAIT", orderListId=list_id)  # fmt: skip
         again = await _raw(server, "demo_alice", "DELETE", "orderList", symbol="BTCAIT",
-                           listClientOrderId=str(list_id))  # fmt: skip
+                           listClientOrderId="my-list")  # fmt: skip
+        unnamed = {k: v for k, v in _SELL_OCO.items() if not k.endswith("ClientOrderId")}
+        _, plain, _ = await _raw(server, "demo_alice", "POST", "orderList/oco", **unnamed)
+        by_number = await _raw(server, "demo_alice", "DELETE", "orderList", symbol="BTCAIT",
+                               listClientOrderId=str(plain["orderListId"]))  # fmt: skip
         other = await _raw(server, "demo_bob", "DELETE", "orderList", symbol="BTCAIT",
                            orderListId=list_id)  # fmt: skip
         _, orders, _ = await _raw(server, "demo_alice", "GET", "openOrders", symbol="BTCAIT")
@@ -148,6 +157,8 @@ async def test_cancelling_a_list_cancels_its_members(server: Server) -> None:
     assert [r["status"] for r in cancelled["orderReports"]] == ["CANCELED", "CANCELED"]
     assert [r["origClientOrderId"] for r in cancelled["orderReports"]] == ["tp-1", "sl-1"]
     assert again[:2] == (400, {"code": -2011, "msg": "Unknown order sent."})
+    assert plain["listClientOrderId"] == str(plain["orderListId"])
+    assert by_number[0] == 200, by_number
     assert other[:2] == (400, {"code": -2011, "msg": "Unknown order sent."})
     assert orders == []
 

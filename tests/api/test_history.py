@@ -11,6 +11,7 @@ import trio
 from tests.api.conftest import ADMIN, Server
 from tests.api.test_orders import with_reference
 from tests.api.test_rest import ALICE, BOB, list_perp_and_fund, order
+from trading_engine.storage.postgres import PostgresJournal
 
 _SAME = (
     "order_id", "client_order_id", "symbol", "side", "type", "time_in_force", "price",
@@ -168,3 +169,75 @@ async def test_history_refuses_bad_cursors_other_users_and_no_key(server: Server
                 assert response.json()["error"]["field"] == field
             assert (await bob.get(f"/users/{ALICE}/history/{path}")).status_code == 403
             assert (await anonymous.get(url)).status_code == 401
+
+
+async def test_an_icebergs_history_row_shows_its_hidden_part_as_the_live_order_does(
+    server: Server,
+) -> None:
+    journal = server.engine.journal
+    assert isinstance(journal, PostgresJournal)
+    fields = ("display_quantity", "hidden_quantity", "remaining_quantity", "status", "price")
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        placed = await bob.post("/orders", json=order("sell", "1", "30000", display_quantity="0.2"))
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["order_id"]
+        seen: list[tuple[str, ...]] = []
+
+        async def compare() -> None:
+            await journal.project()
+            live = (await bob.get(f"/orders/{order_id}")).json()
+            rows = (await bob.get(f"/users/{BOB}/history/orders")).json()["orders"]
+            row = next(r for r in rows if r["order_id"] == order_id)
+            assert {k: row[k] for k in fields} == {k: live[k] for k in fields}
+            seen.append(tuple(row[k] for k in fields))
+
+        await compare()
+        # The slice and 0.1 of the next one.
+        assert (await alice.post("/orders", json=order("buy", "0.3", "30000"))).status_code == 201
+        await compare()
+        # Two cuts that keep its place (the hidden part goes first), in one projection.
+        for quantity in ("0.9", "0.7"):
+            cut = await bob.patch(f"/orders/{order_id}", json={"quantity": quantity})
+            assert cut.status_code == 200, cut.text
+        await compare()
+        # A new price: a fresh slice at the back, then the slice filled and refilled.
+        assert (await bob.patch(f"/orders/{order_id}", json={"price": "30010"})).status_code == 200
+        assert (await alice.post("/orders", json=order("buy", "0.2", "30010"))).status_code == 201
+        await compare()
+        assert (await bob.delete(f"/orders/{order_id}")).status_code == 200
+        await compare()
+    assert [s[:3] for s in seen] == [
+        ("0.2", "0.8", "1"),
+        ("0.2", "0.6", "0.7"),
+        ("0.2", "0.3", "0.4"),
+        ("0.2", "0", "0.2"),
+        ("0.2", "0", "0"),
+    ]
+
+
+async def test_an_algos_child_order_shows_its_algo_id_in_the_history(server: Server) -> None:
+    journal = server.engine.journal
+    assert isinstance(journal, PostgresJournal)
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        ask = await bob.post("/orders", json=order("sell", "1", "30000"))
+        assert ask.status_code == 201, ask.text
+        body = {"type": "twap", "symbol": "BTC_AIT", "side": "buy", "quantity": "0.2",
+                "duration_s": "1", "slices": 1, "limit_price": "30000"}  # fmt: skip
+        started = await alice.post("/algos", json=body)
+        assert started.status_code == 201, started.text
+        algo_id = started.json()["algo_id"]
+        with trio.fail_after(10):
+            while not (await alice.get(f"/algos/{algo_id}")).json()["children"]:
+                await trio.sleep(0.02)
+        await journal.project()
+        rows = (await alice.get(f"/users/{ALICE}/history/orders")).json()["orders"]
+        (child,) = rows
+        assert child["algo_id"] == algo_id
+        live = (await alice.get(f"/orders/{child['order_id']}")).json()
+        assert (child["algo_id"], child["client_order_id"]) == (
+            live["algo_id"],
+            live["client_order_id"],
+        )
+        bobs = (await bob.get(f"/users/{BOB}/history/orders")).json()["orders"]
+        assert [r["algo_id"] for r in bobs] == [None]
+        assert (bobs[0]["display_quantity"], bobs[0]["hidden_quantity"]) == (None, None)

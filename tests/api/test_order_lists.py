@@ -4,13 +4,15 @@ cancelled, refused with a 400 naming the field, and surviving a SIGKILL of ``ser
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import WebSocketConnection, open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.rawws import raw_client
@@ -29,7 +31,12 @@ def stop(side: str, quantity: str, stop_price: str) -> dict[str, Any]:
             "stop_price": stop_price}  # fmt: skip
 
 
-async def test_an_oco_is_placed_shown_on_the_feed_and_resolved_by_a_fill(server: Server) -> None:
+@asynccontextmanager
+async def alice_on_her_feed(
+    server: Server,
+) -> AsyncIterator[tuple[WebSocketConnection, httpx.AsyncClient, httpx.AsyncClient]]:
+    """Alice's ``orders`` channel, and Bob's and Alice's clients, after a trade at 30000
+    that gives BTC_AIT its reference price."""
     url = server.url.replace("http", "ws", 1) + "/api/v1/trading/ws"
     async with (
         open_websocket_url(url) as ws,
@@ -40,6 +47,11 @@ async def test_an_oco_is_placed_shown_on_the_feed_and_resolved_by_a_fill(server:
         await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
         await trade(bob, alice, "30000")
         await with_reference(alice, "BTC_AIT")
+        yield ws, bob, alice
+
+
+async def test_an_oco_is_placed_shown_on_the_feed_and_resolved_by_a_fill(server: Server) -> None:
+    async with alice_on_her_feed(server) as (ws, bob, alice):
         before = await held(alice, ALICE, "BTC")
         body = {
             "type": "oco",
@@ -152,7 +164,7 @@ async def test_the_openapi_document_has_the_order_list_routes(server: Server) ->
     async with server.client() as anyone:
         document = (await anyone.get(server.url + OPENAPI_PATH)).json()
     paths = document["paths"]
-    assert set(paths["/api/v1/trading/order-lists"]) == {"post"}
+    assert set(paths["/api/v1/trading/order-lists"]) == {"post", "get"}
     assert set(paths["/api/v1/trading/order-lists/{list_id}"]) == {"get", "delete"}
 
 
@@ -162,7 +174,7 @@ async def test_an_otoco_survives_a_sigkill_and_its_pair_works_after_it(
     body = {"type": "otoco", "orders": [
         order("buy", "0.0002", "1000"), order("sell", "0.0002", "1100"),
         stop("sell", "0.0002", "900"),
-    ]}  # fmt: skip
+    ], "list_client_id": "kept"}  # fmt: skip
     async with (
         serving(database_url, tmp_path) as url,
         client(url, BOB) as bob,
@@ -182,6 +194,10 @@ async def test_an_otoco_survives_a_sigkill_and_its_pair_works_after_it(
     ):
         after = (await alice.get(f"/order-lists/{list_id}")).json()
         assert after == before
+        assert after["list_client_id"] == "kept"
+        found = await alice.get("/order-lists", params={"list_client_id": "kept"})
+        assert found.json() == after
+        assert (await alice.post("/order-lists", json=body)).status_code == 409
         assert (await alice.get(f"/users/{ALICE}/balances")).json() == balances
         # The take-profit leg trades: the stop leg is cancelled, the list is done.
         assert (await bob.post("/orders", json=order("buy", "0.0001", "1100"))).status_code == 201
@@ -323,3 +339,75 @@ async def test_a_dropped_connection_cancels_the_lists_placed_through_it(server: 
     assert shown["status"] == "cancelled"
     assert [o["status"] for o in shown["orders"]] == ["cancelled"] * 3
     await server.engine.check_invariants()
+
+
+async def test_a_list_client_id_is_kept_shown_found_and_not_reused_while_open(
+    server: Server,
+) -> None:
+    async with alice_on_her_feed(server) as (ws, bob, alice):
+        legs = [order("sell", "0.2", "31000"), stop("sell", "0.3", "29000")]
+        body = {"type": "oco", "orders": legs, "list_client_id": "bracket-1"}
+        placed = await alice.post("/order-lists", json=body)
+        assert placed.status_code == 201, placed.text
+        shown = placed.json()
+        assert shown["list_client_id"] == "bracket-1"
+        before = await held(alice, ALICE, "BTC")
+        again = await alice.post("/order-lists", json=body)
+        assert again.status_code == 409, again.text
+        error = again.json()["error"]
+        assert (error["code"], error["field"]) == ("list_client_id_reused", "list_client_id")
+        assert shown["list_id"] in error["message"]
+        assert await held(alice, ALICE, "BTC") == before  # nothing placed
+        found = await alice.get("/order-lists", params={"list_client_id": "bracket-1"})
+        assert found.status_code == 200, found.text
+        assert found.json() == (await alice.get(f"/order-lists/{shown['list_id']}")).json()
+        assert found.json()["list_client_id"] == "bracket-1"
+        for params, status in (
+            ({"list_client_id": "bracket-2"}, 404),
+            ({"list_client_id": "bad id!"}, 400),
+            ({}, 400),
+        ):
+            refused = await alice.get("/order-lists", params=params)
+            assert refused.status_code == status, (params, refused.text)
+        assert (
+            await bob.get("/order-lists", params={"list_client_id": "bracket-1"})
+        ).status_code == 404
+        bad = await alice.post("/order-lists", json=body | {"list_client_id": "x" * 65})
+        assert (bad.status_code, bad.json()["error"]["field"]) == (400, "list_client_id")
+        # Ended, its client id is free again; the lookup finds the newest list.
+        assert (await alice.delete(f"/order-lists/{shown['list_id']}")).status_code == 200
+        other = await alice.post("/order-lists", json=body)
+        assert other.status_code == 201, other.text
+        newest = await alice.get("/order-lists", params={"list_client_id": "bracket-1"})
+        assert newest.json()["list_id"] == other.json()["list_id"] != shown["list_id"]
+        assert (await alice.get(f"/order-lists/{shown['list_id']}")).json()["list_client_id"] == (
+            "bracket-1"
+        )
+        seen: dict[str, Any] = {}
+        with trio.fail_after(10):
+            while "OrderListUpdated" not in seen:
+                message = json.loads(await ws.get_message())
+                if message.get("list_id") == shown["list_id"]:
+                    seen.setdefault(message["event"], message)
+        assert seen["OrderListPlaced"]["list_client_id"] == "bracket-1"
+        assert seen["OrderListUpdated"]["list_client_id"] == "bracket-1"
+        assert seen["OrderListUpdated"]["status"] == "cancelled"
+
+
+async def test_two_lists_sent_at_once_with_one_list_client_id_place_one(server: Server) -> None:
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        await trade(bob, alice, "30000")
+        await with_reference(alice, "BTC_AIT")
+        legs = [order("sell", "0.1", "31000"), stop("sell", "0.1", "29000")]
+        body = {"type": "oco", "orders": legs, "list_client_id": "twice"}
+        statuses: list[int] = []
+
+        async def send() -> None:
+            statuses.append((await alice.post("/order-lists", json=body)).status_code)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(send)
+        assert sorted(statuses) == [201, 409, 409, 409]
+        open_ = (await alice.get(f"/users/{ALICE}/orders", params={"status": "open"})).json()
+        assert len([o for o in open_["orders"] if o["list_id"]]) == 2  # one list's two legs

@@ -163,8 +163,10 @@ SAMPLES: list[AnyEvent] = [
     SelfTradePrevented(12, TS, BTC, OrderId(3), OrderId(4), ALICE, StpMode.CANCEL_BOTH, 2),
     BookLevel(13, TS, BTC, Side.SELL, 100_001, 0),
     OrderListPlaced(14, TS, BTC, 3, ALICE, ListType.OTOCO),
+    OrderListPlaced(14, TS, BTC, 4, ALICE, ListType.OCO, "bracket-1"),
     OrderDeferred(15, TS, BTC, PLAIN._replace(list_id=3)),
     OrderListUpdated(16, TS, BTC, 3, ALICE, ListStatus.CANCELLED),
+    OrderListUpdated(16, TS, BTC, 4, ALICE, ListStatus.DONE, "bracket-1"),
     UserCreated(1, TS, ALICE, None, "hash-alice"),
     UserCreated(2, TS, BOB, "desk \u2603 7", "hash-bob"),
     CredentialSet(3, TS, BOB, "hmac-sha256", "gAAAAAB-sealed"),
@@ -307,6 +309,22 @@ def test_the_order_types_fields_round_trip_and_a_spec_written_before_them_decode
     for decoded in (codec.decode_text(name, old), codec.decode(name, codec.loads(old))):
         assert isinstance(decoded, OrderAccepted)
         assert decoded.spec == PLAIN
+
+
+def test_a_list_event_written_before_list_client_id_decodes_with_none() -> None:
+    for event in (
+        OrderListPlaced(14, TS, BTC, 4, ALICE, ListType.OCO, "bracket-1"),
+        OrderListUpdated(16, TS, BTC, 4, ALICE, ListStatus.DONE, "bracket-1"),
+    ):
+        name, text = codec.encode_text(event)
+        assert '"list_client_id":"bracket-1"' in text
+        fields = codec.loads(text)
+        del fields["list_client_id"]  # as journals written before the field hold it
+        old = codec.dumps(fields)
+        for decoded in (codec.decode_text(name, old), codec.decode(name, codec.loads(old))):
+            assert type(decoded) is type(event)
+            assert decoded.list_client_id == ""
+            assert decoded.list_id == event.list_id
 
 
 def test_dumps_is_canonical() -> None:

@@ -34,7 +34,7 @@ from tests.actors.test_reduce_only import ONE_LOT, reducing
 from tests.actors.workload import FUNDING, USERS, run_workload
 from tests.conftest import copy_journal, other_database, run_migrations, sql
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import OrderRequest
+from trading_engine.actors.messages import OrderRequest, OrderResult
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.audit import audit
 from trading_engine.config import EngineConfig
@@ -636,6 +636,21 @@ async def test_migration_0015_fills_protection_prices_in_the_orders_projected_be
     assert any(price is not None for _, price in expected)
 
 
+async def rows_after_upgrade(
+    server_dsn: str, database_url: str, query: str, before: int, upto: int
+) -> list[tuple[Any, ...]]:
+    """``query``'s rows in a database migrated up to ``before``, its read tables projected
+    from ``database_url``'s journal, then migrated on up to ``upto``."""
+    async with other_database(server_dsn, "upgrade") as target:
+        applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=before))
+        assert applied[-1] == before
+        await copy_journal(database_url, target)
+        await sql(target, "SELECT project_pending()")
+        steps = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=upto))
+        assert steps == list(range(before + 1, upto + 1))
+        return [tuple(row) for row in await sql(target, query)]
+
+
 async def test_migration_0016_fills_the_new_order_types_projected_before_it(
     server_dsn: str, database_url: str
 ) -> None:
@@ -680,13 +695,7 @@ async def test_migration_0016_fills_the_new_order_types_projected_before_it(
             " trailing_delta, limit_offset, display_quantity FROM orders ORDER BY order_id"
         )
         expected = [tuple(row) for row in await sql(database_url, projected)]
-        async with other_database(server_dsn, "upgrade") as target:
-            applied = await trio.to_thread.run_sync(lambda: run_migrations(target, upto=15))
-            assert applied[-1] == 15
-            await copy_journal(database_url, target)
-            await sql(target, "SELECT project_pending()")
-            assert await trio.to_thread.run_sync(lambda: run_migrations(target, upto=16)) == [16]
-            upgraded = [tuple(row) for row in await sql(target, projected)]
+        upgraded = await rows_after_upgrade(server_dsn, database_url, projected, 15, 16)
     assert upgraded == expected
     shown = {row[1]: row[2:] for row in expected}
     tick = BTC.tick_size
@@ -700,3 +709,62 @@ async def test_migration_0016_fills_the_new_order_types_projected_before_it(
     assert shown["trailing_stop_limit"][3:] == (stop * tick, 300 * tick, 10 * tick, None)
     icebergs = [row for row in expected if row[-1] is not None]
     assert [(row[2], row[-1]) for row in icebergs] == [((BTC_MID + 900) * tick, 2 * BTC.lot_size)]
+
+
+async def test_an_icebergs_hidden_part_projects_as_the_engine_counts_it_and_0018_fills_it(
+    server_dsn: str, database_url: str
+) -> None:
+    """Icebergs filled, cut by self-trade prevention, amended (keeping their place and
+    not), cancelled: after each step ``orders.hidden_quantity`` is the engine's hidden
+    lots; a database as 0017 left it, its orders projected from the same journal, gets
+    the same values from 0018 (the whole journal in one range)."""
+    alice, bob = USERS[0], USERS[1]
+    lot = BTC.lot_size
+    hidden = "SELECT order_id, hidden_quantity FROM orders ORDER BY order_id"
+    with trio.fail_after(60):
+        async with (
+            open_postgres_journal(database_url) as journal,
+            open_market(journal, CONFIG, FUNDING) as engine,
+        ):
+            icebergs: list[OrderId] = []
+
+            async def check() -> None:
+                await quiesce(engine)
+                await journal.project()
+                rows = dict(tuple(r) for r in await sql(database_url, hidden))
+                for order_id in icebergs:
+                    view = await engine.order(order_id)
+                    assert view is not None
+                    assert rows[order_id] == view.hidden * lot, (order_id, view)
+
+            for price in (BTC_MID + 900, BTC_MID + 950):
+                placed = await place(engine, sell(bob, 10, price, display_quantity=3))
+                icebergs.append(placed.order.order_id)
+            await check()
+            await place(engine, buy(alice, 4, BTC_MID + 900))  # a slice, then a lot of the next
+            await check()
+            first, second = icebergs
+            # Bob's own buy meets his first iceberg: decremented, its hidden part first.
+            await place(engine, buy(bob, 2, BTC_MID + 950, stp=StpMode.DECREMENT))
+            await check()
+            cut = await engine.order(first)
+            assert cut is not None
+            assert (cut.remaining, cut.hidden) == (4, 2)
+            for quantity in (9, 8, 7):  # cuts that keep its place, the last below its slice
+                assert isinstance(await engine.amend(first, bob, quantity=quantity), OrderResult)
+            await check()
+            assert isinstance(await engine.amend(second, bob, price=BTC_MID + 960), OrderResult)
+            await check()
+            assert isinstance(await engine.cancel(first, bob), OrderResult)
+            await check()
+            views = [await engine.order(order_id) for order_id in icebergs]
+            await journal.project()
+        expected = [tuple(r) for r in await sql(database_url, hidden)]
+        upgraded = await rows_after_upgrade(server_dsn, database_url, hidden, 17, 18)
+    assert upgraded == expected
+    shown = dict(expected)
+    assert [(v.status, v.hidden) for v in views if v is not None] == [
+        (OrderStatus.CANCELLED, 0),
+        (OrderStatus.OPEN, shown[icebergs[1]] / lot),
+    ]
+    assert shown[icebergs[1]] > 0

@@ -247,6 +247,12 @@ class Engine:
     async def order_list(self, list_id: int) -> ListView | None:
         return await self._read(self._risk, RiskActor.query_order_list, list_id)
 
+    async def list_by_client_id(self, user_id: UserId, list_client_id: str) -> ListView | None:
+        """The user's newest list (open, or ended and still kept) with this client id."""
+        return await self._read(
+            self._risk, RiskActor.query_list_by_client_id, user_id, list_client_id
+        )
+
     async def cancel_list(self, list_id: int, user_id: UserId | None) -> ListView | Refused:
         """Cancel an open list whole, or an ended one's open members; the list as the cancel
         left it (``unknown_order_list``, ``order_list_not_open`` when nothing was open)."""

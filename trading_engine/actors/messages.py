@@ -191,11 +191,13 @@ class BookSnapshot:
 @attrs.frozen
 class ListRequest:
     """A new order list (``core.lists``) as the front end hands it over: its members, each
-    on the list's one symbol, in the client's order."""
+    on the list's one symbol, in the client's order, and the client's id for the list
+    (checked as a ``client_order_id`` is), None for none."""
 
     user_id: UserId
     kind: ListType
     orders: tuple[OrderRequest, ...]
+    list_client_id: str | None = None
 
 
 @attrs.frozen
@@ -215,7 +217,8 @@ class ListRefused:
     reason: RejectReason
 
 
-ListOutcome = ListResult | Rejected | ListRefused
+ListOutcome = ListResult | Rejected | ListRefused | Refused
+"""``Refused`` (``list_client_id_reused``): an open list of the user has its client id."""
 
 
 @attrs.frozen
@@ -233,6 +236,7 @@ class MatchSubmitList:
     kind: ListType
     specs: tuple[OrderSpec, ...]
     reply: Reply[ListOutcome] | None
+    list_client_id: str = ""
 
 
 @attrs.frozen

@@ -159,10 +159,12 @@ class SymbolActor:
                 if reply is not None:
                     self._replies.append((reply, [r.view() for r in records.values()]))
                 return events
-            case MatchSubmitList(list_id=list_id, kind=kind, specs=specs, reply=reply):
+            case MatchSubmitList(
+                list_id=list_id, kind=kind, specs=specs, reply=reply, list_client_id=client_id
+            ):
                 ids = [spec.order_id for spec in specs]
                 self.inflight.extend(ids)
-                placed = matcher.submit_list(list_id, kind, list(specs), ts)
+                placed = matcher.submit_list(list_id, kind, list(specs), ts, client_id)
                 if isinstance(placed, ListRefusal):
                     del self.inflight[-len(ids) :]
                     self._notify_risk(ReleaseHolds(tuple(ids)))

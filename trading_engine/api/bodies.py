@@ -198,6 +198,10 @@ class ListBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     user_id: Annotated[UserIdIn | None, _ACTING_FOR] = None
     type: ListType
     orders: Annotated[list[OrderBody], msgspec.Meta(min_length=2, max_length=3)]
+    list_client_id: Annotated[
+        ClientOrderIdIn | None,
+        msgspec.Meta(description="the client's id for the list, as a client_order_id is"),
+    ] = None
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
@@ -288,6 +292,7 @@ _RULES: dict[str, str] = {
     "reduce_only": "must be true or false",
     "user_id": f"must be {USER_ID_RULE}",
     "client_order_id": f"must be {CLIENT_ORDER_ID_RULE}",
+    "list_client_id": f"must be {CLIENT_ORDER_ID_RULE}",
     "order": "must be an object",
     "orders": f"must be a list of 1 to {MAX_BATCH} orders",
 }

@@ -49,6 +49,7 @@ _REFUSALS: dict[str, int] = {
     "algo_not_running": 409,
     "unknown_order_list": 404,
     "order_list_not_open": 409,
+    "list_client_id_reused": 409,
 }
 
 

@@ -26,6 +26,7 @@ from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError
 from trading_engine.api.models import OrderFields, documented
 from trading_engine.api.orders import _limit
+from trading_engine.core.algos import algo_id_of
 from trading_engine.core.enums import Side
 from trading_engine.core.numbers import (
     format_decimal,
@@ -166,9 +167,11 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
     if filled:  # as the live order shows it (api/schemas.py, render_order)
         exact = Fraction(row["filled_value"]) / Fraction(filled)
         average = format_decimal(quantize_ratio(exact, tick_size / 10**8))
+    algo_id = algo_id_of(row["client_order_id"])  # as the live order shows it
     return {
         "order_id": str(row["order_id"]),
         "client_order_id": row["client_order_id"],
+        "algo_id": None if algo_id is None else str(algo_id),
         "symbol": row["symbol"],
         "side": row["side"],
         "type": row["type"],
@@ -183,6 +186,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "activation_price": _text(row["activation_price"]),
         "limit_offset": _text(row["limit_offset"]),
         "display_quantity": _text(row["display_quantity"]),
+        "hidden_quantity": _text(row["hidden_quantity"]),
         "list_id": None if row["list_id"] is None else str(row["list_id"]),
         "filled_quantity": format_decimal(filled),
         "remaining_quantity": format_decimal(row["remaining"]),

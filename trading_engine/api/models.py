@@ -252,6 +252,9 @@ class OrderFields(BaseModel):
     list_id: str | None = Field(
         None, description="the order list (POST /order-lists) it belongs to; null for none"
     )
+    algo_id: str | None = Field(
+        description="the algorithm (POST /algos) that sent it as a child order; null for none"
+    )
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None
@@ -267,9 +270,6 @@ class Order(OrderFields):
     """An order as the engine holds it, and its fills."""
 
     user_id: str
-    algo_id: str | None = Field(
-        description="the algorithm (POST /algos) that sent it as a child order; null for none"
-    )
     trades: list[FillOut] = Field(
         description="its fills, oldest first: those that filled_quantity counts"
     )
@@ -572,6 +572,11 @@ class LimitQuery(BaseModel):
     limit: int | None = Field(None, ge=1, description="at most this many (capped at 1000)")
 
 
+class ListLookupQuery(BaseModel):
+    list_client_id: str = Field(description="the list_client_id the list was placed with")
+    user_id: str | None = Field(None, description="whose list (admin key only)")
+
+
 class UserOrdersQuery(LimitQuery):
     status: Literal["open", "all"] | None = None
 
@@ -620,6 +625,9 @@ class OrderListOut(BaseModel):
     )
     symbol: str
     user_id: str
+    list_client_id: str | None = Field(
+        description="the client's id for the list (POST /order-lists), null for none"
+    )
     orders: list[Order] = Field(
         description=(
             "each with list_id; a member that waits for the working order to fill has "

@@ -30,11 +30,12 @@ from trading_engine.api.auth import Principal, authenticate, user_for
 from trading_engine.api.bodies import ListBody, decode_body, order_request
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_body, error_of, status_of
-from trading_engine.api.models import OrderListOut, documented
+from trading_engine.api.models import ListLookupQuery, OrderListOut, documented
 from trading_engine.api.orders import fields_under, with_fills
 from trading_engine.api.schemas import asset_decimals, instrument_of, render_rejections
 from trading_engine.core.enums import RejectReason
 from trading_engine.core.events import Trade
+from trading_engine.core.ids import parse_client_order_id
 from trading_engine.core.list_views import ListView
 from trading_engine.core.numbers import format_seconds
 from trading_engine.core.risk import Rejection
@@ -73,7 +74,7 @@ def list_request(body: ListBody, user_id: Any) -> ListRequest:
             raise InvalidInput(f"orders.{position}.user_id", "give user_id on the list")
         with fields_under(f"orders.{position}"):
             orders.append(order_request(member, instruments, user_id))
-    return ListRequest(user_id, body.type, tuple(orders))
+    return ListRequest(user_id, body.type, tuple(orders), body.list_client_id)
 
 
 async def render_list(view: ListView, known: Sequence[Trade] = ()) -> dict[str, Any]:
@@ -89,6 +90,7 @@ async def render_list(view: ListView, known: Sequence[Trade] = ()) -> dict[str, 
         "status": str(view.status),
         "symbol": view.symbol,
         "user_id": view.user_id,
+        "list_client_id": view.list_client_id or None,
         "orders": orders,
         "created_at": format_seconds(view.created_ts),
         "updated_at": format_seconds(view.updated_ts),
@@ -106,6 +108,10 @@ async def answer_list(
         metrics.trades.inc(len(outcome.trades))
         return 201, await render_list(outcome.order_list, outcome.trades)
     symbol = request_.orders[0].symbol
+    if isinstance(outcome, Refused):  # list_client_id_reused
+        return status_of(outcome.code), error_body(
+            outcome.code, outcome.message, field=f"{at}.list_client_id" if at else "list_client_id"
+        )
     if isinstance(outcome, ListRefused):
         at_once = _AT_ONCE.get(outcome.reason)
         if at_once is not None:
@@ -161,10 +167,11 @@ async def own_list(principal: Principal, list_id: object) -> ListView:
 
 
 @blueprint.post(f"{P}/order-lists")
-@documented(OrderListOut, 403, 404, 422, status=201, body=ListBody)
+@documented(OrderListOut, 403, 404, 409, 422, status=201, body=ListBody)
 async def submit_list() -> Response:
     """Place an order list whole: 201 once it is durable, with its orders (each with its
-    ``list_id``); a 400 names the member's field at fault, and nothing is placed."""
+    ``list_id``); a 400 names the member's field at fault, a 409 a ``list_client_id`` that
+    an open list of the user has, and nothing is placed."""
     engine = ctx().engine
     principal = await authenticate(engine, ctx().admin_key)
     body = decode_body(await request.get_data(), ListBody)
@@ -174,6 +181,21 @@ async def submit_list() -> Response:
     response = jsonify(answer)
     response.status_code = status
     return response
+
+
+@blueprint.get(f"{P}/order-lists")
+@documented(OrderListOut, 400, 403, 404, query=ListLookupQuery)
+async def find_list() -> Response:
+    """The user's newest list placed with ``list_client_id`` (open, or ended and still
+    kept); 404 ``unknown_order_list`` if there is none."""
+    engine = ctx().engine
+    principal = await authenticate(engine, ctx().admin_key)
+    user_id = await user_for(engine, principal, request.args.get("user_id"))
+    client_id = parse_client_order_id(request.args.get("list_client_id"), field="list_client_id")
+    view = await engine.list_by_client_id(user_id, client_id)
+    if view is None:
+        raise ApiError(404, "unknown_order_list", f"no order list {client_id!r} of {user_id}")
+    return jsonify(await render_list(view))
 
 
 @blueprint.get(f"{P}/order-lists/<list_id>")

@@ -567,6 +567,7 @@ class OrderListPlaced(EventBase):
         "list_id",
         "user_id",
         "kind",
+        "list_client_id",
     )
     __slots__ = FIELDS
 
@@ -578,6 +579,7 @@ class OrderListPlaced(EventBase):
         list_id: int,
         user_id: UserId,
         kind: ListType,
+        list_client_id: str = "",
     ) -> None:
         self.seq: Final = seq
         self.ts: Final = ts
@@ -585,6 +587,9 @@ class OrderListPlaced(EventBase):
         self.list_id: Final = list_id
         self.user_id: Final = user_id
         self.kind: Final = kind
+        self.list_client_id: Final = list_client_id
+        """The client's id for the list (``POST /order-lists``), "" for none; journals
+        written before it was kept lack it and read as ""."""
 
 
 @final
@@ -621,6 +626,7 @@ class OrderListUpdated(EventBase):
         "list_id",
         "user_id",
         "status",
+        "list_client_id",
     )
     __slots__ = FIELDS
 
@@ -632,6 +638,7 @@ class OrderListUpdated(EventBase):
         list_id: int,
         user_id: UserId,
         status: ListStatus,
+        list_client_id: str = "",
     ) -> None:
         self.seq: Final = seq
         self.ts: Final = ts
@@ -639,6 +646,8 @@ class OrderListUpdated(EventBase):
         self.list_id: Final = list_id
         self.user_id: Final = user_id
         self.status: Final = status
+        self.list_client_id: Final = list_client_id
+        """As the list's ``OrderListPlaced`` gave it."""
 
 
 @final

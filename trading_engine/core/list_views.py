@@ -42,6 +42,8 @@ class ListView(NamedTuple):
     pending: tuple[OrderId, ...]
     created_ts: int
     updated_ts: int
+    list_client_id: str = ""
+    """The client's id for the list, "" for none."""
 
 
 class ListRecord:
@@ -52,6 +54,7 @@ class ListRecord:
         self.kind = event.kind
         self.symbol = event.symbol
         self.user_id = event.user_id
+        self.list_client_id = event.list_client_id
         self.status = ListStatus.OPEN
         self.members: list[OrderId] = []
         self.deferred: dict[OrderId, OrderSpec] = {}
@@ -62,7 +65,7 @@ class ListRecord:
         """Pickled as its state (engine snapshots), rebuilt by ``_list_record``."""
         return _list_record, (
             self.list_id, self.kind, self.symbol, self.user_id, self.status, self.members,
-            self.deferred, self.created_ts, self.updated_ts,
+            self.deferred, self.created_ts, self.updated_ts, self.list_client_id,
         )  # fmt: skip
 
     def apply(
@@ -104,16 +107,18 @@ class ListRecord:
         pending = tuple(self.deferred) if self.status is ListStatus.OPEN else ()
         return ListView(
             self.list_id, self.kind, self.symbol, self.user_id, self.status, tuple(views),
-            pending, self.created_ts, self.updated_ts,
+            pending, self.created_ts, self.updated_ts, self.list_client_id,
         )  # fmt: skip
 
 
 def _list_record(
     list_id: int, kind: ListType, symbol: Symbol, user_id: UserId, status: ListStatus,
     members: list[OrderId], deferred: dict[OrderId, OrderSpec], created_ts: int,
-    updated_ts: int,
+    updated_ts: int, list_client_id: str = "",
 ) -> ListRecord:  # fmt: skip
-    record = ListRecord(OrderListPlaced(0, created_ts, symbol, list_id, user_id, kind))
+    record = ListRecord(
+        OrderListPlaced(0, created_ts, symbol, list_id, user_id, kind, list_client_id)
+    )
     record.status = status
     record.members = members
     record.deferred = deferred

@@ -126,10 +126,12 @@ class OrderLists(Positions):
         raise NotImplementedError
 
     def submit_list(
-        self, list_id: int, kind: ListType, specs: list[OrderSpec], ts: int
-    ) -> list[Event] | ListRefusal:
-        """Place a list (``check_list`` passed): ``OrderListPlaced``, then each member
-        accepted or deferred, then the accepted ones matched; or refuse it whole."""
+        self, list_id: int, kind: ListType, specs: list[OrderSpec], ts: int,
+        list_client_id: str = "",
+    ) -> list[Event] | ListRefusal:  # fmt: skip
+        """Place a list (``check_list`` passed): ``OrderListPlaced`` (with the client's id
+        for it, "" for none), then each member accepted or deferred, then the accepted
+        ones matched; or refuse it whole."""
         out = self._begin(ts)
         active = len(specs) if kind is ListType.OCO else 1
         for index, spec in enumerate(specs[:active]):
@@ -144,9 +146,13 @@ class OrderLists(Positions):
             if reason is not None:
                 return ListRefusal(index, reason)
         user_id = specs[0].user_id
-        order_list = self.lists[list_id] = OrderList(list_id, kind, user_id)
+        order_list = self.lists[list_id] = OrderList(
+            list_id, kind, user_id, list_client_id=list_client_id
+        )
         self.seq += 1
-        out.append(OrderListPlaced(self.seq, ts, self.symbol, list_id, user_id, kind))
+        out.append(
+            OrderListPlaced(self.seq, ts, self.symbol, list_id, user_id, kind, list_client_id)
+        )
         orders = []
         for index, spec in enumerate(specs):
             order_list.members.append(spec.order_id)
@@ -295,7 +301,13 @@ class OrderLists(Positions):
         self.seq += 1
         self._out.append(
             OrderListUpdated(
-                self.seq, self._ts, self.symbol, order_list.list_id, order_list.user_id, status
+                self.seq,
+                self._ts,
+                self.symbol,
+                order_list.list_id,
+                order_list.user_id,
+                status,
+                order_list.list_client_id,
             )
         )
 
@@ -309,7 +321,9 @@ class OrderLists(Positions):
 
     def _replay_list_event(self, event: OrderListPlaced | OrderDeferred | OrderListUpdated) -> None:
         if isinstance(event, OrderListPlaced):
-            self.lists[event.list_id] = OrderList(event.list_id, event.kind, event.user_id)
+            self.lists[event.list_id] = OrderList(
+                event.list_id, event.kind, event.user_id, list_client_id=event.list_client_id
+            )
         elif isinstance(event, OrderDeferred):
             order_list = self.lists[event.spec.list_id]
             order_list.members.append(event.spec.order_id)

@@ -14,8 +14,9 @@ __all__ = ["OrderList"]
 
 
 class OrderList:
-    """An open list: its members' ids in the client's order (working first), and the
-    deferred members' specs, which wait for the working order to fill."""
+    """An open list: its members' ids in the client's order (working first), the
+    deferred members' specs, which wait for the working order to fill, and the client's id
+    for it."""
 
     def __init__(
         self,
@@ -24,12 +25,15 @@ class OrderList:
         user_id: UserId,
         members: list[OrderId] | None = None,
         waiting: list[OrderSpec] | None = None,
+        list_client_id: str = "",
     ) -> None:
         self.list_id = list_id
         self.kind = kind
         self.user_id = user_id
         self.members: list[OrderId] = [] if members is None else members
         self.waiting: list[OrderSpec] = [] if waiting is None else waiting
+        self.list_client_id = list_client_id
+        """The client's id for the list, "" for none (its events carry it)."""
 
     def legs(self) -> tuple[OrderId, OrderId] | None:
         """The ids of its OCO pair (an ``oco``'s two orders, an ``otoco``'s last two), once
@@ -40,7 +44,10 @@ class OrderList:
         return self.members[first], self.members[first + 1]
 
     def __reduce__(self) -> tuple[object, ...]:
-        return OrderList, (self.list_id, self.kind, self.user_id, self.members, self.waiting)
+        return OrderList, (
+            self.list_id, self.kind, self.user_id, self.members, self.waiting,
+            self.list_client_id,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         waiting = [spec.order_id for spec in self.waiting]

@@ -48,7 +48,7 @@ METHODS: Final[dict[str, Kind]] = {
     "check": Q, "switch": Q, "order": Q, "open_by_client_id": Q, "user_orders": Q,
     "open_orders": Q, "user_trades": Q, "order_fills": Q,
     # order lists
-    "submit_list": C, "cancel_list": C, "order_list": Q,
+    "submit_list": C, "cancel_list": C, "order_list": Q, "list_by_client_id": Q,
     # algorithms
     "start_algo": C, "stop_algo": C, "algo": Q, "user_algos": Q,
     # accounts

@@ -102,6 +102,7 @@ class RiskActor(QueriesMixin, CommittedMixin):
             if isinstance(command, MatchSubmit):
                 self._forget_submit(command.spec)
             elif isinstance(command, MatchSubmitList):
+                self._list_refused(command.specs[0].order_id)
                 for spec in command.specs:
                     self._forget_submit(spec)
             elif isinstance(command, MatchAmend):
@@ -167,6 +168,7 @@ class RiskActor(QueriesMixin, CommittedMixin):
                         self._check_liquidations(symbol, price)
             case ReleaseHolds(order_ids=order_ids, amended=amended):
                 for order_id in order_ids:
+                    self._list_refused(order_id)
                     if order_id not in self.orders:
                         self._release(order_id)
                         self._forget_pending(order_id)

@@ -56,7 +56,7 @@ from trading_engine.core.events import (
     OrderRejected,
 )
 from trading_engine.core.holds import pending_hold
-from trading_engine.core.ids import OrderId, Symbol
+from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.list_views import ListRecord
 from trading_engine.core.lists import check_list
@@ -76,9 +76,19 @@ def pair_of(kind: ListType) -> tuple[int, ...]:
 class ListsMixin(AmendMixin):
     """``POST /order-lists`` checked and held, list events applied, ``DELETE`` routed."""
 
-    def _submit_list(self, request: ListRequest, reply: Any) -> Rejected | None:
+    def _submit_list(self, request: ListRequest, reply: Any) -> Rejected | Refused | None:
         if not self.storage_available:
             raise StorageUnavailable("storage is unavailable: orders are not accepted")
+        client_key = None
+        if request.list_client_id is not None:
+            client_key = (request.user_id, request.list_client_id)
+            taken = self._open_list_with(client_key)
+            if taken is not None:
+                return Refused(
+                    "list_client_id_reused",
+                    f"list_client_id {request.list_client_id!r} names the open order list"
+                    f" {taken}: nothing placed",
+                )
         members = request.orders
         if not members:
             raise InvalidInput("orders", "a list needs orders")
@@ -141,8 +151,27 @@ class ListsMixin(AmendMixin):
                 self.client_ids[client_key] = spec.order_id
                 self._unconfirmed_ids[spec.order_id] = client_key
                 self._unconfirmed_specs[spec.order_id] = (symbol, spec)
-        self._queue(symbol, MatchSubmitList(list_id, kind, tuple(specs), reply))
+        if client_key is not None:
+            self._lists_in_flight[specs[0].order_id] = (client_key, list_id)
+        command = MatchSubmitList(list_id, kind, tuple(specs), reply, request.list_client_id or "")
+        self._queue(symbol, command)
         return None
+
+    def _open_list_with(self, client_key: tuple[UserId, str]) -> int | None:
+        """The id of the user's open list (or list on its way to the journal) with this
+        client id, if there is one."""
+        for key, list_id in self._lists_in_flight.values():
+            if key == client_key:
+                return list_id
+        kept = self.list_client_ids.get(client_key)
+        record = None if kept is None else self.lists.get(kept)
+        if record is not None and record.status is ListStatus.OPEN:
+            return kept
+        return None
+
+    def _list_refused(self, first_member: OrderId) -> None:
+        """A list refused or bounced before it was journaled: no longer in flight."""
+        self._lists_in_flight.pop(first_member, None)
 
     def _cancel_list(self, message: CancelList) -> None:
         record = self.lists.get(message.list_id)
@@ -176,6 +205,11 @@ class ListsMixin(AmendMixin):
         if isinstance(event, OrderListPlaced):
             self.lists[event.list_id] = ListRecord(event)
             self.next_list_id = max(self.next_list_id, event.list_id + 1)
+            if event.list_client_id:
+                self.list_client_ids[(event.user_id, event.list_client_id)] = event.list_id
+                flying = [k for k, (_, i) in self._lists_in_flight.items() if i == event.list_id]
+                for first_member in flying:
+                    del self._lists_in_flight[first_member]
             return
         if isinstance(event, OrderListUpdated):
             record = self.lists[event.list_id]
@@ -187,7 +221,11 @@ class ListsMixin(AmendMixin):
             self._final_lists[event.list_id] = None
             keep = self._config.keep_finished
             while keep and len(self._final_lists) > keep:
-                self.lists.pop(self._final_lists.popitem(last=False)[0], None)
+                gone = self.lists.pop(self._final_lists.popitem(last=False)[0], None)
+                if gone is not None and gone.list_client_id:
+                    client_key = (gone.user_id, gone.list_client_id)
+                    if self.list_client_ids.get(client_key) == gone.list_id:
+                        del self.list_client_ids[client_key]
             return
         spec = event.spec
         record = self.lists[spec.list_id]

@@ -52,6 +52,10 @@ class QueriesMixin(MarginMixin):
         record = self.lists.get(list_id)
         return None if record is None else record.view(self.orders)
 
+    def query_list_by_client_id(self, user_id: UserId, list_client_id: str) -> ListView | None:
+        list_id = self.list_client_ids.get((user_id, list_client_id))
+        return None if list_id is None else self.query_order_list(list_id)
+
     def query_open_by_client_id(self, user_id: UserId, client_order_id: str) -> OrderView | None:
         """The user's open order with ``client_order_id``, if there is one."""
         order_id = self.client_ids.get((user_id, ClientOrderId(client_order_id)))

@@ -128,6 +128,7 @@ class RiskState:
             "_waiting",
             "_unconfirmed_ids",
             "_unconfirmed_specs",
+            "_lists_in_flight",
             "_outgoing",
             "_amending",
             "_account_events",
@@ -213,6 +214,11 @@ class RiskState:
         """Order lists (``lists.py``), open and the newest ``keep_finished`` ended ones."""
         self._final_lists: OrderedDict[int, None] = OrderedDict()
         self.next_list_id = 1
+        self.list_client_ids: dict[tuple[UserId, str], int] = {}
+        """Per user and client id of a kept list (in ``lists``), the newest such list."""
+        self._lists_in_flight: dict[OrderId, tuple[tuple[UserId, str], int]] = {}
+        """Lists with a client id sent to their symbol and not journaled yet, by their first
+        member's order id: the user and client id, and the list id."""
         self.hold_groups: dict[OrderId, OrderId] = {}
         """Each leg of an OCO pair and the order id its pair's one hold is kept under."""
         self.group_members: dict[OrderId, list[OrderId]] = {}

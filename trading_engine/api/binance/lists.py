@@ -11,9 +11,10 @@ engine's order of members:
 - ``oto``: the working order, then the pending one;
 - ``otoco``: the working order, then the pending pair as an ``oco``'s.
 
-The engine keeps no client id of a list: ``listClientOrderId`` is checked and
-then answered as the list's id (``orderListId``) in text, which is what
-``listClientOrderId`` and ``origClientOrderId`` find a list by afterwards.
+A list's ``listClientOrderId`` is the engine's ``list_client_id`` (kept with the
+list, at most one open list of a user has it: a resend while it is open is -2010);
+a list placed without one shows its ``orderListId`` in text instead. Either is
+what ``listClientOrderId`` and ``origClientOrderId`` find a list by afterwards.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from trading_engine.actors.messages import (
     Refused,
     Rejected,
 )
-from trading_engine.api.binance.errors import NO_SUCH_ORDER, BinanceError, binance_error_of
+from trading_engine.api.binance.errors import (
+    NO_SUCH_ORDER,
+    BinanceError,
+    binance_error_of,
+    illegal,
+)
 from trading_engine.api.binance.params import Params
 from trading_engine.api.binance.public import ORDER_TYPES
 from trading_engine.api.binance.render import fill, order
@@ -40,8 +46,9 @@ from trading_engine.api.binance.trading import new_order, rejection
 from trading_engine.api.context import ctx
 from trading_engine.core.enums import ListStatus, ListType, RejectReason
 from trading_engine.core.events import Trade
-from trading_engine.core.ids import UserId
+from trading_engine.core.ids import UserId, parse_client_order_id
 from trading_engine.core.list_views import ListView
+from trading_engine.errors import InvalidInput
 
 __all__ = ["list_status", "register"]
 
@@ -180,12 +187,19 @@ async def _place(
 ) -> Response:
     """Check every leg, then place the list whole; its answer, with each member's report
     as ``newOrderRespType`` asks (FULL by default)."""
-    params.text("listClientOrderId")  # checked; the engine keeps none (module docstring)
+    client_id = params.text("listClientOrderId")
+    if client_id is not None:
+        try:
+            parse_client_order_id(client_id)
+        except InvalidInput:
+            raise illegal("listClientOrderId") from None
     answer = params.choice("newOrderRespType", ("ACK", "RESULT", "FULL")) or "FULL"
     placed = [_leg(params, names, user) for names in legs]
     stp = placed[0][2]
-    request = ListRequest(user, kind, tuple(leg for leg, _, _ in placed))
+    request = ListRequest(user, kind, tuple(leg for leg, _, _ in placed), client_id)
     outcome = await ctx().engine.submit_list(request)
+    if isinstance(outcome, Refused):  # an open list of the user has its listClientOrderId
+        raise BinanceError(400, -2010, "Duplicate order sent.")
     if isinstance(outcome, ListRefused):
         if outcome.reason in _AT_ONCE:
             raise BinanceError(400, -2010, _PRICES_WRONG)
@@ -204,7 +218,7 @@ def list_status(view: ListView) -> dict[str, Any]:
         "contingencyType": _CONTINGENCY[view.kind],
         "listStatusType": "ALL_DONE" if ended else "EXEC_STARTED",
         "listOrderStatus": _LIST_ORDER_STATUS.get(view.status, "ALL_DONE"),
-        "listClientOrderId": str(view.list_id),
+        "listClientOrderId": view.list_client_id or str(view.list_id),
         "transactionTime": millis(view.updated_ts),
         "symbol": joined(view.symbol),
         "orders": [
@@ -252,7 +266,7 @@ def _with_reports(
 
 
 async def _find(params: Params, user: UserId, id_name: str, client_name: str) -> ListView:
-    """The user's list named by id or (our) client id; raises -2013."""
+    """The user's list named by id or client id (its ``listClientOrderId``); raises -2013."""
     list_id = params.integer(id_name)
     client_id = params.text(client_name)
     if list_id is None and client_id is None:
@@ -260,15 +274,18 @@ async def _find(params: Params, user: UserId, id_name: str, client_name: str) ->
             400, -1102,
             f"Param '{id_name}' or '{client_name}' must be sent, but both were empty/null!",
         )  # fmt: skip
-    if list_id is None:
+    engine = ctx().engine
+    view = None
+    if list_id is not None:
+        view = await engine.order_list(list_id)
+    else:
         assert client_id is not None
-        if not (client_id.isascii() and client_id.isdigit() and len(client_id) <= 18):
-            raise BinanceError(400, -2013, NO_SUCH_ORDER)
-        list_id = int(client_id)
-    view = await ctx().engine.order_list(list_id)
+        view = await engine.list_by_client_id(user, client_id)
+        if view is None and client_id.isascii() and client_id.isdigit() and len(client_id) <= 18:
+            view = await engine.order_list(int(client_id))  # a list placed without one
     if view is None or view.user_id != user:
         raise BinanceError(400, -2013, NO_SUCH_ORDER)
-    if client_id is not None and client_id != str(view.list_id):
+    if client_id is not None and client_id != (view.list_client_id or str(view.list_id)):
         raise BinanceError(400, -2013, NO_SUCH_ORDER)
     return view
 

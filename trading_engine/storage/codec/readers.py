@@ -17,6 +17,7 @@ import msgspec
 from trading_engine.core.events import Journaled
 from trading_engine.core.orders import OrderSpec
 from trading_engine.storage.codec.reference import (
+    ADDED_FIELDS,
     EVENT_KINDS,
     SPEC_KINDS,
     FieldKinds,
@@ -73,7 +74,8 @@ _SPEC_STRUCT: Final = _struct(
 
 
 def _make_reader(cls: type[Any], kinds: FieldKinds) -> Callable[[str], Journaled]:
-    decoder = msgspec.json.Decoder(_struct(f"{cls.__name__}Payload", cls.FIELDS, kinds, {}))
+    defaults = ADDED_FIELDS.get(cls, {})
+    decoder = msgspec.json.Decoder(_struct(f"{cls.__name__}Payload", cls.FIELDS, kinds, defaults))
     astuple = msgspec.structs.astuple
     spec_at = [i for i, field in enumerate(cls.FIELDS) if kinds.get(field) is Kind.SPEC]
 

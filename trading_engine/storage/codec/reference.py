@@ -152,9 +152,19 @@ EVENT_KINDS: Final[Mapping[type[Any], FieldKinds]] = {
     IcebergRefilled: {"symbol": _TEXT, "user_id": _TEXT},
     SelfTradePrevented: {"symbol": _TEXT, "user_id": _TEXT, "mode": StpMode},
     BookLevel: {"symbol": _TEXT, "side": Side},
-    OrderListPlaced: {"symbol": _TEXT, "user_id": _TEXT, "kind": ListType},
+    OrderListPlaced: {
+        "symbol": _TEXT,
+        "user_id": _TEXT,
+        "kind": ListType,
+        "list_client_id": _TEXT,
+    },
     OrderDeferred: {"symbol": _TEXT, "spec": Kind.SPEC},
-    OrderListUpdated: {"symbol": _TEXT, "user_id": _TEXT, "status": ListStatus},
+    OrderListUpdated: {
+        "symbol": _TEXT,
+        "user_id": _TEXT,
+        "status": ListStatus,
+        "list_client_id": _TEXT,
+    },
     UserCreated: {"user_id": _TEXT, "owner": Kind.OPTIONAL_TEXT, "api_key_hash": _TEXT},
     CredentialSet: {"user_id": _TEXT, "scheme": _TEXT, "credential": _TEXT},
     Deposited: {"user_id": _TEXT, "asset": _TEXT},
@@ -322,6 +332,13 @@ def _decoders(kinds: FieldKinds) -> dict[str, _Decoder]:
     return decoders
 
 
+ADDED_FIELDS: Final[Mapping[type[Any], Mapping[str, Any]]] = {
+    OrderListPlaced: {"list_client_id": ""},
+    OrderListUpdated: {"list_client_id": ""},
+}
+"""Fields added to an event after journals were written without them: the value an
+older payload, which lacks the field, reads as. Every event written since has them."""
+
 _DECODERS: Final[dict[type[Any], Mapping[str, _Decoder]]] = {
     cls: _decoders(kinds) for cls, kinds in EVENT_KINDS.items()
 }
@@ -345,6 +362,9 @@ def decode(name: str, fields: Mapping[str, Any]) -> Journaled:
     if cls is None:
         raise CodecError(f"unknown event type {name!r}")
     names: tuple[str, ...] = cls.FIELDS
+    added = ADDED_FIELDS.get(cls)
+    if added:
+        fields = {**added, **fields}
     values = _expect_fields(fields, names, name, all_required=True)
     try:
         for key, decoder in _DECODERS[cls].items():
