@@ -165,6 +165,7 @@ async def test_after_a_sigkill_of_the_engine_gateways_answer_503_then_resume_wit
         # place them. Either way, the resends through both gateways find one order.
         async with cluster.engine(demo=False):
             await until_ready(alice_b)
+            await until_ready(alice_a)  # each gateway sees the heartbeat in its own time
             first = await alice_b.post("/orders", json=_order("103", "during"))
             assert first.status_code in (200, 201), first.text
             again = await alice_a.post("/orders", json=_order("103", "during"))
