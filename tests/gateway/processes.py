@@ -53,9 +53,10 @@ class Cluster:
             return process, await _first_line(process)
 
     @asynccontextmanager
-    async def engine(self, *, demo: bool = True) -> AsyncIterator[trio.Process]:
+    async def engine(self, *, demo: bool = True, **env: str) -> AsyncIterator[trio.Process]:
         """An engine process, running once it takes commands; SIGKILLed on exit if alive."""
-        process, line = await self._start(["engine", *(["--demo"] if demo else [])], "engine")
+        args = ["engine", *(["--demo"] if demo else [])]
+        process, line = await self._start(args, "engine", env)
         assert line.startswith("trading engine running"), line
         try:
             yield process

@@ -13,8 +13,10 @@ ends as separate processes, talking over Redis (``REDIS_URL``, required by both)
   read-only sessions (it never writes, migrates nor projects); without one,
   history is 503 ``history_unavailable``.
 
-SIGINT or SIGTERM stops either (a gateway drains its requests first, as
-``serve`` does).
+SIGINT or SIGTERM stops either gracefully: a gateway drains its requests
+first, as ``serve`` does; the engine stops taking calls (the gateways refuse
+new ones with 503 ``engine_unavailable`` at once) and answers those under way
+before it closes.
 """
 
 from __future__ import annotations
@@ -94,11 +96,13 @@ async def run_engine(
             async with trio.open_nursery() as nursery:
                 if config.snapshot_every > 0:
                     nursery.start_soon(keep_snapshotting, engine, url, config.snapshot_every)
-                await nursery.start(CommandServer(engine, redis).run)
+                server = CommandServer(engine, redis)
+                await nursery.start(server.run)
                 print(f"trading engine running: commands on {keys.commands}", flush=True)
                 task_status.started()
                 await _stopped()
-                log.warning("stopping: closing the engine")
+                log.warning("stopping: answering the calls under way, then closing the engine")
+                await server.stop(config.reply_timeout)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
