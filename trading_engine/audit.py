@@ -44,7 +44,9 @@ from trading_engine.actors.risk import RiskActor
 from trading_engine.actors.settlement import SettlementActor
 from trading_engine.actors.symbol import rebuild_matcher
 from trading_engine.config import EngineConfig
+from trading_engine.core.enums import ListStatus
 from trading_engine.core.holds import OpenOrder
+from trading_engine.core.ids import OrderId
 from trading_engine.core.ledger import INSURANCE, PostingKind, user_account
 from trading_engine.errors import TradingEngineError
 from trading_engine.storage.journal import Journal
@@ -147,6 +149,13 @@ def _check_accounts(
     except TradingEngineError as exc:
         problems.append(f"accounts: {exc}")
     held_orders = set(risk.accounts.holds) | set(risk.margin.orders)
+    # An OCO pair's legs share one hold, under one leg's id; a list's members not placed
+    # yet hold funds before they are in a book.
+    pairs = risk.hold_groups
+    live_orders = {pairs.get(OrderId(o), OrderId(o)) for o in live_orders}
+    for order_list in risk.lists.values():
+        if order_list.status is ListStatus.OPEN:
+            live_orders.update(pairs.get(o, o) for o in order_list.deferred)
     if held_orders != live_orders:
         problems.append(
             f"holds without an open order: {sorted(held_orders - live_orders)[:10]}; "

@@ -31,8 +31,11 @@ from trading_engine.core.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDeferred,
     OrderExpired,
     OrderFilled,
+    OrderListPlaced,
+    OrderListUpdated,
     OrderRejected,
     StopMoved,
     StopTriggered,
@@ -58,6 +61,7 @@ __all__ = [
     "candle",
     "level",
     "levels",
+    "list_event",
     "order_event",
     "public_trade",
     "ticker",
@@ -111,9 +115,11 @@ def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
     ``filled_quantity`` and ``remaining_quantity`` named as REST names them."""
     if isinstance(event, OrderAccepted | OrderRejected):
         algo_id = algo_id_of(event.spec.client_order_id)
+        list_id = event.spec.list_id
         body: dict[str, Any] = {"order_id": str(event.spec.order_id),
                                 "client_order_id": event.spec.client_order_id,
-                                "algo_id": None if algo_id is None else str(algo_id)}  # fmt: skip
+                                "algo_id": None if algo_id is None else str(algo_id),
+                                "list_id": str(list_id) if list_id else None}  # fmt: skip
         if isinstance(event, OrderRejected):
             body["reason"] = str(event.reason)
         return body
@@ -140,6 +146,23 @@ def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
             hidden_quantity=instrument.quantity_str(event.hidden),
         )
     return body
+
+
+LIST_EVENTS: Final = (OrderListPlaced, OrderDeferred, OrderListUpdated)
+"""An order list's events its owner is told of on the ``orders`` channel (``type`` ``list``)."""
+ListEvent = OrderListPlaced | OrderDeferred | OrderListUpdated
+
+
+def list_event(event: ListEvent) -> dict[str, Any]:
+    """An order list's event for its owner's ``orders`` channel: the list's id and what
+    changed (placed: its ``list_type``; a member deferred: its ``order_id``; ended: its
+    ``status``)."""
+    if isinstance(event, OrderDeferred):
+        return {"list_id": str(event.spec.list_id), "order_id": str(event.spec.order_id),
+                "client_order_id": event.spec.client_order_id, "status": "pending_new"}  # fmt: skip
+    if isinstance(event, OrderListPlaced):
+        return {"list_id": str(event.list_id), "list_type": str(event.kind), "status": "open"}
+    return {"list_id": str(event.list_id), "status": str(event.status)}
 
 
 def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from tests.actors.helpers import (
 )
 from tests.actors.workload import FUNDING, MIDS, START, USERS, run_workload
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import OrderResult, Refused, Rejected
+from trading_engine.actors.messages import ListRefused, ListResult, OrderResult, Refused, Rejected
 from trading_engine.config import EngineConfig
 from trading_engine.storage.journal import InMemoryJournal
 
@@ -53,6 +53,8 @@ async def test_concurrent_trading_conserves_every_asset(journal: InMemoryJournal
             OrderResult.__name__,
             Rejected.__name__,
             Refused.__name__,
+            ListResult.__name__,
+            ListRefused.__name__,
             "tuple",
         }, flows.outcomes
         trades = {s: await all_trades(journal, s) for s in MIDS}

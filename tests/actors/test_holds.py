@@ -42,13 +42,14 @@ from tests.actors.test_margin import PERP
 from trading_engine.actors.engine import Actors, Engine, build_actors, open_engine, snapshot_journal
 from trading_engine.actors.messages import (
     Expire,
+    ListRequest,
     OrderRequest,
     OrderResult,
     Refused,
     SymbolBatch,
 )
 from trading_engine.config import EngineConfig
-from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.enums import ListType, OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.events import Journaled
 from trading_engine.core.holds import HoldMismatch
 from trading_engine.core.ids import OrderId, Symbol, UserId
@@ -168,6 +169,19 @@ class Newer(NamedTuple):
     limit: bool
 
 
+class ListOp(NamedTuple):
+    """An order list: a take-profit limit and a stop (``oco``), after a working limit on
+    the other side (``otoco``), or one of the two after it (``oto``)."""
+
+    user: int
+    symbol: int
+    buy: bool
+    quantity: int
+    offset: int
+    kind: ListType
+    stop_quantity: int
+
+
 class Amend(NamedTuple):
     order: int
     partly_filled: bool
@@ -190,7 +204,7 @@ class ExpireAll(NamedTuple):
     pass
 
 
-Op = Limit | Market | Stop | Newer | Amend | Cancel | CancelAll | ExpireAll
+Op = Limit | Market | Stop | Newer | ListOp | Amend | Cancel | CancelAll | ExpireAll
 
 _symbol = st.integers(0, len(MIDS) - 1)
 _user = st.integers(0, len(USERS) - 1)
@@ -214,6 +228,10 @@ OPS = st.one_of(
     st.builds(
         Newer, _user, _symbol, st.booleans(), _quantity, _offset,
         st.sampled_from(["take_profit", "trailing", "iceberg", "quote"]), st.booleans(),
+    ),
+    st.builds(
+        ListOp, _user, _symbol, st.booleans(), _quantity, _offset, st.sampled_from(list(ListType)),
+        _quantity,
     ),
     st.builds(Cancel, st.integers(0, 1000)),
     st.builds(CancelAll, _user),
@@ -270,6 +288,28 @@ def _request(op: Limit | Market | Stop | Newer) -> OrderRequest:
             )
 
 
+def _list_request(op: ListOp) -> ListRequest:
+    symbol = list(MIDS)[op.symbol]
+    low, high = LOTS[symbol]
+    quantity = min(max(op.quantity, low), high)
+    stop_quantity = min(max(op.stop_quantity, low), high)
+    user, side, mid = USERS[op.user], Side.BUY if op.buy else Side.SELL, MIDS[symbol]
+    away = -1 if op.buy else 1  # a buy's take-profit is below, its stop above
+    distance = 10 * (1 + abs(op.offset))
+    take_profit = OrderRequest(user, symbol, side, OrderType.LIMIT, quantity, mid + away * distance)
+    stop = OrderRequest(
+        user, symbol, side, OrderType.STOP, stop_quantity, stop_price=mid - away * distance
+    )
+    working = OrderRequest(
+        user, symbol, side.opposite, OrderType.LIMIT, quantity, mid + 10 * op.offset
+    )
+    if op.kind is ListType.OCO:
+        return ListRequest(user, op.kind, (take_profit, stop))
+    if op.kind is ListType.OTO:
+        return ListRequest(user, op.kind, (working, stop if op.offset % 2 else take_profit))
+    return ListRequest(user, op.kind, (working, take_profit, stop))
+
+
 async def _open_orders(engine: Engine, *, partly_filled: bool = False) -> list[OrderId]:
     views = [
         view
@@ -286,6 +326,8 @@ async def _run(engine: Engine, op: Op) -> None:
         match op:
             case Limit() | Market() | Stop() | Newer():
                 await engine.submit(_request(op))
+            case ListOp():
+                await engine.submit_list(_list_request(op))
             case Amend():
                 orders = await _open_orders(engine, partly_filled=op.partly_filled)
                 if not orders:

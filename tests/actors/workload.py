@@ -9,8 +9,8 @@ import trio
 
 from tests.actors.helpers import ASSETS, BTC, BTC_MID, ETH, ETH_MID, limit, place, quiesce
 from trading_engine.actors.engine import Engine
-from trading_engine.actors.messages import OrderRequest, OrderResult
-from trading_engine.core.enums import OrderType, Side, TimeInForce
+from trading_engine.actors.messages import ListRequest, ListResult, OrderRequest, OrderResult
+from trading_engine.core.enums import ListType, OrderType, Side, TimeInForce
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 
 USERS = [UserId(f"u{i:02}") for i in range(20)]
@@ -108,6 +108,12 @@ async def _trader(
                 outcome = await engine.deposit(user, asset, amount)
                 assert isinstance(outcome, tuple)
                 flows.deposited[asset] += amount
+            elif roll < 0.48:
+                outcome = await engine.submit_list(_random_list(rng, user, symbol))
+                if isinstance(outcome, ListResult):
+                    for view in outcome.order_list.orders:
+                        if view.order_id not in outcome.order_list.pending:
+                            mine[view.order_id] = (view.side, view.price, view.quantity)
             else:
                 side = rng.choice([Side.BUY, Side.SELL])
                 price = mid + rng.randint(-150, 150) * 10
@@ -131,3 +137,29 @@ async def _trader(
             else:
                 mine.pop(view.order_id, None)
         flows.count(type(outcome).__name__)
+
+
+def _random_list(rng: random.Random, user: UserId, symbol: Symbol) -> ListRequest:
+    """An OCO, OTO or OTOCO around the symbol's mid: a take-profit limit and a stop, the
+    working order a limit that may trade at once (or be refused, if a leg cannot rest)."""
+    mid = MIDS[symbol]
+    low, high = LOTS[symbol]
+    side = rng.choice([Side.BUY, Side.SELL])
+    away = 1 if side is Side.SELL else -1  # a sell's take-profit is above, its stop below
+    quantity = rng.randint(low, high)
+    take_profit = limit(user, symbol, side, quantity, mid + away * rng.randint(5, 150) * 10)
+    stop = OrderRequest(
+        user,
+        symbol,
+        side,
+        OrderType.STOP,
+        quantity,
+        stop_price=mid - away * rng.randint(5, 150) * 10,
+    )
+    working = limit(user, symbol, side.opposite, quantity, mid + rng.randint(-150, 150) * 10)
+    kind = rng.choice(list(ListType))
+    if kind is ListType.OCO:
+        return ListRequest(user, kind, (take_profit, stop))
+    if kind is ListType.OTO:
+        return ListRequest(user, kind, (working, rng.choice([take_profit, stop])))
+    return ListRequest(user, kind, (working, take_profit, stop))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import ccxt
+import httpx
 import trio
 
 from tests.api.conftest import ADMIN, Server
@@ -42,3 +47,37 @@ def client(server: Server, user: str | None = "demo_alice", **config: Any) -> cc
 async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``function(*args, **kwargs)`` in a worker thread (ccxt's sync client blocks)."""
     return await trio.to_thread.run_sync(lambda: function(*args, **kwargs))
+
+
+def signed(params: dict[str, Any], secret: str, *, at: int | None = None) -> str:
+    """``params`` with ``timestamp`` (now, or ``at``) as a query string, HMAC-signed with
+    ``secret``."""
+    query = urlencode({**params, "timestamp": at or int(time.time() * 1000)})
+    signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    return f"{query}&signature={signature}"
+
+
+async def send(
+    server: Server, method: str, path: str, *, query: str = "", body: str = "",
+    key: str | None = None,
+) -> httpx.Response:  # fmt: skip
+    """A raw request to ``/api/v3/{path}``, with ``X-MBX-APIKEY: key`` if given."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if key is not None:
+        headers["X-MBX-APIKEY"] = key
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        return await http.request(
+            method, f"/api/v3/{path}" + (f"?{query}" if query else ""), content=body,
+            headers=headers,
+        )  # fmt: skip
+
+
+async def limit_order(
+    server: Server, user: str, side: str, price: str, quantity: str = "0.1"
+) -> None:
+    """A limit order of ``user`` in BTC_AIT through ``/api/v1`` (the engine's own dialect)."""
+    async with server.client(server.keys[user]) as http:
+        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
+                "quantity": quantity}  # fmt: skip
+        response = await http.post("/orders", json=body)
+        assert response.status_code == 201, response.text

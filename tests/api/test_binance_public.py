@@ -11,17 +11,9 @@ import httpx
 import pytest
 import trio
 
-from tests.api.binance_client import call, client
+from tests.api.binance_client import call, client, limit_order
 from tests.api.conftest import ADMIN, Server
 from trading_engine.core.ids import Symbol, UserId
-
-
-async def _order(server: Server, user: str, side: str, price: str, quantity: str) -> None:
-    async with server.client(server.keys[user]) as http:
-        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
-                "quantity": quantity}  # fmt: skip
-        response = await http.post("/orders", json=body)
-        assert response.status_code == 201, response.text
 
 
 async def test_load_markets_reads_precision_and_limits_from_the_filters(server: Server) -> None:
@@ -48,10 +40,10 @@ async def test_order_book_trades_ticker_and_candles_show_the_engine_state(
     server: Server,
 ) -> None:
     with trio.fail_after(30):
-        await _order(server, "demo_alice", "sell", "100.50", "0.5")
-        await _order(server, "demo_alice", "sell", "101", "1")
-        await _order(server, "demo_bob", "buy", "99", "2")
-        await _order(server, "demo_bob", "buy", "100.50", "0.2")  # trades 0.2 at 100.50
+        await limit_order(server, "demo_alice", "sell", "100.50", "0.5")
+        await limit_order(server, "demo_alice", "sell", "101", "1")
+        await limit_order(server, "demo_bob", "buy", "99", "2")
+        await limit_order(server, "demo_bob", "buy", "100.50", "0.2")  # trades 0.2 at 100.50
         exchange = client(server, None)
         await call(exchange.load_markets)
         book = await call(exchange.fetch_order_book, "BTC/AIT")
@@ -85,9 +77,9 @@ async def _get(server: Server, path: str) -> Any:
 
 async def test_the_other_public_routes_answer_binances_shapes(server: Server) -> None:
     with trio.fail_after(30):
-        await _order(server, "demo_alice", "sell", "100.50", "0.5")
-        await _order(server, "demo_bob", "buy", "100.50", "0.2")
-        await _order(server, "demo_bob", "buy", "99", "1")
+        await limit_order(server, "demo_alice", "sell", "100.50", "0.5")
+        await limit_order(server, "demo_bob", "buy", "100.50", "0.2")
+        await limit_order(server, "demo_bob", "buy", "99", "1")
         agg = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT")
         average = await _get(server, "/api/v3/avgPrice?symbol=BTCAIT")
         price = await _get(server, "/api/v3/ticker/price?symbol=BTCAIT")

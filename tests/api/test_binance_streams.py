@@ -14,24 +14,14 @@ import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
 from wsproto.events import CloseConnection, Ping, TextMessage
 
-from tests.api.binance_client import call, client
+from tests.api.binance_client import call, client, limit_order
 from tests.api.conftest import ADMIN, Server
 from tests.api.rawws import raw_client
 from trading_engine.api.binance import connection
 
-_ORDER_PATH = "/orders"
-
 
 def _ws(server: Server, path: str) -> str:
     return server.url.replace("http://", "ws://") + path
-
-
-async def _order(server: Server, user: str, side: str, price: str, quantity: str) -> None:
-    async with server.client(server.keys[user]) as http:
-        body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
-                "quantity": quantity}  # fmt: skip
-        response = await http.post(_ORDER_PATH, json=body)
-        assert response.status_code == 201, response.text
 
 
 async def _next(ws: WebSocketConnection) -> Any:
@@ -46,12 +36,12 @@ async def _until(ws: WebSocketConnection, wanted: Any) -> Any:
 
 
 async def test_a_combined_stream_wraps_each_payload_with_its_stream_name(server: Server) -> None:
-    await _order(server, "demo_alice", "sell", "100.5", "0.5")
+    await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
     url = _ws(server, "/stream?streams=btcait@trade/btcait@depth5/btcait@bookTicker")
     with trio.fail_after(20):
         async with open_websocket_url(url) as ws:
             first = [await _next(ws), await _next(ws)]  # the book's two views, from its snapshot
-            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
             trade = await _until(ws, lambda m: m["stream"] == "btcait@trade")
     assert {m["stream"] for m in first} == {"btcait@depth5", "btcait@bookTicker"}
     depth = next(m["data"] for m in first if m["stream"] == "btcait@depth5")
@@ -70,15 +60,15 @@ async def test_depth_diffs_chain_from_the_rest_snapshot_as_binance_documents(
     """Binance's recipe: buffer diffs, take the REST snapshot, drop diffs with u <= its
     lastUpdateId; the first one left has U <= lastUpdateId + 1 <= u, each next U is the
     last u + 1, and applying them gives the book REST shows."""
-    await _order(server, "demo_alice", "sell", "101", "1")
+    await limit_order(server, "demo_alice", "sell", "101", "1")
     exchange = client(server, None)
     with trio.fail_after(20):
         async with open_websocket_url(_ws(server, "/ws/btcait@depth")) as ws:
-            await _order(server, "demo_alice", "sell", "100.5", "0.5")
+            await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
             first = await _next(ws)
             snapshot = await _depth(server)
-            await _order(server, "demo_bob", "buy", "99", "2")
-            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            await limit_order(server, "demo_bob", "buy", "99", "2")
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
             diffs = [first]
             final = await _depth(server)
             while diffs[-1]["u"] < final["lastUpdateId"]:
@@ -128,8 +118,8 @@ async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server:
             combined = await ask(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 5})
             await ask(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 6})
             await ask(ws, {"method": "SUBSCRIBE", "params": ["btcait@aggTrade"], "id": 7})
-            await _order(server, "demo_alice", "sell", "100.5", "0.5")
-            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
             trade = await _until(ws, lambda m: m.get("stream") == "btcait@aggTrade")
     assert subscribed == {"result": None, "id": 1}
     assert listed == {"result": ["btcait@aggTrade", "ethait@kline_1m"], "id": "list-2"}
@@ -144,8 +134,8 @@ async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server:
 
 
 async def test_a_partial_depth_added_to_a_followed_book_starts_at_once(server: Server) -> None:
-    await _order(server, "demo_alice", "sell", "100.5", "0.5")
-    await _order(server, "demo_bob", "buy", "99", "1")
+    await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+    await limit_order(server, "demo_bob", "buy", "99", "1")
     with trio.fail_after(20):
         async with open_websocket_url(_ws(server, "/ws/btcait@depth")) as ws:
             frame = {"method": "SUBSCRIBE", "params": ["btcait@depth10@100ms"], "id": 1}
@@ -200,8 +190,8 @@ async def test_a_path_naming_an_unknown_stream_is_refused_at_the_handshake(
 async def test_all_market_tickers_come_as_arrays(server: Server) -> None:
     with trio.fail_after(20):
         async with open_websocket_url(_ws(server, "/ws/!miniTicker@arr")) as ws:
-            await _order(server, "demo_alice", "sell", "100.5", "0.5")
-            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
             tickers = await _until(
                 ws, lambda m: m[0]["s"] == "BTCAIT" and m[0]["c"] != "0.00000000"
             )
@@ -235,9 +225,9 @@ async def test_a_listen_key_streams_its_users_orders_and_balances_until_closed(
     key = await _listen_key(server)
     with trio.fail_after(20):
         async with raw_client(_ws(server, f"/ws/{key}")) as ws:
-            await _order(server, "demo_bob", "buy", "99", "1")  # not alice's: not streamed
-            await _order(server, "demo_alice", "sell", "100.5", "0.5")
-            await _order(server, "demo_bob", "buy", "100.5", "0.2")
+            await limit_order(server, "demo_bob", "buy", "99", "1")  # not alice's: not streamed
+            await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
             events = [json.loads(await ws.text()) for _ in range(4)]
             async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
                 headers = {"X-MBX-APIKEY": server.keys["demo_alice"]}
@@ -327,7 +317,7 @@ async def test_a_connection_that_stops_reading_is_dropped_as_a_slow_consumer(
     monkeypatch.setattr(connection, "OUTBOX", 20)
     async with trio.open_nursery() as nursery:
         for i in range(40):
-            nursery.start_soon(_order, server, "demo_alice", "sell", str(30000 + i), "0.1")
+            nursery.start_soon(limit_order, server, "demo_alice", "sell", str(30000 + i), "0.1")
     streams = [f"btcait@depth{n}{pace}" for n in (5, 10, 20) for pace in ("", "@100ms")]
     # A client that reads nothing while it asks for the partial books again and again
     # (about 3 KB a round, more than the socket's buffers take): its socket fills, then

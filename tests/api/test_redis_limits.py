@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,7 +19,16 @@ async def limiter(redis_url: str) -> AsyncIterator[Limiter]:
         yield limiter
 
 
+_COUNTER = re.compile(r"(?P<bucket>.*):[123]:[0-9]+")
+"""A bucket's usage counter (weight a minute, orders in 10 s and a day)."""
+
+
 async def _bucket_names(url: str) -> list[str]:
+    """The buckets in Redis; their usage counters (``_COUNTER``) left out."""
+    return [name for name in await _redis_names(url) if not _COUNTER.fullmatch(name)]
+
+
+async def _redis_names(url: str) -> list[str]:
     async def scan() -> list[str]:
         client = aioredis.Redis.from_url(url)
         try:
@@ -36,8 +46,11 @@ async def test_redis_bucket_names_hold_no_api_key(server: Server, redis_url: str
     for key in (alice, ADMIN, "te_not_a_key_at_all"):
         async with server.client(key) as client:
             await client.get("/users/demo_alice/balances")
-    names = await _bucket_names(redis_url)
-    assert sorted(names) == ["te:rl:admin", "te:rl:ip:127.0.0.1", "te:rl:user:demo_alice"]
+    names = await _redis_names(redis_url)
+    buckets = ["te:rl:admin", "te:rl:ip:127.0.0.1", "te:rl:user:demo_alice"]
+    assert sorted(await _bucket_names(redis_url)) == buckets
+    counters = {m["bucket"] for name in names if (m := _COUNTER.fullmatch(name))}
+    assert counters == set(buckets)  # each bucket's usage counters, named after it
     for key in (alice, ADMIN, "te_not_a_key_at_all"):
         assert not any(key in name for name in names)
 

@@ -18,6 +18,7 @@ from tests.api.conftest import ADMIN, Server, serve
 from tests.api.rawws import raw_client
 from trading_engine.actors.engine import Engine
 from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.api import frames
 from trading_engine.api import ws as ws_feed
 from trading_engine.api.app import create_app
 from trading_engine.api.feed import Flusher
@@ -427,7 +428,7 @@ async def test_a_dropped_client_that_does_not_answer_the_close_is_cut(
                 await trio.sleep(0.01)
         took = trio.current_time() - since
     assert event.code == 1008
-    assert took < ws_feed.CLOSE_WAIT_SECONDS + 1.0
+    assert took < frames.CLOSE_WAIT_SECONDS + 1.0
 
 
 async def test_a_stopping_server_cuts_a_client_that_never_reads(
@@ -455,7 +456,7 @@ async def test_a_stopping_server_cuts_a_client_that_never_reads(
                 took = trio.current_time() - since
             stop_churn.set()
             stop_server.set()
-    assert took < ws_feed.CLOSE_WAIT_SECONDS + 1.0
+    assert took < frames.CLOSE_WAIT_SECONDS + 1.0
 
 
 async def test_off_hypercorn_the_feed_sends_message_by_message(server: Server) -> None:

@@ -318,6 +318,44 @@ async def test_the_ticket_places_take_profit_quote_sized_and_trailing_orders(
     await in_browser(server, scenario)
 
 
+async def test_the_ticket_places_a_bracket_that_waits_for_its_order_to_fill(
+    server: Server,
+) -> None:
+    def scenario(page: Page) -> None:
+        log_in(page, server.keys["demo_alice"], "demo_alice")
+        page.locator("select[name=type]").select_option("market")
+        expect(page.locator("#bracket")).to_be_hidden()
+        page.locator("select[name=type]").select_option("limit")
+        page.select_option("select[name=time_in_force]", "GTC")
+        page.check("input[name=side][value=buy]")
+        page.fill("input[name=price]", "29900")
+        page.fill("input[name=quantity]", "0.1")
+        expect(page.locator("#row-tp")).to_be_hidden()
+        page.check("input[name=bracket]")
+        page.fill("input[name=tp_price]", "31000")
+        page.fill("input[name=sl_price]", "29000")
+        page.click("#submit")
+        result = page.locator("#order-result")
+        expect(result).to_have_text(
+            re.compile(
+                r"^Bracket \d+ open: order \d+ open, take-profit and stop-loss pending_new\.$"
+            )
+        )
+        list_id = re.findall(r"\d+", result.inner_text())[0]
+        place(server, "demo_bob", **BTC, side="sell", quantity="0.1", price="29900")
+        with rest(server, server.keys["demo_alice"]) as alice:
+            shown = alice.get(f"/order-lists/{list_id}").json()
+        assert [(o["side"], o["type"], o["status"]) for o in shown["orders"]] == [
+            ("buy", "limit", "filled"),
+            ("sell", "limit", "open"),
+            ("sell", "stop", "pending_trigger"),
+        ]
+        take_profit = shown["orders"][1]["order_id"]
+        expect(order_row(page, take_profit)).to_contain_text("31000")
+
+    await in_browser(server, scenario)
+
+
 async def test_the_page_fits_a_420_px_wide_screen(server: Server) -> None:
     await submit(server, "demo_alice", **BTC, side="buy", quantity="0.1234", price="29000.55")
     await submit(server, "demo_alice", **BTC, side="sell", quantity="0.5", price="31000")

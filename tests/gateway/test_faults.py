@@ -171,8 +171,10 @@ async def test_redis_restarted_gives_503_then_everything_resumes_with_nothing_lo
                 for http in (alice_a, alice_b):
                     while (await http.get(http.base_url.copy_with(path="/ready"))).is_success:
                         await trio.sleep(0.05)
+            # A gateway takes the engine for stopped once its heartbeat has been unreadable
+            # for a heartbeat's life (2 s); a request under way then is answered 503 too.
             down = len(placer.answers)
-            await trio.sleep(1.0)
+            await trio.sleep(3.0)
             during = placer.answers[down:]
             assert during, "no order was tried while Redis was down"
             assert all(status == 503 for _, status, _, _ in during), during

@@ -7,11 +7,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.gateway.processes import Cluster, client, until_ready
+from tests.gateway.processes import ADMIN, Cluster, client, until_ready
+from trading_engine.serve import demo_key
 
 ALICE, BOB = "demo_alice", "demo_bob"
 
@@ -171,3 +173,64 @@ async def test_after_a_sigkill_of_the_engine_gateways_answer_503_then_resume_wit
             assert len(await _orders_with(alice_a, "during")) == 1
             before = await _orders_with(alice_b, "before")
             assert [o["order_id"] for o in before] == [placed.json()["order_id"]]
+
+
+async def test_an_order_list_placed_through_one_gateway_is_shown_and_cancelled_through_the_other(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    oto = {"type": "oto", "orders": [_order("100", "working"), _order("101", "pending")]}
+    async with (
+        cluster.engine(),
+        cluster.gateway() as url_a,
+        cluster.gateway() as url_b,
+        client(url_a, ALICE) as alice_a,
+        client(url_b, ALICE) as alice_b,
+    ):
+        await until_ready(alice_a)
+        await until_ready(alice_b)
+        placed = await alice_a.post("/order-lists", json=oto)
+        assert placed.status_code == 201, placed.text
+        list_id = placed.json()["list_id"]
+        shown = await alice_b.get(f"/order-lists/{list_id}")
+        assert shown.status_code == 200, shown.text
+        assert [o["status"] for o in shown.json()["orders"]] == ["open", "pending_new"]
+        # Over the feed of gateway B: the WebSocket op, answered as REST answers it.
+        async with open_websocket_url(url_b.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws:
+            await ws.send_message(json.dumps({"op": "auth", "api_key": demo_key(ADMIN, ALICE)}))
+            cancel = {"op": "order_list.cancel", "id": 7, "args": {"list_id": list_id}}
+            await ws.send_message(json.dumps(cancel))
+            with trio.fail_after(5):
+                while (answer := json.loads(await ws.get_message())).get("id") != 7:
+                    pass
+        assert answer["status"] == 200, answer
+        assert answer["data"]["status"] == "cancelled"
+        assert [o["status"] for o in answer["data"]["orders"]] == ["cancelled", "cancelled"]
+        again = await alice_a.get(f"/order-lists/{list_id}")
+        assert again.json()["status"] == "cancelled"
+
+
+async def test_a_heartbeat_the_gateway_cannot_read_leaves_it_serving_what_it_knew(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """An engine of another version (here: a heartbeat of garbage, the engine frozen so
+    that it does not beat over it) is logged; the gateway keeps the instruments it knew."""
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine() as engine,
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+    ):
+        await until_ready(alice)
+        engine.send_signal(signal.SIGSTOP)
+        try:
+            redis.Redis.from_url(redis_url).set("te:engine:main:alive", b"\xc1garbage", px=2000)
+            await trio.sleep(0.6)  # read at least twice
+            async with httpx.AsyncClient(base_url=url + "/api/v1/trading") as anonymous:
+                symbols = await anonymous.get("/symbols")  # the gateway's own answer
+            assert symbols.status_code == 200, symbols.text
+            assert {s["symbol"] for s in symbols.json()["symbols"]} == {"BTC_AIT", "ETH_AIT"}
+        finally:
+            engine.send_signal(signal.SIGCONT)
+        await until_ready(alice)
+        assert (await alice.post("/orders", json=_order("98"))).status_code == 201

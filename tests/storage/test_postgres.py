@@ -403,6 +403,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (14, "read_table_fees_numeric"),
         (15, "orders_protection_price"),
         (16, "orders_order_types"),
+        (17, "orders_list_id"),
     ]
 
 

@@ -107,6 +107,15 @@ async def test_an_unreachable_redis_fails_the_publisher_at_its_start() -> None:
             pass
 
 
+async def test_a_redis_that_does_not_answer_is_named_without_its_password() -> None:
+    url = f"redis://te:s3cret-pass@127.0.0.1:{free_port()}/0"
+    with pytest.raises(StorageUnavailable) as refused:
+        async with open_redis_publisher(url):
+            pass
+    assert "s3cret-pass" not in str(refused.value)
+    assert f"te:***@127.0.0.1:{url.rsplit(':', 1)[1]}" in str(refused.value)
+
+
 async def test_rate_limits_in_redis_are_shared_between_limiters(redis_url: str) -> None:
     limits = Limits(rate=0.5, burst=2)
     async with open_bridge("a") as first_bridge, open_bridge("b") as second_bridge:

@@ -36,7 +36,20 @@ the matcher's code does, and says so:
 - an amend that only reduces quantity keeps priority; any other amend of an
   active order sends it to the back and runs it as a taker at its new price
   (a post-only order is refused instead if the new price would take); an
-  amend of a stop still waiting for its trigger just changes it in place.
+  amend of a stop still waiting for its trigger just changes it in place;
+- an iceberg (``display_quantity``) rests showing a slice of at most that
+  many lots (``hidden`` is the rest); the depth shows the slice, a taker
+  trades the slice, and when it is gone the next one is shown with a new
+  priority (the back of its price's queue) and may trade with the same
+  taker; an amend that keeps priority takes the hidden lots first, as does a
+  self-trade decrement (its quantity is the smaller remainder, hidden lots
+  included);
+- an OCO pair (``submit_oco``): a limit leg and a stop leg on one side,
+  refused whole (``"<leg>:<reason>"``) if a leg would be rejected or the
+  limit leg would take at once; when a leg is about to trade (its first
+  trade) or its trigger is run, the other is cancelled first; a leg that
+  ends otherwise (cancelled, expired, self-trade) cancels the other; the
+  legs of a pair, resolved or not, cannot be amended.
 """
 
 from __future__ import annotations
@@ -79,6 +92,8 @@ class RefOrder:
     resting: bool = False
     priority: int = 0
     """When the order last entered the book: lower is earlier."""
+    hidden: int = 0
+    """A resting iceberg's lots the book does not show."""
 
     @property
     def order_id(self) -> int:
@@ -123,6 +138,10 @@ class ReferenceBook:
         self.last_trade_price: int | None = None
         self.reference_price: int | None = None
         self._clock = 0
+        self.links: dict[int, int] = {}
+        """Each leg of an unresolved OCO pair, and the other leg."""
+        self.in_lists: set[int] = set()
+        """Every order ever placed as an OCO leg."""
 
     # ------------------------------------------------------------------ commands
 
@@ -140,6 +159,30 @@ class ReferenceBook:
             self._run(order)
         return ACCEPTED
 
+    def submit_oco(self, limit_leg: OrderSpec, stop_leg: OrderSpec, ts: int) -> str:
+        for index, spec in enumerate((limit_leg, stop_leg)):
+            reason = self._reject_reason(spec, ts)
+            if reason is None and index == 0 and self._would_take(spec.side, spec.price):
+                reason = RejectReason.POST_ONLY_WOULD_TAKE
+            if reason is not None:
+                return f"{index}:{reason.value}"
+        first, second = self._new_order(limit_leg), self._new_order(stop_leg)
+        second.pending = True
+        for order in (first, second):
+            self.orders[order.order_id] = order
+            self.in_lists.add(order.order_id)
+        self.links[first.order_id] = second.order_id
+        self.links[second.order_id] = first.order_id
+        self._run(first)  # it does not cross: it rests
+        return ACCEPTED
+
+    def _resolve(self, order: RefOrder) -> None:
+        """An OCO leg trades or triggers: the other is cancelled, the pair unlinked."""
+        other = self.links.pop(order.order_id, None)
+        if other is not None:
+            del self.links[other]
+            self._close(self.orders[other])
+
     def cancel(self, order_id: int, user_id: str | None = None) -> str:
         order = self.orders.get(order_id)
         if order is None:
@@ -151,12 +194,13 @@ class ReferenceBook:
 
     def cancel_all(self, user_id: str) -> None:
         for order in list(self.orders.values()):
-            if order.user_id == user_id:
+            if order.user_id == user_id and order.order_id in self.orders:
                 self._close(order)
 
     def expire(self, now: int) -> None:
         for order in list(self.orders.values()):
-            if order.spec.expire_time is not None and order.spec.expire_time <= now:
+            expire_time = order.spec.expire_time
+            if expire_time is not None and expire_time <= now and order.order_id in self.orders:
                 self._close(order)
 
     def amend(
@@ -172,6 +216,8 @@ class ReferenceBook:
             return RefusalReason.UNKNOWN_ORDER.value
         if user_id is not None and order.user_id != user_id:
             return RefusalReason.NOT_OWNER.value
+        if order_id in self.in_lists:
+            return RefusalReason.INVALID_AMEND.value
         new_price = order.price if price is None else price
         new_quantity = order.quantity if quantity is None else quantity
         has_limit = order.spec.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
@@ -184,12 +230,14 @@ class ReferenceBook:
             return RefusalReason.INVALID_AMEND.value
         keeps_priority = new_price == order.price and new_quantity < order.quantity
         if order.pending or keeps_priority:
+            order.hidden -= min(order.hidden, max(order.remaining - new_remaining, 0))
             order.price, order.quantity, order.remaining = new_price, new_quantity, new_remaining
             return OK
         if order.spec.post_only and self._would_take(order.side, new_price):
             return RefusalReason.POST_ONLY_WOULD_TAKE.value
         order.price, order.quantity, order.remaining = new_price, new_quantity, new_remaining
         order.resting = False
+        order.hidden = 0
         self._run(order)
         return OK
 
@@ -201,7 +249,7 @@ class ReferenceBook:
         for order in self.orders.values():
             if order.resting:
                 key = (order.side, order.price)
-                totals[key] = totals.get(key, 0) + order.remaining
+                totals[key] = totals.get(key, 0) + order.remaining - order.hidden
         bids = sorted(
             ((price, qty) for (side, price), qty in totals.items() if side is Side.BUY),
             reverse=True,
@@ -302,13 +350,20 @@ class ReferenceBook:
         queue = [first]
         while queue:
             taker = queue.pop(0)
+            if taker.order_id not in self.orders:
+                continue  # an OCO leg whose other leg traded first
             taker.pending = False
+            if taker is not first:
+                self._resolve(taker)  # a stop triggered: its OCO's other leg goes first
             prices = self._take(taker)
             if taker.remaining > 0:
                 if taker.rests:
                     self._clock += 1
                     taker.priority = self._clock
                     taker.resting = True
+                    display = taker.spec.display_quantity
+                    if display:
+                        taker.hidden = taker.remaining - min(display, taker.remaining)
                 else:
                     self._close(taker)
             if prices:
@@ -325,7 +380,10 @@ class ReferenceBook:
             if taker.spec.stp is not StpMode.NONE and maker.user_id == taker.user_id:
                 self._prevent_self_trade(taker, maker)
                 continue
-            quantity = min(maker.remaining, taker.remaining)
+            for leg in (maker, taker):
+                if leg.order_id in self.links:
+                    self._resolve(leg)
+            quantity = min(maker.remaining - maker.hidden, taker.remaining)
             notional = self.instrument.notional(maker.price, quantity)
             self.trades.append(
                 RefTrade(
@@ -347,6 +405,11 @@ class ReferenceBook:
                 order.filled += quantity
                 if order.remaining == 0:
                     self._close(order)
+            if maker.remaining and maker.remaining == maker.hidden:
+                # The iceberg's slice is gone: the next one goes to the back of the queue.
+                maker.hidden -= min(maker.spec.display_quantity, maker.hidden)
+                self._clock += 1
+                maker.priority = self._clock
         return prices
 
     def _prevent_self_trade(self, taker: RefOrder, maker: RefOrder) -> None:
@@ -362,6 +425,7 @@ class ReferenceBook:
             assert mode is StpMode.DECREMENT
             quantity = min(taker.remaining, maker.remaining)
             for order in (maker, taker):
+                order.hidden -= min(order.hidden, quantity)
                 order.remaining -= quantity
                 order.cancelled += quantity
                 if order.remaining == 0:
@@ -385,9 +449,13 @@ class ReferenceBook:
     def _close(self, order: RefOrder) -> None:
         """The order is done: whatever is still open is cancelled (or expired)."""
         order.cancelled += order.remaining
-        order.remaining = 0
+        order.remaining = order.hidden = 0
         order.resting = False
         order.pending = False
         del self.orders[order.order_id]
         if order.spec.client_order_id is not None:
             self.client_ids.discard((order.spec.user_id, order.spec.client_order_id))
+        other = self.links.pop(order.order_id, None)
+        if other is not None:  # an OCO leg ended unresolved: so does the other
+            del self.links[other]
+            self._close(self.orders[other])

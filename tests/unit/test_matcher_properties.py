@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from trading_engine.core.enums import (
     Liquidity,
+    ListType,
     OrderStatus,
     OrderType,
     Side,
@@ -44,6 +45,7 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.core.instruments import Instrument, fee_for
+from trading_engine.core.lists import ListRefusal
 from trading_engine.core.matcher import Matcher, Refusal
 from trading_engine.core.orders import OrderSpec
 
@@ -97,6 +99,8 @@ DUPLICATES = (*[None] * 30, 0, 1)
 WHOS = (0, 0, 1, 1, 2)
 LIVES = (True, True, True, True, False)
 PROTECTED = (False, False, True)
+DISPLAYS = (0, 0, 0, 1, 2, 3)
+"""An iceberg's slice (0: none), on a limit GTC or GTD order larger than it."""
 AMEND_PRICE = (False, True)
 AMEND_QUANTITY = (True, False)
 COMMAND_KINDS = (
@@ -106,6 +110,7 @@ COMMAND_KINDS = (
     "cancel_all",
     *["expire"] * 2,
     *["set_reference"] * 2,
+    *["oco"] * 6,
 )
 
 
@@ -126,6 +131,22 @@ class Submit(NamedTuple):
     """Reuse the id of the live order at this index (a duplicate), instead of a new id."""
     protection: int = 0
     """Market and stop orders: the worst price, as the risk actor sets it (0: none, the band)."""
+    display: int = 0
+    """A limit GTC or GTD order: an iceberg's slice (0: none)."""
+
+
+class SubmitOco(NamedTuple):
+    """An OCO pair of one user on one side: a limit leg at ``price`` (GTC) and a stop leg
+    at ``stop_price`` (a stop-limit at ``limit``, if not 0)."""
+
+    user: int
+    side: Side
+    quantity: int
+    price: int
+    stop_quantity: int
+    stop_price: int
+    limit: int
+    stp: StpMode
 
 
 class Cancel(NamedTuple):
@@ -160,7 +181,7 @@ class SetReference(NamedTuple):
     price: int | None
 
 
-Command = Submit | Cancel | Amend | CancelAll | Expire | SetReference
+Command = Submit | SubmitOco | Cancel | Amend | CancelAll | Expire | SetReference
 T = TypeVar("T")
 
 
@@ -222,6 +243,17 @@ def make_command(choose: Chooser) -> Command:
         return Amend(target, live, who, price, change)
     if kind == "cancel_all":
         return CancelAll(choose.pick(USER_PICKS))
+    if kind == "oco":
+        return SubmitOco(
+            user=choose.pick(USER_PICKS),
+            side=choose.pick(SIDES),
+            quantity=choose.integer(1, MAX_QTY),
+            price=choose.integer(LOW, HIGH),
+            stop_quantity=choose.integer(1, MAX_QTY),
+            stop_price=choose.integer(LOW, HIGH),
+            limit=choose.integer(LOW, HIGH) if choose.pick((False, True)) else 0,
+            stp=choose.pick(STPS),
+        )
     if kind == "expire":
         return Expire(choose.integer(0, 15), choose.pick((False, True)))
     return SetReference(choose.integer(LOW, HIGH) if choose.pick((False, True)) else None)
@@ -239,12 +271,14 @@ def make_submit(choose: Chooser) -> Submit:
     is_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)
     tif = choose.pick(STOP_TIFS if is_stop else MARKET_TIFS if kind is OrderType.MARKET else TIFS)
     may_rest = kind is OrderType.LIMIT and tif in (TimeInForce.GTC, TimeInForce.GTD)
+    quantity = choose.integer(1, MAX_QTY)
+    display = choose.pick(DISPLAYS) if may_rest else 0
     return Submit(
         user=choose.pick(USER_PICKS),
         side=choose.pick(SIDES),
         type=kind,
         tif=tif,
-        quantity=choose.integer(1, MAX_QTY),
+        quantity=quantity,
         price=choose.integer(LOW, HIGH) if has_limit else 0,
         stop_price=choose.integer(LOW, HIGH) if is_stop else 0,
         post_only=choose.pick(POST_ONLY) if may_rest else False,
@@ -253,6 +287,7 @@ def make_submit(choose: Chooser) -> Submit:
         client_id=choose.pick(CLIENT_IDS),
         duplicate=choose.pick(DUPLICATES),
         protection=0 if has_limit or not choose.pick(PROTECTED) else choose.integer(LOW, HIGH),
+        display=display if display < quantity else 0,
     )
 
 
@@ -307,6 +342,9 @@ class Harness:
     used_ids: list[OrderId] = field(default_factory=list)
     clock: int = 0
     next_id: int = 1
+    next_list_id: int = 1
+    pairs: list[tuple[OrderId, OrderId]] = field(default_factory=list)
+    """The legs of every OCO pair placed."""
 
     def __post_init__(self) -> None:
         self.matcher = Matcher(self.instrument)
@@ -333,6 +371,19 @@ class Harness:
                     outcome = first.reason.value
                 if reference is not None:
                     ref_outcome = reference.submit(spec, ts)
+            case SubmitOco():
+                legs = self._oco_specs(command, ts)
+                placed = matcher.submit_list(self.next_list_id, ListType.OCO, legs, ts)
+                if isinstance(placed, ListRefusal):
+                    result, outcome = [], f"{placed.position}:{placed.reason.value}"
+                else:
+                    result, outcome = placed, ACCEPTED
+                    self.next_list_id += 1
+                    for leg in legs:
+                        self.specs[leg.order_id] = leg
+                    self.pairs.append((legs[0].order_id, legs[1].order_id))
+                if reference is not None:
+                    ref_outcome = reference.submit_oco(legs[0], legs[1], ts)
             case Cancel():
                 order_id = self._target(command.target, command.live)
                 user_id = self._who(order_id, command.who)
@@ -400,9 +451,26 @@ class Harness:
             stp=command.stp,
             client_order_id=command.client_id,
             expire_time=None if command.expire_in is None else ts + command.expire_in,
+            display_quantity=command.display,
         )
         # The risk actor caps a market or stop order this way; create refuses a client's price.
         return spec._replace(price=command.protection) if command.protection else spec
+
+    def _oco_specs(self, command: SubmitOco, ts: int) -> list[OrderSpec]:
+        ids = [OrderId(self.next_id), OrderId(self.next_id + 1)]
+        self.next_id += 2
+        self.used_ids.extend(ids)
+        user = USERS[command.user]
+        limit_leg = OrderSpec.create(
+            ids[0], user, command.side, OrderType.LIMIT, command.quantity,
+            price=command.price, stp=command.stp,
+        )._replace(list_id=self.next_list_id)  # fmt: skip
+        kind = OrderType.STOP_LIMIT if command.limit else OrderType.STOP
+        stop_leg = OrderSpec.create(
+            ids[1], user, command.side, kind, command.stop_quantity, price=command.limit,
+            stop_price=command.stop_price, stp=command.stp,
+        )._replace(list_id=self.next_list_id)  # fmt: skip
+        return [limit_leg, stop_leg]
 
     def _target(self, index: int, live: bool) -> OrderId:
         pool = sorted(self.matcher.orders) if live and self.matcher.orders else self.used_ids
@@ -442,7 +510,10 @@ def trades_of(events: list[Event]) -> list[RefTrade]:
     ]
 
 
-def live_state(matcher: Matcher) -> dict[int, tuple[int, int, int, int, int, bool, bool]]:
+LiveState = dict[int, tuple[int, int, int, int, int, bool, bool, int]]
+
+
+def live_state(matcher: Matcher) -> LiveState:
     return {
         order_id: (
             o.price,
@@ -452,18 +523,20 @@ def live_state(matcher: Matcher) -> dict[int, tuple[int, int, int, int, int, boo
             o.cancelled,
             o.resting,
             o.status is OrderStatus.PENDING_TRIGGER,
+            o.hidden,
         )
         for order_id, o in matcher.orders.items()
     }
 
 
-def reference_live_state(
-    reference: ReferenceBook,
-) -> dict[int, tuple[int, int, int, int, int, bool, bool]]:
+def reference_live_state(reference: ReferenceBook) -> LiveState:
     return {
-        order_id: (o.price, o.quantity, o.remaining, o.filled, o.cancelled, o.resting, o.pending)
+        order_id: (
+            o.price, o.quantity, o.remaining, o.filled, o.cancelled, o.resting, o.pending,
+            o.hidden,
+        )
         for order_id, o in reference.orders.items()
-    }
+    }  # fmt: skip
 
 
 def drive(
@@ -729,6 +802,21 @@ def compare_with_reference(harness: Harness, step: Step) -> None:
     assert trades_of(step.events) == step.ref_trades
     assert harness.matcher.depth() == harness.reference.depth()
     assert live_state(harness.matcher) == reference_live_state(harness.reference)
+
+
+@PROPERTY_SETTINGS
+@given(instrument=instruments, commands=streams)
+def test_both_legs_of_an_oco_never_trade(instrument: Instrument, commands: list[Command]) -> None:
+    traded: set[OrderId] = set()
+
+    def check(harness: Harness, step: Step) -> None:
+        for event in step.events:
+            if isinstance(event, Trade):
+                traded.update((event.maker_order_id, event.taker_order_id))
+        for first, second in harness.pairs:
+            assert not (first in traded and second in traded), (first, second)
+
+    drive(instrument, commands, check)
 
 
 @PROPERTY_SETTINGS

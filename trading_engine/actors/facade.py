@@ -31,9 +31,13 @@ from trading_engine.actors.messages import (
     BookSnapshot,
     CancelAllAfter,
     CancelAllOrders,
+    CancelList,
     CancelOrder,
     CheckOrder,
     CreateUser,
+    ListCancelled,
+    ListOutcome,
+    ListRequest,
     MoveFunds,
     OrderRequest,
     OrderResult,
@@ -45,6 +49,7 @@ from trading_engine.actors.messages import (
     SettleTrades,
     StartAlgo,
     StopAlgo,
+    SubmitList,
     SubmitOrder,
     SubmitOutcome,
     Switch,
@@ -58,9 +63,11 @@ from trading_engine.actors.supervisor import Supervisor
 from trading_engine.config import EngineConfig
 from trading_engine.core.algos import AlgoView
 from trading_engine.core.candles import Candle
+from trading_engine.core.enums import ListStatus, OrderStatus
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.list_views import ListView
 from trading_engine.core.views import OrderView
 from trading_engine.storage.journal import Journal, StorageUnavailable
 
@@ -231,6 +238,54 @@ class Engine:
     async def check(self, request: OrderRequest) -> RiskCheck:
         """Dry-run the pre-trade checks: every failing reason and the hold; changes nothing."""
         return await self._ask(lambda reply: CheckOrder(request, reply), self._risk)
+
+    async def submit_list(self, request: ListRequest) -> ListOutcome:
+        """Place an order list whole; answers once its events are durable. Raises
+        ``InvalidInput`` naming the member's field (``orders.1.price``)."""
+        return await self._ask(lambda reply: SubmitList(request, reply), self._risk)
+
+    async def order_list(self, list_id: int) -> ListView | None:
+        return await self._read(self._risk, RiskActor.query_order_list, list_id)
+
+    async def cancel_list(self, list_id: int, user_id: UserId | None) -> ListView | Refused:
+        """Cancel an open list whole, or an ended one's open members; the list as the cancel
+        left it (``unknown_order_list``, ``order_list_not_open`` when nothing was open)."""
+        answer: ListCancelled | Refused = await self._ask(
+            lambda reply: CancelList(list_id, user_id, reply), self._risk
+        )
+        return await self.list_cancelled(list_id, answer)
+
+    def submit_list_soon(self, request: ListRequest) -> Reply[ListOutcome]:
+        """``submit_list``, handed over now; answered on its reply, as ``submit_soon``'s."""
+        return self._soon(lambda reply: SubmitList(request, reply))
+
+    def cancel_list_soon(
+        self, list_id: int, user_id: UserId | None
+    ) -> Reply[ListCancelled | Refused]:
+        """``cancel_list``, handed over now; ``list_cancelled`` reads its answer."""
+        return self._soon(lambda reply: CancelList(list_id, user_id, reply))
+
+    async def list_cancelled(
+        self, list_id: int, answer: ListCancelled | Refused
+    ) -> ListView | Refused:
+        """The list as its cancel (``cancel_list_soon``'s ``answer``) left it."""
+        if isinstance(answer, Refused):
+            return answer
+        view = await self.order_list(list_id)
+        assert view is not None, "a list the risk actor routed is kept"
+        changed = {order.order_id: order for order in answer.orders}
+        orders = [changed.get(order.order_id, order) for order in view.orders]
+        if answer.status is not None and view.status is ListStatus.OPEN:
+            # The risk actor may not have applied the cancel yet: the list's end says it.
+            orders = [
+                order._replace(
+                    status=OrderStatus.CANCELLED, remaining=0, cancelled=order.quantity,
+                    reason="order_list",
+                ) if order.order_id in view.pending else order
+                for order in orders
+            ]  # fmt: skip
+            view = view._replace(status=answer.status, pending=())
+        return view._replace(orders=tuple(orders))
 
     async def cancel(self, order_id: OrderId, user_id: UserId | None) -> OrderResult | Refused:
         return await self._ask(lambda reply: CancelOrder(order_id, user_id, reply), self._risk)

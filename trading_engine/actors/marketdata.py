@@ -12,7 +12,8 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
 - ``trades.SYMBOL``: a ``snapshot`` of recent trades, then each ``trade``.
 - ``ticker.SYMBOL``: a ``snapshot`` of the current ticker (prices null before
   the first trade or quote), then each changed ``ticker``.
-- ``candles.SYMBOL.INTERVAL`` (``1m``, ``5m``, ``1h``, ``1d``): a ``snapshot``,
+- ``candles.SYMBOL.INTERVAL`` (Binance's intervals, ``1s`` to ``1M``: see
+  ``core.candles``): a ``snapshot``,
   then each updated ``candle``.
 - ``orders`` (the subscriber's user): ``order`` updates for each event of its orders,
   each with its symbol's ``seq``, and ``algo`` updates for each event of its
@@ -63,6 +64,7 @@ from trading_engine.core.events import (
     BookLevel,
     Journaled,
     OrderAccepted,
+    OrderDeferred,
     OrderRejected,
     Trade,
 )
@@ -218,9 +220,10 @@ class MarketDataActor:
                 state.tape.append(event)
                 if everything or trades_channel in self.subscribers:
                     self._publish(trades_channel, _dump(self._trade_message(state, event)))
-                for candle in state.candles.on_trade(event.price, event.quantity, event.ts):
-                    channel = f"candles.{symbol}.{candle.interval}"
+                for interval in state.candles.on_trade(event.price, event.quantity, event.ts):
+                    channel = f"candles.{symbol}.{interval}"
                     if everything or channel in self.subscribers:
+                        candle = state.candles.changed(interval)
                         self._publish(
                             channel, _dump(self._candle_message(state, candle, event.seq))
                         )
@@ -237,6 +240,13 @@ class MarketDataActor:
                 self._publish(book_channel, _dump(message))
 
     def _order_update(self, state: _Symbol, event: Journaled) -> None:
+        if isinstance(event, wire.LIST_EVENTS):
+            user = event.spec.user_id if isinstance(event, OrderDeferred) else event.user_id
+            message = {"channel": "orders", "type": "list", "event": type(event).__name__,
+                       "symbol": event.symbol, "seq": event.seq, "ts": format_seconds(event.ts),
+                       **wire.list_event(event)}  # fmt: skip
+            self._to_orders(user, _dump(message))
+            return
         if not isinstance(event, wire.ORDER_EVENTS):
             return
         body = wire.order_event(state.instrument, event)

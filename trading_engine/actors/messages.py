@@ -18,6 +18,8 @@ from trading_engine.actors.mailbox import Reply
 from trading_engine.core.algos import AlgoType, AlgoView
 from trading_engine.core.enums import (
     CancelReason,
+    ListStatus,
+    ListType,
     OrderType,
     RejectReason,
     Side,
@@ -27,6 +29,7 @@ from trading_engine.core.enums import (
 from trading_engine.core.events import Event, Journaled, Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.list_views import ListView
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import Rejection
 from trading_engine.core.views import OrderView
@@ -185,9 +188,66 @@ class BookSnapshot:
     reply: Reply[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
 
 
+@attrs.frozen
+class ListRequest:
+    """A new order list (``core.lists``) as the front end hands it over: its members, each
+    on the list's one symbol, in the client's order."""
+
+    user_id: UserId
+    kind: ListType
+    orders: tuple[OrderRequest, ...]
+
+
+@attrs.frozen
+class ListResult:
+    """A list as a command left it, with its members' trades."""
+
+    order_list: ListView
+    trades: tuple[Trade, ...] = ()
+
+
+@attrs.frozen
+class ListRefused:
+    """A list the matcher refused, changing nothing: its member at ``position`` would be
+    rejected (``reason``; ``post_only_would_take`` for an OCO leg that would trade at once)."""
+
+    position: int
+    reason: RejectReason
+
+
+ListOutcome = ListResult | Rejected | ListRefused
+
+
+@attrs.frozen
+class ListCancelled:
+    """What a list's cancel did: the members it changed, as they are now, and the list's
+    new status (None if it had ended already)."""
+
+    orders: tuple[OrderView, ...]
+    status: ListStatus | None
+
+
+@attrs.frozen
+class MatchSubmitList:
+    list_id: int
+    kind: ListType
+    specs: tuple[OrderSpec, ...]
+    reply: Reply[ListOutcome] | None
+
+
+@attrs.frozen
+class MatchCancelList:
+    """Cancel a list: an open one whole, an ended one's live members (``order_ids``)."""
+
+    list_id: int
+    order_ids: tuple[OrderId, ...]
+    user_id: UserId | None
+    reply: Reply[ListCancelled | Refused] | None
+
+
 SymbolCommand = (
     MatchSubmit | MatchCancel | MatchAmend | MatchCancelAll | Expire | SetReference
-    | BookSnapshot
+    | BookSnapshot | MatchSubmitList | MatchCancelList
 )  # fmt: skip
 
 
@@ -205,6 +265,20 @@ class SymbolBatch:
 class SubmitOrder:
     request: OrderRequest
     reply: Reply[SubmitOutcome]
+
+
+@attrs.frozen
+class SubmitList:
+    request: ListRequest
+    reply: Reply[ListOutcome]
+
+
+@attrs.frozen
+class CancelList:
+    list_id: int
+    user_id: UserId | None
+    """Only that user's list; None for an admin's cancel."""
+    reply: Reply[ListCancelled | Refused]
 
 
 @attrs.frozen
@@ -458,7 +532,7 @@ class StorageStatus:
 RiskMessage = (
     SubmitOrder | CheckOrder | CancelOrder | AmendOrder | CancelAllOrders | CreateUser | MoveFunds
     | SetCredential | Query[Any] | CommittedBatch | SymbolStatus | ReferencePrice | ReleaseHolds
-    | StorageStatus | CancelAllAfter | FireSwitches | SwitchFired
+    | StorageStatus | CancelAllAfter | FireSwitches | SwitchFired | SubmitList | CancelList
 )  # fmt: skip
 AlgoMessage = StartAlgo | StopAlgo | Query[Any]
 PricingMessage = CommittedBatch | SymbolStatus | Query[Any]

@@ -35,7 +35,9 @@ from trading_engine.actors.messages import (
     MatchAmend,
     MatchCancel,
     MatchCancelAll,
+    MatchCancelList,
     MatchSubmit,
+    MatchSubmitList,
     Refused,
     Rejected,
     ReleaseHolds,
@@ -330,7 +332,11 @@ def _answer_halted(
             amended.append(order_id)
             if reply is not None:
                 reply.send(refusal)
-        case MatchCancel(reply=reply):
+        case MatchSubmitList(specs=specs, reply=reply):
+            released.extend(spec.order_id for spec in specs)
+            if reply is not None:
+                reply.send(Rejected((Rejection(RejectReason.SYMBOL_HALTED),)))
+        case MatchCancel(reply=reply) | MatchCancelList(reply=reply):
             if reply is not None:
                 reply.send(refusal)
         case MatchCancelAll(reply=reply):

@@ -24,10 +24,15 @@ from trading_engine.actors.messages import (
     BookSnapshot,
     Commit,
     Expire,
+    ListCancelled,
+    ListRefused,
+    ListResult,
     MatchAmend,
     MatchCancel,
     MatchCancelAll,
+    MatchCancelList,
     MatchSubmit,
+    MatchSubmitList,
     OrderResult,
     Refused,
     Rejected,
@@ -37,9 +42,11 @@ from trading_engine.actors.messages import (
     SymbolCommand,
 )
 from trading_engine.core.enums import CancelReason
-from trading_engine.core.events import Event, OrderRejected, Trade
+from trading_engine.core.events import Event, OrderListUpdated, OrderRejected, Trade
 from trading_engine.core.ids import OrderId, Symbol
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.list_views import list_outcome
+from trading_engine.core.lists import ListRefusal
 from trading_engine.core.matcher import Matcher, Refusal
 from trading_engine.core.risk import Rejection
 from trading_engine.core.views import OrderRecord, concerns, submit_outcome
@@ -111,6 +118,8 @@ class SymbolActor:
         for command in commands:
             if isinstance(command, MatchSubmit):
                 self.inflight.append(command.spec.order_id)
+            elif isinstance(command, MatchSubmitList):
+                self.inflight.extend(spec.order_id for spec in command.specs)
             elif isinstance(command, MatchAmend):
                 self.amends.append(command.order_id)
             _close(command)
@@ -150,6 +159,26 @@ class SymbolActor:
                 if reply is not None:
                     self._replies.append((reply, [r.view() for r in records.values()]))
                 return events
+            case MatchSubmitList(list_id=list_id, kind=kind, specs=specs, reply=reply):
+                ids = [spec.order_id for spec in specs]
+                self.inflight.extend(ids)
+                placed = matcher.submit_list(list_id, kind, list(specs), ts)
+                if isinstance(placed, ListRefusal):
+                    del self.inflight[-len(ids) :]
+                    self._notify_risk(ReleaseHolds(tuple(ids)))
+                    if reply is not None:
+                        self._replies.append((reply, ListRefused(placed.position, placed.reason)))
+                    return []
+                if reply is not None:
+                    self._replies.append((reply, ListResult(*list_outcome(placed))))
+                return placed
+            case MatchCancelList(list_id=list_id, order_ids=order_ids, user_id=user_id):
+                members = matcher.lists[list_id].members if list_id in matcher.lists else order_ids
+                kept = [r for r in map(self._record, members) if r is not None]
+                ended = matcher.cancel_list(list_id, order_ids, user_id, ts)
+                if command.reply is not None:
+                    self._replies.append((command.reply, _list_cancelled(list_id, kept, ended)))
+                return ended or []
             case Expire(now=now):
                 return matcher.expire(now)
             case SetReference(price=price):
@@ -196,6 +225,22 @@ def _close(command: SymbolCommand) -> None:
     reply = getattr(command, "reply", None)
     if reply is not None:
         reply.close()
+
+
+def _list_cancelled(
+    list_id: int, records: list[OrderRecord], events: list[Event] | None
+) -> ListCancelled | Refused:
+    """The members a list's cancel changed, as they are now, and the list's new status."""
+    if events is None:
+        return Refused("order_list_not_open", f"order list {list_id} has no open order")
+    status = None
+    for event in events:
+        if isinstance(event, OrderListUpdated) and event.list_id == list_id:
+            status = event.status
+        for record in records:
+            if concerns(event, record.spec.order_id):
+                record.apply(event)
+    return ListCancelled(tuple(record.view() for record in records), status)
 
 
 def _submit_result(order_id: OrderId, events: list[Event]) -> OrderResult | Rejected:

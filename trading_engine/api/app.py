@@ -16,7 +16,17 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from trading_engine.actors.facade import Engine
-from trading_engine.api import admin, algos, binance, history, market, orders, ui, ws
+from trading_engine.api import (
+    admin,
+    algos,
+    binance,
+    history,
+    market,
+    order_lists,
+    orders,
+    ui,
+    ws,
+)
 from trading_engine.api.auth import authenticate
 from trading_engine.api.bodies import schema_of
 from trading_engine.api.context import ApiContext
@@ -144,7 +154,7 @@ def create_app(
     ApiContext(engine, admin_key, read_tables, secret_box or SecretBox.generate()).install(
         app.config
     )
-    for area in (orders, algos, history, market, admin, ws, ui):
+    for area in (orders, order_lists, algos, history, market, admin, ws, ui):
         app.register_blueprint(area.blueprint)
     binance.install(app)
     install_send_capture(app)

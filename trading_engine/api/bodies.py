@@ -29,7 +29,7 @@ import msgspec
 
 from trading_engine.actors.messages import OrderRequest
 from trading_engine.api.schemas import instrument_of, load_json, plain_number
-from trading_engine.core.enums import OrderType, Side, StpMode, TimeInForce
+from trading_engine.core.enums import ListType, OrderType, Side, StpMode, TimeInForce
 from trading_engine.core.ids import (
     CLIENT_ORDER_ID_PATTERN,
     CLIENT_ORDER_ID_RULE,
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_BATCH",
     "AmendBody",
     "ExactDecimal",
+    "ListBody",
     "OrderBatchBody",
     "OrderBody",
     "RiskCheckBody",
@@ -187,6 +188,16 @@ class OrderBatchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
 
     user_id: Annotated[UserIdIn | None, _ACTING_FOR] = None
     orders: Annotated[list[OrderBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class ListBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """A new order list: its orders, each a complete order's body, on one symbol (``oco``:
+    the take-profit leg, then the stop-loss leg; ``oto``: the working order, then the
+    pending one; ``otoco``: the working order, the take-profit leg, the stop-loss leg)."""
+
+    user_id: Annotated[UserIdIn | None, _ACTING_FOR] = None
+    type: ListType
+    orders: Annotated[list[OrderBody], msgspec.Meta(min_length=2, max_length=3)]
 
 
 def _dec_hook(kind: type, value: Any) -> Any:

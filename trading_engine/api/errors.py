@@ -47,6 +47,8 @@ _REFUSALS: dict[str, int] = {
     "symbol_halted": 503,
     "unknown_algo": 404,
     "algo_not_running": 409,
+    "unknown_order_list": 404,
+    "order_list_not_open": 409,
 }
 
 

@@ -31,6 +31,11 @@ plain TCP served by Hypercorn's trio worker, the same bytes Hypercorn's
   context on either side only sees compressed messages, so Hypercorn may
   still send its own compressed ones on the same connection.
 
+``Closer`` closes a connection once (Quart refuses a second close) and cuts
+it if the close is not done within ``CLOSE_WAIT_SECONDS``, also when the
+server stops; both WebSocket front ends (``api/ws.py``, the Binance streams)
+end their connections with it.
+
 A client that reads nothing leaves a write waiting for good: the socket's
 buffers fill and it takes no more. A write that gets no byte into the
 socket for ``stall`` seconds, or waits that long for the send lock (held by
@@ -59,6 +64,8 @@ from quart import Quart, websocket
 from wsproto.connection import ConnectionState
 
 __all__ = [
+    "CLOSE_WAIT_SECONDS",
+    "Closer",
     "SocketWriter",
     "current_socket_writer",
     "install_send_capture",
@@ -258,3 +265,50 @@ def socket_writer_for(send: object, *, stall: float) -> SocketWriter | None:
     if not isinstance(lock, trio.Semaphore):
         return None
     return SocketWriter(stream, transport.socket, lock, stall)
+
+
+CLOSE_WAIT_SECONDS = 1.0
+"""How long a close may take before the connection is cut."""
+
+
+class Closer:
+    """Ends one WebSocket connection: a close frame once, then a cut if the client does
+    not answer it within ``CLOSE_WAIT_SECONDS``.
+
+    ``nursery`` is the connection's: cancelling it ends the connection (Quart-Trio
+    cancels the handler itself once the client's answering close arrives, before
+    that). A client that does not answer is cut, as is one that reads nothing,
+    whose socket would not even take the close frame (``writer.abort``).
+    """
+
+    def __init__(self, writer: SocketWriter | None, nursery: trio.Nursery) -> None:
+        self.writer = writer
+        self.nursery = nursery
+        self.closed = False
+        """A close frame was sent."""
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close the connection unless it was."""
+        if not self.closed:
+            self.closed = True
+            await websocket.close(code, reason)
+
+    def cut_later(self) -> None:
+        """Cut the connection ``CLOSE_WAIT_SECONDS`` from now if it is still there."""
+        self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
+
+    async def end(self, code: int, reason: str = "") -> None:
+        """Close, and cut the connection ``CLOSE_WAIT_SECONDS`` later if still there."""
+        self.cut_later()
+        await self.close(code, reason)
+
+    async def going_away(self, closing: trio.Event) -> None:
+        """When ``closing`` is set (the server stops): end the connection with 1001."""
+        await closing.wait()
+        await self.end(1001, "the server is shutting down")
+
+    async def _cut_after(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        if self.writer is not None:
+            self.writer.abort()
+        self.nursery.cancel_scope.cancel()

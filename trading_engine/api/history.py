@@ -183,6 +183,7 @@ def _order(row: dict[str, Any], tick_size: Decimal) -> dict[str, Any]:
         "activation_price": _text(row["activation_price"]),
         "limit_offset": _text(row["limit_offset"]),
         "display_quantity": _text(row["display_quantity"]),
+        "list_id": None if row["list_id"] is None else str(row["list_id"]),
         "filled_quantity": format_decimal(filled),
         "remaining_quantity": format_decimal(row["remaining"]),
         "average_price": average,

@@ -42,7 +42,7 @@ from trading_engine.api.bodies import DECIMAL_SCHEMA, MAX_BATCH
 from trading_engine.api.schemas import load_json
 from trading_engine.core.algos import MAX_SLICES, AlgoStatus, AlgoType
 from trading_engine.core.dead_man import MAX_TIMEOUT_MS
-from trading_engine.core.enums import OrderType, Side, TimeInForce
+from trading_engine.core.enums import ListStatus, ListType, OrderType, Side, TimeInForce
 from trading_engine.core.ids import (
     USER_ID_PATTERN,
     USER_ID_RULE,
@@ -249,6 +249,9 @@ class OrderFields(BaseModel):
     trailing_bps: int | None = Field(None, description="a trailing stop's, else null")
     activation_price: str | None = Field(None, description="a trailing stop's, else null")
     limit_offset: str | None = Field(None, description="a trailing stop-limit's, else null")
+    list_id: str | None = Field(
+        None, description="the order list (POST /order-lists) it belongs to; null for none"
+    )
     filled_quantity: str
     remaining_quantity: str
     average_price: str | None
@@ -597,6 +600,34 @@ admin key, acting for anyone). Public routes have none (and ``security: []``).""
 ROLE_ATTRIBUTE = "_trading_engine_required_role"
 """Where ``documented`` leaves a route's role and its description for the document."""
 _ADMIN_ONLY = "Needs the admin key (role admin): a user's key is answered 403 forbidden."
+
+
+# Order lists (``api/order_lists.py``).
+
+
+class OrderListOut(BaseModel):
+    """An order list and its orders, in the order they were given."""
+
+    list_id: str
+    type: ListType
+    status: ListStatus = Field(
+        description=(
+            "open; done (an OCO leg traded or triggered and the other was cancelled, an oto's "
+            "pending order was placed, an otoco's pair placed and resolved); cancelled (a "
+            "member ended unfilled first, or the list was cancelled); rejected (a pending "
+            "member was rejected when its turn came)"
+        )
+    )
+    symbol: str
+    user_id: str
+    orders: list[Order] = Field(
+        description=(
+            "each with list_id; a member that waits for the working order to fill has "
+            "status pending_new and is not in the book"
+        )
+    )
+    created_at: str
+    updated_at: str
 
 
 # Algorithms (``api/algos.py``).

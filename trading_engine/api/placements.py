@@ -22,7 +22,15 @@ from collections.abc import Iterable
 
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import ActorUnavailable, Reply
-from trading_engine.actors.messages import OrderResult, Refused, SubmitOutcome
+from trading_engine.actors.messages import (
+    ListCancelled,
+    ListOutcome,
+    ListResult,
+    OrderResult,
+    Refused,
+    SubmitOutcome,
+)
+from trading_engine.core.enums import OrderStatus
 from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.views import OrderView
 
@@ -42,6 +50,8 @@ class Placements:
         self.armed = False
         """Whether orders placed from now on are cancelled when the connection closes."""
         self._replies: list[Reply[SubmitOutcome]] = []
+        self._lists: list[Reply[ListOutcome]] = []
+        """The replies of the order lists placed: few, kept until the connection closes."""
         self._least = self._prune_at = prune_at
 
     def __len__(self) -> int:
@@ -52,6 +62,11 @@ class Placements:
         """Keep the replies of orders just handed to the engine, if armed."""
         if self.armed:
             self._replies.extend(replies)
+
+    def sent_list(self, reply: Reply[ListOutcome]) -> None:
+        """Keep the reply of an order list just handed to the engine, if armed."""
+        if self.armed:
+            self._lists.append(reply)
 
     async def prune(self) -> None:
         """Drop the replies of orders no longer open, once enough have piled up."""
@@ -83,8 +98,20 @@ class Placements:
             view = _answered(reply)
             if view is not None:
                 owners[view.order_id] = view.user_id
+        lists: dict[int, UserId] = {}
+        for list_reply in self._lists:
+            try:
+                outcome = await list_reply.wait()
+            except Exception:  # noqa: BLE001, S112 - not placed, or not known
+                continue
+            if isinstance(outcome, ListResult):
+                lists[outcome.order_list.list_id] = outcome.order_list.user_id
+        self._lists = []
         cancels: list[Reply[OrderResult | Refused]] = []
+        list_cancels: list[Reply[ListCancelled | Refused]] = []
         try:
+            for list_id, user in lists.items():
+                list_cancels.append(self._engine.cancel_list_soon(list_id, user))
             for order_id, user in owners.items():
                 cancels.append(self._engine.cancel_soon(order_id, user))
         except ActorUnavailable:
@@ -95,6 +122,14 @@ class Placements:
                 cancelled += isinstance(await cancel.wait(), OrderResult)
             except Exception:
                 log.exception("cancel on disconnect failed")
+        for list_cancel in list_cancels:
+            try:
+                answer = await list_cancel.wait()
+            except Exception:
+                log.exception("cancel on disconnect failed")
+                continue
+            if isinstance(answer, ListCancelled):
+                cancelled += sum(view.status is OrderStatus.CANCELLED for view in answer.orders)
         return cancelled
 
 

@@ -129,6 +129,7 @@ def render_order(
         "order_id": str(view.order_id),
         "client_order_id": view.client_order_id,
         "algo_id": None if algo_id is None else str(algo_id),
+        "list_id": str(view.list_id) if view.list_id else None,
         "user_id": view.user_id,
         "symbol": view.symbol,
         "side": str(view.side),

@@ -3,8 +3,9 @@
 Client messages: ``{"op": "subscribe", "channels": [...]}``,
 ``{"op": "unsubscribe", "channels": [...]}``, ``{"op": "auth", "api_key": "..."}``,
 ``{"op": "ping"}``, and once authenticated the order ops (``order.place``,
-``order.cancel``, ``order.amend``, ``orders.cancel_all``,
-``orders.place_batch``, ``orders.cancel_after``: ``_Connection._ops``), answered by their ``id`` as
+``order.cancel``, ``order.amend``, ``orders.cancel_all``, ``orders.place_batch``,
+``orders.cancel_after``, ``order_list.place``, ``order_list.cancel``:
+``_Connection._ops``), answered by their ``id`` as
 the REST routes answer, and with ``cancel_on_disconnect`` on ``auth`` the
 connection's orders cancelled when it closes (``api/placements.py``; see
 docs/websocket.md). Server messages carry ``channel``, ``type`` and ``seq``
@@ -28,7 +29,7 @@ can't keep up, ``OUTBOX`` messages behind, is disconnected with
 ``slow_consumer`` (close code 1008). A client that reads nothing at all
 stops taking bytes once its socket's buffers are full: a write that gets no
 byte in for ``STALL_SECONDS`` cuts the connection (``api/frames.py``), and
-so does a close not done within ``CLOSE_WAIT_SECONDS`` (the client does
+so does a close not done within ``frames.CLOSE_WAIT_SECONDS`` (the client does
 not answer it). When the server stops, every connection is closed with 1001
 (going away).
 Delivery (``api/feed.py``) writes every connection's waiting messages at
@@ -51,15 +52,20 @@ import trio
 from quart import Blueprint, current_app, websocket
 
 from trading_engine.actors.facade import Engine
-from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.mailbox import ActorUnavailable, Reply
 from trading_engine.actors.messages import Refused, SubmitOutcome
 from trading_engine.api.auth import Principal, principal_for, user_for
-from trading_engine.api.bodies import AmendBody, convert_body
+from trading_engine.api.bodies import AmendBody, ListBody, convert_body
 from trading_engine.api.context import ctx
 from trading_engine.api.errors import ApiError, error_body, error_of
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
-from trading_engine.api.frames import SocketWriter, current_socket_writer
+from trading_engine.api.frames import (
+    Closer,
+    SocketWriter,
+    current_socket_writer,
+)
+from trading_engine.api.order_lists import list_cancelled, list_placed, list_request, own_list
 from trading_engine.api.orders import (
     Batch,
     amend_of,
@@ -94,9 +100,6 @@ OUTBOX = 1000
 """Messages a subscriber may fall behind by before it is disconnected."""
 STALL_SECONDS = 10.0
 """How long a write may get no byte into the socket before the connection is cut."""
-CLOSE_WAIT_SECONDS = 1.0
-"""How long a close (the server stopping, a client dropped) may take before the
-connection is cut."""
 MAX_CHANNELS = 200
 """Channels a connection may hold, and a subscribe or unsubscribe may name."""
 
@@ -169,12 +172,14 @@ async def feed() -> None:
     placements = Placements(engine)
     try:
         async with trio.open_nursery() as nursery:
+            closer = Closer(writer, nursery)
             connection = _Connection(
-                engine, admin_key, tables, outbox, writer, limits, placements, nursery, channels
-            )
+                engine, admin_key, tables, outbox, writer, limits, placements, nursery, channels,
+                closer,
+            )  # fmt: skip
             nursery.start_soon(connection.deliver)
             nursery.start_soon(connection.heartbeat)
-            nursery.start_soon(connection.going_away, closing)
+            nursery.start_soon(closer.going_away, closing)
             while True:
                 raw = await websocket.receive()
                 # Once dropped, what the client still sends is read and ignored until it
@@ -207,11 +212,11 @@ class _Connection:
     nursery: trio.Nursery
     """The connection's: cancelling it ends the connection."""
     channels: set[str]
+    closer: Closer
+    """Ends the connection: a close, then a cut if it is not answered."""
     user: UserId | None = None
     principal: Principal | None = None
     """Who authenticated on this connection: whom its orders act for."""
-    closed: bool = False
-    """A close frame was sent."""
     farewell: tuple[str, int, str] = (_SLOW_CONSUMER, 1008, "")
     """Once the outbox is closed: the last message, the close code and the reason."""
 
@@ -237,35 +242,10 @@ class _Connection:
         await self.outbox.run(websocket.send)
         # The outbox was closed: by the market-data actor (we could not keep up), by
         # ``say`` (nor could our answers), or by ``send_away``.
-        self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
+        self.closer.cut_later()
         farewell, code, reason = self.farewell
         await websocket.send(farewell)
-        await self._close(code, reason)
-
-    async def _close(self, code: int, reason: str = "") -> None:
-        """Close the connection unless it was: Quart refuses a second close."""
-        if not self.closed:
-            self.closed = True
-            await websocket.close(code, reason)
-
-    async def _cut_after(self, seconds: float) -> None:
-        """Give a close ``seconds`` to complete; then cut the connection and end it.
-
-        The client's answering close ends the connection (Quart-Trio then cancels
-        this handler) before that. One that does not answer is cut, as is one that
-        reads nothing, whose socket would not even take the close frame.
-        """
-        await trio.sleep(seconds)
-        if self.writer is not None:
-            self.writer.abort()
-        self.nursery.cancel_scope.cancel()
-
-    async def going_away(self, closing: trio.Event) -> None:
-        """When the server stops: close (1001) and end the connection; cut it if the close
-        is not done within ``CLOSE_WAIT_SECONDS``."""
-        await closing.wait()
-        self.nursery.start_soon(self._cut_after, CLOSE_WAIT_SECONDS)
-        await self._close(1001, "the server is shutting down")
+        await self.closer.close(code, reason)
 
     async def heartbeat(self) -> None:
         while True:
@@ -368,6 +348,22 @@ class _Connection:
             view.order_id, view.user_id, price=price, quantity=quantity
         )
 
+    async def _place_list(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        with fields_under("args"):
+            body = convert_body(args, ListBody)
+            order_list = list_request(body, await self._user(args))
+        await take_tokens(self.limits.bucket, len(order_list.orders) - 1)  # the message took one
+        reply = self.engine.submit_list_soon(order_list)
+        self.placements.sent_list(reply)
+        return functools.partial(list_placed, at="args"), order_list, reply
+
+    async def _cancel_list(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        _only(args, {"list_id"})
+        assert self.principal is not None
+        view = await own_list(self.principal, args.get("list_id"))
+        user = None if self.principal.admin else view.user_id
+        return list_cancelled, view.list_id, self.engine.cancel_list_soon(view.list_id, user)
+
     async def _cancel_after(self, args: dict[str, Any]) -> tuple[Any, ...]:
         return functools.partial(answer_cancel_all_after, at="args"), self.principal, args
 
@@ -380,6 +376,8 @@ class _Connection:
         "orders.cancel_all": _cancel_all,
         "orders.place_batch": _place_batch,
         "orders.cancel_after": _cancel_after,
+        "order_list.place": _place_list,
+        "order_list.cancel": _cancel_list,
     }
     """Each order op: hands it to the engine, and gives what answers it (a function and
     its arguments) once the engine is done."""
@@ -522,9 +520,13 @@ async def _subscribe_orders(
         result = await engine.subscribe("orders", outbox, user)
         if isinstance(result, Refused):
             return result
-        seqs, views = await engine.open_orders(user)
+        try:
+            seqs, views = await engine.open_orders(user)
+            fills = await fills_of(engine, tables, views)
+        except ActorUnavailable as exc:  # a gateway's engine restarting: told, not subscribed
+            await engine.unsubscribe("orders", outbox)
+            return Refused(exc.code, f"orders: {exc.message}")
         instruments = engine.instruments()
-        fills = await fills_of(engine, tables, views)
         orders = [render_order(v, instruments[v.symbol], fills[v.order_id]) for v in views]
         snapshot = json.dumps(
             {"channel": "orders", "type": "snapshot", "seqs": seqs, "orders": orders}

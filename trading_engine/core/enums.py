@@ -9,6 +9,8 @@ from enum import StrEnum
 __all__ = [
     "CancelReason",
     "Liquidity",
+    "ListStatus",
+    "ListType",
     "OrderStatus",
     "OrderType",
     "RefusalReason",
@@ -140,6 +142,10 @@ class CancelReason(StrEnum):
     ADMIN = "admin"
     CANCEL_ALL_AFTER = "cancel_all_after"
     """The user's dead man's switch fired (``POST /orders/cancel-all-after``)."""
+    OCO = "oco"
+    """The other leg of its one-cancels-the-other pair traded or triggered."""
+    ORDER_LIST = "order_list"
+    """Another member of its order list ended unfilled, or the list was cancelled."""
 
 
 class RefusalReason(StrEnum):
@@ -150,3 +156,31 @@ class RefusalReason(StrEnum):
     NOT_OWNER = "not_owner"
     INVALID_AMEND = "invalid_amend"
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
+
+
+class ListType(StrEnum):
+    """An order list's kind (``POST /order-lists``)."""
+
+    OCO = "oco"
+    """Two orders, one cancels the other: a take-profit leg, then a stop-loss leg."""
+    OTO = "oto"
+    """A working order, then a pending order placed once the working one has filled."""
+    OTOCO = "otoco"
+    """A working order, then an OCO of a take-profit and a stop-loss once it has filled."""
+
+
+class ListStatus(StrEnum):
+    """An order list's status: ``open`` until it resolves or is cut short."""
+
+    OPEN = "open"
+    DONE = "done"
+    """It did what it was made for: an OCO leg traded or triggered and the other was
+    cancelled; an OTO's pending order was placed; an OTOCO's pair was placed and resolved."""
+    CANCELLED = "cancelled"
+    """A member ended unfilled before that (cancelled, expired), or the list was cancelled."""
+    REJECTED = "rejected"
+    """A pending member was rejected by the matcher when its turn came."""
+
+    @property
+    def is_final(self) -> bool:
+        return self is not ListStatus.OPEN

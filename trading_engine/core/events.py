@@ -27,6 +27,12 @@ Events and what they change on replay:
   the rest; replay rests it then, so its fills before that leave the book alone.
 - ``StopMoved``: a trailing stop's stop price, set when it is armed and moved as
   the price moves in its favour; replay takes it as it is.
+- ``OrderListPlaced``: an order list (``core.lists``) opens; its members follow, in
+  the client's order, each an ``OrderAccepted`` or, if it waits for the working
+  order, an ``OrderDeferred``.
+- ``OrderDeferred``: a list's member that waits to be placed (not in the book).
+- ``OrderListUpdated``: a list's new status (it ended: done, cancelled or rejected);
+  replay forgets the list then.
 - ``SelfTradePrevented``: informational, for surveillance; the cancels and
   reductions it caused follow as their own events.
 - ``BookLevel``: a price level's new total quantity (0: the level is gone),
@@ -40,6 +46,8 @@ from typing import Any, ClassVar, Final, Protocol, final
 from trading_engine.core.enums import (
     CancelReason,
     Liquidity,
+    ListStatus,
+    ListType,
     OrderStatus,
     RejectReason,
     Side,
@@ -57,8 +65,11 @@ __all__ = [
     "OrderAccepted",
     "OrderAmended",
     "OrderCancelled",
+    "OrderDeferred",
     "OrderExpired",
     "OrderFilled",
+    "OrderListPlaced",
+    "OrderListUpdated",
     "OrderReduced",
     "OrderRejected",
     "SelfTradePrevented",
@@ -548,6 +559,89 @@ class SelfTradePrevented(EventBase):
 
 
 @final
+class OrderListPlaced(EventBase):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "ts",
+        "symbol",
+        "list_id",
+        "user_id",
+        "kind",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        list_id: int,
+        user_id: UserId,
+        kind: ListType,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.list_id: Final = list_id
+        self.user_id: Final = user_id
+        self.kind: Final = kind
+
+
+@final
+class OrderDeferred(EventBase):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "ts",
+        "symbol",
+        "spec",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        spec: OrderSpec,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.spec: Final = spec
+        """The member as accepted into its list; it is placed (``OrderAccepted``) or
+        rejected when the list's working order has filled, or dropped when the list ends."""
+
+
+@final
+class OrderListUpdated(EventBase):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "ts",
+        "symbol",
+        "list_id",
+        "user_id",
+        "status",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        symbol: Symbol,
+        list_id: int,
+        user_id: UserId,
+        status: ListStatus,
+    ) -> None:
+        self.seq: Final = seq
+        self.ts: Final = ts
+        self.symbol: Final = symbol
+        self.list_id: Final = list_id
+        self.user_id: Final = user_id
+        self.status: Final = status
+
+
+@final
 class BookLevel(EventBase):
     FIELDS: ClassVar[tuple[str, ...]] = (
         "seq",
@@ -590,5 +684,8 @@ Event = (
     | StopMoved
     | IcebergRefilled
     | SelfTradePrevented
+    | OrderListPlaced
+    | OrderDeferred
+    | OrderListUpdated
     | BookLevel
 )

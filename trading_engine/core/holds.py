@@ -9,6 +9,7 @@ that a check can compare it with what the accounts hold:
 - a spot order needs what ``hold_for`` holds for its remaining lots at its
   current price: a buy its remaining lots at its price plus the worst fee
   (``per_lot_cost``), in the quote asset; a sell its remaining base quantity;
+  the two legs of an OCO pair (``core.lists``) need the larger of the two;
 - a margin order needs ``remaining x order_margin_per_lot(price)`` of the
   quote asset (none if reduce-only), and a position ``initial_margin(cost)``;
   their sum is the user's requirement in that asset, of which
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from trading_engine.core.enums import Side
-from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, Mode
 from trading_engine.core.margin import Rate, initial_margin, order_margin_per_lot
 from trading_engine.core.orders import OrderSpec
@@ -64,10 +65,15 @@ class HoldMismatch(NamedTuple):
         )
 
 
-def spot_holds(orders: Iterable[OpenOrder]) -> dict[Key, int]:
+def spot_holds(
+    orders: Iterable[OpenOrder], pairs: Mapping[OrderId, OrderId] | None = None
+) -> dict[Key, int]:
     """Per user and asset, what the open spot orders among ``orders`` hold: what
-    ``core.risk.hold_for`` holds for their remaining lots at their price now."""
+    ``core.risk.hold_for`` holds for their remaining lots at their price now; the legs of
+    an OCO pair (``pairs``: each leg and the id of its pair's one hold) the larger of
+    what each needs, not the sum."""
     needed: dict[Key, int] = {}
+    paired: dict[tuple[Key, OrderId], int] = {}
     per_lot: dict[tuple[Symbol, int], int] = {}
     for instrument, spec, price, remaining in orders:
         if remaining <= 0 or instrument.mode is Mode.MARGIN:
@@ -81,6 +87,12 @@ def spot_holds(orders: Iterable[OpenOrder]) -> dict[Key, int]:
             if cost is None:
                 cost = per_lot[(instrument.symbol, price)] = per_lot_cost(instrument, price)
             amount = remaining * cost
+        if pairs and spec.order_id in pairs:
+            pair = (key, pairs[spec.order_id])
+            paired[pair] = max(paired.get(pair, 0), amount)
+            continue
+        needed[key] = needed.get(key, 0) + amount
+    for (key, _), amount in paired.items():
         needed[key] = needed.get(key, 0) + amount
     return needed
 

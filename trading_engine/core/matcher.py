@@ -167,6 +167,8 @@ class Matcher(Replay):
             self._add_pending(order)
         else:
             self._run(order)
+            if self._activations:
+                self._activate()
         self._emit_levels()
         return out
 
@@ -180,7 +182,7 @@ class Matcher(Replay):
     ) -> list[Event] | Refusal:
         """Cancel a live order; with ``user_id``, only if that user owns it."""
         order = self.orders.get(order_id)
-        if order is None:
+        if order is None:  # a list's deferred member too: cancel_list cancels it
             return Refusal(order_id, RefusalReason.UNKNOWN_ORDER)
         if user_id is not None and order.user_id != user_id:
             return Refusal(order_id, RefusalReason.NOT_OWNER)
@@ -194,8 +196,10 @@ class Matcher(Replay):
     ) -> list[Event]:
         """Cancel every live order of ``user_id`` in this symbol, oldest first."""
         out = self._begin(ts)
+        orders = self.orders
         for order in list(self.by_user.get(user_id, {}).values()):
-            self._cancel(order, reason)
+            if orders.get(order.order_id) is order:  # a list it cut may have cancelled it
+                self._cancel(order, reason)
         self._emit_levels()
         return out
 
@@ -224,6 +228,8 @@ class Matcher(Replay):
                     self.seq, now, symbol, order.order_id, order.user_id, quantity, order.filled
                 )
             )
+            if self._list_of and order_id in self._list_of:
+                self._member_ended(order, None)
         self._emit_levels()
         return out
 
@@ -248,6 +254,10 @@ class Matcher(Replay):
             return Refusal(order_id, RefusalReason.UNKNOWN_ORDER)
         if user_id is not None and order.user_id != user_id:
             return Refusal(order_id, RefusalReason.NOT_OWNER)
+        if order.spec.list_id:
+            return Refusal(
+                order_id, RefusalReason.INVALID_AMEND
+            )  # a list's members keep their terms
         spec = order.spec
         new_price = order.price if price is None else price
         new_quantity = order.quantity if quantity is None else quantity
@@ -275,6 +285,8 @@ class Matcher(Replay):
         live = not spec.reduce_only or self._clamp(moved)
         if moved is not order and live:
             self._run(moved)
+            if self._activations:
+                self._activate()
         self._emit_levels()
         return out
 
@@ -415,6 +427,8 @@ class Matcher(Replay):
             self._out.append(
                 StopTriggered(self.seq, self._ts, self.symbol, taker.order_id, taker.user_id, price)
             )
+            if self._links and taker.order_id in self._links:
+                self._resolve(taker)  # an OCO leg triggered: the other is cancelled first
 
     def _settle_remainder(self, taker: Order) -> None:
         spec = taker.spec
@@ -468,6 +482,8 @@ class Matcher(Replay):
         taker_buys = taker_side is _BUY
         prevent = taker.spec.stp is not _STP_NONE
         margin = self._margin
+        links = self._links
+        list_of = self._list_of
         # A quote-sized order's quote left to spend (or receive); -1 for any other.
         budget = taker.spec.quote_quantity or -1
         if budget >= 0:
@@ -504,6 +520,11 @@ class Matcher(Replay):
                         budget = 0  # ends the outer loop too
                         self._quote_spent = True
                         break
+                if links:  # an OCO leg's first trade: its other leg is cancelled before it
+                    if maker.order_id in links:
+                        self._resolve(maker)
+                    if taker_id in links:
+                        self._resolve(taker)
                 if not first:
                     first = price
                 last = price
@@ -555,6 +576,8 @@ class Matcher(Replay):
                         self._forget_reduce_only(maker)
                     if maker.spec.display_quantity:
                         self._icebergs -= 1
+                    if list_of and maker_id in list_of:
+                        self._filled(maker_id)
                     level.count -= 1
                     if not level.count:
                         opposite.drop(level)
@@ -574,6 +597,8 @@ class Matcher(Replay):
                 self._forget_reduce_only(taker)
             if taker.spec.display_quantity:
                 self._icebergs -= 1
+            if list_of and taker_id in list_of:
+                self._filled(taker_id)
         self.last_trade_price = last
         return (first, last) if first <= last else (last, first)
 

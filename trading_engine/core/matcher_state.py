@@ -30,6 +30,7 @@ from trading_engine.core.events import (
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, UserId
 from trading_engine.core.instruments import Instrument, Mode
+from trading_engine.core.order_list import OrderList
 from trading_engine.core.orders import RESTING_TYPES, Order, advance
 from trading_engine.errors import InvariantViolation
 
@@ -77,6 +78,15 @@ class MatcherState:
         """How many live orders are icebergs (``_fok_fillable`` then counts hidden lots)."""
         self._quote_spent = False
         """The current quote-sized taker stopped at its quote amount (its remainder's reason)."""
+        self.lists: dict[int, OrderList] = {}
+        """The open order lists (``core.lists``), by list id."""
+        self._list_of: dict[OrderId, int] = {}
+        """The members of the open lists, live, deferred or ended, and their list's id."""
+        self._links: dict[OrderId, OrderId] = {}
+        """Each live leg of an open OCO pair, and the other leg."""
+        self._activations: list[int] = []
+        """Lists whose working order filled in the command under way: their deferred
+        members are placed once the command's matching is done."""
 
     def open_orders(self, user_id: UserId) -> list[Order]:
         """The live orders of ``user_id`` in this symbol, oldest first."""
@@ -101,6 +111,9 @@ class MatcherState:
                 f"|{o.cancelled}|{o.notional}|{o.resting}|{o.stop_price}|{o.hidden}\n".encode()
             )
         h.update(f"T{list(self._trailing)}\n".encode())
+        for list_id in sorted(self.lists):
+            h.update(f"L{self.lists[list_id]!r}\n".encode())
+        h.update(f"K{sorted(self._links.items())}|{sorted(self._list_of.items())}\n".encode())
         for user_id in sorted(self.positions):
             h.update(f"P{user_id}|{self.positions[user_id]}\n".encode())
         return h.hexdigest()
@@ -174,6 +187,12 @@ class MatcherState:
                 quantity, order.filled, reason,
             )
         )  # fmt: skip
+        if self._list_of and order.order_id in self._list_of:
+            self._member_ended(order, reason)
+
+    def _member_ended(self, order: Order, reason: CancelReason | None) -> None:
+        """A member of an open order list was cancelled (``reason``) or expired (None):
+        ``core.lists`` decides what the list does."""
 
     def _cut(self, order: Order, quantity: int, reason: CancelReason) -> None:
         """Take ``quantity`` (less than its remainder) off a live order, with no trade."""

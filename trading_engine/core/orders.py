@@ -147,6 +147,8 @@ class OrderSpec(NamedTuple):
 
     ``display_quantity`` (a limit GTC or GTD order; 0 for none) makes it an iceberg:
     resting, it shows slices of that many lots (``Order.hidden`` is the rest).
+
+    ``list_id`` (0 for none) names the order list (``core.lists``) the order belongs to.
     """
 
     order_id: OrderId
@@ -168,6 +170,7 @@ class OrderSpec(NamedTuple):
     activation_price: int = 0
     limit_offset: int = 0
     display_quantity: int = 0
+    list_id: int = 0
 
     @classmethod
     def create(

@@ -16,8 +16,11 @@ from trading_engine.core.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDeferred,
     OrderExpired,
     OrderFilled,
+    OrderListPlaced,
+    OrderListUpdated,
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
@@ -25,8 +28,8 @@ from trading_engine.core.events import (
     StopTriggered,
     Trade,
 )
+from trading_engine.core.lists import OrderLists
 from trading_engine.core.orders import TRAILING, Order, advance, trailing_limit
-from trading_engine.core.positions import Positions
 from trading_engine.errors import InvalidTransition, InvariantViolation
 
 __all__ = ["Replay"]
@@ -37,7 +40,7 @@ _PENDING: Final = OrderStatus.PENDING_TRIGGER
 _TRAILING: Final = TRAILING
 
 
-class Replay(Positions):
+class Replay(OrderLists):
     """``apply``: one event at a time, in ``seq`` order, to the state it came from."""
 
     def apply(self, event: Event) -> None:
@@ -61,6 +64,8 @@ class Replay(Positions):
                         self._add_trailing(order)
                     else:
                         self._add_stop(order)
+                    if spec.list_id:
+                        self._replay_member(spec, accepted=True)
                 case IcebergRefilled(order_id=order_id):
                     order = orders[order_id]
                     _, shown = self._slice(order)
@@ -68,8 +73,11 @@ class Replay(Positions):
                         raise InvariantViolation(f"seq {event.seq}: iceberg slice differs")
                 case StopMoved(order_id=order_id, stop_price=stop):
                     self._trailing[order_id].stop_price = stop
-                case OrderRejected():
-                    pass
+                case OrderRejected(spec=spec):
+                    if spec.list_id:
+                        self._replay_member(spec, accepted=False)
+                case OrderListPlaced() | OrderDeferred() | OrderListUpdated():
+                    self._replay_list_event(event)
                 case Trade(trade_id=trade_id, price=price):
                     self.last_trade_id = trade_id
                     self.last_trade_price = price

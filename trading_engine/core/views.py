@@ -83,6 +83,8 @@ class OrderView(NamedTuple):
     hidden: int
     """An iceberg's slice size, and the lots of its remainder the book does not show now
     (``remaining - hidden`` is its slice); 0 for any other order."""
+    list_id: int = 0
+    """The order list it belongs to; 0 for none."""
 
 
 RECORD_STATE = (
@@ -236,6 +238,7 @@ class OrderRecord:
             spec.post_only, spec.expire_time, self.created_ts, self.updated_ts, spec.reduce_only,
             protection, spec.quote_quantity, spec.trailing_delta, spec.trailing_bps,
             spec.activation_price, spec.limit_offset, spec.display_quantity, self.hidden,
+            spec.list_id,
         )  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 
 The engine publishes each market-data message once, on ``te:<channel>``
 (``storage/redis.py``). A gateway subscribes to a channel when its first
-client does, and hands every message to its clients' outboxes, never
+client does, and leaves it when its last one leaves (a book a second later,
+so that a client coming back finds it), and hands every message to its clients' outboxes, never
 waiting on one: a client whose outbox is full is dropped (its outbox
 closed), as the engine's market-data actor does.
 
@@ -39,6 +40,7 @@ import trio
 from trading_engine.actors.marketdata import Outbox
 from trading_engine.actors.messages import Refused
 from trading_engine.core.ids import Symbol, UserId
+from trading_engine.errors import TradingEngineError
 from trading_engine.gateway.remote import RemoteEngine
 from trading_engine.storage.bridge import Bridge
 from trading_engine.storage.redis import PREFIX
@@ -48,6 +50,8 @@ __all__ = ["GatewayFeed"]
 log = logging.getLogger(__name__)
 
 _RETRY: Final = 0.5
+_BOOK_GRACE: Final = 1.0
+"""Seconds a book is kept, and its channel listened to, after its last subscriber left."""
 _PER_USER: Final = ("orders", "balances")
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder()
@@ -68,8 +72,12 @@ class _Book:
         self.synced = False
         self.held: list[dict[str, Any]] = []
         """Deltas that came while the snapshot was asked for."""
-        self.syncing: trio.Event | None = None
-        """Set when the snapshot asked for now has come (None: none asked for)."""
+        self.fetching = False
+        """Whether a snapshot is asked for now (deltas are held meanwhile)."""
+        self.lock = trio.Lock()
+        """Held while the book is fetched: one fetch at a time, so none rolls it back."""
+        self.resyncing = False
+        """Whether a task fetches the book until it is whole (``GatewayFeed._resync``)."""
 
     def reset(self, snapshot: dict[str, Any]) -> None:
         self.bids = dict(snapshot["bids"])
@@ -105,6 +113,10 @@ class GatewayFeed:
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         """The Redis channels (without ``te:``) this gateway listens to."""
+        self._subscribing = trio.Lock()
+        """Held while a channel is joined or left on Redis: one change at a time."""
+        self._leaving: set[str] = set()
+        """The channels a task will leave unless a subscriber comes first."""
         self._outboxes: dict[str, dict[int, Outbox]] = {}
         """By Redis channel (``orders.<user>`` for a user's): who gets its messages."""
         self._held: dict[tuple[str, int], list[str]] = {}
@@ -112,6 +124,7 @@ class GatewayFeed:
         self._of_outbox: dict[int, set[str]] = {}
         self._books: dict[Symbol, _Book] = {}
         self._ready = trio.Event()
+        self._nursery: trio.Nursery | None = None
         self.dropped = 0
         self.resyncs = 0
 
@@ -124,6 +137,7 @@ class GatewayFeed:
         """Listen to Redis until cancelled, connecting again after a failure."""
         started = failing = False
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             while True:
                 try:
                     self._pubsub = await self._bridge.call(_open, self._url)
@@ -136,7 +150,7 @@ class GatewayFeed:
                     if not started:
                         task_status.started()
                         started = True
-                    await self._listen(nursery)
+                    await self._listen()
                 except (redis.exceptions.RedisError, OSError) as exc:
                     if not failing:
                         log.warning("market data from Redis stopped: %s", exc)
@@ -148,11 +162,11 @@ class GatewayFeed:
                     started = True
                 await trio.sleep(_RETRY)
 
-    async def _listen(self, nursery: trio.Nursery) -> None:
+    async def _listen(self) -> None:
         while True:
             messages = await self._bridge.call(_next, self._pubsub)
             for channel, text in messages:
-                self._dispatch(nursery, channel[len(PREFIX) :], text)
+                self._dispatch(channel[len(PREFIX) :], text)
 
     async def _lost(self) -> None:
         """Redis's connection broke: messages may be lost, so every client goes, and every
@@ -170,14 +184,14 @@ class GatewayFeed:
 
     # ------------------------------------------------------------ messages
 
-    def _dispatch(self, nursery: trio.Nursery, channel: str, text: str) -> None:
+    def _dispatch(self, channel: str, text: str) -> None:
         if channel.startswith("book."):
             book = self._books.get(Symbol(channel[5:]))
             if book is None:
                 return
             delta = _DECODER.decode(text)
             if not book.synced:
-                if book.syncing is not None:  # else the next snapshot asked for has it
+                if book.fetching:  # else the next snapshot asked for has it
                     book.held.append(delta)
                 return
             if int(delta["seq"]) <= book.seq:
@@ -186,7 +200,7 @@ class GatewayFeed:
                 self.resyncs += 1
                 book.synced = False
                 book.held.append(delta)
-                nursery.start_soon(self._resync, book)
+                self._start_resync(book)
                 return
             book.apply(delta)
         self._fan_out(channel, text)
@@ -210,52 +224,62 @@ class GatewayFeed:
         for channel in self._of_outbox.pop(key, set()):
             self._outboxes.get(channel, {}).pop(key, None)
             self._held.pop((channel, key), None)
+            self._release(channel)
         outbox.close()
 
     # ------------------------------------------------------------ books
 
     async def _sync(self, book: _Book) -> None:
-        """Fetch the book from the engine and apply the deltas held meanwhile; raises what
-        the engine's call raises (``EngineUnavailable``...)."""
-        if book.syncing is not None:
-            await book.syncing.wait()
-            if book.synced:
-                return
-        syncing = book.syncing = trio.Event()
-        try:
-            text = await self._engine.market_snapshot(book.channel)
-            if not isinstance(text, str):
-                raise _UnknownChannel(book.channel)
-            book.reset(_DECODER.decode(text))
-            held, book.held = book.held, []
-            for delta in held:
-                if int(delta["seq"]) <= book.seq:
-                    continue
-                if int(delta["prev_seq"]) != book.seq:
-                    book.synced = False  # still a gap: ask again
-                    book.held = [d for d in held if int(d["seq"]) > book.seq]
-                    break
-                book.apply(delta)
-        finally:
-            book.syncing = None
-            syncing.set()
+        """Fetch the book from the engine, unless it is whole, and apply the deltas held
+        meanwhile; it may still have a gap after (``_resync`` asks again). Raises what the
+        engine's call raises (``EngineUnavailable``...)."""
+        async with book.lock:
+            if not book.synced:
+                book.fetching = True
+                try:
+                    await self._fetch(book)
+                finally:
+                    book.fetching = False
+
+    async def _fetch(self, book: _Book) -> None:
+        text = await self._engine.market_snapshot(book.channel)
+        if not isinstance(text, str):
+            raise _UnknownChannel(book.channel)
+        book.reset(_DECODER.decode(text))
+        held, book.held = book.held, []
+        for delta in held:
+            if int(delta["seq"]) <= book.seq:
+                continue
+            if int(delta["prev_seq"]) != book.seq:
+                book.synced = False  # still a gap: ask again
+                book.held = [d for d in held if int(d["seq"]) > book.seq]
+                break
+            book.apply(delta)
+
+    def _start_resync(self, book: _Book) -> None:
+        if not book.resyncing and self._nursery is not None:
+            book.resyncing = True
+            self._nursery.start_soon(self._resync, book)
 
     async def _resync(self, book: _Book) -> None:
         """After a gap: fetch the book until it is whole, then send every subscriber the
         new snapshot, before the next delta."""
         pause = 0.01
-        while True:
-            try:
-                await self._sync(book)
-            except Exception as exc:  # noqa: BLE001 - retried while there are subscribers
-                log.warning("book %s could not be fetched again: %s", book.channel, exc)
-            if book.synced:
-                break
-            if not self._outboxes.get(book.channel):
-                return
-            # Still a gap (the snapshot is older than the deltas held): ask again soon.
-            await trio.sleep(pause)
-            pause = min(pause * 2, _RETRY)
+        try:
+            while True:
+                try:
+                    await self._sync(book)
+                except Exception as exc:  # noqa: BLE001 - retried while there are subscribers
+                    log.warning("book %s could not be fetched again: %s", book.channel, exc)
+                if book.synced:
+                    break
+                if not self._outboxes.get(book.channel):
+                    return
+                # Still a gap (the snapshot is older than the deltas held): ask again soon.
+                await trio.sleep(pause)
+                pause = min(pause * 2, _RETRY)
+        finally:
+            book.resyncing = False
         text = book.snapshot()
         for key, outbox in list(self._outboxes.get(book.channel, {}).items()):
             self._send(key, outbox, text)
@@ -266,29 +290,48 @@ class GatewayFeed:
         self, channel: str, outbox: Outbox, user_id: UserId | None
     ) -> Refused | None:
         """Send ``channel``'s snapshot, then its messages, to ``outbox``, as
-        ``Engine.subscribe`` does."""
+        ``Engine.subscribe`` does; ``Refused`` (``engine_unavailable``), and nothing
+        subscribed, while the engine or Redis does not answer."""
         if channel in _PER_USER:
             if user_id is None:
                 return Refused("unauthenticated", f"authenticate before subscribing to {channel}")
             redis_channel = f"{channel}.{user_id}"
         else:
             redis_channel = channel
-        await self._listen_to(redis_channel)
+        try:
+            return await self._subscribe(channel, redis_channel, outbox)
+        except Exception as exc:
+            self._remove(redis_channel, outbox)
+            if isinstance(exc, TradingEngineError):
+                message = exc.message
+            else:
+                log.exception("subscribing to %s failed", channel)
+                message = "market data is unavailable"
+            return Refused("engine_unavailable", f"{channel}: {message}")
+
+    async def _subscribe(self, channel: str, redis_channel: str, outbox: Outbox) -> Refused | None:
+        # Counted at once, so that the channel is not left on Redis meanwhile; what comes
+        # before the snapshot is held.
         key = id(outbox)
+        self._add(redis_channel, key, outbox)
+        if channel in _PER_USER:
+            await self._listen_to(redis_channel)
+            return None
+        self._held[(redis_channel, key)] = []
+        await self._listen_to(redis_channel)
         if channel.startswith("book."):
             book = self._books.setdefault(Symbol(channel[5:]), _Book(channel))
-            if not book.synced:
-                snapshot = await self._sync_or_refuse(book)
-                if snapshot is not None:
-                    return snapshot
-            self._add(redis_channel, key, outbox)
-            self._send(key, outbox, book.snapshot())
+            try:
+                await self._sync(book)
+            except _UnknownChannel:
+                self._remove(redis_channel, outbox)
+                return Refused("unknown_channel", f"no channel {book.channel!r}")
+            self._held.pop((redis_channel, key), None)  # the book has those deltas
+            if book.synced:
+                self._send(key, outbox, book.snapshot())
+            else:
+                self._start_resync(book)  # which sends the snapshot once the book is whole
             return None
-        if channel in _PER_USER:
-            self._add(redis_channel, key, outbox)
-            return None
-        self._add(redis_channel, key, outbox)
-        self._held[(redis_channel, key)] = []
         try:
             text = await self._engine.market_snapshot(channel)
         finally:
@@ -301,15 +344,6 @@ class GatewayFeed:
         for message in held:
             if floor < 0 or int(_DECODER.decode(message).get("seq", 0)) > floor:
                 self._send(key, outbox, message)
-        return None
-
-    async def _sync_or_refuse(self, book: _Book) -> Refused | None:
-        try:
-            await self._sync(book)
-        except _UnknownChannel:
-            return Refused("unknown_channel", f"no channel {book.channel!r}")
-        if not book.synced:
-            await self._sync(book)
         return None
 
     async def unsubscribe(self, channel: str, outbox: Outbox) -> None:
@@ -335,6 +369,33 @@ class GatewayFeed:
             channels.discard(channel)
             if not channels:
                 del self._of_outbox[key]
+        self._release(channel)
+
+    def _release(self, channel: str) -> None:
+        """Leave ``channel`` on Redis once nobody here reads it (a book after a grace)."""
+        if self._outboxes.get(channel):
+            return
+        self._outboxes.pop(channel, None)
+        if channel in self._subscribed and channel not in self._leaving and self._nursery:
+            self._leaving.add(channel)
+            self._nursery.start_soon(self._unlisten, channel)
+
+    async def _unlisten(self, channel: str) -> None:
+        try:
+            if channel.startswith("book."):
+                await trio.sleep(_BOOK_GRACE)  # a client that comes back finds the book
+            async with self._subscribing:
+                if self._outboxes.get(channel):
+                    return
+                self._subscribed.discard(channel)
+                if channel.startswith("book."):
+                    self._books.pop(Symbol(channel[5:]), None)
+                if self._pubsub is not None:  # else the next connection leaves it out
+                    await self._bridge.call(_unsubscribe, self._pubsub, [channel])
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("leaving %s on Redis failed: %s", channel, exc)
+        finally:
+            self._leaving.discard(channel)
 
     async def _listen_to(self, channel: str) -> None:
         """Subscribe to ``channel`` on Redis unless this gateway does already; raises
@@ -345,13 +406,16 @@ class GatewayFeed:
 
         with trio.move_on_after(5):
             await self._ready.wait()
-        if self._pubsub is None:
-            raise EngineUnavailable("market data is unavailable: Redis does not answer")
-        try:
-            await self._bridge.call(_subscribe, self._pubsub, [channel])
-        except (redis.exceptions.RedisError, OSError) as exc:
-            raise EngineUnavailable(f"market data is unavailable: {exc}") from exc
-        self._subscribed.add(channel)
+        async with self._subscribing:
+            if channel in self._subscribed:
+                return
+            if self._pubsub is None:
+                raise EngineUnavailable("market data is unavailable: Redis does not answer")
+            try:
+                await self._bridge.call(_subscribe, self._pubsub, [channel])
+            except (redis.exceptions.RedisError, OSError) as exc:
+                raise EngineUnavailable(f"market data is unavailable: {exc}") from exc
+            self._subscribed.add(channel)
 
 
 # ---------------------------------------------------------------- on the bridge's loop
@@ -371,6 +435,10 @@ async def _close(pubsub: Any) -> None:
 
 async def _subscribe(pubsub: Any, channels: list[str]) -> None:
     await pubsub.subscribe(*(PREFIX + channel for channel in channels))
+
+
+async def _unsubscribe(pubsub: Any, channels: list[str]) -> None:
+    await pubsub.unsubscribe(*(PREFIX + channel for channel in channels))
 
 
 async def _next(pubsub: Any) -> list[tuple[str, str]]:

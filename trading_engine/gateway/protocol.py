@@ -11,6 +11,7 @@ method of ``Engine`` to the wire is one entry in ``METHODS``.
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any, Final
 
 import msgspec
@@ -22,6 +23,7 @@ from trading_engine.gateway import codec
 __all__ = [
     "EXPIRED",
     "FAILED",
+    "INTERNAL",
     "METHODS",
     "OK",
     "Answer",
@@ -55,6 +57,8 @@ METHODS: Final[dict[str, Kind]] = {
     "submit": C, "cancel": C, "amend": C, "cancel_all": C, "cancel_all_after": C,
     "check": Q, "switch": Q, "order": Q, "open_by_client_id": Q, "user_orders": Q,
     "open_orders": Q, "user_trades": Q, "order_fills": Q,
+    # order lists
+    "submit_list": C, "cancel_list": C, "order_list": Q,
     # algorithms
     "start_algo": C, "stop_algo": C, "algo": Q, "user_algos": Q,
     # accounts
@@ -68,6 +72,11 @@ METHODS: Final[dict[str, Kind]] = {
     "ledger_balance": Q, "market_snapshot": Q,
 }  # fmt: skip
 """Every method of ``Engine`` a gateway may call, by name, and its kind."""
+
+log = logging.getLogger(__name__)
+
+INTERNAL: Final = "internal error"
+"""The message of an engine's error that is not one of this package's."""
 
 OK: Final = 0
 FAILED: Final = 1
@@ -100,9 +109,15 @@ ANSWERS_DECODER: Final = msgspec.msgpack.Decoder(list[Answer])
 
 
 def error_of(exc: BaseException) -> list[Any]:
-    """An error as an answer carries it: its class, message and field (or None)."""
+    """An error as an answer carries it: its class, message and field (or None). An
+    error that is not one of this package's (a bug) is logged here with its traceback
+    and travels as ``INTERNAL``: what it says stays on the engine."""
     cls = type(exc)
-    message = exc.message if isinstance(exc, TradingEngineError) else str(exc)
+    if isinstance(exc, TradingEngineError):
+        message = exc.message
+    else:
+        log.error("a gateway's call failed", exc_info=exc)
+        message = INTERNAL
     return [f"{cls.__module__}:{cls.__qualname__}", message, getattr(exc, "field", None)]
 
 

@@ -35,7 +35,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import trio
 
@@ -43,10 +43,19 @@ from trading_engine.actors.facade import Engine
 from trading_engine.actors.journal import JournalStats
 from trading_engine.actors.mailbox import Reply, ReplyTimeout
 from trading_engine.actors.marketdata import Outbox
-from trading_engine.actors.messages import OrderRequest, OrderResult, Refused, SubmitOutcome
+from trading_engine.actors.messages import (
+    ListCancelled,
+    ListOutcome,
+    ListRequest,
+    OrderRequest,
+    OrderResult,
+    Refused,
+    SubmitOutcome,
+)
 from trading_engine.config import EngineConfig
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.core.list_views import ListView
 from trading_engine.core.views import OrderView
 from trading_engine.gateway import codec
 from trading_engine.gateway.protocol import (
@@ -62,7 +71,7 @@ from trading_engine.gateway.protocol import (
     raise_error,
 )
 from trading_engine.gateway.server import shared_config
-from trading_engine.gateway.transport import GatewaySide
+from trading_engine.gateway.transport import HEARTBEAT_TTL, GatewaySide
 from trading_engine.storage.journal import Journal, StorageUnavailable
 
 __all__ = ["EngineUnavailable", "RemoteEngine"]
@@ -117,6 +126,8 @@ class RemoteEngine(Engine):
         runs, and refuses the rest)."""
         self.feed: Any = None
         """The gateway's market-data feed (``gateway/feed.py``), once running."""
+        self._unread_since: float | None = None
+        """Since when (Trio's clock) the heartbeat could not be read, if it cannot."""
 
     # ------------------------------------------------------------ running
 
@@ -140,7 +151,16 @@ class RemoteEngine(Engine):
         try:
             beat = await self._redis.heartbeat()
         except StorageUnavailable:
+            # One read that failed (a reset connection) is not the engine stopping: only
+            # reads failing for as long as a heartbeat lives.
+            now = trio.current_time()
+            if self._unread_since is None:
+                self._unread_since = now
+            if now - self._unread_since < HEARTBEAT_TTL:
+                return
             beat = None
+        else:
+            self._unread_since = None
         if beat is None:
             if self.alive:
                 log.warning("the engine's heartbeat stopped: answering 503 until it is back")
@@ -148,13 +168,20 @@ class RemoteEngine(Engine):
             self.alive = False
             return
         if beat != self._beat:
-            boot, instruments, halted, shared, self.stopping = codec.decode(beat)
-            self._instruments, self._halted = instruments, halted
-            self.config = shared_config(self.config, shared)
-            self._beat = beat
-            if boot != self.boot and self.boot is not None:
-                log.warning("the engine started again")
-            self.boot = boot
+            try:
+                # An engine that predates the stopping flag sends four values.
+                boot, instruments, halted, shared, *stopping = codec.decode(beat)
+                config = shared_config(self.config, shared)
+            except Exception:  # an engine of another version: keep what we had
+                log.exception("a heartbeat this gateway cannot read: keeping the last one")
+                self._beat = beat  # said once, not at every read
+            else:
+                self._instruments, self._halted, self.config = instruments, halted, config
+                self.stopping = bool(stopping and stopping[0])
+                self._beat = beat
+                if boot != self.boot and self.boot is not None:
+                    log.warning("the engine started again")
+                self.boot = boot
         if self.stopping:
             # Calls under way are still answered; new ones are refused here at once.
             if self.alive:
@@ -213,22 +240,7 @@ class RemoteEngine(Engine):
                 for answer in answers:
                     pending = self._pending.pop(answer.id, None)
                     if pending is not None:
-                        self._settle(pending.reply, answer.status, answer.value)
-
-    @staticmethod
-    def _settle(reply: Reply[Any], status: int, value: Any) -> None:
-        if status == OK:
-            try:
-                reply.send(codec.lift(value))
-            except codec.CodecError as exc:
-                reply.fail(exc)
-        elif status == FAILED:
-            try:
-                raise_error(value)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                reply.fail(exc)
-        elif status == EXPIRED:
-            reply.fail(EngineUnavailable("the engine read the call after its deadline: not run"))
+                        settle(pending, answer.status, answer.value)
 
     async def _expire_calls(self) -> None:
         order = self._order
@@ -310,6 +322,22 @@ class RemoteEngine(Engine):
         symbols = [symbol] if symbol is not None else list(self.instruments())
         return [self.post("cancel_all", user_id, each) for each in symbols]
 
+    def submit_list_soon(self, request: ListRequest) -> Reply[ListOutcome]:
+        return self.post("submit_list", request)
+
+    def cancel_list_soon(
+        self, list_id: int, user_id: UserId | None
+    ) -> Reply[ListCancelled | Refused]:
+        # The engine answers as ``cancel_list`` does, with the list as the cancel left it,
+        # which ``list_cancelled`` passes on.
+        return cast(Reply[ListCancelled | Refused], self.post("cancel_list", list_id, user_id))
+
+    async def list_cancelled(
+        self, list_id: int, answer: ListCancelled | Refused
+    ) -> ListView | Refused:
+        await trio.lowlevel.checkpoint()
+        return cast(ListView | Refused, answer)
+
     async def user_by_key(self, key_hash: str) -> UserId | None:
         """As ``Engine.user_by_key``: a key, once known, is remembered here too."""
         known = self._users_by_key.get(key_hash)
@@ -346,6 +374,28 @@ class RemoteEngine(Engine):
     @property
     def journal(self) -> Journal:
         raise EngineUnavailable("a gateway has no journal")
+
+
+def settle(pending: _Pending, status: int, value: Any) -> None:
+    """Fill ``pending``'s reply with the engine's answer. An OK answer that does not decode
+    (an engine of another version) fails a query with ``CodecError``, and a command with
+    ``ReplyTimeout``: it ran, so its outcome is unknown here."""
+    reply = pending.reply
+    if status == OK:
+        try:
+            reply.send(codec.lift(value))
+        except codec.CodecError as exc:
+            if pending.kind is Kind.COMMAND:
+                reply.fail(ReplyTimeout(f"the engine's answer does not decode: {exc.message}"))
+            else:
+                reply.fail(exc)
+    elif status == FAILED:
+        try:
+            raise_error(value)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            reply.fail(exc)
+    elif status == EXPIRED:
+        reply.fail(EngineUnavailable("the engine read the call after its deadline: not run"))
 
 
 def _forward(method: str) -> Callable[..., Any]:

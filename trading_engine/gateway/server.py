@@ -42,6 +42,7 @@ import trio
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import EngineBusy
 from trading_engine.gateway import codec
+from trading_engine.gateway.handover import handed_over
 from trading_engine.gateway.protocol import (
     CALLS_DECODER,
     CALLS_ENCODER,
@@ -161,32 +162,49 @@ class CommandServer:
                         busy = EngineBusy("the engine is busy: retry shortly")
                         self._answer(reply_to, Answer(call.id, FAILED, error_of(busy)))
                     else:
+                        # Each call reaches the engine before the next is looked at: tasks
+                        # started together may run in any order, and a pipelined cancel-all
+                        # must not overtake, or be overtaken by, the orders around it.
                         self._running += 1
-                        nursery.start_soon(self._run_call, reply_to, call)
+                        await nursery.start(self._run_call, reply_to, call)
 
-    async def _run_call(self, reply_to: bytes, call: Call) -> None:
+    async def _run_call(
+        self, reply_to: bytes, call: Call, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """Hand ``call`` to the engine, then report started (the engine has it: its
+        ``*_soon`` methods send at once, the others before their first pause), then answer
+        it once done; it no longer counts as running once answered."""
         try:
-            answer = await self._answer_of(call)
+            await self._run(reply_to, call, task_status)
         finally:
             self._running -= 1
             if not self._running:
                 self._idle.set()
-        self._answer(reply_to, answer)
 
-    async def _answer_of(self, call: Call) -> Answer:
+    async def _run(self, reply_to: bytes, call: Call, task_status: trio.TaskStatus[None]) -> None:
         if call.method not in METHODS:
+            task_status.started()
             self.refused += 1
             error = error_of(LookupError(f"no method {call.method!r} on the wire"))
-            return Answer(call.id, FAILED, error)
+            self._answer(reply_to, Answer(call.id, FAILED, error))
+            return
         try:
             args = codec.lift(call.args)
             kwargs = codec.lift(call.kwargs)
-            value = await getattr(self._engine, call.method)(*args, **kwargs)
+            running = handed_over(self._engine, call.method, args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - the caller gets it, as in-process
+            task_status.started()
+            self.executed += 1
+            self._answer(reply_to, Answer(call.id, FAILED, error_of(exc)))
+            return
+        task_status.started()
+        try:
+            value = await running
             answer = Answer(call.id, OK, codec.lower(value))
         except Exception as exc:  # noqa: BLE001 - the caller gets it, as in-process
             answer = Answer(call.id, FAILED, error_of(exc))
         self.executed += 1
-        return answer
+        self._answer(reply_to, answer)
 
     def _answer(self, reply_to: bytes, answer: Answer) -> None:
         self._answers.setdefault(reply_to, []).append(answer)

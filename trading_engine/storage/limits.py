@@ -19,6 +19,13 @@ In front of Redis, ``Leases`` takes a busy bucket's tokens ahead, a few at a
 time, and spends them in this process: a key sending fast costs a Redis
 call per lease (up to ``LEASE`` requests), not per request.
 
+Beside the bucket, ``take_counted`` counts what a key used, as Binance's
+``X-MBX-USED-WEIGHT-1M`` and ``X-MBX-ORDER-COUNT-10S``/``-1D`` headers tell it
+(``Usage``): the tokens taken in the current UTC minute, and the orders in the
+current 10 seconds and UTC day (fixed windows, as Binance's). In Redis the
+counters sit beside the bucket (``te:rl:<bucket>:1:<minute>``, ``:2:`` and ``:3:``)
+and the same script call updates them, so they cost no round trip more.
+
 Configuration: ``RATE_LIMIT_PER_SEC`` (default 200) and ``RATE_LIMIT_BURST``
 (default 400); ``RATE_LIMIT_PER_SEC=0`` turns limits off.
 """
@@ -45,6 +52,7 @@ __all__ = [
     "Limits",
     "LocalLimiter",
     "RedisLimiter",
+    "Usage",
     "connect_redis_limiter",
     "limits_from_env",
 ]
@@ -64,10 +72,31 @@ def limits_from_env() -> Limits | None:
     return None if rate <= 0 else Limits(rate, max(burst, 1))
 
 
+@attrs.frozen
+class Usage:
+    """What a key used in the current windows (``take_counted``)."""
+
+    weight_1m: int
+    """Tokens taken this UTC minute."""
+    orders_10s: int
+    """Orders counted in these 10 seconds (since the epoch)."""
+    orders_1d: int
+    """Orders counted this UTC day."""
+
+
+_WINDOWS = (60, 10, 86_400)
+"""The counters' fixed windows in seconds: weight a minute, orders in 10 s and a day."""
+
+
 class Limiter(Protocol):
     async def take(self, key: str, cost: int = 1) -> float:
         """0 if the request may go on (``cost`` tokens taken from ``key``'s bucket, a batch
         taking one per item), else the seconds until it may retry (none taken)."""
+        ...
+
+    async def take_counted(self, key: str, cost: int = 1, orders: int = 0) -> tuple[float, Usage]:
+        """``take``, and the key's ``Usage`` after it: a take that went on adds ``cost``
+        to its weight and ``orders`` to its order counts."""
         ...
 
 
@@ -78,13 +107,42 @@ _MAX_BUCKETS = 100_000
 class LocalLimiter:
     """Token buckets in this process."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._limits = limits
         self._clock = clock
+        self._wall = wall
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._counts: dict[str, tuple[tuple[int, int], ...]] = {}
+        """Per key, each of ``_WINDOWS``: the window's number and the count in it."""
 
     async def take(self, key: str, cost: int = 1) -> float:
-        return self.take_now(key, cost)
+        wait, _ = await self.take_counted(key, cost)  # counted as in Redis
+        return wait
+
+    async def take_counted(self, key: str, cost: int = 1, orders: int = 0) -> tuple[float, Usage]:
+        wait = self.take_now(key, cost)
+        return wait, self.count(key, 0 if wait > 0 else cost, 0 if wait > 0 else orders)
+
+    def count(self, key: str, cost: int, orders: int) -> Usage:
+        """Add ``cost`` and ``orders`` to ``key``'s counters; its ``Usage``."""
+        now = int(self._wall())
+        if key not in self._counts and len(self._counts) >= _MAX_BUCKETS:
+            day = now // _WINDOWS[2]
+            self._counts = {k: v for k, v in self._counts.items() if v[2][0] == day}
+        kept = self._counts.get(key, ((0, 0), (0, 0), (0, 0)))
+        counts = tuple(
+            (window, (count if number == window else 0) + added)
+            for (number, count), window, added in zip(
+                kept, (now // length for length in _WINDOWS), (cost, orders, orders), strict=True
+            )
+        )
+        self._counts[key] = counts
+        return Usage(counts[0][1], counts[1][1], counts[2][1])
 
     def take_now(self, key: str, cost: int = 1) -> float:
         now = self._clock()
@@ -121,12 +179,23 @@ for i, key in ipairs(KEYS) do
   if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'last', tostring(now))
   redis.call('EXPIRE', key, ttl)
-  waits[i] = tostring(wait)
+  local orders = tonumber(ARGV[3 + #KEYS + i])
+  if wait > 0 then cost = 0; orders = 0 end
+  local counted = {}
+  for w, length in ipairs({60, 10, 86400}) do
+    local counter = key .. ':' .. w .. ':' .. math.floor(now / length)
+    local added = cost
+    if w > 1 then added = orders end
+    counted[w] = redis.call('INCRBY', counter, added)
+    if counted[w] == added then redis.call('EXPIRE', counter, length + 1) end
+  end
+  waits[i] = tostring(wait) .. ' ' .. counted[1] .. ' ' .. counted[2] .. ' ' .. counted[3]
 end
 return waits
 """
 """One take per key, in the order given (a key twice takes twice), of the cost given
-after the limits (``ARGV[3 + i]`` for ``KEYS[i]``); each key's wait."""
+after the limits (``ARGV[3 + i]`` for ``KEYS[i]``), counting the orders given after the
+costs (``ARGV[3 + #KEYS + i]``); each key's wait and ``Usage``, as one text."""
 
 
 REDIS_RETRY = 1.0
@@ -136,12 +205,14 @@ REDIS_RETRY = 1.0
 class _Take:
     """One request's take, queued until a script call carries it."""
 
-    __slots__ = ("answered", "cost", "key", "leads", "left", "wait")
+    __slots__ = ("answered", "cost", "key", "leads", "left", "orders", "usage", "wait")
 
-    def __init__(self, key: str, cost: int) -> None:
+    def __init__(self, key: str, cost: int, orders: int) -> None:
         self.key = key
         self.cost = cost
+        self.orders = orders
         self.answered = trio.Event()
+        self.usage: Usage | None = None
         self.wait: float | None = None
         """The bucket's answer; None if Redis did not give one (limit in-process)."""
         self.leads = False
@@ -190,11 +261,15 @@ class RedisLimiter:
         await close_client(self._bridge, self._client)
 
     async def take(self, key: str, cost: int = 1) -> float:
+        wait, _ = await self.take_counted(key, cost)
+        return wait
+
+    async def take_counted(self, key: str, cost: int = 1, orders: int = 0) -> tuple[float, Usage]:
         if self._retry_at is not None and (self._sending or self._clock() < self._retry_at):
             # During an outage one request at a time asks (a Redis that hangs takes the
             # client's whole socket timeout to fail); the others go on meanwhile.
-            return self._local.take_now(key, cost)
-        take = _Take(key, cost)
+            return await self._local.take_counted(key, cost, orders)
+        take = _Take(key, cost, orders)
         self._queue.append(take)
         if self._sending:
             try:
@@ -212,8 +287,12 @@ class RedisLimiter:
         await self._send()
         return self._answer(take)
 
-    def _answer(self, take: _Take) -> float:
-        return self._local.take_now(take.key, take.cost) if take.wait is None else take.wait
+    def _answer(self, take: _Take) -> tuple[float, Usage]:
+        if take.wait is None or take.usage is None:
+            wait = self._local.take_now(take.key, take.cost)
+            taken = wait <= 0
+            return wait, self._local.count(take.key, take.cost * taken, take.orders * taken)
+        return take.wait, take.usage
 
     async def _send(self) -> None:
         """Carry every queued take in one script call, answer each, then hand the
@@ -227,6 +306,7 @@ class RedisLimiter:
                 waits = await self._run_script(
                     self._bridge, self._client, _SCRIPT, ["te:rl:" + t.key for t in batch],
                     limits.rate, limits.burst, time.time(), *(t.cost for t in batch),
+                    *(t.orders for t in batch),
                 )  # fmt: skip
         except StorageUnavailable as exc:
             if self._retry_at is None:
@@ -240,8 +320,12 @@ class RedisLimiter:
             if self._retry_at is not None:
                 log.warning("Redis answers again: rate limits are shared again")
                 self._retry_at = None
-            for take, wait in zip(batch, waits, strict=True):
+            for take, answer in zip(batch, waits, strict=True):
+                wait, weight, orders_10s, orders_1d = (
+                    answer.decode() if isinstance(answer, bytes) else answer
+                ).split()
                 take.wait = float(wait)
+                take.usage = Usage(int(weight), int(orders_10s), int(orders_1d))
         finally:
             self._sending = False
             for take in batch:
@@ -296,13 +380,17 @@ class Leases:
     bucket, shared or not: a lease never lets more through than the limit
     lets, it only spends sooner what this process took (what lapses unspent,
     fewer than ``LEASE``, is lost to the key). Takes of more than one token
-    (a batch's) go straight to the limiter behind.
+    (a batch's) go straight to the limiter behind, as do ``take_counted``'s, whose
+    answer tells what the bucket counted (tokens taken ahead count as used when taken).
     """
 
     def __init__(self, limiter: Limiter, clock: Callable[[], float] = time.monotonic) -> None:
         self._limiter = limiter
         self._clock = clock
         self._leases: dict[str, _Lease] = {}
+
+    async def take_counted(self, key: str, cost: int = 1, orders: int = 0) -> tuple[float, Usage]:
+        return await self._limiter.take_counted(key, cost, orders)
 
     async def take(self, key: str, cost: int = 1) -> float:
         if cost != 1:

@@ -31,6 +31,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -45,6 +46,7 @@ __all__ = [
     "connect_client",
     "open_redis_publisher",
     "run_script",
+    "shown_url",
 ]
 
 PREFIX = "te:"
@@ -93,7 +95,16 @@ async def open_redis_publisher(url: str) -> AsyncIterator[RedisPublisher]:
 
 async def connect_client(bridge: Bridge, url: str) -> Any:
     """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``."""
-    return await _call(bridge, f"Redis at {url} is unavailable", _connect, url)
+    return await _call(bridge, f"Redis at {shown_url(url)} is unavailable", _connect, url)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages and logs may show it: its password, if any, masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}"))
 
 
 async def run_script(

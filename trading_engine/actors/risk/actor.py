@@ -25,6 +25,7 @@ from trading_engine.actors.messages import (
     AmendOrder,
     CancelAllAfter,
     CancelAllOrders,
+    CancelList,
     CancelOrder,
     CheckOrder,
     Commit,
@@ -35,6 +36,7 @@ from trading_engine.actors.messages import (
     MatchCancel,
     MatchCancelAll,
     MatchSubmit,
+    MatchSubmitList,
     MoveFunds,
     Query,
     ReferencePrice,
@@ -43,6 +45,7 @@ from trading_engine.actors.messages import (
     RiskMessage,
     SetCredential,
     StorageStatus,
+    SubmitList,
     SubmitOrder,
     SwitchFired,
     SymbolBatch,
@@ -98,6 +101,9 @@ class RiskActor(QueriesMixin, CommittedMixin):
         for command in commands:
             if isinstance(command, MatchSubmit):
                 self._forget_submit(command.spec)
+            elif isinstance(command, MatchSubmitList):
+                for spec in command.specs:
+                    self._forget_submit(spec)
             elif isinstance(command, MatchAmend):
                 self._amend_ended(command.order_id, committed=False)
             reply = getattr(command, "reply", None)
@@ -112,6 +118,13 @@ class RiskActor(QueriesMixin, CommittedMixin):
                     outcome = self._submit(request, reply)
                     if outcome is not None:
                         reply.send(outcome)
+            case SubmitList(request=request, reply=reply):
+                with _AnswerErrors(reply):
+                    rejected = self._submit_list(request, reply)
+                    if rejected is not None:
+                        reply.send(rejected)
+            case CancelList():
+                self._cancel_list(message)
             case CommittedBatch(commits=commits):
                 for committed in commits:
                     self.apply(committed.stream, committed.events)

@@ -34,6 +34,11 @@ class AmendMixin(PreTradeMixin):
             message.reply.send(routed)
             return
         record = self.orders[message.order_id]
+        if record.spec.list_id:
+            message.reply.send(
+                Refused("invalid_amend", "an order list's members cannot be amended")
+            )
+            return
         instrument = self.symbols[routed].instrument
         price = record.price if message.price is None else message.price
         quantity = record.quantity if message.quantity is None else message.quantity
@@ -135,13 +140,16 @@ class AmendMixin(PreTradeMixin):
         happened live in between. Raises ``InvariantViolation`` if a rise finds too
         little available: the amend that needs it raised the hold beforehand.
         """
-        order_id = record.spec.order_id
+        order_id = self._held_by(record.spec.order_id)
         entry = self.accounts.holds.get(order_id)
         if entry is None or record.status.is_final:
             return
-        instrument = self.symbols[record.symbol].instrument
-        spec = record.spec._replace(price=record.price) if record.price else record.spec
-        needed = hold_for(instrument, spec, record.remaining).amount
+        if order_id in self.group_members:
+            needed = self._group_need(order_id)  # an OCO leg: its pair's one hold
+        else:
+            instrument = self.symbols[record.symbol].instrument
+            spec = record.spec._replace(price=record.price) if record.price else record.spec
+            needed = hold_for(instrument, spec, record.remaining).amount
         current = entry[2]
         if needed > current and may_raise:
             if not self.accounts.adjust_hold(order_id, needed):

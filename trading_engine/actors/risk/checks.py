@@ -267,7 +267,21 @@ class PreTradeMixin(MarginMixin):
         self._forget_pending(spec.order_id)
 
     def _release(self, order_id: OrderId) -> None:
-        """An order ended or never reached its book: free its hold or its margin."""
+        """An order ended or never reached its book: free its hold or its margin. A leg
+        of an OCO pair frees the pair's hold when it is the last leg left, else lowers it
+        to what the legs left need."""
+        if self.hold_groups and order_id in self.hold_groups:
+            key = self.hold_groups.pop(order_id)
+            self.group_specs.pop(order_id, None)
+            legs = self.group_members[key]
+            legs.remove(order_id)
+            if legs:
+                needed = self._group_need(key)
+                if needed < self.accounts.holds[key][2]:
+                    self.accounts.adjust_hold(key, needed)
+                return
+            del self.group_members[key]
+            order_id = key
         self.accounts.release(order_id)
         if not self.margin.orders and not self._liquidation_orders:
             return  # no margin order anywhere: the spot path stops here
@@ -277,6 +291,30 @@ class PreTradeMixin(MarginMixin):
         liquidation = self._liquidation_orders.pop(order_id, None)
         if liquidation is not None:
             self.liquidating.pop(liquidation, None)
+
+    def _held_by(self, order_id: OrderId) -> OrderId:
+        """The order id that ``order_id``'s hold is kept under: its OCO pair's, or its own."""
+        groups = self.hold_groups
+        return groups.get(order_id, order_id) if groups else order_id
+
+    def _group_need(self, key: OrderId) -> int:
+        """What the legs of the shared hold ``key`` still need: the most any one needs (one
+        leg cancels the other before it trades), each at its price now for its remaining
+        lots, or, not placed yet, as submitted."""
+        needed = 0
+        for leg in self.group_members[key]:
+            record = self.orders.get(leg)
+            if record is not None:
+                if record.status.is_final:
+                    continue
+                symbol, remaining = record.symbol, record.remaining
+                spec = record.spec._replace(price=record.price) if record.price else record.spec
+            else:
+                symbol, spec = self.group_specs[leg]
+                remaining = spec.quantity
+            instrument = self.symbols[symbol].instrument
+            needed = max(needed, hold_for(instrument, spec, remaining).amount)
+        return needed
 
     def _forget_client_id(self, key: tuple[UserId, ClientOrderId], order_id: OrderId) -> None:
         """``order_id`` is gone: its client order id (``key``) is free, unless it names

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from typing import assert_never
 
 from trading_engine.actors.messages import OrderResult
-from trading_engine.actors.risk.amends import AmendMixin
 from trading_engine.actors.risk.funds import FundsMixin
+from trading_engine.actors.risk.lists import ListsMixin
 from trading_engine.actors.risk.state import LIQUIDATION_PREFIX, trade_sides
 from trading_engine.core.account_events import ACCOUNTS_STREAM
 from trading_engine.core.events import (
@@ -35,8 +35,11 @@ from trading_engine.core.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDeferred,
     OrderExpired,
     OrderFilled,
+    OrderListPlaced,
+    OrderListUpdated,
     OrderReduced,
     OrderRejected,
     SelfTradePrevented,
@@ -52,7 +55,7 @@ from trading_engine.core.views import OrderRecord
 __all__ = ["CommittedMixin"]
 
 
-class CommittedMixin(AmendMixin, FundsMixin):
+class CommittedMixin(ListsMixin, FundsMixin):
     """Durable events of every stream applied: the live path and recovery alike."""
 
     def apply(self, stream: str, events: Sequence[Journaled]) -> None:
@@ -92,6 +95,8 @@ class CommittedMixin(AmendMixin, FundsMixin):
                 if instrument.mode is Mode.MARGIN:
                     if order_id not in self.margin.orders:
                         self._set_order_margin(instrument, spec, spec.quantity)
+                elif spec.list_id:
+                    self._apply_list_event(instrument, event)
                 elif order_id not in accounts.holds:
                     accounts.hold(order_id, spec.user_id, hold_for(instrument, spec))
                 if spec.client_order_id is not None:
@@ -101,6 +106,8 @@ class CommittedMixin(AmendMixin, FundsMixin):
                 self.next_order_id = max(self.next_order_id, order_id + 1)
                 self._answer_waiting(order_id, record)
             case OrderRejected(spec=spec):
+                if spec.list_id:
+                    self._apply_list_event(instrument, event)
                 record = OrderRecord.rejected(event)
                 self.orders[spec.order_id] = record
                 self._unconfirmed_ids.pop(spec.order_id, None)
@@ -152,12 +159,14 @@ class CommittedMixin(AmendMixin, FundsMixin):
                         # collateral, so raising it never fails.
                         triggered = isinstance(event, StopTriggered)
                         self._sync_order_margin(record, may_raise=triggered, may_lower=True)
-                    elif order_id in accounts.holds:
+                    elif self._held_by(order_id) in accounts.holds:
                         self._sync_hold(
                             record, may_raise=False, may_lower=order_id not in self._amending
                         )
             case StopMoved(order_id=order_id) | IcebergRefilled(order_id=order_id):
                 self.orders[order_id].apply(event)
+            case OrderListPlaced() | OrderDeferred() | OrderListUpdated():
+                self._apply_list_event(instrument, event)
             case BookLevel():
                 pass  # ``apply`` skips them: a level's quantity is no order's state
             case _:
@@ -168,6 +177,9 @@ class CommittedMixin(AmendMixin, FundsMixin):
         notional = instrument.notional(trade.price, trade.quantity)
         base = instrument.base_units(trade.quantity)
         (buyer, buyer_order, buyer_fee), (seller, seller_order, seller_fee) = trade_sides(trade)
+        if self.hold_groups:  # an OCO leg spends from its pair's one hold
+            buyer_order = self._held_by(buyer_order)
+            seller_order = self._held_by(seller_order)
         accounts.consume(buyer_order, notional + buyer_fee)
         accounts.credit(buyer, instrument.base_asset, base)
         accounts.consume(seller_order, base)

@@ -28,6 +28,7 @@ from trading_engine.core.holds import (
     spot_holds,
 )
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
+from trading_engine.core.list_views import ListView
 from trading_engine.core.views import OrderView
 from trading_engine.errors import InvariantViolation
 
@@ -44,6 +45,10 @@ class QueriesMixin(MarginMixin):
     def query_order(self, order_id: OrderId) -> OrderView | None:
         record = self.orders.get(order_id)
         return record.view() if record else None
+
+    def query_order_list(self, list_id: int) -> ListView | None:
+        record = self.lists.get(list_id)
+        return None if record is None else record.view(self.orders)
 
     def query_open_by_client_id(self, user_id: UserId, client_order_id: str) -> OrderView | None:
         """The user's open order with ``client_order_id``, if there is one."""
@@ -153,7 +158,7 @@ class QueriesMixin(MarginMixin):
             ]
         if under_way:
             orders = [order for order in orders if order[1].order_id not in under_way]
-        spot = spot_holds(orders)
+        spot = spot_holds(orders, self.hold_groups)
         positions = [
             (user_id, self.symbols[symbol].instrument.quote_asset, position.cost)
             for user_id, by_symbol in self.margin.positions.items()

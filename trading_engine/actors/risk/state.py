@@ -34,6 +34,7 @@ from trading_engine.core.enums import Side
 from trading_engine.core.events import Trade
 from trading_engine.core.ids import ClientOrderId, OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument, Mode
+from trading_engine.core.list_views import ListRecord
 from trading_engine.core.margin import MarginBook, MarginRates, Rate
 from trading_engine.core.orders import OrderSpec
 from trading_engine.core.risk import Accounts, RiskLimits
@@ -208,6 +209,16 @@ class RiskState:
         """The scope the clock sleeps in; cancelled to wake it for an earlier deadline."""
         self._clock_wake: int | None = None
         """The deadline (ns) the clock sleeps until, None for none."""
+        self.lists: dict[int, ListRecord] = {}
+        """Order lists (``lists.py``), open and the newest ``keep_finished`` ended ones."""
+        self._final_lists: OrderedDict[int, None] = OrderedDict()
+        self.next_list_id = 1
+        self.hold_groups: dict[OrderId, OrderId] = {}
+        """Each leg of an OCO pair and the order id its pair's one hold is kept under."""
+        self.group_members: dict[OrderId, list[OrderId]] = {}
+        """Per shared hold, the legs it still covers."""
+        self.group_specs: dict[OrderId, tuple[Symbol, OrderSpec]] = {}
+        """Each leg of a shared hold, as submitted: what it needs before it is placed."""
 
     def _queue(self, symbol: Symbol, command: SymbolCommand) -> None:
         self._outgoing.setdefault(symbol, []).append(command)

@@ -11,7 +11,8 @@ and ``api/schemas.order_request``. Modules:
 - ``errors``: ``{"code", "msg"}`` with Binance's codes and statuses;
 - ``signing``: ``X-MBX-APIKEY``, ``timestamp``/``recvWindow``, HMAC or Ed25519;
 - ``public``: ping, time, exchangeInfo and market data;
-- ``account``, ``trading``: balances, orders and trades of the signed user;
+- ``account``, ``trading``, ``lists``: balances, orders, order lists and trades of the
+  signed user;
 - ``listen_keys``: the user data stream's listen keys;
 - ``streams``: the market streams at ``/ws`` and ``/stream`` (``payloads``
   translates our channels), and the routes of the user data stream
@@ -21,23 +22,26 @@ and ``api/schemas.order_request``. Modules:
 Rate limits come from the app's limiter (``LIMITER``), the same buckets as
 ``/api/v1``: a request takes one token from its user's bucket (a valid
 ``X-MBX-APIKEY``), else its address's, and an empty bucket is -1003 with 429
-and ``Retry-After``.
+and ``Retry-After``. Every answer says the weight the bucket's key used this
+minute (``X-MBX-USED-WEIGHT-1M``), an order's also the orders it placed in 10
+seconds and a day (``X-MBX-ORDER-COUNT-10S``, ``-1D``): counted beside the
+bucket, in Redis with ``REDIS_URL`` (``storage/limits.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, current_app, g, request
 from quart_schema import hide
 from quart_trio import QuartTrio
 
-from trading_engine.api.binance import account, public, streams, trading
+from trading_engine.api.binance import account, lists, public, streams, trading
 from trading_engine.api.binance.errors import BinanceError, binance_error_of
 from trading_engine.api.binance.listen_keys import ListenKeys
 from trading_engine.api.binance.signing import key_user
 from trading_engine.api.limits import retry_after
-from trading_engine.storage.limits import Limiter
+from trading_engine.storage.limits import Limiter, Usage
 
 __all__ = ["PREFIX", "install"]
 
@@ -54,6 +58,15 @@ def _add(method: str, path: str, handler: Callable[[], Awaitable[Response]]) -> 
 public.register(_add)
 account.register(_add)
 trading.register(_add)
+lists.register(_add)
+
+
+_PLACES_ORDERS = {
+    ("POST", "order"): 1, ("POST", "order/cancelReplace"): 1, ("POST", "orderList/oco"): 2,
+    ("POST", "orderList/oto"): 2, ("POST", "orderList/otoco"): 3,
+}  # fmt: skip
+"""The routes whose requests count as orders (``X-MBX-ORDER-COUNT-*``), and as how many
+(a list's members), as Binance's."""
 
 
 @blueprint.before_request
@@ -63,7 +76,10 @@ async def _rate_limit() -> Response | None:
         return None
     user = await key_user()
     bucket = f"user:{user}" if user is not None else f"ip:{request.remote_addr}"
-    wait = await limiter.take(bucket)
+    path = request.path.removeprefix(PREFIX + "/")
+    orders = _PLACES_ORDERS.get((request.method, path), 0)
+    wait, usage = await limiter.take_counted(bucket, 1, orders)
+    g.binance_usage = (usage, bool(orders))
     if wait <= 0:
         return None
     response = BinanceError(
@@ -71,6 +87,20 @@ async def _rate_limit() -> Response | None:
         "the WebSocket streams for live updates to avoid polling the API.",
     ).response()  # fmt: skip
     response.headers["Retry-After"] = retry_after(wait)
+    return response
+
+
+@blueprint.after_request
+async def _usage_headers(response: Response) -> Response:
+    """Binance's usage headers: the weight (one a request) this UTC minute, on every
+    answer, and the orders in these 10 seconds and this UTC day, on an order's."""
+    usage: tuple[Usage, bool] | None = g.get("binance_usage")
+    if usage is not None:
+        counts, placed = usage
+        response.headers["X-MBX-USED-WEIGHT-1M"] = str(counts.weight_1m)
+        if placed:
+            response.headers["X-MBX-ORDER-COUNT-10S"] = str(counts.orders_10s)
+            response.headers["X-MBX-ORDER-COUNT-1D"] = str(counts.orders_1d)
     return response
 
 

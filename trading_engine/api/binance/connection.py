@@ -28,11 +28,15 @@ import trio
 from quart import Response, current_app, jsonify, websocket
 
 from trading_engine.api.conflate import conflate
-from trading_engine.api.frames import SocketWriter, current_socket_writer, text_frames
+from trading_engine.api.frames import (
+    Closer,
+    SocketWriter,
+    current_socket_writer,
+    text_frames,
+)
 from trading_engine.api.ws_limits import MessageLimits
 
 __all__ = [
-    "CLOSE_WAIT_SECONDS",
     "OUTBOX",
     "PING_SECONDS",
     "STALL_SECONDS",
@@ -50,7 +54,6 @@ PING_SECONDS = 20.0
 """Between two ping frames, as Binance sends them."""
 STALL_SECONDS = 10.0
 """How long a write may get no byte into the socket before the connection is cut."""
-CLOSE_WAIT_SECONDS = 1.0
 
 _PING = b"\x89\x00"
 """A ping frame with no payload (RFC 6455, section 5.5.2); Hypercorn ignores the pong."""
@@ -120,6 +123,17 @@ class Inbox:
         self._items.append(_Said(dump(message)))
         self._wake.unpark_all()
 
+    def say_texts(self, texts: list[str]) -> None:
+        """Queue ``texts`` (Binance's messages, as JSON) behind what waits, as ``say``."""
+        for text in texts:
+            if self.closed:
+                return
+            if len(self._items) >= self._limit:
+                self.close()
+                return
+            self._items.append(_Said(text))
+        self._wake.unpark_all()
+
     def close(self) -> None:
         """Drop the connection: what waits is given up."""
         self.closed = True
@@ -160,16 +174,16 @@ class Link:
         self._translate = translate
         self._after = after
         self._writer: SocketWriter | None = current_socket_writer(stall=STALL_SECONDS)
-        self._closed = False
 
     async def run(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
         """Deliver, ping and read until the client goes, is dropped or the server stops;
         each frame the client sends goes to ``handle``."""
         closing: trio.Event = current_app.config["CLOSING"]
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._deliver, nursery)
+            closer = Closer(self._writer, nursery)
+            nursery.start_soon(self._deliver, closer)
             nursery.start_soon(self._ping)
-            nursery.start_soon(self._going_away, closing, nursery)
+            nursery.start_soon(closer.going_away, closing)
             while True:
                 raw = await websocket.receive()
                 # Once dropped, what the client still sends is read and ignored until it
@@ -177,15 +191,14 @@ class Link:
                 if not self.inbox.closed:
                     await handle(raw)
 
-    async def _deliver(self, nursery: trio.Nursery) -> None:
+    async def _deliver(self, closer: Closer) -> None:
         while (items := await self.inbox.take()) is not None:
             texts = [text for run in _runs(items) for text in await self._texts(run)]
             if self._after is not None:
                 texts.extend(await self._after())
             if texts:
                 await self._send(texts)
-        nursery.start_soon(self._cut_after, nursery)
-        await self._close(*(self.inbox.ending or (1008, "too slow: reconnect")))
+        await closer.end(*(self.inbox.ending or (1008, "too slow: reconnect")))
 
     async def _texts(self, run: list[str] | _Said) -> list[str]:
         if isinstance(run, _Said):
@@ -203,23 +216,6 @@ class Link:
         while self._writer is not None:
             await trio.sleep(PING_SECONDS)
             await self._writer.write(_PING)
-
-    async def _going_away(self, closing: trio.Event, nursery: trio.Nursery) -> None:
-        await closing.wait()
-        nursery.start_soon(self._cut_after, nursery)
-        await self._close(1001, "the server is shutting down")
-
-    async def _close(self, code: int, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            await websocket.close(code, reason)
-
-    async def _cut_after(self, nursery: trio.Nursery) -> None:
-        """A close not answered within ``CLOSE_WAIT_SECONDS`` cuts the connection."""
-        await trio.sleep(CLOSE_WAIT_SECONDS)
-        if self._writer is not None:
-            self._writer.abort()
-        nursery.cancel_scope.cancel()
 
 
 def _runs(items: list[str | _Said]) -> list[list[str] | _Said]:

@@ -84,14 +84,21 @@ def unsupported() -> BinanceError:
     return BinanceError(400, -1014, "Unsupported order combination.")
 
 
-_FILTERS = {"price": "PRICE_FILTER", "stop_price": "PRICE_FILTER", "quantity": "LOT_SIZE"}
+_FILTERS = {
+    "price": "PRICE_FILTER", "stop_price": "PRICE_FILTER", "activation_price": "PRICE_FILTER",
+    "quantity": "LOT_SIZE", "display_quantity": "LOT_SIZE",
+}  # fmt: skip
 """Which Binance filter an off-grid field of ours fails."""
 _NAMES = {
     "price": "price", "stop_price": "stopPrice", "quantity": "quantity",
     "client_order_id": "newClientOrderId", "time_in_force": "timeInForce", "side": "side",
     "type": "type", "symbol": "symbol", "stp": "selfTradePreventionMode",
+    "display_quantity": "icebergQty", "quote_quantity": "quoteOrderQty",
+    "trailing_bps": "trailingDelta", "activation_price": "stopPrice",
 }  # fmt: skip
 """Our field names to the dialect's, for messages."""
+_POSITIVE = ("price", "stop_price", "quantity", "quote_quantity", "activation_price")
+"""Fields whose value 0 is -1013 ("Invalid quantity."), as Binance answers it."""
 
 
 def binance_error_of(exc: Exception) -> BinanceError:
@@ -99,11 +106,15 @@ def binance_error_of(exc: Exception) -> BinanceError:
     if isinstance(exc, BinanceError):
         return exc
     if isinstance(exc, OffGridError):
+        if exc.field == "quote_quantity":
+            return BinanceError(400, -1111, "Parameter 'quoteOrderQty' has too much precision.")
         return BinanceError(400, -1013, f"Filter failure: {_FILTERS.get(exc.field, 'LOT_SIZE')}")
+    if isinstance(exc, InvalidInput) and exc.field in ("trailing_bps", "trailing_delta"):
+        return BinanceError(400, -1013, "Filter failure: TRAILING_DELTA")
     if isinstance(exc, InvalidInput):
         name = _NAMES.get(exc.field, exc.field)
         message = exc.message.removeprefix(f"{exc.field}: ")
-        if exc.field in ("price", "stop_price", "quantity") and "positive" in message:
+        if exc.field in _POSITIVE and "positive" in message:
             return BinanceError(400, -1013, f"Invalid {name}.")
         return BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'; "
                                         f"{name} {message}.")  # fmt: skip

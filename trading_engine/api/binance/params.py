@@ -65,6 +65,13 @@ class Params:
     async def of_request(cls, allowed: Collection[str]) -> Params:
         return cls(raw_params(request.query_string, await request_body()), allowed)
 
+    def part(self, names: dict[str, str]) -> Params:
+        """The parameters ``names`` maps (the request's name to the one the part reads it
+        as), as a request of their own: an order list's leg (``abovePrice`` as ``price``)."""
+        pairs = [(inner, self._values[outer]) for outer, inner in names.items()
+                 if outer in self._values]  # fmt: skip
+        return Params(pairs, names.values())
+
     def has(self, name: str) -> bool:
         return name in self._values
 

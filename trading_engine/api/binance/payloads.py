@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading_engine.api.binance.symbols import Precision, fixed, joined
-from trading_engine.core.candles import INTERVALS
+from trading_engine.core.candles import period_end
 from trading_engine.core.instruments import Instrument
 
 __all__ = [
@@ -179,7 +179,7 @@ def kline(
         "s": name,
         "k": {
             "t": start,
-            "T": start + INTERVALS[interval] // 1_000_000 - 1,
+            "T": period_end(interval, start * 1_000_000) // 1_000_000 - 1,
             "s": name,
             "i": interval,
             "f": -1,

@@ -22,13 +22,19 @@ from trading_engine.api.binance.symbols import (
 from trading_engine.api.context import ctx
 from trading_engine.core.candles import INTERVALS, Candle
 from trading_engine.core.events import Trade
-from trading_engine.core.instruments import Instrument
-from trading_engine.core.numbers import from_units
+from trading_engine.core.instruments import Instrument, Mode
+from trading_engine.core.numbers import MAX_WHOLE_DIGITS, from_units
 
 __all__ = ["ORDER_TYPES", "register"]
 
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"]
-"""The order types the engine has; TAKE_PROFIT and TAKE_PROFIT_LIMIT it has not."""
+ORDER_TYPES = [
+    "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]  # fmt: skip
+"""Binance's spot order types, all of which the engine has (``trading._new_order``)."""
+_MAX_BPS = 9999
+"""A trailing stop's largest ``trailingDelta`` (the engine's ``trailing_bps`` is below 100%)."""
+_NO_LIMIT = 2**31 - 1
 _MAX_TRADES = 1000
 _KLINE_LIMIT = 1000
 
@@ -86,12 +92,19 @@ async def exchange_info() -> Response:
     )
 
 
+def _largest(step: Decimal) -> Decimal:
+    """The largest number on the grid of ``step`` that the engine reads (``MAX_WHOLE_DIGITS``
+    before the point): where the engine sets no maximum. Binance's filters have none of 0
+    (a client such as freqtrade reads a maximum of 0 as nothing allowed)."""
+    return (Decimal(10) ** MAX_WHOLE_DIGITS - step).quantize(step)
+
+
 def _symbol_info(
     instrument: Instrument, halted: bool, max_orders: int, max_size: Decimal | None
 ) -> dict[str, Any]:
     numbers = Precision(instrument)
     band = Decimal(instrument.price_band_bps) / 10_000
-    max_qty = fixed(max_size or Decimal(0), numbers.quantity_places)
+    max_qty = fixed(max_size or _largest(instrument.lot_size), numbers.quantity_places)
     lot = {
         "minQty": numbers.quantity(instrument.min_quantity),
         "maxQty": max_qty,
@@ -101,7 +114,7 @@ def _symbol_info(
         {
             "filterType": "PRICE_FILTER",
             "minPrice": fixed(instrument.tick_size, numbers.price_places),
-            "maxPrice": fixed(Decimal(0), numbers.price_places),
+            "maxPrice": fixed(_largest(instrument.tick_size), numbers.price_places),
             "tickSize": fixed(instrument.tick_size, numbers.price_places),
         },
         {"filterType": "LOT_SIZE", **lot},
@@ -110,7 +123,9 @@ def _symbol_info(
             "filterType": "NOTIONAL",
             "minNotional": numbers.quote(instrument.min_notional),
             "applyMinToMarket": True,
-            "maxNotional": numbers.quote(0),
+            "maxNotional": fixed(
+                _largest(Decimal(1).scaleb(-numbers.quote_places)), numbers.quote_places
+            ),
             "applyMaxToMarket": False,
             "avgPriceMins": 0,
         },
@@ -127,6 +142,22 @@ def _symbol_info(
                 "avgPriceMins": 0,
             }
         )
+    filters.append(
+        {
+            "filterType": "ICEBERG_PARTS",
+            # Any number of slices: at most one a lot, so a maximum size bounds them.
+            "limit": int(max_size / instrument.lot_size) if max_size else _NO_LIMIT,
+        }
+    )
+    filters.append(
+        {
+            "filterType": "TRAILING_DELTA",
+            "minTrailingAboveDelta": 1,
+            "maxTrailingAboveDelta": _MAX_BPS,
+            "minTrailingBelowDelta": 1,
+            "maxTrailingBelowDelta": _MAX_BPS,
+        }
+    )
     filters.append({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": max_orders})
     filters.append({"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": max_orders})
     return {
@@ -140,11 +171,11 @@ def _symbol_info(
         "baseCommissionPrecision": instrument.base_decimals,
         "quoteCommissionPrecision": instrument.quote_decimals,
         "orderTypes": ORDER_TYPES,
-        "icebergAllowed": False,
-        "ocoAllowed": False,
-        "otoAllowed": False,
-        "quoteOrderQtyMarketAllowed": False,
-        "allowTrailingStop": False,
+        "icebergAllowed": True,
+        "ocoAllowed": instrument.mode is Mode.SPOT,
+        "otoAllowed": instrument.mode is Mode.SPOT,
+        "quoteOrderQtyMarketAllowed": instrument.mode is Mode.SPOT,
+        "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
         "amendAllowed": False,
         "isSpotTradingAllowed": True,
@@ -241,8 +272,8 @@ async def agg_trades() -> Response:
 
 
 async def klines() -> Response:
-    """Candles of the intervals the engine keeps (``core.candles.INTERVALS``); another
-    of Binance's intervals is -1120."""
+    """Candles of Binance's intervals, which the engine keeps (``core.candles``): the
+    newest 1000 of each; another interval is -1120."""
     params = await Params.of_request(("symbol", "interval", "startTime", "endTime", "limit",
                                       "timeZone"))  # fmt: skip
     instrument = _instrument(params)

@@ -11,7 +11,18 @@ from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.views import OrderView
 
-__all__ = ["STP_MODES", "binance_type", "fill", "my_trade", "order", "status"]
+__all__ = [
+    "QUOTE_REACHED",
+    "STP_MODES",
+    "binance_type",
+    "fill",
+    "my_trade",
+    "order",
+    "original_quantity",
+    "status",
+    "stop_price",
+    "trailing_fields",
+]
 
 _STATUS = {
     OrderStatus.PENDING_TRIGGER: "NEW",
@@ -35,6 +46,9 @@ _TYPES = {
     OrderType.MARKET: "MARKET",
     OrderType.STOP: "STOP_LOSS",
     OrderType.STOP_LIMIT: "STOP_LOSS_LIMIT",
+    OrderType.TAKE_PROFIT: "TAKE_PROFIT",
+    OrderType.TAKE_PROFIT_LIMIT: "TAKE_PROFIT_LIMIT",
+    OrderType.TRAILING_STOP_LIMIT: "STOP_LOSS_LIMIT",
 }
 
 
@@ -43,7 +57,15 @@ _EXPIRED = frozenset({"unfilled_ioc", "no_liquidity", "price_band", "fok_not_fil
 order, that the book could not fill), not CANCELED or REJECTED."""
 
 
+QUOTE_REACHED = "quote_quantity_reached"
+"""The reason of ours that ends a quote-sized market order (``quoteOrderQty``) when its
+amount would not buy the next lot: it filled what it could, FILLED on Binance (whose
+``origQty`` is then what it filled: ``original_quantity``), EXPIRED if nothing."""
+
+
 def status(view: OrderView) -> str:
+    if view.reason == QUOTE_REACHED:
+        return "FILLED" if view.filled else "EXPIRED"
     if view.reason in _EXPIRED:
         return "EXPIRED"
     if view.reason == "self_trade_prevention":
@@ -52,9 +74,38 @@ def status(view: OrderView) -> str:
 
 
 def binance_type(view: OrderView) -> str:
+    """A trailing stop is a TAKE_PROFIT when it has an activation price (a
+    TAKE_PROFIT's ``stopPrice`` with ``trailingDelta``), else a STOP_LOSS: the two
+    behave alike without one (``trading._trailing``)."""
     if view.type is OrderType.LIMIT and view.post_only:
         return "LIMIT_MAKER"
+    if view.type is OrderType.TRAILING_STOP:
+        return "TAKE_PROFIT" if view.activation_price else "STOP_LOSS"
     return _TYPES[view.type]
+
+
+def stop_price(view: OrderView) -> int:
+    """``stopPrice`` in ticks: a trailing stop's is its activation price, as the client
+    gave it (its moving stop price is the engine's own), 0 for none."""
+    if view.type in (OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT):
+        return view.activation_price
+    return view.stop_price
+
+
+def original_quantity(view: OrderView) -> int:
+    """``origQty`` in lots: a quote-sized order's (``quoteOrderQty``) is what it may still
+    fill and has filled, so that it equals ``executedQty`` once done, as on Binance; the
+    cap the engine set is no quantity the client asked for."""
+    if view.quote_quantity:
+        return view.quantity - view.cancelled
+    return view.quantity
+
+
+def trailing_fields(view: OrderView) -> dict[str, Any]:
+    """``trailingDelta`` (in basis points) of an order placed with one, else nothing."""
+    if view.trailing_bps:
+        return {"trailingDelta": view.trailing_bps}
+    return {}
 
 
 def order(view: OrderView, instrument: Instrument, stp: str = "EXPIRE_TAKER") -> dict[str, Any]:
@@ -64,26 +115,27 @@ def order(view: OrderView, instrument: Instrument, stp: str = "EXPIRE_TAKER") ->
     return {
         "symbol": joined(view.symbol),
         "orderId": view.order_id,
-        "orderListId": -1,
+        "orderListId": view.list_id or -1,
         "clientOrderId": view.client_order_id or str(view.order_id),
         "price": numbers.price(view.price),
-        "origQty": numbers.quantity(view.quantity),
+        "origQty": numbers.quantity(original_quantity(view)),
         "executedQty": numbers.quantity(view.filled),
         "cummulativeQuoteQty": numbers.notional(view.notional),
         "status": status(view),
         "timeInForce": "GTC" if kind == "LIMIT_MAKER" else str(view.time_in_force),
         "type": kind,
         "side": view.side.value.upper(),
-        "stopPrice": numbers.price(view.stop_price),
-        "icebergQty": numbers.quantity(0),
+        "stopPrice": numbers.price(stop_price(view)),
+        "icebergQty": numbers.quantity(view.display_quantity),
         "time": millis(view.created_ts),
         "updateTime": millis(view.updated_ts),
         "isWorking": view.status is not OrderStatus.PENDING_TRIGGER,
         "workingTime": millis(view.created_ts)
         if view.status is not OrderStatus.PENDING_TRIGGER
         else -1,
-        "origQuoteOrderQty": numbers.quote(0),
+        "origQuoteOrderQty": numbers.quote(view.quote_quantity),
         "selfTradePreventionMode": stp,
+        **trailing_fields(view),
     }
 
 

@@ -21,8 +21,14 @@ from decimal import Decimal
 from typing import Any
 
 from trading_engine.actors.facade import Engine
+from trading_engine.api.binance.lists import list_status
 from trading_engine.api.binance.payloads import now_ms, seconds_ms, trade_id
-from trading_engine.api.binance.render import binance_type
+from trading_engine.api.binance.render import (
+    QUOTE_REACHED,
+    binance_type,
+    original_quantity,
+    stop_price,
+)
 from trading_engine.api.binance.render import status as binance_status
 from trading_engine.api.binance.symbols import Precision, fixed, joined, millis
 from trading_engine.api.schemas import asset_decimals
@@ -31,7 +37,7 @@ from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.numbers import to_units
 from trading_engine.core.views import OrderView
 
-__all__ = ["Orders", "account_position", "assets_of", "balance_update"]
+__all__ = ["Orders", "account_position", "assets_of", "balance_update", "list_status_event"]
 
 _EXECUTION = {
     "OrderAccepted": ("NEW", "NEW"),
@@ -111,9 +117,13 @@ class Orders:
             order.filled = to_units(Decimal(message["filled_quantity"]), lot, field="z")
             last = to_units(last_price, tick, field="L") * to_units(last_qty, lot, field="l")
             order.quote += last
-            status = binance_status(view._replace(status=OrderStatus(message["status"])))
+            status = binance_status(
+                view._replace(status=OrderStatus(message["status"]), reason=None)
+            )
             number = trade_id(message)
             maker = message.get("liquidity") == "maker"
+        if kind == "OrderCancelled" and message.get("reason") == QUOTE_REACHED:
+            execution, status = "EXPIRED", "FILLED" if order.filled else "EXPIRED"
         if status is None:
             status = "PARTIALLY_FILLED" if order.filled else "NEW"
         done = status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED")
@@ -123,7 +133,7 @@ class Orders:
         client_id = view.client_order_id or str(view.order_id)
         created = millis(view.created_ts)
         pending = view.status is OrderStatus.PENDING_TRIGGER and kind != "StopTriggered"
-        return {
+        report: dict[str, Any] = {
             "e": "executionReport",
             "E": now_ms(),
             "s": joined(view.symbol),
@@ -131,11 +141,11 @@ class Orders:
             "S": view.side.value.upper(),
             "o": kind_name,
             "f": "GTC" if kind_name == "LIMIT_MAKER" else str(view.time_in_force),
-            "q": numbers.quantity(view.quantity),
+            "q": numbers.quantity(original_quantity(view)),
             "p": numbers.price(view.price),
-            "P": numbers.price(view.stop_price),
-            "F": numbers.quantity(0),
-            "g": -1,
+            "P": numbers.price(stop_price(view)),
+            "F": numbers.quantity(view.display_quantity),
+            "g": view.list_id or -1,
             "C": client_id if kind == "OrderCancelled" else "",
             "x": execution,
             "X": status,
@@ -155,10 +165,13 @@ class Orders:
             "O": created,
             "Z": numbers.notional(order.quote),
             "Y": fixed(last_price * last_qty, numbers.quote_places),
-            "Q": numbers.quote(0),
+            "Q": numbers.quote(view.quote_quantity),
             "W": created if not pending else -1,
             "V": "NONE",
         }
+        if view.trailing_bps:
+            report["d"] = view.trailing_bps  # trailingDelta
+        return report
 
 
 def assets_of(engine: Engine, symbols: Iterable[Symbol]) -> set[str]:
@@ -203,3 +216,30 @@ async def account_position(engine: Engine, user: UserId, assets: set[str]) -> di
         )
     now = now_ms()
     return {"e": "outboundAccountPosition", "E": now, "u": now, "B": rows}
+
+
+async def list_status_event(engine: Engine, message: dict[str, Any]) -> dict[str, Any] | None:
+    """``listStatus`` for a ``list`` update that placed or ended a list (a member's own
+    events are ``executionReport``s), from the list as the engine shows it then."""
+    if message.get("event") not in ("OrderListPlaced", "OrderListUpdated"):
+        return None
+    view = await engine.order_list(int(message["list_id"]))
+    if view is None:
+        return None
+    shown = list_status(view)
+    if message["event"] == "OrderListPlaced":
+        shown.update(listStatusType="EXEC_STARTED", listOrderStatus="EXECUTING")
+    return {
+        "e": "listStatus",
+        "E": now_ms(),
+        "s": shown["symbol"],
+        "g": shown["orderListId"],
+        "c": shown["contingencyType"],
+        "l": shown["listStatusType"],
+        "L": shown["listOrderStatus"],
+        "r": "NONE",
+        "C": shown["listClientOrderId"],
+        "T": seconds_ms(message["ts"]),
+        "O": [{"s": o["symbol"], "i": o["orderId"], "c": o["clientOrderId"]}
+              for o in shown["orders"]],
+    }  # fmt: skip

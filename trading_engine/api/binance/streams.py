@@ -5,8 +5,8 @@
 Stream names, symbols in lower case as Binance's (``btcait`` for ``BTC_AIT``):
 ``<symbol>@depth`` and ``<symbol>@depth@100ms`` (diffs), ``<symbol>@depth5``,
 ``@depth10``, ``@depth20`` (each optionally ``@100ms``; partial books),
-``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (the
-intervals the engine keeps), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
+``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (Binance's
+intervals, 1s to 1M), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
 ``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (the symbols
 listed when subscribing).
 
@@ -14,9 +14,9 @@ Each stream follows one or more of our channels through the engine's
 market-data subscriptions (``Engine.subscribe``), as the feed at
 ``/api/v1/trading/ws`` does: a channel is subscribed once per connection,
 however many streams read it, and what it publishes (after commit) is
-translated by ``payloads``. Updates go out as they are committed: the
-``@100ms`` suffix and the 1000 ms default of diff and partial depths name
-Binance's pacing, which is never slower here. A raw connection (``/ws``)
+translated by ``payloads``. Diff and partial depths are paced as Binance's,
+every 1000 ms or, with ``@100ms``, 100 ms (``pace``); the other streams send
+updates as they are committed. A raw connection (``/ws``)
 sends payloads as they are; a combined one wraps each as
 ``{"stream": name, "data": payload}``.
 
@@ -42,6 +42,7 @@ from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.binance import payloads
 from trading_engine.api.binance.connection import TOO_MANY, Inbox, Link, dump, refusal, refuse
+from trading_engine.api.binance.pace import Diff, Held
 from trading_engine.api.binance.symbols import joined
 from trading_engine.api.binance.user_stream import api_connection, listen_key_connection
 from trading_engine.api.context import ctx
@@ -110,6 +111,8 @@ class Stream:
     symbols: tuple[Symbol, ...]
     levels: int = 0
     interval: str = ""
+    pace: int = 0
+    """Milliseconds between two messages (``pace.Held``); 0 for each as it comes."""
 
 
 def parse_stream(name: str, instruments: Mapping[Symbol, Instrument]) -> Stream | None:
@@ -123,9 +126,9 @@ def parse_stream(name: str, instruments: Mapping[Symbol, Instrument]) -> Stream 
     if symbol is None:
         return None
     book, trades, ticker = (f"book.{symbol}",), (f"trades.{symbol}",), (f"ticker.{symbol}",)
+    if rest in ("depth", "depth@100ms"):
+        return Stream(name, "depth", book, (symbol,), pace=100 if rest.endswith("ms") else 1000)
     simple = {
-        "depth": ("depth", book),
-        "depth@100ms": ("depth", book),
         "trade": ("trade", trades),
         "aggTrade": ("aggTrade", trades),
         "ticker": ("ticker", ticker),
@@ -137,7 +140,8 @@ def parse_stream(name: str, instruments: Mapping[Symbol, Instrument]) -> Stream 
         return Stream(name, kind, channels, (symbol,))
     partial = re.fullmatch(r"depth(5|10|20)(@100ms)?", rest)
     if partial:
-        return Stream(name, "partial", book, (symbol,), levels=int(partial.group(1)))
+        pace = 100 if partial.group(2) else 1000
+        return Stream(name, "partial", book, (symbol,), levels=int(partial.group(1)), pace=pace)
     interval = rest.removeprefix("kline_")
     if rest.startswith("kline_") and interval in INTERVALS:
         channel = f"candles.{symbol}.{interval}"
@@ -160,6 +164,7 @@ class _Market:
         self.channels: dict[str, int] = {}
         """Each channel subscribed, and how many streams read it."""
         self.mirrors: dict[Symbol, payloads.Mirror] = {}
+        self.held = Held(self._flush, inbox.say_texts)
 
     async def subscribe(self, stream: Stream) -> Refused | None:
         if stream.name in self.streams:
@@ -182,6 +187,7 @@ class _Market:
         return None
 
     async def unsubscribe(self, name: str) -> None:
+        self.held.drop(name)
         stream = self.streams.pop(name, None)
         if stream is not None:
             for channel in stream.channels:
@@ -211,7 +217,10 @@ class _Market:
         for stream in list(self.streams.values()):
             if channel not in stream.channels:
                 continue
-            if stream.kind in ("partial", "bookTicker"):  # from this connection's mirror
+            if stream.pace:  # sent at its boundary (pace.Held)
+                self.held.hold(stream.name, stream.pace, message)
+                continue
+            if stream.kind == "bookTicker":  # from this connection's mirror
                 out.extend(self._outputs(stream, message))
                 continue
             key = (text, stream.name, self.combined)
@@ -220,6 +229,13 @@ class _Market:
                 texts = _TRANSLATED.keep(key, self._outputs(stream, message))
             out.extend(texts)
         return out
+
+    def _flush(self, name: str, diff: Diff | None) -> list[str]:
+        """A paced stream's message at its boundary: the merged diff, or the partial book."""
+        stream = self.streams.get(name)
+        if stream is None:
+            return []
+        return self._outputs(stream, diff.message() if diff is not None else {"type": "snapshot"})
 
     def _outputs(self, stream: Stream, message: dict[str, Any]) -> list[str]:
         """What ``stream`` sends for ``message`` of one of its channels."""
@@ -358,7 +374,10 @@ async def market_connection(names: list[str], combined: bool) -> Response | None
             assert stream is not None
             await market.subscribe(stream)
         link = Link(inbox, market.translate)
-        await link.run(lambda raw: market.handle(raw, limits))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(market.held.run)
+            await link.run(lambda raw: market.handle(raw, limits))
+            nursery.cancel_scope.cancel()
     finally:
         inbox.close()
         with trio.CancelScope(shield=True):

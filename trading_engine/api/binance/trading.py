@@ -40,22 +40,29 @@ from trading_engine.core.ids import OrderId, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.core.views import OrderView
 
-__all__ = ["register"]
+__all__ = ["generated_id", "new_order", "register", "rejection"]
 
 _NEW_ORDER = (
     "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price",
     "newClientOrderId", "stopPrice", "newOrderRespType", "selfTradePreventionMode",
     "icebergQty", "trailingDelta", "strategyId", "strategyType",
 )  # fmt: skip
-_NOT_SUPPORTED = {
-    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
-    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
-    "quoteOrderQty": "Quote order qty market orders are not support for this symbol.",
-    "icebergQty": "Iceberg orders are not supported for this symbol.",
-    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
-}
-"""What Binance has and the engine has not (order types, then parameters): Binance's own
-answer for a symbol without them, -2010 with these messages (Binance's words)."""
+_TRAILING_LIMIT = "Trailing stop-limit orders are not supported for this symbol."
+_STOP_ACTIVATED = (
+    "Trailing STOP_LOSS orders with a stopPrice (activated against the order) are not supported "
+    "for this symbol."
+)
+_ICEBERG_STOP = "Iceberg stop-limit orders are not supported for this symbol."
+"""What Binance has and the engine has not: Binance's own answer for a symbol without
+it, -2010 (see ``new_order``)."""
+_ENGINE_TYPES = {
+    "LIMIT": "limit", "LIMIT_MAKER": "limit", "MARKET": "market", "STOP_LOSS": "stop",
+    "STOP_LOSS_LIMIT": "stop_limit", "TAKE_PROFIT": "take_profit",
+    "TAKE_PROFIT_LIMIT": "take_profit_limit",
+}  # fmt: skip
+_WITH_PRICE = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+_WITH_TIF = ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+_CONTINGENT = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 _UNKNOWN_ORDER = "Unknown order sent."
 
@@ -77,7 +84,7 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
 rejection's reasons decides, the others are -2010 with the reason's name."""
 
 
-def _rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
+def rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
     for reason, (code, msg) in _REJECTIONS.items():
         if reason in reasons:
             # The symbol's inbox is full: back off as after a rate limit (Retry-After: 1).
@@ -86,7 +93,7 @@ def _rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
     return BinanceError(400, -2010, f"Order rejected: {names}.")
 
 
-def _new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
+def new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
     """The order the parameters describe, checked as ``/api/v1`` checks one; its
     ``newOrderRespType`` and self-trade prevention mode. Raises the dialect's errors."""
     instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
@@ -95,49 +102,88 @@ def _new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
         raise BinanceError(400, -1102, "Mandatory parameter 'side' was not sent, was "
                                        "empty/null, or malformed.")  # fmt: skip
     kind = params.need("type")
-    if kind in _NOT_SUPPORTED:
-        raise BinanceError(400, -2010, _NOT_SUPPORTED[kind])
-    for name, message in _NOT_SUPPORTED.items():
-        if params.has(name):
-            raise BinanceError(400, -2010, message)
     if kind not in ORDER_TYPES:
         raise BinanceError(400, -1116, "Invalid orderType.")
-    tif = params.choice("timeInForce", _TIME_IN_FORCE, code=-1115)
-    needs_price = kind in ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT")
-    needs_stop = kind.startswith("STOP_LOSS")
-    needs_tif = kind in ("LIMIT", "STOP_LOSS_LIMIT")
-    for name, needed in (("price", needs_price), ("stopPrice", needs_stop),
-                         ("timeInForce", needs_tif)):  # fmt: skip
-        if needed:
-            params.need(name)
-        elif params.has(name):
-            raise BinanceError(400, -1106, f"Parameter '{name}' sent when not required.")
-    engine_type = {"LIMIT": "limit", "LIMIT_MAKER": "limit", "MARKET": "market",
-                   "STOP_LOSS": "stop", "STOP_LOSS_LIMIT": "stop_limit"}[kind]  # fmt: skip
-    stp_name = params.choice("selfTradePreventionMode", tuple(STP_MODES)) or "EXPIRE_TAKER"
+    params.choice("timeInForce", _TIME_IN_FORCE, code=-1115)
+    trailing = params.integer("trailingDelta") if kind in _CONTINGENT else None
+    needs_stop = kind in _CONTINGENT and trailing is None
+    _not_required(params, kind)
     body: dict[str, Any] = {
         "symbol": instrument.symbol,
         "side": side.lower(),
-        "type": engine_type,
-        "quantity": params.need("quantity"),
-        "client_order_id": params.text("newClientOrderId") or _generated_id(),
-        "stp": str(STP_MODES[stp_name]),
-    }
-    if needs_price:
+        "type": _ENGINE_TYPES[kind],
+        "client_order_id": params.text("newClientOrderId") or generated_id(),
+        "stp": str(STP_MODES[params.choice("selfTradePreventionMode", tuple(STP_MODES))
+                             or "EXPIRE_TAKER"]),
+    }  # fmt: skip
+    if kind == "MARKET" and params.has("quoteOrderQty"):
+        if params.has("quantity"):
+            raise _sent_needlessly("quoteOrderQty")
+        body["quote_quantity"] = params.need("quoteOrderQty")
+    elif kind == "MARKET" and not params.has("quantity"):
+        raise BinanceError(400, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but "
+                                       "both were empty/null!")  # fmt: skip
+    else:
+        body["quantity"] = params.need("quantity")
+    if kind in _WITH_PRICE:
         body["price"] = params.need("price")
     if needs_stop:
         body["stop_price"] = params.need("stopPrice")
-    if tif is not None:
-        body["time_in_force"] = tif
+    if kind in _WITH_TIF:
+        body["time_in_force"] = params.need("timeInForce")
+    if params.has("icebergQty"):
+        if kind not in ("LIMIT", "LIMIT_MAKER"):
+            raise BinanceError(400, -2010, _ICEBERG_STOP)
+        body["display_quantity"] = params.need("icebergQty")
     if kind == "LIMIT_MAKER":
         body["post_only"] = True
+    if trailing is not None:
+        _trailing(body, params, kind, trailing)
     default = "FULL" if kind in ("LIMIT", "MARKET") else "ACK"
     answer = params.choice("newOrderRespType", ("ACK", "RESULT", "FULL")) or default
     checked = convert_body(body, OrderBody)
+    stp_name = params.text("selfTradePreventionMode") or "EXPIRE_TAKER"
     return order_request(checked, ctx().engine.instruments(), user), answer, stp_name
 
 
-def _generated_id() -> str:
+def _sent_needlessly(name: str) -> BinanceError:
+    return BinanceError(400, -1106, f"Parameter '{name}' sent when not required.")
+
+
+def _not_required(params: Params, kind: str) -> None:
+    """Raise -1106 for a parameter ``kind`` does not take (a trailing stop's
+    ``stopPrice`` is optional: its activation price)."""
+    takes = {
+        "price": kind in _WITH_PRICE,
+        "stopPrice": kind in _CONTINGENT,
+        "timeInForce": kind in _WITH_TIF,
+        "trailingDelta": kind in _CONTINGENT,
+        "quoteOrderQty": kind == "MARKET",
+        "icebergQty": kind not in ("MARKET", "STOP_LOSS", "TAKE_PROFIT"),
+    }
+    for name, taken in takes.items():
+        if not taken and params.has(name):
+            raise _sent_needlessly(name)
+
+
+def _trailing(body: dict[str, Any], params: Params, kind: str, bips: int) -> None:
+    """A contingent order with ``trailingDelta`` (basis points, Binance's BIPS) as the
+    engine's ``trailing_stop``: armed at once, or, with ``stopPrice``, once a trade
+    reaches it in the order's favour, which is what a TAKE_PROFIT's ``stopPrice`` means
+    (a sell at or above, a buy at or below). A STOP_LOSS's ``stopPrice`` activates it
+    the other way, and a trailing stop-limit keeps its limit ``price`` as is; the
+    engine has neither (-2010)."""
+    if kind in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
+        raise BinanceError(400, -2010, _TRAILING_LIMIT)
+    if kind == "STOP_LOSS" and params.has("stopPrice"):
+        raise BinanceError(400, -2010, _STOP_ACTIVATED)
+    body["type"] = "trailing_stop"
+    body["trailing_bps"] = bips
+    if params.has("stopPrice"):
+        body["activation_price"] = params.need("stopPrice")
+
+
+def generated_id() -> str:
     return "te" + secrets.token_hex(11)
 
 
@@ -151,7 +197,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
     trades: tuple[Trade, ...] = ()
     if isinstance(outcome, Rejected):
         if outcome.reasons != (RejectReason.FOK_NOT_FILLABLE,) or outcome.order is None:
-            raise _rejection(outcome.reasons)
+            raise rejection(outcome.reasons)
         view = outcome.order  # Binance answers it as an EXPIRED order
     else:
         view, trades = outcome.order, outcome.trades
@@ -161,7 +207,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
         return {
             "symbol": order(view, instrument)["symbol"],
             "orderId": view.order_id,
-            "orderListId": -1,
+            "orderListId": view.list_id or -1,
             "clientOrderId": view.client_order_id,
             "transactTime": transact,
         }
@@ -174,7 +220,7 @@ async def _place(request: OrderRequest, answer: str, stp: str) -> dict[str, Any]
 
 async def post_order() -> Response:
     user, params = await signed(_NEW_ORDER)
-    request, answer, stp = _new_order(params, user)
+    request, answer, stp = new_order(params, user)
     return jsonify(await _place(request, answer, stp))
 
 
@@ -183,10 +229,10 @@ async def post_order_test() -> Response:
     ``computeCommissionRates=true``, the symbol's commission rates."""
     user, params = await signed((*_NEW_ORDER, "computeCommissionRates"))
     rates = params.choice("computeCommissionRates", ("true", "false")) == "true"
-    request, _, _ = _new_order(params, user)
+    request, _, _ = new_order(params, user)
     check = await ctx().engine.check(request)
     if not check.allowed:
-        raise _rejection(check.reasons)
+        raise rejection(check.reasons)
     if not rates:
         return jsonify({})
     instrument = ctx().engine.instruments()[request.symbol]
@@ -330,7 +376,7 @@ async def post_cancel_replace() -> Response:
                                        "was empty/null, or malformed.")  # fmt: skip
     if params.text("cancelRestrictions") is not None:
         raise unsupported()
-    request, answer, stp = _new_order(params, user)
+    request, answer, stp = new_order(params, user)
     instrument = ctx().engine.instruments()[request.symbol]
     cancel: dict[str, Any]
     try:

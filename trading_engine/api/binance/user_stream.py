@@ -44,6 +44,7 @@ from trading_engine.api.binance.reports import (
     account_position,
     assets_of,
     balance_update,
+    list_status_event,
 )
 from trading_engine.api.binance.signing import MAX_RECV_WINDOW, check_signature
 from trading_engine.api.context import ctx
@@ -99,6 +100,8 @@ class _UserEvents:
             event = balance_update(self.engine, message)
             if event is not None:
                 self.touched.add(event["a"])
+        elif message.get("type") == "list":
+            event = await list_status_event(self.engine, message)
         else:
             event = await self.orders.report(message)
             if event is not None:

@@ -1,8 +1,10 @@
 // The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
 // take-profit, take-profit-limit, trailing stop and trailing stop-limit; a market order
 // sized in the quote asset; an iceberg limit order showing a slice),
-// each time in force (GTD with a time), post-only, reduce-only on margin symbols, and an
-// estimate of the price, notional and fee before sending, in exact decimals.
+// each time in force (GTD with a time), post-only, reduce-only on margin symbols, a
+// bracket (an OTOCO order list: a limit order, then a take-profit and a stop-loss on the
+// other side once it has filled), and an estimate of the price, notional and fee before
+// sending, in exact decimals.
 
 import { api, describe } from "./api.js";
 import { $, el, setStatus } from "./dom.js";
@@ -95,6 +97,11 @@ export class Ticket {
     $("post-only").classList.toggle("off", !resting);
     // Reduce-only exists on margin symbols only (the API refuses it on a spot one).
     const margin = Boolean(this.instrument) && this.instrument.mode === "margin";
+    // A bracket follows a limit order on a spot symbol (order lists are spot only).
+    const bracketable = f.type.value === "limit" && !margin;
+    $("bracket").hidden = !bracketable;
+    if (!bracketable) f.bracket.checked = false;
+    $("row-tp").hidden = $("row-sl").hidden = !f.bracket.checked;
     $("reduce-only").hidden = !margin;
     f.reduce_only.disabled = !margin;
     if (!margin) f.reduce_only.checked = false;
@@ -210,12 +217,46 @@ export class Ticket {
     return body;
   }
 
+  // The bracket's order list: this order, then the take-profit and the stop-loss on the
+  // other side for the same quantity, GTC; an empty price is left out (the server names it).
+  listBody() {
+    const f = this.fields;
+    const working = this.body();
+    const exit = {
+      symbol: working.symbol,
+      side: working.side === "buy" ? "sell" : "buy",
+      quantity: working.quantity,
+      time_in_force: "GTC",
+    };
+    const takeProfit = { ...exit, type: "limit" };
+    const stopLoss = { ...exit, type: "stop" };
+    if (f.tp_price.value.trim()) takeProfit.price = f.tp_price.value.trim();
+    if (f.sl_price.value.trim()) stopLoss.stop_price = f.sl_price.value.trim();
+    return { type: "otoco", orders: [working, takeProfit, stopLoss] };
+  }
+
+  async submitList() {
+    const list = await api("POST", "/order-lists", this.listBody());
+    const [working, takeProfit] = list.orders;
+    setStatus(
+      $("order-result"),
+      `Bracket ${list.list_id} ${list.status}: order ${working.order_id} ${working.status}, ` +
+        `take-profit and stop-loss ${takeProfit.status}.`,
+      "ok",
+    );
+    this.onPlaced();
+  }
+
   async submit(event) {
     event.preventDefault();
     if (!this.instrument) return;
     const button = $("submit");
     button.disabled = true;
     try {
+      if (this.fields.bracket.checked) {
+        await this.submitList();
+        return;
+      }
       const order = await api("POST", "/orders", this.body());
       const average = order.average_price ? ` at ${order.average_price} on average` : "";
       const filled = `filled ${order.filled_quantity} of ${order.quantity}${average}`;

@@ -23,7 +23,8 @@ _MAX_ID: Final = (1 << 63) - 1
 _ORDER_HISTORY: Final = """
 SELECT order_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,
        protection_price, quantity, quote_quantity, trailing_delta, trailing_bps,
-       activation_price, limit_offset, display_quantity, filled, remaining, filled_value, status,
+       activation_price, limit_offset, display_quantity, list_id, filled, remaining, filled_value,
+       status,
        reason, reduce_only, post_only,
        extract(epoch FROM created_at) AS created_at, extract(epoch FROM updated_at) AS updated_at
 FROM orders WHERE user_id = $1 AND order_id < $2
