@@ -40,7 +40,7 @@ async def test_a_sigterm_answers_the_calls_under_way_and_refuses_the_rest(
     none ``outcome_unknown``; the engine exits cleanly."""
     cluster = Cluster(database_url, redis_url, tmp_path / "data")
     answers: list[Any] = []
-    async with cluster.gateway() as url, client(url, ALICE) as alice:
+    async with cluster.gateway(RATE_LIMIT_PER_SEC="0") as url, client(url, ALICE) as alice:
         async with cluster.engine() as engine:
             await until_ready(alice)
 
@@ -78,7 +78,7 @@ async def test_calls_past_max_inflight_are_answered_busy_and_never_run(
     answers: list[Any] = []
     async with (
         cluster.engine(MAX_INFLIGHT="2"),
-        cluster.gateway() as url,
+        cluster.gateway(RATE_LIMIT_PER_SEC="0") as url,
         client(url, ALICE) as alice,
     ):
         await until_ready(alice)

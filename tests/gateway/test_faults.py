@@ -224,8 +224,9 @@ async def test_a_frozen_gateway_never_slows_the_engine_or_the_other_gateway(
         await until_ready(bob_b)
         placer = Placer(bob_b, "s", Decimal(96))
         raw = redis.Redis.from_url(redis_server.url)
-        # A subscriber that is this far behind is cut by Redis (the default is 32 MB).
-        raw.config_set("client-output-buffer-limit", "pubsub 1mb 1mb 0")
+        # A subscriber more than 1 MB behind for 2 s is cut by Redis (the default: 8 MB
+        # for 60 s, or 32 MB at once); one that reads, however busy, catches up sooner.
+        raw.config_set("client-output-buffer-limit", "pubsub 0 1mb 2")
         async with (
             watching(url_a) as on_a,
             watching(url_b) as on_b,
@@ -240,7 +241,7 @@ async def test_a_frozen_gateway_never_slows_the_engine_or_the_other_gateway(
             # limit, as a feed far faster than A would.
             for _ in range(250):
                 raw.publish("te:gateway:feed", b"x" * 65536)
-            await trio.sleep(1.0)
+            await trio.sleep(3.0)  # past the 2 s, while B's deltas keep Redis writing to A
             thawed_at = trio.current_time()
             cluster.processes[url_a].send_signal(signal.SIGCONT)
             with trio.fail_after(10):
