@@ -23,14 +23,19 @@ const sockets = [];
 const tsOfSeq = new Map(); // book seq -> engine time (ms), from unmerged deltas
 const received = []; // per subscriber: [prev_seq, seq, arrival ms, ...] flattened
 const lastSeq = [];
-for (let i = 0; i < Number(n); i++) {
+// A connection refused or failed before it opened (a listen backlog overflowing while
+// thousands connect at once) is tried again, up to 20 times, 0.2 s apart.
+const connect = (i, mine, tries) => {
   const ws = new WebSocket(url);
-  const mine = [];
-  received.push(mine);
-  lastSeq.push(null);
+  sockets[i] = ws;
+  let opened = false;
   ws.onopen = () => {
+    opened = true;
     open++;
     ws.send(JSON.stringify({ op: "subscribe", channels: ["book.BTC_AIT"] }));
+  };
+  ws.onclose = () => {
+    if (!opened && tries < 20) setTimeout(() => connect(i, mine, tries + 1), 200);
   };
   ws.onmessage = (event) => {
     const now = Date.now();
@@ -50,7 +55,12 @@ for (let i = 0; i < Number(n); i++) {
       }
     }
   };
-  sockets.push(ws);
+};
+for (let i = 0; i < Number(n); i++) {
+  const mine = [];
+  received.push(mine);
+  lastSeq.push(null);
+  connect(i, mine, 0);
 }
 const pct = (values, p) =>
   values.length

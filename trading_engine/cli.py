@@ -327,7 +327,14 @@ def _run_split(args: argparse.Namespace) -> int:
             )
         )
     else:
-        trio.run(lambda: run_gateway(host=args.host, port=args.port, data_dir=args.data_dir))
+        trio.run(
+            lambda: run_gateway(
+                host=args.host,
+                port=args.port,
+                data_dir=args.data_dir,
+                database_url=os.environ.get("DATABASE_URL"),
+            )
+        )
     return 0
 
 

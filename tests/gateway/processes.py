@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
+from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
+from tests.api.rawws import RawClient, raw_client
 from trading_engine.serve import demo_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +36,8 @@ class Cluster:
             "LOG_FORMAT": "json",
         }
         self.data_dir = data_dir
+        self.processes: dict[str, trio.Process] = {}
+        """Each running gateway's process, by its URL."""
 
     async def _start(
         self, args: list[str], name: str, env: dict[str, str] | None = None
@@ -46,9 +53,10 @@ class Cluster:
             return process, await _first_line(process)
 
     @asynccontextmanager
-    async def engine(self, *, demo: bool = True) -> AsyncIterator[trio.Process]:
+    async def engine(self, *, demo: bool = True, **env: str) -> AsyncIterator[trio.Process]:
         """An engine process, running once it takes commands; SIGKILLed on exit if alive."""
-        process, line = await self._start(["engine", *(["--demo"] if demo else [])], "engine")
+        args = ["engine", *(["--demo"] if demo else [])]
+        process, line = await self._start(args, "engine", env)
         assert line.startswith("trading engine running"), line
         try:
             yield process
@@ -64,9 +72,13 @@ class Cluster:
             ["gateway", "--host", "127.0.0.1", "--port", "0"], "gateway", env
         )
         assert line.startswith("trading engine listening on "), line
+        url = line.rsplit(" ", 1)[1]
+        self.processes[url] = process
         try:
-            yield line.rsplit(" ", 1)[1]
+            yield url
         finally:
+            del self.processes[url]
+            process.send_signal(signal.SIGCONT)
             process.kill()
             await process.wait()
 
@@ -95,3 +107,99 @@ async def until_ready(http: httpx.AsyncClient, seconds: float = 20) -> None:
             if response.status_code == 200:
                 return
             await trio.sleep(0.1)
+
+
+def ws_url(url: str) -> str:
+    return url.replace("http", "ws", 1) + P + "/ws"
+
+
+class Closed(Exception):
+    """The server ended the WebSocket connection (a close frame, or the TCP connection
+    ended or was reset)."""
+
+
+class BookWatcher:
+    """A WebSocket subscriber of ``book.SYMBOL`` that checks the ``seq`` chain of what it
+    reads (a snapshot, then deltas whose ``prev_seq`` is the last ``seq``) and keeps the
+    book it builds and when each message came."""
+
+    def __init__(self, ws: RawClient, symbol: str = "BTC_AIT") -> None:
+        self.ws = ws
+        ws.answers_close = False  # the connection ends either way; the server cuts it
+        self.channel = f"book.{symbol}"
+        self.seq: int | None = None
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+        self.deltas = 0
+        self.snapshots = 0
+        self.arrivals: list[float] = []
+
+    async def subscribe(self) -> None:
+        """Subscribe and read up to the snapshot."""
+        await self.ws.send_text(json.dumps({"op": "subscribe", "channels": [self.channel]}))
+        with trio.fail_after(10):
+            while self.snapshots == 0:
+                await self.read_one()
+
+    async def read_one(self) -> dict[str, Any]:
+        """Read one message and apply it; raises ``Closed`` once the server ended the
+        connection, ``AssertionError`` at a gap."""
+        message: dict[str, Any] = json.loads(await self._text())
+        self.arrivals.append(trio.current_time())
+        if message.get("channel") != self.channel:
+            return message
+        if message["type"] == "snapshot":
+            self.snapshots += 1
+            self.bids = dict(map(tuple, message["bids"]))
+            self.asks = dict(map(tuple, message["asks"]))
+            self.seq = message["seq"]
+        elif message["type"] == "delta":
+            assert self.seq is not None, "a delta before any snapshot"
+            assert message["prev_seq"] == self.seq, f"gap: {message} after seq {self.seq}"
+            for side, levels in ((self.bids, message["bids"]), (self.asks, message["asks"])):
+                for price, qty in levels:
+                    if Decimal(qty) == 0:
+                        side.pop(price, None)
+                    else:
+                        side[price] = qty
+            self.seq = message["seq"]
+            self.deltas += 1
+        return message
+
+    async def _text(self) -> str:
+        while True:
+            try:
+                event = await self.ws.event()
+            except OSError as exc:  # reset
+                raise Closed(str(exc)) from exc
+            if isinstance(event, CloseConnection):
+                raise Closed(f"closed: {event.code} {event.reason}")
+            if isinstance(event, TextMessage):
+                return str(event.data)
+            assert isinstance(event, Ping | Pong), event
+
+    async def read_until(self, done: Callable[[BookWatcher], bool], seconds: float = 10) -> None:
+        with trio.fail_after(seconds):
+            while not done(self):
+                await self.read_one()
+
+    async def until_closed(self) -> None:
+        """Read until the server ends the connection."""
+        try:
+            await self.read_forever()
+        except Closed:
+            return
+
+    async def read_forever(self) -> None:
+        """Read until the connection ends (``Closed``) or the task is cancelled."""
+        while True:
+            await self.read_one()
+
+
+@asynccontextmanager
+async def watching(url: str, symbol: str = "BTC_AIT") -> AsyncIterator[BookWatcher]:
+    """A ``BookWatcher`` on the gateway at ``url``, subscribed (its snapshot read)."""
+    async with raw_client(ws_url(url)) as ws:
+        watcher = BookWatcher(ws, symbol)
+        await watcher.subscribe()
+        yield watcher

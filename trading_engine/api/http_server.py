@@ -90,6 +90,10 @@ def server_config(bind: str) -> ServerConfig:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 10.0
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    # Thousands of WebSocket clients connect at once when a gateway goes and its clients
+    # come to the others: Hypercorn's backlog of 100 drops their SYNs, and each dropped
+    # one waits a second or more to be tried again.
+    config.backlog = 2048
     return config
 
 

@@ -135,7 +135,7 @@ class GatewayFeed:
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen to Redis until cancelled, connecting again after a failure."""
-        started = False
+        started = failing = False
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             while True:
@@ -144,12 +144,17 @@ class GatewayFeed:
                     if self._subscribed:
                         await self._bridge.call(_subscribe, self._pubsub, sorted(self._subscribed))
                     self._ready.set()
+                    if failing:
+                        log.warning("market data from Redis again")
+                        failing = False
                     if not started:
                         task_status.started()
                         started = True
                     await self._listen()
                 except (redis.exceptions.RedisError, OSError) as exc:
-                    log.warning("market data from Redis stopped: %s", exc)
+                    if not failing:
+                        log.warning("market data from Redis stopped: %s", exc)
+                        failing = True
                 self._ready = trio.Event()
                 await self._lost()
                 if not started:

@@ -9,9 +9,14 @@ ends as separate processes, talking over Redis (``REDIS_URL``, required by both)
   ``RemoteEngine``; any number of them, anywhere Redis is reachable. It prints
   the banner ``serve`` prints. Each needs the same ``EXCHANGE_API_KEY`` and
   ``API_SECRETS_KEY`` as the engine (else the keys kept in its ``--data-dir``).
+  With ``DATABASE_URL`` it answers history from the read tables there, on
+  read-only sessions (it never writes, migrates nor projects); without one,
+  history is 503 ``history_unavailable``.
 
-SIGINT or SIGTERM stops either (a gateway drains its requests first, as
-``serve`` does).
+SIGINT or SIGTERM stops either gracefully: a gateway drains its requests
+first, as ``serve`` does; the engine stops taking calls (the gateways refuse
+new ones with 503 ``engine_unavailable`` at once) and answers those under way
+before it closes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import logging
 import os
 import signal
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
@@ -43,6 +50,7 @@ from trading_engine.serve import (
 from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.postgres import open_postgres_journal
+from trading_engine.storage.read_tables import ReadTables
 
 __all__ = ["ENGINE_NAME", "run_engine", "run_gateway"]
 
@@ -88,11 +96,13 @@ async def run_engine(
             async with trio.open_nursery() as nursery:
                 if config.snapshot_every > 0:
                     nursery.start_soon(keep_snapshotting, engine, url, config.snapshot_every)
-                await nursery.start(CommandServer(engine, redis).run)
+                server = CommandServer(engine, redis)
+                await nursery.start(server.run)
                 print(f"trading engine running: commands on {keys.commands}", flush=True)
                 task_status.started()
                 await _stopped()
-                log.warning("stopping: closing the engine")
+                log.warning("stopping: answering the calls under way, then closing the engine")
+                await server.stop(config.reply_timeout)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -104,9 +114,12 @@ async def run_gateway(
     host: str,
     port: int,
     data_dir: Path,
+    database_url: str | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a gateway until SIGINT/SIGTERM; ``task_status`` gets the bound address."""
+    """Run a gateway until SIGINT/SIGTERM; ``task_status`` gets the bound address. With
+    ``database_url``, history reads the read tables there (read-only); raises
+    ``StorageUnavailable`` if that database or Redis does not answer at the start."""
     config = EngineConfig.from_env()
     if not config.redis_url:
         raise RedisRequired("gateway")
@@ -119,16 +132,30 @@ async def run_gateway(
         feed = GatewayFeed(engine, bridge, config.redis_url)
         engine.feed = feed
         try:
-            async with open_limiter(config) as limiter, trio.open_nursery() as nursery:
+            async with (
+                _read_tables(database_url) as tables,
+                open_limiter(config) as limiter,
+                trio.open_nursery() as nursery,
+            ):
                 await nursery.start(engine.run)
                 await nursery.start(feed.run)
                 await serve_http(
-                    engine, admin_key, box, limiter, None, config, host, port, {}, task_status
+                    engine, admin_key, box, limiter, tables, config, host, port, {}, task_status
                 )
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await redis.close()
+
+
+@asynccontextmanager
+async def _read_tables(database_url: str | None) -> AsyncIterator[ReadTables | None]:
+    """The read tables at ``database_url``, read-only, or None without one."""
+    if not database_url:
+        yield None
+        return
+    async with open_postgres_journal(database_url, read_only=True, project_every=1.0) as tables:
+        yield tables
 
 
 async def _stopped() -> None:

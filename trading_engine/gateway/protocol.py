@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import msgspec
 
+from trading_engine.actors.mailbox import ActorUnavailable
 from trading_engine.errors import TradingEngineError
 from trading_engine.gateway import codec
 
@@ -27,10 +28,19 @@ __all__ = [
     "OK",
     "Answer",
     "Call",
+    "EngineUnavailable",
     "Kind",
     "error_of",
     "raise_error",
 ]
+
+
+class EngineUnavailable(ActorUnavailable):
+    """Raised to a gateway's caller when the engine did nothing with the call: it is not
+    running or is stopping, or did not answer a query in time, or read the call after
+    its deadline."""
+
+    code = "engine_unavailable"
 
 
 class Kind(enum.Enum):

@@ -22,8 +22,10 @@ Errors (HTTP statuses as the API maps them)::
                            (503 ``outcome_unknown`` where the API says so)
 
 A gateway knows the engine is down once its heartbeat is missing
-(``HEARTBEAT_TTL`` at most after it stopped); from then on every call is
-``EngineUnavailable`` at once, and nothing is sent until it beats again.
+(``HEARTBEAT_TTL`` at most after it stopped), or says it is stopping (a
+graceful stop: the calls under way are answered); from then on every new
+call is ``EngineUnavailable`` at once, and nothing is sent until it beats
+again.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import trio
 
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.journal import JournalStats
-from trading_engine.actors.mailbox import ActorUnavailable, Reply, ReplyTimeout
+from trading_engine.actors.mailbox import Reply, ReplyTimeout
 from trading_engine.actors.marketdata import Outbox
 from trading_engine.actors.messages import (
     ListCancelled,
@@ -64,6 +66,7 @@ from trading_engine.gateway.protocol import (
     METHODS,
     OK,
     Call,
+    EngineUnavailable,
     Kind,
     raise_error,
 )
@@ -81,13 +84,6 @@ _GRACE: Final = 0.05
 """Seconds a gateway waits past a call's deadline for its answer (the trip back)."""
 _RETRY: Final = 0.2
 _KEY_CACHE_SIZE: Final = 100_000
-
-
-class EngineUnavailable(ActorUnavailable):
-    """Raised to a gateway's caller when the engine did nothing with the call: it is not
-    running, or did not answer a query in time, or read the call after its deadline."""
-
-    code = "engine_unavailable"
 
 
 class _Pending:
@@ -121,9 +117,13 @@ class RemoteEngine(Engine):
         self._users_by_key: dict[str, UserId] = {}
         self._stats = JournalStats()
         self.alive = False
-        """Whether the engine's heartbeat is there: calls are sent only then."""
+        """Whether the engine's heartbeat is there and not stopping: calls are sent only
+        then."""
         self.boot: str | None = None
         """The id of the engine's current start, from its heartbeat."""
+        self.stopping = False
+        """Whether the engine's heartbeat says it is stopping (it answers the calls it
+        runs, and refuses the rest)."""
         self.feed: Any = None
         """The gateway's market-data feed (``gateway/feed.py``), once running."""
         self._unread_since: float | None = None
@@ -169,17 +169,25 @@ class RemoteEngine(Engine):
             return
         if beat != self._beat:
             try:
-                boot, instruments, halted, shared = codec.decode(beat)
+                # An engine that predates the stopping flag sends four values.
+                boot, instruments, halted, shared, *stopping = codec.decode(beat)
                 config = shared_config(self.config, shared)
             except Exception:  # an engine of another version: keep what we had
                 log.exception("a heartbeat this gateway cannot read: keeping the last one")
                 self._beat = beat  # said once, not at every read
             else:
                 self._instruments, self._halted, self.config = instruments, halted, config
+                self.stopping = bool(stopping and stopping[0])
                 self._beat = beat
                 if boot != self.boot and self.boot is not None:
                     log.warning("the engine started again")
                 self.boot = boot
+        if self.stopping:
+            # Calls under way are still answered; new ones are refused here at once.
+            if self.alive:
+                log.warning("the engine is stopping: answering 503 until it is back")
+            self.alive = False
+            return
         if not self.alive:
             log.warning("the engine is available")
         self.alive = True

@@ -13,13 +13,24 @@ While Redis does not answer, reads and replies are retried every
 ``_RETRY`` seconds (logged when it starts failing and when it works again);
 answers that could not be sent are lost, and their gateways time out.
 
+At most ``max_inflight`` calls (``MAX_INFLIGHT``, the in-process API's bound)
+run at once: one read past that is answered ``EngineBusy`` (503 ``busy``) and
+not run, so an overload never grows the engine's tasks without bound.
+
+``stop`` is the graceful stop: the heartbeat says the engine is stopping (the
+gateways refuse new calls at once), calls read from then on are answered
+``EngineUnavailable`` and not run, the calls under way finish and their
+answers are sent; then ``run`` may be cancelled.
+
 The heartbeat (``te:engine:NAME:alive``) carries the listed instruments, the
-halted symbols and the risk configuration, so that a gateway's synchronous
-``instruments()``, ``halted()`` and ``config`` answer from it.
+halted symbols, the risk configuration and whether the engine is stopping, so
+that a gateway's synchronous ``instruments()``, ``halted()`` and ``config``
+answer from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -29,6 +40,7 @@ import attrs
 import trio
 
 from trading_engine.actors.facade import Engine
+from trading_engine.actors.mailbox import EngineBusy
 from trading_engine.gateway import codec
 from trading_engine.gateway.handover import handed_over
 from trading_engine.gateway.protocol import (
@@ -40,6 +52,7 @@ from trading_engine.gateway.protocol import (
     OK,
     Answer,
     Call,
+    EngineUnavailable,
     error_of,
 )
 from trading_engine.gateway.transport import HEARTBEAT_EVERY, EngineSide
@@ -52,16 +65,21 @@ log = logging.getLogger(__name__)
 _RETRY: Final = 0.5
 
 
-def heartbeat_value(engine: Engine, boot: str) -> bytes:
-    """What the heartbeat carries: this start's id, the instruments, the halted symbols
-    and the configuration's risk settings."""
+_SEEN: Final = 1.0
+"""Seconds a stopping engine goes on refusing what it reads once its calls are answered:
+gateways read the heartbeat every 0.25 s, so by then each has seen that it stops."""
+
+
+def heartbeat_value(engine: Engine, boot: str, *, stopping: bool = False) -> bytes:
+    """What the heartbeat carries: this start's id, the instruments, the halted symbols,
+    the configuration's risk settings, and whether the engine is stopping."""
     config = engine.config
     shared = {
         "risk": config.risk,
         "margin_requirement": config.margin_requirement,
         "liquidation_threshold": config.liquidation_threshold,
     }
-    return codec.encode((boot, engine.instruments(), engine.halted(), shared))
+    return codec.encode((boot, engine.instruments(), engine.halted(), shared, stopping))
 
 
 class CommandServer:
@@ -74,9 +92,15 @@ class CommandServer:
         self.boot = uuid.uuid4().hex
         self._answers: dict[bytes, list[Answer]] = {}
         self._ready = trio.Event()
+        self._sending = False
+        self._running = 0
+        self._idle = trio.Event()
+        self.max_running: int = engine.config.max_inflight
+        self.stopping = False
         self.executed = 0
         self.expired = 0
         self.refused = 0
+        self.busy = 0
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Join the command stream's group, beat, and serve calls until cancelled;
@@ -88,6 +112,21 @@ class CommandServer:
             nursery.start_soon(self._send_answers)
             task_status.started()
             await self._read(nursery)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop running calls, answering those under way (waiting up to ``timeout``
+        seconds for them) and refusing what comes meanwhile; returns once their answers
+        are sent. ``run`` goes on until cancelled."""
+        self.stopping = True
+        await self._beat_once()
+        with trio.move_on_after(timeout):
+            while self._running:
+                await self._idle.wait()
+                self._idle = trio.Event()
+        await trio.sleep(_SEEN)
+        with trio.move_on_after(timeout):
+            while self._answers or self._sending:
+                await trio.sleep(0.01)
 
     async def _read(self, nursery: trio.Nursery) -> None:
         failing = False
@@ -114,10 +153,19 @@ class CommandServer:
                     if call.deadline_ms <= now_ms:
                         self.expired += 1
                         self._answer(reply_to, Answer(call.id, EXPIRED, None))
+                    elif self.stopping:
+                        self.refused += 1
+                        stopping = EngineUnavailable("the engine is stopping: not run")
+                        self._answer(reply_to, Answer(call.id, FAILED, error_of(stopping)))
+                    elif self._running >= self.max_running:
+                        self.busy += 1
+                        busy = EngineBusy("the engine is busy: retry shortly")
+                        self._answer(reply_to, Answer(call.id, FAILED, error_of(busy)))
                     else:
                         # Each call reaches the engine before the next is looked at: tasks
                         # started together may run in any order, and a pipelined cancel-all
                         # must not overtake, or be overtaken by, the orders around it.
+                        self._running += 1
                         await nursery.start(self._run_call, reply_to, call)
 
     async def _run_call(
@@ -125,7 +173,15 @@ class CommandServer:
     ) -> None:
         """Hand ``call`` to the engine, then report started (the engine has it: its
         ``*_soon`` methods send at once, the others before their first pause), then answer
-        it once done."""
+        it once done; it no longer counts as running once answered."""
+        try:
+            await self._run(reply_to, call, task_status)
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def _run(self, reply_to: bytes, call: Call, task_status: trio.TaskStatus[None]) -> None:
         if call.method not in METHODS:
             task_status.started()
             self.refused += 1
@@ -161,6 +217,7 @@ class CommandServer:
             self._ready = trio.Event()
             answers, self._answers = self._answers, {}
             batches = {key.decode(): CALLS_ENCODER.encode(each) for key, each in answers.items()}
+            self._sending = True
             try:
                 await self._redis.reply(batches)
             except StorageUnavailable as exc:
@@ -169,15 +226,19 @@ class CommandServer:
                     failing = True
                 await trio.sleep(_RETRY)
                 continue
+            finally:
+                self._sending = False
             failing = False
 
     async def _beat(self) -> None:
         while True:
             await trio.sleep(HEARTBEAT_EVERY)
-            try:
-                await self._redis.beat(heartbeat_value(self._engine, self.boot))
-            except StorageUnavailable:
-                continue  # the reader logs the outage
+            await self._beat_once()
+
+    async def _beat_once(self) -> None:
+        value = heartbeat_value(self._engine, self.boot, stopping=self.stopping)
+        with contextlib.suppress(StorageUnavailable):  # the reader logs the outage
+            await self._redis.beat(value)
 
 
 def shared_config(config: Any, shared: dict[str, Any]) -> Any:

@@ -7,6 +7,8 @@ otherwise; ``ID``: a gateway's own id, new each start):
   entry per batch (``r``: its reply stream, ``b``: the commands); the engine
   reads it in the consumer group ``engine`` with ``NOACK``, so an entry is
   delivered once and a restarted engine goes on after the last one delivered.
+  A Redis that comes back without the stream (restarted with no persistence)
+  gets the group made again on the engine's next read.
 - ``te:gateway:ID:replies``: a gateway's stream of replies, one entry per
   batch the engine answers at once (``b``); it expires a minute after the last
   reply, so a gateway that is gone leaves nothing behind for long.
@@ -165,9 +167,17 @@ async def _make_group(client: Any, key: str) -> None:
 async def _read_group(
     client: Any, key: str, consumer: str, count: int
 ) -> list[tuple[bytes, bytes]]:
-    answer = await client.xreadgroup(
-        _GROUP, consumer, {key: ">"}, count=count, block=_BLOCK_MS, noack=True
-    )
+    try:
+        answer = await client.xreadgroup(
+            _GROUP, consumer, {key: ">"}, count=count, block=_BLOCK_MS, noack=True
+        )
+    except redis.exceptions.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        # Redis lost the stream (restarted without it): what it held is gone, and the
+        # gateways answered it ``outcome_unknown``. Read what comes from now on.
+        await _make_group(client, key)
+        return []
     batches: list[tuple[bytes, bytes]] = []
     for _, entries in answer or ():
         for _, fields in entries:

@@ -152,6 +152,21 @@ class PostgresJournal:
             age = max(0.0, time.time() - backlog.oldest_ts / 1e9)
             self._unprojected_since = time.monotonic() - age
 
+    async def _follow_backlog(self, every: float) -> None:
+        """Read-only: take the read tables' lag from the database every ``every`` seconds,
+        as the engine that projects them leaves it."""
+        while True:
+            await trio.sleep(every)
+            try:
+                backlog = await self.backlog()
+            except StorageUnavailable:
+                continue
+            self.projected_id = backlog.projected_id
+            self._unprojected_since = None
+            if backlog.oldest_ts is not None:
+                age = max(0.0, time.time() - backlog.oldest_ts / 1e9)
+                self._unprojected_since = time.monotonic() - age
+
     async def _keep_projecting(self, every: float) -> None:
         """Catch the read tables up after appends, at most once every ``every`` seconds:
         one projection of many commits costs the database far less than one each."""
@@ -299,12 +314,18 @@ async def open_postgres_journal(
     connect_timeout: float = 5.0,
     command_timeout: float = 30.0,
     project_every: float | None = 0.1,
+    read_only: bool = False,
 ) -> AsyncIterator[PostgresJournal]:
     """Connect a pool to ``dsn``, apply pending migrations, and yield the journal.
 
     While it is open, the read tables follow the journal, at most
     ``project_every`` seconds behind (``PostgresJournal.project``); with None
     they are projected only when asked (``project``, ``read_tables``).
+
+    ``read_only``: for a reader beside the engine (a gateway's history): every
+    session is read-only (``default_transaction_read_only``, so any write fails in
+    the server), nothing is migrated or projected, and the read tables' lag is
+    taken from the database every ``project_every`` seconds (or once).
 
     Runs its own bridge unless given one. ``connect_timeout`` bounds each
     connection attempt and ``command_timeout`` each statement, so that a
@@ -314,22 +335,25 @@ async def open_postgres_journal(
     async with _maybe_bridge(bridge) as the_bridge:
         try:
             pool = await the_bridge.call(
-                _aio_open_pool, dsn, min_size, max_size, connect_timeout, command_timeout
-            )
+                _aio_open_pool, dsn, min_size, max_size, connect_timeout, command_timeout,
+                read_only,
+            )  # fmt: skip
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
         journal = PostgresJournal(the_bridge, pool)
         try:
             await journal._take_backlog()
             async with trio.open_nursery() as nursery:
-                if project_every is not None:
+                if project_every is not None and read_only:
+                    nursery.start_soon(journal._follow_backlog, project_every)
+                elif project_every is not None:
                     journal._appended.set()  # whatever an earlier run left unprojected
                     nursery.start_soon(journal._keep_projecting, project_every)
                 yield journal
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True), suppress(BridgeClosed):
-                if project_every is not None:
+                if project_every is not None and not read_only:
                     with suppress(TradingEngineError), trio.move_on_after(command_timeout):
                         await journal.project()  # leave the read tables caught up
                 await the_bridge.call(_aio_close_pool, pool, connect_timeout)
@@ -345,7 +369,12 @@ async def _maybe_bridge(bridge: Bridge | None) -> AsyncIterator[Bridge]:
 
 
 async def _aio_open_pool(
-    dsn: str, min_size: int, max_size: int, connect_timeout: float, command_timeout: float
+    dsn: str,
+    min_size: int,
+    max_size: int,
+    connect_timeout: float,
+    command_timeout: float,
+    read_only: bool = False,
 ) -> asyncpg.Pool:
     pool = asyncpg.create_pool(
         dsn,
@@ -353,11 +382,13 @@ async def _aio_open_pool(
         max_size=max_size,
         timeout=connect_timeout,
         command_timeout=command_timeout,
+        server_settings={"default_transaction_read_only": "on"} if read_only else None,
     )
     try:
         await pool  # connects min_size connections
-        async with pool.acquire() as connection:
-            await migrate(connection)
+        if not read_only:
+            async with pool.acquire() as connection:
+                await migrate(connection)
     except BaseException:
         # A failure, or a cancellation from the Trio side: leave no connection open.
         pool.terminate()
