@@ -235,3 +235,33 @@ async def test_a_heartbeat_the_gateway_cannot_read_leaves_it_serving_what_it_kne
             engine.send_signal(signal.SIGCONT)
         await until_ready(alice)
         assert (await alice.post("/orders", json=_order("98"))).status_code == 201
+
+
+async def test_a_message_on_redis_the_gateway_cannot_read_is_dropped_and_its_book_fetched_again(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine(),
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+    ):
+        await until_ready(alice)
+        async with open_websocket_url(url.replace("http", "ws", 1) + "/api/v1/trading/ws") as ws:
+            await ws.send_message(json.dumps({"op": "subscribe", "channels": ["book.BTC_AIT"]}))
+            with trio.fail_after(5):
+                assert json.loads(await ws.get_message())["type"] == "subscribed"
+                snapshot = json.loads(await ws.get_message())
+            direct = redis.Redis.from_url(redis_url)
+            direct.publish("te:book.BTC_AIT", "not json")
+            direct.publish("te:book.BTC_AIT", json.dumps({"type": "delta", "seq": 1}))
+            with trio.fail_after(5):  # the book fetched again, and sent again
+                while (fresh := json.loads(await ws.get_message()))["type"] != "snapshot":
+                    pass
+            assert fresh["seq"] >= snapshot["seq"]
+            assert (await alice.post("/orders", json=_order("97"))).status_code == 201
+            with trio.fail_after(5):  # and the chain goes on from it
+                delta = json.loads(await ws.get_message())
+            assert (delta["type"], delta["prev_seq"], delta["bids"]) == (
+                "delta", fresh["seq"], [["97", "0.01"]],
+            )  # fmt: skip

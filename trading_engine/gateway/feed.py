@@ -127,6 +127,7 @@ class GatewayFeed:
         self._nursery: trio.Nursery | None = None
         self.dropped = 0
         self.resyncs = 0
+        self.malformed = 0
 
     def subscribers(self) -> int:
         return len(self._of_outbox)
@@ -166,7 +167,22 @@ class GatewayFeed:
         while True:
             messages = await self._bridge.call(_next, self._pubsub)
             for channel, text in messages:
-                self._dispatch(channel[len(PREFIX) :], text)
+                name = channel[len(PREFIX) :]
+                try:
+                    self._dispatch(name, text)
+                except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+                    self._malformed(name)
+
+    def _malformed(self, channel: str) -> None:
+        """A message on ``channel`` this gateway cannot read (not the engine's, or of
+        another version): dropped, and a book that may have missed a delta fetched again."""
+        self.malformed += 1
+        log.warning("a message on %s%s that cannot be read was dropped", PREFIX, channel)
+        book = self._books.get(Symbol(channel[5:])) if channel.startswith("book.") else None
+        if book is not None and book.synced:
+            self.resyncs += 1
+            book.synced = False
+            self._start_resync(book)
 
     async def _lost(self) -> None:
         """Redis's connection broke: messages may be lost, so every client goes, and every
