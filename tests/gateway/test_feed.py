@@ -14,7 +14,7 @@ import redis
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from tests.gateway.processes import ADMIN, Cluster, client, until_ready
+from tests.gateway.processes import ADMIN, Cluster, client, until_ready, watching
 from trading_engine.serve import demo_key
 
 ALICE = "demo_alice"
@@ -136,29 +136,50 @@ async def test_a_gateway_leaves_each_redis_channel_once_its_last_subscriber_goes
 ) -> None:
     cluster = Cluster(database_url, redis_url, tmp_path / "data")
     channels = ["te:ticker.BTC_AIT", "te:book.BTC_AIT", f"te:orders.{ALICE}"]
-    watcher = redis.Redis.from_url(redis_url)
+    with redis.Redis.from_url(redis_url) as watcher:
 
-    def listeners() -> list[int]:
-        return [count for _, count in watcher.pubsub_numsub(*channels)]
+        def listeners() -> list[int]:
+            return [count for _, count in watcher.pubsub_numsub(*channels)]
 
+        async with cluster.engine(), cluster.gateway() as url, client(url, ALICE) as alice:
+            await until_ready(alice)
+            for _ in range(2):  # and again: a channel left is joined again
+                async with _feed(url) as ws:
+                    await _send(ws, {"op": "auth", "api_key": demo_key(ADMIN, ALICE)})
+                    assert (await _next(ws))["type"] == "authenticated"
+                    wanted = ["ticker.BTC_AIT", "book.BTC_AIT", "orders"]
+                    await _send(ws, {"op": "subscribe", "channels": wanted})
+                    snapshots = 0
+                    while snapshots < len(wanted):
+                        snapshots += (await _next(ws))["type"] == "snapshot"
+                    assert listeners() == [1, 1, 1]
+                    await _send(ws, {"op": "unsubscribe", "channels": ["ticker.BTC_AIT"]})
+                    assert (await _next(ws))["type"] == "unsubscribed"
+                    with trio.fail_after(2):
+                        while listeners()[0]:
+                            await trio.sleep(0.05)
+                # The connection closed: the user's channel goes, and the book a moment later.
+                with trio.fail_after(5):
+                    while listeners() != [0, 0, 0]:
+                        await trio.sleep(0.05)
+
+
+async def test_a_broken_redis_connection_drops_the_gateways_subscribers_at_once(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Redis cuts the gateway's subscription (as it does a client too far behind): messages
+    may have been lost in between, so every subscriber is dropped, not carried on silently
+    over a new connection; one that subscribes again gets a fresh snapshot."""
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
     async with cluster.engine(), cluster.gateway() as url, client(url, ALICE) as alice:
         await until_ready(alice)
-        for _ in range(2):  # and again: a channel left is joined again
-            async with _feed(url) as ws:
-                await _send(ws, {"op": "auth", "api_key": demo_key(ADMIN, ALICE)})
-                assert (await _next(ws))["type"] == "authenticated"
-                wanted = ["ticker.BTC_AIT", "book.BTC_AIT", "orders"]
-                await _send(ws, {"op": "subscribe", "channels": wanted})
-                snapshots = 0
-                while snapshots < len(wanted):
-                    snapshots += (await _next(ws))["type"] == "snapshot"
-                assert listeners() == [1, 1, 1]
-                await _send(ws, {"op": "unsubscribe", "channels": ["ticker.BTC_AIT"]})
-                assert (await _next(ws))["type"] == "unsubscribed"
-                with trio.fail_after(2):
-                    while listeners()[0]:
-                        await trio.sleep(0.05)
-            # The connection closed: the user's channel goes, and the book a moment later.
+        async with watching(url) as watcher:
+            with redis.Redis.from_url(redis_url) as raw:
+                assert raw.client_kill_filter(_type="pubsub") >= 1
             with trio.fail_after(5):
-                while listeners() != [0, 0, 0]:
-                    await trio.sleep(0.05)
+                await watcher.until_closed()
+        placed = await alice.post("/orders", json=_buy("93.5"))
+        assert placed.status_code == 201, placed.text
+        async with watching(url) as again:
+            assert again.snapshots == 1
+            assert again.bids == {"93.5": "0.01"}
