@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
@@ -108,7 +109,8 @@ async def test_a_book_still_behind_its_deltas_after_the_subscription_is_sent_onc
             await trio.sleep(0.3)  # the gateway listens to the channel, and waits for the book
             ahead = {"channel": "book.BTC_AIT", "type": "delta", "seq": seq + 3,
                      "prev_seq": seq + 2, "ts": "1", "bids": [], "asks": []}  # fmt: skip
-            redis.Redis.from_url(redis_url).publish("te:book.BTC_AIT", json.dumps(ahead))
+            with redis.Redis.from_url(redis_url) as raw:
+                raw.publish("te:book.BTC_AIT", json.dumps(ahead))
             await trio.sleep(0.1)
         finally:
             engine.send_signal(signal.SIGCONT)
@@ -183,3 +185,47 @@ async def test_a_broken_redis_connection_drops_the_gateways_subscribers_at_once(
         async with watching(url) as again:
             assert again.snapshots == 1
             assert again.bids == {"93.5": "0.01"}
+
+
+@pytest.mark.parametrize("channel", ["trades.BTC_AIT", "ticker.BTC_AIT", "candles.BTC_AIT.1m"])
+async def test_what_came_while_the_snapshot_was_on_its_way_is_sent_only_if_newer(
+    database_url: str, redis_url: str, tmp_path: Path, channel: str
+) -> None:
+    """A message published before the engine took the snapshot, but read by the gateway
+    while the snapshot was on its way, is already in it: the subscriber gets the snapshot
+    and then only what is newer (a higher ``seq``), never an older state after a newer."""
+    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+    async with (
+        cluster.engine() as engine,
+        cluster.gateway() as url,
+        client(url, ALICE) as alice,
+        client(url, "demo_bob") as bob,
+        _feed(url) as ws,
+    ):
+        await until_ready(alice)
+
+        async def trade(price: str) -> None:
+            for who, side in ((alice, "buy"), (bob, "sell")):
+                body = {**_buy(price), "side": side}
+                assert (await who.post("/orders", json=body)).status_code == 201
+
+        await trade("100")
+        seq = (await alice.get("/orderbook/BTC_AIT")).json()["seq"]
+        engine.send_signal(signal.SIGSTOP)
+        try:
+            await _send(ws, {"op": "subscribe", "channels": [channel]})
+            assert (await _next(ws))["type"] == "subscribed"
+            await trio.sleep(0.3)  # the gateway listens to the channel, and waits for the snapshot
+            kind = channel.split(".", maxsplit=1)[0].removesuffix("s")
+            stale = {"channel": channel, "type": kind, "seq": seq, "ts": "1"}
+            with redis.Redis.from_url(redis_url) as raw:
+                raw.publish(f"te:{channel}", json.dumps(stale))
+            await trio.sleep(0.1)
+        finally:
+            engine.send_signal(signal.SIGCONT)
+        snapshot = await _next(ws)
+        assert snapshot["type"] == "snapshot", snapshot
+        assert snapshot["seq"] == seq
+        await trade("101")
+        update = await _next(ws)
+        assert update["seq"] > seq, update

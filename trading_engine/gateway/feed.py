@@ -356,9 +356,11 @@ class GatewayFeed:
             self._remove(redis_channel, outbox)
             return text
         self._send(key, outbox, text)
-        floor = int(_DECODER.decode(text).get("seq", 0)) if channel.startswith("trades.") else -1
+        # What came meanwhile up to the snapshot's ``seq`` is in it already.
+        floor = _seq_of(text)
         for message in held:
-            if floor < 0 or int(_DECODER.decode(message).get("seq", 0)) > floor:
+            seq = _seq_of(message)
+            if floor is None or seq is None or seq > floor:
                 self._send(key, outbox, message)
         return None
 
@@ -432,6 +434,15 @@ class GatewayFeed:
             except (redis.exceptions.RedisError, OSError) as exc:
                 raise EngineUnavailable(f"market data is unavailable: {exc}") from exc
             self._subscribed.add(channel)
+
+
+def _seq_of(text: str) -> int | None:
+    """A message's ``seq``, or None if it has none this gateway can read (the engine's
+    messages all have one; the rest go through as they came)."""
+    try:
+        return int(_DECODER.decode(text)["seq"])
+    except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- on the bridge's loop
