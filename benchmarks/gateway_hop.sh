@@ -9,7 +9,8 @@
 # SECONDS_ (10) to serve, then the same to the gateway (crossing buys of demo_alice and
 # sells of demo_bob at one price, evenly spread, one `hey -c 1 -q 10` per 10/s). Prints
 # one JSON object per run (its "path" and round; p50 to p99.9 in ms over every order
-# answered 201), and per round the gateway's p50 less serve's.
+# answered 201), and per round the gateway's p50 less serve's beside the floor: twice a
+# Redis PING's p50 from an idle client at the same pace (trading_engine/benchmarks/redis_idle.py).
 set -eu
 
 PORT=${PORT:-8423}
@@ -41,12 +42,17 @@ measure() {
         sed "s/^{/{\"path\": \"$1\", \"round\": $2, /" | tee "$DATA/$1.json"
 }
 
+# The floor: two Redis round trips from idle processes (trading_engine/benchmarks/redis_idle.py)
+"$BIN/python" -m trading_engine.benchmarks.redis_idle "$REDIS_URL" \
+    --gap "$("$BIN/python" -c "print(1 / $RATE)")" | tee "$DATA/floor.json"
+
 i=0
 while [ $i -lt "$ROUNDS" ]; do
     i=$((i + 1))
     measure serve $i "$URL" "$SERVE_ALICE" "$SERVE_BOB"
     measure gateway $i "http://127.0.0.1:$GATEWAY" "$ALICE" "$BOB"
     "$BIN/python" -c "import json, sys
-serve, gateway = (json.load(open(f'$DATA/{p}.json')) for p in ('serve', 'gateway'))
-print(json.dumps({'round': $i, 'hop_p50_ms': round(gateway['p50_ms'] - serve['p50_ms'], 2)}))"
+serve, gateway, floor = (json.load(open(f'$DATA/{p}.json')) for p in ('serve', 'gateway', 'floor'))
+print(json.dumps({'round': $i, 'hop_p50_ms': round(gateway['p50_ms'] - serve['p50_ms'], 2),
+                  'floor_ms': floor['floor_ms']}))"
 done
