@@ -61,7 +61,15 @@ from trading_engine.storage.publisher import Publisher
 from trading_engine.storage.read_tables import ReadTables
 from trading_engine.storage.redis import open_redis_publisher
 
-__all__ = ["database", "open_limiter", "publisher_for", "serve", "serve_http", "started"]
+__all__ = [
+    "credential_lines",
+    "database",
+    "open_limiter",
+    "publisher_for",
+    "serve",
+    "serve_http",
+    "started",
+]
 
 log = logging.getLogger("trading_engine.serve")
 
@@ -277,13 +285,20 @@ def _announce(address: str, admin_key: str, keys: dict[str, str], *, demo: bool)
         f"trading engine listening on {address}",
         f"  web UI:     {address}/",
         f"  API:        {address}/api/v1/trading",
+        f"  Binance:    {address}/api/v3 (ccxt: docs/ccxt.md)",
         f"  WebSocket:  {address.replace('http', 'ws', 1)}/api/v1/trading/ws",
         f"  health:     {address}/health",
-        f"  admin key:  {admin_key}",
+        *credential_lines(admin_key, keys, demo=demo),
     ]
-    lines.insert(3, f"  Binance:    {address}/api/v3 (ccxt: docs/ccxt.md)")
+    print("\n".join(lines), flush=True)
+
+
+def credential_lines(admin_key: str, keys: dict[str, str], *, demo: bool) -> list[str]:
+    """The banner's lines with the admin key and, by user, each key given (with its API
+    secret for the demo users)."""
+    lines = [f"  admin key:  {admin_key}"]
     for user, key in keys.items():
         lines.append(f"  {user} key: {key}")
         if demo:
             lines.append(f"  {user} secret: {demo_secret(admin_key, user)}")
-    print("\n".join(lines), flush=True)
+    return lines

@@ -38,6 +38,8 @@ class Cluster:
         self.data_dir = data_dir
         self.processes: dict[str, trio.Process] = {}
         """Each running gateway's process, by its URL."""
+        self.engine_banner = ""
+        """What the last engine started printed once it took commands."""
 
     async def _start(
         self, args: list[str], name: str, env: dict[str, str] | None = None
@@ -50,14 +52,15 @@ class Cluster:
                 stderr=log_file,
             )  # fmt: skip
         with trio.fail_after(30):
-            return process, await _first_line(process)
+            return process, await _banner(process)
 
     @asynccontextmanager
     async def engine(self, *, demo: bool = True, **env: str) -> AsyncIterator[trio.Process]:
         """An engine process, running once it takes commands; SIGKILLed on exit if alive."""
         args = ["engine", *(["--demo"] if demo else [])]
-        process, line = await self._start(args, "engine", env)
-        assert line.startswith("trading engine running"), line
+        process, banner = await self._start(args, "engine", env)
+        assert banner.startswith("trading engine running"), banner
+        self.engine_banner = banner
         try:
             yield process
         finally:
@@ -68,11 +71,11 @@ class Cluster:
     @asynccontextmanager
     async def gateway(self, **env: str) -> AsyncIterator[str]:
         """A gateway process on a free port: its URL; SIGKILLed on exit."""
-        process, line = await self._start(
+        process, banner = await self._start(
             ["gateway", "--host", "127.0.0.1", "--port", "0"], "gateway", env
         )
-        assert line.startswith("trading engine listening on "), line
-        url = line.rsplit(" ", 1)[1]
+        assert banner.startswith("trading engine listening on "), banner
+        url = banner.split("\n", 1)[0].rsplit(" ", 1)[1]
         self.processes[url] = process
         try:
             yield url
@@ -83,14 +86,16 @@ class Cluster:
             await process.wait()
 
 
-async def _first_line(process: trio.Process) -> str:
+async def _banner(process: trio.Process) -> str:
+    """What the process printed once it was ready: its first line, and the rest of the
+    banner printed with it (one write)."""
     assert process.stdout is not None
     seen = b""
     while b"\n" not in seen:
         chunk = await process.stdout.receive_some()
         assert chunk, "the process ended before it was ready"
         seen += chunk
-    return seen.split(b"\n", 1)[0].decode()
+    return seen.rsplit(b"\n", 1)[0].decode()
 
 
 def client(url: str, user: str) -> httpx.AsyncClient:

@@ -44,6 +44,8 @@ async def test_an_order_placed_through_one_gateway_is_seen_and_cancelled_through
         client(url_b, ALICE) as alice_b,
         client(url_a, BOB) as bob_a,
     ):
+        # The engine prints the demo users' keys, as `serve --demo` does.
+        assert f"  {ALICE} key: {demo_key(ADMIN, ALICE)}\n" in cluster.engine_banner + "\n"
         await until_ready(alice_a)
         await until_ready(alice_b)
         placed = await alice_a.post("/orders", json=_order("100", "across"))

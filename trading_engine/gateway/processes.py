@@ -40,6 +40,7 @@ from trading_engine.gateway.server import CommandServer
 from trading_engine.gateway.transport import EngineKeys, EngineSide, GatewaySide
 from trading_engine.serve import (
     admin_key_for,
+    credential_lines,
     database,
     open_limiter,
     publisher_for,
@@ -90,7 +91,7 @@ async def run_engine(
         open_engine(config, journal, publisher) as engine,
         open_bridge("gateway-commands") as bridge,
     ):
-        await started(engine, admin_key, box, demo=demo)
+        demo_keys = await started(engine, admin_key, box, demo=demo)
         redis = await EngineSide.connect(bridge, config.redis_url, keys)
         try:
             async with trio.open_nursery() as nursery:
@@ -98,7 +99,9 @@ async def run_engine(
                     nursery.start_soon(keep_snapshotting, engine, url, config.snapshot_every)
                 server = CommandServer(engine, redis)
                 await nursery.start(server.run)
-                print(f"trading engine running: commands on {keys.commands}", flush=True)
+                lines = [f"trading engine running: commands on {keys.commands}"]
+                lines += credential_lines(admin_key, demo_keys, demo=demo)
+                print("\n".join(lines), flush=True)
                 task_status.started()
                 await _stopped()
                 log.warning("stopping: answering the calls under way, then closing the engine")

@@ -189,7 +189,7 @@ class RemoteEngine(Engine):
             self.alive = False
             return
         if not self.alive:
-            log.warning("the engine is available")
+            log.info("the engine is available")
         self.alive = True
 
     def _abandon(self) -> None:
