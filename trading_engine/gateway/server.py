@@ -93,6 +93,8 @@ class CommandServer:
         self._answers: dict[bytes, list[Answer]] = {}
         self._ready = trio.Event()
         self._sending = False
+        self._failing = False
+        """Sending answers failed: said once until a send succeeds."""
         self._running = 0
         self._idle = trio.Event()
         self.max_running: int = engine.config.max_inflight
@@ -205,30 +207,39 @@ class CommandServer:
             answer = Answer(call.id, FAILED, error_of(exc))
         self.executed += 1
         self._answer(reply_to, answer)
+        # Sent from here at once, rather than once the sending task's turn comes after
+        # whatever else the commit woke: the gateway's caller waits for it.
+        await self._send()
 
     def _answer(self, reply_to: bytes, answer: Answer) -> None:
         self._answers.setdefault(reply_to, []).append(answer)
         self._ready.set()
 
     async def _send_answers(self) -> None:
-        failing = False
+        """Send the answers no call's task sends (those ``_read`` gives)."""
         while True:
             await self._ready.wait()
             self._ready = trio.Event()
+            await self._send()
+
+    async def _send(self) -> None:
+        """Send every answer waiting, in one Redis call, and those that come meanwhile in
+        the next; unless a send is under way, which sends them."""
+        while self._answers and not self._sending:
             answers, self._answers = self._answers, {}
             batches = {key.decode(): CALLS_ENCODER.encode(each) for key, each in answers.items()}
             self._sending = True
             try:
                 await self._redis.reply(batches)
             except StorageUnavailable as exc:
-                if not failing:
+                if not self._failing:
                     log.warning("answers are lost until Redis answers: %s", exc)
-                    failing = True
+                    self._failing = True
                 await trio.sleep(_RETRY)
-                continue
+            else:
+                self._failing = False
             finally:
                 self._sending = False
-            failing = False
 
     async def _beat(self) -> None:
         while True:
