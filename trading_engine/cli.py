@@ -20,10 +20,11 @@ Every option of every subcommand has help text that says its default
 the one ``serve`` (and so ``make run``) uses: they use the server if it
 runs, else start it and stop it again when done.
 
-- ``engine [--demo] [--data-dir] [--log-format]`` and ``gateway [--host] [--port]
-  [--data-dir] [--log-format]``: ``serve`` split in two processes over Redis
-  (``REDIS_URL`` required), the engine alone and any number of gateways serving
-  the API and the feed (``docs/scaling.md``).
+- ``engine [--demo] [--metrics-host] [--metrics-port] [--data-dir] [--log-format]`` and
+  ``gateway [--host] [--port] [--data-dir] [--log-format]``: ``serve`` split in two
+  processes over Redis (``REDIS_URL`` required), the engine alone (with
+  ``--metrics-port``, a listener for ``/metrics``, ``/health`` and ``/ready``) and any
+  number of gateways serving the API and the feed (``docs/scaling.md``).
 - ``serve [--demo] [--host] [--port] [--data-dir] [--log-format]``: the engine with its
   REST API and WebSocket feed. It listens on 127.0.0.1 unless told otherwise
   (``--host 0.0.0.0`` on a server). Its log goes to stderr as readable lines when
@@ -287,6 +288,21 @@ def _split_commands(commands: Any) -> None:
         action="store_true",
         help="set up the demo symbols and users, as serve --demo does (default off)",
     )
+    engine.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="the address the metrics listener listens on (default 127.0.0.1; 0.0.0.0 for a"
+        " scraper on another machine)",
+    )
+    engine.add_argument(
+        "--metrics-port",
+        type=int,
+        # A string: argparse converts it as it would the option, so a bad value is an
+        # error of this option, and of the engine command only.
+        default=os.environ.get("METRICS_PORT") or None,
+        help="serve /metrics, /health and /ready on this port (default $METRICS_PORT, else"
+        " none: no listener; 0 picks a free one)",
+    )
     _data_dir_option(engine, "the local PostgreSQL's data (used without DATABASE_URL) and keys")
     gateway = commands.add_parser(
         "gateway", help="run the REST API and WebSocket feed for an engine over REDIS_URL"
@@ -324,6 +340,8 @@ def _run_split(args: argparse.Namespace) -> int:
                 demo=args.demo,
                 data_dir=args.data_dir,
                 database_url=os.environ.get("DATABASE_URL"),
+                metrics_host=args.metrics_host,
+                metrics_port=args.metrics_port,
             )
         )
     else:

@@ -29,7 +29,7 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from trading_engine.api.secrets import HMAC_SCHEME, SecretBox
 from trading_engine.config import EngineConfig
 from trading_engine.core.ids import UserId
 from trading_engine.core.instruments import Instrument
+from trading_engine.metrics import Figures
 from trading_engine.runtime import tune_gc
 from trading_engine.snapshots import keep_snapshotting
 from trading_engine.storage.bridge import open_bridge
@@ -245,11 +246,14 @@ async def serve_http(
     port: int,
     keys: dict[str, str],
     task_status: trio.TaskStatus[str],
+    figures: Sequence[Figures] | None = None,
 ) -> None:
+    """Serve the API over ``engine`` until SIGINT/SIGTERM, then drain; ``figures``: what
+    ``/metrics`` shows beside the HTTP figures (None: the in-process engine's)."""
     drain = Drain()
     app = create_app(
         engine, admin_key, limiter, drain, read_tables, metrics_token=config.metrics_token,
-        secret_box=box,
+        secret_box=box, figures=figures,
     )  # fmt: skip
     settings = server_config(f"{host}:{port}")
     stop = trio.Event()

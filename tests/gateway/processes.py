@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from tests.api.rawws import RawClient, raw_client
@@ -40,6 +42,8 @@ class Cluster:
         """Each running gateway's process, by its URL."""
         self.engine_banner = ""
         """What the last engine started printed once it took commands."""
+        self.engine_url: str | None = None
+        """The engine's own listener (``engine(metrics=True)``), while it runs."""
 
     async def _start(
         self, args: list[str], name: str, env: dict[str, str] | None = None
@@ -55,15 +59,27 @@ class Cluster:
             return process, await _banner(process)
 
     @asynccontextmanager
-    async def engine(self, *, demo: bool = True, **env: str) -> AsyncIterator[trio.Process]:
-        """An engine process, running once it takes commands; SIGKILLed on exit if alive."""
-        args = ["engine", *(["--demo"] if demo else [])]
+    async def engine(
+        self, *, demo: bool = True, metrics: bool = False, **env: str
+    ) -> AsyncIterator[trio.Process]:
+        """An engine process, running once it takes commands; SIGKILLed on exit if alive.
+        With ``metrics``, its listener on a free port, at ``engine_url``."""
+        args = [
+            "engine",
+            *(["--demo"] if demo else []),
+            *(["--metrics-port", "0"] if metrics else []),
+        ]
         process, banner = await self._start(args, "engine", env)
         assert banner.startswith("trading engine running"), banner
         self.engine_banner = banner
+        line = banner.split("\n", 1)[0]
+        listening = re.search(r"listening on (http://\S+)", line)
+        assert (listening is not None) == metrics, line
+        self.engine_url = listening.group(1) if listening else None
         try:
             yield process
         finally:
+            self.engine_url = None
             process.send_signal(signal.SIGCONT)
             process.kill()
             await process.wait()
@@ -112,6 +128,21 @@ async def until_ready(http: httpx.AsyncClient, seconds: float = 20) -> None:
             if response.status_code == 200:
                 return
             await trio.sleep(0.1)
+
+
+async def scrape(url: str, token: str | None = None) -> dict[str, float]:
+    """``GET url/metrics`` (with ``token`` as the bearer): each sample by its name and
+    labels as written, ``te_engine_calls_total{outcome="busy"}``."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(url + "/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
 
 
 def ws_url(url: str) -> str:

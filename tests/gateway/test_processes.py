@@ -12,7 +12,7 @@ import redis
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.gateway.processes import ADMIN, Cluster, client, until_ready
+from tests.gateway.processes import ADMIN, Cluster, client, scrape, until_ready
 from trading_engine.serve import demo_key
 
 ALICE, BOB = "demo_alice", "demo_bob"
@@ -133,6 +133,9 @@ async def test_a_command_read_after_its_deadline_is_answered_503_and_never_run(
             await trio.sleep(0.3)
         finally:
             engine.send_signal(signal.SIGCONT)
+        figures = await scrape(url)
+        unanswered = 'te_gateway_calls_unanswered_total{kind="command",reason="%s"}'
+        assert figures[unanswered % "timeout"] + figures[unanswered % "engine_stopped"] == 1
         await until_ready(alice)
         assert await _orders_with(alice, "late") == []
         # The engine is not stuck: the next order goes through.
@@ -242,6 +245,8 @@ async def test_a_heartbeat_the_gateway_cannot_read_leaves_it_serving_what_it_kne
 async def test_a_message_on_redis_the_gateway_cannot_read_is_dropped_and_its_book_fetched_again(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
+    """The message is counted (``te_gateway_feed_malformed_total``), and so is the book
+    fetched again (``te_gateway_feed_resyncs_total``)."""
     cluster = Cluster(database_url, redis_url, tmp_path / "data")
     async with (
         cluster.engine(),
@@ -254,6 +259,9 @@ async def test_a_message_on_redis_the_gateway_cannot_read_is_dropped_and_its_boo
             with trio.fail_after(5):
                 assert json.loads(await ws.get_message())["type"] == "subscribed"
                 snapshot = json.loads(await ws.get_message())
+            figures = await scrape(url)
+            assert figures["te_gateway_feed_malformed_total"] == 0
+            assert figures["te_gateway_feed_resyncs_total"] == 0
             direct = redis.Redis.from_url(redis_url)
             direct.publish("te:book.BTC_AIT", "not json")
             direct.publish("te:book.BTC_AIT", json.dumps({"type": "delta", "seq": 1}))
@@ -261,6 +269,9 @@ async def test_a_message_on_redis_the_gateway_cannot_read_is_dropped_and_its_boo
                 while (fresh := json.loads(await ws.get_message()))["type"] != "snapshot":
                     pass
             assert fresh["seq"] >= snapshot["seq"]
+            figures = await scrape(url)
+            assert figures["te_gateway_feed_malformed_total"] >= 1
+            assert figures["te_gateway_feed_resyncs_total"] >= 1
             assert (await alice.post("/orders", json=_order("97"))).status_code == 201
             with trio.fail_after(5):  # and the chain goes on from it
                 delta = json.loads(await ws.get_message())

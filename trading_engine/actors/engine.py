@@ -67,7 +67,10 @@ async def open_engine(
         outbox, receive = trio.open_memory_channel[tuple[str, str]](_REDIS_OUTBOX)
         fanout = FanoutActor(publisher, receive)
     actors = await build_actors(config, journal, outbox, clock=clock)
-    engine = Engine(config, actors.inboxes, actors.supervisor, actors.journal_actor)
+    engine = Engine(
+        config, actors.inboxes, actors.supervisor, actors.journal_actor,
+        fanout=fanout, market_data=actors.market_data,
+    )  # fmt: skip
     engine.recovered = actors.recovered
     async with _running(engine, actors, fanout):
         yield engine

@@ -17,6 +17,7 @@ import trio
 
 from trading_engine.actors.algos import AlgoSupervisor
 from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeStatus
+from trading_engine.actors.fanout import FanoutActor, Published
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
 from trading_engine.actors.marketdata import (
@@ -106,12 +107,17 @@ class Engine:
         inboxes: Inboxes,
         supervisor: Supervisor,
         journal_actor: JournalActor,
+        *,
+        fanout: FanoutActor | None = None,
+        market_data: MarketDataActor | None = None,
     ) -> None:
         self.config = config
         self._inboxes = inboxes
         self._risk = inboxes.risk
         self._supervisor = supervisor
         self._journal_actor = journal_actor
+        self._fanout = fanout
+        self._market_data = market_data
         self._inflight = 0
         self._slots = trio.lowlevel.ParkingLot()
         self._deadlines = Deadlines(config.reply_timeout)
@@ -588,6 +594,14 @@ class Engine:
     @property
     def journal_stats(self) -> JournalStats:
         return self._journal_actor.stats
+
+    def published(self) -> Published | None:
+        """Market data published to Redis so far, and what was lost on the way (None:
+        nothing is published, there is no publisher)."""
+        if self._fanout is None:
+            return None
+        dropped = 0 if self._market_data is None else self._market_data.redis_dropped
+        return Published(self._fanout.published, self._fanout.failed, dropped)
 
     @property
     def journal(self) -> Journal:

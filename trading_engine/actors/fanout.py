@@ -7,21 +7,34 @@ through a ``storage.publisher.Publisher`` (``RedisPublisher``, which
 ``failed``; subscribers of other front ends see the ``seq`` gap and
 resubscribe. An outage is logged twice, when publishing starts failing and
 when it works again (with what was lost meanwhile), not once a batch.
+``Engine.published`` reads the counts (``Published``), for ``/metrics``.
 """
 
 from __future__ import annotations
 
 import logging
 
+import attrs
 import trio
 
 from trading_engine.actors.mailbox import receive_batch
 from trading_engine.storage.journal import StorageUnavailable
 from trading_engine.storage.publisher import Publisher
 
-__all__ = ["FanoutActor"]
+__all__ = ["FanoutActor", "Published"]
 
 log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Published:
+    """Market data sent to Redis so far, in messages."""
+
+    published: int
+    failed: int
+    """Lost because Redis did not take them."""
+    dropped: int
+    """Dropped by the market-data actor: the fan-out actor's outbox was full."""
 
 
 class FanoutActor:

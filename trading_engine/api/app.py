@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -12,7 +13,6 @@ from quart import Quart, Response, abort, request
 from quart_schema import DataSource, QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from trading_engine.actors.facade import Engine
@@ -31,13 +31,14 @@ from trading_engine.api.auth import authenticate
 from trading_engine.api.bodies import schema_of
 from trading_engine.api.context import ApiContext
 from trading_engine.api.drain import Drain
-from trading_engine.api.errors import ApiError, error_response, from_exception
+from trading_engine.api.errors import ApiError, answer_errors, error_response
 from trading_engine.api.frames import install_send_capture
 from trading_engine.api.http_server import MAX_BODY_BYTES
 from trading_engine.api.limits import retry_after
 from trading_engine.api.metrics import Metrics
 from trading_engine.api.models import REQUIRED_ROLE, ROLE_ATTRIBUTE
 from trading_engine.api.secrets import SecretBox
+from trading_engine.metrics import Figures, engine_figures
 from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
 
@@ -134,6 +135,7 @@ def create_app(
     read_tables: ReadTables | None = None,
     metrics_token: str | None = None,
     secret_box: SecretBox | None = None,
+    figures: Sequence[Figures] | None = None,
 ) -> QuartTrio:
     """The app; ``limiter`` rate-limits every request but health checks, and every WebSocket
     message (None: no limits); ``drain`` counts what is in flight and closes the feeds when
@@ -141,16 +143,19 @@ def create_app(
     ``history_unavailable``); ``metrics_token`` is the bearer token ``/metrics`` then
     needs (None: open); ``secret_box`` seals the API secrets of the Binance dialect with
     the server key (None: a key for this process only, so secrets made now are unreadable
-    after a restart)."""
+    after a restart); ``figures`` are what ``/metrics`` shows beside the HTTP figures
+    (None: the in-process engine's and ``read_tables``', ``metrics.engine_figures``)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
     app.config["LIMITER"] = limiter  # the feed's messages take from the same buckets
-    metrics = Metrics(engine, read_tables, metrics_token)
+    if figures is None:
+        figures = engine_figures(engine, read_tables)
+    metrics = Metrics(figures, metrics_token)
     app.config["METRICS"] = metrics
-    metrics.install(app, engine)
+    metrics.install(app)
     ApiContext(engine, admin_key, read_tables, secret_box or SecretBox.generate()).install(
         app.config
     )
@@ -207,26 +212,6 @@ def create_app(
             response.headers["Retry-After"] = retry_after(wait)
             return response
 
-    @app.errorhandler(HTTPException)
-    async def http_error(exc: HTTPException) -> Response:
-        if exc.code == 413:
-            # The client may still be sending the body: this connection carries no more
-            # requests (api/http_server.py drops the rest of the body, then closes it).
-            message = f"the request body is over {MAX_BODY_BYTES} bytes"
-            response = error_response(413, "body_too_large", message)
-            response.headers["Connection"] = "close"
-            return response
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
-        return error_response(exc.code or 500, code, exc.description or code)
-
-    @app.errorhandler(Exception)
-    async def engine_error(exc: Exception) -> Response:
-        if not isinstance(exc, Exception):  # pragma: no cover
-            raise exc
-        response = from_exception(exc)
-        if response.status_code >= 500 and response.status_code != 503:
-            app.logger.exception("unexpected error", exc_info=exc)
-        return response
-
+    answer_errors(app)
     drain.install(app)
     return app

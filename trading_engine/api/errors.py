@@ -14,14 +14,17 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from quart import Response, jsonify
+from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
 
 from trading_engine.actors.mailbox import ActorUnavailable, EngineBusy, ReplyTimeout
+from trading_engine.api.http_server import MAX_BODY_BYTES
 from trading_engine.errors import InvalidInput, TradingEngineError
 from trading_engine.storage.journal import StorageUnavailable
 
 __all__ = [
     "ApiError",
+    "answer_errors",
     "error_body",
     "error_of",
     "error_response",
@@ -115,3 +118,29 @@ def error_of(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, TradingEngineError):
         return 500, error_body(exc.code, str(exc))
     return 500, error_body("internal_error", "internal error")
+
+
+def answer_errors(app: Quart) -> None:
+    """Make ``app`` answer every error in the shape: HTTP errors (404, 405, 413...) and the
+    exceptions a handler lets through (``from_exception``; an unexpected one is logged)."""
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            # The client may still be sending the body: this connection carries no more
+            # requests (api/http_server.py drops the rest of the body, then closes it).
+            message = f"the request body is over {MAX_BODY_BYTES} bytes"
+            response = error_response(413, "body_too_large", message)
+            response.headers["Connection"] = "close"
+            return response
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
+        return error_response(exc.code or 500, code, exc.description or code)
+
+    @app.errorhandler(Exception)
+    async def engine_error(exc: Exception) -> Response:
+        if not isinstance(exc, Exception):  # pragma: no cover
+            raise exc
+        response = from_exception(exc)
+        if response.status_code >= 500 and response.status_code != 503:
+            app.logger.exception("unexpected error", exc_info=exc)
+        return response

@@ -1,15 +1,17 @@
 """``/metrics`` in the Prometheus text format, and one JSON log line per request.
 
 Counters and histograms live in a registry of the app's own (several apps
-may run in one test process). What the engine counts (journal batches,
-WebSocket subscribers) is read when Prometheus scrapes.
+may run in one test process), beside the figures of what else runs in the
+process (``trading_engine/metrics.py``: the engine's, in ``serve``; the link
+to the engine, in a gateway), read when Prometheus scrapes.
 
 The request latency histogram's labels take few values whatever clients
 send, so that nobody can grow the scrape (each label set is a series):
 ``method`` is one of the standard methods or ``other``, ``route`` the
 matched route's rule or ``unmatched``; ``status`` is the status answered.
 With a token (``METRICS_TOKEN``), ``/metrics`` answers only a request with
-``Authorization: Bearer <token>``, else 401 in the error shape.
+``Authorization: Bearer <token>``, else 401 in the error shape
+(``metrics_response``, which the engine process's own listener answers too).
 
 Every request gets a request id (the client's ``X-Request-ID``, else a new
 one), echoed in the response's ``X-Request-ID`` and in its log line.
@@ -22,22 +24,19 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram
 from quart import Quart, Response, g, request
 from quart_schema import document_response
 
-from trading_engine.actors.facade import Engine
 from trading_engine.api.errors import error_response
 from trading_engine.api.models import ErrorResponse
-from trading_engine.storage.read_tables import ReadTables
+from trading_engine.metrics import Figures, Scrape
 
-__all__ = ["JsonFormatter", "Metrics"]
+__all__ = ["JsonFormatter", "Metrics", "metrics_response"]
 
 log = logging.getLogger("trading_engine.http")
 
@@ -57,13 +56,13 @@ def new_request_id() -> str:
 
 
 class Metrics:
-    """The app's registry, its request hooks and ``/metrics`` (``token``: see the module)."""
+    """The app's registry with ``figures`` in it, its request hooks and ``/metrics``
+    (``token``: see the module)."""
 
-    def __init__(
-        self, engine: Engine, read_tables: ReadTables | None = None, token: str | None = None
-    ) -> None:
+    def __init__(self, figures: Sequence[Figures], token: str | None = None) -> None:
         self.token = token
-        self.registry = CollectorRegistry()
+        self.scrape = Scrape(*figures)
+        self.registry = self.scrape.registry
         self.latency = Histogram(
             "te_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
             registry=self.registry,
@@ -82,9 +81,6 @@ class Metrics:
         self._latencies: dict[tuple[str, str, int], Histogram] = {}
         """The latency histogram's child per (method, route, status): ``labels()`` costs more
         than the observation itself."""
-        self.subscribers = 0
-        """WebSocket subscriptions, as the market-data actor counted them at the last scrape."""
-        self.registry.register(_EngineCollector(engine, self, read_tables))
 
     def _latency_of(self, method: str, rule: str, status: int) -> Histogram:
         key = (method, rule, status)
@@ -93,7 +89,7 @@ class Metrics:
             child = self._latencies[key] = self.latency.labels(method, rule, str(status))
         return child
 
-    def install(self, app: Quart, engine: Engine) -> None:
+    def install(self, app: Quart) -> None:
         @app.before_request
         async def start() -> None:
             g.started = time.perf_counter()
@@ -118,12 +114,15 @@ class Metrics:
         @app.get("/metrics")
         @document_response(ErrorResponse, 401)
         async def metrics() -> Response:
-            if self.token is not None and (refused := _refuse(self.token)) is not None:
-                return refused
-            self.subscribers = await engine.subscribers()
-            return Response(
-                generate_latest(self.registry), content_type="text/plain; version=0.0.4"
-            )
+            return await metrics_response(self.scrape, self.token)
+
+
+async def metrics_response(scrape: Scrape, token: str | None) -> Response:
+    """The answer to ``GET /metrics``: ``scrape``'s text, or the 401 for a request without
+    ``token`` (if there is one)."""
+    if token is not None and (refused := _refuse(token)) is not None:
+        return refused
+    return Response(await scrape.render(), content_type="text/plain; version=0.0.4")
 
 
 def _refuse(token: str) -> Response | None:
@@ -138,54 +137,6 @@ def _refuse(token: str) -> Response | None:
     response = error_response(401, "unauthenticated", message)
     response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response
-
-
-class _EngineCollector(Collector):
-    def __init__(self, engine: Engine, metrics: Metrics, read_tables: ReadTables | None) -> None:
-        self._engine = engine
-        self._metrics = metrics
-        self._read_tables = read_tables
-
-    def collect(self) -> Iterator[Metric]:
-        stats = self._engine.journal_stats
-        yield CounterMetricFamily("te_journal_writes", "Journal transactions", value=stats.batches)
-        yield CounterMetricFamily("te_journal_events", "Events written", value=stats.events)
-        yield CounterMetricFamily(
-            "te_journal_commits", "Commits (symbol batches) written", value=stats.commands
-        )
-        sizes = GaugeMetricFamily(
-            "te_journal_batch_writes", "Writes by commits per write (power-of-two bucket)",
-            labels=["commits_le"],
-        )  # fmt: skip
-        for bucket, count in sorted(stats.batch_sizes.items()):
-            sizes.add_metric([str(bucket)], count)
-        yield sizes
-        yield CounterMetricFamily(
-            "te_journal_failures",
-            "Failed journal writes (storage unavailable)",
-            value=stats.failures,
-        )
-        yield GaugeMetricFamily(
-            "te_websocket_subscribers",
-            "WebSocket connections with a subscription, in this process",
-            value=self._metrics.subscribers,
-        )
-        journal = self._read_tables
-        if journal is not None:
-            yield GaugeMetricFamily(
-                "te_read_tables_lag_seconds",
-                "Age of the oldest commit not yet projected into the read tables (0: caught up)",
-                value=journal.read_tables_lag(),
-            )
-            yield GaugeMetricFamily(
-                "te_read_tables_last_id", "Last journal id in the read tables",
-                value=journal.projected_id,
-            )  # fmt: skip
-            yield CounterMetricFamily(
-                "te_read_tables_failures",
-                "Projections into the read tables that failed (retried)",
-                value=journal.projection_failures,
-            )
 
 
 class JsonFormatter(logging.Formatter):

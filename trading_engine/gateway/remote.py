@@ -26,6 +26,12 @@ A gateway knows the engine is down once its heartbeat is missing
 graceful stop: the calls under way are answered); from then on every new
 call is ``EngineUnavailable`` at once, and nothing is sent until it beats
 again.
+
+It counts, for ``/metrics`` (``gateway/metrics.py``): the calls sent, those
+refused at once (no engine), and those that got no usable answer
+(``unanswered``, by kind and reason: ``timeout``, ``engine_stopped``,
+``redis_failed``, ``undecodable``); a command among them was answered
+``outcome_unknown``.
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
 import trio
 
 from trading_engine.actors.facade import Engine
+from trading_engine.actors.fanout import Published
 from trading_engine.actors.journal import JournalStats
 from trading_engine.actors.mailbox import Reply, ReplyTimeout
 from trading_engine.actors.marketdata import Outbox
@@ -115,7 +122,12 @@ class RemoteEngine(Engine):
         self._halted: dict[Symbol, str] = {}
         self._beat: bytes | None = None
         self._users_by_key: dict[str, UserId] = {}
-        self._stats = JournalStats()
+        self.sent = 0
+        """Calls sent to the engine."""
+        self.refused = 0
+        """Calls refused at once: the engine was not running."""
+        self.unanswered: Counter[tuple[Kind, str]] = Counter()
+        """Calls that got no usable answer, by kind and reason (see the module)."""
         self.alive = False
         """Whether the engine's heartbeat is there and not stopping: calls are sent only
         then."""
@@ -196,6 +208,7 @@ class RemoteEngine(Engine):
         """The engine stopped: fail every call still waiting, rather than at its deadline."""
         pending, self._pending = self._pending, {}
         for each in pending.values():
+            self.unanswered[each.kind, "engine_stopped"] += 1
             if each.kind is Kind.COMMAND:
                 each.reply.fail(ReplyTimeout("the engine stopped before it answered"))
             else:
@@ -222,6 +235,7 @@ class RemoteEngine(Engine):
                     pending = self._pending.get(call.id)
                     if pending is not None and pending.kind is Kind.QUERY:
                         del self._pending[call.id]
+                        self.unanswered[Kind.QUERY, "redis_failed"] += 1
                         pending.reply.fail(EngineUnavailable(f"Redis is unavailable: {exc}"))
 
     async def _read_answers(self) -> None:
@@ -239,8 +253,8 @@ class RemoteEngine(Engine):
                     continue
                 for answer in answers:
                     pending = self._pending.pop(answer.id, None)
-                    if pending is not None:
-                        settle(pending, answer.status, answer.value)
+                    if pending is not None and not settle(pending, answer.status, answer.value):
+                        self.unanswered[pending.kind, "undecodable"] += 1
 
     async def _expire_calls(self) -> None:
         order = self._order
@@ -252,6 +266,7 @@ class RemoteEngine(Engine):
                 pending = self._pending.pop(call_id, None)
                 if pending is None or pending.reply.done:
                     continue
+                self.unanswered[pending.kind, "timeout"] += 1
                 timeout = self.config.reply_timeout
                 if pending.kind is Kind.COMMAND:
                     pending.reply.fail(ReplyTimeout(f"no answer within {timeout:g} s"))
@@ -266,7 +281,9 @@ class RemoteEngine(Engine):
         """Call ``method`` on the engine; its answer fills the reply. Raises
         ``EngineUnavailable`` at once while the engine is not running."""
         if not self.alive:
+            self.refused += 1
             raise EngineUnavailable("the engine is not running: no heartbeat")
+        self.sent += 1
         timeout = self.config.reply_timeout
         self._next_id += 1
         call_id = self._next_id
@@ -367,19 +384,29 @@ class RemoteEngine(Engine):
         return 0 if self.feed is None else int(self.feed.subscribers())
 
     @property
+    def in_flight(self) -> int:
+        """Calls sent and not answered yet."""
+        return len(self._pending)
+
+    @property
     def journal_stats(self) -> JournalStats:
-        """A gateway writes no journal: all zeros (the engine's are in its own log)."""
-        return self._stats
+        """A gateway writes no journal: the engine's listener shows its figures."""
+        raise EngineUnavailable("a gateway writes no journal")
+
+    def published(self) -> Published | None:
+        """A gateway publishes nothing (it relays what the engine publishes)."""
+        return None
 
     @property
     def journal(self) -> Journal:
         raise EngineUnavailable("a gateway has no journal")
 
 
-def settle(pending: _Pending, status: int, value: Any) -> None:
-    """Fill ``pending``'s reply with the engine's answer. An OK answer that does not decode
-    (an engine of another version) fails a query with ``CodecError``, and a command with
-    ``ReplyTimeout``: it ran, so its outcome is unknown here."""
+def settle(pending: _Pending, status: int, value: Any) -> bool:
+    """Fill ``pending``'s reply with the engine's answer; False if the answer does not
+    decode. An OK answer that does not (an engine of another version) fails a query with
+    ``CodecError``, and a command with ``ReplyTimeout``: it ran, so its outcome is unknown
+    here."""
     reply = pending.reply
     if status == OK:
         try:
@@ -389,6 +416,7 @@ def settle(pending: _Pending, status: int, value: Any) -> None:
                 reply.fail(ReplyTimeout(f"the engine's answer does not decode: {exc.message}"))
             else:
                 reply.fail(exc)
+            return False
     elif status == FAILED:
         try:
             raise_error(value)
@@ -396,6 +424,7 @@ def settle(pending: _Pending, status: int, value: Any) -> None:
             reply.fail(exc)
     elif status == EXPIRED:
         reply.fail(EngineUnavailable("the engine read the call after its deadline: not run"))
+    return True
 
 
 def _forward(method: str) -> Callable[..., Any]:

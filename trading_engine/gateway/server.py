@@ -22,6 +22,11 @@ gateways refuse new calls at once), calls read from then on are answered
 ``EngineUnavailable`` and not run, the calls under way finish and their
 answers are sent; then ``run`` may be cancelled.
 
+It counts the calls it ran (``executed``), answered expired, refused (stopping,
+or a method not on the wire) and answered busy, and those running now, for
+``/metrics`` (``gateway/metrics.py``); ``check_ready`` is the engine process's
+``/ready``.
+
 The heartbeat (``te:engine:NAME:alive``) carries the listed instruments, the
 halted symbols, the risk configuration and whether the engine is stopping, so
 that a gateway's synchronous ``instruments()``, ``halted()`` and ``config``
@@ -99,6 +104,8 @@ class CommandServer:
         self._idle = trio.Event()
         self.max_running: int = engine.config.max_inflight
         self.stopping = False
+        self.reads_failing = False
+        """Whether reading the command stream fails now (Redis does not answer)."""
         self.executed = 0
         self.expired = 0
         self.refused = 0
@@ -114,6 +121,21 @@ class CommandServer:
             nursery.start_soon(self._send_answers)
             task_status.started()
             await self._read(nursery)
+
+    @property
+    def running(self) -> int:
+        """Calls running now."""
+        return self._running
+
+    async def check_ready(self) -> None:
+        """Raise unless the engine takes calls now: ``EngineUnavailable`` while it stops,
+        ``StorageUnavailable`` while Redis does not answer its reads, else what
+        ``Engine.check_ready`` raises."""
+        if self.stopping:
+            raise EngineUnavailable("the engine is stopping: it takes no calls")
+        if self.reads_failing:
+            raise StorageUnavailable("Redis does not answer: no calls are read")
+        await self._engine.check_ready()
 
     async def stop(self, timeout: float) -> None:
         """Stop running calls, answering those under way (waiting up to ``timeout``
@@ -131,19 +153,18 @@ class CommandServer:
                 await trio.sleep(0.01)
 
     async def _read(self, nursery: trio.Nursery) -> None:
-        failing = False
         while True:
             try:
                 batches = await self._redis.read(self._consumer)
             except StorageUnavailable as exc:
-                if not failing:
+                if not self.reads_failing:
                     log.warning("commands are not read until Redis answers: %s", exc)
-                    failing = True
+                    self.reads_failing = True
                 await trio.sleep(_RETRY)
                 continue
-            if failing:
+            if self.reads_failing:
                 log.warning("commands are read again")
-                failing = False
+                self.reads_failing = False
             now_ms = time.time_ns() // 1_000_000
             for reply_to, data in batches:
                 try:
