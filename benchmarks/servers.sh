@@ -70,10 +70,11 @@ start_server() {
     done
 }
 
-# serve_demo PORT: start_server with no rate limits, its data in DATA/engine and its log
-# in DATA/serve.log; sets SERVER and URL.
+# serve_demo PORT: start_server with no rate limits nor cap on an address's WebSocket
+# connections (the subscribers all come from 127.0.0.1), its data in DATA/engine and its
+# log in DATA/serve.log; sets SERVER and URL.
 serve_demo() {
-    start_server "$DATA/serve.log" "$1" "$DATA/engine" RATE_LIMIT_PER_SEC=0
+    start_server "$DATA/serve.log" "$1" "$DATA/engine" RATE_LIMIT_PER_SEC=0 MAX_WS_PER_ADDRESS=0
     URL="http://127.0.0.1:$1"
 }
 
@@ -125,12 +126,13 @@ start_engine() {
 }
 
 # start_gateway PORT DIR: `trading-engine gateway` on 127.0.0.1:PORT for the engine whose
-# keys are in DIR (REDIS_URL exported, no rate limits), its log in DIR-gateway-PORT.log;
-# waits until it answers /ready (the engine's heartbeat read), 30 s at most.
+# keys are in DIR (REDIS_URL exported, no rate limits nor cap on an address's WebSocket
+# connections), its log in DIR-gateway-PORT.log; waits until it answers /ready (the
+# engine's heartbeat read), 30 s at most.
 start_gateway() {
     claim_port "$1"
-    RATE_LIMIT_PER_SEC=0 "$BIN/trading-engine" gateway --port "$1" --data-dir "$2" \
-        >"$2-gateway-$1.log" 2>&1 &
+    RATE_LIMIT_PER_SEC=0 MAX_WS_PER_ADDRESS=0 "$BIN/trading-engine" gateway --port "$1" \
+        --data-dir "$2" >"$2-gateway-$1.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0
     until "$BIN/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$1/ready')" \

@@ -20,6 +20,11 @@
   memory (``0``: all); older ones answer from the read tables.
 - ``METRICS_TOKEN`` (none): ``/metrics`` then needs ``Authorization: Bearer <token>``;
   letters, digits and ``-._~+/`` (then any ``=``), as a bearer token is written.
+- ``MAX_WS_PER_ADDRESS`` (``50``): WebSocket connections one client address may hold open
+  at once in one front-end process (``0``: no cap); see ``api/ws_guard.py``.
+- ``TRUSTED_PROXY_HOPS`` (``0``): proxies in front of the server whose ``X-Forwarded-For``
+  is believed, so that a client's address is the one they report (``0``: the peer's own
+  address; a client reaching the server directly could otherwise claim any).
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ class EngineConfig:
     metrics_token: str | None = attrs.field(default=None, repr=False)
     """The bearer token ``/metrics`` needs (None: ``/metrics`` is open); a secret, so out of
     the repr."""
+    max_ws_per_address: int = 50
+    """WebSocket connections one client address may hold open at once (0: no cap)."""
+    trusted_proxy_hops: int = 0
+    """Proxies in front whose ``X-Forwarded-For`` gives the client's address (0: none)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -89,6 +98,8 @@ class EngineConfig:
             snapshot_every=_int(env, "SNAPSHOT_EVERY", 500_000, zero=True),
             keep_settled=_int(env, "KEEP_SETTLED_TRADES", 100_000, zero=True),
             metrics_token=_token(env, "METRICS_TOKEN"),
+            max_ws_per_address=_int(env, "MAX_WS_PER_ADDRESS", 50, zero=True),
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, zero=True),
         )
 
 

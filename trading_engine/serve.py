@@ -253,7 +253,8 @@ async def serve_http(
     drain = Drain()
     app = create_app(
         engine, admin_key, limiter, drain, read_tables, metrics_token=config.metrics_token,
-        secret_box=box, figures=figures,
+        secret_box=box, figures=figures, max_ws_per_address=config.max_ws_per_address,
+        trusted_proxy_hops=config.trusted_proxy_hops,
     )  # fmt: skip
     settings = server_config(f"{host}:{port}")
     stop = trio.Event()

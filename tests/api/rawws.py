@@ -3,20 +3,25 @@
 It can offer permessage-deflate and shrink its socket's receive buffer (a
 client that reads slowly), it reports pings and closes as they come, and it
 tells, without reading, whether the server ended or cut the connection.
+``refused_handshake`` reads the answer to a handshake the server refuses, and closes the
+socket (trio-websocket's ``ConnectionRejected`` leaves it open).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import socket as stdlib_socket
 import struct
 import termios
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -26,12 +31,14 @@ from wsproto.events import (
     Message,
     Ping,
     Pong,
+    RejectConnection,
+    RejectData,
     Request,
     TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
 
-__all__ = ["RawClient", "raw_client"]
+__all__ = ["RawClient", "Refusal", "raw_client", "refused_handshake"]
 
 _TCP_ESTABLISHED = 1
 """``tcpi_state`` of an open connection (``include/net/tcp_states.h``)."""
@@ -131,3 +138,46 @@ async def raw_client(
         if ws.state.name == "OPEN" and sock.fileno() != -1:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # cut by the server
                 await client.send(CloseConnection(code=1000))
+
+
+@attrs.frozen
+class Refusal:
+    """The server's answer to a handshake it refused: an HTTP response, not an upgrade."""
+
+    status: int
+    headers: dict[str, str]
+    """Names in lower case."""
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def refused_handshake(url: str, headers: Sequence[tuple[str, str]] = ()) -> Refusal:
+    """The answer to a handshake for ``url`` (``ws://host:port/path?query``) sent with
+    ``headers``; fails if the server accepts it."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    extra = [(name.encode(), value.encode()) for name, value in headers]
+    with trio.fail_after(5), trio.socket.socket() as sock:
+        await sock.connect((parts.hostname, parts.port))
+        ws = WSConnection(ConnectionType.CLIENT)
+        await sock.send(ws.send(Request(host=parts.netloc, target=target, extra_headers=extra)))
+        status, answer_headers, body = 0, {}, b""
+        while True:
+            data = await sock.recv(65536)
+            ws.receive_data(data or None)
+            for event in ws.events():
+                assert not isinstance(event, AcceptConnection), "the server upgraded"
+                if isinstance(event, RejectConnection):
+                    status = event.status_code
+                    answer_headers = {n.decode().lower(): v.decode() for n, v in event.headers}
+                    if not event.has_body:
+                        return Refusal(status, answer_headers, body)
+                elif isinstance(event, RejectData):
+                    body += event.data
+                    if event.body_finished:
+                        return Refusal(status, answer_headers, body)
+            assert data, "the server closed the connection without an answer"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import trio
+from trio_websocket import open_websocket_url
 from wsproto.events import CloseConnection
 
-from tests.api.rawws import raw_client
+from tests.api.rawws import raw_client, refused_handshake
 from tests.api.test_http_server import parse, read_until_closed
 from trading_engine.api.http_server import MAX_BODY_BYTES
 
@@ -77,9 +78,11 @@ async def test_serve_answers_in_the_error_shape_at_the_http_edge_and_guards_metr
     database_url: str, tmp_path: Path
 ) -> None:
     """``serve`` wires what the in-process tests check: Hypercorn's own refusals in the
-    error shape, a 413 that closes its connection, and ``METRICS_TOKEN``."""
+    error shape, a 413 that closes its connection, ``METRICS_TOKEN``, and the cap on an
+    address's WebSocket connections, that address read behind a trusted proxy."""
     env = os.environ | {"DATABASE_URL": database_url, "EXCHANGE_API_KEY": "serve-test-key",
-                        "METRICS_TOKEN": "serve-metrics-token"}  # fmt: skip
+                        "METRICS_TOKEN": "serve-metrics-token", "MAX_WS_PER_ADDRESS": "1",
+                        "TRUSTED_PROXY_HOPS": "1"}  # fmt: skip
     command = [sys.executable, "-m", "trading_engine.cli", "serve", "--host", "127.0.0.1",
                "--port", "0", "--data-dir", str(tmp_path)]  # fmt: skip
     process = await trio.lowlevel.open_process(
@@ -104,12 +107,19 @@ async def test_serve_answers_in_the_error_shape_at_the_http_edge_and_guards_metr
                     headers={"X-API-Key": "serve-test-key"},
                 )
                 after = await client.get("/health")
+            ws_url = url.replace("http", "ws", 1) + "/api/v1/trading/ws"
+            async with (
+                open_websocket_url(ws_url, extra_headers=[(b"X-Forwarded-For", b"10.0.0.1")]),
+                open_websocket_url(ws_url, extra_headers=[(b"X-Forwarded-For", b"10.0.0.2")]),
+            ):
+                over_cap = await refused_handshake(ws_url, [("X-Forwarded-For", "10.0.0.1")])
         answer, _ = parse(refused)
         assert (answer.status, answer.error()["code"]) == (400, "bad_request")
         assert [response.status_code for response in metrics] == [401, 200]
         assert metrics[0].json()["error"]["code"] == "unauthenticated"
         assert (too_large.status_code, too_large.headers["connection"]) == (413, "close")
         assert after.status_code == 200
+        assert (over_cap.status, over_cap.json()["error"]["code"]) == (429, "too_many_connections")
     finally:
         process.send_signal(signal.SIGTERM)
         with trio.move_on_after(10):

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import msgspec
 from flask.json.provider import DefaultJSONProvider, JSONProvider
+from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart, Response, abort, request
 from quart_schema import DataSource, QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
@@ -38,6 +39,7 @@ from trading_engine.api.limits import retry_after
 from trading_engine.api.metrics import Metrics
 from trading_engine.api.models import REQUIRED_ROLE, ROLE_ATTRIBUTE
 from trading_engine.api.secrets import SecretBox
+from trading_engine.api.ws_guard import WsConnections
 from trading_engine.metrics import Figures, engine_figures
 from trading_engine.storage.limits import Limiter
 from trading_engine.storage.read_tables import ReadTables
@@ -136,21 +138,28 @@ def create_app(
     metrics_token: str | None = None,
     secret_box: SecretBox | None = None,
     figures: Sequence[Figures] | None = None,
+    max_ws_per_address: int = 50,
+    trusted_proxy_hops: int = 0,
 ) -> QuartTrio:
-    """The app; ``limiter`` rate-limits every request but health checks, and every WebSocket
-    message (None: no limits); ``drain`` counts what is in flight and closes the feeds when
-    the server stops; ``read_tables`` answer history (None: history is 503
-    ``history_unavailable``); ``metrics_token`` is the bearer token ``/metrics`` then
-    needs (None: open); ``secret_box`` seals the API secrets of the Binance dialect with
-    the server key (None: a key for this process only, so secrets made now are unreadable
-    after a restart); ``figures`` are what ``/metrics`` shows beside the HTTP figures
-    (None: the in-process engine's and ``read_tables``', ``metrics.engine_figures``)."""
+    """The app; ``limiter`` rate-limits every request but health checks, every WebSocket
+    upgrade and every WebSocket message (None: no limits); ``drain`` counts what is in
+    flight and closes the feeds when the server stops; ``read_tables`` answer history
+    (None: history is 503 ``history_unavailable``); ``metrics_token`` is the bearer token
+    ``/metrics`` then needs (None: open); ``secret_box`` seals the API secrets of the
+    Binance dialect with the server key (None: a key for this process only, so secrets
+    made now are unreadable after a restart); ``figures`` are what ``/metrics`` shows
+    beside the HTTP figures (None: the in-process engine's and ``read_tables``',
+    ``metrics.engine_figures``); ``max_ws_per_address`` caps the WebSocket connections one
+    client address holds at once (0: no cap; ``api/ws_guard.py``); ``trusted_proxy_hops``
+    is how many proxies in front of the server are believed when their ``X-Forwarded-For``
+    names the client (0: none, the peer is the client)."""
     app = QuartTrio("trading_engine")
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     drain = drain or Drain()
     app.config["CLOSING"] = drain.closing
     app.config["LIMITER"] = limiter  # the feed's messages take from the same buckets
+    app.config[WsConnections.CONFIG_KEY] = WsConnections(max_ws_per_address)
     if figures is None:
         figures = engine_figures(engine, read_tables)
     metrics = Metrics(figures, metrics_token)
@@ -214,4 +223,11 @@ def create_app(
 
     answer_errors(app)
     drain.install(app)
+    if trusted_proxy_hops:
+        # Hypercorn's middleware: the client address the proxies report becomes the
+        # scope's, which every ``remote_addr`` reads. Outermost, as it copies the scope,
+        # before ``install_send_capture`` puts the connection's ``send`` in it.
+        app.asgi_app = ProxyFixMiddleware(  # type: ignore[method-assign]
+            app.asgi_app, mode="legacy", trusted_hops=trusted_proxy_hops
+        )
     return app

@@ -18,7 +18,9 @@ shows them, with ``seqs``, per symbol the ``seq`` they are as of),
 ``{"type": "error", "error": {"code": ..., "message": ..., "field": ...}}``,
 and the connection stays open. A frame is read as a request body is
 (``schemas.load_json``: no nesting deeper than 8 levels, no text that is
-not Unicode). Each message takes a rate-limit token (``api/ws_limits.py``).
+not Unicode). Each message takes a rate-limit token (``api/ws_limits.py``); the
+upgrade takes one too, and counts against its address's connections
+(``api/ws_guard.py``), or is refused with a 429 before the handshake.
 A connection holds at most ``MAX_CHANNELS`` channels, and a subscribe or
 unsubscribe names at most as many: one ``too_many_channels`` error answers
 the names left out.
@@ -49,7 +51,7 @@ from typing import Any, ClassVar
 
 import attrs
 import trio
-from quart import Blueprint, current_app, websocket
+from quart import Blueprint, Response, current_app, websocket
 
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import ActorUnavailable, Reply
@@ -57,7 +59,7 @@ from trading_engine.actors.messages import Refused, SubmitOutcome
 from trading_engine.api.auth import Principal, principal_for, user_for
 from trading_engine.api.bodies import AmendBody, ListBody, convert_body
 from trading_engine.api.context import ctx
-from trading_engine.api.errors import ApiError, error_body, error_of
+from trading_engine.api.errors import ApiError, error_body, error_of, error_response
 from trading_engine.api.feed import Subscriber
 from trading_engine.api.fills import fills_of
 from trading_engine.api.frames import (
@@ -82,6 +84,7 @@ from trading_engine.api.orders import (
 from trading_engine.api.placements import Placements
 from trading_engine.api.schemas import instrument_of as listed
 from trading_engine.api.schemas import load_json, render_order
+from trading_engine.api.ws_guard import Refusal, guarded
 from trading_engine.api.ws_limits import FLOOD_REFUSALS, FLOOD_SECONDS, MessageLimits
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol, UserId
@@ -159,7 +162,12 @@ _FLOODING = _error(
 blueprint = Blueprint("feed", __name__)
 
 
+def _refused(refusal: Refusal) -> Response:
+    return error_response(429, refusal.code, refusal.message)
+
+
 @blueprint.websocket("/api/v1/trading/ws")
+@guarded(_refused)
 async def feed() -> None:
     engine, admin_key, tables = ctx().engine, ctx().admin_key, ctx().tables
     closing: trio.Event = current_app.config["CLOSING"]

@@ -25,7 +25,9 @@ Rate limits come from the app's limiter (``LIMITER``), the same buckets as
 and ``Retry-After``. Every answer says the weight the bucket's key used this
 minute (``X-MBX-USED-WEIGHT-1M``), an order's also the orders it placed in 10
 seconds and a day (``X-MBX-ORDER-COUNT-10S``, ``-1D``): counted beside the
-bucket, in Redis with ``REDIS_URL`` (``storage/limits.py``).
+bucket, in Redis with ``REDIS_URL`` (``storage/limits.py``). A WebSocket upgrade takes
+one token from its address's bucket and a place among the address's connections
+(``api/ws_guard.py``), refused as -1003 with 429 (``connection.refuse_upgrade``).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from trading_engine.api.frames import (
     current_socket_writer,
     text_frames,
 )
+from trading_engine.api.ws_guard import Refusal
 from trading_engine.api.ws_limits import MessageLimits
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "dump",
     "refusal",
     "refuse",
+    "refuse_upgrade",
 ]
 
 OUTBOX = 1000
@@ -80,6 +82,13 @@ def refuse(status: int, code: int, msg: str) -> Response:
     response = jsonify({"code": code, "msg": msg})
     response.status_code = status
     return response
+
+
+def refuse_upgrade(refusal: Refusal) -> Response:
+    """Binance's answer (-1003, 429) to an upgrade ``api/ws_guard.py`` refuses."""
+    if refusal.code == "rate_limited":
+        return refuse(429, -1003, "Too many requests; current request rate is over the limit.")
+    return refuse(429, -1003, f"Too many connections; {refusal.message}.")
 
 
 @attrs.frozen

@@ -41,11 +41,20 @@ from quart import Blueprint, Response, current_app, websocket
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.messages import Refused
 from trading_engine.api.binance import payloads
-from trading_engine.api.binance.connection import TOO_MANY, Inbox, Link, dump, refusal, refuse
+from trading_engine.api.binance.connection import (
+    TOO_MANY,
+    Inbox,
+    Link,
+    dump,
+    refusal,
+    refuse,
+    refuse_upgrade,
+)
 from trading_engine.api.binance.pace import Diff, Held
 from trading_engine.api.binance.symbols import joined
 from trading_engine.api.binance.user_stream import api_connection, listen_key_connection
 from trading_engine.api.context import ctx
+from trading_engine.api.ws_guard import guarded
 from trading_engine.api.ws_limits import MessageLimits
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol
@@ -387,6 +396,7 @@ async def market_connection(names: list[str], combined: bool) -> Response | None
 
 @blueprint.websocket("/ws")
 @blueprint.websocket("/ws/<path:names>")
+@guarded(refuse_upgrade)
 async def raw_streams(names: str = "") -> Response | None:
     """Raw streams (``/ws/a/b``), a listen key's user data stream, or none yet (``/ws/0``)."""
     parts = [n for n in names.split("/") if n]
@@ -399,6 +409,7 @@ async def raw_streams(names: str = "") -> Response | None:
 
 
 @blueprint.websocket("/stream")
+@guarded(refuse_upgrade)
 async def combined_streams() -> Response | None:
     """Combined streams: ``/stream?streams=a/b/c``, each payload as ``{"stream", "data"}``."""
     names = [n for n in websocket.args.get("streams", "").split("/") if n]
@@ -406,5 +417,6 @@ async def combined_streams() -> Response | None:
 
 
 @blueprint.websocket("/ws-api/v3")
+@guarded(refuse_upgrade)
 async def websocket_api() -> None:
     await api_connection()
