@@ -35,12 +35,13 @@ runs, else start it and stop it again when done.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -335,25 +336,55 @@ def _run_split(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_format)
     if args.command == "engine":
-        trio.run(
-            lambda: run_engine(
-                demo=args.demo,
-                data_dir=args.data_dir,
-                database_url=os.environ.get("DATABASE_URL"),
-                metrics_host=args.metrics_host,
-                metrics_port=args.metrics_port,
-            )
+        return _listening(
+            f"{args.metrics_host}:{args.metrics_port}",
+            lambda: trio.run(
+                lambda: run_engine(
+                    demo=args.demo,
+                    data_dir=args.data_dir,
+                    database_url=os.environ.get("DATABASE_URL"),
+                    metrics_host=args.metrics_host,
+                    metrics_port=args.metrics_port,
+                )
+            ),
         )
-    else:
-        trio.run(
+    return _listening(
+        f"{args.host}:{args.port}",
+        lambda: trio.run(
             lambda: run_gateway(
                 host=args.host,
                 port=args.port,
                 data_dir=args.data_dir,
                 database_url=os.environ.get("DATABASE_URL"),
             )
-        )
+        ),
+    )
+
+
+def _listening(address: str, run: Callable[[], object]) -> int:
+    """``run()`` a server that listens on ``address``: 0 once it stops, or 1 with one line
+    on stderr if the address cannot be bound (in use, or not this machine's), rather than
+    the traceback of every task it was starting."""
+    try:
+        run()
+    except (OSError, BaseExceptionGroup) as exc:
+        refused = _bind_error(exc)
+        if refused is None:
+            raise
+        print(f"trading-engine: cannot listen on {address}: {refused.strerror}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _bind_error(exc: BaseException) -> OSError | None:
+    """The error binding a listening socket gives, wherever it is in ``exc``'s groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _bind_error(inner)) is not None:
+                return found
+        return None
+    bind_errors = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
+    return exc if isinstance(exc, OSError) and exc.errno in bind_errors else None
 
 
 def _data_dir_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -374,16 +405,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trading_engine.serve import serve  # noqa: PLC0415
 
         _configure_logging(args.log_format)
-        trio.run(
-            lambda: serve(
-                host=args.host,
-                port=args.port,
-                demo=args.demo,
-                data_dir=args.data_dir,
-                database_url=os.environ.get("DATABASE_URL"),
-            )
+        return _listening(
+            f"{args.host}:{args.port}",
+            lambda: trio.run(
+                lambda: serve(
+                    host=args.host,
+                    port=args.port,
+                    demo=args.demo,
+                    data_dir=args.data_dir,
+                    database_url=os.environ.get("DATABASE_URL"),
+                )
+            ),
         )
-        return 0
     if args.command in ("engine", "gateway"):
         return _run_split(args)
     if args.command == "bench" and args.bench == "replay":

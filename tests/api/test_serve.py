@@ -127,3 +127,23 @@ async def test_serve_answers_in_the_error_shape_at_the_http_edge_and_guards_metr
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_port_in_use_is_said_in_one_line_and_the_exit_code_is_1(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``serve`` (and ``engine``/``gateway``, by the same code) on a port another server
+    holds: one line on stderr naming the address, not a traceback, and exit code 1."""
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = os.environ | {"DATABASE_URL": database_url, "EXCHANGE_API_KEY": "serve-test-key"}
+        command = [sys.executable, "-m", "trading_engine.cli", "serve", "--host", "127.0.0.1",
+                   "--port", str(port), "--data-dir", str(tmp_path)]  # fmt: skip
+        with trio.fail_after(30):
+            done = await trio.run_process(command, cwd=ROOT, env=env, capture_stdout=True,
+                                          capture_stderr=True, check=False)  # fmt: skip
+    assert done.returncode == 1
+    said = [line for line in done.stderr.decode().splitlines() if not line.startswith("{")]
+    assert said == [f"trading-engine: cannot listen on 127.0.0.1:{port}: Address already in use"]
