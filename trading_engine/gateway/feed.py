@@ -32,7 +32,6 @@ import logging
 from typing import Any, Final, Literal
 
 import msgspec
-import redis.asyncio as aioredis
 import redis.exceptions
 import trio
 
@@ -43,7 +42,8 @@ from trading_engine.core.ids import Symbol, UserId
 from trading_engine.errors import TradingEngineError
 from trading_engine.gateway.remote import RemoteEngine
 from trading_engine.storage.bridge import Bridge
-from trading_engine.storage.redis import PREFIX
+from trading_engine.storage.journal import StorageUnavailable
+from trading_engine.storage.redis import PREFIX, close_client, connect_client
 
 __all__ = ["GatewayFeed"]
 
@@ -104,6 +104,7 @@ class GatewayFeed:
         self._engine = engine
         self._bridge = bridge
         self._url = url
+        self._client: Any = None
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         """The Redis channels (without ``te:``) this gateway listens to."""
@@ -135,7 +136,8 @@ class GatewayFeed:
             self._nursery = nursery
             while True:
                 try:
-                    self._pubsub = await self._bridge.call(_open, self._url)
+                    self._client = await connect_client(self._bridge, self._url)
+                    self._pubsub = await self._bridge.call(_open, self._client)
                     if self._subscribed:
                         await self._bridge.call(_subscribe, self._pubsub, sorted(self._subscribed))
                     self._ready.set()
@@ -146,7 +148,7 @@ class GatewayFeed:
                         task_status.started()
                         started = True
                     await self._listen()
-                except (redis.exceptions.RedisError, OSError) as exc:
+                except (redis.exceptions.RedisError, OSError, StorageUnavailable) as exc:
                     if not failing:
                         log.warning("market data from Redis stopped: %s", exc)
                         failing = True
@@ -182,9 +184,12 @@ class GatewayFeed:
         """Redis's connection broke: messages may be lost, so every client goes, and every
         book is asked for again when next wanted."""
         pubsub, self._pubsub = self._pubsub, None
+        client, self._client = self._client, None
         if pubsub is not None:
             with contextlib.suppress(redis.exceptions.RedisError, OSError):
                 await self._bridge.call(_close, pubsub)
+        if client is not None:
+            await close_client(self._bridge, client)
         for book in self._books.values():
             book.synced = False
             book.held.clear()
@@ -440,8 +445,7 @@ def _seq_of(text: str) -> int | None:
 # ---------------------------------------------------------------- on the bridge's loop
 
 
-async def _open(url: str) -> Any:
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+async def _open(client: Any) -> Any:
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     # Always subscribed to something: a pubsub with no channel does not wait for messages.
     await pubsub.subscribe(f"{PREFIX}gateway:feed")

@@ -35,6 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from trading_engine.storage.bridge import Bridge, BridgeClosed, open_bridge
 from trading_engine.storage.journal import StorageUnavailable
@@ -94,7 +96,11 @@ async def open_redis_publisher(url: str) -> AsyncIterator[RedisPublisher]:
 
 
 async def connect_client(bridge: Bridge, url: str) -> Any:
-    """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``."""
+    """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``.
+
+    It never retries: a command (or a subscription's read) on a broken connection
+    raises, so that its caller sees the break, as a gateway's feed must (messages may
+    have been lost: it drops its subscribers), rather than reconnecting silently."""
     return await _call(bridge, f"Redis at {shown_url(url)} is unavailable", _connect, url)
 
 
@@ -132,7 +138,9 @@ async def _call(
 
 
 async def _connect(url: str) -> Any:
-    client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    client = aioredis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+    )
     await client.ping()
     return client
 
