@@ -18,6 +18,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from tests.api.rawws import RawClient, raw_client
+from tests.subprocesses import first_line
 from trading_engine.core.book_mirror import BookMirror
 from trading_engine.serve import demo_key
 
@@ -53,7 +54,7 @@ class Cluster:
                 stderr=log_file,
             )  # fmt: skip
         with trio.fail_after(30):
-            return process, await _first_line(process)
+            return process, await first_line(process)
 
     @asynccontextmanager
     async def engine(self, *, demo: bool = True, **env: str) -> AsyncIterator[trio.Process]:
@@ -84,16 +85,6 @@ class Cluster:
             process.send_signal(signal.SIGCONT)
             process.kill()
             await process.wait()
-
-
-async def _first_line(process: trio.Process) -> str:
-    assert process.stdout is not None
-    seen = b""
-    while b"\n" not in seen:
-        chunk = await process.stdout.receive_some()
-        assert chunk, "the process ended before it was ready"
-        seen += chunk
-    return seen.split(b"\n", 1)[0].decode()
 
 
 def client(url: str, user: str) -> httpx.AsyncClient:
