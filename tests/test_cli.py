@@ -13,6 +13,7 @@ from pathlib import Path
 
 import trio
 
+from tests.subprocesses import first_line
 from trading_engine.cli import _parser
 from trading_engine.storage.local_pg import LocalPostgres
 
@@ -127,14 +128,9 @@ async def test_audit_and_snapshot_find_the_local_database_of_serve_running_or_st
             stderr=log_file,
         )  # fmt: skip
     try:
-        assert process.stdout is not None
         with trio.fail_after(60):
-            seen = b""
-            while b"\n" not in seen:
-                chunk = await process.stdout.receive_some()
-                assert chunk, "serve ended before it listened"
-                seen += chunk
-        assert seen.startswith(b"trading engine listening on http://127.0.0.1:")
+            first = await first_line(process)
+        assert first.startswith("trading engine listening on http://127.0.0.1:"), first
 
         with trio.fail_after(60):
             running = await _run("audit", data_dir=tmp_path)

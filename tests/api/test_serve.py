@@ -16,6 +16,7 @@ from wsproto.events import CloseConnection
 
 from tests.api.rawws import raw_client, refused_handshake
 from tests.api.test_http_server import parse, read_until_closed
+from tests.subprocesses import first_line
 from trading_engine.api.http_server import MAX_BODY_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,13 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def _listening(process: trio.Process) -> str:
     """The address ``serve`` announces on its first line."""
-    assert process.stdout is not None
-    seen = b""
-    while b"\n" not in seen:
-        chunk = await process.stdout.receive_some()
-        assert chunk, "serve ended before it listened"
-        seen += chunk
-    first = seen.split(b"\n", 1)[0].decode()
+    first = await first_line(process)
     assert first.startswith("trading engine listening on "), first
     return first.rsplit(" ", 1)[1]
 

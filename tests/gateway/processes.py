@@ -10,21 +10,25 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 from prometheus_client.parser import text_string_to_metric_families
+from trio_websocket import WebSocketConnection, open_websocket_url
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from tests.api.rawws import RawClient, raw_client
+from tests.subprocesses import banner
+from trading_engine.core.book_mirror import BookMirror
 from trading_engine.serve import demo_key
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "gateway-test-key"
 P = "/api/v1/trading"
+Body = dict[str, Any]
+ALICE, BOB = "demo_alice", "demo_bob"
 
 
 class Cluster:
@@ -56,7 +60,7 @@ class Cluster:
                 stderr=log_file,
             )  # fmt: skip
         with trio.fail_after(30):
-            return process, await _banner(process)
+            return process, await banner(process)
 
     @asynccontextmanager
     async def engine(
@@ -102,31 +106,34 @@ class Cluster:
             await process.wait()
 
 
-async def _banner(process: trio.Process) -> str:
-    """What the process printed once it was ready: its first line, and the rest of the
-    banner printed with it (one write)."""
-    assert process.stdout is not None
-    seen = b""
-    while b"\n" not in seen:
-        chunk = await process.stdout.receive_some()
-        assert chunk, "the process ended before it was ready"
-        seen += chunk
-    return seen.rsplit(b"\n", 1)[0].decode()
-
-
 def client(url: str, user: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=url + P, headers={"X-API-Key": demo_key(ADMIN, user)}, timeout=15
     )
 
 
+@asynccontextmanager
+async def ready_client(url: str, user: str) -> AsyncIterator[httpx.AsyncClient]:
+    """``client`` of the gateway at ``url``, once the gateway is ready (``until_ready``)."""
+    async with client(url, user) as http:
+        await until_ready(http)
+        yield http
+
+
 async def until_ready(http: httpx.AsyncClient, seconds: float = 20) -> None:
     """Wait until the gateway answers ``/ready`` with 200 (the engine beats)."""
+    await _until_ready_is(http, 200, seconds)
+
+
+async def until_unready(http: httpx.AsyncClient, seconds: float = 10) -> None:
+    """Wait until the gateway answers ``/ready`` with 503 (the heartbeat lapsed, or
+    Redis is gone)."""
+    await _until_ready_is(http, 503, seconds)
+
+
+async def _until_ready_is(http: httpx.AsyncClient, status: int, seconds: float) -> None:
     with trio.fail_after(seconds):
-        while True:
-            response = await http.get(http.base_url.copy_with(path="/ready"))
-            if response.status_code == 200:
-                return
+        while (await http.get(http.base_url.copy_with(path="/ready"))).status_code != status:
             await trio.sleep(0.1)
 
 
@@ -145,8 +152,58 @@ async def scrape(url: str, token: str | None = None) -> dict[str, float]:
     return samples
 
 
+def limit_order(price: str, client_order_id: str | None = None, side: str = "buy") -> Body:
+    """A limit order for 0.01 BTC_AIT, as ``POST /orders`` takes it."""
+    body: Body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "quantity": "0.01",
+                  "price": price}  # fmt: skip
+    if client_order_id is not None:
+        body["client_order_id"] = client_order_id
+    return body
+
+
+async def orders_of(http: httpx.AsyncClient, user: str, query: str = "") -> list[Body]:
+    """``user``'s orders (open and recent, at most 1000; ``query`` adds filters such as
+    ``&status=open``)."""
+    response = await http.get(f"/users/{user}/orders?limit=1000{query}")
+    assert response.status_code == 200, response.text
+    orders: list[Body] = response.json()["orders"]
+    return orders
+
+
 def ws_url(url: str) -> str:
     return url.replace("http", "ws", 1) + P + "/ws"
+
+
+@asynccontextmanager
+async def feed(url: str) -> AsyncIterator[WebSocketConnection]:
+    """A WebSocket connection to the gateway at ``url``'s feed."""
+    async with open_websocket_url(ws_url(url)) as ws:
+        yield ws
+
+
+async def send(ws: WebSocketConnection, message: Body) -> None:
+    await ws.send_message(json.dumps(message))
+
+
+async def receive(ws: WebSocketConnection, seconds: float = 5) -> Body:
+    """The next message that is not a heartbeat."""
+    with trio.fail_after(seconds):
+        while True:
+            message: Body = json.loads(await ws.get_message())
+            if message.get("type") != "heartbeat":
+                return message
+
+
+async def authenticate(ws: WebSocketConnection, user: str) -> None:
+    """Authenticate the connection as ``user``, and read the answer."""
+    await send(ws, {"op": "auth", "api_key": demo_key(ADMIN, user)})
+    assert (await receive(ws))["type"] == "authenticated"
+
+
+async def subscribe(ws: WebSocketConnection, *channels: str) -> None:
+    """Subscribe to ``channels``, and read the answer (the snapshots come after it)."""
+    await send(ws, {"op": "subscribe", "channels": list(channels)})
+    assert (await receive(ws))["type"] == "subscribed"
 
 
 class Closed(Exception):
@@ -164,8 +221,7 @@ class BookWatcher:
         ws.answers_close = False  # the connection ends either way; the server cuts it
         self.channel = f"book.{symbol}"
         self.seq: int | None = None
-        self.bids: dict[str, str] = {}
-        self.asks: dict[str, str] = {}
+        self.book = BookMirror()
         self.deltas = 0
         self.snapshots = 0
         self.arrivals: list[float] = []
@@ -186,21 +242,20 @@ class BookWatcher:
             return message
         if message["type"] == "snapshot":
             self.snapshots += 1
-            self.bids = dict(map(tuple, message["bids"]))
-            self.asks = dict(map(tuple, message["asks"]))
+            self.book.apply(message)
             self.seq = message["seq"]
         elif message["type"] == "delta":
             assert self.seq is not None, "a delta before any snapshot"
             assert message["prev_seq"] == self.seq, f"gap: {message} after seq {self.seq}"
-            for side, levels in ((self.bids, message["bids"]), (self.asks, message["asks"])):
-                for price, qty in levels:
-                    if Decimal(qty) == 0:
-                        side.pop(price, None)
-                    else:
-                        side[price] = qty
+            self.book.apply(message)
             self.seq = message["seq"]
             self.deltas += 1
         return message
+
+    @property
+    def bids(self) -> dict[str, str]:
+        """The book's bids as read: price to quantity."""
+        return self.book.bids
 
     async def _text(self) -> str:
         while True:

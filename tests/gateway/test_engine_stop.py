@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 
-from tests.gateway.processes import Cluster, client, until_ready
-
-ALICE = "demo_alice"
+from tests.gateway.processes import ALICE, Cluster, client, limit_order, ready_client, until_ready
 
 
 def _order(n: int, prefix: str) -> dict[str, Any]:
-    return {"symbol": "BTC_AIT", "side": "buy", "type": "limit", "quantity": "0.01",
-            "price": f"100.0{n % 10}", "client_order_id": f"{prefix}-{n}"}  # fmt: skip
+    return limit_order(f"100.0{n % 10}", f"{prefix}-{n}")
 
 
 async def _place(http: httpx.AsyncClient, body: dict[str, Any], out: list[Any]) -> None:
@@ -32,13 +28,10 @@ async def _resend_places_anew(http: httpx.AsyncClient, body: dict[str, Any]) -> 
     return response.status_code == 201
 
 
-async def test_a_sigterm_answers_the_calls_under_way_and_refuses_the_rest(
-    database_url: str, redis_url: str, tmp_path: Path
-) -> None:
+async def test_a_sigterm_answers_the_calls_under_way_and_refuses_the_rest(cluster: Cluster) -> None:
     """Orders flow from eight clients when the engine gets SIGTERM: each is answered
     201 (and is in the journal) or 503 ``engine_unavailable`` (and was never placed),
     none ``outcome_unknown``; the engine exits cleanly."""
-    cluster = Cluster(database_url, redis_url, tmp_path / "data")
     answers: list[Any] = []
     async with cluster.gateway(RATE_LIMIT_PER_SEC="0") as url, client(url, ALICE) as alice:
         async with cluster.engine() as engine:
@@ -71,17 +64,13 @@ async def test_a_sigterm_answers_the_calls_under_way_and_refuses_the_rest(
                 assert await _resend_places_anew(alice, body) == (status == 503), body
 
 
-async def test_calls_past_max_inflight_are_answered_busy_and_never_run(
-    database_url: str, redis_url: str, tmp_path: Path
-) -> None:
-    cluster = Cluster(database_url, redis_url, tmp_path / "data")
+async def test_calls_past_max_inflight_are_answered_busy_and_never_run(cluster: Cluster) -> None:
     answers: list[Any] = []
     async with (
         cluster.engine(MAX_INFLIGHT="2"),
         cluster.gateway(RATE_LIMIT_PER_SEC="0") as url,
-        client(url, ALICE) as alice,
+        ready_client(url, ALICE) as alice,
     ):
-        await until_ready(alice)
         async with trio.open_nursery() as nursery:
             for n in range(40):
                 nursery.start_soon(_place, alice, _order(n, "c"), answers)

@@ -11,22 +11,26 @@ from __future__ import annotations
 import itertools
 import signal
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
 import trio
 
-from tests.gateway.processes import BookWatcher, Cluster, client, until_ready, watching
+from tests.gateway.processes import (
+    ALICE,
+    BOB,
+    BookWatcher,
+    Cluster,
+    client,
+    limit_order,
+    orders_of,
+    ready_client,
+    until_ready,
+    until_unready,
+    watching,
+)
 from tests.redis_server import RedisServer
-
-ALICE, BOB = "demo_alice", "demo_bob"
-
-
-def _buy(price: Decimal, client_order_id: str) -> dict[str, Any]:
-    return {"symbol": "BTC_AIT", "side": "buy", "type": "limit", "quantity": "0.01",
-            "price": str(price), "client_order_id": client_order_id}  # fmt: skip
 
 
 class Placer:
@@ -53,7 +57,7 @@ class Placer:
         """(client_order_id, status, error code or order id, seconds taken)."""
 
     def order(self, n: int) -> dict[str, Any]:
-        return _buy(self.base + Decimal(n) / 100, f"{self.prefix}-{n}")
+        return limit_order(str(self.base + Decimal(n) / 100), f"{self.prefix}-{n}")
 
     async def run(self, every: float = 0.05) -> None:
         while not self.stopping:
@@ -98,10 +102,8 @@ class Placer:
 
 async def _order_ids(http: httpx.AsyncClient, user: str) -> dict[str, list[str]]:
     """The user's orders (open and recent) by client_order_id."""
-    response = await http.get(f"/users/{user}/orders?limit=1000")
-    assert response.status_code == 200, response.text
     out: dict[str, list[str]] = {}
-    for order in response.json()["orders"]:
+    for order in await orders_of(http, user):
         out.setdefault(order["client_order_id"], []).append(order["order_id"])
     return out
 
@@ -113,22 +115,19 @@ def _max_gap(arrivals: list[float], start: float, end: float) -> float:
 
 
 async def test_a_gateway_killed_loses_nothing_acknowledged_and_the_other_keeps_serving(
-    database_url: str, redis_url: str, tmp_path: Path
+    cluster: Cluster,
 ) -> None:
     """Gateway A is SIGKILLed while orders go through both: its WebSocket client sees the
     connection end and resubscribes on B, whose snapshot holds every order A acknowledged;
     B's orders and B's subscriber never pause."""
-    cluster = Cluster(database_url, redis_url, tmp_path / "data")
     async with (
         cluster.engine(),
         cluster.gateway() as url_a,
         cluster.gateway() as url_b,
-        client(url_a, ALICE) as alice_a,
-        client(url_b, ALICE) as alice_b,
+        ready_client(url_a, ALICE) as alice_a,
+        ready_client(url_b, ALICE) as alice_b,
         client(url_b, BOB) as bob_b,
     ):
-        await until_ready(alice_a)
-        await until_ready(alice_b)
         through_a = Placer(alice_a, "a", Decimal(100), fallbacks=(alice_b,))
         through_b = Placer(bob_b, "b", Decimal(96))
         async with watching(url_a) as on_a, watching(url_b) as on_b, trio.open_nursery() as n:
@@ -165,22 +164,19 @@ async def test_a_gateway_killed_loses_nothing_acknowledged_and_the_other_keeps_s
 
 
 async def test_redis_restarted_gives_503_then_everything_resumes_with_nothing_lost(
-    database_url: str, redis_server: RedisServer, tmp_path: Path
+    cluster: Cluster, redis_server: RedisServer
 ) -> None:
     """Redis is stopped (every key gone) and started again: while it is down both gateways
     answer 503; then the engine and both gateways resume by themselves, every order
     acknowledged is there, resends of those left unanswered never duplicate, and a
     WebSocket client (dropped by its gateway) subscribes again to a fresh snapshot."""
-    cluster = Cluster(database_url, redis_server.url, tmp_path / "data")
     async with (
         cluster.engine(),
         cluster.gateway() as url_a,
         cluster.gateway() as url_b,
-        client(url_a, ALICE) as alice_a,
-        client(url_b, ALICE) as alice_b,
+        ready_client(url_a, ALICE) as alice_a,
+        ready_client(url_b, ALICE) as alice_b,
     ):
-        await until_ready(alice_a)
-        await until_ready(alice_b)
         placer = Placer(alice_a, "r", Decimal(100))
         async with watching(url_a) as watcher, trio.open_nursery() as nursery:
             nursery.start_soon(placer.run, 0.02)
@@ -191,8 +187,7 @@ async def test_redis_restarted_gives_503_then_everything_resumes_with_nothing_lo
                 await watcher.until_closed()
             with trio.fail_after(5):
                 for http in (alice_a, alice_b):
-                    while (await http.get(http.base_url.copy_with(path="/ready"))).is_success:
-                        await trio.sleep(0.05)
+                    await until_unready(http)
             # A gateway takes the engine for stopped once its heartbeat has been unreadable
             # for a heartbeat's life (2 s); a request under way then is answered 503 too.
             down = len(placer.answers)
@@ -222,29 +217,26 @@ async def test_redis_restarted_gives_503_then_everything_resumes_with_nothing_lo
         # A new subscriber gets a fresh snapshot, with every order, and the deltas after it.
         async with watching(url_a) as fresh:
             assert len(fresh.bids) == placer.sent
-            placed = await alice_b.post("/orders", json=_buy(Decimal("99.5"), "after"))
+            placed = await alice_b.post("/orders", json=limit_order("99.5", "after"))
             assert placed.status_code == 201
             await fresh.read_until(lambda w: "99.5" in w.bids)
 
 
 async def test_a_frozen_gateway_never_slows_the_engine_or_the_other_gateway(
-    database_url: str, redis_server: RedisServer, tmp_path: Path
+    cluster: Cluster, redis_server: RedisServer
 ) -> None:
     """Gateway A is frozen (SIGSTOP) while orders go through B, and its Redis connection
     falls so far behind that Redis cuts it: B's orders and B's subscriber keep their pace
     throughout; once A runs again it drops its subscribers (it may have missed
     messages), and one that subscribes again gets the engine's book."""
-    cluster = Cluster(database_url, redis_server.url, tmp_path / "data")
     with redis.Redis.from_url(redis_server.url) as raw:
         async with (
             cluster.engine(),
             cluster.gateway() as url_a,
             cluster.gateway() as url_b,
-            client(url_a, ALICE) as alice_a,
-            client(url_b, BOB) as bob_b,
+            ready_client(url_a, ALICE),  # A is ready before it is frozen
+            ready_client(url_b, BOB) as bob_b,
         ):
-            await until_ready(alice_a)
-            await until_ready(bob_b)
             placer = Placer(bob_b, "s", Decimal(96))
             # A subscriber more than 1 MB behind for 2 s is cut by Redis (the default: 8 MB
             # for 60 s, or 32 MB at once); one that reads, however busy, catches up sooner.

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import trio
 
 from tests.conftest import other_database, sql
-from tests.gateway.processes import Cluster, client, until_ready
+from tests.gateway.processes import ALICE, BOB, Cluster, limit_order, ready_client
 from trading_engine.core.account_events import ACCOUNTS_STREAM, UserCreated
 from trading_engine.core.ids import UserId
 from trading_engine.storage.postgres import JournalError, open_postgres_journal
 
-ALICE, BOB = "demo_alice", "demo_bob"
-
 
 async def test_a_gateway_with_a_database_answers_history_from_the_read_tables(
-    database_url: str, redis_url: str, tmp_path: Path
+    cluster: Cluster,
 ) -> None:
-    cluster = Cluster(database_url, redis_url, tmp_path / "data")
     async with (
         cluster.engine(),
         cluster.gateway() as with_db,
         cluster.gateway(DATABASE_URL="") as without_db,
-        client(with_db, ALICE) as alice,
-        client(with_db, BOB) as bob,
-        client(without_db, ALICE) as alice_elsewhere,
+        ready_client(with_db, ALICE) as alice,
+        ready_client(with_db, BOB) as bob,
+        ready_client(without_db, ALICE) as alice_elsewhere,
     ):
-        await until_ready(alice)
-        await until_ready(alice_elsewhere)
-        sell = {"symbol": "BTC_AIT", "side": "sell", "type": "limit", "quantity": "0.01",
-                "price": "100"}  # fmt: skip
-        placed = await bob.post("/orders", json=sell)
+        placed = await bob.post("/orders", json=limit_order("100", side="sell"))
         assert placed.status_code == 201, placed.text
         buy = {"symbol": "BTC_AIT", "side": "buy", "type": "market", "quantity": "0.01"}
         bought = await alice.post("/orders", json=buy)

@@ -29,21 +29,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
-import redis.asyncio as aioredis
 import redis.exceptions
 import trio
 
 from trading_engine.actors.marketdata import Outbox
 from trading_engine.actors.messages import Refused
+from trading_engine.core.book_mirror import BookMirror
 from trading_engine.core.ids import Symbol, UserId
 from trading_engine.errors import TradingEngineError
 from trading_engine.gateway.remote import RemoteEngine
 from trading_engine.storage.bridge import Bridge
-from trading_engine.storage.redis import PREFIX
+from trading_engine.storage.journal import StorageUnavailable
+from trading_engine.storage.redis import PREFIX, close_client, connect_client
 
 __all__ = ["GatewayFeed"]
 
@@ -62,13 +62,12 @@ class _UnknownChannel(Exception):
 
 
 class _Book:
-    """A symbol's L2 book as decimal strings, with the ``seq`` of its last message."""
+    """A symbol's L2 book, mirrored from the engine's snapshot and the deltas after it,
+    and the state of fetching it."""
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        self.bids: dict[str, str] = {}
-        self.asks: dict[str, str] = {}
-        self.seq = 0
+        self.mirror = BookMirror()
         self.synced = False
         self.held: list[dict[str, Any]] = []
         """Deltas that came while the snapshot was asked for."""
@@ -79,27 +78,22 @@ class _Book:
         self.resyncing = False
         """Whether a task fetches the book until it is whole (``GatewayFeed._resync``)."""
 
-    def reset(self, snapshot: dict[str, Any]) -> None:
-        self.bids = dict(snapshot["bids"])
-        self.asks = dict(snapshot["asks"])
-        self.seq = int(snapshot["seq"])
-        self.synced = True
-
-    def apply(self, delta: dict[str, Any]) -> None:
-        for side, levels in ((self.bids, delta["bids"]), (self.asks, delta["asks"])):
-            for price, qty in levels:
-                if Decimal(qty) == 0:
-                    side.pop(price, None)
-                else:
-                    side[price] = qty
-        self.seq = int(delta["seq"])
+    def take(self, delta: dict[str, Any]) -> Literal["applied", "stale", "gap"]:
+        """Apply ``delta`` if it follows the book (its ``prev_seq`` is the book's
+        ``seq``); a ``stale`` one (the book has it) and one after a ``gap`` are not."""
+        mirror = self.mirror
+        if int(delta["seq"]) <= mirror.seq:
+            return "stale"
+        if int(delta["prev_seq"]) != mirror.seq:
+            return "gap"
+        mirror.apply(delta)
+        return "applied"
 
     def snapshot(self) -> str:
-        bids = sorted(self.bids.items(), key=lambda level: Decimal(level[0]), reverse=True)
-        asks = sorted(self.asks.items(), key=lambda level: Decimal(level[0]))
+        bids, asks = self.mirror.levels()
         return _ENCODER.encode(
-            {"channel": self.channel, "type": "snapshot", "seq": self.seq,
-             "bids": [list(level) for level in bids], "asks": [list(level) for level in asks]}
+            {"channel": self.channel, "type": "snapshot", "seq": self.mirror.seq,
+             "bids": bids, "asks": asks}
         ).decode()  # fmt: skip
 
 
@@ -110,6 +104,7 @@ class GatewayFeed:
         self._engine = engine
         self._bridge = bridge
         self._url = url
+        self._client: Any = None
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         """The Redis channels (without ``te:``) this gateway listens to."""
@@ -141,7 +136,8 @@ class GatewayFeed:
             self._nursery = nursery
             while True:
                 try:
-                    self._pubsub = await self._bridge.call(_open, self._url)
+                    self._client = await connect_client(self._bridge, self._url)
+                    self._pubsub = await self._bridge.call(_open, self._client)
                     if self._subscribed:
                         await self._bridge.call(_subscribe, self._pubsub, sorted(self._subscribed))
                     self._ready.set()
@@ -152,7 +148,7 @@ class GatewayFeed:
                         task_status.started()
                         started = True
                     await self._listen()
-                except (redis.exceptions.RedisError, OSError) as exc:
+                except (redis.exceptions.RedisError, OSError, StorageUnavailable) as exc:
                     if not failing:
                         log.warning("market data from Redis stopped: %s", exc)
                         failing = True
@@ -188,9 +184,12 @@ class GatewayFeed:
         """Redis's connection broke: messages may be lost, so every client goes, and every
         book is asked for again when next wanted."""
         pubsub, self._pubsub = self._pubsub, None
+        client, self._client = self._client, None
         if pubsub is not None:
             with contextlib.suppress(redis.exceptions.RedisError, OSError):
                 await self._bridge.call(_close, pubsub)
+        if client is not None:
+            await close_client(self._bridge, client)
         for book in self._books.values():
             book.synced = False
             book.held.clear()
@@ -210,15 +209,15 @@ class GatewayFeed:
                 if book.fetching:  # else the next snapshot asked for has it
                     book.held.append(delta)
                 return
-            if int(delta["seq"]) <= book.seq:
+            taken = book.take(delta)
+            if taken == "stale":
                 return
-            if int(delta["prev_seq"]) != book.seq:
+            if taken == "gap":
                 self.resyncs += 1
                 book.synced = False
                 book.held.append(delta)
                 self._start_resync(book)
                 return
-            book.apply(delta)
         self._fan_out(channel, text)
 
     def _fan_out(self, channel: str, text: str) -> None:
@@ -261,16 +260,14 @@ class GatewayFeed:
         text = await self._engine.market_snapshot(book.channel)
         if not isinstance(text, str):
             raise _UnknownChannel(book.channel)
-        book.reset(_DECODER.decode(text))
+        book.mirror.apply(_DECODER.decode(text))
+        book.synced = True
         held, book.held = book.held, []
         for delta in held:
-            if int(delta["seq"]) <= book.seq:
-                continue
-            if int(delta["prev_seq"]) != book.seq:
+            if book.take(delta) == "gap":
                 book.synced = False  # still a gap: ask again
-                book.held = [d for d in held if int(d["seq"]) > book.seq]
+                book.held = [d for d in held if int(d["seq"]) > book.mirror.seq]
                 break
-            book.apply(delta)
 
     def _start_resync(self, book: _Book) -> None:
         if not book.resyncing and self._nursery is not None:
@@ -448,8 +445,7 @@ def _seq_of(text: str) -> int | None:
 # ---------------------------------------------------------------- on the bridge's loop
 
 
-async def _open(url: str) -> Any:
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+async def _open(client: Any) -> Any:
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     # Always subscribed to something: a pubsub with no channel does not wait for messages.
     await pubsub.subscribe(f"{PREFIX}gateway:feed")

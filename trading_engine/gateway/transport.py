@@ -29,8 +29,13 @@ from typing import Any, Final
 import redis.exceptions
 
 from trading_engine.storage.bridge import Bridge
-from trading_engine.storage.journal import StorageUnavailable
-from trading_engine.storage.redis import PREFIX, close_client, connect_client, run_script
+from trading_engine.storage.redis import (
+    PREFIX,
+    close_client,
+    connect_client,
+    redis_call,
+    run_script,
+)
 
 __all__ = [
     "HEARTBEAT_EVERY",
@@ -83,10 +88,7 @@ class _Side:
         await close_client(self._bridge, self._client)
 
     async def _call(self, failed: str, fn: Any, *args: Any) -> Any:
-        try:
-            return await self._bridge.call(fn, self._client, *args)
-        except (redis.exceptions.RedisError, OSError) as exc:
-            raise StorageUnavailable(f"{failed}: {exc}") from exc
+        return await redis_call(self._bridge, failed, fn, self._client, *args)
 
 
 class EngineSide(_Side):

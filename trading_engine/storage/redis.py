@@ -35,6 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from trading_engine.storage.bridge import Bridge, BridgeClosed, open_bridge
 from trading_engine.storage.journal import StorageUnavailable
@@ -45,6 +47,7 @@ __all__ = [
     "close_client",
     "connect_client",
     "open_redis_publisher",
+    "redis_call",
     "run_script",
     "shown_url",
 ]
@@ -73,7 +76,9 @@ class RedisPublisher:
         """Publish each ``(channel, text)`` on ``te:<channel>``, in order; raises
         ``StorageUnavailable``."""
         args = [part for channel, text in batch for part in (PREFIX + channel, text)]
-        await _call(self._bridge, "Redis publish failed", _eval, self._client, _PUBLISH, [], args)
+        await redis_call(
+            self._bridge, "Redis publish failed", _eval, self._client, _PUBLISH, [], args
+        )
 
     async def close(self) -> None:
         await close_client(self._bridge, self._client)
@@ -94,8 +99,12 @@ async def open_redis_publisher(url: str) -> AsyncIterator[RedisPublisher]:
 
 
 async def connect_client(bridge: Bridge, url: str) -> Any:
-    """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``."""
-    return await _call(bridge, f"Redis at {shown_url(url)} is unavailable", _connect, url)
+    """A ``redis.asyncio`` client on the bridge's loop; raises ``StorageUnavailable``.
+
+    It never retries: a command (or a subscription's read) on a broken connection
+    raises, so that its caller sees the break, as a gateway's feed must (messages may
+    have been lost: it drops its subscribers), rather than reconnecting silently."""
+    return await redis_call(bridge, f"Redis at {shown_url(url)} is unavailable", _connect, url)
 
 
 def shown_url(url: str) -> str:
@@ -112,7 +121,7 @@ async def run_script(
 ) -> Any:
     """Run the Lua ``script`` on ``keys`` with ``args`` (``EVALSHA``, loading it if Redis
     does not have it); its reply, or ``StorageUnavailable``."""
-    return await _call(bridge, "Redis script failed", _eval, client, script, keys, args)
+    return await redis_call(bridge, "Redis script failed", _eval, client, script, keys, args)
 
 
 async def close_client(bridge: Bridge, client: Any) -> None:
@@ -121,10 +130,11 @@ async def close_client(bridge: Bridge, client: Any) -> None:
         await bridge.call(_close, client)
 
 
-async def _call(
+async def redis_call(
     bridge: Bridge, failed: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any
 ) -> Any:
-    """``fn(*args)`` on the bridge's loop, its driver errors as ``StorageUnavailable``."""
+    """``fn(*args)`` on the bridge's loop; Redis's driver errors raise
+    ``StorageUnavailable``, its message ``failed`` and the error."""
     try:
         return await bridge.call(fn, *args)
     except _DRIVER_ERRORS as exc:
@@ -132,7 +142,9 @@ async def _call(
 
 
 async def _connect(url: str) -> Any:
-    client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    client = aioredis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+    )
     await client.ping()
     return client
 

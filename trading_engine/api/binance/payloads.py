@@ -9,8 +9,8 @@ is a float: decimal strings are read as ``Decimal`` and written back fixed.
   message's ``seq`` plus one and ``u`` its own ``seq``: consecutive updates
   chain (``U`` = previous ``u`` + 1) and the REST depth's ``lastUpdateId`` is
   the same ``seq``, so Binance's book-sync recipe works as documented.
-- ``Mirror`` keeps a book from the snapshot and deltas, for partial depths and
-  ``bookTicker``.
+- partial depths and ``bookTicker`` are rendered from the connection's
+  ``BookMirror`` of the book (``core/book_mirror.py``).
 - ``trades.S`` trades are ``trade`` and ``aggTrade`` (each trade its own
   aggregate, as ``GET aggTrades``); ``candles.S.I`` candles are ``kline``s;
   ``ticker.S`` tickers are ``24hrTicker`` and ``24hrMiniTicker``.
@@ -19,15 +19,16 @@ is a float: decimal strings are read as ``Decimal`` and written back fixed.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from trading_engine.api.binance.symbols import Precision, fixed, joined
+from trading_engine.core.book_mirror import BookMirror
 from trading_engine.core.candles import period_end
 from trading_engine.core.instruments import Instrument
 
 __all__ = [
-    "Mirror",
     "book_ticker",
     "depth_update",
     "kline",
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
-_Level = tuple[Decimal, Decimal]
 
 
 def now_ms() -> int:
@@ -50,7 +50,7 @@ def seconds_ms(seconds: str) -> int:
     return int(Decimal(seconds) * 1000)
 
 
-def _levels(numbers: Precision, levels: list[list[str]]) -> list[list[str]]:
+def _levels(numbers: Precision, levels: Sequence[Sequence[str]]) -> list[list[str]]:
     return [
         [fixed(Decimal(p), numbers.price_places), fixed(Decimal(q), numbers.quantity_places)]
         for p, q in levels
@@ -71,62 +71,30 @@ def depth_update(instrument: Instrument, message: dict[str, Any]) -> dict[str, A
     }
 
 
-class Mirror:
-    """One symbol's book as the ``book.S`` channel tells it: levels by price, and its seq."""
-
-    def __init__(self) -> None:
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.seq = 0
-
-    def apply(self, message: dict[str, Any]) -> None:
-        """Take a snapshot or a delta (quantity 0 removes a level)."""
-        if message["type"] == "snapshot":
-            self.bids.clear()
-            self.asks.clear()
-        for side, book in (("bids", self.bids), ("asks", self.asks)):
-            for price, quantity in message[side]:
-                p, q = Decimal(price), Decimal(quantity)
-                if q == _ZERO:
-                    book.pop(p, None)
-                else:
-                    book[p] = q
-        self.seq = message["seq"]
-
-    def top(self, levels: int) -> tuple[list[_Level], list[_Level]]:
-        """The best ``levels`` bids (highest first) and asks (lowest first)."""
-        bids = sorted(self.bids.items(), reverse=True)[:levels]
-        asks = sorted(self.asks.items())[:levels]
-        return bids, asks
-
-
-def _fixed_levels(numbers: Precision, rows: list[_Level]) -> list[list[str]]:
-    return [[fixed(p, numbers.price_places), fixed(q, numbers.quantity_places)] for p, q in rows]
-
-
-def partial_depth(instrument: Instrument, mirror: Mirror, levels: int) -> dict[str, Any]:
+def partial_depth(instrument: Instrument, mirror: BookMirror, levels: int) -> dict[str, Any]:
     """The top ``levels`` of each side, as ``<symbol>@depth<levels>`` sends them."""
     numbers = Precision(instrument)
-    bids, asks = mirror.top(levels)
+    bids, asks = mirror.levels(levels)
     return {
         "lastUpdateId": mirror.seq,
-        "bids": _fixed_levels(numbers, bids),
-        "asks": _fixed_levels(numbers, asks),
+        "bids": _levels(numbers, bids),
+        "asks": _levels(numbers, asks),
     }
 
 
-def book_ticker(instrument: Instrument, mirror: Mirror) -> dict[str, Any]:
+def book_ticker(instrument: Instrument, mirror: BookMirror) -> dict[str, Any]:
     """The best bid and ask (zeros for an empty side), as ``<symbol>@bookTicker``."""
     numbers = Precision(instrument)
-    bids, asks = mirror.top(1)
-    bid, ask = bids[0] if bids else (_ZERO, _ZERO), asks[0] if asks else (_ZERO, _ZERO)
+    bids, asks = mirror.levels(1)
+    [(bid, bid_quantity)] = bids or [("0", "0")]
+    [(ask, ask_quantity)] = asks or [("0", "0")]
     return {
         "u": mirror.seq,
         "s": joined(instrument.symbol),
-        "b": fixed(bid[0], numbers.price_places),
-        "B": fixed(bid[1], numbers.quantity_places),
-        "a": fixed(ask[0], numbers.price_places),
-        "A": fixed(ask[1], numbers.quantity_places),
+        "b": fixed(Decimal(bid), numbers.price_places),
+        "B": fixed(Decimal(bid_quantity), numbers.quantity_places),
+        "a": fixed(Decimal(ask), numbers.price_places),
+        "A": fixed(Decimal(ask_quantity), numbers.quantity_places),
     }
 
 

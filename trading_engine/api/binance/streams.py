@@ -56,6 +56,7 @@ from trading_engine.api.binance.user_stream import api_connection, listen_key_co
 from trading_engine.api.context import ctx
 from trading_engine.api.ws_guard import guarded
 from trading_engine.api.ws_limits import MessageLimits
+from trading_engine.core.book_mirror import BookMirror
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
@@ -172,7 +173,7 @@ class _Market:
         self.streams: dict[str, Stream] = {}
         self.channels: dict[str, int] = {}
         """Each channel subscribed, and how many streams read it."""
-        self.mirrors: dict[Symbol, payloads.Mirror] = {}
+        self.mirrors: dict[Symbol, BookMirror] = {}
         self.held = Held(self._flush, inbox.say_texts)
 
     async def subscribe(self, stream: Stream) -> Refused | None:
@@ -221,7 +222,7 @@ class _Market:
         channel = message.get("channel", "")
         if channel.startswith("book."):
             symbol = Symbol(channel.removeprefix("book."))
-            self.mirrors.setdefault(symbol, payloads.Mirror()).apply(message)
+            self.mirrors.setdefault(symbol, BookMirror()).apply(message)
         out: list[str] = []
         for stream in list(self.streams.values()):
             if channel not in stream.channels:
