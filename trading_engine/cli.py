@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -330,43 +331,37 @@ def _split_commands(commands: Any) -> None:
 
 
 def _run_split(args: argparse.Namespace) -> int:
-    import trio  # noqa: PLC0415
-
     from trading_engine.gateway.processes import run_engine, run_gateway  # noqa: PLC0415
 
     _configure_logging(args.log_format)
     if args.command == "engine":
         return _listening(
             f"{args.metrics_host}:{args.metrics_port}",
-            lambda: trio.run(
-                lambda: run_engine(
-                    demo=args.demo,
-                    data_dir=args.data_dir,
-                    database_url=os.environ.get("DATABASE_URL"),
-                    metrics_host=args.metrics_host,
-                    metrics_port=args.metrics_port,
-                )
-            ),
+            run_engine,
+            demo=args.demo,
+            data_dir=args.data_dir,
+            database_url=os.environ.get("DATABASE_URL"),
+            metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port,
         )
     return _listening(
         f"{args.host}:{args.port}",
-        lambda: trio.run(
-            lambda: run_gateway(
-                host=args.host,
-                port=args.port,
-                data_dir=args.data_dir,
-                database_url=os.environ.get("DATABASE_URL"),
-            )
-        ),
+        run_gateway,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        database_url=os.environ.get("DATABASE_URL"),
     )
 
 
-def _listening(address: str, run: Callable[[], object]) -> int:
-    """``run()`` a server that listens on ``address``: 0 once it stops, or 1 with one line
-    on stderr if the address cannot be bound (in use, or not this machine's), rather than
-    the traceback of every task it was starting."""
+def _listening(address: str, server: Callable[..., Awaitable[object]], **options: Any) -> int:
+    """Run ``server(**options)``, which listens on ``address``, under Trio: 0 once it
+    stops, or 1 with one line on stderr if the address cannot be bound (in use, or not
+    this machine's), rather than the traceback of every task it was starting."""
+    import trio  # noqa: PLC0415
+
     try:
-        run()
+        trio.run(functools.partial(server, **options))
     except (OSError, BaseExceptionGroup) as exc:
         refused = _bind_error(exc)
         if refused is None:
@@ -400,22 +395,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imports inside the branches keep each command's start-up light.
     if args.command == "serve":
-        import trio  # noqa: PLC0415
-
         from trading_engine.serve import serve  # noqa: PLC0415
 
         _configure_logging(args.log_format)
         return _listening(
             f"{args.host}:{args.port}",
-            lambda: trio.run(
-                lambda: serve(
-                    host=args.host,
-                    port=args.port,
-                    demo=args.demo,
-                    data_dir=args.data_dir,
-                    database_url=os.environ.get("DATABASE_URL"),
-                )
-            ),
+            serve,
+            host=args.host,
+            port=args.port,
+            demo=args.demo,
+            data_dir=args.data_dir,
+            database_url=os.environ.get("DATABASE_URL"),
         )
     if args.command in ("engine", "gateway"):
         return _run_split(args)
