@@ -18,6 +18,7 @@ from trio_websocket import open_websocket_url
 from tests.api.conftest import ADMIN, Server, serve
 from tests.api.rawws import Refusal, raw_client, refused_handshake
 from trading_engine.api.app import create_app
+from trading_engine.api.metrics import Metrics
 from trading_engine.api.ws_guard import GUARDED, WsConnections
 from trading_engine.config import EngineConfig
 from trading_engine.errors import InvalidInput
@@ -35,6 +36,16 @@ class Guarded:
 
     url: str
     connections: WsConnections
+    metrics: Metrics
+
+    def refused(self) -> dict[str, float]:
+        """``te_websocket_refused_total`` by reason, as ``/metrics`` counts it."""
+        (family,) = self.metrics.ws_refused.collect()
+        return {
+            sample.labels["reason"]: sample.value
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
 
     def ws(self, path: str) -> str:
         return self.url.replace("http", "ws", 1) + path
@@ -57,7 +68,7 @@ async def guarded_server(
     app = create_app(server.engine, ADMIN, limiter, max_ws_per_address=cap, trusted_proxy_hops=hops)
     async with trio.open_nursery() as nursery:
         url = await serve(nursery, app, stop)
-        yield Guarded(url, app.config[WsConnections.CONFIG_KEY])
+        yield Guarded(url, app.config[WsConnections.CONFIG_KEY], app.config["METRICS"])
         stop.set()
 
 
@@ -96,7 +107,9 @@ async def test_an_upgrade_finding_its_address_bucket_empty_is_refused_429_unupgr
         refusal = await _refused(guarded.ws(path))
         assert (await http.get("/symbols")).status_code == 429
         held = guarded.connections.held(LOCAL)
+        refused = guarded.refused()
     assert int(refusal.headers["retry-after"]) >= 1
+    assert refused == {"rate_limited": 1}
     assert _error(refusal, path) == (429, "rate_limited" if path == OURS else -1003)
     assert held == 0
 
@@ -113,6 +126,7 @@ async def test_an_address_at_the_cap_is_refused_until_one_of_its_connections_clo
         await guarded.closed(LOCAL, 1)
         async with open_websocket_url(guarded.ws(path)):
             assert guarded.connections.held(LOCAL) == 2
+        assert guarded.refused() == {"too_many_connections": 1}
     expected = "too_many_connections" if path == OURS else -1003
     assert _error(refusal, path) == (429, expected)
     assert "retry-after" not in refusal.headers

@@ -78,6 +78,11 @@ class Metrics:
         self.trades = Counter(
             "te_trades_total", "Trades made by submitted orders", registry=self.registry
         )
+        self.ws_refused = Counter(
+            "te_websocket_refused_total",
+            "WebSocket upgrades refused before the handshake, by reason", ["reason"],
+            registry=self.registry,
+        )  # fmt: skip
         self._latencies: dict[tuple[str, str, int], Histogram] = {}
         """The latency histogram's child per (method, route, status): ``labels()`` costs more
         than the observation itself."""

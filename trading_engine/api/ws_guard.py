@@ -9,7 +9,8 @@ Every WebSocket endpoint, of both dialects, is wrapped in ``guarded``:
   this process (``MAX_WS_PER_ADDRESS``, 0: no cap); one more is refused,
   ``too_many_connections``.
 
-A refused upgrade is answered with a plain HTTP 429, and nothing is upgraded:
+A refused upgrade is answered with a plain HTTP 429, and nothing is upgraded
+(counted in ``/metrics`` as ``te_websocket_refused_total{reason}`` and logged):
 a WebSocket handler that returns a response before accepting has Quart send it
 as the handshake's answer (Hypercorn's ``websocket.http.response`` extension).
 Each dialect words the refusal (``Refusal``): ``/api/v1/trading/ws`` in the
@@ -26,6 +27,7 @@ with ``TRUSTED_PROXY_HOPS`` the one they report (``api/app.py``).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec
 
@@ -39,6 +41,8 @@ __all__ = ["GUARDED", "Refusal", "WsConnections", "guarded"]
 
 _P = ParamSpec("_P")
 Handler = Callable[_P, Awaitable[Response | None]]
+
+log = logging.getLogger("trading_engine.http")
 
 GUARDED = "ws_guarded"
 """The attribute ``guarded`` sets on the handler it wraps."""
@@ -100,7 +104,8 @@ def guarded(
             if limiter is not None:
                 wait = await limiter.take(f"ip:{address}")
                 if wait > 0:
-                    response = refuse(Refusal("rate_limited", "too many requests: slow down"))
+                    refusal = Refusal("rate_limited", "too many requests: slow down")
+                    response = _refused(refuse, refusal, address)
                     response.headers["Retry-After"] = retry_after(wait)
                     return response
             connections: WsConnections = current_app.config[WsConnections.CONFIG_KEY]
@@ -108,7 +113,7 @@ def guarded(
                 message = (
                     f"at most {connections.cap} WebSocket connections at once from one address"
                 )
-                return refuse(Refusal("too_many_connections", message))
+                return _refused(refuse, Refusal("too_many_connections", message), address)
             try:
                 return await handler(*args, **kwargs)
             finally:
@@ -118,3 +123,16 @@ def guarded(
         return admitted
 
     return wrap
+
+
+def _refused(refuse: Callable[[Refusal], Response], refusal: Refusal, address: str) -> Response:
+    """``refuse``'s answer to ``refusal``, counted in ``/metrics``
+    (``te_websocket_refused_total``) and logged with the address."""
+    metrics = current_app.config.get("METRICS")
+    if metrics is not None:
+        metrics.ws_refused.labels(refusal.code).inc()
+    log.info(
+        "websocket refused",
+        extra={"fields": {"address": address, "path": websocket.path, "reason": refusal.code}},
+    )
+    return refuse(refusal)
