@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -55,6 +55,9 @@ class Scrape:
 
     def __init__(self, *figures: Figures) -> None:
         self.registry = CollectorRegistry()
+        # The process's own CPU time, memory and open files (``process_*``), read from /proc
+        # at each scrape: each process of a split deployment is scraped on its own.
+        ProcessCollector(registry=self.registry)
         self._figures: list[Figures] = []
         self.add(*figures)
 

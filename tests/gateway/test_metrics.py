@@ -64,6 +64,10 @@ async def test_the_engine_serves_its_figures_health_and_readiness_on_its_own_por
         assert after['te_marketdata_publish_dropped_total{reason="outbox_full"}'] == 0
         assert "te_read_tables_lag_seconds" in after
         assert after["te_websocket_subscribers"] == 0
+        # The engine process's own CPU, memory and files, as each process's scrape has.
+        assert after["process_cpu_seconds_total"] >= before["process_cpu_seconds_total"] > 0
+        assert after["process_resident_memory_bytes"] > 2**20
+        assert after["process_open_fds"] > 0
         assert not [name for name in after if name.startswith(("te_gateway_", "te_http_"))]
 
         engine.send_signal(signal.SIGTERM)
