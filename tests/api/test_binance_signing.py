@@ -254,3 +254,42 @@ async def test_an_ed25519_key_signs_in_place_of_the_secret(server: Server) -> No
         # The HMAC secret still signs too.
         assert (await call(client(server).fetch_balance))["AIT"]["free"] == 1_000_000
     assert balance["AIT"]["free"] == 1_000_000
+
+
+async def test_a_parameter_in_both_query_and_body_is_the_query_strings(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    now = int(time.time() * 1000)
+    query = "symbol=BTCAIT&side=BUY&price=90"
+    body = urlencode({**ORDER, "price": "95", "symbol": "NOPE", "timestamp": now})
+    signature = hmac.new(secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+    with trio.fail_after(30):
+        placed = await send(
+            server, "POST", "order", query=query, body=f"{body}&signature={signature}", key=key
+        )
+        twice = await send(server, "POST", "order", body=signed(ORDER, secret) + "&price=91",
+                           key=key)  # fmt: skip
+    assert placed.status_code == 200, placed.text
+    assert (placed.json()["symbol"], placed.json()["price"]) == ("BTCAIT", "90.00000000")
+    assert twice.json()["code"] == -1101  # repeated within the body itself
+
+
+async def test_recv_window_takes_milliseconds_with_three_decimals(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    now = int(time.time() * 1000)
+    cases = [
+        ({"recvWindow": "6000.346"}, now - 5_500, 200, None),
+        ({"recvWindow": "60000.000"}, now - 59_000, 200, None),
+        ({"recvWindow": "0.5"}, now - 2_000, 400, -1021),
+        ({"recvWindow": "6000.3461"}, now, 400, -1100),
+        ({"recvWindow": "60000.001"}, now, 400, -1131),
+        ({"recvWindow": "-1"}, now, 400, -1100),
+    ]
+    with trio.fail_after(30):
+        before = await _state(server)
+        for params, at, status, code in cases:
+            response = await send(
+                server, "GET", "account", query=signed(params, secret, at=at), key=key
+            )
+            assert response.status_code == status, (params, response.text)
+            assert response.json().get("code") == code, params
+    assert await _state(server) == before
