@@ -6,9 +6,10 @@ import ccxt
 import pytest
 import trio
 
-from tests.api.binance_client import call, client
-from tests.api.conftest import Server
+from tests.api.binance_client import call, client, send, signed
+from tests.api.conftest import ADMIN, Server
 from trading_engine.core.ids import UserId
+from trading_engine.serve import demo_secret
 
 
 async def _ready(server: Server, user: str = "demo_alice") -> ccxt.binance:
@@ -166,3 +167,77 @@ async def test_fok_ioc_test_orders_stp_and_commissions(server: Server) -> None:
     assert stp["info"]["selfTradePreventionMode"] == "EXPIRE_TAKER"
     assert commission["standardCommission"]["taker"] == "0.00100000"
     assert limits == []
+
+
+async def test_too_many_decimals_is_1111_and_a_market_order_on_an_empty_book_1112(
+    server: Server,
+) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    limit = {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "1", "price": "90"}  # fmt: skip
+    too_precise = "Parameter '{}' has too much precision."
+    cases = [
+        ({**limit, "price": "90.000000001"}, -1111, too_precise.format("price")),
+        ({**limit, "quantity": "1.000000001"}, -1111, too_precise.format("quantity")),
+        ({**limit, "price": "90.001"}, -1013, "Filter failure: PRICE_FILTER"),  # within 8 places
+        ({**limit, "price": "90.0000000000"}, None, None),  # trailing zeros do not count
+        ({**limit, "type": "STOP_LOSS_LIMIT", "stopPrice": "95.123456789"}, -1111,
+         too_precise.format("stopPrice")),
+        ({"symbol": "ETHAIT", "side": "BUY", "type": "MARKET", "quantity": "1"}, -1112,
+         "No orders on book for symbol."),
+    ]  # fmt: skip
+    with trio.fail_after(30):
+        before = await _balances(server, "demo_alice")
+        for params, code, msg in cases:
+            response = await send(server, "POST", "order/test", body=signed(params, secret),
+                                  key=key)  # fmt: skip
+            assert response.json() == ({} if code is None else {"code": code, "msg": msg}), params
+        alice = await _ready(server)
+        with pytest.raises(ccxt.BadRequest, match="-1111"):
+            await call(alice.private_post_order, {**limit, "quantity": "1.000000001"})
+        with pytest.raises(ccxt.OperationFailed, match="-1112"):
+            await call(alice.create_order, "ETH/AIT", "market", "buy", 1)
+    assert await _balances(server, "demo_alice") == before
+    assert await server.engine.user_orders(UserId("demo_alice")) == []
+
+
+async def test_a_cancel_names_itself_by_new_client_order_id(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    with trio.fail_after(30):
+        alice = await _ready(server)
+        first = await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90,
+                           {"clientOrderId": "mine-1"})  # fmt: skip
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 91,
+                   {"clientOrderId": "mine-2"})  # fmt: skip
+        cancel = {"symbol": "BTCAIT", "orderId": first["id"], "newClientOrderId": "undo-1"}
+        named = await send(server, "DELETE", "order", key=key, query=signed(cancel, secret))
+        unnamed = await send(server, "DELETE", "order", key=key, query=signed(
+            {"symbol": "BTCAIT", "origClientOrderId": "mine-2"}, secret))  # fmt: skip
+        test = {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                "quantity": "1", "price": "90", "computeCommissionRates": "true"}  # fmt: skip
+        tested = await send(server, "POST", "order/test", key=key, body=signed(test, secret))
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 92,
+                   {"clientOrderId": "mine-3"})  # fmt: skip
+        replace = {
+            **test,
+            "cancelReplaceMode": "STOP_ON_FAILURE",
+            "newClientOrderId": "mine-4",
+            "cancelOrigClientOrderId": "mine-3",
+            "cancelNewClientOrderId": "undo-3",
+        }
+        del replace["computeCommissionRates"]
+        replaced = await send(server, "POST", "order/cancelReplace", key=key,
+                              body=signed(replace, secret))  # fmt: skip
+    assert (named.json()["origClientOrderId"], named.json()["clientOrderId"]) == (
+        "mine-1", "undo-1",
+    )  # fmt: skip
+    assert unnamed.json()["origClientOrderId"] == "mine-2"
+    assert unnamed.json()["clientOrderId"] not in ("mine-2", "undo-1")
+    assert unnamed.json()["status"] == "CANCELED"
+    assert set(tested.json()) == {"standardCommissionForOrder", "specialCommissionForOrder",
+                                  "taxCommissionForOrder", "discount"}  # fmt: skip
+    cancel_answer = replaced.json()["cancelResponse"]
+    assert (cancel_answer["origClientOrderId"], cancel_answer["clientOrderId"]) == (
+        "mine-3", "undo-3",
+    )  # fmt: skip
+    assert replaced.json()["newOrderResponse"]["clientOrderId"] == "mine-4"

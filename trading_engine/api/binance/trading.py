@@ -32,7 +32,7 @@ from trading_engine.api.binance.params import Params
 from trading_engine.api.binance.public import ORDER_TYPES
 from trading_engine.api.binance.render import STP_MODES, fill, order
 from trading_engine.api.binance.signing import signed
-from trading_engine.api.binance.symbols import instrument_for, millis
+from trading_engine.api.binance.symbols import Precision, instrument_for, millis
 from trading_engine.api.bodies import OrderBody, convert_body, order_request
 from trading_engine.api.context import ctx
 from trading_engine.core.enums import RejectReason
@@ -79,6 +79,7 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
     RejectReason.POST_ONLY_WOULD_TAKE: (-2010, "Order would immediately match and take."),
     RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Order would trigger immediately."),
+    RejectReason.NO_REFERENCE_PRICE: (-1112, "No orders on book for symbol."),
     RejectReason.BUSY: (-1015, "Too many new orders."),
 }
 """A rejection's reason to Binance's code and message; the first reason listed here of a
@@ -136,6 +137,7 @@ def new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
         if kind not in ("LIMIT", "LIMIT_MAKER"):
             raise BinanceError(400, -2010, _ICEBERG_STOP)
         body["display_quantity"] = params.need("icebergQty")
+    _precise(params, Precision(instrument))
     if kind == "LIMIT_MAKER":
         body["post_only"] = True
     if trailing is not None:
@@ -145,6 +147,26 @@ def new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
     checked = convert_body(body, OrderBody)
     stp_name = params.text("selfTradePreventionMode") or "EXPIRE_TAKER"
     return order_request(checked, ctx().engine.instruments(), user), answer, stp_name
+
+
+def _precise(params: Params, numbers: Precision) -> None:
+    """Raise -1111 for a price or quantity with more decimals than the symbol shows (its
+    ``baseAssetPrecision`` or ``quotePrecision``), as Binance does before its filters; one
+    within them but off the tick or lot is the filter's -1013. Trailing zeros do not
+    count, so a value on the grid is never refused here."""
+    places = {
+        "price": numbers.price_places,
+        "stopPrice": numbers.price_places,
+        "quantity": numbers.quantity_places,
+        "icebergQty": numbers.quantity_places,
+    }
+    for name, most in places.items():
+        text = params.text(name)
+        if text is None or not text.isascii() or not text.replace(".", "", 1).isdigit():
+            continue  # not a plain decimal: the engine's own check names what is wrong
+        exponent = Decimal(text).normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > most:
+            raise BinanceError(400, -1111, f"Parameter '{name}' has too much precision.")
 
 
 def _sent_needlessly(name: str) -> BinanceError:
@@ -247,6 +269,7 @@ async def post_order_test() -> Response:
                 "maker": rate(instrument.maker_fee_bps),
                 "taker": rate(instrument.taker_fee_bps),
             },
+            "specialCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
             "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
             "discount": {
                 "enabledForAccount": False,
@@ -292,14 +315,24 @@ async def get_order() -> Response:
     return jsonify(order(view, instrument))
 
 
-async def _cancel(user: UserId, view: OrderView, instrument: Instrument) -> dict[str, Any]:
+async def _cancel(
+    user: UserId, view: OrderView, instrument: Instrument, cancel_id: str | None
+) -> dict[str, Any]:
     """Cancel ``view``; its answer, or raises -2011."""
     result = await ctx().engine.cancel(view.order_id, user)
     if isinstance(result, Refused):
         raise BinanceError(400, -2011, _UNKNOWN_ORDER)
-    body = order(result.order, instrument)
+    return _cancelled(result.order, instrument, cancel_id)
+
+
+def _cancelled(view: OrderView, instrument: Instrument, cancel_id: str | None) -> dict[str, Any]:
+    """A cancelled order as Binance answers its cancel: ``origClientOrderId`` is the order's
+    client order id, ``clientOrderId`` the cancel's own (``newClientOrderId``, else made
+    up), which names the cancel and nothing else here."""
+    body = order(view, instrument)
     body["origClientOrderId"] = body["clientOrderId"]
-    body["transactTime"] = millis(result.order.updated_ts)
+    body["clientOrderId"] = cancel_id or generated_id()
+    body["transactTime"] = millis(view.updated_ts)
     return body
 
 
@@ -316,7 +349,7 @@ async def delete_order() -> Response:
         if exc.code == -2013:
             raise BinanceError(400, -2011, _UNKNOWN_ORDER) from None
         raise
-    return jsonify(await _cancel(user, view, instrument))
+    return jsonify(await _cancel(user, view, instrument, params.text("newClientOrderId")))
 
 
 async def get_open_orders() -> Response:
@@ -336,13 +369,9 @@ async def delete_open_orders() -> Response:
     cancelled = await ctx().engine.cancel_all(user, instrument.symbol)
     if not cancelled:
         raise BinanceError(400, -2011, _UNKNOWN_ORDER)
-    rows = []
-    for view in sorted(cancelled, key=lambda v: v.order_id):
-        body = order(view, instrument)
-        body["origClientOrderId"] = body["clientOrderId"]
-        body["transactTime"] = millis(view.updated_ts)
-        rows.append(body)
-    return jsonify(rows)
+    return jsonify(
+        [_cancelled(v, instrument, None) for v in sorted(cancelled, key=lambda v: v.order_id)]
+    )
 
 
 async def get_all_orders() -> Response:
@@ -373,7 +402,7 @@ async def post_cancel_replace() -> Response:
     cancel: dict[str, Any]
     try:
         view = await _find(user, instrument, params, "cancelOrderId", "cancelOrigClientOrderId")
-        cancel = await _cancel(user, view, instrument)
+        cancel = await _cancel(user, view, instrument, params.text("cancelNewClientOrderId"))
         cancelled = True
     except BinanceError as exc:
         if exc.code not in (-2011, -2013):
