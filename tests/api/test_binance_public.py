@@ -119,3 +119,57 @@ async def test_a_halted_symbol_is_halt_and_refuses_orders_as_market_closed(
             await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
     assert markets["BTC/AIT"]["active"] is False
     assert await server.engine.user_orders(UserId("demo_alice")) == []
+
+
+async def test_exchange_info_filters_are_built_from_the_instrument(server: Server) -> None:
+    body = {"symbol": "SOL_AIT", "base_asset": "SOL", "quote_asset": "AIT", "tick_size": "0.05",
+            "lot_size": "0.5", "min_quantity": "2", "min_notional": "25",
+            "price_band_pct": "5"}  # fmt: skip
+    async with server.client(ADMIN) as admin:
+        listed = await admin.post("/admin/symbols", json=body)
+        assert listed.status_code == 201, listed.text
+        halted = await admin.post("/admin/symbols/BTC_AIT/halt", json={"reason": "test"})
+        assert halted.status_code == 200
+    with trio.fail_after(30):
+        info = await _get(server, "/api/v3/exchangeInfo?symbol=SOLAIT&showPermissionSets=false")
+        markets = await call(client(server, None).load_markets)
+        by_status = {
+            status: await _get(server, f"/api/v3/exchangeInfo?symbolStatus={status}")
+            for status in ("TRADING", "HALT", "BREAK")
+        }
+        margin = await _get(server, '/api/v3/exchangeInfo?permissions=["MARGIN"]')
+        spot = await _get(server, "/api/v3/exchangeInfo?permissions=SPOT")
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            mixed = await http.get("/api/v3/exchangeInfo?symbol=SOLAIT&symbolStatus=TRADING")
+    sol = info["symbols"][0]
+    assert (sol["symbol"], sol["status"], sol["baseAsset"], sol["quoteAsset"]) == (
+        "SOLAIT", "TRADING", "SOL", "AIT",
+    )  # fmt: skip
+    assert (sol["permissions"], sol["permissionSets"], sol["isSpotTradingAllowed"]) == (
+        ["SPOT"], [], True,
+    )  # fmt: skip
+    filters = {f["filterType"]: f for f in sol["filters"]}
+    assert (filters["PRICE_FILTER"]["minPrice"], filters["PRICE_FILTER"]["tickSize"]) == (
+        "0.05000000", "0.05000000",
+    )  # fmt: skip
+    for name in ("LOT_SIZE", "MARKET_LOT_SIZE"):
+        assert (filters[name]["minQty"], filters[name]["stepSize"]) == ("2.00000000", "0.50000000")
+    assert filters["NOTIONAL"]["minNotional"] == "25.00000000"
+    assert filters["PERCENT_PRICE_BY_SIDE"]["askMultiplierUp"] == "1.0500"
+    assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierDown"] == "0.9500"
+    limit = server.engine.config.risk.max_open_orders
+    assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == limit
+    assert filters["MAX_NUM_ALGO_ORDERS"]["maxNumAlgoOrders"] == limit
+    assert info["exchangeFilters"] == [
+        {"filterType": "EXCHANGE_MAX_NUM_ORDERS", "maxNumOrders": limit},
+        {"filterType": "EXCHANGE_MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": limit},
+    ]
+    market = markets["SOL/AIT"]
+    assert (market["limits"]["amount"]["min"], market["limits"]["cost"]["min"]) == (2, 25)
+    assert (market["precision"]["price"], market["precision"]["amount"]) == (0.05, 0.5)
+    assert [s["symbol"] for s in by_status["HALT"]["symbols"]] == ["BTCAIT"]
+    assert [s["symbol"] for s in by_status["TRADING"]["symbols"]] == ["ETHAIT", "SOLAIT"]
+    assert by_status["BREAK"]["symbols"] == []
+    assert margin["symbols"] == []
+    assert len(spot["symbols"]) == 3
+    assert (mixed.status_code, mixed.json()["code"]) == (400, -1128)

@@ -72,24 +72,65 @@ async def server_time() -> Response:
     return jsonify({"serverTime": time.time_ns() // 1_000_000})
 
 
+_STATUSES = ("TRADING", "HALT", "BREAK")
+
+
 async def exchange_info() -> Response:
-    params = await Params.of_request(("symbol", "symbols", "permissions", "showPermissionSets"))
+    """Every symbol, or those ``symbol``/``symbols`` name, or those of a ``symbolStatus``
+    or of any of the ``permissions`` (each symbol here is SPOT only); the last two do
+    not combine with the first two (-1128), as Binance's."""
+    params = await Params.of_request(
+        ("symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus")
+    )
+    show_sets = params.choice("showPermissionSets", ("true", "false")) != "false"
+    status = params.choice("symbolStatus", _STATUSES)
+    permissions = _permissions(params)
+    if (status or permissions) and (params.has("symbol") or params.has("symbols")):
+        raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
     chosen = _symbols(params)
     instruments = list(ctx().engine.instruments().values()) if chosen is None else chosen
+    if permissions is not None and "SPOT" not in permissions:
+        instruments = []
     halted = ctx().engine.halted()
     risk = ctx().engine.config.risk
+    symbols = [
+        _symbol_info(i, i.symbol in halted, risk.max_open_orders, risk.max_order_size)
+        for i in instruments
+    ]
+    for symbol in symbols if not show_sets else ():
+        symbol["permissionSets"] = []
     return jsonify(
         {
             "timezone": "UTC",
             "serverTime": time.time_ns() // 1_000_000,
             "rateLimits": [],
-            "exchangeFilters": [],
-            "symbols": [
-                _symbol_info(i, i.symbol in halted, risk.max_open_orders, risk.max_order_size)
-                for i in instruments
+            # The open-order limit counts a user's orders in every symbol together.
+            "exchangeFilters": [
+                {"filterType": "EXCHANGE_MAX_NUM_ORDERS", "maxNumOrders": risk.max_open_orders},
+                {
+                    "filterType": "EXCHANGE_MAX_NUM_ALGO_ORDERS",
+                    "maxNumAlgoOrders": risk.max_open_orders,
+                },
             ],
+            "symbols": [s for s in symbols if status is None or s["status"] == status],
         }
     )
+
+
+def _permissions(params: Params) -> list[str] | None:
+    """``permissions``: one name (``SPOT``) or a JSON list of names; None if not sent."""
+    raw = params.text("permissions", max_length=1024)
+    if raw is None:
+        return None
+    names: Any = [raw]
+    if raw.startswith("["):
+        try:
+            names = json.loads(raw)
+        except ValueError:
+            names = None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise BinanceError(400, -1100, "Illegal characters found in parameter 'permissions'.")
+    return names
 
 
 def _largest(step: Decimal) -> Decimal:
