@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ccxt
 import pytest
 import trio
@@ -241,3 +243,56 @@ async def test_a_cancel_names_itself_by_new_client_order_id(server: Server) -> N
         "mine-3", "undo-3",
     )  # fmt: skip
     assert replaced.json()["newOrderResponse"]["clientOrderId"] == "mine-4"
+
+
+async def test_cancel_replace_answers_each_outcome_as_binance(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    new = {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+           "quantity": "1", "price": "89"}  # fmt: skip
+    too_big = {**new, "quantity": "100000"}  # more than alice's AIT
+
+    async def replace(mode: str, cancel_id: object, order: dict[str, str]) -> tuple[int, Any]:
+        params = {**order, "cancelReplaceMode": mode, "cancelOrderId": cancel_id}
+        response = await send(server, "POST", "order/cancelReplace", key=key,
+                              body=signed(params, secret))  # fmt: skip
+        return response.status_code, response.json()
+
+    with trio.fail_after(30):
+        alice = await _ready(server)
+        first = await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+        before = await _balances(server, "demo_alice")
+        stopped = await replace("STOP_ON_FAILURE", 999_999, new)
+        both_failed = await replace("ALLOW_FAILURE", 999_999, too_big)
+        unchanged = await _balances(server, "demo_alice")
+        placed_anyway = await replace("ALLOW_FAILURE", 999_999, new)
+        cancelled_only = await replace("STOP_ON_FAILURE", first["id"], too_big)
+        open_orders = await call(alice.fetch_open_orders, "BTC/AIT")
+        # ccxt maps -2022 only for Binance's own hosts (BadResponse); elsewhere its base class
+        with pytest.raises(ccxt.ExchangeError, match="-2022"):
+            await call(alice.edit_order, first["id"], "BTC/AIT", "limit", "buy", 1, 85)
+    assert unchanged == before
+    status, body = stopped
+    assert (status, body["code"], body["msg"]) == (400, -2022, "Order cancel-replace failed.")
+    assert body["data"] == {
+        "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+        "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
+        "newOrderResponse": None,
+    }  # fmt: skip
+    status, body = both_failed
+    assert (status, body["code"]) == (400, -2022)
+    assert body["data"]["newOrderResult"] == "FAILURE"
+    assert body["data"]["newOrderResponse"]["code"] == -2010
+    status, body = placed_anyway
+    assert (status, body["code"], body["msg"]) == (
+        409, -2021, "Order cancel-replace partially failed.",
+    )  # fmt: skip
+    assert (body["data"]["cancelResult"], body["data"]["newOrderResult"]) == ("FAILURE", "SUCCESS")
+    assert body["data"]["newOrderResponse"]["status"] == "NEW"
+    status, body = cancelled_only
+    assert (status, body["code"]) == (409, -2021)
+    assert (body["data"]["cancelResult"], body["data"]["newOrderResult"]) == ("SUCCESS", "FAILURE")
+    assert body["data"]["cancelResponse"]["status"] == "CANCELED"
+    assert body["data"]["newOrderResponse"] == {
+        "code": -2010, "msg": "Account has insufficient balance for requested action.",
+    }  # fmt: skip
+    assert [o["price"] for o in open_orders] == [89]
