@@ -62,6 +62,10 @@ async def test_order_book_trades_ticker_and_candles_show_the_engine_state(
     assert [(t["price"], t["amount"], t["side"]) for t in trades] == [(100.5, 0.2, "buy")]
     assert int(trades[0]["id"]) >= 1
     assert ticker["last"] == 100.5
+    assert (ticker["bid"], ticker["bidVolume"], ticker["ask"], ticker["askVolume"]) == (
+        99, 2, 100.5, 0.3,
+    )  # fmt: skip
+    assert ticker["info"]["lastQty"] == "0.20000000"
     assert set(tickers) == {"BTC/AIT", "ETH/AIT"}
     assert len(candles) == 1
     assert candles[0][1:] == [100.5, 100.5, 100.5, 100.5, 0.2]
@@ -88,6 +92,15 @@ async def test_the_other_public_routes_answer_binances_shapes(server: Server) ->
         ui = await _get(server, "/api/v3/uiKlines?symbol=BTCAIT&interval=1m&limit=1")
         info = await _get(server, "/api/v3/exchangeInfo?symbol=ETHAIT")
         ping = await _get(server, "/api/v3/ping")
+        every_24h = await _get(server, "/api/v3/ticker/24hr")
+        every_top = await _get(server, "/api/v3/ticker/bookTicker")
+        await limit_order(server, "demo_bob", "buy", "100.50", "0.1")  # a second trade
+        agg_all = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT")
+        agg_from = await _get(server, f"/api/v3/aggTrades?symbol=BTCAIT&fromId={agg_all[1]['a']}")
+        agg_last = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT&limit=1")
+        agg_until = await _get(
+            server, f"/api/v3/aggTrades?symbol=BTCAIT&endTime={agg_all[0]['T']}&limit=1"
+        )
     assert [(a["p"], a["q"], a["m"]) for a in agg] == [("100.50000000", "0.20000000", False)]
     assert average["price"] == "100.50000000"
     assert average["mins"] == 5
@@ -104,6 +117,13 @@ async def test_the_other_public_routes_answer_binances_shapes(server: Server) ->
     assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierUp"] == "1.1000"
     assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == 1000
     assert ping == {}
+    assert [t["symbol"] for t in every_24h] == ["BTCAIT", "ETHAIT"]
+    assert (every_24h[0]["bidQty"], every_24h[0]["askQty"]) == ("1.00000000", "0.30000000")
+    assert [t["symbol"] for t in every_top] == ["BTCAIT", "ETHAIT"]
+    assert len(agg_all) == 2
+    assert agg_from == agg_all[1:]
+    assert agg_last == agg_all[1:]
+    assert agg_until == agg_all[:1]
 
 
 async def test_a_halted_symbol_is_halt_and_refuses_orders_as_market_closed(

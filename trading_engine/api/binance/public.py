@@ -389,11 +389,34 @@ def _one_or_all(params: Params, rows: list[dict[str, Any]]) -> Response:
 async def ticker_24hr() -> Response:
     params = await Params.of_request(("symbol", "symbols", "type"))
     params.choice("type", ("FULL",), code=-1130)  # MINI is not answered
-    rows = [_ticker(i, t) for i, t in await _tickers(params)]
+    rows = []
+    for instrument, ticker in await _tickers(params):
+        row = _ticker(instrument, ticker)
+        row.update(await _top(instrument))
+        tape = await _tape(instrument, 1)
+        row["lastQty"] = Precision(instrument).quantity(tape[-1].quantity if tape else 0)
+        rows.append(row)
     return _one_or_all(params, rows)
 
 
+async def _top(instrument: Instrument) -> dict[str, str]:
+    """The best bid and ask with their quantities, from the book (0 for an empty side)."""
+    numbers = Precision(instrument)
+    book = await ctx().engine.orderbook(instrument.symbol, 1)
+    assert book is not None
+    _, bids, asks = book
+    bid, ask = bids[0] if bids else (0, 0), asks[0] if asks else (0, 0)
+    return {
+        "bidPrice": numbers.price(bid[0]),
+        "bidQty": numbers.quantity(bid[1]),
+        "askPrice": numbers.price(ask[0]),
+        "askQty": numbers.quantity(ask[1]),
+    }
+
+
 def _ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
+    """The 24-hour statistics of ``ticker/24hr`` (the caller adds the book's top and the
+    last trade's quantity)."""
     numbers = Precision(instrument)
     now = time.time_ns() // 1_000_000
 
@@ -421,11 +444,6 @@ def _ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
         "weightedAvgPrice": weighted,
         "prevClosePrice": price(open_),
         "lastPrice": price(t.get("last")),
-        "lastQty": numbers.quantity(0),
-        "bidPrice": price(t.get("best_bid")),
-        "bidQty": numbers.quantity(0),
-        "askPrice": price(t.get("best_ask")),
-        "askQty": numbers.quantity(0),
         "openPrice": price(open_),
         "highPrice": price(t.get("high_24h")),
         "lowPrice": price(t.get("low_24h")),
@@ -453,22 +471,7 @@ async def ticker_price() -> Response:
 
 async def book_ticker() -> Response:
     params = await Params.of_request(("symbol", "symbols"))
-    rows = []
-    for instrument, _ in await _tickers(params):
-        numbers = Precision(instrument)
-        book = await ctx().engine.orderbook(instrument.symbol, 1)
-        assert book is not None
-        _, bids, asks = book
-        bid, ask = bids[0] if bids else (0, 0), asks[0] if asks else (0, 0)
-        rows.append(
-            {
-                "symbol": joined(instrument.symbol),
-                "bidPrice": numbers.price(bid[0]),
-                "bidQty": numbers.quantity(bid[1]),
-                "askPrice": numbers.price(ask[0]),
-                "askQty": numbers.quantity(ask[1]),
-            }
-        )
+    rows = [{"symbol": joined(i.symbol), **await _top(i)} for i, _ in await _tickers(params)]
     return _one_or_all(params, rows)
 
 
