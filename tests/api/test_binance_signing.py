@@ -35,6 +35,8 @@ async def test_refused_signatures_keys_and_times_change_nothing(server: Server) 
     now = int(time.time() * 1000)
     cases = [
         (None, signed(ORDER, secret), 401, -2014),
+        ("k" * 129, signed(ORDER, secret), 401, -2014),
+        ("te demo", signed(ORDER, secret), 401, -2014),
         ("te_not_a_key", signed(ORDER, secret), 401, -2015),
         (key, signed(ORDER, "f" * 64), 400, -1022),
         (key, signed(ORDER, secret) + "0", 400, -1022),

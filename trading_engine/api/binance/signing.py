@@ -56,16 +56,22 @@ async def key_user() -> UserId | None:
         return user
     key = request.headers.get("X-MBX-APIKEY")
     user = None
-    if key and key.isascii() and key.isprintable() and len(key) <= 128:
+    if key and _well_formed(key):
         user = await ctx().engine.user_by_key(hash_key(key))
     g.binance_user = user
     return user
 
 
+def _well_formed(key: str) -> bool:
+    """Whether ``key`` could be a key at all: printable ASCII with no space, at most 128."""
+    return key.isascii() and key.isprintable() and " " not in key and len(key) <= 128
+
+
 async def api_user() -> UserId:
-    """The user of the request's API key; raises -2014 or -2015 (401)."""
+    """The user of the request's API key; raises -2014 (no key, or not a key's format) or
+    -2015 (no such key), both 401."""
     key = request.headers.get("X-MBX-APIKEY")
-    if not key:
+    if not key or not _well_formed(key):
         raise BinanceError(401, -2014, "API-key format invalid.")
     user = await key_user()
     if user is None:
