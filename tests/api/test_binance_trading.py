@@ -296,3 +296,22 @@ async def test_cancel_replace_answers_each_outcome_as_binance(server: Server) ->
         "code": -2010, "msg": "Account has insufficient balance for requested action.",
     }  # fmt: skip
     assert [o["price"] for o in open_orders] == [89]
+
+
+async def test_omit_zero_balances_leaves_out_an_asset_spent_to_nothing(server: Server) -> None:
+    async with server.client(ADMIN) as admin:
+        carol = (await admin.post("/admin/users", json={"user_id": "carol"})).json()
+        deposit = {"user_id": "carol", "asset": "BTC", "amount": "1"}
+        assert (await admin.post("/admin/deposits", json=deposit)).status_code in (200, 201)
+    with trio.fail_after(30):
+        alice = await _ready(server)
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 100)
+        seller = client(server, None, apiKey=carol["api_key"], secret=carol["api_secret"])
+        await call(seller.load_markets)
+        await call(seller.create_order, "BTC/AIT", "limit", "sell", 1, 100)
+        every = await call(seller.private_get_account)
+        some = await call(seller.private_get_account, {"omitZeroBalances": "true"})
+    assert {b["asset"]: b["free"] for b in every["balances"]} == {
+        "AIT": "99.90000000", "BTC": "0.00000000",
+    }  # fmt: skip
+    assert [b["asset"] for b in some["balances"]] == ["AIT"]
