@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.api.binance_client import call, client, send, signed
 from tests.api.conftest import ADMIN, Server
 from tests.conftest import sql
+from trading_engine.api.binance import account, lists, public, trading
 from trading_engine.core.ids import UserId
 from trading_engine.serve import demo_secret
 
@@ -295,3 +296,53 @@ async def test_recv_window_takes_milliseconds_with_three_decimals(server: Server
             assert response.status_code == status, (params, response.text)
             assert response.json().get("code") == code, params
     assert await _state(server) == before
+
+
+def _routes() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Every REST route of the dialect, as its modules register them: the public ones,
+    then those that need a key."""
+    public_routes: list[tuple[str, str]] = []
+    keyed: list[tuple[str, str]] = []
+    public.register(lambda method, path, _: public_routes.append((method, path)))
+    for module in (account, trading, lists):
+        module.register(lambda method, path, _: keyed.append((method, path)))
+    return public_routes, keyed
+
+
+async def test_every_route_refuses_bad_input_in_binances_shape_and_changes_nothing(
+    server: Server,
+) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    public_routes, keyed = _routes()
+    assert len(public_routes) == 12
+    assert len(keyed) >= 20
+    with trio.fail_after(60):
+        alice = client(server)
+        await call(alice.load_markets)
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+        listen = (await send(server, "POST", "userDataStream", key=key)).json()["listenKey"]
+        before = await _state(server)
+        for method, path in public_routes:
+            response = await send(server, method, path, query="colour=red")
+            assert (response.status_code, response.json()) == (400, {
+                "code": -1104,
+                "msg": "Not all sent parameters were read; read 0 parameter(s) but was sent 1.",
+            }), path  # fmt: skip
+        for method, path in keyed:
+            unread = signed({"colour": "red"}, secret)
+            refused = [
+                (await send(server, method, path, query=signed({}, secret)), 401, -2014),
+                (await send(server, method, path, query=unread, key=key), 400, -1104),
+            ]
+            if path != "userDataStream":  # a key, but no signature
+                wrong = signed({}, "0" * 64)
+                refused.append((await send(server, method, path, query=wrong, key=key), 400, -1022))
+            for response, status, code in refused:
+                assert (response.status_code, response.json()["code"]) == (status, code), (
+                    method, path, response.text,
+                )  # fmt: skip
+                assert set(response.json()) == {"code", "msg"}
+        after = await _state(server)
+        kept = await send(server, "PUT", "userDataStream", query=f"listenKey={listen}", key=key)
+    assert after == before
+    assert kept.status_code == 200  # the refused DELETEs closed nothing
