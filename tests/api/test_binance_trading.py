@@ -315,3 +315,26 @@ async def test_omit_zero_balances_leaves_out_an_asset_spent_to_nothing(server: S
         "AIT": "99.90000000", "BTC": "0.00000000",
     }  # fmt: skip
     assert [b["asset"] for b in some["balances"]] == ["AIT"]
+
+
+async def test_new_order_resp_type_shapes_the_answer(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    order = {"symbol": "BTCAIT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "0.1", "price": "90"}  # fmt: skip
+    with trio.fail_after(30):
+        answers = {
+            kind: (await send(server, "POST", "order", key=key, body=signed(
+                {**order, "newOrderRespType": kind}, secret))).json()
+            for kind in ("ACK", "RESULT", "FULL")
+        }  # fmt: skip
+        stop = {"symbol": "BTCAIT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.1",
+                "stopPrice": "80"}  # fmt: skip
+        default = (await send(server, "POST", "order", key=key, body=signed(stop, secret))).json()
+    assert set(answers["ACK"]) == {
+        "symbol", "orderId", "orderListId", "clientOrderId", "transactTime",
+    }  # fmt: skip
+    assert answers["RESULT"]["status"] == "NEW"
+    assert "fills" not in answers["RESULT"]
+    assert answers["FULL"]["fills"] == []
+    assert set(answers["FULL"]) - set(answers["RESULT"]) == {"fills"}
+    assert set(default) == set(answers["ACK"])  # a stop's answer is ACK unless asked
