@@ -107,6 +107,12 @@ async def test_errors_reach_ccxt_as_its_exception_classes(server: Server) -> Non
         before = await _balances(server, "demo_alice")
         with pytest.raises(ccxt.InvalidOrder, match="PERCENT_PRICE_BY_SIDE"):
             await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 200)
+        bob_before = await _balances(server, "demo_bob")
+        with pytest.raises(ccxt.OrderImmediatelyFillable, match="match and take"):
+            await call(bob.create_order, "BTC/AIT", "limit", "sell", 1, 99, {"postOnly": True})
+        with pytest.raises(ccxt.OrderImmediatelyFillable, match="trigger immediately"):
+            await call(bob.create_order, "BTC/AIT", "market", "sell", 1, None, {"stopPrice": 105})
+        assert await _balances(server, "demo_bob") == bob_before
         with pytest.raises(ccxt.OrderNotFound):
             await call(alice.fetch_order, "999999", "BTC/AIT")
         with pytest.raises(ccxt.OrderNotFound):
