@@ -27,7 +27,7 @@ from trading_engine.api.binance.errors import (
     BinanceError,
     unsupported,
 )
-from trading_engine.api.binance.history import Selection, all_orders
+from trading_engine.api.binance.history import Selection, all_orders, past_order
 from trading_engine.api.binance.params import Params
 from trading_engine.api.binance.public import ORDER_TYPES
 from trading_engine.api.binance.render import STP_MODES, fill, order
@@ -295,6 +295,8 @@ async def _find(
     view: OrderView | None
     if order_id is not None:
         view = await ctx().engine.order(OrderId(order_id))
+        if view is None:
+            view = await past_order(user, instrument, order_id)
     else:
         assert client_id is not None
         view = await ctx().engine.open_by_client_id(user, client_id)
