@@ -50,16 +50,27 @@ def _symbols(params: Params) -> list[Instrument] | None:
         raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
     if params.has("symbol"):
         return [instrument_for(instruments, params.need("symbol"))]
-    raw = params.text("symbols", max_length=8192)
+    names = _name_list(params, "symbols", one_allowed=False)
+    if names is None:
+        return None
+    return [instrument_for(instruments, name) for name in names]
+
+
+def _name_list(params: Params, name: str, *, one_allowed: bool) -> list[str] | None:
+    """The parameter ``name``: a JSON list of names (``["A","B"]``) or, if ``one_allowed``,
+    one name as is; None if not sent; raises -1100."""
+    raw = params.text(name, max_length=8192)
     if raw is None:
         return None
-    try:
-        names = json.loads(raw)
-    except ValueError:
-        names = None
+    names: Any = [raw] if one_allowed and not raw.startswith("[") else None
+    if names is None:
+        try:
+            names = json.loads(raw)
+        except ValueError:
+            names = None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'.")
-    return [instrument_for(instruments, name) for name in names]
+        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.")
+    return names
 
 
 async def ping() -> Response:
@@ -84,7 +95,7 @@ async def exchange_info() -> Response:
     )
     show_sets = params.choice("showPermissionSets", ("true", "false")) != "false"
     status = params.choice("symbolStatus", _STATUSES)
-    permissions = _permissions(params)
+    permissions = _name_list(params, "permissions", one_allowed=True)
     if (status or permissions) and (params.has("symbol") or params.has("symbols")):
         raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
     chosen = _symbols(params)
@@ -115,22 +126,6 @@ async def exchange_info() -> Response:
             "symbols": [s for s in symbols if status is None or s["status"] == status],
         }
     )
-
-
-def _permissions(params: Params) -> list[str] | None:
-    """``permissions``: one name (``SPOT``) or a JSON list of names; None if not sent."""
-    raw = params.text("permissions", max_length=1024)
-    if raw is None:
-        return None
-    names: Any = [raw]
-    if raw.startswith("["):
-        try:
-            names = json.loads(raw)
-        except ValueError:
-            names = None
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise BinanceError(400, -1100, "Illegal characters found in parameter 'permissions'.")
-    return names
 
 
 def _largest(step: Decimal) -> Decimal:
