@@ -344,3 +344,32 @@ async def test_new_order_resp_type_shapes_the_answer(server: Server) -> None:
     assert answers["FULL"]["fills"] == []
     assert set(answers["FULL"]) - set(answers["RESULT"]) == {"fills"}
     assert set(default) == set(answers["ACK"])  # a stop's answer is ACK unless asked
+
+
+@pytest.mark.parametrize(
+    ("mode", "taker", "maker", "traded"),
+    [
+        ("NONE", "FILLED", "FILLED", True),
+        ("EXPIRE_TAKER", "EXPIRED_IN_MATCH", "NEW", False),
+        ("EXPIRE_MAKER", "NEW", "EXPIRED_IN_MATCH", False),
+        ("EXPIRE_BOTH", "EXPIRED_IN_MATCH", "EXPIRED_IN_MATCH", False),
+        ("DECREMENT", "EXPIRED_IN_MATCH", "EXPIRED_IN_MATCH", False),
+    ],
+)
+async def test_each_self_trade_prevention_mode_acts_as_binances(
+    server: Server, mode: str, taker: str, maker: str, traded: bool
+) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    order = {"symbol": "BTCAIT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "0.5", "price": "101", "newOrderRespType": "RESULT"}  # fmt: skip
+    with trio.fail_after(30):
+        resting = await send(server, "POST", "order", key=key, body=signed(order, secret))
+        taking = await send(server, "POST", "order", key=key, body=signed(
+            {**order, "side": "BUY", "selfTradePreventionMode": mode}, secret))  # fmt: skip
+        query = {"symbol": "BTCAIT", "orderId": resting.json()["orderId"]}
+        after = await send(server, "GET", "order", key=key, query=signed(query, secret))
+        trades = await send(server, "GET", "myTrades", key=key,
+                            query=signed({"symbol": "BTCAIT"}, secret))  # fmt: skip
+    assert (taking.json()["status"], after.json()["status"]) == (taker, maker), taking.text
+    assert taking.json()["selfTradePreventionMode"] == mode
+    assert (len(trades.json()) == 2) is traded  # a self-trade is both sides' fill
