@@ -193,6 +193,8 @@ async def test_too_many_decimals_is_1111_and_a_market_order_on_an_empty_book_111
          too_precise.format("stopPrice")),
         ({"symbol": "ETHAIT", "side": "BUY", "type": "MARKET", "quantity": "1"}, -1112,
          "No orders on book for symbol."),
+        ({"symbol": "ETHAIT", "side": "SELL", "type": "MARKET", "quoteOrderQty": "10"}, -1112,
+         "No orders on book for symbol."),
     ]  # fmt: skip
     with trio.fail_after(30):
         before = await _balances(server, "demo_alice")

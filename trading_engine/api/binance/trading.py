@@ -68,6 +68,10 @@ _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 _UNKNOWN_ORDER = "Unknown order sent."
 
 _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
+    RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
+    # Before the filters: a market order with no price to go by (an empty book) has no
+    # size or notional either.
+    RejectReason.NO_REFERENCE_PRICE: (-1112, "No orders on book for symbol."),
     RejectReason.INSUFFICIENT_FUNDS: (-2010, INSUFFICIENT_BALANCE),
     RejectReason.INSUFFICIENT_MARGIN: (-2010, INSUFFICIENT_BALANCE),
     RejectReason.BELOW_MIN_QUANTITY: (-1013, "Filter failure: LOT_SIZE"),
@@ -76,10 +80,8 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.OUTSIDE_PRICE_BAND: (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     RejectReason.TOO_MANY_OPEN_ORDERS: (-1013, "Filter failure: MAX_NUM_ORDERS"),
     RejectReason.ABOVE_MAX_POSITION: (-2010, "Filter failure: MAX_POSITION"),
-    RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
     RejectReason.POST_ONLY_WOULD_TAKE: (-2010, "Order would immediately match and take."),
     RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Order would trigger immediately."),
-    RejectReason.NO_REFERENCE_PRICE: (-1112, "No orders on book for symbol."),
     RejectReason.BUSY: (-1015, "Too many new orders."),
 }
 """A rejection's reason to Binance's code and message; the first reason listed here of a
