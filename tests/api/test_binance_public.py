@@ -94,6 +94,7 @@ async def test_the_other_public_routes_answer_binances_shapes(server: Server) ->
         ping = await _get(server, "/api/v3/ping")
         every_24h = await _get(server, "/api/v3/ticker/24hr")
         every_top = await _get(server, "/api/v3/ticker/bookTicker")
+        mini = await _get(server, "/api/v3/ticker/24hr?symbol=BTCAIT&type=MINI")
         await limit_order(server, "demo_bob", "buy", "100.50", "0.1")  # a second trade
         agg_all = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT")
         agg_from = await _get(server, f"/api/v3/aggTrades?symbol=BTCAIT&fromId={agg_all[1]['a']}")
@@ -120,6 +121,12 @@ async def test_the_other_public_routes_answer_binances_shapes(server: Server) ->
     assert [t["symbol"] for t in every_24h] == ["BTCAIT", "ETHAIT"]
     assert (every_24h[0]["bidQty"], every_24h[0]["askQty"]) == ("1.00000000", "0.30000000")
     assert [t["symbol"] for t in every_top] == ["BTCAIT", "ETHAIT"]
+    timeless = set(mini) - {"openTime", "closeTime"}
+    assert {k: mini[k] for k in timeless} == {k: every_24h[0][k] for k in timeless}
+    assert set(mini) == {
+        "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+        "openTime", "closeTime", "firstId", "lastId", "count",
+    }  # fmt: skip
     assert len(agg_all) == 2
     assert agg_from == agg_all[1:]
     assert agg_last == agg_all[1:]

@@ -383,15 +383,25 @@ def _one_or_all(params: Params, rows: list[dict[str, Any]]) -> Response:
 
 async def ticker_24hr() -> Response:
     params = await Params.of_request(("symbol", "symbols", "type"))
-    params.choice("type", ("FULL",), code=-1130)  # MINI is not answered
+    mini = params.choice("type", ("FULL", "MINI"), code=-1130) == "MINI"
     rows = []
     for instrument, ticker in await _tickers(params):
         row = _ticker(instrument, ticker)
+        if mini:
+            rows.append({name: row[name] for name in _MINI})
+            continue
         row.update(await _top(instrument))
         tape = await _tape(instrument, 1)
         row["lastQty"] = Precision(instrument).quantity(tape[-1].quantity if tape else 0)
         rows.append(row)
     return _one_or_all(params, rows)
+
+
+_MINI = (
+    "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+    "openTime", "closeTime", "firstId", "lastId", "count",
+)  # fmt: skip
+"""The fields of ``ticker/24hr`` with ``type=MINI``, as Binance's."""
 
 
 async def _top(instrument: Instrument) -> dict[str, str]:

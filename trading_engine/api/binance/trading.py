@@ -66,6 +66,7 @@ _WITH_TIF = ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 _CONTINGENT = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 _UNKNOWN_ORDER = "Unknown order sent."
+_CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 
 _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
@@ -340,13 +341,21 @@ def _cancelled(view: OrderView, instrument: Instrument, cancel_id: str | None) -
     return body
 
 
+def _no_cancel_restrictions(params: Params) -> None:
+    """``cancelRestrictions``: another value is -1145, as Binance's; ``ONLY_NEW`` and
+    ``ONLY_PARTIALLY_FILLED`` are -1014, as the engine cannot cancel on a condition at
+    once (a check, then a cancel, would let a fill come between them)."""
+    value = params.choice("cancelRestrictions", _CANCEL_RESTRICTIONS, code=-1145)
+    if value is not None:
+        raise unsupported()
+
+
 async def delete_order() -> Response:
     user, params = await signed(
         ("symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions")
     )
     instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
-    if params.text("cancelRestrictions") is not None:
-        raise unsupported()
+    _no_cancel_restrictions(params)
     try:
         view = await _find(user, instrument, params, "orderId", "origClientOrderId")
     except BinanceError as exc:
@@ -399,8 +408,7 @@ async def post_cancel_replace() -> Response:
     if mode is None:
         raise BinanceError(400, -1102, "Mandatory parameter 'cancelReplaceMode' was not sent, "
                                        "was empty/null, or malformed.")  # fmt: skip
-    if params.text("cancelRestrictions") is not None:
-        raise unsupported()
+    _no_cancel_restrictions(params)
     request, answer, stp = new_order(params, user)
     instrument = ctx().engine.instruments()[request.symbol]
     cancel: dict[str, Any]
