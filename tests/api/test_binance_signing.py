@@ -291,6 +291,11 @@ async def test_a_parameter_in_both_query_and_body_is_the_query_strings(server: S
     assert placed.status_code == 200, placed.text
     assert (placed.json()["symbol"], placed.json()["price"]) == ("BTCAIT", "90.00000000")
     assert twice.json()["code"] == -1101  # repeated within the body itself
+    query, signature = signed({"symbol": "BTCAIT"}, secret).split("&signature=")
+    with trio.fail_after(30):
+        upper = await send(server, "GET", "openOrders", key=key,
+                           query=f"{query}&signature={signature.upper()}")  # fmt: skip
+    assert upper.status_code == 200, upper.text  # an HMAC signature's case does not matter
 
 
 async def test_recv_window_takes_milliseconds_with_three_decimals(server: Server) -> None:
