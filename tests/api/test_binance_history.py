@@ -13,7 +13,7 @@ from tests.api.conftest import ADMIN, Server
 from trading_engine.actors.risk import RiskConfig
 from trading_engine.actors.risk import state as risk_state
 from trading_engine.config import EngineConfig
-from trading_engine.core.ids import UserId
+from trading_engine.core.ids import OrderId, UserId
 from trading_engine.serve import demo_secret
 
 _DAY_MS = 86_400_000
@@ -77,6 +77,13 @@ async def test_all_orders_reach_back_past_the_orders_the_engine_keeps(server: Se
         "10.10000000", "10.20000000", "10.30000000", "10.40000000",
     ]  # fmt: skip
 
+    # GET order reads the database for what the engine has forgotten, as Binance's.
+    assert await server.engine.order(OrderId(ids[0])) is None
+    status, oldest = await _raw(server, "demo_alice", "order", symbol="BTCAIT", orderId=ids[0])
+    assert (status, oldest) == (200, every[0])
+    status, body = await _raw(server, "demo_bob", "order", symbol="BTCAIT", orderId=ids[0])
+    assert (status, body["code"]) == (400, -2013)  # another user's
+
     assert await _ok(server, "allOrders", orderId=ids[1]) == every[1:]
     assert await _ok(server, "allOrders", orderId=ids[1], limit=2) == every[1:3]
     assert await _ok(server, "allOrders", limit=2) == every[-2:]
@@ -98,9 +105,11 @@ async def test_all_orders_reach_back_past_the_orders_the_engine_keeps(server: Se
         await call(alice.load_markets)
         fetched = await call(alice.fetch_orders, "BTC/AIT", first)
         closed = await call(alice.fetch_closed_orders, "BTC/AIT", first)
+        fetched_oldest = await call(alice.fetch_order, str(ids[0]), "BTC/AIT")
     assert [o["id"] for o in fetched] == [str(i) for i in ids]
     assert [o["id"] for o in closed] == [str(i) for i in ids[:4]]
     assert [o["average"] for o in closed] == [101, 102, 103, 104]
+    assert (fetched_oldest["status"], fetched_oldest["filled"]) == ("closed", 0.1)
 
 
 async def test_my_trades_reach_back_past_the_fills_the_engine_keeps(

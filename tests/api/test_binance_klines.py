@@ -75,6 +75,12 @@ async def test_every_interval_matches_the_candles_recomputed_from_the_trades(
             ui = (await http.get("/uiKlines?symbol=BTCAIT&interval=1w")).json()
             bad = await http.get("/klines?symbol=BTCAIT&interval=2d")
             newest = (await http.get("/klines?symbol=BTCAIT&interval=1s&limit=1")).json()
+            seconds = answers["1s"]
+            since = f"/klines?symbol=BTCAIT&interval=1s&startTime={seconds[1][0]}"
+            from_second = (await http.get(since)).json()
+            first_only = (await http.get(f"{since}&limit=1")).json()
+            until = f"/klines?symbol=BTCAIT&interval=1s&endTime={seconds[0][0]}"
+            up_to_first = (await http.get(until)).json()
         ohlcv = await call(client(server, None).fetch_ohlcv, "BTC/AIT", "1M")
     assert len(trades) == 5
     for interval in INTERVALS:
@@ -83,6 +89,9 @@ async def test_every_interval_matches_the_candles_recomputed_from_the_trades(
     assert ui == answers["1w"]
     assert (bad.status_code, bad.json()["code"]) == (400, -1120)
     assert newest == answers["1s"][-1:]
+    assert from_second == answers["1s"][1:]
+    assert first_only == answers["1s"][1:2]
+    assert up_to_first == answers["1s"][:1]
     month = _recomputed("1M", trades)[0]
     assert ohlcv == [[month[0], 100.0, 101.5, 98.0, 98.0, 2.1]]
 

@@ -62,6 +62,10 @@ async def test_order_book_trades_ticker_and_candles_show_the_engine_state(
     assert [(t["price"], t["amount"], t["side"]) for t in trades] == [(100.5, 0.2, "buy")]
     assert int(trades[0]["id"]) >= 1
     assert ticker["last"] == 100.5
+    assert (ticker["bid"], ticker["bidVolume"], ticker["ask"], ticker["askVolume"]) == (
+        99, 2, 100.5, 0.3,
+    )  # fmt: skip
+    assert ticker["info"]["lastQty"] == "0.20000000"
     assert set(tickers) == {"BTC/AIT", "ETH/AIT"}
     assert len(candles) == 1
     assert candles[0][1:] == [100.5, 100.5, 100.5, 100.5, 0.2]
@@ -88,6 +92,16 @@ async def test_the_other_public_routes_answer_binances_shapes(server: Server) ->
         ui = await _get(server, "/api/v3/uiKlines?symbol=BTCAIT&interval=1m&limit=1")
         info = await _get(server, "/api/v3/exchangeInfo?symbol=ETHAIT")
         ping = await _get(server, "/api/v3/ping")
+        every_24h = await _get(server, "/api/v3/ticker/24hr")
+        every_top = await _get(server, "/api/v3/ticker/bookTicker")
+        mini = await _get(server, "/api/v3/ticker/24hr?symbol=BTCAIT&type=MINI")
+        await limit_order(server, "demo_bob", "buy", "100.50", "0.1")  # a second trade
+        agg_all = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT")
+        agg_from = await _get(server, f"/api/v3/aggTrades?symbol=BTCAIT&fromId={agg_all[1]['a']}")
+        agg_last = await _get(server, "/api/v3/aggTrades?symbol=BTCAIT&limit=1")
+        agg_until = await _get(
+            server, f"/api/v3/aggTrades?symbol=BTCAIT&endTime={agg_all[0]['T']}&limit=1"
+        )
     assert [(a["p"], a["q"], a["m"]) for a in agg] == [("100.50000000", "0.20000000", False)]
     assert average["price"] == "100.50000000"
     assert average["mins"] == 5
@@ -104,6 +118,19 @@ async def test_the_other_public_routes_answer_binances_shapes(server: Server) ->
     assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierUp"] == "1.1000"
     assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == 1000
     assert ping == {}
+    assert [t["symbol"] for t in every_24h] == ["BTCAIT", "ETHAIT"]
+    assert (every_24h[0]["bidQty"], every_24h[0]["askQty"]) == ("1.00000000", "0.30000000")
+    assert [t["symbol"] for t in every_top] == ["BTCAIT", "ETHAIT"]
+    timeless = set(mini) - {"openTime", "closeTime"}
+    assert {k: mini[k] for k in timeless} == {k: every_24h[0][k] for k in timeless}
+    assert set(mini) == {
+        "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+        "openTime", "closeTime", "firstId", "lastId", "count",
+    }  # fmt: skip
+    assert len(agg_all) == 2
+    assert agg_from == agg_all[1:]
+    assert agg_last == agg_all[1:]
+    assert agg_until == agg_all[:1]
 
 
 async def test_a_halted_symbol_is_halt_and_refuses_orders_as_market_closed(
@@ -119,3 +146,57 @@ async def test_a_halted_symbol_is_halt_and_refuses_orders_as_market_closed(
             await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
     assert markets["BTC/AIT"]["active"] is False
     assert await server.engine.user_orders(UserId("demo_alice")) == []
+
+
+async def test_exchange_info_filters_are_built_from_the_instrument(server: Server) -> None:
+    body = {"symbol": "SOL_AIT", "base_asset": "SOL", "quote_asset": "AIT", "tick_size": "0.05",
+            "lot_size": "0.5", "min_quantity": "2", "min_notional": "25",
+            "price_band_pct": "5"}  # fmt: skip
+    async with server.client(ADMIN) as admin:
+        listed = await admin.post("/admin/symbols", json=body)
+        assert listed.status_code == 201, listed.text
+        halted = await admin.post("/admin/symbols/BTC_AIT/halt", json={"reason": "test"})
+        assert halted.status_code == 200
+    with trio.fail_after(30):
+        info = await _get(server, "/api/v3/exchangeInfo?symbol=SOLAIT&showPermissionSets=false")
+        markets = await call(client(server, None).load_markets)
+        by_status = {
+            status: await _get(server, f"/api/v3/exchangeInfo?symbolStatus={status}")
+            for status in ("TRADING", "HALT", "BREAK")
+        }
+        margin = await _get(server, '/api/v3/exchangeInfo?permissions=["MARGIN"]')
+        spot = await _get(server, "/api/v3/exchangeInfo?permissions=SPOT")
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            mixed = await http.get("/api/v3/exchangeInfo?symbol=SOLAIT&symbolStatus=TRADING")
+    sol = info["symbols"][0]
+    assert (sol["symbol"], sol["status"], sol["baseAsset"], sol["quoteAsset"]) == (
+        "SOLAIT", "TRADING", "SOL", "AIT",
+    )  # fmt: skip
+    assert (sol["permissions"], sol["permissionSets"], sol["isSpotTradingAllowed"]) == (
+        ["SPOT"], [], True,
+    )  # fmt: skip
+    filters = {f["filterType"]: f for f in sol["filters"]}
+    assert (filters["PRICE_FILTER"]["minPrice"], filters["PRICE_FILTER"]["tickSize"]) == (
+        "0.05000000", "0.05000000",
+    )  # fmt: skip
+    for name in ("LOT_SIZE", "MARKET_LOT_SIZE"):
+        assert (filters[name]["minQty"], filters[name]["stepSize"]) == ("2.00000000", "0.50000000")
+    assert filters["NOTIONAL"]["minNotional"] == "25.00000000"
+    assert filters["PERCENT_PRICE_BY_SIDE"]["askMultiplierUp"] == "1.0500"
+    assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierDown"] == "0.9500"
+    limit = server.engine.config.risk.max_open_orders
+    assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == limit
+    assert filters["MAX_NUM_ALGO_ORDERS"]["maxNumAlgoOrders"] == limit
+    assert info["exchangeFilters"] == [
+        {"filterType": "EXCHANGE_MAX_NUM_ORDERS", "maxNumOrders": limit},
+        {"filterType": "EXCHANGE_MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": limit},
+    ]
+    market = markets["SOL/AIT"]
+    assert (market["limits"]["amount"]["min"], market["limits"]["cost"]["min"]) == (2, 25)
+    assert (market["precision"]["price"], market["precision"]["amount"]) == (0.05, 0.5)
+    assert [s["symbol"] for s in by_status["HALT"]["symbols"]] == ["BTCAIT"]
+    assert [s["symbol"] for s in by_status["TRADING"]["symbols"]] == ["ETHAIT", "SOLAIT"]
+    assert by_status["BREAK"]["symbols"] == []
+    assert margin["symbols"] == []
+    assert len(spot["symbols"]) == 3
+    assert (mixed.status_code, mixed.json()["code"]) == (400, -1128)

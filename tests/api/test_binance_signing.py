@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.api.binance_client import call, client, send, signed
 from tests.api.conftest import ADMIN, Server
 from tests.conftest import sql
+from trading_engine.api.binance import account, lists, public, trading
 from trading_engine.core.ids import UserId
 from trading_engine.serve import demo_secret
 
@@ -35,6 +36,8 @@ async def test_refused_signatures_keys_and_times_change_nothing(server: Server) 
     now = int(time.time() * 1000)
     cases = [
         (None, signed(ORDER, secret), 401, -2014),
+        ("k" * 129, signed(ORDER, secret), 401, -2014),
+        ("te demo", signed(ORDER, secret), 401, -2014),
         ("te_not_a_key", signed(ORDER, secret), 401, -2015),
         (key, signed(ORDER, "f" * 64), 400, -1022),
         (key, signed(ORDER, secret) + "0", 400, -1022),
@@ -134,6 +137,23 @@ async def test_bad_input_on_public_and_signed_reads_is_binance_shaped(server: Se
             -2011,
         ),
         ("DELETE", "openOrders", signed({"symbol": "BTCAIT"}, secret), key, 400, -2011),
+        (
+            "DELETE",
+            "order",
+            signed({"symbol": "BTCAIT", "orderId": 1, "cancelRestrictions": "ONLY_OLD"}, secret),
+            key,
+            400,
+            -1145,
+        ),
+        (
+            "DELETE",
+            "order",
+            signed({"symbol": "BTCAIT", "orderId": 1, "cancelRestrictions": "ONLY_NEW"}, secret),
+            key,
+            400,
+            -1014,
+        ),
+        ("GET", "ticker/24hr", "symbol=BTCAIT&type=SMALL", None, 400, -1130),
         ("GET", "allOrders", signed({}, secret), key, 400, -1102),
         ("GET", "myTrades", signed({"symbol": "XAIT"}, secret), key, 400, -1121),
         ("GET", "account", signed({}, "0" * 64), key, 400, -1022),
@@ -254,3 +274,97 @@ async def test_an_ed25519_key_signs_in_place_of_the_secret(server: Server) -> No
         # The HMAC secret still signs too.
         assert (await call(client(server).fetch_balance))["AIT"]["free"] == 1_000_000
     assert balance["AIT"]["free"] == 1_000_000
+
+
+async def test_a_parameter_in_both_query_and_body_is_the_query_strings(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    now = int(time.time() * 1000)
+    query = "symbol=BTCAIT&side=BUY&price=90"
+    body = urlencode({**ORDER, "price": "95", "symbol": "NOPE", "timestamp": now})
+    signature = hmac.new(secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+    with trio.fail_after(30):
+        placed = await send(
+            server, "POST", "order", query=query, body=f"{body}&signature={signature}", key=key
+        )
+        twice = await send(server, "POST", "order", body=signed(ORDER, secret) + "&price=91",
+                           key=key)  # fmt: skip
+    assert placed.status_code == 200, placed.text
+    assert (placed.json()["symbol"], placed.json()["price"]) == ("BTCAIT", "90.00000000")
+    assert twice.json()["code"] == -1101  # repeated within the body itself
+    query, signature = signed({"symbol": "BTCAIT"}, secret).split("&signature=")
+    with trio.fail_after(30):
+        upper = await send(server, "GET", "openOrders", key=key,
+                           query=f"{query}&signature={signature.upper()}")  # fmt: skip
+    assert upper.status_code == 200, upper.text  # an HMAC signature's case does not matter
+
+
+async def test_recv_window_takes_milliseconds_with_three_decimals(server: Server) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    now = int(time.time() * 1000)
+    cases = [
+        ({"recvWindow": "6000.346"}, now - 5_500, 200, None),
+        ({"recvWindow": "60000.000"}, now - 59_000, 200, None),
+        ({"recvWindow": "0.5"}, now - 2_000, 400, -1021),
+        ({"recvWindow": "6000.3461"}, now, 400, -1100),
+        ({"recvWindow": "60000.001"}, now, 400, -1131),
+        ({"recvWindow": "-1"}, now, 400, -1100),
+    ]
+    with trio.fail_after(30):
+        before = await _state(server)
+        for params, at, status, code in cases:
+            response = await send(
+                server, "GET", "account", query=signed(params, secret, at=at), key=key
+            )
+            assert response.status_code == status, (params, response.text)
+            assert response.json().get("code") == code, params
+    assert await _state(server) == before
+
+
+def _routes() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Every REST route of the dialect, as its modules register them: the public ones,
+    then those that need a key."""
+    public_routes: list[tuple[str, str]] = []
+    keyed: list[tuple[str, str]] = []
+    public.register(lambda method, path, _: public_routes.append((method, path)))
+    for module in (account, trading, lists):
+        module.register(lambda method, path, _: keyed.append((method, path)))
+    return public_routes, keyed
+
+
+async def test_every_route_refuses_bad_input_in_binances_shape_and_changes_nothing(
+    server: Server,
+) -> None:
+    key, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    public_routes, keyed = _routes()
+    assert len(public_routes) == 12
+    assert len(keyed) >= 20
+    with trio.fail_after(60):
+        alice = client(server)
+        await call(alice.load_markets)
+        await call(alice.create_order, "BTC/AIT", "limit", "buy", 1, 90)
+        listen = (await send(server, "POST", "userDataStream", key=key)).json()["listenKey"]
+        before = await _state(server)
+        for method, path in public_routes:
+            response = await send(server, method, path, query="colour=red")
+            assert (response.status_code, response.json()) == (400, {
+                "code": -1104,
+                "msg": "Not all sent parameters were read; read 0 parameter(s) but was sent 1.",
+            }), path  # fmt: skip
+        for method, path in keyed:
+            unread = signed({"colour": "red"}, secret)
+            refused = [
+                (await send(server, method, path, query=signed({}, secret)), 401, -2014),
+                (await send(server, method, path, query=unread, key=key), 400, -1104),
+            ]
+            if path != "userDataStream":  # a key, but no signature
+                wrong = signed({}, "0" * 64)
+                refused.append((await send(server, method, path, query=wrong, key=key), 400, -1022))
+            for response, status, code in refused:
+                assert (response.status_code, response.json()["code"]) == (status, code), (
+                    method, path, response.text,
+                )  # fmt: skip
+                assert set(response.json()) == {"code", "msg"}
+        after = await _state(server)
+        kept = await send(server, "PUT", "userDataStream", query=f"listenKey={listen}", key=key)
+    assert after == before
+    assert kept.status_code == 200  # the refused DELETEs closed nothing

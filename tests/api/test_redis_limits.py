@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from tests.api.binance_client import send, signed
 from tests.api.conftest import ADMIN, Server, redis_limiter
+from trading_engine.serve import demo_secret
 from trading_engine.storage.bridge import open_bridge
 from trading_engine.storage.limits import Limiter, Limits
 
@@ -71,3 +73,15 @@ class TestABatchInRedis:
             seven = {"orders": [body | {"quantity": "0.1"}] * 7}
             placed = await alice.post("/orders/batch", json=seven)
             assert placed.status_code == 200, placed.text
+
+
+async def test_the_binance_dialects_buckets_hold_no_key_or_secret(
+    server: Server, redis_url: str
+) -> None:
+    alice, secret = server.keys["demo_alice"], demo_secret(ADMIN, "demo_alice")
+    for key in (alice, "te_not_a_key_at_all"):
+        await send(server, "GET", "account", query=signed({}, secret), key=key)
+    names = await _redis_names(redis_url)
+    assert sorted(await _bucket_names(redis_url)) == ["te:rl:ip:127.0.0.1", "te:rl:user:demo_alice"]
+    for text in (alice, "te_not_a_key_at_all", secret):
+        assert not any(text in name for name in names)

@@ -38,6 +38,7 @@ from quart import Blueprint, Response, current_app, g, request
 from quart_schema import hide
 from quart_trio import QuartTrio
 
+from trading_engine.actors.mailbox import EngineBusy
 from trading_engine.api.binance import account, lists, public, streams, trading
 from trading_engine.api.binance.errors import BinanceError, binance_error_of
 from trading_engine.api.binance.listen_keys import ListenKeys
@@ -109,6 +110,11 @@ async def _usage_headers(response: Response) -> Response:
 @blueprint.errorhandler(Exception)
 async def _error(exc: Exception) -> Response:
     error = binance_error_of(exc)
+    path = request.path.removeprefix(PREFIX + "/")
+    if isinstance(exc, EngineBusy) and (request.method, path) in _PLACES_ORDERS:
+        # A symbol's inbox is full: to an order, Binance's answer for too many new orders,
+        # which ccxt (DDoSProtection) and bots back off from and resend.
+        error = BinanceError(429, -1015, "Too many new orders.")
     if error.status >= 500 and error.status != 503:
         current_app.logger.exception("unexpected error", exc_info=exc)
     response = error.response()

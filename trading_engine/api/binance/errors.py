@@ -9,13 +9,15 @@ insufficient balance for requested action." to ``InsufficientFunds``), so
 those messages are kept word for word and details go elsewhere.
 
     BinanceError(status, code, msg)
-    ├── 400  -1013 filter failure, -1014 unsupported combination, -1021 timestamp,
+    ├── 400  -1013 filter failure, -1111 too many decimals, -1112 no book for a market
+    │        order, -1014 unsupported combination, -1021 timestamp,
     │        -1022 signature, -1100..-1106 parameters, -1115..-1131 bad values,
     │        -2010 order rejected (also what the engine lacks), -2011 cancel rejected,
     │        -2013 no such order, -2022 cancel-replace failed
     ├── 401  -2014 key format, -2015 unknown key
     ├── 409  -2021 cancel-replace partly failed (answered by trading.py, with ``data``)
-    ├── 429  -1003 rate limit, -1015 a symbol's inbox full (with Retry-After)
+    ├── 429  -1003 rate limit, -1015 an order to a symbol whose inbox is full (with
+    │        Retry-After; the dialect's error handler)
     ├── 500  -1000 unexpected
     └── 503  -1001 internal, -1007 timeout, -1008 busy
 """

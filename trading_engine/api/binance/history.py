@@ -32,7 +32,7 @@ from trading_engine.core.numbers import to_units
 from trading_engine.core.views import OrderView
 from trading_engine.storage.read_tables import Window
 
-__all__ = ["Selection", "all_orders", "my_trades"]
+__all__ = ["Selection", "all_orders", "my_trades", "past_order"]
 
 T = TypeVar("T")
 
@@ -90,6 +90,20 @@ async def all_orders(
         for row in await tables.order_history(user, before=None, limit=limit, window=window):
             views.setdefault(OrderId(row["order_id"]), order_view(row, instrument, user))
     return chosen.cut([views[order_id] for order_id in sorted(views)], limit)
+
+
+async def past_order(user: UserId, instrument: Instrument, order_id: int) -> OrderView | None:
+    """``user``'s order ``order_id`` in ``instrument`` from the read tables (an order the
+    engine no longer keeps), or None: ``GET order`` reads memory, then the database, as
+    Binance's does."""
+    tables = ctx().tables
+    if tables is None:
+        return None
+    window = Window(symbol=instrument.symbol, from_id=order_id, oldest_first=True)
+    rows = await tables.order_history(user, before=None, limit=1, window=window)
+    if not rows or rows[0]["order_id"] != order_id:
+        return None
+    return order_view(rows[0], instrument, user)
 
 
 async def my_trades(

@@ -1,4 +1,5 @@
-"""A request's parameters as Binance reads them: the query string, then a form body.
+"""A request's parameters as Binance reads them: the query string, then a form body
+(a parameter sent in both is the query string's).
 
 Each route names the parameters it reads; one it does not is -1104, a
 repeated one -1101, an empty one -1105, a missing mandatory one -1102.
@@ -27,21 +28,22 @@ async def request_body() -> bytes:
 
 
 def raw_params(query: bytes, body: bytes) -> list[tuple[str, str]]:
-    """The pairs of the query string, then of the form body; raises -1100 for bytes
+    """The pairs of the query string, then those of the form body whose names the query
+    string has not (a parameter sent in both is the query string's, as Binance reads it;
+    one repeated within either is left for ``Params``'s -1101); raises -1100 for bytes
     that are not UTF-8 text."""
-    pairs: list[tuple[str, str]] = []
-    for part in (query, body):
-        if not part:
-            continue
-        try:
-            text = part.decode()
-        except UnicodeDecodeError:
-            raise BinanceError(400, -1100, "Illegal characters found in a parameter.") from None
-        try:
-            pairs.extend(parse_qsl(text, keep_blank_values=True, errors="strict"))
-        except (ValueError, UnicodeDecodeError):
-            raise BinanceError(400, -1100, "Illegal characters found in a parameter.") from None
-    return pairs
+    pairs = _pairs(query)
+    sent = {name for name, _ in pairs}
+    return pairs + [(name, value) for name, value in _pairs(body) if name not in sent]
+
+
+def _pairs(part: bytes) -> list[tuple[str, str]]:
+    if not part:
+        return []
+    try:
+        return parse_qsl(part.decode(), keep_blank_values=True, errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise BinanceError(400, -1100, "Illegal characters found in a parameter.") from None
 
 
 class Params:

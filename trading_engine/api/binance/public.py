@@ -50,16 +50,27 @@ def _symbols(params: Params) -> list[Instrument] | None:
         raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
     if params.has("symbol"):
         return [instrument_for(instruments, params.need("symbol"))]
-    raw = params.text("symbols", max_length=8192)
+    names = _name_list(params, "symbols", one_allowed=False)
+    if names is None:
+        return None
+    return [instrument_for(instruments, name) for name in names]
+
+
+def _name_list(params: Params, name: str, *, one_allowed: bool) -> list[str] | None:
+    """The parameter ``name``: a JSON list of names (``["A","B"]``) or, if ``one_allowed``,
+    one name as is; None if not sent; raises -1100."""
+    raw = params.text(name, max_length=8192)
     if raw is None:
         return None
-    try:
-        names = json.loads(raw)
-    except ValueError:
-        names = None
+    names: Any = [raw] if one_allowed and not raw.startswith("[") else None
+    if names is None:
+        try:
+            names = json.loads(raw)
+        except ValueError:
+            names = None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'.")
-    return [instrument_for(instruments, name) for name in names]
+        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.")
+    return names
 
 
 async def ping() -> Response:
@@ -72,22 +83,47 @@ async def server_time() -> Response:
     return jsonify({"serverTime": time.time_ns() // 1_000_000})
 
 
+_STATUSES = ("TRADING", "HALT", "BREAK")
+
+
 async def exchange_info() -> Response:
-    params = await Params.of_request(("symbol", "symbols", "permissions", "showPermissionSets"))
+    """Every symbol, or those ``symbol``/``symbols`` name, or those of a ``symbolStatus``
+    or of any of the ``permissions`` (each symbol here is SPOT only); the last two do
+    not combine with the first two (-1128), as Binance's."""
+    params = await Params.of_request(
+        ("symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus")
+    )
+    show_sets = params.choice("showPermissionSets", ("true", "false")) != "false"
+    status = params.choice("symbolStatus", _STATUSES)
+    permissions = _name_list(params, "permissions", one_allowed=True)
+    if (status or permissions) and (params.has("symbol") or params.has("symbols")):
+        raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
     chosen = _symbols(params)
     instruments = list(ctx().engine.instruments().values()) if chosen is None else chosen
+    if permissions is not None and "SPOT" not in permissions:
+        instruments = []
     halted = ctx().engine.halted()
     risk = ctx().engine.config.risk
+    symbols = [
+        _symbol_info(i, i.symbol in halted, risk.max_open_orders, risk.max_order_size)
+        for i in instruments
+    ]
+    for symbol in symbols if not show_sets else ():
+        symbol["permissionSets"] = []
     return jsonify(
         {
             "timezone": "UTC",
             "serverTime": time.time_ns() // 1_000_000,
             "rateLimits": [],
-            "exchangeFilters": [],
-            "symbols": [
-                _symbol_info(i, i.symbol in halted, risk.max_open_orders, risk.max_order_size)
-                for i in instruments
+            # The open-order limit counts a user's orders in every symbol together.
+            "exchangeFilters": [
+                {"filterType": "EXCHANGE_MAX_NUM_ORDERS", "maxNumOrders": risk.max_open_orders},
+                {
+                    "filterType": "EXCHANGE_MAX_NUM_ALGO_ORDERS",
+                    "maxNumAlgoOrders": risk.max_open_orders,
+                },
             ],
+            "symbols": [s for s in symbols if status is None or s["status"] == status],
         }
     )
 
@@ -347,12 +383,45 @@ def _one_or_all(params: Params, rows: list[dict[str, Any]]) -> Response:
 
 async def ticker_24hr() -> Response:
     params = await Params.of_request(("symbol", "symbols", "type"))
-    params.choice("type", ("FULL",), code=-1130)  # MINI is not answered
-    rows = [_ticker(i, t) for i, t in await _tickers(params)]
+    mini = params.choice("type", ("FULL", "MINI"), code=-1130) == "MINI"
+    rows = []
+    for instrument, ticker in await _tickers(params):
+        row = _ticker(instrument, ticker)
+        if mini:
+            rows.append({name: row[name] for name in _MINI})
+            continue
+        row.update(await _top(instrument))
+        tape = await _tape(instrument, 1)
+        row["lastQty"] = Precision(instrument).quantity(tape[-1].quantity if tape else 0)
+        rows.append(row)
     return _one_or_all(params, rows)
 
 
+_MINI = (
+    "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+    "openTime", "closeTime", "firstId", "lastId", "count",
+)  # fmt: skip
+"""The fields of ``ticker/24hr`` with ``type=MINI``, as Binance's."""
+
+
+async def _top(instrument: Instrument) -> dict[str, str]:
+    """The best bid and ask with their quantities, from the book (0 for an empty side)."""
+    numbers = Precision(instrument)
+    book = await ctx().engine.orderbook(instrument.symbol, 1)
+    assert book is not None
+    _, bids, asks = book
+    bid, ask = bids[0] if bids else (0, 0), asks[0] if asks else (0, 0)
+    return {
+        "bidPrice": numbers.price(bid[0]),
+        "bidQty": numbers.quantity(bid[1]),
+        "askPrice": numbers.price(ask[0]),
+        "askQty": numbers.quantity(ask[1]),
+    }
+
+
 def _ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
+    """The 24-hour statistics of ``ticker/24hr`` (the caller adds the book's top and the
+    last trade's quantity)."""
     numbers = Precision(instrument)
     now = time.time_ns() // 1_000_000
 
@@ -380,11 +449,6 @@ def _ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
         "weightedAvgPrice": weighted,
         "prevClosePrice": price(open_),
         "lastPrice": price(t.get("last")),
-        "lastQty": numbers.quantity(0),
-        "bidPrice": price(t.get("best_bid")),
-        "bidQty": numbers.quantity(0),
-        "askPrice": price(t.get("best_ask")),
-        "askQty": numbers.quantity(0),
         "openPrice": price(open_),
         "highPrice": price(t.get("high_24h")),
         "lowPrice": price(t.get("low_24h")),
@@ -412,22 +476,7 @@ async def ticker_price() -> Response:
 
 async def book_ticker() -> Response:
     params = await Params.of_request(("symbol", "symbols"))
-    rows = []
-    for instrument, _ in await _tickers(params):
-        numbers = Precision(instrument)
-        book = await ctx().engine.orderbook(instrument.symbol, 1)
-        assert book is not None
-        _, bids, asks = book
-        bid, ask = bids[0] if bids else (0, 0), asks[0] if asks else (0, 0)
-        rows.append(
-            {
-                "symbol": joined(instrument.symbol),
-                "bidPrice": numbers.price(bid[0]),
-                "bidQty": numbers.quantity(bid[1]),
-                "askPrice": numbers.price(ask[0]),
-                "askQty": numbers.quantity(ask[1]),
-            }
-        )
+    rows = [{"symbol": joined(i.symbol), **await _top(i)} for i, _ in await _tickers(params)]
     return _one_or_all(params, rows)
 
 

@@ -2,7 +2,8 @@
 
 ``X-MBX-APIKEY`` carries the user's API key (the same key ``X-API-Key`` carries
 on ``/api/v1``). A signed request also carries ``timestamp`` (milliseconds),
-optionally ``recvWindow`` (at most 60000, default 5000), and ``signature``
+optionally ``recvWindow`` (milliseconds with up to three decimals, at most 60000,
+default 5000), and ``signature``
 over the total parameters: the query string, then the form body, as sent,
 less the ``signature`` pair itself. The signature is either the hex
 HMAC-SHA256 of that text with the user's API secret (``api/secrets.py``,
@@ -55,16 +56,22 @@ async def key_user() -> UserId | None:
         return user
     key = request.headers.get("X-MBX-APIKEY")
     user = None
-    if key and key.isascii() and key.isprintable() and len(key) <= 128:
+    if key and _well_formed(key):
         user = await ctx().engine.user_by_key(hash_key(key))
     g.binance_user = user
     return user
 
 
+def _well_formed(key: str) -> bool:
+    """Whether ``key`` could be a key at all: printable ASCII with no space, at most 128."""
+    return key.isascii() and key.isprintable() and " " not in key and len(key) <= 128
+
+
 async def api_user() -> UserId:
-    """The user of the request's API key; raises -2014 or -2015 (401)."""
+    """The user of the request's API key; raises -2014 (no key, or not a key's format) or
+    -2015 (no such key), both 401."""
     key = request.headers.get("X-MBX-APIKEY")
-    if not key:
+    if not key or not _well_formed(key):
         raise BinanceError(401, -2014, "API-key format invalid.")
     user = await key_user()
     if user is None:
@@ -81,19 +88,31 @@ async def signed(allowed: tuple[str, ...]) -> tuple[UserId, Params]:
     signature = params.need("signature")
     timestamp = params.integer("timestamp", required=True)
     assert timestamp is not None
-    window = params.integer("recvWindow", low=0)
-    if window is not None and window > MAX_RECV_WINDOW:
-        raise BinanceError(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW}.")
-    now = time.time_ns() // 1_000_000
-    if timestamp > now + _AHEAD_MS:
+    window = _recv_window(params)
+    now_us = time.time_ns() // 1_000
+    if timestamp * 1_000 > now_us + _AHEAD_MS * 1_000:
         raise BinanceError(
             400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
         )
-    if now - timestamp > (_DEFAULT_RECV_WINDOW if window is None else window):
+    if now_us - timestamp * 1_000 > window:
         raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
     payload = _unsigned(query) + _unsigned(body)
     await check_signature(user, payload, signature)
     return user, params
+
+
+def _recv_window(params: Params) -> int:
+    """``recvWindow`` in microseconds: milliseconds with up to three decimals (``6000.346``),
+    at most 60000 (-1131), 5000 if not sent."""
+    window = params.decimal("recvWindow")
+    if window is None:
+        return _DEFAULT_RECV_WINDOW * 1_000
+    micros = window * 1_000
+    if micros != micros.to_integral_value():
+        raise BinanceError(400, -1100, "Illegal characters found in parameter 'recvWindow'.")
+    if window > MAX_RECV_WINDOW:
+        raise BinanceError(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW}.")
+    return int(micros)
 
 
 def _unsigned(raw: bytes) -> bytes:

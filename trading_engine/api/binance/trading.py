@@ -27,12 +27,12 @@ from trading_engine.api.binance.errors import (
     BinanceError,
     unsupported,
 )
-from trading_engine.api.binance.history import Selection, all_orders
+from trading_engine.api.binance.history import Selection, all_orders, past_order
 from trading_engine.api.binance.params import Params
 from trading_engine.api.binance.public import ORDER_TYPES
 from trading_engine.api.binance.render import STP_MODES, fill, order
 from trading_engine.api.binance.signing import signed
-from trading_engine.api.binance.symbols import instrument_for, millis
+from trading_engine.api.binance.symbols import Precision, instrument_for, millis
 from trading_engine.api.bodies import OrderBody, convert_body, order_request
 from trading_engine.api.context import ctx
 from trading_engine.core.enums import RejectReason
@@ -66,8 +66,13 @@ _WITH_TIF = ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 _CONTINGENT = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 _UNKNOWN_ORDER = "Unknown order sent."
+_CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 
 _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
+    RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
+    # Before the filters: a market order with no price to go by (an empty book) has no
+    # size or notional either.
+    RejectReason.NO_REFERENCE_PRICE: (-1112, "No orders on book for symbol."),
     RejectReason.INSUFFICIENT_FUNDS: (-2010, INSUFFICIENT_BALANCE),
     RejectReason.INSUFFICIENT_MARGIN: (-2010, INSUFFICIENT_BALANCE),
     RejectReason.BELOW_MIN_QUANTITY: (-1013, "Filter failure: LOT_SIZE"),
@@ -76,7 +81,6 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.OUTSIDE_PRICE_BAND: (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     RejectReason.TOO_MANY_OPEN_ORDERS: (-1013, "Filter failure: MAX_NUM_ORDERS"),
     RejectReason.ABOVE_MAX_POSITION: (-2010, "Filter failure: MAX_POSITION"),
-    RejectReason.SYMBOL_HALTED: (-2010, "Market is closed."),
     RejectReason.POST_ONLY_WOULD_TAKE: (-2010, "Order would immediately match and take."),
     RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Order would trigger immediately."),
     RejectReason.BUSY: (-1015, "Too many new orders."),
@@ -136,6 +140,7 @@ def new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
         if kind not in ("LIMIT", "LIMIT_MAKER"):
             raise BinanceError(400, -2010, _ICEBERG_STOP)
         body["display_quantity"] = params.need("icebergQty")
+    _precise(params, Precision(instrument))
     if kind == "LIMIT_MAKER":
         body["post_only"] = True
     if trailing is not None:
@@ -145,6 +150,26 @@ def new_order(params: Params, user: UserId) -> tuple[OrderRequest, str, str]:
     checked = convert_body(body, OrderBody)
     stp_name = params.text("selfTradePreventionMode") or "EXPIRE_TAKER"
     return order_request(checked, ctx().engine.instruments(), user), answer, stp_name
+
+
+def _precise(params: Params, numbers: Precision) -> None:
+    """Raise -1111 for a price or quantity with more decimals than the symbol shows (its
+    ``baseAssetPrecision`` or ``quotePrecision``), as Binance does before its filters; one
+    within them but off the tick or lot is the filter's -1013. Trailing zeros do not
+    count, so a value on the grid is never refused here."""
+    places = {
+        "price": numbers.price_places,
+        "stopPrice": numbers.price_places,
+        "quantity": numbers.quantity_places,
+        "icebergQty": numbers.quantity_places,
+    }
+    for name, most in places.items():
+        text = params.text(name)
+        if text is None or not text.isascii() or not text.replace(".", "", 1).isdigit():
+            continue  # not a plain decimal: the engine's own check names what is wrong
+        exponent = Decimal(text).normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > most:
+            raise BinanceError(400, -1111, f"Parameter '{name}' has too much precision.")
 
 
 def _sent_needlessly(name: str) -> BinanceError:
@@ -247,6 +272,7 @@ async def post_order_test() -> Response:
                 "maker": rate(instrument.maker_fee_bps),
                 "taker": rate(instrument.taker_fee_bps),
             },
+            "specialCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
             "taxCommissionForOrder": {"maker": rate(0), "taker": rate(0)},
             "discount": {
                 "enabledForAccount": False,
@@ -272,6 +298,8 @@ async def _find(
     view: OrderView | None
     if order_id is not None:
         view = await ctx().engine.order(OrderId(order_id))
+        if view is None:
+            view = await past_order(user, instrument, order_id)
     else:
         assert client_id is not None
         view = await ctx().engine.open_by_client_id(user, client_id)
@@ -292,15 +320,34 @@ async def get_order() -> Response:
     return jsonify(order(view, instrument))
 
 
-async def _cancel(user: UserId, view: OrderView, instrument: Instrument) -> dict[str, Any]:
+async def _cancel(
+    user: UserId, view: OrderView, instrument: Instrument, cancel_id: str | None
+) -> dict[str, Any]:
     """Cancel ``view``; its answer, or raises -2011."""
     result = await ctx().engine.cancel(view.order_id, user)
     if isinstance(result, Refused):
         raise BinanceError(400, -2011, _UNKNOWN_ORDER)
-    body = order(result.order, instrument)
+    return _cancelled(result.order, instrument, cancel_id)
+
+
+def _cancelled(view: OrderView, instrument: Instrument, cancel_id: str | None) -> dict[str, Any]:
+    """A cancelled order as Binance answers its cancel: ``origClientOrderId`` is the order's
+    client order id, ``clientOrderId`` the cancel's own (``newClientOrderId``, else made
+    up), which names the cancel and nothing else here."""
+    body = order(view, instrument)
     body["origClientOrderId"] = body["clientOrderId"]
-    body["transactTime"] = millis(result.order.updated_ts)
+    body["clientOrderId"] = cancel_id or generated_id()
+    body["transactTime"] = millis(view.updated_ts)
     return body
+
+
+def _no_cancel_restrictions(params: Params) -> None:
+    """``cancelRestrictions``: another value is -1145, as Binance's; ``ONLY_NEW`` and
+    ``ONLY_PARTIALLY_FILLED`` are -1014, as the engine cannot cancel on a condition at
+    once (a check, then a cancel, would let a fill come between them)."""
+    value = params.choice("cancelRestrictions", _CANCEL_RESTRICTIONS, code=-1145)
+    if value is not None:
+        raise unsupported()
 
 
 async def delete_order() -> Response:
@@ -308,15 +355,14 @@ async def delete_order() -> Response:
         ("symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions")
     )
     instrument = instrument_for(ctx().engine.instruments(), params.need("symbol"))
-    if params.text("cancelRestrictions") is not None:
-        raise unsupported()
+    _no_cancel_restrictions(params)
     try:
         view = await _find(user, instrument, params, "orderId", "origClientOrderId")
     except BinanceError as exc:
         if exc.code == -2013:
             raise BinanceError(400, -2011, _UNKNOWN_ORDER) from None
         raise
-    return jsonify(await _cancel(user, view, instrument))
+    return jsonify(await _cancel(user, view, instrument, params.text("newClientOrderId")))
 
 
 async def get_open_orders() -> Response:
@@ -336,13 +382,9 @@ async def delete_open_orders() -> Response:
     cancelled = await ctx().engine.cancel_all(user, instrument.symbol)
     if not cancelled:
         raise BinanceError(400, -2011, _UNKNOWN_ORDER)
-    rows = []
-    for view in sorted(cancelled, key=lambda v: v.order_id):
-        body = order(view, instrument)
-        body["origClientOrderId"] = body["clientOrderId"]
-        body["transactTime"] = millis(view.updated_ts)
-        rows.append(body)
-    return jsonify(rows)
+    return jsonify(
+        [_cancelled(v, instrument, None) for v in sorted(cancelled, key=lambda v: v.order_id)]
+    )
 
 
 async def get_all_orders() -> Response:
@@ -366,14 +408,13 @@ async def post_cancel_replace() -> Response:
     if mode is None:
         raise BinanceError(400, -1102, "Mandatory parameter 'cancelReplaceMode' was not sent, "
                                        "was empty/null, or malformed.")  # fmt: skip
-    if params.text("cancelRestrictions") is not None:
-        raise unsupported()
+    _no_cancel_restrictions(params)
     request, answer, stp = new_order(params, user)
     instrument = ctx().engine.instruments()[request.symbol]
     cancel: dict[str, Any]
     try:
         view = await _find(user, instrument, params, "cancelOrderId", "cancelOrigClientOrderId")
-        cancel = await _cancel(user, view, instrument)
+        cancel = await _cancel(user, view, instrument, params.text("cancelNewClientOrderId"))
         cancelled = True
     except BinanceError as exc:
         if exc.code not in (-2011, -2013):
