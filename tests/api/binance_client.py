@@ -73,11 +73,12 @@ async def send(
 
 
 async def limit_order(
-    server: Server, user: str, side: str, price: str, quantity: str = "0.1"
+    server: Server, user: str, side: str, price: str, quantity: str = "0.1", **extra: str
 ) -> None:
-    """A limit order of ``user`` in BTC_AIT through ``/api/v1`` (the engine's own dialect)."""
+    """A limit order of ``user`` in BTC_AIT through ``/api/v1`` (the engine's own dialect),
+    with ``extra`` fields in its body."""
     async with server.client(server.keys[user]) as http:
         body = {"symbol": "BTC_AIT", "side": side, "type": "limit", "price": price,
-                "quantity": quantity}  # fmt: skip
+                "quantity": quantity, **extra}  # fmt: skip
         response = await http.post("/orders", json=body)
         assert response.status_code == 201, response.text

@@ -56,8 +56,8 @@ async def _trade_four_times(server: Server) -> None:
     then leaves one buy open at 100."""
     for price in ("101", "102", "103", "104"):
         await limit_order(server, "demo_bob", "sell", price)
-    for _ in range(4):
-        await limit_order(server, "demo_alice", "buy", "104")
+    for n in range(4):
+        await limit_order(server, "demo_alice", "buy", "104", client_order_id=f"buy-{n}")
     await limit_order(server, "demo_alice", "buy", "100")
     await _history(server, "demo_alice", orders=5, fills=4)
 
@@ -83,6 +83,11 @@ async def test_all_orders_reach_back_past_the_orders_the_engine_keeps(server: Se
     assert (status, oldest) == (200, every[0])
     status, body = await _raw(server, "demo_bob", "order", symbol="BTCAIT", orderId=ids[0])
     assert (status, body["code"]) == (400, -2013)  # another user's
+    by_client_id = {"origClientOrderId": "buy-0"}
+    status, oldest = await _raw(server, "demo_alice", "order", symbol="BTCAIT", **by_client_id)
+    assert (status, oldest) == (200, every[0])
+    status, body = await _raw(server, "demo_bob", "order", symbol="BTCAIT", **by_client_id)
+    assert (status, body["code"]) == (400, -2013)
 
     assert await _ok(server, "allOrders", orderId=ids[1]) == every[1:]
     assert await _ok(server, "allOrders", orderId=ids[1], limit=2) == every[1:3]

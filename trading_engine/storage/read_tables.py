@@ -22,13 +22,15 @@ __all__ = ["EVERYTHING", "ReadTables", "TradeDetails", "Window"]
 class Window:
     """Which of a user's orders or fills a history read returns, besides its cursor: all
     (the default), or those of one ``symbol``, with an id (order id for orders, trade id
-    for fills) of at least ``from_id``, of the order ``order_id`` (fills only), made at
-    ``since`` or later and before ``until`` (ns since the epoch). ``oldest_first``: the
-    oldest of them first (the default is the newest first)."""
+    for fills) of at least ``from_id``, of the order ``order_id`` (fills only), with the
+    client order id ``client_order_id`` (orders only), made at ``since`` or later and
+    before ``until`` (ns since the epoch). ``oldest_first``: the oldest of them first (the
+    default is the newest first)."""
 
     symbol: str | None = None
     from_id: int | None = None
     order_id: int | None = None
+    client_order_id: str | None = None
     since: int | None = None
     until: int | None = None
     oldest_first: bool = False

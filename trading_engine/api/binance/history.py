@@ -92,16 +92,21 @@ async def all_orders(
     return chosen.cut([views[order_id] for order_id in sorted(views)], limit)
 
 
-async def past_order(user: UserId, instrument: Instrument, order_id: int) -> OrderView | None:
-    """``user``'s order ``order_id`` in ``instrument`` from the read tables (an order the
-    engine no longer keeps), or None: ``GET order`` reads memory, then the database, as
-    Binance's does."""
+async def past_order(
+    user: UserId, instrument: Instrument, order_id: int | None, client_id: str | None = None
+) -> OrderView | None:
+    """``user``'s order in ``instrument`` from the read tables (an order the engine no
+    longer keeps), by ``order_id``, else the newest with ``client_id``; or None. ``GET
+    order`` reads memory, then the database, as Binance's does."""
     tables = ctx().tables
     if tables is None:
         return None
-    window = Window(symbol=instrument.symbol, from_id=order_id, oldest_first=True)
+    if order_id is not None:
+        window = Window(symbol=instrument.symbol, from_id=order_id, oldest_first=True)
+    else:
+        window = Window(symbol=instrument.symbol, client_order_id=client_id)
     rows = await tables.order_history(user, before=None, limit=1, window=window)
-    if not rows or rows[0]["order_id"] != order_id:
+    if not rows or (order_id is not None and rows[0]["order_id"] != order_id):
         return None
     return order_view(rows[0], instrument, user)
 

@@ -306,6 +306,8 @@ async def _find(
         if view is None:
             views = await ctx().engine.user_orders(user, limit=1000)
             view = next((v for v in views if v.client_order_id == client_id), None)
+        if view is None:
+            view = await past_order(user, instrument, None, client_id)
     if view is None or view.user_id != user or view.symbol != instrument.symbol:
         raise BinanceError(400, -2013, NO_SUCH_ORDER)
     if client_id is not None and view.client_order_id != client_id:

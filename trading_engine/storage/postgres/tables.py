@@ -34,6 +34,7 @@ FROM orders WHERE user_id = $1 AND order_id < $2
     AND ($4::text IS NULL OR symbol = $4) AND order_id >= $5
     AND ($6::bigint IS NULL OR created_at >= journal_time($6))
     AND ($7::bigint IS NULL OR created_at < journal_time($7))
+    AND ($8::text IS NULL OR client_order_id = $8)
 ORDER BY order_id {direction} LIMIT $3
 """
 """A user's orders in a ``Window``: ``{direction}`` is DESC (newest first) or ASC."""
@@ -76,7 +77,7 @@ async def _aio_order_history(
     before_id = _MAX_ID if before is None else before
     rows = await pool.fetch(
         _sql(_ORDER_HISTORY, window), user_id, before_id, limit, window.symbol,
-        window.from_id or 0, window.since, window.until,
+        window.from_id or 0, window.since, window.until, window.client_order_id,
     )  # fmt: skip
     return [dict(row) for row in rows]
 
