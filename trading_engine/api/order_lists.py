@@ -47,6 +47,7 @@ __all__ = [
     "list_cancelled",
     "list_placed",
     "list_request",
+    "list_shown",
     "own_list",
     "render_list",
 ]
@@ -80,7 +81,11 @@ def list_request(body: ListBody, user_id: Any) -> ListRequest:
 async def render_list(view: ListView, known: Sequence[Trade] = ()) -> dict[str, Any]:
     """A list as the API shows it: its orders with their fills, each with ``list_id``; a
     member not placed yet has status ``pending_new``."""
-    orders = await with_fills(view.orders, known)
+    return list_shown(view, await with_fills(view.orders, known))
+
+
+def list_shown(view: ListView, orders: list[dict[str, Any]]) -> dict[str, Any]:
+    """``render_list``'s answer, given its members rendered (``orders``, in its order)."""
     for order in orders:
         if int(order["order_id"]) in view.pending:
             order["status"] = "pending_new"
