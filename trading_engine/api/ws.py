@@ -322,7 +322,7 @@ class _Connection:
         reply = self.engine.submit_soon(order)
         self.placements.sent([reply])
         await self.placements.prune()
-        return placed, order, reply
+        return functools.partial(placed, at="args"), order, reply
 
     async def _place_batch(self, args: dict[str, Any]) -> tuple[Any, ...]:
         _only(args, {"orders", "user_id"})
