@@ -151,6 +151,9 @@ async def test_a_bad_list_is_a_400_naming_the_field_and_changes_nothing(server: 
                                         order("sell", "0.10001", "31000")]},
              "orders.1.quantity"),
             ({"type": "bracket", "orders": [take_profit, stop_loss]}, "type"),
+            # A slice above its quantity, which the engine refuses as it builds the leg.
+            ({"type": "oco", "orders": [order("sell", "0.1", "31000", display_quantity="0.2"),
+                                        stop_loss]}, "orders.0.display_quantity"),
         ]  # fmt: skip
         for body, field in cases:
             refused = await alice.post("/order-lists", json=body)
@@ -291,18 +294,24 @@ async def test_lists_are_placed_and_cancelled_over_the_feed_as_rest_does(server:
     async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
         await trade(bob, alice, "30000")
         await with_reference(alice, "BTC_AIT")
-    oco = {"type": "oco", "orders": [order("sell", "0.1", "31000"), stop("sell", "0.1", "29000")]}
+    stop_loss = stop("sell", "0.1", "29000")
+    oco = {"type": "oco", "orders": [order("sell", "0.1", "31000"), stop_loss]}
     async with open_websocket_url(_ws_url(server)) as ws:
         await _authed(ws, server.keys[ALICE])
         await _op(ws, "order_list.place", "oco", **oco)
         bad = {"type": "oco", "orders": [oco["orders"][0], stop("sell", "0.1", "30000")]}
         await _op(ws, "order_list.place", "bad", **bad)
-        answers = await _answers(ws, 2)
+        sliced = order("sell", "0.1", "31000", display_quantity="0.2")
+        await _op(ws, "order_list.place", "sliced", type="oco", orders=[sliced, stop_loss])
+        answers = await _answers(ws, 3)
         placed = answers["oco"]
         assert placed["status"] == 201, placed
         assert [o["list_id"] for o in placed["data"]["orders"]] == [placed["data"]["list_id"]] * 2
         assert (answers["bad"]["status"], answers["bad"]["error"]["field"]) == (
             400, "args.orders.1.stop_price",
+        )  # fmt: skip
+        assert (answers["sliced"]["status"], answers["sliced"]["error"]["field"]) == (
+            400, "args.orders.0.display_quantity",
         )  # fmt: skip
         await _op(ws, "order_list.cancel", "x", list_id=placed["data"]["list_id"])
         await _op(ws, "order_list.cancel", "y", list_id="999999")

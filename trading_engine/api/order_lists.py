@@ -10,6 +10,7 @@ once or trigger at once is a 400 naming its ``price`` or ``stop_price``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -140,9 +141,11 @@ async def list_placed(
     request_: ListRequest, reply: Reply[ListOutcome], *, at: str = ""
 ) -> tuple[int, dict[str, Any]]:
     """The status and body answering a list handed to the engine (``submit_list_soon``):
-    ``answer_list``'s (a field named under ``at``), or the error it met."""
+    ``answer_list``'s, or the error it met (a field named under ``at`` either way)."""
     try:
-        return await answer_list(request_, await reply.wait(), at=at)
+        with fields_under(at) if at else contextlib.nullcontext():
+            outcome = await reply.wait()
+        return await answer_list(request_, outcome, at=at)
     except Exception as exc:  # noqa: BLE001 - the list's own answer
         return error_of(exc)
 
