@@ -352,6 +352,19 @@ async def test_the_ticket_places_a_bracket_that_waits_for_its_order_to_fill(
         ]
         take_profit = shown["orders"][1]["order_id"]
         expect(order_row(page, take_profit)).to_contain_text("31000")
+        # The orders channel's list and algorithm updates are events too.
+        twap = {"type": "twap", "symbol": "BTC_AIT", "side": "buy", "quantity": "0.001",
+                "duration_s": "0.2", "slices": 2, "limit_price": "29000"}  # fmt: skip
+        with rest(server, server.keys["demo_alice"]) as alice:
+            started = alice.post("/algos", json=twap)
+        assert started.status_code == 201, started.text
+        algo_id = started.json()["algo_id"]
+        page.click("#account-tabs [data-tab='events']")
+        events = page.locator("#events li")
+        expect(events.filter(has_text=f"list {list_id} placed (otoco)")).to_have_count(1)
+        expect(events.filter(has_text=f"algo {algo_id} started (twap buy 0.001")).to_have_count(1)
+        expect(events.filter(has_text=f"algo {algo_id} slice 2: #")).to_have_count(1)
+        expect(events.filter(has_text=f"algo {algo_id} failed (schedule_ended)")).to_have_count(1)
 
     await in_browser(server, scenario)
 
