@@ -301,6 +301,21 @@ async def test_the_ticket_places_take_profit_quote_sized_and_trailing_orders(
         expect(row).to_contain_text("trailing-stop-limit GTC")
         expect(row).to_contain_text("29490 (stop 29500)")
 
+        # A trailing stop by 100 basis points of the last trade (30000): its stop at 29700.
+        kind.select_option("trailing_stop")
+        page.fill("input[name=trailing_delta]", "100")
+        page.select_option("select[name=trailing_unit]", "bps")
+        page.click("#submit")
+        expect(result).not_to_contain_text(f"Order {order_id} ")
+        expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
+        by_bps = re.findall(r"\d+", result.inner_text())[0]
+        with rest(server, server.keys["demo_alice"]) as alice:
+            shown = alice.get(f"/orders/{by_bps}").json()
+        assert (shown["trailing_bps"], shown["trailing_delta"], shown["stop_price"]) == (
+            100, None, "29700",
+        )  # fmt: skip
+        page.select_option("select[name=trailing_unit]", "price")
+
         # An iceberg: a limit GTC order showing 0.1 of 0.5; the book shows the slice only.
         kind.select_option("limit")
         expect(page.locator("#row-display")).to_be_visible()

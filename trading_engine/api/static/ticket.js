@@ -1,5 +1,6 @@
 // The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
-// take-profit, take-profit-limit, trailing stop and trailing stop-limit; a market order
+// take-profit, take-profit-limit, trailing stop and trailing stop-limit, trailing by a
+// price distance or in basis points; a market order
 // sized in the quote asset; an iceberg limit order showing a slice),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, a
 // bracket (an OTOCO order list: a limit order, then a take-profit and a stop-loss on the
@@ -204,6 +205,13 @@ export class Ticket {
       ["trailing_delta", type.trail], ["activation_price", type.trail], ["limit_offset", type.offset],
     ]) {
       if (wanted && f[name].value.trim()) body[name] = f[name].value.trim();
+    }
+    // A distance in basis points is an integer (anything else is sent as typed, for the
+    // server to name).
+    if (body.trailing_delta !== undefined && f.trailing_unit.value === "bps") {
+      const bps = body.trailing_delta;
+      delete body.trailing_delta;
+      body.trailing_bps = /^[0-9]{1,6}$/.test(bps) ? Number(bps) : bps;
     }
     if (body.time_in_force === "GTD") {
       const until = new Date($("expire").value);
