@@ -384,6 +384,51 @@ async def test_the_ticket_places_a_bracket_that_waits_for_its_order_to_fill(
     await in_browser(server, scenario)
 
 
+async def test_the_ticket_places_an_oco_and_a_one_sided_bracket(server: Server) -> None:
+    def scenario(page: Page) -> None:
+        log_in(page, server.keys["demo_alice"], "demo_alice")
+        page.locator("select[name=type]").select_option("limit")
+        page.select_option("select[name=time_in_force]", "GTC")
+        page.check("input[name=side][value=sell]")
+        page.fill("input[name=price]", "31000")
+        page.fill("input[name=quantity]", "0.1")
+        page.check("input[name=bracket]")
+        page.check("input[name=oco]")  # one or the other: the bracket is unticked
+        expect(page.locator("input[name=bracket]")).not_to_be_checked()
+        expect(page.locator("#row-tp")).to_be_hidden()
+        page.fill("input[name=oco_stop]", "29000")
+        page.click("#submit")
+        result = page.locator("#order-result")
+        expect(result).to_have_text(
+            re.compile(r"^OCO \d+ open: order \d+ open, stop pending_trigger\.$")
+        )
+        oco_id = re.findall(r"\d+", result.inner_text())[0]
+        # A bracket with a take-profit only: an oto.
+        page.check("input[name=bracket]")
+        expect(page.locator("input[name=oco]")).not_to_be_checked()
+        page.check("input[name=side][value=buy]")
+        page.fill("input[name=price]", "29500")
+        page.fill("input[name=tp_price]", "30500")
+        page.click("#submit")
+        expect(result).to_have_text(
+            re.compile(r"^Bracket \d+ open: order \d+ open, then pending_new\.$")
+        )
+        oto_id = re.findall(r"\d+", result.inner_text())[0]
+        with rest(server, server.keys["demo_alice"]) as alice:
+            oco = alice.get(f"/order-lists/{oco_id}").json()
+            oto = alice.get(f"/order-lists/{oto_id}").json()
+        assert [(o["side"], o["type"], o["price"], o["stop_price"]) for o in oco["orders"]] == [
+            ("sell", "limit", "31000", None), ("sell", "stop", None, "29000"),
+        ]  # fmt: skip
+        assert oco["type"] == "oco"
+        assert [(o["side"], o["type"], o["price"]) for o in oto["orders"]] == [
+            ("buy", "limit", "29500"), ("sell", "limit", "30500"),
+        ]  # fmt: skip
+        assert oto["type"] == "oto"
+
+    await in_browser(server, scenario)
+
+
 async def test_the_page_fits_a_420_px_wide_screen(server: Server) -> None:
     await submit(server, "demo_alice", **BTC, side="buy", quantity="0.1234", price="29000.55")
     await submit(server, "demo_alice", **BTC, side="sell", quantity="0.5", price="31000")
