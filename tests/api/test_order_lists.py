@@ -16,7 +16,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.rawws import raw_client
-from tests.api.test_algo_sigkill import ADMIN, P, client, serving
+from tests.api.test_algo_sigkill import P, client, funded_user, serving
 from tests.api.test_order_types import history, project, trade
 from tests.api.test_orders import held, with_reference
 from tests.api.test_rest import ALICE, BOB, order
@@ -230,16 +230,7 @@ async def test_a_bracket_is_funded_by_its_working_buy_across_a_sigkill(
         order("buy", "0.1", "500"), order("sell", "0.1", "550"), stop("sell", "0.1", "450"),
     ]}  # fmt: skip
     dan = "bracket_dan"
-    async with (
-        serving(database_url, tmp_path) as url,
-        httpx.AsyncClient(base_url=url + P, headers={"X-API-Key": ADMIN}, timeout=10) as admin,
-    ):
-        created = await admin.post("/admin/users", json={"user_id": dan})
-        assert created.status_code == 201, created.text
-        key = created.json()["api_key"]
-        deposit = {"user_id": dan, "asset": "AIT", "amount": "60"}
-        assert (await admin.post("/admin/deposits", json=deposit)).status_code == 200
-    headers = {"X-API-Key": key}
+    headers = {"X-API-Key": await funded_user(database_url, tmp_path, dan, "AIT", "60")}
 
     async def balances(client: httpx.AsyncClient) -> dict[str, tuple[Decimal, Decimal]]:
         return _balances((await client.get(f"/users/{dan}/balances")).json())

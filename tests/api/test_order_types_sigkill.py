@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_algo_sigkill import ADMIN, P, client, serving
+from tests.api.test_algo_sigkill import P, client, funded_user, serving
 from tests.api.test_order_lists import stop
 from tests.api.test_rest import order
 
@@ -40,15 +40,7 @@ async def state(alice: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, Any]
 async def test_every_order_type_survives_a_sigkill_and_works_on(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with (
-        serving(database_url, tmp_path) as url,
-        httpx.AsyncClient(base_url=url + P, headers={"X-API-Key": ADMIN}, timeout=10) as admin,
-    ):
-        created = await admin.post("/admin/users", json={"user_id": CAROL})
-        assert created.status_code == 201, created.text
-        carol_key = created.json()["api_key"]
-        deposit = {"user_id": CAROL, "asset": "BTC", "amount": "1"}
-        assert (await admin.post("/admin/deposits", json=deposit)).status_code == 200
+    carol_key = await funded_user(database_url, tmp_path, CAROL, "BTC", "1")
     carol_headers = {"X-API-Key": carol_key}
     ids: dict[str, str] = {}
     async with (
