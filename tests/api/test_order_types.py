@@ -171,6 +171,14 @@ async def test_a_trailing_stop_shows_its_terms_and_moves_its_stop_on_the_feed(
         assert (row["type"], row["stop_price"], row["trailing_delta"], row["limit_offset"]) == (
             "trailing_stop_limit", "30500", "500", "10",
         )  # fmt: skip
+        before = await held(alice, ALICE, "BTC")
+        cancelled = await alice.delete(f"/orders/{shown['order_id']}")
+        assert cancelled.status_code == 200, cancelled.text
+        assert (cancelled.json()["status"], cancelled.json()["stop_price"]) == (
+            "cancelled",
+            "30500",
+        )
+        assert Decimal(before) - Decimal(await held(alice, ALICE, "BTC")) == Decimal("0.05")
 
 
 async def unchanged(client: httpx.AsyncClient, user: str) -> tuple[Any, Any]:

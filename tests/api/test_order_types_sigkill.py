@@ -98,6 +98,13 @@ async def test_every_order_type_survives_a_sigkill_and_works_on(
         await placed(carol, order("sell", "0.01", "29600"))
         fired = (await alice.get(f"/orders/{ids['trailing']}")).json()
         assert (fired["status"], fired["filled_quantity"]) == ("filled", "0.04")
+        # The iceberg and the take-profit are cancelled: the slice leaves the book.
+        for owner, name in ((bob, "iceberg"), (alice, "take_profit")):
+            cancelled_order = await owner.delete(f"/orders/{ids[name]}")
+            assert cancelled_order.status_code == 200, cancelled_order.text
+            assert cancelled_order.json()["status"] == "cancelled"
+        asks = (await alice.get("/orderbook/BTC_AIT")).json()["asks"]
+        assert [price for price, _ in asks if price == "30100"] == []
         # The OCO is cancelled whole.
         cancelled = await alice.delete(f"/order-lists/{ids['oco']}")
         assert cancelled.status_code == 200, cancelled.text
