@@ -70,6 +70,8 @@ async def test_an_oco_is_placed_shown_on_the_feed_and_resolved_by_a_fill(server:
         legs = [o["order_id"] for o in shown["orders"]]
         got = (await alice.get(f"/orders/{legs[1]}")).json()
         assert got["list_id"] == list_id
+        amended = await alice.patch(f"/orders/{legs[0]}", json={"quantity": "0.1"})
+        assert (amended.status_code, amended.json()["error"]["code"]) == (400, "invalid_amend")
         filled = await bob.post("/orders", json=order("buy", "0.1", "31000"))
         assert filled.status_code == 201, filled.text
         after = (await alice.get(f"/order-lists/{list_id}")).json()
