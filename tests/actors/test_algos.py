@@ -24,10 +24,17 @@ from tests.actors.helpers import (
     sell,
 )
 from trading_engine.actors.algos import AlgoActor
+from trading_engine.actors.algos.supervisor import AlgoSupervisor
 from trading_engine.actors.engine import Engine, open_engine, snapshot_journal
 from trading_engine.actors.messages import AlgoRequest, Refused
 from trading_engine.config import EngineConfig
-from trading_engine.core.algos import AlgoStatus, AlgoType, AlgoView, child_client_id
+from trading_engine.core.algos import (
+    AlgoStarted,
+    AlgoStatus,
+    AlgoType,
+    AlgoView,
+    child_client_id,
+)
 from trading_engine.core.enums import Side
 from trading_engine.core.ids import UserId
 from trading_engine.core.views import OrderView
@@ -371,3 +378,29 @@ def _drain(feed: trio.MemoryReceiveChannel[str]) -> list[str]:
             out.append(feed.receive_nowait())
         except trio.WouldBlock:
             return out
+
+
+async def test_a_snapshot_query_holds_an_event_the_journal_answered_before_its_writer_ran() -> None:
+    """The market-data actor may publish an ``$algos`` event before the task that wrote it
+    runs again: the ``orders`` snapshot's query applies it, so it is not lost between the
+    two, and the writer does not apply it twice."""
+    inbox_send, inbox = trio.open_memory_channel[Any](10)
+    journal_send, journal_inbox = trio.open_memory_channel[Any](10)
+    supervisor = AlgoSupervisor(inbox, journal_send)
+
+    def started(seq: int, ts: int) -> AlgoStarted:
+        return AlgoStarted(
+            seq, ts, 1, ALICE, BTC.symbol, AlgoType.TWAP, Side.BUY, 4, 2, 60 * SECOND, 0, 1, 10
+        )
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(supervisor.write, started)
+        commit = await journal_inbox.receive()
+        for reply, value in commit.replies:
+            reply.send(value)  # as the journal answers: the writer has not run since
+        seq, views = supervisor.query_live_algos(ALICE)
+        assert (seq, [v.algo_id for v in views]) == (1, [1])
+        assert supervisor.query_live_algos(BOB) == (1, [])
+    assert supervisor.seq == 1
+    assert [s.algo_id for s in supervisor.algos.values()] == [1]
+    inbox_send.close()

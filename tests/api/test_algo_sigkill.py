@@ -40,6 +40,21 @@ async def serving(database_url: str, data_dir: Path) -> AsyncIterator[str]:
         await process.wait()
 
 
+async def funded_user(database_url: str, data_dir: Path, user: str, asset: str, amount: str) -> str:
+    """Create ``user`` with a deposit of ``amount`` ``asset`` on a ``serving`` engine
+    (SIGKILLed after); the user's API key."""
+    async with (
+        serving(database_url, data_dir) as url,
+        httpx.AsyncClient(base_url=url + P, headers={"X-API-Key": ADMIN}, timeout=10) as admin,
+    ):
+        created = await admin.post("/admin/users", json={"user_id": user})
+        assert created.status_code == 201, created.text
+        deposit = {"user_id": user, "asset": asset, "amount": amount}
+        assert (await admin.post("/admin/deposits", json=deposit)).status_code == 200
+    key: str = created.json()["api_key"]
+    return key
+
+
 def client(url: str, user: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=url + P, headers={"X-API-Key": demo_key(ADMIN, user)}, timeout=10

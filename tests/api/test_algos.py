@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from tests.api.conftest import ADMIN, Server
+from tests.api.test_order_lists import stop
+from tests.api.test_order_types import trade
+from tests.api.test_orders import with_reference
+from tests.api.test_rest import order
+from tests.api.test_ws import _ws_url, receive
 
 ALICE, BOB = "demo_alice", "demo_bob"
 
@@ -145,3 +152,47 @@ async def test_a_vwap_with_an_exact_participation_starts(server: Server) -> None
         )  # fmt: skip
         assert algo["limit_price"] is None
         assert (await alice.delete(f"/algos/{algo['algo_id']}")).status_code == 200
+
+
+async def test_the_orders_snapshot_shows_running_algos_and_open_lists_then_their_updates(
+    server: Server,
+) -> None:
+    """Subscribed after the fact, Alice's ``orders`` channel starts with her running TWAP
+    and her open OCO as GET shows them, then streams the algorithm's later events."""
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        await trade(bob, alice, "30000")
+        await with_reference(alice, "BTC_AIT")
+        assert (await bob.post("/orders", json=order("sell", "0.001", "30000"))).is_success
+        legs = [order("sell", "0.1", "31000"), stop("sell", "0.1", "29000")]
+        listed = await alice.post("/order-lists", json={"type": "oco", "orders": legs})
+        assert listed.status_code == 201, listed.text
+        body = twap(duration_s="2", slices=2, limit_price="30000")
+        started = await alice.post("/algos", json=body)
+        assert started.status_code == 201, started.text
+        algo_id = started.json()["algo_id"]
+        async with open_websocket_url(_ws_url(server)) as ws:
+            await ws.send_message(json.dumps({"op": "auth", "api_key": server.keys[ALICE]}))
+            await ws.send_message(json.dumps({"op": "subscribe", "channels": ["orders"]}))
+            snapshot = await receive(ws, "snapshot")
+            shown_list = (await alice.get(f"/order-lists/{listed.json()['list_id']}")).json()
+            assert snapshot["lists"] == [shown_list]
+            assert [o["order_id"] for o in snapshot["orders"]] == [
+                o["order_id"] for o in shown_list["orders"]
+            ]
+            [algo] = snapshot["algos"]
+            assert algo["algo_id"] == algo_id
+            assert algo["status"] == "running"
+            got = (await alice.get(f"/algos/{algo_id}")).json()  # its slices go on meanwhile
+            assert set(algo) == set(got)
+            terms = ("type", "user_id", "symbol", "side", "quantity", "limit_price", "slices")
+            assert [algo[k] for k in terms] == [got[k] for k in terms]
+            # The updates past ``algos_seq`` (those at or below it are in the snapshot)
+            # follow it without a gap: the only algorithm of the engine, to its end.
+            seqs = [snapshot["algos_seq"]]
+            with trio.fail_after(10):
+                while (update := json.loads(await ws.get_message())).get("status") != ("completed"):
+                    if update.get("type") == "algo" and update["seq"] > seqs[0]:
+                        seqs.append(update["seq"])
+            assert (update["type"], update["algo_id"]) == ("algo", algo_id)
+            seqs.append(update["seq"])
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

@@ -24,14 +24,17 @@ async def test_a_batch_places_its_orders_in_order_and_answers_each_as_alone(
         order("buy", "0.2", "30000", client_order_id="b-2", stp="none"),
         order("buy", "100", "29000"),  # 2,900,000 AIT: more than bob has
         {"symbol": "NOPE_AIT", "side": "buy", "type": "limit", "quantity": "1", "price": "1"},
+        # A slice above the quantity: the engine refuses it, named as the parser names.
+        order("sell", "0.1", "31000", display_quantity="0.2"),
     ]
     async with server.client(server.keys[BOB]) as bob:
         answer = await bob.post("/orders/batch", json={"orders": orders})
         assert answer.status_code == 200, answer.text
         results = answer.json()["results"]
         mine = (await bob.get(f"/users/{BOB}/orders", params={"status": "all"})).json()
-    assert [r["status"] for r in results] == [201, 400, 201, 422, 404]
+    assert [r["status"] for r in results] == [201, 400, 201, 422, 404, 400]
     assert results[1]["error"]["field"] == "orders.1.price"
+    assert results[5]["error"]["field"] == "orders.5.display_quantity"
     assert results[3]["error"]["code"] == "rejected"
     assert results[3]["error"]["reasons"] == ["insufficient_funds"]
     assert results[3]["error"]["figures"]["insufficient_funds"]["asset"] == "AIT"

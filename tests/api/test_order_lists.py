@@ -16,7 +16,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from tests.api.conftest import Server
 from tests.api.rawws import raw_client
-from tests.api.test_algo_sigkill import ADMIN, P, client, serving
+from tests.api.test_algo_sigkill import P, client, funded_user, serving
 from tests.api.test_order_types import history, project, trade
 from tests.api.test_orders import held, with_reference
 from tests.api.test_rest import ALICE, BOB, order
@@ -70,6 +70,8 @@ async def test_an_oco_is_placed_shown_on_the_feed_and_resolved_by_a_fill(server:
         legs = [o["order_id"] for o in shown["orders"]]
         got = (await alice.get(f"/orders/{legs[1]}")).json()
         assert got["list_id"] == list_id
+        amended = await alice.patch(f"/orders/{legs[0]}", json={"quantity": "0.1"})
+        assert (amended.status_code, amended.json()["error"]["code"]) == (400, "invalid_amend")
         filled = await bob.post("/orders", json=order("buy", "0.1", "31000"))
         assert filled.status_code == 201, filled.text
         after = (await alice.get(f"/order-lists/{list_id}")).json()
@@ -151,6 +153,9 @@ async def test_a_bad_list_is_a_400_naming_the_field_and_changes_nothing(server: 
                                         order("sell", "0.10001", "31000")]},
              "orders.1.quantity"),
             ({"type": "bracket", "orders": [take_profit, stop_loss]}, "type"),
+            # A slice above its quantity, which the engine refuses as it builds the leg.
+            ({"type": "oco", "orders": [order("sell", "0.1", "31000", display_quantity="0.2"),
+                                        stop_loss]}, "orders.0.display_quantity"),
         ]  # fmt: skip
         for body, field in cases:
             refused = await alice.post("/order-lists", json=body)
@@ -227,16 +232,7 @@ async def test_a_bracket_is_funded_by_its_working_buy_across_a_sigkill(
         order("buy", "0.1", "500"), order("sell", "0.1", "550"), stop("sell", "0.1", "450"),
     ]}  # fmt: skip
     dan = "bracket_dan"
-    async with (
-        serving(database_url, tmp_path) as url,
-        httpx.AsyncClient(base_url=url + P, headers={"X-API-Key": ADMIN}, timeout=10) as admin,
-    ):
-        created = await admin.post("/admin/users", json={"user_id": dan})
-        assert created.status_code == 201, created.text
-        key = created.json()["api_key"]
-        deposit = {"user_id": dan, "asset": "AIT", "amount": "60"}
-        assert (await admin.post("/admin/deposits", json=deposit)).status_code == 200
-    headers = {"X-API-Key": key}
+    headers = {"X-API-Key": await funded_user(database_url, tmp_path, dan, "AIT", "60")}
 
     async def balances(client: httpx.AsyncClient) -> dict[str, tuple[Decimal, Decimal]]:
         return _balances((await client.get(f"/users/{dan}/balances")).json())
@@ -291,18 +287,24 @@ async def test_lists_are_placed_and_cancelled_over_the_feed_as_rest_does(server:
     async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
         await trade(bob, alice, "30000")
         await with_reference(alice, "BTC_AIT")
-    oco = {"type": "oco", "orders": [order("sell", "0.1", "31000"), stop("sell", "0.1", "29000")]}
+    stop_loss = stop("sell", "0.1", "29000")
+    oco = {"type": "oco", "orders": [order("sell", "0.1", "31000"), stop_loss]}
     async with open_websocket_url(_ws_url(server)) as ws:
         await _authed(ws, server.keys[ALICE])
         await _op(ws, "order_list.place", "oco", **oco)
         bad = {"type": "oco", "orders": [oco["orders"][0], stop("sell", "0.1", "30000")]}
         await _op(ws, "order_list.place", "bad", **bad)
-        answers = await _answers(ws, 2)
+        sliced = order("sell", "0.1", "31000", display_quantity="0.2")
+        await _op(ws, "order_list.place", "sliced", type="oco", orders=[sliced, stop_loss])
+        answers = await _answers(ws, 3)
         placed = answers["oco"]
         assert placed["status"] == 201, placed
         assert [o["list_id"] for o in placed["data"]["orders"]] == [placed["data"]["list_id"]] * 2
         assert (answers["bad"]["status"], answers["bad"]["error"]["field"]) == (
             400, "args.orders.1.stop_price",
+        )  # fmt: skip
+        assert (answers["sliced"]["status"], answers["sliced"]["error"]["field"]) == (
+            400, "args.orders.0.display_quantity",
         )  # fmt: skip
         await _op(ws, "order_list.cancel", "x", list_id=placed["data"]["list_id"])
         await _op(ws, "order_list.cancel", "y", list_id="999999")

@@ -171,11 +171,27 @@ async def test_a_trailing_stop_shows_its_terms_and_moves_its_stop_on_the_feed(
         assert (row["type"], row["stop_price"], row["trailing_delta"], row["limit_offset"]) == (
             "trailing_stop_limit", "30500", "500", "10",
         )  # fmt: skip
+        before = await held(alice, ALICE, "BTC")
+        cancelled = await alice.delete(f"/orders/{shown['order_id']}")
+        assert cancelled.status_code == 200, cancelled.text
+        assert (cancelled.json()["status"], cancelled.json()["stop_price"]) == (
+            "cancelled",
+            "30500",
+        )
+        assert Decimal(before) - Decimal(await held(alice, ALICE, "BTC")) == Decimal("0.05")
+
+
+async def unchanged(client: httpx.AsyncClient, user: str) -> tuple[Any, Any]:
+    """The user's balances and open orders: what a refused order must leave as it was."""
+    balances = (await client.get(f"/users/{user}/balances")).json()
+    orders = (await client.get(f"/users/{user}/orders?status=open")).json()
+    return balances, orders
 
 
 async def test_a_bad_trailing_stop_is_a_400_naming_the_field(server: Server) -> None:
     base = {"symbol": "BTC_AIT", "side": "sell", "type": "trailing_stop", "quantity": "0.1"}
     async with server.client(server.keys[ALICE]) as alice:
+        before = await unchanged(alice, ALICE)
         for extra, field in (
             ({}, "trailing_delta"),
             ({"trailing_delta": "0"}, "trailing_delta"),
@@ -189,6 +205,7 @@ async def test_a_bad_trailing_stop_is_a_400_naming_the_field(server: Server) -> 
             refused = await alice.post("/orders", json=base | extra)
             assert refused.status_code == 400, (extra, refused.text)
             assert refused.json()["error"]["field"] == field, extra
+        assert await unchanged(alice, ALICE) == before
 
 
 async def test_an_iceberg_shows_its_slice_in_the_book_and_both_parts_to_its_owner(
@@ -230,6 +247,7 @@ async def test_an_iceberg_shows_its_slice_in_the_book_and_both_parts_to_its_owne
 
 async def test_a_bad_display_quantity_is_a_400_naming_the_field(server: Server) -> None:
     async with server.client(server.keys[ALICE]) as alice:
+        before = await unchanged(alice, ALICE)
         for extra in (
             {"display_quantity": "1"},
             {"display_quantity": "2"},
@@ -239,3 +257,4 @@ async def test_a_bad_display_quantity_is_a_400_naming_the_field(server: Server) 
             refused = await alice.post("/orders", json=order("sell", "1", "30000") | extra)
             assert refused.status_code == 400, (extra, refused.text)
             assert refused.json()["error"]["field"] == "display_quantity", extra
+        assert await unchanged(alice, ALICE) == before

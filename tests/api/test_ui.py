@@ -121,10 +121,13 @@ async def test_the_order_form_sends_reduce_only_on_margin_symbols_only(server: S
     [page, document] = await fetch(server, "/", OPENAPI_PATH)
     found = Page(page.text)
     order_body = document.json()["components"]["schemas"]["OrderBody"]["properties"]
-    # The bracket's fields make the take-profit and stop-loss of a POST /order-lists.
-    bracket = {"bracket", "tp_price", "sl_price"}
-    assert set(found.fields) - bracket <= set(order_body), "a form field not in POST /orders"
-    assert bracket <= set(found.fields)
+    # The bracket's and the OCO's fields make the other members of a POST /order-lists;
+    # the trailing distance's unit sends it as trailing_delta or trailing_bps.
+    lists = {"bracket", "tp_price", "sl_price", "oco", "oco_stop"}
+    fields = set(found.fields) - lists - {"trailing_unit"}
+    assert fields <= set(order_body), "a form field not in POST /orders"
+    assert lists | {"trailing_unit"} <= set(found.fields)
+    assert {"trailing_delta", "trailing_bps"} <= set(order_body)
     box = found.fields["reduce_only"]
     assert (box["type"], "disabled" in box) == ("checkbox", True)
     # Shown once a margin symbol is picked (tests/browser: the ticket on PERP_AIT).

@@ -153,3 +153,48 @@ async def test_no_one_cancels_another_users_order_nor_learns_it_exists(server: S
                 answer = (await _answers(ws, 1))[1]
                 assert (answer["status"], answer["error"]["code"]) == (404, "unknown_order")
         assert (await bob.get(f"/orders/{open_['order_id']}")).json()["status"] == "open"
+
+
+async def test_every_order_type_is_placed_over_the_feed_as_rest_places_it(server: Server) -> None:
+    """An iceberg, a trailing stop-limit, a take-profit and a quote-sized market order (of
+    bob's ask at 30050) by ``order.place``: answered as ``POST /orders`` answers, shown by
+    GET the same; a ``display_quantity`` above the quantity, which the engine refuses, is
+    an error naming it under ``args`` as every other field of the op."""
+    async with server.client(server.keys[BOB]) as bob, server.client(server.keys[ALICE]) as alice:
+        assert (await bob.post("/orders", json=order("sell", "0.1", "30000"))).is_success
+        assert (await alice.post("/orders", json=order("buy", "0.1", "30000"))).is_success
+        assert (await bob.post("/orders", json=order("sell", "0.1", "30050"))).is_success
+    base = {"symbol": "BTC_AIT", "side": "sell", "quantity": "0.1"}
+    bodies = {
+        "quote": {"symbol": "BTC_AIT", "side": "buy", "type": "market",
+                  "quote_quantity": "100"},
+        "iceberg": order("sell", "1", "30100", display_quantity="0.2"),
+        "trailing": base | {"type": "trailing_stop_limit", "trailing_bps": 100,
+                            "limit_offset": "10"},
+        "take_profit": base | {"type": "take_profit", "stop_price": "31000"},
+        "bad": order("sell", "1", "30100", display_quantity="1.5"),
+    }  # fmt: skip
+    async with open_websocket_url(_ws_url(server)) as ws:
+        await _authed(ws, server.keys[ALICE])
+        for name, body in bodies.items():
+            await ws.send_message(json.dumps({"op": "order.place", "id": name, "args": body}))
+        answers = await _answers(ws, len(bodies))
+    bad = answers.pop("bad")
+    assert (bad["status"], bad["error"]["field"]) == (400, "args.display_quantity")
+    shown = {name: answer["data"] for name, answer in answers.items()}
+    assert {name: answer["status"] for name, answer in answers.items()} == dict.fromkeys(shown, 201)
+    assert (shown["iceberg"]["display_quantity"], shown["iceberg"]["hidden_quantity"]) == (
+        "0.2", "0.8",
+    )  # fmt: skip
+    # 100 bps below the last trade (the quote-sized buy's, 30050), the limit 10 below that.
+    assert (shown["trailing"]["stop_price"], shown["trailing"]["price"]) == (
+        "29749.5", "29739.5",
+    )  # fmt: skip
+    assert shown["take_profit"]["status"] == "pending_trigger"
+    assert (shown["quote"]["quote_quantity"], shown["quote"]["filled_quantity"]) == (
+        "100", "0.0033",
+    )  # fmt: skip
+    async with server.client(server.keys[ALICE]) as alice:
+        for body in shown.values():
+            got = (await alice.get(f"/orders/{body['order_id']}")).json()
+            assert got == body | {"updated_at": got["updated_at"]}

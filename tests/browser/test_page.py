@@ -301,6 +301,21 @@ async def test_the_ticket_places_take_profit_quote_sized_and_trailing_orders(
         expect(row).to_contain_text("trailing-stop-limit GTC")
         expect(row).to_contain_text("29490 (stop 29500)")
 
+        # A trailing stop by 100 basis points of the last trade (30000): its stop at 29700.
+        kind.select_option("trailing_stop")
+        page.fill("input[name=trailing_delta]", "100")
+        page.select_option("select[name=trailing_unit]", "bps")
+        page.click("#submit")
+        expect(result).not_to_contain_text(f"Order {order_id} ")
+        expect(result).to_have_text(re.compile(r"^Order \d+ pending_trigger: filled 0 of 0\.1\.$"))
+        by_bps = re.findall(r"\d+", result.inner_text())[0]
+        with rest(server, server.keys["demo_alice"]) as alice:
+            shown = alice.get(f"/orders/{by_bps}").json()
+        assert (shown["trailing_bps"], shown["trailing_delta"], shown["stop_price"]) == (
+            100, None, "29700",
+        )  # fmt: skip
+        page.select_option("select[name=trailing_unit]", "price")
+
         # An iceberg: a limit GTC order showing 0.1 of 0.5; the book shows the slice only.
         kind.select_option("limit")
         expect(page.locator("#row-display")).to_be_visible()
@@ -352,6 +367,64 @@ async def test_the_ticket_places_a_bracket_that_waits_for_its_order_to_fill(
         ]
         take_profit = shown["orders"][1]["order_id"]
         expect(order_row(page, take_profit)).to_contain_text("31000")
+        # The orders channel's list and algorithm updates are events too.
+        twap = {"type": "twap", "symbol": "BTC_AIT", "side": "buy", "quantity": "0.001",
+                "duration_s": "0.2", "slices": 2, "limit_price": "29000"}  # fmt: skip
+        with rest(server, server.keys["demo_alice"]) as alice:
+            started = alice.post("/algos", json=twap)
+        assert started.status_code == 201, started.text
+        algo_id = started.json()["algo_id"]
+        page.click("#account-tabs [data-tab='events']")
+        events = page.locator("#events li")
+        expect(events.filter(has_text=f"list {list_id} placed (otoco)")).to_have_count(1)
+        expect(events.filter(has_text=f"algo {algo_id} started (twap buy 0.001")).to_have_count(1)
+        expect(events.filter(has_text=f"algo {algo_id} slice 2: #")).to_have_count(1)
+        expect(events.filter(has_text=f"algo {algo_id} failed (schedule_ended)")).to_have_count(1)
+
+    await in_browser(server, scenario)
+
+
+async def test_the_ticket_places_an_oco_and_a_one_sided_bracket(server: Server) -> None:
+    def scenario(page: Page) -> None:
+        log_in(page, server.keys["demo_alice"], "demo_alice")
+        page.locator("select[name=type]").select_option("limit")
+        page.select_option("select[name=time_in_force]", "GTC")
+        page.check("input[name=side][value=sell]")
+        page.fill("input[name=price]", "31000")
+        page.fill("input[name=quantity]", "0.1")
+        page.check("input[name=bracket]")
+        page.check("input[name=oco]")  # one or the other: the bracket is unticked
+        expect(page.locator("input[name=bracket]")).not_to_be_checked()
+        expect(page.locator("#row-tp")).to_be_hidden()
+        page.fill("input[name=oco_stop]", "29000")
+        page.click("#submit")
+        result = page.locator("#order-result")
+        expect(result).to_have_text(
+            re.compile(r"^OCO \d+ open: order \d+ open, stop pending_trigger\.$")
+        )
+        oco_id = re.findall(r"\d+", result.inner_text())[0]
+        # A bracket with a take-profit only: an oto.
+        page.check("input[name=bracket]")
+        expect(page.locator("input[name=oco]")).not_to_be_checked()
+        page.check("input[name=side][value=buy]")
+        page.fill("input[name=price]", "29500")
+        page.fill("input[name=tp_price]", "30500")
+        page.click("#submit")
+        expect(result).to_have_text(
+            re.compile(r"^Bracket \d+ open: order \d+ open, then pending_new\.$")
+        )
+        oto_id = re.findall(r"\d+", result.inner_text())[0]
+        with rest(server, server.keys["demo_alice"]) as alice:
+            oco = alice.get(f"/order-lists/{oco_id}").json()
+            oto = alice.get(f"/order-lists/{oto_id}").json()
+        assert [(o["side"], o["type"], o["price"], o["stop_price"]) for o in oco["orders"]] == [
+            ("sell", "limit", "31000", None), ("sell", "stop", None, "29000"),
+        ]  # fmt: skip
+        assert oco["type"] == "oco"
+        assert [(o["side"], o["type"], o["price"]) for o in oto["orders"]] == [
+            ("buy", "limit", "29500"), ("sell", "limit", "30500"),
+        ]  # fmt: skip
+        assert oto["type"] == "oto"
 
     await in_browser(server, scenario)
 

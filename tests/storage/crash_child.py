@@ -3,7 +3,8 @@
 Usage: python -m tests.storage.crash_child DSN ACK_LOG SEED
 
 It opens the PostgreSQL journal, lists the symbol and funds the users if
-this is the first run, then sends random orders, cancels and amends from
+this is the first run, then sends random orders (limit orders, icebergs,
+trailing stops, take-profits, stops and OCO pairs), cancels and amends from
 many tasks as fast as it can (a third of the amends ask for the price the
 order has, which the matcher refuses). After each acknowledgement it appends one line
 to ACK_LOG: ``order_id status filled``, written before anything else
@@ -19,9 +20,9 @@ import sys
 import trio
 
 from trading_engine.actors.engine import Engine, open_engine
-from trading_engine.actors.messages import OrderRequest, OrderResult
+from trading_engine.actors.messages import ListRequest, ListResult, OrderRequest, OrderResult
 from trading_engine.config import EngineConfig
-from trading_engine.core.enums import OrderType, Side
+from trading_engine.core.enums import ListType, OrderType, Side
 from trading_engine.core.ids import OrderId, Symbol, UserId
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.postgres import open_postgres_journal
@@ -41,6 +42,49 @@ async def prepare(engine: Engine) -> None:
         await engine.create_user(user, f"hash-{user}")
         await engine.deposit(user, "AIT", 10**15)
         await engine.deposit(user, "BTC", 10**13)
+
+
+def new_order(rng: random.Random, roll: float) -> OrderRequest:
+    """A limit order; a tenth of them icebergs, and some trailing stops, take-profits and
+    stops around the prices traded."""
+    side = Side.BUY if rng.random() < 0.5 else Side.SELL
+    user, symbol, quantity = (
+        USERS[rng.randrange(len(USERS))],
+        Symbol(BTC.symbol),
+        rng.randint(2, 50),
+    )
+    away = rng.randint(5, 25) * (1 if side is Side.SELL else -1)  # above a sell, below a buy
+    if roll < 0.44:
+        return OrderRequest(user, symbol, side, OrderType.TRAILING_STOP, quantity,
+                            trailing_delta=rng.randint(1, 10))  # fmt: skip
+    if roll < 0.5:
+        return OrderRequest(user, symbol, side, OrderType.TAKE_PROFIT, quantity,
+                            stop_price=100_000 + away)  # fmt: skip
+    if roll < 0.55:
+        return OrderRequest(user, symbol, side, OrderType.STOP, quantity,
+                            stop_price=100_000 - away)  # fmt: skip
+    price = 100_000 + rng.randint(-20, 20)
+    display = rng.randint(1, quantity - 1) if roll < 0.62 else 0
+    return OrderRequest(user, symbol, side, OrderType.LIMIT, quantity, price,
+                        display_quantity=display)  # fmt: skip
+
+
+def oco(rng: random.Random) -> ListRequest:
+    """An OCO pair: a limit leg above a sell's (below a buy's) reference, a stop leg on
+    the other side of it."""
+    side = Side.BUY if rng.random() < 0.5 else Side.SELL
+    away = rng.randint(5, 25) * (1 if side is Side.SELL else -1)
+    user, symbol, quantity = (
+        USERS[rng.randrange(len(USERS))],
+        Symbol(BTC.symbol),
+        rng.randint(1, 50),
+    )
+    legs = (
+        OrderRequest(user, symbol, side, OrderType.LIMIT, quantity, 100_000 + away),
+        OrderRequest(user, symbol, side, OrderType.STOP, rng.randint(1, 50),
+                     stop_price=100_000 - away),
+    )  # fmt: skip
+    return ListRequest(user, ListType.OCO, legs)
 
 
 async def main(dsn: str, ack_log: str, seed: int) -> None:
@@ -80,13 +124,14 @@ async def main(dsn: str, ack_log: str, seed: int) -> None:
                             order = amended.order
                             log.write(f"{order.order_id} {order.status} {order.filled}\n")
                         continue
-                    buy = rng.random() < 0.5
-                    price = 100_000 + rng.randint(-20, 20)
-                    request = OrderRequest(
-                        USERS[rng.randrange(len(USERS))], Symbol(BTC.symbol),
-                        Side.BUY if buy else Side.SELL, OrderType.LIMIT, rng.randint(1, 50), price,
-                    )  # fmt: skip
-                    outcome = await engine.submit(request)
+                    if roll < 0.38:
+                        placed = await engine.submit_list(oco(rng))
+                        if isinstance(placed, ListResult):
+                            for order in placed.order_list.orders:
+                                log.write(f"{order.order_id} {order.status} {order.filled}\n")
+                                mine.append(order.order_id)
+                        continue
+                    outcome = await engine.submit(new_order(rng, roll))
                     if isinstance(outcome, OrderResult):
                         order = outcome.order
                         log.write(f"{order.order_id} {order.status} {order.filled}\n")

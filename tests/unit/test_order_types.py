@@ -405,6 +405,36 @@ def test_a_trailing_stops_stop_price_only_moves_in_its_favour(
     assert replay(journal).state_hash() == m.state_hash()
 
 
+def test_a_cascade_runs_a_stop_then_the_take_profit_and_trailing_stop_it_fires_in_one_step(
+    m: Matcher,
+) -> None:
+    """Bob's sell at 9,990 fires Alice's sell stop; its market sell prints 9,970, which
+    reaches both Carol's buy take-profit and Alice's trailing stop (9,975, 25 below the
+    last trade): the take-profit runs first (triggered trailing stops run last), buying
+    Bob's ask at 10,050, then the trailing stop sells at 9,970. Replay rebuilds it all."""
+    journal = prints(m, 10_000, 1)
+    journal += place(
+        m,
+        limit(3, DAVE, BUY, 2, 9_990),
+        limit(4, DAVE, BUY, 5, 9_970),
+        limit(5, DAVE, BUY, 5, 9_950),
+        limit(6, BOB, SELL, 1, 10_050),
+        OrderSpec.create(OrderId(7), ALICE, SELL, OrderType.STOP, 2, stop_price=9_990),
+        take_profit(8, CAROL, BUY, 1, 9_970),
+        trailing(9, ALICE, SELL, 1, trailing_delta=25),
+    )
+    events = m.submit(limit(10, BOB, SELL, 2, 9_990), T)
+    journal += events
+    assert trace(events) == [
+        ("trade", 10), ("triggered", 7), ("trade", 7), ("triggered", 8), ("trade", 8),
+        ("triggered", 9), ("trade", 9),
+    ]  # fmt: skip
+    assert [(t.price, t.quantity) for t in of_type(events, Trade)] == [
+        (9_990, 2), (9_970, 2), (10_050, 1), (9_970, 1),
+    ]  # fmt: skip
+    assert replay(journal).state_hash() == m.state_hash()
+
+
 # ---------------------------------------------------------------------------- iceberg
 
 

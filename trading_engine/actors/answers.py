@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
+from trading_engine.core.algos import AlgoView
 from trading_engine.core.ids import Symbol, UserId
+from trading_engine.core.list_views import ListView
+from trading_engine.core.views import OrderView
 
-__all__ = ["Alert", "MarginProfile", "MarginReport", "Ticker", "TradeStatus"]
+__all__ = ["Alert", "MarginProfile", "MarginReport", "OrdersSnapshot", "Ticker", "TradeStatus"]
 
 
 class Ticker(TypedDict):
@@ -85,3 +88,16 @@ class Alert(TypedDict):
     buyer: NotRequired[str]
     seller: NotRequired[str]
     trade_id: NotRequired[int]
+
+
+class OrdersSnapshot(TypedDict):
+    """What a user has working, for the ``orders`` channel's snapshot: the open orders
+    (oldest first) and open lists (by id) as of ``seqs`` (per symbol, the ``seq`` of the
+    last event they include), and the running or paused algorithms (oldest first) as of
+    ``algos_seq`` (the last ``$algos`` event they include)."""
+
+    seqs: dict[Symbol, int]
+    orders: list[OrderView]
+    lists: list[ListView]
+    algos_seq: int
+    algos: list[AlgoView]

@@ -16,7 +16,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import trio
 
 from trading_engine.actors.algos import AlgoSupervisor
-from trading_engine.actors.answers import Alert, MarginReport, Ticker, TradeStatus
+from trading_engine.actors.answers import Alert, MarginReport, OrdersSnapshot, Ticker, TradeStatus
 from trading_engine.actors.fanout import FanoutActor, Published
 from trading_engine.actors.journal import JournalActor, JournalStats
 from trading_engine.actors.mailbox import ActorUnavailable, Deadlines, Reply
@@ -350,6 +350,17 @@ class Engine:
         """The user's open orders (oldest first) and, per symbol, the ``seq`` of the last
         event they include: the ``orders`` channel's snapshot."""
         return await self._read(self._risk, RiskActor.query_open_orders, user_id)
+
+    async def orders_snapshot(self, user_id: UserId) -> OrdersSnapshot:
+        """The ``orders`` channel's snapshot: the user's open orders and lists, and its
+        running or paused algorithms, each part with the ``seq`` it is as of."""
+        seqs, orders, lists = await self._read(self._risk, RiskActor.query_orders_snapshot, user_id)
+        algos_seq, algos = await self._read(
+            self._inboxes.algos, AlgoSupervisor.query_live_algos, user_id
+        )
+        return OrdersSnapshot(
+            seqs=seqs, orders=orders, lists=lists, algos_seq=algos_seq, algos=algos
+        )
 
     async def user_trades(self, user_id: UserId, limit: int = 100) -> list[Trade]:
         return await self._read(self._risk, RiskActor.query_user_trades, user_id, limit)

@@ -74,6 +74,11 @@ class Reply(Generic[T]):
     def done(self) -> bool:
         return self._done
 
+    @property
+    def failed(self) -> bool:
+        """Answered with an error (``fail``, ``close``)."""
+        return self._error is not None
+
     def send(self, value: T) -> None:
         """Answer; a second answer is ignored (a crash path may race a late one)."""
         if not self._done:

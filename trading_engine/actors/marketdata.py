@@ -18,8 +18,9 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
 - ``orders`` (the subscriber's user): ``order`` updates for each event of its orders,
   each with its symbol's ``seq``, and ``algo`` updates for each event of its
   algorithms (started, a slice done, a new status), each with the ``$algos``
-  stream's ``seq``. Its snapshot, the user's open orders, is the
-  risk actor's to give (``api/ws.py`` asks for it once subscribed).
+  stream's ``seq``. Its snapshot, the user's open orders and lists and running
+  algorithms, is the risk actor's and the algorithm supervisor's to give
+  (``api/ws.py`` asks for it once subscribed: ``Engine.orders_snapshot``).
 - ``balances`` (the subscriber's user): a ``balance`` message for each deposit
   and withdrawal (``event``, ``asset``, the signed ``change`` in the asset's
   minor units, the accounts stream's ``seq``); no snapshot. The Binance

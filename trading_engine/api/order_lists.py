@@ -10,6 +10,7 @@ once or trigger at once is a 400 naming its ``price`` or ``stop_price``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "list_cancelled",
     "list_placed",
     "list_request",
+    "list_shown",
     "own_list",
     "render_list",
 ]
@@ -80,7 +82,11 @@ def list_request(body: ListBody, user_id: Any) -> ListRequest:
 async def render_list(view: ListView, known: Sequence[Trade] = ()) -> dict[str, Any]:
     """A list as the API shows it: its orders with their fills, each with ``list_id``; a
     member not placed yet has status ``pending_new``."""
-    orders = await with_fills(view.orders, known)
+    return list_shown(view, await with_fills(view.orders, known))
+
+
+def list_shown(view: ListView, orders: list[dict[str, Any]]) -> dict[str, Any]:
+    """``render_list``'s answer, given its members rendered (``orders``, in its order)."""
     for order in orders:
         if int(order["order_id"]) in view.pending:
             order["status"] = "pending_new"
@@ -135,9 +141,11 @@ async def list_placed(
     request_: ListRequest, reply: Reply[ListOutcome], *, at: str = ""
 ) -> tuple[int, dict[str, Any]]:
     """The status and body answering a list handed to the engine (``submit_list_soon``):
-    ``answer_list``'s (a field named under ``at``), or the error it met."""
+    ``answer_list``'s, or the error it met (a field named under ``at`` either way)."""
     try:
-        return await answer_list(request_, await reply.wait(), at=at)
+        with fields_under(at) if at else contextlib.nullcontext():
+            outcome = await reply.wait()
+        return await answer_list(request_, outcome, at=at)
     except Exception as exc:  # noqa: BLE001 - the list's own answer
         return error_of(exc)
 

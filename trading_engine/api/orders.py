@@ -310,12 +310,14 @@ class Batch:
 
     results: list[dict[str, Any] | None]
     placing: list[tuple[int, OrderRequest]]
+    at: str
+    """Where the items are in the message: an item's field is ``{at}.{i}.{field}``."""
 
     @classmethod
     def check(cls, items: Sequence[object], at: str, user_id: UserId) -> Batch:
         """Each item checked as ``POST /orders`` checks its body, its fields named
         ``{at}.{i}.{field}``; one bad item does not sink the others."""
-        batch = cls([None] * len(items), [])
+        batch = cls([None] * len(items), [], at)
         for i, item in enumerate(items):
             try:
                 batch.placing.append((i, order_in(item, f"{at}.{i}", user_id)))
@@ -330,16 +332,20 @@ class Batch:
         """Each item's answer, once every order placed is: ``replies`` are theirs, in order."""
         results = self.results
         for (i, order), reply in zip(self.placing, replies, strict=True):
-            results[i] = batch_item(*await placed(order, reply))
+            results[i] = batch_item(*await placed(order, reply, at=f"{self.at}.{i}"))
         return [result for result in results if result is not None]
 
 
-async def placed(order: OrderRequest, reply: Reply[SubmitOutcome]) -> tuple[int, dict[str, Any]]:
+async def placed(
+    order: OrderRequest, reply: Reply[SubmitOutcome], *, at: str = ""
+) -> tuple[int, dict[str, Any]]:
     """The status and body answering an order handed to the engine (``submit_soon``):
-    ``answer_order``'s, the error it met, or 503 ``outcome_unknown`` if no answer came
-    in time."""
+    ``answer_order``'s, the error it met (a field the engine refused named under ``at``,
+    as ``order_in`` names the fields it checks), or 503 ``outcome_unknown`` if no answer
+    came in time."""
     try:
-        outcome = await reply.wait()
+        with fields_under(at) if at else contextlib.nullcontext():
+            outcome = await reply.wait()
     except ReplyTimeout as exc:
         message = f"{exc}: the outcome is unknown, the order may still take effect"
         find_out = find_order(order.client_order_id, order.user_id)

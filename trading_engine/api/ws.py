@@ -11,8 +11,9 @@ connection's orders cancelled when it closes (``api/placements.py``; see
 docs/websocket.md). Server messages carry ``channel``, ``type`` and ``seq``
 (see ``actors/marketdata.py``); answers to the client's ops are
 ``{"type": "subscribed" | "unsubscribed", "channel": ...}`` (before the
-channel's snapshot; that of ``orders`` lists the user's open orders as REST
-shows them, with ``seqs``, per symbol the ``seq`` they are as of),
+channel's snapshot; that of ``orders`` lists the user's open orders and lists
+as REST shows them, with ``seqs``, per symbol the ``seq`` they are as of, and
+the running algorithms with ``algos_seq``),
 ``{"type": "authenticated", ...}`` and ``{"type": "pong"}``; a heartbeat
 ``{"type": "heartbeat"}`` comes every few seconds; errors are
 ``{"type": "error", "error": {"code": ..., "message": ..., "field": ...}}``,
@@ -53,6 +54,7 @@ import attrs
 import trio
 from quart import Blueprint, Response, current_app, websocket
 
+from trading_engine import wire
 from trading_engine.actors.facade import Engine
 from trading_engine.actors.mailbox import ActorUnavailable, Reply
 from trading_engine.actors.messages import Refused, SubmitOutcome
@@ -67,7 +69,13 @@ from trading_engine.api.frames import (
     SocketWriter,
     current_socket_writer,
 )
-from trading_engine.api.order_lists import list_cancelled, list_placed, list_request, own_list
+from trading_engine.api.order_lists import (
+    list_cancelled,
+    list_placed,
+    list_request,
+    list_shown,
+    own_list,
+)
 from trading_engine.api.orders import (
     Batch,
     amend_of,
@@ -314,7 +322,7 @@ class _Connection:
         reply = self.engine.submit_soon(order)
         self.placements.sent([reply])
         await self.placements.prune()
-        return placed, order, reply
+        return functools.partial(placed, at="args"), order, reply
 
     async def _place_batch(self, args: dict[str, Any]) -> tuple[Any, ...]:
         _only(args, {"orders", "user_id"})
@@ -514,13 +522,17 @@ def _known(engine: Engine, channel: str) -> bool:
 async def _subscribe_orders(
     engine: Engine, tables: ReadTables | None, outbox: Subscriber, user: UserId
 ) -> Refused | None:
-    """Subscribe to ``orders``, then put the user's open orders before every update.
+    """Subscribe to ``orders``, then put what the user has working before every update:
+    open orders, open lists, running or paused algorithms.
 
     The journal hands each commit to the risk actor before the market-data
-    actor, and both read their inboxes in order, so the open orders asked of
-    risk once the subscription is in place include every update the
+    actor, and both read their inboxes in order, so the open orders and lists
+    asked of risk once the subscription is in place include every update the
     subscription missed; ``seqs`` says, per symbol, how far they go, and an
-    update at or below it is already in the snapshot.
+    ``order`` or ``list`` update at or below it is already in the snapshot. The
+    algorithm supervisor applies every ``$algos`` event the journal has
+    answered before it answers, so ``algos_seq`` does the same for ``algo``
+    updates.
     """
     outbox.hold()
     snapshot = None
@@ -529,16 +541,24 @@ async def _subscribe_orders(
         if isinstance(result, Refused):
             return result
         try:
-            seqs, views = await engine.open_orders(user)
-            fills = await fills_of(engine, tables, views)
+            working = await engine.orders_snapshot(user)
+            views = working["orders"]
+            members = {m.order_id: m for view in working["lists"] for m in view.orders}
+            fills = await fills_of(engine, tables, [*views, *members.values()])
         except ActorUnavailable as exc:  # a gateway's engine restarting: told, not subscribed
             await engine.unsubscribe("orders", outbox)
             return Refused(exc.code, f"orders: {exc.message}")
         instruments = engine.instruments()
-        orders = [render_order(v, instruments[v.symbol], fills[v.order_id]) for v in views]
-        snapshot = json.dumps(
-            {"channel": "orders", "type": "snapshot", "seqs": seqs, "orders": orders}
-        )
+
+        def shown(view: OrderView) -> dict[str, Any]:
+            return render_order(view, instruments[view.symbol], fills[view.order_id])
+
+        lists = [list_shown(v, [shown(m) for m in v.orders]) for v in working["lists"]]
+        algos = [wire.algo(instruments[v.symbol], v) for v in working["algos"]]
+        body = {"channel": "orders", "type": "snapshot", "seqs": working["seqs"],
+                "orders": [shown(v) for v in views], "lists": lists,
+                "algos_seq": working["algos_seq"], "algos": algos}  # fmt: skip
+        snapshot = json.dumps(body)
         return None
     finally:
         outbox.release(snapshot)

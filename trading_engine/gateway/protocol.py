@@ -56,7 +56,7 @@ METHODS: Final[dict[str, Kind]] = {
     # orders
     "submit": C, "cancel": C, "amend": C, "cancel_all": C, "cancel_all_after": C,
     "check": Q, "switch": Q, "order": Q, "open_by_client_id": Q, "user_orders": Q,
-    "open_orders": Q, "user_trades": Q, "order_fills": Q,
+    "open_orders": Q, "orders_snapshot": Q, "user_trades": Q, "order_fills": Q,
     # order lists
     "submit_list": C, "cancel_list": C, "order_list": Q, "list_by_client_id": Q,
     # algorithms

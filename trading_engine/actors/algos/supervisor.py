@@ -72,6 +72,7 @@ class AlgoSupervisor:
             "_handles",
             "_next_seq",
             "_next_id",
+            "_writing",
         }
     )
     """Channels, settings and the running actors; ``algos`` and ``seq`` are in snapshots."""
@@ -101,6 +102,8 @@ class AlgoSupervisor:
         self._handles: dict[int, AlgoHandle] = {}
         self._next_seq = 0
         self._next_id = 1
+        self._writing: dict[int, tuple[AlgoEvent, Reply[None]]] = {}
+        """Events handed to the journal and not applied yet, by ``seq``."""
 
     # ------------------------------------------------------------ state
 
@@ -115,7 +118,17 @@ class AlgoSupervisor:
             self.algos[event.algo_id] = AlgoState(event)
         else:
             self.algos[event.algo_id].apply(event)
-        self.seq = event.seq
+        self.seq = max(self.seq, event.seq)
+
+    def _catch_up(self) -> None:
+        """Apply, in ``seq`` order, every event the journal has answered whose writer has
+        not run since: the market-data actor may have published it already."""
+        for seq in sorted(self._writing):
+            event, reply = self._writing[seq]
+            if not reply.done or reply.failed:
+                break
+            del self._writing[seq]
+            self._apply(event)
 
     async def write(
         self, make: Callable[[int, int], AlgoStarted | AlgoSliceDone | AlgoStatusChanged]
@@ -128,9 +141,15 @@ class AlgoSupervisor:
         self._next_seq += 1
         event = make(self._next_seq, self._clock())
         reply: Reply[None] = Reply()
-        await self._journal.send(Commit(ALGOS_STREAM, [event], ((reply, None),)))
-        await reply.wait()
-        self._apply(event)
+        self._writing[event.seq] = (event, reply)
+        try:
+            await self._journal.send(Commit(ALGOS_STREAM, [event], ((reply, None),)))
+            await reply.wait()
+        except BaseException:
+            self._writing.pop(event.seq, None)
+            raise
+        if self._writing.pop(event.seq, None) is not None:
+            self._apply(event)
 
     # ------------------------------------------------------------ running
 
@@ -237,6 +256,17 @@ class AlgoSupervisor:
     def query_algo(self, algo_id: int) -> AlgoView | None:
         state = self.algos.get(algo_id)
         return None if state is None else state.view()
+
+    def query_live_algos(self, user_id: UserId) -> tuple[int, list[AlgoView]]:
+        """The user's running and paused algorithms, oldest first, and the last ``$algos``
+        ``seq`` they include: the ``orders`` channel's snapshot of them."""
+        self._catch_up()
+        views = [
+            s.view()
+            for s in self.algos.values()
+            if s.started.user_id == user_id and not s.status.is_final
+        ]
+        return self.seq, sorted(views, key=lambda view: view.algo_id)
 
     def query_user_algos(self, user_id: UserId, limit: int) -> list[AlgoView]:
         """The user's algorithms, newest first."""

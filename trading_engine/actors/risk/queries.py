@@ -76,6 +76,19 @@ class QueriesMixin(MarginMixin):
         seqs = {symbol: self.applied_seq.get(symbol, 0) for symbol in self.symbols}
         return seqs, [r.view() for r in records]
 
+    def query_orders_snapshot(
+        self, user_id: UserId
+    ) -> tuple[dict[Symbol, int], list[OrderView], list[ListView]]:
+        """``query_open_orders``, and the user's open lists (by id) as of the same ``seq``s:
+        an open list always has an open member, its working order or a leg."""
+        seqs, views = self.query_open_orders(user_id)
+        lists = []
+        for list_id in sorted({view.list_id for view in views if view.list_id}):
+            record = self.lists.get(list_id)
+            if record is not None and record.status is ListStatus.OPEN:
+                lists.append(record.view(self.orders))
+        return seqs, views, lists
+
     def query_user_trades(self, user_id: UserId, limit: int) -> list[Trade]:
         tape = self.user_trades.get(user_id, deque())
         return list(reversed(tape))[:limit]

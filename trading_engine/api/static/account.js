@@ -1,6 +1,6 @@
 // The user's side of the page, once a key is accepted: balances, open orders (amend,
 // cancel), order history and fills (from the read tables, a page at a time), and the
-// events of the `orders` channel.
+// events of the `orders` channel (its orders', lists' and algorithms').
 
 import { api, describe, query } from "./api.js";
 import { $, clockTime, dateTime, el, noteRow, setStatus, show, tabs } from "./dom.js";
@@ -72,6 +72,7 @@ export class Account {
     this.userId = null;
     this.tab = "open";
     this.seqs = {}; // per symbol, the seq the orders snapshot is as of
+    this.algosSeq = -1; // the $algos seq the orders snapshot is as of
     this.timer = null;
     this.pageTimer = null;
     this.editing = null; // the order id whose amend row is open
@@ -122,18 +123,22 @@ export class Account {
     }, PAGE_REFRESH_MS);
   }
 
-  // The orders channel: its snapshot is the open orders (not an event); each `order`
-  // update past the snapshot's seq for its symbol is an event.
+  // The orders channel: its snapshot is what is working (not an event); each `order` or
+  // `list` update past the snapshot's seq for its symbol, and each `algo` update past its
+  // `algos_seq`, is an event.
   onOrders(m) {
     if (m.type === "snapshot") {
       this.seqs = m.seqs || {};
+      this.algosSeq = m.algos_seq ?? -1;
       this.renderOrders(m.orders || []);
       return;
     }
-    if (m.type !== "order") return;
-    if (m.seq <= (this.seqs[m.symbol] ?? -1)) return; // already in the snapshot
+    const describe = { order: describeEvent, list: describeList, algo: describeAlgo }[m.type];
+    if (!describe) return;
+    const seen = m.type === "algo" ? this.algosSeq : this.seqs[m.symbol];
+    if (m.seq <= (seen ?? -1)) return; // already in the snapshot
     const list = $("events");
-    list.prepend(el("li", { text: describeEvent(m) }));
+    list.prepend(el("li", { text: describe(m) }));
     while (list.children.length > EVENTS_LENGTH) list.lastChild.remove();
     this.refresh(150);
   }
@@ -299,6 +304,29 @@ function describeEvent(m) {
   const parts = [clockTime(m.ts), m.symbol, `#${m.order_id}`, what[m.event] || m.event];
   if (m.event === "OrderFilled") parts.push(`${m.quantity} @ ${m.price} (${m.status})`);
   if (m.reason) parts.push(`(${m.reason})`);
+  return parts.join(" ");
+}
+
+// An order list's event: "12:00:01 BTC_AIT list 3 placed (otoco)", "... list 3 done".
+function describeList(m) {
+  const parts = [clockTime(m.ts), m.symbol, `list ${m.list_id}`];
+  if (m.event === "OrderListPlaced") parts.push(`placed (${m.list_type})`);
+  else if (m.event === "OrderDeferred") parts.push(`#${m.order_id} waits (pending_new)`);
+  else parts.push(m.status);
+  return parts.join(" ");
+}
+
+// An algorithm's event: "12:00:01 BTC_AIT algo 2 slice 1: #9 filled 0.0025", "... completed".
+function describeAlgo(m) {
+  const parts = [clockTime(m.ts), m.symbol, `algo ${m.algo_id}`];
+  if (m.event === "AlgoStarted") {
+    parts.push(`started (${m.algo_type} ${m.side} ${m.quantity} in ${m.slices} slices)`);
+  } else if (m.event === "AlgoSliceDone") {
+    const child = m.order_id ? `#${m.order_id} filled ${m.child_filled_quantity}` : "no order";
+    parts.push(`slice ${m.slice + 1}: ${child}`);
+  } else {
+    parts.push(m.reason && m.reason !== m.status ? `${m.status} (${m.reason})` : m.status);
+  }
   return parts.join(" ");
 }
 

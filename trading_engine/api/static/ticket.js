@@ -1,9 +1,11 @@
 // The order ticket: every order type of POST /orders (limit, market, stop, stop-limit,
-// take-profit, take-profit-limit, trailing stop and trailing stop-limit; a market order
+// take-profit, take-profit-limit, trailing stop and trailing stop-limit, trailing by a
+// price distance or in basis points; a market order
 // sized in the quote asset; an iceberg limit order showing a slice),
 // each time in force (GTD with a time), post-only, reduce-only on margin symbols, a
 // bracket (an OTOCO order list: a limit order, then a take-profit and a stop-loss on the
-// other side once it has filled), and an estimate of the price, notional and fee before
+// other side once it has filled; an OTO with one of them), an OCO (a limit order or a stop
+// on the same side), and an estimate of the price, notional and fee before
 // sending, in exact decimals.
 
 import { api, describe } from "./api.js";
@@ -35,6 +37,7 @@ export class Ticket {
     this.onPlaced = onPlaced;
     this.instrument = null;
     this.userId = null;
+    this.lastList = null; // the list box ticked last: a bracket and an OCO exclude each other
     this.form = $("order-form");
     this.form.addEventListener("submit", (event) => this.submit(event));
     this.form.addEventListener("input", () => this.render());
@@ -97,11 +100,18 @@ export class Ticket {
     $("post-only").classList.toggle("off", !resting);
     // Reduce-only exists on margin symbols only (the API refuses it on a spot one).
     const margin = Boolean(this.instrument) && this.instrument.mode === "margin";
-    // A bracket follows a limit order on a spot symbol (order lists are spot only).
+    // A bracket or an OCO goes with a limit order on a spot symbol (order lists are spot
+    // only); one or the other.
     const bracketable = f.type.value === "limit" && !margin;
-    $("bracket").hidden = !bracketable;
-    if (!bracketable) f.bracket.checked = false;
+    $("bracket").hidden = $("oco").hidden = !bracketable;
+    if (!bracketable) f.bracket.checked = f.oco.checked = false;
+    if (f.bracket.checked && f.oco.checked) {
+      if (this.lastList === "oco") f.oco.checked = false;
+      else f.bracket.checked = false;
+    }
+    this.lastList = f.bracket.checked ? "bracket" : f.oco.checked ? "oco" : null;
     $("row-tp").hidden = $("row-sl").hidden = !f.bracket.checked;
+    $("row-oco").hidden = !f.oco.checked;
     $("reduce-only").hidden = !margin;
     f.reduce_only.disabled = !margin;
     if (!margin) f.reduce_only.checked = false;
@@ -205,6 +215,13 @@ export class Ticket {
     ]) {
       if (wanted && f[name].value.trim()) body[name] = f[name].value.trim();
     }
+    // A distance in basis points is an integer (anything else is sent as typed, for the
+    // server to name).
+    if (body.trailing_delta !== undefined && f.trailing_unit.value === "bps") {
+      const bps = body.trailing_delta;
+      delete body.trailing_delta;
+      body.trailing_bps = /^[0-9]{1,6}$/.test(bps) ? Number(bps) : bps;
+    }
     if (body.time_in_force === "GTD") {
       const until = new Date($("expire").value);
       if (!Number.isNaN(until.getTime())) body.expire_time = String(Math.floor(until / 1000));
@@ -217,11 +234,22 @@ export class Ticket {
     return body;
   }
 
-  // The bracket's order list: this order, then the take-profit and the stop-loss on the
-  // other side for the same quantity, GTC; an empty price is left out (the server names it).
+  // The ticket's order list. A bracket: this order, then the take-profit and the
+  // stop-loss on the other side for the same quantity, GTC (an otoco; an oto with only one
+  // of the two prices). An OCO: this order, or a stop on the same side at the OCO stop
+  // price. An empty price is left out (the server names it).
   listBody() {
     const f = this.fields;
     const working = this.body();
+    const stopAt = (leg, price) => (price ? { ...leg, stop_price: price } : leg);
+    if (f.oco.checked) {
+      const stopLeg = { ...working, type: "stop", time_in_force: "GTC" };
+      delete stopLeg.price;
+      delete stopLeg.post_only;
+      delete stopLeg.display_quantity;
+      delete stopLeg.expire_time;
+      return { type: "oco", orders: [working, stopAt(stopLeg, f.oco_stop.value.trim())] };
+    }
     const exit = {
       symbol: working.symbol,
       side: working.side === "buy" ? "sell" : "buy",
@@ -229,19 +257,23 @@ export class Ticket {
       time_in_force: "GTC",
     };
     const takeProfit = { ...exit, type: "limit" };
-    const stopLoss = { ...exit, type: "stop" };
-    if (f.tp_price.value.trim()) takeProfit.price = f.tp_price.value.trim();
-    if (f.sl_price.value.trim()) stopLoss.stop_price = f.sl_price.value.trim();
+    const stopLoss = stopAt({ ...exit, type: "stop" }, f.sl_price.value.trim());
+    const tp = f.tp_price.value.trim();
+    if (tp) takeProfit.price = tp;
+    if (tp && !stopLoss.stop_price) return { type: "oto", orders: [working, takeProfit] };
+    if (!tp && stopLoss.stop_price) return { type: "oto", orders: [working, stopLoss] };
     return { type: "otoco", orders: [working, takeProfit, stopLoss] };
   }
 
   async submitList() {
     const list = await api("POST", "/order-lists", this.listBody());
-    const [working, takeProfit] = list.orders;
+    const name = { otoco: "Bracket", oto: "Bracket", oco: "OCO" }[list.type];
+    const [first, ...rest] = list.orders;
+    const others = list.type === "oco" ? "stop" : list.type === "oto" ? "then" : "take-profit and stop-loss";
     setStatus(
       $("order-result"),
-      `Bracket ${list.list_id} ${list.status}: order ${working.order_id} ${working.status}, ` +
-        `take-profit and stop-loss ${takeProfit.status}.`,
+      `${name} ${list.list_id} ${list.status}: order ${first.order_id} ${first.status}, ` +
+        `${others} ${rest[0].status}.`,
       "ok",
     );
     this.onPlaced();
@@ -253,7 +285,7 @@ export class Ticket {
     const button = $("submit");
     button.disabled = true;
     try {
-      if (this.fields.bracket.checked) {
+      if (this.fields.bracket.checked || this.fields.oco.checked) {
         await this.submitList();
         return;
       }
