@@ -112,7 +112,8 @@ def public_trade(instrument: Instrument, trade: Trade) -> dict[str, Any]:
 def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
     """An order's event for its owner's ``orders`` channel: the order id (accepted or
     rejected, its client order id and ``algo_id`` too) and what changed, with
-    ``filled_quantity`` and ``remaining_quantity`` named as REST names them."""
+    ``filled_quantity`` and ``remaining_quantity`` named as REST names them (a fill's
+    ``fee`` in the quote asset, as a fill in history; negative for a rebate)."""
     if isinstance(event, OrderAccepted | OrderRejected):
         algo_id = algo_id_of(event.spec.client_order_id)
         list_id = event.spec.list_id
@@ -132,6 +133,7 @@ def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
             filled_quantity=instrument.quantity_str(event.filled),
             remaining_quantity=instrument.quantity_str(event.remaining),
             liquidity=str(event.liquidity),
+            fee=format_units(event.fee, instrument.quote_decimals),
             status=str(event.status),
         )
     elif isinstance(event, OrderCancelled):

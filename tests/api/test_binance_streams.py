@@ -234,6 +234,7 @@ async def test_a_listen_key_streams_its_users_orders_and_balances_until_closed(
                 assert closed.status_code == 200, closed.text
             expired = json.loads(await ws.text())
             close = await ws.event()
+    [mine] = await call(client(server, "demo_alice").private_get_mytrades, {"symbol": "BTCAIT"})
     new, position, fill, _ = events
     assert (new["e"], new["x"], new["X"], new["S"], new["o"]) == (
         "executionReport", "NEW", "NEW", "SELL", "LIMIT",
@@ -247,7 +248,11 @@ async def test_a_listen_key_streams_its_users_orders_and_balances_until_closed(
     assert (fill["Z"], fill["Y"], fill["m"], fill["i"]) == (
         "20.10000000", "20.10000000", True, new["i"],
     )  # fmt: skip
-    assert fill["t"] >= 1
+    assert fill["t"] == mine["id"]
+    # The fill's commission, as myTrades shows it: alice made the price (a rebate).
+    assert (fill["n"], fill["N"]) == (mine["commission"], mine["commissionAsset"])
+    assert (fill["n"], fill["N"]) == ("-0.00402000", "AIT")
+    assert (new["n"], new["N"]) == ("0.00000000", None)
     assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
     assert isinstance(close, CloseConnection)
 

@@ -6,7 +6,9 @@ standing fields (side, type, price, quantity, client id, times) come from its
 ``OrderView``, asked of the engine once per order and again after an amend;
 what changed (the execution type, status, last fill, cumulative quantity)
 comes from the event. The cumulative quote quantity ``Z`` is the order's
-notional when first seen plus each fill's since.
+notional when first seen plus each fill's since. A fill's commission ``n`` is
+its fee, in the quote asset ``N`` (negative for a maker rebate), as ``myTrades``
+shows it; other reports have ``n`` 0 and ``N`` null, as Binance's.
 
 ``account_position`` is ``outboundAccountPosition``: the current balances of
 the assets an update touched (``free`` available, ``locked`` held);
@@ -108,11 +110,13 @@ class Orders:
         instrument = self.engine.instruments()[view.symbol]
         numbers = Precision(instrument)
         execution, status = _EXECUTION[kind]
-        last_qty = last_price = Decimal(0)
+        last_qty = last_price = commission = Decimal(0)
+        commission_asset = None
         number = -1
         maker = False
         if kind == "OrderFilled":
             last_qty, last_price = Decimal(message["quantity"]), Decimal(message["price"])
+            commission, commission_asset = Decimal(message["fee"]), instrument.quote_asset
             lot, tick = instrument.lot_size, instrument.tick_size
             order.filled = to_units(Decimal(message["filled_quantity"]), lot, field="z")
             last = to_units(last_price, tick, field="L") * to_units(last_qty, lot, field="l")
@@ -154,8 +158,8 @@ class Orders:
             "l": fixed(last_qty, numbers.quantity_places),
             "z": numbers.quantity(order.filled),
             "L": fixed(last_price, numbers.price_places),
-            "n": numbers.quote(0),
-            "N": None,
+            "n": fixed(commission, numbers.quote_places),
+            "N": commission_asset,
             "T": seconds_ms(message["ts"]),
             "t": number,
             "I": message["seq"],
