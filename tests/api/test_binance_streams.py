@@ -17,7 +17,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 from tests.api.binance_client import call, client, limit_order
 from tests.api.conftest import ADMIN, Server
 from tests.api.rawws import raw_client, refused_handshake
-from trading_engine.api.binance import connection
+from trading_engine.api.binance import connection, listen_keys, user_stream
 
 
 def _ws(server: Server, path: str) -> str:
@@ -255,6 +255,39 @@ async def test_a_listen_key_streams_its_users_orders_and_balances_until_closed(
     assert (new["n"], new["N"]) == ("0.00000000", None)
     assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
     assert isinstance(close, CloseConnection)
+
+
+_LIFETIME = 1.5
+
+
+async def test_a_listen_key_not_kept_alive_expires_and_its_stream_says_so(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key lives its lifetime (60 minutes; here 1.5 s) from when it was made or last
+    kept alive (PUT); then ``listenKeyExpired`` comes, the connection closes and the key
+    is refused."""
+    monkeypatch.setattr(listen_keys, "KEEP_ALIVE_NS", int(_LIFETIME * 1e9))
+    monkeypatch.setattr(user_stream, "EXPIRY_CHECK_SECONDS", 0.02)
+    headers = {"X-MBX-APIKEY": server.keys["demo_alice"]}
+    key = await _listen_key(server)
+    with trio.fail_after(20):
+        async with raw_client(_ws(server, f"/ws/{key}")) as ws:
+            await trio.sleep(_LIFETIME / 2)
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                kept = await http.put(f"/api/v3/userDataStream?listenKey={key}", headers=headers)
+            kept_at = trio.current_time()
+            expired = json.loads(await ws.text())
+            expired_at = trio.current_time()
+            close = await ws.event()
+        refused = await refused_handshake(_ws(server, f"/ws/{key}"))
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            late = await http.put(f"/api/v3/userDataStream?listenKey={key}", headers=headers)
+    assert kept.status_code == 200, kept.text
+    assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
+    assert _LIFETIME - 0.1 <= expired_at - kept_at <= _LIFETIME + 1
+    assert isinstance(close, CloseConnection)
+    assert (refused.status, refused.json()["code"]) == (400, -1125)
+    assert (late.status_code, late.json()["code"]) == (400, -1125)
 
 
 async def test_deposits_and_withdrawals_come_as_balance_updates(server: Server) -> None:
