@@ -133,6 +133,61 @@ async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server:
     assert data["a"] == data["f"] == data["l"] >= 1
 
 
+_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
+              "3d", "1w", "1M")  # fmt: skip
+"""Binance's kline intervals."""
+
+
+async def test_a_kline_stream_follows_each_of_binances_intervals(server: Server) -> None:
+    names = [f"btcait@kline_{interval}" for interval in _INTERVALS]
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/stream?streams=" + "/".join(names))) as ws:
+            await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
+            klines: dict[str, Any] = {}
+            while len(klines) < len(names):
+                message = await _next(ws)
+                klines[message["stream"]] = message["data"]
+        trade = (await call(client(server, None).public_get_trades, {"symbol": "BTCAIT"}))[-1]
+    for interval, name in zip(_INTERVALS, names, strict=True):
+        k = klines[name]["k"]
+        assert (klines[name]["e"], k["s"], k["i"]) == ("kline", "BTCAIT", interval)
+        assert (k["o"], k["h"], k["l"], k["c"], k["v"]) == (
+            "100.50000000", "100.50000000", "100.50000000", "100.50000000", "0.20000000",
+        )  # fmt: skip
+        assert k["t"] <= trade["time"] <= k["T"]
+        assert k["T"] % 1000 == 999
+    starts = {i: klines[n]["k"]["t"] for i, n in zip(_INTERVALS, names, strict=True)}
+    assert starts["1s"] == trade["time"] // 1000 * 1000
+    assert starts["1m"] % 60_000 == starts["1d"] % 86_400_000 == 0
+    assert time.gmtime(starts["1w"] / 1000).tm_wday == 0  # weeks start on Monday
+    assert time.gmtime(starts["1M"] / 1000).tm_mday == 1
+
+
+async def test_a_klines_last_update_comes_again_closed_when_its_interval_ends(
+    server: Server,
+) -> None:
+    await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/btcait@kline_1s")) as ws:
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
+            first = await _next(ws)
+            closed = await _next(ws)
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.1")
+            later = await _next(ws)
+            assert later["k"]["t"] > closed["k"]["t"]
+            after = await _next(ws)
+        # A stream subscribed after the interval ended starts from that candle, closed.
+        async with open_websocket_url(_ws(server, "/ws/btcait@kline_1s")) as ws:
+            late = await _next(ws)
+    assert not first["k"]["x"]
+    assert closed["k"] == {**first["k"], "x": True}
+    assert closed["E"] > first["k"]["T"]
+    assert (later["k"]["x"], later["k"]["v"]) == (False, "0.10000000")
+    assert after["k"] == {**later["k"], "x": True}
+    assert late["k"] == after["k"]
+
+
 async def test_a_partial_depth_added_to_a_followed_book_starts_at_once(server: Server) -> None:
     await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
     await limit_order(server, "demo_bob", "buy", "99", "1")

@@ -32,6 +32,7 @@ __all__ = [
     "book_ticker",
     "depth_update",
     "kline",
+    "kline_close",
     "mini_ticker",
     "partial_depth",
     "ticker",
@@ -126,10 +127,17 @@ def trade(instrument: Instrument, message: dict[str, Any], aggregate: bool) -> d
     return body
 
 
+def kline_close(interval: str, candle: dict[str, Any]) -> int:
+    """The close time (ms, the last millisecond of its interval) of a ``candles.S.I``
+    candle."""
+    return period_end(interval, int(candle["start"]) * 1_000_000_000) // 1_000_000 - 1
+
+
 def kline(
     instrument: Instrument, message: dict[str, Any], interval: str, final: bool = False
 ) -> dict[str, Any]:
-    """A candle of ``candles.S.I`` (an update, or the last of a snapshot) as a ``kline``.
+    """A candle of ``candles.S.I`` (an update, or the last of a snapshot) as a ``kline``,
+    closed (``x``) if ``final``.
 
     The candle does not carry its first and last trade ids, its quote volume or
     the taker-buy volumes: ``f``/``L`` are -1 and those volumes 0.
@@ -147,7 +155,7 @@ def kline(
         "s": name,
         "k": {
             "t": start,
-            "T": period_end(interval, start * 1_000_000) // 1_000_000 - 1,
+            "T": kline_close(interval, message),
             "s": name,
             "i": interval,
             "f": -1,

@@ -16,8 +16,9 @@ market-data subscriptions (``Engine.subscribe``), as the feed at
 however many streams read it, and what it publishes (after commit) is
 translated by ``payloads``. Diff and partial depths are paced as Binance's,
 every 1000 ms or, with ``@100ms``, 100 ms (``pace``); the other streams send
-updates as they are committed. A raw connection (``/ws``)
-sends payloads as they are; a combined one wraps each as
+updates as they are committed, and a kline stream sends its candle's last update
+again, closed (``"x": true``), when the candle's interval ends (``klines``). A raw
+connection (``/ws``) sends payloads as they are; a combined one wraps each as
 ``{"stream": name, "data": payload}``.
 
 A path that names no stream (``/ws/0``, as ccxt.pro connects) opens a
@@ -50,6 +51,7 @@ from trading_engine.api.binance.connection import (
     refuse,
     refuse_upgrade,
 )
+from trading_engine.api.binance.klines import Open
 from trading_engine.api.binance.pace import Diff, Held
 from trading_engine.api.binance.symbols import joined
 from trading_engine.api.binance.user_stream import api_connection, listen_key_connection
@@ -175,6 +177,7 @@ class _Market:
         """Each channel subscribed, and how many streams read it."""
         self.mirrors: dict[Symbol, BookMirror] = {}
         self.held = Held(self._flush, inbox.say_texts)
+        self.klines = Open(self._closed, inbox.say_texts)
 
     async def subscribe(self, stream: Stream) -> Refused | None:
         if stream.name in self.streams:
@@ -198,6 +201,7 @@ class _Market:
 
     async def unsubscribe(self, name: str) -> None:
         self.held.drop(name)
+        self.klines.drop(name)
         stream = self.streams.pop(name, None)
         if stream is not None:
             for channel in stream.channels:
@@ -233,12 +237,33 @@ class _Market:
             if stream.kind == "bookTicker":  # from this connection's mirror
                 out.extend(self._outputs(stream, message))
                 continue
+            if stream.kind == "kline" and message.get("type") == "snapshot":
+                out.extend(self._kline_snapshot(stream, message))
+                continue
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
             if texts is None:
                 texts = _TRANSLATED.keep(key, self._outputs(stream, message))
+            if stream.kind == "kline" and texts:
+                close = payloads.kline_close(stream.interval, message)
+                out.extend(self.klines.sent(stream.name, message, close))
             out.extend(texts)
         return out
+
+    def _kline_snapshot(self, stream: Stream, message: dict[str, Any]) -> list[str]:
+        """A kline stream's first message: the newest candle, closed if its interval
+        has ended."""
+        if not message.get("candles"):
+            return []
+        candle = {"type": "candle", **message["candles"][-1]}
+        close = payloads.kline_close(stream.interval, candle)
+        if close < payloads.now_ms():
+            return self._outputs(stream, candle, final=True)
+        return self.klines.sent(stream.name, candle, close) + self._outputs(stream, candle)
+
+    def _closed(self, name: str, candle: dict[str, Any], final: bool) -> list[str]:
+        stream = self.streams.get(name)
+        return [] if stream is None else self._outputs(stream, candle, final)
 
     def _flush(self, name: str, diff: Diff | None) -> list[str]:
         """A paced stream's message at its boundary: the merged diff, or the partial book."""
@@ -247,8 +272,9 @@ class _Market:
             return []
         return self._outputs(stream, diff.message() if diff is not None else {"type": "snapshot"})
 
-    def _outputs(self, stream: Stream, message: dict[str, Any]) -> list[str]:
-        """What ``stream`` sends for ``message`` of one of its channels."""
+    def _outputs(self, stream: Stream, message: dict[str, Any], final: bool = False) -> list[str]:
+        """What ``stream`` sends for ``message`` of one of its channels (``final``: a
+        kline's candle is closed)."""
         kind = message.get("type")
         instruments = self.engine.instruments()
         symbol = Symbol(message["symbol"]) if "symbol" in message else stream.symbols[0]
@@ -268,9 +294,7 @@ class _Market:
             case "trade" | "aggTrade" if kind == "trade":
                 data = payloads.trade(instrument, message, stream.kind == "aggTrade")
             case "kline" if kind == "candle":
-                data = payloads.kline(instrument, message, stream.interval)
-            case "kline" if kind == "snapshot" and message.get("candles"):
-                data = payloads.kline(instrument, message["candles"][-1], stream.interval)
+                data = payloads.kline(instrument, message, stream.interval, final)
             case "ticker" | "!ticker" if kind in ("ticker", "snapshot"):
                 data = payloads.ticker(instrument, message)
             case "miniTicker" | "!miniTicker" if kind in ("ticker", "snapshot"):
@@ -386,6 +410,7 @@ async def market_connection(names: list[str], combined: bool) -> Response | None
         link = Link(inbox, market.translate)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(market.held.run)
+            nursery.start_soon(market.klines.run)
             await link.run(lambda raw: market.handle(raw, limits))
             nursery.cancel_scope.cancel()
     finally:
