@@ -26,7 +26,6 @@ from trading_engine.actors.facade import Engine
 from trading_engine.api.binance.lists import list_status
 from trading_engine.api.binance.payloads import now_ms, seconds_ms, trade_id
 from trading_engine.api.binance.render import (
-    QUOTE_REACHED,
     binance_type,
     original_quantity,
     stop_price,
@@ -51,6 +50,32 @@ _EXECUTION = {
     "StopTriggered": ("NEW", "NEW"),
 }
 """Our event to Binance's execution type and, where the event decides it, status."""
+_ENDED = {
+    "OrderRejected": OrderStatus.REJECTED,
+    "OrderCancelled": OrderStatus.CANCELLED,
+    "OrderExpired": OrderStatus.EXPIRED,
+}
+"""Our events that end an order, and its status then; Binance's status follows from it
+and the event's reason as ``GET order`` shows it (``render.status``): an IOC's or a
+market order's remainder, or an unfillable FOK, is EXPIRED, a self-trade prevented
+EXPIRED_IN_MATCH."""
+_ENDING = {"EXPIRED_IN_MATCH": "TRADE_PREVENTION", "FILLED": "EXPIRED"}
+"""Binance's execution type for an ending status that is not its own name (a
+quote-sized market order that filled what it could ends FILLED, by expiry)."""
+_EXPIRY = {
+    "unfilled_ioc": "UNFILLED_IOC_QUANTITY_EXPIRED",
+    "fok_not_fillable": "UNFILLED_FOK_ORDER_EXPIRED",
+    "no_liquidity": "INSUFFICIENT_LIQUIDITY",
+    "price_band": "EXECUTION_RULE_PRICE_RANGE_EXCEEDED",
+}
+"""Our reasons for an expiry to Binance's expiry reason (``eR``)."""
+_REJECTION = {
+    "insufficient_funds": "INSUFFICIENT_BALANCES",
+    "stop_would_trigger_immediately": "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY",
+    "post_only_would_take": "WOULD_MATCH_IMMEDIATELY",
+}
+"""Our reasons for a rejection to Binance's reject reason (``r``); another is shown in
+capitals."""
 
 
 class _Order:
@@ -126,11 +151,14 @@ class Orders:
             )
             number = trade_id(message)
             maker = message.get("liquidity") == "maker"
-        if kind == "OrderCancelled" and message.get("reason") == QUOTE_REACHED:
-            execution, status = "EXPIRED", "FILLED" if order.filled else "EXPIRED"
+        reason = message.get("reason")
+        if kind in _ENDED:
+            ended = view._replace(status=_ENDED[kind], reason=reason, filled=order.filled)
+            status = binance_status(ended)
+            execution = _ENDING.get(status, status)
         if status is None:
             status = "PARTIALLY_FILLED" if order.filled else "NEW"
-        done = status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED")
+        done = status in ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
         if done:
             self._orders.pop(view.order_id, None)
         kind_name = binance_type(view)
@@ -153,7 +181,7 @@ class Orders:
             "C": client_id if kind == "OrderCancelled" else "",
             "x": execution,
             "X": status,
-            "r": str(message.get("reason", "NONE")).upper() if kind == "OrderRejected" else "NONE",
+            "r": _rejection(reason) if execution == "REJECTED" else "NONE",
             "i": view.order_id,
             "l": fixed(last_qty, numbers.quantity_places),
             "z": numbers.quantity(order.filled),
@@ -175,7 +203,15 @@ class Orders:
         }
         if view.trailing_bps:
             report["d"] = view.trailing_bps  # trailingDelta
+        if execution == "EXPIRED" and reason in _EXPIRY:
+            report["eR"] = _EXPIRY[reason]
         return report
+
+
+def _rejection(reason: str | None) -> str:
+    if reason is None:
+        return "NONE"
+    return _REJECTION.get(reason, reason.upper())
 
 
 def assets_of(engine: Engine, symbols: Iterable[Symbol]) -> set[str]:

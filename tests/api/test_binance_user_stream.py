@@ -1,0 +1,78 @@
+"""The user data stream's ``executionReport`` for each way an order ends, against what
+``GET order`` shows of it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+
+from tests.api.binance_client import send, signed
+from tests.api.conftest import ADMIN, Server
+from tests.api.rawws import raw_client
+from trading_engine.serve import demo_secret
+
+
+async def _ask(server: Server, user: str, method: str, path: str, **params: Any) -> Any:
+    query = signed(params, demo_secret(ADMIN, user))
+    if method == "GET":
+        response = await send(server, method, path, query=query, key=server.keys[user])
+    else:
+        response = await send(server, method, path, body=query, key=server.keys[user])
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _order(server: Server, user: str, **params: Any) -> Any:
+    return await _ask(server, user, "POST", "order", symbol="BTCAIT", **params)
+
+
+async def test_each_way_an_order_ends_is_reported_with_the_status_get_order_shows(
+    server: Server,
+) -> None:
+    created = await send(server, "POST", "userDataStream", key=server.keys["demo_alice"])
+    url = server.url.replace("http://", "ws://") + f"/ws/{created.json()['listenKey']}"
+    limit = {"type": "LIMIT", "timeInForce": "GTC"}
+    with trio.fail_after(30):
+        async with raw_client(url) as ws:
+            await _order(server, "demo_bob", side="SELL", quantity="0.5", price="100.5", **limit)
+            ioc = await _order(server, "demo_alice", side="BUY", type="LIMIT", quantity="0.8",
+                               price="100.5", timeInForce="IOC")  # fmt: skip
+            fok = await _order(server, "demo_alice", side="BUY", type="LIMIT", quantity="1",
+                               price="100.5", timeInForce="FOK")  # fmt: skip
+            market = await _order(server, "demo_alice", side="BUY", type="MARKET", quantity="0.1")
+            resting = await _order(server, "demo_alice", side="SELL", quantity="0.1",
+                                   price="101", newClientOrderId="mine-1", **limit)  # fmt: skip
+            prevented = await _order(server, "demo_alice", side="BUY", quantity="0.1",
+                                     price="101", selfTradePreventionMode="EXPIRE_TAKER",
+                                     **limit)  # fmt: skip
+            await _ask(server, "demo_alice", "DELETE", "order", symbol="BTCAIT",
+                       origClientOrderId="mine-1")  # fmt: skip
+            ids = [o["orderId"] for o in (ioc, fok, market, resting, prevented)]
+            last: dict[int, dict[str, Any]] = {}
+            while len(last) < len(ids) or last[resting["orderId"]]["x"] != "CANCELED":
+                event = json.loads(await ws.text())
+                if event["e"] == "executionReport":
+                    last[event["i"]] = event
+        shown = [
+            (await _ask(server, "demo_alice", "GET", "order", symbol="BTCAIT", orderId=i))["status"]
+            for i in ids
+        ]
+    reports = [last[i] for i in ids]
+    assert [(r["x"], r["X"]) for r in reports] == [
+        ("EXPIRED", "EXPIRED"),  # the IOC's remainder, after 0.5 filled
+        ("EXPIRED", "EXPIRED"),  # a FOK the book could not fill
+        ("EXPIRED", "EXPIRED"),  # a market order with nothing left to buy
+        ("CANCELED", "CANCELED"),
+        ("TRADE_PREVENTION", "EXPIRED_IN_MATCH"),  # it would have traded with alice's own
+    ]
+    assert [r["X"] for r in reports] == shown
+    assert [r.get("eR") for r in reports] == [
+        "UNFILLED_IOC_QUANTITY_EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED", "INSUFFICIENT_LIQUIDITY",
+        None, None,
+    ]  # fmt: skip
+    assert reports[0]["z"] == "0.50000000"
+    assert (reports[3]["c"], reports[3]["C"]) == ("mine-1", "mine-1")
+    assert not any(r["w"] for r in reports)
+    assert {r["r"] for r in reports} == {"NONE"}
