@@ -54,6 +54,31 @@ async def test_a_combined_stream_wraps_each_payload_with_its_stream_name(server:
     )  # fmt: skip
 
 
+async def test_book_ticker_comes_when_the_best_bid_or_ask_changes(server: Server) -> None:
+    await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+    url = _ws(server, "/stream?streams=btcait@bookTicker/btcait@trade")
+    with trio.fail_after(20):
+        async with open_websocket_url(url) as ws:
+            first = await _next(ws)
+            await limit_order(server, "demo_alice", "sell", "105", "1")  # not the best: none
+            await limit_order(server, "demo_bob", "buy", "99", "1")  # a best bid
+            bid = await _next(ws)
+            await limit_order(server, "demo_bob", "buy", "98", "1")  # not the best: none
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
+            after = [await _next(ws), await _next(ws)]
+    assert first["data"] | {"u": 0} == {
+        "u": 0, "s": "BTCAIT", "b": "0.00000000", "B": "0.00000000",
+        "a": "100.50000000", "A": "0.50000000",
+    }  # fmt: skip
+    assert (bid["stream"], bid["data"]["b"], bid["data"]["B"]) == (
+        "btcait@bookTicker", "99.00000000", "1.00000000",
+    )  # fmt: skip
+    assert bid["data"]["u"] > first["data"]["u"]
+    assert sorted(m["stream"] for m in after) == ["btcait@bookTicker", "btcait@trade"]
+    top = next(m["data"] for m in after if m["stream"] == "btcait@bookTicker")
+    assert (top["a"], top["A"]) == ("100.50000000", "0.30000000")
+
+
 async def test_depth_diffs_chain_from_the_rest_snapshot_as_binance_documents(
     server: Server,
 ) -> None:

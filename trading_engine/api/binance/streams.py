@@ -58,7 +58,7 @@ from trading_engine.api.binance.user_stream import api_connection, listen_key_co
 from trading_engine.api.context import ctx
 from trading_engine.api.ws_guard import guarded
 from trading_engine.api.ws_limits import MessageLimits
-from trading_engine.core.book_mirror import BookMirror
+from trading_engine.core.book_mirror import BookMirror, Level
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
@@ -176,6 +176,8 @@ class _Market:
         self.channels: dict[str, int] = {}
         """Each channel subscribed, and how many streams read it."""
         self.mirrors: dict[Symbol, BookMirror] = {}
+        self.tops: dict[str, tuple[list[Level], list[Level]]] = {}
+        """Each ``bookTicker`` stream's best bid and ask as last sent."""
         self.held = Held(self._flush, inbox.say_texts)
         self.klines = Open(self._closed, inbox.say_texts)
 
@@ -195,13 +197,17 @@ class _Market:
                     return result
         if stream.kind in ("partial", "bookTicker") and stream.symbols[0] in self.mirrors:
             # The channel's snapshot went by already: start from the mirror.
-            for text in self._outputs(stream, {"type": "snapshot"}):
-                self.inbox.say(json.loads(text))
+            snapshot = {"type": "snapshot"}
+            if stream.kind == "bookTicker":
+                self.inbox.say_texts(self._book_ticker(stream, snapshot))
+            else:
+                self.inbox.say_texts(self._outputs(stream, snapshot))
         return None
 
     async def unsubscribe(self, name: str) -> None:
         self.held.drop(name)
         self.klines.drop(name)
+        self.tops.pop(name, None)
         stream = self.streams.pop(name, None)
         if stream is not None:
             for channel in stream.channels:
@@ -234,8 +240,8 @@ class _Market:
             if stream.pace:  # sent at its boundary (pace.Held)
                 self.held.hold(stream.name, stream.pace, message)
                 continue
-            if stream.kind == "bookTicker":  # from this connection's mirror
-                out.extend(self._outputs(stream, message))
+            if stream.kind == "bookTicker":
+                out.extend(self._book_ticker(stream, message))
                 continue
             if stream.kind == "kline" and message.get("type") == "snapshot":
                 out.extend(self._kline_snapshot(stream, message))
@@ -249,6 +255,18 @@ class _Market:
                 out.extend(self.klines.sent(stream.name, message, close))
             out.extend(texts)
         return out
+
+    def _book_ticker(self, stream: Stream, message: dict[str, Any]) -> list[str]:
+        """``bookTicker`` from this connection's mirror, when the best bid or ask (price
+        or quantity) changed, as Binance's."""
+        mirror = self.mirrors.get(stream.symbols[0])
+        if mirror is None:
+            return []
+        top = mirror.levels(1)
+        if self.tops.get(stream.name) == top:
+            return []
+        self.tops[stream.name] = top
+        return self._outputs(stream, message)
 
     def _kline_snapshot(self, stream: Stream, message: dict[str, Any]) -> list[str]:
         """A kline stream's first message: the newest candle, closed if its interval
