@@ -172,7 +172,8 @@ def list_event(event: ListEvent) -> dict[str, Any]:
 
 
 def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
-    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds."""
+    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds,
+    ``quote_volume`` the sum of price x quantity of its trades, in the quote asset."""
     return {
         "start": candle.start // 1_000_000_000,
         "open": instrument.price_str(candle.open),
@@ -180,6 +181,9 @@ def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
         "low": instrument.price_str(candle.low),
         "close": instrument.price_str(candle.close),
         "volume": instrument.quantity_str(candle.volume),
+        "quote_volume": format_units(
+            candle.quote_volume * instrument.quote_per_tick_lot, instrument.quote_decimals
+        ),
         "trades": candle.trades,
     }
 

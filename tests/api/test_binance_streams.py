@@ -173,7 +173,10 @@ async def test_a_kline_stream_follows_each_of_binances_intervals(server: Server)
             while len(klines) < len(names):
                 message = await _next(ws)
                 klines[message["stream"]] = message["data"]
-        trade = (await call(client(server, None).public_get_trades, {"symbol": "BTCAIT"}))[-1]
+        public = client(server, None)
+        trade = (await call(public.public_get_trades, {"symbol": "BTCAIT"}))[-1]
+        rest = await call(public.public_get_klines, {"symbol": "BTCAIT", "interval": "1m"})
+    assert klines["btcait@kline_1m"]["k"]["q"] == rest[-1][7] == "20.10000000"  # quote volume
     for interval, name in zip(_INTERVALS, names, strict=True):
         k = klines[name]["k"]
         assert (klines[name]["e"], k["s"], k["i"]) == ("kline", "BTCAIT", interval)

@@ -139,8 +139,8 @@ def kline(
     """A candle of ``candles.S.I`` (an update, or the last of a snapshot) as a ``kline``,
     closed (``x``) if ``final``.
 
-    The candle does not carry its first and last trade ids, its quote volume or
-    the taker-buy volumes: ``f``/``L`` are -1 and those volumes 0.
+    The candle does not carry its first and last trade ids or the taker-buy
+    volumes: ``f``/``L`` are -1 and those volumes 0, as ``GET klines`` shows them.
     """
     numbers = Precision(instrument)
     start = int(message["start"]) * 1000
@@ -167,7 +167,7 @@ def kline(
             "v": fixed(Decimal(message["volume"]), numbers.quantity_places),
             "n": message["trades"],
             "x": final,
-            "q": numbers.quote(0),
+            "q": fixed(Decimal(message["quote_volume"]), numbers.quote_places),
             "V": numbers.quantity(0),
             "Q": numbers.quote(0),
             "B": "0",
