@@ -222,6 +222,10 @@ class _Market:
             if channel.startswith("book."):
                 self.mirrors.pop(Symbol(channel.removeprefix("book.")), None)
 
+    def shutdown(self, event: dict[str, Any]) -> dict[str, Any]:
+        """``serverShutdown`` as this connection sends events (combined: ``!serverShutdown``)."""
+        return {"stream": "!serverShutdown", "data": event} if self.combined else event
+
     async def close(self) -> None:
         for channel in self.channels:
             await self.engine.unsubscribe(channel, self.inbox)
@@ -425,7 +429,7 @@ async def market_connection(names: list[str], combined: bool) -> Response | None
         for stream in streams:
             assert stream is not None
             await market.subscribe(stream)
-        link = Link(inbox, market.translate)
+        link = Link(inbox, market.translate, shutdown=market.shutdown)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(market.held.run)
             nursery.start_soon(market.klines.run)
