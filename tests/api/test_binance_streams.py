@@ -17,7 +17,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 from tests.api.binance_client import call, client, limit_order
 from tests.api.conftest import ADMIN, Server
 from tests.api.rawws import raw_client, refused_handshake
-from trading_engine.api.binance import connection, listen_keys, user_stream
+from trading_engine.api.binance import connection, listen_keys, streams, user_stream
 
 
 def _ws(server: Server, path: str) -> str:
@@ -258,6 +258,29 @@ async def test_a_bad_frame_is_answered_with_binances_error_and_changes_nothing(
     assert answer["error"]["msg"]
     assert answer["id"] == answer_id
     assert listed == {"result": [], "id": 1}
+
+
+async def test_a_connection_holds_at_most_max_streams(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,024 on Binance; here 3. A SUBSCRIBE past it is refused whole and changes nothing;
+    a path naming more is refused at the handshake."""
+    monkeypatch.setattr(streams, "MAX_STREAMS", 3)
+    three = ["btcait@trade", "btcait@depth", "ethait@trade"]
+    with trio.fail_after(20):
+        async with open_websocket_url(_ws(server, "/ws/" + "/".join(three[:2]))) as ws:
+            for frame in (
+                {"method": "SUBSCRIBE", "params": ["ethait@aggTrade", "ethait@depth"], "id": 1},
+                {"method": "SUBSCRIBE", "params": three, "id": 2},  # one new: 3 in all
+                {"method": "LIST_SUBSCRIPTIONS", "id": 3},
+            ):
+                await ws.send_message(json.dumps(frame))
+            answers = [await _until(ws, lambda m: "id" in m) for _ in range(3)]
+        refused = await refused_handshake(_ws(server, "/ws/" + "/".join([*three, "ethait@depth"])))
+    assert answers[0]["error"]["code"] == 2
+    assert answers[0]["id"] == 1
+    assert answers[1:] == [{"result": None, "id": 2}, {"result": three, "id": 3}]
+    assert (refused.status, refused.json()["code"]) == (400, -1121)
 
 
 async def test_a_path_naming_an_unknown_stream_is_refused_at_the_handshake(
