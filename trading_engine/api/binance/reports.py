@@ -87,6 +87,11 @@ class _Order:
         """Cumulative filled lots."""
         self.quote = 0 if fresh else view.notional
         """Cumulative quote, in ticks x lots."""
+        self.working: int | None = None
+        """Since when (ms) it works on the book: None while a stop waits for its trigger,
+        then the trigger's time (its creation's for one triggered before first seen)."""
+        if view.status is not OrderStatus.PENDING_TRIGGER:
+            self.working = millis(view.created_ts)
 
 
 class Orders:
@@ -164,7 +169,9 @@ class Orders:
         kind_name = binance_type(view)
         client_id = view.client_order_id or str(view.order_id)
         created = millis(view.created_ts)
-        pending = view.status is OrderStatus.PENDING_TRIGGER and kind != "StopTriggered"
+        if kind == "StopTriggered":
+            order.working = seconds_ms(message["ts"])
+        pending = order.working is None
         report: dict[str, Any] = {
             "e": "executionReport",
             "E": now_ms(),
@@ -198,7 +205,7 @@ class Orders:
             "Z": numbers.notional(order.quote),
             "Y": fixed(last_price * last_qty, numbers.quote_places),
             "Q": numbers.quote(view.quote_quantity),
-            "W": created if not pending else -1,
+            "W": -1 if order.working is None else order.working,
             "V": "NONE",
         }
         if view.trailing_bps:
