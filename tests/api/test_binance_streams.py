@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 from tests.api.binance_client import call, client, limit_order
 from tests.api.conftest import ADMIN, Server
 from tests.api.rawws import raw_client, refused_handshake
+from tests.api.test_orders import held, journal_writes_held
 from trading_engine.api.binance import connection, listen_keys, streams, user_stream
 
 
@@ -124,6 +126,41 @@ async def _depth(server: Server) -> Any:
         response = await http.get("/api/v3/depth?symbol=BTCAIT")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def test_nothing_is_streamed_before_the_journal_has_it(
+    server: Server, database_url: str
+) -> None:
+    """An order taken but not yet written shows on no stream, the market's nor the
+    user's; once written, its trade, diff and report come."""
+    await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+    key = await _listen_key(server)
+    url = _ws(server, "/stream?streams=btcait@trade/btcait@depth@100ms")
+    early: list[Any] = []
+
+    async def nothing_yet(receive: Callable[[], Awaitable[Any]]) -> None:
+        with trio.move_on_after(0.5):
+            early.append(await receive())
+
+    with trio.fail_after(30):
+        async with (
+            open_websocket_url(url) as market,
+            raw_client(_ws(server, f"/ws/{key}")) as user,
+            server.client(server.keys["demo_bob"]) as bob,
+        ):
+            before = await held(bob, "demo_bob", "AIT")
+            async with trio.open_nursery() as nursery, journal_writes_held(database_url):
+                nursery.start_soon(limit_order, server, "demo_bob", "buy", "100.5", "0.2")
+                while await held(bob, "demo_bob", "AIT") == before:  # taken, not written
+                    await trio.sleep(0.01)
+                async with trio.open_nursery() as readers:
+                    readers.start_soon(nothing_yet, market.get_message)
+                    readers.start_soon(nothing_yet, user.text)
+            streamed = {(await _next(market))["stream"] for _ in range(2)}
+            report = json.loads(await user.text())
+    assert early == []
+    assert streamed == {"btcait@trade", "btcait@depth@100ms"}
+    assert (report["e"], report["x"], report["l"]) == ("executionReport", "TRADE", "0.20000000")
 
 
 async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server: Server) -> None:
