@@ -176,7 +176,7 @@ async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server:
             )  # fmt: skip
             listed = await ask(ws, {"method": "LIST_SUBSCRIPTIONS", "id": "list-2"})
             gone = await ask(ws, {"method": "UNSUBSCRIBE", "params": ["btcait@aggTrade"], "id": 3})
-            left = await ask(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 4})
+            left = await ask(ws, {"method": "LIST_SUBSCRIPTIONS", "id": None})
             combined = await ask(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 5})
             await ask(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 6})
             await ask(ws, {"method": "SUBSCRIBE", "params": ["btcait@aggTrade"], "id": 7})
@@ -186,7 +186,7 @@ async def test_subscribe_unsubscribe_and_list_subscriptions_answer_by_id(server:
     assert subscribed == {"result": None, "id": 1}
     assert listed == {"result": ["btcait@aggTrade", "ethait@kline_1m"], "id": "list-2"}
     assert gone == {"result": None, "id": 3}
-    assert left == {"result": ["ethait@kline_1m"], "id": 4}
+    assert left == {"result": ["ethait@kline_1m"], "id": None}
     assert combined == {"result": False, "id": 5}
     data = trade["data"]
     assert (data["e"], data["s"], data["p"], data["q"]) == (
@@ -273,6 +273,7 @@ async def test_a_partial_depth_added_to_a_followed_book_starts_at_once(server: S
         ("{not json", 3, None),
         ('["SUBSCRIBE"]', 2, None),
         ('{"method": "SUBSCRIBE", "params": ["btcait@trade"], "id": true}', 2, None),
+        ('{"method": "SUBSCRIBE", "params": ["btcait@trade"]}', 2, None),
         ('{"params": ["btcait@trade"], "id": 8}', 2, 8),
         ('{"method": "SUBSCRIBED", "params": ["btcait@trade"], "id": 9}', 2, 9),
         ('{"method": "SUBSCRIBE", "params": ["BTCAIT@trade"], "id": 10}', 2, 10),

@@ -341,7 +341,7 @@ class _Market:
             self.inbox.say(_error(2, "Invalid request: a request must be a JSON object"))
             return
         request_id = frame.get("id")
-        if not _valid_id(request_id):
+        if "id" not in frame or not _valid_id(request_id):  # null is one, none is not
             self.inbox.say(_error(2, "Invalid request: request ID must be an unsigned integer"))
             return
         method = frame.get("method")
@@ -350,7 +350,7 @@ class _Market:
             return
         if method not in _METHODS:
             expected = ", ".join(f"`{m}`" for m in _METHODS)
-            msg = f"Invalid request: unknown variant {method!r}, expected one of {expected}"
+            msg = f"Invalid request: unknown variant `{method}`, expected one of {expected}"
             self.inbox.say(_error(2, msg, request_id))
             return
         params = frame.get("params", [])
