@@ -341,6 +341,21 @@ async def test_all_market_tickers_come_as_arrays(server: Server) -> None:
     assert (tickers[0]["c"], tickers[0]["v"]) == ("100.50000000", "0.20000000")
 
 
+async def test_an_all_market_stream_takes_in_a_symbol_listed_later(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "LISTING_CHECK_SECONDS", 0.05)
+    body = {"symbol": "SOL_AIT", "base_asset": "SOL", "quote_asset": "AIT",
+            "tick_size": "0.01", "lot_size": "0.01"}  # fmt: skip
+    with trio.fail_after(10):
+        async with open_websocket_url(_ws(server, "/ws/!ticker@arr")) as ws:
+            async with server.client(ADMIN) as admin:
+                listed = await admin.post("/admin/symbols", json=body)
+                assert listed.status_code == 201, listed.text
+            ticker = await _until(ws, lambda m: m[0]["s"] == "SOLAIT")
+    assert (ticker[0]["e"], ticker[0]["n"]) == ("24hrTicker", 0)
+
+
 async def test_the_streams_send_a_ping_frame_every_ping_interval(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,8 +7,8 @@ Stream names, symbols in lower case as Binance's (``btcait`` for ``BTC_AIT``):
 ``@depth10``, ``@depth20`` (each optionally ``@100ms``; partial books),
 ``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (Binance's
 intervals, 1s to 1M), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
-``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (the symbols
-listed when subscribing).
+``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (every listed
+symbol, those listed later too).
 
 Each stream follows one or more of our channels through the engine's
 market-data subscriptions (``Engine.subscribe``), as the feed at
@@ -64,10 +64,12 @@ from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.limits import Limiter
 
-__all__ = ["MAX_STREAMS", "Stream", "blueprint", "parse_stream"]
+__all__ = ["LISTING_CHECK_SECONDS", "MAX_STREAMS", "Stream", "blueprint", "parse_stream"]
 
 MAX_STREAMS = 1024
 """Streams one connection may hold, as Binance's limit."""
+LISTING_CHECK_SECONDS = 1.0
+"""How often a connection with an all-market stream looks for symbols listed since."""
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _MAX_ID = (1 << 63) - 1
@@ -203,6 +205,25 @@ class _Market:
             else:
                 self.inbox.say_texts(self._outputs(stream, snapshot))
         return None
+
+    async def follow_listings(self) -> None:
+        """Add each symbol listed later to the all-market streams (``!ticker@arr``), which
+        read every listed symbol's ticker, for as long as the connection lasts."""
+        while True:
+            await trio.sleep(LISTING_CHECK_SECONDS)
+            listed = tuple(self.engine.instruments())
+            for name, stream in list(self.streams.items()):
+                new = [s for s in listed if s not in stream.symbols]
+                if not stream.kind.startswith("!") or not new:
+                    continue
+                channels = tuple(f"ticker.{s}" for s in new)
+                self.streams[name] = attrs.evolve(
+                    stream, channels=stream.channels + channels, symbols=stream.symbols + tuple(new)
+                )
+                for channel in channels:
+                    self.channels[channel] = self.channels.get(channel, 0) + 1
+                    if self.channels[channel] == 1:
+                        await self.engine.subscribe(channel, self.inbox, None)
 
     async def unsubscribe(self, name: str) -> None:
         self.held.drop(name)
@@ -433,6 +454,7 @@ async def market_connection(names: list[str], combined: bool) -> Response | None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(market.held.run)
             nursery.start_soon(market.klines.run)
+            nursery.start_soon(market.follow_listings)
             await link.run(lambda raw: market.handle(raw, limits))
             nursery.cancel_scope.cancel()
     finally:
