@@ -8,18 +8,13 @@ from typing import Any
 
 import trio
 
-from tests.api.binance_client import send, signed
-from tests.api.conftest import ADMIN, Server
+from tests.api.binance_client import send, signed_request
+from tests.api.conftest import Server
 from tests.api.rawws import raw_client
-from trading_engine.serve import demo_secret
 
 
 async def _ask(server: Server, user: str, method: str, path: str, **params: Any) -> Any:
-    query = signed(params, demo_secret(ADMIN, user))
-    if method == "GET":
-        response = await send(server, method, path, query=query, key=server.keys[user])
-    else:
-        response = await send(server, method, path, body=query, key=server.keys[user])
+    response = await signed_request(server, user, method, path, **params)
     assert response.status_code == 200, response.text
     return response.json()
 
