@@ -5,8 +5,11 @@ Our ``candles.S.I`` channel sends a candle when a trade changes it, and nothing 
 its interval ends. Binance's ``<symbol>@kline_<interval>`` marks the candle's last
 update closed (``"x": true``), which bots wait for before they act on a candle. A
 connection keeps (``Open``), for each kline stream, the newest candle it sent that
-is not closed yet; it sends that candle once more with ``x`` true at the candle's
-close time (``run``), or at once if a candle of a later interval comes first.
+is not closed yet. At the candle's close time (``run``) it asks for the close
+(``ask``: a message queued behind what the connection has still to translate), and
+sends the candle once more with ``x`` true when that message's turn comes
+(``closing``), unless a candle of a later interval came first, which closes it at
+once (``sent``): either way the closed candle goes before the next one.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ to send."""
 class Open:
     """One connection's open candles, a kline stream's each, and when each closes (ms)."""
 
-    def __init__(self, render: Render, send: Callable[[list[str]], None]) -> None:
+    def __init__(self, render: Render, ask: Callable[[str, int], None]) -> None:
+        """``ask(name, start)`` queues the close of stream ``name``'s candle of ``start``."""
         self._render = render
-        self._send = send
-        self._open: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._ask = ask
+        self._open: dict[str, dict[str, Any]] = {}
+        self._due: dict[str, int] = {}
+        """The close time of each open candle whose close is not asked for yet."""
         self._changed = trio.Event()
 
     def sent(self, name: str, candle: dict[str, Any], close_ms: int) -> list[str]:
@@ -40,33 +46,41 @@ class Open:
         later interval's."""
         before: list[str] = []
         held = self._open.get(name)
-        if held is not None and held[1]["start"] > candle["start"]:
+        if held is not None and held["start"] > candle["start"]:
             return before  # a late trade's earlier candle: the open one stays open
-        if held is not None and held[1]["start"] < candle["start"]:
-            before = self._render(name, held[1], True)
-        self._open[name] = (close_ms, candle)
+        if held is not None and held["start"] < candle["start"]:
+            before = self._render(name, held, True)
+        self._open[name] = candle
+        self._due[name] = close_ms
         self._changed.set()
         return before
 
+    def closing(self, name: str, start: int) -> list[str]:
+        """The close ``run`` asked for, in its turn: the candle closed, if still open."""
+        held = self._open.get(name)
+        if held is None or held["start"] != start:
+            return []
+        del self._open[name]
+        self._due.pop(name, None)  # a late update of it, sent after the ask
+        return self._render(name, held, True)
+
     def drop(self, name: str) -> None:
         self._open.pop(name, None)
+        self._due.pop(name, None)
 
     async def run(self) -> None:
-        """Send each open candle closed when its interval ends, as long as the
+        """Ask for each open candle's close when its interval ends, as long as the
         connection lasts."""
         while True:
-            if self._open:
-                due = min(close for close, _ in self._open.values())
+            if self._due:
+                due = min(self._due.values())
                 with trio.move_on_after(max(0, due + 1 - now_ms()) / 1000):
                     await self._changed.wait()
             else:
                 await self._changed.wait()
             self._changed = trio.Event()
             now = now_ms()
-            texts: list[str] = []
-            for name, (close, candle) in list(self._open.items()):
+            for name, close in list(self._due.items()):
                 if close < now:
-                    del self._open[name]
-                    texts.extend(self._render(name, candle, True))
-            if texts:
-                self._send(texts)
+                    del self._due[name]
+                    self._ask(name, self._open[name]["start"])

@@ -30,6 +30,7 @@ request, 3 bad JSON) and the connection stays open.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -73,6 +74,8 @@ LISTING_CHECK_SECONDS = 1.0
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _MAX_ID = (1 << 63) - 1
+_KLINE_CLOSE = "kline_close"
+"""The ``type`` of the message a connection queues itself to close a kline (``klines``)."""
 _LISTEN_KEY = re.compile(r"[A-Za-z0-9_-]{32,128}")
 """What a listen key looks like (``listen_keys`` makes 60 such characters), as against
 a stream name or the placeholder ccxt.pro connects with (``/ws/0``)."""
@@ -181,7 +184,7 @@ class _Market:
         self.tops: dict[str, tuple[list[Level], list[Level]]] = {}
         """Each ``bookTicker`` stream's best bid and ask as last sent."""
         self.held = Held(self._flush, inbox.say_texts)
-        self.klines = Open(self._closed, inbox.say_texts)
+        self.klines = Open(self._closed, self._ask_close)
 
     async def subscribe(self, stream: Stream) -> Refused | None:
         if stream.name in self.streams:
@@ -271,6 +274,10 @@ class _Market:
             if stream.kind == "kline" and message.get("type") == "snapshot":
                 out.extend(self._kline_snapshot(stream, message))
                 continue
+            if stream.kind == "kline" and message.get("type") == _KLINE_CLOSE:
+                if message["stream"] == stream.name:
+                    out.extend(self.klines.closing(stream.name, message["start"]))
+                continue
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
             if texts is None:
@@ -303,6 +310,18 @@ class _Market:
         if close < payloads.now_ms():
             return self._outputs(stream, candle, final=True)
         return self.klines.sent(stream.name, candle, close) + self._outputs(stream, candle)
+
+    def _ask_close(self, name: str, start: int) -> None:
+        """Queue the close of kline stream ``name``'s candle of ``start`` behind the channel
+        messages that wait, so that it is sent in order with them (``klines.Open``)."""
+        stream = self.streams.get(name)
+        if stream is None:
+            return
+        close = {"channel": stream.channels[0], "type": _KLINE_CLOSE, "stream": name,
+                 "start": start}  # fmt: skip
+        # Too far behind, the connection is dropped, or about to be: no close then.
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+            self.inbox.send_nowait(dump(close))
 
     def _closed(self, name: str, candle: dict[str, Any], final: bool) -> list[str]:
         stream = self.streams.get(name)
