@@ -329,16 +329,32 @@ async def test_a_path_naming_an_unknown_stream_is_refused_at_the_handshake(
     assert refused.json()["code"] == -1121
 
 
-async def test_all_market_tickers_come_as_arrays(server: Server) -> None:
+async def test_tickers_one_symbols_and_all_markets_as_arrays(server: Server) -> None:
+    names = ["!miniTicker@arr", "!ticker@arr", "btcait@miniTicker", "btcait@ticker"]
     with trio.fail_after(20):
-        async with open_websocket_url(_ws(server, "/ws/!miniTicker@arr")) as ws:
+        async with open_websocket_url(_ws(server, "/stream?streams=" + "/".join(names))) as ws:
             await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
             await limit_order(server, "demo_bob", "buy", "100.5", "0.2")
-            tickers = await _until(
-                ws, lambda m: m[0]["s"] == "BTCAIT" and m[0]["c"] != "0.00000000"
-            )
-    assert tickers[0]["e"] == "24hrMiniTicker"
-    assert (tickers[0]["c"], tickers[0]["v"]) == ("100.50000000", "0.20000000")
+            seen: dict[str, Any] = {}
+            while len(seen) < len(names):
+                message = await _next(ws)
+                data = message["data"]
+                one = data[0] if isinstance(data, list) else data
+                if one["s"] == "BTCAIT" and one["c"] != "0.00000000":
+                    seen.setdefault(message["stream"], data)
+    assert [len(seen[n]) for n in names[:2]] == [1, 1]
+    mini, full = seen["btcait@miniTicker"], seen["btcait@ticker"]
+    assert seen["!miniTicker@arr"][0] | {"E": 0} == mini | {"E": 0}
+    assert seen["!ticker@arr"][0] | {"E": 0, "O": 0, "C": 0} == full | {"E": 0, "O": 0, "C": 0}
+    assert (mini["e"], mini["c"], mini["o"], mini["v"], mini["q"]) == (
+        "24hrMiniTicker", "100.50000000", "100.50000000", "0.20000000", "20.10000000",
+    )  # fmt: skip
+    assert (full["e"], full["c"], full["v"], full["q"], full["n"]) == (
+        "24hrTicker", "100.50000000", "0.20000000", "20.10000000", 1,
+    )  # fmt: skip
+    assert (full["b"], full["a"], full["w"], full["P"]) == (
+        "0.00000000", "100.50000000", "100.50000000", "0.000",
+    )  # fmt: skip
 
 
 async def test_an_all_market_stream_takes_in_a_symbol_listed_later(
