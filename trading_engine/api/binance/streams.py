@@ -216,9 +216,9 @@ class _Market:
             await trio.sleep(LISTING_CHECK_SECONDS)
             listed = tuple(self.engine.instruments())
             for name, stream in list(self.streams.items()):
-                new = [s for s in listed if s not in stream.symbols]
-                if not stream.kind.startswith("!") or not new:
+                if not stream.kind.startswith("!") or len(stream.symbols) == len(listed):
                     continue
+                new = [s for s in listed if s not in stream.symbols]
                 channels = tuple(f"ticker.{s}" for s in new)
                 self.streams[name] = attrs.evolve(
                     stream, channels=stream.channels + channels, symbols=stream.symbols + tuple(new)
