@@ -185,12 +185,16 @@ class _Market:
         """Each ``bookTicker`` stream's best bid and ask as last sent."""
         self.held = Held(self._flush, inbox.say_texts)
         self.klines = Open(self._closed, self._ask_close)
+        self.all_market = trio.Event()
+        """Set once an all-market stream is subscribed: then listings are followed."""
 
     async def subscribe(self, stream: Stream) -> Refused | None:
         if stream.name in self.streams:
             return None
         # In place before the channels' snapshots come, which it reads.
         self.streams[stream.name] = stream
+        if stream.kind.startswith("!"):
+            self.all_market.set()
         for at, channel in enumerate(stream.channels):
             self.channels[channel] = self.channels.get(channel, 0) + 1
             if self.channels[channel] == 1:
@@ -212,6 +216,7 @@ class _Market:
     async def follow_listings(self) -> None:
         """Add each symbol listed later to the all-market streams (``!ticker@arr``), which
         read every listed symbol's ticker, for as long as the connection lasts."""
+        await self.all_market.wait()
         while True:
             await trio.sleep(LISTING_CHECK_SECONDS)
             listed = tuple(self.engine.instruments())
