@@ -352,8 +352,10 @@ async def test_tickers_one_symbols_and_all_markets_as_arrays(server: Server) -> 
     assert (full["e"], full["c"], full["v"], full["q"], full["n"]) == (
         "24hrTicker", "100.50000000", "0.20000000", "20.10000000", 1,
     )  # fmt: skip
-    assert (full["b"], full["a"], full["w"], full["P"]) == (
-        "0.00000000", "100.50000000", "100.50000000", "0.000",
+    assert (full["w"], full["P"]) == ("100.50000000", "0.000")
+    # The book's top and the last trade's quantity, as GET ticker/24hr reads them.
+    assert (full["b"], full["B"], full["a"], full["A"], full["Q"]) == (
+        "0.00000000", "0.00000000", "100.50000000", "0.30000000", "0.20000000",
     )  # fmt: skip
 
 
