@@ -99,6 +99,8 @@ class _Translated:
     def __init__(self) -> None:
         self._parsed: dict[str, dict[str, Any]] = {}
         self.outputs: dict[tuple[str, str, bool], list[str]] = {}
+        self.tops: dict[str, payloads.Top | None] = {}
+        """A ticker message's book top (``_Market._top``), read once for every stream."""
 
     def parsed(self, text: str) -> dict[str, Any]:
         message = self._parsed.get(text)
@@ -111,6 +113,7 @@ class _Translated:
     def keep(self, key: tuple[str, str, bool], texts: list[str]) -> list[str]:
         if len(self.outputs) >= self.SIZE:
             self.outputs.clear()
+            self.tops.clear()
         self.outputs[key] = texts
         return texts
 
@@ -288,7 +291,11 @@ class _Market:
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
             if texts is None:
-                top = await self._top(message) if stream.kind in _TICKERS else None
+                top = None
+                if stream.kind in _TICKERS:
+                    if text not in _TRANSLATED.tops:
+                        _TRANSLATED.tops[text] = await self._top(message)
+                    top = _TRANSLATED.tops[text]
                 texts = _TRANSLATED.keep(key, self._outputs(stream, message, top=top))
             if stream.kind == "kline" and texts:
                 close = payloads.kline_close(stream.interval, message)
