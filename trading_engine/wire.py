@@ -112,7 +112,8 @@ def public_trade(instrument: Instrument, trade: Trade) -> dict[str, Any]:
 def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
     """An order's event for its owner's ``orders`` channel: the order id (accepted or
     rejected, its client order id and ``algo_id`` too) and what changed, with
-    ``filled_quantity`` and ``remaining_quantity`` named as REST names them."""
+    ``filled_quantity`` and ``remaining_quantity`` named as REST names them (a fill's
+    ``fee`` in the quote asset, as a fill in history; negative for a rebate)."""
     if isinstance(event, OrderAccepted | OrderRejected):
         algo_id = algo_id_of(event.spec.client_order_id)
         list_id = event.spec.list_id
@@ -132,6 +133,7 @@ def order_event(instrument: Instrument, event: OrderEvent) -> dict[str, Any]:
             filled_quantity=instrument.quantity_str(event.filled),
             remaining_quantity=instrument.quantity_str(event.remaining),
             liquidity=str(event.liquidity),
+            fee=format_units(event.fee, instrument.quote_decimals),
             status=str(event.status),
         )
     elif isinstance(event, OrderCancelled):
@@ -170,7 +172,8 @@ def list_event(event: ListEvent) -> dict[str, Any]:
 
 
 def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
-    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds."""
+    """A candle as the feed and ``GET /candles`` show it: ``start`` in whole seconds,
+    ``quote_volume`` the sum of price x quantity of its trades, in the quote asset."""
     return {
         "start": candle.start // 1_000_000_000,
         "open": instrument.price_str(candle.open),
@@ -178,6 +181,9 @@ def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
         "low": instrument.price_str(candle.low),
         "close": instrument.price_str(candle.close),
         "volume": instrument.quantity_str(candle.volume),
+        "quote_volume": format_units(
+            candle.quote_volume * instrument.quote_per_tick_lot, instrument.quote_decimals
+        ),
         "trades": candle.trades,
     }
 

@@ -72,6 +72,16 @@ async def send(
         )  # fmt: skip
 
 
+async def signed_request(
+    server: Server, user: str, method: str, path: str, **params: Any
+) -> httpx.Response:
+    """A request to ``/api/v3/{path}`` signed as ``user`` (a demo user): ``params`` in the
+    query of a GET, else in the body."""
+    query = signed(params, demo_secret(ADMIN, user))
+    where = {"query": query} if method == "GET" else {"body": query}
+    return await send(server, method, path, key=server.keys[user], **where)
+
+
 async def limit_order(
     server: Server, user: str, side: str, price: str, quantity: str = "0.1", **extra: str
 ) -> None:

@@ -140,6 +140,7 @@ async def test_watch_orders_and_watch_balance_follow_a_users_order(server: Serve
     )  # fmt: skip
     assert (fill["amount"], fill["filled"], fill["remaining"]) == (0.5, 0.2, 0.3)
     assert fill["cost"] == 0.2 * 100.5
+    assert fill["fee"] == {"currency": "AIT", "cost": -0.00402}  # alice's maker rebate
     assert cancel["status"] == "canceled"
     assert cancel["id"] == fill["id"]
     # 0.5 BTC held for the resting sell order: what was free is now locked.

@@ -492,6 +492,7 @@ class Candle(BaseModel):
     low: str
     close: str
     volume: str
+    quote_volume: str
     trades: int
 
 

@@ -14,12 +14,14 @@ and writes the frames straight to the socket where it can (``api/frames.py``:
 a write that gets nowhere for ``STALL_SECONDS`` cuts the connection); another
 sends a ping frame every ``PING_SECONDS``, as Binance does. A dropped client is
 closed with 1008 and no message (Binance sends none); when the server stops,
-every connection is closed with 1001.
+every connection is sent what waits, then Binance's ``serverShutdown`` event, and
+is closed with 1001.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -177,11 +179,14 @@ class Link:
         inbox: Inbox,
         translate: Translate,
         after: Callable[[], Awaitable[list[str]]] | None = None,
+        shutdown: Callable[[Any], Any] = lambda event: event,
     ) -> None:
-        """``after`` gives what to send once a batch of messages is translated."""
+        """``after`` gives what to send once a batch of messages is translated;
+        ``shutdown`` wraps the ``serverShutdown`` event as the connection sends events."""
         self.inbox = inbox
         self._translate = translate
         self._after = after
+        self._shutdown = shutdown
         self._writer: SocketWriter | None = current_socket_writer(stall=STALL_SECONDS)
 
     async def run(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
@@ -192,13 +197,23 @@ class Link:
             closer = Closer(self._writer, nursery)
             nursery.start_soon(self._deliver, closer)
             nursery.start_soon(self._ping)
-            nursery.start_soon(closer.going_away, closing)
+            nursery.start_soon(self._going_away, closer, closing)
             while True:
                 raw = await websocket.receive()
                 # Once dropped, what the client still sends is read and ignored until it
                 # goes, so that Hypercorn's reader never blocks (see api/ws.py).
                 if not self.inbox.closed:
                     await handle(raw)
+
+    async def _going_away(self, closer: Closer, closing: trio.Event) -> None:
+        """When the server stops: what waits, then ``serverShutdown``, then a close (1001)."""
+        await closing.wait()
+        if self.inbox.closed:  # dropped or ending already
+            await closer.end(1001, "the server is shutting down")
+            return
+        event = {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}
+        self.inbox.end(self._shutdown(event), 1001, "the server is shutting down")
+        closer.cut_later()  # what waits may not get out in time
 
     async def _deliver(self, closer: Closer) -> None:
         while (items := await self.inbox.take()) is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from trading_engine.api.binance.symbols import Precision, fixed, joined
 from trading_engine.core.book_mirror import BookMirror
@@ -29,9 +29,11 @@ from trading_engine.core.candles import period_end
 from trading_engine.core.instruments import Instrument
 
 __all__ = [
+    "Top",
     "book_ticker",
     "depth_update",
     "kline",
+    "kline_close",
     "mini_ticker",
     "partial_depth",
     "ticker",
@@ -126,13 +128,20 @@ def trade(instrument: Instrument, message: dict[str, Any], aggregate: bool) -> d
     return body
 
 
+def kline_close(interval: str, candle: dict[str, Any]) -> int:
+    """The close time (ms, the last millisecond of its interval) of a ``candles.S.I``
+    candle."""
+    return period_end(interval, int(candle["start"]) * 1_000_000_000) // 1_000_000 - 1
+
+
 def kline(
     instrument: Instrument, message: dict[str, Any], interval: str, final: bool = False
 ) -> dict[str, Any]:
-    """A candle of ``candles.S.I`` (an update, or the last of a snapshot) as a ``kline``.
+    """A candle of ``candles.S.I`` (an update, or the last of a snapshot) as a ``kline``,
+    closed (``x``) if ``final``.
 
-    The candle does not carry its first and last trade ids, its quote volume or
-    the taker-buy volumes: ``f``/``L`` are -1 and those volumes 0.
+    The candle does not carry its first and last trade ids or the taker-buy
+    volumes: ``f``/``L`` are -1 and those volumes 0, as ``GET klines`` shows them.
     """
     numbers = Precision(instrument)
     start = int(message["start"]) * 1000
@@ -147,7 +156,7 @@ def kline(
         "s": name,
         "k": {
             "t": start,
-            "T": period_end(interval, start * 1_000_000) // 1_000_000 - 1,
+            "T": kline_close(interval, message),
             "s": name,
             "i": interval,
             "f": -1,
@@ -159,7 +168,7 @@ def kline(
             "v": fixed(Decimal(message["volume"]), numbers.quantity_places),
             "n": message["trades"],
             "x": final,
-            "q": numbers.quote(0),
+            "q": fixed(Decimal(message["quote_volume"]), numbers.quote_places),
             "V": numbers.quantity(0),
             "Q": numbers.quote(0),
             "B": "0",
@@ -187,9 +196,19 @@ def mini_ticker(instrument: Instrument, message: dict[str, Any]) -> dict[str, An
     }
 
 
-def ticker(instrument: Instrument, message: dict[str, Any]) -> dict[str, Any]:
+class Top(NamedTuple):
+    """The book's best bid and ask as ``(ticks, lots)`` (``(0, 0)`` for an empty side),
+    and the last trade's lots (0 before any), as ``GET ticker/24hr`` reads them."""
+
+    bid: tuple[int, int]
+    ask: tuple[int, int]
+    last_quantity: int
+
+
+def ticker(instrument: Instrument, message: dict[str, Any], top: Top) -> dict[str, Any]:
     """A ``ticker.S`` ticker as a ``24hrTicker``, with the numbers ``GET ticker/24hr``
-    shows (the quantities at the best prices are 0 there too: the ticker has none)."""
+    shows: the statistics of the ticker, the best prices and their quantities and the
+    last trade's quantity from ``top``."""
     numbers = Precision(instrument)
     change = Decimal(message["change_24h"] or 0)
     open_ = Decimal(message["open_24h"] or 0)
@@ -209,11 +228,11 @@ def ticker(instrument: Instrument, message: dict[str, Any]) -> dict[str, Any]:
         "w": fixed(weighted, numbers.price_places),
         "x": _price(numbers, message["open_24h"]),
         "c": _price(numbers, message["last"]),
-        "Q": numbers.quantity(0),
-        "b": _price(numbers, message["best_bid"]),
-        "B": numbers.quantity(0),
-        "a": _price(numbers, message["best_ask"]),
-        "A": numbers.quantity(0),
+        "Q": numbers.quantity(top.last_quantity),
+        "b": numbers.price(top.bid[0]),
+        "B": numbers.quantity(top.bid[1]),
+        "a": numbers.price(top.ask[0]),
+        "A": numbers.quantity(top.ask[1]),
         "o": _price(numbers, message["open_24h"]),
         "h": _price(numbers, message["high_24h"]),
         "l": _price(numbers, message["low_24h"]),

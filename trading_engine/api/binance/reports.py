@@ -6,7 +6,9 @@ standing fields (side, type, price, quantity, client id, times) come from its
 ``OrderView``, asked of the engine once per order and again after an amend;
 what changed (the execution type, status, last fill, cumulative quantity)
 comes from the event. The cumulative quote quantity ``Z`` is the order's
-notional when first seen plus each fill's since.
+notional when first seen plus each fill's since. A fill's commission ``n`` is
+its fee, in the quote asset ``N`` (negative for a maker rebate), as ``myTrades``
+shows it; other reports have ``n`` 0 and ``N`` null, as Binance's.
 
 ``account_position`` is ``outboundAccountPosition``: the current balances of
 the assets an update touched (``free`` available, ``locked`` held);
@@ -24,7 +26,6 @@ from trading_engine.actors.facade import Engine
 from trading_engine.api.binance.lists import list_status
 from trading_engine.api.binance.payloads import now_ms, seconds_ms, trade_id
 from trading_engine.api.binance.render import (
-    QUOTE_REACHED,
     binance_type,
     original_quantity,
     stop_price,
@@ -49,6 +50,32 @@ _EXECUTION = {
     "StopTriggered": ("NEW", "NEW"),
 }
 """Our event to Binance's execution type and, where the event decides it, status."""
+_ENDED = {
+    "OrderRejected": OrderStatus.REJECTED,
+    "OrderCancelled": OrderStatus.CANCELLED,
+    "OrderExpired": OrderStatus.EXPIRED,
+}
+"""Our events that end an order, and its status then; Binance's status follows from it
+and the event's reason as ``GET order`` shows it (``render.status``): an IOC's or a
+market order's remainder, or an unfillable FOK, is EXPIRED, a self-trade prevented
+EXPIRED_IN_MATCH."""
+_ENDING = {"EXPIRED_IN_MATCH": "TRADE_PREVENTION", "FILLED": "EXPIRED"}
+"""Binance's execution type for an ending status that is not its own name (a
+quote-sized market order that filled what it could ends FILLED, by expiry)."""
+_EXPIRY = {
+    "unfilled_ioc": "UNFILLED_IOC_QUANTITY_EXPIRED",
+    "fok_not_fillable": "UNFILLED_FOK_ORDER_EXPIRED",
+    "no_liquidity": "INSUFFICIENT_LIQUIDITY",
+    "price_band": "EXECUTION_RULE_PRICE_RANGE_EXCEEDED",
+}
+"""Our reasons for an expiry to Binance's expiry reason (``eR``)."""
+_REJECTION = {
+    "insufficient_funds": "INSUFFICIENT_BALANCES",
+    "stop_would_trigger_immediately": "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY",
+    "post_only_would_take": "WOULD_MATCH_IMMEDIATELY",
+}
+"""Our reasons for a rejection to Binance's reject reason (``r``); another is shown in
+capitals."""
 
 
 class _Order:
@@ -60,6 +87,11 @@ class _Order:
         """Cumulative filled lots."""
         self.quote = 0 if fresh else view.notional
         """Cumulative quote, in ticks x lots."""
+        self.working: int | None = None
+        """Since when (ms) it works on the book: None while a stop waits for its trigger,
+        then the trigger's time (its creation's for one triggered before first seen)."""
+        if view.status is not OrderStatus.PENDING_TRIGGER:
+            self.working = millis(view.created_ts)
 
 
 class Orders:
@@ -108,11 +140,13 @@ class Orders:
         instrument = self.engine.instruments()[view.symbol]
         numbers = Precision(instrument)
         execution, status = _EXECUTION[kind]
-        last_qty = last_price = Decimal(0)
+        last_qty = last_price = commission = Decimal(0)
+        commission_asset = None
         number = -1
         maker = False
         if kind == "OrderFilled":
             last_qty, last_price = Decimal(message["quantity"]), Decimal(message["price"])
+            commission, commission_asset = Decimal(message["fee"]), instrument.quote_asset
             lot, tick = instrument.lot_size, instrument.tick_size
             order.filled = to_units(Decimal(message["filled_quantity"]), lot, field="z")
             last = to_units(last_price, tick, field="L") * to_units(last_qty, lot, field="l")
@@ -122,17 +156,22 @@ class Orders:
             )
             number = trade_id(message)
             maker = message.get("liquidity") == "maker"
-        if kind == "OrderCancelled" and message.get("reason") == QUOTE_REACHED:
-            execution, status = "EXPIRED", "FILLED" if order.filled else "EXPIRED"
+        reason = message.get("reason")
+        if kind in _ENDED:
+            ended = view._replace(status=_ENDED[kind], reason=reason, filled=order.filled)
+            status = binance_status(ended)
+            execution = _ENDING.get(status, status)
         if status is None:
             status = "PARTIALLY_FILLED" if order.filled else "NEW"
-        done = status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED")
+        done = status in ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
         if done:
             self._orders.pop(view.order_id, None)
         kind_name = binance_type(view)
         client_id = view.client_order_id or str(view.order_id)
         created = millis(view.created_ts)
-        pending = view.status is OrderStatus.PENDING_TRIGGER and kind != "StopTriggered"
+        if kind == "StopTriggered":
+            order.working = seconds_ms(message["ts"])
+        pending = order.working is None
         report: dict[str, Any] = {
             "e": "executionReport",
             "E": now_ms(),
@@ -149,13 +188,13 @@ class Orders:
             "C": client_id if kind == "OrderCancelled" else "",
             "x": execution,
             "X": status,
-            "r": str(message.get("reason", "NONE")).upper() if kind == "OrderRejected" else "NONE",
+            "r": _rejection(reason) if execution == "REJECTED" else "NONE",
             "i": view.order_id,
             "l": fixed(last_qty, numbers.quantity_places),
             "z": numbers.quantity(order.filled),
             "L": fixed(last_price, numbers.price_places),
-            "n": numbers.quote(0),
-            "N": None,
+            "n": fixed(commission, numbers.quote_places),
+            "N": commission_asset,
             "T": seconds_ms(message["ts"]),
             "t": number,
             "I": message["seq"],
@@ -166,12 +205,20 @@ class Orders:
             "Z": numbers.notional(order.quote),
             "Y": fixed(last_price * last_qty, numbers.quote_places),
             "Q": numbers.quote(view.quote_quantity),
-            "W": created if not pending else -1,
+            "W": -1 if order.working is None else order.working,
             "V": "NONE",
         }
         if view.trailing_bps:
             report["d"] = view.trailing_bps  # trailingDelta
+        if execution == "EXPIRED" and reason in _EXPIRY:
+            report["eR"] = _EXPIRY[reason]
         return report
+
+
+def _rejection(reason: str | None) -> str:
+    if reason is None:
+        return "NONE"
+    return _REJECTION.get(reason, reason.upper())
 
 
 def assets_of(engine: Engine, symbols: Iterable[Symbol]) -> set[str]:

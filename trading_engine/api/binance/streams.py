@@ -7,8 +7,8 @@ Stream names, symbols in lower case as Binance's (``btcait`` for ``BTC_AIT``):
 ``@depth10``, ``@depth20`` (each optionally ``@100ms``; partial books),
 ``<symbol>@trade``, ``<symbol>@aggTrade``, ``<symbol>@kline_<interval>`` (Binance's
 intervals, 1s to 1M), ``<symbol>@ticker``, ``<symbol>@miniTicker``,
-``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (the symbols
-listed when subscribing).
+``<symbol>@bookTicker``, ``!ticker@arr`` and ``!miniTicker@arr`` (every listed
+symbol, those listed later too).
 
 Each stream follows one or more of our channels through the engine's
 market-data subscriptions (``Engine.subscribe``), as the feed at
@@ -16,8 +16,9 @@ market-data subscriptions (``Engine.subscribe``), as the feed at
 however many streams read it, and what it publishes (after commit) is
 translated by ``payloads``. Diff and partial depths are paced as Binance's,
 every 1000 ms or, with ``@100ms``, 100 ms (``pace``); the other streams send
-updates as they are committed. A raw connection (``/ws``)
-sends payloads as they are; a combined one wraps each as
+updates as they are committed, and a kline stream sends its candle's last update
+again, closed (``"x": true``), when the candle's interval ends (``klines``). A raw
+connection (``/ws``) sends payloads as they are; a combined one wraps each as
 ``{"stream": name, "data": payload}``.
 
 A path that names no stream (``/ws/0``, as ccxt.pro connects) opens a
@@ -29,6 +30,7 @@ request, 3 bad JSON) and the connection stays open.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -50,25 +52,32 @@ from trading_engine.api.binance.connection import (
     refuse,
     refuse_upgrade,
 )
+from trading_engine.api.binance.klines import Open
 from trading_engine.api.binance.pace import Diff, Held
 from trading_engine.api.binance.symbols import joined
 from trading_engine.api.binance.user_stream import api_connection, listen_key_connection
 from trading_engine.api.context import ctx
 from trading_engine.api.ws_guard import guarded
 from trading_engine.api.ws_limits import MessageLimits
-from trading_engine.core.book_mirror import BookMirror
+from trading_engine.core.book_mirror import BookMirror, Level
 from trading_engine.core.candles import INTERVALS
 from trading_engine.core.ids import Symbol
 from trading_engine.core.instruments import Instrument
 from trading_engine.storage.limits import Limiter
 
-__all__ = ["MAX_STREAMS", "Stream", "blueprint", "parse_stream"]
+__all__ = ["LISTING_CHECK_SECONDS", "MAX_STREAMS", "Stream", "blueprint", "parse_stream"]
 
 MAX_STREAMS = 1024
 """Streams one connection may hold, as Binance's limit."""
+LISTING_CHECK_SECONDS = 1.0
+"""How often a connection with an all-market stream looks for symbols listed since."""
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _MAX_ID = (1 << 63) - 1
+_TICKERS = ("ticker", "!ticker")
+"""The kinds of stream that send ``24hrTicker``s, which read the book's top (``_top``)."""
+_KLINE_CLOSE = "kline_close"
+"""The ``type`` of the message a connection queues itself to close a kline (``klines``)."""
 _LISTEN_KEY = re.compile(r"[A-Za-z0-9_-]{32,128}")
 """What a listen key looks like (``listen_keys`` makes 60 such characters), as against
 a stream name or the placeholder ccxt.pro connects with (``/ws/0``)."""
@@ -90,6 +99,8 @@ class _Translated:
     def __init__(self) -> None:
         self._parsed: dict[str, dict[str, Any]] = {}
         self.outputs: dict[tuple[str, str, bool], list[str]] = {}
+        self.tops: dict[str, payloads.Top | None] = {}
+        """A ticker message's book top (``_Market._top``), read once for every stream."""
 
     def parsed(self, text: str) -> dict[str, Any]:
         message = self._parsed.get(text)
@@ -102,6 +113,7 @@ class _Translated:
     def keep(self, key: tuple[str, str, bool], texts: list[str]) -> list[str]:
         if len(self.outputs) >= self.SIZE:
             self.outputs.clear()
+            self.tops.clear()
         self.outputs[key] = texts
         return texts
 
@@ -174,13 +186,20 @@ class _Market:
         self.channels: dict[str, int] = {}
         """Each channel subscribed, and how many streams read it."""
         self.mirrors: dict[Symbol, BookMirror] = {}
+        self.tops: dict[str, tuple[list[Level], list[Level]]] = {}
+        """Each ``bookTicker`` stream's best bid and ask as last sent."""
         self.held = Held(self._flush, inbox.say_texts)
+        self.klines = Open(self._closed, self._ask_close)
+        self.all_market = trio.Event()
+        """Set once an all-market stream is subscribed: then listings are followed."""
 
     async def subscribe(self, stream: Stream) -> Refused | None:
         if stream.name in self.streams:
             return None
         # In place before the channels' snapshots come, which it reads.
         self.streams[stream.name] = stream
+        if stream.kind.startswith("!"):
+            self.all_market.set()
         for at, channel in enumerate(stream.channels):
             self.channels[channel] = self.channels.get(channel, 0) + 1
             if self.channels[channel] == 1:
@@ -192,12 +211,37 @@ class _Market:
                     return result
         if stream.kind in ("partial", "bookTicker") and stream.symbols[0] in self.mirrors:
             # The channel's snapshot went by already: start from the mirror.
-            for text in self._outputs(stream, {"type": "snapshot"}):
-                self.inbox.say(json.loads(text))
+            snapshot = {"type": "snapshot"}
+            if stream.kind == "bookTicker":
+                self.inbox.say_texts(self._book_ticker(stream, snapshot))
+            else:
+                self.inbox.say_texts(self._outputs(stream, snapshot))
         return None
+
+    async def follow_listings(self) -> None:
+        """Add each symbol listed later to the all-market streams (``!ticker@arr``), which
+        read every listed symbol's ticker, for as long as the connection lasts."""
+        await self.all_market.wait()
+        while True:
+            await trio.sleep(LISTING_CHECK_SECONDS)
+            listed = tuple(self.engine.instruments())
+            for name, stream in list(self.streams.items()):
+                if not stream.kind.startswith("!") or len(stream.symbols) == len(listed):
+                    continue
+                new = [s for s in listed if s not in stream.symbols]
+                channels = tuple(f"ticker.{s}" for s in new)
+                self.streams[name] = attrs.evolve(
+                    stream, channels=stream.channels + channels, symbols=stream.symbols + tuple(new)
+                )
+                for channel in channels:
+                    self.channels[channel] = self.channels.get(channel, 0) + 1
+                    if self.channels[channel] == 1:
+                        await self.engine.subscribe(channel, self.inbox, None)
 
     async def unsubscribe(self, name: str) -> None:
         self.held.drop(name)
+        self.klines.drop(name)
+        self.tops.pop(name, None)
         stream = self.streams.pop(name, None)
         if stream is not None:
             for channel in stream.channels:
@@ -211,6 +255,10 @@ class _Market:
             await self.engine.unsubscribe(channel, self.inbox)
             if channel.startswith("book."):
                 self.mirrors.pop(Symbol(channel.removeprefix("book.")), None)
+
+    def shutdown(self, event: dict[str, Any]) -> dict[str, Any]:
+        """``serverShutdown`` as this connection sends events (combined: ``!serverShutdown``)."""
+        return {"stream": "!serverShutdown", "data": event} if self.combined else event
 
     async def close(self) -> None:
         for channel in self.channels:
@@ -230,15 +278,83 @@ class _Market:
             if stream.pace:  # sent at its boundary (pace.Held)
                 self.held.hold(stream.name, stream.pace, message)
                 continue
-            if stream.kind == "bookTicker":  # from this connection's mirror
-                out.extend(self._outputs(stream, message))
+            if stream.kind == "bookTicker":
+                out.extend(self._book_ticker(stream, message))
+                continue
+            if stream.kind == "kline" and message.get("type") == "snapshot":
+                out.extend(self._kline_snapshot(stream, message))
+                continue
+            if stream.kind == "kline" and message.get("type") == _KLINE_CLOSE:
+                if message["stream"] == stream.name:
+                    out.extend(self.klines.closing(stream.name, message["start"]))
                 continue
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
             if texts is None:
-                texts = _TRANSLATED.keep(key, self._outputs(stream, message))
+                top = None
+                if stream.kind in _TICKERS:
+                    if text not in _TRANSLATED.tops:
+                        _TRANSLATED.tops[text] = await self._top(message)
+                    top = _TRANSLATED.tops[text]
+                texts = _TRANSLATED.keep(key, self._outputs(stream, message, top=top))
+            if stream.kind == "kline" and texts:
+                close = payloads.kline_close(stream.interval, message)
+                out.extend(self.klines.sent(stream.name, message, close))
             out.extend(texts)
         return out
+
+    async def _top(self, message: dict[str, Any]) -> payloads.Top | None:
+        """The book's top and the last trade's quantity for a ``ticker.S`` message, read
+        from the engine as ``GET ticker/24hr`` reads them; None for another message."""
+        if message.get("type") not in ("ticker", "snapshot"):
+            return None
+        symbol = Symbol(message["channel"].removeprefix("ticker."))
+        book = await self.engine.orderbook(symbol, 1)
+        tape = await self.engine.trades(symbol, 1)
+        if book is None:
+            return None
+        _, bids, asks = book
+        last = tape[0].quantity if tape else 0
+        return payloads.Top(bids[0] if bids else (0, 0), asks[0] if asks else (0, 0), last)
+
+    def _book_ticker(self, stream: Stream, message: dict[str, Any]) -> list[str]:
+        """``bookTicker`` from this connection's mirror, when the best bid or ask (price
+        or quantity) changed, as Binance's."""
+        mirror = self.mirrors.get(stream.symbols[0])
+        if mirror is None:
+            return []
+        top = mirror.levels(1)
+        if self.tops.get(stream.name) == top:
+            return []
+        self.tops[stream.name] = top
+        return self._outputs(stream, message)
+
+    def _kline_snapshot(self, stream: Stream, message: dict[str, Any]) -> list[str]:
+        """A kline stream's first message: the newest candle, closed if its interval
+        has ended."""
+        if not message.get("candles"):
+            return []
+        candle = {"type": "candle", **message["candles"][-1]}
+        close = payloads.kline_close(stream.interval, candle)
+        if close < payloads.now_ms():
+            return self._outputs(stream, candle, final=True)
+        return self.klines.sent(stream.name, candle, close) + self._outputs(stream, candle)
+
+    def _ask_close(self, name: str, start: int) -> None:
+        """Queue the close of kline stream ``name``'s candle of ``start`` behind the channel
+        messages that wait, so that it is sent in order with them (``klines.Open``)."""
+        stream = self.streams.get(name)
+        if stream is None:
+            return
+        close = {"channel": stream.channels[0], "type": _KLINE_CLOSE, "stream": name,
+                 "start": start}  # fmt: skip
+        # Too far behind, the connection is dropped, or about to be: no close then.
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+            self.inbox.send_nowait(dump(close))
+
+    def _closed(self, name: str, candle: dict[str, Any], final: bool) -> list[str]:
+        stream = self.streams.get(name)
+        return [] if stream is None else self._outputs(stream, candle, final)
 
     def _flush(self, name: str, diff: Diff | None) -> list[str]:
         """A paced stream's message at its boundary: the merged diff, or the partial book."""
@@ -247,8 +363,15 @@ class _Market:
             return []
         return self._outputs(stream, diff.message() if diff is not None else {"type": "snapshot"})
 
-    def _outputs(self, stream: Stream, message: dict[str, Any]) -> list[str]:
-        """What ``stream`` sends for ``message`` of one of its channels."""
+    def _outputs(
+        self,
+        stream: Stream,
+        message: dict[str, Any],
+        final: bool = False,
+        top: payloads.Top | None = None,
+    ) -> list[str]:
+        """What ``stream`` sends for ``message`` of one of its channels (``final``: a
+        kline's candle is closed; ``top``: a ticker's book top and last quantity)."""
         kind = message.get("type")
         instruments = self.engine.instruments()
         symbol = Symbol(message["symbol"]) if "symbol" in message else stream.symbols[0]
@@ -268,11 +391,9 @@ class _Market:
             case "trade" | "aggTrade" if kind == "trade":
                 data = payloads.trade(instrument, message, stream.kind == "aggTrade")
             case "kline" if kind == "candle":
-                data = payloads.kline(instrument, message, stream.interval)
-            case "kline" if kind == "snapshot" and message.get("candles"):
-                data = payloads.kline(instrument, message["candles"][-1], stream.interval)
-            case "ticker" | "!ticker" if kind in ("ticker", "snapshot"):
-                data = payloads.ticker(instrument, message)
+                data = payloads.kline(instrument, message, stream.interval, final)
+            case "ticker" | "!ticker" if kind in ("ticker", "snapshot") and top is not None:
+                data = payloads.ticker(instrument, message, top)
             case "miniTicker" | "!miniTicker" if kind in ("ticker", "snapshot"):
                 data = payloads.mini_ticker(instrument, message)
         if data is None:
@@ -295,7 +416,7 @@ class _Market:
             self.inbox.say(_error(2, "Invalid request: a request must be a JSON object"))
             return
         request_id = frame.get("id")
-        if not _valid_id(request_id):
+        if "id" not in frame or not _valid_id(request_id):  # null is one, none is not
             self.inbox.say(_error(2, "Invalid request: request ID must be an unsigned integer"))
             return
         method = frame.get("method")
@@ -304,7 +425,7 @@ class _Market:
             return
         if method not in _METHODS:
             expected = ", ".join(f"`{m}`" for m in _METHODS)
-            msg = f"Invalid request: unknown variant {method!r}, expected one of {expected}"
+            msg = f"Invalid request: unknown variant `{method}`, expected one of {expected}"
             self.inbox.say(_error(2, msg, request_id))
             return
         params = frame.get("params", [])
@@ -383,9 +504,11 @@ async def market_connection(names: list[str], combined: bool) -> Response | None
         for stream in streams:
             assert stream is not None
             await market.subscribe(stream)
-        link = Link(inbox, market.translate)
+        link = Link(inbox, market.translate, shutdown=market.shutdown)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(market.held.run)
+            nursery.start_soon(market.klines.run)
+            nursery.start_soon(market.follow_listings)
             await link.run(lambda raw: market.handle(raw, limits))
             nursery.cancel_scope.cancel()
     finally:

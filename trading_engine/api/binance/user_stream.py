@@ -267,7 +267,8 @@ async def api_connection() -> None:
     limiter: Limiter | None = current_app.config.get("LIMITER")
     api = _Api(inbox, MessageLimits(limiter, websocket.remote_addr))
     try:
-        await Link(inbox, api.translate, api.after).run(api.handle)
+        link = Link(inbox, api.translate, api.after, lambda event: {"event": event})
+        await link.run(api.handle)
     finally:
         inbox.close()
         with trio.CancelScope(shield=True):
