@@ -44,27 +44,37 @@ _SELL_OCO = {
 
 
 async def test_an_oco_is_placed_shown_and_a_filled_leg_cancels_the_other(server: Server) -> None:
+    created = await send(server, "POST", "userDataStream", key=server.keys["demo_alice"])
+    url = server.url.replace("http://", "ws://") + f"/ws/{created.json()['listenKey']}"
     with trio.fail_after(60):
-        await _last_trade_at_100(server)
-        status, placed, _ = await _raw(server, "demo_alice", "POST", "orderList/oco", **_SELL_OCO)
-        assert status == 200, placed
-        list_id = placed["orderListId"]
-        _, by_id, _ = await _raw(server, "demo_alice", "GET", "orderList", orderListId=list_id)
-        _, by_client, _ = await _raw(server, "demo_alice", "GET", "orderList",
-                                     origClientOrderId="my-list")  # fmt: skip
-        by_number = await _raw(server, "demo_alice", "GET", "orderList",
-                               origClientOrderId=str(list_id))  # fmt: skip
-        resent = await _raw(server, "demo_alice", "POST", "orderList/oco", **_SELL_OCO)
-        _, opened, _ = await _raw(server, "demo_alice", "GET", "openOrderList")
-        _, orders, _ = await _raw(server, "demo_alice", "GET", "openOrders", symbol="BTCAIT")
-        # bob buys at 110: the take-profit leg trades, the stop-loss leg is cancelled
-        await _raw(server, "demo_bob", "POST", "order", symbol="BTCAIT", side="BUY",
-                   type="LIMIT", timeInForce="GTC", quantity="0.4", price="110")  # fmt: skip
-        _, after, _ = await _raw(server, "demo_alice", "GET", "orderList", orderListId=list_id)
-        _, still_open, _ = await _raw(server, "demo_alice", "GET", "openOrderList")
-        _, every, _ = await _raw(server, "demo_alice", "GET", "allOrderList")
-        _, stop, _ = await _raw(server, "demo_alice", "GET", "order", symbol="BTCAIT",
-                                origClientOrderId="sl-1")  # fmt: skip
+        async with raw_client(url) as ws:
+            await _last_trade_at_100(server)
+            status, placed, _ = await _raw(
+                server, "demo_alice", "POST", "orderList/oco", **_SELL_OCO
+            )
+            assert status == 200, placed
+            list_id = placed["orderListId"]
+            _, by_id, _ = await _raw(server, "demo_alice", "GET", "orderList", orderListId=list_id)
+            _, by_client, _ = await _raw(server, "demo_alice", "GET", "orderList",
+                                         origClientOrderId="my-list")  # fmt: skip
+            by_number = await _raw(server, "demo_alice", "GET", "orderList",
+                                   origClientOrderId=str(list_id))  # fmt: skip
+            resent = await _raw(server, "demo_alice", "POST", "orderList/oco", **_SELL_OCO)
+            _, opened, _ = await _raw(server, "demo_alice", "GET", "openOrderList")
+            _, orders, _ = await _raw(server, "demo_alice", "GET", "openOrders", symbol="BTCAIT")
+            # bob buys at 110: the take-profit leg trades, the stop-loss leg expires
+            await _raw(server, "demo_bob", "POST", "order", symbol="BTCAIT", side="BUY",
+                       type="LIMIT", timeInForce="GTC", quantity="0.4", price="110")  # fmt: skip
+            _, after, _ = await _raw(server, "demo_alice", "GET", "orderList", orderListId=list_id)
+            _, still_open, _ = await _raw(server, "demo_alice", "GET", "openOrderList")
+            _, every, _ = await _raw(server, "demo_alice", "GET", "allOrderList")
+            _, stop, _ = await _raw(server, "demo_alice", "GET", "order", symbol="BTCAIT",
+                                    origClientOrderId="sl-1")  # fmt: skip
+            ended: dict[str, Any] = {}
+            while not ended:
+                event = json.loads(await ws.text())
+                if event["e"] == "executionReport" and event["c"] == "sl-1" and event["x"] != "NEW":
+                    ended = event
     assert (placed["contingencyType"], placed["listStatusType"]) == ("OCO", "EXEC_STARTED")
     assert (placed["listOrderStatus"], placed["symbol"]) == ("EXECUTING", "BTCAIT")
     assert placed["listClientOrderId"] == "my-list"
@@ -85,7 +95,11 @@ async def test_an_oco_is_placed_shown_and_a_filled_leg_cancels_the_other(server:
     assert (after["listStatusType"], after["listOrderStatus"]) == ("ALL_DONE", "ALL_DONE")
     assert still_open == []
     assert [x["orderListId"] for x in every] == [list_id]
-    assert (stop["status"], stop["orderListId"]) == ("CANCELED", list_id)
+    # the other leg ends as Binance's does: EXPIRED, for the OCO's trigger
+    assert (stop["status"], stop["orderListId"]) == ("EXPIRED", list_id)
+    assert (ended["x"], ended["X"], ended["eR"], ended["g"]) == (
+        "EXPIRED", "EXPIRED", "OCO_TRIGGER", list_id,
+    )  # fmt: skip
 
 
 async def test_an_oto_and_an_otoco_place_their_pending_orders_once_the_working_one_fills(

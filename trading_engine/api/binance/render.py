@@ -53,9 +53,10 @@ _TYPES = {
 }
 
 
-_EXPIRED = frozenset({"unfilled_ioc", "no_liquidity", "price_band", "fok_not_fillable"})
+_EXPIRED = frozenset({"unfilled_ioc", "no_liquidity", "price_band", "fok_not_fillable", "oco"})
 """Reasons of ours for an order Binance shows as EXPIRED (an IOC or FOK, or a market
-order, that the book could not fill), not CANCELED or REJECTED."""
+order, that the book could not fill; an OCO leg whose other leg traded or triggered),
+not CANCELED or REJECTED."""
 
 
 QUOTE_REACHED = "quote_quantity_reached"

@@ -67,6 +67,7 @@ _EXPIRY = {
     "fok_not_fillable": "UNFILLED_FOK_ORDER_EXPIRED",
     "no_liquidity": "INSUFFICIENT_LIQUIDITY",
     "price_band": "EXECUTION_RULE_PRICE_RANGE_EXCEEDED",
+    "oco": "OCO_TRIGGER",
 }
 """Our reasons for an expiry to Binance's expiry reason (``eR``)."""
 _REJECTION = {
