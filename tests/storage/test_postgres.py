@@ -405,6 +405,7 @@ async def test_opening_applies_migrations_once(database_url: str) -> None:
         (16, "orders_order_types"),
         (17, "orders_list_id"),
         (18, "orders_hidden_quantity"),
+        (19, "orders_client_order_id"),
     ]
 
 
