@@ -315,6 +315,14 @@ class _Market:
                 if message["stream"] == stream.name:
                     out.extend(self.klines.closing(stream.name, message["start"]))
                 continue
+            if (
+                stream.kind == "kline"
+                and message.get("type") == "candle"
+                and self.klines.final(stream.name, message["start"])
+            ):
+                # A late trade's update of a candle sent closed: closed again, with it.
+                out.extend(self._outputs(stream, message, final=True))
+                continue
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
             if texts is None:
@@ -364,6 +372,7 @@ class _Market:
         candle = {"type": "candle", **message["candles"][-1]}
         close = payloads.kline_close(stream.interval, candle)
         if close < payloads.now_ms():
+            self.klines.closed(stream.name, candle["start"])
             return self._outputs(stream, candle, final=True)
         return self.klines.sent(stream.name, candle, close) + self._outputs(stream, candle)
 
