@@ -10,6 +10,11 @@ is not closed yet. At the candle's close time (``run``) it asks for the close
 sends the candle once more with ``x`` true when that message's turn comes
 (``closing``), unless a candle of a later interval came first, which closes it at
 once (``sent``): either way the closed candle goes before the next one.
+
+The close goes by the wall clock, and a trade is published once committed: a trade
+stamped just before the interval's end can change the candle after it went closed.
+Such an update (``final``) is sent closed again, with the late trade in it, never
+open: a candle sent closed stays closed.
 """
 
 from __future__ import annotations
@@ -38,18 +43,19 @@ class Open:
         self._open: dict[str, dict[str, Any]] = {}
         self._due: dict[str, int] = {}
         """The close time of each open candle whose close is not asked for yet."""
+        self._closed: dict[str, int] = {}
+        """The start of each stream's newest candle sent closed."""
         self._changed = trio.Event()
 
     def sent(self, name: str, candle: dict[str, Any], close_ms: int) -> list[str]:
-        """Note that stream ``name`` sends ``candle`` (open until ``close_ms``); answer
-        what goes before it: the stream's previous candle closed, if ``candle`` is a
-        later interval's."""
+        """Note that stream ``name`` sends ``candle`` open (until ``close_ms``), which is
+        not ``final``; answer what goes before it: the stream's previous candle closed,
+        if ``candle`` is a later interval's."""
         before: list[str] = []
         held = self._open.get(name)
-        if held is not None and held["start"] > candle["start"]:
-            return before  # a late trade's earlier candle: the open one stays open
         if held is not None and held["start"] < candle["start"]:
             before = self._render(name, held, True)
+            self._closed[name] = held["start"]
         self._open[name] = candle
         self._due[name] = close_ms
         self._changed.set()
@@ -62,11 +68,26 @@ class Open:
             return []
         del self._open[name]
         self._due.pop(name, None)  # a late update of it, sent after the ask
+        self._closed[name] = start
         return self._render(name, held, True)
+
+    def closed(self, name: str, start: int) -> None:
+        """Note that stream ``name`` sent its candle of ``start`` closed (its interval had
+        ended when the stream began)."""
+        self._closed[name] = max(start, self._closed.get(name, start))
+
+    def final(self, name: str, start: int) -> bool:
+        """Whether an update of stream ``name``'s candle of ``start`` goes out closed: that
+        candle was sent closed, or a later one is open (a late trade's update)."""
+        held = self._open.get(name)
+        if held is not None and start < held["start"]:
+            return True
+        return start <= self._closed.get(name, start - 1)
 
     def drop(self, name: str) -> None:
         self._open.pop(name, None)
         self._due.pop(name, None)
+        self._closed.pop(name, None)
 
     async def run(self) -> None:
         """Ask for each open candle's close when its interval ends, as long as the

@@ -192,63 +192,90 @@ class _Market:
         self.klines = Open(self._closed, self._ask_close)
         self.all_market = trio.Event()
         """Set once an all-market stream is subscribed: then listings are followed."""
+        self.lock = trio.Lock()
+        """Held by ``subscribe``, ``unsubscribe`` and ``follow_listings``, each of which
+        counts and subscribes channels across awaits: one must not see another's
+        half done (a stream stored with a channel not yet counted)."""
 
     async def subscribe(self, stream: Stream) -> Refused | None:
-        if stream.name in self.streams:
+        async with self.lock:
+            if stream.name in self.streams:
+                return None
+            if stream.kind.startswith("!"):
+                self.all_market.set()
+            refused = await self._take(stream, stream.channels, None)
+            if refused is not None:
+                return refused
+            if stream.kind in ("partial", "bookTicker") and stream.symbols[0] in self.mirrors:
+                # The channel's snapshot went by already: start from the mirror.
+                snapshot = {"type": "snapshot"}
+                if stream.kind == "bookTicker":
+                    self.inbox.say_texts(self._book_ticker(stream, snapshot))
+                else:
+                    self.inbox.say_texts(self._outputs(stream, snapshot))
             return None
-        # In place before the channels' snapshots come, which it reads.
-        self.streams[stream.name] = stream
-        if stream.kind.startswith("!"):
-            self.all_market.set()
-        for at, channel in enumerate(stream.channels):
-            self.channels[channel] = self.channels.get(channel, 0) + 1
-            if self.channels[channel] == 1:
-                result = await self.engine.subscribe(channel, self.inbox, None)
-                if isinstance(result, Refused):
-                    del self.streams[stream.name]
-                    for taken in stream.channels[: at + 1]:
-                        await self._release(taken)
-                    return result
-        if stream.kind in ("partial", "bookTicker") and stream.symbols[0] in self.mirrors:
-            # The channel's snapshot went by already: start from the mirror.
-            snapshot = {"type": "snapshot"}
-            if stream.kind == "bookTicker":
-                self.inbox.say_texts(self._book_ticker(stream, snapshot))
-            else:
-                self.inbox.say_texts(self._outputs(stream, snapshot))
-        return None
 
     async def follow_listings(self) -> None:
         """Add each symbol listed later to the all-market streams (``!ticker@arr``), which
-        read every listed symbol's ticker, for as long as the connection lasts."""
+        read every listed symbol's ticker, for as long as the connection lasts; a refused
+        subscription leaves the stream as it was, to try again at the next check."""
         await self.all_market.wait()
         while True:
             await trio.sleep(LISTING_CHECK_SECONDS)
             listed = tuple(self.engine.instruments())
-            for name, stream in list(self.streams.items()):
-                if not stream.kind.startswith("!") or len(stream.symbols) == len(listed):
-                    continue
-                new = [s for s in listed if s not in stream.symbols]
-                channels = tuple(f"ticker.{s}" for s in new)
-                self.streams[name] = attrs.evolve(
-                    stream, channels=stream.channels + channels, symbols=stream.symbols + tuple(new)
-                )
-                for channel in channels:
-                    self.channels[channel] = self.channels.get(channel, 0) + 1
-                    if self.channels[channel] == 1:
-                        await self.engine.subscribe(channel, self.inbox, None)
+            async with self.lock:
+                for stream in list(self.streams.values()):
+                    if not stream.kind.startswith("!") or len(stream.symbols) == len(listed):
+                        continue
+                    new = tuple(s for s in listed if s not in stream.symbols)
+                    channels = tuple(f"ticker.{s}" for s in new)
+                    grown = attrs.evolve(
+                        stream, channels=stream.channels + channels, symbols=stream.symbols + new
+                    )
+                    await self._take(grown, channels, stream)
 
     async def unsubscribe(self, name: str) -> None:
-        self.held.drop(name)
-        self.klines.drop(name)
-        self.tops.pop(name, None)
-        stream = self.streams.pop(name, None)
-        if stream is not None:
-            for channel in stream.channels:
-                await self._release(channel)
+        async with self.lock:
+            self.held.drop(name)
+            self.klines.drop(name)
+            self.tops.pop(name, None)
+            stream = self.streams.pop(name, None)
+            if stream is not None:
+                for channel in stream.channels:
+                    await self._release(channel)
+
+    async def _take(
+        self, stream: Stream, channels: tuple[str, ...], before: Stream | None
+    ) -> Refused | None:
+        """Store ``stream``, which reads ``channels`` besides what ``before`` (the stream of
+        its name as it was, or None) reads, and subscribe to those no other stream reads.
+
+        Each channel is counted before the stream is stored, so that ``_release``
+        finds every channel of a stored stream counted, and the stream is stored before
+        the channels' snapshots come, which it reads. Refused: ``before`` is back in
+        place and nothing taken stays. The caller holds ``lock``.
+        """
+        for channel in channels:
+            self.channels[channel] = self.channels.get(channel, 0) + 1
+        self.streams[stream.name] = stream
+        for channel in channels:
+            if self.channels[channel] != 1:
+                continue
+            result = await self.engine.subscribe(channel, self.inbox, None)
+            if isinstance(result, Refused):
+                if before is None:
+                    del self.streams[stream.name]
+                else:
+                    self.streams[stream.name] = before
+                # Unsubscribing from a channel not subscribed to yet changes nothing.
+                for taken in channels:
+                    await self._release(taken)
+                return result
+        return None
 
     async def _release(self, channel: str) -> None:
-        """One stream fewer reads ``channel``; the last one unsubscribes from it."""
+        """One stream fewer reads ``channel``; the last one unsubscribes from it. The
+        caller holds ``lock``."""
         self.channels[channel] -= 1
         if not self.channels[channel]:
             del self.channels[channel]
@@ -287,6 +314,14 @@ class _Market:
             if stream.kind == "kline" and message.get("type") == _KLINE_CLOSE:
                 if message["stream"] == stream.name:
                     out.extend(self.klines.closing(stream.name, message["start"]))
+                continue
+            if (
+                stream.kind == "kline"
+                and message.get("type") == "candle"
+                and self.klines.final(stream.name, message["start"])
+            ):
+                # A late trade's update of a candle sent closed: closed again, with it.
+                out.extend(self._outputs(stream, message, final=True))
                 continue
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
@@ -337,6 +372,7 @@ class _Market:
         candle = {"type": "candle", **message["candles"][-1]}
         close = payloads.kline_close(stream.interval, candle)
         if close < payloads.now_ms():
+            self.klines.closed(stream.name, candle["start"])
             return self._outputs(stream, candle, final=True)
         return self.klines.sent(stream.name, candle, close) + self._outputs(stream, candle)
 
