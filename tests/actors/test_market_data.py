@@ -87,14 +87,15 @@ async def test_ticker_after_trades_shows_last_mark_and_24h_volume(engine: Engine
     await place(engine, sell(BOB, 1000, BTC_MID + 100))
     await place(engine, buy(ALICE, 1000, BTC_MID + 100))
     await place(engine, buy(ALICE, 500, 99_000))
-    await place(engine, sell(BOB, 500, 101_000))
+    await place(engine, sell(BOB, 300, 101_000))
     await quiesce(engine)
     with trio.fail_after(5):
         ticker = await engine.ticker(BTC.symbol)
         assert await engine.ticker(Symbol("DOGE_AIT")) is None
     assert ticker is not None
     assert (ticker["best_bid"], ticker["best_ask"]) == (99_000, 101_000)
-    assert ticker["last"] == BTC_MID + 100
+    assert (ticker["bid_quantity"], ticker["ask_quantity"]) == (500, 300)
+    assert (ticker["last"], ticker["last_quantity"]) == (BTC_MID + 100, 1000)
     assert ticker["mid"] == 100_000
     assert ticker["ewma"] == 100_010  # the second trade weighs one tenth
     assert ticker["mark"] == 100_010  # the median of mid, last and EWMA
@@ -262,6 +263,14 @@ async def test_ticker_subscriber_gets_ticker_updates(engine: Engine) -> None:
     assert {m["type"] for m in updates} == {"ticker"}
     assert messages[-1]["last"] == "1000"
     assert messages[-1]["volume_24h"] == "0.04"
+    # The book's top and the last trade's quantity travel with the ticker, at its seq.
+    assert (snapshot["bid_quantity"], snapshot["ask_quantity"], snapshot["last_quantity"]) == (
+        "0", "0", "0",
+    )  # fmt: skip
+    last = messages[-1]
+    assert (last["bid_quantity"], last["ask_quantity"], last["last_quantity"]) == (
+        "0", "0.06", "0.04",
+    )  # fmt: skip
 
 
 async def test_orders_channel_requires_a_user(engine: Engine) -> None:
