@@ -341,6 +341,23 @@ async def test_slow_subscriber_is_dropped_while_trading_goes_on(engine: Engine) 
     assert result.trades
 
 
+async def test_a_ticker_snapshot_carries_the_tickers_own_seq() -> None:
+    config = EngineConfig(settlement_interval=3600.0, ticker_interval=3600.0)
+    async with open_market(InMemoryJournal(), config) as engine:
+        await place(engine, sell(BOB, 1000, BTC_MID))
+        await quiesce(engine)  # its ticker has gone out; the next waits an hour
+        before = await engine.orderbook(BTC.symbol)
+        await place(engine, buy(ALICE, 400, BTC_MID))
+        await quiesce(engine)
+        _, receive = await _subscribe(engine, f"ticker.{BTC.symbol}")
+        after = await engine.orderbook(BTC.symbol)
+        (snapshot,) = _drain(receive)
+    assert before is not None
+    assert after is not None
+    assert (snapshot["last"], snapshot["ask_quantity"]) == (None, "0.1")
+    assert snapshot["seq"] == before[0] < after[0]
+
+
 async def test_tickers_are_throttled_but_the_last_one_always_arrives() -> None:
     config = EngineConfig(settlement_interval=3600.0, ticker_interval=0.3)
     async with open_market(InMemoryJournal(), config) as engine:
