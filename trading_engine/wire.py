@@ -190,7 +190,9 @@ def candle(instrument: Instrument, candle: Candle) -> dict[str, Any]:
 
 def ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
     """A ticker with prices and quantities as decimal strings (None stays None; no ticker
-    yet shows every price as None)."""
+    yet shows every price as None). ``bid_quantity``, ``ask_quantity`` and
+    ``last_quantity`` are the book's top and the last trade as they stood at the
+    ticker's ``seq`` ("0" for an empty side or before the first trade)."""
 
     def price(value: int | None) -> str | None:
         return instrument.price_str(value) if value else None
@@ -202,11 +204,13 @@ def ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
 
     if ticker is None:
         volume = quote_volume = trades = 0
+        quantities = (0, 0, 0)
         prices: list[int | None] = [None] * 11
         moved = None
     else:
         volume, quote_volume = ticker["volume_24h"], ticker["quote_volume_24h"]
         trades = ticker["trades_24h"]
+        quantities = (ticker["bid_quantity"], ticker["ask_quantity"], ticker["last_quantity"])
         prices = [ticker["last"], ticker["best_bid"], ticker["best_ask"], ticker["mid"],
                   ticker["micro_price"], ticker["ewma"], ticker["vwap"], ticker["mark"],
                   ticker["open_24h"], ticker["high_24h"], ticker["low_24h"]]  # fmt: skip
@@ -215,6 +219,8 @@ def ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
              "open_24h", "high_24h", "low_24h")  # fmt: skip
     out: dict[str, Any] = {"symbol": instrument.symbol}
     out.update({name: price(value) for name, value in zip(names, prices, strict=True)})
+    lots = ("bid_quantity", "ask_quantity", "last_quantity")
+    out.update(zip(lots, map(instrument.quantity_str, quantities), strict=True))
     out["change_24h"] = change(moved)
     out["volume_24h"] = instrument.quantity_str(volume)
     out["quote_volume_24h"] = format_units(

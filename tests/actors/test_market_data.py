@@ -87,14 +87,15 @@ async def test_ticker_after_trades_shows_last_mark_and_24h_volume(engine: Engine
     await place(engine, sell(BOB, 1000, BTC_MID + 100))
     await place(engine, buy(ALICE, 1000, BTC_MID + 100))
     await place(engine, buy(ALICE, 500, 99_000))
-    await place(engine, sell(BOB, 500, 101_000))
+    await place(engine, sell(BOB, 300, 101_000))
     await quiesce(engine)
     with trio.fail_after(5):
         ticker = await engine.ticker(BTC.symbol)
         assert await engine.ticker(Symbol("DOGE_AIT")) is None
     assert ticker is not None
     assert (ticker["best_bid"], ticker["best_ask"]) == (99_000, 101_000)
-    assert ticker["last"] == BTC_MID + 100
+    assert (ticker["bid_quantity"], ticker["ask_quantity"]) == (500, 300)
+    assert (ticker["last"], ticker["last_quantity"]) == (BTC_MID + 100, 1000)
     assert ticker["mid"] == 100_000
     assert ticker["ewma"] == 100_010  # the second trade weighs one tenth
     assert ticker["mark"] == 100_010  # the median of mid, last and EWMA
@@ -262,6 +263,14 @@ async def test_ticker_subscriber_gets_ticker_updates(engine: Engine) -> None:
     assert {m["type"] for m in updates} == {"ticker"}
     assert messages[-1]["last"] == "1000"
     assert messages[-1]["volume_24h"] == "0.04"
+    # The book's top and the last trade's quantity travel with the ticker, at its seq.
+    assert (snapshot["bid_quantity"], snapshot["ask_quantity"], snapshot["last_quantity"]) == (
+        "0", "0", "0",
+    )  # fmt: skip
+    last = messages[-1]
+    assert (last["bid_quantity"], last["ask_quantity"], last["last_quantity"]) == (
+        "0", "0.06", "0.04",
+    )  # fmt: skip
 
 
 async def test_orders_channel_requires_a_user(engine: Engine) -> None:
@@ -330,6 +339,23 @@ async def test_slow_subscriber_is_dropped_while_trading_goes_on(engine: Engine) 
     assert len(_drain(healthy)) == 21
     result = await place(engine, sell(BOB, 10, BTC_MID - 19))
     assert result.trades
+
+
+async def test_a_ticker_snapshot_carries_the_tickers_own_seq() -> None:
+    config = EngineConfig(settlement_interval=3600.0, ticker_interval=3600.0)
+    async with open_market(InMemoryJournal(), config) as engine:
+        await place(engine, sell(BOB, 1000, BTC_MID))
+        await quiesce(engine)  # its ticker has gone out; the next waits an hour
+        before = await engine.orderbook(BTC.symbol)
+        await place(engine, buy(ALICE, 400, BTC_MID))
+        await quiesce(engine)
+        _, receive = await _subscribe(engine, f"ticker.{BTC.symbol}")
+        after = await engine.orderbook(BTC.symbol)
+        (snapshot,) = _drain(receive)
+    assert before is not None
+    assert after is not None
+    assert (snapshot["last"], snapshot["ask_quantity"]) == (None, "0.1")
+    assert snapshot["seq"] == before[0] < after[0]
 
 
 async def test_tickers_are_throttled_but_the_last_one_always_arrives() -> None:

@@ -15,11 +15,13 @@ import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 from wsproto.events import CloseConnection, Ping, TextMessage
 
-from tests.api.binance_client import call, client, limit_order
+from tests.api.binance_client import call, client, limit_order, send
 from tests.api.conftest import ADMIN, Server
 from tests.api.rawws import raw_client, refused_handshake
 from tests.api.test_orders import held, journal_writes_held
 from trading_engine.api.binance import connection, listen_keys, streams, user_stream
+from trading_engine.config import EngineConfig
+from trading_engine.core.ids import Symbol
 
 
 def _ws(server: Server, path: str) -> str:
@@ -357,6 +359,33 @@ async def test_tickers_one_symbols_and_all_markets_as_arrays(server: Server) -> 
     assert (full["b"], full["B"], full["a"], full["A"], full["Q"]) == (
         "0.00000000", "0.00000000", "100.50000000", "0.30000000", "0.20000000",
     )  # fmt: skip
+
+
+class TestATickerSentLater:
+    @pytest.fixture
+    def engine_config(self) -> EngineConfig:
+        """Tickers at most once an hour: the first change's goes out, the next waits."""
+        return EngineConfig(expire_every=float("inf"), ticker_interval=3600.0)
+
+    async def test_its_top_and_last_quantity_are_the_tickers_own_not_the_books_now(
+        self, server: Server
+    ) -> None:
+        with trio.fail_after(20):
+            await limit_order(server, "demo_alice", "sell", "100.5", "0.5")
+            # Answered after the pricing actor took that order in and sent its ticker.
+            assert await server.engine.ticker(Symbol("BTC_AIT")) is not None
+            await limit_order(server, "demo_bob", "buy", "100.5", "0.2")  # its ticker waits
+            async with open_websocket_url(_ws(server, "/ws/btcait@ticker")) as ws:
+                sent = await _next(ws)
+            now = (await send(server, "GET", "ticker/24hr", query="symbol=BTCAIT")).json()
+        # The ticker of the resting order alone: no trade yet, the ask whole.
+        assert (sent["c"], sent["n"], sent["Q"]) == ("0.00000000", 0, "0.00000000")
+        assert (sent["b"], sent["B"], sent["a"], sent["A"]) == (
+            "0.00000000", "0.00000000", "100.50000000", "0.50000000",
+        )  # fmt: skip
+        # Asked now, the ticker is the engine's current one: the trade and what it left.
+        assert (now["lastPrice"], now["count"], now["lastQty"]) == ("100.50000000", 1, "0.20000000")
+        assert (now["askPrice"], now["askQty"]) == ("100.50000000", "0.30000000")
 
 
 async def test_an_all_market_stream_takes_in_a_symbol_listed_later(

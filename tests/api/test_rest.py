@@ -34,6 +34,11 @@ async def test_an_order_rests_then_trades_and_the_book_and_balances_show_it(serv
             "30000",
         )
         assert body["trades"][0]["price"] == "30000"
+        ticker = (await bob.get("/ticker/BTC_AIT")).json()
+        assert (ticker["last"], ticker["last_quantity"], ticker["best_ask"]) == (
+            "30000", "0.2", "30000",
+        )  # fmt: skip
+        assert (ticker["bid_quantity"], ticker["ask_quantity"]) == ("0", "0.3")
         balances = (await alice.get(f"/users/{ALICE}/balances")).json()["balances"]
         # 0.2 BTC for 6000 AIT plus a 10 bps taker fee of 6 AIT.
         assert balances["BTC"] == {"available": "100.2", "held": "0"}

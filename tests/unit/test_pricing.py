@@ -60,6 +60,7 @@ def test_nothing_is_known_before_any_data() -> None:
     assert state.last_ts is None
     assert state.best_bid is None
     assert state.best_ask is None
+    assert (state.bid_quantity, state.ask_quantity, state.last_quantity) == (0, 0, 0)
     assert state.mid is None
     assert state.micro_price is None
     assert state.ewma is None
@@ -101,6 +102,19 @@ def test_one_sided_book_has_no_mid_or_micro_price() -> None:
     assert (state.best_bid, state.best_ask, state.mid, state.micro_price) == (100, None, None, None)
     state.on_book(None, 0, 101, 5)
     assert (state.best_bid, state.mid) == (None, None)
+
+
+def test_the_top_quantities_and_the_last_trades_quantity_are_the_latest_seen() -> None:
+    state = PriceState()
+    state.on_book(100, 3, 104, 1)
+    state.on_trade(104, 1, 1)
+    state.on_book(100, 3, 105, 7)
+    assert (state.bid_quantity, state.ask_quantity, state.last_quantity) == (3, 7, 1)
+    state.on_trade(100, 2, 2)
+    state.on_book(None, 0, 105, 7)
+    assert (state.bid_quantity, state.ask_quantity, state.last_quantity) == (0, 7, 2)
+    state.on_trade(99, 5, 1)  # stamped earlier (the clock stepped back): still the latest
+    assert (state.last, state.last_quantity) == (99, 5)
 
 
 @pytest.mark.parametrize(

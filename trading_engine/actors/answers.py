@@ -26,6 +26,12 @@ class Ticker(TypedDict):
     last: int | None
     best_bid: int | None
     best_ask: int | None
+    bid_quantity: int
+    """Lots at ``best_bid`` (0 for an empty side), as the book stood at ``seq``."""
+    ask_quantity: int
+    """Lots at ``best_ask`` (0 for an empty side), as the book stood at ``seq``."""
+    last_quantity: int
+    """Lots of the trade at ``last`` (0 before the first trade)."""
     mid: int | None
     micro_price: int | None
     ewma: int | None

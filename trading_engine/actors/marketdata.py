@@ -10,8 +10,9 @@ outbox (``Outbox``: a bounded ``trio`` channel of JSON text will do) for channel
   ``prev_seq`` differ from the last ``seq`` it holds knows it missed one and
   resubscribes.
 - ``trades.SYMBOL``: a ``snapshot`` of recent trades, then each ``trade``.
-- ``ticker.SYMBOL``: a ``snapshot`` of the current ticker (prices null before
-  the first trade or quote), then each changed ``ticker``.
+- ``ticker.SYMBOL``: a ``snapshot`` of the latest ticker pricing sent (prices
+  null before the first trade or quote), then each changed ``ticker``; each
+  carries the ``seq`` it was computed at, which its prices and quantities describe.
 - ``candles.SYMBOL.INTERVAL`` (Binance's intervals, ``1s`` to ``1M``: see
   ``core.candles``): a ``snapshot``,
   then each updated ``candle``.
@@ -340,7 +341,10 @@ class MarketDataActor:
             return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,
                           "trades": [self._trade_body(state, t) for t in recent]})  # fmt: skip
         if kind == "ticker":
-            return self._ticker_message(state, state.seq, "snapshot")
+            # The ticker's own seq: pricing sends tickers at most every ticker_interval,
+            # so the one held may be older than the book and tape here.
+            seq = state.seq if state.ticker is None else state.ticker["seq"]
+            return self._ticker_message(state, seq, "snapshot")
         candles = [wire.candle(state.instrument, c)
                    for c in state.candles.candles(interval, _SNAPSHOT_CANDLES)]  # fmt: skip
         return _dump({"channel": channel, "type": "snapshot", "seq": state.seq,

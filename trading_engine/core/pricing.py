@@ -244,6 +244,7 @@ class PriceState:
         self._vwap = RollingStats(vwap_window_ns, vwap_bucket_ns)
         self._stats = RollingStats(stats_window_ns, stats_bucket_ns)
         self._last: int | None = None
+        self._last_quantity = 0
         self._last_ts: int | None = None
         self._ewma_fixed: int | None = None
         self._best_bid: int | None = None
@@ -259,6 +260,7 @@ class PriceState:
         if price <= 0 or quantity <= 0:
             raise InvariantViolation(f"a trade of {quantity} at {price}: both must be positive")
         self._last = price
+        self._last_quantity = quantity
         self._last_ts = ts if self._last_ts is None else max(self._last_ts, ts)
         target = price * EWMA_SCALE
         if self._ewma_fixed is None:
@@ -299,6 +301,11 @@ class PriceState:
         return self._last
 
     @property
+    def last_quantity(self) -> int:
+        """The lots of the latest trade to arrive; 0 before any."""
+        return self._last_quantity
+
+    @property
     def last_ts(self) -> int | None:
         """The latest trade ``ts`` seen (the end of the windows)."""
         return self._last_ts
@@ -310,6 +317,16 @@ class PriceState:
     @property
     def best_ask(self) -> int | None:
         return self._best_ask
+
+    @property
+    def bid_quantity(self) -> int:
+        """The lots at the best bid; 0 for an empty side."""
+        return self._bid_quantity
+
+    @property
+    def ask_quantity(self) -> int:
+        """The lots at the best ask; 0 for an empty side."""
+        return self._ask_quantity
 
     @property
     def mid(self) -> int | None:

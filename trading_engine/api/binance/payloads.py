@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from trading_engine.api.binance.symbols import Precision, fixed, joined
 from trading_engine.core.book_mirror import BookMirror
@@ -29,7 +29,6 @@ from trading_engine.core.candles import period_end
 from trading_engine.core.instruments import Instrument
 
 __all__ = [
-    "Top",
     "book_ticker",
     "depth_update",
     "kline",
@@ -196,20 +195,15 @@ def mini_ticker(instrument: Instrument, message: dict[str, Any]) -> dict[str, An
     }
 
 
-class Top(NamedTuple):
-    """The book's best bid and ask as ``(ticks, lots)`` (``(0, 0)`` for an empty side),
-    and the last trade's lots (0 before any), as ``GET ticker/24hr`` reads them."""
-
-    bid: tuple[int, int]
-    ask: tuple[int, int]
-    last_quantity: int
-
-
-def ticker(instrument: Instrument, message: dict[str, Any], top: Top) -> dict[str, Any]:
+def ticker(instrument: Instrument, message: dict[str, Any]) -> dict[str, Any]:
     """A ``ticker.S`` ticker as a ``24hrTicker``, with the numbers ``GET ticker/24hr``
-    shows: the statistics of the ticker, the best prices and their quantities and the
-    last trade's quantity from ``top``."""
+    shows: the statistics, the best prices and their quantities and the last trade's
+    quantity, all the ticker's own (as they stood at its ``seq``)."""
     numbers = Precision(instrument)
+
+    def quantity(name: str) -> str:
+        return fixed(Decimal(message[name]), numbers.quantity_places)
+
     change = Decimal(message["change_24h"] or 0)
     open_ = Decimal(message["open_24h"] or 0)
     volume = Decimal(message["volume_24h"])
@@ -228,11 +222,11 @@ def ticker(instrument: Instrument, message: dict[str, Any], top: Top) -> dict[st
         "w": fixed(weighted, numbers.price_places),
         "x": _price(numbers, message["open_24h"]),
         "c": _price(numbers, message["last"]),
-        "Q": numbers.quantity(top.last_quantity),
-        "b": numbers.price(top.bid[0]),
-        "B": numbers.quantity(top.bid[1]),
-        "a": numbers.price(top.ask[0]),
-        "A": numbers.quantity(top.ask[1]),
+        "Q": quantity("last_quantity"),
+        "b": _price(numbers, message["best_bid"]),
+        "B": quantity("bid_quantity"),
+        "a": _price(numbers, message["best_ask"]),
+        "A": quantity("ask_quantity"),
         "o": _price(numbers, message["open_24h"]),
         "h": _price(numbers, message["high_24h"]),
         "l": _price(numbers, message["low_24h"]),

@@ -390,9 +390,7 @@ async def ticker_24hr() -> Response:
         if mini:
             rows.append({name: row[name] for name in _MINI})
             continue
-        row.update(await _top(instrument))
-        tape = await _tape(instrument, 1)
-        row["lastQty"] = Precision(instrument).quantity(tape[-1].quantity if tape else 0)
+        row.update(_ticker_top(instrument, ticker))
         rows.append(row)
     return _one_or_all(params, rows)
 
@@ -419,9 +417,28 @@ async def _top(instrument: Instrument) -> dict[str, str]:
     }
 
 
+def _ticker_top(instrument: Instrument, ticker: Ticker | None) -> dict[str, str]:
+    """The best bid and ask with their quantities (0 for an empty side) and the last
+    trade's quantity of ``ticker/24hr``: the ticker's own, as they stood at its ``seq``."""
+    numbers = Precision(instrument)
+    if ticker is None:
+        bid = ask = (0, 0)
+        last = 0
+    else:
+        bid = (ticker["best_bid"] or 0, ticker["bid_quantity"])
+        ask = (ticker["best_ask"] or 0, ticker["ask_quantity"])
+        last = ticker["last_quantity"]
+    return {
+        "lastQty": numbers.quantity(last),
+        "bidPrice": numbers.price(bid[0]),
+        "bidQty": numbers.quantity(bid[1]),
+        "askPrice": numbers.price(ask[0]),
+        "askQty": numbers.quantity(ask[1]),
+    }
+
+
 def _ticker(instrument: Instrument, ticker: Ticker | None) -> dict[str, Any]:
-    """The 24-hour statistics of ``ticker/24hr`` (the caller adds the book's top and the
-    last trade's quantity)."""
+    """The 24-hour statistics of ``ticker/24hr`` (the caller adds the top, ``_ticker_top``)."""
     numbers = Precision(instrument)
     now = time.time_ns() // 1_000_000
 

@@ -74,8 +74,6 @@ LISTING_CHECK_SECONDS = 1.0
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _MAX_ID = (1 << 63) - 1
-_TICKERS = ("ticker", "!ticker")
-"""The kinds of stream that send ``24hrTicker``s, which read the book's top (``_top``)."""
 _KLINE_CLOSE = "kline_close"
 """The ``type`` of the message a connection queues itself to close a kline (``klines``)."""
 _LISTEN_KEY = re.compile(r"[A-Za-z0-9_-]{32,128}")
@@ -99,8 +97,6 @@ class _Translated:
     def __init__(self) -> None:
         self._parsed: dict[str, dict[str, Any]] = {}
         self.outputs: dict[tuple[str, str, bool], list[str]] = {}
-        self.tops: dict[str, payloads.Top | None] = {}
-        """A ticker message's book top (``_Market._top``), read once for every stream."""
 
     def parsed(self, text: str) -> dict[str, Any]:
         message = self._parsed.get(text)
@@ -113,7 +109,6 @@ class _Translated:
     def keep(self, key: tuple[str, str, bool], texts: list[str]) -> list[str]:
         if len(self.outputs) >= self.SIZE:
             self.outputs.clear()
-            self.tops.clear()
         self.outputs[key] = texts
         return texts
 
@@ -326,31 +321,12 @@ class _Market:
             key = (text, stream.name, self.combined)
             texts = _TRANSLATED.outputs.get(key)
             if texts is None:
-                top = None
-                if stream.kind in _TICKERS:
-                    if text not in _TRANSLATED.tops:
-                        _TRANSLATED.tops[text] = await self._top(message)
-                    top = _TRANSLATED.tops[text]
-                texts = _TRANSLATED.keep(key, self._outputs(stream, message, top=top))
+                texts = _TRANSLATED.keep(key, self._outputs(stream, message))
             if stream.kind == "kline" and texts:
                 close = payloads.kline_close(stream.interval, message)
                 out.extend(self.klines.sent(stream.name, message, close))
             out.extend(texts)
         return out
-
-    async def _top(self, message: dict[str, Any]) -> payloads.Top | None:
-        """The book's top and the last trade's quantity for a ``ticker.S`` message, read
-        from the engine as ``GET ticker/24hr`` reads them; None for another message."""
-        if message.get("type") not in ("ticker", "snapshot"):
-            return None
-        symbol = Symbol(message["channel"].removeprefix("ticker."))
-        book = await self.engine.orderbook(symbol, 1)
-        tape = await self.engine.trades(symbol, 1)
-        if book is None:
-            return None
-        _, bids, asks = book
-        last = tape[0].quantity if tape else 0
-        return payloads.Top(bids[0] if bids else (0, 0), asks[0] if asks else (0, 0), last)
 
     def _book_ticker(self, stream: Stream, message: dict[str, Any]) -> list[str]:
         """``bookTicker`` from this connection's mirror, when the best bid or ask (price
@@ -404,10 +380,9 @@ class _Market:
         stream: Stream,
         message: dict[str, Any],
         final: bool = False,
-        top: payloads.Top | None = None,
     ) -> list[str]:
         """What ``stream`` sends for ``message`` of one of its channels (``final``: a
-        kline's candle is closed; ``top``: a ticker's book top and last quantity)."""
+        kline's candle is closed)."""
         kind = message.get("type")
         instruments = self.engine.instruments()
         symbol = Symbol(message["symbol"]) if "symbol" in message else stream.symbols[0]
@@ -428,8 +403,8 @@ class _Market:
                 data = payloads.trade(instrument, message, stream.kind == "aggTrade")
             case "kline" if kind == "candle":
                 data = payloads.kline(instrument, message, stream.interval, final)
-            case "ticker" | "!ticker" if kind in ("ticker", "snapshot") and top is not None:
-                data = payloads.ticker(instrument, message, top)
+            case "ticker" | "!ticker" if kind in ("ticker", "snapshot"):
+                data = payloads.ticker(instrument, message)
             case "miniTicker" | "!miniTicker" if kind in ("ticker", "snapshot"):
                 data = payloads.mini_ticker(instrument, message)
         if data is None:
