@@ -162,11 +162,8 @@ def _precise(params: Params, numbers: Precision) -> None:
         "icebergQty": numbers.quantity_places,
     }
     for name, most in places.items():
-        text = params.text(name)
-        if text is None or not text.isascii() or not text.replace(".", "", 1).isdigit():
-            continue  # not a plain decimal: the engine's own check names what is wrong
-        exponent = Decimal(text).normalize().as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > most:
+        # Not a plain decimal (None): the engine's own check names what is wrong.
+        if (sent := params.places(name)) is not None and sent > most:
             raise BinanceError(400, -1111, f"Parameter '{name}' has too much precision.")
 
 
