@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import trio
@@ -26,7 +26,8 @@ from tests.actors.helpers import (
 from trading_engine.actors.algos import AlgoActor
 from trading_engine.actors.algos.supervisor import AlgoSupervisor
 from trading_engine.actors.engine import Engine, open_engine, snapshot_journal
-from trading_engine.actors.messages import AlgoRequest, Refused
+from trading_engine.actors.mailbox import Reply
+from trading_engine.actors.messages import AlgoRequest, Query, Refused
 from trading_engine.config import EngineConfig
 from trading_engine.core.algos import (
     AlgoStarted,
@@ -43,6 +44,7 @@ from trading_engine.storage.journal import InMemoryJournal, Journal
 EPOCH = 1_700_000_000 * 10**9
 SECOND = 10**9
 DAVE = UserId("dave")
+T = TypeVar("T")
 
 
 def mock_wall_clock() -> int:
@@ -380,10 +382,11 @@ def _drain(feed: trio.MemoryReceiveChannel[str]) -> list[str]:
             return out
 
 
-async def test_a_snapshot_query_holds_an_event_the_journal_answered_before_its_writer_ran() -> None:
-    """The market-data actor may publish an ``$algos`` event before the task that wrote it
-    runs again: the ``orders`` snapshot's query applies it, so it is not lost between the
-    two, and the writer does not apply it twice."""
+@asynccontextmanager
+async def answered_before_its_writer_ran() -> AsyncIterator[AlgoSupervisor]:
+    """A supervisor serving its inbox, whose first event (alice's algorithm 1 started) the
+    journal has answered while the task that wrote it has not run since: the market-data
+    actor may publish the event in that gap. On leaving, the event is applied once."""
     inbox_send, inbox = trio.open_memory_channel[Any](10)
     journal_send, journal_inbox = trio.open_memory_channel[Any](10)
     supervisor = AlgoSupervisor(inbox, journal_send)
@@ -393,14 +396,47 @@ async def test_a_snapshot_query_holds_an_event_the_journal_answered_before_its_w
             seq, ts, 1, ALICE, BTC.symbol, AlgoType.TWAP, Side.BUY, 4, 2, 60 * SECOND, 0, 1, 10
         )
 
-    async with trio.open_nursery() as nursery:
+    async with open_market(InMemoryJournal()) as engine, trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run, engine)
         nursery.start_soon(supervisor.write, started)
         commit = await journal_inbox.receive()
         for reply, value in commit.replies:
             reply.send(value)  # as the journal answers: the writer has not run since
-        seq, views = supervisor.query_live_algos(ALICE)
-        assert (seq, [v.algo_id for v in views]) == (1, [1])
-        assert supervisor.query_live_algos(BOB) == (1, [])
+        yield supervisor
+        inbox_send.close()
     assert supervisor.seq == 1
     assert [s.algo_id for s in supervisor.algos.values()] == [1]
-    inbox_send.close()
+
+
+def ask(supervisor: AlgoSupervisor, read: Callable[[AlgoSupervisor], T]) -> T:
+    """``read`` as the supervisor answers a ``Query`` from its inbox, before any other
+    task runs."""
+    reply: Reply[T] = Reply()
+    supervisor.handle(Query(read, reply))
+    return reply.result()
+
+
+async def test_a_snapshot_query_holds_an_event_the_journal_answered_before_its_writer_ran() -> None:
+    """The ``orders`` snapshot's query applies an answered event, so it is not lost
+    between the snapshot and the updates, and the writer does not apply it twice."""
+    async with answered_before_its_writer_ran() as supervisor:
+        seq, views = ask(supervisor, lambda s: s.query_live_algos(ALICE))
+        assert (seq, [v.algo_id for v in views]) == (1, [1])
+        assert ask(supervisor, lambda s: s.query_live_algos(BOB)) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda s: [s.query_algo(1)], id="query_algo"),
+        pytest.param(lambda s: s.query_user_algos(ALICE, 10), id="query_user_algos"),
+    ],
+)
+async def test_a_read_of_algos_holds_an_event_the_journal_answered_before_its_writer_ran(
+    read: Callable[[AlgoSupervisor], list[AlgoView | None]],
+) -> None:
+    """``GET /algos/{id}`` and ``GET /users/{id}/algos`` never show an algorithm older
+    than an ``algo`` update the client may already have had on the ``orders`` channel."""
+    async with answered_before_its_writer_ran() as supervisor:
+        views = ask(supervisor, read)
+        assert [v.algo_id for v in views if v is not None] == [1]

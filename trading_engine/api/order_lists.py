@@ -10,7 +10,6 @@ once or trigger at once is a 400 naming its ``price`` or ``stop_price``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,7 +142,7 @@ async def list_placed(
     """The status and body answering a list handed to the engine (``submit_list_soon``):
     ``answer_list``'s, or the error it met (a field named under ``at`` either way)."""
     try:
-        with fields_under(at) if at else contextlib.nullcontext():
+        with fields_under(at):
             outcome = await reply.wait()
         return await answer_list(request_, outcome, at=at)
     except Exception as exc:  # noqa: BLE001 - the list's own answer

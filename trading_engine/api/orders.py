@@ -344,7 +344,7 @@ async def placed(
     as ``order_in`` names the fields it checks), or 503 ``outcome_unknown`` if no answer
     came in time."""
     try:
-        with fields_under(at) if at else contextlib.nullcontext():
+        with fields_under(at):
             outcome = await reply.wait()
     except ReplyTimeout as exc:
         message = f"{exc}: the outcome is unknown, the order may still take effect"
@@ -378,7 +378,11 @@ def order_in(item: object, at: str, user_id: UserId) -> OrderRequest:
 @contextlib.contextmanager
 def fields_under(at: str) -> Iterator[None]:
     """Name the field of an error raised within as one of the object at ``at`` (``price``
-    becomes ``orders.3.price``): for an order within a larger message."""
+    becomes ``orders.3.price``): for an order within a larger message. With ``at`` empty
+    (the object is the whole message), errors pass unchanged."""
+    if not at:
+        yield
+        return
     try:
         yield
     except InvalidInput as exc:  # ``body``, the whole body, is the object itself

@@ -543,8 +543,10 @@ async def _subscribe_orders(
         try:
             working = await engine.orders_snapshot(user)
             views = working["orders"]
-            members = {m.order_id: m for view in working["lists"] for m in view.orders}
-            fills = await fills_of(engine, tables, [*views, *members.values()])
+            # An open list's members are open orders too: each order asked for once.
+            working_orders = {m.order_id: m for view in working["lists"] for m in view.orders}
+            working_orders.update((view.order_id, view) for view in views)
+            fills = await fills_of(engine, tables, list(working_orders.values()))
         except ActorUnavailable as exc:  # a gateway's engine restarting: told, not subscribed
             await engine.unsubscribe("orders", outbox)
             return Refused(exc.code, f"orders: {exc.message}")

@@ -121,8 +121,13 @@ class AlgoSupervisor:
         self.seq = max(self.seq, event.seq)
 
     def _catch_up(self) -> None:
-        """Apply, in ``seq`` order, every event the journal has answered whose writer has
-        not run since: the market-data actor may have published it already."""
+        """Apply, in ``seq`` order, every event the journal has answered and not applied yet.
+
+        The one path by which events reach the state: a writer calls it once its event is
+        answered, and every query calls it first, because the market-data actor may have
+        published an answered event before its writer ran again (a read never shows an
+        algorithm older than an update the client already has).
+        """
         for seq in sorted(self._writing):
             event, reply = self._writing[seq]
             if not reply.done or reply.failed:
@@ -133,7 +138,8 @@ class AlgoSupervisor:
     async def write(
         self, make: Callable[[int, int], AlgoStarted | AlgoSliceDone | AlgoStatusChanged]
     ) -> None:
-        """Journal the event ``make(seq, ts)`` and apply it once durable.
+        """Journal the event ``make(seq, ts)`` and apply it (with any earlier one answered)
+        once durable.
 
         Raises ``ActorUnavailable`` if the journal fails. Only the engine's stop cancels
         a writer, and the state is then rebuilt from the journal at the next start.
@@ -148,8 +154,7 @@ class AlgoSupervisor:
         except BaseException:
             self._writing.pop(event.seq, None)
             raise
-        if self._writing.pop(event.seq, None) is not None:
-            self._apply(event)
+        self._catch_up()
 
     # ------------------------------------------------------------ running
 
@@ -187,6 +192,7 @@ class AlgoSupervisor:
                     handle.stop()
                     self._nursery.start_soon(self._answer_stop, handle, reply)
             case Query(read=read, reply=reply):
+                self._catch_up()
                 reply.send(read(self))
             case _:
                 assert_never(message)
@@ -260,7 +266,6 @@ class AlgoSupervisor:
     def query_live_algos(self, user_id: UserId) -> tuple[int, list[AlgoView]]:
         """The user's running and paused algorithms, oldest first, and the last ``$algos``
         ``seq`` they include: the ``orders`` channel's snapshot of them."""
-        self._catch_up()
         views = [
             s.view()
             for s in self.algos.values()

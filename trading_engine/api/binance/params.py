@@ -9,7 +9,7 @@ Numbers are parsed as ``Decimal`` or ``int`` from their text, never floats.
 from __future__ import annotations
 
 from collections.abc import Collection
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from quart import request
@@ -112,12 +112,20 @@ class Params:
         value = self.text(name)
         if value is None:
             return None
-        if not value.isascii() or not value.replace(".", "", 1).isdigit():
+        if self.places(name) is None:
             raise illegal(name)
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise illegal(name) from None
+        return Decimal(value)
+
+    def places(self, name: str) -> int | None:
+        """How many decimals ``name`` has as the client wrote it, trailing zeros not
+        counted (``1.50`` has 1); None if it is absent or not a plain decimal (digits and
+        one point), which ``decimal`` refuses."""
+        value = self.text(name)
+        if value is None or not value.isascii() or not value.replace(".", "", 1).isdigit():
+            return None
+        exponent = Decimal(value).normalize().as_tuple().exponent
+        assert isinstance(exponent, int)  # a plain decimal is finite
+        return max(-exponent, 0)
 
     def choice(self, name: str, options: Collection[str], *, code: int = -1100) -> str | None:
         value = self.text(name)

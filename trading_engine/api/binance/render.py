@@ -12,6 +12,7 @@ from trading_engine.core.instruments import Instrument
 from trading_engine.core.views import OrderView
 
 __all__ = [
+    "EXPIRY_REASONS",
     "QUOTE_REACHED",
     "STP_MODES",
     "binance_type",
@@ -53,10 +54,17 @@ _TYPES = {
 }
 
 
-_EXPIRED = frozenset({"unfilled_ioc", "no_liquidity", "price_band", "fok_not_fillable", "oco"})
+EXPIRY_REASONS = {
+    "unfilled_ioc": "UNFILLED_IOC_QUANTITY_EXPIRED",
+    "fok_not_fillable": "UNFILLED_FOK_ORDER_EXPIRED",
+    "no_liquidity": "INSUFFICIENT_LIQUIDITY",
+    "price_band": "EXECUTION_RULE_PRICE_RANGE_EXCEEDED",
+    "oco": "OCO_TRIGGER",
+}
 """Reasons of ours for an order Binance shows as EXPIRED (an IOC or FOK, or a market
 order, that the book could not fill; an OCO leg whose other leg traded or triggered),
-not CANCELED or REJECTED."""
+not CANCELED or REJECTED, to Binance's expiry reason (an ``executionReport``'s ``eR``)."""
+_EXPIRED = frozenset(EXPIRY_REASONS)
 
 
 QUOTE_REACHED = "quote_quantity_reached"

@@ -26,6 +26,7 @@ from trading_engine.actors.facade import Engine
 from trading_engine.api.binance.lists import list_status
 from trading_engine.api.binance.payloads import now_ms, seconds_ms, trade_id
 from trading_engine.api.binance.render import (
+    EXPIRY_REASONS,
     binance_type,
     original_quantity,
     stop_price,
@@ -62,14 +63,6 @@ EXPIRED_IN_MATCH."""
 _ENDING = {"EXPIRED_IN_MATCH": "TRADE_PREVENTION", "FILLED": "EXPIRED"}
 """Binance's execution type for an ending status that is not its own name (a
 quote-sized market order that filled what it could ends FILLED, by expiry)."""
-_EXPIRY = {
-    "unfilled_ioc": "UNFILLED_IOC_QUANTITY_EXPIRED",
-    "fok_not_fillable": "UNFILLED_FOK_ORDER_EXPIRED",
-    "no_liquidity": "INSUFFICIENT_LIQUIDITY",
-    "price_band": "EXECUTION_RULE_PRICE_RANGE_EXCEEDED",
-    "oco": "OCO_TRIGGER",
-}
-"""Our reasons for an expiry to Binance's expiry reason (``eR``)."""
 _REJECTION = {
     "insufficient_funds": "INSUFFICIENT_BALANCES",
     "stop_would_trigger_immediately": "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY",
@@ -211,8 +204,8 @@ class Orders:
         }
         if view.trailing_bps:
             report["d"] = view.trailing_bps  # trailingDelta
-        if execution == "EXPIRED" and reason in _EXPIRY:
-            report["eR"] = _EXPIRY[reason]
+        if execution == "EXPIRED" and reason in EXPIRY_REASONS:
+            report["eR"] = EXPIRY_REASONS[reason]
         return report
 
 

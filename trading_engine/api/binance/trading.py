@@ -83,7 +83,6 @@ _REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.ABOVE_MAX_POSITION: (-2010, "Filter failure: MAX_POSITION"),
     RejectReason.POST_ONLY_WOULD_TAKE: (-2010, "Order would immediately match and take."),
     RejectReason.STOP_WOULD_TRIGGER_IMMEDIATELY: (-2010, "Order would trigger immediately."),
-    RejectReason.BUSY: (-1015, "Too many new orders."),
 }
 """A rejection's reason to Binance's code and message; the first reason listed here of a
 rejection's reasons decides, the others are -2010 with the reason's name."""
@@ -92,8 +91,7 @@ rejection's reasons decides, the others are -2010 with the reason's name."""
 def rejection(reasons: tuple[RejectReason, ...]) -> BinanceError:
     for reason, (code, msg) in _REJECTIONS.items():
         if reason in reasons:
-            # The symbol's inbox is full: back off as after a rate limit (Retry-After: 1).
-            return BinanceError(429 if code == -1015 else 400, code, msg)
+            return BinanceError(400, code, msg)
     names = ", ".join(str(r) for r in reasons)
     return BinanceError(400, -2010, f"Order rejected: {names}.")
 
@@ -164,11 +162,8 @@ def _precise(params: Params, numbers: Precision) -> None:
         "icebergQty": numbers.quantity_places,
     }
     for name, most in places.items():
-        text = params.text(name)
-        if text is None or not text.isascii() or not text.replace(".", "", 1).isdigit():
-            continue  # not a plain decimal: the engine's own check names what is wrong
-        exponent = Decimal(text).normalize().as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > most:
+        # Not a plain decimal (None): the engine's own check names what is wrong.
+        if (sent := params.places(name)) is not None and sent > most:
             raise BinanceError(400, -1111, f"Parameter '{name}' has too much precision.")
 
 
